@@ -1,0 +1,223 @@
+// Package kvcache owns kvserve's KV cache: typed, paged storage of every
+// sequence's keys and values, the accounting of its bytes, and attention
+// over it.
+//
+// Storage is split per sequence, per layer and per K/V into pages of
+// PageTokens token positions. Each page has its own element type (any of
+// ggml's cache types) and records whether its rows are Hadamard-rotated, so
+// pages can be converted and freed one at a time while the rest of the
+// cache keeps serving. Page memory is mapped directly from the OS (off the
+// Go heap), so a freed page's bytes leave the process at once.
+package kvcache
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/kvserve/kvserve/internal/tensor"
+)
+
+// DefaultPageTokens is the number of token positions per page.
+const DefaultPageTokens = 256
+
+// Config describes a cache's shape and initial types.
+type Config struct {
+	Layers     int
+	KVHeads    int
+	HeadDimK   int
+	HeadDimV   int
+	Seqs       int // number of sequences (slots)
+	Ctx        int // maximum tokens per sequence
+	PageTokens int // 0: DefaultPageTokens
+	Threads    int // callers of Attend pass worker ids below this
+
+	// Per-layer types of newly written pages (len == Layers).
+	TypeK, TypeV []tensor.Type
+	// Rotate stores quantized pages Hadamard-rotated per head.
+	Rotate bool
+}
+
+// Page holds the K or V rows of PageTokens consecutive positions of one
+// sequence in one layer.
+type Page struct {
+	Type    tensor.Type
+	Rotated bool
+	mem     *block
+}
+
+// Bytes is the page's accounted size: rows × row size of its type.
+func (p *Page) Bytes() int { return len(p.mem.b) }
+
+type stream struct {
+	pages []*Page
+}
+
+type layerSeq struct {
+	k, v stream
+	n    int // positions stored
+}
+
+// Cache is a paged KV cache for several sequences. Store and Attend may
+// be called from the forward pass (Attend concurrently from workers);
+// structural changes (Truncate, Clear, conversions) must not overlap a
+// forward pass — the engine serialises them.
+type Cache struct {
+	cfg     Config
+	rowK    int // elements per K row (KVHeads*HeadDimK)
+	rowV    int
+	seqs    [][]layerSeq // [seq][layer]
+	scratch []*attnScratch
+	wtmp    []float32 // Store's rotation scratch (Store is single-threaded)
+
+	mu    sync.Mutex // guards the accounting counters below
+	bytes map[tensor.Type]int64
+	pages int64
+}
+
+// New creates an empty cache.
+func New(cfg Config) (*Cache, error) {
+	if cfg.PageTokens == 0 {
+		cfg.PageTokens = DefaultPageTokens
+	}
+	if cfg.Layers <= 0 || cfg.KVHeads <= 0 || cfg.HeadDimK <= 0 || cfg.HeadDimV <= 0 || cfg.Seqs <= 0 || cfg.Ctx <= 0 || cfg.PageTokens <= 0 {
+		return nil, fmt.Errorf("kvcache: invalid shape %+v", cfg)
+	}
+	if cfg.Threads <= 0 {
+		cfg.Threads = 1
+	}
+	if len(cfg.TypeK) != cfg.Layers || len(cfg.TypeV) != cfg.Layers {
+		return nil, fmt.Errorf("kvcache: %d K and %d V layer types for %d layers", len(cfg.TypeK), len(cfg.TypeV), cfg.Layers)
+	}
+	for l := 0; l < cfg.Layers; l++ {
+		if err := CheckType(cfg.TypeK[l], cfg.HeadDimK); err != nil {
+			return nil, fmt.Errorf("layer %d K: %w", l, err)
+		}
+		if err := CheckType(cfg.TypeV[l], cfg.HeadDimV); err != nil {
+			return nil, fmt.Errorf("layer %d V: %w", l, err)
+		}
+	}
+	c := &Cache{
+		cfg:   cfg,
+		rowK:  cfg.KVHeads * cfg.HeadDimK,
+		rowV:  cfg.KVHeads * cfg.HeadDimV,
+		bytes: map[tensor.Type]int64{},
+	}
+	c.wtmp = make([]float32, max(c.rowK, c.rowV))
+	c.seqs = make([][]layerSeq, cfg.Seqs)
+	for s := range c.seqs {
+		c.seqs[s] = make([]layerSeq, cfg.Layers)
+	}
+	c.scratch = make([]*attnScratch, cfg.Threads)
+	for i := range c.scratch {
+		c.scratch[i] = newAttnScratch(&cfg)
+	}
+	return c, nil
+}
+
+// Config returns the cache's configuration (types are the current write
+// types).
+func (c *Cache) Config() Config { return c.cfg }
+
+// Len returns the number of positions stored for seq.
+func (c *Cache) Len(seq int) int { return c.seqs[seq][0].n }
+
+// Store writes one token's K and V rows for layer l of seq at position pos,
+// which must be at most the number of positions already stored (pos equal
+// to it appends; smaller overwrites).
+func (c *Cache) Store(l, seq, pos int, k, v []float32) {
+	ls := &c.seqs[seq][l]
+	if pos > ls.n || pos >= c.cfg.Ctx {
+		panic(fmt.Sprintf("kvcache: store at position %d of sequence %d holding %d (ctx %d)", pos, seq, ls.n, c.cfg.Ctx))
+	}
+	pi, row := pos/c.cfg.PageTokens, pos%c.cfg.PageTokens
+	c.write(&ls.k, pi, row, c.cfg.TypeK[l], c.rowK, c.cfg.HeadDimK, k)
+	c.write(&ls.v, pi, row, c.cfg.TypeV[l], c.rowV, c.cfg.HeadDimV, v)
+	if pos == ls.n {
+		ls.n++
+	}
+}
+
+func (c *Cache) write(s *stream, pi, row int, t tensor.Type, rowElems, headDim int, x []float32) {
+	if pi == len(s.pages) {
+		s.pages = append(s.pages, c.newPage(t, rowElems, headDim))
+	}
+	p := s.pages[pi]
+	rs := p.Type.RowSize(rowElems)
+	encodeRow(p.Type, p.Rotated, headDim, x, c.wtmp[:len(x)], p.mem.b[row*rs:(row+1)*rs])
+}
+
+func (c *Cache) newPage(t tensor.Type, rowElems, headDim int) *Page {
+	size := t.RowSize(rowElems) * c.cfg.PageTokens
+	p := &Page{Type: t, Rotated: c.cfg.Rotate && isQuantized(t) && canRotate(headDim), mem: allocBlock(size)}
+	c.account(t, int64(size), 1)
+	return p
+}
+
+func (c *Cache) freePage(p *Page) {
+	c.account(p.Type, -int64(len(p.mem.b)), -1)
+	p.mem.free()
+	p.mem = nil
+}
+
+func (c *Cache) account(t tensor.Type, bytes, pages int64) {
+	c.mu.Lock()
+	c.bytes[t] += bytes
+	c.pages += pages
+	c.mu.Unlock()
+}
+
+// Truncate drops positions n and later of seq, freeing pages that no
+// longer hold any position.
+func (c *Cache) Truncate(seq, n int) {
+	if n < 0 {
+		n = 0
+	}
+	keep := (n + c.cfg.PageTokens - 1) / c.cfg.PageTokens
+	for l := range c.seqs[seq] {
+		ls := &c.seqs[seq][l]
+		if n >= ls.n {
+			continue
+		}
+		for _, s := range []*stream{&ls.k, &ls.v} {
+			for _, p := range s.pages[min(keep, len(s.pages)):] {
+				c.freePage(p)
+			}
+			s.pages = s.pages[:min(keep, len(s.pages))]
+		}
+		ls.n = n
+	}
+}
+
+// Clear empties seq.
+func (c *Cache) Clear(seq int) { c.Truncate(seq, 0) }
+
+// Bytes returns the bytes held by all pages.
+func (c *Cache) Bytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var s int64
+	for _, b := range c.bytes {
+		s += b
+	}
+	return s
+}
+
+// BytesByType returns the bytes held per page type.
+func (c *Cache) BytesByType() map[tensor.Type]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := make(map[tensor.Type]int64, len(c.bytes))
+	for t, b := range c.bytes {
+		if b != 0 {
+			m[t] = b
+		}
+	}
+	return m
+}
+
+// Close frees every page.
+func (c *Cache) Close() {
+	for s := range c.seqs {
+		c.Clear(s)
+	}
+}

@@ -1,0 +1,143 @@
+package kvcache
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"unsafe"
+
+	"github.com/kvserve/kvserve/internal/tensor"
+)
+
+// Types are the cache element types, in llama.cpp's order.
+var Types = []tensor.Type{
+	tensor.F32, tensor.F16, tensor.BF16, tensor.Q8_0, tensor.Q5_1, tensor.Q5_0,
+	tensor.Q4_1, tensor.Q4_0, tensor.IQ4_NL,
+}
+
+// ParseType parses a cache type name, as llama.cpp's -ctk/-ctv accept.
+func ParseType(name string) (tensor.Type, error) {
+	t, ok := tensor.ParseType(name)
+	if ok {
+		for _, c := range Types {
+			if c == t {
+				return t, nil
+			}
+		}
+	}
+	names := make([]string, len(Types))
+	for i, c := range Types {
+		names[i] = c.String()
+	}
+	return 0, fmt.Errorf("unknown cache type %q (allowed: %s)", name, strings.Join(names, ", "))
+}
+
+// CheckType reports whether t can store heads of headDim elements: it must
+// be a cache type whose block divides the head dimension, so no block
+// straddles two heads.
+func CheckType(t tensor.Type, headDim int) error {
+	ok := false
+	for _, c := range Types {
+		ok = ok || c == t
+	}
+	if !ok {
+		_, err := ParseType(t.String())
+		return err
+	}
+	if headDim%t.BlockSize() != 0 {
+		var fit []string
+		for _, c := range Types {
+			if headDim%c.BlockSize() == 0 {
+				fit = append(fit, c.String())
+			}
+		}
+		return fmt.Errorf("cache type %s has blocks of %d values, which do not divide the head dimension %d (types that fit: %s)",
+			t, t.BlockSize(), headDim, strings.Join(fit, ", "))
+	}
+	return nil
+}
+
+func isQuantized(t tensor.Type) bool { return t.BlockSize() > 1 }
+
+// canRotate reports whether heads of headDim can be Hadamard-rotated.
+func canRotate(headDim int) bool { return headDim > 0 && headDim&(headDim-1) == 0 }
+
+// fwht applies the normalized fast Walsh–Hadamard transform to x in place
+// (len(x) a power of two). The normalized transform is its own inverse.
+func fwht(x []float32) {
+	n := len(x)
+	for h := 1; h < n; h *= 2 {
+		for i := 0; i < n; i += 2 * h {
+			for j := i; j < i+h; j++ {
+				a, b := x[j], x[j+h]
+				x[j], x[j+h] = a+b, a-b
+			}
+		}
+	}
+	s := float32(1 / math.Sqrt(float64(n)))
+	for i := range x {
+		x[i] *= s
+	}
+}
+
+func f32s(b []byte) []float32 {
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4)
+}
+
+func u16s(b []byte) []uint16 {
+	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/2)
+}
+
+// encodeRow converts one row of f32 values to type t into dst, rotating
+// each head of headDim first when rotated is set. tmp is scratch of len(x).
+func encodeRow(t tensor.Type, rotated bool, headDim int, x, tmp []float32, dst []byte) {
+	if rotated {
+		copy(tmp, x)
+		for h := 0; h+headDim <= len(tmp); h += headDim {
+			fwht(tmp[h : h+headDim])
+		}
+		x = tmp
+	}
+	switch t {
+	case tensor.F32:
+		copy(f32s(dst), x)
+	case tensor.F16:
+		d := u16s(dst)
+		for i, v := range x {
+			d[i] = tensor.F32ToF16(v)
+		}
+	case tensor.BF16:
+		d := u16s(dst)
+		for i, v := range x {
+			d[i] = tensor.F32ToBF16(v)
+		}
+	default:
+		quantizeRow(t, x, dst)
+	}
+}
+
+// decodeRow converts a row (or head segment) of type t to f32.
+func decodeRow(t tensor.Type, src []byte, dst []float32) {
+	switch t {
+	case tensor.F32:
+		copy(dst, f32s(src))
+	case tensor.F16:
+		for i, h := range u16s(src)[:len(dst)] {
+			dst[i] = tensor.F16ToF32(h)
+		}
+	case tensor.BF16:
+		for i, h := range u16s(src)[:len(dst)] {
+			dst[i] = tensor.BF16ToF32(h)
+		}
+	default:
+		dequantizeRow(t, src, dst)
+	}
+}
+
+// TEMPORARY until the tensor package's quantizers land.
+func quantizeRow(t tensor.Type, x []float32, dst []byte) {
+	panic("kvcache: " + t.String() + " not yet")
+}
+func dequantizeRow(t tensor.Type, src []byte, dst []float32) {
+	panic("kvcache: " + t.String() + " not yet")
+}

@@ -1,0 +1,245 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/kvserve/kvserve/internal/parallel"
+)
+
+// KV is the model's view of a KV cache. Rows are in [kv_head][head_dim]
+// layout, K already rotated by RoPE.
+type KV interface {
+	// Store records the K and V rows of the token at position pos of
+	// sequence seq in layer layer.
+	Store(layer, seq, pos int, k, v []float32)
+	// Attend computes, for the query heads that share KV head kvHead
+	// (q holds len(q)/HeadDim of them, contiguous, already scaled by
+	// 1/sqrt(HeadDim)), softmax(q·K)·V over positions 0..pos of seq in
+	// layer layer, writing len(q)/HeadDim rows of HeadDimV to out.
+	// worker (0..threads-1) identifies the calling thread for scratch use.
+	Attend(layer, seq, pos, kvHead int, q, out []float32, worker int)
+}
+
+// Batch is a set of tokens to process in one forward pass. Tokens may
+// belong to different sequences; within a sequence, positions must be
+// new (not yet stored) and every earlier position must already be stored
+// or be in this batch.
+type Batch struct {
+	Tokens []int
+	Pos    []int
+	Seq    []int  // cache sequence of each token (nil: all 0)
+	Output []bool // which tokens need logits (nil: only the last)
+}
+
+// Runner holds the scratch buffers of forward passes of up to MaxBatch
+// tokens. It is not safe for concurrent use; one Runner serves one
+// scheduler.
+type Runner struct {
+	M        *Model
+	MaxBatch int
+	pool     *parallel.Pool
+
+	x, xn, q, k, v, attn, gate, up []float32
+	rope                           []float32 // per token: cos, sin interleaved, RopeDim/2 pairs
+	invFreq                        []float64
+	logits                         []float32
+	outRows                        []int
+
+	mm   matmuls
+	attT attnTask
+	ropT ropeTask
+}
+
+// NewRunner allocates scratch for batches of up to maxBatch tokens.
+func NewRunner(m *Model, pool *parallel.Pool, maxBatch int) *Runner {
+	c := &m.Config
+	r := &Runner{M: m, MaxBatch: maxBatch, pool: pool}
+	r.x = make([]float32, maxBatch*c.NEmbd)
+	r.xn = make([]float32, maxBatch*max(c.NEmbd, c.NHead*c.HeadDimV))
+	r.q = make([]float32, maxBatch*c.NHead*c.HeadDim)
+	r.k = make([]float32, maxBatch*c.NHeadKV*c.HeadDim)
+	r.v = make([]float32, maxBatch*c.NHeadKV*c.HeadDimV)
+	r.attn = make([]float32, maxBatch*c.NHead*c.HeadDimV)
+	r.gate = make([]float32, maxBatch*c.NFF)
+	r.up = make([]float32, maxBatch*c.NFF)
+	r.rope = make([]float32, maxBatch*c.RopeDim)
+	r.invFreq = ropeInvFreq(c, m.RopeFreqs)
+	r.mm.pool = pool
+	r.attT.r = r
+	r.ropT.r = r
+	return r
+}
+
+// Forward runs the batch through the model, storing every token's K and V
+// in kv, and returns the logits of the tokens marked in b.Output (or of
+// the last token), NVocab values each, in batch order. The returned slice
+// is reused by the next call.
+func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
+	m := r.M
+	c := &m.Config
+	n := len(b.Tokens)
+	if n == 0 || n > r.MaxBatch {
+		return nil, fmt.Errorf("batch of %d tokens (1 to %d allowed)", n, r.MaxBatch)
+	}
+	if len(b.Pos) != n || (b.Seq != nil && len(b.Seq) != n) || (b.Output != nil && len(b.Output) != n) {
+		return nil, fmt.Errorf("batch fields have inconsistent lengths")
+	}
+	for i, t := range b.Tokens {
+		if t < 0 || t >= c.NVocab {
+			return nil, fmt.Errorf("token id %d out of range (vocabulary of %d)", t, c.NVocab)
+		}
+		if b.Pos[i] < 0 {
+			return nil, fmt.Errorf("negative position %d", b.Pos[i])
+		}
+	}
+	E := c.NEmbd
+	x := r.x[:n*E]
+	for i, t := range b.Tokens {
+		dequantRow(m.TokEmbd, t, x[i*E:(i+1)*E])
+	}
+	r.attT.b, r.attT.kv = b, kv
+	r.ropT.b = b
+	r.ropT.n = n
+	r.pool.Run(n, &r.ropT) // cos/sin tables per token
+
+	qDim, kvDim, vDim := c.NHead*c.HeadDim, c.NHeadKV*c.HeadDim, c.NHeadKV*c.HeadDimV
+	xn := r.xn[:n*E]
+	q, k, v := r.q[:n*qDim], r.k[:n*kvDim], r.v[:n*vDim]
+	attn := r.attn[:n*c.NHead*c.HeadDimV]
+	gate, up := r.gate[:n*c.NFF], r.up[:n*c.NFF]
+	for l := range m.Layers {
+		L := &m.Layers[l]
+		rmsNormRows(xn, x, L.AttnNorm, E, c.NormEps)
+		r.mm.reset(n)
+		r.mm.add(L.Wq, xn, q, qDim)
+		r.mm.add(L.Wk, xn, k, kvDim)
+		r.mm.add(L.Wv, xn, v, vDim)
+		r.mm.run()
+		if L.Bq != nil {
+			addBias(q, L.Bq)
+			addBias(k, L.Bk)
+			addBias(v, L.Bv)
+		}
+		if L.QNorm != nil {
+			rmsNormRows(q, q, L.QNorm, c.HeadDim, c.NormEps)
+			rmsNormRows(k, k, L.KNorm, c.HeadDim, c.NormEps)
+		}
+		r.applyRope(q, c.NHead, n)
+		r.applyRope(k, c.NHeadKV, n)
+		scale := float32(1 / math.Sqrt(float64(c.HeadDim)))
+		for i := range q {
+			q[i] *= scale
+		}
+		for i := 0; i < n; i++ {
+			kv.Store(l, seqOf(b, i), b.Pos[i], k[i*kvDim:(i+1)*kvDim], v[i*vDim:(i+1)*vDim])
+		}
+		r.attT.layer = l
+		r.pool.Run(n*c.NHeadKV, &r.attT)
+		r.mm.reset(n)
+		r.mm.add(L.Wo, attn, xn, E)
+		r.mm.run()
+		addInPlace(x, xn)
+
+		rmsNormRows(xn, x, L.FFNNorm, E, c.NormEps)
+		r.mm.reset(n)
+		r.mm.add(L.Gate, xn, gate, c.NFF)
+		r.mm.add(L.Up, xn, up, c.NFF)
+		r.mm.run()
+		siluMul(gate, gate, up)
+		r.mm.reset(n)
+		r.mm.add(L.Down, gate, xn, E)
+		r.mm.run()
+		addInPlace(x, xn)
+	}
+	// Logits for the requested rows only.
+	r.outRows = r.outRows[:0]
+	if b.Output == nil {
+		r.outRows = append(r.outRows, n-1)
+	} else {
+		for i, o := range b.Output {
+			if o {
+				r.outRows = append(r.outRows, i)
+			}
+		}
+	}
+	no := len(r.outRows)
+	if no == 0 {
+		return nil, nil
+	}
+	xo := r.xn[:no*E]
+	for j, i := range r.outRows {
+		copy(xo[j*E:(j+1)*E], x[i*E:(i+1)*E])
+	}
+	rmsNormRows(xo, xo, m.OutputNorm, E, c.NormEps)
+	if cap(r.logits) < no*c.NVocab {
+		r.logits = make([]float32, no*c.NVocab)
+	}
+	logits := r.logits[:no*c.NVocab]
+	r.mm.reset(no)
+	r.mm.add(m.Output, xo, logits, c.NVocab)
+	r.mm.run()
+	return logits, nil
+}
+
+func seqOf(b *Batch, i int) int {
+	if b.Seq == nil {
+		return 0
+	}
+	return b.Seq[i]
+}
+
+// attnTask computes attention for one (token, kv head) per item.
+type attnTask struct {
+	r     *Runner
+	b     *Batch
+	kv    KV
+	layer int
+}
+
+func (t *attnTask) Do(item, worker int) {
+	c := &t.r.M.Config
+	tok, h := item/c.NHeadKV, item%c.NHeadKV
+	g := c.NHead / c.NHeadKV
+	q := t.r.q[(tok*c.NHead+h*g)*c.HeadDim : (tok*c.NHead+(h+1)*g)*c.HeadDim]
+	out := t.r.attn[(tok*c.NHead+h*g)*c.HeadDimV : (tok*c.NHead+(h+1)*g)*c.HeadDimV]
+	t.kv.Attend(t.layer, seqOf(t.b, tok), t.b.Pos[tok], h, q, out, worker)
+}
+
+// rmsNormRows normalises each row of dim elements of src into dst (which
+// may be src) and multiplies by w.
+func rmsNormRows(dst, src, w []float32, dim int, eps float32) {
+	for off := 0; off+dim <= len(src); off += dim {
+		s := src[off : off+dim]
+		var ss float64
+		for _, v := range s {
+			ss += float64(v) * float64(v)
+		}
+		scale := float32(1 / math.Sqrt(ss/float64(dim)+float64(eps)))
+		d := dst[off : off+dim]
+		for i, v := range s {
+			d[i] = v * scale * w[i]
+		}
+	}
+}
+
+func addBias(x, b []float32) {
+	for off := 0; off < len(x); off += len(b) {
+		row := x[off : off+len(b)]
+		for i := range row {
+			row[i] += b[i]
+		}
+	}
+}
+
+func addInPlace(dst, src []float32) {
+	for i := range dst {
+		dst[i] += src[i]
+	}
+}
+
+func siluMul(dst, gate, up []float32) {
+	for i, g := range gate {
+		dst[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
+	}
+}

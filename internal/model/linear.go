@@ -1,0 +1,117 @@
+package model
+
+import (
+	"unsafe"
+
+	"github.com/kvserve/kvserve/internal/parallel"
+	"github.com/kvserve/kvserve/internal/tensor"
+)
+
+// weightTypes are the tensor types the forward pass computes with.
+var weightTypes = []tensor.Type{
+	tensor.F32, tensor.F16, tensor.BF16, tensor.Q8_0, tensor.Q4_0, tensor.Q4_1,
+	tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K,
+}
+
+func supportedWeight(t tensor.Type) bool {
+	for _, w := range weightTypes {
+		if w == t {
+			return true
+		}
+	}
+	return false
+}
+
+// rowsPerTile is the number of weight rows one work item covers.
+const rowsPerTile = 16
+
+// mmJob is one matrix product y = W·x over a batch: x holds nTok rows of
+// W.In f32 values, y receives nTok rows of ldy values (W.Out of them used,
+// starting at column 0).
+type mmJob struct {
+	w   *Linear
+	x   []float32
+	xq  []byte // x converted to w.Type.VecDotType(), when that is not f32
+	y   []float32
+	ldy int
+}
+
+// matmuls runs several independent matrix products as one parallel pass,
+// splitting each into tiles of rows. It allocates nothing once its buffers
+// have grown to the batch size.
+type matmuls struct {
+	pool  *parallel.Pool
+	jobs  []mmJob
+	tiles []int // prefix sums: tiles[i] = first tile of job i
+	nTok  int
+	total int
+	qbufs [][]byte // per job slot, reused across passes
+}
+
+func (mm *matmuls) reset(nTok int) {
+	mm.jobs = mm.jobs[:0]
+	mm.nTok = nTok
+}
+
+func (mm *matmuls) add(w *Linear, x []float32, y []float32, ldy int) {
+	mm.jobs = append(mm.jobs, mmJob{w: w, x: x, y: y, ldy: ldy})
+}
+
+// run executes the queued jobs. Inputs needing conversion to a quantized
+// vec-dot type are converted once per distinct (input, type).
+func (mm *matmuls) run() {
+	for i := range mm.jobs {
+		j := &mm.jobs[i]
+		vt := vecDotType(j.w.Type)
+		if vt == tensor.F32 {
+			continue
+		}
+		// Reuse a conversion of the same input made for an earlier job.
+		for k := 0; k < i; k++ {
+			if p := &mm.jobs[k]; vecDotType(p.w.Type) == vt && sameSlice(p.x, j.x) {
+				j.xq = p.xq
+				break
+			}
+		}
+		if j.xq != nil {
+			continue
+		}
+		rs := vt.RowSize(j.w.In)
+		for len(mm.qbufs) <= i {
+			mm.qbufs = append(mm.qbufs, nil)
+		}
+		if need := rs * mm.nTok; len(mm.qbufs[i]) < need {
+			mm.qbufs[i] = make([]byte, need)
+		}
+		j.xq = mm.qbufs[i][:rs*mm.nTok]
+		for t := 0; t < mm.nTok; t++ {
+			quantizeRow(vt, j.x[t*j.w.In:(t+1)*j.w.In], j.xq[t*rs:(t+1)*rs])
+		}
+	}
+	mm.tiles = mm.tiles[:0]
+	mm.total = 0
+	for i := range mm.jobs {
+		mm.tiles = append(mm.tiles, mm.total)
+		mm.total += (mm.jobs[i].w.Out + rowsPerTile - 1) / rowsPerTile
+	}
+	mm.pool.Run(mm.total, mm)
+	for i := range mm.jobs {
+		mm.jobs[i].xq = nil
+	}
+}
+
+func sameSlice(a, b []float32) bool {
+	return len(a) == len(b) && unsafe.SliceData(a) == unsafe.SliceData(b)
+}
+
+// Do computes one tile of rows of one job for all tokens.
+func (mm *matmuls) Do(item, worker int) {
+	ji := len(mm.tiles) - 1
+	for ji > 0 && mm.tiles[ji] > item {
+		ji--
+	}
+	j := &mm.jobs[ji]
+	r0 := (item - mm.tiles[ji]) * rowsPerTile
+	r1 := min(r0+rowsPerTile, j.w.Out)
+	mulRows(j, r0, r1, mm.nTok)
+}

@@ -1,0 +1,122 @@
+// Package parallel owns the worker pool that every multi-threaded kernel
+// call runs on: a fixed set of persistent goroutines (one per thread the
+// user asked for, the caller being one of them) that split a range of work
+// items between them. A call allocates nothing, so the decode loop can use
+// it once per matrix product without garbage.
+package parallel
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Task is work split into items 0..n-1. Do is called once per item, from
+// any worker; worker identifies the calling worker (0..Threads()-1) so a
+// task can give each worker its own scratch space.
+type Task interface {
+	Do(item, worker int)
+}
+
+// Pool runs Tasks on a fixed number of threads.
+type Pool struct {
+	threads int
+
+	mu   sync.Mutex // serialises Run calls
+	task Task
+	n    int64
+	next atomic.Int64
+	// Workers wait for a new generation number, then help until items run
+	// out; done counts workers that finished the current generation.
+	gen     atomic.Uint64
+	done    atomic.Int64
+	wake    []chan struct{}
+	finish  chan struct{}
+	closing atomic.Bool
+}
+
+// New starts a pool of the given number of threads (<= 0 means one per
+// CPU). The calling goroutine of Run counts as one thread.
+func New(threads int) *Pool {
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	p := &Pool{threads: threads, finish: make(chan struct{}, threads)}
+	for w := 1; w < threads; w++ {
+		ch := make(chan struct{}, 1)
+		p.wake = append(p.wake, ch)
+		go p.worker(w, ch)
+	}
+	return p
+}
+
+// Threads reports the number of threads.
+func (p *Pool) Threads() int { return p.threads }
+
+func (p *Pool) worker(id int, wake chan struct{}) {
+	for range wake {
+		if p.closing.Load() {
+			return
+		}
+		p.help(id)
+		p.finish <- struct{}{}
+	}
+}
+
+func (p *Pool) help(worker int) {
+	for {
+		i := p.next.Add(1) - 1
+		if i >= p.n {
+			return
+		}
+		p.task.Do(int(i), worker)
+	}
+}
+
+// Run calls t.Do(i, worker) for every i in [0, n) across the pool's threads
+// and returns when all are done. Items are handed out one at a time in
+// increasing order, so make items coarse enough (a tile of rows, not a
+// row). Calls from several goroutines are serialised.
+func (p *Pool) Run(n int, t Task) {
+	if n <= 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n == 1 || p.threads == 1 {
+		for i := 0; i < n; i++ {
+			t.Do(i, 0)
+		}
+		return
+	}
+	p.task, p.n = t, int64(n)
+	p.next.Store(0)
+	helpers := min(len(p.wake), n-1)
+	for w := 0; w < helpers; w++ {
+		p.wake[w] <- struct{}{}
+	}
+	p.help(0)
+	for w := 0; w < helpers; w++ {
+		<-p.finish
+	}
+	p.task = nil
+}
+
+// Close stops the worker goroutines. The pool must not be used afterwards.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing.Swap(true) {
+		return
+	}
+	for _, ch := range p.wake {
+		close(ch)
+	}
+}
+
+// Func adapts a function to a Task. Converting a closure allocates, so hot
+// paths should implement Task on a long-lived value instead.
+type Func func(item, worker int)
+
+// Do calls f.
+func (f Func) Do(item, worker int) { f(item, worker) }
