@@ -167,6 +167,11 @@ type File struct {
 const (
 	maxTensorDims = 4 // GGML_MAX_DIMS
 	maxKeyLen     = 1 << 16
+	// maxPrealloc caps the capacity reserved from a count read in the
+	// header: a count is only bounded by the file's size, and a lying one
+	// in a multi-gigabyte file must not reserve gigabytes. Larger tables
+	// grow as they are actually read.
+	maxPrealloc = 1 << 12
 )
 
 // Parse parses a GGUF file held in memory. The returned File references buf.
@@ -389,6 +394,9 @@ func (r *reader) str(what string) (string, error) {
 
 func parse(buf []byte) (*File, error) {
 	r := &reader{buf: buf}
+	if len(buf) == 0 {
+		return nil, fmt.Errorf("%w: empty file", ErrFormat)
+	}
 	if len(buf) < 4 || string(buf[:4]) != Magic {
 		if len(buf) >= 4 && string(buf[:4]) == "FUGG" {
 			return nil, fmt.Errorf("%w: big-endian GGUF files are not supported", ErrFormat)
@@ -428,10 +436,10 @@ func parse(buf []byte) (*File, error) {
 	}
 	f := &File{
 		Version:   version,
-		KVs:       make([]KV, 0, nKV),
-		kv:        make(map[string]int, nKV),
-		Tensors:   make([]TensorInfo, 0, nTensors),
-		tensors:   make(map[string]int, nTensors),
+		KVs:       make([]KV, 0, min(nKV, maxPrealloc)),
+		kv:        make(map[string]int, min(nKV, maxPrealloc)),
+		Tensors:   make([]TensorInfo, 0, min(nTensors, maxPrealloc)),
+		tensors:   make(map[string]int, min(nTensors, maxPrealloc)),
 		Alignment: DefaultAlignment,
 	}
 	for i := uint64(0); i < nKV; i++ {
@@ -631,7 +639,9 @@ func (r *reader) array(et ValueType, n uint64, key string, depth int) (*Array, e
 		r.off += n * uint64(sz)
 		switch et {
 		case TypeUint8:
-			a.Values = append([]uint8(nil), b...)
+			v := make([]uint8, n) // never nil, like the other types
+			copy(v, b)
+			a.Values = v
 		case TypeInt8:
 			v := make([]int8, n)
 			for i := range v {
@@ -698,25 +708,28 @@ func (r *reader) array(et ValueType, n uint64, key string, depth int) (*Array, e
 		}
 		return a, nil
 	}
+	// A string or array header is 8 or 12 bytes but its Go value 16 or 8
+	// (plus the array): reserve only a bounded capacity and let the slice
+	// grow as elements are actually read.
 	if et == TypeString {
-		v := make([]string, n)
-		for i := range v {
+		v := make([]string, 0, min(n, maxPrealloc))
+		for range n {
 			s, err := r.str(key)
 			if err != nil {
 				return nil, err
 			}
-			v[i] = s
+			v = append(v, s)
 		}
 		a.Values = v
 		return a, nil
 	}
-	v := make([]*Array, n)
-	for i := range v {
+	v := make([]*Array, 0, min(n, maxPrealloc))
+	for range n {
 		sub, err := r.value(TypeArray, key, depth+1)
 		if err != nil {
 			return nil, err
 		}
-		v[i] = sub.V.(*Array)
+		v = append(v, sub.V.(*Array))
 	}
 	a.Values = v
 	return a, nil

@@ -34,16 +34,17 @@ func (t *WriterTensor) Size() uint64 {
 // Write writes a GGUF v3 file: the metadata in the order given, then the
 // tensor infos and data, each tensor aligned to general.alignment (taken
 // from kvs when present, else 32).
+//
+// Everything is checked before the first byte is written, against the same
+// rules Parse applies: each value's Go type must match its Type tag (and an
+// array's Values its Elem; nil Values is an empty array), keys and tensor
+// names must be unique, tensors must have 1 to 4 non-zero dimensions whose
+// row is a whole number of blocks. So Write never produces a file that
+// Parse rejects.
 func Write(w io.Writer, kvs []KV, tensors []WriterTensor) error {
-	align := uint64(DefaultAlignment)
-	for _, kv := range kvs {
-		if kv.Key == "general.alignment" {
-			a, ok := kv.Value.V.(uint32)
-			if !ok || a == 0 || a&(a-1) != 0 {
-				return fmt.Errorf("gguf: general.alignment must be a power-of-two uint32")
-			}
-			align = uint64(a)
-		}
+	align, err := checkWrite(kvs, tensors)
+	if err != nil {
+		return err
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	cw := &countWriter{w: bw}
@@ -60,12 +61,6 @@ func Write(w io.Writer, kvs []KV, tensors []WriterTensor) error {
 	offset := uint64(0)
 	for i := range tensors {
 		t := &tensors[i]
-		if !t.Type.Known() {
-			return fmt.Errorf("gguf: tensor %q: unknown type %d", t.Name, uint32(t.Type))
-		}
-		if len(t.Dims) == 0 || t.Dims[0]%uint64(t.Type.BlockSize()) != 0 {
-			return fmt.Errorf("gguf: tensor %q: dims %v do not fit %s blocks", t.Name, t.Dims, t.Type)
-		}
 		e.str(t.Name)
 		e.u32(uint32(len(t.Dims)))
 		for _, d := range t.Dims {
@@ -95,6 +90,168 @@ func Write(w io.Writer, kvs []KV, tensors []WriterTensor) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// checkWrite validates what Write is asked to write and returns the
+// alignment.
+func checkWrite(kvs []KV, tensors []WriterTensor) (uint64, error) {
+	align := uint64(DefaultAlignment)
+	keys := make(map[string]bool, len(kvs))
+	for _, kv := range kvs {
+		if len(kv.Key) > maxKeyLen {
+			return 0, fmt.Errorf("gguf: metadata key of %d bytes (at most %d)", len(kv.Key), maxKeyLen)
+		}
+		if keys[kv.Key] {
+			return 0, fmt.Errorf("gguf: duplicate metadata key %q", kv.Key)
+		}
+		keys[kv.Key] = true
+		if err := checkValue(kv.Value, 0); err != nil {
+			return 0, fmt.Errorf("gguf: key %q: %w", kv.Key, err)
+		}
+		if kv.Key == "general.alignment" {
+			a, ok := kv.Value.V.(uint32)
+			if !ok || a == 0 || a&(a-1) != 0 || a > 1<<20 {
+				return 0, fmt.Errorf("gguf: general.alignment must be a power-of-two uint32 up to 1 MiB, got %s %s", kv.Value.Type, kv.Value.Describe())
+			}
+			align = uint64(a)
+		}
+	}
+	names := make(map[string]bool, len(tensors))
+	for i := range tensors {
+		t := &tensors[i]
+		if len(t.Name) > maxKeyLen {
+			return 0, fmt.Errorf("gguf: tensor name of %d bytes (at most %d)", len(t.Name), maxKeyLen)
+		}
+		if names[t.Name] {
+			return 0, fmt.Errorf("gguf: duplicate tensor %q", t.Name)
+		}
+		names[t.Name] = true
+		if !t.Type.Known() {
+			return 0, fmt.Errorf("gguf: tensor %q: unknown type %d", t.Name, uint32(t.Type))
+		}
+		if len(t.Dims) == 0 || len(t.Dims) > maxTensorDims {
+			return 0, fmt.Errorf("gguf: tensor %q has %d dimensions (1 to %d allowed)", t.Name, len(t.Dims), maxTensorDims)
+		}
+		elems := uint64(1)
+		for _, d := range t.Dims {
+			if d == 0 || d > math.MaxInt64/elems {
+				return 0, fmt.Errorf("gguf: tensor %q has impossible dimensions %v", t.Name, t.Dims)
+			}
+			elems *= d
+		}
+		bs := uint64(t.Type.BlockSize())
+		if t.Dims[0]%bs != 0 {
+			return 0, fmt.Errorf("gguf: tensor %q: row of %d elements is not a multiple of %s's block size %d", t.Name, t.Dims[0], t.Type, bs)
+		}
+		if elems/bs > math.MaxInt64/uint64(t.Type.TypeSize()) {
+			return 0, fmt.Errorf("gguf: tensor %q is impossibly large", t.Name)
+		}
+		if t.Data == nil {
+			return 0, fmt.Errorf("gguf: tensor %q has no Data function", t.Name)
+		}
+	}
+	return align, nil
+}
+
+// checkValue checks that v's Go value matches its type tag.
+func checkValue(v Value, depth int) error {
+	ok := false
+	switch v.Type {
+	case TypeUint8:
+		_, ok = v.V.(uint8)
+	case TypeInt8:
+		_, ok = v.V.(int8)
+	case TypeUint16:
+		_, ok = v.V.(uint16)
+	case TypeInt16:
+		_, ok = v.V.(int16)
+	case TypeUint32:
+		_, ok = v.V.(uint32)
+	case TypeInt32:
+		_, ok = v.V.(int32)
+	case TypeFloat32:
+		_, ok = v.V.(float32)
+	case TypeBool:
+		_, ok = v.V.(bool)
+	case TypeString:
+		_, ok = v.V.(string)
+	case TypeUint64:
+		_, ok = v.V.(uint64)
+	case TypeInt64:
+		_, ok = v.V.(int64)
+	case TypeFloat64:
+		_, ok = v.V.(float64)
+	case TypeArray:
+		a, isArray := v.V.(*Array)
+		if isArray && a != nil {
+			return checkArray(a, depth)
+		}
+	default:
+		return fmt.Errorf("unknown value type %d", uint32(v.Type))
+	}
+	if !ok {
+		return fmt.Errorf("value of Go type %T does not match its type %s", v.V, v.Type)
+	}
+	return nil
+}
+
+// checkArray checks that a's Values match its Elem, recursively, and that
+// arrays are nested no deeper than Parse accepts.
+func checkArray(a *Array, depth int) error {
+	if depth >= maxNesting {
+		return fmt.Errorf("arrays nested more than %d deep", maxNesting)
+	}
+	if a.Values == nil {
+		if a.Elem.fixedSize() == 0 && a.Elem != TypeString && a.Elem != TypeArray {
+			return fmt.Errorf("array of unknown value type %d", uint32(a.Elem))
+		}
+		return nil
+	}
+	ok := false
+	switch a.Elem {
+	case TypeUint8:
+		_, ok = a.Values.([]uint8)
+	case TypeInt8:
+		_, ok = a.Values.([]int8)
+	case TypeUint16:
+		_, ok = a.Values.([]uint16)
+	case TypeInt16:
+		_, ok = a.Values.([]int16)
+	case TypeUint32:
+		_, ok = a.Values.([]uint32)
+	case TypeInt32:
+		_, ok = a.Values.([]int32)
+	case TypeFloat32:
+		_, ok = a.Values.([]float32)
+	case TypeBool:
+		_, ok = a.Values.([]bool)
+	case TypeString:
+		_, ok = a.Values.([]string)
+	case TypeUint64:
+		_, ok = a.Values.([]uint64)
+	case TypeInt64:
+		_, ok = a.Values.([]int64)
+	case TypeFloat64:
+		_, ok = a.Values.([]float64)
+	case TypeArray:
+		var sub []*Array
+		if sub, ok = a.Values.([]*Array); ok {
+			for i, x := range sub {
+				if x == nil {
+					return fmt.Errorf("nil element %d of an array of arrays", i)
+				}
+				if err := checkArray(x, depth+1); err != nil {
+					return err
+				}
+			}
+		}
+	default:
+		return fmt.Errorf("array of unknown value type %d", uint32(a.Elem))
+	}
+	if !ok {
+		return fmt.Errorf("array values of Go type %T do not match its element type %s", a.Values, a.Elem)
+	}
+	return nil
 }
 
 // WriteFile writes a GGUF file atomically: to a temporary file in the same
@@ -257,6 +414,7 @@ func (e *encoder) array(a *Array) {
 		for _, x := range v {
 			e.array(x)
 		}
+	case nil: // an empty array (checked by checkArray)
 	default:
 		if e.err == nil {
 			e.err = fmt.Errorf("gguf: cannot encode array of Go type %T", a.Values)
