@@ -56,7 +56,8 @@ type typeInfo struct {
 
 // info lists every type whose block layout is known, so that GGUF files with
 // any of them can at least be parsed and sized. Whether a type can be
-// computed with is a separate question (see Supported).
+// computed with is a separate question (see Quantizable, Dequantizable and
+// HasVecDot).
 var info = map[Type]typeInfo{
 	F32:     {"f32", 1, 4},
 	F16:     {"f16", 1, 2},
