@@ -262,6 +262,11 @@ func WriteFile(path string, kvs []KV, tensors []WriterTensor) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
+	// CreateTemp makes the file private; a model file is for sharing.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
 	if err := Write(tmp, kvs, tensors); err != nil {
 		tmp.Close()
 		return err

@@ -134,10 +134,5 @@ func decodeRow(t tensor.Type, src []byte, dst []float32) {
 	}
 }
 
-// TEMPORARY until the tensor package's quantizers land.
-func quantizeRow(t tensor.Type, x []float32, dst []byte) {
-	panic("kvcache: " + t.String() + " not yet")
-}
-func dequantizeRow(t tensor.Type, src []byte, dst []float32) {
-	panic("kvcache: " + t.String() + " not yet")
-}
+func quantizeRow(t tensor.Type, x []float32, dst []byte)     { tensor.QuantizeRow(t, x, dst) }
+func dequantizeRow(t tensor.Type, src []byte, dst []float32) { tensor.DequantizeRow(t, src, dst) }

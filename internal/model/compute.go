@@ -1,7 +1,6 @@
 package model
 
 import (
-	"fmt"
 	"unsafe"
 
 	"github.com/kvserve/kvserve/internal/tensor"
@@ -12,43 +11,42 @@ func f32s(b []byte) []float32 {
 	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4)
 }
 
-// u16s views little-endian 16-bit values as a slice.
-func u16s(b []byte) []uint16 {
-	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/2)
+// f32bytes views a float32 slice as bytes.
+func f32bytes(v []float32) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
 }
 
-// TEMPORARY until the tensor and kernels packages land.
+// mulRows computes rows [r0, r1) of job j for all nTok tokens: each output
+// is one dot product of a weight row with a token's activations (converted
+// to the weight type's vec-dot type), so its value does not depend on how
+// many tokens share the batch.
 func mulRows(j *mmJob, r0, r1, nTok int) {
 	w := j.w
-	var row [8192]float32
-	for r := r0; r < r1; r++ {
-		dequantRow(w, r, row[:w.In])
-		for t := 0; t < nTok; t++ {
-			x := j.x[t*w.In : (t+1)*w.In]
-			var s float32
-			for i, v := range row[:w.In] {
-				s += v * x[i]
+	if j.xq == nil { // f32 activations
+		xb := f32bytes(j.x[:nTok*w.In])
+		rs := 4 * w.In
+		for r := r0; r < r1; r++ {
+			row := w.Row(r)
+			for t := 0; t < nTok; t++ {
+				j.y[t*j.ldy+r] = tensor.VecDot(w.Type, w.In, row, xb[t*rs:(t+1)*rs])
 			}
-			j.y[t*j.ldy+r] = s
+		}
+		return
+	}
+	rs := w.Type.VecDotType().RowSize(w.In)
+	for r := r0; r < r1; r++ {
+		row := w.Row(r)
+		for t := 0; t < nTok; t++ {
+			j.y[t*j.ldy+r] = tensor.VecDot(w.Type, w.In, row, j.xq[t*rs:(t+1)*rs])
 		}
 	}
 }
 
 // dequantRow converts row r of w to f32.
 func dequantRow(w *Linear, r int, dst []float32) {
-	b := w.Row(r)
-	switch w.Type {
-	case tensor.F32:
-		copy(dst, f32s(b))
-	case tensor.F16:
-		for i, h := range u16s(b) {
-			dst[i] = tensor.F16ToF32(h)
-		}
-	default:
-		panic(fmt.Sprintf("dequant %s not yet", w.Type))
-	}
+	tensor.DequantizeRow(w.Type, w.Row(r), dst)
 }
 
-func vecDotType(t tensor.Type) tensor.Type { return tensor.F32 }
+func vecDotType(t tensor.Type) tensor.Type { return t.VecDotType() }
 
-func quantizeRow(t tensor.Type, src []float32, dst []byte) { panic("not yet") }
+func quantizeRow(t tensor.Type, src []float32, dst []byte) { tensor.QuantizeRow(t, src, dst) }

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/sample"
+)
+
+// modelFlags are the flags every model-running command shares.
+type modelFlags struct {
+	model   string
+	threads int
+	ctx     int
+	batch   int
+	cache   engine.CacheOptions
+}
+
+func (mf *modelFlags) register(f *flags, ctxDefault int) {
+	f.String(&mf.model, "", "model file (GGUF); default: the embedded kvtest-27m Q8_0", "m", "model")
+	f.Int(&mf.threads, 0, "threads (0: one per CPU)", "t", "threads")
+	f.Int(&mf.ctx, ctxDefault, "context size in tokens (0: the model's training context)", "c", "ctx-size")
+	f.Int(&mf.batch, engine.DefaultBatch, "prompt micro-batch size in tokens", "b", "batch-size")
+	registerCache(f, &mf.cache)
+}
+
+func registerCache(f *flags, o *engine.CacheOptions) {
+	f.String(&o.TypeK, "f16", "KV cache type for K: f32, f16, bf16, q8_0, q5_1, q5_0, q4_1, q4_0, iq4_nl", "ctk", "cache-type-k")
+	f.String(&o.TypeV, "f16", "KV cache type for V (same types)", "ctv", "cache-type-v")
+	f.String(&o.LayersK, "", "per-layer K cache types, e.g. 0-1:f16,7:q8_0", "cache-type-k-layers")
+	f.String(&o.LayersV, "", "per-layer V cache types, e.g. 0-1:f16,7:q8_0", "cache-type-v-layers")
+	f.String(&o.Rotate, "on", "Hadamard-rotate quantized cache rows (on|off)", "cache-rotate")
+}
+
+func registerSampling(f *flags, p *sample.Params) {
+	d := sample.DefaultParams()
+	f.Float32(&p.Temperature, d.Temperature, "temperature (0: greedy)", "temp")
+	f.Int(&p.TopK, d.TopK, "top-k sampling (0: disabled)", "top-k")
+	f.Float32(&p.TopP, d.TopP, "top-p (nucleus) sampling (1: disabled)", "top-p")
+	f.Float32(&p.MinP, d.MinP, "min-p sampling (0: disabled)", "min-p")
+	f.Float32(&p.RepeatPenalty, d.RepeatPenalty, "repetition penalty (1: disabled)", "repeat-penalty")
+	f.Int(&p.RepeatLastN, d.RepeatLastN, "tokens considered for penalties", "repeat-last-n")
+	f.Float32(&p.PresencePenalty, d.PresencePenalty, "presence penalty", "presence-penalty")
+	f.Float32(&p.FrequencyPenalty, d.FrequencyPenalty, "frequency penalty", "frequency-penalty")
+	f.Uint64(&p.Seed, d.Seed, "random seed (4294967295: random)", "s", "seed")
+}

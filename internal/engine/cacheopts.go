@@ -1,0 +1,153 @@
+package engine
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/kvserve/kvserve/internal/kvcache"
+	"github.com/kvserve/kvserve/internal/model"
+	"github.com/kvserve/kvserve/internal/tensor"
+)
+
+// CacheOptions are the user's cache settings, as given on the command line.
+type CacheOptions struct {
+	TypeK, TypeV     string // e.g. "f16", "q8_0"
+	LayersK, LayersV string // per-layer overrides, e.g. "0-1:f16,7:q8_0"
+	Rotate           string // "on", "off" or "" (default: on)
+	PageTokens       int
+}
+
+// DefaultCacheOptions match llama.cpp's defaults (f16 K and V).
+func DefaultCacheOptions() CacheOptions {
+	return CacheOptions{TypeK: "f16", TypeV: "f16", Rotate: "on"}
+}
+
+// LayerTypes resolves the options into per-layer K and V types for m,
+// checking every type against the model's head dimensions.
+func (o CacheOptions) LayerTypes(m *model.Model) (k, v []tensor.Type, rotate bool, err error) {
+	k, err = layerTypes(o.TypeK, o.LayersK, m.NLayer, m.HeadDim, "K")
+	if err != nil {
+		return nil, nil, false, err
+	}
+	v, err = layerTypes(o.TypeV, o.LayersV, m.NLayer, m.HeadDimV, "V")
+	if err != nil {
+		return nil, nil, false, err
+	}
+	switch strings.ToLower(o.Rotate) {
+	case "", "on", "true", "1":
+		rotate = true
+	case "off", "false", "0":
+	default:
+		return nil, nil, false, fmt.Errorf("--cache-rotate must be on or off, not %q", o.Rotate)
+	}
+	return k, v, rotate, nil
+}
+
+func layerTypes(def, overrides string, nLayer, headDim int, which string) ([]tensor.Type, error) {
+	if def == "" {
+		def = "f16"
+	}
+	t, err := kvcache.ParseType(def)
+	if err != nil {
+		return nil, fmt.Errorf("cache type %s: %w", which, err)
+	}
+	if err := kvcache.CheckType(t, headDim); err != nil {
+		return nil, fmt.Errorf("cache type %s: %w", which, err)
+	}
+	types := make([]tensor.Type, nLayer)
+	for i := range types {
+		types[i] = t
+	}
+	if overrides == "" {
+		return types, nil
+	}
+	spec, err := ParseLayerTypes(overrides, nLayer)
+	if err != nil {
+		return nil, fmt.Errorf("cache %s layer types: %w", which, err)
+	}
+	for l, t := range spec {
+		if err := kvcache.CheckType(t, headDim); err != nil {
+			return nil, fmt.Errorf("cache %s layer %d: %w", which, l, err)
+		}
+		types[l] = t
+	}
+	return types, nil
+}
+
+// ParseLayerTypes parses "0-1:f16,7:q8_0" into a map from layer to type.
+func ParseLayerTypes(s string, nLayer int) (map[int]tensor.Type, error) {
+	out := map[int]tensor.Type{}
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		rng, typ, ok := strings.Cut(item, ":")
+		if !ok {
+			return nil, fmt.Errorf("%q: want LAYERS:TYPE, e.g. 0-3:q8_0", item)
+		}
+		t, err := kvcache.ParseType(strings.TrimSpace(typ))
+		if err != nil {
+			return nil, err
+		}
+		layers, err := ParseLayers(rng, nLayer)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range layers {
+			out[l] = t
+		}
+	}
+	return out, nil
+}
+
+// ParseLayers parses a layer list such as "0-3,7" (inclusive ranges).
+func ParseLayers(s string, nLayer int) ([]int, error) {
+	var out []int
+	seen := map[int]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(strings.TrimSpace(lo))
+		if err != nil {
+			return nil, fmt.Errorf("layer %q is not a number", lo)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(strings.TrimSpace(hi)); err != nil {
+				return nil, fmt.Errorf("layer %q is not a number", hi)
+			}
+		}
+		if a < 0 || b >= nLayer || a > b {
+			return nil, fmt.Errorf("layer range %q is outside 0-%d", part, nLayer-1)
+		}
+		for l := a; l <= b; l++ {
+			if !seen[l] {
+				seen[l] = true
+				out = append(out, l)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("empty layer list %q", s)
+	}
+	return out, nil
+}
+
+// NewCache builds a cache for seqs sequences of up to ctx tokens.
+func (e *Engine) NewCache(o CacheOptions, seqs, ctx int) (*kvcache.Cache, error) {
+	m := e.Model
+	k, v, rotate, err := o.LayerTypes(m)
+	if err != nil {
+		return nil, err
+	}
+	return kvcache.New(kvcache.Config{
+		Layers: m.NLayer, KVHeads: m.NHeadKV, HeadDimK: m.HeadDim, HeadDimV: m.HeadDimV,
+		Seqs: seqs, Ctx: ctx, PageTokens: o.PageTokens, Threads: e.Pool.Threads(),
+		TypeK: k, TypeV: v, Rotate: rotate,
+	})
+}

@@ -1,0 +1,88 @@
+// Package engine owns running a loaded model: opening a GGUF file (or the
+// embedded default model) with its tokenizer, building KV caches from the
+// user's cache options, and driving forward passes for generation and for
+// the perplexity harness. The HTTP server's scheduler builds on it.
+package engine
+
+import (
+	"fmt"
+	"runtime"
+	"unsafe"
+
+	"github.com/kvserve/kvserve/internal/gguf"
+	"github.com/kvserve/kvserve/internal/model"
+	"github.com/kvserve/kvserve/internal/parallel"
+	"github.com/kvserve/kvserve/internal/tokenizer"
+	"github.com/kvserve/kvserve/models"
+)
+
+// Engine is a loaded model with its tokenizer and worker pool.
+type Engine struct {
+	Path  string // file path, or "embedded:<name>" for the default model
+	File  *gguf.File
+	Model *model.Model
+	Tok   *tokenizer.Tokenizer
+	Pool  *parallel.Pool
+}
+
+// Load opens a model. An empty path loads the embedded default model.
+// threads <= 0 uses one thread per CPU.
+func Load(path string, threads int) (*Engine, error) {
+	var f *gguf.File
+	var err error
+	if path == "" {
+		f, err = gguf.Parse(aligned(models.Default()))
+		path = "embedded:" + models.DefaultName
+	} else {
+		f, err = gguf.Open(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.Load(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	tok, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: tokenizer: %w", path, err)
+	}
+	if tok.VocabSize() != m.NVocab {
+		f.Close()
+		return nil, fmt.Errorf("%s: tokenizer has %d tokens but the embedding has %d rows", path, tok.VocabSize(), m.NVocab)
+	}
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	return &Engine{Path: path, File: f, Model: m, Tok: tok, Pool: parallel.New(threads)}, nil
+}
+
+// Close releases the pool and the model file.
+func (e *Engine) Close() {
+	e.Pool.Close()
+	e.File.Close()
+}
+
+// BOS returns the token that starts a sequence, or -1 when the model does
+// not add one.
+func (e *Engine) BOS() int {
+	if e.Tok.AddBOS() {
+		return e.Tok.BOS()
+	}
+	return -1
+}
+
+// aligned returns b itself when it starts on a 64-byte boundary (as the
+// linker places the embedded model), else an aligned copy, so tensor data
+// can be viewed as f32/f16 slices.
+func aligned(b []byte) []byte {
+	if uintptr(unsafe.Pointer(unsafe.SliceData(b)))%64 == 0 {
+		return b
+	}
+	buf := make([]byte, len(b)+64)
+	off := int((64 - uintptr(unsafe.Pointer(unsafe.SliceData(buf)))%64) % 64)
+	copy(buf[off:], b)
+	return buf[off : off+len(b)]
+}

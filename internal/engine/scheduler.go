@@ -1,0 +1,687 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kvserve/kvserve/internal/kvcache"
+	"github.com/kvserve/kvserve/internal/model"
+	"github.com/kvserve/kvserve/internal/sample"
+	"github.com/kvserve/kvserve/internal/tokenizer"
+)
+
+// SchedulerOptions configure the server's slots and batching.
+type SchedulerOptions struct {
+	Slots   int // parallel sequences
+	SlotCtx int // tokens per slot
+	Batch   int // maximum tokens per forward pass (0: DefaultBatch)
+	// PrefillChunk caps the prompt tokens processed per step while other
+	// slots are generating, so a long prompt does not stall their streams
+	// (0: 128).
+	PrefillChunk int
+	Cache        CacheOptions
+	Logger       *slog.Logger
+}
+
+// Request is one completion to run in a slot.
+type Request struct {
+	Prompt      []int
+	NPredict    int // tokens to generate; < 0: until end of generation or context
+	Sample      sample.Params
+	Stop        []string // stop strings (not included in the output)
+	IgnoreEOS   bool
+	NProbs      int  // top probabilities to report per generated token
+	SlotID      int  // -1: any free slot
+	CachePrompt bool // reuse the slot's cached prefix of the prompt
+	Special     bool // render special tokens in the output text
+}
+
+// Event is one step of a running request: a generated token, or the end.
+type Event struct {
+	Token   int
+	Text    string  // text now safe to emit (stop-string prefixes are held back)
+	LogProb float64 // log-probability of Token (before sampling filters)
+	Top     []sample.TokenProb
+	Done    *Result // set on the last event
+	Err     error   // set when the request failed
+}
+
+// Result summarises a finished request.
+type Result struct {
+	SlotID       int
+	Tokens       []int  // generated tokens (the stopping EOS excluded)
+	Text         string // generated text, cut before a stop string
+	StopType     string // "eos", "limit", "word" or "none" (cancelled)
+	StoppingWord string
+	Truncated    bool // the context filled up
+
+	PromptTokens    int // tokens in the prompt
+	CachedTokens    int // prompt tokens reused from the slot's cache
+	EvaluatedTokens int // prompt tokens evaluated
+	PredictedTokens int
+	PromptTime      time.Duration
+	PredictTime     time.Duration
+}
+
+// ErrClosed is returned by Submit after Close.
+var ErrClosed = errors.New("server is shutting down")
+
+type slotState int
+
+const (
+	slotIdle slotState = iota
+	slotPrefill
+	slotDecode
+)
+
+type slot struct {
+	id     int
+	tokens []int // tokens whose K/V are in the cache, positions 0..len-1
+	state  slotState
+	used   uint64 // step of last use, for least-recently-used choice
+
+	req    *Request
+	ctx    context.Context
+	out    chan Event
+	prompt []int
+	next   int // index of the next prompt token to evaluate
+	smp    *sample.Sampler
+	dec    *tokenizer.Decoder
+	text   strings.Builder
+	sent   int // bytes of text already emitted
+	res    *Result
+	last   int // last sampled token, fed in the next step
+	tStart time.Time
+	tGen   time.Time
+	outRow int // row of this slot's logits in the current step (-1: none)
+}
+
+type pending struct {
+	req *Request
+	ctx context.Context
+	out chan Event
+}
+
+// Scheduler runs requests in parallel slots over one shared model and KV
+// cache, batching the decode step of every active slot into one forward
+// pass (continuous batching) and chunking prompts between them.
+type Scheduler struct {
+	e      *Engine
+	o      SchedulerOptions
+	cache  *kvcache.Cache
+	runner *model.Runner
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []*pending
+	ops     []*op
+	closed  bool
+	stopped chan struct{}
+	slots   []*slot
+	step    uint64
+	stats   Stats
+
+	batch model.Batch
+}
+
+// Stats are cumulative counters for /metrics.
+type Stats struct {
+	PromptTokens    int64
+	PromptSeconds   float64
+	PredictedTokens int64
+	PredictSeconds  float64
+	Requests        int64
+	Processing      int // slots busy now
+	Deferred        int // requests waiting for a slot
+	DecodeCalls     int64
+}
+
+type op struct {
+	fn   func(c *kvcache.Cache) error
+	done chan error
+}
+
+// NewScheduler creates the slots and their cache; Start runs it.
+func (e *Engine) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
+	if o.Slots <= 0 {
+		o.Slots = 1
+	}
+	if o.SlotCtx <= 0 {
+		o.SlotCtx = e.Model.NCtxTrain
+	}
+	if o.Batch <= 0 {
+		o.Batch = DefaultBatch
+	}
+	if o.PrefillChunk <= 0 {
+		o.PrefillChunk = 128
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	cache, err := e.NewCache(o.Cache, o.Slots, o.SlotCtx)
+	if err != nil {
+		return nil, err
+	}
+	s := &Scheduler{
+		e: e, o: o, cache: cache, log: o.Logger,
+		runner:  model.NewRunner(e.Model, e.Pool, o.Batch),
+		stopped: make(chan struct{}),
+	}
+	s.cond = sync.NewCond(&s.mu)
+	for i := 0; i < o.Slots; i++ {
+		s.slots = append(s.slots, &slot{id: i, outRow: -1})
+	}
+	return s, nil
+}
+
+// Options returns the scheduler's options.
+func (s *Scheduler) Options() SchedulerOptions { return s.o }
+
+// Engine returns the engine the scheduler runs on.
+func (s *Scheduler) Engine() *Engine { return s.e }
+
+// Start runs the scheduling loop in a new goroutine.
+func (s *Scheduler) Start() { go s.loop() }
+
+// Close stops accepting requests, cancels running ones, waits for the
+// loop to end and frees the cache.
+func (s *Scheduler) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-s.stopped
+		return
+	}
+	s.closed = true
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	<-s.stopped
+	s.cache.Close()
+}
+
+// Submit queues a request. Events arrive on the returned channel, which is
+// closed after the event carrying Done or Err. Cancelling ctx ends the
+// request (its slot is freed at the next step).
+func (s *Scheduler) Submit(ctx context.Context, r *Request) (<-chan Event, error) {
+	if len(r.Prompt) == 0 {
+		return nil, fmt.Errorf("empty prompt")
+	}
+	if len(r.Prompt) >= s.o.SlotCtx {
+		return nil, fmt.Errorf("prompt of %d tokens does not fit the slot context of %d tokens", len(r.Prompt), s.o.SlotCtx)
+	}
+	if r.SlotID >= s.o.Slots {
+		return nil, fmt.Errorf("id_slot %d out of range (0-%d)", r.SlotID, s.o.Slots-1)
+	}
+	for _, t := range r.Prompt {
+		if t < 0 || t >= s.e.Model.NVocab {
+			return nil, fmt.Errorf("token id %d out of range (vocabulary of %d)", t, s.e.Model.NVocab)
+		}
+	}
+	if err := r.Sample.Validate(); err != nil {
+		return nil, err
+	}
+	n := r.NPredict
+	if n < 0 || n > s.o.SlotCtx {
+		n = s.o.SlotCtx
+	}
+	out := make(chan Event, n+4) // never blocks the scheduler
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	s.queue = append(s.queue, &pending{req: r, ctx: ctx, out: out})
+	s.cond.Broadcast()
+	return out, nil
+}
+
+// Do runs fn on the cache between two steps of the loop (nothing else
+// touches the cache while it runs) and returns its error.
+func (s *Scheduler) Do(fn func(c *kvcache.Cache) error) error {
+	o := &op{fn: fn, done: make(chan error, 1)}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.ops = append(s.ops, o)
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	return <-o.done
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Scheduler) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Deferred = len(s.queue)
+	return st
+}
+
+// SlotInfo describes a slot for /slots.
+type SlotInfo struct {
+	ID          int
+	Processing  bool
+	CachedToken int // tokens held in the cache
+	Prompt      int // prompt tokens of the running request
+	Generated   int
+}
+
+// Slots returns the slots' state.
+func (s *Scheduler) Slots() []SlotInfo {
+	var out []SlotInfo
+	s.Do(func(*kvcache.Cache) error {
+		for _, sl := range s.slots {
+			si := SlotInfo{ID: sl.id, Processing: sl.state != slotIdle, CachedToken: len(sl.tokens)}
+			if sl.res != nil {
+				si.Prompt = len(sl.prompt)
+				si.Generated = len(sl.res.Tokens)
+			}
+			out = append(out, si)
+		}
+		return nil
+	})
+	return out
+}
+
+// SlotTokens returns the tokens cached in a slot (for save/restore).
+// It must be called from within Do.
+func (s *Scheduler) SlotTokens(id int) []int { return s.slots[id].tokens }
+
+// SetSlotTokens records the tokens now cached in an idle slot (after a
+// restore). It must be called from within Do.
+func (s *Scheduler) SetSlotTokens(id int, toks []int) error {
+	sl := s.slots[id]
+	if sl.state != slotIdle {
+		return fmt.Errorf("slot %d is busy", id)
+	}
+	sl.tokens = append(sl.tokens[:0], toks...)
+	return nil
+}
+
+// SlotBusy reports whether a slot runs a request. Call within Do.
+func (s *Scheduler) SlotBusy(id int) bool { return s.slots[id].state != slotIdle }
+
+func (s *Scheduler) loop() {
+	defer close(s.stopped)
+	for {
+		s.mu.Lock()
+		for !s.closed && len(s.ops) == 0 && !s.anyActive() && !s.canAssign() {
+			s.cond.Wait()
+		}
+		if s.closed {
+			q := s.queue
+			s.queue = nil
+			ops := s.ops
+			s.ops = nil
+			s.mu.Unlock()
+			for _, p := range q {
+				p.out <- Event{Err: ErrClosed}
+				close(p.out)
+			}
+			for _, o := range ops {
+				o.done <- ErrClosed
+			}
+			for _, sl := range s.slots {
+				if sl.state != slotIdle {
+					s.finish(sl, "none", ErrClosed)
+				}
+			}
+			return
+		}
+		ops := s.ops
+		s.ops = nil
+		s.assign()
+		s.mu.Unlock()
+		for _, o := range ops {
+			o.done <- s.runOp(o)
+		}
+		if s.anyActive() {
+			s.stepOnce()
+		}
+	}
+}
+
+func (s *Scheduler) runOp(o *op) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error: %v", r)
+			s.log.Error("cache operation panicked", "panic", r)
+		}
+	}()
+	return o.fn(s.cache)
+}
+
+func (s *Scheduler) anyActive() bool {
+	for _, sl := range s.slots {
+		if sl.state != slotIdle {
+			return true
+		}
+	}
+	return false
+}
+
+// canAssign reports whether a queued request could start now.
+func (s *Scheduler) canAssign() bool {
+	for _, p := range s.queue {
+		if s.pickSlot(p.req) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// pickSlot chooses an idle slot: the requested one, else the one whose
+// cached tokens share the longest prefix with the prompt, else the least
+// recently used.
+func (s *Scheduler) pickSlot(r *Request) *slot {
+	if r.SlotID >= 0 {
+		if sl := s.slots[r.SlotID]; sl.state == slotIdle {
+			return sl
+		}
+		return nil
+	}
+	var best *slot
+	bestLCP := -1
+	for _, sl := range s.slots {
+		if sl.state != slotIdle {
+			continue
+		}
+		n := 0
+		if r.CachePrompt {
+			n = commonPrefix(sl.tokens, r.Prompt)
+		}
+		if n > bestLCP || (n == bestLCP && sl.used < best.used) {
+			best, bestLCP = sl, n
+		}
+	}
+	return best
+}
+
+func commonPrefix(a, b []int) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// assign moves queued requests into free slots (called with s.mu held).
+func (s *Scheduler) assign() {
+	kept := s.queue[:0]
+	for _, p := range s.queue {
+		if p.ctx.Err() != nil {
+			p.out <- Event{Err: p.ctx.Err()}
+			close(p.out)
+			continue
+		}
+		sl := s.pickSlot(p.req)
+		if sl == nil {
+			kept = append(kept, p)
+			continue
+		}
+		s.start(sl, p)
+	}
+	for i := len(kept); i < len(s.queue); i++ {
+		s.queue[i] = nil
+	}
+	s.queue = kept
+	s.stats.Processing = 0
+	for _, sl := range s.slots {
+		if sl.state != slotIdle {
+			s.stats.Processing++
+		}
+	}
+}
+
+func (s *Scheduler) start(sl *slot, p *pending) {
+	r := p.req
+	keep := 0
+	if r.CachePrompt {
+		keep = commonPrefix(sl.tokens, r.Prompt)
+		if keep == len(r.Prompt) {
+			keep-- // re-evaluate the last token to get its logits
+		}
+	}
+	s.cache.Truncate(sl.id, keep)
+	sl.tokens = sl.tokens[:keep]
+	smp, err := sample.New(r.Sample, s.e.Model.NVocab)
+	if err != nil { // validated at Submit; keep the loop safe anyway
+		p.out <- Event{Err: err}
+		close(p.out)
+		return
+	}
+	sl.req, sl.ctx, sl.out = r, p.ctx, p.out
+	sl.prompt = r.Prompt
+	sl.next = keep
+	sl.smp = smp
+	sl.dec = s.e.Tok.NewContinuationDecoder(r.Special)
+	sl.text.Reset()
+	sl.sent = 0
+	sl.state = slotPrefill
+	sl.tStart = time.Now()
+	sl.res = &Result{SlotID: sl.id, PromptTokens: len(r.Prompt), CachedTokens: keep, EvaluatedTokens: len(r.Prompt) - keep}
+	for _, t := range r.Prompt {
+		smp.Accept(t)
+	}
+	s.stats.Requests++
+}
+
+// stepOnce builds one batch from every active slot, runs it, and samples.
+func (s *Scheduler) stepOnce() {
+	s.step++
+	b := &s.batch
+	b.Tokens, b.Pos, b.Seq, b.Output = b.Tokens[:0], b.Pos[:0], b.Seq[:0], b.Output[:0]
+	// Cancelled requests leave first.
+	for _, sl := range s.slots {
+		if sl.state != slotIdle && sl.ctx.Err() != nil {
+			s.finish(sl, "none", nil)
+		}
+	}
+	decoding := 0
+	for _, sl := range s.slots {
+		sl.outRow = -1
+		if sl.state == slotDecode {
+			sl.outRow = len(b.Tokens)
+			b.Tokens = append(b.Tokens, sl.last)
+			b.Pos = append(b.Pos, len(sl.tokens))
+			b.Seq = append(b.Seq, sl.id)
+			b.Output = append(b.Output, true)
+			sl.tokens = append(sl.tokens, sl.last)
+			decoding++
+		}
+	}
+	budget := s.o.Batch - len(b.Tokens)
+	if decoding > 0 {
+		budget = min(budget, s.o.PrefillChunk)
+	}
+	for _, sl := range s.slots {
+		if sl.state != slotPrefill || budget <= 0 {
+			continue
+		}
+		n := min(budget, len(sl.prompt)-sl.next)
+		for i := 0; i < n; i++ {
+			t := sl.prompt[sl.next+i]
+			last := sl.next+i == len(sl.prompt)-1
+			if last {
+				sl.outRow = len(b.Tokens)
+			}
+			b.Tokens = append(b.Tokens, t)
+			b.Pos = append(b.Pos, len(sl.tokens))
+			b.Seq = append(b.Seq, sl.id)
+			b.Output = append(b.Output, last)
+			sl.tokens = append(sl.tokens, t)
+		}
+		sl.next += n
+		budget -= n
+	}
+	if len(b.Tokens) == 0 {
+		return
+	}
+	t0 := time.Now()
+	logits, err := s.runner.Forward(b, s.cache)
+	el := time.Since(t0)
+	s.mu.Lock()
+	s.stats.DecodeCalls++
+	s.mu.Unlock()
+	if err != nil {
+		s.log.Error("forward pass failed", "err", err)
+		for _, sl := range s.slots {
+			if sl.state != slotIdle {
+				s.finish(sl, "none", fmt.Errorf("forward pass: %w", err))
+			}
+		}
+		return
+	}
+	V := s.e.Model.NVocab
+	// Output rows are in batch order; map each slot's row to its index
+	// among the output rows.
+	row := 0
+	rowOf := make(map[int]int, len(s.slots))
+	for i, o := range b.Output {
+		if o {
+			rowOf[i] = row
+			row++
+		}
+	}
+	for _, sl := range s.slots {
+		if sl.state == slotIdle {
+			continue
+		}
+		if sl.state == slotPrefill {
+			if sl.outRow < 0 {
+				continue // prompt not finished yet
+			}
+			sl.res.PromptTime = time.Since(sl.tStart)
+			sl.state = slotDecode
+			sl.tGen = time.Now()
+		}
+		s.emit(sl, logits[rowOf[sl.outRow]*V:(rowOf[sl.outRow]+1)*V])
+	}
+	_ = el
+}
+
+// emit samples the next token of a decoding slot and sends it.
+func (s *Scheduler) emit(sl *slot, logits []float32) {
+	r := sl.req
+	ev := Event{}
+	if r.NProbs > 0 {
+		ev.Top = sample.TopProbs(logits, r.NProbs)
+	}
+	tok := sl.smp.Sample(logits)
+	sl.smp.Accept(tok)
+	ev.Token = tok
+	ev.LogProb = sample.LogProb(logits, tok)
+	if !r.IgnoreEOS && s.e.Tok.IsEOG(tok) {
+		s.finish(sl, "eos", nil)
+		return
+	}
+	sl.res.Tokens = append(sl.res.Tokens, tok)
+	sl.text.WriteString(sl.dec.Add(tok))
+	stopType, word := "", ""
+	full := sl.text.String()
+	safe := len(full)
+	if len(r.Stop) > 0 {
+		if i, w := findStop(full, r.Stop, sl.sent); i >= 0 {
+			full = full[:i]
+			sl.text.Reset()
+			sl.text.WriteString(full)
+			safe, stopType, word = i, "word", w
+		} else {
+			safe = len(full) - partialStop(full, r.Stop)
+		}
+	}
+	if safe > sl.sent {
+		ev.Text = full[sl.sent:safe]
+		sl.sent = safe
+	}
+	sl.last = tok
+	sl.out <- ev
+	switch {
+	case stopType != "":
+		sl.res.StoppingWord = word
+		s.finish(sl, stopType, nil)
+	case r.NPredict >= 0 && len(sl.res.Tokens) >= r.NPredict:
+		s.finish(sl, "limit", nil)
+	case len(sl.tokens) >= s.o.SlotCtx:
+		sl.res.Truncated = true
+		s.finish(sl, "limit", nil)
+	}
+}
+
+// findStop finds the earliest stop string in text that ends after byte
+// `from` (earlier text was already checked).
+func findStop(text string, stops []string, from int) (int, string) {
+	best, word := -1, ""
+	for _, st := range stops {
+		if st == "" {
+			continue
+		}
+		start := max(0, from-len(st)+1)
+		if i := strings.Index(text[start:], st); i >= 0 && (best < 0 || start+i < best) {
+			best, word = start+i, st
+		}
+	}
+	return best, word
+}
+
+// partialStop returns the length of the longest suffix of text that is a
+// proper prefix of a stop string (text to hold back while streaming).
+func partialStop(text string, stops []string) int {
+	n := 0
+	for _, st := range stops {
+		for k := min(len(st)-1, len(text)); k > n; k-- {
+			if strings.HasSuffix(text, st[:k]) {
+				n = k
+				break
+			}
+		}
+	}
+	return n
+}
+
+// finish ends a slot's request and frees the slot (its cache stays, for
+// prompt reuse).
+func (s *Scheduler) finish(sl *slot, stopType string, err error) {
+	res := sl.res
+	if stopType != "word" {
+		// Flush text held back for a partial stop string, and any
+		// incomplete UTF-8 the decoder held.
+		sl.text.WriteString(sl.dec.Flush())
+	}
+	full := sl.text.String()
+	res.Text = full
+	res.StopType = stopType
+	res.PredictedTokens = len(res.Tokens)
+	if !sl.tGen.IsZero() {
+		res.PredictTime = time.Since(sl.tGen)
+	}
+	ev := Event{Done: res, Err: err}
+	if len(full) > sl.sent && err == nil {
+		ev.Text = full[sl.sent:]
+	}
+	ev.Token = -1
+	sl.out <- ev
+	close(sl.out)
+	s.mu.Lock()
+	s.stats.PromptTokens += int64(res.EvaluatedTokens)
+	s.stats.PromptSeconds += res.PromptTime.Seconds()
+	s.stats.PredictedTokens += int64(res.PredictedTokens)
+	s.stats.PredictSeconds += res.PredictTime.Seconds()
+	s.mu.Unlock()
+	if sl.state == slotPrefill {
+		// The prompt was cut short: the cache holds only what ran.
+		s.cache.Truncate(sl.id, len(sl.tokens))
+	}
+	sl.state = slotIdle
+	sl.used = s.step
+	sl.req, sl.ctx, sl.out, sl.smp, sl.dec, sl.res = nil, nil, nil, nil, nil, nil
+	sl.tGen = time.Time{}
+}

@@ -1,0 +1,349 @@
+package perplexity
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+)
+
+// DefaultTopK is the number of log-probabilities a base file keeps per
+// scored position.
+const DefaultTopK = 32
+
+// Base file format (little-endian), written by a base run and read by a
+// compared run:
+//
+//	magic "KVSKLD01", ctx uint32, chunks uint32, k uint32
+//	per chunk: ctx token ids (int32), then per scored position:
+//	  logprob of the actual next token (f32),
+//	  k × (token id uint32, logprob f32), most probable first.
+//
+// Keeping the top k instead of the whole distribution makes the file
+// small (k=32: 264 bytes per position); the probability mass outside the
+// top k is treated as one more outcome, so the KL divergence computed
+// from it is a lower bound of the full one, and equal to it when the
+// rest's mass is negligible (it is ~1e-3 of the KLD on the test models).
+const klMagic = "KVSKLD01"
+
+type klWriter struct {
+	w         *bufio.Writer
+	k         int
+	idx       []int
+	buf       []byte
+	chunkToks int
+}
+
+func newKLWriter(w io.Writer, ctx, chunks, k int) (*klWriter, error) {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	hdr := make([]byte, 8+12)
+	copy(hdr, klMagic)
+	binary.LittleEndian.PutUint32(hdr[8:], uint32(ctx))
+	binary.LittleEndian.PutUint32(hdr[12:], uint32(chunks))
+	binary.LittleEndian.PutUint32(hdr[16:], uint32(k))
+	if _, err := bw.Write(hdr); err != nil {
+		return nil, err
+	}
+	return &klWriter{w: bw, k: k, buf: make([]byte, 4+8*k)}, nil
+}
+
+func (kw *klWriter) writeTokens(toks []int) error {
+	b := make([]byte, 4*len(toks))
+	for i, t := range toks {
+		binary.LittleEndian.PutUint32(b[4*i:], uint32(int32(t)))
+	}
+	_, err := kw.w.Write(b)
+	return err
+}
+
+func (kw *klWriter) writePos(logits []float32, next int) error {
+	logZ := logSumExp(logits)
+	kw.idx = topK(logits, kw.k, kw.idx)
+	binary.LittleEndian.PutUint32(kw.buf, math.Float32bits(float32(float64(logits[next])-logZ)))
+	for j, id := range kw.idx {
+		binary.LittleEndian.PutUint32(kw.buf[4+8*j:], uint32(id))
+		binary.LittleEndian.PutUint32(kw.buf[8+8*j:], math.Float32bits(float32(float64(logits[id])-logZ)))
+	}
+	_, err := kw.w.Write(kw.buf)
+	return err
+}
+
+func (kw *klWriter) flush() error { return kw.w.Flush() }
+
+type klRecord struct {
+	nextLP float32
+	ids    []uint32
+	lps    []float32
+}
+
+type klReader struct {
+	r              *bufio.Reader
+	ctx, chunks, k int
+	rec            klRecord
+	buf            []byte
+}
+
+func newKLReader(r io.Reader) (*klReader, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	hdr := make([]byte, 20)
+	if _, err := io.ReadFull(br, hdr); err != nil || string(hdr[:8]) != klMagic {
+		return nil, errors.New("KL base file is not a kvserve KL-divergence base (bad header)")
+	}
+	kr := &klReader{
+		r:      br,
+		ctx:    int(binary.LittleEndian.Uint32(hdr[8:])),
+		chunks: int(binary.LittleEndian.Uint32(hdr[12:])),
+		k:      int(binary.LittleEndian.Uint32(hdr[16:])),
+	}
+	if kr.k <= 0 || kr.k > 1<<16 || kr.ctx <= 1 || kr.ctx > 1<<24 {
+		return nil, errors.New("KL base file header is corrupt")
+	}
+	kr.buf = make([]byte, 4+8*kr.k)
+	kr.rec.ids = make([]uint32, kr.k)
+	kr.rec.lps = make([]float32, kr.k)
+	return kr, nil
+}
+
+func (kr *klReader) checkTokens(chunk int, toks []int) error {
+	b := make([]byte, 4*len(toks))
+	if _, err := io.ReadFull(kr.r, b); err != nil {
+		return fmt.Errorf("KL base file truncated at chunk %d", chunk)
+	}
+	for i, t := range toks {
+		if int32(binary.LittleEndian.Uint32(b[4*i:])) != int32(t) {
+			return fmt.Errorf("KL base was computed on different tokens (chunk %d, position %d): use the same text, -c and model vocabulary", chunk, i)
+		}
+	}
+	return nil
+}
+
+func (kr *klReader) next() (*klRecord, error) {
+	if _, err := io.ReadFull(kr.r, kr.buf); err != nil {
+		return nil, errors.New("KL base file truncated")
+	}
+	kr.rec.nextLP = math.Float32frombits(binary.LittleEndian.Uint32(kr.buf))
+	for j := 0; j < kr.k; j++ {
+		kr.rec.ids[j] = binary.LittleEndian.Uint32(kr.buf[4+8*j:])
+		kr.rec.lps[j] = math.Float32frombits(binary.LittleEndian.Uint32(kr.buf[8+8*j:]))
+	}
+	return &kr.rec, nil
+}
+
+func logSumExp(x []float32) float64 {
+	mx := float64(x[0])
+	for _, v := range x {
+		mx = math.Max(mx, float64(v))
+	}
+	var s float64
+	for _, v := range x {
+		s += math.Exp(float64(v) - mx)
+	}
+	return mx + math.Log(s)
+}
+
+// topK returns the indices of the k largest values, largest first (ties:
+// lower index first).
+func topK(x []float32, k int, idx []int) []int {
+	k = min(k, len(x))
+	idx = idx[:0]
+	for i, v := range x {
+		if len(idx) < k {
+			idx = append(idx, i)
+			for j := len(idx) - 1; j > 0 && x[idx[j]] > x[idx[j-1]]; j-- {
+				idx[j], idx[j-1] = idx[j-1], idx[j]
+			}
+			continue
+		}
+		if v <= x[idx[k-1]] {
+			continue
+		}
+		idx[k-1] = i
+		for j := k - 1; j > 0 && x[idx[j]] > x[idx[j-1]]; j-- {
+			idx[j], idx[j-1] = idx[j-1], idx[j]
+		}
+	}
+	return idx
+}
+
+type klAccum struct {
+	kld      []float64
+	dp       []float64
+	same     int
+	lnQ, lnP []float64 // per position -log prob of the actual token
+}
+
+func (a *klAccum) add(rec *klRecord, logits []float32, next int) {
+	logZ := logSumExp(logits)
+	var kl, pTop, qTop float64
+	for j, id := range rec.ids {
+		lp := float64(rec.lps[j])
+		lq := float64(logits[id]) - logZ
+		p := math.Exp(lp)
+		kl += p * (lp - lq)
+		pTop += p
+		qTop += math.Exp(lq)
+	}
+	if pRest := 1 - pTop; pRest > 1e-12 {
+		qRest := math.Max(1-qTop, 1e-30)
+		kl += pRest * (math.Log(pRest) - math.Log(qRest))
+	}
+	a.kld = append(a.kld, math.Max(kl, 0))
+	best := 0
+	for i, v := range logits {
+		if v > logits[best] {
+			best = i
+		}
+	}
+	if uint32(best) == rec.ids[0] {
+		a.same++
+	}
+	lq := float64(logits[next]) - logZ
+	a.dp = append(a.dp, math.Exp(lq)-math.Exp(float64(rec.nextLP)))
+	a.lnQ = append(a.lnQ, -lq)
+	a.lnP = append(a.lnP, -float64(rec.nextLP))
+}
+
+// KLStats summarises a comparison with a base run.
+type KLStats struct {
+	N                         int
+	PPLBase                   float64
+	MeanLnRatio, MeanLnRatioE float64
+	CorLnPPL                  float64
+	MeanKLD, MeanKLDErr       float64
+	MaxKLD, MinKLD            float64
+	KLDQuantiles              map[float64]float64 // 0.999, 0.99, 0.95, 0.9, 0.5, 0.1, 0.05, 0.01
+	MeanDp, MeanDpErr         float64
+	RMSDp, RMSDpErr           float64
+	MaxDp, MinDp              float64
+	DpQuantiles               map[float64]float64
+	SameTop, SameTopErr       float64 // fractions
+}
+
+var quantileLevels = []float64{0.999, 0.99, 0.95, 0.9, 0.5, 0.1, 0.05, 0.01, 0.001}
+
+func meanErr(x []float64) (float64, float64) {
+	var s, s2 float64
+	for _, v := range x {
+		s += v
+		s2 += v * v
+	}
+	n := float64(len(x))
+	m := s / n
+	v := s2/n - m*m
+	if v < 0 || n < 2 {
+		return m, 0
+	}
+	return m, math.Sqrt(v / (n - 1))
+}
+
+func quantiles(x []float64) map[float64]float64 {
+	s := append([]float64(nil), x...)
+	sort.Float64s(s)
+	q := map[float64]float64{}
+	for _, l := range quantileLevels {
+		pos := l * float64(len(s)-1)
+		i := int(pos)
+		f := pos - float64(i)
+		v := s[i]
+		if i+1 < len(s) {
+			v = s[i]*(1-f) + s[i+1]*f
+		}
+		q[l] = v
+	}
+	return q
+}
+
+func (a *klAccum) stats() *KLStats {
+	st := &KLStats{N: len(a.kld)}
+	if st.N == 0 {
+		return st
+	}
+	st.MeanKLD, st.MeanKLDErr = meanErr(a.kld)
+	st.KLDQuantiles = quantiles(a.kld)
+	st.MaxKLD, st.MinKLD = a.kld[0], a.kld[0]
+	for _, v := range a.kld {
+		st.MaxKLD = math.Max(st.MaxKLD, v)
+		st.MinKLD = math.Min(st.MinKLD, v)
+	}
+	st.MeanDp, st.MeanDpErr = meanErr(a.dp)
+	sq := make([]float64, len(a.dp))
+	st.MaxDp, st.MinDp = a.dp[0], a.dp[0]
+	for i, v := range a.dp {
+		sq[i] = v * v
+		st.MaxDp = math.Max(st.MaxDp, v)
+		st.MinDp = math.Min(st.MinDp, v)
+	}
+	ms, msErr := meanErr(sq)
+	st.RMSDp = math.Sqrt(ms)
+	if st.RMSDp > 0 {
+		st.RMSDpErr = msErr / (2 * st.RMSDp)
+	}
+	st.DpQuantiles = quantiles(a.dp)
+	n := float64(st.N)
+	st.SameTop = float64(a.same) / n
+	st.SameTopErr = math.Sqrt(st.SameTop * (1 - st.SameTop) / math.Max(n-1, 1))
+	mp, _ := meanErr(a.lnP)
+	st.PPLBase = math.Exp(mp)
+	ratio := make([]float64, len(a.lnQ))
+	for i := range ratio {
+		ratio[i] = a.lnQ[i] - a.lnP[i]
+	}
+	st.MeanLnRatio, st.MeanLnRatioE = meanErr(ratio)
+	st.CorLnPPL = correlation(a.lnQ, a.lnP)
+	return st
+}
+
+func correlation(x, y []float64) float64 {
+	mx, _ := meanErr(x)
+	my, _ := meanErr(y)
+	var sxy, sxx, syy float64
+	for i := range x {
+		dx, dy := x[i]-mx, y[i]-my
+		sxy += dx * dy
+		sxx += dx * dx
+		syy += dy * dy
+	}
+	if sxx == 0 || syy == 0 {
+		return 1
+	}
+	return sxy / math.Sqrt(sxx*syy)
+}
+
+func (st *KLStats) report(w io.Writer, r *Result) {
+	fmt.Fprintf(w, "====== Perplexity statistics ======\n")
+	fmt.Fprintf(w, "Mean PPL(Q)                   : %10.6f ± %10.6f\n", r.PPL, r.PPLErr)
+	fmt.Fprintf(w, "Mean PPL(base)                : %10.6f\n", st.PPLBase)
+	fmt.Fprintf(w, "Cor(ln(PPL(Q)), ln(PPL(base))): %6.2f%%\n", 100*st.CorLnPPL)
+	fmt.Fprintf(w, "Mean ln(PPL(Q)/PPL(base))     : %10.6f ± %10.6f\n", st.MeanLnRatio, st.MeanLnRatioE)
+	fmt.Fprintf(w, "Mean PPL(Q)/PPL(base)         : %10.6f ± %10.6f\n", math.Exp(st.MeanLnRatio), math.Exp(st.MeanLnRatio)*st.MeanLnRatioE)
+	fmt.Fprintf(w, "\n====== KL divergence statistics ======\n")
+	fmt.Fprintf(w, "Mean    KLD: %10.6f ± %10.6f\n", st.MeanKLD, st.MeanKLDErr)
+	fmt.Fprintf(w, "Maximum KLD: %10.6f\n", st.MaxKLD)
+	for _, l := range quantileLevels {
+		label := fmt.Sprintf("%4.1f%%", 100*l)
+		if l == 0.5 {
+			label = "Median"
+		}
+		if l == 0.999 || l == 0.001 {
+			label = fmt.Sprintf("%4.1f%%", 100*l)
+		}
+		fmt.Fprintf(w, "%-7s KLD: %10.6f\n", label, st.KLDQuantiles[l])
+	}
+	fmt.Fprintf(w, "Minimum KLD: %10.6f\n", st.MinKLD)
+	fmt.Fprintf(w, "\n====== Token probability statistics ======\n")
+	fmt.Fprintf(w, "Mean    Δp: %7.3f ± %5.3f %%\n", 100*st.MeanDp, 100*st.MeanDpErr)
+	fmt.Fprintf(w, "Maximum Δp: %7.3f%%\n", 100*st.MaxDp)
+	for _, l := range quantileLevels {
+		label := fmt.Sprintf("%4.1f%%", 100*l)
+		if l == 0.5 {
+			label = "Median"
+		}
+		fmt.Fprintf(w, "%-7s Δp: %7.3f%%\n", label, 100*st.DpQuantiles[l])
+	}
+	fmt.Fprintf(w, "Minimum Δp: %7.3f%%\n", 100*st.MinDp)
+	fmt.Fprintf(w, "RMS Δp    : %7.3f ± %5.3f %%\n", 100*st.RMSDp, 100*st.RMSDpErr)
+	fmt.Fprintf(w, "Same top p: %7.3f ± %5.3f %%\n\n", 100*st.SameTop, 100*st.SameTopErr)
+}
