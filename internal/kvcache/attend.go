@@ -10,16 +10,17 @@ import (
 type attnScratch struct {
 	scores []float32 // [group][PageTokens]
 	qrot   []float32 // rotated queries [group][HeadDimK]
+	qq     []byte    // queries quantized to a page type's vec-dot type
+	qqType tensor.Type
+	qqRot  bool
+	qqOK   bool
 	accRot []float32 // V accumulator for rotated pages [group][HeadDimV]
 	m, l   []float32 // running max and sum per query head
-	krow   []float32
 	vrow   []float32
 }
 
 func newAttnScratch(cfg *Config) *attnScratch {
-	// The group size (query heads per KV head) is not known here; grow
-	// on first use.
-	return &attnScratch{krow: make([]float32, cfg.HeadDimK), vrow: make([]float32, cfg.HeadDimV)}
+	return &attnScratch{vrow: make([]float32, cfg.HeadDimV)}
 }
 
 func (s *attnScratch) grow(g int, cfg *Config) {
@@ -28,22 +29,30 @@ func (s *attnScratch) grow(g int, cfg *Config) {
 	}
 	s.scores = make([]float32, g*cfg.PageTokens)
 	s.qrot = make([]float32, g*cfg.HeadDimK)
+	// Largest vec-dot row: q8_K's 292 bytes per 256 values, or q8_0/q8_1.
+	s.qq = make([]byte, g*(tensor.Q8_1.RowSize(roundUp(cfg.HeadDimK, 32))+tensor.Q8_K.TypeSize()))
 	s.accRot = make([]float32, g*cfg.HeadDimV)
 	s.m = make([]float32, g)
 	s.l = make([]float32, g)
 }
 
+func roundUp(n, m int) int { return (n + m - 1) / m * m }
+
 // Attend computes attention of the query heads q (sharing KV head h; each
 // HeadDimK long and pre-scaled) over positions 0..pos of seq in layer l,
 // writing HeadDimV values per query head to out. It makes one pass over
 // the sequence's pages, whatever their types, with an online softmax
-// across pages.
+// across pages. Rotated K pages are scored with rotated queries; the
+// contributions of rotated V pages are summed apart and un-rotated once at
+// the end (the normalized Hadamard transform is its own inverse), so
+// rotated and plain pages can share a sequence.
 func (c *Cache) Attend(l, seq, pos, h int, q, out []float32, worker int) {
 	cfg := &c.cfg
 	D, Dv, P := cfg.HeadDimK, cfg.HeadDimV, cfg.PageTokens
 	g := len(q) / D
 	s := c.scratch[worker]
 	s.grow(g, cfg)
+	s.qqOK = false
 	ls := &c.seqs[seq][l]
 	n := pos + 1
 	m, lsum := s.m[:g], s.l[:g]
@@ -54,15 +63,14 @@ func (c *Cache) Attend(l, seq, pos, h int, q, out []float32, worker int) {
 	}
 	clear(out[:g*Dv])
 	clear(accRot)
-	haveRot := false
-	anyRot := false
+	haveRot, anyRot := false, false
 	for pi := 0; pi*P < n; pi++ {
 		cnt := min(P, n-pi*P)
 		kp, vp := ls.k.pages[pi], ls.v.pages[pi]
-		qs := q
+		qs := q[:g*D]
 		if kp.Rotated {
 			if !haveRot {
-				copy(s.qrot[:g*D], q[:g*D])
+				copy(s.qrot[:g*D], qs)
 				for gi := 0; gi < g; gi++ {
 					fwht(s.qrot[gi*D : (gi+1)*D])
 				}
@@ -70,21 +78,7 @@ func (c *Cache) Attend(l, seq, pos, h int, q, out []float32, worker int) {
 			}
 			qs = s.qrot[:g*D]
 		}
-		// Scores of this page's rows.
-		rsK := kp.Type.RowSize(c.rowK)
-		hbK := kp.Type.RowSize(D)
-		for t := 0; t < cnt; t++ {
-			seg := kp.mem.b[t*rsK+h*hbK : t*rsK+(h+1)*hbK]
-			decodeRow(kp.Type, seg, s.krow)
-			for gi := 0; gi < g; gi++ {
-				var d float32
-				qg := qs[gi*D : (gi+1)*D]
-				for i, kv := range s.krow {
-					d += kv * qg[i]
-				}
-				s.scores[gi*P+t] = d
-			}
-		}
+		s.pageScores(kp, h, D, P, cnt, g, qs)
 		// Online softmax: rescale what was accumulated so far.
 		for gi := 0; gi < g; gi++ {
 			sc := s.scores[gi*P : gi*P+cnt]
@@ -99,33 +93,13 @@ func (c *Cache) Attend(l, seq, pos, h int, q, out []float32, worker int) {
 				scaleVec(accRot[gi*Dv:(gi+1)*Dv], f)
 				m[gi] = pm
 			}
-			var sum float32
-			for i, v := range sc {
-				e := float32(math.Exp(float64(v - pm)))
-				sc[i] = e
-				sum += e
-			}
-			lsum[gi] += sum
+			lsum[gi] += expSub(sc, pm)
 		}
-		// Weighted sum of V rows.
 		acc := out
 		if vp.Rotated {
-			acc = accRot
-			anyRot = true
+			acc, anyRot = accRot, true
 		}
-		rsV := vp.Type.RowSize(c.rowV)
-		hbV := vp.Type.RowSize(Dv)
-		for t := 0; t < cnt; t++ {
-			seg := vp.mem.b[t*rsV+h*hbV : t*rsV+(h+1)*hbV]
-			decodeRow(vp.Type, seg, s.vrow)
-			for gi := 0; gi < g; gi++ {
-				p := s.scores[gi*P+t]
-				a := acc[gi*Dv : (gi+1)*Dv]
-				for i, v := range s.vrow {
-					a[i] += p * v
-				}
-			}
-		}
+		s.pageAccumulate(vp, h, Dv, P, cnt, g, acc)
 	}
 	for gi := 0; gi < g; gi++ {
 		o := out[gi*Dv : (gi+1)*Dv]
@@ -140,10 +114,136 @@ func (c *Cache) Attend(l, seq, pos, h int, q, out []float32, worker int) {
 	}
 }
 
+// pageScores sets scores[gi*P+t] = q_gi · k_t for the page's first cnt
+// rows of head h.
+func (s *attnScratch) pageScores(kp *Page, h, D, P, cnt, g int, q []float32) {
+	hb := kp.Type.RowSize(D)
+	base := kp.mem.b[h*P*hb : (h*P+cnt)*hb]
+	switch kp.Type {
+	case tensor.F32:
+		k := f32s(base)
+		for t := 0; t < cnt; t++ {
+			for gi := 0; gi < g; gi++ {
+				s.scores[gi*P+t] = dotF32(k[t*D:(t+1)*D], q[gi*D:(gi+1)*D])
+			}
+		}
+	case tensor.F16:
+		k := u16s(base)
+		for t := 0; t < cnt; t++ {
+			for gi := 0; gi < g; gi++ {
+				s.scores[gi*P+t] = dotF16(k[t*D:(t+1)*D], q[gi*D:(gi+1)*D])
+			}
+		}
+	case tensor.BF16:
+		k := u16s(base)
+		for t := 0; t < cnt; t++ {
+			for gi := 0; gi < g; gi++ {
+				s.scores[gi*P+t] = dotBF16(k[t*D:(t+1)*D], q[gi*D:(gi+1)*D])
+			}
+		}
+	default:
+		// Quantize each query once to the page type's vec-dot type and
+		// use integer dot products, as ggml's flash attention does.
+		vt := kp.Type.VecDotType()
+		qb := vt.RowSize(D)
+		if !s.qqOK || s.qqType != vt || s.qqRot != kp.Rotated {
+			for gi := 0; gi < g; gi++ {
+				tensor.QuantizeRow(vt, q[gi*D:(gi+1)*D], s.qq[gi*qb:(gi+1)*qb])
+			}
+			s.qqOK, s.qqType, s.qqRot = true, vt, kp.Rotated
+		}
+		for t := 0; t < cnt; t++ {
+			row := base[t*hb : (t+1)*hb]
+			for gi := 0; gi < g; gi++ {
+				s.scores[gi*P+t] = tensor.VecDot(kp.Type, D, row, s.qq[gi*qb:(gi+1)*qb])
+			}
+		}
+	}
+}
+
+// pageAccumulate adds Σ_t p[gi][t]·v_t to acc[gi] for the page's first cnt
+// rows of head h (p in scores).
+func (s *attnScratch) pageAccumulate(vp *Page, h, Dv, P, cnt, g int, acc []float32) {
+	hb := vp.Type.RowSize(Dv)
+	base := vp.mem.b[h*P*hb : (h*P+cnt)*hb]
+	switch vp.Type {
+	case tensor.F32:
+		v := f32s(base)
+		for t := 0; t < cnt; t++ {
+			for gi := 0; gi < g; gi++ {
+				axpy(s.scores[gi*P+t], v[t*Dv:(t+1)*Dv], acc[gi*Dv:(gi+1)*Dv])
+			}
+		}
+	case tensor.F16:
+		v := u16s(base)
+		for t := 0; t < cnt; t++ {
+			for gi := 0; gi < g; gi++ {
+				axpyF16(s.scores[gi*P+t], v[t*Dv:(t+1)*Dv], acc[gi*Dv:(gi+1)*Dv])
+			}
+		}
+	default:
+		// Dequantize one row at a time into an L1-resident buffer and
+		// add it to every query head's accumulator.
+		for t := 0; t < cnt; t++ {
+			decodeRow(vp.Type, base[t*hb:(t+1)*hb], s.vrow)
+			for gi := 0; gi < g; gi++ {
+				axpy(s.scores[gi*P+t], s.vrow, acc[gi*Dv:(gi+1)*Dv])
+			}
+		}
+	}
+}
+
 func scaleVec(x []float32, f float32) {
 	for i := range x {
 		x[i] *= f
 	}
 }
 
-var _ = tensor.F32
+// Plain-Go kernels (replaced by SIMD dispatch where available).
+
+func dotF32(a, b []float32) float32 {
+	var s float32
+	for i, v := range a {
+		s += v * b[i]
+	}
+	return s
+}
+
+func dotF16(a []uint16, b []float32) float32 {
+	var s float32
+	for i, v := range a {
+		s += tensor.F16ToF32(v) * b[i]
+	}
+	return s
+}
+
+func dotBF16(a []uint16, b []float32) float32 {
+	var s float32
+	for i, v := range a {
+		s += tensor.BF16ToF32(v) * b[i]
+	}
+	return s
+}
+
+func axpy(a float32, x, y []float32) {
+	for i, v := range x {
+		y[i] += a * v
+	}
+}
+
+func axpyF16(a float32, x []uint16, y []float32) {
+	for i, v := range x {
+		y[i] += a * tensor.F16ToF32(v)
+	}
+}
+
+// expSub replaces x[i] by exp(x[i]-m) and returns their sum.
+func expSub(x []float32, m float32) float32 {
+	var sum float32
+	for i, v := range x {
+		e := float32(math.Exp(float64(v - m)))
+		x[i] = e
+		sum += e
+	}
+	return sum
+}

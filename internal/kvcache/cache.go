@@ -38,7 +38,10 @@ type Config struct {
 }
 
 // Page holds the K or V rows of PageTokens consecutive positions of one
-// sequence in one layer.
+// sequence in one layer. Its memory is head-major: the rows of head h are
+// contiguous (head h of position t is at (h*PageTokens+t)*HeadBytes), so
+// attention reads one head's keys or values as a single strided block and
+// conversions work on whole heads.
 type Page struct {
 	Type    tensor.Type
 	Rotated bool
@@ -142,8 +145,21 @@ func (c *Cache) write(s *stream, pi, row int, t tensor.Type, rowElems, headDim i
 		s.pages = append(s.pages, c.newPage(t, rowElems, headDim))
 	}
 	p := s.pages[pi]
-	rs := p.Type.RowSize(rowElems)
-	encodeRow(p.Type, p.Rotated, headDim, x, c.wtmp[:len(x)], p.mem.b[row*rs:(row+1)*rs])
+	hb := p.Type.RowSize(headDim)
+	P := c.cfg.PageTokens
+	if p.Rotated {
+		tmp := c.wtmp[:len(x)]
+		copy(tmp, x)
+		x = tmp
+	}
+	for h := 0; h*headDim < len(x); h++ {
+		seg := x[h*headDim : (h+1)*headDim]
+		if p.Rotated {
+			fwht(seg)
+		}
+		off := (h*P + row) * hb
+		encode(p.Type, seg, p.mem.b[off:off+hb])
+	}
 }
 
 func (c *Cache) newPage(t tensor.Type, rowElems, headDim int) *Page {
@@ -220,4 +236,30 @@ func (c *Cache) Close() {
 	for s := range c.seqs {
 		c.Clear(s)
 	}
+}
+
+// PageInfo describes one page for usage reports.
+type PageInfo struct {
+	Layer   int
+	V       bool // a V page (else K)
+	Index   int  // page number within the sequence (positions Index*PageTokens...)
+	Type    tensor.Type
+	Rotated bool
+	Bytes   int
+	Tokens  int // positions it holds
+}
+
+// Pages lists seq's pages, layer by layer, K then V.
+func (c *Cache) Pages(seq int) []PageInfo {
+	var out []PageInfo
+	for l := range c.seqs[seq] {
+		ls := &c.seqs[seq][l]
+		for vi, s := range []*stream{&ls.k, &ls.v} {
+			for i, p := range s.pages {
+				out = append(out, PageInfo{Layer: l, V: vi == 1, Index: i, Type: p.Type, Rotated: p.Rotated,
+					Bytes: p.Bytes(), Tokens: min(c.cfg.PageTokens, ls.n-i*c.cfg.PageTokens)})
+			}
+		}
+	}
+	return out
 }

@@ -88,16 +88,9 @@ func u16s(b []byte) []uint16 {
 	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/2)
 }
 
-// encodeRow converts one row of f32 values to type t into dst, rotating
-// each head of headDim first when rotated is set. tmp is scratch of len(x).
-func encodeRow(t tensor.Type, rotated bool, headDim int, x, tmp []float32, dst []byte) {
-	if rotated {
-		copy(tmp, x)
-		for h := 0; h+headDim <= len(tmp); h += headDim {
-			fwht(tmp[h : h+headDim])
-		}
-		x = tmp
-	}
+// encode converts f32 values to type t into dst (t.RowSize(len(x)) bytes),
+// as ggml writes rows into a cache of that type.
+func encode(t tensor.Type, x []float32, dst []byte) {
 	switch t {
 	case tensor.F32:
 		copy(f32s(dst), x)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kvserve/kvserve/internal/tensor"
+	"github.com/kvserve/kvserve/internal/tensor/ggmlref"
 )
 
 var allTypes = []tensor.Type{
@@ -111,12 +112,12 @@ func TestQuantizeMatchesReference(t *testing.T) {
 		for _, row := range testRows(n, uint64(typ)+1) {
 			got := make([]byte, typ.RowSize(n))
 			tensor.QuantizeRow(typ, row.x, got)
-			want := refQuantize(typ, row.x, false)
+			want := ggmlref.Quantize(typ, row.x, false)
 			if !bytes.Equal(got, want) {
 				t.Errorf("%s %s: QuantizeRow differs from reference at byte %d", typ, row.name, firstDiff(got, want))
 			}
 			tensor.QuantizeRowCPU(typ, row.x, got)
-			want = refQuantize(typ, row.x, true)
+			want = ggmlref.Quantize(typ, row.x, true)
 			if !bytes.Equal(got, want) {
 				t.Errorf("%s %s: QuantizeRowCPU differs from reference at byte %d", typ, row.name, firstDiff(got, want))
 			}
@@ -158,7 +159,7 @@ func TestDequantizeMatchesReference(t *testing.T) {
 			tensor.QuantizeRow(typ, row.x, q)
 			got := make([]float32, n)
 			tensor.DequantizeRow(typ, q, got)
-			if i := sameBits(got, refDequantize(typ, q, n)); i >= 0 {
+			if i := sameBits(got, ggmlref.Dequantize(typ, q, n)); i >= 0 {
 				t.Errorf("%s %s: element %d differs from reference", typ, row.name, i)
 			}
 		}
@@ -172,7 +173,7 @@ func TestDequantizeMatchesReference(t *testing.T) {
 			sanitizeScales(typ, q, r)
 			got := make([]float32, n)
 			tensor.DequantizeRow(typ, q, got)
-			if i := sameBits(got, refDequantize(typ, q, n)); i >= 0 {
+			if i := sameBits(got, ggmlref.Dequantize(typ, q, n)); i >= 0 {
 				t.Errorf("%s random bytes: element %d differs from reference", typ, i)
 			}
 		}
@@ -315,7 +316,7 @@ func TestVecDot(t *testing.T) {
 			}
 			got := tensor.VecDot(typ, n, w, x)
 			// Exactly the documented contract.
-			if want := refVecDot(typ, n, w, x); math.Float32bits(got) != math.Float32bits(want) {
+			if want := ggmlref.VecDot(typ, n, w, x); math.Float32bits(got) != math.Float32bits(want) {
 				t.Errorf("%s trial %d: VecDot %g, reference contract %g", typ, trial, got, want)
 			}
 			// Close to the float64 dot product of the dequantized rows.
@@ -438,7 +439,7 @@ func q8_1SCorrection(typ tensor.Type, n int, w, x []byte) float64 {
 		for _, q := range bx[4:36] {
 			sum += int(int8(q))
 		}
-		c += float64(rF16(bw[2:])) * (float64(rF16(bx[2:])) - float64(rF16(bx))*float64(sum))
+		c += float64(ggmlref.F16At(bw[2:])) * (float64(ggmlref.F16At(bx[2:])) - float64(ggmlref.F16At(bx))*float64(sum))
 	}
 	return c
 }

@@ -1,5 +1,7 @@
-package tensor_test
-
+// Package ggmlref holds independent reference implementations of ggml's
+// block formats, written from the format definitions, that tests of other
+// packages compare against bit for bit. It is imported only by tests.
+//
 // Independent reference implementations of every format, written from the
 // format definitions for the tests. They are deliberately structured
 // differently from the package code: each format is described by an element
@@ -9,6 +11,7 @@ package tensor_test
 // for float32 inputs) instead of bit tricks, and level search is a linear
 // scan. Float32 arithmetic follows ggml's operation order, each product
 // rounded (explicit float32 conversions), since bit-exactness is the point.
+package ggmlref
 
 import (
 	"encoding/binary"
@@ -104,7 +107,7 @@ func k4PackScales(s []byte, sc, m [8]int) {
 
 // ---- reference dequantizers ----
 
-func refDequantize(t tensor.Type, b []byte, n int) []float32 {
+func Dequantize(t tensor.Type, b []byte, n int) []float32 {
 	y := make([]float32, n)
 	bs, ts := t.BlockSize(), t.TypeSize()
 	for ib := 0; ib < n/bs; ib++ {
@@ -185,7 +188,7 @@ var iq4Levels = [16]int{-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38,
 
 // ---- reference quantizers ----
 
-func refQuantize(t tensor.Type, x []float32, cpu bool) []byte {
+func Quantize(t tensor.Type, x []float32, cpu bool) []byte {
 	bs, ts := t.BlockSize(), t.TypeSize()
 	y := make([]byte, len(x)/bs*ts)
 	for ib := 0; ib < len(x)/bs; ib++ {
@@ -598,11 +601,11 @@ func refQ8K(xb []float32, blk []byte) {
 
 // levels returns, for a quantized row, each element's integer level and
 // the block structure needed by the dot contract.
-func refVecDot(t tensor.Type, n int, w, x []byte) float32 {
+func VecDot(t tensor.Type, n int, w, x []byte) float32 {
 	switch t {
 	case tensor.F32, tensor.F16, tensor.BF16:
-		wf := refDequantize(t, w, n)
-		xf := refDequantize(tensor.F32, x, n)
+		wf := Dequantize(t, w, n)
+		xf := Dequantize(tensor.F32, x, n)
 		s := 0.0
 		for i := range wf {
 			s += float64(wf[i] * xf[i])
@@ -699,3 +702,6 @@ func legacyLevel(t tensor.Type, b []byte, e int) int {
 	}
 	panic("not a 32-block type")
 }
+
+// F16At reads a little-endian f16 value as float32.
+func F16At(b []byte) float32 { return rF16(b) }
