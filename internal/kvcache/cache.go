@@ -99,6 +99,8 @@ func New(cfg Config) (*Cache, error) {
 			return nil, fmt.Errorf("layer %d V: %w", l, err)
 		}
 	}
+	cfg.TypeK = append([]tensor.Type(nil), cfg.TypeK...)
+	cfg.TypeV = append([]tensor.Type(nil), cfg.TypeV...)
 	c := &Cache{
 		cfg:   cfg,
 		rowK:  cfg.KVHeads * cfg.HeadDimK,
@@ -118,8 +120,13 @@ func New(cfg Config) (*Cache, error) {
 }
 
 // Config returns the cache's configuration (types are the current write
-// types).
-func (c *Cache) Config() Config { return c.cfg }
+// types); the slices are copies.
+func (c *Cache) Config() Config {
+	cfg := c.cfg
+	cfg.TypeK = append([]tensor.Type(nil), cfg.TypeK...)
+	cfg.TypeV = append([]tensor.Type(nil), cfg.TypeV...)
+	return cfg
+}
 
 // Len returns the number of positions stored for seq.
 func (c *Cache) Len(seq int) int { return c.seqs[seq][0].n }

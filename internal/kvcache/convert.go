@@ -1,0 +1,275 @@
+package kvcache
+
+import (
+	"fmt"
+
+	"github.com/kvserve/kvserve/internal/tensor"
+)
+
+// Target describes a conversion of part of the cache to new types.
+type Target struct {
+	K, V   *tensor.Type // nil: leave that side's type alone
+	Rotate *bool        // nil: the cache's rotation setting
+	Layers []int        // nil: all layers
+	Seqs   []int        // nil: all sequences
+}
+
+// PageRef names one page.
+type PageRef struct {
+	Seq, Layer int
+	V          bool
+	Index      int
+}
+
+// Step is one page conversion of a plan.
+type Step struct {
+	PageRef
+	From, To       tensor.Type
+	FromRot, ToRot bool
+	Tokens         int // positions the page holds
+	BytesBefore    int
+	BytesAfter     int
+}
+
+// LayerChange summarises a plan's effect on one layer.
+type LayerChange struct {
+	Layer                    int
+	TypeKBefore, TypeKAfter  string // a type name, or "mixed"
+	TypeVBefore, TypeVAfter  string
+	BytesKBefore, BytesKAfter int64
+	BytesVBefore, BytesVAfter int64
+}
+
+// Plan lists the page conversions a target needs (pages already of the
+// target type and rotation are left alone) and the per-layer summary,
+// without changing anything: it is the dry run.
+func (c *Cache) Plan(t Target) ([]Step, []LayerChange, error) {
+	layers, seqs, err := c.scope(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, side := range []struct {
+		t   *tensor.Type
+		dim int
+		kv  string
+	}{{t.K, c.cfg.HeadDimK, "K"}, {t.V, c.cfg.HeadDimV, "V"}} {
+		if side.t != nil {
+			if err := CheckType(*side.t, side.dim); err != nil {
+				return nil, nil, fmt.Errorf("type_%s: %w", map[string]string{"K": "k", "V": "v"}[side.kv], err)
+			}
+		}
+	}
+	var steps []Step
+	var changes []LayerChange
+	for _, l := range layers {
+		lc := LayerChange{Layer: l}
+		kb, ka := typeSet{}, typeSet{}
+		vb, va := typeSet{}, typeSet{}
+		for _, s := range seqs {
+			ls := &c.seqs[s][l]
+			for vi, st := range []*stream{&ls.k, &ls.v} {
+				isV := vi == 1
+				to, headDim, rowElems := t.K, c.cfg.HeadDimK, c.rowK
+				if isV {
+					to, headDim, rowElems = t.V, c.cfg.HeadDimV, c.rowV
+				}
+				for i, p := range st.pages {
+					nt := p.Type
+					if to != nil {
+						nt = *to
+					}
+					rot := c.rotateFor(t.Rotate, nt, headDim)
+					if to == nil {
+						rot = p.Rotated
+					}
+					after := nt.RowSize(rowElems) * c.cfg.PageTokens
+					if isV {
+						vb.add(p.Type)
+						va.add(nt)
+						lc.BytesVBefore += int64(p.Bytes())
+						lc.BytesVAfter += int64(after)
+					} else {
+						kb.add(p.Type)
+						ka.add(nt)
+						lc.BytesKBefore += int64(p.Bytes())
+						lc.BytesKAfter += int64(after)
+					}
+					if nt == p.Type && rot == p.Rotated {
+						continue
+					}
+					steps = append(steps, Step{
+						PageRef: PageRef{Seq: s, Layer: l, V: isV, Index: i},
+						From:    p.Type, To: nt, FromRot: p.Rotated, ToRot: rot,
+						Tokens:      min(c.cfg.PageTokens, ls.n-i*c.cfg.PageTokens),
+						BytesBefore: p.Bytes(), BytesAfter: after,
+					})
+				}
+			}
+		}
+		// Types new pages of the layer will be written in.
+		wk, wv := c.cfg.TypeK[l], c.cfg.TypeV[l]
+		if t.K != nil {
+			wk = *t.K
+		}
+		if t.V != nil {
+			wv = *t.V
+		}
+		if len(kb) == 0 {
+			kb.add(c.cfg.TypeK[l])
+		}
+		if len(vb) == 0 {
+			vb.add(c.cfg.TypeV[l])
+		}
+		ka.add(wk)
+		va.add(wv)
+		lc.TypeKBefore, lc.TypeKAfter = kb.name(), ka.name()
+		lc.TypeVBefore, lc.TypeVAfter = vb.name(), va.name()
+		changes = append(changes, lc)
+	}
+	return steps, changes, nil
+}
+
+type typeSet map[tensor.Type]bool
+
+func (s typeSet) add(t tensor.Type) { s[t] = true }
+func (s typeSet) name() string {
+	if len(s) == 1 {
+		for t := range s {
+			return t.String()
+		}
+	}
+	return "mixed"
+}
+
+func (c *Cache) scope(t Target) (layers, seqs []int, err error) {
+	layers, seqs = t.Layers, t.Seqs
+	if layers == nil {
+		for l := 0; l < c.cfg.Layers; l++ {
+			layers = append(layers, l)
+		}
+	}
+	if seqs == nil {
+		for s := 0; s < c.cfg.Seqs; s++ {
+			seqs = append(seqs, s)
+		}
+	}
+	for _, l := range layers {
+		if l < 0 || l >= c.cfg.Layers {
+			return nil, nil, fmt.Errorf("layer %d out of range (0-%d)", l, c.cfg.Layers-1)
+		}
+	}
+	for _, s := range seqs {
+		if s < 0 || s >= c.cfg.Seqs {
+			return nil, nil, fmt.Errorf("slot %d out of range (0-%d)", s, c.cfg.Seqs-1)
+		}
+	}
+	return layers, seqs, nil
+}
+
+func (c *Cache) rotateFor(r *bool, t tensor.Type, headDim int) bool {
+	rot := c.cfg.Rotate
+	if r != nil {
+		rot = *r
+	}
+	return rot && isQuantized(t) && canRotate(headDim)
+}
+
+// SetWriteTypes makes the target's types (and rotation) the types new pages
+// of its layers are written in. Rotation is a cache-wide setting.
+func (c *Cache) SetWriteTypes(t Target) error {
+	layers, _, err := c.scope(t)
+	if err != nil {
+		return err
+	}
+	for _, l := range layers {
+		if t.K != nil {
+			c.cfg.TypeK[l] = *t.K
+		}
+		if t.V != nil {
+			c.cfg.TypeV[l] = *t.V
+		}
+	}
+	if t.Rotate != nil {
+		c.cfg.Rotate = *t.Rotate
+	}
+	return nil
+}
+
+// ConvertPage converts one page as a plan step says (if the page still is
+// as planned), allocating the new page, converting head by head, and
+// freeing the old page at once. It returns whether it converted.
+func (c *Cache) ConvertPage(st Step) bool {
+	if st.Seq >= c.cfg.Seqs || st.Layer >= c.cfg.Layers {
+		return false
+	}
+	ls := &c.seqs[st.Seq][st.Layer]
+	s, headDim, rowElems := &ls.k, c.cfg.HeadDimK, c.rowK
+	if st.V {
+		s, headDim, rowElems = &ls.v, c.cfg.HeadDimV, c.rowV
+	}
+	if st.Index >= len(s.pages) {
+		return false // truncated since planned
+	}
+	old := s.pages[st.Index]
+	if old.Type != st.From || old.Rotated != st.FromRot || (st.To == st.From && st.ToRot == st.FromRot) {
+		return false
+	}
+	np := &Page{Type: st.To, Rotated: st.ToRot, mem: allocBlock(st.To.RowSize(rowElems) * c.cfg.PageTokens)}
+	c.account(st.To, int64(len(np.mem.b)), 1)
+	c.convertInto(old, np, headDim)
+	s.pages[st.Index] = np
+	c.freePage(old)
+	return true
+}
+
+// convertInto re-encodes every row of src into dst: decode, undo src's
+// rotation unless dst is rotated too, rotate for dst, encode.
+func (c *Cache) convertInto(src, dst *Page, headDim int) {
+	P := c.cfg.PageTokens
+	hbS, hbD := src.Type.RowSize(headDim), dst.Type.RowSize(headDim)
+	buf := c.wtmp[:headDim]
+	nHeads := len(src.mem.b) / (hbS * P)
+	for h := 0; h < nHeads; h++ {
+		for t := 0; t < P; t++ {
+			i := h*P + t
+			decodeRow(src.Type, src.mem.b[i*hbS:(i+1)*hbS], buf)
+			if src.Rotated != dst.Rotated {
+				fwht(buf) // rotate, or undo a rotation: the same transform
+			}
+			encode(dst.Type, buf, dst.mem.b[i*hbD:(i+1)*hbD])
+		}
+	}
+}
+
+// Estimate returns, for every cache type, the bytes the cache's current
+// contents would take in that type (same for K and V) and the bytes a
+// full context of every sequence would take.
+func (c *Cache) Estimate() map[tensor.Type][2]int64 {
+	out := map[tensor.Type][2]int64{}
+	pages := int64(0)
+	for s := range c.seqs {
+		for l := range c.seqs[s] {
+			pages += int64(len(c.seqs[s][l].k.pages))
+		}
+	}
+	fullPages := int64((c.cfg.Ctx+c.cfg.PageTokens-1)/c.cfg.PageTokens) * int64(c.cfg.Seqs) * int64(c.cfg.Layers)
+	for _, t := range Types {
+		if CheckType(t, c.cfg.HeadDimK) != nil || CheckType(t, c.cfg.HeadDimV) != nil {
+			continue
+		}
+		perPage := int64(t.RowSize(c.rowK)+t.RowSize(c.rowV)) * int64(c.cfg.PageTokens)
+		out[t] = [2]int64{pages * perPage, fullPages * perPage}
+	}
+	return out
+}
+
+// Capacity returns the bytes a full context of every sequence takes at the
+// current write types.
+func (c *Cache) Capacity() int64 {
+	pagesPerSeq := int64((c.cfg.Ctx + c.cfg.PageTokens - 1) / c.cfg.PageTokens)
+	var b int64
+	for l := 0; l < c.cfg.Layers; l++ {
+		b += int64(c.cfg.TypeK[l].RowSize(c.rowK)+c.cfg.TypeV[l].RowSize(c.rowV)) * int64(c.cfg.PageTokens)
+	}
+	return b * pagesPerSeq * int64(c.cfg.Seqs)
+}
