@@ -126,6 +126,7 @@ type Scheduler struct {
 	slots   []*slot
 	step    uint64
 	stats   Stats
+	requant *requantJob // conversion in progress (loop goroutine only)
 
 	batch model.Batch
 }
@@ -140,6 +141,9 @@ type Stats struct {
 	Processing      int // slots busy now
 	Deferred        int // requests waiting for a slot
 	DecodeCalls     int64
+
+	Requantizations   int64
+	RequantizeSeconds float64
 }
 
 type op struct {
@@ -313,7 +317,7 @@ func (s *Scheduler) loop() {
 	defer close(s.stopped)
 	for {
 		s.mu.Lock()
-		for !s.closed && len(s.ops) == 0 && !s.anyActive() && !s.canAssign() {
+		for !s.closed && len(s.ops) == 0 && s.requant == nil && !s.anyActive() && !s.canAssign() {
 			s.cond.Wait()
 		}
 		if s.closed {
@@ -329,6 +333,10 @@ func (s *Scheduler) loop() {
 			for _, o := range ops {
 				o.done <- ErrClosed
 			}
+			if s.requant != nil {
+				s.requant.done <- ErrClosed
+				s.requant = nil
+			}
 			for _, sl := range s.slots {
 				if sl.state != slotIdle {
 					s.finish(sl, "none", ErrClosed)
@@ -343,6 +351,7 @@ func (s *Scheduler) loop() {
 		for _, o := range ops {
 			o.done <- s.runOp(o)
 		}
+		s.stepRequant()
 		if s.anyActive() {
 			s.stepOnce()
 		}

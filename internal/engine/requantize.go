@@ -1,0 +1,114 @@
+package engine
+
+import (
+	"errors"
+	"time"
+
+	"github.com/kvserve/kvserve/internal/kvcache"
+)
+
+// RequantizeReport is what a requantization did (or, for a dry run, would
+// do).
+type RequantizeReport struct {
+	DryRun          bool
+	Layers          []kvcache.LayerChange
+	BytesBefore     int64 // whole cache
+	BytesAfter      int64
+	BytesFreed      int64 // BytesBefore - BytesAfter (negative when growing)
+	TokensConverted int   // positions whose pages were converted (per slot and layer side, counted once per page)
+	PagesConverted  int
+	Elapsed         time.Duration
+}
+
+// ErrRequantizeBusy is returned when a requantization is already running.
+var ErrRequantizeBusy = errors.New("a cache requantization is already in progress")
+
+// requantJob is a conversion being carried out between decode steps.
+type requantJob struct {
+	steps  []kvcache.Step
+	next   int
+	report *RequantizeReport
+	start  time.Time
+	done   chan error
+}
+
+// requantSlice is how long the loop converts pages before it lets the
+// next decode step run, so streams keep flowing during a conversion.
+const requantSlice = 4 * time.Millisecond
+
+// Requantize converts the pages in the target's scope to its types without
+// re-evaluating any token. New tokens are written in the new types from
+// the moment it starts; existing pages convert one at a time between
+// decode steps, each old page freed as soon as its replacement exists. A
+// dry run only reports. Only one requantization runs at a time: a second
+// call while one runs gets ErrRequantizeBusy.
+func (s *Scheduler) Requantize(t kvcache.Target, dryRun bool) (*RequantizeReport, error) {
+	var job *requantJob
+	var rep *RequantizeReport
+	err := s.Do(func(c *kvcache.Cache) error {
+		if s.requant != nil {
+			return ErrRequantizeBusy
+		}
+		steps, layers, err := c.Plan(t)
+		if err != nil {
+			return err
+		}
+		rep = &RequantizeReport{DryRun: dryRun, Layers: layers, BytesBefore: c.Bytes()}
+		var delta int64
+		for _, st := range steps {
+			delta += int64(st.BytesAfter - st.BytesBefore)
+		}
+		rep.BytesAfter = rep.BytesBefore + delta
+		rep.BytesFreed = -delta
+		if dryRun {
+			for _, st := range steps {
+				rep.PagesConverted++
+				rep.TokensConverted += st.Tokens
+			}
+			return nil
+		}
+		if err := c.SetWriteTypes(t); err != nil {
+			return err
+		}
+		job = &requantJob{steps: steps, report: rep, start: time.Now(), done: make(chan error, 1)}
+		s.requant = job
+		return nil
+	})
+	if err != nil || dryRun {
+		return rep, err
+	}
+	if err := <-job.done; err != nil {
+		return nil, err
+	}
+	return job.report, nil
+}
+
+// stepRequant converts pages of the running job for up to requantSlice.
+// Called by the loop between decode steps.
+func (s *Scheduler) stepRequant() {
+	j := s.requant
+	if j == nil {
+		return
+	}
+	deadline := time.Now().Add(requantSlice)
+	for j.next < len(j.steps) {
+		st := j.steps[j.next]
+		j.next++
+		if s.cache.ConvertPage(st) {
+			j.report.PagesConverted++
+			j.report.TokensConverted += st.Tokens
+		}
+		if time.Now().After(deadline) && s.anyActive() {
+			return
+		}
+	}
+	j.report.BytesAfter = s.cache.Bytes()
+	j.report.BytesFreed = j.report.BytesBefore - j.report.BytesAfter
+	j.report.Elapsed = time.Since(j.start)
+	s.requant = nil
+	s.mu.Lock()
+	s.stats.Requantizations++
+	s.stats.RequantizeSeconds += j.report.Elapsed.Seconds()
+	s.mu.Unlock()
+	j.done <- nil
+}
