@@ -1,0 +1,1265 @@
+//go:build ignore
+
+// asm_gen writes avx512_amd64.s and avx2_amd64.s. Run it with
+// `go generate ./internal/kernels/` (or `go run asm_gen.go` in this
+// directory) after editing; the generated files are committed.
+//
+// The accumulation orders emitted here are the package's canonical orders
+// (see the package comment in kernels.go); the dot kernels, the pack+GEMM
+// micro-kernels and the tests depend on them agreeing exactly.
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+)
+
+type gen struct {
+	b    bytes.Buffer
+	name string // current TEXT symbol, used to make labels readable
+}
+
+func (g *gen) i(format string, a ...any) { fmt.Fprintf(&g.b, "\t"+format+"\n", a...) }
+func (g *gen) l(label string)            { fmt.Fprintf(&g.b, "%s:\n", label) }
+func (g *gen) c(comment string)          { fmt.Fprintf(&g.b, "\t// %s\n", comment) }
+func (g *gen) blank()                    { g.b.WriteString("\n") }
+
+func (g *gen) text(name, sig string, frame, argsize int) {
+	g.name = name
+	fmt.Fprintf(&g.b, "\n// func %s%s\nTEXT ·%s(SB), NOSPLIT, $%d-%d\n", name, sig, name, frame, argsize)
+}
+
+type elem struct {
+	name string // F32, F16, BF16
+	size int    // bytes per element
+	gtyp string // Go element type of the weight pointer
+}
+
+var (
+	eF32  = elem{"F32", 4, "float32"}
+	eF16  = elem{"F16", 2, "uint16"}
+	eBF16 = elem{"BF16", 2, "uint16"}
+	elems = []elem{eF32, eF16, eBF16}
+)
+
+func y(z string) string { return "Y" + z[1:] }
+func x(z string) string { return "X" + z[1:] }
+func zr(i int) string   { return fmt.Sprintf("Z%d", i) }
+func yr(i int) string   { return fmt.Sprintf("Y%d", i) }
+
+// ---------------------------------------------------------------- AVX-512
+
+// ld512 loads 16 elements of type e at addr into the f32 register z. When
+// masked, lanes outside K1 are zero and their memory is not touched.
+func (g *gen) ld512(e elem, addr, z string, masked bool) {
+	switch {
+	case e == eF32 && masked:
+		g.i("VMOVUPS.Z %s, K1, %s", addr, z)
+	case e == eF32:
+		g.i("VMOVUPS %s, %s", addr, z)
+	case e == eF16 && masked:
+		g.i("VMOVDQU16.Z %s, K1, %s", addr, y(z))
+		g.i("VCVTPH2PS %s, %s", y(z), z)
+	case e == eF16:
+		g.i("VCVTPH2PS %s, %s", addr, z)
+	case e == eBF16 && masked:
+		g.i("VMOVDQU16.Z %s, K1, %s", addr, y(z))
+		g.i("VPMOVZXWD %s, %s", y(z), z)
+		g.i("VPSLLD $16, %s, %s", z, z)
+	case e == eBF16:
+		g.i("VPMOVZXWD %s, %s", addr, z)
+		g.i("VPSLLD $16, %s, %s", z, z)
+	}
+}
+
+// mask512 sets K1 to the low CX bits (0 < CX < 16). Clobbers AX.
+func (g *gen) mask512() {
+	g.i("MOVL $1, AX")
+	g.i("SHLL CX, AX")
+	g.i("DECL AX")
+	g.i("KMOVW AX, K1")
+}
+
+// reduce16 folds the 16 lanes of Z<r> (r < 16) into X<r>[0] with the
+// canonical tree: s8[l]=a[l]+a[l+8], s4[l]=s8[l]+s8[l+4],
+// s2[l]=s4[l]+s4[l+2], s=s2[0]+s2[1]. t (< 16) is a scratch register.
+func (g *gen) reduce16(r, t int) {
+	g.i("VEXTRACTF64X4 $1, Z%d, Y%d", r, t)
+	g.i("VADDPS Y%d, Y%d, Y%d", t, r, r)
+	g.reduce8(r, t)
+}
+
+// reduce8 folds the 8 lanes of Y<r> into X<r>[0]: s4[l]=a[l]+a[l+4],
+// s2[l]=s4[l]+s4[l+2], s=s2[0]+s2[1].
+func (g *gen) reduce8(r, t int) {
+	g.i("VEXTRACTF128 $1, Y%d, X%d", r, t)
+	g.i("VADDPS X%d, X%d, X%d", t, r, r)
+	g.i("VPERMILPS $0xEE, X%d, X%d", r, t)
+	g.i("VADDPS X%d, X%d, X%d", t, r, r)
+	g.i("VMOVSHDUP X%d, X%d", r, t)
+	g.i("VADDSS X%d, X%d, X%d", t, r, r)
+}
+
+func (g *gen) dot1AVX512(e elem) {
+	name := "dot1" + e.name + "AVX512"
+	g.text(name, fmt.Sprintf("(w *%s, x *float32, n int) float32", e.gtyp), 0, 28)
+	g.i("MOVQ w+0(FP), SI")
+	g.i("MOVQ x+8(FP), DI")
+	g.i("MOVQ n+16(FP), CX")
+	g.i("VPXORD Z0, Z0, Z0")
+	g.i("CMPQ CX, $16")
+	g.i("JB tail")
+	g.l("loop")
+	g.ld512(e, "(SI)", "Z1", false)
+	g.i("VFMADD231PS (DI), Z1, Z0")
+	g.i("ADDQ $%d, SI", 16*e.size)
+	g.i("ADDQ $64, DI")
+	g.i("SUBQ $16, CX")
+	g.i("CMPQ CX, $16")
+	g.i("JAE loop")
+	g.l("tail")
+	g.i("TESTQ CX, CX")
+	g.i("JZ reduce")
+	g.mask512()
+	g.ld512(e, "(SI)", "Z1", true)
+	g.i("VMOVUPS.Z (DI), K1, Z2")
+	g.i("VFMADD231PS Z2, Z1, Z0")
+	g.l("reduce")
+	g.reduce16(0, 1)
+	g.i("VMOVSS X0, ret+24(FP)")
+	g.i("VZEROUPPER")
+	g.i("RET")
+}
+
+// dot4: four rows w, w+ldw, w+2ldw, w+3ldw against one x; y[0..3].
+func (g *gen) dot4AVX512(e elem) {
+	name := "dot4" + e.name + "AVX512"
+	g.text(name, fmt.Sprintf("(w *%s, ldw int, x *float32, n int, y *float32)", e.gtyp), 0, 40)
+	g.i("MOVQ w+0(FP), SI")
+	g.i("MOVQ ldw+8(FP), R8")
+	g.i("SHLQ $%d, R8", map[int]int{2: 1, 4: 2}[e.size])
+	g.i("LEAQ (SI)(R8*1), R9")
+	g.i("LEAQ (SI)(R8*2), R10")
+	g.i("LEAQ (R9)(R8*2), R11")
+	g.i("MOVQ x+16(FP), DI")
+	g.i("MOVQ n+24(FP), DX")
+	g.i("MOVQ DX, CX")
+	g.i("ANDQ $15, CX")
+	g.i("ANDQ $-16, DX")
+	g.i("XORQ BX, BX")
+	for r := 0; r < 4; r++ {
+		g.i("VPXORD Z%d, Z%d, Z%d", r, r, r)
+	}
+	rows := []string{"SI", "R9", "R10", "R11"}
+	g.i("CMPQ BX, DX")
+	g.i("JAE tail")
+	g.l("loop")
+	g.i("VMOVUPS (DI)(BX*4), Z8")
+	for r, p := range rows {
+		g.ld512(e, fmt.Sprintf("(%s)(BX*%d)", p, e.size), zr(4+r), false)
+		g.i("VFMADD231PS Z8, Z%d, Z%d", 4+r, r)
+	}
+	g.i("ADDQ $16, BX")
+	g.i("CMPQ BX, DX")
+	g.i("JB loop")
+	g.l("tail")
+	g.i("TESTQ CX, CX")
+	g.i("JZ reduce")
+	g.mask512()
+	g.i("VMOVUPS.Z (DI)(BX*4), K1, Z8")
+	for r, p := range rows {
+		g.ld512(e, fmt.Sprintf("(%s)(BX*%d)", p, e.size), zr(4+r), true)
+		g.i("VFMADD231PS Z8, Z%d, Z%d", 4+r, r)
+	}
+	g.l("reduce")
+	g.i("MOVQ y+32(FP), DI")
+	for r := 0; r < 4; r++ {
+		g.reduce16(r, 8)
+		g.i("VMOVSS X%d, %d(DI)", r, 4*r)
+	}
+	g.i("VZEROUPPER")
+	g.i("RET")
+}
+
+// packAVX512 converts one weight row of n elements to f32 in the GEMM
+// panel layout: block b (16 elements) goes to dst + b*512 bytes (8 rows of
+// 16 floats per block). The last partial block is zero-padded.
+func (g *gen) packAVX512(e elem) {
+	name := "pack" + e.name + "AVX512"
+	g.text(name, fmt.Sprintf("(dst *float32, w *%s, n int)", e.gtyp), 0, 24)
+	g.i("MOVQ dst+0(FP), DI")
+	g.i("MOVQ w+8(FP), SI")
+	g.i("MOVQ n+16(FP), CX")
+	g.i("CMPQ CX, $16")
+	g.i("JB tail")
+	g.l("loop")
+	g.ld512(e, "(SI)", "Z0", false)
+	g.i("VMOVUPS Z0, (DI)")
+	g.i("ADDQ $%d, SI", 16*e.size)
+	g.i("ADDQ $512, DI")
+	g.i("SUBQ $16, CX")
+	g.i("CMPQ CX, $16")
+	g.i("JAE loop")
+	g.l("tail")
+	g.i("TESTQ CX, CX")
+	g.i("JZ done")
+	g.mask512()
+	g.ld512(e, "(SI)", "Z0", true)
+	g.i("VMOVUPS Z0, (DI)")
+	g.l("done")
+	g.i("VZEROUPPER")
+	g.i("RET")
+}
+
+// gemm8x2AVX512: 8 packed weight rows x 2 tokens. acc(r,t) lives in
+// Z(2r+t); each is one 16-lane accumulator, k ascending, exactly as dot1.
+func (g *gen) gemmAVX512() {
+	g.text("gemm8x2AVX512", "(pw *float32, x *float32, ldx int, n int, acc *float32, y *float32, ldy int, flags int)", 0, 64)
+	g.i("MOVQ pw+0(FP), SI")
+	g.i("MOVQ x+8(FP), DI")
+	g.i("MOVQ ldx+16(FP), R8")
+	g.i("SHLQ $2, R8")
+	g.i("MOVQ n+24(FP), DX")
+	g.i("MOVQ DX, CX")
+	g.i("ANDQ $15, CX")
+	g.i("SHRQ $4, DX")
+	g.i("MOVQ acc+32(FP), R9")
+	g.i("MOVQ flags+56(FP), BX")
+	g.i("TESTQ $1, BX")
+	g.i("JNZ loadacc")
+	for r := 0; r < 16; r++ {
+		g.i("VPXORD Z%d, Z%d, Z%d", r, r, r)
+	}
+	g.i("JMP start")
+	g.l("loadacc")
+	for r := 0; r < 16; r++ {
+		g.i("VMOVUPS %d(R9), Z%d", 64*r, r)
+	}
+	g.l("start")
+	g.i("TESTQ DX, DX")
+	g.i("JZ tail")
+	g.l("loop")
+	g.i("VMOVUPS (DI), Z24")
+	g.i("VMOVUPS (DI)(R8*1), Z25")
+	for r := 0; r < 8; r++ {
+		g.i("VMOVUPS %d(SI), Z%d", 64*r, 16+r)
+		g.i("VFMADD231PS Z%d, Z24, Z%d", 16+r, 2*r)
+		g.i("VFMADD231PS Z%d, Z25, Z%d", 16+r, 2*r+1)
+	}
+	g.i("ADDQ $512, SI")
+	g.i("ADDQ $64, DI")
+	g.i("DECQ DX")
+	g.i("JNZ loop")
+	g.l("tail")
+	g.i("TESTQ CX, CX")
+	g.i("JZ finish")
+	g.mask512()
+	g.i("VMOVUPS.Z (DI), K1, Z24")
+	g.i("VMOVUPS.Z (DI)(R8*1), K1, Z25")
+	for r := 0; r < 8; r++ {
+		g.i("VMOVUPS %d(SI), Z%d", 64*r, 16+r)
+		g.i("VFMADD231PS Z%d, Z24, Z%d", 16+r, 2*r)
+		g.i("VFMADD231PS Z%d, Z25, Z%d", 16+r, 2*r+1)
+	}
+	g.l("finish")
+	g.i("TESTQ $2, BX")
+	g.i("JNZ reduce")
+	for r := 0; r < 16; r++ {
+		g.i("VMOVUPS Z%d, %d(R9)", r, 64*r)
+	}
+	g.i("VZEROUPPER")
+	g.i("RET")
+	g.l("reduce")
+	g.c("stage 1: pair (A,B) -> [A8 | B8], s8[l] = a[l] + a[l+8]")
+	pair := func(a, b, dst int) {
+		g.i("VSHUFF64X2 $0x44, Z%d, Z%d, Z16", b, a)
+		g.i("VSHUFF64X2 $0xEE, Z%d, Z%d, Z17", b, a)
+		g.i("VADDPS Z17, Z16, Z%d", dst)
+	}
+	for r := 0; r < 4; r++ {
+		pair(2*r, 2*r+8, 2*r)     // (r,t0),(r+4,t0)
+		pair(2*r+1, 2*r+9, 2*r+1) // (r,t1),(r+4,t1)
+	}
+	g.c("stage 2: [A8|B8],[C8|D8] -> [A4|B4|C4|D4], s4[l] = s8[l] + s8[l+4]")
+	for r := 0; r < 4; r++ {
+		g.i("VSHUFF64X2 $0x88, Z%d, Z%d, Z16", 2*r+1, 2*r)
+		g.i("VSHUFF64X2 $0xDD, Z%d, Z%d, Z17", 2*r+1, 2*r)
+		g.i("VADDPS Z17, Z16, Z%d", 2*r)
+	}
+	g.c("Z(2r) = [(r,t0) | (r+4,t0) | (r,t1) | (r+4,t1)], 4 partials per 128-bit lane")
+	g.c("stage 3: s2[l] = s4[l] + s4[l+2]")
+	for _, p := range [][3]int{{0, 2, 0}, {4, 6, 4}} {
+		g.i("VSHUFPS $0x44, Z%d, Z%d, Z16", p[1], p[0])
+		g.i("VSHUFPS $0xEE, Z%d, Z%d, Z17", p[1], p[0])
+		g.i("VADDPS Z17, Z16, Z%d", p[2])
+	}
+	g.c("stage 4: s = s2[0] + s2[1]; lanes become [rows 0-3 t0 | rows 4-7 t0 | rows 0-3 t1 | rows 4-7 t1]")
+	g.i("VSHUFPS $0x88, Z4, Z0, Z16")
+	g.i("VSHUFPS $0xDD, Z4, Z0, Z17")
+	g.i("VADDPS Z17, Z16, Z0")
+	g.i("MOVQ y+40(FP), DI")
+	g.i("MOVQ ldy+48(FP), R8")
+	g.i("VMOVUPS Y0, (DI)")
+	g.i("VEXTRACTF64X4 $1, Z0, (DI)(R8*4)")
+	g.i("VZEROUPPER")
+	g.i("RET")
+}
+
+// ew512 emits an element-wise loop over n=CX elements with index BX:
+// unrolled by u vectors, then single vectors, then a K1-masked tail.
+// body(j, masked) emits one 16-element step using vector slot j, at element
+// index BX + 16*j.
+func (g *gen) ew512(u int, body func(j int, masked bool)) {
+	g.i("XORQ BX, BX")
+	g.i("MOVQ CX, DX")
+	g.i("ANDQ $-%d, DX", 16*u)
+	g.i("JZ single")
+	g.l("loopu")
+	for j := 0; j < u; j++ {
+		body(j, false)
+	}
+	g.i("ADDQ $%d, BX", 16*u)
+	g.i("CMPQ BX, DX")
+	g.i("JB loopu")
+	g.l("single")
+	g.i("MOVQ CX, DX")
+	g.i("ANDQ $-16, DX")
+	g.i("CMPQ BX, DX")
+	g.i("JAE tail")
+	g.l("loop1")
+	body(0, false)
+	g.i("ADDQ $16, BX")
+	g.i("CMPQ BX, DX")
+	g.i("JB loop1")
+	g.l("tail")
+	g.i("SUBQ BX, CX")
+	g.i("JZ done")
+	g.mask512()
+	body(0, true)
+	g.l("done")
+}
+
+func addr(base string, scale, off int) string {
+	if off == 0 {
+		return fmt.Sprintf("(%s)(BX*%d)", base, scale)
+	}
+	return fmt.Sprintf("%d(%s)(BX*%d)", off, base, scale)
+}
+
+func kz(masked bool) string {
+	if masked {
+		return ".Z"
+	}
+	return ""
+}
+
+func km(masked bool) string {
+	if masked {
+		return "K1, "
+	}
+	return ""
+}
+
+func (g *gen) elementwiseAVX512() {
+	// F16ToF32
+	g.text("f16ToF32AVX512", "(dst *float32, src *uint16, n int)", 0, 24)
+	g.i("MOVQ dst+0(FP), DI")
+	g.i("MOVQ src+8(FP), SI")
+	g.i("MOVQ n+16(FP), CX")
+	g.ew512(4, func(j int, m bool) {
+		g.ld512(eF16, addr("SI", 2, 32*j), zr(j), m)
+		g.i("VMOVUPS Z%d, %s%s", j, km(m), addr("DI", 4, 64*j))
+	})
+	g.i("VZEROUPPER")
+	g.i("RET")
+
+	// F32ToF16
+	g.text("f32ToF16AVX512", "(dst *uint16, src *float32, n int)", 0, 24)
+	g.i("MOVQ dst+0(FP), DI")
+	g.i("MOVQ src+8(FP), SI")
+	g.i("MOVQ n+16(FP), CX")
+	g.ew512(4, func(j int, m bool) {
+		g.i("VMOVUPS%s %s, %s%s", kz(m), addr("SI", 4, 64*j), km(m), zr(j))
+		g.i("VCVTPS2PH $0, Z%d, Y%d", j, j)
+		g.i("VMOVDQU16 Y%d, %s%s", j, km(m), addr("DI", 2, 32*j))
+	})
+	g.i("VZEROUPPER")
+	g.i("RET")
+
+	// Axpy: y = fma(a, x, y)
+	g.text("axpyAVX512", "(a float32, x *float32, y *float32, n int)", 0, 32)
+	g.i("VBROADCASTSS a+0(FP), Z31")
+	g.i("MOVQ x+8(FP), SI")
+	g.i("MOVQ y+16(FP), DI")
+	g.i("MOVQ n+24(FP), CX")
+	g.ew512(4, func(j int, m bool) {
+		g.i("VMOVUPS%s %s, %s%s", kz(m), addr("DI", 4, 64*j), km(m), zr(j))
+		g.i("VMOVUPS%s %s, %s%s", kz(m), addr("SI", 4, 64*j), km(m), zr(8+j))
+		g.i("VFMADD231PS Z%d, Z31, Z%d", 8+j, j)
+		g.i("VMOVUPS Z%d, %s%s", j, km(m), addr("DI", 4, 64*j))
+	})
+	g.i("VZEROUPPER")
+	g.i("RET")
+
+	// AxpyF16
+	g.text("axpyF16AVX512", "(a float32, x *uint16, y *float32, n int)", 0, 32)
+	g.i("VBROADCASTSS a+0(FP), Z31")
+	g.i("MOVQ x+8(FP), SI")
+	g.i("MOVQ y+16(FP), DI")
+	g.i("MOVQ n+24(FP), CX")
+	g.ew512(4, func(j int, m bool) {
+		g.i("VMOVUPS%s %s, %s%s", kz(m), addr("DI", 4, 64*j), km(m), zr(j))
+		g.ld512(eF16, addr("SI", 2, 32*j), zr(8+j), m)
+		g.i("VFMADD231PS Z%d, Z31, Z%d", 8+j, j)
+		g.i("VMOVUPS Z%d, %s%s", j, km(m), addr("DI", 4, 64*j))
+	})
+	g.i("VZEROUPPER")
+	g.i("RET")
+
+	// Scale
+	g.text("scaleAVX512", "(a float32, x *float32, n int)", 0, 24)
+	g.i("VBROADCASTSS a+0(FP), Z31")
+	g.i("MOVQ x+8(FP), DI")
+	g.i("MOVQ n+16(FP), CX")
+	g.ew512(4, func(j int, m bool) {
+		g.i("VMOVUPS%s %s, %s%s", kz(m), addr("DI", 4, 64*j), km(m), zr(j))
+		g.i("VMULPS Z31, Z%d, Z%d", j, j)
+		g.i("VMOVUPS Z%d, %s%s", j, km(m), addr("DI", 4, 64*j))
+	})
+	g.i("VZEROUPPER")
+	g.i("RET")
+
+	// Add, Mul
+	for _, op := range []string{"add", "mul"} {
+		inst := map[string]string{"add": "VADDPS", "mul": "VMULPS"}[op]
+		g.text(op+"AVX512", "(dst *float32, a *float32, b *float32, n int)", 0, 32)
+		g.i("MOVQ dst+0(FP), DI")
+		g.i("MOVQ a+8(FP), SI")
+		g.i("MOVQ b+16(FP), R8")
+		g.i("MOVQ n+24(FP), CX")
+		g.ew512(4, func(j int, m bool) {
+			g.i("VMOVUPS%s %s, %s%s", kz(m), addr("SI", 4, 64*j), km(m), zr(j))
+			g.i("VMOVUPS%s %s, %s%s", kz(m), addr("R8", 4, 64*j), km(m), zr(8+j))
+			g.i("%s Z%d, Z%d, Z%d", inst, 8+j, j, j)
+			g.i("VMOVUPS Z%d, %s%s", j, km(m), addr("DI", 4, 64*j))
+		})
+		g.i("VZEROUPPER")
+		g.i("RET")
+	}
+
+	// SumSquares: four accumulators Z16..Z19 (slot j), masked tail into
+	// slot 0 with zeroed lanes; total = (a0+a1)+(a2+a3), then the tree.
+	g.text("sumSquaresAVX512", "(x *float32, n int) float32", 0, 20)
+	g.i("MOVQ x+0(FP), SI")
+	g.i("MOVQ n+8(FP), CX")
+	for j := 0; j < 4; j++ {
+		g.i("VPXORD Z%d, Z%d, Z%d", 16+j, 16+j, 16+j)
+	}
+	g.ew512(4, func(j int, m bool) {
+		g.i("VMOVUPS%s %s, %s%s", kz(m), addr("SI", 4, 64*j), km(m), zr(j))
+		g.i("VFMADD231PS Z%d, Z%d, Z%d", j, j, 16+j)
+	})
+	g.i("VADDPS Z17, Z16, Z16")
+	g.i("VADDPS Z19, Z18, Z18")
+	g.i("VADDPS Z18, Z16, Z0")
+	g.reduce16(0, 1)
+	g.i("VMOVSS X0, ret+16(FP)")
+	g.i("VZEROUPPER")
+	g.i("RET")
+
+	// Max: accumulators start at -Inf; masked tail merges into -Inf.
+	g.text("maxAVX512", "(x *float32, n int) float32", 0, 20)
+	g.i("MOVQ x+0(FP), SI")
+	g.i("MOVQ n+8(FP), CX")
+	g.i("MOVL $0xff800000, AX")
+	g.i("VPBROADCASTD AX, Z20")
+	for j := 0; j < 4; j++ {
+		g.i("VMOVAPS Z20, Z%d", 16+j)
+	}
+	g.ew512(4, func(j int, m bool) {
+		if m {
+			g.i("VMOVAPS Z20, Z%d", j)
+			g.i("VMOVUPS %s, K1, Z%d", addr("SI", 4, 64*j), j)
+		} else {
+			g.i("VMOVUPS %s, Z%d", addr("SI", 4, 64*j), j)
+		}
+		g.i("VMAXPS Z%d, Z%d, Z%d", j, 16+j, 16+j)
+	})
+	g.i("VMAXPS Z17, Z16, Z16")
+	g.i("VMAXPS Z19, Z18, Z18")
+	g.i("VMAXPS Z18, Z16, Z0")
+	g.i("VEXTRACTF64X4 $1, Z0, Y1")
+	g.i("VMAXPS Y1, Y0, Y0")
+	g.i("VEXTRACTF128 $1, Y0, X1")
+	g.i("VMAXPS X1, X0, X0")
+	g.i("VPERMILPS $0xEE, X0, X1")
+	g.i("VMAXPS X1, X0, X0")
+	g.i("VMOVSHDUP X0, X1")
+	g.i("VMAXSS X1, X0, X0")
+	g.i("VMOVSS X0, ret+16(FP)")
+	g.i("VZEROUPPER")
+	g.i("RET")
+
+	// ExpSub and SiLUMul share the exp core.
+	g.text("expSubAVX512", "(x *float32, n int, m float32) float32", 0, 28)
+	g.i("MOVQ x+0(FP), SI")
+	g.i("MOVQ n+8(FP), CX")
+	g.i("VBROADCASTSS m+16(FP), Z31")
+	g.expConsts512()
+	g.i("VPXORD Z29, Z29, Z29")
+	g.i("VPXORD Z30, Z30, Z30")
+	g.ew512(2, func(j int, m bool) {
+		t := 5 * j
+		g.i("VMOVUPS%s %s, %s%s", kz(m), addr("SI", 4, 64*j), km(m), zr(t))
+		g.i("VSUBPS Z31, Z%d, Z%d", t, t)
+		g.exp512(t)
+		g.i("VMOVUPS Z%d, %s%s", t, km(m), addr("SI", 4, 64*j))
+		if m {
+			g.i("VADDPS Z%d, Z%d, K1, Z%d", t, 29+j, 29+j)
+		} else {
+			g.i("VADDPS Z%d, Z%d, Z%d", t, 29+j, 29+j)
+		}
+	})
+	g.i("VADDPS Z30, Z29, Z0")
+	g.reduce16(0, 1)
+	g.i("VMOVSS X0, ret+24(FP)")
+	g.i("VZEROUPPER")
+	g.i("RET")
+
+	// silu(g)·up = g · (s / (1+e)) · up with e = exp(-|g|) and s = e for
+	// g < 0, else 1: exp never overflows, so very negative g keeps its
+	// tiny value instead of flushing to -0.
+	g.text("siluMulAVX512", "(dst *float32, gate *float32, up *float32, n int)", 0, 32)
+	g.i("MOVQ dst+0(FP), DI")
+	g.i("MOVQ gate+8(FP), SI")
+	g.i("MOVQ up+16(FP), R8")
+	g.i("MOVQ n+24(FP), CX")
+	g.expConsts512()
+	g.i("VPXORD Z31, Z31, Z31")
+	g.i("MOVL $0x80000000, AX")
+	g.i("VPBROADCASTD AX, Z30")
+	g.ew512(2, func(j int, m bool) {
+		t := 5 * j
+		gz := 10 + j
+		g.i("VMOVUPS%s %s, %s%s", kz(m), addr("SI", 4, 64*j), km(m), zr(gz))
+		g.i("VPORD Z30, Z%d, Z%d", gz, t) // t = -|g|
+		g.exp512(t)
+		g.i("VCMPPS $1, Z31, Z%d, K2", gz)         // K2 = g < 0
+		g.i("VBLENDMPS Z%d, Z28, K2, Z%d", t, t+1) // s = g<0 ? e : 1
+		g.i("VADDPS Z28, Z%d, Z%d", t, t)          // 1 + e
+		g.i("VDIVPS Z%d, Z%d, Z%d", t, t+1, t+1)   // s / (1+e)
+		g.i("VMULPS Z%d, Z%d, Z%d", t+1, gz, gz)   // g · sigmoid(g)
+		g.i("VMOVUPS%s %s, %s%s", kz(m), addr("R8", 4, 64*j), km(m), zr(t))
+		g.i("VMULPS Z%d, Z%d, Z%d", t, gz, gz)
+		g.i("VMOVUPS Z%d, %s%s", gz, km(m), addr("DI", 4, 64*j))
+	})
+	g.i("VZEROUPPER")
+	g.i("RET")
+}
+
+// exp constants, as float32 (see expf32 in exp.go for the algorithm).
+var expConsts = []struct {
+	name string
+	v    string
+}{
+	{"hi", "88.9"},                   // 0: clamp high (exp overflows to +Inf above ~88.72)
+	{"lo", "-110.0"},                 // 1: clamp low (exp underflows to 0 below ~-103.97)
+	{"log2e", "1.44269504088896341"}, // 2
+	{"c1", "0.693359375"},            // 3: ln2 high part (exact, 9 bits)
+	{"c2", "-2.12194440e-4"},         // 4: ln2 - c1
+	{"p0", "1.9875691500e-4"},        // 5
+	{"p1", "1.3981999507e-3"},        // 6
+	{"p2", "8.3334519073e-3"},        // 7
+	{"p3", "4.1665795894e-2"},        // 8
+	{"p4", "1.6666665459e-1"},        // 9
+	{"p5", "5.0000001201e-1"},        // 10
+	{"one", "1.0"},                   // 11
+}
+
+// expConsts512 broadcasts expConsts[i] into Z(17+i): Z17 (hi) .. Z28 (one).
+func (g *gen) expConsts512() {
+	for i := range expConsts {
+		g.i("VBROADCASTSS expc<>+%d(SB), Z%d", 32*i, 17+i)
+	}
+}
+
+func ec512(name string) string {
+	for i, c := range expConsts {
+		if c.name == name {
+			return zr(17 + i)
+		}
+	}
+	panic(name)
+}
+
+// exp512 replaces Z<t> by exp(Z<t>), using Z<t+1..t+4> as scratch.
+func (g *gen) exp512(t int) {
+	T, N, R, P, R2 := zr(t), zr(t+1), zr(t+2), zr(t+3), zr(t+4)
+	// NaN-propagating clamps: the Intel second source (Go's first operand) is returned for NaN.
+	g.i("VMINPS %s, %s, %s", T, ec512("hi"), T)
+	g.i("VMAXPS %s, %s, %s", T, ec512("lo"), T)
+	g.i("VMULPS %s, %s, %s", ec512("log2e"), T, N)
+	g.i("VRNDSCALEPS $8, %s, %s", N, N)
+	g.i("VMOVAPS %s, %s", T, R)
+	g.i("VFNMADD231PS %s, %s, %s", ec512("c1"), N, R)
+	g.i("VFNMADD231PS %s, %s, %s", ec512("c2"), N, R)
+	g.i("VMOVAPS %s, %s", ec512("p0"), P)
+	for _, c := range []string{"p1", "p2", "p3", "p4", "p5"} {
+		g.i("VFMADD213PS %s, %s, %s", ec512(c), R, P)
+	}
+	g.i("VMULPS %s, %s, %s", R, R, R2)
+	g.i("VFMADD213PS %s, %s, %s", R, R2, P)
+	g.i("VADDPS %s, %s, %s", ec512("one"), P, P)
+	g.i("VSCALEFPS %s, %s, %s", N, P, T)
+}
+
+func (g *gen) peak() {
+	g.text("fmaPeakAVX512", "(iters int)", 0, 8)
+	g.i("MOVQ iters+0(FP), CX")
+	for r := 0; r < 12; r++ {
+		g.i("VPXORD Z%d, Z%d, Z%d", r, r, r)
+	}
+	g.i("VPXORD Z20, Z20, Z20")
+	g.i("VPXORD Z21, Z21, Z21")
+	g.l("loop")
+	for r := 0; r < 12; r++ {
+		g.i("VFMADD231PS Z20, Z21, Z%d", r)
+	}
+	g.i("DECQ CX")
+	g.i("JNZ loop")
+	g.i("VZEROUPPER")
+	g.i("RET")
+
+	g.text("fmaPeakAVX2", "(iters int)", 0, 8)
+	g.i("MOVQ iters+0(FP), CX")
+	for r := 0; r < 12; r++ {
+		g.i("VXORPS Y%d, Y%d, Y%d", r, r, r)
+	}
+	g.i("VXORPS Y12, Y12, Y12")
+	g.i("VXORPS Y13, Y13, Y13")
+	g.l("loop")
+	for r := 0; r < 12; r++ {
+		g.i("VFMADD231PS Y12, Y13, Y%d", r)
+	}
+	g.i("DECQ CX")
+	g.i("JNZ loop")
+	g.i("VZEROUPPER")
+	g.i("RET")
+}
+
+// ---------------------------------------------------------------- AVX2
+
+// ld256 loads 8 elements at addr into f32 register y.
+func (g *gen) ld256(e elem, addr, yreg string) {
+	switch e {
+	case eF32:
+		g.i("VMOVUPS %s, %s", addr, yreg)
+	case eF16:
+		g.i("VCVTPH2PS %s, %s", addr, yreg)
+	case eBF16:
+		g.i("VPMOVZXWD %s, %s", addr, yreg)
+		g.i("VPSLLD $16, %s, %s", yreg, yreg)
+	}
+}
+
+// mask256 loads into Y<m> a lane mask with the low CX (0 < CX < 8) lanes
+// set. Clobbers AX, DX.
+func (g *gen) mask256(m int) {
+	g.i("MOVQ CX, AX")
+	g.i("SHLQ $2, AX")
+	g.i("NEGQ AX")
+	g.i("LEAQ masktab<>+32(SB), DX")
+	g.i("VMOVDQU (DX)(AX*1), Y%d", m)
+}
+
+var lblN int
+
+// copyTail16 copies CX (< 8) 16-bit elements from src to the 16-byte stack
+// buffer at bufoff(SP) after zeroing it, leaving its address in R12.
+// Clobbers AX, DX, R12, R13.
+func (g *gen) copyTail16(srcAddr string, bufoff int) {
+	lblN++
+	lbl := fmt.Sprintf("copy%d", lblN)
+	g.i("LEAQ %s, R13", srcAddr)
+	g.i("LEAQ buf-%d(SP), R12", bufoff)
+	g.i("MOVQ $0, (R12)")
+	g.i("MOVQ $0, 8(R12)")
+	g.i("XORQ AX, AX")
+	g.l(lbl)
+	g.i("MOVWLZX (R13)(AX*2), DX")
+	g.i("MOVW DX, (R12)(AX*2)")
+	g.i("INCQ AX")
+	g.i("CMPQ AX, CX")
+	g.i("JB %s", lbl)
+}
+
+// ldTail256 loads the CX-element tail at srcAddr into f32 Y<yreg>, zero
+// beyond CX; Y<m> must hold the lane mask (for f32).
+func (g *gen) ldTail256(e elem, srcAddr string, yreg, m, bufoff int) {
+	if e == eF32 {
+		g.i("VMASKMOVPS %s, Y%d, Y%d", srcAddr, m, yreg)
+		return
+	}
+	g.copyTail16(srcAddr, bufoff)
+	g.ld256(e, "(R12)", yr(yreg))
+}
+
+func (g *gen) dot1AVX2(e elem) {
+	name := "dot1" + e.name + "AVX2"
+	frame := 0
+	if e != eF32 {
+		frame = 16
+	}
+	g.text(name, fmt.Sprintf("(w *%s, x *float32, n int) float32", e.gtyp), frame, 28)
+	g.i("MOVQ w+0(FP), SI")
+	g.i("MOVQ x+8(FP), DI")
+	g.i("MOVQ n+16(FP), CX")
+	g.i("VXORPS Y0, Y0, Y0")
+	g.i("CMPQ CX, $8")
+	g.i("JB tail")
+	g.l("loop")
+	g.ld256(e, "(SI)", "Y1")
+	g.i("VFMADD231PS (DI), Y1, Y0")
+	g.i("ADDQ $%d, SI", 8*e.size)
+	g.i("ADDQ $32, DI")
+	g.i("SUBQ $8, CX")
+	g.i("CMPQ CX, $8")
+	g.i("JAE loop")
+	g.l("tail")
+	g.i("TESTQ CX, CX")
+	g.i("JZ reduce")
+	g.mask256(15)
+	g.ldTail256(e, "(SI)", 1, 15, 16)
+	g.i("VMASKMOVPS (DI), Y15, Y2")
+	g.i("VFMADD231PS Y2, Y1, Y0")
+	g.l("reduce")
+	g.reduce8(0, 1)
+	g.i("VMOVSS X0, ret+24(FP)")
+	g.i("VZEROUPPER")
+	g.i("RET")
+}
+
+func (g *gen) dot4AVX2(e elem) {
+	name := "dot4" + e.name + "AVX2"
+	frame := 0
+	if e != eF32 {
+		frame = 64
+	}
+	g.text(name, fmt.Sprintf("(w *%s, ldw int, x *float32, n int, y *float32)", e.gtyp), frame, 40)
+	g.i("MOVQ w+0(FP), SI")
+	g.i("MOVQ ldw+8(FP), R8")
+	g.i("SHLQ $%d, R8", map[int]int{2: 1, 4: 2}[e.size])
+	g.i("LEAQ (SI)(R8*1), R9")
+	g.i("LEAQ (SI)(R8*2), R10")
+	g.i("LEAQ (R9)(R8*2), R11")
+	g.i("MOVQ x+16(FP), DI")
+	g.i("MOVQ n+24(FP), DX")
+	g.i("MOVQ DX, CX")
+	g.i("ANDQ $7, CX")
+	g.i("ANDQ $-8, DX")
+	g.i("XORQ BX, BX")
+	for r := 0; r < 4; r++ {
+		g.i("VXORPS Y%d, Y%d, Y%d", r, r, r)
+	}
+	rows := []string{"SI", "R9", "R10", "R11"}
+	g.i("CMPQ BX, DX")
+	g.i("JAE tail")
+	g.l("loop")
+	g.i("VMOVUPS (DI)(BX*4), Y8")
+	for r, p := range rows {
+		g.ld256(e, fmt.Sprintf("(%s)(BX*%d)", p, e.size), yr(4+r))
+		g.i("VFMADD231PS Y8, Y%d, Y%d", 4+r, r)
+	}
+	g.i("ADDQ $8, BX")
+	g.i("CMPQ BX, DX")
+	g.i("JB loop")
+	g.l("tail")
+	g.i("TESTQ CX, CX")
+	g.i("JZ reduce")
+	g.mask256(15)
+	g.i("VMASKMOVPS (DI)(BX*4), Y15, Y8")
+	for r, p := range rows {
+		g.ldTail256(e, fmt.Sprintf("(%s)(BX*%d)", p, e.size), 4+r, 15, 64-16*r)
+		g.i("VFMADD231PS Y8, Y%d, Y%d", 4+r, r)
+	}
+	g.l("reduce")
+	g.i("MOVQ y+32(FP), DI")
+	for r := 0; r < 4; r++ {
+		g.reduce8(r, 8)
+		g.i("VMOVSS X%d, %d(DI)", r, 4*r)
+	}
+	g.i("VZEROUPPER")
+	g.i("RET")
+}
+
+// packAVX2: block b (8 elements) of the row goes to dst + b*128 bytes (4
+// rows of 8 floats per block), last block zero-padded.
+func (g *gen) packAVX2(e elem) {
+	name := "pack" + e.name + "AVX2"
+	frame := 0
+	if e != eF32 {
+		frame = 16
+	}
+	g.text(name, fmt.Sprintf("(dst *float32, w *%s, n int)", e.gtyp), frame, 24)
+	g.i("MOVQ dst+0(FP), DI")
+	g.i("MOVQ w+8(FP), SI")
+	g.i("MOVQ n+16(FP), CX")
+	g.i("CMPQ CX, $8")
+	g.i("JB tail")
+	g.l("loop")
+	g.ld256(e, "(SI)", "Y0")
+	g.i("VMOVUPS Y0, (DI)")
+	g.i("ADDQ $%d, SI", 8*e.size)
+	g.i("ADDQ $128, DI")
+	g.i("SUBQ $8, CX")
+	g.i("CMPQ CX, $8")
+	g.i("JAE loop")
+	g.l("tail")
+	g.i("TESTQ CX, CX")
+	g.i("JZ done")
+	g.mask256(15)
+	g.ldTail256(e, "(SI)", 0, 15, 16)
+	g.i("VMOVUPS Y0, (DI)")
+	g.l("done")
+	g.i("VZEROUPPER")
+	g.i("RET")
+}
+
+// gemm4x2AVX2: 4 packed rows x 2 tokens; acc(r,t) in Y(2r+t), 8 lanes each.
+func (g *gen) gemmAVX2() {
+	g.text("gemm4x2AVX2", "(pw *float32, x *float32, ldx int, n int, acc *float32, y *float32, ldy int, flags int)", 0, 64)
+	g.i("MOVQ pw+0(FP), SI")
+	g.i("MOVQ x+8(FP), DI")
+	g.i("MOVQ ldx+16(FP), R8")
+	g.i("SHLQ $2, R8")
+	g.i("MOVQ n+24(FP), R10")
+	g.i("MOVQ R10, CX")
+	g.i("ANDQ $7, CX")
+	g.i("SHRQ $3, R10")
+	g.i("MOVQ acc+32(FP), R9")
+	g.i("MOVQ flags+56(FP), BX")
+	g.i("TESTQ $1, BX")
+	g.i("JNZ loadacc")
+	for r := 0; r < 8; r++ {
+		g.i("VXORPS Y%d, Y%d, Y%d", r, r, r)
+	}
+	g.i("JMP start")
+	g.l("loadacc")
+	for r := 0; r < 8; r++ {
+		g.i("VMOVUPS %d(R9), Y%d", 32*r, r)
+	}
+	g.l("start")
+	g.i("TESTQ R10, R10")
+	g.i("JZ tail")
+	g.l("loop")
+	g.i("VMOVUPS (DI), Y8")
+	g.i("VMOVUPS (DI)(R8*1), Y9")
+	for r := 0; r < 4; r++ {
+		g.i("VMOVUPS %d(SI), Y%d", 32*r, 10+r)
+		g.i("VFMADD231PS Y%d, Y8, Y%d", 10+r, 2*r)
+		g.i("VFMADD231PS Y%d, Y9, Y%d", 10+r, 2*r+1)
+	}
+	g.i("ADDQ $128, SI")
+	g.i("ADDQ $32, DI")
+	g.i("DECQ R10")
+	g.i("JNZ loop")
+	g.l("tail")
+	g.i("TESTQ CX, CX")
+	g.i("JZ finish")
+	g.mask256(14)
+	g.i("VMASKMOVPS (DI), Y14, Y8")
+	g.i("VMASKMOVPS (DI)(R8*1), Y14, Y9")
+	for r := 0; r < 4; r++ {
+		g.i("VMOVUPS %d(SI), Y%d", 32*r, 10+r)
+		g.i("VFMADD231PS Y%d, Y8, Y%d", 10+r, 2*r)
+		g.i("VFMADD231PS Y%d, Y9, Y%d", 10+r, 2*r+1)
+	}
+	g.l("finish")
+	g.i("TESTQ $2, BX")
+	g.i("JNZ reduce")
+	for r := 0; r < 8; r++ {
+		g.i("VMOVUPS Y%d, %d(R9)", r, 32*r)
+	}
+	g.i("VZEROUPPER")
+	g.i("RET")
+	g.l("reduce")
+	g.c("stage 1: (r,t0),(r,t1) -> [s4 (r,t0) | s4 (r,t1)], s4[l] = a[l] + a[l+4]")
+	for r := 0; r < 4; r++ {
+		g.i("VPERM2F128 $0x20, Y%d, Y%d, Y8", 2*r+1, 2*r)
+		g.i("VPERM2F128 $0x31, Y%d, Y%d, Y9", 2*r+1, 2*r)
+		g.i("VADDPS Y9, Y8, Y%d", 2*r)
+	}
+	g.c("stage 2: s2[l] = s4[l] + s4[l+2]")
+	for _, p := range [][3]int{{0, 2, 0}, {4, 6, 4}} {
+		g.i("VSHUFPS $0x44, Y%d, Y%d, Y8", p[1], p[0])
+		g.i("VSHUFPS $0xEE, Y%d, Y%d, Y9", p[1], p[0])
+		g.i("VADDPS Y9, Y8, Y%d", p[2])
+	}
+	g.c("stage 3: s = s2[0] + s2[1]; lanes [rows 0-3 t0 | rows 0-3 t1]")
+	g.i("VSHUFPS $0x88, Y4, Y0, Y8")
+	g.i("VSHUFPS $0xDD, Y4, Y0, Y9")
+	g.i("VADDPS Y9, Y8, Y0")
+	g.i("MOVQ y+40(FP), DI")
+	g.i("MOVQ ldy+48(FP), R8")
+	g.i("VMOVUPS X0, (DI)")
+	g.i("VEXTRACTF128 $1, Y0, (DI)(R8*4)")
+	g.i("VZEROUPPER")
+	g.i("RET")
+}
+
+// ew256: like ew512 with 8-lane vectors; the tail body gets the lane mask
+// in Y15 (body must not use Y15 otherwise) and CX = tail count.
+func (g *gen) ew256(u int, body func(j int, masked bool)) {
+	g.i("XORQ BX, BX")
+	g.i("MOVQ CX, R11")
+	g.i("ANDQ $-%d, R11", 8*u)
+	g.i("JZ single")
+	g.l("loopu")
+	for j := 0; j < u; j++ {
+		body(j, false)
+	}
+	g.i("ADDQ $%d, BX", 8*u)
+	g.i("CMPQ BX, R11")
+	g.i("JB loopu")
+	g.l("single")
+	g.i("MOVQ CX, R11")
+	g.i("ANDQ $-8, R11")
+	g.i("CMPQ BX, R11")
+	g.i("JAE tail")
+	g.l("loop1")
+	body(0, false)
+	g.i("ADDQ $8, BX")
+	g.i("CMPQ BX, R11")
+	g.i("JB loop1")
+	g.l("tail")
+	g.i("SUBQ BX, CX")
+	g.i("JZ done")
+	g.mask256(15)
+	body(0, true)
+	g.l("done")
+}
+
+// f32 load/store helpers for ew256 bodies.
+func (g *gen) ld32(masked bool, a string, r int) {
+	if masked {
+		g.i("VMASKMOVPS %s, Y15, Y%d", a, r)
+	} else {
+		g.i("VMOVUPS %s, Y%d", a, r)
+	}
+}
+
+func (g *gen) st32(masked bool, r int, a string) {
+	if masked {
+		g.i("VMASKMOVPS Y%d, Y15, %s", r, a)
+	} else {
+		g.i("VMOVUPS Y%d, %s", r, a)
+	}
+}
+
+func (g *gen) elementwiseAVX2() {
+	g.text("f16ToF32AVX2", "(dst *float32, src *uint16, n int)", 16, 24)
+	g.i("MOVQ dst+0(FP), DI")
+	g.i("MOVQ src+8(FP), SI")
+	g.i("MOVQ n+16(FP), CX")
+	g.ew256(4, func(j int, m bool) {
+		if m {
+			g.ldTail256(eF16, addr("SI", 2, 0), j, 15, 16)
+		} else {
+			g.ld256(eF16, addr("SI", 2, 16*j), yr(j))
+		}
+		g.st32(m, j, addr("DI", 4, 32*j))
+	})
+	g.i("VZEROUPPER")
+	g.i("RET")
+
+	g.text("f32ToF16AVX2", "(dst *uint16, src *float32, n int)", 16, 24)
+	g.i("MOVQ dst+0(FP), DI")
+	g.i("MOVQ src+8(FP), SI")
+	g.i("MOVQ n+16(FP), CX")
+	g.ew256(4, func(j int, m bool) {
+		g.ld32(m, addr("SI", 4, 32*j), j)
+		if !m {
+			g.i("VCVTPS2PH $0, Y%d, %s", j, addr("DI", 2, 16*j))
+			return
+		}
+		g.i("VCVTPS2PH $0, Y%d, X%d", j, j)
+		g.i("LEAQ buf-16(SP), R12")
+		g.i("VMOVDQU X%d, (R12)", j)
+		g.i("LEAQ %s, R13", addr("DI", 2, 0))
+		g.i("XORQ AX, AX")
+		g.l("store16")
+		g.i("MOVWLZX (R12)(AX*2), DX")
+		g.i("MOVW DX, (R13)(AX*2)")
+		g.i("INCQ AX")
+		g.i("CMPQ AX, CX")
+		g.i("JB store16")
+	})
+	g.i("VZEROUPPER")
+	g.i("RET")
+
+	g.text("axpyAVX2", "(a float32, x *float32, y *float32, n int)", 0, 32)
+	g.i("VBROADCASTSS a+0(FP), Y14")
+	g.i("MOVQ x+8(FP), SI")
+	g.i("MOVQ y+16(FP), DI")
+	g.i("MOVQ n+24(FP), CX")
+	g.ew256(4, func(j int, m bool) {
+		g.ld32(m, addr("DI", 4, 32*j), j)
+		g.ld32(m, addr("SI", 4, 32*j), 4+j)
+		g.i("VFMADD231PS Y%d, Y14, Y%d", 4+j, j)
+		g.st32(m, j, addr("DI", 4, 32*j))
+	})
+	g.i("VZEROUPPER")
+	g.i("RET")
+
+	g.text("axpyF16AVX2", "(a float32, x *uint16, y *float32, n int)", 16, 32)
+	g.i("VBROADCASTSS a+0(FP), Y14")
+	g.i("MOVQ x+8(FP), SI")
+	g.i("MOVQ y+16(FP), DI")
+	g.i("MOVQ n+24(FP), CX")
+	g.ew256(4, func(j int, m bool) {
+		g.ld32(m, addr("DI", 4, 32*j), j)
+		if m {
+			g.ldTail256(eF16, addr("SI", 2, 0), 4+j, 15, 16)
+		} else {
+			g.ld256(eF16, addr("SI", 2, 16*j), yr(4+j))
+		}
+		g.i("VFMADD231PS Y%d, Y14, Y%d", 4+j, j)
+		g.st32(m, j, addr("DI", 4, 32*j))
+	})
+	g.i("VZEROUPPER")
+	g.i("RET")
+
+	g.text("scaleAVX2", "(a float32, x *float32, n int)", 0, 24)
+	g.i("VBROADCASTSS a+0(FP), Y14")
+	g.i("MOVQ x+8(FP), DI")
+	g.i("MOVQ n+16(FP), CX")
+	g.ew256(4, func(j int, m bool) {
+		g.ld32(m, addr("DI", 4, 32*j), j)
+		g.i("VMULPS Y14, Y%d, Y%d", j, j)
+		g.st32(m, j, addr("DI", 4, 32*j))
+	})
+	g.i("VZEROUPPER")
+	g.i("RET")
+
+	for _, op := range []string{"add", "mul"} {
+		inst := map[string]string{"add": "VADDPS", "mul": "VMULPS"}[op]
+		g.text(op+"AVX2", "(dst *float32, a *float32, b *float32, n int)", 0, 32)
+		g.i("MOVQ dst+0(FP), DI")
+		g.i("MOVQ a+8(FP), SI")
+		g.i("MOVQ b+16(FP), R8")
+		g.i("MOVQ n+24(FP), CX")
+		g.ew256(4, func(j int, m bool) {
+			g.ld32(m, addr("SI", 4, 32*j), j)
+			g.ld32(m, addr("R8", 4, 32*j), 4+j)
+			g.i("%s Y%d, Y%d, Y%d", inst, 4+j, j, j)
+			g.st32(m, j, addr("DI", 4, 32*j))
+		})
+		g.i("VZEROUPPER")
+		g.i("RET")
+	}
+
+	g.text("sumSquaresAVX2", "(x *float32, n int) float32", 0, 20)
+	g.i("MOVQ x+0(FP), SI")
+	g.i("MOVQ n+8(FP), CX")
+	for j := 0; j < 4; j++ {
+		g.i("VXORPS Y%d, Y%d, Y%d", 8+j, 8+j, 8+j)
+	}
+	g.ew256(4, func(j int, m bool) {
+		g.ld32(m, addr("SI", 4, 32*j), j)
+		g.i("VFMADD231PS Y%d, Y%d, Y%d", j, j, 8+j)
+	})
+	g.i("VADDPS Y9, Y8, Y8")
+	g.i("VADDPS Y11, Y10, Y10")
+	g.i("VADDPS Y10, Y8, Y0")
+	g.reduce8(0, 1)
+	g.i("VMOVSS X0, ret+16(FP)")
+	g.i("VZEROUPPER")
+	g.i("RET")
+
+	g.text("maxAVX2", "(x *float32, n int) float32", 0, 20)
+	g.i("MOVQ x+0(FP), SI")
+	g.i("MOVQ n+8(FP), CX")
+	g.i("VBROADCASTSS neginf<>(SB), Y12")
+	for j := 0; j < 4; j++ {
+		g.i("VMOVAPS Y12, Y%d", 8+j)
+	}
+	g.ew256(4, func(j int, m bool) {
+		g.ld32(m, addr("SI", 4, 32*j), j)
+		if m {
+			g.i("VBLENDVPS Y15, Y%d, Y12, Y%d", j, j)
+		}
+		g.i("VMAXPS Y%d, Y%d, Y%d", j, 8+j, 8+j)
+	})
+	g.i("VMAXPS Y9, Y8, Y8")
+	g.i("VMAXPS Y11, Y10, Y10")
+	g.i("VMAXPS Y10, Y8, Y0")
+	g.i("VEXTRACTF128 $1, Y0, X1")
+	g.i("VMAXPS X1, X0, X0")
+	g.i("VPERMILPS $0xEE, X0, X1")
+	g.i("VMAXPS X1, X0, X0")
+	g.i("VMOVSHDUP X0, X1")
+	g.i("VMAXSS X1, X0, X0")
+	g.i("VMOVSS X0, ret+16(FP)")
+	g.i("VZEROUPPER")
+	g.i("RET")
+
+	g.text("expSubAVX2", "(x *float32, n int, m float32) float32", 0, 28)
+	g.i("MOVQ x+0(FP), SI")
+	g.i("MOVQ n+8(FP), CX")
+	g.i("VBROADCASTSS m+16(FP), Y12")
+	g.i("VMOVUPS expc<>+0(SB), Y10")
+	g.i("VMOVUPS expc<>+32(SB), Y11")
+	g.i("VXORPS Y13, Y13, Y13")
+	g.i("VXORPS Y14, Y14, Y14")
+	g.ew256(2, func(j int, m bool) {
+		t := 5 * j
+		g.ld32(m, addr("SI", 4, 32*j), t)
+		g.i("VSUBPS Y12, Y%d, Y%d", t, t)
+		g.exp256(t)
+		if m {
+			g.i("VANDPS Y15, Y%d, Y%d", t, t) // zero lanes past the tail before summing
+		}
+		g.st32(m, t, addr("SI", 4, 32*j))
+		g.i("VADDPS Y%d, Y%d, Y%d", t, 13+j, 13+j)
+	})
+	g.i("VADDPS Y14, Y13, Y0")
+	g.reduce8(0, 1)
+	g.i("VMOVSS X0, ret+24(FP)")
+	g.i("VZEROUPPER")
+	g.i("RET")
+
+	g.text("siluMulAVX2", "(dst *float32, gate *float32, up *float32, n int)", 0, 32)
+	g.i("MOVQ dst+0(FP), DI")
+	g.i("MOVQ gate+8(FP), SI")
+	g.i("MOVQ up+16(FP), R8")
+	g.i("MOVQ n+24(FP), CX")
+	g.i("VMOVUPS expc<>+0(SB), Y10")
+	g.i("VMOVUPS expc<>+32(SB), Y11")
+	g.ew256(2, func(j int, m bool) {
+		t := 5 * j
+		gy := 12 + j
+		g.ld32(m, addr("SI", 4, 32*j), gy)
+		g.i("VORPS signbit<>(SB), Y%d, Y%d", gy, t) // t = -|g|
+		g.exp256(t)
+		g.i("VMOVUPS %s, Y%d", ec256("one"), t+2)
+		g.i("VBLENDVPS Y%d, Y%d, Y%d, Y%d", gy, t, t+2, t+1) // s = sign(g) ? e : 1
+		g.i("VADDPS Y%d, Y%d, Y%d", t+2, t, t)               // 1 + e
+		g.i("VDIVPS Y%d, Y%d, Y%d", t, t+1, t+1)             // s / (1+e)
+		g.i("VMULPS Y%d, Y%d, Y%d", t+1, gy, gy)             // g · sigmoid(g)
+		g.ld32(m, addr("R8", 4, 32*j), t)
+		g.i("VMULPS Y%d, Y%d, Y%d", t, gy, gy)
+		g.st32(m, gy, addr("DI", 4, 32*j))
+	})
+	g.i("VZEROUPPER")
+	g.i("RET")
+}
+
+func ec256(name string) string {
+	for i, c := range expConsts {
+		if c.name == name {
+			return fmt.Sprintf("expc<>+%d(SB)", 32*i)
+		}
+	}
+	panic(name)
+}
+
+// exp256 replaces Y<t> by exp(Y<t>) using Y<t+1..t+4>; Y10/Y11 hold the
+// hi/lo clamps.
+func (g *gen) exp256(t int) {
+	T, N, R, P, R2 := yr(t), yr(t+1), yr(t+2), yr(t+3), yr(t+4)
+	g.i("VMINPS %s, Y10, %s", T, T)
+	g.i("VMAXPS %s, Y11, %s", T, T)
+	g.i("VMULPS %s, %s, %s", ec256("log2e"), T, N)
+	g.i("VROUNDPS $0, %s, %s", N, N)
+	g.i("VMOVAPS %s, %s", T, R)
+	g.i("VFNMADD231PS %s, %s, %s", ec256("c1"), N, R)
+	g.i("VFNMADD231PS %s, %s, %s", ec256("c2"), N, R)
+	g.i("VMOVUPS %s, %s", ec256("p0"), P)
+	for _, c := range []string{"p1", "p2", "p3", "p4", "p5"} {
+		g.i("VFMADD213PS %s, %s, %s", ec256(c), R, P)
+	}
+	g.i("VMULPS %s, %s, %s", R, R, R2)
+	g.i("VFMADD213PS %s, %s, %s", R, R2, P)
+	g.i("VADDPS %s, %s, %s", ec256("one"), P, P)
+	// 2^n as two factors 2^(n>>1) * 2^(n-(n>>1)), each a normal float.
+	g.i("VCVTPS2DQ %s, %s", N, N)
+	g.i("VPSRAD $1, %s, %s", N, R)
+	g.i("VPSUBD %s, %s, %s", R, N, N)
+	g.i("VPADDD expi127<>(SB), %s, %s", R, R)
+	g.i("VPSLLD $23, %s, %s", R, R)
+	g.i("VPADDD expi127<>(SB), %s, %s", N, N)
+	g.i("VPSLLD $23, %s, %s", N, N)
+	g.i("VMULPS %s, %s, %s", R, P, P)
+	g.i("VMULPS %s, %s, %s", N, P, T)
+}
+
+func (g *gen) data() {
+	g.blank()
+	g.b.WriteString("// Lane masks for AVX2 tails: 8 all-ones words then 8 zero words.\n")
+	for i := 0; i < 16; i++ {
+		v := "$0xffffffff"
+		if i >= 8 {
+			v = "$0"
+		}
+		fmt.Fprintf(&g.b, "DATA masktab<>+%d(SB)/4, %s\n", 4*i, v)
+	}
+	g.b.WriteString("GLOBL masktab<>(SB), RODATA|NOPTR, $64\n\n")
+	g.b.WriteString("DATA neginf<>+0(SB)/4, $0xff800000\nGLOBL neginf<>(SB), RODATA|NOPTR, $4\n\n")
+	for i := 0; i < 8; i++ {
+		fmt.Fprintf(&g.b, "DATA signbit<>+%d(SB)/4, $0x80000000\n", 4*i)
+	}
+	g.b.WriteString("GLOBL signbit<>(SB), RODATA|NOPTR, $32\n\n")
+	for i := 0; i < 8; i++ {
+		fmt.Fprintf(&g.b, "DATA expi127<>+%d(SB)/4, $127\n", 4*i)
+	}
+	g.b.WriteString("GLOBL expi127<>(SB), RODATA|NOPTR, $32\n\n")
+	g.b.WriteString("// exp constants, each repeated 8 times (32 bytes apart).\n")
+	for i, c := range expConsts {
+		for k := 0; k < 8; k++ {
+			fmt.Fprintf(&g.b, "DATA expc<>+%d(SB)/4, $%s // %s\n", 32*i+4*k, c.v, c.name)
+		}
+	}
+	fmt.Fprintf(&g.b, "GLOBL expc<>(SB), RODATA|NOPTR, $%d\n", 32*len(expConsts))
+}
+
+const header = `// Code generated by asm_gen.go; DO NOT EDIT.
+
+//go:build amd64
+
+#include "textflag.h"
+`
+
+func write(file string, g *gen) {
+	out := header + g.b.String()
+	out = strings.ReplaceAll(out, "\n\n\n", "\n\n")
+	if err := os.WriteFile(file, []byte(out), 0o644); err != nil {
+		panic(err)
+	}
+}
+
+func main() {
+	var a gen
+	for _, e := range elems {
+		a.dot1AVX512(e)
+		a.dot4AVX512(e)
+		a.packAVX512(e)
+	}
+	a.gemmAVX512()
+	a.elementwiseAVX512()
+	a.peak()
+	a.data()
+	write("avx512_amd64.s", &a)
+
+	var b gen
+	for _, e := range elems {
+		b.dot1AVX2(e)
+		b.dot4AVX2(e)
+		b.packAVX2(e)
+	}
+	b.gemmAVX2()
+	b.elementwiseAVX2()
+	b.data()
+	write("avx2_amd64.s", &b)
+}

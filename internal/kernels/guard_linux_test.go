@@ -1,0 +1,84 @@
+package kernels
+
+import (
+	"syscall"
+	"testing"
+	"unsafe"
+)
+
+// guarded returns a byte slice of size n that ends exactly at a page
+// followed by an inaccessible page, so any read or write past its end
+// faults. free releases it.
+func guarded(t *testing.T, n int) (b []byte, free func()) {
+	t.Helper()
+	page := syscall.Getpagesize()
+	size := (n+page-1)/page*page + page
+	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		t.Skipf("mmap: %v", err)
+	}
+	if err := syscall.Mprotect(mem[size-page:], syscall.PROT_NONE); err != nil {
+		t.Skipf("mprotect: %v", err)
+	}
+	end := size - page
+	return mem[end-n : end : end], func() { syscall.Munmap(mem) }
+}
+
+func guardedF32(t *testing.T, n int) ([]float32, func()) {
+	b, free := guarded(t, 4*n)
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), n), free
+}
+
+func guardedU16(t *testing.T, n int) ([]uint16, func()) {
+	b, free := guarded(t, 2*n)
+	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), n), free
+}
+
+// TestNoAccessPastEnd runs every kernel on operands that end at an
+// unmapped page: masked tails must neither read nor write past the end.
+func TestNoAccessPastEnd(t *testing.T) {
+	forLevels(t, func(t *testing.T, lv ISA) {
+		for n := 1; n <= 40; n++ {
+			a, f1 := guardedF32(t, n)
+			b, f2 := guardedF32(t, n)
+			h, f3 := guardedU16(t, n)
+			for i := range a {
+				a[i], b[i], h[i] = float32(i), 1, 0x3c00
+			}
+			DotF32(a, b)
+			DotF16(h, a)
+			DotBF16(h, a)
+			F16ToF32(a, h)
+			F32ToF16(h, b)
+			Axpy(1, a, b)
+			AxpyF16(1, h, b)
+			Scale(1, a)
+			Add(a, a, b)
+			Mul(a, a, b)
+			SumSquares(a)
+			Max(a)
+			ExpSub(a, 1)
+			SiLUMul(a, a, b)
+			f1()
+			f2()
+			f3()
+			// Matrix products: the last weight row, the last token and the
+			// last output all end at the guard page.
+			for _, s := range []shape{{9, 3, n}, {4, 2, n}, {17, 5, n}} {
+				w, f4 := guardedF32(t, s.m*s.k)
+				wh, f5 := guardedU16(t, s.m*s.k)
+				x, f6 := guardedF32(t, s.n*s.k)
+				y, f7 := guardedF32(t, s.n*s.m)
+				GemmF32(s.m, s.n, s.k, w, x, y, s.m)
+				GemmF16(s.m, s.n, s.k, wh, x, y, s.m)
+				GemmBF16(s.m, s.n, s.k, wh, x, y, s.m)
+				DotF16Rows(y[len(y)-s.m:], wh, x[len(x)-s.k:])
+				DotF32Rows(y[len(y)-s.m:], w, x[len(x)-s.k:])
+				f4()
+				f5()
+				f6()
+				f7()
+			}
+		}
+	})
+}
