@@ -3,6 +3,7 @@ package kvcache
 import (
 	"math"
 
+	"github.com/kvserve/kvserve/internal/kernels"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -121,26 +122,11 @@ func (s *attnScratch) pageScores(kp *Page, h, D, P, cnt, g int, q []float32) {
 	base := kp.mem.b[h*P*hb : (h*P+cnt)*hb]
 	switch kp.Type {
 	case tensor.F32:
-		k := f32s(base)
-		for t := 0; t < cnt; t++ {
-			for gi := 0; gi < g; gi++ {
-				s.scores[gi*P+t] = dotF32(k[t*D:(t+1)*D], q[gi*D:(gi+1)*D])
-			}
-		}
+		kernels.GemmF32(cnt, g, D, f32s(base), q, s.scores, P)
 	case tensor.F16:
-		k := u16s(base)
-		for t := 0; t < cnt; t++ {
-			for gi := 0; gi < g; gi++ {
-				s.scores[gi*P+t] = dotF16(k[t*D:(t+1)*D], q[gi*D:(gi+1)*D])
-			}
-		}
+		kernels.GemmF16(cnt, g, D, u16s(base), q, s.scores, P)
 	case tensor.BF16:
-		k := u16s(base)
-		for t := 0; t < cnt; t++ {
-			for gi := 0; gi < g; gi++ {
-				s.scores[gi*P+t] = dotBF16(k[t*D:(t+1)*D], q[gi*D:(gi+1)*D])
-			}
-		}
+		kernels.GemmBF16(cnt, g, D, u16s(base), q, s.scores, P)
 	default:
 		// Quantize each query once to the page type's vec-dot type and
 		// use integer dot products, as ggml's flash attention does.
@@ -193,57 +179,11 @@ func (s *attnScratch) pageAccumulate(vp *Page, h, Dv, P, cnt, g int, acc []float
 	}
 }
 
-func scaleVec(x []float32, f float32) {
-	for i := range x {
-		x[i] *= f
-	}
-}
+func scaleVec(x []float32, f float32) { kernels.Scale(f, x) }
 
-// Plain-Go kernels (replaced by SIMD dispatch where available).
+func axpy(a float32, x, y []float32) { kernels.Axpy(a, x, y) }
 
-func dotF32(a, b []float32) float32 {
-	var s float32
-	for i, v := range a {
-		s += v * b[i]
-	}
-	return s
-}
-
-func dotF16(a []uint16, b []float32) float32 {
-	var s float32
-	for i, v := range a {
-		s += tensor.F16ToF32(v) * b[i]
-	}
-	return s
-}
-
-func dotBF16(a []uint16, b []float32) float32 {
-	var s float32
-	for i, v := range a {
-		s += tensor.BF16ToF32(v) * b[i]
-	}
-	return s
-}
-
-func axpy(a float32, x, y []float32) {
-	for i, v := range x {
-		y[i] += a * v
-	}
-}
-
-func axpyF16(a float32, x []uint16, y []float32) {
-	for i, v := range x {
-		y[i] += a * tensor.F16ToF32(v)
-	}
-}
+func axpyF16(a float32, x []uint16, y []float32) { kernels.AxpyF16(a, x, y) }
 
 // expSub replaces x[i] by exp(x[i]-m) and returns their sum.
-func expSub(x []float32, m float32) float32 {
-	var sum float32
-	for i, v := range x {
-		e := float32(math.Exp(float64(v - m)))
-		x[i] = e
-		sum += e
-	}
-	return sum
-}
+func expSub(x []float32, m float32) float32 { return kernels.ExpSub(x, m) }

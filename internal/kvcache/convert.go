@@ -33,9 +33,9 @@ type Step struct {
 
 // LayerChange summarises a plan's effect on one layer.
 type LayerChange struct {
-	Layer                    int
-	TypeKBefore, TypeKAfter  string // a type name, or "mixed"
-	TypeVBefore, TypeVAfter  string
+	Layer                     int
+	TypeKBefore, TypeKAfter   string // a type name, or "mixed"
+	TypeVBefore, TypeVAfter   string
 	BytesKBefore, BytesKAfter int64
 	BytesVBefore, BytesVAfter int64
 }

@@ -3,6 +3,7 @@ package model
 import (
 	"unsafe"
 
+	"github.com/kvserve/kvserve/internal/kernels"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -18,19 +19,21 @@ func f32bytes(v []float32) []byte {
 
 // mulRows computes rows [r0, r1) of job j for all nTok tokens: each output
 // is one dot product of a weight row with a token's activations (converted
-// to the weight type's vec-dot type), so its value does not depend on how
-// many tokens share the batch.
+// to the weight type's vec-dot type), computed in an order that does not
+// depend on how many tokens share the batch (the kernels' batch
+// invariance), so a request's output never depends on its neighbours.
 func mulRows(j *mmJob, r0, r1, nTok int) {
 	w := j.w
-	if j.xq == nil { // f32 activations
-		xb := f32bytes(j.x[:nTok*w.In])
-		rs := 4 * w.In
-		for r := r0; r < r1; r++ {
-			row := w.Row(r)
-			for t := 0; t < nTok; t++ {
-				j.y[t*j.ldy+r] = tensor.VecDot(w.Type, w.In, row, xb[t*rs:(t+1)*rs])
-			}
-		}
+	m, k := r1-r0, w.In
+	switch w.Type {
+	case tensor.F32:
+		kernels.GemmF32(m, nTok, k, f32s(w.Data[r0*w.RowBytes:r1*w.RowBytes]), j.x[:nTok*k], j.y[r0:], j.ldy)
+		return
+	case tensor.F16:
+		kernels.GemmF16(m, nTok, k, u16s(w.Data[r0*w.RowBytes:r1*w.RowBytes]), j.x[:nTok*k], j.y[r0:], j.ldy)
+		return
+	case tensor.BF16:
+		kernels.GemmBF16(m, nTok, k, u16s(w.Data[r0*w.RowBytes:r1*w.RowBytes]), j.x[:nTok*k], j.y[r0:], j.ldy)
 		return
 	}
 	rs := w.Type.VecDotType().RowSize(w.In)
@@ -40,6 +43,11 @@ func mulRows(j *mmJob, r0, r1, nTok int) {
 			j.y[t*j.ldy+r] = tensor.VecDot(w.Type, w.In, row, j.xq[t*rs:(t+1)*rs])
 		}
 	}
+}
+
+// u16s views little-endian 16-bit values as a slice.
+func u16s(b []byte) []uint16 {
+	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/2)
 }
 
 // dequantRow converts row r of w to f32.

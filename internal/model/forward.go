@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/kvserve/kvserve/internal/kernels"
 	"github.com/kvserve/kvserve/internal/parallel"
 )
 
@@ -127,10 +128,7 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 		}
 		r.applyRope(q, c.NHead, n)
 		r.applyRope(k, c.NHeadKV, n)
-		scale := float32(1 / math.Sqrt(float64(c.HeadDim)))
-		for i := range q {
-			q[i] *= scale
-		}
+		kernels.Scale(float32(1/math.Sqrt(float64(c.HeadDim))), q)
 		for i := 0; i < n; i++ {
 			kv.Store(l, seqOf(b, i), b.Pos[i], k[i*kvDim:(i+1)*kvDim], v[i*vDim:(i+1)*vDim])
 		}
@@ -211,35 +209,21 @@ func (t *attnTask) Do(item, worker int) {
 func rmsNormRows(dst, src, w []float32, dim int, eps float32) {
 	for off := 0; off+dim <= len(src); off += dim {
 		s := src[off : off+dim]
-		var ss float64
-		for _, v := range s {
-			ss += float64(v) * float64(v)
-		}
-		scale := float32(1 / math.Sqrt(ss/float64(dim)+float64(eps)))
+		ss := kernels.SumSquares(s)
+		scale := float32(1 / math.Sqrt(float64(ss)/float64(dim)+float64(eps)))
 		d := dst[off : off+dim]
-		for i, v := range s {
-			d[i] = v * scale * w[i]
-		}
+		kernels.Mul(d, s, w[:dim])
+		kernels.Scale(scale, d)
 	}
 }
 
 func addBias(x, b []float32) {
 	for off := 0; off < len(x); off += len(b) {
 		row := x[off : off+len(b)]
-		for i := range row {
-			row[i] += b[i]
-		}
+		kernels.Add(row, row, b)
 	}
 }
 
-func addInPlace(dst, src []float32) {
-	for i := range dst {
-		dst[i] += src[i]
-	}
-}
+func addInPlace(dst, src []float32) { kernels.Add(dst, dst, src) }
 
-func siluMul(dst, gate, up []float32) {
-	for i, g := range gate {
-		dst[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
-	}
-}
+func siluMul(dst, gate, up []float32) { kernels.SiLUMul(dst, gate, up) }

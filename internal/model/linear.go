@@ -22,8 +22,16 @@ func supportedWeight(t tensor.Type) bool {
 	return false
 }
 
-// rowsPerTile is the number of weight rows one work item covers.
-const rowsPerTile = 16
+// tileRows is the number of weight rows one work item covers: small tiles
+// balance the threads when decoding a few tokens; larger ones amortise
+// packing the weights over many tokens in prefill. Both are multiples of
+// the GEMM kernels' row tile (8).
+func tileRows(nTok int) int {
+	if nTok <= 4 {
+		return 16
+	}
+	return 64
+}
 
 // mmJob is one matrix product y = W·x over a batch: x holds nTok rows of
 // W.In f32 values, y receives nTok rows of ldy values (W.Out of them used,
@@ -44,6 +52,7 @@ type matmuls struct {
 	jobs  []mmJob
 	tiles []int // prefix sums: tiles[i] = first tile of job i
 	nTok  int
+	rows  int // rows per tile
 	total int
 	qbufs [][]byte // per job slot, reused across passes
 }
@@ -90,9 +99,10 @@ func (mm *matmuls) run() {
 	}
 	mm.tiles = mm.tiles[:0]
 	mm.total = 0
+	mm.rows = tileRows(mm.nTok)
 	for i := range mm.jobs {
 		mm.tiles = append(mm.tiles, mm.total)
-		mm.total += (mm.jobs[i].w.Out + rowsPerTile - 1) / rowsPerTile
+		mm.total += (mm.jobs[i].w.Out + mm.rows - 1) / mm.rows
 	}
 	mm.pool.Run(mm.total, mm)
 	for i := range mm.jobs {
@@ -111,7 +121,7 @@ func (mm *matmuls) Do(item, worker int) {
 		ji--
 	}
 	j := &mm.jobs[ji]
-	r0 := (item - mm.tiles[ji]) * rowsPerTile
-	r1 := min(r0+rowsPerTile, j.w.Out)
+	r0 := (item - mm.tiles[ji]) * mm.rows
+	r1 := min(r0+mm.rows, j.w.Out)
 	mulRows(j, r0, r1, mm.nTok)
 }
