@@ -1,0 +1,631 @@
+package chat
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/ardanlabs/jinja"
+)
+
+// Filters with jinja2 3.1 semantics, plus Hugging Face's tojson.
+
+var filterNames = map[string]bool{}
+
+func init() {
+	for _, n := range strings.Fields(`abs attr batch capitalize center count d default dictsort e escape
+		first float format indent int items join last length list lower map max min reject rejectattr
+		replace reverse round safe select selectattr sort string sum title tojson trim unique upper wordcount`) {
+		filterNames[n] = true
+	}
+}
+
+var testNames = map[string]bool{}
+
+func init() {
+	for _, n := range strings.Fields(`defined undefined none boolean true false integer float number string
+		mapping sequence iterable callable escaped lower upper odd even divisibleby sameas in eq equalto ==
+		ne != lt lessthan < le <= gt greaterthan > ge >= filter test`) {
+		testNames[n] = true
+	}
+}
+
+func noFilter(name string) error {
+	return &Error{Kind: "TemplateRuntimeError", Msg: fmt.Sprintf("no filter named '%s'", name)}
+}
+
+// seq turns an iterable into its items (lists, strings, dict keys,
+// Undefined as empty).
+func seq(v V, filter string) ([]V, error) {
+	items, err := iterate(v)
+	if err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+// attrGetter implements jinja2's make_attrgetter (dotted paths, integer
+// parts as indexes).
+func (s *state) attrGetter(attr V) func(V) (V, error) {
+	if !attr.IsString() {
+		return func(v V) (V, error) { return s.getitem(v, attr) }
+	}
+	parts := strings.Split(attr.AsString(), ".")
+	return func(v V) (V, error) {
+		var err error
+		for _, p := range parts {
+			var key V = vStr(p)
+			if n, e := strconv.ParseInt(p, 10, 64); e == nil {
+				key = vInt(n)
+			}
+			if v, err = s.getitem(v, key); err != nil {
+				return vUndef, err
+			}
+		}
+		return v, nil
+	}
+}
+
+func lowerKey(v V, caseSensitive bool) V {
+	if !caseSensitive && v.IsString() {
+		return vStr(pyLower(v.AsString()))
+	}
+	return v
+}
+
+func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
+	switch name {
+	case "tojson":
+		o := jsonOpts{itemSep: ", ", keySep: ": ", max: s.maxLen()}
+		o.ensureASCII = truthy(param(args, kw, 0, "ensure_ascii", vFalse))
+		if ind := param(args, kw, 1, "indent", vNone); !ind.IsNone() && !ind.IsUndefined() {
+			var in string
+			if ind.IsString() {
+				in = ind.AsString()
+			} else if n, ok := asInt(ind); ok {
+				in = strings.Repeat(" ", int(max(0, min(n, 64))))
+			} else {
+				return vUndef, typeErr("indent must be an int or str")
+			}
+			o.indent = &in
+			o.itemSep = ","
+		}
+		if sep := param(args, kw, 2, "separators", vNone); !sep.IsNone() && !sep.IsUndefined() {
+			if !sep.IsList() || sep.AsList().Len() != 2 || !sep.AsList().Items[0].IsString() || !sep.AsList().Items[1].IsString() {
+				return vUndef, &Error{Kind: "ValueError", Msg: "separators must be a pair of strings"}
+			}
+			o.itemSep, o.keySep = sep.AsList().Items[0].AsString(), sep.AsList().Items[1].AsString()
+		}
+		o.sortKeys = truthy(param(args, kw, 3, "sort_keys", vFalse))
+		out, err := pyJSON(v, o)
+		return vStr(out), err
+
+	case "string":
+		return vStr(s.str(v)), nil
+	case "safe":
+		return vStr(s.str(v)), nil
+	case "e", "escape":
+		r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;")
+		return vStr(r.Replace(s.str(v))), nil
+	case "trim":
+		chars, ok, err := strArg(args, 0, "chars", "strip")
+		if c, has := kw["chars"]; has && c.IsString() {
+			chars, ok = c.AsString(), true
+		}
+		if err != nil {
+			return vUndef, err
+		}
+		return vStr(pyStrip(s.str(v), chars, ok, true, true)), nil
+	case "upper":
+		return vStr(pyUpper(s.str(v))), nil
+	case "lower":
+		return vStr(pyLower(s.str(v))), nil
+	case "capitalize":
+		return vStr(pyCapitalize(s.str(v))), nil
+	case "title":
+		return vStr(titleRE.ReplaceAllStringFunc(s.str(v), func(w string) string {
+			r, n := utf8.DecodeRuneInString(w)
+			return pyUpper(string(r)) + pyLower(w[n:])
+		})), nil
+	case "center":
+		w, _ := asInt(param(args, kw, 0, "width", vInt(80)))
+		return vStr(pad(s.str(v), w, " ", "center")), nil
+	case "replace":
+		str := s.str(v)
+		old, new := s.str(arg(args, 0)), s.str(arg(args, 1))
+		n := int64(-1)
+		if c := param(args, kw, 2, "count", vNone); !c.IsNone() && !c.IsUndefined() {
+			n, _ = asInt(c)
+		}
+		r, err := s.replace(str, old, new, int(max(n, -1)))
+		return vStr(r), err
+	case "wordcount":
+		return vInt(int64(len(wordRE.FindAllString(s.str(v), -1)))), nil
+	case "indent":
+		return indent(s.str(v), param(args, kw, 0, "width", vInt(4)), truthy(param(args, kw, 1, "first", vFalse)), truthy(param(args, kw, 2, "blank", vFalse))), nil
+	case "format":
+		if len(kw) > 0 {
+			return vUndef, typeErr("format filter with keyword arguments is not supported")
+		}
+		return s.printf(s.str(v), s.tuple(args))
+
+	case "length", "count":
+		switch {
+		case v.IsString():
+			return vInt(int64(utf8.RuneCountInString(v.AsString()))), nil
+		case v.IsList():
+			return vInt(int64(v.AsList().Len())), nil
+		case v.IsDict():
+			return vInt(int64(v.AsDict().Len())), nil
+		case v.IsUndefined():
+			return vInt(0), nil
+		}
+		return vUndef, typeErr("object of type '%s' has no len()", pyType(v))
+	case "first", "last":
+		items, err := seq(v, name)
+		if err != nil {
+			return vUndef, err
+		}
+		if len(items) == 0 {
+			return vUndef, nil
+		}
+		if name == "first" {
+			return items[0], nil
+		}
+		return items[len(items)-1], nil
+	case "list":
+		items, err := seq(v, name)
+		return vList(append([]V(nil), items...)), err
+	case "reverse":
+		if v.IsString() {
+			rs := []rune(v.AsString())
+			for i, j := 0, len(rs)-1; i < j; i, j = i+1, j-1 {
+				rs[i], rs[j] = rs[j], rs[i]
+			}
+			return vStr(string(rs)), nil
+		}
+		items, err := seq(v, name)
+		if err != nil {
+			return vUndef, err
+		}
+		out := make([]V, len(items))
+		for i, it := range items {
+			out[len(items)-1-i] = it
+		}
+		return vList(out), nil
+	case "join":
+		items, err := seq(v, name)
+		if err != nil {
+			return vUndef, err
+		}
+		sep := s.str(param(args, kw, 0, "d", vEmpty))
+		if a := param(args, kw, 1, "attribute", vNone); !a.IsNone() {
+			get := s.attrGetter(a)
+			for i := range items {
+				if items[i], err = get(items[i]); err != nil {
+					return vUndef, err
+				}
+			}
+		}
+		parts := make([]string, len(items))
+		n := 0
+		for i, it := range items {
+			parts[i] = s.str(it)
+			n += len(parts[i]) + len(sep)
+			if err := s.checkSize(n); err != nil {
+				return vUndef, err
+			}
+		}
+		return vStr(strings.Join(parts, sep)), nil
+	case "default", "d":
+		def := param(args, kw, 0, "default_value", vEmpty)
+		if v.IsUndefined() || (truthy(param(args, kw, 1, "boolean", vFalse)) && !truthy(v)) {
+			return def, nil
+		}
+		return v, nil
+	case "items":
+		if v.IsUndefined() {
+			return vList(nil), nil
+		}
+		if !v.IsDict() {
+			return vUndef, typeErr("Can only get item pairs from a mapping.")
+		}
+		d := v.AsDict()
+		out := make([]V, len(d.Keys))
+		for i, k := range d.Keys {
+			out[i] = s.tuple([]V{vStr(k), d.Data[k]})
+		}
+		return vList(out), nil
+	case "dictsort":
+		if !v.IsDict() {
+			return vUndef, &Error{Kind: "FilterArgumentError", Msg: "dictsort needs a mapping"}
+		}
+		cs := truthy(param(args, kw, 0, "case_sensitive", vFalse))
+		byValue := s.str(param(args, kw, 1, "by", vStr("key"))) == "value"
+		rev := truthy(param(args, kw, 2, "reverse", vFalse))
+		d := v.AsDict()
+		out := make([]V, len(d.Keys))
+		for i, k := range d.Keys {
+			out[i] = s.tuple([]V{vStr(k), d.Data[k]})
+		}
+		pos := 0
+		if byValue {
+			pos = 1
+		}
+		return sortValues(out, rev, func(x V) (V, error) { return lowerKey(x.AsList().Items[pos], cs), nil })
+	case "sort":
+		items, err := seq(v, name)
+		if err != nil {
+			return vUndef, err
+		}
+		rev := truthy(param(args, kw, 0, "reverse", vFalse))
+		cs := truthy(param(args, kw, 1, "case_sensitive", vFalse))
+		key := func(x V) (V, error) { return lowerKey(x, cs), nil }
+		if a := param(args, kw, 2, "attribute", vNone); !a.IsNone() {
+			get := s.attrGetter(a)
+			key = func(x V) (V, error) {
+				y, err := get(x)
+				return lowerKey(y, cs), err
+			}
+		}
+		return sortValues(append([]V(nil), items...), rev, key)
+	case "unique":
+		items, err := seq(v, name)
+		if err != nil {
+			return vUndef, err
+		}
+		cs := truthy(param(args, kw, 0, "case_sensitive", vFalse))
+		var get func(V) (V, error)
+		if a := param(args, kw, 1, "attribute", vNone); !a.IsNone() {
+			get = s.attrGetter(a)
+		}
+		var out, seen []V
+		for _, it := range items {
+			k := it
+			if get != nil {
+				if k, err = get(it); err != nil {
+					return vUndef, err
+				}
+			}
+			k = lowerKey(k, cs)
+			dup := false
+			for _, sv := range seen {
+				if pyEq(sv, k) {
+					dup = true
+					break
+				}
+			}
+			if !dup {
+				seen = append(seen, k)
+				out = append(out, it)
+			}
+		}
+		return vList(out), nil
+	case "min", "max":
+		items, err := seq(v, name)
+		if err != nil {
+			return vUndef, err
+		}
+		if len(items) == 0 {
+			return vUndef, nil
+		}
+		cs := truthy(param(args, kw, 0, "case_sensitive", vFalse))
+		get := func(x V) (V, error) { return x, nil }
+		if a := param(args, kw, 1, "attribute", vNone); !a.IsNone() {
+			get = s.attrGetter(a)
+		}
+		best := items[0]
+		bk, err := get(best)
+		if err != nil {
+			return vUndef, err
+		}
+		bk = lowerKey(bk, cs)
+		for _, it := range items[1:] {
+			k, err := get(it)
+			if err != nil {
+				return vUndef, err
+			}
+			k = lowerKey(k, cs)
+			c, err := pyCompare(k, bk, "<")
+			if err != nil {
+				return vUndef, err
+			}
+			if (name == "min" && c < 0) || (name == "max" && c > 0 && c != 2) {
+				best, bk = it, k
+			}
+		}
+		return best, nil
+	case "sum":
+		items, err := seq(v, name)
+		if err != nil {
+			return vUndef, err
+		}
+		total := param(args, kw, 1, "start", vInt(0))
+		if a := param(args, kw, 0, "attribute", vNone); !a.IsNone() {
+			get := s.attrGetter(a)
+			for i := range items {
+				if items[i], err = get(items[i]); err != nil {
+					return vUndef, err
+				}
+			}
+		}
+		for _, it := range items {
+			if total, err = s.binop("+", total, it); err != nil {
+				return vUndef, err
+			}
+		}
+		return total, nil
+	case "batch":
+		items, err := seq(v, name)
+		if err != nil {
+			return vUndef, err
+		}
+		n, _ := asInt(param(args, kw, 0, "linecount", vInt(1)))
+		if n <= 0 {
+			return vUndef, &Error{Kind: "ValueError", Msg: "batch size must be positive"}
+		}
+		fill := param(args, kw, 1, "fill_with", vNone)
+		var out []V
+		for i := 0; i < len(items); i += int(n) {
+			end := min(i+int(n), len(items))
+			b := append([]V(nil), items[i:end]...)
+			if end-i < int(n) && !fill.IsNone() {
+				for len(b) < int(n) {
+					b = append(b, fill)
+				}
+			}
+			out = append(out, vList(b))
+		}
+		return vList(out), nil
+	case "map":
+		items, err := seq(v, name)
+		if err != nil {
+			return vUndef, err
+		}
+		out := make([]V, len(items))
+		if a, ok := kw["attribute"]; ok && len(args) == 0 {
+			get := s.attrGetter(a)
+			def, hasDef := kw["default"]
+			for i, it := range items {
+				if out[i], err = get(it); err != nil {
+					return vUndef, err
+				}
+				if hasDef && out[i].IsUndefined() {
+					out[i] = def
+				}
+			}
+			return vList(out), nil
+		}
+		if len(args) == 0 {
+			return vUndef, &Error{Kind: "FilterArgumentError", Msg: "map requires a filter argument"}
+		}
+		fname := s.str(args[0])
+		if !filterNames[fname] {
+			return vUndef, noFilter(fname)
+		}
+		for i, it := range items {
+			if out[i], err = s.filter(fname, it, args[1:], kw); err != nil {
+				return vUndef, err
+			}
+		}
+		return vList(out), nil
+	case "select", "reject", "selectattr", "rejectattr":
+		items, err := seq(v, name)
+		if err != nil {
+			return vUndef, err
+		}
+		get := func(x V) (V, error) { return x, nil }
+		rest := args
+		if strings.HasSuffix(name, "attr") {
+			if len(rest) == 0 {
+				return vUndef, &Error{Kind: "FilterArgumentError", Msg: "missing parameter for attribute name"}
+			}
+			get = s.attrGetter(rest[0])
+			rest = rest[1:]
+		}
+		check := func(x V) (bool, error) { return truthy(x), nil }
+		if len(rest) > 0 {
+			tname := s.str(rest[0])
+			if !testNames[tname] {
+				return vUndef, &Error{Kind: "TemplateRuntimeError", Msg: fmt.Sprintf("no test named '%s'", tname)}
+			}
+			targs := rest[1:]
+			check = func(x V) (bool, error) { return s.test(tname, x, targs) }
+		}
+		want := strings.HasPrefix(name, "select")
+		var out []V
+		for _, it := range items {
+			x, err := get(it)
+			if err != nil {
+				return vUndef, err
+			}
+			ok, err := check(x)
+			if err != nil {
+				return vUndef, err
+			}
+			if ok == want {
+				out = append(out, it)
+			}
+		}
+		return vList(out), nil
+	case "attr":
+		return s.getattr(v, s.str(arg(args, 0)))
+
+	case "int":
+		def := param(args, kw, 0, "default", vInt(0))
+		base, _ := asInt(param(args, kw, 1, "base", vInt(10)))
+		return toInt(v, def, int(base)), nil
+	case "float":
+		def := param(args, kw, 0, "default", vFloat(0))
+		switch {
+		case v.IsFloat():
+			return v, nil
+		case isNum(v):
+			return vFloat(toF(v)), nil
+		case v.IsString():
+			if f, ok := parsePyFloat(v.AsString()); ok {
+				return vFloat(f), nil
+			}
+		}
+		return def, nil
+	case "abs":
+		if i, ok := asInt(v); ok {
+			if i < 0 {
+				i = -i
+			}
+			return vInt(i), nil
+		}
+		if v.IsFloat() {
+			return vFloat(math.Abs(v.AsFloat())), nil
+		}
+		return vUndef, typeErr("bad operand type for abs(): '%s'", pyType(v))
+	case "round":
+		prec, _ := asInt(param(args, kw, 0, "precision", vInt(0)))
+		meth := s.str(param(args, kw, 1, "method", vStr("common")))
+		if !isNum(v) {
+			return vUndef, typeErr("type %s doesn't define __round__ method", pyType(v))
+		}
+		if meth == "common" {
+			if i, ok := asInt(v); ok && prec >= 0 {
+				return vInt(i), nil
+			}
+			f := toF(v)
+			if prec < 0 || prec > 300 || math.IsInf(f, 0) || math.IsNaN(f) {
+				p := math.Pow(10, float64(prec))
+				return vFloat(math.RoundToEven(f*p) / p), nil
+			}
+			r, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'f', int(prec), 64), 64)
+			return vFloat(r), nil
+		}
+		p := math.Pow(10, float64(prec))
+		switch meth {
+		case "ceil":
+			return vFloat(math.Ceil(toF(v)*p) / p), nil
+		case "floor":
+			return vFloat(math.Floor(toF(v)*p) / p), nil
+		}
+		return vUndef, &Error{Kind: "FilterArgumentError", Msg: "method must be common, ceil or floor"}
+	}
+	return vUndef, noFilter(name)
+}
+
+var (
+	titleRE = regexp.MustCompile(`[^-\s({\[<]+`)
+	wordRE  = regexp.MustCompile(`[\p{L}\p{N}_]+`)
+)
+
+func indent(s string, width V, first, blank bool) V {
+	ind := ""
+	if width.IsString() {
+		ind = width.AsString()
+	} else if n, ok := asInt(width); ok {
+		ind = strings.Repeat(" ", int(max(0, min(n, 256))))
+	}
+	s += "\n"
+	lines := pySplitlines(s, false)
+	var rv string
+	if blank {
+		rv = strings.Join(lines, "\n"+ind)
+	} else {
+		rv = lines[0]
+		if len(lines) > 1 {
+			rest := make([]string, len(lines)-1)
+			for i, l := range lines[1:] {
+				if l != "" {
+					l = ind + l
+				}
+				rest[i] = l
+			}
+			rv += "\n" + strings.Join(rest, "\n")
+		}
+	}
+	if first {
+		rv = ind + rv
+	}
+	return vStr(rv)
+}
+
+func parsePyFloat(s string) (float64, bool) {
+	t := strings.TrimFunc(s, isPySpace)
+	t = strings.ReplaceAll(t, "_", "")
+	switch strings.ToLower(strings.TrimLeft(t, "+-")) {
+	case "inf", "infinity", "nan":
+		f, err := strconv.ParseFloat(t, 64)
+		return f, err == nil
+	}
+	if strings.ContainsAny(strings.ToLower(t), "xp") {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	return f, err == nil || math.IsInf(f, 0)
+}
+
+func toInt(v V, def V, base int) V {
+	switch {
+	case v.IsInt():
+		return v
+	case v.IsBool():
+		i, _ := asInt(v)
+		return vInt(i)
+	case v.IsFloat():
+		f := v.AsFloat()
+		if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 9e18 {
+			return def
+		}
+		return vInt(int64(f))
+	case v.IsString():
+		t := strings.ReplaceAll(strings.TrimFunc(v.AsString(), isPySpace), "_", "")
+		if base == 10 || base == 0 {
+			if i, err := strconv.ParseInt(t, 10, 64); err == nil {
+				return vInt(i)
+			}
+		} else if i, err := strconv.ParseInt(t, base, 64); err == nil {
+			return vInt(i)
+		}
+		if f, ok := parsePyFloat(t); ok && !math.IsNaN(f) && !math.IsInf(f, 0) && math.Abs(f) < 9e18 {
+			return vInt(int64(f))
+		}
+	}
+	return def
+}
+
+func sortValues(items []V, reverse bool, key func(V) (V, error)) (V, error) {
+	keys := make([]V, len(items))
+	for i, it := range items {
+		k, err := key(it)
+		if err != nil {
+			return vUndef, err
+		}
+		keys[i] = k
+	}
+	idx := make([]int, len(items))
+	for i := range idx {
+		idx[i] = i
+	}
+	var sortErr error
+	sort.SliceStable(idx, func(a, b int) bool {
+		x, y := keys[idx[a]], keys[idx[b]]
+		if reverse {
+			x, y = y, x
+		}
+		c, err := pyCompare(x, y, "<")
+		if err != nil && sortErr == nil {
+			sortErr = err
+		}
+		return c < 0
+	})
+	if sortErr != nil {
+		return vUndef, sortErr
+	}
+	out := make([]V, len(items))
+	for i, j := range idx {
+		out[i] = items[j]
+	}
+	return vList(out), nil
+}
+
+var _ = jinja.NewDict
