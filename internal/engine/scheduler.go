@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/model"
 	"github.com/kvserve/kvserve/internal/sample"
@@ -25,6 +27,7 @@ type SchedulerOptions struct {
 	// (0: 128).
 	PrefillChunk int
 	Cache        CacheOptions
+	Policy       *cachepolicy.Policy // automatic precision (nil: none)
 	Logger       *slog.Logger
 }
 
@@ -98,7 +101,9 @@ type slot struct {
 	last   int // last sampled token, fed in the next step
 	tStart time.Time
 	tGen   time.Time
-	outRow int // row of this slot's logits in the current step (-1: none)
+	outRow int    // row of this slot's logits in the current step (-1: none)
+	adding int    // tokens this slot adds in the current step
+	begun  uint64 // step the running request started (for least-recently-used order)
 }
 
 type pending struct {
@@ -127,6 +132,8 @@ type Scheduler struct {
 	step    uint64
 	stats   Stats
 	requant *requantJob // conversion in progress (loop goroutine only)
+	policy  *cachepolicy.Policy
+	pstats  cachepolicy.Stats
 
 	batch model.Batch
 }
@@ -144,6 +151,8 @@ type Stats struct {
 
 	Requantizations   int64
 	RequantizeSeconds float64
+	Policy            cachepolicy.Stats // demotions by the policy
+	BudgetRejections  int64
 }
 
 type op struct {
@@ -178,6 +187,12 @@ func (e *Engine) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 		stopped: make(chan struct{}),
 	}
 	s.cond = sync.NewCond(&s.mu)
+	if o.Policy != nil {
+		if err := s.setPolicy(o.Policy); err != nil {
+			cache.Close()
+			return nil, err
+		}
+	}
 	for i := 0; i < o.Slots; i++ {
 		s.slots = append(s.slots, &slot{id: i, outRow: -1})
 	}
@@ -240,6 +255,12 @@ func (s *Scheduler) Submit(ctx context.Context, r *Request) (<-chan Event, error
 	if s.closed {
 		return nil, ErrClosed
 	}
+	if p := s.policy; p != nil && p.Budget > 0 {
+		if need := p.MinBytes(s.cache, s.maxLen(r)); need > p.Budget {
+			s.stats.BudgetRejections++
+			return nil, fmt.Errorf("%w: this request needs %d bytes of cache even at the lowest types, over the budget of %d bytes", cachepolicy.ErrBudget, need, p.Budget)
+		}
+	}
 	s.queue = append(s.queue, &pending{req: r, ctx: ctx, out: out})
 	s.cond.Broadcast()
 	return out, nil
@@ -266,6 +287,7 @@ func (s *Scheduler) Stats() Stats {
 	defer s.mu.Unlock()
 	st := s.stats
 	st.Deferred = len(s.queue)
+	st.Policy = s.pstats
 	return st
 }
 
@@ -380,11 +402,37 @@ func (s *Scheduler) anyActive() bool {
 // canAssign reports whether a queued request could start now.
 func (s *Scheduler) canAssign() bool {
 	for _, p := range s.queue {
-		if s.pickSlot(p.req) != nil {
+		if s.pickSlot(p.req) != nil && s.fits(p.req) {
 			return true
 		}
 	}
 	return false
+}
+
+// maxLen is the most tokens a request can occupy in its slot.
+func (s *Scheduler) maxLen(r *Request) int {
+	n := r.NPredict
+	if n < 0 {
+		n = s.o.SlotCtx
+	}
+	return min(len(r.Prompt)+n, s.o.SlotCtx)
+}
+
+// fits reports whether a request can start under the cache budget: with
+// every running request at its longest and every page at the bottom of
+// the ladders, the budget still holds (idle slots' caches can be dropped).
+func (s *Scheduler) fits(r *Request) bool {
+	p := s.policy
+	if p == nil || p.Budget == 0 {
+		return true
+	}
+	need := p.MinBytes(s.cache, s.maxLen(r))
+	for _, sl := range s.slots {
+		if sl.state != slotIdle {
+			need += p.MinBytes(s.cache, s.maxLen(sl.req))
+		}
+	}
+	return need <= p.Budget
 }
 
 // pickSlot chooses an idle slot: the requested one, else the one whose
@@ -432,7 +480,7 @@ func (s *Scheduler) assign() {
 			continue
 		}
 		sl := s.pickSlot(p.req)
-		if sl == nil {
+		if sl == nil || !s.fits(p.req) {
 			kept = append(kept, p)
 			continue
 		}
@@ -475,7 +523,11 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 	sl.text.Reset()
 	sl.sent = 0
 	sl.state = slotPrefill
+	sl.begun = s.step
 	sl.tStart = time.Now()
+	if s.policy != nil {
+		s.cache.SetSeqWriteTypes(sl.id, nil, nil) // the policy sets them again
+	}
 	sl.res = &Result{SlotID: sl.id, PromptTokens: len(r.Prompt), CachedTokens: keep, EvaluatedTokens: len(r.Prompt) - keep}
 	for _, t := range r.Prompt {
 		smp.Accept(t)
@@ -494,29 +546,42 @@ func (s *Scheduler) stepOnce() {
 			s.finish(sl, "none", nil)
 		}
 	}
+	// Plan how many tokens each slot adds in this step: one for every
+	// generating slot, then prompt chunks within the batch budget.
 	decoding := 0
 	for _, sl := range s.slots {
-		sl.outRow = -1
+		sl.outRow, sl.adding = -1, 0
 		if sl.state == slotDecode {
+			sl.adding = 1
+			decoding++
+		}
+	}
+	budget := s.o.Batch - decoding
+	if decoding > 0 {
+		budget = min(budget, s.o.PrefillChunk)
+	}
+	for _, sl := range s.slots {
+		if sl.state == slotPrefill && budget > 0 {
+			sl.adding = min(budget, len(sl.prompt)-sl.next)
+			budget -= sl.adding
+		}
+	}
+	s.applyPolicy()
+	for _, sl := range s.slots {
+		if sl.state == slotDecode && sl.adding == 1 {
 			sl.outRow = len(b.Tokens)
 			b.Tokens = append(b.Tokens, sl.last)
 			b.Pos = append(b.Pos, len(sl.tokens))
 			b.Seq = append(b.Seq, sl.id)
 			b.Output = append(b.Output, true)
 			sl.tokens = append(sl.tokens, sl.last)
-			decoding++
 		}
-	}
-	budget := s.o.Batch - len(b.Tokens)
-	if decoding > 0 {
-		budget = min(budget, s.o.PrefillChunk)
 	}
 	for _, sl := range s.slots {
-		if sl.state != slotPrefill || budget <= 0 {
+		if sl.state != slotPrefill || sl.adding == 0 {
 			continue
 		}
-		n := min(budget, len(sl.prompt)-sl.next)
-		for i := 0; i < n; i++ {
+		for i := 0; i < sl.adding; i++ {
 			t := sl.prompt[sl.next+i]
 			last := sl.next+i == len(sl.prompt)-1
 			if last {
@@ -528,8 +593,7 @@ func (s *Scheduler) stepOnce() {
 			b.Output = append(b.Output, last)
 			sl.tokens = append(sl.tokens, t)
 		}
-		sl.next += n
-		budget -= n
+		sl.next += sl.adding
 	}
 	if len(b.Tokens) == 0 {
 		return
@@ -693,4 +757,115 @@ func (s *Scheduler) finish(sl *slot, stopType string, err error) {
 	sl.used = s.step
 	sl.req, sl.ctx, sl.out, sl.smp, sl.dec, sl.res = nil, nil, nil, nil, nil, nil
 	sl.tGen = time.Time{}
+}
+
+// applyPolicy runs the cache policy before a step: age and length rules
+// for every busy slot, then room under the budget for the pages this step
+// will allocate — demoting the least recently used slots' oldest pages
+// first, then dropping idle slots' cached prompts. A slot that still
+// cannot get its pages ends with a budget error (admission makes this
+// rare: it happens when the budget is lowered at run time).
+func (s *Scheduler) applyPolicy() {
+	p := s.policy
+	if p == nil || !p.Enabled() {
+		return
+	}
+	for _, sl := range s.slots {
+		if sl.state != slotIdle {
+			p.Apply(s.cache, sl.id, &s.pstats)
+		}
+	}
+	if p.Budget == 0 {
+		return
+	}
+	P := s.cache.Config().PageTokens
+	need := int64(0)
+	for _, sl := range s.slots {
+		if sl.adding > 0 {
+			n := s.cache.Len(sl.id) + sl.adding
+			pages := (n+P-1)/P - s.cache.NumPages(sl.id, 0)
+			need += int64(max(pages, 0)) * cachepolicy.PageBytes(s.cache, sl.id)
+		}
+	}
+	order := s.lruOrder()
+	if err := p.MakeRoom(s.cache, need, order, &s.pstats); err == nil {
+		return
+	}
+	for _, id := range order { // drop idle slots' caches, least recently used first
+		if sl := s.slots[id]; sl.state == slotIdle && len(sl.tokens) > 0 {
+			s.cache.Clear(id)
+			sl.tokens = sl.tokens[:0]
+			if s.cache.Bytes()+need <= p.Budget {
+				return
+			}
+		}
+	}
+	if err := p.MakeRoom(s.cache, need, order, &s.pstats); err != nil {
+		for i := len(order) - 1; i >= 0; i-- { // newest request first
+			sl := s.slots[order[i]]
+			if sl.adding == 0 || sl.state == slotIdle {
+				continue
+			}
+			s.log.Warn("cache budget exhausted; ending request", "slot", sl.id, "err", err)
+			sl.adding = 0
+			s.finish(sl, "none", err)
+			break
+		}
+	}
+}
+
+// lruOrder lists slots least recently used first: idle slots by when they
+// finished, then busy slots by when their request began.
+func (s *Scheduler) lruOrder() []int {
+	ids := make([]int, len(s.slots))
+	for i := range ids {
+		ids[i] = i
+	}
+	key := func(sl *slot) (int, uint64) {
+		if sl.state == slotIdle {
+			return 0, sl.used
+		}
+		return 1, sl.begun
+	}
+	sort.SliceStable(ids, func(a, b int) bool {
+		ga, ka := key(s.slots[ids[a]])
+		gb, kb := key(s.slots[ids[b]])
+		if ga != gb {
+			return ga < gb
+		}
+		return ka < kb
+	})
+	return ids
+}
+
+// setPolicy validates and installs a policy (nil: none). Loop goroutine or
+// constructor only.
+func (s *Scheduler) setPolicy(p *cachepolicy.Policy) error {
+	if p != nil {
+		if err := p.Validate(s.e.Model.HeadDim, s.e.Model.HeadDimV); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.policy = p
+	s.mu.Unlock()
+	if p == nil {
+		for _, sl := range s.slots {
+			s.cache.SetSeqWriteTypes(sl.id, nil, nil)
+		}
+	}
+	return nil
+}
+
+// SetPolicy changes the cache policy at run time, between two steps;
+// running streams continue and later steps follow the new rules.
+func (s *Scheduler) SetPolicy(p *cachepolicy.Policy) error {
+	return s.Do(func(*kvcache.Cache) error { return s.setPolicy(p) })
+}
+
+// Policy returns the current policy (nil: none).
+func (s *Scheduler) Policy() *cachepolicy.Policy {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.policy
 }

@@ -71,6 +71,8 @@ type Cache struct {
 	seqs    [][]layerSeq // [seq][layer]
 	scratch []*attnScratch
 	wtmp    []float32 // Store's rotation scratch (Store is single-threaded)
+	seqK    [][]tensor.Type // per-sequence write types overriding the layer's (nil: none)
+	seqV    [][]tensor.Type
 
 	mu    sync.Mutex // guards the accounting counters below
 	bytes map[tensor.Type]int64
@@ -108,6 +110,8 @@ func New(cfg Config) (*Cache, error) {
 		bytes: map[tensor.Type]int64{},
 	}
 	c.wtmp = make([]float32, max(c.rowK, c.rowV))
+	c.seqK = make([][]tensor.Type, cfg.Seqs)
+	c.seqV = make([][]tensor.Type, cfg.Seqs)
 	c.seqs = make([][]layerSeq, cfg.Seqs)
 	for s := range c.seqs {
 		c.seqs[s] = make([]layerSeq, cfg.Layers)
@@ -140,8 +144,9 @@ func (c *Cache) Store(l, seq, pos int, k, v []float32) {
 		panic(fmt.Sprintf("kvcache: store at position %d of sequence %d holding %d (ctx %d)", pos, seq, ls.n, c.cfg.Ctx))
 	}
 	pi, row := pos/c.cfg.PageTokens, pos%c.cfg.PageTokens
-	c.write(&ls.k, pi, row, c.cfg.TypeK[l], c.rowK, c.cfg.HeadDimK, k)
-	c.write(&ls.v, pi, row, c.cfg.TypeV[l], c.rowV, c.cfg.HeadDimV, v)
+	tk, tv := c.WriteTypes(seq, l)
+	c.write(&ls.k, pi, row, tk, c.rowK, c.cfg.HeadDimK, k)
+	c.write(&ls.v, pi, row, tv, c.rowV, c.cfg.HeadDimV, v)
 	if pos == ls.n {
 		ls.n++
 	}
@@ -269,4 +274,92 @@ func (c *Cache) Pages(seq int) []PageInfo {
 		}
 	}
 	return out
+}
+
+// WriteTypes returns the types new pages of layer l of seq are written in.
+func (c *Cache) WriteTypes(seq, l int) (k, v tensor.Type) {
+	k, v = c.cfg.TypeK[l], c.cfg.TypeV[l]
+	if o := c.seqK[seq]; o != nil {
+		k = o[l]
+	}
+	if o := c.seqV[seq]; o != nil {
+		v = o[l]
+	}
+	return k, v
+}
+
+// SetSeqWriteTypes overrides the types new pages of seq are written in
+// (per layer; nil restores the layer defaults). Types are checked.
+func (c *Cache) SetSeqWriteTypes(seq int, k, v []tensor.Type) error {
+	for i, ts := range [][]tensor.Type{k, v} {
+		if ts == nil {
+			continue
+		}
+		dim := c.cfg.HeadDimK
+		if i == 1 {
+			dim = c.cfg.HeadDimV
+		}
+		if len(ts) != c.cfg.Layers {
+			return fmt.Errorf("kvcache: %d layer types for %d layers", len(ts), c.cfg.Layers)
+		}
+		for _, t := range ts {
+			if err := CheckType(t, dim); err != nil {
+				return err
+			}
+		}
+	}
+	c.seqK[seq] = append([]tensor.Type(nil), k...)
+	c.seqV[seq] = append([]tensor.Type(nil), v...)
+	if k == nil {
+		c.seqK[seq] = nil
+	}
+	if v == nil {
+		c.seqV[seq] = nil
+	}
+	return nil
+}
+
+// NumPages returns the number of pages of seq in layer l (K and V have
+// the same number).
+func (c *Cache) NumPages(seq, l int) int { return len(c.seqs[seq][l].k.pages) }
+
+// Page returns the type and rotation of a page.
+func (c *Cache) Page(r PageRef) (t tensor.Type, rotated bool, ok bool) {
+	if r.Seq < 0 || r.Seq >= c.cfg.Seqs || r.Layer < 0 || r.Layer >= c.cfg.Layers {
+		return 0, false, false
+	}
+	ls := &c.seqs[r.Seq][r.Layer]
+	s := &ls.k
+	if r.V {
+		s = &ls.v
+	}
+	if r.Index < 0 || r.Index >= len(s.pages) {
+		return 0, false, false
+	}
+	p := s.pages[r.Index]
+	return p.Type, p.Rotated, true
+}
+
+// Convert converts one page to type t (rotated per the cache's rotation
+// setting when t is quantized), returning the bytes it freed (negative
+// when it grew) and whether it converted.
+func (c *Cache) Convert(r PageRef, t tensor.Type) (int64, bool) {
+	from, rot, ok := c.Page(r)
+	if !ok {
+		return 0, false
+	}
+	dim, rowElems := c.cfg.HeadDimK, c.rowK
+	if r.V {
+		dim, rowElems = c.cfg.HeadDimV, c.rowV
+	}
+	if CheckType(t, dim) != nil {
+		return 0, false
+	}
+	to := c.rotateFor(nil, t, dim)
+	st := Step{PageRef: r, From: from, To: t, FromRot: rot, ToRot: to,
+		BytesBefore: from.RowSize(rowElems) * c.cfg.PageTokens, BytesAfter: t.RowSize(rowElems) * c.cfg.PageTokens}
+	if !c.ConvertPage(st) {
+		return 0, false
+	}
+	return int64(st.BytesBefore - st.BytesAfter), true
 }

@@ -175,18 +175,34 @@ func (c *Cache) rotateFor(r *bool, t tensor.Type, headDim int) bool {
 }
 
 // SetWriteTypes makes the target's types (and rotation) the types new pages
-// of its layers are written in. Rotation is a cache-wide setting.
+// of its layers are written in: the layers' defaults when the target
+// covers all sequences, else per-sequence overrides. Rotation is a
+// cache-wide setting.
 func (c *Cache) SetWriteTypes(t Target) error {
-	layers, _, err := c.scope(t)
+	layers, seqs, err := c.scope(t)
 	if err != nil {
 		return err
 	}
 	for _, l := range layers {
 		if t.K != nil {
-			c.cfg.TypeK[l] = *t.K
+			if t.Seqs == nil {
+				c.cfg.TypeK[l] = *t.K
+			}
+			for _, s := range seqs {
+				if c.seqK[s] != nil || t.Seqs != nil {
+					c.overrideK(s)[l] = *t.K
+				}
+			}
 		}
 		if t.V != nil {
-			c.cfg.TypeV[l] = *t.V
+			if t.Seqs == nil {
+				c.cfg.TypeV[l] = *t.V
+			}
+			for _, s := range seqs {
+				if c.seqV[s] != nil || t.Seqs != nil {
+					c.overrideV(s)[l] = *t.V
+				}
+			}
 		}
 	}
 	if t.Rotate != nil {
@@ -272,4 +288,18 @@ func (c *Cache) Capacity() int64 {
 		b += int64(c.cfg.TypeK[l].RowSize(c.rowK)+c.cfg.TypeV[l].RowSize(c.rowV)) * int64(c.cfg.PageTokens)
 	}
 	return b * pagesPerSeq * int64(c.cfg.Seqs)
+}
+
+func (c *Cache) overrideK(s int) []tensor.Type {
+	if c.seqK[s] == nil {
+		c.seqK[s] = append([]tensor.Type(nil), c.cfg.TypeK...)
+	}
+	return c.seqK[s]
+}
+
+func (c *Cache) overrideV(s int) []tensor.Type {
+	if c.seqV[s] == nil {
+		c.seqV[s] = append([]tensor.Type(nil), c.cfg.TypeV...)
+	}
+	return c.seqV[s]
 }

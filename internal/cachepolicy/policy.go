@@ -1,0 +1,397 @@
+// Package cachepolicy owns kvserve's automatic cache precision: rules that
+// step pages down a ladder of cache types as a sequence grows (by context
+// length), as its tokens age (multistage: recent and first tokens stay at
+// the hot type, older pages are demoted page by page), and when a memory
+// budget would be exceeded (oldest pages of the least recently used
+// sequences first). It decides; the kvcache package converts.
+//
+// Pages only move down a ladder (to fewer bits), and a page is converted
+// at most once per ladder step: a policy never re-quantizes history that
+// is already at its target.
+package cachepolicy
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/kvserve/kvserve/internal/kvcache"
+	"github.com/kvserve/kvserve/internal/tensor"
+)
+
+// LengthStep says: once a sequence holds At tokens, its cache is of type T.
+type LengthStep struct {
+	At int
+	T  tensor.Type
+}
+
+// Policy is a set of rules; the zero value does nothing.
+type Policy struct {
+	// Ladders of types, highest precision first, for K and V. Tier 0 is
+	// the type new tokens are written in.
+	LadderK, LadderV []tensor.Type
+	// Multistage by age (off when Hot == 0): pages holding any of the
+	// last Hot tokens or of the first Sink tokens stay at tier 0; an older
+	// page is at tier 1 + (age-Hot)/Warm (capped at the ladder's end),
+	// age being that of its newest token; Warm 0 sends every page older
+	// than Hot to the bottom of the ladder.
+	Hot, Warm, Sink int
+	// By context length (off when empty): steps for K and V, sorted by At.
+	LengthK, LengthV []LengthStep
+	// Budget caps the cache's bytes across all sequences (0: none).
+	Budget int64
+}
+
+// Enabled reports whether any rule is on.
+func (p *Policy) Enabled() bool {
+	return p.Hot > 0 || len(p.LengthK) > 0 || len(p.LengthV) > 0 || p.Budget > 0
+}
+
+// DefaultLadders keep K one step above V (keys are more sensitive to
+// quantization): K f16 → q8_0 → q5_0, V f16 → q8_0 → q4_0.
+func DefaultLadders() (k, v []tensor.Type) {
+	return []tensor.Type{tensor.F16, tensor.Q8_0, tensor.Q5_0},
+		[]tensor.Type{tensor.F16, tensor.Q8_0, tensor.Q4_0}
+}
+
+// Validate checks the policy against a cache's head dimensions.
+func (p *Policy) Validate(headDimK, headDimV int) error {
+	for side, l := range map[string][]tensor.Type{"K": p.LadderK, "V": p.LadderV} {
+		dim := headDimK
+		if side == "V" {
+			dim = headDimV
+		}
+		for i, t := range l {
+			if err := kvcache.CheckType(t, dim); err != nil {
+				return fmt.Errorf("%s ladder: %w", side, err)
+			}
+			if i > 0 && t.BitsPerValue() > l[i-1].BitsPerValue() {
+				return fmt.Errorf("%s ladder must go down in precision: %s after %s", side, t, l[i-1])
+			}
+		}
+	}
+	for side, steps := range map[string][]LengthStep{"K": p.LengthK, "V": p.LengthV} {
+		dim := headDimK
+		if side == "V" {
+			dim = headDimV
+		}
+		for i, st := range steps {
+			if err := kvcache.CheckType(st.T, dim); err != nil {
+				return fmt.Errorf("dynamic cache %s: %w", side, err)
+			}
+			if st.At < 0 || (i > 0 && st.At <= steps[i-1].At) {
+				return fmt.Errorf("dynamic cache %s: lengths must increase", side)
+			}
+		}
+	}
+	if p.Hot < 0 || p.Warm < 0 || p.Sink < 0 || p.Budget < 0 {
+		return errors.New("hot, warm, sink and budget must not be negative")
+	}
+	if p.Hot > 0 && (len(p.LadderK) < 2 || len(p.LadderV) < 2) {
+		return errors.New("a multistage policy (--cache-hot) needs ladders of at least two types")
+	}
+	if p.Budget > 0 && (len(p.LadderK) < 1 || len(p.LadderV) < 1) {
+		return errors.New("a budget needs ladders to demote along")
+	}
+	return nil
+}
+
+// tierForAge returns the ladder tier of a page whose newest position is
+// `age` tokens old (0 = the newest token), with ladder length n.
+func (p *Policy) tierForAge(age, n int) int {
+	if p.Hot == 0 || age < p.Hot {
+		return 0
+	}
+	if p.Warm == 0 {
+		return n - 1
+	}
+	return min(1+(age-p.Hot)/p.Warm, n-1)
+}
+
+func lengthType(steps []LengthStep, n int) (tensor.Type, bool) {
+	var t tensor.Type
+	ok := false
+	for _, st := range steps {
+		if n >= st.At {
+			t, ok = st.T, true
+		}
+	}
+	return t, ok
+}
+
+// lower returns the lower-precision of a and b.
+func lower(a, b tensor.Type) tensor.Type {
+	if b.BitsPerValue() < a.BitsPerValue() {
+		return b
+	}
+	return a
+}
+
+// Stats count what a policy did.
+type Stats struct {
+	ByAge, ByLength, ByBudget int64 // page conversions
+	BytesFreed                int64
+}
+
+// Apply brings one sequence in line with the age and length rules:
+// converts pages that should now be at a lower type and sets the
+// sequence's write types. Call it between forward passes. It returns the
+// conversions it made, by reason.
+func (p *Policy) Apply(c *kvcache.Cache, seq int, st *Stats) {
+	cfg := c.Config()
+	n := c.Len(seq)
+	lenK, hasLenK := lengthType(p.LengthK, n)
+	lenV, hasLenV := lengthType(p.LengthV, n)
+	if !p.Enabled() {
+		return
+	}
+	// Write types: tier 0 of the ladder, or the length rule's type.
+	var wk, wv []tensor.Type
+	if len(p.LadderK) > 0 || hasLenK {
+		wk = make([]tensor.Type, cfg.Layers)
+		for l := range wk {
+			wk[l] = cfg.TypeK[l]
+			if len(p.LadderK) > 0 {
+				wk[l] = p.LadderK[0]
+			}
+			if hasLenK {
+				wk[l] = lower(wk[l], lenK)
+			}
+		}
+	}
+	if len(p.LadderV) > 0 || hasLenV {
+		wv = make([]tensor.Type, cfg.Layers)
+		for l := range wv {
+			wv[l] = cfg.TypeV[l]
+			if len(p.LadderV) > 0 {
+				wv[l] = p.LadderV[0]
+			}
+			if hasLenV {
+				wv[l] = lower(wv[l], lenV)
+			}
+		}
+	}
+	c.SetSeqWriteTypes(seq, wk, wv)
+	P := cfg.PageTokens
+	for l := 0; l < cfg.Layers; l++ {
+		for i := 0; i < c.NumPages(seq, l); i++ {
+			end := min((i+1)*P, n) // one past the page's newest position
+			age := n - end
+			sink := i*P < p.Sink
+			for _, side := range []bool{false, true} {
+				ladder, lt, hasLen := p.LadderK, lenK, hasLenK
+				if side {
+					ladder, lt, hasLen = p.LadderV, lenV, hasLenV
+				}
+				ref := kvcache.PageRef{Seq: seq, Layer: l, V: side, Index: i}
+				cur, _, ok := c.Page(ref)
+				if !ok {
+					continue
+				}
+				target, reason := cur, ""
+				if p.Hot > 0 && !sink && len(ladder) > 0 {
+					if t := ladder[p.tierForAge(age, len(ladder))]; t.BitsPerValue() < target.BitsPerValue() {
+						target, reason = t, "age"
+					}
+				}
+				if hasLen && lt.BitsPerValue() < target.BitsPerValue() {
+					target, reason = lt, "length"
+				}
+				if reason == "" {
+					continue
+				}
+				if freed, ok := c.Convert(ref, target); ok && st != nil {
+					st.BytesFreed += freed
+					if reason == "age" {
+						st.ByAge++
+					} else {
+						st.ByLength++
+					}
+				}
+			}
+		}
+	}
+}
+
+// ErrBudget is returned when even the lowest types cannot fit the budget.
+var ErrBudget = errors.New("cache budget exhausted")
+
+// MakeRoom demotes pages one ladder step at a time — sequences in the given
+// order (least recently used first), oldest pages first, K and V
+// alternately — until `need` more bytes fit under the budget. It returns
+// ErrBudget (having demoted what it could) when they cannot.
+func (p *Policy) MakeRoom(c *kvcache.Cache, need int64, order []int, st *Stats) error {
+	if p.Budget == 0 {
+		return nil
+	}
+	for c.Bytes()+need > p.Budget {
+		if !p.demoteOne(c, order, st) {
+			return fmt.Errorf("%w: %d bytes held + %d needed > budget of %d bytes, and every page is at the lowest type", ErrBudget, c.Bytes(), need, p.Budget)
+		}
+	}
+	return nil
+}
+
+// demoteOne demotes the first page, in MakeRoom's order, that is not yet
+// at the bottom of its ladder. Sink pages go last.
+func (p *Policy) demoteOne(c *kvcache.Cache, order []int, st *Stats) bool {
+	cfg := c.Config()
+	for pass := 0; pass < 2; pass++ {
+		for _, seq := range order {
+			np := c.NumPages(seq, 0)
+			for i := 0; i < np; i++ {
+				sink := i*cfg.PageTokens < p.Sink
+				if sink != (pass == 1) {
+					continue
+				}
+				for l := 0; l < cfg.Layers; l++ {
+					for _, side := range []bool{true, false} { // V first: keys are more sensitive
+						ladder := p.LadderK
+						if side {
+							ladder = p.LadderV
+						}
+						ref := kvcache.PageRef{Seq: seq, Layer: l, V: side, Index: i}
+						cur, _, ok := c.Page(ref)
+						if !ok {
+							continue
+						}
+						next, ok := nextDown(ladder, cur)
+						if !ok {
+							continue
+						}
+						if freed, ok := c.Convert(ref, next); ok {
+							if st != nil {
+								st.ByBudget++
+								st.BytesFreed += freed
+							}
+							return true
+						}
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+// nextDown returns the ladder's next type below t (by bits per value).
+func nextDown(ladder []tensor.Type, t tensor.Type) (tensor.Type, bool) {
+	for _, l := range ladder {
+		if l.BitsPerValue() < t.BitsPerValue() {
+			return l, true
+		}
+	}
+	return 0, false
+}
+
+// MinBytes is the least a sequence of n tokens can take under the policy:
+// every page at the bottom of its ladder.
+func (p *Policy) MinBytes(c *kvcache.Cache, n int) int64 {
+	cfg := c.Config()
+	lk, lv := cfg.TypeK[0], cfg.TypeV[0]
+	if len(p.LadderK) > 0 {
+		lk = p.LadderK[len(p.LadderK)-1]
+	}
+	if len(p.LadderV) > 0 {
+		lv = p.LadderV[len(p.LadderV)-1]
+	}
+	pages := int64((n + cfg.PageTokens - 1) / cfg.PageTokens)
+	return pages * int64(cfg.Layers) * int64(cfg.PageTokens) *
+		int64(lk.RowSize(cfg.KVHeads*cfg.HeadDimK)+lv.RowSize(cfg.KVHeads*cfg.HeadDimV))
+}
+
+// PageBytes is what one new page (K and V, all layers) of seq costs at its
+// current write types.
+func PageBytes(c *kvcache.Cache, seq int) int64 {
+	cfg := c.Config()
+	var b int64
+	for l := 0; l < cfg.Layers; l++ {
+		k, v := c.WriteTypes(seq, l)
+		b += int64(k.RowSize(cfg.KVHeads*cfg.HeadDimK)+v.RowSize(cfg.KVHeads*cfg.HeadDimV)) * int64(cfg.PageTokens)
+	}
+	return b
+}
+
+// Tier returns t's position in ladder: its index when present, else the
+// number of ladder types with more bits per value than t.
+func Tier(ladder []tensor.Type, t tensor.Type) int {
+	n := 0
+	for i, l := range ladder {
+		if l == t {
+			return i
+		}
+		if l.BitsPerValue() > t.BitsPerValue() {
+			n++
+		}
+	}
+	return n
+}
+
+// ParseLadder parses "f16,q8_0,q4_0".
+func ParseLadder(s string) ([]tensor.Type, error) {
+	var out []tensor.Type
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		t, err := kvcache.ParseType(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("empty ladder %q", s)
+	}
+	return out, nil
+}
+
+// ParseLengths parses "0:f16,2048:q8_0,3072:q4_0".
+func ParseLengths(s string) ([]LengthStep, error) {
+	var out []LengthStep
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		at, typ, ok := strings.Cut(f, ":")
+		if !ok {
+			return nil, fmt.Errorf("%q: want LENGTH:TYPE, e.g. 2048:q8_0", f)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(at))
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%q: length must be a non-negative integer", f)
+		}
+		t, err := kvcache.ParseType(strings.TrimSpace(typ))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, LengthStep{At: n, T: t})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At < out[j].At })
+	return out, nil
+}
+
+// ParseBytes parses sizes such as "48MiB", "1.5GiB", "500MB", "1048576".
+func ParseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suf string
+		mul float64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}}
+	mul := 1.0
+	for _, u := range units {
+		if strings.HasSuffix(strings.ToUpper(s), strings.ToUpper(u.suf)) {
+			s, mul = strings.TrimSpace(s[:len(s)-len(u.suf)]), u.mul
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("bad size %q (e.g. 48MiB, 2GiB, 1000000)", s)
+	}
+	return int64(v * mul), nil
+}

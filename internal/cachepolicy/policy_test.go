@@ -1,0 +1,196 @@
+package cachepolicy
+
+import (
+	"errors"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/kvserve/kvserve/internal/kvcache"
+	"github.com/kvserve/kvserve/internal/tensor"
+)
+
+func newCache(t *testing.T, seqs, ctx, page int) *kvcache.Cache {
+	ts := []tensor.Type{tensor.F16, tensor.F16}
+	c, err := kvcache.New(kvcache.Config{Layers: 2, KVHeads: 2, HeadDimK: 64, HeadDimV: 64, Seqs: seqs, Ctx: ctx,
+		PageTokens: page, Threads: 1, TypeK: ts, TypeV: ts, Rotate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func row(r *rand.Rand) []float32 {
+	x := make([]float32, 128)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	return x
+}
+
+func store(c *kvcache.Cache, seq, pos int, r *rand.Rand) {
+	for l := 0; l < 2; l++ {
+		c.Store(l, seq, pos, row(r), row(r))
+	}
+}
+
+// Multistage: as a sequence grows, the first Sink tokens' page and the
+// pages holding the last Hot tokens stay at tier 0, older pages step down
+// by age, and every page is converted exactly once per ladder step.
+func TestMultistageByAge(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	k, v := DefaultLadders()
+	p := &Policy{LadderK: k, LadderV: v, Hot: 128, Warm: 256, Sink: 4}
+	if err := p.Validate(64, 64); err != nil {
+		t.Fatal(err)
+	}
+	c := newCache(t, 1, 2048, 64)
+	var st Stats
+	for pos := 0; pos < 2000; pos++ {
+		store(c, 0, pos, r)
+		p.Apply(c, 0, &st) // after every token, as decoding would
+	}
+	n := c.Len(0)
+	want := int64(0)
+	for i := 0; i < c.NumPages(0, 0); i++ {
+		age := n - min((i+1)*64, n)
+		tier := 0
+		if i*64 >= p.Sink {
+			tier = p.tierForAge(age, 3)
+		}
+		want += int64(tier) * 2 * 2 // both sides, both layers, one conversion per step
+		for l := 0; l < 2; l++ {
+			for _, side := range []bool{false, true} {
+				got, rot, _ := c.Page(kvcache.PageRef{Seq: 0, Layer: l, V: side, Index: i})
+				ladder := k
+				if side {
+					ladder = v
+				}
+				if got != ladder[tier] {
+					t.Fatalf("page %d (age %d) layer %d V=%v: %s, want tier %d = %s", i, age, l, side, got, tier, ladder[tier])
+				}
+				if rot != (got.BlockSize() > 1) {
+					t.Errorf("page %d: rotated=%v for %s", i, rot, got)
+				}
+			}
+		}
+	}
+	if st.ByAge != want {
+		t.Errorf("%d age conversions, want %d (one per page per ladder step)", st.ByAge, want)
+	}
+	// New tokens are written at tier 0.
+	if wk, wv := c.WriteTypes(0, 1); wk != k[0] || wv != v[0] {
+		t.Errorf("write types %s/%s", wk, wv)
+	}
+}
+
+// By context length: the cache steps down as the sequence reaches each
+// length, pages and new writes alike.
+func TestStepDownByLength(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	steps, err := ParseLengths("0:f16,300:q8_0,600:q4_0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Policy{LengthK: steps, LengthV: steps}
+	if err := p.Validate(64, 64); err != nil {
+		t.Fatal(err)
+	}
+	c := newCache(t, 1, 1024, 64)
+	var st Stats
+	check := func(want tensor.Type) {
+		t.Helper()
+		for i := 0; i < c.NumPages(0, 0); i++ {
+			if got, _, _ := c.Page(kvcache.PageRef{Seq: 0, Layer: 1, V: true, Index: i}); got != want {
+				t.Fatalf("at length %d page %d is %s, want %s", c.Len(0), i, got, want)
+			}
+		}
+	}
+	for pos := 0; pos < 700; pos++ {
+		store(c, 0, pos, r)
+		p.Apply(c, 0, &st)
+		switch c.Len(0) {
+		case 299:
+			check(tensor.F16)
+		case 300:
+			check(tensor.Q8_0)
+		case 600, 700:
+			check(tensor.Q4_0)
+		}
+	}
+	if st.ByLength == 0 {
+		t.Error("no length conversions counted")
+	}
+}
+
+// Budget: MakeRoom demotes the least recently used sequence's oldest pages
+// first, never lets the cache exceed the budget, and fails clearly when
+// even the lowest types cannot fit.
+func TestBudget(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	k, v := DefaultLadders()
+	c := newCache(t, 3, 4096, 64)
+	pageF16 := PageBytes(c, 0)
+	p := &Policy{LadderK: k, LadderV: v, Budget: 12 * pageF16}
+	var st Stats
+	order := []int{2, 0, 1} // seq 2 least recently used
+	for pos := 0; pos < 64*60; pos++ {
+		for _, seq := range []int{0, 2} {
+			if pos%64 == 0 {
+				if err := p.MakeRoom(c, PageBytes(c, seq), order, &st); err != nil {
+					if !errors.Is(err, ErrBudget) {
+						t.Fatal(err)
+					}
+					goto full
+				}
+			}
+			store(c, seq, pos, r)
+			if c.Bytes() > p.Budget {
+				t.Fatalf("cache holds %d bytes > budget %d", c.Bytes(), p.Budget)
+			}
+		}
+	}
+	t.Fatal("budget never ran out")
+full:
+	if st.ByBudget == 0 {
+		t.Fatal("nothing demoted")
+	}
+	// Seq 2 (least recently used) was demoted first: its first page is at
+	// the bottom before seq 0's last page moved.
+	first2, _, _ := c.Page(kvcache.PageRef{Seq: 2, Layer: 0, V: true, Index: 0})
+	if first2 != v[len(v)-1] {
+		t.Errorf("seq 2's oldest V page is %s, want the ladder's bottom", first2)
+	}
+	if c.Bytes() > p.Budget {
+		t.Errorf("over budget: %d > %d", c.Bytes(), p.Budget)
+	}
+	if min := p.MinBytes(c, c.Len(0)) + p.MinBytes(c, c.Len(2)); min > p.Budget {
+		t.Errorf("MinBytes %d above budget although it fit", min)
+	}
+}
+
+func TestParse(t *testing.T) {
+	for s, want := range map[string]int64{"48MiB": 48 << 20, "1.5GiB": 3 << 29, "500MB": 500e6, "1048576": 1 << 20, "64k": 64 << 10} {
+		if got, err := ParseBytes(s); err != nil || got != want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d", s, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "-1MiB", "lots"} {
+		if _, err := ParseBytes(bad); err == nil {
+			t.Errorf("ParseBytes(%q) accepted", bad)
+		}
+	}
+	if _, err := ParseLadder("f16,q9_0"); err == nil {
+		t.Error("bad ladder accepted")
+	}
+	if _, err := ParseLengths("2048"); err == nil {
+		t.Error("length without type accepted")
+	}
+	p := &Policy{LadderK: []tensor.Type{tensor.Q4_0, tensor.F16}, LadderV: []tensor.Type{tensor.F16}}
+	if err := p.Validate(64, 64); err == nil {
+		t.Error("ladder going up accepted")
+	}
+	if Tier([]tensor.Type{tensor.F16, tensor.Q8_0, tensor.Q4_0}, tensor.Q5_0) != 2 {
+		t.Error("Tier of an off-ladder type")
+	}
+}
