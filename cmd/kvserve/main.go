@@ -26,6 +26,7 @@ func init() {
 		{"run", "generate text from a prompt", cmdRun},
 		{"perplexity", "measure perplexity (and KL divergence against a base run) on a text file", cmdPerplexity},
 		{"quantize", "quantize a GGUF model: kvserve quantize IN.gguf OUT.gguf TYPE", cmdQuantize},
+		{"serve", "serve the llama-server and OpenAI HTTP APIs", cmdServe},
 		{"bench", "measure prompt and generation speed and decode efficiency", cmdBench},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
 	"github.com/kvserve/kvserve/internal/perplexity"
 )
@@ -20,6 +21,13 @@ func cmdPerplexity(args []string) error {
 	f.String(&klBase, "", "KL-divergence base file: written by this run, or read with --kl-divergence", "kl-divergence-base")
 	f.Bool(&kl, false, "compare against the --kl-divergence-base file instead of writing it", "kl-divergence")
 	f.Int(&topK, perplexity.DefaultTopK, "log-probabilities kept per position in a base file", "kl-top-k")
+	var growing bool
+	var step, segment int
+	var pf policyFlags
+	f.Bool(&growing, false, "evaluate one growing context of -c tokens per chunk (as a long chat fills its cache), scoring every position and applying the cache policy flags", "policy")
+	f.Int(&step, 32, "with --policy: tokens per forward pass between policy applications", "policy-step")
+	f.Int(&segment, 512, "with --policy: report KL divergence per segment of N positions", "segment")
+	registerPolicy(f, &pf)
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -46,7 +54,22 @@ func cmdPerplexity(args []string) error {
 	if ctx <= 0 {
 		ctx = e.Model.NCtxTrain
 	}
-	o := perplexity.Options{Ctx: ctx, Chunks: chunks, BOS: e.BOS(), TopK: topK, Progress: os.Stderr}
+	pol, err := pf.policy()
+	if err != nil {
+		return err
+	}
+	if pol != nil && !growing {
+		return fmt.Errorf("cache policy flags need --policy (one growing context per chunk)")
+	}
+	if pol != nil {
+		if err := pol.Validate(e.Model.HeadDim, e.Model.HeadDimV); err != nil {
+			return err
+		}
+	}
+	o := perplexity.Options{Ctx: ctx, Chunks: chunks, BOS: e.BOS(), TopK: topK, Progress: os.Stderr, ScoreAll: growing}
+	if growing {
+		o.Segment = segment
+	}
 	if klBase != "" {
 		if kl {
 			fb, err := os.Open(klBase)
@@ -72,9 +95,19 @@ func cmdPerplexity(args []string) error {
 	tokens := e.Tok.Encode(string(text), true, true)
 	fmt.Fprintf(os.Stderr, "perplexity: %s, %d tokens, %d per chunk, cache K %s V %s, %d threads\n",
 		e.Path, len(tokens), ctx, mf.cache.TypeK, mf.cache.TypeV, e.Pool.Threads())
-	res, err := perplexity.Run(tokens, e.ChunkEvaluator(cache, min(mf.batch, ctx)), o)
+	eval := e.ChunkEvaluator(cache, min(mf.batch, ctx))
+	var bits engine.BitsTracker
+	var pst cachepolicy.Stats
+	if growing {
+		eval = e.GrowingEvaluator(cache, max(1, min(step, ctx)), pol, &bits, &pst)
+	}
+	res, err := perplexity.Run(tokens, eval, o)
 	if err != nil {
 		return err
+	}
+	if growing {
+		fmt.Printf("average bits per cached value: %.3f (at the end: %.3f); policy conversions: %d by age, %d by length, %d by budget\n",
+			bits.Mean(), bits.Final, pst.ByAge, pst.ByLength, pst.ByBudget)
 	}
 	for i, p := range res.ChunkPPL {
 		fmt.Printf("[%d]%.4f,", i+1, p)

@@ -17,7 +17,7 @@ const DefaultTopK = 32
 // Base file format (little-endian), written by a base run and read by a
 // compared run:
 //
-//	magic "KVSKLD01", ctx uint32, chunks uint32, k uint32
+//	magic "KVSKLD02", ctx uint32, chunks uint32, k uint32, first scored position uint32
 //	per chunk: ctx token ids (int32), then per scored position:
 //	  logprob of the actual next token (f32),
 //	  k × (token id uint32, logprob f32), most probable first.
@@ -27,7 +27,7 @@ const DefaultTopK = 32
 // top k is treated as one more outcome, so the KL divergence computed
 // from it is a lower bound of the full one, and equal to it when the
 // rest's mass is negligible (it is ~1e-3 of the KLD on the test models).
-const klMagic = "KVSKLD01"
+const klMagic = "KVSKLD02"
 
 type klWriter struct {
 	w         *bufio.Writer
@@ -37,13 +37,14 @@ type klWriter struct {
 	chunkToks int
 }
 
-func newKLWriter(w io.Writer, ctx, chunks, k int) (*klWriter, error) {
+func newKLWriter(w io.Writer, ctx, chunks, k, from int) (*klWriter, error) {
 	bw := bufio.NewWriterSize(w, 1<<20)
-	hdr := make([]byte, 8+12)
+	hdr := make([]byte, 8+16)
 	copy(hdr, klMagic)
 	binary.LittleEndian.PutUint32(hdr[8:], uint32(ctx))
 	binary.LittleEndian.PutUint32(hdr[12:], uint32(chunks))
 	binary.LittleEndian.PutUint32(hdr[16:], uint32(k))
+	binary.LittleEndian.PutUint32(hdr[20:], uint32(from))
 	if _, err := bw.Write(hdr); err != nil {
 		return nil, err
 	}
@@ -80,15 +81,15 @@ type klRecord struct {
 }
 
 type klReader struct {
-	r              *bufio.Reader
-	ctx, chunks, k int
-	rec            klRecord
-	buf            []byte
+	r                    *bufio.Reader
+	ctx, chunks, k, from int
+	rec                  klRecord
+	buf                  []byte
 }
 
 func newKLReader(r io.Reader) (*klReader, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
-	hdr := make([]byte, 20)
+	hdr := make([]byte, 24)
 	if _, err := io.ReadFull(br, hdr); err != nil || string(hdr[:8]) != klMagic {
 		return nil, errors.New("KL base file is not a kvserve KL-divergence base (bad header)")
 	}
@@ -97,6 +98,7 @@ func newKLReader(r io.Reader) (*klReader, error) {
 		ctx:    int(binary.LittleEndian.Uint32(hdr[8:])),
 		chunks: int(binary.LittleEndian.Uint32(hdr[12:])),
 		k:      int(binary.LittleEndian.Uint32(hdr[16:])),
+		from:   int(binary.LittleEndian.Uint32(hdr[20:])),
 	}
 	if kr.k <= 0 || kr.k > 1<<16 || kr.ctx <= 1 || kr.ctx > 1<<24 {
 		return nil, errors.New("KL base file header is corrupt")
@@ -169,13 +171,16 @@ func topK(x []float32, k int, idx []int) []int {
 }
 
 type klAccum struct {
+	pos      []int // position in its chunk of each scored token
 	kld      []float64
 	dp       []float64
 	same     int
+	sameAt   []bool
 	lnQ, lnP []float64 // per position -log prob of the actual token
 }
 
-func (a *klAccum) add(rec *klRecord, logits []float32, next int) {
+func (a *klAccum) add(rec *klRecord, logits []float32, next, pos int) {
+	a.pos = append(a.pos, pos)
 	logZ := logSumExp(logits)
 	var kl, pTop, qTop float64
 	for j, id := range rec.ids {
@@ -199,6 +204,9 @@ func (a *klAccum) add(rec *klRecord, logits []float32, next int) {
 	}
 	if uint32(best) == rec.ids[0] {
 		a.same++
+		a.sameAt = append(a.sameAt, true)
+	} else {
+		a.sameAt = append(a.sameAt, false)
 	}
 	lq := float64(logits[next]) - logZ
 	a.dp = append(a.dp, math.Exp(lq)-math.Exp(float64(rec.nextLP)))
@@ -220,6 +228,39 @@ type KLStats struct {
 	MaxDp, MinDp              float64
 	DpQuantiles               map[float64]float64
 	SameTop, SameTopErr       float64 // fractions
+	Segments                  []Segment
+}
+
+// Segment is the KL divergence over a range of positions (in chunks).
+type Segment struct {
+	From, To int // positions [From, To)
+	N        int
+	MeanKLD  float64
+	SameTop  float64
+}
+
+// segments groups the scored positions into ranges of size positions.
+func (a *klAccum) segments(size int) []Segment {
+	var out []Segment
+	for i, p := range a.pos {
+		si := p / size
+		for len(out) <= si {
+			out = append(out, Segment{From: len(out) * size, To: (len(out) + 1) * size})
+		}
+		s := &out[si]
+		s.N++
+		s.MeanKLD += a.kld[i]
+		if a.sameAt[i] {
+			s.SameTop++
+		}
+	}
+	for i := range out {
+		if out[i].N > 0 {
+			out[i].MeanKLD /= float64(out[i].N)
+			out[i].SameTop /= float64(out[i].N)
+		}
+	}
+	return out
 }
 
 var quantileLevels = []float64{0.999, 0.99, 0.95, 0.9, 0.5, 0.1, 0.05, 0.01, 0.001}
@@ -346,4 +387,11 @@ func (st *KLStats) report(w io.Writer, r *Result) {
 	fmt.Fprintf(w, "Minimum Δp: %7.3f%%\n", 100*st.MinDp)
 	fmt.Fprintf(w, "RMS Δp    : %7.3f ± %5.3f %%\n", 100*st.RMSDp, 100*st.RMSDpErr)
 	fmt.Fprintf(w, "Same top p: %7.3f ± %5.3f %%\n\n", 100*st.SameTop, 100*st.SameTopErr)
+	if len(st.Segments) > 0 {
+		fmt.Fprintf(w, "====== KL divergence by position ======\n")
+		for _, sg := range st.Segments {
+			fmt.Fprintf(w, "positions %5d-%5d: mean KLD %10.6f, same top p %7.3f %%\n", sg.From, sg.To-1, sg.MeanKLD, 100*sg.SameTop)
+		}
+		fmt.Fprintln(w)
+	}
 }

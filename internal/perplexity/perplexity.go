@@ -31,6 +31,12 @@ type Options struct {
 	// TopK is the number of log-probabilities kept per position in a base
 	// file (0: DefaultTopK).
 	TopK int
+	// ScoreAll scores every position of a chunk (for one growing
+	// context) instead of its second half as llama-perplexity does.
+	ScoreAll bool
+	// Segment, when > 0, also reports the KL divergence per segment of
+	// that many positions.
+	Segment int
 
 	Progress io.Writer // progress bar / per-chunk figures (stderr)
 }
@@ -62,6 +68,9 @@ func Run(tokens []int, eval ChunkEvaluator, o Options) (*Result, error) {
 		return nil, fmt.Errorf("text has %d tokens: need at least %d for one chunk of -c %d", len(tokens), o.Ctx, o.Ctx)
 	}
 	from := o.Ctx / 2
+	if o.ScoreAll {
+		from = 0
+	}
 	var base *klReader
 	var baseOut *klWriter
 	var kl *klAccum
@@ -70,8 +79,8 @@ func Run(tokens []int, eval ChunkEvaluator, o Options) (*Result, error) {
 		if base, err = newKLReader(o.KLBase); err != nil {
 			return nil, err
 		}
-		if base.ctx != o.Ctx || base.chunks < nChunks {
-			return nil, fmt.Errorf("KL base was made with -c %d and %d chunks; this run uses -c %d and %d chunks", base.ctx, base.chunks, o.Ctx, nChunks)
+		if base.ctx != o.Ctx || base.chunks < nChunks || base.from != from {
+			return nil, fmt.Errorf("KL base was made with -c %d, %d chunks, scoring from %d; this run uses -c %d, %d chunks, from %d", base.ctx, base.chunks, base.from, o.Ctx, nChunks, from)
 		}
 		kl = &klAccum{}
 	}
@@ -81,7 +90,7 @@ func Run(tokens []int, eval ChunkEvaluator, o Options) (*Result, error) {
 			k = DefaultTopK
 		}
 		var err error
-		if baseOut, err = newKLWriter(o.KLBaseOut, o.Ctx, nChunks, k); err != nil {
+		if baseOut, err = newKLWriter(o.KLBaseOut, o.Ctx, nChunks, k, from); err != nil {
 			return nil, err
 		}
 	}
@@ -128,7 +137,7 @@ func Run(tokens []int, eval ChunkEvaluator, o Options) (*Result, error) {
 					evalErr = err
 					return
 				}
-				kl.add(rec, logits, next)
+				kl.add(rec, logits, next, pos)
 			}
 		})
 		if err == nil {
@@ -164,6 +173,9 @@ func Run(tokens []int, eval ChunkEvaluator, o Options) (*Result, error) {
 	}
 	if kl != nil {
 		res.KL = kl.stats()
+		if o.Segment > 0 {
+			res.KL.Segments = kl.segments(o.Segment)
+		}
 	}
 	return res, nil
 }
