@@ -33,6 +33,7 @@ func registerCache(f *flags, o *engine.CacheOptions) {
 	f.String(&o.LayersK, "", "per-layer K cache types, e.g. 0-1:f16,7:q8_0", "cache-type-k-layers")
 	f.String(&o.LayersV, "", "per-layer V cache types, e.g. 0-1:f16,7:q8_0", "cache-type-v-layers")
 	f.String(&o.Rotate, "on", "Hadamard-rotate quantized cache rows (on|off)", "cache-rotate")
+	f.Int(&o.PageTokens, 256, "token positions per cache page (the unit of conversion and freeing)", "cache-page-tokens")
 }
 
 func registerSampling(f *flags, p *sample.Params) {
