@@ -162,6 +162,36 @@ func expSubAVX2(x *float32, n int, m float32) float32
 //go:noescape
 func siluMulAVX2(dst *float32, gate *float32, up *float32, n int)
 
+// AccumRows kernels (accum_amd64.go): G heads × one column block, every
+// row; false means no variant for (g, vectors).
+
+//go:noescape
+func accumRowsF32AVX512(y *float32, ldy int, a *float32, lda int, rows *float32, stride int, n int, ng int, cols int) bool
+
+//go:noescape
+func accumRowsF16AVX512(y *float32, ldy int, a *float32, lda int, rows *uint16, stride int, n int, ng int, cols int) bool
+
+//go:noescape
+func accumRowsBF16AVX512(y *float32, ldy int, a *float32, lda int, rows *uint16, stride int, n int, ng int, cols int) bool
+
+//go:noescape
+func accumRowsF32AVX2(y *float32, ldy int, a *float32, lda int, rows *float32, stride int, n int, ng int, cols int) bool
+
+//go:noescape
+func accumRowsF16AVX2(y *float32, ldy int, a *float32, lda int, rows *uint16, stride int, n int, ng int, cols int) bool
+
+//go:noescape
+func accumRowsBF16AVX2(y *float32, ldy int, a *float32, lda int, rows *uint16, stride int, n int, ng int, cols int) bool
+
+//go:noescape
+func accumRowsSmallF32AVX2(y *float32, ldy int, a *float32, lda int, rows *float32, stride int, n int, ng int, cols int)
+
+//go:noescape
+func accumRowsSmallF16AVX2(y *float32, ldy int, a *float32, lda int, rows *uint16, stride int, n int, ng int, cols int)
+
+//go:noescape
+func accumRowsSmallBF16AVX2(y *float32, ldy int, a *float32, lda int, rows *uint16, stride int, n int, ng int, cols int)
+
 // fmaPeakAVX512 and fmaPeakAVX2 run iters × 12 independent FMAs on
 // registers only; benchmarks use them to measure the machine's FMA peak.
 func fmaPeakAVX512(iters int)

@@ -1195,6 +1195,377 @@ func (g *gen) exp256(t int) {
 	g.i("VMULPS %s, %s, %s", N, P, T)
 }
 
+// ---------------------------------------------------------------- AccumRows
+
+// accumCaps512[G] and accumCaps256[G] are the most vectors (16 and 8 f32
+// lanes) of one column block that the (G heads, b vectors) variants of
+// accumRows*AVX512 / accumRows*AVX2 hold in registers: G·b accumulators,
+// plus min(G, b) live broadcasts or converted row vectors, plus one
+// temporary. They must equal accumMaxVec512 / accumMaxVec256 in
+// accum_amd64.go (the kernels return false for a shape they lack, and the
+// Go side panics).
+var (
+	accumCaps512 = [9]int{0, 8, 4, 4, 4, 4, 4, 3, 3}
+	accumCaps256 = [9]int{0, 8, 4, 4, 3, 2, 2, 0, 0} // 7 and 8 heads go in two groups
+)
+
+// accumAddrA is head gi's coefficient for the current row: a + gi·lda·4
+// bytes, with R9 = 4·lda, R10 = 3·R9, R11 = 5·R9, R12 = 7·R9 and DI = the
+// current row's coefficient of head 0.
+func accumAddrA(gi int) string {
+	return [8]string{"(DI)", "(DI)(R9*1)", "(DI)(R9*2)", "(DI)(R10*1)", "(DI)(R9*4)", "(DI)(R11*1)", "(DI)(R10*2)", "(DI)(R12*1)"}[gi]
+}
+
+// accumPrologue loads the pointer and stride arguments shared by both ISAs:
+// BX = y, R13 = 4·ldy, DI = a, R9..R12 = multiples of 4·lda (accumAddrA),
+// SI = rows, R8 = stride in bytes, CX = n.
+func (g *gen) accumPrologue(e elem) {
+	g.i("MOVQ y+0(FP), BX")
+	g.i("MOVQ ldy+8(FP), R13")
+	g.i("SHLQ $2, R13")
+	g.i("MOVQ a+16(FP), DI")
+	g.i("MOVQ lda+24(FP), R9")
+	g.i("SHLQ $2, R9")
+	g.i("LEAQ (R9)(R9*2), R10")
+	g.i("LEAQ (R9)(R9*4), R11")
+	g.i("LEAQ (R10)(R9*4), R12")
+	g.i("MOVQ rows+32(FP), SI")
+	g.i("MOVQ stride+40(FP), R8")
+	g.i("SHLQ $%d, R8", map[int]int{2: 1, 4: 2}[e.size])
+}
+
+// accumRowsAVX512 emits accumRows<E>AVX512(y, ldy, a, lda, rows, stride, n,
+// g, cols) bool: for gi < g, c < cols (1 ≤ cols ≤ 16·accumCaps512[g]),
+//
+//	y[gi·ldy+c] = fma(a[gi·lda+t], w[t·stride+c], ...) for t = 0..n-1 in turn
+//
+// (n ≥ 1) with the g·⌈cols/16⌉ accumulators in registers across all rows.
+// The last vector of each row block is masked by K1 (the low
+// cols-16·(⌈cols/16⌉-1) lanes), so nothing past column cols is read or
+// written. It returns false, doing nothing, for a (g, ⌈cols/16⌉) without a
+// variant.
+func (g *gen) accumRowsAVX512(e elem) {
+	name := "accumRows" + e.name + "AVX512"
+	g.text(name, fmt.Sprintf("(y *float32, ldy int, a *float32, lda int, rows *%s, stride int, n int, ng int, cols int) bool", e.gtyp), 0, 73)
+	g.accumPrologue(e)
+	g.c("K1 = low ((cols-1)&15)+1 lanes; AX = 16·g + ⌈cols/16⌉ selects the variant")
+	g.i("MOVQ cols+64(FP), CX")
+	g.i("LEAQ 15(CX), AX")
+	g.i("SHRQ $4, AX")
+	g.i("DECQ CX")
+	g.i("ANDQ $15, CX")
+	g.i("INCQ CX")
+	g.i("MOVL $1, DX")
+	g.i("SHLL CX, DX")
+	g.i("DECL DX")
+	g.i("KMOVW DX, K1")
+	g.i("MOVQ ng+56(FP), DX")
+	g.i("SHLQ $4, DX")
+	g.i("ADDQ DX, AX")
+	g.i("MOVQ n+48(FP), CX")
+	for G := 1; G <= 8; G++ {
+		for b := 1; b <= accumCaps512[G]; b++ {
+			g.i("CMPQ AX, $%d", 16*G+b)
+			g.i("JEQ g%db%d", G, b)
+		}
+	}
+	g.i("MOVB $0, ret+72(FP)")
+	g.i("RET")
+	for G := 1; G <= 8; G++ {
+		for b := 1; b <= accumCaps512[G]; b++ {
+			g.accumVariant512(e, G, b)
+		}
+	}
+	g.l("done")
+	g.i("VZEROUPPER")
+	g.i("MOVB $1, ret+72(FP)")
+	g.i("RET")
+}
+
+// ldRow512 loads row vector j (of b; the last one masked by K1) at SI into
+// the f32 register z.
+func (g *gen) ldRow512(e elem, j, b int, z string) {
+	a := fmt.Sprintf("%d(SI)", 16*e.size*j)
+	if j == 0 {
+		a = "(SI)"
+	}
+	last := j == b-1
+	switch {
+	case e == eF32 && last:
+		g.i("VMOVUPS.Z %s, K1, %s", a, z)
+	case e == eF32:
+		g.i("VMOVUPS %s, %s", a, z)
+	case e == eF16 && last:
+		g.i("VCVTPH2PS.Z %s, K1, %s", a, z)
+	case e == eF16:
+		g.i("VCVTPH2PS %s, %s", a, z)
+	case e == eBF16 && last:
+		g.i("VPMOVZXWD.Z %s, K1, %s", a, z)
+		g.i("VPSLLD $16, %s, %s", z, z)
+	default:
+		g.i("VPMOVZXWD %s, %s", a, z)
+		g.i("VPSLLD $16, %s, %s", z, z)
+	}
+}
+
+// accumVariant512: G heads × b vectors; accumulator (gi, j) is Z(gi·b+j).
+func (g *gen) accumVariant512(e elem, G, b int) {
+	if G*b > 24 || min(G, b) > 4 {
+		panic(fmt.Sprintf("accum AVX-512 variant G=%d b=%d does not fit the registers", G, b))
+	}
+	acc := func(gi, j int) string { return zr(gi*b + j) }
+	g.l(fmt.Sprintf("g%db%d", G, b))
+	g.i("MOVQ BX, DX")
+	for gi := 0; gi < G; gi++ {
+		for j := 0; j < b; j++ {
+			if j == b-1 {
+				g.i("VMOVUPS.Z %d(DX), K1, %s", 64*j, acc(gi, j))
+			} else {
+				g.i("VMOVUPS %d(DX), %s", 64*j, acc(gi, j))
+			}
+		}
+		if gi < G-1 {
+			g.i("ADDQ R13, DX")
+		}
+	}
+	loop := fmt.Sprintf("g%db%dloop", G, b)
+	g.l(loop)
+	switch {
+	case G == 1 && e == eF32:
+		// One broadcast; the FMAs read the row from memory.
+		g.i("VBROADCASTSS (DI), Z31")
+		for j := 0; j < b; j++ {
+			if j == b-1 {
+				g.i("VFMADD231PS %d(SI), Z31, K1, %s", 64*j, acc(0, j))
+			} else {
+				g.i("VFMADD231PS %d(SI), Z31, %s", 64*j, acc(0, j))
+			}
+		}
+	case G <= b:
+		// G broadcasts live in Z24.., each converted row vector in Z30/Z31.
+		for gi := 0; gi < G; gi++ {
+			g.i("VBROADCASTSS %s, Z%d", accumAddrA(gi), 24+gi)
+		}
+		for j := 0; j < b; j++ {
+			r := zr(30 + j%2)
+			g.ldRow512(e, j, b, r)
+			for gi := 0; gi < G; gi++ {
+				g.i("VFMADD231PS %s, Z%d, %s", r, 24+gi, acc(gi, j))
+			}
+		}
+	default:
+		// b converted row vectors live in Z24.., each broadcast in Z30/Z31.
+		for j := 0; j < b; j++ {
+			g.ldRow512(e, j, b, zr(24+j))
+		}
+		for gi := 0; gi < G; gi++ {
+			s := zr(30 + gi%2)
+			g.i("VBROADCASTSS %s, %s", accumAddrA(gi), s)
+			for j := 0; j < b; j++ {
+				g.i("VFMADD231PS Z%d, %s, %s", 24+j, s, acc(gi, j))
+			}
+		}
+	}
+	g.i("ADDQ R8, SI")
+	g.i("ADDQ $4, DI")
+	g.i("DECQ CX")
+	g.i("JNZ %s", loop)
+	g.i("MOVQ BX, DX")
+	for gi := 0; gi < G; gi++ {
+		for j := 0; j < b; j++ {
+			if j == b-1 {
+				g.i("VMOVUPS %s, K1, %d(DX)", acc(gi, j), 64*j)
+			} else {
+				g.i("VMOVUPS %s, %d(DX)", acc(gi, j), 64*j)
+			}
+		}
+		if gi < G-1 {
+			g.i("ADDQ R13, DX")
+		}
+	}
+	g.i("JMP done")
+}
+
+// accumRowsAVX2 emits accumRows<E>AVX2 with the contract of the AVX-512
+// kernel, 8-lane vectors and accumCaps256, except that it needs the row
+// block's last vector, which sits at column cols-8 (it may overlap the
+// previous vector or, for cols < 8, the previous block: the caller
+// guarantees column cols-8 of the block exists, i.e. dim ≥ 8). Its lanes
+// below column 8·(⌈cols/8⌉-1) are computed from whatever y holds there and
+// not stored (VMASKMOVPS), so no tail is ever read from a row.
+func (g *gen) accumRowsAVX2(e elem) {
+	name := "accumRows" + e.name + "AVX2"
+	g.text(name, fmt.Sprintf("(y *float32, ldy int, a *float32, lda int, rows *%s, stride int, n int, ng int, cols int) bool", e.gtyp), 0, 73)
+	g.accumPrologue(e)
+	g.c("AX = (cols-8)·elemsize (last vector); DX = 16·g + ⌈cols/8⌉ selects the variant")
+	g.i("MOVQ cols+64(FP), AX")
+	g.i("LEAQ 7(AX), DX")
+	g.i("SHRQ $3, DX")
+	g.i("SUBQ $8, AX")
+	g.i("SHLQ $%d, AX", map[int]int{2: 1, 4: 2}[e.size])
+	g.i("MOVQ ng+56(FP), CX")
+	g.i("SHLQ $4, CX")
+	g.i("ADDQ CX, DX")
+	g.i("MOVQ n+48(FP), CX")
+	for G := 1; G <= 8; G++ {
+		for b := 1; b <= accumCaps256[G]; b++ {
+			g.i("CMPQ DX, $%d", 16*G+b)
+			g.i("JEQ g%db%d", G, b)
+		}
+	}
+	g.i("MOVB $0, ret+72(FP)")
+	g.i("RET")
+	for G := 1; G <= 8; G++ {
+		for b := 1; b <= accumCaps256[G]; b++ {
+			g.accumVariant256(e, G, b)
+		}
+	}
+	g.l("done")
+	g.i("VZEROUPPER")
+	g.i("MOVB $1, ret+72(FP)")
+	g.i("RET")
+}
+
+// ldRow256 loads row vector j (of b; the last one at byte offset AX) at SI
+// into the f32 register y.
+func (g *gen) ldRow256(e elem, j, b int, yreg string) {
+	a := fmt.Sprintf("%d(SI)", 8*e.size*j)
+	if j == b-1 {
+		a = "(SI)(AX*1)"
+	}
+	g.ld256(e, a, yreg)
+}
+
+// accumVariant256: G heads × b vectors; accumulator (gi, j) is Y(gi·b+j),
+// temporaries Y12..Y15.
+func (g *gen) accumVariant256(e elem, G, b int) {
+	if G*b > 12 || min(G, b) > 3 {
+		panic(fmt.Sprintf("accum AVX2 variant G=%d b=%d does not fit the registers", G, b))
+	}
+	acc := func(gi, j int) string { return yr(gi*b + j) }
+	yScale := 4 / e.size // y offset of the last vector is AX·4/elemsize
+	yAddr := func(j int) string {
+		if j == b-1 {
+			return fmt.Sprintf("(DX)(AX*%d)", yScale)
+		}
+		return fmt.Sprintf("%d(DX)", 32*j)
+	}
+	g.l(fmt.Sprintf("g%db%d", G, b))
+	g.i("MOVQ BX, DX")
+	for gi := 0; gi < G; gi++ {
+		for j := 0; j < b; j++ {
+			g.i("VMOVUPS %s, %s", yAddr(j), acc(gi, j))
+		}
+		if gi < G-1 {
+			g.i("ADDQ R13, DX")
+		}
+	}
+	loop := fmt.Sprintf("g%db%dloop", G, b)
+	g.l(loop)
+	switch {
+	case G == 1 && e == eF32:
+		g.i("VBROADCASTSS (DI), Y15")
+		for j := 0; j < b; j++ {
+			a := fmt.Sprintf("%d(SI)", 32*j)
+			if j == b-1 {
+				a = "(SI)(AX*1)"
+			}
+			g.i("VFMADD231PS %s, Y15, %s", a, acc(0, j))
+		}
+	case G <= b:
+		for gi := 0; gi < G; gi++ {
+			g.i("VBROADCASTSS %s, Y%d", accumAddrA(gi), 12+gi)
+		}
+		for j := 0; j < b; j++ {
+			g.ldRow256(e, j, b, "Y15")
+			for gi := 0; gi < G; gi++ {
+				g.i("VFMADD231PS Y15, Y%d, %s", 12+gi, acc(gi, j))
+			}
+		}
+	default:
+		for j := 0; j < b; j++ {
+			g.ldRow256(e, j, b, yr(12+j))
+		}
+		for gi := 0; gi < G; gi++ {
+			g.i("VBROADCASTSS %s, Y15", accumAddrA(gi))
+			for j := 0; j < b; j++ {
+				g.i("VFMADD231PS Y%d, Y15, %s", 12+j, acc(gi, j))
+			}
+		}
+	}
+	g.i("ADDQ R8, SI")
+	g.i("ADDQ $4, DI")
+	g.i("DECQ CX")
+	g.i("JNZ %s", loop)
+	g.c("Y15 = lanes >= 8-r of the last vector, r = ((cols-1)&7)+1")
+	g.i("MOVQ cols+64(FP), CX")
+	g.i("DECQ CX")
+	g.i("ANDQ $7, CX")
+	g.i("INCQ CX")
+	g.i("LEAQ maskhi<>(SB), SI")
+	g.i("VMOVDQU (SI)(CX*4), Y15")
+	g.i("MOVQ BX, DX")
+	for gi := 0; gi < G; gi++ {
+		for j := 0; j < b; j++ {
+			if j == b-1 {
+				g.i("VMASKMOVPS %s, Y15, %s", acc(gi, j), yAddr(j))
+			} else {
+				g.i("VMOVUPS %s, %s", acc(gi, j), yAddr(j))
+			}
+		}
+		if gi < G-1 {
+			g.i("ADDQ R13, DX")
+		}
+	}
+	g.i("JMP done")
+}
+
+// accumRowsSmallAVX2 is the scalar form for rows shorter than 8 (where the
+// AVX2 kernel's overlapping last vector does not exist): for gi < g, c <
+// cols, the same t-ascending chain of VFMADD231SS.
+func (g *gen) accumRowsSmallAVX2(e elem) {
+	name := "accumRowsSmall" + e.name + "AVX2"
+	g.text(name, fmt.Sprintf("(y *float32, ldy int, a *float32, lda int, rows *%s, stride int, n int, ng int, cols int)", e.gtyp), 0, 72)
+	g.accumPrologue(e)
+	g.i("MOVQ n+48(FP), R10")
+	g.i("SHLQ $2, R10")
+	g.i("MOVQ ng+56(FP), R11")
+	g.l("gloop")
+	g.i("XORQ DX, DX")
+	g.l("cloop")
+	g.i("VMOVSS (BX)(DX*4), X0")
+	g.i("MOVQ DI, AX")
+	g.i("LEAQ (DI)(R10*1), R12")
+	g.i("LEAQ (SI)(DX*%d), CX", e.size)
+	g.l("tloop")
+	switch e {
+	case eF32:
+		g.i("VMOVSS (CX), X1")
+	case eF16:
+		g.i("VPBROADCASTW (CX), X1")
+		g.i("VCVTPH2PS X1, X1")
+	case eBF16:
+		g.i("VPBROADCASTW (CX), X1")
+		g.i("VPSLLD $16, X1, X1")
+	}
+	g.i("VMOVSS (AX), X2")
+	g.i("VFMADD231SS X1, X2, X0")
+	g.i("ADDQ $4, AX")
+	g.i("ADDQ R8, CX")
+	g.i("CMPQ AX, R12")
+	g.i("JB tloop")
+	g.i("VMOVSS X0, (BX)(DX*4)")
+	g.i("INCQ DX")
+	g.i("CMPQ DX, cols+64(FP)")
+	g.i("JB cloop")
+	g.i("ADDQ R13, BX")
+	g.i("ADDQ R9, DI")
+	g.i("DECQ R11")
+	g.i("JNZ gloop")
+	g.i("VZEROUPPER")
+	g.i("RET")
+}
+
 func (g *gen) data() {
 	g.blank()
 	g.b.WriteString("// Lane masks for AVX2 tails: 8 all-ones words then 8 zero words.\n")
@@ -1206,6 +1577,15 @@ func (g *gen) data() {
 		fmt.Fprintf(&g.b, "DATA masktab<>+%d(SB)/4, %s\n", 4*i, v)
 	}
 	g.b.WriteString("GLOBL masktab<>(SB), RODATA|NOPTR, $64\n\n")
+	g.b.WriteString("// Lane masks for the AccumRows AVX2 last vector: 8 zero words then 8 all-ones words.\n")
+	for i := 0; i < 16; i++ {
+		v := "$0"
+		if i >= 8 {
+			v = "$0xffffffff"
+		}
+		fmt.Fprintf(&g.b, "DATA maskhi<>+%d(SB)/4, %s\n", 4*i, v)
+	}
+	g.b.WriteString("GLOBL maskhi<>(SB), RODATA|NOPTR, $64\n\n")
 	g.b.WriteString("DATA neginf<>+0(SB)/4, $0xff800000\nGLOBL neginf<>(SB), RODATA|NOPTR, $4\n\n")
 	for i := 0; i < 8; i++ {
 		fmt.Fprintf(&g.b, "DATA signbit<>+%d(SB)/4, $0x80000000\n", 4*i)
@@ -1245,6 +1625,7 @@ func main() {
 		a.dot1AVX512(e)
 		a.dot4AVX512(e)
 		a.packAVX512(e)
+		a.accumRowsAVX512(e)
 	}
 	a.gemmAVX512()
 	a.elementwiseAVX512()
@@ -1257,6 +1638,8 @@ func main() {
 		b.dot1AVX2(e)
 		b.dot4AVX2(e)
 		b.packAVX2(e)
+		b.accumRowsAVX2(e)
+		b.accumRowsSmallAVX2(e)
 	}
 	b.gemmAVX2()
 	b.elementwiseAVX2()

@@ -208,3 +208,123 @@ func BenchmarkElementwise(b *testing.B) {
 		})
 	}
 }
+
+// accumBench holds one benchmark operand set: n rows of dim elements at
+// stride dim (attention's head-major page), G coefficient vectors at lda = n.
+type accumBench struct {
+	dim, n, G int
+	y, a, wf  []float32
+	wh        []uint16
+	esz       int
+}
+
+func newAccumBench(typ string, dim, n, G int) *accumBench {
+	ab := &accumBench{dim: dim, n: n, G: G, y: benchVec(G * dim), a: benchVec(G * n), wf: benchVec(n * dim), esz: 2}
+	for i := range ab.a {
+		ab.a[i] = 1e-3 * float32(i%7)
+	}
+	if typ == "F32" {
+		ab.esz = 4
+	} else {
+		ab.wh, _ = toF16(ab.wf)
+	}
+	return ab
+}
+
+// single runs the single form for head g.
+func (ab *accumBench) single(typ string, g int) {
+	y, a := ab.y[g*ab.dim:(g+1)*ab.dim], ab.a[g*ab.n:(g+1)*ab.n]
+	switch typ {
+	case "F32":
+		AccumRowsF32(y, a, ab.wf, ab.dim)
+	case "F16":
+		AccumRowsF16(y, a, ab.wh, ab.dim)
+	default:
+		AccumRowsBF16(y, a, ab.wh, ab.dim)
+	}
+}
+
+func (ab *accumBench) multi(typ string) {
+	switch typ {
+	case "F32":
+		AccumRowsF32Multi(ab.y, ab.dim, ab.a, ab.n, ab.n, ab.wf, ab.dim)
+	case "F16":
+		AccumRowsF16Multi(ab.y, ab.dim, ab.a, ab.n, ab.n, ab.wh, ab.dim)
+	default:
+		AccumRowsBF16Multi(ab.y, ab.dim, ab.a, ab.n, ab.n, ab.wh, ab.dim)
+	}
+}
+
+// axpyLoop is the loop AccumRows replaces (as attention ran it: rows
+// outer, heads inner); typ is F32 or F16.
+func (ab *accumBench) axpyLoop(typ string) {
+	d := ab.dim
+	for t := 0; t < ab.n; t++ {
+		for g := 0; g < ab.G; g++ {
+			if typ == "F32" {
+				Axpy(ab.a[g*ab.n+t], ab.wf[t*d:(t+1)*d], ab.y[g*d:(g+1)*d])
+			} else {
+				AxpyF16(ab.a[g*ab.n+t], ab.wh[t*d:(t+1)*d], ab.y[g*d:(g+1)*d])
+			}
+		}
+	}
+}
+
+func (ab *accumBench) run(b *testing.B, f func()) {
+	rowBytes := int64(ab.n * ab.dim * ab.esz)
+	b.SetBytes(rowBytes)
+	for b.Loop() {
+		f()
+	}
+	b.ReportMetric(float64(rowBytes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+}
+
+// BenchmarkAccumRows is attention's V accumulation for one head over a
+// page of 256 positions: AccumRows against the AxpyF16/Axpy loop it
+// replaces. Bytes (MB/s, GB/s) are the row bytes read once per op; the
+// rows are 32 KiB (d64 f16) to 128 KiB (d128 f32): L1/L2-resident.
+func BenchmarkAccumRows(b *testing.B) {
+	for _, typ := range []string{"F16", "F32", "BF16"} {
+		b.Run(typ, func(b *testing.B) {
+			benchLevels(b, func(b *testing.B) {
+				for _, dim := range []int{64, 128} {
+					ab := newAccumBench(typ, dim, 256, 1)
+					b.Run(fmt.Sprintf("d%d/AccumRows", dim), func(b *testing.B) { ab.run(b, func() { ab.single(typ, 0) }) })
+					if typ != "BF16" {
+						b.Run(fmt.Sprintf("d%d/AxpyLoop", dim), func(b *testing.B) { ab.run(b, func() { ab.axpyLoop(typ) }) })
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkAccumRowsMulti is the grouped-query form: G query heads sharing
+// one KV head's 256 rows. Multi reads each row once; SinglePerHead calls
+// AccumRows G times; AxpyLoop is attention's former loop (G·256 Axpy
+// calls). Bytes are the rows' bytes once per op for all three.
+func BenchmarkAccumRowsMulti(b *testing.B) {
+	for _, typ := range []string{"F16", "F32", "BF16"} {
+		b.Run(typ, func(b *testing.B) {
+			benchLevels(b, func(b *testing.B) {
+				for _, dim := range []int{64, 128} {
+					for _, G := range []int{4, 8} {
+						ab := newAccumBench(typ, dim, 256, G)
+						name := fmt.Sprintf("d%d/G%d/", dim, G)
+						b.Run(name+"Multi", func(b *testing.B) { ab.run(b, func() { ab.multi(typ) }) })
+						b.Run(name+"SinglePerHead", func(b *testing.B) {
+							ab.run(b, func() {
+								for g := 0; g < G; g++ {
+									ab.single(typ, g)
+								}
+							})
+						})
+						if typ != "BF16" {
+							b.Run(name+"AxpyLoop", func(b *testing.B) { ab.run(b, func() { ab.axpyLoop(typ) }) })
+						}
+					}
+				}
+			})
+		})
+	}
+}

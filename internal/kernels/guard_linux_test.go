@@ -82,3 +82,66 @@ func TestNoAccessPastEnd(t *testing.T) {
 		}
 	})
 }
+
+// guardedFront is guarded with the inaccessible page just before the
+// slice, which starts a page boundary.
+func guardedFront(t *testing.T, n int) (b []byte, free func()) {
+	t.Helper()
+	page := syscall.Getpagesize()
+	size := page + (n+page-1)/page*page
+	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		t.Skipf("mmap: %v", err)
+	}
+	if err := syscall.Mprotect(mem[:page], syscall.PROT_NONE); err != nil {
+		t.Skipf("mprotect: %v", err)
+	}
+	return mem[page : page+n : page+n], func() { syscall.Munmap(mem) }
+}
+
+// TestAccumRowsNoAccessOutside runs the AccumRows kernels with y, a and
+// the rows each starting right after and ending right before an unmapped
+// page: masked and overlapping tail vectors stay inside their rows.
+func TestAccumRowsNoAccessOutside(t *testing.T) {
+	dims := []int{1, 2, 7, 8, 9, 15, 16, 17, 23, 24, 31, 33, 40, 63, 65, 129, 136}
+	forLevels(t, func(t *testing.T, lv ISA) {
+		for _, front := range []bool{false, true} {
+			alloc := guarded
+			if front {
+				alloc = guardedFront
+			}
+			f32 := func(n int) ([]float32, func()) {
+				b, free := alloc(t, 4*n)
+				return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), n), free
+			}
+			u16 := func(n int) ([]uint16, func()) {
+				b, free := alloc(t, 2*n)
+				return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), n), free
+			}
+			for _, dim := range dims {
+				for _, G := range []int{1, 3, 8} {
+					for _, n := range []int{1, 3} {
+						stride := dim + n - 1 // 0 or 2 elements of padding
+						y, f1 := f32(G * dim)
+						a, f2 := f32((G-1)*n + n)
+						w, f3 := f32((n-1)*stride + dim)
+						h, f4 := u16((n-1)*stride + dim)
+						for i := range w {
+							w[i], h[i] = 1, 0x3c00
+						}
+						AccumRowsF32Multi(y, dim, a, n, n, w, stride)
+						AccumRowsF16Multi(y, dim, a, n, n, h, stride)
+						AccumRowsBF16Multi(y, dim, a, n, n, h, stride)
+						AccumRowsF32(y[len(y)-dim:], a[len(a)-n:], w, stride)
+						AccumRowsF16(y[:dim], a[:n], h, stride)
+						AccumRowsBF16(y[len(y)-dim:], a[:n], h, stride)
+						f1()
+						f2()
+						f3()
+						f4()
+					}
+				}
+			}
+		}
+	})
+}

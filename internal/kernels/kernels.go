@@ -1,7 +1,9 @@
 // Package kernels owns the hot floating-point kernels of the forward pass:
 // dot products and matrix products with f32, f16 and bf16 weights against
-// f32 activations, f16 conversion, and the element-wise helpers (axpy,
-// scale, add, mul, sum of squares, max, exp-and-sum for softmax, SiLU·up).
+// f32 activations, weighted sums of f32, f16 and bf16 rows (attention's V
+// accumulation, one or several query heads per pass: AccumRows*, order in
+// accum.go), f16 conversion, and the element-wise helpers (axpy, scale,
+// add, mul, sum of squares, max, exp-and-sum for softmax, SiLU·up).
 //
 // Each kernel has a plain-Go reference implementation (the generic path,
 // used on every architecture other than amd64 and on amd64 CPUs without
@@ -38,6 +40,20 @@
 // ascending, combined as (s0+s1)+(s2+s3); whether each step is fused is up
 // to the Go compiler for the target, but Dot, Rows and Gemm share one
 // function, so they agree bit for bit there too.
+//
+// # Weighted sums of rows
+//
+// AccumRowsX (and the grouped-query AccumRowsXMulti) compute, for each
+// output y[d] (of each head) with w(t, d) the row element converted to f32
+// exactly: acc = y[d]; for t = 0, 1, ..., n-1: acc = fma(a[t], w(t, d),
+// acc); y[d] = acc. On the assembly paths every step is one fused
+// multiply-add whatever the length, stride, head count or column, so
+// AccumRowsF32/F16 are bit-identical to the loop they replace (Axpy /
+// AxpyF16 of each row in turn) and a Multi call to one single call per
+// head. The generic path uses the generic Axpy expression y[d] += a[t]·w
+// (fused or not as the compiler decides), so the same identities hold
+// there. Error against the exact sum, every path:
+// ≤ (2n+1)·2⁻²⁴·(|y₀[d]| + Σ_t |a[t]·w(t, d)|).
 //
 // Matrix products are single-threaded; callers parallelise by splitting
 // rows (m) or tokens (n), which cannot change any output.
