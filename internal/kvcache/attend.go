@@ -154,19 +154,11 @@ func (s *attnScratch) pageAccumulate(vp *Page, h, Dv, P, cnt, g int, acc []float
 	base := vp.mem.b[h*P*hb : (h*P+cnt)*hb]
 	switch vp.Type {
 	case tensor.F32:
-		v := f32s(base)
-		for t := 0; t < cnt; t++ {
-			for gi := 0; gi < g; gi++ {
-				axpy(s.scores[gi*P+t], v[t*Dv:(t+1)*Dv], acc[gi*Dv:(gi+1)*Dv])
-			}
-		}
+		kernels.AccumRowsF32Multi(acc[:g*Dv], Dv, s.scores, P, cnt, f32s(base), Dv)
 	case tensor.F16:
-		v := u16s(base)
-		for t := 0; t < cnt; t++ {
-			for gi := 0; gi < g; gi++ {
-				axpyF16(s.scores[gi*P+t], v[t*Dv:(t+1)*Dv], acc[gi*Dv:(gi+1)*Dv])
-			}
-		}
+		kernels.AccumRowsF16Multi(acc[:g*Dv], Dv, s.scores, P, cnt, u16s(base), Dv)
+	case tensor.BF16:
+		kernels.AccumRowsBF16Multi(acc[:g*Dv], Dv, s.scores, P, cnt, u16s(base), Dv)
 	default:
 		// Dequantize one row at a time into an L1-resident buffer and
 		// add it to every query head's accumulator.
