@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 
@@ -24,6 +25,8 @@ func cmdBench(args []string) error {
 	f.Int(&reps, 3, "repetitions of each test (median reported)", "r", "repetitions")
 	f.Int(&batch, engine.DefaultBatch, "prompt micro-batch size", "b", "batch-size")
 	f.String(&output, "table", "output format: table or json", "o", "output")
+	var cpuprofile string
+	f.String(&cpuprofile, "", "write a CPU profile (pprof) of the run to FILE", "cpuprofile")
 	registerCache(f, &cache)
 	pos, err := f.parse(args)
 	if err != nil {
@@ -48,6 +51,17 @@ func cmdBench(args []string) error {
 		return err
 	}
 	defer e.Close()
+	if cpuprofile != "" {
+		pf, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := bench.Run(e, bench.Options{Prompt: prompt, Gen: gen, Depths: ds, Reps: reps, Batch: batch, Cache: cache},
 		func(s string) { fmt.Fprintln(os.Stderr, "bench:", s) })
 	if err != nil {

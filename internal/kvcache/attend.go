@@ -83,10 +83,7 @@ func (c *Cache) Attend(l, seq, pos, h int, q, out []float32, worker int) {
 		// Online softmax: rescale what was accumulated so far.
 		for gi := 0; gi < g; gi++ {
 			sc := s.scores[gi*P : gi*P+cnt]
-			pm := m[gi]
-			for _, v := range sc {
-				pm = max(pm, v)
-			}
+			pm := max(m[gi], kernels.Max(sc))
 			if pm > m[gi] {
 				f := float32(math.Exp(float64(m[gi] - pm)))
 				lsum[gi] *= f

@@ -38,7 +38,9 @@ func loadRef(t *testing.T, name string) *reference {
 	return &r
 }
 
-func open(t *testing.T, rel string) *model.Model {
+func open(t *testing.T, rel string) *model.Model { return openB(t, rel) }
+
+func openB(t testing.TB, rel string) *model.Model {
 	f, err := gguf.Open(testassets.Path(t, rel))
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +54,10 @@ func open(t *testing.T, rel string) *model.Model {
 }
 
 func newCache(t *testing.T, m *model.Model, typ tensor.Type, threads int) *kvcache.Cache {
+	return newCacheB(t, m, typ, threads)
+}
+
+func newCacheB(t testing.TB, m *model.Model, typ tensor.Type, threads int) *kvcache.Cache {
 	types := make([]tensor.Type, m.NLayer)
 	for i := range types {
 		types[i] = typ
