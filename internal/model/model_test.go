@@ -163,3 +163,26 @@ func TestGreedyContinuation(t *testing.T) {
 		}
 	}
 }
+
+// A decode step allocates nothing (pages are allocated once per
+// PageTokens positions, not per token).
+func TestDecodeAllocatesNothing(t *testing.T) {
+	m := open(t, "models/kvtest-27m-f16.gguf")
+	pool := parallel.New(2)
+	defer pool.Close()
+	r := model.NewRunner(m, pool, 8)
+	kv := newCache(t, m, tensor.F16, 2)
+	b := &model.Batch{Tokens: []int{5}, Pos: []int{0}}
+	if _, err := r.Forward(b, kv); err != nil { // allocates the first pages
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(50, func() {
+		b.Pos[0]++
+		if _, err := r.Forward(b, kv); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("decode step allocates %v objects", allocs)
+	}
+}
