@@ -7,16 +7,24 @@ import (
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
-// attnScratch is one worker's attention scratch space.
+// MaxRunTokens is the most tokens AttendRun takes at once.
+const MaxRunTokens = 32
+
+// attnScratch is one worker's attention scratch space, sized for R =
+// MaxRunTokens × group query rows.
 type attnScratch struct {
-	scores []float32 // [group][PageTokens]
-	qrot   []float32 // rotated queries [group][HeadDimK]
+	g      int
+	q      []float32 // gathered queries [R][HeadDimK]
+	qrot   []float32 // rotated queries [R][HeadDimK]
+	scores []float32 // [R][PageTokens]
 	qq     []byte    // queries quantized to a page type's vec-dot type
 	qqType tensor.Type
 	qqRot  bool
 	qqOK   bool
-	accRot []float32 // V accumulator for rotated pages [group][HeadDimV]
-	m, l   []float32 // running max and sum per query head
+	acc    []float32 // plain-page V accumulators [R][HeadDimV]
+	accRot []float32 // rotated-page V accumulators [R][HeadDimV]
+	m, l   []float32 // running max and sum per query row
+	lim    []int     // valid rows of the current page per token
 	vrow   []float32
 }
 
@@ -25,144 +33,182 @@ func newAttnScratch(cfg *Config) *attnScratch {
 }
 
 func (s *attnScratch) grow(g int, cfg *Config) {
-	if len(s.m) >= g {
+	if s.g >= g {
 		return
 	}
-	s.scores = make([]float32, g*cfg.PageTokens)
-	s.qrot = make([]float32, g*cfg.HeadDimK)
-	// Largest vec-dot row: q8_K's 292 bytes per 256 values, or q8_0/q8_1.
-	s.qq = make([]byte, g*(tensor.Q8_1.RowSize(roundUp(cfg.HeadDimK, 32))+tensor.Q8_K.TypeSize()))
-	s.accRot = make([]float32, g*cfg.HeadDimV)
-	s.m = make([]float32, g)
-	s.l = make([]float32, g)
+	s.g = g
+	R := MaxRunTokens * g
+	s.q = make([]float32, R*cfg.HeadDimK)
+	s.qrot = make([]float32, R*cfg.HeadDimK)
+	s.scores = make([]float32, R*cfg.PageTokens)
+	// Largest vec-dot row: q8_1's 36 bytes per 32 values.
+	s.qq = make([]byte, R*tensor.Q8_1.RowSize(roundUp(cfg.HeadDimK, 32)))
+	s.acc = make([]float32, R*cfg.HeadDimV)
+	s.accRot = make([]float32, R*cfg.HeadDimV)
+	s.m = make([]float32, R)
+	s.l = make([]float32, R)
+	s.lim = make([]int, MaxRunTokens)
 }
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
 
 // Attend computes attention of the query heads q (sharing KV head h; each
 // HeadDimK long and pre-scaled) over positions 0..pos of seq in layer l,
-// writing HeadDimV values per query head to out. It makes one pass over
-// the sequence's pages, whatever their types, with an online softmax
-// across pages. Rotated K pages are scored with rotated queries; the
-// contributions of rotated V pages are summed apart and un-rotated once at
-// the end (the normalized Hadamard transform is its own inverse), so
-// rotated and plain pages can share a sequence.
+// writing HeadDimV values per query head to out. It is AttendRun for one
+// token.
 func (c *Cache) Attend(l, seq, pos, h int, q, out []float32, worker int) {
+	c.AttendRun(l, seq, pos, 1, h, len(q)/c.cfg.HeadDimK, q, len(q), out, len(out), worker)
+}
+
+// AttendRun computes attention for nTok (≤ MaxRunTokens) consecutive
+// tokens of seq at positions pos0, pos0+1, ...: token i's g query heads
+// for KV head h are q[i*qStride:][:g*HeadDimK] (pre-scaled), and it
+// attends causally over positions 0..pos0+i, writing g rows of HeadDimV to
+// out[i*outStride:].
+//
+// It makes one pass over the sequence's pages, whatever their types, with
+// an online softmax across pages; each page's keys are scored against all
+// the run's queries at once. Rotated K pages are scored with rotated
+// queries; the contributions of rotated V pages are summed apart and
+// un-rotated once at the end (the normalized Hadamard transform is its own
+// inverse), so rotated and plain pages can share a sequence.
+//
+// Every token's result is bit-identical whatever run it is part of (the
+// score GEMM is batch-invariant and softmax and V accumulation are per
+// row), so attention, like the matrix products, does not depend on how a
+// prompt was split into batches.
+func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int, out []float32, outStride int, worker int) {
 	cfg := &c.cfg
 	D, Dv, P := cfg.HeadDimK, cfg.HeadDimV, cfg.PageTokens
-	g := len(q) / D
 	s := c.scratch[worker]
 	s.grow(g, cfg)
 	s.qqOK = false
+	R := nTok * g
+	for i := 0; i < nTok; i++ {
+		copy(s.q[i*g*D:(i+1)*g*D], q[i*qStride:i*qStride+g*D])
+	}
 	ls := &c.seqs[seq][l]
-	n := pos + 1
-	m, lsum := s.m[:g], s.l[:g]
-	accRot := s.accRot[:g*Dv]
+	last := pos0 + nTok - 1
+	m, lsum := s.m[:R], s.l[:R]
+	acc, accRot := s.acc[:R*Dv], s.accRot[:R*Dv]
 	for i := range m {
 		m[i] = float32(math.Inf(-1))
 		lsum[i] = 0
 	}
-	clear(out[:g*Dv])
+	clear(acc)
 	clear(accRot)
 	haveRot, anyRot := false, false
-	for pi := 0; pi*P < n; pi++ {
-		cnt := min(P, n-pi*P)
+	for pi := 0; pi*P <= last; pi++ {
+		cnt := min(P, last+1-pi*P)
 		kp, vp := ls.k.pages[pi], ls.v.pages[pi]
-		qs := q[:g*D]
+		qs := s.q[:R*D]
 		if kp.Rotated {
 			if !haveRot {
-				copy(s.qrot[:g*D], qs)
-				for gi := 0; gi < g; gi++ {
-					fwht(s.qrot[gi*D : (gi+1)*D])
+				copy(s.qrot[:R*D], qs)
+				for r := 0; r < R; r++ {
+					fwht(s.qrot[r*D : (r+1)*D])
 				}
 				haveRot = true
 			}
-			qs = s.qrot[:g*D]
+			qs = s.qrot[:R*D]
 		}
-		s.pageScores(kp, h, D, P, cnt, g, qs)
-		// Online softmax: rescale what was accumulated so far.
-		for gi := 0; gi < g; gi++ {
-			sc := s.scores[gi*P : gi*P+cnt]
-			pm := max(m[gi], kernels.Max(sc))
-			if pm > m[gi] {
-				f := float32(math.Exp(float64(m[gi] - pm)))
-				lsum[gi] *= f
-				scaleVec(out[gi*Dv:(gi+1)*Dv], f)
-				scaleVec(accRot[gi*Dv:(gi+1)*Dv], f)
-				m[gi] = pm
+		s.pageScores(kp, h, D, P, cnt, R, qs)
+		// Online softmax per row over the rows of the page it may see.
+		for i := 0; i < nTok; i++ {
+			s.lim[i] = min(cnt, pos0+i+1-pi*P)
+			if s.lim[i] <= 0 {
+				continue
 			}
-			lsum[gi] += expSub(sc, pm)
+			for gi := 0; gi < g; gi++ {
+				r := i*g + gi
+				sc := s.scores[r*P : r*P+s.lim[i]]
+				pm := max(m[r], kernels.Max(sc))
+				if pm > m[r] {
+					f := float32(math.Exp(float64(m[r] - pm)))
+					lsum[r] *= f
+					scaleVec(acc[r*Dv:(r+1)*Dv], f)
+					scaleVec(accRot[r*Dv:(r+1)*Dv], f)
+					m[r] = pm
+				}
+				lsum[r] += expSub(sc, pm)
+			}
 		}
-		acc := out
+		a := acc
 		if vp.Rotated {
-			acc, anyRot = accRot, true
+			a, anyRot = accRot, true
 		}
-		s.pageAccumulate(vp, h, Dv, P, cnt, g, acc)
-	}
-	for gi := 0; gi < g; gi++ {
-		o := out[gi*Dv : (gi+1)*Dv]
-		if anyRot {
-			r := accRot[gi*Dv : (gi+1)*Dv]
-			fwht(r)
-			for i := range o {
-				o[i] += r[i]
+		for i := 0; i < nTok; i++ {
+			if s.lim[i] > 0 {
+				s.pageAccumulate(vp, h, Dv, P, s.lim[i], g, s.scores[i*g*P:], a[i*g*Dv:(i+1)*g*Dv])
 			}
 		}
-		scaleVec(o, 1/lsum[gi])
+	}
+	for i := 0; i < nTok; i++ {
+		for gi := 0; gi < g; gi++ {
+			r := i*g + gi
+			o := out[i*outStride+gi*Dv : i*outStride+(gi+1)*Dv]
+			copy(o, acc[r*Dv:(r+1)*Dv])
+			if anyRot {
+				rr := accRot[r*Dv : (r+1)*Dv]
+				fwht(rr)
+				kernels.Add(o, o, rr)
+			}
+			scaleVec(o, 1/lsum[r])
+		}
 	}
 }
 
-// pageScores sets scores[gi*P+t] = q_gi · k_t for the page's first cnt
-// rows of head h.
-func (s *attnScratch) pageScores(kp *Page, h, D, P, cnt, g int, q []float32) {
+// pageScores sets scores[r*P+t] = q_r · k_t for the R query rows and the
+// page's first cnt rows of head h.
+func (s *attnScratch) pageScores(kp *Page, h, D, P, cnt, R int, q []float32) {
 	hb := kp.Type.RowSize(D)
 	base := kp.mem.b[h*P*hb : (h*P+cnt)*hb]
 	switch kp.Type {
 	case tensor.F32:
-		kernels.GemmF32(cnt, g, D, f32s(base), q, s.scores, P)
+		kernels.GemmF32(cnt, R, D, f32s(base), q, s.scores, P)
 	case tensor.F16:
-		kernels.GemmF16(cnt, g, D, u16s(base), q, s.scores, P)
+		kernels.GemmF16(cnt, R, D, u16s(base), q, s.scores, P)
 	case tensor.BF16:
-		kernels.GemmBF16(cnt, g, D, u16s(base), q, s.scores, P)
+		kernels.GemmBF16(cnt, R, D, u16s(base), q, s.scores, P)
 	default:
 		// Quantize each query once to the page type's vec-dot type and
 		// use integer dot products, as ggml's flash attention does.
 		vt := kp.Type.VecDotType()
 		qb := vt.RowSize(D)
 		if !s.qqOK || s.qqType != vt || s.qqRot != kp.Rotated {
-			for gi := 0; gi < g; gi++ {
-				tensor.QuantizeRow(vt, q[gi*D:(gi+1)*D], s.qq[gi*qb:(gi+1)*qb])
+			for r := 0; r < R; r++ {
+				tensor.QuantizeRow(vt, q[r*D:(r+1)*D], s.qq[r*qb:(r+1)*qb])
 			}
 			s.qqOK, s.qqType, s.qqRot = true, vt, kp.Rotated
 		}
 		for t := 0; t < cnt; t++ {
 			row := base[t*hb : (t+1)*hb]
-			for gi := 0; gi < g; gi++ {
-				s.scores[gi*P+t] = tensor.VecDot(kp.Type, D, row, s.qq[gi*qb:(gi+1)*qb])
+			for r := 0; r < R; r++ {
+				s.scores[r*P+t] = tensor.VecDot(kp.Type, D, row, s.qq[r*qb:(r+1)*qb])
 			}
 		}
 	}
 }
 
 // pageAccumulate adds Σ_t p[gi][t]·v_t to acc[gi] for the page's first cnt
-// rows of head h (p in scores).
-func (s *attnScratch) pageAccumulate(vp *Page, h, Dv, P, cnt, g int, acc []float32) {
+// rows of head h (p[gi] = scores[gi*P:]).
+func (s *attnScratch) pageAccumulate(vp *Page, h, Dv, P, cnt, g int, scores, acc []float32) {
 	hb := vp.Type.RowSize(Dv)
 	base := vp.mem.b[h*P*hb : (h*P+cnt)*hb]
 	switch vp.Type {
 	case tensor.F32:
-		kernels.AccumRowsF32Multi(acc[:g*Dv], Dv, s.scores, P, cnt, f32s(base), Dv)
+		kernels.AccumRowsF32Multi(acc[:g*Dv], Dv, scores, P, cnt, f32s(base), Dv)
 	case tensor.F16:
-		kernels.AccumRowsF16Multi(acc[:g*Dv], Dv, s.scores, P, cnt, u16s(base), Dv)
+		kernels.AccumRowsF16Multi(acc[:g*Dv], Dv, scores, P, cnt, u16s(base), Dv)
 	case tensor.BF16:
-		kernels.AccumRowsBF16Multi(acc[:g*Dv], Dv, s.scores, P, cnt, u16s(base), Dv)
+		kernels.AccumRowsBF16Multi(acc[:g*Dv], Dv, scores, P, cnt, u16s(base), Dv)
 	default:
 		// Dequantize one row at a time into an L1-resident buffer and
 		// add it to every query head's accumulator.
 		for t := 0; t < cnt; t++ {
 			decodeRow(vp.Type, base[t*hb:(t+1)*hb], s.vrow)
 			for gi := 0; gi < g; gi++ {
-				axpy(s.scores[gi*P+t], s.vrow, acc[gi*Dv:(gi+1)*Dv])
+				axpy(scores[gi*P+t], s.vrow, acc[gi*Dv:(gi+1)*Dv])
 			}
 		}
 	}

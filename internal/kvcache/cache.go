@@ -70,7 +70,7 @@ type Cache struct {
 	rowV    int
 	seqs    [][]layerSeq // [seq][layer]
 	scratch []*attnScratch
-	wtmp    []float32 // Store's rotation scratch (Store is single-threaded)
+	wtmp    []float32       // Store's rotation scratch (Store is single-threaded)
 	seqK    [][]tensor.Type // per-sequence write types overriding the layer's (nil: none)
 	seqV    [][]tensor.Type
 

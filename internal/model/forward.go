@@ -14,13 +14,18 @@ type KV interface {
 	// Store records the K and V rows of the token at position pos of
 	// sequence seq in layer layer.
 	Store(layer, seq, pos int, k, v []float32)
-	// Attend computes, for the query heads that share KV head kvHead
-	// (q holds len(q)/HeadDim of them, contiguous, already scaled by
-	// 1/sqrt(HeadDim)), softmax(q·K)·V over positions 0..pos of seq in
-	// layer layer, writing len(q)/HeadDim rows of HeadDimV to out.
-	// worker (0..threads-1) identifies the calling thread for scratch use.
-	Attend(layer, seq, pos, kvHead int, q, out []float32, worker int)
+	// AttendRun computes attention for nTok consecutive tokens of seq at
+	// positions pos0, pos0+1, ...: for token i, the g query heads that
+	// share KV head kvHead are q[i*qStride:][:g*HeadDim] (already scaled
+	// by 1/sqrt(HeadDim)); it computes softmax(q·K)·V over positions
+	// 0..pos0+i and writes g rows of HeadDimV to out[i*outStride:]. Each
+	// token's result must not depend on the run it is part of. worker
+	// (0..threads-1) identifies the calling thread for scratch use.
+	AttendRun(layer, seq, pos0, nTok, kvHead, g int, q []float32, qStride int, out []float32, outStride int, worker int)
 }
+
+// MaxRun is the most tokens the forward pass hands AttendRun at once.
+const MaxRun = 32
 
 // Batch is a set of tokens to process in one forward pass. Tokens may
 // belong to different sequences; within a sequence, positions must be
@@ -46,6 +51,7 @@ type Runner struct {
 	invFreq                        []float64
 	logits                         []float32
 	outRows                        []int
+	runs                           [][2]int // (first token, length) of runs of consecutive positions
 
 	mm   matmuls
 	attT attnTask
@@ -100,6 +106,15 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 		dequantRow(m.TokEmbd, t, x[i*E:(i+1)*E])
 	}
 	r.attT.b, r.attT.kv = b, kv
+	r.runs = r.runs[:0]
+	for i := 0; i < n; {
+		j := i + 1
+		for j < n && j-i < MaxRun && seqOf(b, j) == seqOf(b, i) && b.Pos[j] == b.Pos[j-1]+1 {
+			j++
+		}
+		r.runs = append(r.runs, [2]int{i, j - i})
+		i = j
+	}
 	r.ropT.b = b
 	r.ropT.n = n
 	r.pool.Run(n, &r.ropT) // cos/sin tables per token
@@ -133,7 +148,7 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 			kv.Store(l, seqOf(b, i), b.Pos[i], k[i*kvDim:(i+1)*kvDim], v[i*vDim:(i+1)*vDim])
 		}
 		r.attT.layer = l
-		r.pool.Run(n*c.NHeadKV, &r.attT)
+		r.pool.Run(len(r.runs)*c.NHeadKV, &r.attT)
 		r.mm.reset(n)
 		r.mm.add(L.Wo, attn, xn, E)
 		r.mm.run()
@@ -187,7 +202,7 @@ func seqOf(b *Batch, i int) int {
 	return b.Seq[i]
 }
 
-// attnTask computes attention for one (token, kv head) per item.
+// attnTask computes attention for one (run of tokens, kv head) per item.
 type attnTask struct {
 	r     *Runner
 	b     *Batch
@@ -197,11 +212,12 @@ type attnTask struct {
 
 func (t *attnTask) Do(item, worker int) {
 	c := &t.r.M.Config
-	tok, h := item/c.NHeadKV, item%c.NHeadKV
+	run, h := t.r.runs[item/c.NHeadKV], item%c.NHeadKV
+	tok, nTok := run[0], run[1]
 	g := c.NHead / c.NHeadKV
-	q := t.r.q[(tok*c.NHead+h*g)*c.HeadDim : (tok*c.NHead+(h+1)*g)*c.HeadDim]
-	out := t.r.attn[(tok*c.NHead+h*g)*c.HeadDimV : (tok*c.NHead+(h+1)*g)*c.HeadDimV]
-	t.kv.Attend(t.layer, seqOf(t.b, tok), t.b.Pos[tok], h, q, out, worker)
+	q := t.r.q[(tok*c.NHead+h*g)*c.HeadDim:]
+	out := t.r.attn[(tok*c.NHead+h*g)*c.HeadDimV:]
+	t.kv.AttendRun(t.layer, seqOf(t.b, tok), t.b.Pos[tok], nTok, h, g, q, c.NHead*c.HeadDim, out, c.NHead*c.HeadDimV, worker)
 }
 
 // rmsNormRows normalises each row of dim elements of src into dst (which
