@@ -1,0 +1,29 @@
+//go:build !amd64
+
+package qkernels
+
+import "github.com/kvserve/kvserve/internal/tensor"
+
+// Only the generic path exists off amd64.
+
+func detect() ISA { return LevelGeneric }
+
+func supported(l ISA) bool { return l == LevelGeneric }
+
+func dot(t tensor.Type, n int, w, x []byte) float32 { return dotGeneric(t, n, w, x) }
+
+func dotRows(t tensor.Type, n int, w []byte, stride, rows int, x []byte, y []float32) {
+	dotRowsGeneric(t, n, w, stride, rows, x, y)
+}
+
+func gemm(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx int, y []float32, ldy int) {
+	gemmGeneric(t, m, nTok, k, w, ldw, x, ldx, y, ldy)
+}
+
+func axpyRows(t tensor.Type, n int, rows []byte, stride, count int, a []float32, y []float32) {
+	axpyRowsGeneric(t, n, rows, stride, count, a, y)
+}
+
+func quantQ8_0(dst []byte, src []float32) { quantGeneric(tensor.Q8_0, dst, src) }
+func quantQ8_1(dst []byte, src []float32) { quantGeneric(tensor.Q8_1, dst, src) }
+func quantQ8_K(dst []byte, src []float32) { quantGeneric(tensor.Q8_K, dst, src) }

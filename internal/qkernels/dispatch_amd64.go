@@ -1,0 +1,273 @@
+//go:build amd64
+
+package qkernels
+
+import (
+	"unsafe"
+
+	"github.com/kvserve/kvserve/internal/tensor"
+)
+
+// The assembly is called directly (never through function values), so
+// that escape analysis sees its //go:noescape and the argument blocks and
+// outputs stay on the stack.
+
+const (
+	opDotRows = iota
+	opUnpack
+	opTranspose
+	opGemm
+)
+
+// call512 runs AVX-512 kernel op for weight type t.
+func call512(op int, t tensor.Type, a *karg) {
+	switch op {
+	case opDotRows:
+		switch t {
+		case tensor.Q8_0:
+			dotRowsQ8_0AVX512(a)
+		case tensor.Q4_0:
+			dotRowsQ4_0AVX512(a)
+		case tensor.Q4_1:
+			dotRowsQ4_1AVX512(a)
+		case tensor.Q5_0:
+			dotRowsQ5_0AVX512(a)
+		case tensor.Q5_1:
+			dotRowsQ5_1AVX512(a)
+		case tensor.IQ4_NL:
+			dotRowsIQ4_NLAVX512(a)
+		case tensor.Q4_K:
+			dotRowsQ4_KAVX512(a)
+		case tensor.Q5_K:
+			dotRowsQ5_KAVX512(a)
+		case tensor.Q6_K:
+			dotRowsQ6_KAVX512(a)
+		}
+	case opUnpack:
+		switch t {
+		case tensor.Q8_0:
+			unpackRowsQ8_0AVX512(a)
+		case tensor.Q4_0:
+			unpackRowsQ4_0AVX512(a)
+		case tensor.Q4_1:
+			unpackRowsQ4_1AVX512(a)
+		case tensor.Q5_0:
+			unpackRowsQ5_0AVX512(a)
+		case tensor.Q5_1:
+			unpackRowsQ5_1AVX512(a)
+		case tensor.IQ4_NL:
+			unpackRowsIQ4_NLAVX512(a)
+		case tensor.Q4_K:
+			unpackRowsQ4_KAVX512(a)
+		case tensor.Q5_K:
+			unpackRowsQ5_KAVX512(a)
+		case tensor.Q6_K:
+			unpackRowsQ6_KAVX512(a)
+		}
+	case opTranspose:
+		switch t {
+		case tensor.Q8_0, tensor.Q4_0, tensor.Q5_0, tensor.IQ4_NL:
+			transposeLAVX512(a)
+		case tensor.Q4_1, tensor.Q5_1:
+			transposeLMAVX512(a)
+		case tensor.Q4_K:
+			transposeQ4_KAVX512(a)
+		case tensor.Q5_K:
+			transposeQ5_KAVX512(a)
+		case tensor.Q6_K:
+			transposeQ6_KAVX512(a)
+		}
+	case opGemm:
+		switch t {
+		case tensor.Q8_0, tensor.Q5_0, tensor.IQ4_NL:
+			gemmLAAVX512(a)
+		case tensor.Q4_0:
+			gemmLBAVX512(a)
+		case tensor.Q4_1, tensor.Q5_1:
+			gemmLCAVX512(a)
+		case tensor.Q4_K, tensor.Q5_K:
+			gemmQ4_KAVX512(a)
+		case tensor.Q6_K:
+			gemmQ6_KAVX512(a)
+		}
+	}
+}
+
+// panelRec512 is the GEMM panel record size (bytes per block or super-block).
+func panelRec512(t tensor.Type) int {
+	switch t {
+	case tensor.Q4_1, tensor.Q5_1:
+		return 640
+	case tensor.Q4_K, tensor.Q5_K:
+		return 82 * 64
+	case tensor.Q6_K:
+		return 81 * 64
+	}
+	return 576
+}
+
+// gemmMinTok is the batch size from which the AVX-512 GEMM packs panels;
+// smaller batches run the matrix-vector kernel once per token.
+var gemmMinTok = 3
+
+// dotRowsL512 runs the AVX-512 matrix-vector kernel for a legacy type
+// (rows of at most 4 blocks, e.g. attention heads, take the short-row
+// kernel).
+func dotRowsL512(t tensor.Type, n int, w []byte, stride, rows int, x []byte, y []float32) {
+	nb := n / 32
+	s := getScratch()
+	var a karg
+	a.nb = nb
+	a.w = ptr(w)
+	a.stride = stride
+	a.rows = rows
+	a.rowB = t.RowSize(n)
+	a.y = unsafe.Pointer(&y[0])
+	if nb <= 4 {
+		pb := s.bytes(prepLSize(nb))
+		a.x, a.a1, a.a2, a.a3 = prepL(t, x, nb, pb)
+		// Replicate the 4 blocks' scalars over the 16 lanes.
+		nbP := roundUp(nb, 16)
+		for _, off := range []int{nbP * 32, nbP * 36, nbP * 40} {
+			for r := 1; r < 4; r++ {
+				copy(pb[off+16*r:off+16*r+16], pb[off:off+16])
+			}
+		}
+		shortL512(t, &a)
+		putScratch(s)
+		return
+	}
+	a.x, a.a1, a.a2, a.a3 = prepL(t, x, nb, s.bytes(prepLSize(nb)))
+	call512(opDotRows, t, &a)
+	putScratch(s)
+}
+
+func shortL512(t tensor.Type, a *karg) {
+	switch t {
+	case tensor.Q8_0:
+		dotRowsShortQ8_0AVX512(a)
+	case tensor.Q4_0:
+		dotRowsShortQ4_0AVX512(a)
+	case tensor.Q4_1:
+		dotRowsShortQ4_1AVX512(a)
+	case tensor.Q5_0:
+		dotRowsShortQ5_0AVX512(a)
+	case tensor.Q5_1:
+		dotRowsShortQ5_1AVX512(a)
+	case tensor.IQ4_NL:
+		dotRowsShortIQ4_NLAVX512(a)
+	}
+}
+
+func gemmL512(t tensor.Type, m, nTok, kk int, w []byte, ldw int, x []byte, ldx int, y []float32, ldy int) {
+	if nTok < gemmMinTok {
+		rx := t.VecDotType().RowSize(kk)
+		for j := 0; j < nTok; j++ {
+			dotRowsL512(t, kk, w, ldw, m, x[j*ldx:j*ldx+rx], y[j*ldy:])
+		}
+		return
+	}
+	nb := kk / 32
+	nbP := roundUp(nb, 16)
+	_, _, canB := legacySizes(nb)
+	ustride := roundUp(canB, 64)
+	tiles := (nTok + 7) / 8
+	packB := nb * 8 * 48
+	panelB := nbP * panelRec512(t)
+	s := getScratch()
+	buf := s.bytes(16*ustride + panelB + tiles*packB)
+	can := buf[:16*ustride]
+	panel := buf[16*ustride : 16*ustride+panelB]
+	packs := buf[16*ustride+panelB:]
+	var a karg
+	for r := 15; r >= 0; r-- {
+		a.u, a.c1, a.c2 = canonL(can[r*ustride:r*ustride+canB], nb)
+	}
+	for tile := 0; tile < tiles; tile++ {
+		packL(t, x, ldx, 8*tile, nTok, nb, packs[tile*packB:(tile+1)*packB])
+	}
+	var out [8 * 16]float32
+	a.stride = ldw
+	a.rowB = t.RowSize(kk)
+	a.nb = nb
+	a.ustride = ustride
+	a.panel = ptr(panel)
+	for i0 := 0; i0 < m; i0 += 16 {
+		rows := min(16, m-i0)
+		a.w = unsafe.Pointer(&w[i0*ldw])
+		a.rows = rows
+		call512(opUnpack, t, &a)
+		call512(opTranspose, t, &a)
+		for tile := 0; tile < tiles; tile++ {
+			a.pack = ptr(packs[tile*packB:])
+			a.y = unsafe.Pointer(&out[0])
+			call512(opGemm, t, &a)
+			for tt := 0; tt < 8 && 8*tile+tt < nTok; tt++ {
+				copy(y[(8*tile+tt)*ldy+i0:(8*tile+tt)*ldy+i0+rows], out[16*tt:16*tt+rows])
+			}
+		}
+	}
+	putScratch(s)
+}
+
+func dotRowsK512(t tensor.Type, n int, w []byte, stride, rows int, x []byte, y []float32) {
+	nsb := n / 256
+	s := getScratch()
+	pb := s.bytes(prepKSize(nsb))
+	prepK(t, x, nsb, pb)
+	a := karg{w: ptr(w), stride: stride, rows: rows, rowB: t.RowSize(n), nb: nsb,
+		x: ptr(x), a1: ptr(pb), y: unsafe.Pointer(&y[0])}
+	call512(opDotRows, t, &a)
+	putScratch(s)
+}
+
+func gemmK512(t tensor.Type, m, nTok, kk int, w []byte, ldw int, x []byte, ldx int, y []float32, ldy int) {
+	if nTok < gemmMinTok {
+		rx := t.VecDotType().RowSize(kk)
+		for j := 0; j < nTok; j++ {
+			dotRowsK512(t, kk, w, ldw, m, x[j*ldx:j*ldx+rx], y[j*ldy:])
+		}
+		return
+	}
+	nsb := kk / 256
+	nsbP := roundUp(nsb, 16)
+	_, _, _, canB := kSizes(nsb)
+	ustride := roundUp(canB, 64)
+	tiles := (nTok + 7) / 8
+	packB := nsb * 8 * packRecK
+	panelB := nsbP * panelRec512(t)
+	s := getScratch()
+	buf := s.bytes(16*ustride + panelB + tiles*packB)
+	can := buf[:16*ustride]
+	panel := buf[16*ustride : 16*ustride+panelB]
+	packs := buf[16*ustride+panelB:]
+	var a karg
+	for r := 15; r >= 0; r-- {
+		a.u, a.c1, a.c2, a.c3 = canonK(can[r*ustride:r*ustride+canB], nsb)
+	}
+	for tile := 0; tile < tiles; tile++ {
+		packK(t, x, ldx, 8*tile, nTok, nsb, packs[tile*packB:(tile+1)*packB])
+	}
+	var out [8 * 16]float32
+	a.stride = ldw
+	a.rowB = t.RowSize(kk)
+	a.nb = nsb
+	a.ustride = ustride
+	a.panel = ptr(panel)
+	for i0 := 0; i0 < m; i0 += 16 {
+		rows := min(16, m-i0)
+		a.w = unsafe.Pointer(&w[i0*ldw])
+		a.rows = rows
+		call512(opUnpack, t, &a)
+		call512(opTranspose, t, &a)
+		for tile := 0; tile < tiles; tile++ {
+			a.pack = ptr(packs[tile*packB:])
+			a.y = unsafe.Pointer(&out[0])
+			call512(opGemm, t, &a)
+			for tt := 0; tt < 8 && 8*tile+tt < nTok; tt++ {
+				copy(y[(8*tile+tt)*ldy+i0:(8*tile+tt)*ldy+i0+rows], out[16*tt:16*tt+rows])
+			}
+		}
+	}
+	putScratch(s)
+}
