@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/kvserve/kvserve/internal/kernels"
+	"github.com/kvserve/kvserve/internal/qkernels"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -177,16 +178,11 @@ func (s *attnScratch) pageScores(kp *Page, h, D, P, cnt, R int, q []float32) {
 		qb := vt.RowSize(D)
 		if !s.qqOK || s.qqType != vt || s.qqRot != kp.Rotated {
 			for r := 0; r < R; r++ {
-				tensor.QuantizeRow(vt, q[r*D:(r+1)*D], s.qq[r*qb:(r+1)*qb])
+				qkernels.Quantize(vt, s.qq[r*qb:(r+1)*qb], q[r*D:(r+1)*D])
 			}
 			s.qqOK, s.qqType, s.qqRot = true, vt, kp.Rotated
 		}
-		for t := 0; t < cnt; t++ {
-			row := base[t*hb : (t+1)*hb]
-			for r := 0; r < R; r++ {
-				s.scores[r*P+t] = tensor.VecDot(kp.Type, D, row, s.qq[r*qb:(r+1)*qb])
-			}
-		}
+		qkernels.Gemm(kp.Type, cnt, R, D, base, hb, s.qq[:R*qb], qb, s.scores, P)
 	}
 }
 
@@ -203,13 +199,10 @@ func (s *attnScratch) pageAccumulate(vp *Page, h, Dv, P, cnt, g int, scores, acc
 	case tensor.BF16:
 		kernels.AccumRowsBF16Multi(acc[:g*Dv], Dv, scores, P, cnt, u16s(base), Dv)
 	default:
-		// Dequantize one row at a time into an L1-resident buffer and
-		// add it to every query head's accumulator.
-		for t := 0; t < cnt; t++ {
-			decodeRow(vp.Type, base[t*hb:(t+1)*hb], s.vrow)
-			for gi := 0; gi < g; gi++ {
-				axpy(scores[gi*P+t], s.vrow, acc[gi*Dv:(gi+1)*Dv])
-			}
+		// Fused dequantize-and-accumulate, row by row, per query head:
+		// no f32 copy of the page is made.
+		for gi := 0; gi < g; gi++ {
+			qkernels.AxpyRows(vp.Type, Dv, base, hb, cnt, scores[gi*P:gi*P+cnt], acc[gi*Dv:(gi+1)*Dv])
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"unsafe"
 
 	"github.com/kvserve/kvserve/internal/kernels"
+	"github.com/kvserve/kvserve/internal/qkernels"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -37,12 +38,7 @@ func mulRows(j *mmJob, r0, r1, nTok int) {
 		return
 	}
 	rs := w.Type.VecDotType().RowSize(w.In)
-	for r := r0; r < r1; r++ {
-		row := w.Row(r)
-		for t := 0; t < nTok; t++ {
-			j.y[t*j.ldy+r] = tensor.VecDot(w.Type, w.In, row, j.xq[t*rs:(t+1)*rs])
-		}
-	}
+	qkernels.Gemm(w.Type, m, nTok, k, w.Data[r0*w.RowBytes:r1*w.RowBytes], w.RowBytes, j.xq[:nTok*rs], rs, j.y[r0:], j.ldy)
 }
 
 // u16s views little-endian 16-bit values as a slice.
@@ -57,4 +53,4 @@ func dequantRow(w *Linear, r int, dst []float32) {
 
 func vecDotType(t tensor.Type) tensor.Type { return t.VecDotType() }
 
-func quantizeRow(t tensor.Type, src []float32, dst []byte) { tensor.QuantizeRow(t, src, dst) }
+func quantizeRow(t tensor.Type, src []float32, dst []byte) { qkernels.Quantize(t, dst, src) }
