@@ -58,7 +58,7 @@ type typeInfo struct {
 // any of them can at least be parsed and sized. Whether a type can be
 // computed with is a separate question (see Quantizable, Dequantizable and
 // HasVecDot).
-var info = map[Type]typeInfo{
+var infoMap = map[Type]typeInfo{
 	F32:     {"f32", 1, 4},
 	F16:     {"f16", 1, 2},
 	Q4_0:    {"q4_0", 32, 18},
@@ -93,27 +93,43 @@ var info = map[Type]typeInfo{
 	MXFP4:   {"mxfp4", 32, 17},
 }
 
+// info is infoMap as an array indexed by type, for the hot paths (sizes
+// are looked up per row).
+var info = func() (a [64]typeInfo) {
+	for t, i := range infoMap {
+		a[t] = i
+	}
+	return a
+}()
+
+func lookup(t Type) (typeInfo, bool) {
+	if int(t) >= len(info) || info[t].blockSize == 0 {
+		return typeInfo{}, false
+	}
+	return info[t], true
+}
+
 // Known reports whether t is a ggml type whose block layout is known.
-func (t Type) Known() bool { _, ok := info[t]; return ok }
+func (t Type) Known() bool { _, ok := lookup(t); return ok }
 
 // String returns ggml's name for t (e.g. "q4_K"), or "type(N)" if unknown.
 func (t Type) String() string {
-	if i, ok := info[t]; ok {
+	if i, ok := lookup(t); ok {
 		return i.name
 	}
 	return fmt.Sprintf("type(%d)", uint32(t))
 }
 
 // BlockSize is the number of elements in one block (1 for float types).
-func (t Type) BlockSize() int { return info[t].blockSize }
+func (t Type) BlockSize() int { i, _ := lookup(t); return i.blockSize }
 
 // TypeSize is the number of bytes in one block.
-func (t Type) TypeSize() int { return info[t].typeSize }
+func (t Type) TypeSize() int { i, _ := lookup(t); return i.typeSize }
 
 // RowSize returns the bytes taken by n elements; n must be a multiple of
 // the block size (see RowSizeChecked).
 func (t Type) RowSize(n int) int {
-	i := info[t]
+	i, _ := lookup(t)
 	if i.blockSize == 0 {
 		return 0
 	}
@@ -122,7 +138,7 @@ func (t Type) RowSize(n int) int {
 
 // BitsPerValue is the storage cost of one element in bits.
 func (t Type) BitsPerValue() float64 {
-	i := info[t]
+	i, _ := lookup(t)
 	if i.blockSize == 0 {
 		return 0
 	}
@@ -132,7 +148,7 @@ func (t Type) BitsPerValue() float64 {
 // RowSizeChecked returns the bytes taken by n elements, or an error if t is
 // unknown or n is not a whole number of blocks.
 func (t Type) RowSizeChecked(n int) (int, error) {
-	i, ok := info[t]
+	i, ok := lookup(t)
 	if !ok {
 		return 0, fmt.Errorf("unknown tensor type %d", uint32(t))
 	}
@@ -145,7 +161,7 @@ func (t Type) RowSizeChecked(n int) (int, error) {
 // ParseType maps a ggml type name (case-insensitive, e.g. "q8_0", "Q4_K",
 // "f16") to its Type.
 func ParseType(name string) (Type, bool) {
-	for t, i := range info {
+	for t, i := range infoMap {
 		if equalFold(i.name, name) {
 			return t, true
 		}
