@@ -19,6 +19,8 @@ func cmdServe(args []string) error {
 	f := newFlags("serve", "kvserve serve [-m MODEL] [--host HOST] [--port PORT] [-np SLOTS] [-c CTX] [flags]\n\n-c is the total context, split evenly across the -np slots; -c 0 (the default)\ngives every slot the model's training context.")
 	var mf modelFlags
 	mf.register(f, 0)
+	var pf policyFlags
+	registerPolicy(f, &pf)
 	var host, apiKey, alias, slotPath, logLevel string
 	var port, slots, prefill int
 	var metrics bool
@@ -77,13 +79,17 @@ func cmdServe(args []string) error {
 			return err
 		}
 	}
+	pol, err := pf.policy()
+	if err != nil {
+		return err
+	}
 	qt := time.Duration(queueTimeout * float64(time.Second))
 	if queueTimeout <= 0 {
 		qt = -1
 	}
 	o := server.Options{
 		ModelPath: mf.model, Threads: mf.threads,
-		Slots: slots, Ctx: mf.ctx, Batch: mf.batch, PrefillChunk: prefill, Cache: mf.cache,
+		Slots: slots, Ctx: mf.ctx, Batch: mf.batch, PrefillChunk: prefill, Cache: mf.cache, Policy: pol,
 		Alias: alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
 		QueueTimeout: qt, QueueMax: queueMax,
 		ShutdownTimeout: time.Duration(shutdownTimeout * float64(time.Second)),

@@ -65,7 +65,7 @@ func TestBudgetNeverExceeded(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			ch, err := s.Submit(context.Background(), &engine.Request{
-				Prompt: e.Tok.Encode(fmt.Sprintf("Chapter %d. It was a bright cold day in April", i), true, true),
+				Prompt:   e.Tok.Encode(fmt.Sprintf("Chapter %d. It was a bright cold day in April", i), true, true),
 				NPredict: 560, Sample: greedy(), SlotID: -1, IgnoreEOS: true})
 			if err != nil {
 				errs <- err

@@ -1,0 +1,76 @@
+// Package server owns kvserve's HTTP API: llama-server's native routes and
+// the OpenAI-compatible ones, over one model and its engine.Scheduler.
+//
+// Routes (llama-server's JSON field names):
+//
+//	GET  /health, /v1/health        200 {"status":"ok"}; 503 while the model loads
+//	GET  /props                      default_generation_settings, total_slots, n_ctx (total),
+//	                                 n_ctx_slot, model_path, chat_template, build_info,
+//	                                 cache_type_k / cache_type_v ("mixed" when layers differ)
+//	                                 and cache_types {k, v: per-layer types, rotate, page_tokens}
+//	GET  /models, /v1/models         the one loaded model
+//	POST /completion, /completions   llama-server's completion (SSE when stream)
+//	POST /v1/completions             OpenAI completions
+//	POST /v1/chat/completions        OpenAI chat completions (also /chat/completions)
+//	POST /tokenize, /detokenize, /apply-template
+//	GET  /slots                      per-slot state (?fail_on_no_slot=1: 503 when none idle)
+//	POST /slots/{id}?action=save|restore|erase
+//	GET  /metrics                    Prometheus text (with Options.Metrics)
+//
+// More routes plug in with Server.Handle and get the same middleware;
+// more metrics with Server.Registry.
+//
+// Behaviour where llama-server leaves a choice:
+//
+//   - Loading: the model loads after the listener starts; until then every
+//     route answers 503 {"error":{...,"type":"unavailable_error","message":"Loading model"}}
+//     (as llama-server), /health included.
+//   - API keys: with Options.APIKeys every route but /health, /v1/health,
+//     /models and /v1/models needs "Authorization: Bearer KEY" (or
+//     "X-Api-Key: KEY"); /metrics needs it too, as in llama-server.
+//   - Context: Options.Ctx is the total, split evenly over the slots; 0
+//     gives each slot the model's training context (cache pages are
+//     allocated as tokens arrive, so that costs nothing up front).
+//   - Admission: at most Slots completions run; others wait up to
+//     QueueTimeout (default 60 s; at most QueueMax of them) and are then
+//     answered 503 unavailable_error. A request pinned to a busy slot with
+//     id_slot waits for that slot inside the scheduler.
+//   - Disconnects: a client that goes away (streaming or not) cancels its
+//     request; the slot is freed at the next scheduler step.
+//   - tokens_cached and usage.prompt_tokens_details.cached_tokens count the
+//     prompt tokens reused from the slot's cache (timings.cache_n too);
+//     tokens_evaluated is the prompt length, timings.prompt_n the prompt
+//     tokens actually evaluated.
+//   - n_predict 0 evaluates the prompt into the cache and generates
+//     nothing; -1 generates until end of generation or the slot's context.
+//   - Unknown request fields are ignored; known fields with a wrong type or
+//     an out-of-range value are a 400, and so are features kvserve does not
+//     implement when asked for (grammar, json_schema, logit_bias, tools,
+//     mirostat, typical_p, DRY, XTC, n or best_of other than 1, echo,
+//     multiple prompts, image or audio content).
+//   - Log-probabilities are of the plain softmax of the logits (before
+//     sampling filters), as llama-server reports them for n_probs; a
+//     log-probability of -Inf is reported as -9999. /v1/completions reports
+//     OpenAI's legacy logprobs (tokens, token_logprobs, top_logprobs,
+//     text_offset) plus llama-server's "content" list.
+//   - Chat prompts are the model's chat template (internal/chat; ChatML
+//     when the model has none) with the generation prompt added; text
+//     content parts are joined with newlines. A trailing assistant message
+//     is not continued ("prefilled"): the template renders it as a whole turn.
+//   - Streaming: /completion sends one event per generated token and a
+//     final event with stop=true, without [DONE]; the OpenAI routes end
+//     with "data: [DONE]" after the finish chunk (which carries
+//     llama-server's timings) and, with stream_options.include_usage, a
+//     chunk with no choices and the usage. Text that may be the start of a
+//     stop string, or an incomplete UTF-8 character, is held back and sent
+//     with the next text (its tokens' logprobs with it). Errors after the
+//     stream started are sent as an event {"error":{...}}.
+//   - Slot files: see the format in slots.go. Save/restore need
+//     Options.SlotSavePath (else 501); file names are plain names (no
+//     separators, no ".."); a busy slot answers 409; a corrupt, truncated,
+//     foreign or mismatched file is refused with a 400 naming the problem
+//     and the slot is left unchanged.
+//   - Shutdown (Serve's context ends, e.g. SIGTERM): stop accepting, answer
+//     new requests on open connections 503, let in-flight requests finish
+//     for up to ShutdownTimeout, then cancel them and close the scheduler.
+package server

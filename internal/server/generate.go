@@ -1,0 +1,466 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/sample"
+)
+
+// api says which API a completion request came through.
+type api int
+
+const (
+	apiNative  api = iota // /completion
+	apiOAIText            // /v1/completions
+	apiOAIChat            // /v1/chat/completions
+)
+
+// maxNProbs bounds n_probs (each generated token reports that many
+// alternatives).
+const maxNProbs = 1000
+
+// genOptions are the generation parameters common to the completion APIs.
+type genOptions struct {
+	nPredict     int // -1: until end of generation or context; 0: evaluate the prompt only
+	sample       sample.Params
+	stop         []string
+	stream       bool
+	includeUsage bool // OpenAI stream_options.include_usage
+	nProbs       int  // alternatives per token (0: none)
+	logprobs     bool // report the chosen tokens' log-probabilities
+	cachePrompt  bool
+	slotID       int
+	returnTokens bool
+	ignoreEOS    bool
+}
+
+// unsupported lists request fields asking for features kvserve does not
+// implement; a request that sets one to a non-default value is refused
+// with a 400 rather than silently served differently.
+var unsupported = []struct{ field, what string }{
+	{"grammar", "grammar-constrained sampling"},
+	{"json_schema", "JSON-schema-constrained sampling"},
+	{"logit_bias", "logit_bias"},
+	{"tools", "tool calling"},
+	{"functions", "function calling"},
+	{"mirostat", "mirostat sampling"},
+	{"dry_multiplier", "DRY sampling"},
+	{"xtc_probability", "XTC sampling"},
+	{"dynatemp_range", "dynamic temperature"},
+	{"lora", "per-request LoRA adapters"},
+	{"post_sampling_probs", "post_sampling_probs"},
+	{"echo", "echo"},
+	{"suffix", "suffix (insertion)"},
+	{"prompt_logprobs", "prompt_logprobs"},
+}
+
+// parseGen reads the generation parameters of a completion request.
+func (s *Server) parseGen(o *object, a api) genOptions {
+	g := genOptions{sample: sample.DefaultParams(), nPredict: -1, slotID: -1, cachePrompt: true}
+	for _, u := range unsupported {
+		if o.nonEmpty(u.field) {
+			o.fail("%q is not supported: kvserve does not implement %s", u.field, u.what)
+		}
+	}
+	if o.has("typical_p") && o.float("typical_p", 1, 0, 1) != 1 {
+		o.fail(`"typical_p" is not supported (only 1.0, disabled, is accepted)`)
+	}
+	if o.has("top_n_sigma") && o.float("top_n_sigma", -1, -1e9, 1e9) > 0 {
+		o.fail(`"top_n_sigma" is not supported (only values <= 0, disabled, are accepted)`)
+	}
+	if rf := o.object("response_format"); rf != nil {
+		if t := rf.string("type", "text"); t != "text" || rf.err != nil {
+			o.fail(`"response_format" of type %q is not supported (only "text")`, t)
+		}
+	}
+	for _, f := range []string{"n", "best_of", "n_cmpl"} {
+		if o.has(f) && o.int(f, 1, math.MinInt32, math.MaxInt32) != 1 && o.err == nil {
+			o.fail("%q must be 1: kvserve returns one choice per request", f)
+		}
+	}
+	// Length: n_predict (llama-server), max_completion_tokens and
+	// max_tokens (OpenAI), first one given wins.
+	for _, f := range []string{"n_predict", "max_completion_tokens", "max_tokens"} {
+		if o.has(f) {
+			g.nPredict = o.int(f, -1, -2, math.MaxInt32)
+			if g.nPredict < -1 {
+				g.nPredict = -1
+			}
+			break
+		}
+	}
+	p := &g.sample
+	const big = 1e30 // fits float32
+	p.Temperature = float32(o.float("temperature", float64(p.Temperature), -big, big))
+	p.TopK = o.int("top_k", p.TopK, math.MinInt32, math.MaxInt32)
+	p.TopP = float32(o.float("top_p", float64(p.TopP), -big, big))
+	p.MinP = float32(o.float("min_p", float64(p.MinP), -big, big))
+	p.MinKeep = o.int("min_keep", p.MinKeep, math.MinInt32, math.MaxInt32)
+	p.RepeatPenalty = float32(o.float("repeat_penalty", float64(p.RepeatPenalty), -big, big))
+	p.RepeatLastN = o.int("repeat_last_n", p.RepeatLastN, math.MinInt32, math.MaxInt32)
+	p.PresencePenalty = float32(o.float("presence_penalty", float64(p.PresencePenalty), -big, big))
+	p.FrequencyPenalty = float32(o.float("frequency_penalty", float64(p.FrequencyPenalty), -big, big))
+	p.Seed = o.seed("seed", p.Seed)
+	if o.err == nil {
+		if err := p.Validate(); err != nil {
+			o.fail("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+		}
+	}
+	g.stop = o.strings("stop", 64)
+	g.stream = o.bool("stream", false)
+	if so := o.object("stream_options"); so != nil {
+		g.includeUsage = so.bool("include_usage", false)
+		if so.err != nil {
+			o.fail(`"stream_options": %s`, so.err.Message)
+		}
+	}
+	switch a {
+	case apiNative:
+		g.nProbs = o.int("n_probs", 0, 0, maxNProbs)
+		g.logprobs = g.nProbs > 0
+	case apiOAIText:
+		// logprobs: an integer, the number of alternatives (0 reports
+		// only the chosen tokens).
+		if o.has("logprobs") {
+			g.nProbs = o.int("logprobs", 0, 0, 20)
+			g.logprobs = true
+		}
+	case apiOAIChat:
+		g.logprobs = o.bool("logprobs", false)
+		if o.has("top_logprobs") {
+			g.nProbs = o.int("top_logprobs", 0, 0, 20)
+			if g.nProbs > 0 && !g.logprobs && o.err == nil {
+				o.fail(`"top_logprobs" requires "logprobs": true`)
+			}
+		}
+	}
+	g.cachePrompt = o.bool("cache_prompt", true)
+	g.slotID = o.int("id_slot", -1, -1, s.o.Slots-1)
+	g.returnTokens = o.bool("return_tokens", false)
+	g.ignoreEOS = o.bool("ignore_eos", false)
+	return g
+}
+
+// request builds the engine request for a tokenized prompt.
+func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError) {
+	if len(prompt) == 0 {
+		return nil, badRequest("empty prompt: give at least one token of text (this model adds no BOS token)")
+	}
+	if len(prompt) >= s.slotCtx {
+		return nil, errorf(http.StatusBadRequest, TypeExceedContext,
+			"the prompt has %d tokens, which does not fit the context of %d tokens per slot (give a larger -c or fewer slots)", len(prompt), s.slotCtx)
+	}
+	nv := s.eng.Model.NVocab
+	for _, t := range prompt {
+		if t < 0 || t >= nv {
+			return nil, badRequest("token id %d is out of range (the vocabulary has %d tokens)", t, nv)
+		}
+	}
+	n := g.nPredict
+	if n == 0 {
+		n = 1 // the scheduler samples at least one token; it is dropped
+	}
+	return &engine.Request{
+		Prompt: prompt, NPredict: n, Sample: g.sample, Stop: g.stop, IgnoreEOS: g.ignoreEOS,
+		NProbs: g.nProbs, SlotID: g.slotID, CachePrompt: g.cachePrompt,
+	}, nil
+}
+
+// acquire waits for a slot: completions are admitted while fewer than
+// Slots run; others wait up to QueueTimeout (at most QueueMax of them)
+// and are then refused with 503.
+func (s *Server) acquire(ctx context.Context) (func(), *apiError) {
+	release := func() { <-s.sem }
+	select {
+	case s.sem <- struct{}{}:
+		return release, nil
+	default:
+	}
+	busy := func(why string) *apiError {
+		return errorf(http.StatusServiceUnavailable, TypeUnavailable, "all %d slots are busy: %s; retry later", s.o.Slots, why)
+	}
+	if s.o.QueueTimeout < 0 {
+		return nil, busy("this server does not queue requests")
+	}
+	if n := s.waiting.Add(1); n > int64(s.o.QueueMax) {
+		s.waiting.Add(-1)
+		return nil, busy(fmt.Sprintf("%d requests are already waiting", s.o.QueueMax))
+	}
+	defer s.waiting.Add(-1)
+	t := time.NewTimer(s.o.QueueTimeout)
+	defer t.Stop()
+	select {
+	case s.sem <- struct{}{}:
+		return release, nil
+	case <-ctx.Done():
+		return nil, errorf(http.StatusServiceUnavailable, TypeUnavailable, "request cancelled while waiting for a slot")
+	case <-t.C:
+		return nil, busy(fmt.Sprintf("none became free within %s", s.o.QueueTimeout))
+	}
+}
+
+// run is a submitted request.
+type run struct {
+	events  <-chan engine.Event
+	ctx     context.Context
+	cancel  func()
+	release func()
+	discard bool // n_predict 0: drop the one token the scheduler samples
+	started time.Time
+}
+
+// start admits and submits a request. The request ends when ctx (the
+// client's) ends, or when the server is closed.
+func (s *Server) start(ctx context.Context, r *engine.Request, g genOptions) (*run, *apiError) {
+	rctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.baseCtx, cancel)
+	cancelAll := func() { stop(); cancel() }
+	release, aerr := s.acquire(rctx)
+	if aerr != nil {
+		cancelAll()
+		return nil, aerr
+	}
+	ch, err := s.sched.Submit(rctx, r)
+	if err != nil {
+		release()
+		cancelAll()
+		if errors.Is(err, engine.ErrClosed) {
+			return nil, errorf(http.StatusServiceUnavailable, TypeUnavailable, "%v", err)
+		}
+		return nil, badRequest("%v", err)
+	}
+	return &run{events: ch, ctx: rctx, cancel: cancelAll, release: release, discard: g.nPredict == 0, started: time.Now()}, nil
+}
+
+// close cancels the request if it still runs, waits for the scheduler to
+// let it go, and frees its admission.
+func (rn *run) close() {
+	rn.cancel()
+	for range rn.events {
+	}
+	rn.release()
+}
+
+// tokenOut is one generated token with its probabilities.
+type tokenOut struct {
+	id      int
+	logprob float64
+	top     []sample.TokenProb
+}
+
+// step is what a request produced since the last step: text safe to
+// send, the tokens, and at the end the result.
+type step struct {
+	text   string
+	tokens []tokenOut
+	res    *engine.Result
+}
+
+// next waits for the next event. It returns a step holding one token (or
+// the final result), or an error when the request failed or the client
+// went away.
+func (s *Server) next(rn *run) (step, *apiError) {
+	ev, ok := <-rn.events
+	if !ok {
+		return step{}, errorf(http.StatusInternalServerError, TypeServer, "the request ended without a result")
+	}
+	if ev.Err != nil {
+		if errors.Is(ev.Err, engine.ErrClosed) {
+			return step{}, errorf(http.StatusServiceUnavailable, TypeUnavailable, "%v", ev.Err)
+		}
+		if rn.ctx.Err() != nil {
+			return step{}, errorf(http.StatusServiceUnavailable, TypeUnavailable, "request cancelled")
+		}
+		return step{}, errorf(http.StatusInternalServerError, TypeServer, "%v", ev.Err)
+	}
+	if ev.Done != nil {
+		if rn.ctx.Err() != nil && ev.Done.StopType == "none" {
+			return step{}, errorf(http.StatusServiceUnavailable, TypeUnavailable, "request cancelled")
+		}
+		res := *ev.Done
+		if rn.discard {
+			res.Tokens, res.Text, res.PredictedTokens, res.StopType, res.StoppingWord = nil, "", 0, "limit", ""
+			return step{res: &res}, nil
+		}
+		if n := int64(res.PromptTokens + res.PredictedTokens); n > s.nTokensMax.Load() {
+			s.nTokensMax.Store(n) // a racy high-water mark is fine for a metric
+		}
+		return step{text: ev.Text, res: &res}, nil
+	}
+	if rn.discard {
+		return step{}, nil
+	}
+	return step{text: ev.Text, tokens: []tokenOut{{id: ev.Token, logprob: ev.LogProb, top: ev.Top}}}, nil
+}
+
+// collect runs a request to its end (non-streaming).
+func (s *Server) collect(rn *run) (text string, toks []tokenOut, res *engine.Result, err *apiError) {
+	var sb strings.Builder
+	for {
+		st, err := s.next(rn)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		sb.WriteString(st.text)
+		toks = append(toks, st.tokens...)
+		if st.res != nil {
+			return sb.String(), toks, st.res, nil
+		}
+	}
+}
+
+// finishReason maps a stop type to OpenAI's finish_reason.
+func finishReason(res *engine.Result) string {
+	switch res.StopType {
+	case "eos", "word":
+		return "stop"
+	}
+	return "length"
+}
+
+// safeLog makes a log-probability JSON-encodable: -Inf (a token the
+// logits rule out) becomes -9999, as OpenAI reports such tokens.
+func safeLog(x float64) float64 {
+	if math.IsInf(x, 0) || math.IsNaN(x) || x < -9999 {
+		return -9999
+	}
+	return x
+}
+
+func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
+
+// timings is llama-server's timings object.
+func timings(res *engine.Result) map[string]any {
+	pms, gms := ms(res.PromptTime), ms(res.PredictTime)
+	per := func(t float64, n int) (perTok, perSec float64) {
+		if n == 0 || t <= 0 {
+			return 0, 0
+		}
+		return t / float64(n), 1e3 * float64(n) / t
+	}
+	ppt, pps := per(pms, res.EvaluatedTokens)
+	gpt, gps := per(gms, res.PredictedTokens)
+	return map[string]any{
+		"cache_n":                res.CachedTokens,
+		"prompt_n":               res.EvaluatedTokens,
+		"prompt_ms":              pms,
+		"prompt_per_token_ms":    ppt,
+		"prompt_per_second":      pps,
+		"predicted_n":            res.PredictedTokens,
+		"predicted_ms":           gms,
+		"predicted_per_token_ms": gpt,
+		"predicted_per_second":   gps,
+	}
+}
+
+// usage is OpenAI's usage object.
+func usage(res *engine.Result) map[string]any {
+	return map[string]any{
+		"prompt_tokens":     res.PromptTokens,
+		"completion_tokens": res.PredictedTokens,
+		"total_tokens":      res.PromptTokens + res.PredictedTokens,
+		"prompt_tokens_details": map[string]any{
+			"cached_tokens": res.CachedTokens,
+		},
+	}
+}
+
+// pieceJSON renders a token's text and bytes for probability reports.
+func (s *Server) piece(id int) (string, []int) {
+	b := s.eng.Tok.Piece(id, true)
+	bs := make([]int, len(b))
+	for i, c := range b {
+		bs[i] = int(c)
+	}
+	return string(b), bs
+}
+
+// probEntry is one token of llama-server's completion_probabilities and
+// of OpenAI chat logprobs.content (the same fields; "id" is
+// llama-server's addition).
+type probEntry struct {
+	ID          int        `json:"id"`
+	Token       string     `json:"token"`
+	LogProb     float64    `json:"logprob"`
+	Bytes       []int      `json:"bytes"`
+	TopLogprobs []topEntry `json:"top_logprobs"`
+}
+
+type topEntry struct {
+	ID      int     `json:"id"`
+	Token   string  `json:"token"`
+	LogProb float64 `json:"logprob"`
+	Bytes   []int   `json:"bytes"`
+}
+
+func (s *Server) probEntries(toks []tokenOut) []probEntry {
+	out := make([]probEntry, 0, len(toks))
+	for _, t := range toks {
+		txt, bs := s.piece(t.id)
+		e := probEntry{ID: t.id, Token: txt, LogProb: safeLog(t.logprob), Bytes: bs, TopLogprobs: []topEntry{}}
+		for _, tp := range t.top {
+			tt, tb := s.piece(tp.ID)
+			e.TopLogprobs = append(e.TopLogprobs, topEntry{ID: tp.ID, Token: tt, LogProb: safeLog(tp.LogProb), Bytes: tb})
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// legacyLogprobs is the /v1/completions logprobs object: OpenAI's legacy
+// fields (tokens, token_logprobs, top_logprobs as token→logprob maps,
+// text_offset within the completion) plus llama-server's "content" list.
+func (s *Server) legacyLogprobs(toks []tokenOut, offset int) map[string]any {
+	tokens := make([]string, 0, len(toks))
+	lps := make([]float64, 0, len(toks))
+	tops := make([]map[string]float64, 0, len(toks))
+	offs := make([]int, 0, len(toks))
+	for _, t := range toks {
+		txt, _ := s.piece(t.id)
+		tokens = append(tokens, txt)
+		lps = append(lps, safeLog(t.logprob))
+		m := map[string]float64{}
+		for _, tp := range t.top {
+			tt, _ := s.piece(tp.ID)
+			if _, dup := m[tt]; !dup {
+				m[tt] = safeLog(tp.LogProb)
+			}
+		}
+		tops = append(tops, m)
+		offs = append(offs, offset)
+		offset += len(txt)
+	}
+	return map[string]any{
+		"tokens": tokens, "token_logprobs": lps, "top_logprobs": tops, "text_offset": offs,
+		"content": s.probEntries(toks),
+	}
+}
+
+func tokenIDs(toks []tokenOut) []int {
+	ids := make([]int, len(toks))
+	for i, t := range toks {
+		ids[i] = t.id
+	}
+	return ids
+}
+
+// validUTF8OrBytes returns a piece as a string when it is valid UTF-8,
+// else as its bytes (as llama-server's /tokenize with_pieces does).
+func validUTF8OrBytes(b []byte) any {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	bs := make([]int, len(b))
+	for i, c := range b {
+		bs[i] = int(c)
+	}
+	return bs
+}

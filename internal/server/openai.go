@@ -1,0 +1,334 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/kvserve/kvserve/internal/engine"
+)
+
+// newID returns an OpenAI-style id: prefix + 32 random letters/digits.
+func newID(prefix string) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, 32)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return prefix + string(b)
+}
+
+func (s *Server) fingerprintShort() string { return "kvserve-" + Version }
+
+// handleModels serves GET /v1/models.
+func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	e := s.eng
+	var params, size uint64
+	for _, t := range e.File.Tensors {
+		n := uint64(1)
+		for _, d := range t.Dims {
+			n *= d
+		}
+		params += n
+		size += t.Size
+	}
+	vocabType := 2 // llama.cpp's LLAMA_VOCAB_TYPE_BPE
+	if e.Tok.Model() == "llama" {
+		vocabType = 1 // SPM
+	}
+	m := e.Model
+	WriteJSON(w, http.StatusOK, map[string]any{
+		"object": "list",
+		"data": []any{map[string]any{
+			"id":       s.modelName,
+			"object":   "model",
+			"created":  time.Now().Unix(),
+			"owned_by": "kvserve",
+			"meta": map[string]any{
+				"vocab_type":  vocabType,
+				"n_vocab":     m.NVocab,
+				"n_ctx_train": m.NCtxTrain,
+				"n_embd":      m.NEmbd,
+				"n_params":    params,
+				"size":        size,
+			},
+		}},
+	})
+}
+
+// handleOAICompletion serves POST /v1/completions.
+func (s *Server) handleOAICompletion(w http.ResponseWriter, r *http.Request) {
+	o, aerr := readObject(r)
+	if aerr != nil {
+		writeAPIError(w, aerr)
+		return
+	}
+	g := s.parseGen(o, apiOAIText)
+	if o.err != nil {
+		writeAPIError(w, o.err)
+		return
+	}
+	toks, aerr := s.prompt(o, "prompt")
+	if aerr != nil {
+		writeAPIError(w, aerr)
+		return
+	}
+	s.runOAI(w, r, toks, g, apiOAIText)
+}
+
+// handleChat serves POST /v1/chat/completions.
+func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
+	o, aerr := readObject(r)
+	if aerr != nil {
+		writeAPIError(w, aerr)
+		return
+	}
+	g := s.parseGen(o, apiOAIChat)
+	if o.err != nil {
+		writeAPIError(w, o.err)
+		return
+	}
+	prompt, aerr := s.renderChat(o)
+	if aerr != nil {
+		writeAPIError(w, aerr)
+		return
+	}
+	s.runOAI(w, r, s.eng.Tok.Encode(prompt, true, true), g, apiOAIChat)
+}
+
+// renderChat reads "messages" (and "chat_template_kwargs") and renders
+// them with the model's chat template, with the generation prompt added.
+func (s *Server) renderChat(o *object) (string, *apiError) {
+	msgs, aerr := parseMessages(o)
+	if aerr != nil {
+		return "", aerr
+	}
+	var extra map[string]any
+	if raw, ok := o.raw("chat_template_kwargs"); ok {
+		if kind(raw) != "an object" {
+			return "", badRequest(`"chat_template_kwargs" must be an object, not %s`, kind(raw))
+		}
+		json.Unmarshal(raw, &extra)
+	}
+	if s.chat == nil {
+		return "", errorf(http.StatusInternalServerError, TypeServer, "the model has no usable chat template: %v", s.chatErr)
+	}
+	prompt, err := s.chat.apply(msgs, true, extra)
+	if err != nil {
+		return "", badRequest("applying the chat template: %v", err)
+	}
+	return prompt, nil
+}
+
+// parseMessages reads OpenAI chat messages: role and content, content
+// being a string, null, or an array of {"type":"text","text":...} parts
+// (joined with newlines). Other part types (images, audio) are refused.
+func parseMessages(o *object) ([]chatMessage, *apiError) {
+	items, ok := o.array("messages")
+	if o.err != nil {
+		return nil, o.err
+	}
+	if !ok {
+		return nil, badRequest(`"messages" is required`)
+	}
+	if len(items) == 0 {
+		return nil, badRequest(`"messages" must not be empty`)
+	}
+	msgs := make([]chatMessage, 0, len(items))
+	for i, it := range items {
+		if kind(it) != "an object" {
+			return nil, badRequest(`"messages"[%d] must be an object, not %s`, i, kind(it))
+		}
+		mo, err := parseObject(it)
+		if err != nil {
+			return nil, badRequest(`"messages"[%d]: %s`, i, err.Message)
+		}
+		role := mo.string("role", "")
+		if mo.err != nil {
+			return nil, badRequest(`"messages"[%d]: %s`, i, mo.err.Message)
+		}
+		if role == "" {
+			return nil, badRequest(`"messages"[%d]: "role" is required`, i)
+		}
+		var content string
+		name := mo.string("name", "")
+		if mo.err != nil {
+			return nil, badRequest(`"messages"[%d]: %s`, i, mo.err.Message)
+		}
+		null := false
+		if raw, ok := mo.raw("content"); ok {
+			switch kind(raw) {
+			case "a string":
+				json.Unmarshal(raw, &content)
+			case "an array":
+				var parts []json.RawMessage
+				json.Unmarshal(raw, &parts)
+				var texts []string
+				for j, p := range parts {
+					po, perr := parseObject(p)
+					if perr != nil {
+						return nil, badRequest(`"messages"[%d].content[%d] must be an object`, i, j)
+					}
+					typ := po.string("type", "")
+					if typ != "text" {
+						if po.err == nil {
+							return nil, badRequest(`"messages"[%d].content[%d]: content parts of type %q are not supported (only "text")`, i, j, typ)
+						}
+						return nil, badRequest(`"messages"[%d].content[%d]: %s`, i, j, po.err.Message)
+					}
+					txt := po.string("text", "")
+					if po.err != nil {
+						return nil, badRequest(`"messages"[%d].content[%d]: %s`, i, j, po.err.Message)
+					}
+					texts = append(texts, txt)
+				}
+				content = strings.Join(texts, "\n")
+			default:
+				return nil, badRequest(`"messages"[%d].content must be a string or an array of text parts, not %s`, i, kind(raw))
+			}
+		} else if role == "assistant" {
+			null = true
+		} else {
+			return nil, badRequest(`"messages"[%d]: "content" is required`, i)
+		}
+		if mo.nonEmpty("tool_calls") {
+			return nil, badRequest(`"messages"[%d]: tool calls are not supported`, i)
+		}
+		msgs = append(msgs, chatMessage{Role: role, Content: content, NullContent: null, Name: name})
+	}
+	return msgs, nil
+}
+
+// runOAI runs an OpenAI completion or chat completion and answers it.
+func (s *Server) runOAI(w http.ResponseWriter, r *http.Request, toks []int, g genOptions, a api) {
+	req, aerr := s.request(toks, g)
+	if aerr != nil {
+		writeAPIError(w, aerr)
+		return
+	}
+	rn, aerr := s.start(r.Context(), req, g)
+	if aerr != nil {
+		writeAPIError(w, aerr)
+		return
+	}
+	defer rn.close()
+	id := newID("chatcmpl-")
+	object := "chat.completion"
+	if a == apiOAIText {
+		id, object = newID("cmpl-"), "text_completion"
+	}
+	created := time.Now().Unix()
+	base := func(obj string) map[string]any {
+		return map[string]any{"id": id, "object": obj, "created": created, "model": s.modelName, "system_fingerprint": s.fingerprintShort()}
+	}
+	if g.stream {
+		s.streamOAI(w, rn, g, a, base)
+		return
+	}
+	text, out, res, aerr := s.collect(rn)
+	if aerr != nil {
+		writeAPIError(w, aerr)
+		return
+	}
+	choice := map[string]any{"index": 0, "finish_reason": finishReason(res), "logprobs": nil}
+	if a == apiOAIChat {
+		choice["message"] = map[string]any{"role": "assistant", "content": text}
+		if g.logprobs {
+			choice["logprobs"] = map[string]any{"content": s.probEntries(out)}
+		}
+	} else {
+		choice["text"] = text
+		if g.logprobs {
+			choice["logprobs"] = s.legacyLogprobs(out, 0)
+		}
+	}
+	resp := base(object)
+	resp["choices"] = []any{choice}
+	resp["usage"] = usage(res)
+	resp["timings"] = timings(res)
+	WriteJSON(w, http.StatusOK, resp)
+}
+
+// streamOAI streams OpenAI chunks. Chat: the first chunk's delta holds
+// the role; content deltas follow (a token whose text is held back — a
+// possible stop string or an incomplete UTF-8 character — is sent with
+// the next text, its logprobs too); the last chunk has an empty delta,
+// the finish_reason and llama-server's timings; with
+// stream_options.include_usage a chunk with no choices and the usage
+// follows; then "data: [DONE]".
+func (s *Server) streamOAI(w http.ResponseWriter, rn *run, g genOptions, a api, base func(string) map[string]any) {
+	ev := newSSE(w)
+	object := "chat.completion.chunk"
+	if a == apiOAIText {
+		object = "text_completion"
+	}
+	chunk := func(text string, toks []tokenOut, finish *engine.Result, offset int) map[string]any {
+		c := map[string]any{"index": 0, "logprobs": nil, "finish_reason": nil}
+		if finish != nil {
+			c["finish_reason"] = finishReason(finish)
+		}
+		if a == apiOAIChat {
+			d := map[string]any{}
+			if text != "" {
+				d["content"] = text
+			}
+			c["delta"] = d
+			if g.logprobs && len(toks) > 0 {
+				c["logprobs"] = map[string]any{"content": s.probEntries(toks)}
+			}
+		} else {
+			c["text"] = text
+			if g.logprobs && len(toks) > 0 {
+				c["logprobs"] = s.legacyLogprobs(toks, offset)
+			}
+		}
+		m := base(object)
+		m["choices"] = []any{c}
+		return m
+	}
+	if a == apiOAIChat {
+		first := base(object)
+		first["choices"] = []any{map[string]any{"index": 0, "delta": map[string]any{"role": "assistant", "content": ""}, "logprobs": nil, "finish_reason": nil}}
+		if ev.data(first) != nil {
+			return
+		}
+	}
+	var pending []tokenOut // tokens not yet reported (their text held back)
+	offset := 0
+	for {
+		st, aerr := s.next(rn)
+		if aerr != nil {
+			ev.error(aerr)
+			return
+		}
+		pending = append(pending, st.tokens...)
+		if st.res != nil {
+			last := chunk(st.text, pending, st.res, offset)
+			last["timings"] = timings(st.res)
+			if ev.data(last) != nil {
+				return
+			}
+			if g.includeUsage {
+				u := base(object)
+				u["choices"] = []any{}
+				u["usage"] = usage(st.res)
+				if ev.data(u) != nil {
+					return
+				}
+			}
+			ev.raw("data: [DONE]\n\n")
+			return
+		}
+		if st.text == "" {
+			continue
+		}
+		if ev.data(chunk(st.text, pending, nil, offset)) != nil {
+			return // the client went away: close() cancels the request
+		}
+		offset += len(st.text)
+		pending = pending[:0]
+	}
+}

@@ -1,0 +1,553 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kvserve/kvserve/internal/cachepolicy"
+	"github.com/kvserve/kvserve/internal/engine"
+)
+
+// Defaults of the Options.
+const (
+	DefaultMaxBodyBytes    = 16 << 20
+	DefaultQueueTimeout    = 60 * time.Second
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// Version is the build's version, reported in /props' build_info (set
+// with -ldflags "-X github.com/kvserve/kvserve/internal/server.Version=...").
+var Version = "dev"
+
+// Options configure a Server.
+type Options struct {
+	// ModelPath is the GGUF file to load ("" = the embedded default
+	// model), with Threads worker threads (<= 0: one per CPU).
+	ModelPath string
+	Threads   int
+	// Engine, if set, is an already loaded model used instead of
+	// ModelPath; the server does not close it.
+	Engine *engine.Engine
+
+	// Slots is the number of parallel sequences (llama-server's -np).
+	Slots int
+	// Ctx is the total context in tokens, split evenly across the slots
+	// (each slot gets Ctx/Slots, as llama-server does). 0 gives every
+	// slot the model's training context (total = that × Slots); cache
+	// pages are allocated as tokens arrive, so unused context costs no
+	// memory.
+	Ctx          int
+	Batch        int // tokens per forward pass (0: engine.DefaultBatch)
+	PrefillChunk int // prompt tokens per step while others decode (0: engine default)
+	Cache        engine.CacheOptions
+	// Policy is the automatic cache precision policy (nil: none).
+	Policy *cachepolicy.Policy
+
+	// Alias is the model name reported by /v1/models and in responses
+	// (default: the model path, or the embedded model's file name).
+	Alias string
+	// APIKeys, if any, are required as "Authorization: Bearer KEY" (or
+	// "X-Api-Key: KEY") on every route but /health, /v1/health, /models
+	// and /v1/models, as llama-server does.
+	APIKeys []string
+	// Metrics enables GET /metrics.
+	Metrics bool
+	// SlotSavePath is the directory for slot save/restore files; empty
+	// disables those actions.
+	SlotSavePath string
+	// MaxBodyBytes bounds request bodies (0: DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+	// QueueTimeout is how long a completion waits for a free slot before
+	// it is answered 503 (0: DefaultQueueTimeout; < 0: answer 503 at once
+	// when every slot is busy). QueueMax bounds how many may wait at once
+	// (0: 64 per slot); more are answered 503 at once.
+	QueueTimeout time.Duration
+	QueueMax     int
+	// ShutdownTimeout bounds how long Serve waits for in-flight requests
+	// when its context ends before it cancels them (0: the default).
+	ShutdownTimeout time.Duration
+
+	Logger *slog.Logger
+
+	// load replaces engine.Load (tests).
+	load func() (*engine.Engine, error)
+}
+
+const (
+	stateLoading int32 = iota
+	stateReady
+	stateFailed
+	stateStopping
+)
+
+// Server serves the llama-server and OpenAI HTTP APIs over one model and
+// its scheduler. It is an http.Handler; Serve runs it on a listener with
+// background loading and graceful shutdown.
+type Server struct {
+	o   Options
+	log *slog.Logger
+
+	mux    *http.ServeMux
+	rmu    sync.Mutex
+	routes map[string]*route
+	public map[string]bool
+
+	state   atomic.Int32
+	loadErr error // set before state becomes stateFailed
+
+	mu        sync.Mutex // guards loading vs closing
+	closed    bool
+	eng       *engine.Engine
+	ownEngine bool
+	sched     *engine.Scheduler
+	slotCtx   int
+	chat      chatTemplate
+	chatErr   error
+	modelName string
+
+	sem        chan struct{} // one token per slot: admission of completions
+	waiting    atomic.Int64  // completions waiting for a slot
+	baseCtx    context.Context
+	cancelBase context.CancelFunc
+
+	reg        *prometheus.Registry
+	nTokensMax atomic.Int64
+
+	fpOnce sync.Once
+	fp     string
+}
+
+type route struct {
+	methods map[string]http.Handler
+}
+
+// New creates a server; its routes answer 503 until Load has loaded the
+// model (Serve calls Load in the background).
+func New(o Options) *Server {
+	if o.Slots <= 0 {
+		o.Slots = 1
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.QueueTimeout == 0 {
+		o.QueueTimeout = DefaultQueueTimeout
+	}
+	if o.QueueMax <= 0 {
+		o.QueueMax = 64 * o.Slots
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	s := &Server{
+		o: o, log: o.Logger,
+		mux:    http.NewServeMux(),
+		routes: map[string]*route{},
+		public: map[string]bool{},
+		sem:    make(chan struct{}, o.Slots),
+		reg:    prometheus.NewRegistry(),
+	}
+	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusNotFound, TypeNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	s.routesInit()
+	s.metricsInit()
+	return s
+}
+
+// Handle registers a handler for a pattern "METHOD /path" (or "/path"
+// for every method); paths may hold {name} wildcards as in
+// net/http.ServeMux. Registered routes get the server's middleware:
+// panic recovery, the body limit, 503 while loading, API key checks,
+// JSON 404/405 answers. Use WriteJSON and WriteError to answer, and
+// Scheduler/Engine to reach the model (the lead's /cache/... routes plug
+// in here).
+func (s *Server) Handle(pattern string, h http.Handler) {
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok {
+		method, path = "*", pattern
+	}
+	path = strings.TrimSpace(path)
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	rt := s.routes[path]
+	if rt == nil {
+		rt = &route{methods: map[string]http.Handler{}}
+		s.routes[path] = rt
+		s.mux.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.dispatch(rt, w, r) }))
+	}
+	rt.methods[strings.ToUpper(method)] = h
+}
+
+// HandleFunc is Handle for a function.
+func (s *Server) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	s.Handle(pattern, http.HandlerFunc(h))
+}
+
+func (s *Server) dispatch(rt *route, w http.ResponseWriter, r *http.Request) {
+	s.rmu.Lock()
+	h := rt.methods[r.Method]
+	if h == nil && r.Method == http.MethodHead {
+		h = rt.methods[http.MethodGet]
+	}
+	if h == nil {
+		h = rt.methods["*"]
+	}
+	var allow []string
+	if h == nil {
+		for m := range rt.methods {
+			allow = append(allow, m)
+		}
+	}
+	s.rmu.Unlock()
+	if h == nil {
+		sort.Strings(allow)
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		WriteError(w, http.StatusMethodNotAllowed, TypeInvalidRequest,
+			fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+		return
+	}
+	h.ServeHTTP(w, r)
+}
+
+// statusWriter records whether the header was written, for the recovery
+// middleware and the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ServeHTTP runs the middleware chain and the routes.
+func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	w := &statusWriter{ResponseWriter: rw}
+	t0 := time.Now()
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			if w.status == 0 {
+				WriteError(w, http.StatusInternalServerError, TypeServer, fmt.Sprintf("internal error: %v", v))
+			}
+		}
+		if r.URL.Path != "/health" && r.URL.Path != "/metrics" {
+			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", w.status, "duration", time.Since(t0))
+		}
+	}()
+	// CORS, as llama-server: any origin; preflight needs no key.
+	if origin := r.Header.Get("Origin"); origin != "" {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+	}
+	if r.Method == http.MethodOptions {
+		w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
+		w.Header().Set("Access-Control-Allow-Headers", "*")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if r.ContentLength > s.o.MaxBodyBytes {
+		WriteError(w, http.StatusRequestEntityTooLarge, TypeInvalidRequest,
+			fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.o.MaxBodyBytes))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.o.MaxBodyBytes)
+
+	path := r.URL.Path
+	health := path == "/health" || path == "/v1/health"
+	switch s.state.Load() {
+	case stateLoading:
+		if !health {
+			WriteError(w, http.StatusServiceUnavailable, TypeUnavailable, "Loading model")
+			return
+		}
+	case stateFailed:
+		if !health {
+			WriteError(w, http.StatusInternalServerError, TypeServer, "the model failed to load: "+s.loadErr.Error())
+			return
+		}
+	case stateStopping:
+		w.Header().Set("Connection", "close")
+		WriteError(w, http.StatusServiceUnavailable, TypeUnavailable, "the server is shutting down")
+		return
+	}
+	if !s.public[path] && !s.authorized(r) {
+		WriteError(w, http.StatusUnauthorized, TypeAuthentication, "Invalid API Key")
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	if len(s.o.APIKeys) == 0 {
+		return true
+	}
+	key := r.Header.Get("Authorization")
+	if key == "" {
+		key = r.Header.Get("X-Api-Key")
+	}
+	if len(key) >= 7 && strings.EqualFold(key[:7], "Bearer ") {
+		key = strings.TrimSpace(key[7:])
+	}
+	ok := false
+	for _, k := range s.o.APIKeys {
+		if subtle.ConstantTimeCompare([]byte(k), []byte(key)) == 1 {
+			ok = true
+		}
+	}
+	return ok
+}
+
+// readBody reads a request body within the size limit.
+func readBody(r *http.Request) ([]byte, *apiError) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errorf(http.StatusRequestEntityTooLarge, TypeInvalidRequest, "request body exceeds the limit of %d bytes", mbe.Limit)
+		}
+		return nil, badRequest("reading the request body: %v", err)
+	}
+	return b, nil
+}
+
+// readObject reads and decodes a JSON object body.
+func readObject(r *http.Request) (*object, *apiError) {
+	b, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	return parseObject(b)
+}
+
+// Load loads the model (unless Options.Engine is set), creates and starts
+// the scheduler, and marks the server ready. Serve calls it in the
+// background; tests may call it directly.
+func (s *Server) Load() error {
+	err := s.load()
+	if err != nil {
+		s.loadErr = err
+		s.state.CompareAndSwap(stateLoading, stateFailed)
+		s.log.Error("loading the model failed", "err", err)
+	}
+	return err
+}
+
+func (s *Server) load() error {
+	t0 := time.Now()
+	e, own := s.o.Engine, false
+	if e == nil {
+		var err error
+		if s.o.load != nil {
+			e, err = s.o.load()
+		} else {
+			e, err = engine.Load(s.o.ModelPath, s.o.Threads)
+		}
+		if err != nil {
+			return err
+		}
+		own = true
+	}
+	slotCtx := e.Model.NCtxTrain
+	if s.o.Ctx > 0 {
+		slotCtx = s.o.Ctx / s.o.Slots
+		if slotCtx < 16 {
+			if own {
+				e.Close()
+			}
+			return fmt.Errorf("context of %d tokens over %d slots leaves %d tokens per slot; give at least 16 per slot", s.o.Ctx, s.o.Slots, slotCtx)
+		}
+	}
+	sched, err := e.NewScheduler(engine.SchedulerOptions{
+		Slots: s.o.Slots, SlotCtx: slotCtx, Batch: s.o.Batch, PrefillChunk: s.o.PrefillChunk,
+		Cache: s.o.Cache, Policy: s.o.Policy, Logger: s.log,
+	})
+	if err != nil {
+		if own {
+			e.Close()
+		}
+		return err
+	}
+	tmpl, chatErr := loadChatTemplate(e)
+	if chatErr != nil {
+		s.log.Warn("no usable chat template: /v1/chat/completions and /apply-template will answer errors", "err", chatErr)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		sched.Close()
+		if own {
+			e.Close()
+		}
+		return errors.New("the server was closed while loading")
+	}
+	sched.Start()
+	s.eng, s.ownEngine, s.sched, s.slotCtx = e, own, sched, slotCtx
+	s.chat, s.chatErr = tmpl, chatErr
+	s.modelName = s.o.Alias
+	if s.modelName == "" {
+		s.modelName = strings.TrimPrefix(e.Path, "embedded:")
+	}
+	s.state.CompareAndSwap(stateLoading, stateReady)
+	m := e.Model
+	ck, cv := s.o.Cache.TypeK, s.o.Cache.TypeV
+	if ck == "" {
+		ck = "f16"
+	}
+	if cv == "" {
+		cv = "f16"
+	}
+	if s.o.Cache.LayersK != "" {
+		ck += " (" + s.o.Cache.LayersK + ")"
+	}
+	if s.o.Cache.LayersV != "" {
+		cv += " (" + s.o.Cache.LayersV + ")"
+	}
+	s.log.Info("model loaded", "model", e.Path, "arch", m.Arch, "layers", m.NLayer, "vocab", m.NVocab,
+		"slots", s.o.Slots, "slot_ctx", slotCtx, "cache_k", ck, "cache_v", cv,
+		"threads", e.Pool.Threads(), "seconds", time.Since(t0).Seconds())
+	return nil
+}
+
+// Ready reports whether the model is loaded and requests are served.
+func (s *Server) Ready() bool { return s.state.Load() == stateReady }
+
+// Engine returns the loaded model (nil until ready).
+func (s *Server) Engine() *engine.Engine {
+	if !s.Ready() {
+		return nil
+	}
+	return s.eng
+}
+
+// Scheduler returns the running scheduler (nil until ready). Cache
+// access goes through its Do method.
+func (s *Server) Scheduler() *engine.Scheduler {
+	if !s.Ready() {
+		return nil
+	}
+	return s.sched
+}
+
+// SlotContext returns the context size of each slot (0 until ready).
+func (s *Server) SlotContext() int {
+	if !s.Ready() {
+		return 0
+	}
+	return s.slotCtx
+}
+
+// Registry returns the Prometheus registry behind /metrics, so more
+// collectors (e.g. requantization counters) can be registered on it.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// Close stops serving requests, cancels the running ones, closes the
+// scheduler (and the model, if the server loaded it). It is idempotent.
+func (s *Server) Close() {
+	s.state.Store(stateStopping)
+	s.cancelBase()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	if s.sched != nil {
+		s.sched.Close()
+	}
+	if s.eng != nil && s.ownEngine {
+		s.eng.Close()
+	}
+}
+
+// Serve accepts connections on ln, loading the model in the background
+// (so /health answers 503 until it is loaded), until ctx ends; then it
+// shuts down gracefully: it stops accepting connections, answers new
+// requests 503, waits up to ShutdownTimeout for in-flight requests,
+// cancels those still running, and closes the scheduler. It returns nil
+// after a shutdown asked through ctx, or the error that stopped it (a
+// failed model load or listener).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	loadErr := make(chan error, 1)
+	go func() { loadErr <- s.Load() }()
+	s.log.Info("listening", "addr", ln.Addr().String())
+
+	var err error
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			s.log.Info("shutting down")
+			done = true
+		case err = <-serveErr:
+			done = true
+		case e := <-loadErr:
+			loadErr = nil
+			if e != nil {
+				err = e
+				done = true
+			}
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.o.ShutdownTimeout)
+	defer cancel()
+	// Answer requests still arriving on open connections with 503, and
+	// let in-flight ones finish.
+	if s.state.Load() == stateReady {
+		s.state.Store(stateStopping)
+	}
+	if e := hs.Shutdown(sctx); e != nil {
+		s.log.Warn("in-flight requests did not finish in time; cancelling them", "timeout", s.o.ShutdownTimeout)
+		s.cancelBase()
+		hs.Close()
+	}
+	// A load still in progress sees the server closed and frees what it
+	// built (see load).
+	s.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

@@ -1,0 +1,189 @@
+// Drives a running `kvserve serve` with the official openai npm client,
+// unchanged: chat (plain and streaming), legacy completions (plain and
+// streaming), logprobs, and errors. .ci/run starts the server (embedded
+// model, --api-key) and passes its address in KVSERVE_URL and the key in
+// KVSERVE_API_KEY.
+//
+// Run: KVSERVE_URL=http://127.0.0.1:PORT KVSERVE_API_KEY=KEY node --test test.mjs
+
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+
+const baseURL = (process.env.KVSERVE_URL ?? 'http://127.0.0.1:8080') + '/v1';
+const apiKey = process.env.KVSERVE_API_KEY ?? 'no-key';
+const client = new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout: 120_000 });
+
+const messages = [
+  { role: 'system', content: 'You are a helpful assistant.' },
+  { role: 'user', content: 'Tell me a story about a fox.' },
+];
+const greedy = { temperature: 0, seed: 1 };
+
+// The server loads its model in the background: wait for /health.
+before(async () => {
+  const health = baseURL.replace(/\/v1$/, '') + '/health';
+  for (let i = 0; i < 600; i++) {
+    try {
+      if ((await fetch(health)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${health} did not answer 200 within 60 s`);
+});
+
+test('models.list', async () => {
+  const page = await client.models.list();
+  assert.equal(page.data.length, 1);
+  assert.equal(page.data[0].object, 'model');
+  assert.ok(page.data[0].id.length > 0);
+});
+
+test('chat completion, then the same streamed', async () => {
+  const r = await client.chat.completions.create({ model: 'kvserve', messages, max_tokens: 16, ...greedy });
+  assert.equal(r.object, 'chat.completion');
+  assert.match(r.id, /^chatcmpl-/);
+  assert.equal(r.choices.length, 1);
+  const c = r.choices[0];
+  assert.equal(c.index, 0);
+  assert.equal(c.message.role, 'assistant');
+  assert.equal(typeof c.message.content, 'string');
+  assert.ok(c.message.content.length > 0, 'empty content');
+  assert.ok(['stop', 'length'].includes(c.finish_reason), `finish_reason ${c.finish_reason}`);
+  assert.equal(r.usage.completion_tokens, c.finish_reason === 'length' ? 16 : r.usage.completion_tokens);
+  assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + r.usage.completion_tokens);
+  assert.ok(r.usage.prompt_tokens > 10);
+
+  const stream = await client.chat.completions.create({
+    model: 'kvserve', messages, max_tokens: 16, ...greedy, stream: true, stream_options: { include_usage: true },
+  });
+  let text = '';
+  let role = null;
+  let finish = null;
+  let usage = null;
+  let chunks = 0;
+  let id = null;
+  for await (const chunk of stream) {
+    chunks++;
+    assert.equal(chunk.object, 'chat.completion.chunk');
+    id ??= chunk.id;
+    assert.equal(chunk.id, id, 'chunk ids differ');
+    if (chunk.usage) usage = chunk.usage;
+    if (chunk.choices.length === 0) continue;
+    const d = chunk.choices[0].delta;
+    if (d.role) role = d.role;
+    if (d.content) text += d.content;
+    if (chunk.choices[0].finish_reason) finish = chunk.choices[0].finish_reason;
+  }
+  assert.equal(role, 'assistant');
+  assert.equal(text, c.message.content, 'streamed text differs from the non-streamed completion');
+  assert.equal(finish, c.finish_reason);
+  assert.ok(usage, 'no usage chunk with include_usage');
+  assert.equal(usage.completion_tokens, r.usage.completion_tokens);
+  assert.ok(chunks >= 3);
+});
+
+test('chat completion with logprobs', async () => {
+  const r = await client.chat.completions.create({
+    model: 'kvserve', messages, max_tokens: 8, ...greedy, logprobs: true, top_logprobs: 3,
+  });
+  const lp = r.choices[0].logprobs;
+  assert.ok(lp && Array.isArray(lp.content), 'no logprobs.content');
+  assert.equal(lp.content.length, r.usage.completion_tokens);
+  let joined = '';
+  for (const e of lp.content) {
+    assert.equal(typeof e.token, 'string');
+    assert.ok(e.logprob <= 0, `logprob ${e.logprob}`);
+    assert.ok(Array.isArray(e.bytes));
+    if (!e.token.includes('\uFFFD')) assert.deepEqual(e.bytes, [...Buffer.from(e.token, 'utf8')]);
+    assert.equal(e.top_logprobs.length, 3);
+    for (let i = 1; i < 3; i++) assert.ok(e.top_logprobs[i].logprob <= e.top_logprobs[i - 1].logprob, 'top_logprobs not sorted');
+    // Greedy: the chosen token is the most probable one.
+    assert.equal(e.top_logprobs[0].token, e.token);
+    joined += e.token;
+  }
+  assert.equal(joined, r.choices[0].message.content);
+
+  // Streaming logprobs: one entry per generated token overall.
+  const stream = await client.chat.completions.create({
+    model: 'kvserve', messages, max_tokens: 8, ...greedy, logprobs: true, top_logprobs: 1, stream: true,
+  });
+  let n = 0;
+  for await (const chunk of stream) {
+    const c = chunk.choices[0];
+    if (c?.logprobs?.content) n += c.logprobs.content.length;
+  }
+  assert.equal(n, r.usage.completion_tokens);
+});
+
+test('completions (legacy), plain, streamed and with logprobs', async () => {
+  const prompt = 'Once upon a time';
+  const r = await client.completions.create({ model: 'kvserve', prompt, max_tokens: 12, ...greedy, logprobs: 2 });
+  assert.equal(r.object, 'text_completion');
+  assert.match(r.id, /^cmpl-/);
+  const c = r.choices[0];
+  assert.equal(typeof c.text, 'string');
+  assert.ok(c.text.length > 0);
+  assert.equal(c.finish_reason, 'length');
+  assert.equal(r.usage.completion_tokens, 12);
+  assert.equal(c.logprobs.tokens.length, 12);
+  assert.equal(c.logprobs.token_logprobs.length, 12);
+  assert.equal(c.logprobs.top_logprobs.length, 12);
+  assert.equal(c.logprobs.tokens.join(''), c.text);
+  for (const top of c.logprobs.top_logprobs) assert.equal(Object.keys(top).length, 2);
+
+  const stream = await client.completions.create({ model: 'kvserve', prompt, max_tokens: 12, ...greedy, stream: true });
+  let text = '';
+  let finish = null;
+  for await (const chunk of stream) {
+    if (chunk.choices.length === 0) continue;
+    text += chunk.choices[0].text;
+    if (chunk.choices[0].finish_reason) finish = chunk.choices[0].finish_reason;
+  }
+  assert.equal(text, c.text);
+  assert.equal(finish, 'length');
+
+  // A stop sequence ends the text before it.
+  const stop = c.text.slice(4, 9);
+  const s = await client.completions.create({ model: 'kvserve', prompt, max_tokens: 12, ...greedy, stop: [stop] });
+  assert.equal(s.choices[0].finish_reason, 'stop');
+  assert.equal(s.choices[0].text, c.text.slice(0, c.text.indexOf(stop)));
+});
+
+test('errors surface as the client\'s typed errors', async () => {
+  await assert.rejects(
+    client.chat.completions.create({ model: 'kvserve', messages, max_tokens: 4, n: 2 }),
+    (err) => err instanceof OpenAI.BadRequestError && err.status === 400 && /n/.test(err.message),
+  );
+  await assert.rejects(
+    client.chat.completions.create({ model: 'kvserve', messages: [], max_tokens: 4 }),
+    (err) => err instanceof OpenAI.BadRequestError,
+  );
+  const wrong = new OpenAI({ baseURL, apiKey: 'wrong-key', maxRetries: 0 });
+  await assert.rejects(
+    wrong.chat.completions.create({ model: 'kvserve', messages, max_tokens: 4 }),
+    (err) => err instanceof OpenAI.AuthenticationError && err.status === 401,
+  );
+});
+
+test('abandoning a stream early frees the server', async () => {
+  const stream = await client.chat.completions.create({ model: 'kvserve', messages, max_tokens: 2000, stream: true });
+  let n = 0;
+  for await (const chunk of stream) {
+    if (++n >= 3) break; // the client aborts the request
+  }
+  // The server cancels the request: every slot is soon idle.
+  const root = baseURL.replace(/\/v1$/, '');
+  let busy = true;
+  for (let i = 0; i < 100 && busy; i++) {
+    const res = await fetch(root + '/slots', { headers: { Authorization: `Bearer ${apiKey}` } });
+    assert.equal(res.status, 200);
+    busy = (await res.json()).some((s) => s.is_processing);
+    if (busy) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(!busy, 'a slot is still busy 10 s after the client abandoned its stream');
+  const r = await client.chat.completions.create({ model: 'kvserve', messages, max_tokens: 2, ...greedy });
+  assert.equal(r.choices.length, 1);
+});
