@@ -635,6 +635,10 @@ func (s *Scheduler) stepOnce() {
 			sl.res.PromptTime = time.Since(sl.tStart)
 			sl.state = slotDecode
 			sl.tGen = time.Now()
+			if sl.req.NPredict == 0 { // only fill the cache with the prompt
+				s.finish(sl, "limit", nil)
+				continue
+			}
 		}
 		s.emit(sl, logits[rowOf[sl.outRow]*V:(rowOf[sl.outRow]+1)*V])
 	}
@@ -748,6 +752,7 @@ func (s *Scheduler) finish(sl *slot, stopType string, err error) {
 	s.stats.PromptSeconds += res.PromptTime.Seconds()
 	s.stats.PredictedTokens += int64(res.PredictedTokens)
 	s.stats.PredictSeconds += res.PredictTime.Seconds()
+	s.stats.Processing--
 	s.mu.Unlock()
 	if sl.state == slotPrefill {
 		// The prompt was cut short: the cache holds only what ran.

@@ -164,12 +164,8 @@ func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError
 			return nil, badRequest("token id %d is out of range (the vocabulary has %d tokens)", t, nv)
 		}
 	}
-	n := g.nPredict
-	if n == 0 {
-		n = 1 // the scheduler samples at least one token; it is dropped
-	}
 	return &engine.Request{
-		Prompt: prompt, NPredict: n, Sample: g.sample, Stop: g.stop, IgnoreEOS: g.ignoreEOS,
+		Prompt: prompt, NPredict: g.nPredict, Sample: g.sample, Stop: g.stop, IgnoreEOS: g.ignoreEOS,
 		NProbs: g.nProbs, SlotID: g.slotID, CachePrompt: g.cachePrompt,
 	}, nil
 }
@@ -213,7 +209,6 @@ type run struct {
 	ctx     context.Context
 	cancel  func()
 	release func()
-	discard bool // n_predict 0: drop the one token the scheduler samples
 	started time.Time
 }
 
@@ -237,7 +232,7 @@ func (s *Server) start(ctx context.Context, r *engine.Request, g genOptions) (*r
 		}
 		return nil, badRequest("%v", err)
 	}
-	return &run{events: ch, ctx: rctx, cancel: cancelAll, release: release, discard: g.nPredict == 0, started: time.Now()}, nil
+	return &run{events: ch, ctx: rctx, cancel: cancelAll, release: release, started: time.Now()}, nil
 }
 
 // close cancels the request if it still runs, waits for the scheduler to
@@ -286,17 +281,10 @@ func (s *Server) next(rn *run) (step, *apiError) {
 			return step{}, errorf(http.StatusServiceUnavailable, TypeUnavailable, "request cancelled")
 		}
 		res := *ev.Done
-		if rn.discard {
-			res.Tokens, res.Text, res.PredictedTokens, res.StopType, res.StoppingWord = nil, "", 0, "limit", ""
-			return step{res: &res}, nil
-		}
 		if n := int64(res.PromptTokens + res.PredictedTokens); n > s.nTokensMax.Load() {
 			s.nTokensMax.Store(n) // a racy high-water mark is fine for a metric
 		}
 		return step{text: ev.Text, res: &res}, nil
-	}
-	if rn.discard {
-		return step{}, nil
 	}
 	return step{text: ev.Text, tokens: []tokenOut{{id: ev.Token, logprob: ev.LogProb, top: ev.Top}}}, nil
 }

@@ -1,0 +1,223 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fill runs a greedy completion that leaves its tokens in a slot's cache.
+func fill(t *testing.T, url string, slot int, prompt string, n int) {
+	t.Helper()
+	postOK(t, url+"/completion", map[string]any{"prompt": prompt, "n_predict": n, "temperature": 0, "id_slot": slot, "cache_prompt": true})
+}
+
+// GET /cache/usage reports bytes per slot, layer, K/V and type, capacity and
+// an estimate per cache type; /cache/requantize converts in place (dry run
+// first), /props then shows the new types, and the usage agrees.
+func TestCacheUsageAndRequantize(t *testing.T) {
+	_, ts := newTestServer(t, Options{Slots: 2})
+	fill(t, ts.URL, 0, strings.Repeat("The cache is a product. ", 20), 40)
+	st, b := get(t, ts.URL+"/cache/usage")
+	if st != http.StatusOK {
+		t.Fatalf("usage: %d %s", st, b)
+	}
+	u := obj(t, b)
+	total := num(u["total_bytes"])
+	if total <= 0 || num(u["capacity_bytes"]) < total {
+		t.Fatalf("usage totals: %v", u)
+	}
+	slots := u["slots"].([]any)
+	s0 := slots[0].(map[string]any)
+	if num(s0["tokens"]) < 40 || num(s0["bytes"]) != total || num(slots[1].(map[string]any)["bytes"]) != 0 {
+		t.Fatalf("slot usage: %v", slots)
+	}
+	l0 := s0["layers"].([]any)[0].(map[string]any)
+	if k := l0["k"].(map[string]any); num(k["bytes_by_type"].(map[string]any)["f16"]) != num(k["bytes"]) || k["write_type"] != "f16" {
+		t.Fatalf("layer usage: %v", l0)
+	}
+	ests := u["estimates"].([]any)
+	if len(ests) != 9 {
+		t.Fatalf("%d estimates", len(ests))
+	}
+	for _, e := range ests {
+		e := e.(map[string]any)
+		if e["type"] == "f16" && num(e["bytes_current_contents"]) != total {
+			t.Errorf("f16 estimate %v != total %v", e["bytes_current_contents"], total)
+		}
+	}
+
+	dry := postOK(t, ts.URL+"/cache/requantize", map[string]any{"type_k": "q8_0", "type_v": "q4_0", "dry_run": true})
+	if dry["dry_run"] != true || num(dry["bytes_freed"]) <= 0 || num(dry["pages_converted"]) == 0 {
+		t.Fatalf("dry run: %v", dry)
+	}
+	if u2 := obj(t, must(get(t, ts.URL+"/cache/usage"))); num(u2["total_bytes"]) != total {
+		t.Fatalf("dry run changed the cache: %v -> %v", total, u2["total_bytes"])
+	}
+	real := postOK(t, ts.URL+"/cache/requantize", map[string]any{"type_k": "q8_0", "type_v": "q4_0"})
+	for _, k := range []string{"bytes_before", "bytes_after", "bytes_freed", "tokens_converted", "pages_converted"} {
+		if real[k] != dry[k] {
+			t.Errorf("%s: real %v, dry run said %v", k, real[k], dry[k])
+		}
+	}
+	if _, ok := real["elapsed_ms"]; !ok {
+		t.Error("no elapsed_ms")
+	}
+	layers := real["layers"].([]any)
+	if l := layers[3].(map[string]any); l["type_k_before"] != "f16" || l["type_k_after"] != "q8_0" || l["type_v_after"] != "q4_0" {
+		t.Errorf("layer report %v", l)
+	}
+	// (34+18)/(2·64) of f16's bytes.
+	if want := num(real["bytes_before"]) * 52 / 128; num(real["bytes_after"]) != want {
+		t.Errorf("bytes after %v, want %v", real["bytes_after"], want)
+	}
+	props := obj(t, must(get(t, ts.URL+"/props")))
+	if props["cache_type_k"] != "q8_0" || props["cache_type_v"] != "q4_0" {
+		t.Errorf("/props cache types %v / %v", props["cache_type_k"], props["cache_type_v"])
+	}
+	// The slot still answers from its cache: same prompt, cached tokens reused.
+	r := postOK(t, ts.URL+"/completion", map[string]any{"prompt": strings.Repeat("The cache is a product. ", 20), "n_predict": 4, "temperature": 0, "id_slot": 0})
+	if num(r["tokens_cached"]) == 0 {
+		t.Errorf("requantized prefix not reused: %v", r["tokens_cached"])
+	}
+	// Per-layer scope.
+	part := postOK(t, ts.URL+"/cache/requantize", map[string]any{"type_k": "f16", "layers": "0-1,7"})
+	if n := len(part["layers"].([]any)); n != 3 {
+		t.Errorf("%d layers reported for 0-1,7", n)
+	}
+	props = obj(t, must(get(t, ts.URL+"/props")))
+	if props["cache_type_k"] != "mixed" {
+		t.Errorf("/props after a per-layer change: %v", props["cache_type_k"])
+	}
+}
+
+func must(_ int, b []byte) []byte { return b }
+
+// Bad requantize requests are 400s that name the problem, and change
+// nothing.
+func TestRequantizeErrors(t *testing.T) {
+	_, ts := newTestServer(t, Options{Slots: 2})
+	fill(t, ts.URL, 0, "Hello there", 8)
+	before := num(obj(t, must(get(t, ts.URL+"/cache/usage")))["total_bytes"])
+	for _, c := range []struct {
+		body any
+		want string
+	}{
+		{"", "empty body"},
+		{map[string]any{}, "type_k and/or type_v"},
+		{map[string]any{"type_k": "q3_K"}, "unknown cache type"},
+		{map[string]any{"type_k": "q4_K"}, "unknown cache type"},
+		{map[string]any{"type_v": "q4_0", "layers": "0-9"}, "outside 0-7"},
+		{map[string]any{"type_v": "q4_0", "layers": []int{12}}, "out of range"},
+		{map[string]any{"type_v": "q4_0", "slots": []int{5}}, "slot 5 out of range"},
+		{map[string]any{"type_v": "q4_0", "slots": []int{}}, "empty list"},
+		{map[string]any{"type_v": "q4_0", "tpye_k": "f32"}, "unknown field"},
+		{`{"type_k": 8}`, "invalid request"},
+		{`{"type_k": "q8_0"`, "invalid"},
+	} {
+		st, b := post(t, ts.URL+"/cache/requantize", c.body)
+		msg := wantError(t, "requantize "+strings.ReplaceAll(string(mustJSON(c.body)), "\n", ""), st, b, http.StatusBadRequest, "invalid_request_error")
+		if !strings.Contains(msg, c.want) {
+			t.Errorf("%v: message %q lacks %q", c.body, msg, c.want)
+		}
+	}
+	if after := num(obj(t, must(get(t, ts.URL+"/cache/usage")))["total_bytes"]); after != before {
+		t.Errorf("bad requests changed the cache: %v -> %v", before, after)
+	}
+}
+
+func mustJSON(v any) []byte {
+	if s, ok := v.(string); ok {
+		return []byte(s)
+	}
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// While streams run, concurrent requantize calls are refused with 409
+// (one runs at a time), and every stream completes.
+func TestRequantizeConflict(t *testing.T) {
+	_, ts := newTestServer(t, Options{Slots: 4, Ctx: 4 * 2048})
+	long := strings.Repeat("Requantization must not disturb a stream. ", 60)
+	for i := 0; i < 4; i++ {
+		fill(t, ts.URL, i, long+string(rune('A'+i)), 1)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ { // keep the scheduler busy so conversion is sliced
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			postOK(t, ts.URL+"/completion", map[string]any{"prompt": "Once upon a time", "n_predict": 400, "temperature": 0, "ignore_eos": true, "id_slot": i})
+		}()
+	}
+	saw409 := false
+	for _, to := range []string{"q4_0", "f16", "q8_0", "f16", "q4_0", "f16"} {
+		codes := make([]int, 2)
+		var cw sync.WaitGroup
+		for j := range codes {
+			cw.Add(1)
+			go func() {
+				defer cw.Done()
+				codes[j], _ = post(t, ts.URL+"/cache/requantize", map[string]any{"type_k": to, "type_v": to})
+			}()
+		}
+		cw.Wait()
+		for _, c := range codes {
+			switch c {
+			case http.StatusOK:
+			case http.StatusConflict:
+				saw409 = true
+			default:
+				t.Errorf("requantize answered %d", c)
+			}
+		}
+		if saw409 {
+			break
+		}
+	}
+	wg.Wait()
+	if !saw409 {
+		t.Error("two concurrent requantize calls never conflicted")
+	}
+}
+
+// /cache/policy reads and changes the automatic precision policy at run
+// time; bad values are 400s.
+func TestCachePolicyEndpoint(t *testing.T) {
+	_, ts := newTestServer(t, Options{Slots: 2})
+	p := obj(t, must(get(t, ts.URL+"/cache/policy")))
+	if p["enabled"] != false {
+		t.Fatalf("initial policy %v", p)
+	}
+	p = postOK(t, ts.URL+"/cache/policy", map[string]any{"hot": 256, "sink": 16, "budget": "64MiB", "ladder_v": []string{"f16", "q8_0", "q4_0"}})
+	if p["enabled"] != true || num(p["hot"]) != 256 || num(p["budget_bytes"]) != 64<<20 || p["ladder_k"] == nil {
+		t.Fatalf("policy after POST: %v", p)
+	}
+	if g := obj(t, must(get(t, ts.URL+"/cache/policy"))); num(g["sink"]) != 16 {
+		t.Fatalf("GET after POST: %v", g)
+	}
+	fill(t, ts.URL, 0, "Policies apply between steps", 8)
+	for _, c := range []struct {
+		body any
+		want string
+	}{
+		{map[string]any{"ladder_k": []string{"q4_0", "f16"}}, "go down in precision"},
+		{map[string]any{"ladder_v": []string{"q9"}}, "unknown cache type"},
+		{map[string]any{"budget": "lots"}, "bad size"},
+		{map[string]any{"budget": -5}, "negative"},
+		{map[string]any{"dynamic": "2048"}, "LENGTH:TYPE"},
+		{map[string]any{"hot": -1}, "negative"},
+		{map[string]any{"hotness": 3}, "unknown field"},
+	} {
+		st, b := post(t, ts.URL+"/cache/policy", c.body)
+		if msg := wantError(t, "policy", st, b, http.StatusBadRequest, "invalid_request_error"); !strings.Contains(msg, c.want) {
+			t.Errorf("%v: %q lacks %q", c.body, msg, c.want)
+		}
+	}
+	p = postOK(t, ts.URL+"/cache/policy", map[string]any{"enabled": false})
+	if p["enabled"] != false {
+		t.Errorf("policy not removed: %v", p)
+	}
+}
