@@ -27,6 +27,7 @@ var ErrRequantizeBusy = errors.New("a cache requantization is already in progres
 type requantJob struct {
 	steps  []kvcache.Step
 	next   int
+	ok     []bool // per step of the current chunk: converted
 	report *RequantizeReport
 	start  time.Time
 	done   chan error
@@ -91,12 +92,19 @@ func (s *Scheduler) stepRequant() {
 		return
 	}
 	deadline := time.Now().Add(requantSlice)
+	chunk := 4 * s.e.Pool.Threads()
+	if len(j.ok) < chunk {
+		j.ok = make([]bool, chunk)
+	}
 	for j.next < len(j.steps) {
-		st := j.steps[j.next]
-		j.next++
-		if s.cache.ConvertPage(st) {
-			j.report.PagesConverted++
-			j.report.TokensConverted += st.Tokens
+		steps := j.steps[j.next:min(j.next+chunk, len(j.steps))]
+		j.next += len(steps)
+		s.cache.ConvertPages(steps, s.e.Pool, j.ok[:len(steps)])
+		for i, ok := range j.ok[:len(steps)] {
+			if ok {
+				j.report.PagesConverted++
+				j.report.TokensConverted += steps[i].Tokens
+			}
 		}
 		if time.Now().After(deadline) && s.anyActive() {
 			return

@@ -71,6 +71,7 @@ type Cache struct {
 	seqs    [][]layerSeq // [seq][layer]
 	scratch []*attnScratch
 	wtmp    []float32       // Store's rotation scratch (Store is single-threaded)
+	cbuf    [][]float32     // conversion scratch per worker: one head of a page
 	seqK    [][]tensor.Type // per-sequence write types overriding the layer's (nil: none)
 	seqV    [][]tensor.Type
 
@@ -110,6 +111,10 @@ func New(cfg Config) (*Cache, error) {
 		bytes: map[tensor.Type]int64{},
 	}
 	c.wtmp = make([]float32, max(c.rowK, c.rowV))
+	c.cbuf = make([][]float32, cfg.Threads)
+	for i := range c.cbuf {
+		c.cbuf[i] = make([]float32, cfg.PageTokens*max(cfg.HeadDimK, cfg.HeadDimV))
+	}
 	c.seqK = make([][]tensor.Type, cfg.Seqs)
 	c.seqV = make([][]tensor.Type, cfg.Seqs)
 	c.seqs = make([][]layerSeq, cfg.Seqs)

@@ -3,6 +3,8 @@ package kvcache
 import (
 	"fmt"
 
+	"github.com/kvserve/kvserve/internal/parallel"
+
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -214,7 +216,24 @@ func (c *Cache) SetWriteTypes(t Target) error {
 // ConvertPage converts one page as a plan step says (if the page still is
 // as planned), allocating the new page, converting head by head, and
 // freeing the old page at once. It returns whether it converted.
-func (c *Cache) ConvertPage(st Step) bool {
+func (c *Cache) ConvertPage(st Step) bool { return c.convertPage(st, 0) }
+
+// ConvertPages converts several pages (distinct ones, as a plan lists
+// them) in parallel on the pool; done[i] reports whether step i converted.
+func (c *Cache) ConvertPages(steps []Step, pool *parallel.Pool, done []bool) {
+	t := &convertTask{c: c, steps: steps, done: done}
+	pool.Run(len(steps), t)
+}
+
+type convertTask struct {
+	c     *Cache
+	steps []Step
+	done  []bool
+}
+
+func (t *convertTask) Do(i, worker int) { t.done[i] = t.c.convertPage(t.steps[i], worker) }
+
+func (c *Cache) convertPage(st Step, worker int) bool {
 	if st.Seq >= c.cfg.Seqs || st.Layer >= c.cfg.Layers {
 		return false
 	}
@@ -232,28 +251,28 @@ func (c *Cache) ConvertPage(st Step) bool {
 	}
 	np := &Page{Type: st.To, Rotated: st.ToRot, mem: allocBlock(st.To.RowSize(rowElems) * c.cfg.PageTokens)}
 	c.account(st.To, int64(len(np.mem.b)), 1)
-	c.convertInto(old, np, headDim)
+	c.convertInto(old, np, headDim, c.cbuf[worker%len(c.cbuf)])
 	s.pages[st.Index] = np
 	c.freePage(old)
 	return true
 }
 
-// convertInto re-encodes every row of src into dst: decode, undo src's
-// rotation unless dst is rotated too, rotate for dst, encode.
-func (c *Cache) convertInto(src, dst *Page, headDim int) {
+// convertInto re-encodes every row of src into dst, a head's block of
+// PageTokens rows at a time: decode, undo src's rotation unless dst is
+// rotated too, rotate for dst, encode. buf holds PageTokens×headDim floats.
+func (c *Cache) convertInto(src, dst *Page, headDim int, buf []float32) {
 	P := c.cfg.PageTokens
-	hbS, hbD := src.Type.RowSize(headDim), dst.Type.RowSize(headDim)
-	buf := c.wtmp[:headDim]
-	nHeads := len(src.mem.b) / (hbS * P)
+	hbS, hbD := src.Type.RowSize(headDim)*P, dst.Type.RowSize(headDim)*P
+	buf = buf[:P*headDim]
+	nHeads := len(src.mem.b) / hbS
 	for h := 0; h < nHeads; h++ {
-		for t := 0; t < P; t++ {
-			i := h*P + t
-			decodeRow(src.Type, src.mem.b[i*hbS:(i+1)*hbS], buf)
-			if src.Rotated != dst.Rotated {
-				fwht(buf) // rotate, or undo a rotation: the same transform
+		decodeRow(src.Type, src.mem.b[h*hbS:(h+1)*hbS], buf)
+		if src.Rotated != dst.Rotated {
+			for t := 0; t < P; t++ {
+				fwht(buf[t*headDim : (t+1)*headDim]) // rotate, or undo a rotation: the same transform
 			}
-			encode(dst.Type, buf, dst.mem.b[i*hbD:(i+1)*hbD])
 		}
+		encode(dst.Type, buf, dst.mem.b[h*hbD:(h+1)*hbD])
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unsafe"
 
+	"github.com/kvserve/kvserve/internal/kernels"
+	"github.com/kvserve/kvserve/internal/qkernels"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -89,21 +91,21 @@ func u16s(b []byte) []uint16 {
 }
 
 // encode converts f32 values to type t into dst (t.RowSize(len(x)) bytes),
-// as ggml writes rows into a cache of that type.
+// as ggml's reference quantizers write rows into a cache of that type.
+// len(x) may span several rows: blocks never straddle rows.
 func encode(t tensor.Type, x []float32, dst []byte) {
 	switch t {
 	case tensor.F32:
 		copy(f32s(dst), x)
 	case tensor.F16:
-		d := u16s(dst)
-		for i, v := range x {
-			d[i] = tensor.F32ToF16(v)
-		}
+		kernels.F32ToF16(u16s(dst)[:len(x)], x)
 	case tensor.BF16:
 		d := u16s(dst)
 		for i, v := range x {
 			d[i] = tensor.F32ToBF16(v)
 		}
+	case tensor.Q8_0:
+		qkernels.QuantizeQ8_0(dst, x) // SIMD, bit-identical to the reference
 	default:
 		quantizeRow(t, x, dst)
 	}
@@ -115,9 +117,7 @@ func decodeRow(t tensor.Type, src []byte, dst []float32) {
 	case tensor.F32:
 		copy(dst, f32s(src))
 	case tensor.F16:
-		for i, h := range u16s(src)[:len(dst)] {
-			dst[i] = tensor.F16ToF32(h)
-		}
+		kernels.F16ToF32(dst, u16s(src)[:len(dst)])
 	case tensor.BF16:
 		for i, h := range u16s(src)[:len(dst)] {
 			dst[i] = tensor.BF16ToF32(h)
