@@ -469,4 +469,3 @@ func (s *Server) handleSetPolicy(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("cache policy set", "policy", policyJSON(np, engine.Stats{}))
 	s.handleGetPolicy(w, r)
 }
-
