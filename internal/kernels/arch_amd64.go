@@ -192,6 +192,15 @@ func accumRowsSmallF16AVX2(y *float32, ldy int, a *float32, lda int, rows *uint1
 //go:noescape
 func accumRowsSmallBF16AVX2(y *float32, ldy int, a *float32, lda int, rows *uint16, stride int, n int, ng int, cols int)
 
+// fwhtAVX512 (n = 16..1024) and fwhtAVX2 (n = 8..256) apply the FWHT to
+// rows ≥ 1 rows of n elements (a power of two) and multiply by s (fwht.go).
+
+//go:noescape
+func fwhtAVX512(x *float32, rows int, n int, s float32)
+
+//go:noescape
+func fwhtAVX2(x *float32, rows int, n int, s float32)
+
 // fmaPeakAVX512 and fmaPeakAVX2 run iters × 12 independent FMAs on
 // registers only; benchmarks use them to measure the machine's FMA peak.
 func fmaPeakAVX512(iters int)
@@ -401,6 +410,19 @@ func expSub(x []float32, m float32) float32 {
 		return expSubAVX2(f32p(x), len(x), m)
 	}
 	return expSubGeneric(x, m)
+}
+
+// fwht runs the assembly kernel for the lengths it has (the AVX2 one
+// also on the AVX-512 path, for n = 8) and the generic code otherwise.
+func fwht(x []float32, n int, s float32) {
+	switch {
+	case level == LevelAVX512 && n >= 16 && n <= 1024:
+		fwhtAVX512(f32p(x), len(x)/n, n, s)
+	case level >= LevelAVX2 && n >= 8 && n <= 256:
+		fwhtAVX2(f32p(x), len(x)/n, n, s)
+	default:
+		fwhtGeneric(x, n, s)
+	}
 }
 
 func siluMul(dst, gate, up []float32) {

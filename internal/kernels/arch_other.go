@@ -31,6 +31,7 @@ func sumSquares(x []float32) float32             { return sumSquaresGeneric(x) }
 func maxF32(x []float32) float32                 { return maxGeneric(x) }
 func expSub(x []float32, m float32) float32      { return expSubGeneric(x, m) }
 func siluMul(dst, gate, up []float32)            { siluMulGeneric(dst, gate, up) }
+func fwht(x []float32, n int, s float32)         { fwhtGeneric(x, n, s) }
 
 func accumRows(t wtype, y []float32, dim int, a []float32, lda, n int, rows unsafe.Pointer, stride int) {
 	if len(y) == 0 || n == 0 {

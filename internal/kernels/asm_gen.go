@@ -1195,6 +1195,229 @@ func (g *gen) exp256(t int) {
 	g.i("VMULPS %s, %s, %s", N, P, T)
 }
 
+// ---------------------------------------------------------------- FWHT
+
+// fwhtISA describes how one ISA runs the FWHT kernel (see fwht.go for the
+// contract and the operation order, which must match the reference loop).
+type fwhtISA struct {
+	suffix     string
+	L          int // lanes
+	B          int // elements of a row block held in registers (data registers = B/L)
+	minN, maxN int // row lengths handled; a row longer than B is n/B ≤ 4 blocks
+	reg        func(int) string
+	scale      int   // register holding the broadcast scale
+	temps      []int // registers free for temporaries (besides the data registers)
+	// sign returns the operand holding the ±1 vector of in-register stage
+	// h = 2^k: +1 in lanes with bit k clear, -1 where it is set.
+	sign func(k int) string
+	// perm emits dst = src with lanes l and l^(1<<k) swapped (k ≥ 1).
+	perm  func(g *gen, k int, src, dst string)
+	setup func(g *gen)
+}
+
+var fwhtAVX512 = fwhtISA{
+	suffix: "AVX512", L: 16, B: 256, minN: 16, maxN: 1024,
+	reg: zr, scale: 20, temps: []int{21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31},
+	sign: func(k int) string { return zr(16 + k) },
+	perm: func(g *gen, k int, src, dst string) {
+		switch k {
+		case 1:
+			g.i("VPERMILPS $0x4E, %s, %s", src, dst)
+		case 2:
+			g.i("VSHUFF32X4 $0xB1, %s, %s, %s", src, src, dst)
+		case 3:
+			g.i("VSHUFF32X4 $0x4E, %s, %s, %s", src, src, dst)
+		}
+	},
+	setup: func(g *gen) {
+		for k := 0; k < 4; k++ {
+			g.i("VMOVUPS fwhtsign<>+%d(SB), Z%d", 64*k, 16+k)
+		}
+	},
+}
+
+var fwhtAVX2 = fwhtISA{
+	suffix: "AVX2", L: 8, B: 64, minN: 8, maxN: 256,
+	reg: yr, scale: 15, temps: []int{8, 9, 10, 11, 12, 13, 14},
+	sign: func(k int) string { return fmt.Sprintf("fwhtsign<>+%d(SB)", 64*k) },
+	perm: func(g *gen, k int, src, dst string) {
+		switch k {
+		case 1:
+			g.i("VPERMILPS $0x4E, %s, %s", src, dst)
+		case 2:
+			g.i("VPERM2F128 $0x01, %s, %s, %s", src, src, dst)
+		}
+	},
+	setup: func(g *gen) {},
+}
+
+// fwhtRegs maps the vectors (slots) of the block being transformed to
+// registers. Butterflies across registers write a+b to a free register and
+// a-b over b, so the slots move around; the generator tracks them, and
+// every row starts from the same assignment.
+type fwhtRegs struct {
+	slot []int
+	free []int
+}
+
+func (ra *fwhtRegs) reset(f *fwhtISA, nv int) {
+	ra.slot = ra.slot[:0]
+	for i := 0; i < nv; i++ {
+		ra.slot = append(ra.slot, i)
+	}
+	ra.free = append(ra.free[:0], f.temps...)
+}
+
+func (ra *fwhtRegs) get() int {
+	if len(ra.free) == 0 {
+		panic("fwht: out of registers")
+	}
+	r := ra.free[0]
+	ra.free = ra.free[1:]
+	return r
+}
+
+func (ra *fwhtRegs) put(r int) { ra.free = append(ra.free, r) }
+
+// fwhtBfly emits the butterfly of registers a (lower index) and b:
+// returns the register holding a+b; b is overwritten with a-b and a freed.
+func (g *gen) fwhtBfly(f *fwhtISA, ra *fwhtRegs, a, b int) int {
+	t := ra.get()
+	g.i("VADDPS %s, %s, %s", f.reg(b), f.reg(a), f.reg(t))
+	g.i("VSUBPS %s, %s, %s", f.reg(b), f.reg(a), f.reg(b))
+	ra.put(a)
+	return t
+}
+
+// fwhtBlock loads the nv vectors at base into registers and runs the
+// stages h = 1, 2, 4, ..., nv·L/2 on them. Stage h = 1 comes with the load:
+// VMOVSLDUP and VMOVSHDUP (pure loads, no shuffle uop) give e = (x0, x0,
+// x2, x2, ...) and o = (x1, x1, x3, x3, ...), and x = fma(o, ±1, e) is
+// exactly x0+x1, x0-x1, x2+x3, .... The other in-register stages (h < L):
+// t = x with lanes l, l^h swapped, then x = fma(x, ±1, t), which is exactly
+// t+x in the lower lane of each pair (a+b) and t-x in the upper one (a-b).
+// Cross-register stages are VADDPS/VSUBPS of the two vectors.
+func (g *gen) fwhtBlock(f *fwhtISA, ra *fwhtRegs, base string, nv int) {
+	ra.reset(f, nv)
+	g.c("stage h=1 (at the load)")
+	for i := 0; i < nv; i++ {
+		t, x := ra.get(), ra.slot[i]
+		g.i("VMOVSLDUP %s, %s", off(4*f.L*i, base), f.reg(x))
+		g.i("VMOVSHDUP %s, %s", off(4*f.L*i, base), f.reg(t))
+		g.i("VFMADD231PS %s, %s, %s", f.sign(0), f.reg(t), f.reg(x))
+		ra.put(t)
+	}
+	for k := 1; 1<<k < f.L; k++ {
+		g.c(fmt.Sprintf("stage h=%d (in register)", 1<<k))
+		for i := 0; i < nv; i++ {
+			t := ra.get()
+			x := ra.slot[i]
+			f.perm(g, k, f.reg(x), f.reg(t))
+			g.i("VFMADD132PS %s, %s, %s", f.sign(k), f.reg(t), f.reg(x))
+			ra.put(t)
+		}
+	}
+	for hv := 1; hv < nv; hv *= 2 {
+		g.c(fmt.Sprintf("stage h=%d (across registers)", hv*f.L))
+		for i := 0; i < nv; i++ {
+			if i&hv == 0 {
+				ra.slot[i] = g.fwhtBfly(f, ra, ra.slot[i], ra.slot[i+hv])
+			}
+		}
+	}
+}
+
+// off formats a byte offset from base ("(DI)" for 0).
+func off(o int, base string) string {
+	if o == 0 {
+		return "(" + base + ")"
+	}
+	return fmt.Sprintf("%d(%s)", o, base)
+}
+
+// fwhtStore stores the block's registers at base, scaled by the scale
+// register if scaled.
+func (g *gen) fwhtStore(f *fwhtISA, ra *fwhtRegs, base string, nv int, scaled bool) {
+	for i := 0; i < nv; i++ {
+		r := f.reg(ra.slot[i])
+		if scaled {
+			g.i("VMULPS %s, %s, %s", f.reg(f.scale), r, r)
+		}
+		g.i("VMOVUPS %s, %s", r, off(4*f.L*i, base))
+	}
+}
+
+// fwhtKernel emits fwht<ISA>(x, rows, n, s): the normalized transform of
+// each of the rows rows of n elements at x (rows ≥ 1, n a power of two in
+// [minN, maxN]), every element finally multiplied by s. A row of up to B
+// elements lives in registers from load to store. A longer row of nb = 2
+// or 4 blocks: blocks 0..nb-2 each get the stages h < B in registers and
+// are stored unscaled, the last block keeps its registers, and the
+// remaining stages (h = B, then 2B) run column by column, radix 2 or 4,
+// reading the earlier blocks back, then scale and store.
+func (g *gen) fwhtKernel(f *fwhtISA) {
+	g.text("fwht"+f.suffix, "(x *float32, rows int, n int, s float32)", 0, 28)
+	g.i("MOVQ x+0(FP), DI")
+	g.i("MOVQ rows+8(FP), CX")
+	g.i("MOVQ n+16(FP), AX")
+	g.i("VBROADCASTSS s+24(FP), %s", f.reg(f.scale))
+	f.setup(g)
+	for n := f.minN; n <= f.maxN; n *= 2 {
+		g.i("CMPQ AX, $%d", n)
+		g.i("JEQ n%d", n)
+	}
+	g.i("JMP done")
+	var ra fwhtRegs
+	for n := f.minN; n <= f.maxN; n *= 2 {
+		nb := max(1, n/f.B)
+		nv := min(n, f.B) / f.L
+		g.l(fmt.Sprintf("n%d", n))
+		if nb == 1 {
+			g.fwhtBlock(f, &ra, "DI", nv)
+			g.fwhtStore(f, &ra, "DI", nv, true)
+		} else {
+			g.i("MOVQ DI, SI")
+			g.i("MOVQ $%d, DX", nb-1)
+			g.l(fmt.Sprintf("n%dblock", n))
+			g.fwhtBlock(f, &ra, "SI", nv)
+			g.fwhtStore(f, &ra, "SI", nv, false)
+			g.i("ADDQ $%d, SI", 4*f.B)
+			g.i("DECQ DX")
+			g.i("JNZ n%dblock", n)
+			g.fwhtBlock(f, &ra, "SI", nv)
+			g.c(fmt.Sprintf("stages h=%d.. across blocks, last block in registers", f.B))
+			for c := 0; c < nv; c++ {
+				v := make([]int, nb)
+				for q := 0; q < nb-1; q++ {
+					v[q] = ra.get()
+					g.i("VMOVUPS %s, %s", off(4*(q*f.B+c*f.L), "DI"), f.reg(v[q]))
+				}
+				v[nb-1] = ra.slot[c]
+				for hb := 1; hb < nb; hb *= 2 {
+					for q := 0; q < nb; q++ {
+						if q&hb == 0 {
+							v[q] = g.fwhtBfly(f, &ra, v[q], v[q+hb])
+						}
+					}
+				}
+				for q := 0; q < nb; q++ {
+					r := f.reg(v[q])
+					g.i("VMULPS %s, %s, %s", f.reg(f.scale), r, r)
+					g.i("VMOVUPS %s, %s", r, off(4*(q*f.B+c*f.L), "DI"))
+					ra.put(v[q])
+				}
+			}
+		}
+		g.i("ADDQ $%d, DI", 4*n)
+		g.i("DECQ CX")
+		g.i("JNZ n%d", n)
+		g.i("JMP done")
+	}
+	g.l("done")
+	g.i("VZEROUPPER")
+	g.i("RET")
+}
+
 // ---------------------------------------------------------------- AccumRows
 
 // accumCaps512[G] and accumCaps256[G] are the most vectors (16 and 8 f32
@@ -1602,6 +1825,18 @@ func (g *gen) data() {
 		}
 	}
 	fmt.Fprintf(&g.b, "GLOBL expc<>(SB), RODATA|NOPTR, $%d\n", 32*len(expConsts))
+	g.b.WriteString("\n// FWHT in-register stage signs: for h = 1, 2, 4, 8 (64 bytes apart), 16\n")
+	g.b.WriteString("// lanes of +1 where lane&h == 0, -1 where it is set.\n")
+	for k := 0; k < 4; k++ {
+		for l := 0; l < 16; l++ {
+			v := "$0x3f800000"
+			if l&(1<<k) != 0 {
+				v = "$0xbf800000"
+			}
+			fmt.Fprintf(&g.b, "DATA fwhtsign<>+%d(SB)/4, %s\n", 64*k+4*l, v)
+		}
+	}
+	g.b.WriteString("GLOBL fwhtsign<>(SB), RODATA|NOPTR, $256\n")
 }
 
 const header = `// Code generated by asm_gen.go; DO NOT EDIT.
@@ -1629,6 +1864,7 @@ func main() {
 	}
 	a.gemmAVX512()
 	a.elementwiseAVX512()
+	a.fwhtKernel(&fwhtAVX512)
 	a.peak()
 	a.data()
 	write("avx512_amd64.s", &a)
@@ -1643,6 +1879,7 @@ func main() {
 	}
 	b.gemmAVX2()
 	b.elementwiseAVX2()
+	b.fwhtKernel(&fwhtAVX2)
 	b.data()
 	write("avx2_amd64.s", &b)
 }

@@ -145,3 +145,27 @@ func TestAccumRowsNoAccessOutside(t *testing.T) {
 		}
 	})
 }
+
+// TestFWHTNoAccessOutside runs FWHT on rows that end right before (and
+// start right after) an unmapped page.
+func TestFWHTNoAccessOutside(t *testing.T) {
+	forLevels(t, func(t *testing.T, lv ISA) {
+		for _, front := range []bool{false, true} {
+			alloc := guarded
+			if front {
+				alloc = guardedFront
+			}
+			for n := 1; n <= 2048; n *= 2 {
+				for _, rows := range []int{1, 3} {
+					b, free := alloc(t, 4*n*rows)
+					x := unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), n*rows)
+					for i := range x {
+						x[i] = float32(i % 7)
+					}
+					FWHT(x, n)
+					free()
+				}
+			}
+		}
+	})
+}

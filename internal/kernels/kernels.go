@@ -2,8 +2,11 @@
 // dot products and matrix products with f32, f16 and bf16 weights against
 // f32 activations, weighted sums of f32, f16 and bf16 rows (attention's V
 // accumulation, one or several query heads per pass: AccumRows*, order in
-// accum.go), f16 conversion, and the element-wise helpers (axpy, scale,
-// add, mul, sum of squares, max, exp-and-sum for softmax, SiLU·up).
+// accum.go), f16 conversion, the normalized fast Walsh–Hadamard transform
+// of rows (FWHT, the KV cache's Hadamard rotation; bit-identical to its
+// reference loop on every path, see fwht.go), and the element-wise helpers
+// (axpy, scale, add, mul, sum of squares, max, exp-and-sum for softmax,
+// SiLU·up).
 //
 // Each kernel has a plain-Go reference implementation (the generic path,
 // used on every architecture other than amd64 and on amd64 CPUs without
