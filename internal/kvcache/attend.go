@@ -106,9 +106,7 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 		if kp.Rotated {
 			if !haveRot {
 				copy(s.qrot[:R*D], qs)
-				for r := 0; r < R; r++ {
-					fwht(s.qrot[r*D : (r+1)*D])
-				}
+				fwhtRows(s.qrot[:R*D], D)
 				haveRot = true
 			}
 			qs = s.qrot[:R*D]

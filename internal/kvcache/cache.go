@@ -167,13 +167,11 @@ func (c *Cache) write(s *stream, pi, row int, t tensor.Type, rowElems, headDim i
 	if p.Rotated {
 		tmp := c.wtmp[:len(x)]
 		copy(tmp, x)
+		fwhtRows(tmp, headDim)
 		x = tmp
 	}
 	for h := 0; h*headDim < len(x); h++ {
 		seg := x[h*headDim : (h+1)*headDim]
-		if p.Rotated {
-			fwht(seg)
-		}
 		off := (h*P + row) * hb
 		encode(p.Type, seg, p.mem.b[off:off+hb])
 	}

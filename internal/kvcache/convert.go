@@ -268,9 +268,7 @@ func (c *Cache) convertInto(src, dst *Page, headDim int, buf []float32) {
 	for h := 0; h < nHeads; h++ {
 		decodeRow(src.Type, src.mem.b[h*hbS:(h+1)*hbS], buf)
 		if src.Rotated != dst.Rotated {
-			for t := 0; t < P; t++ {
-				fwht(buf[t*headDim : (t+1)*headDim]) // rotate, or undo a rotation: the same transform
-			}
+			fwhtRows(buf, headDim) // rotate, or undo a rotation: the same transform
 		}
 		encode(dst.Type, buf, dst.mem.b[h*hbD:(h+1)*hbD])
 	}

@@ -2,7 +2,6 @@ package kvcache
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"unsafe"
 
@@ -64,23 +63,14 @@ func isQuantized(t tensor.Type) bool { return t.BlockSize() > 1 }
 // canRotate reports whether heads of headDim can be Hadamard-rotated.
 func canRotate(headDim int) bool { return headDim > 0 && headDim&(headDim-1) == 0 }
 
-// fwht applies the normalized fast Walsh–Hadamard transform to x in place
-// (len(x) a power of two). The normalized transform is its own inverse.
-func fwht(x []float32) {
-	n := len(x)
-	for h := 1; h < n; h *= 2 {
-		for i := 0; i < n; i += 2 * h {
-			for j := i; j < i+h; j++ {
-				a, b := x[j], x[j+h]
-				x[j], x[j+h] = a+b, a-b
-			}
-		}
-	}
-	s := float32(1 / math.Sqrt(float64(n)))
-	for i := range x {
-		x[i] *= s
-	}
-}
+// fwht applies the normalized fast Walsh–Hadamard transform in place to x
+// (len(x) a power of two). The
+// normalized transform is its own inverse. The SIMD kernel is
+// bit-identical to the butterflies written out in the tests.
+func fwht(x []float32) { kernels.FWHT(x, len(x)) }
+
+// fwhtRows transforms every row of n elements of x.
+func fwhtRows(x []float32, n int) { kernels.FWHT(x, n) }
 
 func f32s(b []byte) []float32 {
 	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4)
