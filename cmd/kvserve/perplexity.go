@@ -20,7 +20,7 @@ func cmdPerplexity(args []string) error {
 	f.Int(&chunks, -1, "maximum chunks to evaluate (-1: all)", "chunks")
 	f.String(&klBase, "", "KL-divergence base file: written by this run, or read with --kl-divergence", "kl-divergence-base")
 	f.Bool(&kl, false, "compare against the --kl-divergence-base file instead of writing it", "kl-divergence")
-	f.Int(&topK, perplexity.DefaultTopK, "log-probabilities kept per position in a base file", "kl-top-k")
+	f.Int(&topK, perplexity.DefaultTopK, "keep only the top N log-probabilities per position in a base file (0: the whole distribution, exact)", "kl-top-k")
 	var growing bool
 	var step, segment int
 	var pf policyFlags
@@ -66,7 +66,7 @@ func cmdPerplexity(args []string) error {
 			return err
 		}
 	}
-	o := perplexity.Options{Ctx: ctx, Chunks: chunks, BOS: e.BOS(), TopK: topK, Progress: os.Stderr, ScoreAll: growing}
+	o := perplexity.Options{Ctx: ctx, Chunks: chunks, BOS: e.BOS(), TopK: topK, Progress: os.Stderr, ScoreAll: growing, Vocab: e.Model.NVocab}
 	if growing {
 		o.Segment = segment
 	}

@@ -19,7 +19,7 @@ func klRun(t *testing.T, e *engine.Engine, tokens []int, co engine.CacheOptions,
 		t.Fatal(err)
 	}
 	defer cache.Close()
-	o := perplexity.Options{Ctx: ctx, Chunks: chunks, BOS: e.BOS()}
+	o := perplexity.Options{Ctx: ctx, Chunks: chunks, BOS: e.BOS(), Vocab: e.Model.NVocab}
 	if baseOut != nil {
 		o.KLBaseOut = baseOut
 	}

@@ -29,7 +29,7 @@ type Options struct {
 	// KLBase, when set, is a base written earlier: the run is compared to it.
 	KLBase io.Reader
 	// TopK is the number of log-probabilities kept per position in a base
-	// file (0: DefaultTopK).
+	// file (0: the whole distribution, the default and exact).
 	TopK int
 	// ScoreAll scores every position of a chunk (for one growing
 	// context) instead of its second half as llama-perplexity does.
@@ -39,6 +39,7 @@ type Options struct {
 	Segment int
 
 	Progress io.Writer // progress bar / per-chunk figures (stderr)
+	Vocab    int       // vocabulary size (for base files of whole distributions)
 }
 
 // Result is what a run measured.
@@ -85,12 +86,8 @@ func Run(tokens []int, eval ChunkEvaluator, o Options) (*Result, error) {
 		kl = &klAccum{}
 	}
 	if o.KLBaseOut != nil {
-		k := o.TopK
-		if k <= 0 {
-			k = DefaultTopK
-		}
 		var err error
-		if baseOut, err = newKLWriter(o.KLBaseOut, o.Ctx, nChunks, k, from); err != nil {
+		if baseOut, err = newKLWriter(o.KLBaseOut, o.Ctx, nChunks, max(o.TopK, 0), from, o.Vocab); err != nil {
 			return nil, err
 		}
 	}
@@ -138,6 +135,7 @@ func Run(tokens []int, eval ChunkEvaluator, o Options) (*Result, error) {
 					return
 				}
 				kl.add(rec, logits, next, pos)
+				evalErr = kl.err
 			}
 		})
 		if err == nil {
