@@ -133,6 +133,42 @@ func lower(a, b tensor.Type) tensor.Type {
 type Stats struct {
 	ByAge, ByLength, ByBudget int64 // page conversions
 	BytesFreed                int64
+	// OnDemote, when set, is told of every conversion (for logs).
+	OnDemote func(d Demotion) `json:"-"`
+}
+
+// Demotion describes one page conversion made by a policy.
+type Demotion struct {
+	kvcache.PageRef
+	From, To tensor.Type
+	Reason   string // "age", "length" or "budget"
+	Freed    int64
+}
+
+// Add adds o's counters to st.
+func (st *Stats) Add(o Stats) {
+	st.ByAge += o.ByAge
+	st.ByLength += o.ByLength
+	st.ByBudget += o.ByBudget
+	st.BytesFreed += o.BytesFreed
+}
+
+func (st *Stats) record(ref kvcache.PageRef, from, to tensor.Type, reason string, freed int64) {
+	if st == nil {
+		return
+	}
+	st.BytesFreed += freed
+	switch reason {
+	case "age":
+		st.ByAge++
+	case "length":
+		st.ByLength++
+	default:
+		st.ByBudget++
+	}
+	if st.OnDemote != nil {
+		st.OnDemote(Demotion{PageRef: ref, From: from, To: to, Reason: reason, Freed: freed})
+	}
 }
 
 // Apply brings one sequence in line with the age and length rules:
@@ -202,13 +238,8 @@ func (p *Policy) Apply(c *kvcache.Cache, seq int, st *Stats) {
 				if reason == "" {
 					continue
 				}
-				if freed, ok := c.Convert(ref, target); ok && st != nil {
-					st.BytesFreed += freed
-					if reason == "age" {
-						st.ByAge++
-					} else {
-						st.ByLength++
-					}
+				if freed, ok := c.Convert(ref, target); ok {
+					st.record(ref, cur, target, reason, freed)
 				}
 			}
 		}
@@ -262,10 +293,7 @@ func (p *Policy) demoteOne(c *kvcache.Cache, order []int, st *Stats) bool {
 							continue
 						}
 						if freed, ok := c.Convert(ref, next); ok {
-							if st != nil {
-								st.ByBudget++
-								st.BytesFreed += freed
-							}
+							st.record(ref, cur, next, "budget", freed)
 							return true
 						}
 					}

@@ -187,6 +187,10 @@ func (e *Engine) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 		stopped: make(chan struct{}),
 	}
 	s.cond = sync.NewCond(&s.mu)
+	s.pstats.OnDemote = func(d cachepolicy.Demotion) {
+		s.log.Debug("cache page demoted", "slot", d.Seq, "layer", d.Layer, "v", d.V, "page", d.Index,
+			"from", d.From.String(), "to", d.To.String(), "reason", d.Reason, "freed", d.Freed)
+	}
 	if o.Policy != nil {
 		if err := s.setPolicy(o.Policy); err != nil {
 			cache.Close()
@@ -288,6 +292,7 @@ func (s *Scheduler) Stats() Stats {
 	st := s.stats
 	st.Deferred = len(s.queue)
 	st.Policy = s.pstats
+	st.Policy.OnDemote = nil
 	return st
 }
 
@@ -775,9 +780,17 @@ func (s *Scheduler) applyPolicy() {
 	if p == nil || !p.Enabled() {
 		return
 	}
+	// Count into a local record and add it to the shared counters under
+	// the lock (Stats readers run concurrently).
+	st := cachepolicy.Stats{OnDemote: s.pstats.OnDemote}
+	defer func() {
+		s.mu.Lock()
+		s.pstats.Add(st)
+		s.mu.Unlock()
+	}()
 	for _, sl := range s.slots {
 		if sl.state != slotIdle {
-			p.Apply(s.cache, sl.id, &s.pstats)
+			p.Apply(s.cache, sl.id, &st)
 		}
 	}
 	if p.Budget == 0 {
@@ -793,7 +806,7 @@ func (s *Scheduler) applyPolicy() {
 		}
 	}
 	order := s.lruOrder()
-	if err := p.MakeRoom(s.cache, need, order, &s.pstats); err == nil {
+	if err := p.MakeRoom(s.cache, need, order, &st); err == nil {
 		return
 	}
 	for _, id := range order { // drop idle slots' caches, least recently used first
@@ -805,7 +818,7 @@ func (s *Scheduler) applyPolicy() {
 			}
 		}
 	}
-	if err := p.MakeRoom(s.cache, need, order, &s.pstats); err != nil {
+	if err := p.MakeRoom(s.cache, need, order, &st); err != nil {
 		for i := len(order) - 1; i >= 0; i-- { // newest request first
 			sl := s.slots[order[i]]
 			if sl.adding == 0 || sl.state == slotIdle {
