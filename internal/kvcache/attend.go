@@ -106,7 +106,7 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 		if kp.Rotated {
 			if !haveRot {
 				copy(s.qrot[:R*D], qs)
-				fwhtRows(s.qrot[:R*D], D)
+				rotateRows(s.qrot[:R*D], D)
 				haveRot = true
 			}
 			qs = s.qrot[:R*D]
@@ -149,7 +149,7 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 			copy(o, acc[r*Dv:(r+1)*Dv])
 			if anyRot {
 				rr := accRot[r*Dv : (r+1)*Dv]
-				fwht(rr)
+				unrotateRows(rr, Dv)
 				kernels.Add(o, o, rr)
 			}
 			scaleVec(o, 1/lsum[r])

@@ -167,7 +167,7 @@ func (c *Cache) write(s *stream, pi, row int, t tensor.Type, rowElems, headDim i
 	if p.Rotated {
 		tmp := c.wtmp[:len(x)]
 		copy(tmp, x)
-		fwhtRows(tmp, headDim)
+		rotateRows(tmp, headDim)
 		x = tmp
 	}
 	for h := 0; h*headDim < len(x); h++ {

@@ -73,7 +73,7 @@ func TestStoredBitsMatchReference(t *testing.T) {
 					for i, s := range []*stream{&ls.k, &ls.v} {
 						seg := append([]float32(nil), kv[i][h*64:(h+1)*64]...)
 						if s.pages[pos/256].Rotated {
-							fwht(seg) // checked against the definition below
+							rotateRows(seg, 64) // H checked against its definition below
 						}
 						want := ggmlref.Quantize(typ, seg, false)
 						if got := headBytes(c, s, pos, h, 64); !bytes.Equal(got, want) {
@@ -153,13 +153,13 @@ func naiveAttention(c *Cache, l, seq, pos, h int, q []float32) []float64 {
 		k := ggmlref.Dequantize(kp.Type, headBytes(c, &ls.k, t, h, D), D)
 		qx := append([]float32(nil), q...)
 		if kp.Rotated {
-			fwht(qx)
+			rotateRows(qx, D)
 		}
 		quantK := kp.Type.BlockSize() > 1
 		vp := ls.v.pages[t/c.cfg.PageTokens]
 		v := ggmlref.Dequantize(vp.Type, headBytes(c, &ls.v, t, h, Dv), Dv)
 		if vp.Rotated {
-			fwht(v)
+			unrotateRows(v, Dv)
 		}
 		vals[t] = v
 		if quantK { // ggml's integer vec-dot against the quantized query

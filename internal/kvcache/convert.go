@@ -259,7 +259,7 @@ func (c *Cache) convertPage(st Step, worker int) bool {
 
 // convertInto re-encodes every row of src into dst, a head's block of
 // PageTokens rows at a time: decode, undo src's rotation unless dst is
-// rotated too, rotate for dst, encode. buf holds PageTokens×headDim floats.
+// rotated too, rotate for dst unless src already was, encode. buf holds PageTokens×headDim floats.
 func (c *Cache) convertInto(src, dst *Page, headDim int, buf []float32) {
 	P := c.cfg.PageTokens
 	hbS, hbD := src.Type.RowSize(headDim)*P, dst.Type.RowSize(headDim)*P
@@ -267,8 +267,11 @@ func (c *Cache) convertInto(src, dst *Page, headDim int, buf []float32) {
 	nHeads := len(src.mem.b) / hbS
 	for h := 0; h < nHeads; h++ {
 		decodeRow(src.Type, src.mem.b[h*hbS:(h+1)*hbS], buf)
-		if src.Rotated != dst.Rotated {
-			fwhtRows(buf, headDim) // rotate, or undo a rotation: the same transform
+		switch {
+		case src.Rotated && !dst.Rotated:
+			unrotateRows(buf, headDim)
+		case !src.Rotated && dst.Rotated:
+			rotateRows(buf, headDim)
 		}
 		encode(dst.Type, buf, dst.mem.b[h*hbD:(h+1)*hbD])
 	}

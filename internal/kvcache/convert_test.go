@@ -62,7 +62,7 @@ func TestConvertEqualsDirectQuantization(t *testing.T) {
 					for i, s := range []*stream{&ls.k, &ls.v} {
 						x := append([]float32(nil), before[[3]int{pos, h, i}]...)
 						if rot {
-							fwht(x)
+							rotateRows(x, 64)
 						}
 						if got, want := headBytes(c, s, pos, h, 64), ggmlref.Quantize(to, x, false); !bytes.Equal(got, want) {
 							t.Fatalf("f16→%s rotate=%v pos %d head %d: converted bits differ from direct quantization", to, rot, pos, h)

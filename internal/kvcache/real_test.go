@@ -79,7 +79,7 @@ func TestRealRowsMatchReference(t *testing.T) {
 						for i, s := range []*stream{&ls.k, &ls.v} {
 							seg := append([]float32(nil), rec.rows[[2]int{l, p}][i][h*D:(h+1)*D]...)
 							if s.pages[0].Rotated {
-								fwht(seg)
+								rotateRows(seg, D)
 							}
 							if got, want := headBytes(cache, s, p, h, D), ggmlref.Quantize(typ, seg, false); !bytes.Equal(got, want) {
 								t.Fatalf("%s rotate=%v layer %d pos %d head %d: stored bits differ from ggml's reference", typ, rot, l, p, h)
