@@ -521,7 +521,7 @@ func TestExpSub(t *testing.T) {
 				t.Fatalf("n=%d: sum %g want %g", n, sum, exact)
 			}
 		}
-		sp := []float32{float32(math.Inf(-1)), inf, nan, -200, 200, 88.7, -103.5, -87.5, 0, -0.0}
+		sp := []float32{float32(math.Inf(-1)), inf, nan, -200, 200, 88.7, -103.5, -87.5, 0, float32(math.Copysign(0, -1))}
 		for n := 1; n <= len(sp); n++ { // specials at every lane position incl. tails
 			x := append([]float32(nil), sp[:n]...)
 			ExpSub(x, 0)

@@ -207,9 +207,5 @@ func (s *attnScratch) pageAccumulate(vp *Page, h, Dv, P, cnt, g int, scores, acc
 
 func scaleVec(x []float32, f float32) { kernels.Scale(f, x) }
 
-func axpy(a float32, x, y []float32) { kernels.Axpy(a, x, y) }
-
-func axpyF16(a float32, x []uint16, y []float32) { kernels.AxpyF16(a, x, y) }
-
 // expSub replaces x[i] by exp(x[i]-m) and returns their sum.
 func expSub(x []float32, m float32) float32 { return kernels.ExpSub(x, m) }

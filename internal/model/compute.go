@@ -13,11 +13,6 @@ func f32s(b []byte) []float32 {
 	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4)
 }
 
-// f32bytes views a float32 slice as bytes.
-func f32bytes(v []float32) []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
-}
-
 // mulRows computes rows [r0, r1) of job j for all nTok tokens: each output
 // is one dot product of a weight row with a token's activations (converted
 // to the weight type's vec-dot type), computed in an order that does not

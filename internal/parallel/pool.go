@@ -26,10 +26,7 @@ type Pool struct {
 	task Task
 	n    int64
 	next atomic.Int64
-	// Workers wait for a new generation number, then help until items run
-	// out; done counts workers that finished the current generation.
-	gen     atomic.Uint64
-	done    atomic.Int64
+	// Woken workers help until items run out, then report on finish.
 	wake    []chan struct{}
 	finish  chan struct{}
 	closing atomic.Bool

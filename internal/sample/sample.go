@@ -350,7 +350,7 @@ func (s *Sampler) filter(src []float32) []cand {
 		c, sorted = s.topP(c, sorted)
 	}
 	if s.p.MinP > 0 {
-		c, sorted = s.minP(c, sorted)
+		c, _ = s.minP(c, sorted)
 	}
 	return c
 }

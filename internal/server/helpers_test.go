@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -268,8 +267,4 @@ func newHTTPTest(t testing.TB, s *Server) *httptest.Server {
 		s.Close()
 	})
 	return ts
-}
-
-func slogDebug() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -128,11 +128,6 @@ func (t *Tokenizer) bpeText(text string, st *encodeState, out []int) []int {
 	return out
 }
 
-// pretokenize returns the pre-tokenizer's pieces of text (for tests).
-func (t *Tokenizer) pretokenize(text string) []string {
-	return pretokenize(t.pretok, text)
-}
-
 func pretokenize(kind pretokKind, text string) []string {
 	text = llamaClean(text)
 	var runes []rune
