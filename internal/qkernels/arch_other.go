@@ -27,3 +27,5 @@ func axpyRows(t tensor.Type, n int, rows []byte, stride, count int, a []float32,
 func quantQ8_0(dst []byte, src []float32) { quantGeneric(tensor.Q8_0, dst, src) }
 func quantQ8_1(dst []byte, src []float32) { quantGeneric(tensor.Q8_1, dst, src) }
 func quantQ8_K(dst []byte, src []float32) { quantGeneric(tensor.Q8_K, dst, src) }
+
+func quantKV(t tensor.Type, dst []byte, src []float32) { quantGeneric(t, dst, src) }

@@ -245,3 +245,36 @@ func axpyRowsIQ4_NLAVX2(a *karg)
 
 //go:noescape
 func readAVX2(a *karg)
+
+//go:noescape
+func quantQ4_0AVX512(a *karg)
+
+//go:noescape
+func quantQ4_1AVX512(a *karg)
+
+//go:noescape
+func quantQ5_0AVX512(a *karg)
+
+//go:noescape
+func quantQ5_1AVX512(a *karg)
+
+//go:noescape
+func quantIQ4_NLAVX512(a *karg)
+
+//go:noescape
+func quantQ4_0AVX2(a *karg)
+
+//go:noescape
+func quantQ4_1AVX2(a *karg)
+
+//go:noescape
+func quantQ5_0AVX2(a *karg)
+
+//go:noescape
+func quantQ5_1AVX2(a *karg)
+
+//go:noescape
+func quantIQ4_NLAVX2(a *karg)
+
+//go:noescape
+func quantIQ4_NL4AVX512(a *karg)

@@ -3058,6 +3058,870 @@ func (g *gen) readAVX2() {
 	g.ret()
 }
 
+// ---------------------------------------------------------------- KV-cache quantizers
+
+// The KV-cache quantizers (Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) are
+// bit-identical to tensor.QuantizeRow for inputs without NaNs. Their
+// arithmetic is the reference's operation for operation (IEEE divisions
+// and products, each rounded on its own, no fused multiply-add):
+//
+//   - Q4_0/Q5_0: max is the first element of largest magnitude (+0 when
+//     all are zero): amax = max|x| (order-free), then the first index whose
+//     |x| equals it; d = max/-8 (-16), id = d≠0 ? 1/d : 0.
+//   - Q4_1/Q5_1: min and max start from ±FLT_MAX and are order-free
+//     except for the sign of a zero: when min is ±0 it is the first zero
+//     element (and max too when it is 0), as the reference's strict
+//     comparisons give; d = (max-min)/15 (31).
+//   - q: t = truncate(x·id + off) (VCVTTPS2DQ: 0x80000000 out of range,
+//     as Go's int32 conversion on amd64), wrapped to a byte, then the
+//     signed byte minimum with 15 (31) where the reference has one; Q4_0
+//     and Q4_1 OR the whole low byte with the high element's byte shifted
+//     by 4, Q5_x keep the low nibble and put bit 4 in qh.
+//   - IQ4_NL runs 16 (AVX2: 8) blocks at once, one block per vector lane
+//     (the blocks are transposed through the stack), so that every lane
+//     executes the reference's scalar code in its order: the first-max
+//     scan, the search for the nearest level (2x ≥ sum of neighbouring
+//     levels, ties up; by bucket tables on AVX-512, by the reference's
+//     binary search on AVX2), and the weighted sums accumulated over
+//     j = 0..31 in turn. Short rows (AVX-512) go four blocks at a time
+//     (quantIQ4NL4x512): elements across the vector, only the sums per
+//     lane after a transpose of their terms.
+
+// kvqParams returns the scale divisor, the rounding offset and the byte
+// clamp (0: none) of a linear KV-cache type.
+func kvqParams(t ltype) (div, off float32, clamp byte) {
+	switch t.name {
+	case "Q4_0":
+		return -8, 8.5, 15
+	case "Q4_1":
+		return 15, 0.5, 15
+	case "Q5_0":
+		return -16, 16.5, 31
+	case "Q5_1":
+		return 31, 0.5, 0
+	}
+	panic("kvqParams: " + t.name)
+}
+
+// kvqTypes are the linear KV-cache types (IQ4_NL has its own kernels).
+var kvqTypes = []ltype{ltypes[1], ltypes[2], ltypes[3], ltypes[4]}
+
+// bcastD sets every dword of vector register r to v, via AX.
+func (g *gen) bcastD(r string, v uint32) {
+	g.i("MOVL $0x%08x, AX", v)
+	if g.isa == "AVX2" {
+		x := "X" + r[1:]
+		g.i("VMOVD AX, %s", x)
+		g.i("VPBROADCASTD %s, %s", x, r)
+		return
+	}
+	g.i("VPBROADCASTD AX, %s", r)
+}
+
+// tern returns the VPTERNLOG immediate of f(A, B, C) (A the destination
+// and first source; Go operand order "VPTERNLOGD $imm, C, B, A").
+func tern(f func(a, b, c byte) byte) byte { return f(0xf0, 0xcc, 0xaa) }
+
+// reduceAll512 folds op over the 16 lanes of Zr, leaving the result in
+// every lane (tmp is clobbered).
+func (g *gen) reduceAll512(op string, r, tmp int) {
+	g.i("VSHUFF32X4 $0x4e, Z%d, Z%d, Z%d", r, r, tmp)
+	g.i("%s Z%d, Z%d, Z%d", op, tmp, r, r)
+	g.i("VSHUFF32X4 $0xb1, Z%d, Z%d, Z%d", r, r, tmp)
+	g.i("%s Z%d, Z%d, Z%d", op, tmp, r, r)
+	g.i("VPERMILPS $0x4e, Z%d, Z%d", r, tmp)
+	g.i("%s Z%d, Z%d, Z%d", op, tmp, r, r)
+	g.i("VPERMILPS $0xb1, Z%d, Z%d", r, tmp)
+	g.i("%s Z%d, Z%d, Z%d", op, tmp, r, r)
+}
+
+// reduceAll2 is reduceAll512 for the 8 lanes of Yr.
+func (g *gen) reduceAll2(op string, r, tmp int) {
+	g.i("VPERM2F128 $1, Y%d, Y%d, Y%d", r, r, tmp)
+	g.i("%s Y%d, Y%d, Y%d", op, tmp, r, r)
+	g.i("VPERMILPS $0x4e, Y%d, Y%d", r, tmp)
+	g.i("%s Y%d, Y%d, Y%d", op, tmp, r, r)
+	g.i("VPERMILPS $0xb1, Y%d, Y%d", r, tmp)
+	g.i("%s Y%d, Y%d, Y%d", op, tmp, r, r)
+}
+
+// quantKV512 quantizes a.nb blocks of 32 float32 at a.x into t (Q4_0,
+// Q4_1, Q5_0 or Q5_1) at a.y, one block per iteration.
+func (g *gen) quantKV512(t ltype) {
+	name := "quant" + t.name + "AVX512"
+	div, off, clamp := kvqParams(t)
+	minmax, q5 := t.mo != 0, t.qho != 0
+	g.text(name, 0, name+": KV-cache quantizer (tensor.QuantizeRow bit for bit).")
+	g.i("MOVQ %d(R14), SI", aX)
+	g.i("MOVQ %d(R14), DI", aY)
+	g.i("MOVQ %d(R14), CX", aNB)
+	g.bcastD("Z31", 0x7fffffff)
+	g.bcastD("Z30", f32bits(off))
+	g.i("MOVL $0x%08x, AX", f32bits(div))
+	g.i("VMOVD AX, X29")
+	g.i("MOVL $0x3f800000, AX")
+	g.i("VMOVD AX, X28") // 1
+	g.i("VPXORD Z27, Z27, Z27")
+	if clamp != 0 {
+		g.bcastB("Z26", clamp)
+	}
+	g.bcastB("Z25", 0xf0)
+	if q5 {
+		g.bcastB("Z24", 0x10)
+	}
+	if minmax {
+		g.bcastD("Z23", f32bits(math.MaxFloat32))
+		g.bcastD("Z22", f32bits(-math.MaxFloat32))
+	}
+	loop, fix, back := g.lbl("blk"), g.lbl("fix"), g.lbl("back")
+	g.label(loop)
+	g.i("VMOVUPS (SI), Z0")
+	g.i("VMOVUPS 64(SI), Z1")
+	if !minmax {
+		g.i("VANDPS Z31, Z0, Z2")
+		g.i("VANDPS Z31, Z1, Z3")
+		g.i("VMAXPS Z3, Z2, Z4")
+		g.reduceAll512("VMAXPS", 4, 5) // amax in every lane
+		g.i("VCMPPS $0, Z4, Z2, K1")
+		g.i("VCMPPS $0, Z4, Z3, K2")
+		g.i("KUNPCKWD K1, K2, K3")
+		g.i("KMOVD K3, AX")
+		g.i("TZCNTL AX, AX")
+		g.i("ANDL $31, AX") // only NaNs can leave no match
+		g.i("VMOVSS (SI)(AX*4), X6")
+		g.i("VCMPSS $4, X27, X4, K4") // amax != 0, else max = +0
+		g.i("VMOVSS.Z X6, X6, K4, X6")
+		g.i("VDIVSS X29, X6, X7") // d = max/-8 (-16)
+	} else {
+		g.i("VMINPS Z1, Z0, Z2")
+		g.i("VMINPS Z23, Z2, Z2")
+		g.reduceAll512("VMINPS", 2, 5)
+		g.i("VMAXPS Z1, Z0, Z3")
+		g.i("VMAXPS Z22, Z3, Z3")
+		g.reduceAll512("VMAXPS", 3, 5)
+		g.i("VUCOMISS X27, X2")
+		g.i("JEQ %s", fix)
+		g.label(back)
+		g.i("VSUBSS X2, X3, X7")
+		g.i("VDIVSS X29, X7, X7") // d = (max-min)/15 (31)
+	}
+	g.i("VDIVSS X7, X28, X8")
+	g.i("VCMPSS $4, X27, X7, K5")  // d != 0
+	g.i("VMOVSS.Z X8, X8, K5, X8") // id
+	if minmax {
+		g.i("VUNPCKLPS X2, X7, X9") // d, min
+		g.i("VCVTPS2PH $0, X9, X9")
+		g.i("VMOVD X9, (DI)")
+		g.i("VBROADCASTSS X2, Z6")
+		g.i("VSUBPS Z6, Z0, Z0")
+		g.i("VSUBPS Z6, Z1, Z1")
+	} else {
+		g.i("VCVTPS2PH $0, X7, X9")
+		g.i("VPEXTRW $0, X9, (DI)")
+	}
+	g.i("VBROADCASTSS X8, Z8")
+	for h := 0; h < 2; h++ {
+		g.i("VMULPS Z8, Z%d, Z%d", h, h)
+		g.i("VADDPS Z30, Z%d, Z%d", h, h)
+		g.i("VCVTTPS2DQ Z%d, Z%d", h, h)
+		g.i("VPMOVDB Z%d, X%d", h, h)
+		if clamp != 0 {
+			g.i("VPMINSB X26, X%d, X%d", h, h)
+		}
+	}
+	g.i("VPSLLW $4, X1, X9")
+	if q5 {
+		g.i("VPTESTMB X24, X0, K1")
+		g.i("VPTESTMB X24, X1, K2")
+		g.i("KUNPCKWD K1, K2, K3")
+		g.i("KMOVD K3, %d(DI)", t.qho)
+		// low nibble of the low element, high nibble from the high one
+		g.i("VPTERNLOGD $0x%02x, X25, X9, X0", tern(func(a, b, c byte) byte { return b&c | a&^c }))
+	} else {
+		g.i("VPTERNLOGD $0x%02x, X25, X9, X0", tern(func(a, b, c byte) byte { return a | b&c }))
+	}
+	g.i("VMOVDQU X0, %d(DI)", t.qo)
+	g.i("ADDQ $128, SI")
+	g.i("ADDQ $%d, DI", t.bs)
+	g.i("DECQ CX")
+	g.i("JNZ %s", loop)
+	g.ret()
+	if minmax {
+		// min is ±0: the reference keeps the first zero element (and, when
+		// all are zero, max is that element too).
+		g.label(fix)
+		g.i("VCMPPS $0, Z27, Z0, K1")
+		g.i("VCMPPS $0, Z27, Z1, K2")
+		g.i("KUNPCKWD K1, K2, K3")
+		g.i("KMOVD K3, AX")
+		g.i("TZCNTL AX, AX")
+		g.i("ANDL $31, AX")
+		g.i("VMOVSS (SI)(AX*4), X2")
+		g.i("VUCOMISS X27, X3")
+		g.i("JNE %s", back)
+		g.i("VMOVAPS X2, X3")
+		g.i("JMP %s", back)
+	}
+}
+
+// quantKV2 is quantKV512 for AVX2.
+func (g *gen) quantKV2(t ltype) {
+	name := "quant" + t.name + "AVX2"
+	div, off, clamp := kvqParams(t)
+	minmax, q5 := t.mo != 0, t.qho != 0
+	g.text(name, 0, name+": KV-cache quantizer (tensor.QuantizeRow bit for bit).")
+	perm := g.konst("phaddperm", dwords(8, func(i int) uint32 { return uint32([]int{0, 4, 1, 5, 2, 6, 3, 7}[i]) }))
+	cOff := g.konst("kvqOff"+t.name, dwords(8, func(int) uint32 { return f32bits(off) }))
+	cDiv := g.konst("kvqDiv"+t.name, dwords(1, func(int) uint32 { return f32bits(div) }))
+	cOne := g.konst("kvqOne", dwords(1, func(int) uint32 { return f32bits(1) }))
+	cFF := g.konst("kvqFF", dwords(8, func(int) uint32 { return 0xff }))
+	cF0 := g.konst("kvqF0", bytesOf(16, func(int) byte { return 0xf0 }))
+	c0F := g.konst("kvq0F", bytesOf(16, func(int) byte { return 0x0f }))
+	g.i("MOVQ %d(R14), SI", aX)
+	g.i("MOVQ %d(R14), DI", aY)
+	g.i("MOVQ %d(R14), CX", aNB)
+	g.i("VMOVDQU %s, Y14", perm)
+	if !minmax {
+		g.bcastD("Y15", 0x7fffffff)
+	}
+	var cClamp, cMax, cMin string
+	if clamp != 0 {
+		cClamp = g.konst(fmt.Sprintf("kvqClamp%d", clamp), bytesOf(32, func(int) byte { return clamp }))
+	}
+	if minmax {
+		cMax = g.konst("kvqFltMax", dwords(8, func(int) uint32 { return f32bits(math.MaxFloat32) }))
+		cMin = g.konst("kvqFltMin", dwords(8, func(int) uint32 { return f32bits(-math.MaxFloat32) }))
+	}
+	// packMask narrows the compare masks in Y(r0..r0+3) (elements 0-31)
+	// to a bit mask and leaves the index of its lowest set bit in AX.
+	packMask := func(r0 int) {
+		g.i("VPACKSSDW Y%d, Y%d, Y%d", r0+1, r0, r0)
+		g.i("VPACKSSDW Y%d, Y%d, Y%d", r0+3, r0+2, r0+2)
+		g.i("VPACKSSWB Y%d, Y%d, Y%d", r0+2, r0, r0)
+		g.i("VPERMD Y%d, Y14, Y%d", r0, r0)
+		g.i("VPMOVMSKB Y%d, AX", r0)
+		g.i("TZCNTL AX, AX")
+		g.i("ANDL $31, AX") // only NaNs can leave no match
+	}
+	loop, fix, back := g.lbl("blk"), g.lbl("fix"), g.lbl("back")
+	g.label(loop)
+	for k := 0; k < 4; k++ {
+		g.i("VMOVUPS %d(SI), Y%d", 32*k, k)
+	}
+	g.i("VXORPS X11, X11, X11")
+	if !minmax {
+		for k := 0; k < 4; k++ {
+			g.i("VANDPS Y15, Y%d, Y%d", k, 4+k)
+		}
+		g.i("VMAXPS Y5, Y4, Y8")
+		g.i("VMAXPS Y7, Y6, Y9")
+		g.i("VMAXPS Y9, Y8, Y8")
+		g.reduceAll2("VMAXPS", 8, 9) // amax in every lane
+		for k := 0; k < 4; k++ {
+			g.i("VCMPPS $0, Y8, Y%d, Y%d", 4+k, 4+k)
+		}
+		packMask(4)
+		g.i("VMOVSS (SI)(AX*4), X10")
+		g.i("VCMPSS $4, X11, X8, X12") // amax != 0, else max = +0
+		g.i("VANDPS X12, X10, X10")
+		g.i("VDIVSS %s, X10, X7", cDiv) // d
+	} else {
+		g.i("VMINPS Y1, Y0, Y4")
+		g.i("VMINPS Y3, Y2, Y5")
+		g.i("VMINPS Y5, Y4, Y4")
+		g.i("VMINPS %s, Y4, Y4", cMax)
+		g.reduceAll2("VMINPS", 4, 9)
+		g.i("VMAXPS Y1, Y0, Y5")
+		g.i("VMAXPS Y3, Y2, Y6")
+		g.i("VMAXPS Y6, Y5, Y5")
+		g.i("VMAXPS %s, Y5, Y5", cMin)
+		g.reduceAll2("VMAXPS", 5, 9)
+		g.i("VUCOMISS X11, X4")
+		g.i("JEQ %s", fix)
+		g.label(back)
+		g.i("VSUBSS X4, X5, X7")
+		g.i("VDIVSS %s, X7, X7", cDiv) // d
+	}
+	g.i("VMOVSS %s, X8", cOne)
+	g.i("VDIVSS X7, X8, X8")
+	g.i("VCMPSS $4, X11, X7, X12") // d != 0
+	g.i("VANDPS X12, X8, X8")      // id
+	if minmax {
+		g.i("VUNPCKLPS X4, X7, X9") // d, min
+		g.i("VCVTPS2PH $0, X9, X9")
+		g.i("VMOVD X9, (DI)")
+		g.i("VBROADCASTSS X4, Y12")
+	} else {
+		g.i("VCVTPS2PH $0, X7, X9")
+		g.i("VPEXTRW $0, X9, (DI)")
+	}
+	g.i("VBROADCASTSS X8, Y13")
+	for k := 0; k < 4; k++ {
+		if minmax {
+			g.i("VSUBPS Y12, Y%d, Y%d", k, k)
+		}
+		g.i("VMULPS Y13, Y%d, Y%d", k, k)
+		g.i("VADDPS %s, Y%d, Y%d", cOff, k, k)
+		g.i("VCVTTPS2DQ Y%d, Y%d", k, k)
+		g.i("VPAND %s, Y%d, Y%d", cFF, k, k)
+	}
+	g.i("VPACKUSDW Y1, Y0, Y0")
+	g.i("VPACKUSDW Y3, Y2, Y2")
+	g.i("VPACKUSWB Y2, Y0, Y0")
+	g.i("VPERMD Y0, Y14, Y0") // the 32 wrapped bytes in order
+	if clamp != 0 {
+		g.i("VPMINSB %s, Y0, Y0", cClamp)
+	}
+	if q5 {
+		g.i("VPSLLW $3, Y0, Y1") // bit 4 → bit 7 of each byte
+		g.i("VPMOVMSKB Y1, AX")
+		g.i("MOVL AX, %d(DI)", t.qho)
+	}
+	g.i("VEXTRACTI128 $1, Y0, X1")
+	g.i("VPSLLW $4, X1, X1")
+	g.i("VPAND %s, X1, X1", cF0)
+	if q5 {
+		g.i("VPAND %s, X0, X0", c0F)
+	}
+	g.i("VPOR X1, X0, X0")
+	g.i("VMOVDQU X0, %d(DI)", t.qo)
+	g.i("ADDQ $128, SI")
+	g.i("ADDQ $%d, DI", t.bs)
+	g.i("DECQ CX")
+	g.i("JNZ %s", loop)
+	g.ret()
+	if minmax {
+		// As quantKV512: min is ±0, take the first zero element.
+		g.label(fix)
+		for k := 0; k < 4; k++ {
+			g.i("VCMPPS $0, Y11, Y%d, Y%d", k, 6+k)
+		}
+		packMask(6)
+		g.i("VMOVSS (SI)(AX*4), X4")
+		g.i("VUCOMISS X11, X5")
+		g.i("JNE %s", back)
+		g.i("VMOVAPS X4, X5")
+		g.i("JMP %s", back)
+	}
+}
+
+// iq4Tables returns the binary-search thresholds T[j] = kv[j-1]+kv[j]
+// (T[0] unused) and the levels, as float32.
+func iq4Tables() (T, KV [16]float32) {
+	for j := 0; j < 16; j++ {
+		KV[j] = float32(kvaluesIQ4NL[j])
+		if j > 0 {
+			T[j] = float32(kvaluesIQ4NL[j-1] + kvaluesIQ4NL[j])
+		}
+	}
+	return
+}
+
+// IQ4_NL level search by buckets (AVX-512). The reference's binary search
+// returns idx = #{j ≥ 1 : 2x ≥ T[j]}. Buckets of width iq4BW in 2x,
+// b = trunc(x·(2/iq4BW) + iq4BO), hold at most one threshold each, at
+// least 3 away from the bucket edges, so that idx = C[b] + (2x ≥ TB[b])
+// with C[b] the thresholds below the bucket and TB[b] the next one (+Inf
+// past the last): only the choice of bucket uses the (fused, inexact)
+// scaling, the decision is the reference's exact comparison. |2x| ≤ 254
+// (to a few ulps) in every lane whose block is not zeroed, so b is in
+// 0..23; NaN (from 0·Inf) converts to 0x80000000, whose low five bits,
+// all VPERMI2D/VPERMT2D look at, give bucket 0: C = 0 and the comparison
+// fails, index 0 as in the reference.
+const (
+	iq4BW = 22
+	iq4BO = 12
+)
+
+func iq4Buckets() (C [32]int32, TB [32]float32) {
+	T, _ := iq4Tables()
+	bucket := func(x2 float64) int { return int(math.Floor(x2/iq4BW + iq4BO)) }
+	if bucket(-255) < 0 || bucket(255) > 31 {
+		panic("iq4Buckets: range")
+	}
+	seen := map[int]bool{}
+	for j := 1; j < 16; j++ {
+		u := float64(T[j])/iq4BW + iq4BO
+		if f := u - math.Floor(u); math.Min(f, 1-f)*iq4BW < 2 || seen[bucket(float64(T[j]))] {
+			panic("iq4Buckets: threshold too close to an edge or sharing a bucket")
+		}
+		seen[bucket(float64(T[j]))] = true
+	}
+	for b := 0; b < 32; b++ {
+		n := 0
+		for j := 1; j < 16; j++ {
+			if bucket(float64(T[j])) < b {
+				n++
+			}
+		}
+		C[b] = int32(n)
+		TB[b] = float32(math.Inf(1))
+		if n < 15 {
+			TB[b] = T[n+1]
+		}
+	}
+	return
+}
+
+func f32table(v []float32) []byte {
+	return dwords(len(v), func(i int) uint32 { return f32bits(v[i]) })
+}
+
+// iq4Eps is float32(groupMaxEps): blocks with amax below it are zero.
+const iq4Eps = float32(1e-15)
+
+// iq4Nibble returns the packed-word accumulator k and shift of element j's
+// index: byte j%16 of the block's qs, low nibble for j < 16.
+func iq4Nibble(j int) (k, sh int) {
+	b := j % 16
+	sh = 8 * (b % 4)
+	if j >= 16 {
+		sh += 4
+	}
+	return b / 4, sh
+}
+
+// iq4Consts512 loads the constants of the AVX-512 IQ4_NL kernels: Z31
+// |.| mask, Z30 iq4BO, Z29 the levels, Z28/Z27 C, Z26/Z25 TB, Z24 1
+// (int32), Z23 eps, Z22 -127, Z21 1.0, Z20 2/iq4BW.
+func (g *gen) iq4Consts512() {
+	_, KV := iq4Tables()
+	C, TB := iq4Buckets()
+	cKV := g.konst("iq4KV", f32table(KV[:]))
+	cC := g.konst("iq4C", dwords(16, func(i int) uint32 { return uint32(C[i]) }))
+	cC2 := g.konst("iq4C2", dwords(16, func(i int) uint32 { return uint32(C[16+i]) }))
+	cTB := g.konst("iq4TB", f32table(TB[:16]))
+	cTB2 := g.konst("iq4TB2", f32table(TB[16:]))
+	g.bcastD("Z31", 0x7fffffff)
+	g.bcastD("Z30", f32bits(iq4BO))
+	g.i("VMOVUPS %s, Z29", cKV)
+	g.i("VMOVDQU32 %s, Z28", cC)
+	g.i("VMOVDQU32 %s, Z27", cC2)
+	g.i("VMOVUPS %s, Z26", cTB)
+	g.i("VMOVUPS %s, Z25", cTB2)
+	g.bcastD("Z24", 1)
+	g.bcastD("Z23", f32bits(iq4Eps))
+	g.bcastD("Z22", f32bits(-127))
+	g.bcastD("Z21", f32bits(1))
+	g.bcastD("Z20", f32bits(2.0/iq4BW))
+}
+
+// iq4Search512 sets Z(idx) to the reference's level index of x = id·v
+// (in Zx, destroyed) given 2x in Z(x2), by the bucket tables (see
+// iq4Buckets). Needs iq4Consts512; k is a free mask register.
+func (g *gen) iq4Search512(x, x2, idx int, k string) {
+	g.i("VFMADD132PS Z20, Z30, Z%d", x) // x·(2/BW) + BO
+	g.i("VCVTTPS2DQ Z%d, Z%d", x, x)    // bucket
+	g.i("VMOVDQA32 Z28, Z%d", idx)
+	g.i("VPERMT2D Z27, Z%d, Z%d", x, idx) // C[b]
+	g.i("VPERMI2PS Z25, Z26, Z%d", x)     // TB[b]
+	g.i("VCMPPS $13, Z%d, Z%d, %s", x, x2, k)
+	g.i("VPADDD Z24, Z%d, %s, Z%d", idx, k, idx)
+}
+
+// alignedFrame points BX at the first align-byte boundary of the frame
+// (which is allocated align bytes larger), so that full-vector spills
+// never straddle cache lines.
+func (g *gen) alignedFrame(align int) {
+	g.i("LEAQ %d(SP), BX", align-1)
+	g.i("ANDQ $%d, BX", -align)
+}
+
+// quantIQ4NL512 quantizes a.nb groups of 16 IQ4_NL blocks (512 float32 at
+// a.x, 288 bytes at a.y). Lane b of every vector is block b of the group.
+// Frame: the transposed group, column j (element j of the 16 blocks) at
+// 64·j.
+func (g *gen) quantIQ4NL512() {
+	name := "quantIQ4_NLAVX512"
+	g.text(name, 2112, name+": KV-cache quantizer, 16 blocks a lane each (tensor.QuantizeRow bit for bit).")
+	g.i("MOVQ %d(R14), SI", aX)
+	g.i("MOVQ %d(R14), DI", aY)
+	g.i("MOVQ %d(R14), CX", aNB)
+	g.alignedFrame(64) // BX
+	loop := g.lbl("grp")
+	g.label(loop)
+	// Transpose the 16×32 group into columns.
+	for h := 0; h < 2; h++ {
+		for r := 0; r < 16; r++ {
+			g.i("VMOVUPS %d(SI), Z%d", 128*r+64*h, r)
+		}
+		out := g.transpose16() // clobbers Z16-Z31
+		for c := 0; c < 16; c++ {
+			g.i("VMOVUPS Z%d, %d(BX)", out[c], 64*(16*h+c))
+		}
+	}
+	g.iq4Consts512()
+	// First element of largest magnitude, as "if amax < |v| { amax, max =
+	// |v|, v }" from +0: four chains of 8 columns, then merged in order
+	// (the later chain wins only when strictly larger).
+	for q := 0; q < 4; q++ {
+		g.i("VPXORD Z%d, Z%d, Z%d", 8+q, 8+q, 8+q)
+		g.i("VPXORD Z%d, Z%d, Z%d", 12+q, 12+q, 12+q)
+	}
+	for i := 0; i < 8; i++ {
+		for q := 0; q < 4; q++ {
+			v, a, k := 2*q, 2*q+1, 1+q
+			g.i("VMOVUPS %d(BX), Z%d", 64*(8*q+i), v)
+			g.i("VANDPS Z31, Z%d, Z%d", v, a)
+			g.i("VCMPPS $0x11, Z%d, Z%d, K%d", a, 8+q, k) // amax < |v|
+			g.i("VMOVAPS Z%d, K%d, Z%d", a, k, 8+q)
+			g.i("VMOVAPS Z%d, K%d, Z%d", v, k, 12+q)
+		}
+	}
+	for _, p := range [][2]int{{0, 1}, {2, 3}, {0, 2}} {
+		a, b := p[0], p[1]
+		g.i("VCMPPS $0x11, Z%d, Z%d, K1", 8+b, 8+a)
+		g.i("VMOVAPS Z%d, K1, Z%d", 8+b, 8+a)
+		g.i("VMOVAPS Z%d, K1, Z%d", 12+b, 12+a)
+	}
+	g.i("VCMPPS $13, Z23, Z8, K7") // amax >= eps (amax is never NaN)
+	g.i("VDIVPS Z22, Z12, Z12")    // d = max/-127
+	g.i("VDIVPS Z12, Z21, Z19")    // id = 1/d
+	g.i("VPXORD Z17, Z17, Z17")    // sumqx
+	g.i("VPXORD Z18, Z18, Z18")    // sumq2
+	for j := 0; j < 32; j++ {
+		g.i("VMOVUPS %d(BX), Z0", 64*j) // v
+		g.i("VMULPS Z0, Z19, Z1")       // x = id·v
+		g.i("VADDPS Z1, Z1, Z2")        // 2x
+		g.iq4Search512(1, 2, 3, "K1")
+		g.i("VPERMPS Z29, Z3, Z5") // q = kv[idx]
+		g.i("VMULPS Z0, Z0, Z6")   // w = v·v
+		g.i("VMULPS Z5, Z6, Z6")   // wq = w·q
+		g.i("VMULPS Z0, Z6, Z7")
+		g.i("VADDPS Z7, Z17, Z17") // sumqx += wq·v
+		g.i("VMULPS Z5, Z6, Z7")
+		g.i("VADDPS Z7, Z18, Z18") // sumq2 += wq·q
+		k, sh := iq4Nibble(j)
+		if sh == 0 {
+			g.i("VMOVDQA32 Z3, Z%d", 8+k)
+		} else {
+			g.i("VPSLLD $%d, Z3, Z12", sh)
+			g.i("VPORD Z12, Z%d, Z%d", 8+k, 8+k)
+		}
+	}
+	g.i("VDIVPS Z18, Z17, Z12") // d = sumqx/sumq2
+	g.i("VPXORD Z13, Z13, Z13")
+	g.i("VCMPPS $14, Z13, Z18, K2") // sumq2 > 0
+	g.i("KANDW K7, K2, K2")
+	g.i("VMOVAPS.Z Z12, K2, Z12")
+	for k := 0; k < 4; k++ {
+		g.i("VMOVDQA32.Z Z%d, K7, Z%d", 8+k, 8+k)
+	}
+	g.i("VCVTPS2PH $0, Z12, Y12")
+	// Lane b of Z8+k holds qs bytes 4k..4k+3 of block b: 4×4 transposes
+	// within each 128-bit lane give block 4L+i in lane L of Zi.
+	g.i("VPUNPCKLDQ Z9, Z8, Z14")
+	g.i("VPUNPCKHDQ Z9, Z8, Z15")
+	g.i("VPUNPCKLDQ Z11, Z10, Z16")
+	g.i("VPUNPCKHDQ Z11, Z10, Z17")
+	g.i("VPUNPCKLQDQ Z16, Z14, Z0")
+	g.i("VPUNPCKHQDQ Z16, Z14, Z1")
+	g.i("VPUNPCKLQDQ Z17, Z15, Z2")
+	g.i("VPUNPCKHQDQ Z17, Z15, Z3")
+	for l := 0; l < 4; l++ {
+		for i := 0; i < 4; i++ {
+			b := 4*l + i
+			if l == 0 {
+				g.i("VMOVDQU X%d, %d(DI)", i, 18*b+2)
+			} else {
+				g.i("VEXTRACTI32X4 $%d, Z%d, %d(DI)", l, i, 18*b+2)
+			}
+		}
+	}
+	g.i("VEXTRACTI128 $1, Y12, X13")
+	for b := 0; b < 16; b++ {
+		g.i("VPEXTRW $%d, X%d, %d(DI)", b%8, 12+b/8, 18*b)
+	}
+	g.i("ADDQ $2048, SI")
+	g.i("ADDQ $288, DI")
+	g.i("DECQ CX")
+	g.i("JNZ %s", loop)
+	g.ret()
+}
+
+// quantIQ4NL4x512 quantizes a.nb IQ4_NL blocks (any number; for rows
+// shorter than a group of 16) four at a time. Each block's elements are
+// handled 16 to a vector; only the two weighted sums run element by
+// element, in the reference's order, for the four blocks at once (one
+// xmm lane each) after a transpose of their terms. A last group of fewer
+// than four blocks is loaded with zero masks (no access beyond the row;
+// zero blocks are quantized and not stored).
+//
+// Frame: terms wq·v of slot s at 128·s, wq·q at 512+128·s; packed qs of
+// slot s at 1024+16·s; transposed terms from 1088 (wq·v) and 1600 (wq·q):
+// element j of the four blocks at 256·(j/16) + 64·(j%4) + 16·(j%16/4).
+func (g *gen) quantIQ4NL4x512() {
+	name := "quantIQ4_NL4AVX512"
+	g.text(name, 2176, name+": KV-cache quantizer, four blocks at a time (tensor.QuantizeRow bit for bit).")
+	const fPack, fT = 1024, 1088
+	g.i("MOVQ %d(R14), SI", aX)
+	g.i("MOVQ %d(R14), DI", aY)
+	g.i("MOVQ %d(R14), CX", aNB)
+	g.alignedFrame(64) // BX
+	g.iq4Consts512()
+	loop, done := g.lbl("grp"), g.lbl("done")
+	g.label(loop)
+	for sl := 0; sl < 4; sl++ {
+		if sl == 0 {
+			g.i("VMOVUPS (SI), Z0")
+			g.i("VMOVUPS 64(SI), Z1")
+		} else {
+			g.i("MOVL $0xffff, AX")
+			g.i("XORL DX, DX")
+			g.i("CMPQ CX, $%d", sl+1)
+			g.i("CMOVQLT DX, AX") // slot beyond the row: nothing loaded
+			g.i("KMOVW AX, K1")
+			g.i("VMOVUPS.Z %d(SI), K1, Z0", 128*sl)
+			g.i("VMOVUPS.Z %d(SI), K1, Z1", 128*sl+64)
+		}
+		g.i("VANDPS Z31, Z0, Z2")
+		g.i("VANDPS Z31, Z1, Z3")
+		g.i("VMAXPS Z3, Z2, Z4")
+		g.reduceAll512("VMAXPS", 4, 5) // amax
+		g.i("VCMPPS $13, Z23, Z4, K5") // amax >= eps, in all 16 bits
+		if sl == 0 {
+			g.i("VMOVAPS X4, X17")
+		} else {
+			g.i("VINSERTPS $0x%02x, X4, X17, X17", sl<<4) // amax of the four
+		}
+		// max: the first element of magnitude amax (index 0 if none).
+		g.i("VCMPPS $0, Z4, Z2, K1")
+		g.i("VCMPPS $0, Z4, Z3, K2")
+		g.i("KUNPCKWD K1, K2, K3")
+		g.i("KMOVD K3, AX")
+		g.i("TZCNTL AX, AX")
+		g.i("VPBROADCASTD AX, Z6")
+		g.i("VPERMI2PS Z1, Z0, Z6") // max (low five index bits)
+		g.i("VDIVSS X22, X6, X7")   // d = max/-127
+		g.i("VDIVSS X7, X21, X8")   // id = 1/d
+		g.i("VBROADCASTSS X8, Z8")
+		for h := 0; h < 2; h++ {
+			v, x, x2, idx, q, w, k := h, 10+h, 12+h, 14+h, 16+h, 18+h, fmt.Sprintf("K%d", 1+h)
+			if h == 1 {
+				q, w = 6, 7
+			}
+			g.i("VMULPS Z8, Z%d, Z%d", v, x) // x = id·v
+			g.i("VADDPS Z%d, Z%d, Z%d", x, x, x2)
+			g.iq4Search512(x, x2, idx, k)
+			g.i("VPERMPS Z29, Z%d, Z%d", idx, q)
+			g.i("VMULPS Z%d, Z%d, Z%d", v, v, w) // w
+			g.i("VMULPS Z%d, Z%d, Z%d", q, w, w) // wq
+			g.i("VMULPS Z%d, Z%d, Z%d", v, w, x)
+			g.i("VMOVUPS Z%d, %d(BX)", x, 128*sl+64*h) // wq·v
+			g.i("VMULPS Z%d, Z%d, Z%d", q, w, x2)
+			g.i("VMOVUPS Z%d, %d(BX)", x2, 512+128*sl+64*h) // wq·q
+		}
+		g.i("VPMOVDB Z14, X4")
+		g.i("VPMOVDB Z15, X5")
+		g.i("VPSLLW $4, X5, X5") // indices ≤ 15: no bits cross bytes
+		g.i("VPORD X5, X4, X4")
+		g.i("VMOVDQU8.Z X4, K5, X4") // zero block: indices 0
+		g.i("VMOVDQU X4, %d(BX)", fPack+16*sl)
+	}
+	// Transpose the terms: four rows (blocks) of 16, 4×4 within each
+	// 128-bit lane.
+	for sum := 0; sum < 2; sum++ {
+		for h := 0; h < 2; h++ {
+			for sl := 0; sl < 4; sl++ {
+				g.i("VMOVUPS %d(BX), Z%d", 512*sum+128*sl+64*h, sl)
+			}
+			g.i("VUNPCKLPS Z1, Z0, Z4")
+			g.i("VUNPCKHPS Z1, Z0, Z5")
+			g.i("VUNPCKLPS Z3, Z2, Z6")
+			g.i("VUNPCKHPS Z3, Z2, Z7")
+			g.i("VUNPCKLPD Z6, Z4, Z0")
+			g.i("VUNPCKHPD Z6, Z4, Z1")
+			g.i("VUNPCKLPD Z7, Z5, Z2")
+			g.i("VUNPCKHPD Z7, Z5, Z3")
+			for i := 0; i < 4; i++ {
+				g.i("VMOVUPS Z%d, %d(BX)", i, fT+512*sum+256*h+64*i)
+			}
+		}
+	}
+	g.i("VXORPS X0, X0, X0")
+	g.i("VXORPS X1, X1, X1")
+	for j := 0; j < 32; j++ {
+		off := fT + 256*(j/16) + 64*(j%4) + 16*(j%16/4)
+		g.i("VADDPS %d(BX), X0, X0", off)     // sumqx
+		g.i("VADDPS %d(BX), X1, X1", 512+off) // sumq2
+	}
+	g.i("VDIVPS X1, X0, X2") // d = sumqx/sumq2
+	g.i("VXORPS X3, X3, X3")
+	g.i("VCMPPS $14, X3, X1, K1")   // sumq2 > 0
+	g.i("VCMPPS $13, X23, X17, K2") // amax >= eps
+	g.i("KANDW K2, K1, K1")
+	g.i("VMOVAPS.Z X2, K1, X2")
+	g.i("VCVTPS2PH $0, X2, X2")
+	for sl := 0; sl < 4; sl++ {
+		if sl > 0 {
+			g.i("CMPQ CX, $%d", sl+1)
+			g.i("JLT %s", done)
+		}
+		g.i("VPEXTRW $%d, X2, %d(DI)", sl, 18*sl)
+		g.i("VMOVDQU %d(BX), X3", fPack+16*sl)
+		g.i("VMOVDQU X3, %d(DI)", 18*sl+2)
+	}
+	g.i("ADDQ $512, SI")
+	g.i("ADDQ $72, DI")
+	g.i("SUBQ $4, CX")
+	g.i("JGT %s", loop)
+	g.label(done)
+	g.ret()
+}
+
+// quantIQ4NL2 is quantIQ4NL512 for AVX2: a.nb groups of 8 blocks (256
+// float32, 144 bytes), lane b = block b. Frame: columns at 32·j, the
+// "amax ≥ eps" mask at 1024.
+func (g *gen) quantIQ4NL2() {
+	name := "quantIQ4_NLAVX2"
+	g.text(name, 1088, name+": KV-cache quantizer, 8 blocks a lane each (tensor.QuantizeRow bit for bit).")
+	T, KV := iq4Tables()
+	// Search tables indexed by the low three bits of minus a partial
+	// index (see the search below).
+	neg := func(i int) int { return -i & 7 }
+	tab2 := make([]float32, 8)
+	tab1 := make([]float32, 8)
+	kvlo := make([]float32, 8)
+	kvhi := make([]float32, 8)
+	for i := 0; i < 4; i++ {
+		tab2[neg(i)] = T[4*i+2]
+	}
+	for i := 0; i < 8; i++ {
+		tab1[neg(i)] = T[2*i+1]
+		kvlo[neg(i)] = KV[i]
+		kvhi[neg(i)] = KV[8+i]
+	}
+	cTab2 := g.konst("iq4Tab2", f32table(tab2))
+	cTab1 := g.konst("iq4Tab1", f32table(tab1))
+	cKVlo := g.konst("iq4KVnlo", f32table(kvlo))
+	cKVhi := g.konst("iq4KVnhi", f32table(kvhi))
+	bc := func(name string, v uint32) string {
+		return g.konst(name, dwords(8, func(int) uint32 { return v }))
+	}
+	cAbs := bc("iq4Abs", 0x7fffffff)
+	cT8 := bc("iq4T8", f32bits(T[8]))
+	cT4 := bc("iq4T4", f32bits(T[4]))
+	cT12 := bc("iq4T12", f32bits(T[12]))
+	cEps := bc("iq4Eps", f32bits(iq4Eps))
+	cM127 := bc("iq4M127", f32bits(-127))
+	cOne := bc("iq4One", f32bits(1))
+	g.i("MOVQ %d(R14), SI", aX)
+	g.i("MOVQ %d(R14), DI", aY)
+	g.i("MOVQ %d(R14), CX", aNB)
+	g.alignedFrame(32) // BX
+	loop := g.lbl("grp")
+	g.label(loop)
+	for c := 0; c < 4; c++ {
+		for r := 0; r < 8; r++ {
+			g.i("VMOVUPS %d(SI), Y%d", 128*r+32*c, r)
+		}
+		out := g.transpose8()
+		for k := 0; k < 8; k++ {
+			g.i("VMOVUPS Y%d, %d(BX)", out[k], 32*(8*c+k))
+		}
+	}
+	// First element of largest magnitude: four chains (amax Y8-Y11, max
+	// Y12-Y15), merged in order.
+	for q := 0; q < 4; q++ {
+		g.i("VXORPS Y%d, Y%d, Y%d", 8+q, 8+q, 8+q)
+		g.i("VXORPS Y%d, Y%d, Y%d", 12+q, 12+q, 12+q)
+	}
+	for i := 0; i < 8; i++ {
+		for q := 0; q < 4; q++ {
+			g.i("VMOVUPS %d(BX), Y0", 32*(8*q+i))
+			g.i("VANDPS %s, Y0, Y1", cAbs)
+			g.i("VCMPPS $0x11, Y1, Y%d, Y2", 8+q) // amax < |v|
+			g.i("VBLENDVPS Y2, Y1, Y%d, Y%d", 8+q, 8+q)
+			g.i("VBLENDVPS Y2, Y0, Y%d, Y%d", 12+q, 12+q)
+		}
+	}
+	for _, p := range [][2]int{{0, 1}, {2, 3}, {0, 2}} {
+		a, b := p[0], p[1]
+		g.i("VCMPPS $0x11, Y%d, Y%d, Y2", 8+b, 8+a)
+		g.i("VBLENDVPS Y2, Y%d, Y%d, Y%d", 8+b, 8+a, 8+a)
+		g.i("VBLENDVPS Y2, Y%d, Y%d, Y%d", 12+b, 12+a, 12+a)
+	}
+	g.i("VCMPPS $13, %s, Y8, Y0", cEps) // amax >= eps
+	g.i("VMOVUPS Y0, 1024(BX)")
+	g.i("VDIVPS %s, Y12, Y12", cM127) // d = max/-127
+	g.i("VMOVUPS %s, Y15", cOne)
+	g.i("VDIVPS Y12, Y15, Y15") // id
+	g.i("VXORPS Y14, Y14, Y14") // sumqx
+	g.i("VXORPS Y13, Y13, Y13") // sumq2
+	// Y9-Y12: packed qs words.
+	for j := 0; j < 32; j++ {
+		g.i("VMOVUPS %d(BX), Y0", 32*j) // v
+		g.i("VMULPS Y0, Y15, Y1")       // x = id·v
+		g.i("VADDPS Y1, Y1, Y1")        // 2x
+		// The reference's binary search, one comparison per step, with
+		// a = (2x ≥ T[8]), b, c, d the later steps (each mask -1 or 0):
+		// s2 = -(2a+b), s1 = -(4a+2b+c), s0 = -idx; a table read with
+		// a negative index takes its low three bits (tables built to
+		// match, the upper half of a 16-entry one chosen by a).
+		g.i("VCMPPS $13, %s, Y1, Y2", cT8) // a
+		g.i("VMOVUPS %s, Y3", cT4)
+		g.i("VBLENDVPS Y2, %s, Y3, Y3", cT12) // T[4+8a]
+		g.i("VCMPPS $13, Y3, Y1, Y3")         // b
+		g.i("VPADDD Y2, Y2, Y4")
+		g.i("VPADDD Y3, Y4, Y4") // s2
+		g.i("VPERMPS %s, Y4, Y5", cTab2)
+		g.i("VCMPPS $13, Y5, Y1, Y5") // c
+		g.i("VPADDD Y4, Y4, Y4")
+		g.i("VPADDD Y5, Y4, Y4") // s1
+		g.i("VPERMPS %s, Y4, Y5", cTab1)
+		g.i("VCMPPS $13, Y5, Y1, Y5") // d
+		g.i("VPADDD Y4, Y4, Y4")
+		g.i("VPADDD Y5, Y4, Y4") // s0 = -idx
+		g.i("VPABSD Y4, Y3")     // idx
+		g.i("VPERMPS %s, Y4, Y5", cKVlo)
+		g.i("VPERMPS %s, Y4, Y6", cKVhi)
+		g.i("VBLENDVPS Y2, Y6, Y5, Y4") // q = kv[idx]
+		g.i("VMULPS Y0, Y0, Y5")        // w
+		g.i("VMULPS Y4, Y5, Y5")        // wq
+		g.i("VMULPS Y0, Y5, Y6")
+		g.i("VADDPS Y6, Y14, Y14")
+		g.i("VMULPS Y4, Y5, Y6")
+		g.i("VADDPS Y6, Y13, Y13")
+		k, sh := iq4Nibble(j)
+		if sh == 0 {
+			g.i("VMOVDQA Y3, Y%d", 9+k)
+		} else {
+			g.i("VPSLLD $%d, Y3, Y6", sh)
+			g.i("VPOR Y6, Y%d, Y%d", 9+k, 9+k)
+		}
+	}
+	g.i("VDIVPS Y13, Y14, Y0") // d = sumqx/sumq2
+	g.i("VXORPS Y1, Y1, Y1")
+	g.i("VCMPPS $14, Y1, Y13, Y2") // sumq2 > 0
+	g.i("VANDPS Y2, Y0, Y0")
+	g.i("VMOVUPS 1024(BX), Y3")
+	g.i("VANDPS Y3, Y0, Y0")
+	for k := 0; k < 4; k++ {
+		g.i("VPAND Y3, Y%d, Y%d", 9+k, 9+k)
+	}
+	g.i("VCVTPS2PH $0, Y0, X0")
+	g.i("VPUNPCKLDQ Y10, Y9, Y4")
+	g.i("VPUNPCKHDQ Y10, Y9, Y5")
+	g.i("VPUNPCKLDQ Y12, Y11, Y6")
+	g.i("VPUNPCKHDQ Y12, Y11, Y7")
+	g.i("VPUNPCKLQDQ Y6, Y4, Y1")
+	g.i("VPUNPCKHQDQ Y6, Y4, Y2")
+	g.i("VPUNPCKLQDQ Y7, Y5, Y3")
+	g.i("VPUNPCKHQDQ Y7, Y5, Y8")
+	for i, r := range []int{1, 2, 3, 8} {
+		g.i("VMOVDQU X%d, %d(DI)", r, 18*i+2)
+		g.i("VEXTRACTI128 $1, Y%d, %d(DI)", r, 18*(4+i)+2)
+	}
+	for b := 0; b < 8; b++ {
+		g.i("VPEXTRW $%d, X0, %d(DI)", b, 18*b)
+	}
+	g.i("ADDQ $1024, SI")
+	g.i("ADDQ $144, DI")
+	g.i("DECQ CX")
+	g.i("JNZ %s", loop)
+	g.ret()
+}
+
 // ---------------------------------------------------------------- main
 
 func main() {
@@ -3085,6 +3949,11 @@ func main() {
 	for _, t := range ltypes {
 		g.axpyRowsL512(t)
 	}
+	for _, t := range kvqTypes {
+		g.quantKV512(t)
+	}
+	g.quantIQ4NL512()
+	g.quantIQ4NL4x512()
 	g.emitData()
 	write("avx512_amd64.s", g.b.Bytes())
 
@@ -3113,6 +3982,10 @@ func main() {
 	for _, t := range ltypes {
 		g.axpyRowsL2(t)
 	}
+	for _, t := range kvqTypes {
+		g.quantKV2(t)
+	}
+	g.quantIQ4NL2()
 	g.emitData()
 	write("avx2_amd64.s", g.b.Bytes())
 }

@@ -215,3 +215,32 @@ func BenchmarkQuantize(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkQuantizeKV is the KV-cache quantizers on one head of one token
+// (64 or 128 values) and on a page of a 64-wide head (256 tokens, 16384
+// values), against tensor.QuantizeRow ("ref"). Bytes are f32 input.
+//
+//	go test -run '^$' -bench QuantizeKV ./internal/qkernels/
+func BenchmarkQuantizeKV(b *testing.B) {
+	r := rand.New(rand.NewPCG(2, 2))
+	for _, ty := range kvTypes {
+		for _, n := range []int{64, 128, 16384} {
+			src := randFloats(r, n, 1)
+			dst := make([]byte, ty.RowSize(n))
+			b.Run(fmt.Sprintf("%s/n=%d", ty, n), func(b *testing.B) {
+				b.Run("ref", func(b *testing.B) {
+					b.SetBytes(int64(4 * n))
+					for b.Loop() {
+						tensor.QuantizeRow(ty, src, dst)
+					}
+				})
+				benchLevels(b, func(b *testing.B) {
+					b.SetBytes(int64(4 * n))
+					for b.Loop() {
+						Quantize(ty, dst, src)
+					}
+				})
+			})
+		}
+	}
+}

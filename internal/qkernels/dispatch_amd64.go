@@ -271,3 +271,100 @@ func gemmK512(t tensor.Type, m, nTok, kk int, w []byte, ldw int, x []byte, ldx i
 	}
 	putScratch(s)
 }
+
+// quantKV runs the KV-cache quantizer for t (Q4_0, Q4_1, Q5_0, Q5_1 or
+// IQ4_NL) on the current path.
+func quantKV(t tensor.Type, dst []byte, src []float32) {
+	nb := len(src) / 32
+	if nb == 0 {
+		return
+	}
+	if level == LevelGeneric {
+		quantGeneric(t, dst, src)
+		return
+	}
+	if t == tensor.IQ4_NL {
+		quantIQ4NL(dst, src)
+		return
+	}
+	a := karg{x: unsafe.Pointer(&src[0]), y: ptr(dst), nb: nb}
+	if level == LevelAVX512 {
+		switch t {
+		case tensor.Q4_0:
+			quantQ4_0AVX512(&a)
+		case tensor.Q4_1:
+			quantQ4_1AVX512(&a)
+		case tensor.Q5_0:
+			quantQ5_0AVX512(&a)
+		case tensor.Q5_1:
+			quantQ5_1AVX512(&a)
+		}
+		return
+	}
+	switch t {
+	case tensor.Q4_0:
+		quantQ4_0AVX2(&a)
+	case tensor.Q4_1:
+		quantQ4_1AVX2(&a)
+	case tensor.Q5_0:
+		quantQ5_0AVX2(&a)
+	case tensor.Q5_1:
+		quantQ5_1AVX2(&a)
+	}
+}
+
+// quantIQ4NL quantizes IQ4_NL rows. AVX-512: whole groups of 16 blocks
+// with the lane-per-block kernel; a rest of more than 8 blocks on a
+// zero-padded copy with the same kernel, a shorter one (a head of a token
+// is 2 to 4 blocks) with the four-blocks-at-a-time kernel. AVX2: groups
+// of 8, then the last blocks on a zero-padded copy. Zero blocks are
+// quantized on their own and their output dropped.
+func quantIQ4NL(dst []byte, src []float32) {
+	nb := len(src) / 32
+	if level == LevelAVX512 {
+		done := nb / 16 * 16
+		if done > 0 {
+			a := karg{x: unsafe.Pointer(&src[0]), y: ptr(dst), nb: done / 16}
+			quantIQ4_NLAVX512(&a)
+		}
+		switch r := nb - done; {
+		case r > 8:
+			quantIQ4NLPadded512(dst[18*done:], src[32*done:])
+		case r > 0:
+			a := karg{x: unsafe.Pointer(&src[32*done]), y: unsafe.Pointer(&dst[18*done]), nb: r}
+			quantIQ4_NL4AVX512(&a)
+		}
+		return
+	}
+	done := nb / 8 * 8
+	if done > 0 {
+		a := karg{x: unsafe.Pointer(&src[0]), y: ptr(dst), nb: done / 8}
+		quantIQ4_NLAVX2(&a)
+	}
+	if done < nb {
+		quantIQ4NLPadded2(dst[18*done:], src[32*done:])
+	}
+}
+
+// quantIQ4NLPadded512 quantizes fewer than 16 blocks with the 16-lane
+// kernel, through zero-padded copies (its own frame, so that the common
+// path's stays small).
+func quantIQ4NLPadded512(dst []byte, src []float32) {
+	var in [16 * 32]float32
+	var out [16 * 18]byte
+	copy(in[:], src)
+	a := karg{x: unsafe.Pointer(&in[0]), y: unsafe.Pointer(&out[0]), nb: 1}
+	quantIQ4_NLAVX512(&a)
+	copy(dst, out[:len(dst)])
+}
+
+// quantIQ4NLPadded2 is quantIQ4NLPadded512 for fewer than 8 blocks and
+// the 8-lane AVX2 kernel.
+func quantIQ4NLPadded2(dst []byte, src []float32) {
+	var in [8 * 32]float32
+	var out [8 * 18]byte
+	copy(in[:], src)
+	a := karg{x: unsafe.Pointer(&in[0]), y: unsafe.Pointer(&out[0]), nb: 1}
+	quantIQ4_NLAVX2(&a)
+	copy(dst, out[:len(dst)])
+}

@@ -1,9 +1,11 @@
 // Package qkernels owns the SIMD kernels for ggml block-quantized data:
 // dot products of quantized weight (or KV-cache) rows with quantized
 // activations (Dot, the matrix forms Gemm and DotRows), the fused
-// dequantize-accumulate used for attention values (AxpyRow, AxpyRows), and
-// the fast activation quantizers (QuantizeQ8_0, QuantizeQ8_1,
-// QuantizeQ8_K). The block formats themselves, and the plain-Go references
+// dequantize-accumulate used for attention values (AxpyRow, AxpyRows), the
+// fast activation quantizers (QuantizeQ8_0, QuantizeQ8_1, QuantizeQ8_K)
+// and the KV-cache quantizers (QuantizeQ4_0, QuantizeQ4_1, QuantizeQ5_0,
+// QuantizeQ5_1, QuantizeIQ4_NL; Q8_0 is both), all reached through
+// Quantize. The block formats themselves, and the plain-Go references
 // these kernels are proved against, belong to package tensor.
 //
 // Weight types: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL (32-element blocks)
@@ -65,6 +67,27 @@
 // conversion does on amd64), and Q8_K rounds half to even as ggml's
 // nearest_int (VCVTPS2DQ). With NaNs, ggml's result depends on the scan
 // order of its maximum, which the SIMD code does not reproduce.
+//
+// The KV-cache quantizers are bit-identical to tensor.QuantizeRow on every
+// path for every input without NaNs (infinities, subnormals, signed zeros
+// included), doing the reference's float operations one by one (IEEE
+// divisions, each product and sum rounded on its own): Q4_0/Q5_0 take the
+// first element of largest magnitude (+0 for an all-zero block) from an
+// order-free maximum and a first-index search; Q4_1/Q5_1's minimum and
+// maximum are order-free except for a zero's sign, which is the first
+// zero's as in the reference; q is truncate(x·id + offset) (VCVTTPS2DQ,
+// as Go's int32 conversion on amd64) wrapped to a byte and clamped with a
+// signed byte minimum, exactly the reference's integer steps. IQ4_NL runs
+// 16 blocks (AVX2: 8) at once with one block per vector lane, so that each
+// lane executes the reference's scalar code in its order (first-maximum
+// scan, nearest level with ties up, the weighted sums Σw·q·x and Σw·q²
+// accumulated element by element); short rows (a head of one token)
+// quantize four blocks at a time, elements across the vector and the four
+// blocks' sums in the lanes of one register. The level search picks a
+// bucket by a scaled (fused, inexact) conversion, then decides with the
+// reference's exact comparison, so the choice is the reference's. A block
+// holding a NaN may be quantized differently from the reference (not the
+// other blocks of the row).
 //
 // Matrix products are single-threaded; callers parallelise by splitting
 // rows or tokens, which cannot change any output. Bad sizes are programming
@@ -329,8 +352,68 @@ func QuantizeQ8_K(dst []byte, src []float32) {
 	quantQ8_K(dst, src)
 }
 
-// Quantize quantizes src into dst for t = Q8_0, Q8_1 or Q8_K (the
-// activation types); it panics for other types.
+// QuantizeQ4_0 quantizes src (a multiple of 32 values) into Q4_0
+// (tensor.Q4_0.RowSize(len(src)) bytes), bit-identical to
+// tensor.QuantizeRow(tensor.Q4_0, src, dst) for inputs without NaNs:
+// max the first value of largest magnitude (+0 if all are zero),
+// d = max/-8 stored as binary16, id = d≠0 ? 1/d : 0,
+// q = min(15, int8(int32(x·id + 8.5))), product and sum rounded apart.
+func QuantizeQ4_0(dst []byte, src []float32) {
+	checkQuant("QuantizeQ4_0", tensor.Q4_0, dst, src)
+	quantKV(tensor.Q4_0, dst, src)
+}
+
+// QuantizeQ4_1 quantizes src into Q4_1, bit-identical to
+// tensor.QuantizeRow(tensor.Q4_1, ...) without NaNs: d = (max-min)/15,
+// m = min (a zero minimum keeps the sign of the first zero),
+// q = min(15, int8(int32((x-min)·id + 0.5))).
+func QuantizeQ4_1(dst []byte, src []float32) {
+	checkQuant("QuantizeQ4_1", tensor.Q4_1, dst, src)
+	quantKV(tensor.Q4_1, dst, src)
+}
+
+// QuantizeQ5_0 quantizes src into Q5_0, bit-identical to
+// tensor.QuantizeRow(tensor.Q5_0, ...) without NaNs: as Q4_0 with
+// d = max/-16, q = min(31, int8(int32(x·id + 16.5))), the fifth bits in qh.
+func QuantizeQ5_0(dst []byte, src []float32) {
+	checkQuant("QuantizeQ5_0", tensor.Q5_0, dst, src)
+	quantKV(tensor.Q5_0, dst, src)
+}
+
+// QuantizeQ5_1 quantizes src into Q5_1, bit-identical to
+// tensor.QuantizeRow(tensor.Q5_1, ...) without NaNs: as Q4_1 with
+// d = (max-min)/31 and q = uint8(int32((x-min)·id + 0.5)).
+func QuantizeQ5_1(dst []byte, src []float32) {
+	checkQuant("QuantizeQ5_1", tensor.Q5_1, dst, src)
+	quantKV(tensor.Q5_1, dst, src)
+}
+
+// QuantizeIQ4_NL quantizes src into IQ4_NL, bit-identical to
+// tensor.QuantizeRow(tensor.IQ4_NL, ...) for inputs without NaNs (ggml's
+// quantize_row_iq4_nl_ref: levels chosen against d = max/-127 with ties
+// to the upper level, then the scale refitted as Σw·q·x / Σw·q² with
+// w = x², the sums taken over the block in order). The SIMD paths
+// quantize 16 (AVX2: 8) blocks at once, one per vector lane.
+func QuantizeIQ4_NL(dst []byte, src []float32) {
+	checkQuant("QuantizeIQ4_NL", tensor.IQ4_NL, dst, src)
+	quantKV(tensor.IQ4_NL, dst, src)
+}
+
+// CanQuantize reports whether Quantize accepts type t: the activation
+// types Q8_0, Q8_1 and Q8_K and the quantized KV-cache types Q4_0, Q4_1,
+// Q5_0, Q5_1 and IQ4_NL (Q8_0 is both).
+func CanQuantize(t tensor.Type) bool {
+	switch t {
+	case tensor.Q8_0, tensor.Q8_1, tensor.Q8_K,
+		tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL:
+		return true
+	}
+	return false
+}
+
+// Quantize quantizes src into dst for any t that CanQuantize accepts, by
+// the matching QuantizeXxx (bit-identical to tensor.QuantizeRow for inputs
+// without NaNs); it panics for other types.
 func Quantize(t tensor.Type, dst []byte, src []float32) {
 	switch t {
 	case tensor.Q8_0:
@@ -339,7 +422,17 @@ func Quantize(t tensor.Type, dst []byte, src []float32) {
 		QuantizeQ8_1(dst, src)
 	case tensor.Q8_K:
 		QuantizeQ8_K(dst, src)
+	case tensor.Q4_0:
+		QuantizeQ4_0(dst, src)
+	case tensor.Q4_1:
+		QuantizeQ4_1(dst, src)
+	case tensor.Q5_0:
+		QuantizeQ5_0(dst, src)
+	case tensor.Q5_1:
+		QuantizeQ5_1(dst, src)
+	case tensor.IQ4_NL:
+		QuantizeIQ4_NL(dst, src)
 	default:
-		panic(fmt.Sprintf("qkernels.Quantize: %s is not an activation type (want q8_0, q8_1 or q8_K)", t))
+		panic(fmt.Sprintf("qkernels.Quantize: no quantizer for %s (want q8_0, q8_1, q8_K, q4_0, q4_1, q5_0, q5_1 or iq4_nl)", t))
 	}
 }

@@ -292,7 +292,7 @@ func TestBadSizesPanic(t *testing.T) {
 	mustPanic("Gemm short y", func() { Gemm(tensor.Q8_0, 1, 2, 64, w, len(w), append(x, x...), len(x), make([]float32, 1), 1) })
 	mustPanic("Gemm ldy", func() { Gemm(tensor.Q8_0, 1, 1, 64, w, len(w), x, len(x), make([]float32, 4), 0) })
 	mustPanic("DotRows stride", func() { DotRows(tensor.Q8_0, 64, w, 3, 1, x, make([]float32, 1)) })
-	mustPanic("Quantize type", func() { Quantize(tensor.Q4_0, make([]byte, 18), make([]float32, 32)) })
+	mustPanic("Quantize type", func() { Quantize(tensor.Q4_K, make([]byte, tensor.Q4_K.RowSize(256)), make([]float32, 256)) })
 	mustPanic("QuantizeQ8_K size", func() { QuantizeQ8_K(make([]byte, 292), make([]float32, 32)) })
 	mustPanic("AxpyRow size", func() { AxpyRow(tensor.Q4_0, 1, make([]byte, 17), make([]float32, 32)) })
 }
