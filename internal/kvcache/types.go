@@ -102,10 +102,8 @@ func encode(t tensor.Type, x []float32, dst []byte) {
 		for i, v := range x {
 			d[i] = tensor.F32ToBF16(v)
 		}
-	case tensor.Q8_0:
-		qkernels.QuantizeQ8_0(dst, x) // SIMD, bit-identical to the reference
 	default:
-		quantizeRow(t, x, dst)
+		qkernels.Quantize(t, dst, x) // SIMD, bit-identical to the reference
 	}
 }
 
@@ -125,5 +123,4 @@ func decodeRow(t tensor.Type, src []byte, dst []float32) {
 	}
 }
 
-func quantizeRow(t tensor.Type, x []float32, dst []byte)     { tensor.QuantizeRow(t, x, dst) }
 func dequantizeRow(t tensor.Type, src []byte, dst []float32) { tensor.DequantizeRow(t, src, dst) }
