@@ -22,10 +22,11 @@ func supportedWeight(t tensor.Type) bool {
 	return false
 }
 
-// tileRows is the number of weight rows one work item covers: small tiles
-// balance the threads when decoding a few tokens; larger ones amortise
-// packing the weights over many tokens in prefill. Both are multiples of
-// the GEMM kernels' row tile (8).
+// tileRows is the number of weight rows one prefill work item covers
+// (amortising the packing of weights over many tokens); a multiple of the
+// GEMM kernels' row tile (8). Decoding (a few tokens) instead gives each
+// thread one contiguous share of every matrix: it streams better (measured
+// 8-25% faster decode than 16-row tiles on kvtest-27m).
 func tileRows(nTok int) int {
 	if nTok <= 4 {
 		return 16
@@ -52,7 +53,7 @@ type matmuls struct {
 	jobs  []mmJob
 	tiles []int // prefix sums: tiles[i] = first tile of job i
 	nTok  int
-	rows  int // rows per tile
+	rows  []int // rows per tile, per job
 	total int
 	qbufs [][]byte // per job slot, reused across passes
 }
@@ -98,11 +99,19 @@ func (mm *matmuls) run() {
 		}
 	}
 	mm.tiles = mm.tiles[:0]
+	mm.rows = mm.rows[:0]
 	mm.total = 0
-	mm.rows = tileRows(mm.nTok)
 	for i := range mm.jobs {
+		rows := tileRows(mm.nTok)
+		if mm.nTok <= 4 {
+			// Decoding is memory-bound: give each thread one contiguous
+			// share of the matrix to stream.
+			th := mm.pool.Threads()
+			rows = ((mm.jobs[i].w.Out+th-1)/th + 15) / 16 * 16
+		}
 		mm.tiles = append(mm.tiles, mm.total)
-		mm.total += (mm.jobs[i].w.Out + mm.rows - 1) / mm.rows
+		mm.rows = append(mm.rows, rows)
+		mm.total += (mm.jobs[i].w.Out + rows - 1) / rows
 	}
 	mm.pool.Run(mm.total, mm)
 	for i := range mm.jobs {
@@ -121,7 +130,7 @@ func (mm *matmuls) Do(item, worker int) {
 		ji--
 	}
 	j := &mm.jobs[ji]
-	r0 := (item - mm.tiles[ji]) * mm.rows
-	r1 := min(r0+mm.rows, j.w.Out)
+	r0 := (item - mm.tiles[ji]) * mm.rows[ji]
+	r1 := min(r0+mm.rows[ji], j.w.Out)
 	mulRows(j, r0, r1, mm.nTok)
 }
