@@ -62,7 +62,7 @@ func registerPolicy(f *flags, p *policyFlags) {
 	f.String(&p.ladderK, typeList(dk), "K cache ladder for policies, highest precision first (tier 0 is the write type)", "cache-ladder-k")
 	f.String(&p.ladderV, typeList(dv), "V cache ladder for policies", "cache-ladder-v")
 	f.Int(&p.hot, 0, "multistage: keep the most recent N tokens at tier 0, demote older pages as they age (0: off)", "cache-hot")
-	f.Int(&p.warm, 448, "multistage: pages older than --cache-hot spend N tokens of age in each middle tier of the ladder (0: straight to the bottom)", "cache-warm")
+	f.Int(&p.warm, cachepolicy.DefaultWarm, "multistage: pages older than --cache-hot spend N tokens of age in each middle tier of the ladder (0: straight to the bottom)", "cache-warm")
 	f.Int(&p.sink, 0, "multistage: keep the first N tokens at tier 0", "cache-sink")
 	f.String(&p.dynamic, "", "step K and V down by context length, e.g. 0:f16,2048:q8_0,3072:q4_0", "dynamic-cache")
 	f.String(&p.dynamicK, "", "step K down by context length (overrides --dynamic-cache for K)", "dynamic-cache-k")

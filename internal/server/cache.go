@@ -387,6 +387,7 @@ func (s *Server) handleSetPolicy(w http.ResponseWriter, r *http.Request) {
 		p = *cur
 	} else {
 		p.LadderK, p.LadderV = cachepolicy.DefaultLadders()
+		p.Warm = cachepolicy.DefaultWarm
 	}
 	bad := func(field string, err error) {
 		WriteError(w, http.StatusBadRequest, TypeInvalidRequest, field+": "+err.Error())
