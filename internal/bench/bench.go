@@ -77,7 +77,7 @@ func Run(e *engine.Engine, o Options, progress func(string)) ([]Result, error) {
 	}
 	m := e.Model
 	maxDepth := slices.Max(o.Depths)
-	ctx := maxDepth + max(o.Prompt, o.Gen) + 1
+	ctx := max(maxDepth, 1) + max(o.Prompt, o.Gen)
 	if ctx > m.NCtxTrain {
 		return nil, fmt.Errorf("depth %d + test length exceeds the model's context of %d", maxDepth, m.NCtxTrain)
 	}
