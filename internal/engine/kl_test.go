@@ -35,7 +35,7 @@ func klRun(t *testing.T, e *engine.Engine, tokens []int, co engine.CacheOptions,
 
 // The harness's noise floor: an f32 cache against the f16 base has a mean
 // KL divergence below 1e-4; a q4_0 cache is far above it; the base run
-// compared with itself gives exactly zero.
+// compared with itself gives zero to the base file's resolution.
 func TestKLDivergenceHarness(t *testing.T) {
 	e, err := engine.Load(testassets.Path(t, "models/kvtest-27m-f16.gguf"), 0)
 	if err != nil {
@@ -53,7 +53,9 @@ func TestKLDivergenceHarness(t *testing.T) {
 	ref := klRun(t, e, tokens, f16, ctx, chunks, &base, nil)
 
 	self := klRun(t, e, tokens, f16, ctx, chunks, nil, base.Bytes())
-	if self.KL.MeanKLD > 1e-9 || self.KL.SameTop != 1 || self.PPL != ref.PPL {
+	// The base keeps log-probabilities at 16-bit resolution: a run against
+	// its own base is within that resolution of zero.
+	if self.KL.MeanKLD > 1e-7 || self.KL.SameTop != 1 || self.PPL != ref.PPL {
 		t.Errorf("f16 vs its own base: KLD %g, same top %g, PPL %g vs %g", self.KL.MeanKLD, self.KL.SameTop, self.PPL, ref.PPL)
 	}
 	f32 := f16

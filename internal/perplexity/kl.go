@@ -173,8 +173,20 @@ func (kr *klReader) next() (*klRecord, error) {
 	if kr.k == 0 {
 		lo := float64(math.Float32frombits(binary.LittleEndian.Uint32(kr.buf[4:])))
 		step := float64(math.Float32frombits(binary.LittleEndian.Uint32(kr.buf[8:])))
+		mx := math.Inf(-1)
 		for i := range kr.rec.full {
 			kr.rec.full[i] = lo + step*float64(binary.LittleEndian.Uint16(kr.buf[12+2*i:]))
+			mx = math.Max(mx, kr.rec.full[i])
+		}
+		// Renormalise: the 16-bit levels' rounding would otherwise leave
+		// the probabilities summing to 1±1e-4, a first-order KLD bias.
+		var sum float64
+		for _, v := range kr.rec.full {
+			sum += math.Exp(v - mx)
+		}
+		norm := mx + math.Log(sum)
+		for i := range kr.rec.full {
+			kr.rec.full[i] -= norm
 		}
 		return &kr.rec, nil
 	}

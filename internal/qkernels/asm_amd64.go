@@ -278,3 +278,75 @@ func quantIQ4_NLAVX2(a *karg)
 
 //go:noescape
 func quantIQ4_NL4AVX512(a *karg)
+
+//go:noescape
+func accumMultiQ8_0AVX512(a *karg)
+
+//go:noescape
+func accumMultiQ4_0AVX512(a *karg)
+
+//go:noescape
+func accumMultiQ4_1AVX512(a *karg)
+
+//go:noescape
+func accumMultiQ5_0AVX512(a *karg)
+
+//go:noescape
+func accumMultiQ5_1AVX512(a *karg)
+
+//go:noescape
+func accumMultiIQ4_NLAVX512(a *karg)
+
+//go:noescape
+func dequantQ8_0AVX512(a *karg)
+
+//go:noescape
+func dequantQ4_0AVX512(a *karg)
+
+//go:noescape
+func dequantQ4_1AVX512(a *karg)
+
+//go:noescape
+func dequantQ5_0AVX512(a *karg)
+
+//go:noescape
+func dequantQ5_1AVX512(a *karg)
+
+//go:noescape
+func dequantIQ4_NLAVX512(a *karg)
+
+//go:noescape
+func accumMultiQ8_0AVX2(a *karg)
+
+//go:noescape
+func accumMultiQ4_0AVX2(a *karg)
+
+//go:noescape
+func accumMultiQ4_1AVX2(a *karg)
+
+//go:noescape
+func accumMultiQ5_0AVX2(a *karg)
+
+//go:noescape
+func accumMultiQ5_1AVX2(a *karg)
+
+//go:noescape
+func accumMultiIQ4_NLAVX2(a *karg)
+
+//go:noescape
+func dequantQ8_0AVX2(a *karg)
+
+//go:noescape
+func dequantQ4_0AVX2(a *karg)
+
+//go:noescape
+func dequantQ4_1AVX2(a *karg)
+
+//go:noescape
+func dequantQ5_0AVX2(a *karg)
+
+//go:noescape
+func dequantQ5_1AVX2(a *karg)
+
+//go:noescape
+func dequantIQ4_NLAVX2(a *karg)

@@ -3954,6 +3954,10 @@ func main() {
 	}
 	g.quantIQ4NL512()
 	g.quantIQ4NL4x512()
+	for _, t := range ltypes {
+		g.accumMultiL512(t)
+		g.dequantL512k(t)
+	}
 	g.emitData()
 	write("avx512_amd64.s", g.b.Bytes())
 
@@ -3986,6 +3990,10 @@ func main() {
 		g.quantKV2(t)
 	}
 	g.quantIQ4NL2()
+	for _, t := range ltypes {
+		g.accumMultiL2(t)
+		g.dequantL2k(t)
+	}
 	g.emitData()
 	write("avx2_amd64.s", g.b.Bytes())
 }
@@ -3995,4 +4003,602 @@ func write(name string, b []byte) {
 	if err := os.WriteFile(name, []byte(s), 0o644); err != nil {
 		panic(err)
 	}
+}
+
+// ================================================================ AccumRowsMulti, Dequantize
+
+// The weighted sums of quantized rows (AccumRowsMulti) and the SIMD
+// dequantizer (Dequantize) for the 32-element KV-cache types.
+//
+// accumMulti<T><ISA>(a *karg): for gi < G = a.n2, each output column c of
+// the pass (the a.nb blocks of 32 columns starting at a.w in every row; on
+// AVX2 possibly half a block, see accumMultiL2), and t = 0 .. a.rows-1 in
+// turn,
+//
+//	y[gi·ldy + c] = fma(a[gi·lda + t], v(t, c), y[gi·ldy + c])
+//
+// one VFMADD231PS per step, with v(t, c) the element dequantized exactly
+// as tensor.DequantizeRow: rows at a.w + t·a.stride, coefficients at a.x
+// (a.ts = 4·lda bytes between heads), outputs at a.y (a.ustride = 4·ldy
+// bytes between heads). The G×(columns) accumulators stay in registers
+// across all rows. A (G, blocks) pair without a variant sets a.rows = -1
+// and does nothing (the Go side panics); a.rows must be at least 1.
+//
+// Rows go in chunks of accumChunk. For each chunk, the binary16 scales
+// (and mins) of the pass's blocks are first copied into the frame with
+// scalar moves and converted 16 (AVX2: 8) at a time with VCVTPH2PS, so
+// that the row loop reads them as broadcast float32 memory operands
+// instead of converting each on the vector ports. Each block is then
+// dequantized once per row for all G heads:
+//   - 4-bit types (Q4_0, Q4_1, IQ4_NL) on AVX-512: the 16 levels
+//     (q-8, q or IQ4_NL's values, as float32) are scaled once per block
+//     (level·d, then +m for Q4_1: the reference's operations, each rounded
+//     once) and the 32 values looked up with VPERMPS;
+//   - Q5_0/Q5_1 on AVX-512: the same with the 32 levels as two scaled
+//     16-entry tables, the upper one merged (masked VPERMPS) into the
+//     lanes whose qh bit is set;
+//   - Q8_0, and every type on AVX2: integer q (minus the offset),
+//     converted exactly, times d (plus m).
+// The products and sums are the reference's, one rounding each, so the
+// values are bit-identical to tensor.DequantizeRow's.
+
+// accumCapsL512[G] is the most blocks (32 columns) one AVX-512 pass holds
+// for G heads: 2·G·B accumulators, 2·B dequantized vectors, up to 3
+// temporaries (two of them the coefficient broadcasts) and up to 2
+// constants must fit in 32 registers. Must equal accumMultiCaps512 in
+// accum_amd64.go.
+var accumCapsL512 = [9]int{0, 4, 4, 3, 2, 2, 1, 1, 1}
+
+// accumCapsL2[G] is the most whole blocks one AVX2 pass holds for G heads
+// (0: half blocks, 16 columns); G ≤ 4 (more heads go in groups). Must
+// equal accumMultiCaps256 in accum_amd64.go.
+var accumCapsL2 = [5]int{0, 2, 1, 0, 0}
+
+// Frame of the AccumRowsMulti and Dequantize kernels: rows left after
+// the current chunk, rows in the chunk, the chunk's binary16 scales (and
+// mins) staged for conversion, and their float32 values (row r, block b
+// at afF + 4·w·(r·B + b), w = 2 with mins, the min 4 bytes later).
+const (
+	accumChunk = 64
+	afLeft     = 0
+	afK        = 8
+	afH        = 16
+	afF        = afH + accumChunk*4*2*2 + 32
+	afFrame    = afF + accumChunk*4*2*4 + 64
+)
+
+// accumAddrA is head gi's coefficient for the current row: DI + gi·R9
+// (R9 = 4·lda, R10 = 3·R9, R11 = 5·R9, R12 = 7·R9).
+func accumAddrA(gi int) string {
+	return [8]string{"(DI)", "(DI)(R9*1)", "(DI)(R9*2)", "(DI)(R10*1)", "(DI)(R9*4)", "(DI)(R11*1)", "(DI)(R10*2)", "(DI)(R12*1)"}[gi]
+}
+
+// accumPrologue loads SI = rows, R8 = stride, DI = a, R9..R12 (accumAddrA),
+// BX = y, R13 = 4·ldy, and the row count into afLeft(SP).
+func (g *gen) accumPrologue() {
+	g.i("MOVQ %d(R14), SI", aW)
+	g.i("MOVQ %d(R14), R8", aStride)
+	g.i("MOVQ %d(R14), DI", aX)
+	g.i("MOVQ %d(R14), R9", aTS)
+	g.i("LEAQ (R9)(R9*2), R10")
+	g.i("LEAQ (R9)(R9*4), R11")
+	g.i("LEAQ (R10)(R9*4), R12")
+	g.i("MOVQ %d(R14), BX", aY)
+	g.i("MOVQ %d(R14), R13", aUStr)
+	g.i("MOVQ %d(R14), AX", aRows)
+	g.i("MOVQ AX, %d(SP)", afLeft)
+}
+
+// scaleWords is 1, or 2 for the types with a min (d and m, one dword).
+func scaleWords(t ltype) int {
+	if t.mo != 0 {
+		return 2
+	}
+	return 1
+}
+
+// accumChunkStart takes the next chunk of rows (at most accumChunk of the
+// afLeft(SP) left) starting at SI, converts the scales of its rows' B
+// blocks (R8 bytes apart) into afF(SP), and leaves CX = rows in the chunk
+// and R14 = afF(SP). tmp is a vector temporary (Z or Y). Clobbers AX, DX.
+func (g *gen) accumChunkStart(t ltype, B int, tmp string) {
+	w := scaleWords(t)
+	g.i("MOVQ %d(SP), CX", afLeft)
+	g.i("MOVL $%d, AX", accumChunk)
+	g.i("CMPQ CX, AX")
+	g.i("CMOVQGT AX, CX")
+	g.i("SUBQ CX, %d(SP)", afLeft)
+	g.i("MOVQ CX, %d(SP)", afK)
+	g.i("MOVQ SI, DX")
+	g.i("LEAQ %d(SP), R14", afH)
+	pre := g.lbl("stage")
+	g.label(pre)
+	for b := 0; b < B; b++ {
+		if w == 2 {
+			g.i("MOVL %d(DX), AX", b*t.bs)
+			g.i("MOVL AX, %d(R14)", 4*b)
+		} else {
+			g.i("MOVWLZX %d(DX), AX", b*t.bs)
+			g.i("MOVW AX, %d(R14)", 2*b)
+		}
+	}
+	g.i("ADDQ R8, DX")
+	g.i("ADDQ $%d, R14", 2*w*B)
+	g.i("DECQ CX")
+	g.i("JNZ %s", pre)
+	L, sh := 16, 4
+	if tmp[0] == 'Y' {
+		L, sh = 8, 3
+	}
+	g.i("IMUL3Q $%d, %d(SP), CX", w*B, afK)
+	g.i("ADDQ $%d, CX", L-1)
+	g.i("SHRQ $%d, CX", sh)
+	g.i("LEAQ %d(SP), DX", afH)
+	g.i("LEAQ %d(SP), R14", afF)
+	cvt := g.lbl("cvt")
+	g.label(cvt)
+	g.i("VCVTPH2PS (DX), %s", tmp)
+	g.i("VMOVUPS %s, (R14)", tmp)
+	g.i("ADDQ $%d, DX", 2*L)
+	g.i("ADDQ $%d, R14", 4*L)
+	g.i("DECQ CX")
+	g.i("JNZ %s", cvt)
+	g.i("MOVQ %d(SP), CX", afK)
+	g.i("LEAQ %d(SP), R14", afF)
+}
+
+// levelsL returns the float32 dequantization levels of a table-driven
+// type: level(q) for q < 16 (32 for Q5), before the scale.
+func levelsL(t ltype) []float32 {
+	var v []float32
+	switch t.name {
+	case "Q4_0":
+		for q := 0; q < 16; q++ {
+			v = append(v, float32(q-8))
+		}
+	case "Q4_1":
+		for q := 0; q < 16; q++ {
+			v = append(v, float32(q))
+		}
+	case "IQ4_NL":
+		for q := 0; q < 16; q++ {
+			v = append(v, float32(kvaluesIQ4NL[q]))
+		}
+	case "Q5_0":
+		for q := 0; q < 32; q++ {
+			v = append(v, float32(q-16))
+		}
+	case "Q5_1":
+		for q := 0; q < 32; q++ {
+			v = append(v, float32(q))
+		}
+	default:
+		panic("levelsL: " + t.name)
+	}
+	return v
+}
+
+// deqConsts512 loads the level tables of deqBlock512 into Z31 (and Z30)
+// and returns how many registers they take.
+func (g *gen) deqConsts512(t ltype) int {
+	switch {
+	case t.q8:
+		return 0
+	case t.qho != 0:
+		lv := levelsL(t)
+		g.i("VMOVUPS %s, Z31", g.konst("deq"+t.name+"lo", f32table(lv[:16])))
+		g.i("VMOVUPS %s, Z30", g.konst("deq"+t.name+"hi", f32table(lv[16:])))
+		return 2
+	}
+	g.i("VMOVUPS %s, Z31", g.konst("deq"+t.name, f32table(levelsL(t))))
+	return 1
+}
+
+// deqTemps512 is the number of temporaries deqBlock512 needs besides its
+// two outputs.
+func deqTemps512(t ltype) int {
+	switch {
+	case t.q8:
+		return 0
+	case t.qho != 0:
+		return 3
+	}
+	return 1
+}
+
+// deqBlock512 dequantizes the block at off(SI) into o0 (elements 0-15) and
+// o1 (16-31) exactly as tensor.DequantizeRow, given its scale d as float32
+// at dmem (and its min at mmem), the tables of deqConsts512 and the
+// temporaries tmp (deqTemps512 of them). Clobbers K1, K2 (Q5).
+func (g *gen) deqBlock512(t ltype, off int, o0, o1 string, tmp []string, dmem, mmem string) {
+	switch {
+	case t.q8:
+		g.i("VPMOVSXBD %d(SI), %s", off+t.qo, o0)
+		g.i("VPMOVSXBD %d(SI), %s", off+t.qo+16, o1)
+		g.i("VCVTDQ2PS %s, %s", o0, o0)
+		g.i("VCVTDQ2PS %s, %s", o1, o1)
+		g.i("VMULPS.BCST %s, %s, %s", dmem, o0, o0) // q·d
+		g.i("VMULPS.BCST %s, %s, %s", dmem, o1, o1)
+	case t.qho != 0:
+		// Scaled tables t0 = level(q)·d (+m) for q < 16, t1 for q ≥ 16;
+		// t2 = the high nibbles.
+		t0, t1, t2 := tmp[0], tmp[1], tmp[2]
+		g.i("VMULPS.BCST %s, Z31, %s", dmem, t0)
+		g.i("VMULPS.BCST %s, Z30, %s", dmem, t1)
+		if t.mo != 0 {
+			g.i("VADDPS.BCST %s, %s, %s", mmem, t0, t0)
+			g.i("VADDPS.BCST %s, %s, %s", mmem, t1, t1)
+		}
+		g.i("KMOVW %d(SI), K1", off+t.qho)
+		g.i("KMOVW %d(SI), K2", off+t.qho+2)
+		g.i("VPMOVZXBD %d(SI), %s", off+t.qo, o1)
+		g.i("VPSRLD $4, %s, %s", o1, t2)
+		g.i("VPERMPS %s, %s, %s", t0, o1, o0) // VPERMPS reads index bits 0-3
+		g.i("VPERMPS %s, %s, K1, %s", t1, o1, o0)
+		g.i("VPERMPS %s, %s, %s", t0, t2, o1)
+		g.i("VPERMPS %s, %s, K2, %s", t1, t2, o1)
+	default:
+		// Scaled table t0 = level·d (d·level for IQ4_NL: the same
+		// product), + m for Q4_1.
+		t0 := tmp[0]
+		g.i("VMULPS.BCST %s, Z31, %s", dmem, t0)
+		if t.mo != 0 {
+			g.i("VADDPS.BCST %s, %s, %s", mmem, t0, t0)
+		}
+		g.i("VPMOVZXBD %d(SI), %s", off+t.qo, o0)
+		g.i("VPSRLD $4, %s, %s", o0, o1)
+		g.i("VPERMPS %s, %s, %s", t0, o0, o0) // index bits 0-3: the low nibble
+		g.i("VPERMPS %s, %s, %s", t0, o1, o1)
+	}
+}
+
+// scaleMem returns the frame operands (off R14) of block b's scale and min
+// for a pass of B blocks.
+func scaleMem(t ltype, b int) (dmem, mmem string) {
+	w := scaleWords(t)
+	return fmt.Sprintf("%d(R14)", 4*w*b), fmt.Sprintf("%d(R14)", 4*w*b+4)
+}
+
+// accumMultiL512 emits accumMulti<T>AVX512 (see above): variants for every
+// G ≤ 8 and B ≤ accumCapsL512[G], selected by 16·G + B.
+func (g *gen) accumMultiL512(t ltype) {
+	name := "accumMulti" + t.name + "AVX512"
+	g.text(name, afFrame, name+": y[g][c] = fma(a[g][t], deq(row t)[c], y[g][c]), t ascending ("+t.name+").")
+	g.accumPrologue()
+	nc := g.deqConsts512(t)
+	g.i("MOVQ %d(R14), AX", aN2)
+	g.i("SHLQ $4, AX")
+	g.i("ADDQ %d(R14), AX", aNB)
+	labels := map[int]string{}
+	for G := 1; G <= 8; G++ {
+		for B := 1; B <= accumCapsL512[G]; B++ {
+			labels[16*G+B] = g.lbl(fmt.Sprintf("g%db%d", G, B))
+			g.i("CMPQ AX, $%d", 16*G+B)
+			g.i("JEQ %s", labels[16*G+B])
+		}
+	}
+	g.i("MOVQ $-1, %d(R14)", aRows)
+	done := g.lbl("done")
+	g.i("JMP %s", done)
+	for G := 1; G <= 8; G++ {
+		for B := 1; B <= accumCapsL512[G]; B++ {
+			g.label(labels[16*G+B])
+			g.accumVariantL512(t, G, B, nc)
+			g.i("JMP %s", done)
+		}
+	}
+	g.label(done)
+	g.ret()
+}
+
+// accumVariantL512: G heads × B blocks; accumulator (gi, j) is Z(gi·2B+j),
+// the row's dequantized vector j is Z(2GB+j), then the temporaries (the
+// first two double as the coefficient broadcasts), then the constants.
+func (g *gen) accumVariantL512(t ltype, G, B, nc int) {
+	V := 2 * B
+	nt := max(2, deqTemps512(t))
+	if G*V+V+nt+nc > 32 {
+		panic(fmt.Sprintf("accumMulti %s AVX-512 G=%d B=%d does not fit the registers", t.name, G, B))
+	}
+	acc := func(gi, j int) string { return z(gi*V + j) }
+	vec := func(j int) string { return z(G*V + j) }
+	var tmp []string
+	for k := 0; k < nt; k++ {
+		tmp = append(tmp, z(G*V+V+k))
+	}
+	g.i("MOVQ BX, DX")
+	for gi := 0; gi < G; gi++ {
+		for j := 0; j < V; j++ {
+			g.i("VMOVUPS %d(DX), %s", 64*j, acc(gi, j))
+		}
+		if gi < G-1 {
+			g.i("ADDQ R13, DX")
+		}
+	}
+	chunk, loop := g.lbl("chunk"), g.lbl("row")
+	g.label(chunk)
+	g.accumChunkStart(t, B, tmp[0])
+	g.label(loop)
+	for b := 0; b < B; b++ {
+		dm, mm := scaleMem(t, b)
+		g.deqBlock512(t, b*t.bs, vec(2*b), vec(2*b+1), tmp[:deqTemps512(t)], dm, mm)
+	}
+	for gi := 0; gi < G; gi++ {
+		s := tmp[gi%2]
+		g.i("VBROADCASTSS %s, %s", accumAddrA(gi), s)
+		for j := 0; j < V; j++ {
+			g.i("VFMADD231PS %s, %s, %s", vec(j), s, acc(gi, j))
+		}
+	}
+	g.i("ADDQ R8, SI")
+	g.i("ADDQ $4, DI")
+	g.i("ADDQ $%d, R14", 4*scaleWords(t)*B)
+	g.i("DECQ CX")
+	g.i("JNZ %s", loop)
+	g.i("CMPQ %d(SP), $0", afLeft)
+	g.i("JGT %s", chunk)
+	g.i("MOVQ BX, DX")
+	for gi := 0; gi < G; gi++ {
+		for j := 0; j < V; j++ {
+			g.i("VMOVUPS %s, %d(DX)", acc(gi, j), 64*j)
+		}
+		if gi < G-1 {
+			g.i("ADDQ R13, DX")
+		}
+	}
+}
+
+// dequantL512k emits dequant<T>AVX512: a.nb ≥ 1 blocks at a.w into
+// float32 at a.y, bit-identical to tensor.DequantizeRow (the blocks are
+// the "rows" of accumChunkStart, a block apart).
+func (g *gen) dequantL512k(t ltype) {
+	name := "dequant" + t.name + "AVX512"
+	g.text(name, afFrame, name+": dst = DequantizeRow(src) ("+t.name+").")
+	g.i("MOVQ %d(R14), SI", aW)
+	g.i("MOVQ %d(R14), DI", aY)
+	g.i("MOVQ %d(R14), AX", aNB)
+	g.i("MOVQ AX, %d(SP)", afLeft)
+	g.i("MOVQ $%d, R8", t.bs)
+	g.deqConsts512(t)
+	tmp := []string{"Z2", "Z3", "Z4"}
+	chunk, loop := g.lbl("chunk"), g.lbl("blk")
+	g.label(chunk)
+	g.accumChunkStart(t, 1, tmp[0])
+	g.label(loop)
+	dm, mm := scaleMem(t, 0)
+	g.deqBlock512(t, 0, "Z0", "Z1", tmp[:deqTemps512(t)], dm, mm)
+	g.i("VMOVUPS Z0, (DI)")
+	g.i("VMOVUPS Z1, 64(DI)")
+	g.i("ADDQ $%d, SI", t.bs)
+	g.i("ADDQ $128, DI")
+	g.i("ADDQ $%d, R14", 4*scaleWords(t))
+	g.i("DECQ CX")
+	g.i("JNZ %s", loop)
+	g.i("CMPQ %d(SP), $0", afLeft)
+	g.i("JGT %s", chunk)
+	g.ret()
+}
+
+// ---------------------------------------------------------------- AVX2
+
+// deqVec2 dequantizes elements 8k..8k+7 of the block at off(SI) into yx
+// exactly as tensor.DequantizeRow, given its scale in yd (and min in ym)
+// as float32; yt is a temporary (Q5), X15 the IQ4_NL levels (int8).
+func (g *gen) deqVec2(t ltype, off, k int, yd, ym, yx, yt string) {
+	xx := "X" + yx[1:]
+	qoff := off + t.qo + 8*(k%2) // 4-bit: bytes 8(k%2)..; k ≥ 2 high nibbles
+	switch {
+	case t.q8:
+		g.i("VPMOVSXBD %d(SI), %s", off+t.qo+8*k, yx)
+	case t.iq4:
+		g.i("VMOVQ %d(SI), %s", qoff, xx)
+		if k >= 2 {
+			g.i("VPSRLW $4, %s, %s", xx, xx)
+		}
+		g.i("VPAND %s, %s, %s", g.konst("am_b0f", bytesOf(16, func(int) byte { return 0x0f })), xx, xx)
+		g.i("VPSHUFB %s, X15, %s", xx, xx)
+		g.i("VPMOVSXBD %s, %s", xx, yx)
+	default:
+		g.i("VPMOVZXBD %d(SI), %s", qoff, yx)
+		if k >= 2 {
+			g.i("VPSRLD $4, %s, %s", yx, yx)
+		} else {
+			g.i("VPAND %s, %s, %s", g.konst("am_d0f", dwords(8, func(int) uint32 { return 15 })), yx, yx)
+		}
+		if t.qho != 0 {
+			// yt = -1 in the lanes whose qh bit (element 8k+l) is set.
+			cnt := g.konst(fmt.Sprintf("am_qhs%d", k), dwords(8, func(l int) uint32 { return uint32(31 - (8*k + l)) }))
+			g.i("VPBROADCASTD %d(SI), %s", off+t.qho, yt)
+			g.i("VPSLLVD %s, %s, %s", cnt, yt, yt)
+			g.i("VPSRAD $31, %s, %s", yt, yt)
+			if t.mo != 0 { // q = x | 16·h
+				g.i("VPAND %s, %s, %s", g.konst("am_d10", dwords(8, func(int) uint32 { return 16 })), yt, yt)
+				g.i("VPOR %s, %s, %s", yt, yx, yx)
+			} else { // q - 16 = x + (h ? 0 : -16)
+				g.i("VPANDN %s, %s, %s", g.konst("am_dm16", dwords(8, func(int) uint32 { return uint32(0xfffffff0) })), yt, yt)
+				g.i("VPADDD %s, %s, %s", yt, yx, yx)
+			}
+		} else if t.mo == 0 { // Q4_0: q - 8
+			g.i("VPSUBD %s, %s, %s", g.konst("am_d08", dwords(8, func(int) uint32 { return 8 })), yx, yx)
+		}
+	}
+	g.i("VCVTDQ2PS %s, %s", yx, yx)
+	g.i("VMULPS %s, %s, %s", yd, yx, yx) // q·d (d·q for IQ4_NL: the same product)
+	if t.mo != 0 {
+		g.i("VADDPS %s, %s, %s", ym, yx, yx)
+	}
+}
+
+// deqScale2 broadcasts block b's converted scale (and min) from the frame.
+func (g *gen) deqScale2(t ltype, b int, yd, ym string) {
+	dm, mm := scaleMem(t, b)
+	g.i("VBROADCASTSS %s, %s", dm, yd)
+	if t.mo != 0 {
+		g.i("VBROADCASTSS %s, %s", mm, ym)
+	}
+}
+
+// accumMultiL2 emits accumMulti<T>AVX2: the contract of the AVX-512
+// kernel with variants selected by 16·G + code, G ≤ 4: code B ≤
+// accumCapsL2[G] is B whole blocks; where accumCapsL2[G] is 0, code 8 is
+// the low half of one block (columns 0-15) and code 9 its high half
+// (16-31, a.y pointing at column 16). Accumulator (gi, j) is Y(gi·V+j) for the V vectors of the pass, the
+// G coefficient broadcasts follow, then the scale, min and temporaries;
+// X15 holds the IQ4_NL levels. The other constants are memory operands.
+func (g *gen) accumMultiL2(t ltype) {
+	name := "accumMulti" + t.name + "AVX2"
+	g.text(name, afFrame, name+": y[g][c] = fma(a[g][t], deq(row t)[c], y[g][c]), t ascending ("+t.name+").")
+	g.accumPrologue()
+	if t.iq4 {
+		g.i("VMOVDQU %s, X15", g.konst("iq4i8", bytesOf(16, func(i int) byte { return byte(int8(kvaluesIQ4NL[i])) })))
+	}
+	g.i("MOVQ %d(R14), AX", aN2)
+	g.i("SHLQ $4, AX")
+	g.i("ADDQ %d(R14), AX", aNB)
+	type variant struct{ G, code int }
+	var vs []variant
+	for G := 1; G <= 4; G++ {
+		for B := 1; B <= accumCapsL2[G]; B++ {
+			vs = append(vs, variant{G, B})
+		}
+		if accumCapsL2[G] == 0 {
+			vs = append(vs, variant{G, 8}, variant{G, 9})
+		}
+	}
+	labels := map[variant]string{}
+	for _, v := range vs {
+		labels[v] = g.lbl(fmt.Sprintf("g%dc%d", v.G, v.code))
+		g.i("CMPQ AX, $%d", 16*v.G+v.code)
+		g.i("JEQ %s", labels[v])
+	}
+	g.i("MOVQ $-1, %d(R14)", aRows)
+	done := g.lbl("done")
+	g.i("JMP %s", done)
+	for _, v := range vs {
+		g.label(labels[v])
+		g.accumVariantL2(t, v.G, v.code)
+		g.i("JMP %s", done)
+	}
+	g.label(done)
+	g.ret()
+}
+
+func (g *gen) accumVariantL2(t ltype, G, code int) {
+	// The pass's vectors: (block, k) for each.
+	type pv struct{ b, k int }
+	var pvs []pv
+	B := 1
+	switch code {
+	case 8:
+		pvs = []pv{{0, 0}, {0, 1}}
+	case 9:
+		pvs = []pv{{0, 2}, {0, 3}}
+	default:
+		B = code
+		for b := 0; b < B; b++ {
+			for k := 0; k < 4; k++ {
+				pvs = append(pvs, pv{b, k})
+			}
+		}
+	}
+	V := len(pvs)
+	acc := func(gi, j int) string { return y(gi*V + j) }
+	bc := func(gi int) string { return y(G*V + gi) }
+	next := G*V + G
+	yd := y(next)
+	next++
+	ym := ""
+	if t.mo != 0 {
+		ym = y(next)
+		next++
+	}
+	yx := y(next)
+	next++
+	yt := ""
+	if t.qho != 0 {
+		yt = y(next)
+		next++
+	}
+	limit := 16
+	if t.iq4 {
+		limit = 15
+	}
+	if next > limit {
+		panic(fmt.Sprintf("accumMulti %s AVX2 G=%d code=%d does not fit the registers", t.name, G, code))
+	}
+	g.i("MOVQ BX, DX")
+	for gi := 0; gi < G; gi++ {
+		for j := 0; j < V; j++ {
+			g.i("VMOVUPS %d(DX), %s", 32*j, acc(gi, j))
+		}
+		if gi < G-1 {
+			g.i("ADDQ R13, DX")
+		}
+	}
+	chunk, loop := g.lbl("chunk"), g.lbl("row")
+	g.label(chunk)
+	g.accumChunkStart(t, B, yd)
+	g.label(loop)
+	for gi := 0; gi < G; gi++ {
+		g.i("VBROADCASTSS %s, %s", accumAddrA(gi), bc(gi))
+	}
+	for j, p := range pvs {
+		if j == 0 || p.b != pvs[j-1].b {
+			g.deqScale2(t, p.b, yd, ym)
+		}
+		g.deqVec2(t, p.b*t.bs, p.k, yd, ym, yx, yt)
+		for gi := 0; gi < G; gi++ {
+			g.i("VFMADD231PS %s, %s, %s", yx, bc(gi), acc(gi, j))
+		}
+	}
+	g.i("ADDQ R8, SI")
+	g.i("ADDQ $4, DI")
+	g.i("ADDQ $%d, R14", 4*scaleWords(t)*B)
+	g.i("DECQ CX")
+	g.i("JNZ %s", loop)
+	g.i("CMPQ %d(SP), $0", afLeft)
+	g.i("JGT %s", chunk)
+	g.i("MOVQ BX, DX")
+	for gi := 0; gi < G; gi++ {
+		for j := 0; j < V; j++ {
+			g.i("VMOVUPS %s, %d(DX)", acc(gi, j), 32*j)
+		}
+		if gi < G-1 {
+			g.i("ADDQ R13, DX")
+		}
+	}
+}
+
+// dequantL2k emits dequant<T>AVX2: a.nb ≥ 1 blocks at a.w into float32 at
+// a.y, bit-identical to tensor.DequantizeRow.
+func (g *gen) dequantL2k(t ltype) {
+	name := "dequant" + t.name + "AVX2"
+	g.text(name, afFrame, name+": dst = DequantizeRow(src) ("+t.name+").")
+	g.i("MOVQ %d(R14), SI", aW)
+	g.i("MOVQ %d(R14), DI", aY)
+	g.i("MOVQ %d(R14), AX", aNB)
+	g.i("MOVQ AX, %d(SP)", afLeft)
+	g.i("MOVQ $%d, R8", t.bs)
+	if t.iq4 {
+		g.i("VMOVDQU %s, X15", g.konst("iq4i8", bytesOf(16, func(i int) byte { return byte(int8(kvaluesIQ4NL[i])) })))
+	}
+	chunk, loop := g.lbl("chunk"), g.lbl("blk")
+	g.label(chunk)
+	g.accumChunkStart(t, 1, "Y0")
+	g.label(loop)
+	g.deqScale2(t, 0, "Y0", "Y1")
+	for k := 0; k < 4; k++ {
+		g.deqVec2(t, 0, k, "Y0", "Y1", y(2+2*k), y(3+2*k))
+	}
+	for k := 0; k < 4; k++ {
+		g.i("VMOVUPS %s, %d(DI)", y(2+2*k), 32*k)
+	}
+	g.i("ADDQ $%d, SI", t.bs)
+	g.i("ADDQ $128, DI")
+	g.i("ADDQ $%d, R14", 4*scaleWords(t))
+	g.i("DECQ CX")
+	g.i("JNZ %s", loop)
+	g.i("CMPQ %d(SP), $0", afLeft)
+	g.i("JGT %s", chunk)
+	g.ret()
 }

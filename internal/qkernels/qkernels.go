@@ -1,9 +1,11 @@
 // Package qkernels owns the SIMD kernels for ggml block-quantized data:
 // dot products of quantized weight (or KV-cache) rows with quantized
 // activations (Dot, the matrix forms Gemm and DotRows), the fused
-// dequantize-accumulate used for attention values (AxpyRow, AxpyRows), the
-// fast activation quantizers (QuantizeQ8_0, QuantizeQ8_1, QuantizeQ8_K)
-// and the KV-cache quantizers (QuantizeQ4_0, QuantizeQ4_1, QuantizeQ5_0,
+// dequantize-accumulate used for attention values (AxpyRow, AxpyRows, and
+// the grouped-query AccumRowsMulti, order in accum.go), SIMD
+// dequantization of the KV-cache types (Dequantize), the fast activation
+// quantizers (QuantizeQ8_0, QuantizeQ8_1, QuantizeQ8_K) and the KV-cache
+// quantizers (QuantizeQ4_0, QuantizeQ4_1, QuantizeQ5_0,
 // QuantizeQ5_1, QuantizeIQ4_NL; Q8_0 is both), all reached through
 // Quantize. The block formats themselves, and the plain-Go references
 // these kernels are proved against, belong to package tensor.
@@ -58,6 +60,9 @@
 // AxpyRow is bit-identical on every path to y[i] = y[i] + float32(a·v[i])
 // with v = tensor.DequantizeRow(row) (two roundings, no fused
 // multiply-add), and AxpyRows to AxpyRow applied to rows 0, 1, ... in turn.
+// AccumRowsMulti instead accumulates each output with one fused
+// multiply-add per row, rows in order, on the assembly paths (see
+// accum.go); Dequantize is bit-identical to tensor.DequantizeRow.
 //
 // The quantizers are bit-identical to tensor.QuantizeRow on amd64 for every
 // input without NaNs: the block maximum is order-free, the scales use IEEE
