@@ -197,11 +197,10 @@ func (s *attnScratch) pageAccumulate(vp *Page, h, Dv, P, cnt, g int, scores, acc
 	case tensor.BF16:
 		kernels.AccumRowsBF16Multi(acc[:g*Dv], Dv, scores, P, cnt, u16s(base), Dv)
 	default:
-		// Fused dequantize-and-accumulate, row by row, per query head:
-		// no f32 copy of the page is made.
-		for gi := 0; gi < g; gi++ {
-			qkernels.AxpyRows(vp.Type, Dv, base, hb, cnt, scores[gi*P:gi*P+cnt], acc[gi*Dv:(gi+1)*Dv])
-		}
+		// Fused dequantize-and-accumulate: each row is dequantized once, in
+		// registers, for all the group's query heads; no f32 copy of the
+		// page is made.
+		qkernels.AccumRowsMulti(vp.Type, acc[:g*Dv], Dv, scores, P, cnt, base, hb)
 	}
 }
 

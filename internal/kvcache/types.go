@@ -119,8 +119,6 @@ func decodeRow(t tensor.Type, src []byte, dst []float32) {
 			dst[i] = tensor.BF16ToF32(h)
 		}
 	default:
-		dequantizeRow(t, src, dst)
+		qkernels.Dequantize(t, dst, src) // SIMD, bit-identical to the reference
 	}
 }
-
-func dequantizeRow(t tensor.Type, src []byte, dst []float32) { tensor.DequantizeRow(t, src, dst) }
