@@ -73,8 +73,20 @@ type bpeScratch struct {
 	heap       []bpeBigram
 }
 
-func (s *bpeScratch) push(b bpeBigram) {
-	h := append(s.heap, b)
+func (s *bpeScratch) push(b bpeBigram) { s.heap = heapPush(s.heap, b) }
+
+func (s *bpeScratch) pop() bpeBigram {
+	top, h := heapPop(s.heap)
+	s.heap = h
+	return top
+}
+
+// heapItem is what the merge queues hold: before orders them.
+type heapItem[T any] interface{ before(T) bool }
+
+// heapPush adds x to the binary min-heap h (by before).
+func heapPush[T heapItem[T]](h []T, x T) []T {
+	h = append(h, x)
 	i := len(h) - 1
 	for i > 0 {
 		p := (i - 1) / 2
@@ -84,11 +96,11 @@ func (s *bpeScratch) push(b bpeBigram) {
 		h[i], h[p] = h[p], h[i]
 		i = p
 	}
-	s.heap = h
+	return h
 }
 
-func (s *bpeScratch) pop() bpeBigram {
-	h := s.heap
+// heapPop removes and returns the first item of h.
+func heapPop[T heapItem[T]](h []T) (T, []T) {
 	top := h[0]
 	last := len(h) - 1
 	h[0] = h[last]
@@ -108,8 +120,7 @@ func (s *bpeScratch) pop() bpeBigram {
 		h[i], h[m] = h[m], h[i]
 		i = m
 	}
-	s.heap = h
-	return top
+	return top, h
 }
 
 func (t *Tokenizer) addBigram(s *bpeScratch, l, r int32) {

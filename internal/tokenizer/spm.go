@@ -23,41 +23,10 @@ type spmScratch struct {
 	heap       []spmBigram
 }
 
-func (s *spmScratch) push(b spmBigram) {
-	h := append(s.heap, b)
-	i := len(h) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !h[i].before(h[p]) {
-			break
-		}
-		h[i], h[p] = h[p], h[i]
-		i = p
-	}
-	s.heap = h
-}
+func (s *spmScratch) push(b spmBigram) { s.heap = heapPush(s.heap, b) }
 
 func (s *spmScratch) pop() spmBigram {
-	h := s.heap
-	top := h[0]
-	last := len(h) - 1
-	h[0] = h[last]
-	h = h[:last]
-	for i := 0; ; {
-		l := 2*i + 1
-		if l >= len(h) {
-			break
-		}
-		m := l
-		if r := l + 1; r < len(h) && h[r].before(h[l]) {
-			m = r
-		}
-		if !h[m].before(h[i]) {
-			break
-		}
-		h[i], h[m] = h[m], h[i]
-		i = m
-	}
+	top, h := heapPop(s.heap)
 	s.heap = h
 	return top
 }
