@@ -117,6 +117,26 @@ func (p *Policy) tierForAge(age, n int) int {
 	return min(1+(age-p.Hot)/p.Warm, n-1)
 }
 
+// writeTypes returns the per-layer types new pages are written in: the
+// ladder's tier 0 (else the layer's type), lowered to the length rule's
+// type when one applies; nil when neither rule says anything.
+func writeTypes(layer, ladder []tensor.Type, lenType tensor.Type, hasLen bool) []tensor.Type {
+	if len(ladder) == 0 && !hasLen {
+		return nil
+	}
+	w := make([]tensor.Type, len(layer))
+	for l := range w {
+		w[l] = layer[l]
+		if len(ladder) > 0 {
+			w[l] = ladder[0]
+		}
+		if hasLen {
+			w[l] = lower(w[l], lenType)
+		}
+	}
+	return w
+}
+
 func lengthType(steps []LengthStep, n int) (tensor.Type, bool) {
 	var t tensor.Type
 	ok := false
@@ -191,31 +211,8 @@ func (p *Policy) Apply(c *kvcache.Cache, seq int, st *Stats) {
 		return
 	}
 	// Write types: tier 0 of the ladder, or the length rule's type.
-	var wk, wv []tensor.Type
-	if len(p.LadderK) > 0 || hasLenK {
-		wk = make([]tensor.Type, cfg.Layers)
-		for l := range wk {
-			wk[l] = cfg.TypeK[l]
-			if len(p.LadderK) > 0 {
-				wk[l] = p.LadderK[0]
-			}
-			if hasLenK {
-				wk[l] = lower(wk[l], lenK)
-			}
-		}
-	}
-	if len(p.LadderV) > 0 || hasLenV {
-		wv = make([]tensor.Type, cfg.Layers)
-		for l := range wv {
-			wv[l] = cfg.TypeV[l]
-			if len(p.LadderV) > 0 {
-				wv[l] = p.LadderV[0]
-			}
-			if hasLenV {
-				wv[l] = lower(wv[l], lenV)
-			}
-		}
-	}
+	wk := writeTypes(cfg.TypeK, p.LadderK, lenK, hasLenK)
+	wv := writeTypes(cfg.TypeV, p.LadderV, lenV, hasLenV)
 	c.SetSeqWriteTypes(seq, wk, wv)
 	P := cfg.PageTokens
 	for l := 0; l < cfg.Layers; l++ {
