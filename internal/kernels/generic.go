@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"github.com/kvserve/kvserve/internal/tensor"
 	"math"
 	"sync"
 	"unsafe"
@@ -62,60 +63,9 @@ var f16Table = sync.OnceValue(func() *[1 << 16]float32 {
 
 func bf16ToFloat(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
 
-// floatToHalf converts float32 to binary16 with round-to-nearest-even,
-// bit-exact with tensor.F32ToF16 and VCVTPS2PH.
-func floatToHalf(f float32) uint16 {
-	u := math.Float32bits(f)
-	if a := u &^ (1 << 31); a-113<<23 < (143-113)<<23 { // result is a normal half
-		// Rebias, round to nearest even at bit 13 (a carry into the
-		// exponent is correct, up to infinity), drop 13 bits.
-		a = a - (127-15)<<23 + 0xfff + (a>>13)&1
-		return uint16(a>>13) | uint16(u>>16)&0x8000
-	}
-	return floatToHalfSlow(f)
-}
-
-// floatToHalfSlow is the complete scalar conversion (the algorithm of
-// tensor.F32ToF16); floatToHalf uses it for zero, subnormal, overflowing,
-// infinite and NaN results, and the tests as the reference.
-//
-//go:noinline
-func floatToHalfSlow(f float32) uint16 {
-	x := math.Float32bits(f)
-	sign := uint16(x>>16) & 0x8000
-	exp := int32(x>>23) & 0xff
-	mant := x & 0x7fffff
-	if exp == 0xff {
-		if mant != 0 {
-			return sign | 0x7e00 | uint16(mant>>13)
-		}
-		return sign | 0x7c00
-	}
-	e := exp - 127 + 15
-	if e >= 0x1f {
-		return sign | 0x7c00
-	}
-	if e <= 0 {
-		if e < -10 {
-			return sign
-		}
-		m := mant | 0x800000
-		shift := uint32(14 - e)
-		half := m >> shift
-		rem := m & (1<<shift - 1)
-		mid := uint32(1) << (shift - 1)
-		if rem > mid || (rem == mid && half&1 == 1) {
-			half++
-		}
-		return sign | uint16(half)
-	}
-	half := uint32(e)<<10 | mant>>13
-	rem := mant & 0x1fff
-	if rem > 0x1000 || (rem == 0x1000 && half&1 == 1) {
-		half++ // may carry into the exponent, up to infinity: correct
-	}
-	return sign | uint16(half)
-}
+// floatToHalf converts float32 to binary16 with round-to-nearest-even:
+// the one scalar conversion, tensor.F32ToF16 (bit-exact with VCVTPS2PH).
+func floatToHalf(f float32) uint16 { return tensor.F32ToF16(f) }
 
 // The generic dots: four partial sums s[i%4], k ascending, (s0+s1)+(s2+s3).
 // Dot, Rows and Gemm all call these, so they agree bit for bit.

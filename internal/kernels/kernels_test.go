@@ -315,7 +315,7 @@ func TestF32ToF16(t *testing.T) {
 			dst := make([]uint16, len(s))
 			F32ToF16(dst, s)
 			for i, f := range s {
-				if want := floatToHalfSlow(f); dst[i] != want {
+				if want := floatToHalf(f); dst[i] != want {
 					t.Fatalf("F32ToF16(%#08x) = %#04x, want %#04x", math.Float32bits(f), dst[i], want)
 				}
 			}
@@ -330,7 +330,7 @@ func TestF32ToF16(t *testing.T) {
 			for i := range dst {
 				want := uint16(0xbeef)
 				if i < n {
-					want = floatToHalfSlow(in[100+i])
+					want = floatToHalf(in[100+i])
 				}
 				if dst[i] != want {
 					t.Fatalf("n=%d: dst[%d] = %#04x want %#04x", n, i, dst[i], want)
