@@ -511,6 +511,9 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 		if keep == len(r.Prompt) {
 			keep-- // re-evaluate the last token to get its logits
 		}
+		// A sliding-window layer may have released pages the new tokens
+		// would attend: then the prompt is evaluated again.
+		keep = s.cache.Reusable(sl.id, keep)
 	}
 	s.cache.Truncate(sl.id, keep)
 	sl.tokens = sl.tokens[:keep]

@@ -103,7 +103,7 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 	clear(acc)
 	clear(accRot)
 	haveRot, anyRot := false, false
-	for pi := a.windowStart(pos0) / P; pi*P <= last; pi++ {
+	for pi := a.WindowStart(pos0) / P; pi*P <= last; pi++ {
 		cnt := min(P, last+1-pi*P)
 		kp, vp := ls.k.pages[pi], ls.v.pages[pi]
 		if kp == nil || vp == nil {
@@ -123,7 +123,7 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 		// [from, lim) — causal, and within the window of a window layer.
 		for i := 0; i < nTok; i++ {
 			s.lim[i] = min(cnt, pos0+i+1-pi*P)
-			s.from[i] = min(max(0, a.windowStart(pos0+i)-pi*P), max(s.lim[i], 0))
+			s.from[i] = min(max(0, a.WindowStart(pos0+i)-pi*P), max(s.lim[i], 0))
 			if s.lim[i] <= s.from[i] {
 				continue
 			}

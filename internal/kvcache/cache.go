@@ -12,6 +12,7 @@ package kvcache
 
 import (
 	"fmt"
+	"github.com/kvserve/kvserve/internal/attn"
 	"sync"
 
 	"github.com/kvserve/kvserve/internal/tensor"
@@ -37,7 +38,7 @@ type Config struct {
 	Rotate bool
 	// Attn is how each layer attends (len == Layers; nil: every layer
 	// full causal attention).
-	Attn []LayerAttn
+	Attn []attn.Layer
 }
 
 // Page holds the K or V rows of PageTokens consecutive positions of one
@@ -114,7 +115,7 @@ func New(cfg Config) (*Cache, error) {
 	}
 	cfg.TypeK = append([]tensor.Type(nil), cfg.TypeK...)
 	cfg.TypeV = append([]tensor.Type(nil), cfg.TypeV...)
-	cfg.Attn = append([]LayerAttn(nil), cfg.Attn...)
+	cfg.Attn = append([]attn.Layer(nil), cfg.Attn...)
 	if len(cfg.Attn) == 0 {
 		cfg.Attn = nil
 	}
@@ -152,7 +153,7 @@ func (c *Cache) Config() Config {
 }
 
 // Attn returns how layer l attends.
-func (c *Cache) Attn(l int) LayerAttn { return *c.attn(l) }
+func (c *Cache) Attn(l int) attn.Layer { return *c.attn(l) }
 
 // Len returns the number of positions stored for seq.
 func (c *Cache) Len(seq int) int { return c.seqs[seq][0].n }

@@ -1,40 +1,19 @@
 package kvcache
 
-import "fmt"
+import (
+	"fmt"
 
-// LayerAttn is how one layer attends: the model hands the cache one per
-// layer (Config.Attn) and the cache applies it in AttendRun, in its
-// accounting and in what it keeps.
-type LayerAttn struct {
-	// Window > 0 makes a sliding-window layer: the token at position p
-	// attends to positions p-Window+1 .. p only. The cache then keeps only
-	// the pages a later token can still attend (see Release). 0: full
-	// causal attention.
-	Window int
-	// Softcap > 0 caps attention logits: s becomes Softcap·tanh(s/Softcap)
-	// (Gemma 2).
-	Softcap float32
-	// Sinks, when set, holds one learned logit per query head that joins
-	// every softmax's denominator with no value attached (gpt-oss).
-	Sinks []float32
-}
+	"github.com/kvserve/kvserve/internal/attn"
+)
 
-// Kind names the layer's attention for reports: "full" or "window".
-func (a LayerAttn) Kind() string {
-	if a.Window > 0 {
-		return "window"
-	}
-	return "full"
-}
-
-func (c *Cache) attn(l int) *LayerAttn {
+func (c *Cache) attn(l int) *attn.Layer {
 	if c.cfg.Attn == nil {
 		return &fullAttn
 	}
 	return &c.cfg.Attn[l]
 }
 
-var fullAttn LayerAttn
+var fullAttn attn.Layer
 
 func checkAttn(cfg *Config) error {
 	if cfg.Attn == nil {
@@ -54,21 +33,12 @@ func checkAttn(cfg *Config) error {
 	return nil
 }
 
-// windowStart is the first position a token at pos attends in a layer
-// (0 for full attention).
-func (a *LayerAttn) windowStart(pos int) int {
-	if a.Window <= 0 {
-		return 0
-	}
-	return max(0, pos-a.Window+1)
-}
-
 // keepFrom returns how many leading pages of a window layer no later token
 // can attend once n positions are stored: pages wholly before the window of
 // the next token, less one page of slack so that a sequence rolled back by
 // up to a page (prefix reuse after a re-tokenised turn, a rejected draft)
 // still finds every page its next token attends.
-func (c *Cache) keepFrom(a *LayerAttn, n int) int {
+func (c *Cache) keepFrom(a *attn.Layer, n int) int {
 	if a.Window <= 0 {
 		return 0
 	}
@@ -107,7 +77,7 @@ func (c *Cache) Reusable(seq, n int) int {
 	P := c.cfg.PageTokens
 	for l := range c.seqs[seq] {
 		a := c.attn(l)
-		if ls := &c.seqs[seq][l]; ls.lo > 0 && ls.lo*P > a.windowStart(n) {
+		if ls := &c.seqs[seq][l]; ls.lo > 0 && ls.lo*P > a.WindowStart(n) {
 			return 0
 		}
 	}

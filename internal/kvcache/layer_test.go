@@ -2,6 +2,7 @@ package kvcache
 
 import (
 	"bytes"
+	"github.com/kvserve/kvserve/internal/attn"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -9,7 +10,7 @@ import (
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
-func layerCache(t testing.TB, typ tensor.Type, ctx, page int, attn []LayerAttn) *Cache {
+func layerCache(t testing.TB, typ tensor.Type, ctx, page int, attn []attn.Layer) *Cache {
 	c, err := New(Config{Layers: 2, KVHeads: 2, HeadDimK: 64, HeadDimV: 64, Seqs: 2, Ctx: ctx,
 		PageTokens: page, Threads: 2, TypeK: uniform(2, typ), TypeV: uniform(2, typ), Rotate: true, Attn: attn})
 	if err != nil {
@@ -27,7 +28,7 @@ func TestLayerAttentionMatchesNaive(t *testing.T) {
 	for i := range sinks {
 		sinks[i] = float32(r.NormFloat64() * 2)
 	}
-	specs := map[string]LayerAttn{
+	specs := map[string]attn.Layer{
 		"window100":         {Window: 100},
 		"window1":           {Window: 1},
 		"softcap":           {Softcap: 2},
@@ -38,7 +39,7 @@ func TestLayerAttentionMatchesNaive(t *testing.T) {
 	for name, spec := range specs {
 		for _, typ := range []tensor.Type{tensor.F32, tensor.F16, tensor.Q8_0, tensor.Q4_0} {
 			t.Run(name+"/"+typ.String(), func(t *testing.T) {
-				c := layerCache(t, typ, 700, 128, []LayerAttn{spec, spec})
+				c := layerCache(t, typ, 700, 128, []attn.Layer{spec, spec})
 				const n = 600
 				for pos := 0; pos < n; pos++ {
 					c.Store(1, 0, pos, randRow(r, 128, 1), randRow(r, 128, 1))
@@ -86,7 +87,7 @@ func TestLayerAttentionMatchesNaive(t *testing.T) {
 func TestWindowLayerReleasesPages(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	const P, W = 64, 100
-	c := layerCache(t, tensor.F16, 4096, P, []LayerAttn{{}, {Window: W}})
+	c := layerCache(t, tensor.F16, 4096, P, []attn.Layer{{}, {Window: W}})
 	perPage := int64(tensor.F16.RowSize(128)) * P * 2 // K and V
 	for pos := 0; pos < 3000; pos++ {
 		for l := 0; l < 2; l++ {
@@ -144,7 +145,7 @@ func TestWindowLayerReleasesPages(t *testing.T) {
 func TestCapacityWithWindows(t *testing.T) {
 	const P = 256
 	full := layerCache(t, tensor.F16, 32768, P, nil)
-	mixed := layerCache(t, tensor.F16, 32768, P, []LayerAttn{{Window: 1024}, {}})
+	mixed := layerCache(t, tensor.F16, 32768, P, []attn.Layer{{Window: 1024}, {}})
 	perLayer := full.Capacity() / 2
 	want := perLayer + int64(mixed.maxPages(0, 32768))*int64(tensor.F16.RowSize(128))*P*2*2
 	if mixed.Capacity() != want {
@@ -157,7 +158,7 @@ func TestCapacityWithWindows(t *testing.T) {
 func TestPersistWindowLayer(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 16))
 	const P = 64
-	c := layerCache(t, tensor.Q8_0, 4096, P, []LayerAttn{{}, {Window: 100}})
+	c := layerCache(t, tensor.Q8_0, 4096, P, []attn.Layer{{}, {Window: 100}})
 	for pos := 0; pos < 500; pos++ {
 		for l := 0; l < 2; l++ {
 			c.Store(l, 0, pos, randRow(r, 128, 1), randRow(r, 128, 1))
@@ -192,7 +193,7 @@ func TestPersistWindowLayer(t *testing.T) {
 }
 
 func TestAttnValidation(t *testing.T) {
-	for _, bad := range [][]LayerAttn{{{Window: -1}, {}}, {{}}, {{Softcap: -1}, {}}, {{Sinks: []float32{1, 2, 3}}, {}}, {{Sinks: []float32{}}, {}}} {
+	for _, bad := range [][]attn.Layer{{{Window: -1}, {}}, {{}}, {{Softcap: -1}, {}}, {{Sinks: []float32{1, 2, 3}}, {}}, {{Sinks: []float32{}}, {}}} {
 		_, err := New(Config{Layers: 2, KVHeads: 2, HeadDimK: 64, HeadDimV: 64, Seqs: 1, Ctx: 64,
 			TypeK: uniform(2, tensor.F16), TypeV: uniform(2, tensor.F16), Attn: bad})
 		if err == nil {

@@ -126,7 +126,7 @@ func (c *Cache) ReadSeq(seq int, r io.Reader) (n int, err error) {
 					break
 				}
 				if t == released {
-					if rot != 0 || size != 0 || (i > 0 && s.pages[i-1] != nil) || c.attn(l).Window <= 0 || i*c.cfg.PageTokens+c.cfg.PageTokens > c.attn(l).windowStart(n) {
+					if rot != 0 || size != 0 || (i > 0 && s.pages[i-1] != nil) || c.attn(l).Window <= 0 || i*c.cfg.PageTokens+c.cfg.PageTokens > c.attn(l).WindowStart(n) {
 						err = fmt.Errorf("sequence file: layer %d page %d is marked released where the layer needs it", l, i)
 						return 0, err
 					}

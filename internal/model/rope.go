@@ -2,12 +2,12 @@ package model
 
 import "math"
 
-// ropeInvFreq returns, for each rotated pair j, base^(-2j/RopeDim) divided
-// by the optional per-dimension frequency factor.
-func ropeInvFreq(c *Config, factors []float32) []float64 {
-	inv := make([]float64, c.RopeDim/2)
+// ropeInvFreq returns, for each rotated pair j, base^(-2j/Dim) divided by
+// the optional per-dimension frequency factor.
+func ropeInvFreq(rp *Rope, factors []float32) []float64 {
+	inv := make([]float64, rp.Dim/2)
 	for j := range inv {
-		inv[j] = math.Pow(c.RopeBase, -2*float64(j)/float64(c.RopeDim))
+		inv[j] = math.Pow(rp.Base, -2*float64(j)/float64(rp.Dim))
 		if factors != nil {
 			inv[j] /= float64(factors[j])
 		}
@@ -15,7 +15,8 @@ func ropeInvFreq(c *Config, factors []float32) []float64 {
 	return inv
 }
 
-// ropeTask fills r.rope with each token's cos/sin pairs (item = token).
+// ropeTask fills the RoPE tables with each token's cos/sin pairs, one
+// table per RoPE the model's layers use (item = token).
 type ropeTask struct {
 	r *Runner
 	b *Batch
@@ -23,28 +24,24 @@ type ropeTask struct {
 }
 
 func (t *ropeTask) Do(i, _ int) {
-	c := &t.r.M.Config
-	cs := t.r.rope[i*c.RopeDim : (i+1)*c.RopeDim]
-	ropeAngles(c, t.r.invFreq, t.b.Pos[i], cs)
+	r := t.r
+	for s := range r.M.Ropes {
+		rp := &r.M.Ropes[s]
+		cs := r.rope[s][i*rp.Dim : (i+1)*rp.Dim]
+		ropeAngles(rp, r.invFreq[s], t.b.Pos[i], cs)
+	}
 }
 
 // ropeAngles writes cos, sin (interleaved) of each pair's rotation angle at
 // position pos, with linear or YaRN scaling as ggml's rope does.
-func ropeAngles(c *Config, invFreq []float64, pos int, cs []float32) {
-	rs := &c.Rope
+func ropeAngles(rp *Rope, invFreq []float64, pos int, cs []float32) {
+	rs := &rp.Scaling
 	freqScale := 1 / rs.Factor
-	extFactor := 0.0
-	mscale := rs.AttnFact
+	extFactor := rs.ext()
+	mscale := rs.magnitude()
 	var lo, hi float64
-	if rs.Type == "yarn" {
-		extFactor = rs.ExtFactor
-		if extFactor < 0 {
-			extFactor = 1
-		}
-		lo, hi = yarnCorrDims(c.RopeDim, rs.OrigCtx, c.RopeBase, rs.BetaFast, rs.BetaSlow)
-	}
 	if extFactor != 0 {
-		mscale *= 1 + 0.1*math.Log(1/freqScale)
+		lo, hi = yarnCorrDims(rp.Dim, rs.OrigCtx, rp.Base, rs.BetaFast, rs.BetaSlow)
 	}
 	for j, f := range invFreq {
 		extrap := float64(pos) * f
@@ -69,16 +66,17 @@ func yarnCorrDims(nDims, origCtx int, base, betaFast, betaSlow float64) (float64
 	return math.Max(0, start), math.Min(float64(nDims-1), end)
 }
 
-// applyRope rotates the first RopeDim dimensions of each of nHeads heads of
-// each of n tokens in x (rows of nHeads*HeadDim).
-func (r *Runner) applyRope(x []float32, nHeads, n int) {
+// applyRope rotates the first Dim dimensions of each of nHeads heads of
+// each of n tokens in x (rows of nHeads*HeadDim) with RoPE number set.
+func (r *Runner) applyRope(x []float32, nHeads, n, set int) {
 	c := &r.M.Config
-	hd, half := c.HeadDim, c.RopeDim/2
+	rp := &c.Ropes[set]
+	hd, half := c.HeadDim, rp.Dim/2
 	for i := 0; i < n; i++ {
-		cs := r.rope[i*c.RopeDim : (i+1)*c.RopeDim]
+		cs := r.rope[set][i*rp.Dim : (i+1)*rp.Dim]
 		for h := 0; h < nHeads; h++ {
 			v := x[(i*nHeads+h)*hd : (i*nHeads+h+1)*hd]
-			if c.RopeNeox {
+			if rp.Neox {
 				for j := 0; j < half; j++ {
 					co, s := cs[2*j], cs[2*j+1]
 					a, b := v[j], v[j+half]
