@@ -65,6 +65,7 @@ func (e *Engine) Generate(ctx context.Context, o GenerateOptions, emit func(stri
 	}
 	defer cache.Close()
 	r := model.NewRunner(m, e.Pool, min(o.Batch, o.Ctx))
+	r.SetContext(o.Ctx)
 	st := &GenerateStats{PromptTokens: len(prompt), Tokens: append([]int(nil), prompt...)}
 
 	t0 := time.Now()

@@ -186,6 +186,7 @@ func (e *Engine) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 		runner:  model.NewRunner(e.Model, e.Pool, o.Batch),
 		stopped: make(chan struct{}),
 	}
+	s.runner.SetContext(o.SlotCtx)
 	s.cond = sync.NewCond(&s.mu)
 	s.pstats.OnDemote = func(d cachepolicy.Demotion) {
 		s.log.Debug("cache page demoted", "slot", d.Seq, "layer", d.Layer, "v", d.V, "page", d.Index,

@@ -41,7 +41,7 @@ type Config struct {
 
 	AttnScale float32 // queries are multiplied by this (1/sqrt(HeadDim) unless the file says otherwise)
 	// Attention temperature by position (Mistral 3 with YaRN): queries at
-	// position p are further multiplied by 1 + TempScale·log(floor((p+1)/TempFloor)+1).
+	// position p are further multiplied by 1 + TempScale·log(floor(p/TempFloor)+1).
 	TempScale float32
 	TempFloor int
 

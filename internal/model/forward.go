@@ -43,7 +43,7 @@ type Batch struct {
 
 // temperature is the query factor of attention temperature scaling at pos.
 func (c *Config) temperature(pos int) float32 {
-	return float32(1 + float64(c.TempScale)*math.Log(math.Floor(float64(pos+1)/float64(c.TempFloor))+1))
+	return float32(1 + float64(c.TempScale)*math.Log(math.Floor(float64(pos)/float64(c.TempFloor))+1))
 }
 
 // Runner holds the scratch buffers of forward passes of up to MaxBatch
@@ -80,12 +80,38 @@ func NewRunner(m *Model, pool *parallel.Pool, maxBatch int) *Runner {
 	r.up = make([]float32, maxBatch*c.NFF)
 	for i := range c.Ropes {
 		r.rope = append(r.rope, make([]float32, maxBatch*c.Ropes[i].Dim))
-		r.invFreq = append(r.invFreq, ropeInvFreq(&c.Ropes[i], m.RopeFreqs))
 	}
+	r.SetContext(c.NCtxTrain)
 	r.mm.pool = pool
 	r.attT.r = r
 	r.ropT.r = r
 	return r
+}
+
+// SetContext tells the runner the context it serves (tokens per
+// sequence), which selects LongRoPE's long factors when it exceeds the
+// model's original context and the short ones otherwise, as llama.cpp does.
+// A new runner assumes the model's training context.
+func (r *Runner) SetContext(ctx int) {
+	m := r.M
+	r.invFreq = r.invFreq[:0]
+	for i := range m.Ropes {
+		factors := m.RopeFreqs
+		if factors == nil && m.RopeLong != nil {
+			factors = m.RopeShort
+			orig := m.Ropes[0].Scaling.OrigCtx
+			if orig == 0 {
+				orig = m.NCtxTrain
+			}
+			if ctx > orig {
+				factors = m.RopeLong
+			}
+		}
+		if i > 0 && len(m.Ropes) > 1 {
+			factors = nil // sliding-window layers' own RoPE has no factors
+		}
+		r.invFreq = append(r.invFreq, ropeInvFreq(&m.Ropes[i], factors))
+	}
 }
 
 // Forward runs the batch through the model, storing every token's K and V

@@ -54,7 +54,11 @@ type Model struct {
 	OutputNorm   []float32
 	Output       *Linear // NVocab rows of NEmbd (TokEmbd when tied)
 	Layers       []Layer
-	RopeFreqs    []float32 // optional per-dimension frequency divisors (rope_freqs.weight)
+	// Per-pair RoPE frequency divisors, when the file has them:
+	// rope_freqs.weight (Llama-3 scaling), or LongRoPE's two sets
+	// (rope_factors_long/short.weight), chosen by the context a runner
+	// serves (Runner.SetContext).
+	RopeFreqs, RopeLong, RopeShort []float32
 
 	File *gguf.File
 }
@@ -91,9 +95,10 @@ func Load(f *gguf.File) (*Model, error) {
 	} else {
 		m.Output = m.TokEmbd
 	}
-	if l.has("rope_freqs.weight") {
-		m.RopeFreqs = l.vec("rope_freqs.weight", c.Ropes[0].Dim/2)
-	}
+	half := c.Ropes[0].Dim / 2
+	m.RopeFreqs = l.optVec("rope_freqs.weight", half, false)
+	m.RopeLong = l.optVec("rope_factors_long.weight", half, false)
+	m.RopeShort = l.optVec("rope_factors_short.weight", half, false)
 	qDim, kvDim, vDim := c.NHead*c.HeadDim, c.NHeadKV*c.HeadDim, c.NHeadKV*c.HeadDimV
 	m.Layers = make([]Layer, c.NLayer)
 	for i := range m.Layers {
@@ -123,7 +128,7 @@ func Load(f *gguf.File) (*Model, error) {
 		L.Bo = l.optVec(p+"attn_output.bias", c.NEmbd, false)
 		L.Sinks = l.optVec(p+"attn_sinks.weight", c.NHead, false)
 		if arch.PostNorms {
-			L.PostAttnNorm = l.vec(p+"attn_post_norm.weight", c.NEmbd)
+			L.PostAttnNorm = l.vec(p+"post_attention_norm.weight", c.NEmbd)
 		}
 		L.FFNNorm = l.vec(p+"ffn_norm.weight", c.NEmbd)
 		if arch.FusedGateUp {
@@ -137,7 +142,7 @@ func Load(f *gguf.File) (*Model, error) {
 		}
 		L.Down = l.linear(p+"ffn_down.weight", c.NFF, c.NEmbd)
 		if arch.PostNorms {
-			L.PostFFNNorm = l.vec(p+"ffn_post_norm.weight", c.NEmbd)
+			L.PostFFNNorm = l.vec(p+"post_ffw_norm.weight", c.NEmbd)
 		}
 		if l.err != nil {
 			return nil, l.err
