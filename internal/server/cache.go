@@ -185,11 +185,13 @@ type sideUsage struct {
 }
 
 type layerUsage struct {
-	Layer  int       `json:"layer"`
-	Tokens int       `json:"tokens"`
-	Pages  int       `json:"pages"`
-	K      sideUsage `json:"k"`
-	V      sideUsage `json:"v"`
+	Layer     int       `json:"layer"`
+	Attention string    `json:"attention"`        // "full" or "window"
+	Window    int       `json:"window,omitempty"` // sliding window in tokens
+	Tokens    int       `json:"tokens"`
+	Pages     int       `json:"pages"`
+	K         sideUsage `json:"k"`
+	V         sideUsage `json:"v"`
 }
 
 type pageUsage struct {
@@ -245,7 +247,8 @@ func (s *Server) handleCacheUsage(w http.ResponseWriter, r *http.Request) {
 			su := slotUsage{ID: seq, Tokens: c.Len(seq), Layers: make([]layerUsage, cfg.Layers)}
 			for l := range su.Layers {
 				wk, wv := c.WriteTypes(seq, l)
-				su.Layers[l] = layerUsage{Layer: l, Tokens: c.Len(seq),
+				a := c.Attn(l)
+				su.Layers[l] = layerUsage{Layer: l, Attention: a.Kind(), Window: a.Window, Tokens: c.Len(seq),
 					K: sideUsage{BytesByType: map[string]int64{}, PagesByType: map[string]int{}, WriteType: wk.String()},
 					V: sideUsage{BytesByType: map[string]int64{}, PagesByType: map[string]int{}, WriteType: wv.String()}}
 			}
