@@ -57,6 +57,7 @@ type Runner struct {
 	x, xn, q, k, v, attn, gate, up []float32
 	rope                           [][]float32 // per RoPE set, per token: cos, sin interleaved, Dim/2 pairs
 	invFreq                        [][]float64 // per RoPE set
+	shiftCS                        []float32   // ReRope's cos/sin
 	logits                         []float32
 	outRows                        []int
 	runs                           [][2]int // (first token, length) of runs of consecutive positions
@@ -81,6 +82,7 @@ func NewRunner(m *Model, pool *parallel.Pool, maxBatch int) *Runner {
 	for i := range c.Ropes {
 		r.rope = append(r.rope, make([]float32, maxBatch*c.Ropes[i].Dim))
 	}
+	r.shiftCS = make([]float32, c.HeadDim)
 	r.SetContext(c.NCtxTrain)
 	r.mm.pool = pool
 	r.attT.r = r
