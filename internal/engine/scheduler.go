@@ -26,6 +26,10 @@ type SchedulerOptions struct {
 	// slots are generating, so a long prompt does not stall their streams
 	// (0: 128).
 	PrefillChunk int
+	// ContextShift lets a slot whose context fills keep generating by
+	// dropping older tokens (see shiftContext), and truncates prompts that
+	// do not fit instead of refusing them.
+	ContextShift bool
 	Cache        CacheOptions
 	Policy       *cachepolicy.Policy // automatic precision (nil: none)
 	Logger       *slog.Logger
@@ -42,6 +46,7 @@ type Request struct {
 	SlotID      int  // -1: any free slot
 	CachePrompt bool // reuse the slot's cached prefix of the prompt
 	Special     bool // render special tokens in the output text
+	NKeep       int  // tokens a context shift or prompt truncation keeps at the start (-1: the whole prompt)
 }
 
 // Event is one step of a running request: a generated token, or the end.
@@ -56,12 +61,13 @@ type Event struct {
 
 // Result summarises a finished request.
 type Result struct {
-	SlotID       int
-	Tokens       []int  // generated tokens (the stopping EOS excluded)
-	Text         string // generated text, cut before a stop string
-	StopType     string // "eos", "limit", "word" or "none" (cancelled)
-	StoppingWord string
-	Truncated    bool // the context filled up
+	SlotID        int
+	Tokens        []int  // generated tokens (the stopping EOS excluded)
+	Text          string // generated text, cut before a stop string
+	StopType      string // "eos", "limit", "word" or "none" (cancelled)
+	StoppingWord  string
+	Truncated     bool // the context filled up, or the prompt was truncated to fit
+	ContextShifts int  // times the context was shifted to continue generating
 
 	PromptTokens    int // tokens in the prompt
 	CachedTokens    int // prompt tokens reused from the slot's cache
@@ -70,6 +76,15 @@ type Result struct {
 	PromptTime      time.Duration
 	PredictTime     time.Duration
 }
+
+// eventBuffer is each request's event channel size: a slot whose reader
+// has not taken its events waits (its decode steps are skipped) rather than
+// block the scheduler.
+const eventBuffer = 64
+
+// maxShiftedPredict bounds a request with no token limit when context shift
+// keeps its slot from ever filling: this many slot contexts of tokens.
+const maxShiftedPredict = 4
 
 // ErrClosed is returned by Submit after Close.
 var ErrClosed = errors.New("server is shutting down")
@@ -107,9 +122,10 @@ type slot struct {
 }
 
 type pending struct {
-	req *Request
-	ctx context.Context
-	out chan Event
+	req       *Request
+	ctx       context.Context
+	out       chan Event
+	truncated bool // the prompt was truncated to fit
 }
 
 // Scheduler runs requests in parallel slots over one shared model and KV
@@ -236,8 +252,12 @@ func (s *Scheduler) Submit(ctx context.Context, r *Request) (<-chan Event, error
 	if len(r.Prompt) == 0 {
 		return nil, fmt.Errorf("empty prompt")
 	}
+	truncated := false
 	if len(r.Prompt) >= s.o.SlotCtx {
-		return nil, fmt.Errorf("prompt of %d tokens does not fit the slot context of %d tokens", len(r.Prompt), s.o.SlotCtx)
+		if !s.o.ContextShift {
+			return nil, fmt.Errorf("prompt of %d tokens does not fit the slot context of %d tokens", len(r.Prompt), s.o.SlotCtx)
+		}
+		r.Prompt, truncated = s.truncatePrompt(r), true
 	}
 	if r.SlotID >= s.o.Slots {
 		return nil, fmt.Errorf("id_slot %d out of range (0-%d)", r.SlotID, s.o.Slots-1)
@@ -250,11 +270,14 @@ func (s *Scheduler) Submit(ctx context.Context, r *Request) (<-chan Event, error
 	if err := r.Sample.Validate(); err != nil {
 		return nil, err
 	}
-	n := r.NPredict
-	if n < 0 || n > s.o.SlotCtx {
-		n = s.o.SlotCtx
+	if r.NPredict < 0 && s.o.ContextShift {
+		// Until the end of generation, but bounded: with context shift a
+		// slot never fills.
+		r.NPredict = maxShiftedPredict * s.o.SlotCtx
 	}
-	out := make(chan Event, n+4) // never blocks the scheduler
+	// A slot whose reader falls behind pauses (stepOnce skips it while its
+	// channel is nearly full), so the channel never blocks the scheduler.
+	out := make(chan Event, eventBuffer)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -266,7 +289,7 @@ func (s *Scheduler) Submit(ctx context.Context, r *Request) (<-chan Event, error
 			return nil, fmt.Errorf("%w: this request needs %d bytes of cache even at the lowest types, over the budget of %d bytes", cachepolicy.ErrBudget, need, p.Budget)
 		}
 	}
-	s.queue = append(s.queue, &pending{req: r, ctx: ctx, out: out})
+	s.queue = append(s.queue, &pending{req: r, ctx: ctx, out: out, truncated: truncated})
 	s.cond.Broadcast()
 	return out, nil
 }
@@ -537,7 +560,7 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 	if s.policy != nil {
 		s.cache.SetSeqWriteTypes(sl.id, nil, nil) // the policy sets them again
 	}
-	sl.res = &Result{SlotID: sl.id, PromptTokens: len(r.Prompt), CachedTokens: keep, EvaluatedTokens: len(r.Prompt) - keep}
+	sl.res = &Result{SlotID: sl.id, PromptTokens: len(r.Prompt), CachedTokens: keep, EvaluatedTokens: len(r.Prompt) - keep, Truncated: p.truncated}
 	for _, t := range r.Prompt {
 		smp.Accept(t)
 	}
@@ -560,7 +583,7 @@ func (s *Scheduler) stepOnce() {
 	decoding := 0
 	for _, sl := range s.slots {
 		sl.outRow, sl.adding = -1, 0
-		if sl.state == slotDecode {
+		if sl.state == slotDecode && cap(sl.out)-len(sl.out) >= 2 { // room for a token and the end
 			sl.adding = 1
 			decoding++
 		}
@@ -605,6 +628,8 @@ func (s *Scheduler) stepOnce() {
 		sl.next += sl.adding
 	}
 	if len(b.Tokens) == 0 {
+		// Every busy slot waits for its reader: do not spin.
+		time.Sleep(time.Millisecond)
 		return
 	}
 	t0 := time.Now()
@@ -696,7 +721,7 @@ func (s *Scheduler) emit(sl *slot, logits []float32) {
 		s.finish(sl, stopType, nil)
 	case r.NPredict >= 0 && len(sl.res.Tokens) >= r.NPredict:
 		s.finish(sl, "limit", nil)
-	case len(sl.tokens) >= s.o.SlotCtx:
+	case len(sl.tokens) >= s.o.SlotCtx && !(s.o.ContextShift && s.shiftContext(sl)):
 		sl.res.Truncated = true
 		s.finish(sl, "limit", nil)
 	}

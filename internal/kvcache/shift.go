@@ -10,10 +10,11 @@ type ReRope func(layer int, rows []float32, delta int)
 // Shift removes positions [keep, keep+discard) of seq (context shift): the
 // positions after them move down by discard, their keys re-rotated by RoPE
 // for the new positions (reRope, with delta = -discard), values moved as
-// they are. When keep and discard are multiples of the page size, every
-// page after keep moves as a whole: values are not touched at all and keys
-// are re-encoded in place; otherwise pages are rebuilt row by row (rows
-// whose page type and rotation do not change are copied as stored bytes).
+// they are. When discard is a multiple of the page size, every page after
+// the one holding position keep moves as a whole: its values are not
+// touched and its keys are re-encoded in place; other pages are rebuilt
+// from runs of rows (rows whose page type and rotation do not change are
+// copied as stored bytes).
 // Quantized keys are re-encoded after the rotation, as llama.cpp's K-shift
 // does.
 //
@@ -42,7 +43,6 @@ func (c *Cache) Shift(seq, keep, discard int, reRope ReRope) error {
 			}
 		}
 	}
-	whole := keep%P == 0 && discard%P == 0
 	for l := range c.seqs[seq] {
 		ls := &c.seqs[seq][l]
 		for side, s := range ls.streams() {
@@ -55,7 +55,7 @@ func (c *Cache) Shift(seq, keep, discard int, reRope ReRope) error {
 				switch {
 				case hi <= keep: // before the removed span: unchanged
 					pages[j] = old[j]
-				case whole: // a whole page moves down
+				case discard%P == 0 && lo >= keep: // a whole page moves down
 					p := old[j+discard/P]
 					pages[j] = p
 					if p != nil && side == 0 {
@@ -125,34 +125,44 @@ func (c *Cache) rebuildPage(old []*Page, l, side, lo, hi int, src func(int) int,
 	np := &Page{Type: tmpl.Type, Rotated: tmpl.Rotated, mem: allocBlock(tmpl.Type.RowSize(rowElems) * P)}
 	c.account(np.Type, int64(len(np.mem.b)), 1)
 	hbD := np.Type.RowSize(dim)
-	row := c.cbuf[0][:dim]
-	for q := lo; q < hi; q++ {
+	// Rows come in runs of consecutive positions from one source page
+	// (at most three runs per page): each run is copied, or decoded and
+	// re-encoded, as one block per head.
+	for q := lo; q < hi; {
 		sq := src(q)
+		end := q + 1
+		for end < hi && src(end) == sq+end-q && src(end)/P == sq/P && (end < keep) == (q < keep) {
+			end++
+		}
 		sp := old[sq/P]
-		if sp == nil {
-			continue // released: never attended (checked by Shift)
+		if sp == nil { // released: never attended (checked by Shift)
+			q = end
+			continue
 		}
 		moved := q >= keep && side == 0
 		hbS := sp.Type.RowSize(dim)
+		nr := end - q
+		buf := c.cbuf[0][:nr*dim]
 		for h := 0; h < c.cfg.KVHeads; h++ {
-			from := sp.mem.b[(h*P+sq%P)*hbS : (h*P+sq%P+1)*hbS]
-			to := np.mem.b[(h*P+q%P)*hbD : (h*P+q%P+1)*hbD]
+			from := sp.mem.b[(h*P+sq%P)*hbS : (h*P+sq%P+nr)*hbS]
+			to := np.mem.b[(h*P+q%P)*hbD : (h*P+q%P+nr)*hbD]
 			if !moved && sp.Type == np.Type && sp.Rotated == np.Rotated {
 				copy(to, from)
 				continue
 			}
-			decodeRow(sp.Type, from, row)
+			decodeRow(sp.Type, from, buf)
 			if sp.Rotated {
-				unrotateRows(row, dim)
+				unrotateRows(buf, dim)
 			}
 			if moved {
-				reRope(l, row, delta)
+				reRope(l, buf, delta)
 			}
 			if np.Rotated {
-				rotateRows(row, dim)
+				rotateRows(buf, dim)
 			}
-			encode(np.Type, row, to)
+			encode(np.Type, buf, to)
 		}
+		q = end
 	}
 	return np
 }

@@ -118,6 +118,7 @@ func (s *Server) generationSettings(g genOptions) map[string]any {
 		"stream":            g.stream,
 		"n_probs":           g.nProbs,
 		"cache_prompt":      g.cachePrompt,
+		"n_keep":            g.nKeep,
 		"samplers":          []string{"penalties", "top_k", "top_p", "min_p", "temperature"},
 	}
 }

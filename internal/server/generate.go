@@ -37,6 +37,7 @@ type genOptions struct {
 	nProbs       int  // alternatives per token (0: none)
 	logprobs     bool // report the chosen tokens' log-probabilities
 	cachePrompt  bool
+	nKeep        int // tokens a context shift or truncation keeps (-1: the prompt)
 	slotID       int
 	returnTokens bool
 	ignoreEOS    bool
@@ -143,6 +144,7 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 		}
 	}
 	g.cachePrompt = o.bool("cache_prompt", true)
+	g.nKeep = o.int("n_keep", 0, -1, math.MaxInt32)
 	g.slotID = o.int("id_slot", -1, -1, s.o.Slots-1)
 	g.returnTokens = o.bool("return_tokens", false)
 	g.ignoreEOS = o.bool("ignore_eos", false)
@@ -154,7 +156,7 @@ func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError
 	if len(prompt) == 0 {
 		return nil, badRequest("empty prompt: give at least one token of text (this model adds no BOS token)")
 	}
-	if len(prompt) >= s.slotCtx {
+	if len(prompt) >= s.slotCtx && !s.o.ContextShift {
 		return nil, errorf(http.StatusBadRequest, TypeExceedContext,
 			"the prompt has %d tokens, which does not fit the context of %d tokens per slot (give a larger -c or fewer slots)", len(prompt), s.slotCtx)
 	}
@@ -166,7 +168,7 @@ func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError
 	}
 	return &engine.Request{
 		Prompt: prompt, NPredict: g.nPredict, Sample: g.sample, Stop: g.stop, IgnoreEOS: g.ignoreEOS,
-		NProbs: g.nProbs, SlotID: g.slotID, CachePrompt: g.cachePrompt,
+		NProbs: g.nProbs, SlotID: g.slotID, CachePrompt: g.cachePrompt, NKeep: g.nKeep,
 	}, nil
 }
 

@@ -53,6 +53,9 @@ type Options struct {
 	Ctx          int
 	Batch        int // tokens per forward pass (0: engine.DefaultBatch)
 	PrefillChunk int // prompt tokens per step while others decode (0: engine default)
+	// ContextShift lets generation continue past a full slot by dropping
+	// older tokens, and truncates prompts that do not fit (--context-shift).
+	ContextShift bool
 	Cache        engine.CacheOptions
 	// Policy is the automatic cache precision policy (nil: none).
 	Policy *cachepolicy.Policy
@@ -393,7 +396,7 @@ func (s *Server) load() error {
 		}
 	}
 	sched, err := e.NewScheduler(engine.SchedulerOptions{
-		Slots: s.o.Slots, SlotCtx: slotCtx, Batch: s.o.Batch, PrefillChunk: s.o.PrefillChunk,
+		Slots: s.o.Slots, SlotCtx: slotCtx, Batch: s.o.Batch, PrefillChunk: s.o.PrefillChunk, ContextShift: s.o.ContextShift,
 		Cache: s.o.Cache, Policy: s.o.Policy, Logger: s.log,
 	})
 	if err != nil {
