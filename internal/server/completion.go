@@ -184,6 +184,7 @@ func (s *Server) nativeFinal(req *engine.Request, g genOptions, text string, out
 		"prompt":              s.eng.Tok.Decode(req.Prompt, true),
 		"has_new_line":        strings.Contains(res.Text, "\n"),
 		"truncated":           res.Truncated,
+		"context_shifts":      res.ContextShifts,
 		"stop_type":           res.StopType,
 		"stopping_word":       res.StoppingWord,
 		"timings":             timings(res),
