@@ -23,7 +23,7 @@ func cmdServe(args []string) error {
 	registerPolicy(f, &pf)
 	var host, apiKey, alias, slotPath, logLevel string
 	var port, slots, prefill int
-	var metrics bool
+	var metrics, noWebUI bool
 	var maxBody int64
 	var queueTimeout, shutdownTimeout float64
 	var queueMax int
@@ -34,6 +34,7 @@ func cmdServe(args []string) error {
 	f.String(&apiKey, "", "API key required as 'Authorization: Bearer KEY' (default: none)", "api-key")
 	f.String(&alias, "", "model name reported by /v1/models and responses (default: the model path)", "alias")
 	f.Bool(&metrics, false, "enable the Prometheus /metrics endpoint", "metrics")
+	f.Bool(&noWebUI, false, "do not serve the web page (chat and cache map) at /", "no-webui")
 	f.String(&slotPath, "", "directory for slot save/restore files (default: save/restore disabled)", "slot-save-path")
 	f.Int(&queueMax, 0, "completions allowed to wait for a slot (0: 64 per slot)", "queue-max")
 	f.Float(&queueTimeout, 60, "seconds a completion waits for a free slot before a 503 (0: answer 503 at once)", "queue-timeout")
@@ -90,7 +91,7 @@ func cmdServe(args []string) error {
 	o := server.Options{
 		ModelPath: mf.model, Threads: mf.threads,
 		Slots: slots, Ctx: mf.ctx, Batch: mf.batch, PrefillChunk: prefill, Cache: mf.cache, Policy: pol,
-		Alias: alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
+		Alias: alias, Metrics: metrics, NoWebUI: noWebUI, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
 		QueueTimeout: qt, QueueMax: queueMax,
 		ShutdownTimeout: time.Duration(shutdownTimeout * float64(time.Second)),
 		Logger:          log,
