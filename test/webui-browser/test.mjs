@@ -120,7 +120,8 @@ after(async () => {
     await new Promise((r) => server.once('exit', r));
   }
   if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
-  console.log(`screenshots in ${artifacts}`);
+  fs.writeFileSync(path.join(artifacts, 'kvserve.log'), serverLog);
+  console.log(`screenshots and the server log in ${artifacts}`);
 });
 
 test('the page loads from the binary and asks for the API key', async () => {
@@ -243,6 +244,25 @@ test('requantize from the page: preview changes nothing, apply changes the cells
   await page.screenshot({ path: path.join(artifacts, 'webui-q4_0.png') });
 });
 
+test('Enter sends, the stop button ends a stream and the server frees the slot', async () => {
+  await page.evaluate(() => { document.getElementById('settings').open = true; });
+  await page.fill('#set-max_tokens', '1500');
+  const replies = await page.locator('[data-testid=reply]').count();
+  await page.fill('[data-testid=chat-input]', 'Tell me a very long story.');
+  await page.press('[data-testid=chat-input]', 'Enter');
+  const reply = page.locator('[data-testid=reply]').nth(replies);
+  await until('text to stream', async () => (await reply.getAttribute('aria-busy')) === 'true' &&
+    (await reply.locator('.body').textContent()).length > 20);
+  assert.ok(await page.isEnabled('[data-testid=stop]'), 'stop is enabled while streaming');
+  await page.click('[data-testid=stop]');
+  await until('the reply to end', async () => (await reply.getAttribute('aria-busy')) === 'false', 10000);
+  const stats = await reply.locator('[data-testid=reply-stats]').textContent();
+  console.log('stopped reply:', stats);
+  assert.match(stats, /stopped by you/);
+  await until('no slot processing after the stop', async () => (await api('/slots')).every((s) => !s.is_processing), 10000);
+  assert.ok(await page.isDisabled('[data-testid=stop]'));
+});
+
 test('the page keeps working while 4 other clients stream through the API', async () => {
   let stop = false;
   const done = { requests: 0, chunks: 0, errors: 0 };
@@ -315,4 +335,57 @@ test('narrow (phone) layout renders the chat and the map', async () => {
   assert.ok(overflow <= 1, `the page scrolls sideways on a phone by ${overflow}px`);
   assert.ok(await page.locator('[data-testid=chat-input]').isVisible());
   await page.screenshot({ path: path.join(artifacts, 'webui-phone.png'), fullPage: true });
+});
+
+// The hooks for what the server does not send yet, fed through an
+// intercepted response (the page's rendering is what is tested here).
+test('a layer kind/window field, when present, is shown on its row', async () => {
+  await page.setViewportSize({ width: 1280, height: 860 });
+  await page.route('**/cache/usage?pages=1', async (route) => {
+    const r = await route.fetch();
+    const u = await r.json();
+    for (const s of u.slots) { s.layers[1].kind = 'swa'; s.layers[1].window = 512; }
+    await route.fulfill({ response: r, json: u });
+  });
+  try {
+    await page.goto(base + '/');
+    const row = page.locator('[data-testid=cache-map] .slot[data-slot="0"] .layer-row[data-layer="1"]');
+    await until('the kind on layer 1', async () => (await row.count()) === 1 && (await row.getAttribute('data-kind')) === 'swa');
+    assert.equal(await row.getAttribute('data-window'), '512');
+    assert.match(await row.locator('.layer-label').textContent(), /L1 swa w512/);
+    const other = page.locator('[data-testid=cache-map] .slot[data-slot="0"] .layer-row[data-layer="0"]');
+    assert.equal(await other.getAttribute('data-kind'), null);
+  } finally {
+    await page.unroute('**/cache/usage?pages=1');
+  }
+});
+
+test('reasoning (reasoning_content deltas or <think> in content) is shown folded', async () => {
+  const sse = (chunks) => chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`).join('') + 'data: [DONE]\n\n';
+  const delta = (d) => ({ object: 'chat.completion.chunk', choices: [{ index: 0, delta: d, finish_reason: null }] });
+  const bodies = [
+    sse([delta({ role: 'assistant', content: '' }), delta({ reasoning_content: 'First I think.' }), delta({ content: 'The **answer**.' })]),
+    sse([delta({ content: '<think>Hidden steps' }), delta({ content: '</think>Shown <b>text</b>' })]),
+  ];
+  let n = 0;
+  await page.route('**/v1/chat/completions', (route) => route.fulfill({ status: 200, contentType: 'text/event-stream', body: bodies[n++] }));
+  try {
+    for (const want of [{ reasoning: 'First I think.', answer: 'The answer.', strong: 1 }, { reasoning: 'Hidden steps', answer: 'Shown <b>text</b>', strong: 0 }]) {
+      const replies = await page.locator('[data-testid=reply]').count();
+      await page.fill('[data-testid=chat-input]', 'Think first.');
+      await page.click('[data-testid=send]');
+      const reply = page.locator('[data-testid=reply]').nth(replies);
+      await until('the reply', async () => (await reply.getAttribute('aria-busy')) === 'false');
+      const details = reply.locator('details.reasoning');
+      assert.equal(await details.count(), 1);
+      assert.equal(await details.getAttribute('open'), null, 'reasoning is folded');
+      assert.match(await details.textContent(), new RegExp(want.reasoning));
+      const body = await reply.locator('.body > :not(details)').allTextContents();
+      assert.equal(body.join('').trim(), want.answer);
+      assert.equal(await reply.locator('.body strong').count(), want.strong);
+      assert.equal(await reply.locator('.body b').count(), 0, 'model text never becomes markup');
+    }
+  } finally {
+    await page.unroute('**/v1/chat/completions');
+  }
 });
