@@ -1,8 +1,9 @@
-// The cache pane: polls GET /cache/usage?pages=1 and draws one cell per
-// cache page (rows per slot and layer, a K and a V lane), coloured by
-// type, marked for rotation and for the policy's zone (sink, hot, or
-// cold = old enough to be demoted) and tier; bytes against capacity and
-// budget; a chart of bytes over time; and the requantize and policy
+// The cache pane: polls GET /cache/usage?pages=1 (about 3 times a
+// second; less often when an answer takes long to fetch and draw) and
+// draws one cell per cache page (rows per slot and layer, a K and a V
+// lane), coloured by type, marked for rotation and for the policy's zone
+// (sink, hot, or cold = old enough to be demoted) and tier; bytes against
+// capacity and budget; a chart of bytes over time; and the requantize and policy
 // controls (POST /cache/requantize, GET/POST /cache/policy).
 //
 // The JSON is used as the server sends it. A layer's optional "kind" or
@@ -58,6 +59,7 @@ export class CacheView {
     if (this.inflight) return;
     if (this.paused || document.hidden) { this.timer = setTimeout(() => this.poll(), 1000); return; }
     this.inflight = true;
+    const t0 = performance.now();
     try {
       const u = await getJSON('/cache/usage?pages=1');
       this.usage = u;
@@ -69,7 +71,9 @@ export class CacheView {
       $('cache-live').textContent = e.status === 401 ? 'needs the API key' : 'not updating: ' + e.message;
     } finally {
       this.inflight = false;
-      this.timer = setTimeout(() => this.poll(), POLL_MS);
+      // A big cache (many pages) makes a big answer: poll less often
+      // rather than spend more than a quarter of the time on the map.
+      this.timer = setTimeout(() => this.poll(), Math.max(POLL_MS, 4 * (performance.now() - t0)));
     }
   }
 
