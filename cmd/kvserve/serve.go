@@ -23,7 +23,7 @@ func cmdServe(args []string) error {
 	registerPolicy(f, &pf)
 	var host, apiKey, alias, slotPath, logLevel string
 	var port, slots, prefill int
-	var metrics, ctxShift, noCtxShift bool
+	var metrics, ctxShift, noCtxShift, noWebUI bool
 	var maxBody int64
 	var queueTimeout, shutdownTimeout float64
 	var queueMax int
@@ -36,6 +36,7 @@ func cmdServe(args []string) error {
 	f.Bool(&metrics, false, "enable the Prometheus /metrics endpoint", "metrics")
 	f.Bool(&ctxShift, false, "when a slot's context fills, drop the older half of its tokens (after n_keep) and keep generating; prompts that do not fit are truncated instead of refused", "context-shift")
 	f.Bool(&noCtxShift, false, "turn context shift off (the default)", "no-context-shift")
+	f.Bool(&noWebUI, false, "do not serve the web page (chat and cache map) at /", "no-webui")
 	f.String(&slotPath, "", "directory for slot save/restore files (default: save/restore disabled)", "slot-save-path")
 	f.Int(&queueMax, 0, "completions allowed to wait for a slot (0: 64 per slot)", "queue-max")
 	f.Float(&queueTimeout, 60, "seconds a completion waits for a free slot before a 503 (0: answer 503 at once)", "queue-timeout")
@@ -93,7 +94,7 @@ func cmdServe(args []string) error {
 		ModelPath: mf.model, Threads: mf.threads,
 		Slots: slots, Ctx: mf.ctx, Batch: mf.batch, PrefillChunk: prefill, Cache: mf.cache, Policy: pol,
 		ContextShift: ctxShift && !noCtxShift,
-		Alias:        alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
+		Alias:        alias, Metrics: metrics, NoWebUI: noWebUI, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
 		QueueTimeout: qt, QueueMax: queueMax,
 		ShutdownTimeout: time.Duration(shutdownTimeout * float64(time.Second)),
 		Logger:          log,

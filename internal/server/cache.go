@@ -185,13 +185,13 @@ type sideUsage struct {
 }
 
 type layerUsage struct {
-	Layer     int       `json:"layer"`
-	Attention string    `json:"attention"`        // "full" or "window"
-	Window    int       `json:"window,omitempty"` // sliding window in tokens
-	Tokens    int       `json:"tokens"`
-	Pages     int       `json:"pages"`
-	K         sideUsage `json:"k"`
-	V         sideUsage `json:"v"`
+	Layer  int       `json:"layer"`
+	Kind   string    `json:"kind"`             // "full" or "window"
+	Window int       `json:"window,omitempty"` // sliding window in tokens
+	Tokens int       `json:"tokens"`
+	Pages  int       `json:"pages"`
+	K      sideUsage `json:"k"`
+	V      sideUsage `json:"v"`
 }
 
 type pageUsage struct {
@@ -248,7 +248,7 @@ func (s *Server) handleCacheUsage(w http.ResponseWriter, r *http.Request) {
 			for l := range su.Layers {
 				wk, wv := c.WriteTypes(seq, l)
 				a := c.Attn(l)
-				su.Layers[l] = layerUsage{Layer: l, Attention: a.Kind(), Window: a.Window, Tokens: c.Len(seq),
+				su.Layers[l] = layerUsage{Layer: l, Kind: a.Kind(), Window: a.Window, Tokens: c.Len(seq),
 					K: sideUsage{BytesByType: map[string]int64{}, PagesByType: map[string]int{}, WriteType: wk.String()},
 					V: sideUsage{BytesByType: map[string]int64{}, PagesByType: map[string]int{}, WriteType: wv.String()}}
 			}

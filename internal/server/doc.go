@@ -16,6 +16,8 @@
 //	GET  /slots                      per-slot state (?fail_on_no_slot=1: 503 when none idle)
 //	POST /slots/{id}?action=save|restore|erase
 //	GET  /metrics                    Prometheus text (with Options.Metrics)
+//	GET  /, /webui/...               the web page (internal/webui; not with Options.NoWebUI):
+//	                                 public, also served while the model loads
 //
 // More routes plug in with Server.Handle and get the same middleware;
 // more metrics with Server.Registry.

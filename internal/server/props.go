@@ -42,6 +42,7 @@ func (s *Server) routesInit() {
 	s.HandleFunc("POST /slots/{id}", s.handleSlotAction)
 	s.HandleFunc("GET /metrics", s.handleMetrics)
 	s.cacheRoutes()
+	s.webuiRoutes()
 }
 
 // cacheTypes describes the cache's current per-layer types: the common

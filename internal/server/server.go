@@ -69,6 +69,9 @@ type Options struct {
 	APIKeys []string
 	// Metrics enables GET /metrics.
 	Metrics bool
+	// NoWebUI turns off the web page served at / (llama-server's
+	// --no-webui); the API routes are the same either way.
+	NoWebUI bool
 	// SlotSavePath is the directory for slot save/restore files; empty
 	// disables those actions.
 	SlotSavePath string
@@ -291,7 +294,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.o.MaxBodyBytes)
 
 	path := r.URL.Path
-	health := path == "/health" || path == "/v1/health"
+	health := path == "/health" || path == "/v1/health" || s.webuiPath(path)
 	switch s.state.Load() {
 	case stateLoading:
 		if !health {
