@@ -42,6 +42,19 @@ type Request struct {
 	SlotID      int  // -1: any free slot
 	CachePrompt bool // reuse the slot's cached prefix of the prompt
 	Special     bool // render special tokens in the output text
+
+	// Started, if set, is closed when the request gets its slot (and its
+	// share of the cache budget): until then it waits in the queue.
+	Started chan struct{}
+	// NoQueue refuses the request with ErrNoSlot when it cannot start at
+	// the scheduler's next assignment, instead of letting it wait.
+	NoQueue bool
+	// OutputCost, if set, is what a generated token adds to the response
+	// (e.g. its share of a JSON body); generation ends, with stop type
+	// "limit", before the token that would bring the total over
+	// OutputBudget. It runs on the scheduler's goroutine: keep it cheap.
+	OutputCost   func(tok int, top []sample.TokenProb) int64
+	OutputBudget int64
 }
 
 // Event is one step of a running request: a generated token, or the end.
@@ -74,6 +87,9 @@ type Result struct {
 // ErrClosed is returned by Submit after Close.
 var ErrClosed = errors.New("server is shutting down")
 
+// ErrNoSlot ends a NoQueue request that could not start at once.
+var ErrNoSlot = errors.New("no slot is free")
+
 type slotState int
 
 const (
@@ -96,7 +112,8 @@ type slot struct {
 	smp    *sample.Sampler
 	dec    *tokenizer.Decoder
 	text   strings.Builder
-	sent   int // bytes of text already emitted
+	sent   int   // bytes of text already emitted
+	cost   int64 // Request.OutputCost of the tokens emitted
 	res    *Result
 	last   int // last sampled token, fed in the next step
 	tStart time.Time
@@ -107,9 +124,10 @@ type slot struct {
 }
 
 type pending struct {
-	req *Request
-	ctx context.Context
-	out chan Event
+	req  *Request
+	ctx  context.Context
+	out  chan Event
+	stop func() bool // stops the wake-up on cancellation
 }
 
 // Scheduler runs requests in parallel slots over one shared model and KV
@@ -260,12 +278,19 @@ func (s *Scheduler) Submit(ctx context.Context, r *Request) (<-chan Event, error
 		return nil, ErrClosed
 	}
 	if p := s.policy; p != nil && p.Budget > 0 {
-		if need := p.MinBytes(s.cache, s.maxLen(r)); need > p.Budget {
+		if need := s.reserve(p, r); need > p.Budget {
 			s.stats.BudgetRejections++
-			return nil, fmt.Errorf("%w: this request needs %d bytes of cache even at the lowest types, over the budget of %d bytes", cachepolicy.ErrBudget, need, p.Budget)
+			return nil, fmt.Errorf("%w: this request needs %d bytes of cache (%d tokens at the lowest types, plus the page being written at the write types), over the budget of %d bytes", cachepolicy.ErrBudget, need, s.maxLen(r), p.Budget)
 		}
 	}
-	s.queue = append(s.queue, &pending{req: r, ctx: ctx, out: out})
+	// A queued request whose context ends must leave the queue even when
+	// the loop sleeps (nothing running, nothing assignable).
+	wake := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	s.queue = append(s.queue, &pending{req: r, ctx: ctx, out: out, stop: wake})
 	s.cond.Broadcast()
 	return out, nil
 }
@@ -354,6 +379,7 @@ func (s *Scheduler) loop() {
 			s.ops = nil
 			s.mu.Unlock()
 			for _, p := range q {
+				p.stop()
 				p.out <- Event{Err: ErrClosed}
 				close(p.out)
 			}
@@ -404,10 +430,11 @@ func (s *Scheduler) anyActive() bool {
 	return false
 }
 
-// canAssign reports whether a queued request could start now.
+// canAssign reports whether assign has work: a queued request that could
+// start now, or one to drop (cancelled, or refused for want of a slot).
 func (s *Scheduler) canAssign() bool {
 	for _, p := range s.queue {
-		if s.pickSlot(p.req) != nil && s.fits(p.req) {
+		if p.ctx.Err() != nil || p.req.NoQueue || s.pickSlot(p.req, nil) != nil && s.fits(p.req) {
 			return true
 		}
 	}
@@ -423,27 +450,50 @@ func (s *Scheduler) maxLen(r *Request) int {
 	return min(len(r.Prompt)+n, s.o.SlotCtx)
 }
 
-// fits reports whether a request can start under the cache budget: with
-// every running request at its longest and every page at the bottom of
-// the ladders, the budget still holds (idle slots' caches can be dropped).
+// fits reports whether a request can start under the cache budget: the
+// reservations of the running requests and its own (see reserve) fit
+// (idle slots' caches can be dropped).
 func (s *Scheduler) fits(r *Request) bool {
 	p := s.policy
 	if p == nil || p.Budget == 0 {
 		return true
 	}
-	need := p.MinBytes(s.cache, s.maxLen(r))
+	need := s.reserve(p, r)
 	for _, sl := range s.slots {
 		if sl.state != slotIdle {
-			need += p.MinBytes(s.cache, s.maxLen(sl.req))
+			need += s.reserve(p, sl.req)
 		}
 	}
 	return need <= p.Budget
 }
 
+// reserve is the most cache a request can need under a budget: its
+// longest context with every page at the bottom of the ladders, except
+// the page being written, at the write types (new pages are allocated at
+// tier 0, and under a budget a slot allocates at most one page per step,
+// so the budget can always demote every other page to make room for it).
+func (s *Scheduler) reserve(p *cachepolicy.Policy, r *Request) int64 {
+	cfg := s.cache.Config()
+	var write int64
+	for l := 0; l < cfg.Layers; l++ {
+		k, v := cfg.TypeK[l], cfg.TypeV[l]
+		if len(p.LadderK) > 0 {
+			k = p.LadderK[0]
+		}
+		if len(p.LadderV) > 0 {
+			v = p.LadderV[0]
+		}
+		write += int64(k.RowSize(cfg.KVHeads*cfg.HeadDimK)+v.RowSize(cfg.KVHeads*cfg.HeadDimV)) * int64(cfg.PageTokens)
+	}
+	return p.MinBytes(s.cache, s.maxLen(r)) - p.MinBytes(s.cache, 1) + max(write, p.MinBytes(s.cache, 1))
+}
+
 // pickSlot chooses an idle slot: the requested one, else the one whose
 // cached tokens share the longest prefix with the prompt, else the least
-// recently used.
-func (s *Scheduler) pickSlot(r *Request) *slot {
+// recently used — preferring slots that no queued request is pinned to
+// (wanted), so an unpinned request does not take the slot a pinned one
+// waits for while another is idle.
+func (s *Scheduler) pickSlot(r *Request, wanted []bool) *slot {
 	if r.SlotID >= 0 {
 		if sl := s.slots[r.SlotID]; sl.state == slotIdle {
 			return sl
@@ -454,6 +504,9 @@ func (s *Scheduler) pickSlot(r *Request) *slot {
 	bestLCP := -1
 	for _, sl := range s.slots {
 		if sl.state != slotIdle {
+			continue
+		}
+		if wanted != nil && wanted[sl.id] && s.idleUnwanted(wanted) {
 			continue
 		}
 		n := 0
@@ -467,6 +520,17 @@ func (s *Scheduler) pickSlot(r *Request) *slot {
 	return best
 }
 
+// idleUnwanted reports whether some idle slot is not wanted by a pinned
+// request.
+func (s *Scheduler) idleUnwanted(wanted []bool) bool {
+	for _, sl := range s.slots {
+		if sl.state == slotIdle && !wanted[sl.id] {
+			return true
+		}
+	}
+	return false
+}
+
 func commonPrefix(a, b []int) int {
 	n := 0
 	for n < len(a) && n < len(b) && a[n] == b[n] {
@@ -475,20 +539,39 @@ func commonPrefix(a, b []int) int {
 	return n
 }
 
-// assign moves queued requests into free slots (called with s.mu held).
+// assign moves queued requests into free slots, in arrival order (a
+// request that cannot start yet — its pinned slot busy, or no room under
+// the budget — does not hold back those behind it). Called with s.mu held.
 func (s *Scheduler) assign() {
+	var wanted []bool
+	for _, p := range s.queue {
+		if p.req.SlotID >= 0 && p.ctx.Err() == nil {
+			if wanted == nil {
+				wanted = make([]bool, len(s.slots))
+			}
+			wanted[p.req.SlotID] = true
+		}
+	}
 	kept := s.queue[:0]
 	for _, p := range s.queue {
 		if p.ctx.Err() != nil {
+			p.stop()
 			p.out <- Event{Err: p.ctx.Err()}
 			close(p.out)
 			continue
 		}
-		sl := s.pickSlot(p.req)
+		sl := s.pickSlot(p.req, wanted)
 		if sl == nil || !s.fits(p.req) {
+			if p.req.NoQueue {
+				p.stop()
+				p.out <- Event{Err: ErrNoSlot}
+				close(p.out)
+				continue
+			}
 			kept = append(kept, p)
 			continue
 		}
+		p.stop()
 		s.start(sl, p)
 	}
 	for i := len(kept); i < len(s.queue); i++ {
@@ -527,6 +610,7 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 	sl.dec = s.e.Tok.NewContinuationDecoder(r.Special)
 	sl.text.Reset()
 	sl.sent = 0
+	sl.cost = 0
 	sl.state = slotPrefill
 	sl.begun = s.step
 	sl.tStart = time.Now()
@@ -538,6 +622,9 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 		smp.Accept(t)
 	}
 	s.stats.Requests++
+	if r.Started != nil {
+		close(r.Started)
+	}
 }
 
 // stepOnce builds one batch from every active slot, runs it, and samples.
@@ -567,7 +654,7 @@ func (s *Scheduler) stepOnce() {
 	}
 	for _, sl := range s.slots {
 		if sl.state == slotPrefill && budget > 0 {
-			sl.adding = min(budget, len(sl.prompt)-sl.next)
+			sl.adding = min(budget, len(sl.prompt)-sl.next, s.pageStepCap(sl))
 			budget -= sl.adding
 		}
 	}
@@ -664,6 +751,13 @@ func (s *Scheduler) emit(sl *slot, logits []float32) {
 	if !r.IgnoreEOS && s.e.Tok.IsEOG(tok) {
 		s.finish(sl, "eos", nil)
 		return
+	}
+	if r.OutputCost != nil {
+		sl.cost += r.OutputCost(tok, ev.Top)
+		if sl.cost > r.OutputBudget {
+			s.finish(sl, "limit", nil)
+			return
+		}
 	}
 	sl.res.Tokens = append(sl.res.Tokens, tok)
 	sl.text.WriteString(sl.dec.Add(tok))
@@ -830,6 +924,18 @@ func (s *Scheduler) applyPolicy() {
 			break
 		}
 	}
+}
+
+// pageStepCap bounds the tokens a slot adds in one step: under a cache
+// budget, no more than fill its current page and one new page (the
+// admission reservation counts one page at the write types per slot).
+func (s *Scheduler) pageStepCap(sl *slot) int {
+	if p := s.policy; p == nil || p.Budget == 0 {
+		return len(sl.prompt)
+	}
+	P := s.cache.Config().PageTokens
+	n := len(sl.tokens)
+	return ((n+P-1)/P+1)*P - n
 }
 
 // lruOrder lists slots least recently used first: idle slots by when they

@@ -222,7 +222,7 @@ func waitIdle(t testing.TB, s *Server) {
 		for _, si := range s.sched.Slots() {
 			busy = busy || si.Processing
 		}
-		if !busy && len(s.sem) == 0 {
+		if !busy && s.waiting.Load() == 0 {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)

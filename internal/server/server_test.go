@@ -425,14 +425,18 @@ func TestBusySlots(t *testing.T) {
 }
 
 // A cache policy reaches the scheduler: a request that cannot fit the
-// memory budget even at the lowest types is refused with a 400.
+// memory budget even at the lowest types is refused with a 503 and
+// Retry-After (as the docs say), before anything runs.
 func TestPolicyBudget(t *testing.T) {
 	pol := &cachepolicy.Policy{Budget: 64 << 10}
 	pol.LadderK, pol.LadderV = cachepolicy.DefaultLadders()
 	_, ts := newTestServer(t, Options{Slots: 1, Policy: pol, Metrics: true})
-	st, b := post(t, ts.URL+"/completion", map[string]any{"prompt": strings.Repeat("word ", 300), "n_predict": 4})
-	if msg := wantError(t, "over budget", st, b, 400, TypeInvalidRequest); !strings.Contains(msg, "budget") {
+	st, b, h := do(t, http.MethodPost, ts.URL+"/completion", map[string]any{"prompt": strings.Repeat("word ", 300), "n_predict": 4})
+	if msg := wantError(t, "over budget", st, b, 503, TypeUnavailable); !strings.Contains(msg, "budget") {
 		t.Errorf("message %q", msg)
+	}
+	if h.Get("Retry-After") == "" {
+		t.Error("no Retry-After on the 503")
 	}
 	_, b = get(t, ts.URL+"/metrics")
 	if !strings.Contains(string(b), "kvserve:cache_budget_rejections_total 1\n") {
