@@ -151,6 +151,9 @@ func postOK(t testing.TB, url string, body any) map[string]any {
 func wantError(t testing.TB, what string, st int, b []byte, status int, typ string) string {
 	t.Helper()
 	if st != status {
+		if len(b) > 2000 {
+			b = append(b[:2000:2000], "..."...)
+		}
 		t.Errorf("%s: status %d, want %d: %s", what, st, status, b)
 		return ""
 	}
