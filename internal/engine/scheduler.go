@@ -14,6 +14,7 @@ import (
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/model"
 	"github.com/kvserve/kvserve/internal/sample"
+	"github.com/kvserve/kvserve/internal/tensor"
 	"github.com/kvserve/kvserve/internal/tokenizer"
 )
 
@@ -137,6 +138,7 @@ type Scheduler struct {
 	e      *Engine
 	o      SchedulerOptions
 	cache  *kvcache.Cache
+	shape  kvcache.Config // the cache's configuration at creation (its shape never changes)
 	runner *model.Runner
 	log    *slog.Logger
 
@@ -200,7 +202,7 @@ func (e *Engine) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 		return nil, err
 	}
 	s := &Scheduler{
-		e: e, o: o, cache: cache, log: o.Logger,
+		e: e, o: o, cache: cache, shape: cache.Config(), log: o.Logger,
 		runner:  model.NewRunner(e.Model, e.Pool, o.Batch),
 		stopped: make(chan struct{}),
 	}
@@ -277,11 +279,9 @@ func (s *Scheduler) Submit(ctx context.Context, r *Request) (<-chan Event, error
 	if s.closed {
 		return nil, ErrClosed
 	}
-	if p := s.policy; p != nil && p.Budget > 0 {
-		if need := s.reserve(p, r); need > p.Budget {
-			s.stats.BudgetRejections++
-			return nil, fmt.Errorf("%w: this request needs %d bytes of cache (%d tokens at the lowest types, plus the page being written at the write types), over the budget of %d bytes", cachepolicy.ErrBudget, need, s.maxLen(r), p.Budget)
-		}
+	if err := s.neverFits(r); err != nil {
+		s.stats.BudgetRejections++
+		return nil, err
 	}
 	// A queued request whose context ends must leave the queue even when
 	// the loop sleeps (nothing running, nothing assignable).
@@ -434,7 +434,7 @@ func (s *Scheduler) anyActive() bool {
 // start now, or one to drop (cancelled, or refused for want of a slot).
 func (s *Scheduler) canAssign() bool {
 	for _, p := range s.queue {
-		if p.ctx.Err() != nil || p.req.NoQueue || s.pickSlot(p.req, nil) != nil && s.fits(p.req) {
+		if p.ctx.Err() != nil || p.req.NoQueue || s.neverFits(p.req) != nil || s.pickSlot(p.req, nil) != nil && s.fits(p.req) {
 			return true
 		}
 	}
@@ -467,25 +467,39 @@ func (s *Scheduler) fits(r *Request) bool {
 	return need <= p.Budget
 }
 
+// neverFits returns an error wrapping cachepolicy.ErrBudget when a request
+// alone needs more than the budget (it could wait forever).
+func (s *Scheduler) neverFits(r *Request) error {
+	p := s.policy
+	if p == nil || p.Budget == 0 {
+		return nil
+	}
+	if need := s.reserve(p, r); need > p.Budget {
+		return fmt.Errorf("%w: this request needs %d bytes of cache (%d tokens at the lowest types, plus the page being written at the write types), over the budget of %d bytes", cachepolicy.ErrBudget, need, s.maxLen(r), p.Budget)
+	}
+	return nil
+}
+
 // reserve is the most cache a request can need under a budget: its
 // longest context with every page at the bottom of the ladders, except
 // the page being written, at the write types (new pages are allocated at
 // tier 0, and under a budget a slot allocates at most one page per step,
 // so the budget can always demote every other page to make room for it).
+//
+// It reads only the cache's fixed shape and the policy (a budget implies
+// ladders), so Submit can call it while the loop converts pages.
 func (s *Scheduler) reserve(p *cachepolicy.Policy, r *Request) int64 {
-	cfg := s.cache.Config()
-	var write int64
-	for l := 0; l < cfg.Layers; l++ {
-		k, v := cfg.TypeK[l], cfg.TypeV[l]
-		if len(p.LadderK) > 0 {
-			k = p.LadderK[0]
-		}
-		if len(p.LadderV) > 0 {
-			v = p.LadderV[0]
-		}
-		write += int64(k.RowSize(cfg.KVHeads*cfg.HeadDimK)+v.RowSize(cfg.KVHeads*cfg.HeadDimV)) * int64(cfg.PageTokens)
+	if len(p.LadderK) == 0 || len(p.LadderV) == 0 {
+		return 0 // no budget without ladders (Policy.Validate)
 	}
-	return p.MinBytes(s.cache, s.maxLen(r)) - p.MinBytes(s.cache, 1) + max(write, p.MinBytes(s.cache, 1))
+	sh := &s.shape
+	kv := func(k, v tensor.Type) int64 {
+		return int64(k.RowSize(sh.KVHeads*sh.HeadDimK)+v.RowSize(sh.KVHeads*sh.HeadDimV)) * int64(sh.PageTokens) * int64(sh.Layers)
+	}
+	low := kv(p.LadderK[len(p.LadderK)-1], p.LadderV[len(p.LadderV)-1])
+	write := max(kv(p.LadderK[0], p.LadderV[0]), low)
+	pages := int64((s.maxLen(r) + sh.PageTokens - 1) / sh.PageTokens)
+	return (pages-1)*low + write
 }
 
 // pickSlot chooses an idle slot: the requested one, else the one whose
@@ -557,6 +571,13 @@ func (s *Scheduler) assign() {
 		if p.ctx.Err() != nil {
 			p.stop()
 			p.out <- Event{Err: p.ctx.Err()}
+			close(p.out)
+			continue
+		}
+		if err := s.neverFits(p.req); err != nil {
+			s.stats.BudgetRejections++
+			p.stop()
+			p.out <- Event{Err: err}
 			close(p.out)
 			continue
 		}

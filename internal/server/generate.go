@@ -290,6 +290,8 @@ func (s *Server) start(ctx context.Context, r *engine.Request) (*run, *apiError)
 		}
 		rn.close()
 		switch {
+		case errors.Is(ev.Err, cachepolicy.ErrBudget):
+			return nil, busy("%v", ev.Err)
 		case errors.Is(ev.Err, engine.ErrNoSlot):
 			return nil, busy("all %d slots are busy (or the cache budget is full) and this server does not queue requests; retry later", s.o.Slots)
 		case errors.Is(ev.Err, engine.ErrClosed), s.baseCtx.Err() != nil:
