@@ -119,6 +119,14 @@ func missing(tb testing.TB, msg string) {
 // (on Linux; elsewhere to standard error, seen with -v).
 func Main(m *testing.M) {
 	code := m.Run()
+	if line := summary(); line != "" {
+		report(line)
+	}
+	os.Exit(code)
+}
+
+// summary is Main's line ("" when nothing was skipped).
+func summary() string {
 	skipMu.Lock()
 	names := make([]string, 0, len(skipped))
 	for n := range skipped {
@@ -126,15 +134,15 @@ func Main(m *testing.M) {
 	}
 	why := skipWhy
 	skipMu.Unlock()
-	if len(names) > 0 {
-		sort.Strings(names)
-		list := strings.Join(names, ", ")
-		if len(list) > 200 {
-			list = list[:200] + "..."
-		}
-		report(fmt.Sprintf("%s: %d tests skipped for want of the shared test assets (%s): %s\n", pkgDir(), len(names), list, why))
+	if len(names) == 0 {
+		return ""
 	}
-	os.Exit(code)
+	sort.Strings(names)
+	list := strings.Join(names, ", ")
+	if len(list) > 200 {
+		list = list[:200] + "..."
+	}
+	return fmt.Sprintf("%s: %d tests skipped for want of the shared test assets (%s): %s\n", pkgDir(), len(names), list, why)
 }
 
 // pkgDir names the package under test by its directory below the module.
