@@ -14,6 +14,7 @@ import (
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/model"
 	"github.com/kvserve/kvserve/internal/sample"
+	"github.com/kvserve/kvserve/internal/tensor"
 	"github.com/kvserve/kvserve/internal/tokenizer"
 )
 
@@ -47,6 +48,19 @@ type Request struct {
 	CachePrompt bool // reuse the slot's cached prefix of the prompt
 	Special     bool // render special tokens in the output text
 	NKeep       int  // tokens a context shift or prompt truncation keeps at the start (-1: the whole prompt)
+
+	// Started, if set, is closed when the request gets its slot (and its
+	// share of the cache budget): until then it waits in the queue.
+	Started chan struct{}
+	// NoQueue refuses the request with ErrNoSlot when it cannot start at
+	// the scheduler's next assignment, instead of letting it wait.
+	NoQueue bool
+	// OutputCost, if set, is what a generated token adds to the response
+	// (e.g. its share of a JSON body); generation ends, with stop type
+	// "limit", before the token that would bring the total over
+	// OutputBudget. It runs on the scheduler's goroutine: keep it cheap.
+	OutputCost   func(tok int, top []sample.TokenProb) int64
+	OutputBudget int64
 }
 
 // Event is one step of a running request: a generated token, or the end.
@@ -89,6 +103,9 @@ const maxShiftedPredict = 4
 // ErrClosed is returned by Submit after Close.
 var ErrClosed = errors.New("server is shutting down")
 
+// ErrNoSlot ends a NoQueue request that could not start at once.
+var ErrNoSlot = errors.New("no slot is free")
+
 type slotState int
 
 const (
@@ -111,7 +128,8 @@ type slot struct {
 	smp    *sample.Sampler
 	dec    *tokenizer.Decoder
 	text   strings.Builder
-	sent   int // bytes of text already emitted
+	sent   int   // bytes of text already emitted
+	cost   int64 // Request.OutputCost of the tokens emitted
 	res    *Result
 	last   int // last sampled token, fed in the next step
 	tStart time.Time
@@ -125,7 +143,8 @@ type pending struct {
 	req       *Request
 	ctx       context.Context
 	out       chan Event
-	truncated bool // the prompt was truncated to fit
+	stop      func() bool // stops the wake-up on cancellation
+	truncated bool        // the prompt was truncated to fit
 }
 
 // Scheduler runs requests in parallel slots over one shared model and KV
@@ -135,6 +154,7 @@ type Scheduler struct {
 	e      *Engine
 	o      SchedulerOptions
 	cache  *kvcache.Cache
+	shape  kvcache.Config // the cache's configuration at creation (its shape never changes)
 	runner *model.Runner
 	log    *slog.Logger
 
@@ -198,7 +218,7 @@ func (e *Engine) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 		return nil, err
 	}
 	s := &Scheduler{
-		e: e, o: o, cache: cache, log: o.Logger,
+		e: e, o: o, cache: cache, shape: cache.Config(), log: o.Logger,
 		runner:  model.NewRunner(e.Model, e.Pool, o.Batch),
 		stopped: make(chan struct{}),
 	}
@@ -283,13 +303,18 @@ func (s *Scheduler) Submit(ctx context.Context, r *Request) (<-chan Event, error
 	if s.closed {
 		return nil, ErrClosed
 	}
-	if p := s.policy; p != nil && p.Budget > 0 {
-		if need := p.MinBytes(s.cache, s.maxLen(r)); need > p.Budget {
-			s.stats.BudgetRejections++
-			return nil, fmt.Errorf("%w: this request needs %d bytes of cache even at the lowest types, over the budget of %d bytes", cachepolicy.ErrBudget, need, p.Budget)
-		}
+	if err := s.neverFits(r); err != nil {
+		s.stats.BudgetRejections++
+		return nil, err
 	}
-	s.queue = append(s.queue, &pending{req: r, ctx: ctx, out: out, truncated: truncated})
+	// A queued request whose context ends must leave the queue even when
+	// the loop sleeps (nothing running, nothing assignable).
+	wake := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	s.queue = append(s.queue, &pending{req: r, ctx: ctx, out: out, stop: wake, truncated: truncated})
 	s.cond.Broadcast()
 	return out, nil
 }
@@ -378,6 +403,7 @@ func (s *Scheduler) loop() {
 			s.ops = nil
 			s.mu.Unlock()
 			for _, p := range q {
+				p.stop()
 				p.out <- Event{Err: ErrClosed}
 				close(p.out)
 			}
@@ -428,10 +454,11 @@ func (s *Scheduler) anyActive() bool {
 	return false
 }
 
-// canAssign reports whether a queued request could start now.
+// canAssign reports whether assign has work: a queued request that could
+// start now, or one to drop (cancelled, or refused for want of a slot).
 func (s *Scheduler) canAssign() bool {
 	for _, p := range s.queue {
-		if s.pickSlot(p.req) != nil && s.fits(p.req) {
+		if p.ctx.Err() != nil || p.req.NoQueue || s.neverFits(p.req) != nil || s.pickSlot(p.req, nil) != nil && s.fits(p.req) {
 			return true
 		}
 	}
@@ -447,27 +474,64 @@ func (s *Scheduler) maxLen(r *Request) int {
 	return min(len(r.Prompt)+n, s.o.SlotCtx)
 }
 
-// fits reports whether a request can start under the cache budget: with
-// every running request at its longest and every page at the bottom of
-// the ladders, the budget still holds (idle slots' caches can be dropped).
+// fits reports whether a request can start under the cache budget: the
+// reservations of the running requests and its own (see reserve) fit
+// (idle slots' caches can be dropped).
 func (s *Scheduler) fits(r *Request) bool {
 	p := s.policy
 	if p == nil || p.Budget == 0 {
 		return true
 	}
-	need := p.MinBytes(s.cache, s.maxLen(r))
+	need := s.reserve(p, r)
 	for _, sl := range s.slots {
 		if sl.state != slotIdle {
-			need += p.MinBytes(s.cache, s.maxLen(sl.req))
+			need += s.reserve(p, sl.req)
 		}
 	}
 	return need <= p.Budget
 }
 
+// neverFits returns an error wrapping cachepolicy.ErrBudget when a request
+// alone needs more than the budget (it could wait forever).
+func (s *Scheduler) neverFits(r *Request) error {
+	p := s.policy
+	if p == nil || p.Budget == 0 {
+		return nil
+	}
+	if need := s.reserve(p, r); need > p.Budget {
+		return fmt.Errorf("%w: this request needs %d bytes of cache (%d tokens at the lowest types, plus the page being written at the write types), over the budget of %d bytes", cachepolicy.ErrBudget, need, s.maxLen(r), p.Budget)
+	}
+	return nil
+}
+
+// reserve is the most cache a request can need under a budget: its
+// longest context with every page at the bottom of the ladders, except
+// the page being written, at the write types (new pages are allocated at
+// tier 0, and under a budget a slot allocates at most one page per step,
+// so the budget can always demote every other page to make room for it).
+//
+// It reads only the cache's fixed shape and the policy (a budget implies
+// ladders), so Submit can call it while the loop converts pages.
+func (s *Scheduler) reserve(p *cachepolicy.Policy, r *Request) int64 {
+	if len(p.LadderK) == 0 || len(p.LadderV) == 0 {
+		return 0 // no budget without ladders (Policy.Validate)
+	}
+	sh := &s.shape
+	kv := func(k, v tensor.Type) int64 {
+		return int64(k.RowSize(sh.KVHeads*sh.HeadDimK)+v.RowSize(sh.KVHeads*sh.HeadDimV)) * int64(sh.PageTokens) * int64(sh.Layers)
+	}
+	low := kv(p.LadderK[len(p.LadderK)-1], p.LadderV[len(p.LadderV)-1])
+	write := max(kv(p.LadderK[0], p.LadderV[0]), low)
+	pages := int64((s.maxLen(r) + sh.PageTokens - 1) / sh.PageTokens)
+	return (pages-1)*low + write
+}
+
 // pickSlot chooses an idle slot: the requested one, else the one whose
 // cached tokens share the longest prefix with the prompt, else the least
-// recently used.
-func (s *Scheduler) pickSlot(r *Request) *slot {
+// recently used — preferring slots that no queued request is pinned to
+// (wanted), so an unpinned request does not take the slot a pinned one
+// waits for while another is idle.
+func (s *Scheduler) pickSlot(r *Request, wanted []bool) *slot {
 	if r.SlotID >= 0 {
 		if sl := s.slots[r.SlotID]; sl.state == slotIdle {
 			return sl
@@ -478,6 +542,9 @@ func (s *Scheduler) pickSlot(r *Request) *slot {
 	bestLCP := -1
 	for _, sl := range s.slots {
 		if sl.state != slotIdle {
+			continue
+		}
+		if wanted != nil && wanted[sl.id] && s.idleUnwanted(wanted) {
 			continue
 		}
 		n := 0
@@ -491,6 +558,17 @@ func (s *Scheduler) pickSlot(r *Request) *slot {
 	return best
 }
 
+// idleUnwanted reports whether some idle slot is not wanted by a pinned
+// request.
+func (s *Scheduler) idleUnwanted(wanted []bool) bool {
+	for _, sl := range s.slots {
+		if sl.state == slotIdle && !wanted[sl.id] {
+			return true
+		}
+	}
+	return false
+}
+
 func commonPrefix(a, b []int) int {
 	n := 0
 	for n < len(a) && n < len(b) && a[n] == b[n] {
@@ -499,20 +577,46 @@ func commonPrefix(a, b []int) int {
 	return n
 }
 
-// assign moves queued requests into free slots (called with s.mu held).
+// assign moves queued requests into free slots, in arrival order (a
+// request that cannot start yet — its pinned slot busy, or no room under
+// the budget — does not hold back those behind it). Called with s.mu held.
 func (s *Scheduler) assign() {
+	var wanted []bool
+	for _, p := range s.queue {
+		if p.req.SlotID >= 0 && p.ctx.Err() == nil {
+			if wanted == nil {
+				wanted = make([]bool, len(s.slots))
+			}
+			wanted[p.req.SlotID] = true
+		}
+	}
 	kept := s.queue[:0]
 	for _, p := range s.queue {
 		if p.ctx.Err() != nil {
+			p.stop()
 			p.out <- Event{Err: p.ctx.Err()}
 			close(p.out)
 			continue
 		}
-		sl := s.pickSlot(p.req)
+		if err := s.neverFits(p.req); err != nil {
+			s.stats.BudgetRejections++
+			p.stop()
+			p.out <- Event{Err: err}
+			close(p.out)
+			continue
+		}
+		sl := s.pickSlot(p.req, wanted)
 		if sl == nil || !s.fits(p.req) {
+			if p.req.NoQueue {
+				p.stop()
+				p.out <- Event{Err: ErrNoSlot}
+				close(p.out)
+				continue
+			}
 			kept = append(kept, p)
 			continue
 		}
+		p.stop()
 		s.start(sl, p)
 	}
 	for i := len(kept); i < len(s.queue); i++ {
@@ -554,6 +658,7 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 	sl.dec = s.e.Tok.NewContinuationDecoder(r.Special)
 	sl.text.Reset()
 	sl.sent = 0
+	sl.cost = 0
 	sl.state = slotPrefill
 	sl.begun = s.step
 	sl.tStart = time.Now()
@@ -565,6 +670,9 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 		smp.Accept(t)
 	}
 	s.stats.Requests++
+	if r.Started != nil {
+		close(r.Started)
+	}
 }
 
 // stepOnce builds one batch from every active slot, runs it, and samples.
@@ -594,7 +702,7 @@ func (s *Scheduler) stepOnce() {
 	}
 	for _, sl := range s.slots {
 		if sl.state == slotPrefill && budget > 0 {
-			sl.adding = min(budget, len(sl.prompt)-sl.next)
+			sl.adding = min(budget, len(sl.prompt)-sl.next, s.pageStepCap(sl))
 			budget -= sl.adding
 		}
 	}
@@ -693,6 +801,13 @@ func (s *Scheduler) emit(sl *slot, logits []float32) {
 	if !r.IgnoreEOS && s.e.Tok.IsEOG(tok) {
 		s.finish(sl, "eos", nil)
 		return
+	}
+	if r.OutputCost != nil {
+		sl.cost += r.OutputCost(tok, ev.Top)
+		if sl.cost > r.OutputBudget {
+			s.finish(sl, "limit", nil)
+			return
+		}
 	}
 	sl.res.Tokens = append(sl.res.Tokens, tok)
 	sl.text.WriteString(sl.dec.Add(tok))
@@ -859,6 +974,18 @@ func (s *Scheduler) applyPolicy() {
 			break
 		}
 	}
+}
+
+// pageStepCap bounds the tokens a slot adds in one step: under a cache
+// budget, no more than fill its current page and one new page (the
+// admission reservation counts one page at the write types per slot).
+func (s *Scheduler) pageStepCap(sl *slot) int {
+	if p := s.policy; p == nil || p.Budget == 0 {
+		return len(sl.prompt)
+	}
+	P := s.cache.Config().PageTokens
+	n := len(sl.tokens)
+	return ((n+P-1)/P+1)*P - n
 }
 
 // lruOrder lists slots least recently used first: idle slots by when they

@@ -61,42 +61,12 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 
 // handleOAICompletion serves POST /v1/completions.
 func (s *Server) handleOAICompletion(w http.ResponseWriter, r *http.Request) {
-	o, aerr := readObject(r)
-	if aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	g := s.parseGen(o, apiOAIText)
-	if o.err != nil {
-		writeAPIError(w, o.err)
-		return
-	}
-	toks, aerr := s.prompt(o, "prompt")
-	if aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	s.runOAI(w, r, toks, g, apiOAIText)
+	s.serveCompletion(w, r, apiOAIText)
 }
 
 // handleChat serves POST /v1/chat/completions.
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
-	o, aerr := readObject(r)
-	if aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	g := s.parseGen(o, apiOAIChat)
-	if o.err != nil {
-		writeAPIError(w, o.err)
-		return
-	}
-	prompt, aerr := s.renderChat(o)
-	if aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	s.runOAI(w, r, s.eng.Tok.Encode(prompt, true, true), g, apiOAIChat)
+	s.serveCompletion(w, r, apiOAIChat)
 }
 
 // renderChat reads "messages" (and "chat_template_kwargs") and renders
@@ -123,11 +93,15 @@ func (s *Server) renderChat(o *object) (string, *apiError) {
 	return prompt, nil
 }
 
+// maxMessages bounds the messages of a chat request, and the content
+// parts of a message.
+const maxMessages = 4096
+
 // parseMessages reads OpenAI chat messages: role and content, content
 // being a string, null, or an array of {"type":"text","text":...} parts
 // (joined with newlines). Other part types (images, audio) are refused.
 func parseMessages(o *object) ([]chatMessage, *apiError) {
-	items, ok := o.array("messages")
+	items, ok := o.array("messages", maxMessages)
 	if o.err != nil {
 		return nil, o.err
 	}
@@ -164,8 +138,10 @@ func parseMessages(o *object) ([]chatMessage, *apiError) {
 			case "a string":
 				json.Unmarshal(raw, &content)
 			case "an array":
-				var parts []json.RawMessage
-				json.Unmarshal(raw, &parts)
+				parts, err := arrayItems(raw, maxMessages)
+				if err != nil {
+					return nil, badRequest(`"messages"[%d].content %v`, i, err)
+				}
 				var texts []string
 				for j, p := range parts {
 					po, perr := parseObject(p)
@@ -202,19 +178,9 @@ func parseMessages(o *object) ([]chatMessage, *apiError) {
 	return msgs, nil
 }
 
-// runOAI runs an OpenAI completion or chat completion and answers it.
-func (s *Server) runOAI(w http.ResponseWriter, r *http.Request, toks []int, g genOptions, a api) {
-	req, aerr := s.request(toks, g)
-	if aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	rn, aerr := s.start(r.Context(), req, g)
-	if aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	defer rn.close()
+// answerOAI answers a running OpenAI completion or chat completion.
+func (s *Server) answerOAI(w http.ResponseWriter, rn *run, g genOptions) {
+	a := g.api
 	id := newID("chatcmpl-")
 	object := "chat.completion"
 	if a == apiOAIText {
@@ -230,7 +196,7 @@ func (s *Server) runOAI(w http.ResponseWriter, r *http.Request, toks []int, g ge
 	}
 	text, out, res, aerr := s.collect(rn)
 	if aerr != nil {
-		writeAPIError(w, aerr)
+		WriteError(w, aerr)
 		return
 	}
 	choice := map[string]any{"index": 0, "finish_reason": finishReason(res), "logprobs": nil}
