@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"unsafe"
+
+	"github.com/kvserve/kvserve/internal/cpu"
 )
 
 // TestAccumKernelVariants calls every (heads, vectors) variant of the
@@ -15,13 +17,13 @@ import (
 // past each cap is refused without writing: the Go caps and the generated
 // variants agree.
 func TestAccumKernelVariants(t *testing.T) {
-	forLevels(t, func(t *testing.T, lv ISA) {
-		if lv == LevelGeneric {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
+		if lv == cpu.Generic {
 			t.Skip("assembly only")
 		}
 		r := rand.New(rand.NewPCG(23, uint64(lv)))
 		L, caps := 16, &accumMaxVec512
-		if lv == LevelAVX2 {
+		if lv == cpu.AVX2 {
 			L, caps = 8, &accumMaxVec256
 		}
 		for _, at := range accumTypes {

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/kvserve/kvserve/internal/cpu"
 )
 
 // accumType builds rows of one storage type from float32 values and runs
@@ -57,7 +59,7 @@ var accumTypes = []accumType{
 // acc += a[t]·w(t,d) as Go computes it (the generic Axpy expression) on
 // the generic path. It also returns, per d, the exact (float64) sum and
 // the error bound (2n+1)·2⁻²⁴·(|y0|+Σ|a·w|).
-func accumModel(lv ISA, y0, a, wf []float32, stride int) (model []float32, exact, bound []float64) {
+func accumModel(lv cpu.Level, y0, a, wf []float32, stride int) (model []float32, exact, bound []float64) {
 	dim, n := len(y0), len(a)
 	model = make([]float32, dim)
 	exact = make([]float64, dim)
@@ -67,7 +69,7 @@ func accumModel(lv ISA, y0, a, wf []float32, stride int) (model []float32, exact
 		ex, abs := float64(y0[d]), math.Abs(float64(y0[d]))
 		for t, c := range a {
 			w := wf[t*stride+d]
-			if lv == LevelGeneric {
+			if lv == cpu.Generic {
 				acc += c * w
 			} else {
 				acc = fma32(c, w, acc)
@@ -105,7 +107,7 @@ const accumSentinel = 0x7fc0beef
 // for bit), and that nothing past y is written — over lengths 0..40 and
 // past several register blocks, tails, and strides with misaligned rows.
 func TestAccumRows(t *testing.T) {
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(21, uint64(lv)))
 		for _, at := range accumTypes {
 			for _, dim := range accumDims() {
@@ -161,7 +163,7 @@ func TestAccumRows(t *testing.T) {
 // the model), and writes nothing past y.
 func TestAccumRowsMulti(t *testing.T) {
 	dims := []int{1, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 40, 48, 56, 63, 64, 65, 72, 80, 96, 112, 128, 129, 136, 192, 200, 256}
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(22, uint64(lv)))
 		for _, at := range accumTypes {
 			for G := 1; G <= 10; G++ {
@@ -202,7 +204,7 @@ func TestAccumRowsMulti(t *testing.T) {
 func TestAccumRowsSpecial(t *testing.T) {
 	inf := float32(math.Inf(1))
 	nan := float32(math.NaN())
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		for _, dim := range []int{5, 16, 37} {
 			rows := make([]float32, 3*dim)
 			for i := range rows {

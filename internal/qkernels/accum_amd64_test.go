@@ -6,6 +6,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/kvserve/kvserve/internal/cpu"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -13,17 +14,17 @@ import (
 // (heads, blocks) pair accumMulti may ask for, and report the first pairs
 // beyond the Go caps as missing (so the caps equal asm_gen.go's).
 func TestAccumMultiCaps(t *testing.T) {
-	kern := map[ISA]map[tensor.Type]func(*karg){
-		LevelAVX512: {tensor.Q8_0: accumMultiQ8_0AVX512, tensor.Q4_0: accumMultiQ4_0AVX512, tensor.Q4_1: accumMultiQ4_1AVX512,
+	kern := map[cpu.Level]map[tensor.Type]func(*karg){
+		cpu.AVX512: {tensor.Q8_0: accumMultiQ8_0AVX512, tensor.Q4_0: accumMultiQ4_0AVX512, tensor.Q4_1: accumMultiQ4_1AVX512,
 			tensor.Q5_0: accumMultiQ5_0AVX512, tensor.Q5_1: accumMultiQ5_1AVX512, tensor.IQ4_NL: accumMultiIQ4_NLAVX512},
-		LevelAVX2: {tensor.Q8_0: accumMultiQ8_0AVX2, tensor.Q4_0: accumMultiQ4_0AVX2, tensor.Q4_1: accumMultiQ4_1AVX2,
+		cpu.AVX2: {tensor.Q8_0: accumMultiQ8_0AVX2, tensor.Q4_0: accumMultiQ4_0AVX2, tensor.Q4_1: accumMultiQ4_1AVX2,
 			tensor.Q5_0: accumMultiQ5_0AVX2, tensor.Q5_1: accumMultiQ5_1AVX2, tensor.IQ4_NL: accumMultiIQ4_NLAVX2},
 	}
 	rows := make([]byte, 34*8)
 	a := make([]float32, 8)
 	y := make([]float32, 8*256)
-	for _, lv := range Levels() {
-		if lv == LevelGeneric {
+	for _, lv := range cpu.Block.Levels() {
+		if lv == cpu.Generic {
 			continue
 		}
 		for _, ty := range legacyTypes {
@@ -38,7 +39,7 @@ func TestAccumMultiCaps(t *testing.T) {
 				}
 				var have, missing []int
 				switch {
-				case lv == LevelAVX512:
+				case lv == cpu.AVX512:
 					for B := 1; B <= accumMultiCaps512[G]; B++ {
 						have = append(have, B)
 					}

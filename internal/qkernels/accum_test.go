@@ -4,46 +4,17 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"math/big"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
+	"github.com/kvserve/kvserve/internal/cpu"
+	"github.com/kvserve/kvserve/internal/cpu/cputest"
 	"github.com/kvserve/kvserve/internal/kernels"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
-// fma32 is the correctly rounded float32 fused multiply-add a·b + c: the
-// float64 fma is exact-product-plus-c rounded once to 53 bits; when
-// rounding that to float32 could differ from rounding the exact value (it
-// sits exactly on a float32 midpoint), the exact value decides.
-func fma32(a, b, c float32) float32 {
-	s := math.FMA(float64(a), float64(b), float64(c))
-	r := float32(s)
-	if float64(r) == s || math.IsInf(s, 0) || math.IsNaN(s) || math.IsInf(float64(r), 0) {
-		return r
-	}
-	lo, hi := r, r
-	if float64(r) < s {
-		hi = math.Nextafter32(r, float32(math.Inf(1)))
-	} else {
-		lo = math.Nextafter32(r, float32(math.Inf(-1)))
-	}
-	mid := (float64(lo) + float64(hi)) / 2
-	if s != mid {
-		return r
-	}
-	exact := new(big.Float).SetPrec(200).SetFloat64(float64(a))
-	exact.Mul(exact, new(big.Float).SetPrec(200).SetFloat64(float64(b)))
-	exact.Add(exact, new(big.Float).SetPrec(200).SetFloat64(float64(c)))
-	switch exact.Cmp(big.NewFloat(mid)) {
-	case 1:
-		return hi
-	case -1:
-		return lo
-	}
-	return r
-}
+var fma32 = cputest.FMA32
 
 // sameOrNaN is bit equality, except that any two NaNs match.
 func sameOrNaN(a, b float32) bool {
@@ -107,7 +78,7 @@ func newAccumCase(r *rand.Rand, ty tensor.Type, dim, G, n int) *accumCase {
 // the assembly paths and the Go expression acc += a·v on the generic
 // path; and per output the exact sum and the error bound
 // (n+1)·2⁻²⁴·(|y0| + Σ|a·v|).
-func (c *accumCase) model(lv ISA) (y []float32, exact, bound []float64) {
+func (c *accumCase) model(lv cpu.Level) (y []float32, exact, bound []float64) {
 	y = make([]float32, len(c.y0))
 	exact = make([]float64, len(c.y0))
 	bound = make([]float64, len(c.y0))
@@ -117,7 +88,7 @@ func (c *accumCase) model(lv ISA) (y []float32, exact, bound []float64) {
 			ex, abs := float64(acc), math.Abs(float64(acc))
 			for t := 0; t < c.n; t++ {
 				a, v := c.a[g*c.lda+t], c.deq[t][d]
-				if lv == LevelGeneric {
+				if lv == cpu.Generic {
 					acc += a * v
 				} else {
 					acc = fma32(a, v, acc)
@@ -144,7 +115,7 @@ func (c *accumCase) String() string {
 	return fmt.Sprintf("%s dim=%d G=%d n=%d lda=%d stride=%d (row %d)", c.ty, c.dim, c.G, c.n, c.lda, c.stride, c.ty.RowSize(c.dim))
 }
 
-func (c *accumCase) check(t *testing.T, lv ISA) {
+func (c *accumCase) check(t *testing.T, lv cpu.Level) {
 	t.Helper()
 	got := c.run()
 	want, exact, bound := c.model(lv)
@@ -168,7 +139,7 @@ func accumDims() []int { return []int{32, 64, 96, 128, 160, 192, 256, 288} }
 // the 64-row chunks), strides and lda with slack.
 func TestAccumRowsMulti(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
-		lv := Level()
+		lv := cpu.Block.Level()
 		r := rand.New(rand.NewPCG(31, uint64(lv)))
 		for _, ty := range legacyTypes {
 			for _, dim := range accumDims() {
@@ -202,8 +173,8 @@ func TestAccumRowsMultiPerHead(t *testing.T) {
 			for _, G := range []int{2, 4, 5, 8} {
 				c := newAccumCase(r, ty, dim, G, 40)
 				var ref []float32
-				for _, lv := range Levels() {
-					restore := SetLevel(lv)
+				for _, lv := range cpu.Block.Levels() {
+					restore := cpu.SetLevel(lv)
 					got := c.run()
 					for g := 0; g < G; g++ {
 						yg := append([]float32(nil), c.y0[g*dim:(g+1)*dim]...)
@@ -235,14 +206,14 @@ func TestAccumRowsMultiPerHead(t *testing.T) {
 // kernels.AccumRowsF32Multi (whose assembly paths use the same fma chain)
 // on the dequantized rows.
 func TestAccumRowsMultiMatchesKernels(t *testing.T) {
-	if kernels.Level() == kernels.LevelGeneric {
+	if cpu.Float.Level() == cpu.Generic {
 		t.Skip("kernels has no assembly path here")
 	}
 	forLevels(t, func(t *testing.T) {
-		if Level() == LevelGeneric {
+		if cpu.Block.Level() == cpu.Generic {
 			t.Skip("the generic path is checked against its model")
 		}
-		r := rand.New(rand.NewPCG(38, uint64(Level())))
+		r := rand.New(rand.NewPCG(38, uint64(cpu.Block.Level())))
 		for _, ty := range legacyTypes {
 			for _, dim := range []int{64, 128, 96} {
 				for _, G := range []int{1, 3, 4, 8} {
@@ -270,7 +241,7 @@ func TestAccumRowsMultiMatchesKernels(t *testing.T) {
 // assembly paths must still match the model (NaN payloads aside).
 func TestAccumRowsMultiSpecial(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
-		lv := Level()
+		lv := cpu.Block.Level()
 		r := rand.New(rand.NewPCG(33, uint64(lv)))
 		scales := []uint16{0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x0400, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x7e00, 0x7d01, 0x3c00, 0x1234}
 		for _, ty := range legacyTypes {
@@ -307,7 +278,7 @@ func TestAccumRowsMultiGenericIsAxpy(t *testing.T) {
 	if !goSplitsMulAdd() {
 		t.Skip("the compiler fuses float32 a*b + c here")
 	}
-	defer SetLevel(LevelGeneric)()
+	defer cpu.SetLevel(cpu.Generic)()
 	r := rand.New(rand.NewPCG(34, 1))
 	for _, ty := range legacyTypes {
 		c := newAccumCase(r, ty, 128, 4, 33)
@@ -338,7 +309,7 @@ func goSplitsMulAdd() bool {
 // 70 blocks, and every special scale.
 func TestDequantize(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
-		r := rand.New(rand.NewPCG(35, uint64(Level())))
+		r := rand.New(rand.NewPCG(35, uint64(cpu.Block.Level())))
 		for _, ty := range legacyTypes {
 			for nb := 0; nb <= 70; nb++ {
 				n := 32 * nb

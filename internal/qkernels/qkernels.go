@@ -19,11 +19,12 @@
 // Every kernel has a pure-Go implementation (the generic path, the only one
 // off amd64) and, on amd64, Go-assembly implementations for AVX-512 (needs
 // AVX-512 F, BW, VL, DQ, VNNI, VBMI and BITALG plus BMI2: Ice Lake,
-// Sapphire Rapids, Zen 4 and later) and for AVX2 (needs AVX2, F16C and
-// BMI1; only VEX encodings), chosen once at init from golang.org/x/sys/cpu.
-// SetLevel forces a path for tests and benchmarks. The assembly is written
-// by asm_gen.go (go generate), which spells out each kernel's instruction
-// sequence; layout_amd64.go describes the data layouts the kernels share.
+// Sapphire Rapids, Zen 4 and later) and for AVX2 (needs AVX2, FMA, F16C
+// and BMI1; only VEX encodings), chosen per call from internal/cpu's level
+// for the block family (cpu.SetLevel forces a path for tests and
+// benchmarks). The assembly is written by gen/main.go (go generate), which
+// spells out each kernel's instruction sequence; layout_amd64.go describes
+// the data layouts the kernels share.
 //
 // # Accumulation order: every path is bit-identical to tensor.VecDot
 //
@@ -100,69 +101,16 @@
 // memory comes from a sync.Pool), and calls may run concurrently.
 package qkernels
 
-//go:generate go run asm_gen.go
-
 import (
 	"fmt"
 
+	"github.com/kvserve/kvserve/internal/cpu"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
-// ISA identifies a kernel implementation path.
-type ISA int
-
-const (
-	// LevelGeneric is the portable pure-Go path.
-	LevelGeneric ISA = iota
-	// LevelAVX2 needs AVX2, FMA and F16C.
-	LevelAVX2
-	// LevelAVX512 needs AVX-512 F, BW, VL, VNNI, VBMI and BITALG besides
-	// the AVX2 set.
-	LevelAVX512
-)
-
-func (l ISA) String() string {
-	switch l {
-	case LevelGeneric:
-		return "generic"
-	case LevelAVX2:
-		return "avx2"
-	case LevelAVX512:
-		return "avx512"
-	}
-	return fmt.Sprintf("ISA(%d)", int(l))
-}
-
-var (
-	best  = detect()
-	level = best
-)
-
-// Level reports the path the kernels currently use.
-func Level() ISA { return level }
-
-// Levels lists the paths this CPU supports, generic first, best last.
-func Levels() []ISA {
-	var out []ISA
-	for l := LevelGeneric; l <= LevelAVX512; l++ {
-		if supported(l) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// SetLevel forces the kernels onto path l (for tests and benchmarks) and
-// returns a function restoring the previous path. It panics if this CPU
-// cannot run l. It must not be called concurrently with kernel calls.
-func SetLevel(l ISA) (restore func()) {
-	if !supported(l) {
-		panic(fmt.Sprintf("qkernels: path %v not supported on this CPU (best is %v)", l, best))
-	}
-	prev := level
-	level = l
-	return func() { level = prev }
-}
+// level is the path the kernels run at: internal/cpu's level for the
+// block family (requirements in internal/cpu's package comment).
+func level() cpu.Level { return cpu.Block.Level() }
 
 // Supported reports whether Dot, DotRows and Gemm accept weights of type t.
 func Supported(t tensor.Type) bool {

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/kvserve/kvserve/internal/cpu"
+	"github.com/kvserve/kvserve/internal/cpu/cputest"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -18,12 +20,8 @@ var (
 
 // forLevels runs f once per path this CPU supports, as a subtest.
 func forLevels(t *testing.T, f func(t *testing.T)) {
-	for _, l := range Levels() {
-		t.Run(l.String(), func(t *testing.T) {
-			defer SetLevel(l)()
-			f(t)
-		})
-	}
+	t.Helper()
+	cputest.ForLevels(t, cpu.Block, func(t *testing.T, _ cpu.Level) { f(t) })
 }
 
 func randFloats(r *rand.Rand, n int, scale float64) []float32 {
@@ -362,28 +360,5 @@ func TestConcurrent(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-func TestSetLevel(t *testing.T) {
-	ls := Levels()
-	if len(ls) == 0 || ls[0] != LevelGeneric || ls[len(ls)-1] != Level() {
-		t.Fatalf("Levels() = %v, Level() = %v", ls, Level())
-	}
-	restore := SetLevel(LevelGeneric)
-	if Level() != LevelGeneric {
-		t.Fatal("SetLevel(LevelGeneric) did not take")
-	}
-	restore()
-	if Level() != ls[len(ls)-1] {
-		t.Fatal("restore did not restore")
-	}
-	if len(ls) < 3 {
-		defer func() {
-			if recover() == nil {
-				t.Error("SetLevel of an unsupported path did not panic")
-			}
-		}()
-		SetLevel(LevelAVX512)
 	}
 }
