@@ -10,21 +10,14 @@ import (
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
-// Types are the cache element types, in llama.cpp's order.
-var Types = []tensor.Type{
-	tensor.F32, tensor.F16, tensor.BF16, tensor.Q8_0, tensor.Q5_1, tensor.Q5_0,
-	tensor.Q4_1, tensor.Q4_0, tensor.IQ4_NL,
-}
+// Types are the cache element types, in llama.cpp's order: the types
+// tensor's traits table allows in a cache.
+var Types = tensor.TypesFor(tensor.Cache)
 
 // ParseType parses a cache type name, as llama.cpp's -ctk/-ctv accept.
 func ParseType(name string) (tensor.Type, error) {
-	t, ok := tensor.ParseType(name)
-	if ok {
-		for _, c := range Types {
-			if c == t {
-				return t, nil
-			}
-		}
+	if t, ok := tensor.ParseType(name); ok && t.Allows(tensor.Cache) {
+		return t, nil
 	}
 	names := make([]string, len(Types))
 	for i, c := range Types {
@@ -37,11 +30,7 @@ func ParseType(name string) (tensor.Type, error) {
 // be a cache type whose block divides the head dimension, so no block
 // straddles two heads.
 func CheckType(t tensor.Type, headDim int) error {
-	ok := false
-	for _, c := range Types {
-		ok = ok || c == t
-	}
-	if !ok {
+	if !t.Allows(tensor.Cache) {
 		_, err := ParseType(t.String())
 		return err
 	}

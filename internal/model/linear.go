@@ -7,20 +7,11 @@ import (
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
-// weightTypes are the tensor types the forward pass computes with.
-var weightTypes = []tensor.Type{
-	tensor.F32, tensor.F16, tensor.BF16, tensor.Q8_0, tensor.Q4_0, tensor.Q4_1,
-	tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K,
-}
+// weightTypes are the tensor types the forward pass computes with (for
+// messages; the check is supportedWeight).
+var weightTypes = tensor.TypesFor(tensor.Weight)
 
-func supportedWeight(t tensor.Type) bool {
-	for _, w := range weightTypes {
-		if w == t {
-			return true
-		}
-	}
-	return false
-}
+func supportedWeight(t tensor.Type) bool { return t.Allows(tensor.Weight) }
 
 // prefillTileRows is the number of weight rows one prefill work item
 // covers (amortising the packing of weights over many tokens); a multiple

@@ -112,14 +112,25 @@ import (
 // block family (requirements in internal/cpu's package comment).
 func level() cpu.Level { return cpu.Block.Level() }
 
-// Supported reports whether Dot, DotRows and Gemm accept weights of type t.
-func Supported(t tensor.Type) bool {
-	switch t {
-	case tensor.Q8_0, tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL,
-		tensor.Q4_K, tensor.Q5_K, tensor.Q6_K:
-		return true
+// Supported reports whether Dot, DotRows and Gemm accept weights of type t:
+// the block types with a Gemm kernel in tensor's traits table (Q8_0, Q4_0,
+// Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K).
+func Supported(t tensor.Type) bool { return has(t, tensor.KGemm) }
+
+// has reports whether the traits table gives block type t kernels k here.
+func has(t tensor.Type, k tensor.Kernel) bool {
+	return t.Family() == tensor.BlockKernels && t.Has(k)
+}
+
+// typesWith lists the block types with kernels k (for error messages).
+func typesWith(k tensor.Kernel) []tensor.Type {
+	var out []tensor.Type
+	for _, t := range tensor.TypesWith(k) {
+		if t.Family() == tensor.BlockKernels {
+			out = append(out, t)
+		}
 	}
-	return false
+	return out
 }
 
 func checkType(op string, t tensor.Type) {
@@ -352,17 +363,11 @@ func QuantizeIQ4_NL(dst []byte, src []float32) {
 	quantKV(tensor.IQ4_NL, dst, src)
 }
 
-// CanQuantize reports whether Quantize accepts type t: the activation
-// types Q8_0, Q8_1 and Q8_K and the quantized KV-cache types Q4_0, Q4_1,
-// Q5_0, Q5_1 and IQ4_NL (Q8_0 is both).
-func CanQuantize(t tensor.Type) bool {
-	switch t {
-	case tensor.Q8_0, tensor.Q8_1, tensor.Q8_K,
-		tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL:
-		return true
-	}
-	return false
-}
+// CanQuantize reports whether Quantize accepts type t: the block types with
+// an Encode kernel in tensor's traits table — the activation types Q8_0,
+// Q8_1 and Q8_K and the quantized KV-cache types Q4_0, Q4_1, Q5_0, Q5_1
+// and IQ4_NL (Q8_0 is both).
+func CanQuantize(t tensor.Type) bool { return has(t, tensor.KEncode) }
 
 // Quantize quantizes src into dst for any t that CanQuantize accepts, by
 // the matching QuantizeXxx (bit-identical to tensor.QuantizeRow for inputs
@@ -386,6 +391,6 @@ func Quantize(t tensor.Type, dst []byte, src []float32) {
 	case tensor.IQ4_NL:
 		QuantizeIQ4_NL(dst, src)
 	default:
-		panic(fmt.Sprintf("qkernels.Quantize: no quantizer for %s (want q8_0, q8_1, q8_K, q4_0, q4_1, q5_0, q5_1 or iq4_nl)", t))
+		panic(fmt.Sprintf("qkernels.Quantize: no quantizer for %s (want one of %v)", t, typesWith(tensor.KEncode)))
 	}
 }

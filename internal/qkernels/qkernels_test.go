@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/kvserve/kvserve/internal/cpu"
@@ -359,6 +360,36 @@ func TestConcurrent(t *testing.T) {
 	for g := 0; g < 8; g++ {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestTypesMatchTable: the type lists these tests run every kernel over
+// are exactly the block types tensor's traits table gives each kernel, so
+// no row claims a kernel that is not tested here.
+func TestTypesMatchTable(t *testing.T) {
+	sorted := func(x []tensor.Type) []tensor.Type { x = slices.Clone(x); slices.Sort(x); return x }
+	for _, c := range []struct {
+		k    tensor.Kernel
+		want []tensor.Type
+	}{
+		{tensor.KGemm, allTypes},
+		{tensor.KAccum, legacyTypes},
+		{tensor.KDecode, legacyTypes},
+		{tensor.KEncode, append(append([]tensor.Type{tensor.Q8_0}, actTypes[1:]...), kvTypes...)},
+	} {
+		if got := typesWith(c.k); !slices.Equal(sorted(got), sorted(c.want)) {
+			t.Errorf("table: block types with kernels %b = %v, tested %v", c.k, got, c.want)
+		}
+	}
+	for _, ty := range allTypes {
+		if !Supported(ty) {
+			t.Errorf("Supported(%s) = false", ty)
+		}
+	}
+	for _, ty := range []tensor.Type{tensor.F32, tensor.F16, tensor.Q8_1, tensor.Q8_K, tensor.Q2_K, tensor.Type(999)} {
+		if Supported(ty) || CanDequantize(ty) {
+			t.Errorf("%s: Supported %v, CanDequantize %v", ty, Supported(ty), CanDequantize(ty))
 		}
 	}
 }
