@@ -79,27 +79,22 @@ func (f Family) String() string {
 // kernels of level l.
 func (f Family) supports(l Level, x Features) bool {
 	avx2 := x.AVX && x.AVX2 && x.FMA && x.F16C
+	avx512 := x.AVX512F && x.AVX512BW && x.AVX512VL
 	switch f {
 	case Float:
-		switch l {
-		case Generic:
-			return true
-		case AVX2:
-			return avx2
-		case AVX512:
-			return avx2 && x.AVX512F && x.AVX512BW && x.AVX512VL
-		}
 	case Block:
 		avx2 = avx2 && x.BMI1
-		switch l {
-		case Generic:
-			return true
-		case AVX2:
-			return avx2
-		case AVX512:
-			return avx2 && x.BMI2 && x.AVX512F && x.AVX512BW && x.AVX512VL && x.AVX512DQ &&
-				x.AVX512VNNI && x.AVX512VBMI && x.AVX512BITALG
-		}
+		avx512 = avx512 && x.BMI2 && x.AVX512DQ && x.AVX512VNNI && x.AVX512VBMI && x.AVX512BITALG
+	default:
+		return false
+	}
+	switch l {
+	case Generic:
+		return true
+	case AVX2:
+		return avx2
+	case AVX512:
+		return avx2 && avx512
 	}
 	return false
 }

@@ -3,6 +3,7 @@ package model
 import (
 	"unsafe"
 
+	"github.com/kvserve/kvserve/internal/ops"
 	"github.com/kvserve/kvserve/internal/parallel"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
@@ -26,7 +27,7 @@ const prefillTileRows = 64
 type mmJob struct {
 	w   *Linear
 	x   []float32
-	xq  []byte // x converted to w.Type.VecDotType(), when that is not f32
+	xq  []byte // x in w.Type.VecDotType() (x's own bytes when that is f32)
 	y   []float32
 	ldy int
 }
@@ -59,7 +60,9 @@ func (mm *matmuls) run() {
 	for i := range mm.jobs {
 		j := &mm.jobs[i]
 		vt := vecDotType(j.w.Type)
+		x := j.x[:mm.nTok*j.w.In]
 		if vt == tensor.F32 {
+			j.xq = ops.Activations(vt, nil, x) // x's own bytes
 			continue
 		}
 		// Reuse a conversion of the same input made for an earlier job.
@@ -79,10 +82,7 @@ func (mm *matmuls) run() {
 		if need := rs * mm.nTok; len(mm.qbufs[i]) < need {
 			mm.qbufs[i] = make([]byte, need)
 		}
-		j.xq = mm.qbufs[i][:rs*mm.nTok]
-		for t := 0; t < mm.nTok; t++ {
-			quantizeRow(vt, j.x[t*j.w.In:(t+1)*j.w.In], j.xq[t*rs:(t+1)*rs])
-		}
+		j.xq = ops.Activations(vt, mm.qbufs[i], x)
 	}
 	mm.tiles = mm.tiles[:0]
 	mm.rows = mm.rows[:0]

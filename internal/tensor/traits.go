@@ -181,22 +181,16 @@ func (t Type) Has(k Kernel) bool { return k != 0 && row(t).Kernels&k == k }
 func (t Type) Family() Family { return row(t).Family }
 
 // TypesFor lists the types allowing u, in the table's order.
-func TypesFor(u Use) []Type {
-	var out []Type
-	for _, r := range table {
-		if r.Type.Allows(u) {
-			out = append(out, r.Type)
-		}
-	}
-	return out
-}
+func TypesFor(u Use) []Type { return typesWhere(func(t Type) bool { return t.Allows(u) }) }
 
 // TypesWith lists the types whose kernel family has all the kernels k, in
 // the table's order.
-func TypesWith(k Kernel) []Type {
+func TypesWith(k Kernel) []Type { return typesWhere(func(t Type) bool { return t.Has(k) }) }
+
+func typesWhere(keep func(Type) bool) []Type {
 	var out []Type
 	for _, r := range table {
-		if r.Type.Has(k) {
+		if keep(r.Type) {
 			out = append(out, r.Type)
 		}
 	}
