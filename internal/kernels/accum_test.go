@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/kvserve/kvserve/internal/cpu"
@@ -110,49 +111,51 @@ func TestAccumRows(t *testing.T) {
 	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(21, uint64(lv)))
 		for _, at := range accumTypes {
-			for _, dim := range accumDims() {
-				ns := []int{0, 1, 2, 3, 7, 33}
-				if isLongDim(dim) {
-					ns = append(ns, 256)
-				}
-				for _, n := range ns {
-					for _, stride := range []int{dim, dim + 1, 2*dim + 5} {
-						nrows := max(0, (n-1)*stride+dim)
-						if n == 0 {
-							nrows = r.IntN(3)
-						}
-						wf, rows := at.make(randVec(r, nrows))
-						a := randVec(r, n)
-						y0 := randVec(r, dim)
-						y := append(append([]float32(nil), y0...), math.Float32frombits(accumSentinel))
-						rows.single(y[:dim], a, stride)
-						if math.Float32bits(y[dim]) != accumSentinel {
-							t.Fatalf("AccumRows%s dim=%d n=%d stride=%d: wrote past y", at.name, dim, n, stride)
-						}
-						model, exact, bound := accumModel(lv, y0, a, wf, stride)
-						for d := 0; d < dim; d++ {
-							if math.Float32bits(y[d]) != math.Float32bits(model[d]) {
-								t.Fatalf("AccumRows%s dim=%d n=%d stride=%d d=%d: got %g (%#x), model %g (%#x)",
-									at.name, dim, n, stride, d, y[d], math.Float32bits(y[d]), model[d], math.Float32bits(model[d]))
+			t.Run(strings.ToLower(at.name), func(t *testing.T) {
+				for _, dim := range accumDims() {
+					ns := []int{0, 1, 2, 3, 7, 33}
+					if isLongDim(dim) {
+						ns = append(ns, 256)
+					}
+					for _, n := range ns {
+						for _, stride := range []int{dim, dim + 1, 2*dim + 5} {
+							nrows := max(0, (n-1)*stride+dim)
+							if n == 0 {
+								nrows = r.IntN(3)
 							}
-							if e := math.Abs(float64(y[d]) - exact[d]); e > bound[d] {
-								t.Fatalf("AccumRows%s dim=%d n=%d d=%d: error %g > bound %g", at.name, dim, n, d, e, bound[d])
+							wf, rows := at.make(randVec(r, nrows))
+							a := randVec(r, n)
+							y0 := randVec(r, dim)
+							y := append(append([]float32(nil), y0...), math.Float32frombits(accumSentinel))
+							rows.single(y[:dim], a, stride)
+							if math.Float32bits(y[dim]) != accumSentinel {
+								t.Fatalf("AccumRows%s dim=%d n=%d stride=%d: wrote past y", at.name, dim, n, stride)
 							}
-						}
-						if at.hasAxp {
-							ya := append([]float32(nil), y0...)
-							for i, c := range a {
-								rows.axpy(c, i*stride, dim, ya)
+							model, exact, bound := accumModel(lv, y0, a, wf, stride)
+							for d := 0; d < dim; d++ {
+								if math.Float32bits(y[d]) != math.Float32bits(model[d]) {
+									t.Fatalf("AccumRows%s dim=%d n=%d stride=%d d=%d: got %g (%#x), model %g (%#x)",
+										at.name, dim, n, stride, d, y[d], math.Float32bits(y[d]), model[d], math.Float32bits(model[d]))
+								}
+								if e := math.Abs(float64(y[d]) - exact[d]); e > bound[d] {
+									t.Fatalf("AccumRows%s dim=%d n=%d d=%d: error %g > bound %g", at.name, dim, n, d, e, bound[d])
+								}
 							}
-							for d := range ya {
-								if math.Float32bits(y[d]) != math.Float32bits(ya[d]) {
-									t.Fatalf("AccumRows%s dim=%d n=%d stride=%d d=%d: %g, Axpy loop %g", at.name, dim, n, stride, d, y[d], ya[d])
+							if at.hasAxp {
+								ya := append([]float32(nil), y0...)
+								for i, c := range a {
+									rows.axpy(c, i*stride, dim, ya)
+								}
+								for d := range ya {
+									if math.Float32bits(y[d]) != math.Float32bits(ya[d]) {
+										t.Fatalf("AccumRows%s dim=%d n=%d stride=%d d=%d: %g, Axpy loop %g", at.name, dim, n, stride, d, y[d], ya[d])
+									}
 								}
 							}
 						}
 					}
 				}
-			}
+			})
 		}
 	})
 }
@@ -166,35 +169,37 @@ func TestAccumRowsMulti(t *testing.T) {
 	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(22, uint64(lv)))
 		for _, at := range accumTypes {
-			for G := 1; G <= 10; G++ {
-				for _, dim := range dims {
-					for _, n := range []int{1, 4, 37} {
-						lda := n + 3*r.IntN(2)
-						stride := dim + 3*r.IntN(2)
-						wf, rows := at.make(randVec(r, (n-1)*stride+dim))
-						a := randVec(r, (G-1)*lda+n)
-						y0 := randVec(r, G*dim)
-						y := append(append([]float32(nil), y0...), math.Float32frombits(accumSentinel))
-						rows.multi(y[:G*dim], dim, a, lda, n, stride)
-						if math.Float32bits(y[G*dim]) != accumSentinel {
-							t.Fatalf("AccumRows%sMulti G=%d dim=%d n=%d: wrote past y", at.name, G, dim, n)
-						}
-						for g := 0; g < G; g++ {
-							ys := append([]float32(nil), y0[g*dim:(g+1)*dim]...)
-							ag := a[g*lda : g*lda+n]
-							rows.single(ys, ag, stride)
-							model, _, _ := accumModel(lv, y0[g*dim:(g+1)*dim], ag, wf, stride)
-							for d := 0; d < dim; d++ {
-								got := y[g*dim+d]
-								if math.Float32bits(got) != math.Float32bits(ys[d]) || math.Float32bits(got) != math.Float32bits(model[d]) {
-									t.Fatalf("AccumRows%sMulti G=%d dim=%d n=%d lda=%d stride=%d head %d d=%d: got %g, single %g, model %g",
-										at.name, G, dim, n, lda, stride, g, d, got, ys[d], model[d])
+			t.Run(strings.ToLower(at.name), func(t *testing.T) {
+				for G := 1; G <= 10; G++ {
+					for _, dim := range dims {
+						for _, n := range []int{1, 4, 37} {
+							lda := n + 3*r.IntN(2)
+							stride := dim + 3*r.IntN(2)
+							wf, rows := at.make(randVec(r, (n-1)*stride+dim))
+							a := randVec(r, (G-1)*lda+n)
+							y0 := randVec(r, G*dim)
+							y := append(append([]float32(nil), y0...), math.Float32frombits(accumSentinel))
+							rows.multi(y[:G*dim], dim, a, lda, n, stride)
+							if math.Float32bits(y[G*dim]) != accumSentinel {
+								t.Fatalf("AccumRows%sMulti G=%d dim=%d n=%d: wrote past y", at.name, G, dim, n)
+							}
+							for g := 0; g < G; g++ {
+								ys := append([]float32(nil), y0[g*dim:(g+1)*dim]...)
+								ag := a[g*lda : g*lda+n]
+								rows.single(ys, ag, stride)
+								model, _, _ := accumModel(lv, y0[g*dim:(g+1)*dim], ag, wf, stride)
+								for d := 0; d < dim; d++ {
+									got := y[g*dim+d]
+									if math.Float32bits(got) != math.Float32bits(ys[d]) || math.Float32bits(got) != math.Float32bits(model[d]) {
+										t.Fatalf("AccumRows%sMulti G=%d dim=%d n=%d lda=%d stride=%d head %d d=%d: got %g, single %g, model %g",
+											at.name, G, dim, n, lda, stride, g, d, got, ys[d], model[d])
+									}
 								}
 							}
 						}
 					}
 				}
-			}
+			})
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/kvserve/kvserve/internal/cpu"
@@ -120,24 +121,26 @@ func TestDot(t *testing.T) {
 	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(1, uint64(lv)))
 		for _, dc := range dotCases {
-			for _, n := range testLens {
-				wf, dot := dc.make(randVec(r, n))
-				x := randVec(r, n)
-				got := dot(x)
-				var exact, abs float64
-				for i := range wf {
-					exact += float64(wf[i]) * float64(x[i])
-					abs += math.Abs(float64(wf[i]) * float64(x[i]))
-				}
-				if d := math.Abs(float64(got) - exact); d > dotBound(lv, n, abs) {
-					t.Fatalf("Dot%s n=%d: got %g, exact %g, error %g > bound %g", dc.name, n, got, exact, d, dotBound(lv, n, abs))
-				}
-				if lv != cpu.Generic {
-					if want := canonDot(lanes(lv), wf, x); math.Float32bits(got) != math.Float32bits(want) {
-						t.Fatalf("Dot%s n=%d: got %g (%#x), canonical-order model %g (%#x)", dc.name, n, got, math.Float32bits(got), want, math.Float32bits(want))
+			t.Run(strings.ToLower(dc.name), func(t *testing.T) {
+				for _, n := range testLens {
+					wf, dot := dc.make(randVec(r, n))
+					x := randVec(r, n)
+					got := dot(x)
+					var exact, abs float64
+					for i := range wf {
+						exact += float64(wf[i]) * float64(x[i])
+						abs += math.Abs(float64(wf[i]) * float64(x[i]))
+					}
+					if d := math.Abs(float64(got) - exact); d > dotBound(lv, n, abs) {
+						t.Fatalf("Dot%s n=%d: got %g, exact %g, error %g > bound %g", dc.name, n, got, exact, d, dotBound(lv, n, abs))
+					}
+					if lv != cpu.Generic {
+						if want := canonDot(lanes(lv), wf, x); math.Float32bits(got) != math.Float32bits(want) {
+							t.Fatalf("Dot%s n=%d: got %g (%#x), canonical-order model %g (%#x)", dc.name, n, got, math.Float32bits(got), want, math.Float32bits(want))
+						}
 					}
 				}
-			}
+			})
 		}
 	})
 }
@@ -205,43 +208,45 @@ func TestGemmBitIdenticalToDot(t *testing.T) {
 	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(2, uint64(lv)))
 		for _, gk := range gemmKinds {
-			for _, s := range gemmShapes() {
-				w := gk.conv(randVec(r, s.m*s.k))
-				x := randVec(r, s.n*s.k)
-				ldy := s.m + r.IntN(3)
-				const sentinel = 0x7fc0dead
-				y := make([]float32, max(0, (s.n-1)*ldy+s.m)+ldy-s.m)
-				for i := range y {
-					y[i] = math.Float32frombits(sentinel)
-				}
-				gk.run(s.m, s.n, s.k, w, x, y, ldy)
-				for j := 0; j < s.n; j++ {
-					xj := x[j*s.k : (j+1)*s.k]
-					for i := 0; i < ldy && j*ldy+i < len(y); i++ {
-						got := y[j*ldy+i]
-						if i >= s.m {
-							if math.Float32bits(got) != sentinel {
-								t.Fatalf("Gemm%s %v ldy=%d: wrote outside the m rows at (%d,%d)", gk.name, s, ldy, i, j)
+			t.Run(strings.ToLower(gk.name), func(t *testing.T) {
+				for _, s := range gemmShapes() {
+					w := gk.conv(randVec(r, s.m*s.k))
+					x := randVec(r, s.n*s.k)
+					ldy := s.m + r.IntN(3)
+					const sentinel = 0x7fc0dead
+					y := make([]float32, max(0, (s.n-1)*ldy+s.m)+ldy-s.m)
+					for i := range y {
+						y[i] = math.Float32frombits(sentinel)
+					}
+					gk.run(s.m, s.n, s.k, w, x, y, ldy)
+					for j := 0; j < s.n; j++ {
+						xj := x[j*s.k : (j+1)*s.k]
+						for i := 0; i < ldy && j*ldy+i < len(y); i++ {
+							got := y[j*ldy+i]
+							if i >= s.m {
+								if math.Float32bits(got) != sentinel {
+									t.Fatalf("Gemm%s %v ldy=%d: wrote outside the m rows at (%d,%d)", gk.name, s, ldy, i, j)
+								}
+								continue
 							}
-							continue
+							want := gk.dot(w, i, s.k, xj)
+							if math.Float32bits(got) != math.Float32bits(want) {
+								t.Fatalf("Gemm%s %v ldy=%d: y[%d,%d] = %g (%#x), Dot = %g (%#x)",
+									gk.name, s, ldy, i, j, got, math.Float32bits(got), want, math.Float32bits(want))
+							}
 						}
-						want := gk.dot(w, i, s.k, xj)
-						if math.Float32bits(got) != math.Float32bits(want) {
-							t.Fatalf("Gemm%s %v ldy=%d: y[%d,%d] = %g (%#x), Dot = %g (%#x)",
-								gk.name, s, ldy, i, j, got, math.Float32bits(got), want, math.Float32bits(want))
+					}
+					if s.n == 1 || s.n == 3 {
+						yr := make([]float32, s.m)
+						gk.rows(yr, w, s.k, x[:s.k])
+						for i := range yr {
+							if want := gk.dot(w, i, s.k, x[:s.k]); math.Float32bits(yr[i]) != math.Float32bits(want) {
+								t.Fatalf("Dot%sRows %v: y[%d] = %g, Dot = %g", gk.name, s, i, yr[i], want)
+							}
 						}
 					}
 				}
-				if s.n == 1 || s.n == 3 {
-					yr := make([]float32, s.m)
-					gk.rows(yr, w, s.k, x[:s.k])
-					for i := range yr {
-						if want := gk.dot(w, i, s.k, x[:s.k]); math.Float32bits(yr[i]) != math.Float32bits(want) {
-							t.Fatalf("Dot%sRows %v: y[%d] = %g, Dot = %g", gk.name, s, i, yr[i], want)
-						}
-					}
-				}
-			}
+			})
 		}
 	})
 }
