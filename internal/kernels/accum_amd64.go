@@ -12,7 +12,7 @@ import (
 // accumMaxVec512[G] and accumMaxVec256[G] are the most vectors (16 and 8
 // lanes) of one column block per pass over the rows for G heads: the
 // (G, b ≤ cap) variants the AccumRows kernels hold in registers. They
-// must equal accumCaps512 / accumCaps256 in asm_gen.go.
+// must equal accumCaps512 / accumCaps256 in gen/main.go.
 var (
 	accumMaxVec512 = [9]int{0, 8, 4, 4, 4, 4, 4, 3, 3}
 	accumMaxVec256 = [9]int{0, 8, 4, 4, 3, 2, 2, 0, 0}

@@ -33,7 +33,7 @@ import (
 // blocks for 1 head, 1 for 2, half a block for 3 or 4), and more than 8
 // heads (AVX2: 4) go in equal groups, each group a separate pass: neither
 // changes any output's chain. The binary16 scales of a chunk of 64 rows
-// are converted to float32 before the chunk's row loop (asm_gen.go).
+// are converted to float32 before the chunk's row loop (gen/main.go).
 //
 // The generic path (every architecture but amd64, and amd64 without AVX2)
 // dequantizes each row once and computes y[d] += a[t]·v(t, d) as Go

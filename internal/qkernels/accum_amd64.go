@@ -14,7 +14,7 @@ import (
 // the AccumRowsMulti kernels holds in registers for G heads (2·G·B
 // accumulators); accumMultiCaps256[G] the most whole blocks an AVX2 pass
 // holds (0: half blocks, 16 columns). They must equal accumCapsL512 and
-// accumCapsL2 in asm_gen.go (a kernel asked for a variant it lacks sets
+// accumCapsL2 in gen/main.go (a kernel asked for a variant it lacks sets
 // karg.rows to -1, and accumMulti panics).
 var (
 	accumMultiCaps512 = [9]int{0, 4, 4, 3, 2, 2, 1, 1, 1}

@@ -12,7 +12,7 @@ import (
 
 // TestAccumMultiCaps checks that the kernels have a variant for every
 // (heads, blocks) pair accumMulti may ask for, and report the first pairs
-// beyond the Go caps as missing (so the caps equal asm_gen.go's).
+// beyond the Go caps as missing (so the caps equal gen/main.go's).
 func TestAccumMultiCaps(t *testing.T) {
 	kern := map[cpu.Level]map[tensor.Type]func(*karg){
 		cpu.AVX512: {tensor.Q8_0: accumMultiQ8_0AVX512, tensor.Q4_0: accumMultiQ4_0AVX512, tensor.Q4_1: accumMultiQ4_1AVX512,
