@@ -22,7 +22,21 @@ func wtypeOf(op string, t tensor.Type) wtype {
 	case tensor.BF16:
 		return wBF16
 	}
+	notFloat(op, t)
+	return 0
+}
+
+func notFloat(op string, t tensor.Type) {
 	panic(fmt.Sprintf("kernels.%s: type %s is not f32, f16 or bf16", op, t))
+}
+
+// count is n bytes as a number of elements of type t (constant divisors:
+// this runs per cache page).
+func (t wtype) count(n int) int {
+	if t == wF32 {
+		return n / 4
+	}
+	return n / 2
 }
 
 func bytesPtr(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }
@@ -41,7 +55,7 @@ func Gemm(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx int, y
 		panic(fmt.Sprintf("kernels.Gemm: %s rows of %d must be contiguous (ldw=%d, ldx=%d)", t, k, ldw, ldx))
 	}
 	xf := f32View(x)
-	checkGemm("Gemm", m, nTok, k, len(w)/es, len(xf), len(y), ldy)
+	checkGemm("Gemm", m, nTok, k, wt.count(len(w)), len(xf), len(y), ldy)
 	gemm(wt, m, nTok, k, bytesPtr(w), xf, y, ldy)
 }
 
@@ -50,12 +64,12 @@ func Gemm(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx int, y
 // size).
 func AccumRows(t tensor.Type, y []float32, dim int, a []float32, lda, n int, rows []byte, stride int) {
 	wt := wtypeOf("AccumRows", t)
-	es := wt.size()
-	if stride%es != 0 {
+	st := wt.count(stride)
+	if st*wt.size() != stride {
 		panic(fmt.Sprintf("kernels.AccumRows: stride %d bytes is not a whole number of %s elements", stride, t))
 	}
-	G := checkMulti("AccumRows", len(y), dim, len(a), lda, n, len(rows)/es, stride/es)
-	accumRows(wt, y[:G*dim], dim, a, lda, n, bytesPtr(rows), stride/es)
+	G := checkMulti("AccumRows", len(y), dim, len(a), lda, n, wt.count(len(rows)), st)
+	accumRows(wt, y[:G*dim], dim, a, lda, n, bytesPtr(rows), st)
 }
 
 // Encode converts src to type t into dst (t.RowSize(len(src)) bytes):
