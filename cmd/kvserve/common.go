@@ -10,6 +10,15 @@ import (
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
+// cacheTypeNames lists the cache types (tensor's traits table), for help.
+func cacheTypeNames() string {
+	var names []string
+	for _, t := range tensor.TypesFor(tensor.Cache) {
+		names = append(names, t.String())
+	}
+	return strings.Join(names, ", ")
+}
+
 // modelFlags are the flags every model-running command shares.
 type modelFlags struct {
 	model   string
@@ -28,7 +37,7 @@ func (mf *modelFlags) register(f *flags, ctxDefault int) {
 }
 
 func registerCache(f *flags, o *engine.CacheOptions) {
-	f.String(&o.TypeK, "f16", "KV cache type for K: f32, f16, bf16, q8_0, q5_1, q5_0, q4_1, q4_0, iq4_nl", "ctk", "cache-type-k")
+	f.String(&o.TypeK, "f16", "KV cache type for K: "+cacheTypeNames(), "ctk", "cache-type-k")
 	f.String(&o.TypeV, "f16", "KV cache type for V (same types)", "ctv", "cache-type-v")
 	f.String(&o.LayersK, "", "per-layer K cache types, e.g. 0-1:f16,7:q8_0", "cache-type-k-layers")
 	f.String(&o.LayersV, "", "per-layer V cache types, e.g. 0-1:f16,7:q8_0", "cache-type-v-layers")

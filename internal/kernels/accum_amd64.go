@@ -5,12 +5,14 @@ package kernels
 import (
 	"fmt"
 	"unsafe"
+
+	"github.com/kvserve/kvserve/internal/cpu"
 )
 
 // accumMaxVec512[G] and accumMaxVec256[G] are the most vectors (16 and 8
 // lanes) of one column block per pass over the rows for G heads: the
 // (G, b ≤ cap) variants the AccumRows kernels hold in registers. They
-// must equal accumCaps512 / accumCaps256 in asm_gen.go.
+// must equal accumCaps512 / accumCaps256 in gen/main.go.
 var (
 	accumMaxVec512 = [9]int{0, 8, 4, 4, 4, 4, 4, 3, 3}
 	accumMaxVec256 = [9]int{0, 8, 4, 4, 3, 2, 2, 0, 0}
@@ -35,14 +37,14 @@ func accumRows(t wtype, y []float32, dim int, a []float32, lda, n int, rows unsa
 	if len(y) == 0 || n == 0 {
 		return
 	}
-	lv := level
-	if lv == LevelGeneric {
+	lv := level()
+	if lv == cpu.Generic {
 		accumRowsGeneric(t, y, dim, a, lda, n, rows, stride)
 		return
 	}
 	G := len(y) / dim
 	L, caps, hmax := 16, &accumMaxVec512, accumHeads512
-	if lv == LevelAVX2 {
+	if lv == cpu.AVX2 {
 		L, caps, hmax = 8, &accumMaxVec256, accumHeadsAVX2
 	}
 	groups := (G + hmax - 1) / hmax
@@ -50,7 +52,7 @@ func accumRows(t wtype, y []float32, dim int, a []float32, lda, n int, rows unsa
 	for g0 := 0; g0 < G; g0 += hg {
 		gc := min(hg, G-g0)
 		ap := &a[g0*lda]
-		if lv == LevelAVX2 && dim < 8 {
+		if lv == cpu.AVX2 && dim < 8 {
 			accumSmallAVX2(t, &y[g0*dim], dim, ap, lda, rows, stride, n, gc, dim)
 			continue
 		}
@@ -66,8 +68,8 @@ func accumRows(t wtype, y []float32, dim int, a []float32, lda, n int, rows unsa
 	}
 }
 
-func accumKernel(lv ISA, t wtype, y *float32, ldy int, a *float32, lda int, rows unsafe.Pointer, stride, n, g, cols int) bool {
-	if lv == LevelAVX512 {
+func accumKernel(lv cpu.Level, t wtype, y *float32, ldy int, a *float32, lda int, rows unsafe.Pointer, stride, n, g, cols int) bool {
+	if lv == cpu.AVX512 {
 		switch t {
 		case wF32:
 			return accumRowsF32AVX512(y, ldy, a, lda, (*float32)(rows), stride, n, g, cols)

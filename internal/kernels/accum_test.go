@@ -3,7 +3,10 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
+
+	"github.com/kvserve/kvserve/internal/cpu"
 )
 
 // accumType builds rows of one storage type from float32 values and runs
@@ -57,7 +60,7 @@ var accumTypes = []accumType{
 // acc += a[t]·w(t,d) as Go computes it (the generic Axpy expression) on
 // the generic path. It also returns, per d, the exact (float64) sum and
 // the error bound (2n+1)·2⁻²⁴·(|y0|+Σ|a·w|).
-func accumModel(lv ISA, y0, a, wf []float32, stride int) (model []float32, exact, bound []float64) {
+func accumModel(lv cpu.Level, y0, a, wf []float32, stride int) (model []float32, exact, bound []float64) {
 	dim, n := len(y0), len(a)
 	model = make([]float32, dim)
 	exact = make([]float64, dim)
@@ -67,7 +70,7 @@ func accumModel(lv ISA, y0, a, wf []float32, stride int) (model []float32, exact
 		ex, abs := float64(y0[d]), math.Abs(float64(y0[d]))
 		for t, c := range a {
 			w := wf[t*stride+d]
-			if lv == LevelGeneric {
+			if lv == cpu.Generic {
 				acc += c * w
 			} else {
 				acc = fma32(c, w, acc)
@@ -105,52 +108,54 @@ const accumSentinel = 0x7fc0beef
 // for bit), and that nothing past y is written — over lengths 0..40 and
 // past several register blocks, tails, and strides with misaligned rows.
 func TestAccumRows(t *testing.T) {
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(21, uint64(lv)))
 		for _, at := range accumTypes {
-			for _, dim := range accumDims() {
-				ns := []int{0, 1, 2, 3, 7, 33}
-				if isLongDim(dim) {
-					ns = append(ns, 256)
-				}
-				for _, n := range ns {
-					for _, stride := range []int{dim, dim + 1, 2*dim + 5} {
-						nrows := max(0, (n-1)*stride+dim)
-						if n == 0 {
-							nrows = r.IntN(3)
-						}
-						wf, rows := at.make(randVec(r, nrows))
-						a := randVec(r, n)
-						y0 := randVec(r, dim)
-						y := append(append([]float32(nil), y0...), math.Float32frombits(accumSentinel))
-						rows.single(y[:dim], a, stride)
-						if math.Float32bits(y[dim]) != accumSentinel {
-							t.Fatalf("AccumRows%s dim=%d n=%d stride=%d: wrote past y", at.name, dim, n, stride)
-						}
-						model, exact, bound := accumModel(lv, y0, a, wf, stride)
-						for d := 0; d < dim; d++ {
-							if math.Float32bits(y[d]) != math.Float32bits(model[d]) {
-								t.Fatalf("AccumRows%s dim=%d n=%d stride=%d d=%d: got %g (%#x), model %g (%#x)",
-									at.name, dim, n, stride, d, y[d], math.Float32bits(y[d]), model[d], math.Float32bits(model[d]))
+			t.Run(strings.ToLower(at.name), func(t *testing.T) {
+				for _, dim := range accumDims() {
+					ns := []int{0, 1, 2, 3, 7, 33}
+					if isLongDim(dim) {
+						ns = append(ns, 256)
+					}
+					for _, n := range ns {
+						for _, stride := range []int{dim, dim + 1, 2*dim + 5} {
+							nrows := max(0, (n-1)*stride+dim)
+							if n == 0 {
+								nrows = r.IntN(3)
 							}
-							if e := math.Abs(float64(y[d]) - exact[d]); e > bound[d] {
-								t.Fatalf("AccumRows%s dim=%d n=%d d=%d: error %g > bound %g", at.name, dim, n, d, e, bound[d])
+							wf, rows := at.make(randVec(r, nrows))
+							a := randVec(r, n)
+							y0 := randVec(r, dim)
+							y := append(append([]float32(nil), y0...), math.Float32frombits(accumSentinel))
+							rows.single(y[:dim], a, stride)
+							if math.Float32bits(y[dim]) != accumSentinel {
+								t.Fatalf("AccumRows%s dim=%d n=%d stride=%d: wrote past y", at.name, dim, n, stride)
 							}
-						}
-						if at.hasAxp {
-							ya := append([]float32(nil), y0...)
-							for i, c := range a {
-								rows.axpy(c, i*stride, dim, ya)
+							model, exact, bound := accumModel(lv, y0, a, wf, stride)
+							for d := 0; d < dim; d++ {
+								if math.Float32bits(y[d]) != math.Float32bits(model[d]) {
+									t.Fatalf("AccumRows%s dim=%d n=%d stride=%d d=%d: got %g (%#x), model %g (%#x)",
+										at.name, dim, n, stride, d, y[d], math.Float32bits(y[d]), model[d], math.Float32bits(model[d]))
+								}
+								if e := math.Abs(float64(y[d]) - exact[d]); e > bound[d] {
+									t.Fatalf("AccumRows%s dim=%d n=%d d=%d: error %g > bound %g", at.name, dim, n, d, e, bound[d])
+								}
 							}
-							for d := range ya {
-								if math.Float32bits(y[d]) != math.Float32bits(ya[d]) {
-									t.Fatalf("AccumRows%s dim=%d n=%d stride=%d d=%d: %g, Axpy loop %g", at.name, dim, n, stride, d, y[d], ya[d])
+							if at.hasAxp {
+								ya := append([]float32(nil), y0...)
+								for i, c := range a {
+									rows.axpy(c, i*stride, dim, ya)
+								}
+								for d := range ya {
+									if math.Float32bits(y[d]) != math.Float32bits(ya[d]) {
+										t.Fatalf("AccumRows%s dim=%d n=%d stride=%d d=%d: %g, Axpy loop %g", at.name, dim, n, stride, d, y[d], ya[d])
+									}
 								}
 							}
 						}
 					}
 				}
-			}
+			})
 		}
 	})
 }
@@ -161,38 +166,40 @@ func TestAccumRows(t *testing.T) {
 // the model), and writes nothing past y.
 func TestAccumRowsMulti(t *testing.T) {
 	dims := []int{1, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 40, 48, 56, 63, 64, 65, 72, 80, 96, 112, 128, 129, 136, 192, 200, 256}
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(22, uint64(lv)))
 		for _, at := range accumTypes {
-			for G := 1; G <= 10; G++ {
-				for _, dim := range dims {
-					for _, n := range []int{1, 4, 37} {
-						lda := n + 3*r.IntN(2)
-						stride := dim + 3*r.IntN(2)
-						wf, rows := at.make(randVec(r, (n-1)*stride+dim))
-						a := randVec(r, (G-1)*lda+n)
-						y0 := randVec(r, G*dim)
-						y := append(append([]float32(nil), y0...), math.Float32frombits(accumSentinel))
-						rows.multi(y[:G*dim], dim, a, lda, n, stride)
-						if math.Float32bits(y[G*dim]) != accumSentinel {
-							t.Fatalf("AccumRows%sMulti G=%d dim=%d n=%d: wrote past y", at.name, G, dim, n)
-						}
-						for g := 0; g < G; g++ {
-							ys := append([]float32(nil), y0[g*dim:(g+1)*dim]...)
-							ag := a[g*lda : g*lda+n]
-							rows.single(ys, ag, stride)
-							model, _, _ := accumModel(lv, y0[g*dim:(g+1)*dim], ag, wf, stride)
-							for d := 0; d < dim; d++ {
-								got := y[g*dim+d]
-								if math.Float32bits(got) != math.Float32bits(ys[d]) || math.Float32bits(got) != math.Float32bits(model[d]) {
-									t.Fatalf("AccumRows%sMulti G=%d dim=%d n=%d lda=%d stride=%d head %d d=%d: got %g, single %g, model %g",
-										at.name, G, dim, n, lda, stride, g, d, got, ys[d], model[d])
+			t.Run(strings.ToLower(at.name), func(t *testing.T) {
+				for G := 1; G <= 10; G++ {
+					for _, dim := range dims {
+						for _, n := range []int{1, 4, 37} {
+							lda := n + 3*r.IntN(2)
+							stride := dim + 3*r.IntN(2)
+							wf, rows := at.make(randVec(r, (n-1)*stride+dim))
+							a := randVec(r, (G-1)*lda+n)
+							y0 := randVec(r, G*dim)
+							y := append(append([]float32(nil), y0...), math.Float32frombits(accumSentinel))
+							rows.multi(y[:G*dim], dim, a, lda, n, stride)
+							if math.Float32bits(y[G*dim]) != accumSentinel {
+								t.Fatalf("AccumRows%sMulti G=%d dim=%d n=%d: wrote past y", at.name, G, dim, n)
+							}
+							for g := 0; g < G; g++ {
+								ys := append([]float32(nil), y0[g*dim:(g+1)*dim]...)
+								ag := a[g*lda : g*lda+n]
+								rows.single(ys, ag, stride)
+								model, _, _ := accumModel(lv, y0[g*dim:(g+1)*dim], ag, wf, stride)
+								for d := 0; d < dim; d++ {
+									got := y[g*dim+d]
+									if math.Float32bits(got) != math.Float32bits(ys[d]) || math.Float32bits(got) != math.Float32bits(model[d]) {
+										t.Fatalf("AccumRows%sMulti G=%d dim=%d n=%d lda=%d stride=%d head %d d=%d: got %g, single %g, model %g",
+											at.name, G, dim, n, lda, stride, g, d, got, ys[d], model[d])
+									}
 								}
 							}
 						}
 					}
 				}
-			}
+			})
 		}
 	})
 }
@@ -202,7 +209,7 @@ func TestAccumRowsMulti(t *testing.T) {
 func TestAccumRowsSpecial(t *testing.T) {
 	inf := float32(math.Inf(1))
 	nan := float32(math.NaN())
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		for _, dim := range []int{5, 16, 37} {
 			rows := make([]float32, 3*dim)
 			for i := range rows {

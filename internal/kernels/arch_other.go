@@ -6,10 +6,6 @@ import "unsafe"
 
 // Only the generic path exists off amd64.
 
-func detect() ISA { return LevelGeneric }
-
-func supported(l ISA) bool { return l == LevelGeneric }
-
 func dotF32(a, b []float32) float32           { return dotF32Generic(a, b) }
 func dotF16(w []uint16, x []float32) float32  { return dotF16Generic(w, x) }
 func dotBF16(w []uint16, x []float32) float32 { return dotBF16Generic(w, x) }

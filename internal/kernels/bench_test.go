@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/kvserve/kvserve/internal/cpu"
 )
 
 // Benchmarks report ns/op, MB/s (b.SetBytes: bytes read from weights and
@@ -12,9 +14,9 @@ import (
 // machine) and BenchmarkMemRead (streaming read bandwidth).
 
 func benchLevels(b *testing.B, f func(b *testing.B)) {
-	for _, lv := range Levels() {
+	for _, lv := range cpu.Float.Levels() {
 		b.Run(lv.String(), func(b *testing.B) {
-			defer SetLevel(lv)()
+			defer cpu.SetLevel(lv)()
 			f(b)
 		})
 	}
@@ -149,7 +151,7 @@ func BenchmarkGemm(b *testing.B) {
 			benchLevels(b, func(b *testing.B) {
 				for _, s := range shapes {
 					b.Run(fmt.Sprintf("%dx%dx%d", s.m, s.n, s.k), func(b *testing.B) {
-						if Level() == LevelGeneric && s.k > 1000 {
+						if cpu.Float.Level() == cpu.Generic && s.k > 1000 {
 							b.Skip("slow on the generic path")
 						}
 						w := benchVec(s.m * s.k)

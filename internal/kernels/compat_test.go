@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/kvserve/kvserve/internal/cpu"
 	"github.com/kvserve/kvserve/internal/kernels"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
@@ -24,9 +25,9 @@ func TestConversionsMatchTensor(t *testing.T) {
 			fs[i] = float32(r.NormFloat64() * math.Ldexp(1, r.IntN(40)-24))
 		}
 	}
-	for _, lv := range kernels.Levels() {
+	for _, lv := range cpu.Float.Levels() {
 		t.Run(lv.String(), func(t *testing.T) {
-			defer kernels.SetLevel(lv)()
+			defer cpu.SetLevel(lv)()
 			dst := make([]float32, len(all))
 			kernels.F16ToF32(dst, all)
 			for i, h := range all {

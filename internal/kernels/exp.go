@@ -3,7 +3,7 @@ package kernels
 import "math"
 
 // The float32 exp shared (in algorithm and constants) by the generic path
-// and the assembly (asm_gen.go's expConsts must match):
+// and the assembly (gen/main.go's expConsts must match):
 //
 //	t  = clamp(t, expLo, expHi)         (NaN passes through)
 //	n  = roundToEven(t·log2e)

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/kvserve/kvserve/internal/cpu"
 )
 
 // refFWHT is the reference: internal/kvcache's fwht, one row, verbatim.
@@ -61,7 +63,7 @@ var fwhtRowCounts = []int{1, 2, 3, 4, 5, 7, 8, 16, 17, 33, 64}
 // with and without specials — bit-identical to the reference loop, NaN
 // payloads aside.
 func TestFWHTMatchesReference(t *testing.T) {
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(3, uint64(lv)))
 		for n := 1; n <= 4096; n *= 2 {
 			for _, rows := range fwhtRowCounts {
@@ -115,7 +117,7 @@ func TestFWHTDataIsOrderSensitive(t *testing.T) {
 // TestFWHTSignedZeros: rows of ±0 only, where a+b, a-b and their order
 // decide the signs of the results.
 func TestFWHTSignedZeros(t *testing.T) {
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(5, uint64(lv)))
 		for n := 1; n <= 2048; n *= 2 {
 			for _, rows := range []int{1, 3} {
@@ -141,7 +143,7 @@ func TestFWHTSignedZeros(t *testing.T) {
 // TestFWHTInvolution: the normalized transform is its own inverse; twice
 // gives x back to 1e-6 of the row's largest magnitude.
 func TestFWHTInvolution(t *testing.T) {
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(9, uint64(lv)))
 		for n := 1; n <= 4096; n *= 2 {
 			rows := max(1, 4096/n)
@@ -169,7 +171,7 @@ func TestFWHTInvolution(t *testing.T) {
 // neighbours or on where the call starts (each row equals FWHT of that
 // row alone), and FWHT does not write past len(x) into the capacity.
 func TestFWHTRowsIndependent(t *testing.T) {
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(11, uint64(lv)))
 		for n := 1; n <= 1024; n *= 2 {
 			const rows = 5
@@ -228,7 +230,7 @@ func TestFWHTPanics(t *testing.T) {
 }
 
 func TestFWHTNoAllocs(t *testing.T) {
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		for _, n := range []int{1, 4, 8, 64, 128, 1024, 4096} {
 			x := benchVec(4 * n)
 			if a := testing.AllocsPerRun(10, func() { FWHT(x, n) }); a != 0 {
@@ -253,9 +255,9 @@ func BenchmarkFWHT(b *testing.B) {
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(rows), "ns/row")
 			}
 			b.Run(fmt.Sprintf("n%d/rows%d/ref", n, rows), func(b *testing.B) { run(b, func() { refFWHTRows(x, n) }) })
-			for _, lv := range Levels() {
+			for _, lv := range cpu.Float.Levels() {
 				b.Run(fmt.Sprintf("n%d/rows%d/%v", n, rows, lv), func(b *testing.B) {
-					defer SetLevel(lv)()
+					defer cpu.SetLevel(lv)()
 					run(b, func() { FWHT(x, n) })
 				})
 			}

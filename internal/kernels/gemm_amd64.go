@@ -5,6 +5,8 @@ package kernels
 import (
 	"sync"
 	"unsafe"
+
+	"github.com/kvserve/kvserve/internal/cpu"
 )
 
 // GEMM blocking. The micro-kernel keeps R weight rows (8 for AVX-512, 4 for
@@ -31,9 +33,9 @@ type gemmScratch struct {
 var scratchPool = sync.Pool{New: func() any { return new(gemmScratch) }}
 
 func gemm(t wtype, m, n, k int, w unsafe.Pointer, x, y []float32, ldy int) {
-	lv := level
+	lv := level()
 	switch {
-	case lv == LevelGeneric:
+	case lv == cpu.Generic:
 		gemmGeneric(t, m, n, k, w, x, y, ldy)
 		return
 	case m == 0 || n == 0:
@@ -45,7 +47,7 @@ func gemm(t wtype, m, n, k int, w unsafe.Pointer, x, y []float32, ldy int) {
 		return
 	}
 	R, L := 4, 8
-	if lv == LevelAVX512 {
+	if lv == cpu.AVX512 {
 		R, L = 8, 16
 	}
 	esz := t.size()
@@ -87,8 +89,8 @@ func gemm(t wtype, m, n, k int, w unsafe.Pointer, x, y []float32, ldy int) {
 	}
 }
 
-func pack(lv ISA, t wtype, dst *float32, w unsafe.Pointer, n int) {
-	if lv == LevelAVX512 {
+func pack(lv cpu.Level, t wtype, dst *float32, w unsafe.Pointer, n int) {
+	if lv == cpu.AVX512 {
 		switch t {
 		case wF32:
 			packF32AVX512(dst, (*float32)(w), n)
@@ -109,8 +111,8 @@ func pack(lv ISA, t wtype, dst *float32, w unsafe.Pointer, n int) {
 	}
 }
 
-func micro(lv ISA, panel, x *float32, ldx, n int, acc, y *float32, ldy, flags int) {
-	if lv == LevelAVX512 {
+func micro(lv cpu.Level, panel, x *float32, ldx, n int, acc, y *float32, ldy, flags int) {
+	if lv == cpu.AVX512 {
 		gemm8x2AVX512(panel, x, ldx, n, acc, y, ldy, flags)
 	} else {
 		gemm4x2AVX2(panel, x, ldx, n, acc, y, ldy, flags)

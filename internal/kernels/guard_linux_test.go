@@ -1,47 +1,21 @@
 package kernels
 
 import (
-	"syscall"
 	"testing"
 	"unsafe"
+
+	"github.com/kvserve/kvserve/internal/cpu"
+	"github.com/kvserve/kvserve/internal/cpu/cputest"
 )
-
-// guarded returns a byte slice of size n that ends exactly at a page
-// followed by an inaccessible page, so any read or write past its end
-// faults. free releases it.
-func guarded(t *testing.T, n int) (b []byte, free func()) {
-	t.Helper()
-	page := syscall.Getpagesize()
-	size := (n+page-1)/page*page + page
-	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
-	if err != nil {
-		t.Skipf("mmap: %v", err)
-	}
-	if err := syscall.Mprotect(mem[size-page:], syscall.PROT_NONE); err != nil {
-		t.Skipf("mprotect: %v", err)
-	}
-	end := size - page
-	return mem[end-n : end : end], func() { syscall.Munmap(mem) }
-}
-
-func guardedF32(t *testing.T, n int) ([]float32, func()) {
-	b, free := guarded(t, 4*n)
-	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), n), free
-}
-
-func guardedU16(t *testing.T, n int) ([]uint16, func()) {
-	b, free := guarded(t, 2*n)
-	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), n), free
-}
 
 // TestNoAccessPastEnd runs every kernel on operands that end at an
 // unmapped page: masked tails must neither read nor write past the end.
 func TestNoAccessPastEnd(t *testing.T) {
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		for n := 1; n <= 40; n++ {
-			a, f1 := guardedF32(t, n)
-			b, f2 := guardedF32(t, n)
-			h, f3 := guardedU16(t, n)
+			a, f1 := cputest.GuardedF32(t, n)
+			b, f2 := cputest.GuardedF32(t, n)
+			h, f3 := cputest.GuardedU16(t, n)
 			for i := range a {
 				a[i], b[i], h[i] = float32(i), 1, 0x3c00
 			}
@@ -65,10 +39,10 @@ func TestNoAccessPastEnd(t *testing.T) {
 			// Matrix products: the last weight row, the last token and the
 			// last output all end at the guard page.
 			for _, s := range []shape{{9, 3, n}, {4, 2, n}, {17, 5, n}} {
-				w, f4 := guardedF32(t, s.m*s.k)
-				wh, f5 := guardedU16(t, s.m*s.k)
-				x, f6 := guardedF32(t, s.n*s.k)
-				y, f7 := guardedF32(t, s.n*s.m)
+				w, f4 := cputest.GuardedF32(t, s.m*s.k)
+				wh, f5 := cputest.GuardedU16(t, s.m*s.k)
+				x, f6 := cputest.GuardedF32(t, s.n*s.k)
+				y, f7 := cputest.GuardedF32(t, s.n*s.m)
 				GemmF32(s.m, s.n, s.k, w, x, y, s.m)
 				GemmF16(s.m, s.n, s.k, wh, x, y, s.m)
 				GemmBF16(s.m, s.n, s.k, wh, x, y, s.m)
@@ -83,32 +57,16 @@ func TestNoAccessPastEnd(t *testing.T) {
 	})
 }
 
-// guardedFront is guarded with the inaccessible page just before the
-// slice, which starts a page boundary.
-func guardedFront(t *testing.T, n int) (b []byte, free func()) {
-	t.Helper()
-	page := syscall.Getpagesize()
-	size := page + (n+page-1)/page*page
-	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
-	if err != nil {
-		t.Skipf("mmap: %v", err)
-	}
-	if err := syscall.Mprotect(mem[:page], syscall.PROT_NONE); err != nil {
-		t.Skipf("mprotect: %v", err)
-	}
-	return mem[page : page+n : page+n], func() { syscall.Munmap(mem) }
-}
-
 // TestAccumRowsNoAccessOutside runs the AccumRows kernels with y, a and
 // the rows each starting right after and ending right before an unmapped
 // page: masked and overlapping tail vectors stay inside their rows.
 func TestAccumRowsNoAccessOutside(t *testing.T) {
 	dims := []int{1, 2, 7, 8, 9, 15, 16, 17, 23, 24, 31, 33, 40, 63, 65, 129, 136}
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		for _, front := range []bool{false, true} {
-			alloc := guarded
+			alloc := cputest.Guarded
 			if front {
-				alloc = guardedFront
+				alloc = cputest.GuardedFront
 			}
 			f32 := func(n int) ([]float32, func()) {
 				b, free := alloc(t, 4*n)
@@ -149,11 +107,11 @@ func TestAccumRowsNoAccessOutside(t *testing.T) {
 // TestFWHTNoAccessOutside runs FWHT on rows that end right before (and
 // start right after) an unmapped page.
 func TestFWHTNoAccessOutside(t *testing.T) {
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		for _, front := range []bool{false, true} {
-			alloc := guarded
+			alloc := cputest.Guarded
 			if front {
-				alloc = guardedFront
+				alloc = cputest.GuardedFront
 			}
 			for n := 1; n <= 2048; n *= 2 {
 				for _, rows := range []int{1, 3} {

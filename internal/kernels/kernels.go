@@ -11,8 +11,8 @@
 // Each kernel has a plain-Go reference implementation (the generic path,
 // used on every architecture other than amd64 and on amd64 CPUs without
 // AVX2+FMA+F16C) and, on amd64, Go-assembly implementations for AVX2 and
-// AVX-512 chosen once at init from golang.org/x/sys/cpu. SetLevel lets
-// tests and benchmarks force a path.
+// AVX-512, chosen per call from internal/cpu's level for the float family
+// (cpu.SetLevel lets tests and benchmarks force a path).
 //
 // # Canonical accumulation order and batch invariance
 //
@@ -65,80 +65,17 @@
 // lengths are programming errors and panic.
 package kernels
 
-//go:generate go run asm_gen.go
-
 import (
 	"fmt"
 	"math"
+
+	"github.com/kvserve/kvserve/internal/cpu"
 )
 
-// ISA identifies a kernel implementation path.
-type ISA int
-
-const (
-	// LevelGeneric is the portable pure-Go path.
-	LevelGeneric ISA = iota
-	// LevelAVX2 needs AVX2, FMA and F16C (8-lane accumulators).
-	LevelAVX2
-	// LevelAVX512 needs AVX-512 F, BW and VL besides the AVX2 set
-	// (16-lane accumulators).
-	LevelAVX512
-)
-
-func (l ISA) String() string {
-	switch l {
-	case LevelGeneric:
-		return "generic"
-	case LevelAVX2:
-		return "avx2"
-	case LevelAVX512:
-		return "avx512"
-	}
-	return fmt.Sprintf("ISA(%d)", int(l))
-}
-
-// Lanes is the accumulator width of the path's canonical order (4 partial
-// sums for the generic path).
-func (l ISA) Lanes() int {
-	switch l {
-	case LevelAVX2:
-		return 8
-	case LevelAVX512:
-		return 16
-	}
-	return 4
-}
-
-var (
-	best  = detect()
-	level = best
-)
-
-// Level reports the path the kernels currently use.
-func Level() ISA { return level }
-
-// Levels lists the paths this CPU supports, generic first, best last.
-func Levels() []ISA {
-	var out []ISA
-	for l := LevelGeneric; l <= best; l++ {
-		if supported(l) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// SetLevel forces the kernels onto path l (for tests and benchmarks) and
-// returns a function restoring the previous path. It panics if this CPU
-// cannot run l. It must not be called concurrently with kernel calls.
-func SetLevel(l ISA) (restore func()) {
-	if !supported(l) {
-		panic(fmt.Sprintf("kernels: path %v not supported on this CPU (best is %v)", l, best))
-	}
-	prev := level
-	level = l
-	return func() { level = prev }
-}
+// level is the path the kernels run at: internal/cpu's level for the
+// float family (AVX2: AVX2, FMA and F16C, 8-lane accumulators; AVX-512:
+// F, BW and VL besides, 16 lanes).
+func level() cpu.Level { return cpu.Float.Level() }
 
 func mustSameLen(op string, a, b int) {
 	if a != b {

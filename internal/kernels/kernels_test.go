@@ -3,54 +3,34 @@ package kernels
 import (
 	"fmt"
 	"math"
-	"math/big"
 	"math/bits"
 	"math/rand/v2"
+	"strings"
 	"testing"
+
+	"github.com/kvserve/kvserve/internal/cpu"
+	"github.com/kvserve/kvserve/internal/cpu/cputest"
 )
 
 // forLevels runs f on every path this CPU supports.
-func forLevels(t *testing.T, f func(t *testing.T, lv ISA)) {
+func forLevels(t *testing.T, f func(t *testing.T, lv cpu.Level)) {
 	t.Helper()
-	for _, lv := range Levels() {
-		t.Run(lv.String(), func(t *testing.T) {
-			defer SetLevel(lv)()
-			f(t, lv)
-		})
-	}
+	cputest.ForLevels(t, cpu.Float, f)
 }
 
-// fma32 is the correctly rounded float32 a·b+c (what VFMADD computes).
-// math.FMA rounds once to float64; converting that to float32 is a second
-// rounding, which can only go wrong when the float64 result lands exactly
-// on a midpoint between two float32 values — resolved exactly with big.Float.
-func fma32(a, b, c float32) float32 {
-	s := math.FMA(float64(a), float64(b), float64(c))
-	r := float32(s)
-	if float64(r) == s || math.IsInf(s, 0) || math.IsNaN(s) || math.IsInf(float64(r), 0) {
-		return r
+// lanes is the accumulator width of the path's canonical order (4 partial
+// sums for the generic path).
+func lanes(l cpu.Level) int {
+	switch l {
+	case cpu.AVX2:
+		return 8
+	case cpu.AVX512:
+		return 16
 	}
-	lo, hi := r, r
-	if float64(r) < s {
-		hi = math.Nextafter32(r, float32(math.Inf(1)))
-	} else {
-		lo = math.Nextafter32(r, float32(math.Inf(-1)))
-	}
-	mid := (float64(lo) + float64(hi)) / 2
-	if s != mid {
-		return r
-	}
-	exact := new(big.Float).SetPrec(200).SetFloat64(float64(a))
-	exact.Mul(exact, new(big.Float).SetPrec(200).SetFloat64(float64(b)))
-	exact.Add(exact, new(big.Float).SetPrec(200).SetFloat64(float64(c)))
-	switch exact.Cmp(big.NewFloat(mid)) {
-	case 1:
-		return hi
-	case -1:
-		return lo
-	}
-	return r // exact tie: float32() already rounded it to even
+	return 4
 }
+
+var fma32 = cputest.FMA32
 
 // canonDot models the assembly paths' canonical order with L lanes.
 func canonDot(L int, w, x []float32) float32 {
@@ -69,8 +49,8 @@ func canonDot(L int, w, x []float32) float32 {
 // dotBound returns the error allowed against the exact dot for n terms of
 // absolute sum abs on path lv: each lane adds ⌈n/L⌉ terms, the tree log2 L
 // more roundings; +2 covers the generic path's separately rounded products.
-func dotBound(lv ISA, n int, abs float64) float64 {
-	L := lv.Lanes()
+func dotBound(lv cpu.Level, n int, abs float64) float64 {
+	L := lanes(lv)
 	steps := (n+L-1)/L + bits.Len(uint(L)) + 2
 	return float64(steps)*0x1p-24*abs*1.01 + 1e-30
 }
@@ -138,27 +118,29 @@ var dotCases = []dotCase{
 }
 
 func TestDot(t *testing.T) {
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(1, uint64(lv)))
 		for _, dc := range dotCases {
-			for _, n := range testLens {
-				wf, dot := dc.make(randVec(r, n))
-				x := randVec(r, n)
-				got := dot(x)
-				var exact, abs float64
-				for i := range wf {
-					exact += float64(wf[i]) * float64(x[i])
-					abs += math.Abs(float64(wf[i]) * float64(x[i]))
-				}
-				if d := math.Abs(float64(got) - exact); d > dotBound(lv, n, abs) {
-					t.Fatalf("Dot%s n=%d: got %g, exact %g, error %g > bound %g", dc.name, n, got, exact, d, dotBound(lv, n, abs))
-				}
-				if lv != LevelGeneric {
-					if want := canonDot(lv.Lanes(), wf, x); math.Float32bits(got) != math.Float32bits(want) {
-						t.Fatalf("Dot%s n=%d: got %g (%#x), canonical-order model %g (%#x)", dc.name, n, got, math.Float32bits(got), want, math.Float32bits(want))
+			t.Run(strings.ToLower(dc.name), func(t *testing.T) {
+				for _, n := range testLens {
+					wf, dot := dc.make(randVec(r, n))
+					x := randVec(r, n)
+					got := dot(x)
+					var exact, abs float64
+					for i := range wf {
+						exact += float64(wf[i]) * float64(x[i])
+						abs += math.Abs(float64(wf[i]) * float64(x[i]))
+					}
+					if d := math.Abs(float64(got) - exact); d > dotBound(lv, n, abs) {
+						t.Fatalf("Dot%s n=%d: got %g, exact %g, error %g > bound %g", dc.name, n, got, exact, d, dotBound(lv, n, abs))
+					}
+					if lv != cpu.Generic {
+						if want := canonDot(lanes(lv), wf, x); math.Float32bits(got) != math.Float32bits(want) {
+							t.Fatalf("Dot%s n=%d: got %g (%#x), canonical-order model %g (%#x)", dc.name, n, got, math.Float32bits(got), want, math.Float32bits(want))
+						}
 					}
 				}
-			}
+			})
 		}
 	})
 }
@@ -223,46 +205,48 @@ func gemmShapes() []shape {
 // TestGemmBitIdenticalToDot is the batch-invariance requirement: every
 // output of Gemm equals the single Dot bit for bit, and DotRows too.
 func TestGemmBitIdenticalToDot(t *testing.T) {
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(2, uint64(lv)))
 		for _, gk := range gemmKinds {
-			for _, s := range gemmShapes() {
-				w := gk.conv(randVec(r, s.m*s.k))
-				x := randVec(r, s.n*s.k)
-				ldy := s.m + r.IntN(3)
-				const sentinel = 0x7fc0dead
-				y := make([]float32, max(0, (s.n-1)*ldy+s.m)+ldy-s.m)
-				for i := range y {
-					y[i] = math.Float32frombits(sentinel)
-				}
-				gk.run(s.m, s.n, s.k, w, x, y, ldy)
-				for j := 0; j < s.n; j++ {
-					xj := x[j*s.k : (j+1)*s.k]
-					for i := 0; i < ldy && j*ldy+i < len(y); i++ {
-						got := y[j*ldy+i]
-						if i >= s.m {
-							if math.Float32bits(got) != sentinel {
-								t.Fatalf("Gemm%s %v ldy=%d: wrote outside the m rows at (%d,%d)", gk.name, s, ldy, i, j)
+			t.Run(strings.ToLower(gk.name), func(t *testing.T) {
+				for _, s := range gemmShapes() {
+					w := gk.conv(randVec(r, s.m*s.k))
+					x := randVec(r, s.n*s.k)
+					ldy := s.m + r.IntN(3)
+					const sentinel = 0x7fc0dead
+					y := make([]float32, max(0, (s.n-1)*ldy+s.m)+ldy-s.m)
+					for i := range y {
+						y[i] = math.Float32frombits(sentinel)
+					}
+					gk.run(s.m, s.n, s.k, w, x, y, ldy)
+					for j := 0; j < s.n; j++ {
+						xj := x[j*s.k : (j+1)*s.k]
+						for i := 0; i < ldy && j*ldy+i < len(y); i++ {
+							got := y[j*ldy+i]
+							if i >= s.m {
+								if math.Float32bits(got) != sentinel {
+									t.Fatalf("Gemm%s %v ldy=%d: wrote outside the m rows at (%d,%d)", gk.name, s, ldy, i, j)
+								}
+								continue
 							}
-							continue
+							want := gk.dot(w, i, s.k, xj)
+							if math.Float32bits(got) != math.Float32bits(want) {
+								t.Fatalf("Gemm%s %v ldy=%d: y[%d,%d] = %g (%#x), Dot = %g (%#x)",
+									gk.name, s, ldy, i, j, got, math.Float32bits(got), want, math.Float32bits(want))
+							}
 						}
-						want := gk.dot(w, i, s.k, xj)
-						if math.Float32bits(got) != math.Float32bits(want) {
-							t.Fatalf("Gemm%s %v ldy=%d: y[%d,%d] = %g (%#x), Dot = %g (%#x)",
-								gk.name, s, ldy, i, j, got, math.Float32bits(got), want, math.Float32bits(want))
+					}
+					if s.n == 1 || s.n == 3 {
+						yr := make([]float32, s.m)
+						gk.rows(yr, w, s.k, x[:s.k])
+						for i := range yr {
+							if want := gk.dot(w, i, s.k, x[:s.k]); math.Float32bits(yr[i]) != math.Float32bits(want) {
+								t.Fatalf("Dot%sRows %v: y[%d] = %g, Dot = %g", gk.name, s, i, yr[i], want)
+							}
 						}
 					}
 				}
-				if s.n == 1 || s.n == 3 {
-					yr := make([]float32, s.m)
-					gk.rows(yr, w, s.k, x[:s.k])
-					for i := range yr {
-						if want := gk.dot(w, i, s.k, x[:s.k]); math.Float32bits(yr[i]) != math.Float32bits(want) {
-							t.Fatalf("Dot%sRows %v: y[%d] = %g, Dot = %g", gk.name, s, i, yr[i], want)
-						}
-					}
-				}
-			}
+			})
 		}
 	})
 }
@@ -272,7 +256,7 @@ func TestF16ToF32AllValues(t *testing.T) {
 	for i := range src {
 		src[i] = uint16(i)
 	}
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		for _, off := range []int{0, 1, 3} {
 			s := src[off:]
 			dst := make([]float32, len(s))
@@ -309,7 +293,7 @@ func f32ToF16Inputs() []float32 {
 
 func TestF32ToF16(t *testing.T) {
 	in := f32ToF16Inputs()
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		for _, off := range []int{0, 1, 5} {
 			s := in[off:]
 			dst := make([]uint16, len(s))
@@ -343,7 +327,7 @@ func TestF32ToF16(t *testing.T) {
 // sameOrClose: exact bits for the assembly paths (single IEEE operation or
 // FMA), and for the generic path either the fused or the unfused result.
 func TestAxpy(t *testing.T) {
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(4, uint64(lv)))
 		for _, n := range testLens {
 			x := randVec(r, n)
@@ -370,7 +354,7 @@ func TestAxpy(t *testing.T) {
 					}
 					fused := fma32(a, xv[i], y0[i])
 					unfused := y0[i] + a*xv[i]
-					if y[i] != fused && (lv != LevelGeneric || y[i] != unfused) {
+					if y[i] != fused && (lv != cpu.Generic || y[i] != unfused) {
 						t.Fatalf("Axpy f16=%v n=%d i=%d: got %g, fma %g, mul+add %g", isF16, n, i, y[i], fused, unfused)
 					}
 				}
@@ -380,7 +364,7 @@ func TestAxpy(t *testing.T) {
 }
 
 func TestScaleAddMul(t *testing.T) {
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(5, uint64(lv)))
 		for _, n := range testLens {
 			a, b := randVec(r, n+2), randVec(r, n+2)
@@ -405,7 +389,7 @@ func TestScaleAddMul(t *testing.T) {
 }
 
 func TestSumSquares(t *testing.T) {
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(6, uint64(lv)))
 		for _, n := range testLens {
 			x := randVec(r, n)
@@ -423,7 +407,7 @@ func TestSumSquares(t *testing.T) {
 }
 
 func TestMax(t *testing.T) {
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(7, uint64(lv)))
 		if m := Max(nil); !math.IsInf(float64(m), -1) {
 			t.Fatalf("Max(nil) = %g", m)
@@ -475,7 +459,7 @@ func TestExpAccuracy(t *testing.T) {
 	for b := uint32(0x80000000); b < 0xc2dc0000; b += step { // (-110, -0]
 		in = append(in, math.Float32frombits(b))
 	}
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		x := append([]float32(nil), in...)
 		ExpSub(x, 0)
 		worst, at := 0.0, float32(0)
@@ -494,7 +478,7 @@ func TestExpAccuracy(t *testing.T) {
 func TestExpSub(t *testing.T) {
 	inf := float32(math.Inf(1))
 	nan := float32(math.NaN())
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(8, uint64(lv)))
 		for _, n := range testLens {
 			x0 := randVec(r, n+4)
@@ -542,7 +526,7 @@ func TestExpSub(t *testing.T) {
 }
 
 func TestSiLUMul(t *testing.T) {
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		r := rand.New(rand.NewPCG(9, uint64(lv)))
 		worst := 0.0
 		for _, n := range testLens {
@@ -599,7 +583,7 @@ func TestNoAllocs(t *testing.T) {
 	w, x := randVec(r, 20*k), randVec(r, 5*k)
 	wh, _ := toF16(w)
 	y := make([]float32, 5*20)
-	forLevels(t, func(t *testing.T, lv ISA) {
+	forLevels(t, func(t *testing.T, lv cpu.Level) {
 		checks := map[string]func(){
 			"DotF32":       func() { DotF32(w[:k], x[:k]) },
 			"DotF16":       func() { DotF16(wh[:k], x[:k]) },
@@ -632,24 +616,6 @@ func TestNoAllocs(t *testing.T) {
 			}
 		}
 	})
-}
-
-func TestLevels(t *testing.T) {
-	ls := Levels()
-	if ls[0] != LevelGeneric || ls[len(ls)-1] != Level() {
-		t.Fatalf("Levels() = %v, Level() = %v", ls, Level())
-	}
-	t.Logf("paths: %v; default %v", ls, Level())
-	for _, l := range ls {
-		restore := SetLevel(l)
-		if Level() != l {
-			t.Fatalf("SetLevel(%v) left %v", l, Level())
-		}
-		restore()
-	}
-	if Level() != ls[len(ls)-1] {
-		t.Fatal("restore did not restore")
-	}
 }
 
 func TestPanicsOnBadShapes(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"math"
 
 	"github.com/kvserve/kvserve/internal/kernels"
-	"github.com/kvserve/kvserve/internal/qkernels"
+	"github.com/kvserve/kvserve/internal/ops"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -19,7 +19,8 @@ type attnScratch struct {
 	q      []float32 // gathered queries [R][HeadDimK]
 	qrot   []float32 // rotated queries [R][HeadDimK]
 	scores []float32 // [R][PageTokens]
-	qq     []byte    // queries quantized to a page type's vec-dot type
+	qq     []byte    // buffer for the queries quantized to a page type's vec-dot type
+	qx     []byte    // the queries in qqType (in qq, or q's own bytes for f32)
 	qqType tensor.Type
 	qqRot  bool
 	qqOK   bool
@@ -44,8 +45,7 @@ func (s *attnScratch) grow(g int, cfg *Config) {
 	s.q = make([]float32, R*cfg.HeadDimK)
 	s.qrot = make([]float32, R*cfg.HeadDimK)
 	s.scores = make([]float32, R*cfg.PageTokens)
-	// Largest vec-dot row: q8_1's 36 bytes per 32 values.
-	s.qq = make([]byte, R*tensor.Q8_1.RowSize(roundUp(cfg.HeadDimK, 32)))
+	s.qq = make([]byte, R*queryRowBytes(cfg.HeadDimK))
 	s.acc = make([]float32, R*cfg.HeadDimV)
 	s.accRot = make([]float32, R*cfg.HeadDimV)
 	s.m = make([]float32, R)
@@ -55,6 +55,18 @@ func (s *attnScratch) grow(g int, cfg *Config) {
 }
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
+
+// queryRowBytes is the largest quantized query row of D values: the
+// largest vec-dot row of the cache types (f32 queries are not copied).
+func queryRowBytes(D int) int {
+	n := 0
+	for _, t := range Types {
+		if vt := t.VecDotType(); vt != tensor.F32 {
+			n = max(n, vt.RowSize(roundUp(D, vt.BlockSize())))
+		}
+	}
+	return n
+}
 
 // Attend computes attention of the query heads q (sharing KV head h; each
 // HeadDimK long and pre-scaled) over positions 0..pos of seq in layer l,
@@ -188,51 +200,29 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 }
 
 // pageScores sets scores[r*P+t] = q_r · k_t for the R query rows and the
-// page's first cnt rows of head h.
+// page's first cnt rows of head h. The queries are converted once per run
+// (and rotation) to the page type's vec-dot type: quantized pages take
+// them quantized and use integer dot products, as ggml's flash attention
+// does; float pages take them as they are.
 func (s *attnScratch) pageScores(kp *Page, h, D, P, cnt, R int, q []float32) {
 	hb := kp.Type.RowSize(D)
 	base := kp.mem.b[h*P*hb : (h*P+cnt)*hb]
-	switch kp.Type {
-	case tensor.F32:
-		kernels.GemmF32(cnt, R, D, f32s(base), q, s.scores, P)
-	case tensor.F16:
-		kernels.GemmF16(cnt, R, D, u16s(base), q, s.scores, P)
-	case tensor.BF16:
-		kernels.GemmBF16(cnt, R, D, u16s(base), q, s.scores, P)
-	default:
-		// Quantize each query once to the page type's vec-dot type and
-		// use integer dot products, as ggml's flash attention does.
-		vt := kp.Type.VecDotType()
-		qb := vt.RowSize(D)
-		if !s.qqOK || s.qqType != vt || s.qqRot != kp.Rotated {
-			for r := 0; r < R; r++ {
-				qkernels.Quantize(vt, s.qq[r*qb:(r+1)*qb], q[r*D:(r+1)*D])
-			}
-			s.qqOK, s.qqType, s.qqRot = true, vt, kp.Rotated
-		}
-		qkernels.Gemm(kp.Type, cnt, R, D, base, hb, s.qq[:R*qb], qb, s.scores, P)
+	vt := kp.Type.VecDotType()
+	if !s.qqOK || s.qqType != vt || s.qqRot != kp.Rotated {
+		s.qx = ops.Activations(vt, s.qq, q[:R*D])
+		s.qqOK, s.qqType, s.qqRot = true, vt, kp.Rotated
 	}
+	ops.Gemm(kp.Type, cnt, R, D, base, hb, s.qx, vt.RowSize(D), s.scores, P)
 }
 
 // pageAccumulate adds Σ_t p[gi][t]·v_t to acc[gi] for the page's rows
-// [from, to) of head h (p[gi] = scores[gi*P:]).
+// [from, to) of head h (p[gi] = scores[gi*P:]). Each row is read (and, for
+// quantized pages, dequantized in registers) once for all the group's
+// query heads; no f32 copy of the page is made.
 func (s *attnScratch) pageAccumulate(vp *Page, h, Dv, P, from, to, g int, scores, acc []float32) {
 	hb := vp.Type.RowSize(Dv)
 	base := vp.mem.b[(h*P+from)*hb : (h*P+to)*hb]
-	scores, cnt := scores[from:], to-from
-	switch vp.Type {
-	case tensor.F32:
-		kernels.AccumRowsF32Multi(acc[:g*Dv], Dv, scores, P, cnt, f32s(base), Dv)
-	case tensor.F16:
-		kernels.AccumRowsF16Multi(acc[:g*Dv], Dv, scores, P, cnt, u16s(base), Dv)
-	case tensor.BF16:
-		kernels.AccumRowsBF16Multi(acc[:g*Dv], Dv, scores, P, cnt, u16s(base), Dv)
-	default:
-		// Fused dequantize-and-accumulate: each row is dequantized once, in
-		// registers, for all the group's query heads; no f32 copy of the
-		// page is made.
-		qkernels.AccumRowsMulti(vp.Type, acc[:g*Dv], Dv, scores, P, cnt, base, hb)
-	}
+	ops.AccumRows(vp.Type, acc[:g*Dv], Dv, scores[from:], P, to-from, base, hb)
 }
 
 func scaleVec(x []float32, f float32) { kernels.Scale(f, x) }

@@ -58,34 +58,36 @@ func headBytes(c *Cache, s *stream, pos, h, headDim int) []byte {
 func TestStoredBitsMatchReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, typ := range Types {
-		for _, rotate := range []bool{false, true} {
-			c := testCache(t, typ, typ, rotate, 1, 600, 256)
-			rows := make([][2][]float32, 600)
-			for pos := range rows {
-				k, v := randRow(r, 128, 1+float64(pos%7)), randRow(r, 128, 0.1)
-				rows[pos] = [2][]float32{k, v}
-				c.Store(0, 0, pos, k, v)
-				c.Store(1, 0, pos, v, k)
-			}
-			ls := &c.seqs[0][0]
-			for pos, kv := range rows {
-				for h := 0; h < 2; h++ {
-					for i, s := range []*stream{&ls.k, &ls.v} {
-						seg := append([]float32(nil), kv[i][h*64:(h+1)*64]...)
-						if s.pages[pos/256].Rotated {
-							rotateRows(seg, 64) // H checked against its definition below
-						}
-						want := ggmlref.Quantize(typ, seg, false)
-						if got := headBytes(c, s, pos, h, 64); !bytes.Equal(got, want) {
-							t.Fatalf("%s rotate=%v pos %d head %d: stored bytes differ from reference", typ, rotate, pos, h)
+		t.Run(typ.String(), func(t *testing.T) {
+			for _, rotate := range []bool{false, true} {
+				c := testCache(t, typ, typ, rotate, 1, 600, 256)
+				rows := make([][2][]float32, 600)
+				for pos := range rows {
+					k, v := randRow(r, 128, 1+float64(pos%7)), randRow(r, 128, 0.1)
+					rows[pos] = [2][]float32{k, v}
+					c.Store(0, 0, pos, k, v)
+					c.Store(1, 0, pos, v, k)
+				}
+				ls := &c.seqs[0][0]
+				for pos, kv := range rows {
+					for h := 0; h < 2; h++ {
+						for i, s := range []*stream{&ls.k, &ls.v} {
+							seg := append([]float32(nil), kv[i][h*64:(h+1)*64]...)
+							if s.pages[pos/256].Rotated {
+								rotateRows(seg, 64) // H checked against its definition below
+							}
+							want := ggmlref.Quantize(typ, seg, false)
+							if got := headBytes(c, s, pos, h, 64); !bytes.Equal(got, want) {
+								t.Fatalf("%s rotate=%v pos %d head %d: stored bytes differ from reference", typ, rotate, pos, h)
+							}
 						}
 					}
 				}
+				if wantRot := rotate && typ.BlockSize() > 1; ls.k.pages[0].Rotated != wantRot {
+					t.Errorf("%s rotate=%v: page rotated = %v", typ, rotate, ls.k.pages[0].Rotated)
+				}
 			}
-			if wantRot := rotate && typ.BlockSize() > 1; ls.k.pages[0].Rotated != wantRot {
-				t.Errorf("%s rotate=%v: page rotated = %v", typ, rotate, ls.k.pages[0].Rotated)
-			}
-		}
+		})
 	}
 }
 
@@ -211,7 +213,7 @@ func naiveAttention(c *Cache, l, seq, pos, h int, q []float32, qh ...int) []floa
 // values.
 func TestAttendMatchesNaive(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	check := func(name string, c *Cache, n int, tol float64) {
+	check := func(t *testing.T, name string, c *Cache, n int, tol float64) {
 		t.Helper()
 		for _, pos := range []int{0, 1, n / 3, n - 1} {
 			for h := 0; h < 2; h++ {
@@ -233,14 +235,16 @@ func TestAttendMatchesNaive(t *testing.T) {
 		}
 	}
 	for _, typ := range Types {
-		for _, rotate := range []bool{false, true} {
-			c := testCache(t, typ, typ, rotate, 1, 700, 128)
-			for pos := 0; pos < 700; pos++ {
-				c.Store(0, 0, pos, randRow(r, 128, 1), randRow(r, 128, 1))
+		t.Run(typ.String(), func(t *testing.T) {
+			for _, rotate := range []bool{false, true} {
+				c := testCache(t, typ, typ, rotate, 1, 700, 128)
+				for pos := 0; pos < 700; pos++ {
+					c.Store(0, 0, pos, randRow(r, 128, 1), randRow(r, 128, 1))
+				}
+				tol := 1e-4
+				check(t, typ.String()+map[bool]string{true: " rotated", false: ""}[rotate], c, 700, tol)
 			}
-			tol := 1e-4
-			check(typ.String()+map[bool]string{true: " rotated", false: ""}[rotate], c, 700, tol)
-		}
+		})
 	}
 	// A sequence whose pages differ in type and rotation.
 	c := testCache(t, tensor.F16, tensor.F16, true, 1, 1024, 128)
@@ -255,26 +259,28 @@ func TestAttendMatchesNaive(t *testing.T) {
 			c.Store(0, 0, pos, randRow(r, 128, 1), randRow(r, 128, 1))
 		}
 	}
-	check("mixed", c, len(mix)*128, 1e-4)
+	check(t, "mixed", c, len(mix)*128, 1e-4)
 }
 
 // Accounted bytes per token equal the block arithmetic of each type.
 func TestBytesPerTokenIsBlockArithmetic(t *testing.T) {
 	for _, typ := range Types {
-		c := testCache(t, typ, typ, false, 1, 4096, 256)
-		for pos := 0; pos < 512; pos++ {
-			x := make([]float32, 128)
-			c.Store(0, 0, pos, x, x)
-			c.Store(1, 0, pos, x, x)
-		}
-		// 2 layers × (K + V) × 512 tokens × 128 values.
-		want := int64(2 * 2 * 512 * 128 * typ.TypeSize() / typ.BlockSize())
-		if got := c.Bytes(); got != want {
-			t.Errorf("%s: %d bytes, want %d (%g bits per value)", typ, got, want, typ.BitsPerValue())
-		}
-		if got := c.BytesByType()[typ]; got != want {
-			t.Errorf("%s: by type %d", typ, got)
-		}
+		t.Run(typ.String(), func(t *testing.T) {
+			c := testCache(t, typ, typ, false, 1, 4096, 256)
+			for pos := 0; pos < 512; pos++ {
+				x := make([]float32, 128)
+				c.Store(0, 0, pos, x, x)
+				c.Store(1, 0, pos, x, x)
+			}
+			// 2 layers × (K + V) × 512 tokens × 128 values.
+			want := int64(2 * 2 * 512 * 128 * typ.TypeSize() / typ.BlockSize())
+			if got := c.Bytes(); got != want {
+				t.Errorf("%s: %d bytes, want %d (%g bits per value)", typ, got, want, typ.BitsPerValue())
+			}
+			if got := c.BytesByType()[typ]; got != want {
+				t.Errorf("%s: by type %d", typ, got)
+			}
+		})
 	}
 	// q8_0 is 34 bytes per 32 values, q4_0 18 per 32.
 	if tensor.Q8_0.RowSize(32) != 34 || tensor.Q4_0.RowSize(32) != 18 {
@@ -400,26 +406,28 @@ func TestCheckType(t *testing.T) {
 func TestAttendRunBitIdenticalToAttend(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
 	for _, typ := range Types {
-		c := testCache(t, typ, typ, true, 1, 700, 128)
-		for pos := 0; pos < 700; pos++ {
-			c.Store(0, 0, pos, randRow(r, 128, 1), randRow(r, 128, 1))
-		}
-		const g, D = 4, 64
-		for _, run := range []struct{ pos0, n int }{{0, 1}, {0, 32}, {100, 7}, {250, 13}, {668, 32}} {
-			// Queries laid out as the model does: 8 heads per token,
-			// the 4 of KV head 1 at offset 4*D.
-			q := randRow(r, run.n*2*g*D, 0.3)
-			out := make([]float32, run.n*2*g*D)
-			c.AttendRun(0, 0, run.pos0, run.n, 1, g, q[g*D:], 2*g*D, out[g*D:], 2*g*D, 1)
-			for i := 0; i < run.n; i++ {
-				single := make([]float32, g*D)
-				c.Attend(0, 0, run.pos0+i, 1, q[(2*i+1)*g*D:(2*i+2)*g*D], single, 0)
-				for j, v := range single {
-					if got := out[(2*i+1)*g*D+j]; got != v {
-						t.Fatalf("%s run %+v token %d: %g != single %g", typ, run, i, got, v)
+		t.Run(typ.String(), func(t *testing.T) {
+			c := testCache(t, typ, typ, true, 1, 700, 128)
+			for pos := 0; pos < 700; pos++ {
+				c.Store(0, 0, pos, randRow(r, 128, 1), randRow(r, 128, 1))
+			}
+			const g, D = 4, 64
+			for _, run := range []struct{ pos0, n int }{{0, 1}, {0, 32}, {100, 7}, {250, 13}, {668, 32}} {
+				// Queries laid out as the model does: 8 heads per token,
+				// the 4 of KV head 1 at offset 4*D.
+				q := randRow(r, run.n*2*g*D, 0.3)
+				out := make([]float32, run.n*2*g*D)
+				c.AttendRun(0, 0, run.pos0, run.n, 1, g, q[g*D:], 2*g*D, out[g*D:], 2*g*D, 1)
+				for i := 0; i < run.n; i++ {
+					single := make([]float32, g*D)
+					c.Attend(0, 0, run.pos0+i, 1, q[(2*i+1)*g*D:(2*i+2)*g*D], single, 0)
+					for j, v := range single {
+						if got := out[(2*i+1)*g*D+j]; got != v {
+							t.Fatalf("%s run %+v token %d: %g != single %g", typ, run, i, got, v)
+						}
 					}
 				}
 			}
-		}
+		})
 	}
 }

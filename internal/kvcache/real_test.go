@@ -59,36 +59,38 @@ func TestRealRowsMatchReference(t *testing.T) {
 	}
 	D := m.HeadDim
 	for _, typ := range Types {
-		for _, rot := range []bool{false, true} {
-			c := cfg
-			c.TypeK, c.TypeV, c.Rotate = uniform(m.NLayer, typ), uniform(m.NLayer, typ), rot
-			cache, err := New(c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for p := range toks {
-				for l := 0; l < m.NLayer; l++ {
-					kv := rec.rows[[2]int{l, p}]
-					cache.Store(l, 0, p, kv[0], kv[1])
+		t.Run(typ.String(), func(t *testing.T) {
+			for _, rot := range []bool{false, true} {
+				c := cfg
+				c.TypeK, c.TypeV, c.Rotate = uniform(m.NLayer, typ), uniform(m.NLayer, typ), rot
+				cache, err := New(c)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			for l := 0; l < m.NLayer; l++ {
-				ls := &cache.seqs[0][l]
 				for p := range toks {
-					for h := 0; h < m.NHeadKV; h++ {
-						for i, s := range []*stream{&ls.k, &ls.v} {
-							seg := append([]float32(nil), rec.rows[[2]int{l, p}][i][h*D:(h+1)*D]...)
-							if s.pages[0].Rotated {
-								rotateRows(seg, D)
-							}
-							if got, want := headBytes(cache, s, p, h, D), ggmlref.Quantize(typ, seg, false); !bytes.Equal(got, want) {
-								t.Fatalf("%s rotate=%v layer %d pos %d head %d: stored bits differ from ggml's reference", typ, rot, l, p, h)
+					for l := 0; l < m.NLayer; l++ {
+						kv := rec.rows[[2]int{l, p}]
+						cache.Store(l, 0, p, kv[0], kv[1])
+					}
+				}
+				for l := 0; l < m.NLayer; l++ {
+					ls := &cache.seqs[0][l]
+					for p := range toks {
+						for h := 0; h < m.NHeadKV; h++ {
+							for i, s := range []*stream{&ls.k, &ls.v} {
+								seg := append([]float32(nil), rec.rows[[2]int{l, p}][i][h*D:(h+1)*D]...)
+								if s.pages[0].Rotated {
+									rotateRows(seg, D)
+								}
+								if got, want := headBytes(cache, s, p, h, D), ggmlref.Quantize(typ, seg, false); !bytes.Equal(got, want) {
+									t.Fatalf("%s rotate=%v layer %d pos %d head %d: stored bits differ from ggml's reference", typ, rot, l, p, h)
+								}
 							}
 						}
 					}
 				}
+				cache.Close()
 			}
-			cache.Close()
-		}
+		})
 	}
 }

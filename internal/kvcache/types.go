@@ -3,28 +3,20 @@ package kvcache
 import (
 	"fmt"
 	"strings"
-	"unsafe"
 
 	"github.com/kvserve/kvserve/internal/kernels"
-	"github.com/kvserve/kvserve/internal/qkernels"
+	"github.com/kvserve/kvserve/internal/ops"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
-// Types are the cache element types, in llama.cpp's order.
-var Types = []tensor.Type{
-	tensor.F32, tensor.F16, tensor.BF16, tensor.Q8_0, tensor.Q5_1, tensor.Q5_0,
-	tensor.Q4_1, tensor.Q4_0, tensor.IQ4_NL,
-}
+// Types are the cache element types, in llama.cpp's order: the types
+// tensor's traits table allows in a cache.
+var Types = tensor.TypesFor(tensor.Cache)
 
 // ParseType parses a cache type name, as llama.cpp's -ctk/-ctv accept.
 func ParseType(name string) (tensor.Type, error) {
-	t, ok := tensor.ParseType(name)
-	if ok {
-		for _, c := range Types {
-			if c == t {
-				return t, nil
-			}
-		}
+	if t, ok := tensor.ParseType(name); ok && t.Allows(tensor.Cache) {
+		return t, nil
 	}
 	names := make([]string, len(Types))
 	for i, c := range Types {
@@ -37,11 +29,7 @@ func ParseType(name string) (tensor.Type, error) {
 // be a cache type whose block divides the head dimension, so no block
 // straddles two heads.
 func CheckType(t tensor.Type, headDim int) error {
-	ok := false
-	for _, c := range Types {
-		ok = ok || c == t
-	}
-	if !ok {
+	if !t.Allows(tensor.Cache) {
 		_, err := ParseType(t.String())
 		return err
 	}
@@ -80,45 +68,12 @@ func rotateRows(x []float32, n int) { kernels.FWHT(x, n) }
 // unrotateRows undoes rotateRows.
 func unrotateRows(x []float32, n int) { kernels.FWHT(x, n) }
 
-func f32s(b []byte) []float32 {
-	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4)
-}
-
-func u16s(b []byte) []uint16 {
-	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/2)
-}
-
 // encode converts f32 values to type t into dst (t.RowSize(len(x)) bytes),
-// as ggml's reference quantizers write rows into a cache of that type.
-// len(x) may span several rows: blocks never straddle rows.
-func encode(t tensor.Type, x []float32, dst []byte) {
-	switch t {
-	case tensor.F32:
-		copy(f32s(dst), x)
-	case tensor.F16:
-		kernels.F32ToF16(u16s(dst)[:len(x)], x)
-	case tensor.BF16:
-		d := u16s(dst)
-		for i, v := range x {
-			d[i] = tensor.F32ToBF16(v)
-		}
-	default:
-		qkernels.Quantize(t, dst, x) // SIMD, bit-identical to the reference
-	}
-}
+// as ggml's reference quantizers write rows into a cache of that type
+// (SIMD, bit-identical to the reference). len(x) may span several rows:
+// blocks never straddle rows.
+func encode(t tensor.Type, x []float32, dst []byte) { ops.Encode(t, dst, x) }
 
-// decodeRow converts a row (or head segment) of type t to f32.
-func decodeRow(t tensor.Type, src []byte, dst []float32) {
-	switch t {
-	case tensor.F32:
-		copy(dst, f32s(src))
-	case tensor.F16:
-		kernels.F16ToF32(dst, u16s(src)[:len(dst)])
-	case tensor.BF16:
-		for i, h := range u16s(src)[:len(dst)] {
-			dst[i] = tensor.BF16ToF32(h)
-		}
-	default:
-		qkernels.Dequantize(t, dst, src) // SIMD, bit-identical to the reference
-	}
-}
+// decodeRow converts a row (or head segment) of type t to f32 (SIMD,
+// bit-identical to the reference).
+func decodeRow(t tensor.Type, src []byte, dst []float32) { ops.Decode(t, dst, src) }

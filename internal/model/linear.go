@@ -3,24 +3,16 @@ package model
 import (
 	"unsafe"
 
+	"github.com/kvserve/kvserve/internal/ops"
 	"github.com/kvserve/kvserve/internal/parallel"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
-// weightTypes are the tensor types the forward pass computes with.
-var weightTypes = []tensor.Type{
-	tensor.F32, tensor.F16, tensor.BF16, tensor.Q8_0, tensor.Q4_0, tensor.Q4_1,
-	tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K,
-}
+// weightTypes are the tensor types the forward pass computes with (for
+// messages; the check is supportedWeight).
+var weightTypes = tensor.TypesFor(tensor.Weight)
 
-func supportedWeight(t tensor.Type) bool {
-	for _, w := range weightTypes {
-		if w == t {
-			return true
-		}
-	}
-	return false
-}
+func supportedWeight(t tensor.Type) bool { return t.Allows(tensor.Weight) }
 
 // prefillTileRows is the number of weight rows one prefill work item
 // covers (amortising the packing of weights over many tokens); a multiple
@@ -35,7 +27,7 @@ const prefillTileRows = 64
 type mmJob struct {
 	w   *Linear
 	x   []float32
-	xq  []byte // x converted to w.Type.VecDotType(), when that is not f32
+	xq  []byte // x in w.Type.VecDotType() (x's own bytes when that is f32)
 	y   []float32
 	ldy int
 }
@@ -68,7 +60,9 @@ func (mm *matmuls) run() {
 	for i := range mm.jobs {
 		j := &mm.jobs[i]
 		vt := vecDotType(j.w.Type)
+		x := j.x[:mm.nTok*j.w.In]
 		if vt == tensor.F32 {
+			j.xq = ops.Activations(vt, nil, x) // x's own bytes
 			continue
 		}
 		// Reuse a conversion of the same input made for an earlier job.
@@ -88,10 +82,7 @@ func (mm *matmuls) run() {
 		if need := rs * mm.nTok; len(mm.qbufs[i]) < need {
 			mm.qbufs[i] = make([]byte, need)
 		}
-		j.xq = mm.qbufs[i][:rs*mm.nTok]
-		for t := 0; t < mm.nTok; t++ {
-			quantizeRow(vt, j.x[t*j.w.In:(t+1)*j.w.In], j.xq[t*rs:(t+1)*rs])
-		}
+		j.xq = ops.Activations(vt, mm.qbufs[i], x)
 	}
 	mm.tiles = mm.tiles[:0]
 	mm.rows = mm.rows[:0]

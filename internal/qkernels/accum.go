@@ -33,7 +33,7 @@ import (
 // blocks for 1 head, 1 for 2, half a block for 3 or 4), and more than 8
 // heads (AVX2: 4) go in equal groups, each group a separate pass: neither
 // changes any output's chain. The binary16 scales of a chunk of 64 rows
-// are converted to float32 before the chunk's row loop (asm_gen.go).
+// are converted to float32 before the chunk's row loop (gen/main.go).
 //
 // The generic path (every architecture but amd64, and amd64 without AVX2)
 // dequantizes each row once and computes y[d] += a[t]·v(t, d) as Go
@@ -47,18 +47,13 @@ import (
 // two paths differ by at most twice that.
 
 // CanDequantize reports whether Dequantize and AccumRowsMulti accept type
-// t: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL.
-func CanDequantize(t tensor.Type) bool {
-	switch t {
-	case tensor.Q8_0, tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL:
-		return true
-	}
-	return false
-}
+// t: the block types with Decode and AccumRows kernels in tensor's traits
+// table (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL).
+func CanDequantize(t tensor.Type) bool { return has(t, tensor.KDecode|tensor.KAccum) }
 
 func checkKVType(op string, t tensor.Type) {
 	if !CanDequantize(t) {
-		panic(fmt.Sprintf("qkernels.%s: unsupported type %s (want q8_0, q4_0, q4_1, q5_0, q5_1 or iq4_nl)", op, t))
+		panic(fmt.Sprintf("qkernels.%s: unsupported type %s (want one of %v)", op, t, typesWith(tensor.KDecode|tensor.KAccum)))
 	}
 }
 
@@ -133,7 +128,10 @@ func AccumRowsMulti(t tensor.Type, y []float32, dim int, a []float32, lda, n int
 // accumMultiGeneric is the generic path: each row dequantized once (in
 // 256-value chunks), then y[d] += a[t]·v[d] for every head, t ascending.
 func accumMultiGeneric(t tensor.Type, y []float32, dim, G int, a []float32, lda, n int, rows []byte, stride int) {
-	var v [256]float32
+	// v is pooled scratch (see axpyRowsGeneric).
+	s := getScratch()
+	defer putScratch(s)
+	v := s.floats(256)
 	rs := t.RowSize(dim)
 	for r := 0; r < n; r++ {
 		row := rows[r*stride : r*stride+rs]

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"unsafe"
 
+	"github.com/kvserve/kvserve/internal/cpu"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -13,7 +14,7 @@ import (
 // the AccumRowsMulti kernels holds in registers for G heads (2·G·B
 // accumulators); accumMultiCaps256[G] the most whole blocks an AVX2 pass
 // holds (0: half blocks, 16 columns). They must equal accumCapsL512 and
-// accumCapsL2 in asm_gen.go (a kernel asked for a variant it lacks sets
+// accumCapsL2 in gen/main.go (a kernel asked for a variant it lacks sets
 // karg.rows to -1, and accumMulti panics).
 var (
 	accumMultiCaps512 = [9]int{0, 4, 4, 3, 2, 2, 1, 1, 1}
@@ -31,13 +32,13 @@ const (
 // group's columns in passes of whole blocks (AVX2 with 3 or 4 heads: half
 // blocks), one kernel call (one pass over the n rows) per group and pass.
 func accumMulti(t tensor.Type, y []float32, dim, G int, a []float32, lda, n int, rows []byte, stride int) {
-	lv := level
-	if lv == LevelGeneric {
+	lv := level()
+	if lv == cpu.Generic {
 		accumMultiGeneric(t, y, dim, G, a, lda, n, rows, stride)
 		return
 	}
 	hmax := accumMultiHeads512
-	if lv == LevelAVX2 {
+	if lv == cpu.AVX2 {
 		hmax = accumMultiHeads256
 	}
 	groups := (G + hmax - 1) / hmax
@@ -49,7 +50,7 @@ func accumMulti(t tensor.Type, y []float32, dim, G int, a []float32, lda, n int,
 		gc := min(hg, G-g0)
 		ka.x = unsafe.Pointer(&a[g0*lda])
 		ka.n2 = gc
-		if lv == LevelAVX512 {
+		if lv == cpu.AVX512 {
 			capB := accumMultiCaps512[gc]
 			passes := (nb + capB - 1) / capB
 			bp := (nb + passes - 1) / passes
@@ -125,12 +126,12 @@ func accumKernel256(t tensor.Type, ka *karg) {
 
 // dequant runs Dequantize's kernel for len(dst)/32 ≥ 1 blocks.
 func dequant(t tensor.Type, dst []float32, src []byte) {
-	if level == LevelGeneric {
+	if level() == cpu.Generic {
 		tensor.DequantizeRow(t, src, dst)
 		return
 	}
 	ka := karg{w: ptr(src), y: unsafe.Pointer(&dst[0]), nb: len(dst) / 32}
-	if level == LevelAVX512 {
+	if level() == cpu.AVX512 {
 		switch t {
 		case tensor.Q8_0:
 			dequantQ8_0AVX512(&ka)

@@ -4,46 +4,17 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"math/big"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
+	"github.com/kvserve/kvserve/internal/cpu"
+	"github.com/kvserve/kvserve/internal/cpu/cputest"
 	"github.com/kvserve/kvserve/internal/kernels"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
-// fma32 is the correctly rounded float32 fused multiply-add a·b + c: the
-// float64 fma is exact-product-plus-c rounded once to 53 bits; when
-// rounding that to float32 could differ from rounding the exact value (it
-// sits exactly on a float32 midpoint), the exact value decides.
-func fma32(a, b, c float32) float32 {
-	s := math.FMA(float64(a), float64(b), float64(c))
-	r := float32(s)
-	if float64(r) == s || math.IsInf(s, 0) || math.IsNaN(s) || math.IsInf(float64(r), 0) {
-		return r
-	}
-	lo, hi := r, r
-	if float64(r) < s {
-		hi = math.Nextafter32(r, float32(math.Inf(1)))
-	} else {
-		lo = math.Nextafter32(r, float32(math.Inf(-1)))
-	}
-	mid := (float64(lo) + float64(hi)) / 2
-	if s != mid {
-		return r
-	}
-	exact := new(big.Float).SetPrec(200).SetFloat64(float64(a))
-	exact.Mul(exact, new(big.Float).SetPrec(200).SetFloat64(float64(b)))
-	exact.Add(exact, new(big.Float).SetPrec(200).SetFloat64(float64(c)))
-	switch exact.Cmp(big.NewFloat(mid)) {
-	case 1:
-		return hi
-	case -1:
-		return lo
-	}
-	return r
-}
+var fma32 = cputest.FMA32
 
 // sameOrNaN is bit equality, except that any two NaNs match.
 func sameOrNaN(a, b float32) bool {
@@ -107,7 +78,7 @@ func newAccumCase(r *rand.Rand, ty tensor.Type, dim, G, n int) *accumCase {
 // the assembly paths and the Go expression acc += a·v on the generic
 // path; and per output the exact sum and the error bound
 // (n+1)·2⁻²⁴·(|y0| + Σ|a·v|).
-func (c *accumCase) model(lv ISA) (y []float32, exact, bound []float64) {
+func (c *accumCase) model(lv cpu.Level) (y []float32, exact, bound []float64) {
 	y = make([]float32, len(c.y0))
 	exact = make([]float64, len(c.y0))
 	bound = make([]float64, len(c.y0))
@@ -117,7 +88,7 @@ func (c *accumCase) model(lv ISA) (y []float32, exact, bound []float64) {
 			ex, abs := float64(acc), math.Abs(float64(acc))
 			for t := 0; t < c.n; t++ {
 				a, v := c.a[g*c.lda+t], c.deq[t][d]
-				if lv == LevelGeneric {
+				if lv == cpu.Generic {
 					acc += a * v
 				} else {
 					acc = fma32(a, v, acc)
@@ -144,7 +115,7 @@ func (c *accumCase) String() string {
 	return fmt.Sprintf("%s dim=%d G=%d n=%d lda=%d stride=%d (row %d)", c.ty, c.dim, c.G, c.n, c.lda, c.stride, c.ty.RowSize(c.dim))
 }
 
-func (c *accumCase) check(t *testing.T, lv ISA) {
+func (c *accumCase) check(t *testing.T, lv cpu.Level) {
 	t.Helper()
 	got := c.run()
 	want, exact, bound := c.model(lv)
@@ -168,27 +139,29 @@ func accumDims() []int { return []int{32, 64, 96, 128, 160, 192, 256, 288} }
 // the 64-row chunks), strides and lda with slack.
 func TestAccumRowsMulti(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
-		lv := Level()
+		lv := cpu.Block.Level()
 		r := rand.New(rand.NewPCG(31, uint64(lv)))
 		for _, ty := range legacyTypes {
-			for _, dim := range accumDims() {
-				for G := 1; G <= 12; G++ {
-					if G > 8 && dim > 96 {
-						continue
-					}
-					// Rows go in chunks of 64 in the assembly.
-					ns := []int{0, 1, 2, 3, 7, 17}
-					if G%2 == 1 || G == 4 || G == 8 {
-						ns = append(ns, 65)
-						if dim == 64 || dim == 128 {
-							ns = append(ns, 63, 64, 129, 256)
+			t.Run(ty.String(), func(t *testing.T) {
+				for _, dim := range accumDims() {
+					for G := 1; G <= 12; G++ {
+						if G > 8 && dim > 96 {
+							continue
+						}
+						// Rows go in chunks of 64 in the assembly.
+						ns := []int{0, 1, 2, 3, 7, 17}
+						if G%2 == 1 || G == 4 || G == 8 {
+							ns = append(ns, 65)
+							if dim == 64 || dim == 128 {
+								ns = append(ns, 63, 64, 129, 256)
+							}
+						}
+						for _, n := range ns {
+							newAccumCase(r, ty, dim, G, n).check(t, lv)
 						}
 					}
-					for _, n := range ns {
-						newAccumCase(r, ty, dim, G, n).check(t, lv)
-					}
 				}
-			}
+			})
 		}
 	})
 }
@@ -198,36 +171,38 @@ func TestAccumRowsMulti(t *testing.T) {
 func TestAccumRowsMultiPerHead(t *testing.T) {
 	r := rand.New(rand.NewPCG(32, 1))
 	for _, ty := range legacyTypes {
-		for _, dim := range []int{64, 128, 96} {
-			for _, G := range []int{2, 4, 5, 8} {
-				c := newAccumCase(r, ty, dim, G, 40)
-				var ref []float32
-				for _, lv := range Levels() {
-					restore := SetLevel(lv)
-					got := c.run()
-					for g := 0; g < G; g++ {
-						yg := append([]float32(nil), c.y0[g*dim:(g+1)*dim]...)
-						AccumRowsMulti(ty, yg, dim, c.a[g*c.lda:g*c.lda+c.n], 0, c.n, c.rows, c.stride)
-						for d := range yg {
-							if !same(yg[d], got[g*dim+d]) {
-								t.Fatalf("%v %v: head %d alone differs at %d: %g vs %g", lv, c, g, d, yg[d], got[g*dim+d])
+		t.Run(ty.String(), func(t *testing.T) {
+			for _, dim := range []int{64, 128, 96} {
+				for _, G := range []int{2, 4, 5, 8} {
+					c := newAccumCase(r, ty, dim, G, 40)
+					var ref []float32
+					for _, lv := range cpu.Block.Levels() {
+						restore := cpu.SetLevel(lv)
+						got := c.run()
+						for g := 0; g < G; g++ {
+							yg := append([]float32(nil), c.y0[g*dim:(g+1)*dim]...)
+							AccumRowsMulti(ty, yg, dim, c.a[g*c.lda:g*c.lda+c.n], 0, c.n, c.rows, c.stride)
+							for d := range yg {
+								if !same(yg[d], got[g*dim+d]) {
+									t.Fatalf("%v %v: head %d alone differs at %d: %g vs %g", lv, c, g, d, yg[d], got[g*dim+d])
+								}
 							}
 						}
-					}
-					_, exact, bound := c.model(lv)
-					if ref != nil {
-						for i := range got {
-							if e := math.Abs(float64(got[i]) - float64(ref[i])); !(e <= 2*bound[i]) {
-								t.Fatalf("%v %v: y[%d] = %g, generic %g (exact %g)", lv, c, i, got[i], ref[i], exact[i])
+						_, exact, bound := c.model(lv)
+						if ref != nil {
+							for i := range got {
+								if e := math.Abs(float64(got[i]) - float64(ref[i])); !(e <= 2*bound[i]) {
+									t.Fatalf("%v %v: y[%d] = %g, generic %g (exact %g)", lv, c, i, got[i], ref[i], exact[i])
+								}
 							}
+						} else {
+							ref = got
 						}
-					} else {
-						ref = got
+						restore()
 					}
-					restore()
 				}
 			}
-		}
+		})
 	}
 }
 
@@ -235,32 +210,34 @@ func TestAccumRowsMultiPerHead(t *testing.T) {
 // kernels.AccumRowsF32Multi (whose assembly paths use the same fma chain)
 // on the dequantized rows.
 func TestAccumRowsMultiMatchesKernels(t *testing.T) {
-	if kernels.Level() == kernels.LevelGeneric {
+	if cpu.Float.Level() == cpu.Generic {
 		t.Skip("kernels has no assembly path here")
 	}
 	forLevels(t, func(t *testing.T) {
-		if Level() == LevelGeneric {
+		if cpu.Block.Level() == cpu.Generic {
 			t.Skip("the generic path is checked against its model")
 		}
-		r := rand.New(rand.NewPCG(38, uint64(Level())))
+		r := rand.New(rand.NewPCG(38, uint64(cpu.Block.Level())))
 		for _, ty := range legacyTypes {
-			for _, dim := range []int{64, 128, 96} {
-				for _, G := range []int{1, 3, 4, 8} {
-					c := newAccumCase(r, ty, dim, G, 100)
-					got := c.run()
-					f := make([]float32, c.n*dim)
-					for t := range c.deq {
-						copy(f[t*dim:], c.deq[t])
-					}
-					want := append([]float32(nil), c.y0...)
-					kernels.AccumRowsF32Multi(want, dim, c.a, c.lda, c.n, f, dim)
-					for i := range got {
-						if !same(got[i], want[i]) {
-							t.Fatalf("%v: y[%d] = %g, kernels.AccumRowsF32Multi %g", c, i, got[i], want[i])
+			t.Run(ty.String(), func(t *testing.T) {
+				for _, dim := range []int{64, 128, 96} {
+					for _, G := range []int{1, 3, 4, 8} {
+						c := newAccumCase(r, ty, dim, G, 100)
+						got := c.run()
+						f := make([]float32, c.n*dim)
+						for t := range c.deq {
+							copy(f[t*dim:], c.deq[t])
+						}
+						want := append([]float32(nil), c.y0...)
+						kernels.AccumRowsF32Multi(want, dim, c.a, c.lda, c.n, f, dim)
+						for i := range got {
+							if !same(got[i], want[i]) {
+								t.Fatalf("%v: y[%d] = %g, kernels.AccumRowsF32Multi %g", c, i, got[i], want[i])
+							}
 						}
 					}
 				}
-			}
+			})
 		}
 	})
 }
@@ -270,32 +247,34 @@ func TestAccumRowsMultiMatchesKernels(t *testing.T) {
 // assembly paths must still match the model (NaN payloads aside).
 func TestAccumRowsMultiSpecial(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
-		lv := Level()
+		lv := cpu.Block.Level()
 		r := rand.New(rand.NewPCG(33, uint64(lv)))
 		scales := []uint16{0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x0400, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x7e00, 0x7d01, 0x3c00, 0x1234}
 		for _, ty := range legacyTypes {
-			for _, G := range []int{1, 4, 8} {
-				c := newAccumCase(r, ty, 64, G, 50)
-				bs := ty.TypeSize()
-				for t := 0; t < c.n; t++ {
-					row := c.rows[t*c.stride : t*c.stride+ty.RowSize(64)]
-					for b := 0; b < 2; b++ {
-						binary.LittleEndian.PutUint16(row[b*bs:], scales[r.IntN(len(scales))])
-						if ty == tensor.Q4_1 || ty == tensor.Q5_1 {
-							binary.LittleEndian.PutUint16(row[b*bs+2:], scales[r.IntN(len(scales))])
+			t.Run(ty.String(), func(t *testing.T) {
+				for _, G := range []int{1, 4, 8} {
+					c := newAccumCase(r, ty, 64, G, 50)
+					bs := ty.TypeSize()
+					for t := 0; t < c.n; t++ {
+						row := c.rows[t*c.stride : t*c.stride+ty.RowSize(64)]
+						for b := 0; b < 2; b++ {
+							binary.LittleEndian.PutUint16(row[b*bs:], scales[r.IntN(len(scales))])
+							if ty == tensor.Q4_1 || ty == tensor.Q5_1 {
+								binary.LittleEndian.PutUint16(row[b*bs+2:], scales[r.IntN(len(scales))])
+							}
+						}
+						tensor.DequantizeRow(ty, row, c.deq[t])
+					}
+					c.a[r.IntN(len(c.a))] = float32(math.Inf(1))
+					got := c.run()
+					want, _, _ := c.model(lv)
+					for i := range got {
+						if !sameOrNaN(got[i], want[i]) {
+							t.Fatalf("%v: y[%d] = %g, model %g", c, i, got[i], want[i])
 						}
 					}
-					tensor.DequantizeRow(ty, row, c.deq[t])
 				}
-				c.a[r.IntN(len(c.a))] = float32(math.Inf(1))
-				got := c.run()
-				want, _, _ := c.model(lv)
-				for i := range got {
-					if !sameOrNaN(got[i], want[i]) {
-						t.Fatalf("%v: y[%d] = %g, model %g", c, i, got[i], want[i])
-					}
-				}
-			}
+			})
 		}
 	})
 }
@@ -307,20 +286,22 @@ func TestAccumRowsMultiGenericIsAxpy(t *testing.T) {
 	if !goSplitsMulAdd() {
 		t.Skip("the compiler fuses float32 a*b + c here")
 	}
-	defer SetLevel(LevelGeneric)()
+	defer cpu.SetLevel(cpu.Generic)()
 	r := rand.New(rand.NewPCG(34, 1))
 	for _, ty := range legacyTypes {
-		c := newAccumCase(r, ty, 128, 4, 33)
-		got := c.run()
-		for g := 0; g < c.G; g++ {
-			yg := append([]float32(nil), c.y0[g*c.dim:(g+1)*c.dim]...)
-			AxpyRows(ty, c.dim, c.rows, c.stride, c.n, c.a[g*c.lda:], yg)
-			for d := range yg {
-				if !same(yg[d], got[g*c.dim+d]) {
-					t.Fatalf("%v: head %d: y[%d] = %g, AxpyRows %g", c, g, d, got[g*c.dim+d], yg[d])
+		t.Run(ty.String(), func(t *testing.T) {
+			c := newAccumCase(r, ty, 128, 4, 33)
+			got := c.run()
+			for g := 0; g < c.G; g++ {
+				yg := append([]float32(nil), c.y0[g*c.dim:(g+1)*c.dim]...)
+				AxpyRows(ty, c.dim, c.rows, c.stride, c.n, c.a[g*c.lda:], yg)
+				for d := range yg {
+					if !same(yg[d], got[g*c.dim+d]) {
+						t.Fatalf("%v: head %d: y[%d] = %g, AxpyRows %g", c, g, d, got[g*c.dim+d], yg[d])
+					}
 				}
 			}
-		}
+		})
 	}
 }
 
@@ -338,34 +319,36 @@ func goSplitsMulAdd() bool {
 // 70 blocks, and every special scale.
 func TestDequantize(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
-		r := rand.New(rand.NewPCG(35, uint64(Level())))
+		r := rand.New(rand.NewPCG(35, uint64(cpu.Block.Level())))
 		for _, ty := range legacyTypes {
-			for nb := 0; nb <= 70; nb++ {
-				n := 32 * nb
-				for _, raw := range []bool{false, true} {
-					var src []byte
-					if raw {
-						src = rawRow(r, ty, n)
-					} else {
-						src = quantRow(ty, randFloats(r, n, 1))
+			t.Run(ty.String(), func(t *testing.T) {
+				for nb := 0; nb <= 70; nb++ {
+					n := 32 * nb
+					for _, raw := range []bool{false, true} {
+						var src []byte
+						if raw {
+							src = rawRow(r, ty, n)
+						} else {
+							src = quantRow(ty, randFloats(r, n, 1))
+						}
+						checkDequantize(t, ty, src, n, fmt.Sprintf("nb=%d raw=%v", nb, raw))
 					}
-					checkDequantize(t, ty, src, n, fmt.Sprintf("nb=%d raw=%v", nb, raw))
 				}
-			}
-			// Every binary16 scale (and min) value, including subnormals,
-			// infinities and NaNs, in blocks of random bytes.
-			src := rawRow(r, ty, 32*1024)
-			bs := ty.TypeSize()
-			for h := 0; h < 1<<16; h++ {
-				b := h % 1024
-				binary.LittleEndian.PutUint16(src[b*bs:], uint16(h))
-				if ty == tensor.Q4_1 || ty == tensor.Q5_1 {
-					binary.LittleEndian.PutUint16(src[b*bs+2:], uint16(h*7919))
+				// Every binary16 scale (and min) value, including subnormals,
+				// infinities and NaNs, in blocks of random bytes.
+				src := rawRow(r, ty, 32*1024)
+				bs := ty.TypeSize()
+				for h := 0; h < 1<<16; h++ {
+					b := h % 1024
+					binary.LittleEndian.PutUint16(src[b*bs:], uint16(h))
+					if ty == tensor.Q4_1 || ty == tensor.Q5_1 {
+						binary.LittleEndian.PutUint16(src[b*bs+2:], uint16(h*7919))
+					}
+					if b == 1023 {
+						checkDequantize(t, ty, src, 32*1024, fmt.Sprintf("scales up to %#x", h))
+					}
 				}
-				if b == 1023 {
-					checkDequantize(t, ty, src, 32*1024, fmt.Sprintf("scales up to %#x", h))
-				}
-			}
+			})
 		}
 	})
 }
@@ -392,22 +375,24 @@ func TestAccumDequantizeZeroAllocs(t *testing.T) {
 	r := rand.New(rand.NewPCG(36, 1))
 	forLevels(t, func(t *testing.T) {
 		for _, ty := range legacyTypes {
-			c := newAccumCase(r, ty, 128, 4, 64)
-			c8 := newAccumCase(r, ty, 96, 12, 200)
-			y := append([]float32(nil), c.y0...)
-			y8 := append([]float32(nil), c8.y0...)
-			dst := make([]float32, 128)
-			checks := map[string]func(){
-				"AccumRowsMulti":   func() { AccumRowsMulti(ty, y, 128, c.a, c.lda, c.n, c.rows, c.stride) },
-				"AccumRowsMulti12": func() { AccumRowsMulti(ty, y8, 96, c8.a, c8.lda, c8.n, c8.rows, c8.stride) },
-				"Dequantize":       func() { Dequantize(ty, dst, c.rows[:ty.RowSize(128)]) },
-			}
-			for name, f := range checks {
-				f()
-				if n := testing.AllocsPerRun(20, f); n != 0 {
-					t.Errorf("%s %s: %v allocations per call", ty, name, n)
+			t.Run(ty.String(), func(t *testing.T) {
+				c := newAccumCase(r, ty, 128, 4, 64)
+				c8 := newAccumCase(r, ty, 96, 12, 200)
+				y := append([]float32(nil), c.y0...)
+				y8 := append([]float32(nil), c8.y0...)
+				dst := make([]float32, 128)
+				checks := map[string]func(){
+					"AccumRowsMulti":   func() { AccumRowsMulti(ty, y, 128, c.a, c.lda, c.n, c.rows, c.stride) },
+					"AccumRowsMulti12": func() { AccumRowsMulti(ty, y8, 96, c8.a, c8.lda, c8.n, c8.rows, c8.stride) },
+					"Dequantize":       func() { Dequantize(ty, dst, c.rows[:ty.RowSize(128)]) },
 				}
-			}
+				for name, f := range checks {
+					f()
+					if n := testing.AllocsPerRun(20, f); n != 0 {
+						t.Errorf("%s %s: %v allocations per call", ty, name, n)
+					}
+				}
+			})
 		}
 	})
 }

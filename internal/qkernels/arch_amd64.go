@@ -5,39 +5,12 @@ package qkernels
 import (
 	"unsafe"
 
-	"golang.org/x/sys/cpu"
-
+	"github.com/kvserve/kvserve/internal/cpu"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
-func detect() ISA {
-	switch {
-	case supported(LevelAVX512):
-		return LevelAVX512
-	case supported(LevelAVX2):
-		return LevelAVX2
-	}
-	return LevelGeneric
-}
-
-func supported(l ISA) bool {
-	x := &cpu.X86
-	avx2 := x.HasAVX && x.HasAVX2 && x.HasF16C && x.HasBMI1
-	switch l {
-	case LevelGeneric:
-		return true
-	case LevelAVX2:
-		return avx2
-	case LevelAVX512:
-		// cpu reports AVX-512 only when the OS saves the ZMM and mask state.
-		return avx2 && x.HasBMI2 && x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL && x.HasAVX512DQ &&
-			x.HasAVX512VNNI && x.HasAVX512VBMI && x.HasAVX512BITALG
-	}
-	return false
-}
-
 func dot(t tensor.Type, n int, w, x []byte) float32 {
-	if level == LevelAVX512 {
+	if level() == cpu.AVX512 {
 		var y [1]float32
 		if isLegacy(t) {
 			dotRowsL512(t, n, w, len(w), 1, x, y[:])
@@ -46,7 +19,7 @@ func dot(t tensor.Type, n int, w, x []byte) float32 {
 		}
 		return y[0]
 	}
-	if level == LevelAVX2 {
+	if level() == cpu.AVX2 {
 		var y [1]float32
 		gemm2(t, 1, 1, n, w, len(w), x, len(x), y[:], 1)
 		return y[0]
@@ -55,7 +28,7 @@ func dot(t tensor.Type, n int, w, x []byte) float32 {
 }
 
 func dotRows(t tensor.Type, n int, w []byte, stride, rows int, x []byte, y []float32) {
-	if level == LevelAVX512 {
+	if level() == cpu.AVX512 {
 		if isLegacy(t) {
 			dotRowsL512(t, n, w, stride, rows, x, y)
 		} else {
@@ -63,7 +36,7 @@ func dotRows(t tensor.Type, n int, w []byte, stride, rows int, x []byte, y []flo
 		}
 		return
 	}
-	if level == LevelAVX2 {
+	if level() == cpu.AVX2 {
 		gemm2(t, rows, 1, n, w, stride, x, len(x), y, rows)
 		return
 	}
@@ -71,7 +44,7 @@ func dotRows(t tensor.Type, n int, w []byte, stride, rows int, x []byte, y []flo
 }
 
 func gemm(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx int, y []float32, ldy int) {
-	if level == LevelAVX512 {
+	if level() == cpu.AVX512 {
 		if isLegacy(t) {
 			gemmL512(t, m, nTok, k, w, ldw, x, ldx, y, ldy)
 		} else {
@@ -79,7 +52,7 @@ func gemm(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx int, y
 		}
 		return
 	}
-	if level == LevelAVX2 {
+	if level() == cpu.AVX2 {
 		gemm2(t, m, nTok, k, w, ldw, x, ldx, y, ldy)
 		return
 	}
@@ -87,7 +60,7 @@ func gemm(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx int, y
 }
 
 func axpyRows(t tensor.Type, n int, rows []byte, stride, count int, a []float32, y []float32) {
-	if level == LevelAVX512 && isLegacy(t) {
+	if level() == cpu.AVX512 && isLegacy(t) {
 		ka := karg{w: ptr(rows), stride: stride, rows: count, nb: n / 32,
 			x: unsafe.Pointer(&a[0]), y: unsafe.Pointer(&y[0])}
 		switch t {
@@ -106,7 +79,7 @@ func axpyRows(t tensor.Type, n int, rows []byte, stride, count int, a []float32,
 		}
 		return
 	}
-	if level == LevelAVX2 && isLegacy(t) {
+	if level() == cpu.AVX2 && isLegacy(t) {
 		ka := karg{w: ptr(rows), stride: stride, rows: count, nb: n / 32,
 			x: unsafe.Pointer(&a[0]), y: unsafe.Pointer(&y[0])}
 		switch t {
@@ -132,7 +105,7 @@ func quantQ8(t tensor.Type, dst []byte, src []float32) {
 	if len(src) == 0 {
 		return
 	}
-	if level == LevelAVX512 {
+	if level() == cpu.AVX512 {
 		a := karg{x: unsafe.Pointer(&src[0]), y: ptr(dst), nb: len(src) / t.BlockSize()}
 		switch t {
 		case tensor.Q8_0:
@@ -144,7 +117,7 @@ func quantQ8(t tensor.Type, dst []byte, src []float32) {
 		}
 		return
 	}
-	if level == LevelAVX2 {
+	if level() == cpu.AVX2 {
 		a := karg{x: unsafe.Pointer(&src[0]), y: ptr(dst), nb: len(src) / t.BlockSize()}
 		switch t {
 		case tensor.Q8_0:

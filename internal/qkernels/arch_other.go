@@ -6,10 +6,6 @@ import "github.com/kvserve/kvserve/internal/tensor"
 
 // Only the generic path exists off amd64.
 
-func detect() ISA { return LevelGeneric }
-
-func supported(l ISA) bool { return l == LevelGeneric }
-
 func dot(t tensor.Type, n int, w, x []byte) float32 { return dotGeneric(t, n, w, x) }
 
 func dotRows(t tensor.Type, n int, w []byte, stride, rows int, x []byte, y []float32) {

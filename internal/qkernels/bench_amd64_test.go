@@ -2,12 +2,16 @@
 
 package qkernels
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/kvserve/kvserve/internal/cpu"
+)
 
 // readBytes sums b (a multiple of 128 bytes) with the AVX2 read loop, when
 // the CPU has AVX2; ok is false otherwise.
 func readBytes(b []byte) (sum uint64, ok bool) {
-	if !supported(LevelAVX2) {
+	if cpu.Block.Best() < cpu.AVX2 {
 		return 0, false
 	}
 	var out [4]uint64

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/kvserve/kvserve/internal/cpu"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -57,9 +58,9 @@ var sinkU uint64
 var sink float32
 
 func benchLevels(b *testing.B, f func(b *testing.B)) {
-	for _, l := range Levels() {
+	for _, l := range cpu.Block.Levels() {
 		b.Run(l.String(), func(b *testing.B) {
-			defer SetLevel(l)()
+			defer cpu.SetLevel(l)()
 			f(b)
 		})
 	}

@@ -5,6 +5,7 @@ package qkernels
 import (
 	"unsafe"
 
+	"github.com/kvserve/kvserve/internal/cpu"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -279,7 +280,7 @@ func quantKV(t tensor.Type, dst []byte, src []float32) {
 	if nb == 0 {
 		return
 	}
-	if level == LevelGeneric {
+	if level() == cpu.Generic {
 		quantGeneric(t, dst, src)
 		return
 	}
@@ -288,7 +289,7 @@ func quantKV(t tensor.Type, dst []byte, src []float32) {
 		return
 	}
 	a := karg{x: unsafe.Pointer(&src[0]), y: ptr(dst), nb: nb}
-	if level == LevelAVX512 {
+	if level() == cpu.AVX512 {
 		switch t {
 		case tensor.Q4_0:
 			quantQ4_0AVX512(&a)
@@ -321,7 +322,7 @@ func quantKV(t tensor.Type, dst []byte, src []float32) {
 // quantized on their own and their output dropped.
 func quantIQ4NL(dst []byte, src []float32) {
 	nb := len(src) / 32
-	if level == LevelAVX512 {
+	if level() == cpu.AVX512 {
 		done := nb / 16 * 16
 		if done > 0 {
 			a := karg{x: unsafe.Pointer(&src[0]), y: ptr(dst), nb: done / 16}

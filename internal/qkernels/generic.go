@@ -28,7 +28,11 @@ func quantGeneric(t tensor.Type, dst []byte, src []float32) { tensor.QuantizeRow
 // K-quant super-block or eight 32-element blocks) with tensor.DequantizeRow
 // and adds a·v with two roundings.
 func axpyRowsGeneric(t tensor.Type, n int, rows []byte, stride, count int, a []float32, y []float32) {
-	var v [256]float32
+	// v is pooled scratch, not a stack array: tensor.DequantizeRow calls
+	// through the traits table, so its arguments escape.
+	s := getScratch()
+	defer putScratch(s)
+	v := s.floats(256)
 	bs := t.BlockSize()
 	chunk := 256 / bs * bs
 	cb := t.RowSize(chunk)

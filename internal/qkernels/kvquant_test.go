@@ -58,6 +58,11 @@ func TestQuantizeKVRandom(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(21, 22))
 		scales := []float64{1e-6, 1e-4, 3e-3, 0.1, 1, 7, 300, 3e4}
+		type input struct {
+			v    []float32
+			what string
+		}
+		var inputs []input
 		for _, n := range kvLens {
 			reps := 4
 			if n > 4096 {
@@ -74,11 +79,15 @@ func TestQuantizeKVRandom(t *testing.T) {
 						w[i] *= f
 					}
 				}
-				for _, ty := range kvTypes {
-					checkKV(t, ty, v, fmt.Sprintf("n=%d scale %g", n, s))
-					checkKV(t, ty, w, fmt.Sprintf("n=%d mixed block scales", n))
-				}
+				inputs = append(inputs, input{v, fmt.Sprintf("n=%d scale %g", n, s)}, input{w, fmt.Sprintf("n=%d mixed block scales", n)})
 			}
+		}
+		for _, ty := range kvTypes {
+			t.Run(ty.String(), func(t *testing.T) {
+				for _, in := range inputs {
+					checkKV(t, ty, in.v, in.what)
+				}
+			})
 		}
 	})
 }
@@ -138,12 +147,15 @@ func kvSpecial(r *rand.Rand) map[string][]float32 {
 func TestQuantizeKVSpecial(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(23, 24))
-		for name, v := range kvSpecial(r) {
-			for _, ty := range kvTypes {
-				for _, n := range []int{32, 96, 224, 512, 1024} {
-					checkKV(t, ty, v[:n], name)
+		special := kvSpecial(r)
+		for _, ty := range kvTypes {
+			t.Run(ty.String(), func(t *testing.T) {
+				for name, v := range special {
+					for _, n := range []int{32, 96, 224, 512, 1024} {
+						checkKV(t, ty, v[:n], name)
+					}
 				}
-			}
+			})
 		}
 	})
 }
@@ -176,10 +188,12 @@ func TestQuantizeKVSubnormalScale(t *testing.T) {
 			}
 		}
 		for _, ty := range kvTypes {
-			checkKV(t, ty, v, "subnormal scales")
-			for o := 0; o+128 <= len(v); o += 128 * 7 {
-				checkKV(t, ty, v[o:o+128], "subnormal scales, one head")
-			}
+			t.Run(ty.String(), func(t *testing.T) {
+				checkKV(t, ty, v, "subnormal scales")
+				for o := 0; o+128 <= len(v); o += 128 * 7 {
+					checkKV(t, ty, v[o:o+128], "subnormal scales, one head")
+				}
+			})
 		}
 	})
 }
@@ -264,26 +278,28 @@ func kvTies(ty tensor.Type, neg bool) []float32 {
 func TestQuantizeKVTies(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		for _, ty := range kvTypes {
-			for _, neg := range []bool{false, true} {
-				base := kvTies(ty, neg)
-				// Power-of-two scales keep every product exact.
-				for _, e := range []float32{1, 1.0 / 1024, 1 << 12, 1.0 / (1 << 30)} {
-					v := append([]float32(nil), base...)
-					for i := range v {
-						v[i] *= e
-					}
-					// The scaled rows land on the boundaries: check that
-					// the construction does (d = ±e exactly).
-					if e == 1 && ty != tensor.Q4_1 && ty != tensor.Q5_1 {
-						blk := make([]byte, ty.RowSize(32))
-						tensor.QuantizeRow(ty, v[:32], blk)
-						if d := tensor.F16ToF32(uint16(blk[0]) | uint16(blk[1])<<8); ty != tensor.IQ4_NL && math.Abs(float64(d)) != 1 {
-							t.Fatalf("%s ties: d = %g, want ±1", ty, d)
+			t.Run(ty.String(), func(t *testing.T) {
+				for _, neg := range []bool{false, true} {
+					base := kvTies(ty, neg)
+					// Power-of-two scales keep every product exact.
+					for _, e := range []float32{1, 1.0 / 1024, 1 << 12, 1.0 / (1 << 30)} {
+						v := append([]float32(nil), base...)
+						for i := range v {
+							v[i] *= e
 						}
+						// The scaled rows land on the boundaries: check that
+						// the construction does (d = ±e exactly).
+						if e == 1 && ty != tensor.Q4_1 && ty != tensor.Q5_1 {
+							blk := make([]byte, ty.RowSize(32))
+							tensor.QuantizeRow(ty, v[:32], blk)
+							if d := tensor.F16ToF32(uint16(blk[0]) | uint16(blk[1])<<8); ty != tensor.IQ4_NL && math.Abs(float64(d)) != 1 {
+								t.Fatalf("%s ties: d = %g, want ±1", ty, d)
+							}
+						}
+						checkKV(t, ty, v, fmt.Sprintf("ties neg=%v scale %g", neg, e))
 					}
-					checkKV(t, ty, v, fmt.Sprintf("ties neg=%v scale %g", neg, e))
 				}
-			}
+			})
 		}
 	})
 }
@@ -324,25 +340,27 @@ func TestQuantizeKVNaNIsolated(t *testing.T) {
 		r := rand.New(rand.NewPCG(27, 28))
 		nan := float32(math.NaN())
 		for _, ty := range kvTypes {
-			for _, n := range []int{32, 64, 160, 512, 1024} {
-				v := randFloats(r, n, 1)
-				bad := map[int]bool{}
-				for k := 0; k < 1+n/128; k++ {
-					i := r.IntN(n)
-					v[i] = nan
-					bad[i/32] = true
-				}
-				want := make([]byte, ty.RowSize(n))
-				got := make([]byte, len(want))
-				tensor.QuantizeRow(ty, v, want)
-				Quantize(ty, got, v)
-				bs := ty.TypeSize()
-				for b := 0; b < n/32; b++ {
-					if !bad[b] && !bytes.Equal(got[b*bs:(b+1)*bs], want[b*bs:(b+1)*bs]) {
-						t.Fatalf("%s n=%d: block %d (no NaN) differs", ty, n, b)
+			t.Run(ty.String(), func(t *testing.T) {
+				for _, n := range []int{32, 64, 160, 512, 1024} {
+					v := randFloats(r, n, 1)
+					bad := map[int]bool{}
+					for k := 0; k < 1+n/128; k++ {
+						i := r.IntN(n)
+						v[i] = nan
+						bad[i/32] = true
+					}
+					want := make([]byte, ty.RowSize(n))
+					got := make([]byte, len(want))
+					tensor.QuantizeRow(ty, v, want)
+					Quantize(ty, got, v)
+					bs := ty.TypeSize()
+					for b := 0; b < n/32; b++ {
+						if !bad[b] && !bytes.Equal(got[b*bs:(b+1)*bs], want[b*bs:(b+1)*bs]) {
+							t.Fatalf("%s n=%d: block %d (no NaN) differs", ty, n, b)
+						}
 					}
 				}
-			}
+			})
 		}
 	})
 }
@@ -359,15 +377,17 @@ func TestQuantizeKVReal(t *testing.T) {
 		rows := kvRows(t, f)
 		f.Close()
 		forLevels(t, func(t *testing.T) {
-			for name, v := range rows {
-				for _, ty := range kvTypes {
-					for _, hd := range []int{64, 128} {
-						for o := 0; o+hd <= len(v) && o < 64*hd; o += hd {
-							checkKV(t, ty, v[o:o+hd], name)
+			for _, ty := range kvTypes {
+				t.Run(ty.String(), func(t *testing.T) {
+					for name, v := range rows {
+						for _, hd := range []int{64, 128} {
+							for o := 0; o+hd <= len(v) && o < 64*hd; o += hd {
+								checkKV(t, ty, v[o:o+hd], name)
+							}
 						}
+						checkKV(t, ty, v[:len(v)/32*32], name+" page")
 					}
-					checkKV(t, ty, v[:len(v)/32*32], name+" page")
-				}
+				})
 			}
 		})
 	}
@@ -425,34 +445,38 @@ func TestQuantizeKVZeroAllocs(t *testing.T) {
 	r := rand.New(rand.NewPCG(29, 30))
 	forLevels(t, func(t *testing.T) {
 		for _, ty := range kvTypes {
-			for _, n := range []int{64, 128, 32 * 13, 32 * 23, 16384} {
-				src := randFloats(r, n, 1)
-				dst := make([]byte, ty.RowSize(n))
-				f := func() { Quantize(ty, dst, src) }
-				f()
-				if a := testing.AllocsPerRun(20, f); a != 0 {
-					t.Errorf("%s n=%d: %v allocations per call", ty, n, a)
+			t.Run(ty.String(), func(t *testing.T) {
+				for _, n := range []int{64, 128, 32 * 13, 32 * 23, 16384} {
+					src := randFloats(r, n, 1)
+					dst := make([]byte, ty.RowSize(n))
+					f := func() { Quantize(ty, dst, src) }
+					f()
+					if a := testing.AllocsPerRun(20, f); a != 0 {
+						t.Errorf("%s n=%d: %v allocations per call", ty, n, a)
+					}
 				}
-			}
+			})
 		}
 	})
 }
 
 func TestQuantizeBadSizes(t *testing.T) {
 	for _, ty := range kvTypes {
-		for _, c := range []struct{ n, b int }{{31, ty.RowSize(32)}, {32, ty.RowSize(32) - 1}, {64, ty.RowSize(32)}} {
-			func() {
-				defer func() {
-					if recover() == nil {
-						t.Errorf("%s: %d values into %d bytes did not panic", ty, c.n, c.b)
-					}
+		t.Run(ty.String(), func(t *testing.T) {
+			for _, c := range []struct{ n, b int }{{31, ty.RowSize(32)}, {32, ty.RowSize(32) - 1}, {64, ty.RowSize(32)}} {
+				func() {
+					defer func() {
+						if recover() == nil {
+							t.Errorf("%s: %d values into %d bytes did not panic", ty, c.n, c.b)
+						}
+					}()
+					Quantize(ty, make([]byte, c.b), make([]float32, c.n))
 				}()
-				Quantize(ty, make([]byte, c.b), make([]float32, c.n))
-			}()
-		}
-		if !CanQuantize(ty) {
-			t.Errorf("CanQuantize(%s) = false", ty)
-		}
+			}
+			if !CanQuantize(ty) {
+				t.Errorf("CanQuantize(%s) = false", ty)
+			}
+		})
 	}
 	for _, ty := range []tensor.Type{tensor.F16, tensor.Q4_K, tensor.Q6_K} {
 		if CanQuantize(ty) {
@@ -495,22 +519,24 @@ func TestQuantizeKVManyBlocks(t *testing.T) {
 	}
 	forLevels(t, func(t *testing.T) {
 		for _, ty := range kvTypes {
-			checkKV(t, ty, v, "many blocks")
-			// The same blocks in calls of 4 and of 13 blocks (the short-row
-			// kernels and padded tails).
-			want := make([]byte, ty.RowSize(len(v)))
-			tensor.QuantizeRow(ty, v, want)
-			got := make([]byte, len(want))
-			bs := ty.TypeSize()
-			for _, c := range []int{4, 7, 13} {
-				for b := 0; b < nb; b += c {
-					e := min(nb, b+c)
-					Quantize(ty, got[b*bs:e*bs], v[32*b:32*e])
+			t.Run(ty.String(), func(t *testing.T) {
+				checkKV(t, ty, v, "many blocks")
+				// The same blocks in calls of 4 and of 13 blocks (the short-row
+				// kernels and padded tails).
+				want := make([]byte, ty.RowSize(len(v)))
+				tensor.QuantizeRow(ty, v, want)
+				got := make([]byte, len(want))
+				bs := ty.TypeSize()
+				for _, c := range []int{4, 7, 13} {
+					for b := 0; b < nb; b += c {
+						e := min(nb, b+c)
+						Quantize(ty, got[b*bs:e*bs], v[32*b:32*e])
+					}
+					if !bytes.Equal(got, want) {
+						t.Fatalf("%s many blocks in calls of %d differ", ty, c)
+					}
 				}
-				if !bytes.Equal(got, want) {
-					t.Fatalf("%s many blocks in calls of %d differ", ty, c)
-				}
-			}
+			})
 		}
 	})
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
-// Data layouts shared by the Go side and the assembly (asm_gen.go).
+// Data layouts shared by the Go side and the assembly (gen/main.go).
 //
 // Canonical legacy row (32-element blocks), nb blocks, ng = ⌈nb/4⌉ groups,
 // padded to nbP = 16·⌈nb/16⌉ blocks:
@@ -43,7 +43,7 @@ import (
 // int32 holds -32·Σx of each 16-element sub-block.
 
 // karg is the argument block of every assembly kernel; the field offsets
-// are hard-coded in asm_gen.go (TestLayout checks them).
+// are hard-coded in gen/main.go (TestLayout checks them).
 type karg struct {
 	w       unsafe.Pointer // 0: first weight row
 	stride  int            // 8: bytes between weight rows

@@ -7,7 +7,7 @@ import (
 	"unsafe"
 )
 
-// TestLayout checks the karg field offsets hard-coded in asm_gen.go.
+// TestLayout checks the karg field offsets hard-coded in gen/main.go.
 func TestLayout(t *testing.T) {
 	var a karg
 	want := []struct {
@@ -37,7 +37,7 @@ func TestLayout(t *testing.T) {
 	}
 	for _, f := range want {
 		if f.got != f.want {
-			t.Errorf("karg.%s at offset %d, asm_gen.go assumes %d", f.name, f.got, f.want)
+			t.Errorf("karg.%s at offset %d, gen/main.go assumes %d", f.name, f.got, f.want)
 		}
 	}
 }

@@ -19,11 +19,12 @@
 // Every kernel has a pure-Go implementation (the generic path, the only one
 // off amd64) and, on amd64, Go-assembly implementations for AVX-512 (needs
 // AVX-512 F, BW, VL, DQ, VNNI, VBMI and BITALG plus BMI2: Ice Lake,
-// Sapphire Rapids, Zen 4 and later) and for AVX2 (needs AVX2, F16C and
-// BMI1; only VEX encodings), chosen once at init from golang.org/x/sys/cpu.
-// SetLevel forces a path for tests and benchmarks. The assembly is written
-// by asm_gen.go (go generate), which spells out each kernel's instruction
-// sequence; layout_amd64.go describes the data layouts the kernels share.
+// Sapphire Rapids, Zen 4 and later) and for AVX2 (needs AVX2, FMA, F16C
+// and BMI1; only VEX encodings), chosen per call from internal/cpu's level
+// for the block family (cpu.SetLevel forces a path for tests and
+// benchmarks). The assembly is written by gen/main.go (go generate), which
+// spells out each kernel's instruction sequence; layout_amd64.go describes
+// the data layouts the kernels share.
 //
 // # Accumulation order: every path is bit-identical to tensor.VecDot
 //
@@ -100,78 +101,36 @@
 // memory comes from a sync.Pool), and calls may run concurrently.
 package qkernels
 
-//go:generate go run asm_gen.go
-
 import (
 	"fmt"
 
+	"github.com/kvserve/kvserve/internal/cpu"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
-// ISA identifies a kernel implementation path.
-type ISA int
+// level is the path the kernels run at: internal/cpu's level for the
+// block family (requirements in internal/cpu's package comment).
+func level() cpu.Level { return cpu.Block.Level() }
 
-const (
-	// LevelGeneric is the portable pure-Go path.
-	LevelGeneric ISA = iota
-	// LevelAVX2 needs AVX2, FMA and F16C.
-	LevelAVX2
-	// LevelAVX512 needs AVX-512 F, BW, VL, VNNI, VBMI and BITALG besides
-	// the AVX2 set.
-	LevelAVX512
-)
+// Supported reports whether Dot, DotRows and Gemm accept weights of type t:
+// the block types with a Gemm kernel in tensor's traits table (Q8_0, Q4_0,
+// Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K).
+func Supported(t tensor.Type) bool { return has(t, tensor.KGemm) }
 
-func (l ISA) String() string {
-	switch l {
-	case LevelGeneric:
-		return "generic"
-	case LevelAVX2:
-		return "avx2"
-	case LevelAVX512:
-		return "avx512"
-	}
-	return fmt.Sprintf("ISA(%d)", int(l))
+// has reports whether the traits table gives block type t kernels k here.
+func has(t tensor.Type, k tensor.Kernel) bool {
+	return t.Family() == tensor.BlockKernels && t.Has(k)
 }
 
-var (
-	best  = detect()
-	level = best
-)
-
-// Level reports the path the kernels currently use.
-func Level() ISA { return level }
-
-// Levels lists the paths this CPU supports, generic first, best last.
-func Levels() []ISA {
-	var out []ISA
-	for l := LevelGeneric; l <= LevelAVX512; l++ {
-		if supported(l) {
-			out = append(out, l)
+// typesWith lists the block types with kernels k (for error messages).
+func typesWith(k tensor.Kernel) []tensor.Type {
+	var out []tensor.Type
+	for _, t := range tensor.TypesWith(k) {
+		if t.Family() == tensor.BlockKernels {
+			out = append(out, t)
 		}
 	}
 	return out
-}
-
-// SetLevel forces the kernels onto path l (for tests and benchmarks) and
-// returns a function restoring the previous path. It panics if this CPU
-// cannot run l. It must not be called concurrently with kernel calls.
-func SetLevel(l ISA) (restore func()) {
-	if !supported(l) {
-		panic(fmt.Sprintf("qkernels: path %v not supported on this CPU (best is %v)", l, best))
-	}
-	prev := level
-	level = l
-	return func() { level = prev }
-}
-
-// Supported reports whether Dot, DotRows and Gemm accept weights of type t.
-func Supported(t tensor.Type) bool {
-	switch t {
-	case tensor.Q8_0, tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL,
-		tensor.Q4_K, tensor.Q5_K, tensor.Q6_K:
-		return true
-	}
-	return false
 }
 
 func checkType(op string, t tensor.Type) {
@@ -404,17 +363,11 @@ func QuantizeIQ4_NL(dst []byte, src []float32) {
 	quantKV(tensor.IQ4_NL, dst, src)
 }
 
-// CanQuantize reports whether Quantize accepts type t: the activation
-// types Q8_0, Q8_1 and Q8_K and the quantized KV-cache types Q4_0, Q4_1,
-// Q5_0, Q5_1 and IQ4_NL (Q8_0 is both).
-func CanQuantize(t tensor.Type) bool {
-	switch t {
-	case tensor.Q8_0, tensor.Q8_1, tensor.Q8_K,
-		tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL:
-		return true
-	}
-	return false
-}
+// CanQuantize reports whether Quantize accepts type t: the block types with
+// an Encode kernel in tensor's traits table — the activation types Q8_0,
+// Q8_1 and Q8_K and the quantized KV-cache types Q4_0, Q4_1, Q5_0, Q5_1
+// and IQ4_NL (Q8_0 is both).
+func CanQuantize(t tensor.Type) bool { return has(t, tensor.KEncode) }
 
 // Quantize quantizes src into dst for any t that CanQuantize accepts, by
 // the matching QuantizeXxx (bit-identical to tensor.QuantizeRow for inputs
@@ -438,6 +391,6 @@ func Quantize(t tensor.Type, dst []byte, src []float32) {
 	case tensor.IQ4_NL:
 		QuantizeIQ4_NL(dst, src)
 	default:
-		panic(fmt.Sprintf("qkernels.Quantize: no quantizer for %s (want q8_0, q8_1, q8_K, q4_0, q4_1, q5_0, q5_1 or iq4_nl)", t))
+		panic(fmt.Sprintf("qkernels.Quantize: no quantizer for %s (want one of %v)", t, typesWith(tensor.KEncode)))
 	}
 }

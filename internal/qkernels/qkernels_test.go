@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
+	"github.com/kvserve/kvserve/internal/cpu"
+	"github.com/kvserve/kvserve/internal/cpu/cputest"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -18,12 +21,8 @@ var (
 
 // forLevels runs f once per path this CPU supports, as a subtest.
 func forLevels(t *testing.T, f func(t *testing.T)) {
-	for _, l := range Levels() {
-		t.Run(l.String(), func(t *testing.T) {
-			defer SetLevel(l)()
-			f(t)
-		})
-	}
+	t.Helper()
+	cputest.ForLevels(t, cpu.Block, func(t *testing.T, _ cpu.Level) { f(t) })
 }
 
 func randFloats(r *rand.Rand, n int, scale float64) []float32 {
@@ -100,15 +99,17 @@ func TestDotMatchesVecDot(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(1, 2))
 		for _, ty := range allTypes {
-			for _, n := range sizesFor(ty) {
-				for rep := 0; rep < 6; rep++ {
-					w, x := rowPair(r, ty, n, rep%2 == 1)
-					want := tensor.VecDot(ty, n, w, x)
-					if got := Dot(ty, n, w, x); !same(got, want) {
-						t.Fatalf("%s n=%d rep=%d: Dot=%g (%08x), VecDot=%g (%08x)", ty, n, rep, got, math.Float32bits(got), want, math.Float32bits(want))
+			t.Run(ty.String(), func(t *testing.T) {
+				for _, n := range sizesFor(ty) {
+					for rep := 0; rep < 6; rep++ {
+						w, x := rowPair(r, ty, n, rep%2 == 1)
+						want := tensor.VecDot(ty, n, w, x)
+						if got := Dot(ty, n, w, x); !same(got, want) {
+							t.Fatalf("%s n=%d rep=%d: Dot=%g (%08x), VecDot=%g (%08x)", ty, n, rep, got, math.Float32bits(got), want, math.Float32bits(want))
+						}
 					}
 				}
-			}
+			})
 		}
 	})
 }
@@ -117,40 +118,42 @@ func TestDotRows(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(3, 4))
 		for _, ty := range allTypes {
-			ns := []int{64, 128, 256, 512}
-			if ty.BlockSize() == 256 {
-				ns = []int{256, 512, 1024}
-			}
-			for _, n := range ns {
-				rs := ty.RowSize(n)
-				for _, rows := range []int{1, 2, 3, 5, 16, 17, 37} {
-					for _, pad := range []int{0, 7, rs} {
-						stride := rs + pad
-						w := make([]byte, (rows-1)*stride+rs)
-						for i := 0; i < rows; i++ {
-							wr, _ := rowPair(r, ty, n, i%3 == 2)
-							copy(w[i*stride:], wr)
-						}
-						_, x := rowPair(r, ty, n, rows%2 == 1)
-						y := make([]float32, rows+3)
-						for i := range y {
-							y[i] = -7
-						}
-						DotRows(ty, n, w, stride, rows, x, y)
-						for i := 0; i < rows; i++ {
-							want := tensor.VecDot(ty, n, w[i*stride:i*stride+rs], x)
-							if !same(y[i], want) {
-								t.Fatalf("%s n=%d rows=%d stride=%d row %d: %g, want %g", ty, n, rows, stride, i, y[i], want)
+			t.Run(ty.String(), func(t *testing.T) {
+				ns := []int{64, 128, 256, 512}
+				if ty.BlockSize() == 256 {
+					ns = []int{256, 512, 1024}
+				}
+				for _, n := range ns {
+					rs := ty.RowSize(n)
+					for _, rows := range []int{1, 2, 3, 5, 16, 17, 37} {
+						for _, pad := range []int{0, 7, rs} {
+							stride := rs + pad
+							w := make([]byte, (rows-1)*stride+rs)
+							for i := 0; i < rows; i++ {
+								wr, _ := rowPair(r, ty, n, i%3 == 2)
+								copy(w[i*stride:], wr)
 							}
-						}
-						for i := rows; i < len(y); i++ {
-							if y[i] != -7 {
-								t.Fatalf("%s: DotRows wrote y[%d] beyond rows=%d", ty, i, rows)
+							_, x := rowPair(r, ty, n, rows%2 == 1)
+							y := make([]float32, rows+3)
+							for i := range y {
+								y[i] = -7
+							}
+							DotRows(ty, n, w, stride, rows, x, y)
+							for i := 0; i < rows; i++ {
+								want := tensor.VecDot(ty, n, w[i*stride:i*stride+rs], x)
+								if !same(y[i], want) {
+									t.Fatalf("%s n=%d rows=%d stride=%d row %d: %g, want %g", ty, n, rows, stride, i, y[i], want)
+								}
+							}
+							for i := rows; i < len(y); i++ {
+								if y[i] != -7 {
+									t.Fatalf("%s: DotRows wrote y[%d] beyond rows=%d", ty, i, rows)
+								}
 							}
 						}
 					}
 				}
-			}
+			})
 		}
 	})
 }
@@ -212,22 +215,24 @@ func TestGemmBatchInvariance(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(5, 6))
 		for _, ty := range allTypes {
-			ks := []int{32, 96, 128, 512, 544}
-			if ty.BlockSize() == 256 {
-				ks = []int{256, 512, 1280}
-			}
-			vt := ty.VecDotType()
-			for _, k := range ks {
-				for _, shape := range [][2]int{{1, 1}, {3, 2}, {16, 8}, {17, 9}, {33, 17}, {40, 24}, {5, 31}} {
-					m, nTok := shape[0], shape[1]
-					ldw := ty.RowSize(k) + r.IntN(3)*ty.TypeSize()
-					ldx := vt.RowSize(k) + r.IntN(2)*5
-					raw := r.IntN(2) == 0
-					w := randMatrix(r, ty, m, k, ldw, raw, 0.02)
-					x := randMatrix(r, vt, nTok, k, ldx, !raw, 1)
-					checkGemm(t, ty, m, nTok, k, w, ldw, x, ldx)
+			t.Run(ty.String(), func(t *testing.T) {
+				ks := []int{32, 96, 128, 512, 544}
+				if ty.BlockSize() == 256 {
+					ks = []int{256, 512, 1280}
 				}
-			}
+				vt := ty.VecDotType()
+				for _, k := range ks {
+					for _, shape := range [][2]int{{1, 1}, {3, 2}, {16, 8}, {17, 9}, {33, 17}, {40, 24}, {5, 31}} {
+						m, nTok := shape[0], shape[1]
+						ldw := ty.RowSize(k) + r.IntN(3)*ty.TypeSize()
+						ldx := vt.RowSize(k) + r.IntN(2)*5
+						raw := r.IntN(2) == 0
+						w := randMatrix(r, ty, m, k, ldw, raw, 0.02)
+						x := randMatrix(r, vt, nTok, k, ldx, !raw, 1)
+						checkGemm(t, ty, m, nTok, k, w, ldw, x, ldx)
+					}
+				}
+			})
 		}
 	})
 }
@@ -238,18 +243,20 @@ func TestGemmExhaustiveShapes(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(7, 8))
 		for _, ty := range []tensor.Type{tensor.Q8_0, tensor.Q4_1, tensor.Q5_0, tensor.Q4_K, tensor.Q6_K} {
-			k := 160
-			if ty.BlockSize() == 256 {
-				k = 512
-			}
-			vt := ty.VecDotType()
-			w := randMatrix(r, ty, 35, k, ty.RowSize(k), false, 0.02)
-			x := randMatrix(r, vt, 19, k, vt.RowSize(k), false, 1)
-			for m := 1; m <= 35; m += 1 + m/8 {
-				for nTok := 1; nTok <= 19; nTok++ {
-					checkGemm(t, ty, m, nTok, k, w, ty.RowSize(k), x, vt.RowSize(k))
+			t.Run(ty.String(), func(t *testing.T) {
+				k := 160
+				if ty.BlockSize() == 256 {
+					k = 512
 				}
-			}
+				vt := ty.VecDotType()
+				w := randMatrix(r, ty, 35, k, ty.RowSize(k), false, 0.02)
+				x := randMatrix(r, vt, 19, k, vt.RowSize(k), false, 1)
+				for m := 1; m <= 35; m += 1 + m/8 {
+					for nTok := 1; nTok <= 19; nTok++ {
+						checkGemm(t, ty, m, nTok, k, w, ty.RowSize(k), x, vt.RowSize(k))
+					}
+				}
+			})
 		}
 	})
 }
@@ -261,15 +268,17 @@ func TestGemmLarge(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(9, 10))
 		for _, ty := range []tensor.Type{tensor.Q8_0, tensor.Q4_K, tensor.IQ4_NL} {
-			k := 1408
-			if ty.BlockSize() == 256 {
-				k = 2048
-			}
-			vt := ty.VecDotType()
-			m, nTok := 70, 41
-			w := randMatrix(r, ty, m, k, ty.RowSize(k), false, 0.02)
-			x := randMatrix(r, vt, nTok, k, vt.RowSize(k), false, 1)
-			checkGemm(t, ty, m, nTok, k, w, ty.RowSize(k), x, vt.RowSize(k))
+			t.Run(ty.String(), func(t *testing.T) {
+				k := 1408
+				if ty.BlockSize() == 256 {
+					k = 2048
+				}
+				vt := ty.VecDotType()
+				m, nTok := 70, 41
+				w := randMatrix(r, ty, m, k, ty.RowSize(k), false, 0.02)
+				x := randMatrix(r, vt, nTok, k, vt.RowSize(k), false, 1)
+				checkGemm(t, ty, m, nTok, k, w, ty.RowSize(k), x, vt.RowSize(k))
+			})
 		}
 	})
 }
@@ -365,25 +374,32 @@ func TestConcurrent(t *testing.T) {
 	}
 }
 
-func TestSetLevel(t *testing.T) {
-	ls := Levels()
-	if len(ls) == 0 || ls[0] != LevelGeneric || ls[len(ls)-1] != Level() {
-		t.Fatalf("Levels() = %v, Level() = %v", ls, Level())
+// TestTypesMatchTable: the type lists these tests run every kernel over
+// are exactly the block types tensor's traits table gives each kernel, so
+// no row claims a kernel that is not tested here.
+func TestTypesMatchTable(t *testing.T) {
+	sorted := func(x []tensor.Type) []tensor.Type { x = slices.Clone(x); slices.Sort(x); return x }
+	for _, c := range []struct {
+		k    tensor.Kernel
+		want []tensor.Type
+	}{
+		{tensor.KGemm, allTypes},
+		{tensor.KAccum, legacyTypes},
+		{tensor.KDecode, legacyTypes},
+		{tensor.KEncode, append(append([]tensor.Type{tensor.Q8_0}, actTypes[1:]...), kvTypes...)},
+	} {
+		if got := typesWith(c.k); !slices.Equal(sorted(got), sorted(c.want)) {
+			t.Errorf("table: block types with kernels %b = %v, tested %v", c.k, got, c.want)
+		}
 	}
-	restore := SetLevel(LevelGeneric)
-	if Level() != LevelGeneric {
-		t.Fatal("SetLevel(LevelGeneric) did not take")
+	for _, ty := range allTypes {
+		if !Supported(ty) {
+			t.Errorf("Supported(%s) = false", ty)
+		}
 	}
-	restore()
-	if Level() != ls[len(ls)-1] {
-		t.Fatal("restore did not restore")
-	}
-	if len(ls) < 3 {
-		defer func() {
-			if recover() == nil {
-				t.Error("SetLevel of an unsupported path did not panic")
-			}
-		}()
-		SetLevel(LevelAVX512)
+	for _, ty := range []tensor.Type{tensor.F32, tensor.F16, tensor.Q8_1, tensor.Q8_K, tensor.Q2_K, tensor.Type(999)} {
+		if Supported(ty) || CanDequantize(ty) {
+			t.Errorf("%s: Supported %v, CanDequantize %v", ty, Supported(ty), CanDequantize(ty))
+		}
 	}
 }

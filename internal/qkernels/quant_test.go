@@ -67,16 +67,18 @@ func halfTies(neg bool) []float32 {
 func TestQuantizeTies(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		for _, ty := range actTypes {
-			checkQuantize(t, ty, halfTies(false), "ties, max +127")
-			checkQuantize(t, ty, halfTies(true), "ties, max -127")
-			// Same with a power-of-two scale: the products stay exact.
-			for _, e := range []float32{1.0 / 1024, 8, 1 << 20} {
-				v := halfTies(ty == tensor.Q8_K)
-				for i := range v {
-					v[i] *= e
+			t.Run(ty.String(), func(t *testing.T) {
+				checkQuantize(t, ty, halfTies(false), "ties, max +127")
+				checkQuantize(t, ty, halfTies(true), "ties, max -127")
+				// Same with a power-of-two scale: the products stay exact.
+				for _, e := range []float32{1.0 / 1024, 8, 1 << 20} {
+					v := halfTies(ty == tensor.Q8_K)
+					for i := range v {
+						v[i] *= e
+					}
+					checkQuantize(t, ty, v, "scaled ties")
 				}
-				checkQuantize(t, ty, v, "scaled ties")
-			}
+			})
 		}
 	})
 }
@@ -98,14 +100,20 @@ func TestQuantizeSpecial(t *testing.T) {
 			"-inf":        func(i int) float32 { return map[bool]float32{true: float32(math.Inf(-1))}[i%50 == 3] + 1 },
 			"integers":    func(i int) float32 { return float32(i%255 - 127) },
 		}
+		rows := map[string][]float32{}
 		for name, f := range cases {
 			v := make([]float32, 512)
 			for i := range v {
 				v[i] = f(i)
 			}
-			for _, ty := range actTypes {
-				checkQuantize(t, ty, v, name)
-			}
+			rows[name] = v
+		}
+		for _, ty := range actTypes {
+			t.Run(ty.String(), func(t *testing.T) {
+				for name, v := range rows {
+					checkQuantize(t, ty, v, name)
+				}
+			})
 		}
 	})
 }
@@ -113,17 +121,26 @@ func TestQuantizeSpecial(t *testing.T) {
 func TestQuantizeRandom(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(13, 14))
+		var rows [][]float32
 		for rep := 0; rep < 200; rep++ {
 			n := 256 * (1 + r.IntN(8))
 			scale := math.Pow(10, float64(r.IntN(13)-6))
-			v := randFloats(r, n, scale)
-			for _, ty := range actTypes {
-				checkQuantize(t, ty, v, "random")
-			}
+			rows = append(rows, randFloats(r, n, scale))
 		}
+		short := map[tensor.Type][2][]float32{}
 		for _, ty := range []tensor.Type{tensor.Q8_0, tensor.Q8_1} {
-			checkQuantize(t, ty, randFloats(r, 32, 1), "one block")
-			checkQuantize(t, ty, randFloats(r, 96, 1), "three blocks")
+			short[ty] = [2][]float32{randFloats(r, 32, 1), randFloats(r, 96, 1)}
+		}
+		for _, ty := range actTypes {
+			t.Run(ty.String(), func(t *testing.T) {
+				for _, v := range rows {
+					checkQuantize(t, ty, v, "random")
+				}
+				if s, ok := short[ty]; ok {
+					checkQuantize(t, ty, s[0], "one block")
+					checkQuantize(t, ty, s[1], "three blocks")
+				}
+			})
 		}
 	})
 }
@@ -143,31 +160,33 @@ func TestAxpyRows(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(15, 16))
 		for _, ty := range allTypes {
-			ns := []int{32, 64, 128, 256, 288, 1024}
-			if ty.BlockSize() == 256 {
-				ns = []int{256, 512}
-			}
-			for _, n := range ns {
-				for _, count := range []int{1, 2, 7, 64, 65, 130} {
-					rs := ty.RowSize(n)
-					stride := rs + r.IntN(2)*13
-					rows := randMatrix(r, ty, count, n, stride, r.IntN(2) == 0, 0.5)
-					a := randFloats(r, count, 1)
-					y := randFloats(r, n, 1)
-					want := append([]float32(nil), y...)
-					refAxpy(ty, n, rows, stride, count, a, want)
-					if count == 1 {
-						AxpyRow(ty, a[0], rows[:rs], y)
-					} else {
-						AxpyRows(ty, n, rows, stride, count, a, y)
-					}
-					for i := range y {
-						if !same(y[i], want[i]) {
-							t.Fatalf("%s n=%d count=%d: y[%d] = %g, want %g", ty, n, count, i, y[i], want[i])
+			t.Run(ty.String(), func(t *testing.T) {
+				ns := []int{32, 64, 128, 256, 288, 1024}
+				if ty.BlockSize() == 256 {
+					ns = []int{256, 512}
+				}
+				for _, n := range ns {
+					for _, count := range []int{1, 2, 7, 64, 65, 130} {
+						rs := ty.RowSize(n)
+						stride := rs + r.IntN(2)*13
+						rows := randMatrix(r, ty, count, n, stride, r.IntN(2) == 0, 0.5)
+						a := randFloats(r, count, 1)
+						y := randFloats(r, n, 1)
+						want := append([]float32(nil), y...)
+						refAxpy(ty, n, rows, stride, count, a, want)
+						if count == 1 {
+							AxpyRow(ty, a[0], rows[:rs], y)
+						} else {
+							AxpyRows(ty, n, rows, stride, count, a, y)
+						}
+						for i := range y {
+							if !same(y[i], want[i]) {
+								t.Fatalf("%s n=%d count=%d: y[%d] = %g, want %g", ty, n, count, i, y[i], want[i])
+							}
 						}
 					}
 				}
-			}
+			})
 		}
 	})
 }
@@ -176,30 +195,32 @@ func TestZeroAllocs(t *testing.T) {
 	r := rand.New(rand.NewPCG(17, 18))
 	forLevels(t, func(t *testing.T) {
 		for _, ty := range allTypes {
-			k := 512
-			vt := ty.VecDotType()
-			w := randMatrix(r, ty, 40, k, ty.RowSize(k), false, 0.02)
-			x := randMatrix(r, vt, 20, k, vt.RowSize(k), false, 1)
-			y := make([]float32, 40*20)
-			src := randFloats(r, k, 1)
-			dst := make([]byte, vt.RowSize(k))
-			a := randFloats(r, 40, 1)
-			yv := make([]float32, k)
-			checks := map[string]func(){
-				"Dot":      func() { sink = Dot(ty, k, w[:ty.RowSize(k)], x[:vt.RowSize(k)]) },
-				"DotRows":  func() { DotRows(ty, k, w, ty.RowSize(k), 40, x[:vt.RowSize(k)], y) },
-				"Gemm":     func() { Gemm(ty, 40, 20, k, w, ty.RowSize(k), x, vt.RowSize(k), y, 40) },
-				"GemmN2":   func() { Gemm(ty, 40, 2, k, w, ty.RowSize(k), x, vt.RowSize(k), y, 40) },
-				"Quantize": func() { Quantize(vt, dst, src) },
-				"AxpyRow":  func() { AxpyRow(ty, 0.5, w[:ty.RowSize(k)], yv) },
-				"AxpyRows": func() { AxpyRows(ty, k, w, ty.RowSize(k), 40, a, yv) },
-			}
-			for name, f := range checks {
-				f()
-				if n := testing.AllocsPerRun(20, f); n != 0 {
-					t.Errorf("%s %s: %v allocations per call", ty, name, n)
+			t.Run(ty.String(), func(t *testing.T) {
+				k := 512
+				vt := ty.VecDotType()
+				w := randMatrix(r, ty, 40, k, ty.RowSize(k), false, 0.02)
+				x := randMatrix(r, vt, 20, k, vt.RowSize(k), false, 1)
+				y := make([]float32, 40*20)
+				src := randFloats(r, k, 1)
+				dst := make([]byte, vt.RowSize(k))
+				a := randFloats(r, 40, 1)
+				yv := make([]float32, k)
+				checks := map[string]func(){
+					"Dot":      func() { sink = Dot(ty, k, w[:ty.RowSize(k)], x[:vt.RowSize(k)]) },
+					"DotRows":  func() { DotRows(ty, k, w, ty.RowSize(k), 40, x[:vt.RowSize(k)], y) },
+					"Gemm":     func() { Gemm(ty, 40, 20, k, w, ty.RowSize(k), x, vt.RowSize(k), y, 40) },
+					"GemmN2":   func() { Gemm(ty, 40, 2, k, w, ty.RowSize(k), x, vt.RowSize(k), y, 40) },
+					"Quantize": func() { Quantize(vt, dst, src) },
+					"AxpyRow":  func() { AxpyRow(ty, 0.5, w[:ty.RowSize(k)], yv) },
+					"AxpyRows": func() { AxpyRows(ty, k, w, ty.RowSize(k), 40, a, yv) },
 				}
-			}
+				for name, f := range checks {
+					f()
+					if n := testing.AllocsPerRun(20, f); n != 0 {
+						t.Errorf("%s %s: %v allocations per call", ty, name, n)
+					}
+				}
+			})
 		}
 	})
 }
@@ -233,7 +254,7 @@ func TestRealWeights(t *testing.T) {
 			tensor.QuantizeRow(vt, randFloats(r, k, 1), x[j*vt.RowSize(k):(j+1)*vt.RowSize(k)])
 		}
 		t.Logf("%s: %s, %d rows of %d, testing %d rows", ti.Name, ty, rows, k, m)
-		t.Run(ti.Name, func(t *testing.T) {
+		t.Run(ty.String()+"_"+ti.Name, func(t *testing.T) {
 			forLevels(t, func(t *testing.T) {
 				checkGemm(t, ty, m, nTok, k, w, ty.RowSize(k), x, vt.RowSize(k))
 				checkGemm(t, ty, m, 1, k, w, ty.RowSize(k), x, vt.RowSize(k))

@@ -28,3 +28,10 @@ func (s *scratch) bytes(n int) []byte {
 	off := int(-uintptr(unsafe.Pointer(&b[0])) & 63)
 	return b[off : off+n : off+n]
 }
+
+// floats returns n float32 values of s's buffer (64-byte aligned, contents
+// unspecified), like bytes.
+func (s *scratch) floats(n int) []float32 {
+	b := s.bytes(4 * n)
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), n)
+}

@@ -21,32 +21,20 @@ import (
 // only thing that forbids it.
 
 // Quantizable reports whether QuantizeRow can produce rows of type t.
-func Quantizable(t Type) bool {
-	switch t {
-	case F32, F16, BF16, Q8_0, Q8_1, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K, Q8_K:
-		return true
-	}
-	return false
-}
+func Quantizable(t Type) bool { return row(t).quantize != nil }
 
 // Dequantizable reports whether DequantizeRow can read rows of type t. The
 // set is the same as Quantizable's. (ggml itself has no dequantizer for
 // Q8_1; here its value is d·q, the sum field s being redundant.)
-func Dequantizable(t Type) bool { return Quantizable(t) }
+func Dequantizable(t Type) bool { return row(t).dequantize != nil }
 
 // HasVecDot reports whether VecDot supports weights of type t.
-func HasVecDot(t Type) bool {
-	switch t {
-	case F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K:
-		return true
-	}
-	return false
-}
+func HasVecDot(t Type) bool { return row(t).dot != nil }
 
 // VecDotType is the type a row of activations must be quantized to before
-// VecDot can take its dot product with a row of weights of type t. It is
-// ggml's CPU vec_dot_type except for float weights, whose activations stay
-// float32 here:
+// VecDot can take its dot product with a row of weights of type t (the
+// table's vec-dot column). It is ggml's CPU vec_dot_type except for float
+// weights, whose activations stay float32 here:
 //
 //	Q4_0, Q5_0, Q8_0, IQ4_NL → Q8_0
 //	Q4_1, Q5_1               → Q8_1
@@ -55,15 +43,8 @@ func HasVecDot(t Type) bool {
 //
 // For a type without a dot product (see HasVecDot) it returns t itself.
 func (t Type) VecDotType() Type {
-	switch t {
-	case Q4_0, Q5_0, Q8_0, IQ4_NL:
-		return Q8_0
-	case Q4_1, Q5_1:
-		return Q8_1
-	case Q4_K, Q5_K, Q6_K:
-		return Q8_K
-	case F32, F16, BF16:
-		return F32
+	if r := row(t); r.BlockSize != 0 {
+		return r.VecDot
 	}
 	return t
 }
@@ -167,6 +148,10 @@ func QuantizeRowCPU(t Type, src []float32, dst []byte) {
 // bytes) into len(dst) float32 values, exactly as ggml's dequantize_row_*
 // (to_float) does. It panics with CheckRow's message on bad sizes; use
 // Dequantize for an error instead.
+//
+// QuantizeRow, DequantizeRow and VecDot call t's functions through the
+// traits table, so their slices escape: a caller that must not allocate
+// passes heap (e.g. pooled) memory, not a stack array.
 func DequantizeRow(t Type, src []byte, dst []float32) {
 	if err := checkBuffers(t, len(dst), len(src)); err != nil {
 		panic(err)
@@ -175,93 +160,24 @@ func DequantizeRow(t Type, src []byte, dst []float32) {
 }
 
 func quantizeRow(t Type, x []float32, y []byte, cpu bool) {
-	switch t {
-	case F32:
-		for i, v := range x {
-			binary.LittleEndian.PutUint32(y[4*i:], math.Float32bits(v))
-		}
-	case F16:
-		for i, v := range x {
-			binary.LittleEndian.PutUint16(y[2*i:], F32ToF16(v))
-		}
-	case BF16:
-		for i, v := range x {
-			binary.LittleEndian.PutUint16(y[2*i:], F32ToBF16(v))
-		}
-	case Q4_0:
-		quantizeQ4_0(x, y)
-	case Q4_1:
-		quantizeQ4_1(x, y)
-	case Q5_0:
-		quantizeQ5_0(x, y)
-	case Q5_1:
-		quantizeQ5_1(x, y)
-	case Q8_0:
-		if cpu {
-			quantizeQ8_0AVX(x, y)
-		} else {
-			quantizeQ8_0(x, y)
-		}
-	case Q8_1:
-		if cpu {
-			quantizeQ8_1AVX(x, y)
-		} else {
-			quantizeQ8_1(x, y)
-		}
-	case IQ4_NL:
-		quantizeIQ4NL(x, y)
-	case Q4_K:
-		quantizeQ4_K(x, y)
-	case Q5_K:
-		quantizeQ5_K(x, y)
-	case Q6_K:
-		quantizeQ6_K(x, y)
-	case Q8_K:
-		quantizeQ8_K(x, y)
+	switch {
+	case cpu && t == Q8_0:
+		quantizeQ8_0AVX(x, y)
+	case cpu && t == Q8_1:
+		quantizeQ8_1AVX(x, y)
+	case row(t).quantize != nil:
+		row(t).quantize(x, y)
 	default:
 		panic("tensor: no quantizer for " + t.String())
 	}
 }
 
 func dequantizeRow(t Type, x []byte, y []float32) {
-	switch t {
-	case F32:
-		for i := range y {
-			y[i] = math.Float32frombits(binary.LittleEndian.Uint32(x[4*i:]))
-		}
-	case F16:
-		for i := range y {
-			y[i] = F16ToF32(binary.LittleEndian.Uint16(x[2*i:]))
-		}
-	case BF16:
-		for i := range y {
-			y[i] = BF16ToF32(binary.LittleEndian.Uint16(x[2*i:]))
-		}
-	case Q4_0:
-		dequantizeQ4_0(x, y)
-	case Q4_1:
-		dequantizeQ4_1(x, y)
-	case Q5_0:
-		dequantizeQ5_0(x, y)
-	case Q5_1:
-		dequantizeQ5_1(x, y)
-	case Q8_0:
-		dequantizeQ8_0(x, y)
-	case Q8_1:
-		dequantizeQ8_1(x, y)
-	case IQ4_NL:
-		dequantizeIQ4NL(x, y)
-	case Q4_K:
-		dequantizeQ4_K(x, y)
-	case Q5_K:
-		dequantizeQ5_K(x, y)
-	case Q6_K:
-		dequantizeQ6_K(x, y)
-	case Q8_K:
-		dequantizeQ8_K(x, y)
-	default:
+	f := row(t).dequantize
+	if f == nil {
 		panic("tensor: no dequantizer for " + t.String())
 	}
+	f(x, y)
 }
 
 // ---- small helpers shared by the formats ----

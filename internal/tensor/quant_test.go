@@ -109,19 +109,21 @@ func sameBits(a, b []float32) int {
 func TestQuantizeMatchesReference(t *testing.T) {
 	const n = 1024
 	for _, typ := range allTypes {
-		for _, row := range testRows(n, uint64(typ)+1) {
-			got := make([]byte, typ.RowSize(n))
-			tensor.QuantizeRow(typ, row.x, got)
-			want := ggmlref.Quantize(typ, row.x, false)
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s %s: QuantizeRow differs from reference at byte %d", typ, row.name, firstDiff(got, want))
+		t.Run(typ.String(), func(t *testing.T) {
+			for _, row := range testRows(n, uint64(typ)+1) {
+				got := make([]byte, typ.RowSize(n))
+				tensor.QuantizeRow(typ, row.x, got)
+				want := ggmlref.Quantize(typ, row.x, false)
+				if !bytes.Equal(got, want) {
+					t.Errorf("%s %s: QuantizeRow differs from reference at byte %d", typ, row.name, firstDiff(got, want))
+				}
+				tensor.QuantizeRowCPU(typ, row.x, got)
+				want = ggmlref.Quantize(typ, row.x, true)
+				if !bytes.Equal(got, want) {
+					t.Errorf("%s %s: QuantizeRowCPU differs from reference at byte %d", typ, row.name, firstDiff(got, want))
+				}
 			}
-			tensor.QuantizeRowCPU(typ, row.x, got)
-			want = ggmlref.Quantize(typ, row.x, true)
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s %s: QuantizeRowCPU differs from reference at byte %d", typ, row.name, firstDiff(got, want))
-			}
-		}
+		})
 	}
 }
 
@@ -153,30 +155,32 @@ func TestDequantizeMatchesReference(t *testing.T) {
 	const n = 512
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, typ := range allTypes {
-		// Rows produced by the quantizer.
-		for _, row := range testRows(n, 99) {
-			q := make([]byte, typ.RowSize(n))
-			tensor.QuantizeRow(typ, row.x, q)
-			got := make([]float32, n)
-			tensor.DequantizeRow(typ, q, got)
-			if i := sameBits(got, ggmlref.Dequantize(typ, q, n)); i >= 0 {
-				t.Errorf("%s %s: element %d differs from reference", typ, row.name, i)
+		t.Run(typ.String(), func(t *testing.T) {
+			// Rows produced by the quantizer.
+			for _, row := range testRows(n, 99) {
+				q := make([]byte, typ.RowSize(n))
+				tensor.QuantizeRow(typ, row.x, q)
+				got := make([]float32, n)
+				tensor.DequantizeRow(typ, q, got)
+				if i := sameBits(got, ggmlref.Dequantize(typ, q, n)); i >= 0 {
+					t.Errorf("%s %s: element %d differs from reference", typ, row.name, i)
+				}
 			}
-		}
-		// Arbitrary bytes (every bit pattern of the packed fields), with the
-		// scale fields kept finite.
-		for trial := 0; trial < 20; trial++ {
-			q := make([]byte, typ.RowSize(n))
-			for i := range q {
-				q[i] = byte(r.IntN(256))
+			// Arbitrary bytes (every bit pattern of the packed fields), with the
+			// scale fields kept finite.
+			for trial := 0; trial < 20; trial++ {
+				q := make([]byte, typ.RowSize(n))
+				for i := range q {
+					q[i] = byte(r.IntN(256))
+				}
+				sanitizeScales(typ, q, r)
+				got := make([]float32, n)
+				tensor.DequantizeRow(typ, q, got)
+				if i := sameBits(got, ggmlref.Dequantize(typ, q, n)); i >= 0 {
+					t.Errorf("%s random bytes: element %d differs from reference", typ, i)
+				}
 			}
-			sanitizeScales(typ, q, r)
-			got := make([]float32, n)
-			tensor.DequantizeRow(typ, q, got)
-			if i := sameBits(got, ggmlref.Dequantize(typ, q, n)); i >= 0 {
-				t.Errorf("%s random bytes: element %d differs from reference", typ, i)
-			}
-		}
+		})
 	}
 }
 
@@ -243,27 +247,29 @@ func TestRoundTripError(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	var report []string
 	for _, typ := range allTypes {
-		var se, sx float64
-		for rep := 0; rep < 16; rep++ {
-			x := make([]float32, n)
-			for i := range x {
-				x[i] = float32(r.NormFloat64() * 0.02)
+		t.Run(typ.String(), func(t *testing.T) {
+			var se, sx float64
+			for rep := 0; rep < 16; rep++ {
+				x := make([]float32, n)
+				for i := range x {
+					x[i] = float32(r.NormFloat64() * 0.02)
+				}
+				q := make([]byte, typ.RowSize(n))
+				tensor.QuantizeRow(typ, x, q)
+				y := make([]float32, n)
+				tensor.DequantizeRow(typ, q, y)
+				for i := range x {
+					d := float64(x[i]) - float64(y[i])
+					se += d * d
+					sx += float64(x[i]) * float64(x[i])
+				}
 			}
-			q := make([]byte, typ.RowSize(n))
-			tensor.QuantizeRow(typ, x, q)
-			y := make([]float32, n)
-			tensor.DequantizeRow(typ, q, y)
-			for i := range x {
-				d := float64(x[i]) - float64(y[i])
-				se += d * d
-				sx += float64(x[i]) * float64(x[i])
+			rel := math.Sqrt(se / sx)
+			report = append(report, fmt.Sprintf("%s %.5f", typ, rel))
+			if rel > bounds[typ] {
+				t.Errorf("%s: relative RMS round-trip error %.5f above bound %.5f", typ, rel, bounds[typ])
 			}
-		}
-		rel := math.Sqrt(se / sx)
-		report = append(report, fmt.Sprintf("%s %.5f", typ, rel))
-		if rel > bounds[typ] {
-			t.Errorf("%s: relative RMS round-trip error %.5f above bound %.5f", typ, rel, bounds[typ])
-		}
+		})
 	}
 	t.Logf("relative RMS round-trip error: %s", strings.Join(report, ", "))
 }
@@ -271,16 +277,18 @@ func TestRoundTripError(t *testing.T) {
 // Constant and zero rows round-trip exactly enough: zero stays zero.
 func TestZeroRowRoundTrip(t *testing.T) {
 	for _, typ := range allTypes {
-		x := make([]float32, 256)
-		q := make([]byte, typ.RowSize(256))
-		tensor.QuantizeRow(typ, x, q)
-		y := make([]float32, 256)
-		tensor.DequantizeRow(typ, q, y)
-		for i, v := range y {
-			if v != 0 {
-				t.Fatalf("%s: zero row dequantizes to %g at %d", typ, v, i)
+		t.Run(typ.String(), func(t *testing.T) {
+			x := make([]float32, 256)
+			q := make([]byte, typ.RowSize(256))
+			tensor.QuantizeRow(typ, x, q)
+			y := make([]float32, 256)
+			tensor.DequantizeRow(typ, q, y)
+			for i, v := range y {
+				if v != 0 {
+					t.Fatalf("%s: zero row dequantizes to %g at %d", typ, v, i)
+				}
 			}
-		}
+		})
 	}
 }
 
@@ -288,86 +296,90 @@ func TestVecDot(t *testing.T) {
 	const n = 1024
 	r := rand.New(rand.NewPCG(21, 22))
 	for _, typ := range dotTypes {
-		vt := typ.VecDotType()
-		for trial := 0; trial < 12; trial++ {
-			wx := make([]float32, n)
-			ax := make([]float32, n)
-			for i := range wx {
-				wx[i] = float32(r.NormFloat64() * 0.05)
-				ax[i] = float32(r.NormFloat64() * 3)
-			}
-			if trial == 1 { // outliers in the activations
-				for i := 0; i < n; i += 50 {
-					ax[i] *= 40
+		t.Run(typ.String(), func(t *testing.T) {
+			vt := typ.VecDotType()
+			for trial := 0; trial < 12; trial++ {
+				wx := make([]float32, n)
+				ax := make([]float32, n)
+				for i := range wx {
+					wx[i] = float32(r.NormFloat64() * 0.05)
+					ax[i] = float32(r.NormFloat64() * 3)
+				}
+				if trial == 1 { // outliers in the activations
+					for i := 0; i < n; i += 50 {
+						ax[i] *= 40
+					}
+				}
+				if trial == 2 { // all-positive activations (exercise the mins)
+					for i := range ax {
+						ax[i] = abs(ax[i])
+					}
+				}
+				w := make([]byte, typ.RowSize(n))
+				x := make([]byte, vt.RowSize(n))
+				tensor.QuantizeRow(typ, wx, w)
+				if trial%2 == 0 {
+					tensor.QuantizeRow(vt, ax, x)
+				} else {
+					tensor.QuantizeRowCPU(vt, ax, x)
+				}
+				got := tensor.VecDot(typ, n, w, x)
+				// Exactly the documented contract.
+				if want := ggmlref.VecDot(typ, n, w, x); math.Float32bits(got) != math.Float32bits(want) {
+					t.Errorf("%s trial %d: VecDot %g, reference contract %g", typ, trial, got, want)
+				}
+				// Close to the float64 dot product of the dequantized rows.
+				wd := make([]float32, n)
+				xd := make([]float32, n)
+				tensor.DequantizeRow(typ, w, wd)
+				tensor.DequantizeRow(vt, x, xd)
+				var exact, mag float64
+				for i := range wd {
+					p := float64(wd[i]) * float64(xd[i])
+					exact += p
+					mag += math.Abs(p)
+				}
+				if vt == tensor.Q8_1 {
+					// ggml's Q8_1 carries s = d·Σq rounded to binary16 and the
+					// dot product uses it for the min term: model that rounding.
+					exact += q8_1SCorrection(typ, n, w, x)
+				}
+				if diff := math.Abs(float64(got) - exact); diff > 2e-6*mag+1e-30 {
+					t.Errorf("%s trial %d: VecDot %g, dequantized dot %g (diff %g, Σ|p| %g)", typ, trial, got, exact, diff, mag)
 				}
 			}
-			if trial == 2 { // all-positive activations (exercise the mins)
-				for i := range ax {
-					ax[i] = abs(ax[i])
-				}
-			}
-			w := make([]byte, typ.RowSize(n))
-			x := make([]byte, vt.RowSize(n))
-			tensor.QuantizeRow(typ, wx, w)
-			if trial%2 == 0 {
-				tensor.QuantizeRow(vt, ax, x)
-			} else {
-				tensor.QuantizeRowCPU(vt, ax, x)
-			}
-			got := tensor.VecDot(typ, n, w, x)
-			// Exactly the documented contract.
-			if want := ggmlref.VecDot(typ, n, w, x); math.Float32bits(got) != math.Float32bits(want) {
-				t.Errorf("%s trial %d: VecDot %g, reference contract %g", typ, trial, got, want)
-			}
-			// Close to the float64 dot product of the dequantized rows.
-			wd := make([]float32, n)
-			xd := make([]float32, n)
-			tensor.DequantizeRow(typ, w, wd)
-			tensor.DequantizeRow(vt, x, xd)
-			var exact, mag float64
-			for i := range wd {
-				p := float64(wd[i]) * float64(xd[i])
-				exact += p
-				mag += math.Abs(p)
-			}
-			if vt == tensor.Q8_1 {
-				// ggml's Q8_1 carries s = d·Σq rounded to binary16 and the
-				// dot product uses it for the min term: model that rounding.
-				exact += q8_1SCorrection(typ, n, w, x)
-			}
-			if diff := math.Abs(float64(got) - exact); diff > 2e-6*mag+1e-30 {
-				t.Errorf("%s trial %d: VecDot %g, dequantized dot %g (diff %g, Σ|p| %g)", typ, trial, got, exact, diff, mag)
-			}
-		}
+		})
 	}
 }
 
 func TestErrorsNotPanics(t *testing.T) {
 	for _, typ := range allTypes {
-		bs := typ.BlockSize()
-		if bs > 1 {
-			if err := tensor.CheckRow(typ, bs+1); err == nil || !strings.Contains(err.Error(), typ.String()) {
-				t.Errorf("%s: CheckRow(%d) = %v", typ, bs+1, err)
+		t.Run(typ.String(), func(t *testing.T) {
+			bs := typ.BlockSize()
+			if bs > 1 {
+				if err := tensor.CheckRow(typ, bs+1); err == nil || !strings.Contains(err.Error(), typ.String()) {
+					t.Errorf("%s: CheckRow(%d) = %v", typ, bs+1, err)
+				}
+				if err := tensor.Quantize(typ, make([]float32, bs+1), make([]byte, typ.TypeSize()*2)); err == nil {
+					t.Errorf("%s: Quantize with a partial block gave no error", typ)
+				}
+				if err := tensor.Dequantize(typ, make([]byte, typ.TypeSize()), make([]float32, bs+1)); err == nil {
+					t.Errorf("%s: Dequantize with a partial block gave no error", typ)
+				}
 			}
-			if err := tensor.Quantize(typ, make([]float32, bs+1), make([]byte, typ.TypeSize()*2)); err == nil {
-				t.Errorf("%s: Quantize with a partial block gave no error", typ)
+			if err := tensor.CheckRow(typ, -bs); err == nil {
+				t.Errorf("%s: negative length accepted", typ)
 			}
-			if err := tensor.Dequantize(typ, make([]byte, typ.TypeSize()), make([]float32, bs+1)); err == nil {
-				t.Errorf("%s: Dequantize with a partial block gave no error", typ)
+			if err := tensor.Quantize(typ, make([]float32, bs), make([]byte, typ.TypeSize()+1)); err == nil {
+				t.Errorf("%s: Quantize with a wrong output size gave no error", typ)
 			}
-		}
-		if err := tensor.CheckRow(typ, -bs); err == nil {
-			t.Errorf("%s: negative length accepted", typ)
-		}
-		if err := tensor.Quantize(typ, make([]float32, bs), make([]byte, typ.TypeSize()+1)); err == nil {
-			t.Errorf("%s: Quantize with a wrong output size gave no error", typ)
-		}
-		if err := tensor.Dequantize(typ, make([]byte, typ.TypeSize()-1), make([]float32, bs)); err == nil {
-			t.Errorf("%s: Dequantize with a short input gave no error", typ)
-		}
-		if err := tensor.CheckRow(typ, 4*bs); err != nil {
-			t.Errorf("%s: CheckRow(%d): %v", typ, 4*bs, err)
-		}
+			if err := tensor.Dequantize(typ, make([]byte, typ.TypeSize()-1), make([]float32, bs)); err == nil {
+				t.Errorf("%s: Dequantize with a short input gave no error", typ)
+			}
+			if err := tensor.CheckRow(typ, 4*bs); err != nil {
+				t.Errorf("%s: CheckRow(%d): %v", typ, 4*bs, err)
+			}
+		})
 	}
 	for _, typ := range []tensor.Type{tensor.Q2_K, tensor.IQ2_XXS, tensor.Type(999)} {
 		if err := tensor.CheckRow(typ, 256); err == nil {
@@ -381,21 +393,23 @@ func TestErrorsNotPanics(t *testing.T) {
 		}
 	}
 	for _, typ := range dotTypes {
-		n := typ.BlockSize() * 8
-		if typ.BlockSize() == 1 {
-			n = 64
-		}
-		w := make([]byte, typ.RowSize(n))
-		x := make([]byte, typ.VecDotType().RowSize(n))
-		if _, err := tensor.VecDotChecked(typ, n, w, x[:len(x)-1]); err == nil {
-			t.Errorf("%s: VecDotChecked with a short activation row gave no error", typ)
-		}
-		if _, err := tensor.VecDotChecked(typ, n, w[:len(w)-1], x); err == nil {
-			t.Errorf("%s: VecDotChecked with a short weight row gave no error", typ)
-		}
-		if _, err := tensor.VecDotChecked(typ, n, w, x); err != nil {
-			t.Errorf("%s: VecDotChecked: %v", typ, err)
-		}
+		t.Run(typ.String(), func(t *testing.T) {
+			n := typ.BlockSize() * 8
+			if typ.BlockSize() == 1 {
+				n = 64
+			}
+			w := make([]byte, typ.RowSize(n))
+			x := make([]byte, typ.VecDotType().RowSize(n))
+			if _, err := tensor.VecDotChecked(typ, n, w, x[:len(x)-1]); err == nil {
+				t.Errorf("%s: VecDotChecked with a short activation row gave no error", typ)
+			}
+			if _, err := tensor.VecDotChecked(typ, n, w[:len(w)-1], x); err == nil {
+				t.Errorf("%s: VecDotChecked with a short weight row gave no error", typ)
+			}
+			if _, err := tensor.VecDotChecked(typ, n, w, x); err != nil {
+				t.Errorf("%s: VecDotChecked: %v", typ, err)
+			}
+		})
 	}
 	if _, err := tensor.VecDotChecked(tensor.Q8_K, 256, make([]byte, 292), make([]byte, 292)); err == nil {
 		t.Error("Q8_K weights accepted by VecDotChecked")

@@ -81,29 +81,11 @@ func checkVecDot(t Type, n int, w, x []byte) error {
 }
 
 func vecDot(t Type, n int, w, x []byte) float32 {
-	switch t {
-	case F32, F16, BF16:
-		return vecDotFloat(t, n, w, x)
-	case Q8_0:
-		return vecDotQ8_0(n, w, x)
-	case Q4_0:
-		return vecDotQ4_0(n, w, x)
-	case Q5_0:
-		return vecDotQ5_0(n, w, x)
-	case IQ4_NL:
-		return vecDotIQ4NL(n, w, x)
-	case Q4_1:
-		return vecDotQ4_1(n, w, x)
-	case Q5_1:
-		return vecDotQ5_1(n, w, x)
-	case Q4_K:
-		return vecDotQ4_K(n, w, x)
-	case Q5_K:
-		return vecDotQ5_K(n, w, x)
-	case Q6_K:
-		return vecDotQ6_K(n, w, x)
+	f := row(t).dot
+	if f == nil {
+		panic("tensor: no dot product for " + t.String())
 	}
-	panic("tensor: no dot product for " + t.String())
+	return f(n, w, x)
 }
 
 func f32At(b []byte, i int) float32 {

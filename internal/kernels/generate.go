@@ -1,0 +1,4 @@
+package kernels
+
+// The assembly, avx512_amd64.s and avx2_amd64.s, is written by gen/main.go.
+//go:generate go run ./gen
