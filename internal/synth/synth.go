@@ -161,6 +161,25 @@ func (k kvMeta) Uint(key string) (uint64, bool) {
 	return 0, false
 }
 
+// Metadata returns the file's metadata (general.*, the architecture's keys,
+// the tokenizer and chat template) without building any tensor.
+func Metadata(o *Options) ([]gguf.KV, error) {
+	m, err := build(o)
+	if err != nil {
+		return nil, err
+	}
+	return m.kvs, nil
+}
+
+// TensorNames lists p's tensors in the converter's order.
+func TensorNames(p *Preset) []string {
+	var names []string
+	for _, s := range layout(p) {
+		names = append(names, s.name)
+	}
+	return names
+}
+
 // Size returns the size in bytes of the file Write would write, and its
 // tensor count, without generating any weights.
 func Size(o *Options) (bytes uint64, tensors int, err error) {

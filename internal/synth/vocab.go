@@ -201,7 +201,7 @@ func loadBase(kind VocabKind, shared string) (*vocab, error) {
 		v.pre = "gpt-2"
 	case VocabSPM:
 		if shared == "" {
-			return nil, fmt.Errorf("the SentencePiece vocabulary comes from the shared assets (models/kvtest-spm-5m-f16.gguf); give their directory")
+			return nil, fmt.Errorf("the SentencePiece vocabulary comes from the shared assets (models/kvtest-spm-5m-f16.gguf); give their directory (--shared, or $KVSERVE_SHARED)")
 		}
 		path := filepath.Join(shared, "models", "kvtest-spm-5m-f16.gguf")
 		b, err := os.ReadFile(path)
@@ -235,36 +235,36 @@ func (v *vocab) clone() *vocab {
 // 128,000 tokens) and vocab.bpe (merges in rank order).
 func (v *vocab) loadLlama3(shared string) error {
 	if shared == "" {
-		return fmt.Errorf("synth: the Llama-3 vocabulary comes from the shared assets (tokenizers/llama3); give their directory")
+		return fmt.Errorf("the Llama-3 vocabulary comes from the shared assets (tokenizers/llama3): give their directory (--shared, or $KVSERVE_SHARED)")
 	}
 	dir := filepath.Join(shared, "tokenizers", "llama3")
 	b, err := os.ReadFile(filepath.Join(dir, "encoder.json"))
 	if err != nil {
-		return fmt.Errorf("synth: Llama-3 vocabulary: %w", err)
+		return fmt.Errorf("Llama-3 vocabulary: %w", err)
 	}
 	var enc map[string]int
 	if err := json.Unmarshal(b, &enc); err != nil {
-		return fmt.Errorf("synth: %s: %w", filepath.Join(dir, "encoder.json"), err)
+		return fmt.Errorf("%s: %w", filepath.Join(dir, "encoder.json"), err)
 	}
 	v.tokens = make([]string, len(enc))
 	seen := make([]bool, len(enc))
 	for t, id := range enc {
 		if id < 0 || id >= len(enc) || seen[id] {
-			return fmt.Errorf("synth: encoder.json: token ids are not 0..%d", len(enc)-1)
+			return fmt.Errorf("encoder.json: token ids are not 0..%d", len(enc)-1)
 		}
 		seen[id] = true
 		v.tokens[id] = t
 	}
 	b, err = os.ReadFile(filepath.Join(dir, "vocab.bpe"))
 	if err != nil {
-		return fmt.Errorf("synth: Llama-3 merges: %w", err)
+		return fmt.Errorf("Llama-3 merges: %w", err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if line == "" || strings.HasPrefix(line, "#version") {
 			continue
 		}
 		if strings.Count(line, " ") != 1 {
-			return fmt.Errorf("synth: vocab.bpe: malformed merge %q", line)
+			return fmt.Errorf("vocab.bpe: malformed merge %q", line)
 		}
 		v.merges = append(v.merges, line)
 	}
@@ -293,14 +293,14 @@ func bpeRank(id int) int32 {
 func (v *vocab) loadGGUF(b []byte, what string) error {
 	f, err := gguf.Parse(b)
 	if err != nil {
-		return fmt.Errorf("synth: %s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	const p = "tokenizer.ggml."
 	v.model, _ = f.String(p + "model")
 	v.pre, _ = f.String(p + "pre")
 	toks, ok := f.Strings(p + "tokens")
 	if !ok {
-		return fmt.Errorf("synth: %s has no tokens", what)
+		return fmt.Errorf("%s has no tokens", what)
 	}
 	v.tokens = append([]string(nil), toks...)
 	v.types = make([]int32, len(toks))
@@ -316,7 +316,7 @@ func (v *vocab) loadGGUF(b []byte, what string) error {
 	case "gpt2":
 		merges, ok := f.Strings(p + "merges")
 		if !ok {
-			return fmt.Errorf("synth: %s has no merges", what)
+			return fmt.Errorf("%s has no merges", what)
 		}
 		v.merges = append([]string(nil), merges...)
 	case "llama":
@@ -326,11 +326,11 @@ func (v *vocab) loadGGUF(b []byte, what string) error {
 			s, ok2 = a.Values.([]float32)
 		}
 		if !ok2 || len(s) != len(toks) {
-			return fmt.Errorf("synth: %s has no scores", what)
+			return fmt.Errorf("%s has no scores", what)
 		}
 		v.scores = append([]float32(nil), s...)
 	default:
-		return fmt.Errorf("synth: %s: tokenizer model %q", what, v.model)
+		return fmt.Errorf("%s: tokenizer model %q", what, v.model)
 	}
 	v.rank = make([]int32, len(toks))
 	// Rank ordinary tokens by id (merge order for BPE, score order for
