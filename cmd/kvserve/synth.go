@@ -20,7 +20,7 @@ func cmdSynth(args []string) error {
 	f.String(&preset, "", "preset to write (see --list)", "preset")
 	f.String(&typ, "f16", "weight type: "+strings.ToLower(typeNames()), "type")
 	f.Uint64(&seed, 1, "random seed (same preset, seed and type: same bytes)", "seed")
-	f.Int(&layers, 0, "number of layers (0: the model's real count)", "layers")
+	f.Int(&layers, 0, "number of layers (0: the model's real count; gemma3 needs 6 or more for a global layer)", "layers")
 	f.String(&out, "", "output GGUF file", "o", "output")
 	f.String(&shared, "", "shared assets directory holding the Llama-3 and SentencePiece vocabularies (default: $KVSERVE_SHARED or ../shared beside the checkout)", "shared")
 	f.Int(&threads, 0, "threads (0: one per CPU)", "t", "threads")
