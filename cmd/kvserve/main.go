@@ -31,6 +31,7 @@ func init() {
 		{"quantize", "quantize a GGUF model: kvserve quantize IN.gguf OUT.gguf TYPE", cmdQuantize},
 		{"serve", "serve the llama-server and OpenAI HTTP APIs", cmdServe},
 		{"bench", "measure prompt and generation speed and decode efficiency", cmdBench},
+		{"synth", "write a random-weight GGUF model in the shape of a real one (--list: the presets)", cmdSynth},
 	}
 }
 

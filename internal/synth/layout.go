@@ -1,0 +1,270 @@
+package synth
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/kvserve/kvserve/internal/gguf"
+)
+
+// role says how a tensor's values are made (see weights.go).
+type role int
+
+const (
+	roleEmbd      role = iota // token_embd
+	roleOutput                // output (untied)
+	roleIn                    // a projection from the normalized residual (q, k, v, qkv, gate, up)
+	roleAttnOut               // attn_output
+	roleDown                  // ffn_down
+	roleNorm                  // an RMSNorm weight near 1
+	rolePostNorm              // gemma's post-attention / post-FFN norm weights
+	roleBias                  // q, k, v biases
+	roleRopeFreqs             // rope_freqs (Llama 3)
+	roleRopeLong              // rope_factors_long (phi3)
+	roleRopeShort             // rope_factors_short (phi3)
+)
+
+// spec describes one tensor of a layout.
+type spec struct {
+	name  string
+	dims  []uint64 // ggml order: dims[0] is the row length
+	hf    string   // the Hugging Face tensor it comes from (the converter's order); "" for generated tensors
+	role  role
+	layer int    // -1 outside the blocks
+	gate  string // ffn_up: the ffn_gate tensor whose DC rows it repeats ("" for fused gate/up)
+}
+
+func (s *spec) elements() uint64 {
+	n := uint64(1)
+	for _, d := range s.dims {
+		n *= d
+	}
+	return n
+}
+
+func (s *spec) rows() int { return int(s.elements() / s.dims[0]) }
+
+// layout returns p's tensors in the order llama.cpp's converter writes them:
+// generated tensors (RoPE factors) first, then the checkpoint's tensors
+// sorted by their Hugging Face names (a single safetensors file's order).
+func layout(p *Preset) []spec {
+	d, ff, V := uint64(p.NEmbd), uint64(p.NFF), uint64(p.NVocab)
+	qDim, kvDim := uint64(p.NHead*p.HeadDim), uint64(p.NHeadKV*p.HeadDim)
+	var extra, ts []spec
+	add := func(name string, hf string, r role, layer int, dims ...uint64) {
+		ts = append(ts, spec{name: name, dims: dims, hf: hf, role: r, layer: layer})
+	}
+	switch {
+	case p.Llama3Rope != nil:
+		extra = append(extra, spec{name: "rope_freqs.weight", dims: []uint64{uint64(p.ropeDim() / 2)}, role: roleRopeFreqs, layer: -1})
+	case p.LongRope != nil:
+		extra = append(extra,
+			spec{name: "rope_factors_long.weight", dims: []uint64{uint64(p.ropeDim() / 2)}, role: roleRopeLong, layer: -1},
+			spec{name: "rope_factors_short.weight", dims: []uint64{uint64(p.ropeDim() / 2)}, role: roleRopeShort, layer: -1})
+	}
+	add("token_embd.weight", "model.embed_tokens.weight", roleEmbd, -1, d, V)
+	add("output_norm.weight", "model.norm.weight", roleNorm, -1, d)
+	if !p.Tied {
+		add("output.weight", "lm_head.weight", roleOutput, -1, d, V)
+	}
+	gemma := p.Arch == "gemma2" || p.Arch == "gemma3"
+	for i := 0; i < p.NLayer; i++ {
+		b := fmt.Sprintf("blk.%d.", i)
+		h := fmt.Sprintf("model.layers.%d.", i)
+		add(b+"attn_norm.weight", h+"input_layernorm.weight", roleNorm, i, d)
+		if p.Arch == "phi3" {
+			add(b+"attn_qkv.weight", h+"self_attn.qkv_proj.weight", roleIn, i, d, qDim+2*kvDim)
+		} else {
+			add(b+"attn_q.weight", h+"self_attn.q_proj.weight", roleIn, i, d, qDim)
+			add(b+"attn_k.weight", h+"self_attn.k_proj.weight", roleIn, i, d, kvDim)
+			add(b+"attn_v.weight", h+"self_attn.v_proj.weight", roleIn, i, d, kvDim)
+		}
+		add(b+"attn_output.weight", h+"self_attn.o_proj.weight", roleAttnOut, i, qDim, d)
+		if p.QKVBias {
+			add(b+"attn_q.bias", h+"self_attn.q_proj.bias", roleBias, i, qDim)
+			add(b+"attn_k.bias", h+"self_attn.k_proj.bias", roleBias, i, kvDim)
+			add(b+"attn_v.bias", h+"self_attn.v_proj.bias", roleBias, i, kvDim)
+		}
+		if p.Arch == "qwen3" || p.Arch == "gemma3" {
+			add(b+"attn_q_norm.weight", h+"self_attn.q_norm.weight", roleNorm, i, uint64(p.HeadDim))
+			add(b+"attn_k_norm.weight", h+"self_attn.k_norm.weight", roleNorm, i, uint64(p.HeadDim))
+		}
+		if gemma {
+			add(b+"post_attention_norm.weight", h+"post_attention_layernorm.weight", rolePostNorm, i, d)
+			add(b+"ffn_norm.weight", h+"pre_feedforward_layernorm.weight", roleNorm, i, d)
+			add(b+"post_ffw_norm.weight", h+"post_feedforward_layernorm.weight", rolePostNorm, i, d)
+		} else {
+			add(b+"ffn_norm.weight", h+"post_attention_layernorm.weight", roleNorm, i, d)
+		}
+		if p.Arch == "phi3" {
+			add(b+"ffn_up.weight", h+"mlp.gate_up_proj.weight", roleIn, i, d, 2*ff)
+		} else {
+			add(b+"ffn_gate.weight", h+"mlp.gate_proj.weight", roleIn, i, d, ff)
+			add(b+"ffn_up.weight", h+"mlp.up_proj.weight", roleIn, i, d, ff)
+			ts[len(ts)-1].gate = b + "ffn_gate.weight"
+		}
+		add(b+"ffn_down.weight", h+"mlp.down_proj.weight", roleDown, i, ff, d)
+	}
+	sort.SliceStable(ts, func(a, b int) bool { return ts[a].hf < ts[b].hf })
+	return append(extra, ts...)
+}
+
+// ParamCount returns the number of parameters of p's tensors (without
+// writing anything; RoPE factor tensors are not parameters and are left
+// out, as the published counts do).
+func (p *Preset) ParamCount() uint64 {
+	var n uint64
+	for _, s := range layout(p) {
+		switch s.role {
+		case roleRopeFreqs, roleRopeLong, roleRopeShort:
+			continue
+		}
+		n += s.elements()
+	}
+	return n
+}
+
+// metadata returns general.* and the architecture's keys, in the order the
+// converter writes them (general.file_type among them for float files).
+func metadata(p *Preset, seed uint64, fileType uint32, float bool) []gguf.KV {
+	a := p.Arch + "."
+	var kv []gguf.KV
+	str := func(k, s string) { kv = append(kv, gguf.KV{Key: k, Value: gguf.Value{Type: gguf.TypeString, V: s}}) }
+	u32 := func(k string, x int) {
+		kv = append(kv, gguf.KV{Key: k, Value: gguf.Value{Type: gguf.TypeUint32, V: uint32(x)}})
+	}
+	f32 := func(k string, x float64) {
+		kv = append(kv, gguf.KV{Key: k, Value: gguf.Value{Type: gguf.TypeFloat32, V: float32(x)}})
+	}
+	str("general.architecture", p.Arch)
+	str("general.type", "model")
+	str("general.name", displayName(p))
+	str("general.description", fmt.Sprintf("kvserve synth: random weights (seed %d) in the shape of %s, preset %s", seed, p.Model, p.Name))
+	u32(a+"block_count", p.NLayer)
+	u32(a+"context_length", p.NCtx)
+	u32(a+"embedding_length", p.NEmbd)
+	u32(a+"feed_forward_length", p.NFF)
+	u32(a+"attention.head_count", p.NHead)
+	u32(a+"attention.head_count_kv", p.NHeadKV)
+	switch p.Arch {
+	case "gemma2":
+		f32(a+"attention.layer_norm_rms_epsilon", float64(p.NormEps))
+		u32(a+"attention.key_length", p.HeadDim)
+		u32(a+"attention.value_length", p.HeadDim)
+		if float {
+			u32("general.file_type", int(fileType))
+		}
+		f32(a+"attn_logit_softcapping", float64(p.AttnSoftcap))
+		f32(a+"final_logit_softcapping", float64(p.FinalSoftcap))
+		u32(a+"attention.sliding_window", p.SlidingWindow)
+		return kv
+	case "phi3":
+		kv = kv[:4] // the phi3 converter writes its own list
+		u32(a+"context_length", p.NCtx)
+		u32(a+"rope.scaling.original_context_length", p.LongRope.OrigCtx)
+		u32(a+"embedding_length", p.NEmbd)
+		u32(a+"feed_forward_length", p.NFF)
+		u32(a+"block_count", p.NLayer)
+		u32(a+"attention.head_count", p.NHead)
+		u32(a+"attention.head_count_kv", p.NHeadKV)
+		f32(a+"attention.layer_norm_rms_epsilon", float64(p.NormEps))
+		u32(a+"rope.dimension_count", p.ropeDim())
+		f32(a+"rope.freq_base", p.RopeBase)
+		if float {
+			u32("general.file_type", int(fileType))
+		}
+		u32(a+"attention.sliding_window", p.SlidingWindow)
+		// generate_extra_tensors writes the LongRoPE magnitude correction.
+		scale := float64(p.NCtx) / float64(p.LongRope.OrigCtx)
+		attn := 1.0
+		if scale > 1 {
+			attn = math.Sqrt(1 + math.Log(scale)/math.Log(float64(p.LongRope.OrigCtx)))
+		}
+		f32(a+"rope.scaling.attn_factor", attn)
+		return kv
+	}
+	// The generic converter (TextModel.set_gguf_parameters) and its
+	// subclasses.
+	switch {
+	case p.Yarn != nil:
+		str(a+"rope.scaling.type", "yarn")
+		f32(a+"rope.scaling.factor", p.Yarn.Factor)
+		u32(a+"rope.scaling.original_context_length", p.Yarn.OrigCtx)
+		f32(a+"rope.scaling.yarn_beta_fast", p.Yarn.BetaFast)
+		f32(a+"rope.scaling.yarn_beta_slow", p.Yarn.BetaSlow)
+		if p.Yarn.LogMul != 0 {
+			f32(a+"rope.scaling.yarn_log_multiplier", p.Yarn.LogMul)
+		}
+	case p.LinearRope != 0:
+		str(a+"rope.scaling.type", "linear")
+		f32(a+"rope.scaling.factor", p.LinearRope)
+	}
+	f32(a+"rope.freq_base", p.RopeBase)
+	if p.RopeBaseSWA != 0 {
+		f32(a+"rope.freq_base_swa", p.RopeBaseSWA)
+	}
+	f32(a+"attention.layer_norm_rms_epsilon", float64(p.NormEps))
+	if p.HeadDimKey {
+		u32(a+"attention.key_length", p.HeadDim)
+		u32(a+"attention.value_length", p.HeadDim)
+	}
+	if float {
+		u32("general.file_type", int(fileType))
+	}
+	switch p.Arch {
+	case "llama", "mistral3":
+		u32(a+"vocab_size", p.NVocab)
+		u32(a+"rope.dimension_count", p.ropeDim())
+		if p.TempScale != 0 {
+			f32(a+"attention.temperature_scale", float64(p.TempScale))
+		}
+	case "gemma3":
+		if p.SlidingWindow > 0 {
+			u32(a+"attention.sliding_window", p.SlidingWindow)
+		}
+		if p.FinalSoftcap != 0 {
+			f32(a+"final_logit_softcapping", float64(p.FinalSoftcap))
+		}
+	}
+	return kv
+}
+
+// displayName is general.name: the copied model's name. (llama.cpp keys
+// Phi-3 tokenizer quirks on names containing "phi3", which a tiny preset
+// must not trigger.)
+func displayName(p *Preset) string {
+	if p.Tiny {
+		return "synthetic " + p.Model
+	}
+	m := p.Model
+	if i := strings.LastIndexByte(m, '/'); i >= 0 {
+		m = m[i+1:]
+	}
+	return m + " synthetic"
+}
+
+// llama3RopeFactors computes rope_freqs as the converter does for a
+// rope_scaling of type llama3 (LlamaModel.generate_extra_tensors).
+func llama3RopeFactors(p *Preset) []float32 {
+	r := p.Llama3Rope
+	dim := p.ropeDim()
+	lowWavelen := float64(r.OrigCtx) / r.LowFreqFactor
+	highWavelen := float64(r.OrigCtx) / r.HighFreqFactor
+	out := make([]float32, dim/2)
+	for i := range out {
+		freq := float64(float32(1 / math.Pow(p.RopeBase, float64(2*i)/float64(dim))))
+		wavelen := 2 * math.Pi / freq
+		switch {
+		case wavelen < highWavelen:
+			out[i] = 1
+		case wavelen > lowWavelen:
+			out[i] = float32(r.Factor)
+		default:
+			smooth := (float64(r.OrigCtx)/wavelen - r.LowFreqFactor) / (r.HighFreqFactor - r.LowFreqFactor)
+			out[i] = float32(1 / ((1-smooth)/r.Factor + smooth))
+		}
+	}
+	return out
+}
