@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kvserve/kvserve/internal/cachepolicy"
+	"github.com/kvserve/kvserve/internal/grammar"
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/model"
 	"github.com/kvserve/kvserve/internal/sample"
@@ -42,6 +43,10 @@ type Request struct {
 	SlotID      int  // -1: any free slot
 	CachePrompt bool // reuse the slot's cached prefix of the prompt
 	Special     bool // render special tokens in the output text
+	// Grammar, if set, constrains the output: only tokens it allows are
+	// sampled, end of generation only when it can end, and generation
+	// stops (StopType "eos") once it is complete.
+	Grammar *grammar.Grammar
 }
 
 // Event is one step of a running request: a generated token, or the end.
@@ -74,6 +79,10 @@ type Result struct {
 // ErrClosed is returned by Submit after Close.
 var ErrClosed = errors.New("server is shutting down")
 
+// ErrGrammar is wrapped by the error that ends a request whose grammar
+// cannot go on (a limit of grammar.Limits, or no token can continue it).
+var ErrGrammar = errors.New("grammar")
+
 type slotState int
 
 const (
@@ -95,6 +104,7 @@ type slot struct {
 	next   int // index of the next prompt token to evaluate
 	smp    *sample.Sampler
 	dec    *tokenizer.Decoder
+	gm     *grammar.Matcher // the request's grammar state (nil: none)
 	text   strings.Builder
 	sent   int // bytes of text already emitted
 	res    *Result
@@ -110,6 +120,7 @@ type pending struct {
 	req *Request
 	ctx context.Context
 	out chan Event
+	gm  *grammar.Matcher
 }
 
 // Scheduler runs requests in parallel slots over one shared model and KV
@@ -249,6 +260,15 @@ func (s *Scheduler) Submit(ctx context.Context, r *Request) (<-chan Event, error
 	if err := r.Sample.Validate(); err != nil {
 		return nil, err
 	}
+	var gm *grammar.Matcher
+	if r.Grammar != nil {
+		// Built here, in the caller's goroutine: the first request of a
+		// model also builds its vocabulary trie.
+		var err error
+		if gm, err = r.Grammar.NewMatcher(s.e.GrammarVocab(), r.Special); err != nil {
+			return nil, err
+		}
+	}
 	n := r.NPredict
 	if n < 0 || n > s.o.SlotCtx {
 		n = s.o.SlotCtx
@@ -265,7 +285,7 @@ func (s *Scheduler) Submit(ctx context.Context, r *Request) (<-chan Event, error
 			return nil, fmt.Errorf("%w: this request needs %d bytes of cache even at the lowest types, over the budget of %d bytes", cachepolicy.ErrBudget, need, p.Budget)
 		}
 	}
-	s.queue = append(s.queue, &pending{req: r, ctx: ctx, out: out})
+	s.queue = append(s.queue, &pending{req: r, ctx: ctx, out: out, gm: gm})
 	s.cond.Broadcast()
 	return out, nil
 }
@@ -524,6 +544,7 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 	sl.prompt = r.Prompt
 	sl.next = keep
 	sl.smp = smp
+	sl.gm = p.gm
 	sl.dec = s.e.Tok.NewContinuationDecoder(r.Special)
 	sl.text.Reset()
 	sl.sent = 0
@@ -657,11 +678,16 @@ func (s *Scheduler) emit(sl *slot, logits []float32) {
 	if r.NProbs > 0 {
 		ev.Top = sample.TopProbs(logits, r.NProbs)
 	}
-	tok := sl.smp.Sample(logits)
+	var tok int
+	if sl.gm == nil {
+		tok = sl.smp.Sample(logits)
+	} else if tok = s.sampleGrammar(sl, logits); tok < 0 {
+		return // finished with an error
+	}
 	sl.smp.Accept(tok)
 	ev.Token = tok
 	ev.LogProb = sample.LogProb(logits, tok)
-	if !r.IgnoreEOS && s.e.Tok.IsEOG(tok) {
+	if (!r.IgnoreEOS || sl.gm != nil) && s.e.Tok.IsEOG(tok) {
 		s.finish(sl, "eos", nil)
 		return
 	}
@@ -690,12 +716,31 @@ func (s *Scheduler) emit(sl *slot, logits []float32) {
 	case stopType != "":
 		sl.res.StoppingWord = word
 		s.finish(sl, stopType, nil)
+	case sl.gm != nil && sl.gm.Done(): // nothing may follow
+		s.finish(sl, "eos", nil)
 	case r.NPredict >= 0 && len(sl.res.Tokens) >= r.NPredict:
 		s.finish(sl, "limit", nil)
 	case len(sl.tokens) >= s.o.SlotCtx:
 		sl.res.Truncated = true
 		s.finish(sl, "limit", nil)
 	}
+}
+
+// sampleGrammar samples a token the slot's grammar allows and advances the
+// grammar by it. On an error (a grammar limit, or no token of the
+// vocabulary can continue) it finishes the request and returns -1.
+func (s *Scheduler) sampleGrammar(sl *slot, logits []float32) int {
+	mask, err := sl.gm.Mask()
+	if err == nil {
+		tok := sl.smp.SampleMasked(logits, mask)
+		if tok < 0 {
+			err = errors.New("no token of the vocabulary can continue the grammar here")
+		} else if err = sl.gm.Accept(tok); err == nil {
+			return tok
+		}
+	}
+	s.finish(sl, "none", fmt.Errorf("%w: %w", ErrGrammar, err))
+	return -1
 }
 
 // findStop finds the earliest stop string in text that ends after byte
@@ -765,7 +810,7 @@ func (s *Scheduler) finish(sl *slot, stopType string, err error) {
 	}
 	sl.state = slotIdle
 	sl.used = s.step
-	sl.req, sl.ctx, sl.out, sl.smp, sl.dec, sl.res = nil, nil, nil, nil, nil, nil
+	sl.req, sl.ctx, sl.out, sl.smp, sl.dec, sl.res, sl.gm = nil, nil, nil, nil, nil, nil, nil
 	sl.tGen = time.Time{}
 }
 
