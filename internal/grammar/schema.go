@@ -3,6 +3,7 @@ package grammar
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net/url"
 	"slices"
@@ -75,6 +76,7 @@ func primGrammar(root string) string {
 
 type conv struct {
 	root    any
+	doc     int // which document root is (a Builder holds several)
 	rules   map[string]string
 	order   []string
 	byBody  map[string]string
@@ -440,7 +442,8 @@ func (c *conv) typed(o *object, t, hint, path string) (string, error) {
 // ---- $ref ----
 
 func (c *conv) ref(ref, path string) (string, error) {
-	if n, ok := c.refRule[ref]; ok {
+	key := strconv.Itoa(c.doc) + ref
+	if n, ok := c.refRule[key]; ok {
 		return n, nil
 	}
 	target, err := c.resolve(ref, path)
@@ -454,7 +457,7 @@ func (c *conv) ref(ref, path string) (string, error) {
 	n := c.ruleName(hint)
 	c.rules[n] = "" // reserved: the target may refer back to it
 	c.order = append(c.order, n)
-	c.refRule[ref] = n
+	c.refRule[key] = n
 	e, err := c.visit(target, n, ref)
 	if err != nil {
 		return "", err
@@ -1251,3 +1254,110 @@ func digits(lo, hi byte) string {
 	}
 	return fmt.Sprintf("[%c-%c]", lo, hi)
 }
+
+// Builder assembles one GBNF grammar from several JSON Schemas and rules
+// written by hand (the tool-call formats use it). Rules are shared: equal
+// bodies get one rule.
+type Builder struct{ c *conv }
+
+// NewBuilder returns an empty Builder.
+func NewBuilder() *Builder { return &Builder{c: newConv(nil, DefaultLimits.MaxRepetition)} }
+
+// Schema adds the rules of a JSON Schema (its $refs resolve within it) and
+// returns an expression matching the JSON values it accepts. hint names
+// the rules.
+func (b *Builder) Schema(schema []byte, hint string) (string, error) {
+	root, err := decodeOrdered(schema)
+	if err != nil {
+		return "", &SchemaError{Msg: "not valid JSON: " + err.Error()}
+	}
+	b.c.doc++
+	b.c.root = root
+	return b.c.visit(root, hint, "#")
+}
+
+// Rule adds a rule with the given body (GBNF) and returns its name.
+func (b *Builder) Rule(hint, body string) string { return b.c.rule(hint, body) }
+
+// Prim returns the name of one of the JSON rules, adding it: "space" (the
+// whitespace between JSON tokens), "value", "object", "array", "string",
+// "number", "integer", "boolean", "null".
+func (b *Builder) Prim(name string) string {
+	if _, ok := jsonPrims[name]; !ok {
+		panic("grammar: no JSON rule " + name)
+	}
+	return b.c.prim(name)
+}
+
+// TextUntil returns an expression matching any text that does not contain
+// stop, followed by stop (the first occurrence ends it).
+func (b *Builder) TextUntil(stop, hint string) string {
+	s := []rune(stop)
+	n := len(s)
+	if n == 0 {
+		return `""`
+	}
+	// fail[k]: the longest proper border of s[:k+1] (KMP).
+	fail := make([]int, n)
+	for i, k := 1, 0; i < n; i++ {
+		for k > 0 && s[i] != s[k] {
+			k = fail[k-1]
+		}
+		if s[i] == s[k] {
+			k++
+		}
+		fail[i] = k
+	}
+	next := func(k int, c rune) int {
+		for k > 0 && s[k] != c {
+			k = fail[k-1]
+		}
+		if s[k] == c {
+			return k + 1
+		}
+		return 0
+	}
+	var alpha []rune
+	for _, r := range s {
+		if !slices.Contains(alpha, r) {
+			alpha = append(alpha, r)
+		}
+	}
+	slices.Sort(alpha)
+	var excl []cpRange
+	for _, r := range alpha {
+		excl = append(excl, cpRange{r, r})
+	}
+	other := gbnfClass(subtractRanges(negateRanges(normRanges(excl)), []cpRange{{0xD800, 0xDFFF}}))
+	names := make([]string, n)
+	for k := range n {
+		names[k] = b.c.ruleName(fmt.Sprintf("%s-%d", hint, k))
+		b.c.rules[names[k]] = ""
+		b.c.order = append(b.c.order, names[k])
+	}
+	for k := range n {
+		var alts []string
+		for _, r := range alpha {
+			if j := next(k, r); j == n {
+				alts = append(alts, gbnfLiteral(string(r)))
+			} else {
+				alts = append(alts, gbnfLiteral(string(r))+" "+names[j])
+			}
+		}
+		alts = append(alts, other+" "+names[0])
+		b.c.rules[names[k]] = strings.Join(alts, " | ")
+	}
+	return names[0]
+}
+
+// GBNF returns the grammar, with root ::= rootExpr.
+func (b *Builder) GBNF(rootExpr string) string {
+	c := *b.c
+	c.rules = maps.Clone(b.c.rules)
+	c.rules["root"] = rootExpr
+	c.order = append([]string{"root"}, b.c.order...)
+	return c.text()
+}
+
+// Literal quotes text as a GBNF string literal.
+func Literal(text string) string { return gbnfLiteral(text) }

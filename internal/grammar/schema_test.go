@@ -143,3 +143,31 @@ func TestJSONObjectGrammar(t *testing.T) {
 		t.Error("any JSON rejected an array")
 	}
 }
+
+func TestBuilder(t *testing.T) {
+	b := NewBuilder()
+	a, err := b.Schema([]byte(`{"$defs":{"x":{"type":"integer"}},"type":"object","properties":{"v":{"$ref":"#/$defs/x"}},"required":["v"]}`), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.Schema([]byte(`{"$defs":{"x":{"type":"boolean"}},"type":"array","items":{"$ref":"#/$defs/x"},"maxItems":2}`), "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	think := b.TextUntil("</think>", "think")
+	src := b.GBNF(`"<think>" ` + think + ` ` + b.Prim("space") + ` ( ` + a + ` | ` + c + ` )`)
+	g, err := Parse(src, Limits{})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, src)
+	}
+	for _, s := range []string{`<think></think>{"v":1}`, "<think>a < b </thin </think>\n[true,false]", `<think><</think>[]`, `<think>///think></think>[]`} {
+		if !matches(t, g, s) {
+			t.Errorf("%q rejected\n%s", s, src)
+		}
+	}
+	for _, s := range []string{`<think></think>{"v":true}`, `<think></think>[1]`, `<think></think></think>[]`, `<think>[]`} {
+		if matches(t, g, s) {
+			t.Errorf("%q accepted", s)
+		}
+	}
+}
