@@ -21,7 +21,7 @@ func cmdServe(args []string) error {
 	mf.register(f, 0)
 	var pf policyFlags
 	registerPolicy(f, &pf)
-	var host, apiKey, alias, slotPath, logLevel string
+	var host, apiKey, alias, slotPath, logLevel, reasoningFormat string
 	var port, slots, prefill int
 	var metrics bool
 	var maxBody int64
@@ -41,6 +41,7 @@ func cmdServe(args []string) error {
 	var maxBodyMiB int
 	f.Int(&maxBodyMiB, server.DefaultMaxBodyBytes>>20, "largest request body in MiB", "max-body-mib")
 	f.String(&logLevel, "info", "log level: debug, info, warn, error", "log-level")
+	f.String(&reasoningFormat, server.ReasoningAuto, "chat reasoning: auto (separate <think> text into reasoning_content when the template has thinking markers), deepseek (always), none (leave it in the content)", "reasoning-format")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -58,6 +59,9 @@ func cmdServe(args []string) error {
 		return fmt.Errorf("--max-body-mib must be at least 1")
 	}
 	maxBody = int64(maxBodyMiB) << 20
+	if !server.ValidReasoningFormat(reasoningFormat) {
+		return fmt.Errorf("--reasoning-format must be auto, deepseek or none, not %q", reasoningFormat)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
@@ -90,7 +94,7 @@ func cmdServe(args []string) error {
 	o := server.Options{
 		ModelPath: mf.model, Threads: mf.threads,
 		Slots: slots, Ctx: mf.ctx, Batch: mf.batch, PrefillChunk: prefill, Cache: mf.cache, Policy: pol,
-		Alias: alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
+		Alias: alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody, ReasoningFormat: reasoningFormat,
 		QueueTimeout: qt, QueueMax: queueMax,
 		ShutdownTimeout: time.Duration(shutdownTimeout * float64(time.Second)),
 		Logger:          log,

@@ -49,6 +49,9 @@ func compile(src string, defs []ruleDef, lim Limits) (*Grammar, error) {
 			return nil, err
 		}
 	}
+	if err := c.prune(root); err != nil {
+		return nil, err
+	}
 	g := &Grammar{src: src, names: c.names, sets: c.sets, root: root, limits: lim}
 	g.rules = make([][]int32, len(c.alts))
 	g.elems = make([]elem, 0, c.nElems)
@@ -70,6 +73,55 @@ func compile(src string, defs []ruleDef, lim Limits) (*Grammar, error) {
 		return nil, &Error{Msg: "the grammar matches nothing"}
 	}
 	return g, nil
+}
+
+// prune removes the alternatives that can match no text (an empty
+// character class, or a rule that matches nothing, such as one that only
+// refers to itself), so that matching never enters a dead end: every
+// prefix the automaton accepts can be completed.
+func (c *compiler) prune(root int32) error {
+	ok := func(e elem, productive []bool) bool {
+		if e.kind == kBytes {
+			return !c.sets[e.arg].empty()
+		}
+		return productive[e.arg]
+	}
+	productive := make([]bool, len(c.alts))
+	for changed := true; changed; {
+		changed = false
+		for r, alts := range c.alts {
+			if productive[r] {
+				continue
+			}
+			for _, a := range alts {
+				all := true
+				for _, e := range a {
+					all = all && ok(e, productive)
+				}
+				if all {
+					productive[r], changed = true, true
+					break
+				}
+			}
+		}
+	}
+	if !productive[root] {
+		return &Error{Msg: "the grammar matches nothing"}
+	}
+	for r, alts := range c.alts {
+		kept := alts[:0]
+		for _, a := range alts {
+			all := true
+			for _, e := range a {
+				all = all && ok(e, productive)
+			}
+			if all {
+				kept = append(kept, a)
+			}
+		}
+		c.alts[r] = kept
+	}
+	return nil
 }
 
 func (c *compiler) store(r int32, alts [][]elem) error {

@@ -51,6 +51,7 @@ func TestParseValid(t *testing.T) {
 		{"alternative after | on the next line", "root ::= \"a\" |\n  \"b\"", []string{"a", "b"}, []string{""}},
 		{"tail recursion", "root ::= item\nitem ::= \"x\" item | \"y\"", []string{"y", "xxxy"}, []string{"x"}},
 		{"nested recursion", "root ::= \"(\" root \")\" | \"\"", []string{"", "()", "((()))"}, []string{"(()", ")("}},
+		{"dead alternatives pruned", "root ::= \"a\" dead | \"a\" \"b\" | [] \"c\"\ndead ::= \"x\" dead", []string{"ab"}, []string{"a", "ax", "c"}},
 	}
 	for _, c := range cases {
 		g, err := Parse(c.g, Limits{})
@@ -98,6 +99,7 @@ func TestParseErrors(t *testing.T) {
 		{`::= "a"`, `line 1, column 1: expecting a rule name, found ':'`, false},
 		{`root ::= "a" "b" = "c"`, `unexpected '=' in rule "root"`, false},
 		{"root ::= x\nx ::= x", `the grammar matches nothing`, false},
+		{"root ::= \"a\" x\nx ::= \"b\" x", `the grammar matches nothing`, false},
 		{string([]byte{'r', 'o', 'o', 't', ' ', ':', ':', '=', ' ', '"', 0xff, '"'}), `not valid UTF-8`, false},
 	}
 	for _, c := range cases {
@@ -191,5 +193,18 @@ func TestStateCacheReset(t *testing.T) {
 	}
 	if m.AcceptBytes([]byte(")")) == nil {
 		t.Error("an extra ) was accepted")
+	}
+}
+
+// Alternatives that can never complete are removed, so the matcher never
+// accepts a prefix it cannot finish.
+func TestDeadEndsPruned(t *testing.T) {
+	g := MustParse("root ::= \"a\" dead | \"a\" \"b\"\ndead ::= \"x\" dead")
+	m, _ := g.NewMatcher(byteVocab, false)
+	if err := m.AcceptBytes([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if m.AcceptBytes([]byte("x")) == nil {
+		t.Error(`"ax" accepted: a dead end`)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/grammar"
 	"github.com/kvserve/kvserve/internal/sample"
 )
 
@@ -40,17 +41,16 @@ type genOptions struct {
 	slotID       int
 	returnTokens bool
 	ignoreEOS    bool
+	grammar      *grammar.Grammar // grammar, json_schema or response_format (nil: none)
+	special      bool             // render special tokens (tool-call markers)
 }
 
 // unsupported lists request fields asking for features kvserve does not
 // implement; a request that sets one to a non-default value is refused
 // with a 400 rather than silently served differently.
 var unsupported = []struct{ field, what string }{
-	{"grammar", "grammar-constrained sampling"},
-	{"json_schema", "JSON-schema-constrained sampling"},
 	{"logit_bias", "logit_bias"},
-	{"tools", "tool calling"},
-	{"functions", "function calling"},
+	{"functions", "legacy function calling (use \"tools\")"},
 	{"mirostat", "mirostat sampling"},
 	{"dry_multiplier", "DRY sampling"},
 	{"xtc_probability", "XTC sampling"},
@@ -76,11 +76,10 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 	if o.has("top_n_sigma") && o.float("top_n_sigma", -1, -1e9, 1e9) > 0 {
 		o.fail(`"top_n_sigma" is not supported (only values <= 0, disabled, are accepted)`)
 	}
-	if rf := o.object("response_format"); rf != nil {
-		if t := rf.string("type", "text"); t != "text" || rf.err != nil {
-			o.fail(`"response_format" of type %q is not supported (only "text")`, t)
-		}
+	if a != apiOAIChat && o.nonEmpty("tools") {
+		o.fail(`"tools" are supported on /v1/chat/completions only`)
 	}
+	g.grammar = parseConstraint(o)
 	for _, f := range []string{"n", "best_of", "n_cmpl"} {
 		if o.has(f) && o.int(f, 1, math.MinInt32, math.MaxInt32) != 1 && o.err == nil {
 			o.fail("%q must be 1: kvserve returns one choice per request", f)
@@ -166,7 +165,7 @@ func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError
 	}
 	return &engine.Request{
 		Prompt: prompt, NPredict: g.nPredict, Sample: g.sample, Stop: g.stop, IgnoreEOS: g.ignoreEOS,
-		NProbs: g.nProbs, SlotID: g.slotID, CachePrompt: g.cachePrompt,
+		NProbs: g.nProbs, SlotID: g.slotID, CachePrompt: g.cachePrompt, Grammar: g.grammar, Special: g.special,
 	}, nil
 }
 
@@ -268,6 +267,9 @@ func (s *Server) next(rn *run) (step, *apiError) {
 		return step{}, errorf(http.StatusInternalServerError, TypeServer, "the request ended without a result")
 	}
 	if ev.Err != nil {
+		if errors.Is(ev.Err, engine.ErrGrammar) {
+			return step{}, badRequest("%v", ev.Err)
+		}
 		if errors.Is(ev.Err, engine.ErrClosed) {
 			return step{}, errorf(http.StatusServiceUnavailable, TypeUnavailable, "%v", ev.Err)
 		}

@@ -64,6 +64,12 @@ type Options struct {
 	// "X-Api-Key: KEY") on every route but /health, /v1/health, /models
 	// and /v1/models, as llama-server does.
 	APIKeys []string
+	// ReasoningFormat is the default of the chat request's
+	// "reasoning_format" (llama-server's --reasoning-format): "auto" (or
+	// ""), separate <think> reasoning into reasoning_content when the
+	// chat template has thinking markers; "deepseek", always; "none",
+	// never.
+	ReasoningFormat string
 	// Metrics enables GET /metrics.
 	Metrics bool
 	// SlotSavePath is the directory for slot save/restore files; empty

@@ -79,7 +79,7 @@ func (s *Server) handleApplyTemplate(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, aerr)
 		return
 	}
-	prompt, aerr := s.renderChat(o)
+	prompt, _, aerr := s.renderChat(o)
 	if aerr != nil {
 		writeAPIError(w, aerr)
 		return
