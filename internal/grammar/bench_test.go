@@ -153,7 +153,7 @@ func BenchmarkMaskLlama3(b *testing.B) {
 		}
 		toks := greedyTokens(c.text, pieces)
 		b.Run(c.name, func(b *testing.B) {
-			states := 0
+			var st MatcherStats
 			for b.Loop() {
 				m, err := g.NewMatcher(v, false)
 				if err != nil {
@@ -174,11 +174,13 @@ func BenchmarkMaskLlama3(b *testing.B) {
 				if !m.CanEnd() {
 					b.Fatal("text incomplete")
 				}
-				states = len(m.m.states)
+				st = m.Stats()
 			}
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(toks)), "µs/token")
 			b.ReportMetric(float64(len(toks)), "tokens")
-			b.ReportMetric(float64(states), "states")
+			b.ReportMetric(float64(st.States), "states")
+			b.ReportMetric(float64(st.Computed)/float64(len(toks)), "computed/token")
+			b.ReportMetric(float64(st.Nodes)/float64(len(toks)), "nodes/token")
 		})
 	}
 }

@@ -474,9 +474,11 @@ func (g *Grammar) computeClasses() {
 	}
 	g.nClasses = n
 	g.classRep = make([]byte, n)
+	g.classBytes = make([][4]uint64, n)
 	seen := make([]bool, n)
 	for b := range 256 {
 		g.classOf[b] = uint8(cls[b])
+		g.classBytes[cls[b]][b>>6] |= 1 << (b & 63)
 		if !seen[cls[b]] {
 			seen[cls[b]] = true
 			g.classRep[cls[b]] = byte(b)

@@ -132,10 +132,10 @@ type Grammar struct {
 	limits Limits
 
 	// Byte classes: bytes no set tells apart share a class.
-	classOf  [256]uint8
-	nClasses int
-	// classSets[s] is set s as a bitmap over classes (for transitions).
-	classRep []byte // one byte of each class
+	classOf    [256]uint8
+	nClasses   int
+	classRep   []byte      // one byte of each class
+	classBytes [][4]uint64 // the bytes of each class
 }
 
 // Source returns the grammar's GBNF text (for a JSON Schema, the grammar it

@@ -22,9 +22,11 @@ type machine struct {
 
 	states   [][]int32
 	stateIdx map[string]int32
-	trans    []int32 // state*nClasses + class
-	accept   []bool  // the state holds the empty stack
-	onlyEnd  []bool  // the state holds only the empty stack
+	trans    []int32     // state*nClasses + class
+	accept   []bool      // the state holds the empty stack
+	onlyEnd  []bool      // the state holds only the empty stack
+	loops    [][4]uint64 // per state: the bytes that lead back to it (valid when loopsDone)
+	loopsOK  []bool
 
 	work  int
 	err   error
@@ -59,6 +61,8 @@ func (m *machine) reset() {
 	m.trans = m.trans[:0]
 	m.accept = m.accept[:0]
 	m.onlyEnd = m.onlyEnd[:0]
+	m.loops = m.loops[:0]
+	m.loopsOK = m.loopsOK[:0]
 	m.mark = append(m.mark[:0], 0)
 	m.in = append(m.in[:0], 0)
 }
@@ -172,6 +176,8 @@ func (m *machine) finish() (int32, error) {
 	}
 	m.accept = append(m.accept, m.out[0] == 0)
 	m.onlyEnd = append(m.onlyEnd, len(m.out) == 1 && m.out[0] == 0)
+	m.loops = append(m.loops, [4]uint64{})
+	m.loopsOK = append(m.loopsOK, false)
 	return id, nil
 }
 
@@ -208,6 +214,27 @@ func (m *machine) step(s int32, c uint8) (int32, error) {
 	}
 	m.trans[i] = t
 	return t, nil
+}
+
+// selfLoops returns the bytes on which state s goes back to itself.
+func (m *machine) selfLoops(s int32) ([4]uint64, error) {
+	if m.loopsOK[s] {
+		return m.loops[s], nil
+	}
+	var set [4]uint64
+	for c := range m.g.nClasses {
+		t, err := m.step(s, uint8(c))
+		if err != nil {
+			return set, err
+		}
+		if t == s {
+			for w := range 4 {
+				set[w] |= m.g.classBytes[c][w]
+			}
+		}
+	}
+	m.loops[s], m.loopsOK[s] = set, true
+	return set, nil
 }
 
 // stacks returns the stacks of a state as element positions, top first

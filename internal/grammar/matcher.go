@@ -19,6 +19,8 @@ type Matcher struct {
 	cur     int32
 	ended   bool
 
+	stats MatcherStats
+
 	masks    map[int32][]uint64
 	order    []int32 // cached mask states, oldest first
 	maxMasks int
@@ -46,6 +48,22 @@ func (g *Grammar) NewMatcher(v *Vocab, special bool) (*Matcher, error) {
 	}, nil
 }
 
+// MatcherStats count a Matcher's work (for benchmarks and diagnostics).
+type MatcherStats struct {
+	Masks      int // masks requested
+	Computed   int // masks computed (the others came from the cache)
+	Nodes      int // trie nodes visited while computing them
+	WholeSkips int // subtrees allowed whole without being walked
+	States     int // states created
+}
+
+// Stats returns the counts so far.
+func (mt *Matcher) Stats() MatcherStats {
+	st := mt.stats
+	st.States = len(mt.m.states)
+	return st
+}
+
 // CanEnd reports whether the text so far is a complete match (an
 // end-of-generation token is allowed now).
 func (mt *Matcher) CanEnd() bool { return mt.ended || mt.m.accept[mt.cur] }
@@ -63,9 +81,11 @@ func (mt *Matcher) Mask() ([]uint64, error) {
 	if mt.ended {
 		return make([]uint64, mt.v.MaskWords()), nil
 	}
+	mt.stats.Masks++
 	if mk, ok := mt.masks[mt.cur]; ok {
 		return mk, nil
 	}
+	mt.stats.Computed++
 	mk := make([]uint64, mt.v.MaskWords())
 	if err := mt.fill(mt.cur, mk); err != nil {
 		return nil, err
@@ -83,18 +103,39 @@ func (mt *Matcher) Mask() ([]uint64, error) {
 }
 
 // fill sets in mk the tokens allowed from state s: one depth-first scan of
-// the trie in which a byte the grammar rejects skips the subtree below it.
+// the trie in which a byte the grammar rejects skips the subtree below it,
+// and a subtree whose every byte leads from s back to s (text inside a
+// JSON string, say) is allowed whole without being walked.
 func (mt *Matcher) fill(s int32, mk []uint64) error {
 	m, v := mt.m, mt.v
 	m.work = 0
+	loops, err := m.selfLoops(s)
+	if err != nil {
+		return err
+	}
+	hasLoops := loops != [4]uint64{}
 	nc := m.g.nClasses
 	classOf := &m.g.classOf
 	st := mt.st
 	st[0] = s
-	tbyte, depth, skip, tok := v.tbyte, v.depth, v.skip, v.tok
+	tbyte, depth, skip, tok, sub := v.tbyte, v.depth, v.skip, v.tok, v.sub
+	visited, whole := 0, 0
+	defer func() { mt.stats.Nodes += visited; mt.stats.WholeSkips += whole }()
 	for i := 0; i < len(tbyte); {
+		visited++
 		d := depth[i]
 		from := st[d-1]
+		if hasLoops && from == s {
+			b := sub[4*i : 4*i+4 : 4*i+4]
+			if b[0]&^loops[0]|b[1]&^loops[1]|b[2]&^loops[2]|b[3]&^loops[3] == 0 {
+				for _, x := range v.order[v.first[i]:v.first[skip[i]]] {
+					mk[x>>6] |= 1 << (x & 63)
+				}
+				whole++
+				i = int(skip[i])
+				continue
+			}
+		}
 		c := classOf[tbyte[i]]
 		t := m.trans[int(from)*nc+int(c)]
 		if t == transUnknown {

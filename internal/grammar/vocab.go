@@ -19,6 +19,12 @@ type Vocab struct {
 	skip  []int32 // index of the first node after this node's subtree
 	tok   []int32 // token ending here: its id, -1 none, <= -2 an index into extra
 	extra [][]int32
+	// sub[4i:4i+4] is the set of bytes in node i's subtree (its own
+	// included); the tokens ending in the subtree are
+	// order[first[i]:first[skip[i]]] (first has one more entry, for the end).
+	sub   []uint64
+	order []int32
+	first []int32
 
 	maxDepth int
 	eog      []uint64 // end-of-generation tokens
@@ -109,6 +115,35 @@ func NewVocab(pieces [][]byte, kind func(id int) TokenKind) *Vocab {
 	for len(path) > 0 {
 		v.skip[path[len(path)-1]] = int32(len(v.tbyte))
 		path = path[:len(path)-1]
+	}
+	n = len(v.tbyte)
+	v.sub = make([]uint64, 4*n)
+	v.first = make([]int32, n+1)
+	parent := make([]int32, n)
+	for i := range n {
+		v.first[i] = int32(len(v.order))
+		switch t := v.tok[i]; {
+		case t >= 0:
+			v.order = append(v.order, t)
+		case t <= -2:
+			v.order = append(v.order, v.extra[-2-t]...)
+		}
+		parent[i] = -1
+	}
+	v.first[n] = int32(len(v.order))
+	for i := range n { // a node's children follow it, within its skip range
+		for j := i + 1; j < int(v.skip[i]); j = int(v.skip[j]) {
+			parent[j] = int32(i)
+		}
+	}
+	for i := n - 1; i >= 0; i-- {
+		b := v.tbyte[i]
+		v.sub[4*i+int(b>>6)] |= 1 << (b & 63)
+		if p := parent[i]; p >= 0 {
+			for w := range 4 {
+				v.sub[4*int(p)+w] |= v.sub[4*i+w]
+			}
+		}
 	}
 	return v
 }
