@@ -101,3 +101,58 @@ func TestSchedulerGrammar(t *testing.T) {
 		t.Errorf("after the error: %v", err)
 	}
 }
+
+// BenchmarkGrammarDecode compares the scheduler's decode time per token
+// on the embedded model with and without a grammar (the mask is computed
+// and applied each step):
+//
+//	go test -run '^$' -bench GrammarDecode ./internal/engine
+func BenchmarkGrammarDecode(b *testing.B) {
+	e, err := engine.Load("", 2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	s, err := e.NewScheduler(engine.SchedulerOptions{Slots: 1, SlotCtx: 1024, Cache: engine.DefaultCacheOptions()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Start()
+	defer s.Close()
+	schema := `{"type":"object","properties":{"name":{"type":"string","maxLength":40},"age":{"type":"integer","minimum":0,"maximum":150},"tags":{"type":"array","items":{"type":"string","maxLength":20},"maxItems":8}},"required":["name","age","tags"]}`
+	cases := []struct {
+		name string
+		g    *grammar.Grammar
+	}{
+		{"none", nil},
+		{"free-json", grammar.MustParse(grammar.AnyJSONGBNF)},
+		{"json-schema", func() *grammar.Grammar { g, _ := grammar.FromJSONSchema([]byte(schema), grammar.Limits{}); return g }()},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			var tokens int
+			var dur float64
+			seed := uint64(0)
+			for b.Loop() {
+				p := sample.DefaultParams()
+				p.Seed = seed
+				seed++
+				ch, err := s.Submit(context.Background(), &engine.Request{Prompt: e.Tok.Encode("{\"", true, true), NPredict: 128, Sample: p, SlotID: -1, Grammar: c.g})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for ev := range ch {
+					if ev.Err != nil {
+						b.Fatal(ev.Err)
+					}
+					if ev.Done != nil {
+						tokens += ev.Done.PredictedTokens
+						dur += ev.Done.PredictTime.Seconds()
+					}
+				}
+			}
+			b.ReportMetric(1e3*dur/float64(tokens), "ms/token")
+			b.ReportMetric(float64(tokens)/float64(b.N), "tokens/request")
+		})
+	}
+}

@@ -146,6 +146,23 @@ var benchCases = []struct {
 
 func BenchmarkMaskLlama3(b *testing.B) {
 	v, pieces := llama3Vocab(b)
+	benchMask(b, v, pieces)
+}
+
+// BenchmarkMaskKvtest is the same on kvtest-27m's 8192-token vocabulary
+// (the embedded model's).
+func BenchmarkMaskKvtest(b *testing.B) {
+	v, _ := modelVocab(b)
+	pieces := map[string]int{}
+	for id := v.Size() - 1; id >= 0; id-- {
+		if p := v.Piece(id); len(p) > 0 && !v.IsEOG(id) && !v.IsControl(id) {
+			pieces[string(p)] = id
+		}
+	}
+	benchMask(b, v, pieces)
+}
+
+func benchMask(b *testing.B, v *Vocab, pieces map[string]int) {
 	for _, c := range benchCases {
 		g, err := Parse(c.grammar, Limits{})
 		if err != nil {
