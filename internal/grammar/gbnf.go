@@ -87,8 +87,7 @@ func MustParse(src string) *Grammar {
 
 func (p *parser) errAt(off int, format string, args ...any) *Error {
 	line, col := 1, 1
-	for i, r := range p.src[:min(off, len(p.src))] {
-		_ = i
+	for _, r := range p.src[:min(off, len(p.src))] {
 		if r == '\n' {
 			line++
 			col = 1

@@ -142,6 +142,6 @@ type Grammar struct {
 // was compiled to).
 func (g *Grammar) Source() string { return g.src }
 
-// Rules returns the number of compiled rules (generated ones included) and
+// Size returns the number of compiled rules (generated ones included) and
 // elements, for diagnostics.
 func (g *Grammar) Size() (rules, elements int) { return len(g.rules), len(g.elems) }

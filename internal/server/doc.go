@@ -71,8 +71,8 @@
 //     as they are generated; with "auto", calls are sent when the output
 //     ends and parses. Assistant tool_calls and tool messages render
 //     through the template (written as text in the format when it cannot
-//     render them). Tool requests render special tokens (markers such as
-//     <|python_tag|> are control tokens).
+//     render them). Tool requests in the Llama 3 and Mistral formats render
+//     special tokens (<|python_tag|> and [TOOL_CALLS] are control tokens).
 //   - Reasoning: "reasoning_format" (default Options.ReasoningFormat,
 //     --reasoning-format): auto separates <think>...</think> (and gpt-oss'
 //     analysis channel) into reasoning_content when the template has

@@ -508,3 +508,53 @@ Return <tool_call>{"name": <function-name>, "arguments": <args-json-object>}</to
 		t.Errorf("hermes streamed %+v", sm)
 	}
 }
+
+// The other formats end to end, with minimal templates in their style: a
+// forced call comes back as tool_calls with valid arguments, streamed or
+// not.
+func TestToolFormats(t *testing.T) {
+	templates := map[string]string{
+		"llama3": `{%- if tools %}<|start_header_id|>system<|end_header_id|>
+
+{% for t in tools %}{{ t | tojson }}{% endfor %}<|eot_id|>{% endif %}
+{%- for message in messages %}<|start_header_id|>{{ message.role }}<|end_header_id|>
+
+{% if message.tool_calls %}{% for tc in message.tool_calls %}{"name": "{{ tc.function.name }}", "parameters": {{ tc.function.arguments | tojson }}}{% endfor %}{% else %}{{ message.content }}{% endif %}<|eot_id|>{%- endfor %}
+{%- if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>
+
+{% endif %}`,
+		"mistral": `{% if tools %}[AVAILABLE_TOOLS]{{ tools | tojson }}[/AVAILABLE_TOOLS]{% endif %}{%- for message in messages %}{% if message.role == 'user' %}[INST]{{ message.content }}[/INST]{% elif message.tool_calls %}[TOOL_CALLS]{{ message.tool_calls | tojson }}</s>{% else %}{{ message.content }}{% endif %}{%- endfor %}`,
+		"harmony": `{% if tools %}<|start|>developer<|message|>{{ tools | tojson }}<|end|>{% endif %}{%- for message in messages %}{% if message.tool_calls %}<|start|>assistant<|channel|>commentary to=functions.{{ message.tool_calls[0].function.name }} <|constrain|>json<|message|>{{ message.tool_calls[0].function.arguments }}<|call|>{% else %}<|start|>{{ message.role }}<|message|>{{ message.content }}<|end|>{% endif %}{%- endfor %}{%- if add_generation_prompt %}<|start|>assistant{% endif %}`,
+	}
+	for name, src := range templates {
+		t.Run(name, func(t *testing.T) {
+			s, ts := newTestServer(t, Options{Slots: 1})
+			tmpl, err := chat.New(src, "", "<|endoftext|>")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.chat = jinjaTemplate{tmpl}
+			body := func() map[string]any {
+				return map[string]any{"messages": userMsg("Weather in Paris?"), "tools": []any{weatherTool, timeTool},
+					"tool_choice": map[string]any{"type": "function", "function": map[string]any{"name": "get_weather"}}, "temperature": 0, "max_tokens": 150}
+			}
+			m, fr := message(t, postOK(t, ts.URL+chatURL, body()))
+			calls := toolCalls(t, m)
+			if fr != "tool_calls" || len(calls) != 1 {
+				t.Fatalf("finish %q message %v", fr, m)
+			}
+			fn := calls[0]["function"].(map[string]any)
+			if fn["name"] != "get_weather" {
+				t.Errorf("called %v", fn["name"])
+			}
+			checkWeatherArgs(t, fn["arguments"].(string))
+			if c, _ := m["content"].(string); strings.Contains(c, "TOOL_CALLS") || strings.Contains(c, "<|") {
+				t.Errorf("markers in the content: %q", c)
+			}
+			sm := fold(t, streamChat(t, ts.URL+chatURL, body()))
+			if sm.finish != "tool_calls" || len(sm.calls) != 1 || sm.calls[0].args != fn["arguments"] {
+				t.Errorf("streamed %+v", sm)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/toolcall"
 )
 
 // newID returns an OpenAI-style id: prefix + 32 random letters/digits.
@@ -106,8 +107,8 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if plan.parser.Tools {
-		g.special = true // tool-call markers may be control tokens
+	if plan.parser.Tools && (plan.tmpl.Format == toolcall.Llama3 || plan.tmpl.Format == toolcall.Mistral) {
+		g.special = true // <|python_tag|> and [TOOL_CALLS] are control tokens
 	}
 	s.runOAI(w, r, s.eng.Tok.Encode(prompt, true, true), g, apiOAIChat, plan)
 }

@@ -27,7 +27,7 @@ type GrammarOptions struct {
 	Think    Think
 }
 
-// emptyObjectSchema is used for a function without parameters.
+// anyObjectSchema is used for a function without parameters.
 const anyObjectSchema = `{"type":"object","additionalProperties":true}`
 
 // Grammar returns the GBNF grammar of output that calls tools in format f:
