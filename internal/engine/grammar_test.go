@@ -88,7 +88,8 @@ func TestSchedulerGrammar(t *testing.T) {
 		t.Errorf("cut short: %q stop %q err %v", text, res.StopType, err)
 	}
 
-	deep, err := grammar.Parse(`root ::= "(" root ")"`, grammar.Limits{MaxStackDepth: 5})
+	// Every path nests three deep before it can end: over a depth limit of 2.
+	deep, err := grammar.Parse("root ::= \"(\" a \")\"\na ::= \"(\" b \")\"\nb ::= \"(\" c \")\"\nc ::= \"(\" c \")\" | \"x\"", grammar.Limits{MaxStackDepth: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
