@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
+
+	"github.com/kvserve/kvserve/internal/server"
 )
 
 type command struct {
@@ -42,8 +45,9 @@ Commands:
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, `
-Run "kvserve <command> --help" for a command's flags. Without -m, commands
-use the embedded default model (kvtest-27m, Q8_0).
+Run "kvserve help <command>" (or "kvserve <command> --help") for a
+command's flags, "kvserve --version" for the version. Without -m, commands
+use the embedded default model (kvtest-27m, Q8_0: a small test model).
 `)
 }
 
@@ -54,8 +58,27 @@ func main() {
 	}
 	name := os.Args[1]
 	switch name {
-	case "-h", "--help", "help":
+	case "-h", "--help":
 		usage(os.Stdout)
+		return
+	case "help":
+		// "kvserve help CMD" is "kvserve CMD --help".
+		if len(os.Args) > 2 {
+			name = os.Args[2]
+			for _, c := range commands {
+				if c.name == name {
+					c.run([]string{"--help"})
+					return
+				}
+			}
+			fmt.Fprintf(os.Stderr, "kvserve: unknown command %q\n\n", name)
+			usage(os.Stderr)
+			os.Exit(2)
+		}
+		usage(os.Stdout)
+		return
+	case "--version", "-version", "version":
+		fmt.Printf("kvserve %s (%s, %s/%s)\n", server.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return
 	}
 	for _, c := range commands {

@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 
 	"github.com/kvserve/kvserve/internal/engine"
-	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/sample"
+	"github.com/kvserve/kvserve/internal/tensor"
 )
 
 func cmdRun(args []string) error {
@@ -58,10 +59,8 @@ func cmdRun(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	var lastCache *kvcache.Cache
 	opts := engine.GenerateOptions{
 		Prompt: prompt, NPredict: n, Ctx: mf.ctx, Batch: mf.batch, Sample: sp, IgnoreEOS: ignoreEOS, Cache: mf.cache,
-		Step: func(c *kvcache.Cache, _ int) { lastCache = c },
 	}
 	fmt.Print(prompt)
 	st, err := e.Generate(ctx, opts, func(s string) error {
@@ -73,8 +72,8 @@ func cmdRun(args []string) error {
 		fmt.Fprintf(os.Stderr, "prompt: %d tokens in %.3f s, %.1f tokens/s | generation: %d tokens in %.3f s, %.1f tokens/s\n",
 			st.PromptTokens, st.PromptTime.Seconds(), rate(st.PromptTokens, st.PromptTime.Seconds()),
 			st.GenTokens, st.GenTime.Seconds(), rate(st.GenTokens, st.GenTime.Seconds()))
-		if verbose && lastCache != nil {
-			fmt.Fprintf(os.Stderr, "cache-usage: %s\n", usageLine(lastCache))
+		if verbose {
+			fmt.Fprintf(os.Stderr, "cache-usage: %s\n", usageLine(st))
 		}
 	}
 	return err
@@ -87,10 +86,15 @@ func rate(n int, s float64) float64 {
 	return float64(n) / s
 }
 
-func usageLine(c *kvcache.Cache) string {
-	s := fmt.Sprintf("%d tokens, %d bytes", c.Len(0), c.Bytes())
-	for t, b := range c.BytesByType() {
-		s += fmt.Sprintf(", %s %d", t, b)
+func usageLine(st *engine.GenerateStats) string {
+	s := fmt.Sprintf("%d tokens, %d bytes", st.CacheTokens, st.CacheBytes)
+	types := make([]tensor.Type, 0, len(st.CacheByType))
+	for t := range st.CacheByType {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	for _, t := range types {
+		s += fmt.Sprintf(", %s %d", t, st.CacheByType[t])
 	}
 	return s
 }

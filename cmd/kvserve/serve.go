@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,9 +23,9 @@ func cmdServe(args []string) error {
 	mf.register(f, 0)
 	var pf policyFlags
 	registerPolicy(f, &pf)
-	var host, apiKey, alias, slotPath, logLevel, reasoningFormat string
+	var host, apiKey, apiKeyFile, corsOrigins, alias, slotPath, logLevel, reasoningFormat string
 	var port, slots, prefill int
-	var metrics bool
+	var metrics, ctxShift, noCtxShift, noWebUI bool
 	var maxBody int64
 	var queueTimeout, shutdownTimeout float64
 	var queueMax int
@@ -31,15 +33,21 @@ func cmdServe(args []string) error {
 	f.Int(&port, 8080, "port to listen on (0: any free port)", "port")
 	f.Int(&slots, 1, "parallel slots; -c is split evenly across them", "np", "parallel")
 	f.Int(&prefill, 0, "prompt tokens per step while other slots generate (0: 128)", "prefill-chunk")
-	f.String(&apiKey, "", "API key required as 'Authorization: Bearer KEY' (default: none)", "api-key")
-	f.String(&alias, "", "model name reported by /v1/models and responses (default: the model path)", "alias")
+	f.String(&apiKey, "", "API key required as 'Authorization: Bearer KEY' (shows in ps: prefer --api-key-file or $KVSERVE_API_KEY)", "api-key")
+	f.String(&apiKeyFile, "", "file holding the API keys, one per line", "api-key-file")
+	f.String(&corsOrigins, "", "web origins allowed to call the API from a browser, comma-separated (e.g. https://app.example), or * for any (default: none)", "cors-origins")
+	f.String(&alias, "", "model name reported by /v1/models and responses (default: the model file's name)", "alias")
 	f.Bool(&metrics, false, "enable the Prometheus /metrics endpoint", "metrics")
+	f.Bool(&ctxShift, false, "when a slot's context fills, drop the older half of its tokens (after n_keep) and keep generating; prompts that do not fit are truncated instead of refused", "context-shift")
+	f.Bool(&noCtxShift, false, "turn context shift off (the default)", "no-context-shift")
+	f.Bool(&noWebUI, false, "do not serve the web page (chat and cache map) at /", "no-webui")
 	f.String(&slotPath, "", "directory for slot save/restore files (default: save/restore disabled)", "slot-save-path")
 	f.Int(&queueMax, 0, "completions allowed to wait for a slot (0: 64 per slot)", "queue-max")
 	f.Float(&queueTimeout, 60, "seconds a completion waits for a free slot before a 503 (0: answer 503 at once)", "queue-timeout")
 	f.Float(&shutdownTimeout, 30, "seconds to let in-flight requests finish on SIGTERM/SIGINT before cancelling them", "shutdown-timeout")
-	var maxBodyMiB int
+	var maxBodyMiB, maxRespMiB int
 	f.Int(&maxBodyMiB, server.DefaultMaxBodyBytes>>20, "largest request body in MiB", "max-body-mib")
+	f.Int(&maxRespMiB, server.DefaultMaxResponseBytes>>20, "largest response built in memory in MiB: a non-streaming completion stops generating there (stream for more)", "max-response-mib")
 	f.String(&logLevel, "info", "log level: debug, info, warn, error", "log-level")
 	f.String(&reasoningFormat, server.ReasoningAuto, "chat reasoning: auto (separate <think> text into reasoning_content when the template has thinking markers), deepseek (always), none (leave it in the content)", "reasoning-format")
 	pos, err := f.parse(args)
@@ -57,6 +65,26 @@ func cmdServe(args []string) error {
 	}
 	if maxBodyMiB < 1 {
 		return fmt.Errorf("--max-body-mib must be at least 1")
+	}
+	if maxRespMiB < 1 {
+		return fmt.Errorf("--max-response-mib must be at least 1")
+	}
+	keys, err := apiKeys(apiKey, apiKeyFile, os.Getenv("KVSERVE_API_KEY"))
+	if err != nil {
+		return err
+	}
+	var origins []string
+	for _, o := range strings.Split(corsOrigins, ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if o != "*" {
+			u, err := url.Parse(o)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+				return fmt.Errorf("--cors-origins: %q is not an origin (scheme://host[:port], e.g. https://app.example:8443) or *", o)
+			}
+		}
+		origins = append(origins, o)
 	}
 	maxBody = int64(maxBodyMiB) << 20
 	if !server.ValidReasoningFormat(reasoningFormat) {
@@ -94,13 +122,12 @@ func cmdServe(args []string) error {
 	o := server.Options{
 		ModelPath: mf.model, Threads: mf.threads,
 		Slots: slots, Ctx: mf.ctx, Batch: mf.batch, PrefillChunk: prefill, Cache: mf.cache, Policy: pol,
-		Alias: alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody, ReasoningFormat: reasoningFormat,
+		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI,
+		Alias: alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
+		MaxResponseBytes: int64(maxRespMiB) << 20, APIKeys: keys, CORSOrigins: origins, ReasoningFormat: reasoningFormat,
 		QueueTimeout: qt, QueueMax: queueMax,
 		ShutdownTimeout: time.Duration(shutdownTimeout * float64(time.Second)),
 		Logger:          log,
-	}
-	if apiKey != "" {
-		o.APIKeys = []string{apiKey}
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
@@ -109,4 +136,34 @@ func cmdServe(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return server.New(o).Serve(ctx, ln)
+}
+
+// apiKeys gathers the API keys from --api-key, the --api-key-file (one
+// per line; blank lines and lines starting with # are skipped) and the
+// KVSERVE_API_KEY environment variable.
+func apiKeys(flagKey, file, env string) ([]string, error) {
+	var keys []string
+	if k := strings.TrimSpace(flagKey); k != "" {
+		keys = append(keys, k)
+	}
+	if k := strings.TrimSpace(env); k != "" {
+		keys = append(keys, k)
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--api-key-file: %w", err)
+		}
+		n := 0
+		for _, line := range strings.Split(string(b), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				keys = append(keys, line)
+				n++
+			}
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("--api-key-file %s holds no key", file)
+		}
+	}
+	return keys, nil
 }

@@ -87,6 +87,7 @@ func Run(e *engine.Engine, o Options, progress func(string)) ([]Result, error) {
 	}
 	defer cache.Close()
 	r := model.NewRunner(m, e.Pool, o.Batch)
+	r.SetContext(ctx)
 	rng := rand.New(rand.NewPCG(1, 2))
 	tokens := make([]int, ctx)
 	for i := range tokens {

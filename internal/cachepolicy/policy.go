@@ -13,7 +13,6 @@ package cachepolicy
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -63,12 +62,22 @@ func DefaultLadders() (k, v []tensor.Type) {
 		[]tensor.Type{tensor.F16, tensor.Q8_0, tensor.Q4_0}
 }
 
-// Validate checks the policy against a cache's head dimensions.
+// Validate checks the policy against a cache's head dimensions: ladders
+// and length rules step down in precision (never back up), lengths
+// increase, counts are not negative. Its errors name the field.
 func (p *Policy) Validate(headDimK, headDimV int) error {
-	for side, l := range map[string][]tensor.Type{"K": p.LadderK, "V": p.LadderV} {
-		dim := headDimK
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"hot", int64(p.Hot)}, {"warm", int64(p.Warm)}, {"sink", int64(p.Sink)}, {"budget", p.Budget}} {
+		if f.v < 0 {
+			return fmt.Errorf("%s must not be negative (got %d)", f.name, f.v)
+		}
+	}
+	for _, side := range []string{"K", "V"} {
+		l, dim := p.LadderK, headDimK
 		if side == "V" {
-			dim = headDimV
+			l, dim = p.LadderV, headDimV
 		}
 		for i, t := range l {
 			if err := kvcache.CheckType(t, dim); err != nil {
@@ -79,10 +88,10 @@ func (p *Policy) Validate(headDimK, headDimV int) error {
 			}
 		}
 	}
-	for side, steps := range map[string][]LengthStep{"K": p.LengthK, "V": p.LengthV} {
-		dim := headDimK
+	for _, side := range []string{"K", "V"} {
+		steps, dim := p.LengthK, headDimK
 		if side == "V" {
-			dim = headDimV
+			steps, dim = p.LengthV, headDimV
 		}
 		for i, st := range steps {
 			if err := kvcache.CheckType(st.T, dim); err != nil {
@@ -91,10 +100,10 @@ func (p *Policy) Validate(headDimK, headDimV int) error {
 			if st.At < 0 || (i > 0 && st.At <= steps[i-1].At) {
 				return fmt.Errorf("dynamic cache %s: lengths must increase", side)
 			}
+			if i > 0 && st.T.BitsPerValue() > steps[i-1].T.BitsPerValue() {
+				return fmt.Errorf("dynamic cache %s must go down in precision: %d:%s after %d:%s", side, st.At, st.T, steps[i-1].At, steps[i-1].T)
+			}
 		}
-	}
-	if p.Hot < 0 || p.Warm < 0 || p.Sink < 0 || p.Budget < 0 {
-		return errors.New("hot, warm, sink and budget must not be negative")
 	}
 	if p.Hot > 0 && (len(p.LadderK) < 2 || len(p.LadderV) < 2) {
 		return errors.New("a multistage policy (--cache-hot) needs ladders of at least two types")
@@ -381,7 +390,8 @@ func ParseLadder(s string) ([]tensor.Type, error) {
 	return out, nil
 }
 
-// ParseLengths parses "0:f16,2048:q8_0,3072:q4_0".
+// ParseLengths parses "0:f16,2048:q8_0,3072:q4_0": lengths in increasing
+// order (steps given out of order are refused, not sorted); "" is no rule.
 func ParseLengths(s string) ([]LengthStep, error) {
 	var out []LengthStep
 	for _, f := range strings.Split(s, ",") {
@@ -401,9 +411,11 @@ func ParseLengths(s string) ([]LengthStep, error) {
 		if err != nil {
 			return nil, err
 		}
+		if k := len(out); k > 0 && n <= out[k-1].At {
+			return nil, fmt.Errorf("%q: lengths must increase (%d after %d)", f, n, out[k-1].At)
+		}
 		out = append(out, LengthStep{At: n, T: t})
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].At < out[j].At })
 	return out, nil
 }
 

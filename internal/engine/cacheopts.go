@@ -148,6 +148,6 @@ func (e *Engine) NewCache(o CacheOptions, seqs, ctx int) (*kvcache.Cache, error)
 	return kvcache.New(kvcache.Config{
 		Layers: m.NLayer, KVHeads: m.NHeadKV, HeadDimK: m.HeadDim, HeadDimV: m.HeadDimV,
 		Seqs: seqs, Ctx: ctx, PageTokens: o.PageTokens, Threads: e.Pool.Threads(),
-		TypeK: k, TypeV: v, Rotate: rotate,
+		TypeK: k, TypeV: v, Rotate: rotate, Attn: m.CacheAttn(),
 	})
 }

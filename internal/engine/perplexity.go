@@ -12,6 +12,7 @@ import (
 // with logits computed only for the scored positions.
 func (e *Engine) ChunkEvaluator(cache *kvcache.Cache, batch int) perplexity.ChunkEvaluator {
 	r := model.NewRunner(e.Model, e.Pool, batch)
+	r.SetContext(cache.Config().Ctx)
 	V := e.Model.NVocab
 	return func(tokens []int, from int, fn func(pos int, logits []float32)) error {
 		cache.Clear(0)
@@ -82,6 +83,7 @@ func BitsPerValue(c *kvcache.Cache, seq int) float64 {
 // decode steps.
 func (e *Engine) GrowingEvaluator(cache *kvcache.Cache, step int, p *cachepolicy.Policy, bits *BitsTracker, st *cachepolicy.Stats) perplexity.ChunkEvaluator {
 	r := model.NewRunner(e.Model, e.Pool, step)
+	r.SetContext(cache.Config().Ctx)
 	V := e.Model.NVocab
 	P := cache.Config().PageTokens
 	return func(tokens []int, from int, fn func(pos int, logits []float32)) error {

@@ -15,41 +15,55 @@ import (
 func ptype(t tensor.Type) *tensor.Type { return &t }
 
 // f16 → f32 → f16 in the middle of a greedy generation is lossless: the
-// tokens equal those of the same generation without requantization.
+// tokens equal those of the same generation without requantization. The
+// conversion runs between two requests of one conversation (the second
+// continues the first's tokens from the cache).
 func TestLosslessRequantizeMidGeneration(t *testing.T) {
 	e, err := engine.Load(testassets.Path(t, "models/kvtest-27m-f16.gguf"), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
+	prompt := e.Tok.Encode("The history of the kernel", true, true)
 	run := func(convert bool) []int {
-		o := engine.GenerateOptions{Prompt: "The history of the kernel", NPredict: 40, Sample: greedy(), Cache: engine.DefaultCacheOptions(), IgnoreEOS: true}
+		s, err := e.NewScheduler(engine.SchedulerOptions{Slots: 1, SlotCtx: 512, Cache: engine.DefaultCacheOptions()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Start()
+		defer s.Close()
+		gen := func(p []int, n int) []int {
+			ch, err := s.Submit(context.Background(), &engine.Request{Prompt: p, NPredict: n, Sample: greedy(), SlotID: 0, IgnoreEOS: true, CachePrompt: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, res := collect(t, ch)
+			return append(append([]int(nil), p...), res.Tokens...)
+		}
+		toks := gen(prompt, 17)
 		if convert {
-			o.Step = func(c *kvcache.Cache, n int) {
-				if n != 17 {
-					return
-				}
+			err := s.Do(func(c *kvcache.Cache) error {
 				for _, to := range []tensor.Type{tensor.F32, tensor.F16} {
 					tg := kvcache.Target{K: ptype(to), V: ptype(to)}
 					steps, _, err := c.Plan(tg)
 					if err != nil {
-						t.Fatal(err)
+						return err
 					}
 					c.SetWriteTypes(tg)
 					for _, st := range steps {
 						c.ConvertPage(st)
 					}
 					if c.BytesByType()[to] != c.Bytes() {
-						t.Fatalf("not all pages %s after conversion", to)
+						return fmt.Errorf("not all pages %s after conversion", to)
 					}
 				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
 		}
-		st, err := e.Generate(context.Background(), o, func(string) error { return nil })
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st.Tokens
+		return gen(toks, 23)
 	}
 	a, b := run(false), run(true)
 	if fmt.Sprint(a) != fmt.Sprint(b) {

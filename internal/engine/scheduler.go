@@ -15,6 +15,7 @@ import (
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/model"
 	"github.com/kvserve/kvserve/internal/sample"
+	"github.com/kvserve/kvserve/internal/tensor"
 	"github.com/kvserve/kvserve/internal/tokenizer"
 )
 
@@ -27,6 +28,10 @@ type SchedulerOptions struct {
 	// slots are generating, so a long prompt does not stall their streams
 	// (0: 128).
 	PrefillChunk int
+	// ContextShift lets a slot whose context fills keep generating by
+	// dropping older tokens (see shiftContext), and truncates prompts that
+	// do not fit instead of refusing them.
+	ContextShift bool
 	Cache        CacheOptions
 	Policy       *cachepolicy.Policy // automatic precision (nil: none)
 	Logger       *slog.Logger
@@ -43,6 +48,20 @@ type Request struct {
 	SlotID      int  // -1: any free slot
 	CachePrompt bool // reuse the slot's cached prefix of the prompt
 	Special     bool // render special tokens in the output text
+	NKeep       int  // tokens a context shift or prompt truncation keeps at the start (-1: the whole prompt)
+
+	// Started, if set, is closed when the request gets its slot (and its
+	// share of the cache budget): until then it waits in the queue.
+	Started chan struct{}
+	// NoQueue refuses the request with ErrNoSlot when it cannot start at
+	// the scheduler's next assignment, instead of letting it wait.
+	NoQueue bool
+	// OutputCost, if set, is what a generated token adds to the response
+	// (e.g. its share of a JSON body); generation ends, with stop type
+	// "limit", before the token that would bring the total over
+	// OutputBudget. It runs on the scheduler's goroutine: keep it cheap.
+	OutputCost   func(tok int, top []sample.TokenProb) int64
+	OutputBudget int64
 	// Grammar, if set, constrains the output: only tokens it allows are
 	// sampled, end of generation only when it can end, and generation
 	// stops (StopType "eos") once it is complete.
@@ -61,12 +80,13 @@ type Event struct {
 
 // Result summarises a finished request.
 type Result struct {
-	SlotID       int
-	Tokens       []int  // generated tokens (the stopping EOS excluded)
-	Text         string // generated text, cut before a stop string
-	StopType     string // "eos", "limit", "word" or "none" (cancelled)
-	StoppingWord string
-	Truncated    bool // the context filled up
+	SlotID        int
+	Tokens        []int  // generated tokens (the stopping EOS excluded)
+	Text          string // generated text, cut before a stop string
+	StopType      string // "eos", "limit", "word" or "none" (cancelled)
+	StoppingWord  string
+	Truncated     bool // the context filled up, or the prompt was truncated to fit
+	ContextShifts int  // times the context was shifted to continue generating
 
 	PromptTokens    int // tokens in the prompt
 	CachedTokens    int // prompt tokens reused from the slot's cache
@@ -76,12 +96,24 @@ type Result struct {
 	PredictTime     time.Duration
 }
 
+// eventBuffer is each request's event channel size: a slot whose reader
+// has not taken its events waits (its decode steps are skipped) rather than
+// block the scheduler.
+const eventBuffer = 64
+
+// maxShiftedPredict bounds a request with no token limit when context shift
+// keeps its slot from ever filling: this many slot contexts of tokens.
+const maxShiftedPredict = 4
+
 // ErrClosed is returned by Submit after Close.
 var ErrClosed = errors.New("server is shutting down")
 
 // ErrGrammar is wrapped by the error that ends a request whose grammar
 // cannot go on (a limit of grammar.Limits, or no token can continue it).
 var ErrGrammar = errors.New("grammar")
+
+// ErrNoSlot ends a NoQueue request that could not start at once.
+var ErrNoSlot = errors.New("no slot is free")
 
 type slotState int
 
@@ -106,7 +138,8 @@ type slot struct {
 	dec    *tokenizer.Decoder
 	gm     *grammar.Matcher // the request's grammar state (nil: none)
 	text   strings.Builder
-	sent   int // bytes of text already emitted
+	sent   int   // bytes of text already emitted
+	cost   int64 // Request.OutputCost of the tokens emitted
 	res    *Result
 	last   int // last sampled token, fed in the next step
 	tStart time.Time
@@ -117,10 +150,12 @@ type slot struct {
 }
 
 type pending struct {
-	req *Request
-	ctx context.Context
-	out chan Event
-	gm  *grammar.Matcher
+	req       *Request
+	ctx       context.Context
+	out       chan Event
+	stop      func() bool      // stops the wake-up on cancellation
+	truncated bool             // the prompt was truncated to fit
+	gm        *grammar.Matcher // the request's grammar state (nil: none)
 }
 
 // Scheduler runs requests in parallel slots over one shared model and KV
@@ -130,6 +165,7 @@ type Scheduler struct {
 	e      *Engine
 	o      SchedulerOptions
 	cache  *kvcache.Cache
+	shape  kvcache.Config // the cache's configuration at creation (its shape never changes)
 	runner *model.Runner
 	log    *slog.Logger
 
@@ -193,10 +229,11 @@ func (e *Engine) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 		return nil, err
 	}
 	s := &Scheduler{
-		e: e, o: o, cache: cache, log: o.Logger,
+		e: e, o: o, cache: cache, shape: cache.Config(), log: o.Logger,
 		runner:  model.NewRunner(e.Model, e.Pool, o.Batch),
 		stopped: make(chan struct{}),
 	}
+	s.runner.SetContext(o.SlotCtx)
 	s.cond = sync.NewCond(&s.mu)
 	s.pstats.OnDemote = func(d cachepolicy.Demotion) {
 		s.log.Debug("cache page demoted", "slot", d.Seq, "layer", d.Layer, "v", d.V, "page", d.Index,
@@ -246,8 +283,12 @@ func (s *Scheduler) Submit(ctx context.Context, r *Request) (<-chan Event, error
 	if len(r.Prompt) == 0 {
 		return nil, fmt.Errorf("empty prompt")
 	}
+	truncated := false
 	if len(r.Prompt) >= s.o.SlotCtx {
-		return nil, fmt.Errorf("prompt of %d tokens does not fit the slot context of %d tokens", len(r.Prompt), s.o.SlotCtx)
+		if !s.o.ContextShift {
+			return nil, fmt.Errorf("prompt of %d tokens does not fit the slot context of %d tokens", len(r.Prompt), s.o.SlotCtx)
+		}
+		r.Prompt, truncated = s.truncatePrompt(r), true
 	}
 	if r.SlotID >= s.o.Slots {
 		return nil, fmt.Errorf("id_slot %d out of range (0-%d)", r.SlotID, s.o.Slots-1)
@@ -269,23 +310,31 @@ func (s *Scheduler) Submit(ctx context.Context, r *Request) (<-chan Event, error
 			return nil, err
 		}
 	}
-	n := r.NPredict
-	if n < 0 || n > s.o.SlotCtx {
-		n = s.o.SlotCtx
+	if r.NPredict < 0 && s.o.ContextShift {
+		// Until the end of generation, but bounded: with context shift a
+		// slot never fills.
+		r.NPredict = maxShiftedPredict * s.o.SlotCtx
 	}
-	out := make(chan Event, n+4) // never blocks the scheduler
+	// A slot whose reader falls behind pauses (stepOnce skips it while its
+	// channel is nearly full), so the channel never blocks the scheduler.
+	out := make(chan Event, eventBuffer)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrClosed
 	}
-	if p := s.policy; p != nil && p.Budget > 0 {
-		if need := p.MinBytes(s.cache, s.maxLen(r)); need > p.Budget {
-			s.stats.BudgetRejections++
-			return nil, fmt.Errorf("%w: this request needs %d bytes of cache even at the lowest types, over the budget of %d bytes", cachepolicy.ErrBudget, need, p.Budget)
-		}
+	if err := s.neverFits(r); err != nil {
+		s.stats.BudgetRejections++
+		return nil, err
 	}
-	s.queue = append(s.queue, &pending{req: r, ctx: ctx, out: out, gm: gm})
+	// A queued request whose context ends must leave the queue even when
+	// the loop sleeps (nothing running, nothing assignable).
+	wake := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	s.queue = append(s.queue, &pending{req: r, ctx: ctx, out: out, stop: wake, truncated: truncated, gm: gm})
 	s.cond.Broadcast()
 	return out, nil
 }
@@ -374,6 +423,7 @@ func (s *Scheduler) loop() {
 			s.ops = nil
 			s.mu.Unlock()
 			for _, p := range q {
+				p.stop()
 				p.out <- Event{Err: ErrClosed}
 				close(p.out)
 			}
@@ -424,10 +474,11 @@ func (s *Scheduler) anyActive() bool {
 	return false
 }
 
-// canAssign reports whether a queued request could start now.
+// canAssign reports whether assign has work: a queued request that could
+// start now, or one to drop (cancelled, or refused for want of a slot).
 func (s *Scheduler) canAssign() bool {
 	for _, p := range s.queue {
-		if s.pickSlot(p.req) != nil && s.fits(p.req) {
+		if p.ctx.Err() != nil || p.req.NoQueue || s.neverFits(p.req) != nil || s.pickSlot(p.req, nil) != nil && s.fits(p.req) {
 			return true
 		}
 	}
@@ -443,27 +494,64 @@ func (s *Scheduler) maxLen(r *Request) int {
 	return min(len(r.Prompt)+n, s.o.SlotCtx)
 }
 
-// fits reports whether a request can start under the cache budget: with
-// every running request at its longest and every page at the bottom of
-// the ladders, the budget still holds (idle slots' caches can be dropped).
+// fits reports whether a request can start under the cache budget: the
+// reservations of the running requests and its own (see reserve) fit
+// (idle slots' caches can be dropped).
 func (s *Scheduler) fits(r *Request) bool {
 	p := s.policy
 	if p == nil || p.Budget == 0 {
 		return true
 	}
-	need := p.MinBytes(s.cache, s.maxLen(r))
+	need := s.reserve(p, r)
 	for _, sl := range s.slots {
 		if sl.state != slotIdle {
-			need += p.MinBytes(s.cache, s.maxLen(sl.req))
+			need += s.reserve(p, sl.req)
 		}
 	}
 	return need <= p.Budget
 }
 
+// neverFits returns an error wrapping cachepolicy.ErrBudget when a request
+// alone needs more than the budget (it could wait forever).
+func (s *Scheduler) neverFits(r *Request) error {
+	p := s.policy
+	if p == nil || p.Budget == 0 {
+		return nil
+	}
+	if need := s.reserve(p, r); need > p.Budget {
+		return fmt.Errorf("%w: this request needs %d bytes of cache (%d tokens at the lowest types, plus the page being written at the write types), over the budget of %d bytes", cachepolicy.ErrBudget, need, s.maxLen(r), p.Budget)
+	}
+	return nil
+}
+
+// reserve is the most cache a request can need under a budget: its
+// longest context with every page at the bottom of the ladders, except
+// the page being written, at the write types (new pages are allocated at
+// tier 0, and under a budget a slot allocates at most one page per step,
+// so the budget can always demote every other page to make room for it).
+//
+// It reads only the cache's fixed shape and the policy (a budget implies
+// ladders), so Submit can call it while the loop converts pages.
+func (s *Scheduler) reserve(p *cachepolicy.Policy, r *Request) int64 {
+	if len(p.LadderK) == 0 || len(p.LadderV) == 0 {
+		return 0 // no budget without ladders (Policy.Validate)
+	}
+	sh := &s.shape
+	kv := func(k, v tensor.Type) int64 {
+		return int64(k.RowSize(sh.KVHeads*sh.HeadDimK)+v.RowSize(sh.KVHeads*sh.HeadDimV)) * int64(sh.PageTokens) * int64(sh.Layers)
+	}
+	low := kv(p.LadderK[len(p.LadderK)-1], p.LadderV[len(p.LadderV)-1])
+	write := max(kv(p.LadderK[0], p.LadderV[0]), low)
+	pages := int64((s.maxLen(r) + sh.PageTokens - 1) / sh.PageTokens)
+	return (pages-1)*low + write
+}
+
 // pickSlot chooses an idle slot: the requested one, else the one whose
 // cached tokens share the longest prefix with the prompt, else the least
-// recently used.
-func (s *Scheduler) pickSlot(r *Request) *slot {
+// recently used — preferring slots that no queued request is pinned to
+// (wanted), so an unpinned request does not take the slot a pinned one
+// waits for while another is idle.
+func (s *Scheduler) pickSlot(r *Request, wanted []bool) *slot {
 	if r.SlotID >= 0 {
 		if sl := s.slots[r.SlotID]; sl.state == slotIdle {
 			return sl
@@ -474,6 +562,9 @@ func (s *Scheduler) pickSlot(r *Request) *slot {
 	bestLCP := -1
 	for _, sl := range s.slots {
 		if sl.state != slotIdle {
+			continue
+		}
+		if wanted != nil && wanted[sl.id] && s.idleUnwanted(wanted) {
 			continue
 		}
 		n := 0
@@ -487,6 +578,17 @@ func (s *Scheduler) pickSlot(r *Request) *slot {
 	return best
 }
 
+// idleUnwanted reports whether some idle slot is not wanted by a pinned
+// request.
+func (s *Scheduler) idleUnwanted(wanted []bool) bool {
+	for _, sl := range s.slots {
+		if sl.state == slotIdle && !wanted[sl.id] {
+			return true
+		}
+	}
+	return false
+}
+
 func commonPrefix(a, b []int) int {
 	n := 0
 	for n < len(a) && n < len(b) && a[n] == b[n] {
@@ -495,20 +597,46 @@ func commonPrefix(a, b []int) int {
 	return n
 }
 
-// assign moves queued requests into free slots (called with s.mu held).
+// assign moves queued requests into free slots, in arrival order (a
+// request that cannot start yet — its pinned slot busy, or no room under
+// the budget — does not hold back those behind it). Called with s.mu held.
 func (s *Scheduler) assign() {
+	var wanted []bool
+	for _, p := range s.queue {
+		if p.req.SlotID >= 0 && p.ctx.Err() == nil {
+			if wanted == nil {
+				wanted = make([]bool, len(s.slots))
+			}
+			wanted[p.req.SlotID] = true
+		}
+	}
 	kept := s.queue[:0]
 	for _, p := range s.queue {
 		if p.ctx.Err() != nil {
+			p.stop()
 			p.out <- Event{Err: p.ctx.Err()}
 			close(p.out)
 			continue
 		}
-		sl := s.pickSlot(p.req)
+		if err := s.neverFits(p.req); err != nil {
+			s.stats.BudgetRejections++
+			p.stop()
+			p.out <- Event{Err: err}
+			close(p.out)
+			continue
+		}
+		sl := s.pickSlot(p.req, wanted)
 		if sl == nil || !s.fits(p.req) {
+			if p.req.NoQueue {
+				p.stop()
+				p.out <- Event{Err: ErrNoSlot}
+				close(p.out)
+				continue
+			}
 			kept = append(kept, p)
 			continue
 		}
+		p.stop()
 		s.start(sl, p)
 	}
 	for i := len(kept); i < len(s.queue); i++ {
@@ -531,6 +659,9 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 		if keep == len(r.Prompt) {
 			keep-- // re-evaluate the last token to get its logits
 		}
+		// A sliding-window layer may have released pages the new tokens
+		// would attend: then the prompt is evaluated again.
+		keep = s.cache.Reusable(sl.id, keep)
 	}
 	s.cache.Truncate(sl.id, keep)
 	sl.tokens = sl.tokens[:keep]
@@ -548,17 +679,21 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 	sl.dec = s.e.Tok.NewContinuationDecoder(r.Special)
 	sl.text.Reset()
 	sl.sent = 0
+	sl.cost = 0
 	sl.state = slotPrefill
 	sl.begun = s.step
 	sl.tStart = time.Now()
 	if s.policy != nil {
 		s.cache.SetSeqWriteTypes(sl.id, nil, nil) // the policy sets them again
 	}
-	sl.res = &Result{SlotID: sl.id, PromptTokens: len(r.Prompt), CachedTokens: keep, EvaluatedTokens: len(r.Prompt) - keep}
+	sl.res = &Result{SlotID: sl.id, PromptTokens: len(r.Prompt), CachedTokens: keep, EvaluatedTokens: len(r.Prompt) - keep, Truncated: p.truncated}
 	for _, t := range r.Prompt {
 		smp.Accept(t)
 	}
 	s.stats.Requests++
+	if r.Started != nil {
+		close(r.Started)
+	}
 }
 
 // stepOnce builds one batch from every active slot, runs it, and samples.
@@ -577,7 +712,7 @@ func (s *Scheduler) stepOnce() {
 	decoding := 0
 	for _, sl := range s.slots {
 		sl.outRow, sl.adding = -1, 0
-		if sl.state == slotDecode {
+		if sl.state == slotDecode && cap(sl.out)-len(sl.out) >= 2 { // room for a token and the end
 			sl.adding = 1
 			decoding++
 		}
@@ -588,7 +723,7 @@ func (s *Scheduler) stepOnce() {
 	}
 	for _, sl := range s.slots {
 		if sl.state == slotPrefill && budget > 0 {
-			sl.adding = min(budget, len(sl.prompt)-sl.next)
+			sl.adding = min(budget, len(sl.prompt)-sl.next, s.pageStepCap(sl))
 			budget -= sl.adding
 		}
 	}
@@ -622,6 +757,8 @@ func (s *Scheduler) stepOnce() {
 		sl.next += sl.adding
 	}
 	if len(b.Tokens) == 0 {
+		// Every busy slot waits for its reader: do not spin.
+		time.Sleep(time.Millisecond)
 		return
 	}
 	t0 := time.Now()
@@ -691,6 +828,13 @@ func (s *Scheduler) emit(sl *slot, logits []float32) {
 		s.finish(sl, "eos", nil)
 		return
 	}
+	if r.OutputCost != nil {
+		sl.cost += r.OutputCost(tok, ev.Top)
+		if sl.cost > r.OutputBudget {
+			s.finish(sl, "limit", nil)
+			return
+		}
+	}
 	sl.res.Tokens = append(sl.res.Tokens, tok)
 	sl.text.WriteString(sl.dec.Add(tok))
 	stopType, word := "", ""
@@ -720,7 +864,7 @@ func (s *Scheduler) emit(sl *slot, logits []float32) {
 		s.finish(sl, "eos", nil)
 	case r.NPredict >= 0 && len(sl.res.Tokens) >= r.NPredict:
 		s.finish(sl, "limit", nil)
-	case len(sl.tokens) >= s.o.SlotCtx:
+	case len(sl.tokens) >= s.o.SlotCtx && !(s.o.ContextShift && s.shiftContext(sl)):
 		sl.res.Truncated = true
 		s.finish(sl, "limit", nil)
 	}
@@ -875,6 +1019,18 @@ func (s *Scheduler) applyPolicy() {
 			break
 		}
 	}
+}
+
+// pageStepCap bounds the tokens a slot adds in one step: under a cache
+// budget, no more than fill its current page and one new page (the
+// admission reservation counts one page at the write types per slot).
+func (s *Scheduler) pageStepCap(sl *slot) int {
+	if p := s.policy; p == nil || p.Budget == 0 {
+		return len(sl.prompt)
+	}
+	P := s.cache.Config().PageTokens
+	n := len(sl.tokens)
+	return ((n+P-1)/P+1)*P - n
 }
 
 // lruOrder lists slots least recently used first: idle slots by when they

@@ -1,6 +1,7 @@
 package kvcache
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/kvserve/kvserve/internal/kernels"
@@ -25,7 +26,8 @@ type attnScratch struct {
 	acc    []float32 // plain-page V accumulators [R][HeadDimV]
 	accRot []float32 // rotated-page V accumulators [R][HeadDimV]
 	m, l   []float32 // running max and sum per query row
-	lim    []int     // valid rows of the current page per token
+	lim    []int     // valid rows of the current page per token: [from, lim)
+	from   []int
 	vrow   []float32
 }
 
@@ -49,6 +51,7 @@ func (s *attnScratch) grow(g int, cfg *Config) {
 	s.m = make([]float32, R)
 	s.l = make([]float32, R)
 	s.lim = make([]int, MaxRunTokens)
+	s.from = make([]int, MaxRunTokens)
 }
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
@@ -89,6 +92,7 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 		copy(s.q[i*g*D:(i+1)*g*D], q[i*qStride:i*qStride+g*D])
 	}
 	ls := &c.seqs[seq][l]
+	a := c.attn(l)
 	last := pos0 + nTok - 1
 	m, lsum := s.m[:R], s.l[:R]
 	acc, accRot := s.acc[:R*Dv], s.accRot[:R*Dv]
@@ -99,9 +103,12 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 	clear(acc)
 	clear(accRot)
 	haveRot, anyRot := false, false
-	for pi := 0; pi*P <= last; pi++ {
+	for pi := a.WindowStart(pos0) / P; pi*P <= last; pi++ {
 		cnt := min(P, last+1-pi*P)
 		kp, vp := ls.k.pages[pi], ls.v.pages[pi]
+		if kp == nil || vp == nil {
+			panic(fmt.Sprintf("kvcache: layer %d of sequence %d: attention at %d needs page %d, which was released", l, seq, pos0, pi))
+		}
 		qs := s.q[:R*D]
 		if kp.Rotated {
 			if !haveRot {
@@ -112,15 +119,20 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 			qs = s.qrot[:R*D]
 		}
 		s.pageScores(kp, h, D, P, cnt, R, qs)
-		// Online softmax per row over the rows of the page it may see.
+		// Online softmax per row over the rows of the page it may see:
+		// [from, lim) — causal, and within the window of a window layer.
 		for i := 0; i < nTok; i++ {
 			s.lim[i] = min(cnt, pos0+i+1-pi*P)
-			if s.lim[i] <= 0 {
+			s.from[i] = min(max(0, a.WindowStart(pos0+i)-pi*P), max(s.lim[i], 0))
+			if s.lim[i] <= s.from[i] {
 				continue
 			}
 			for gi := 0; gi < g; gi++ {
 				r := i*g + gi
-				sc := s.scores[r*P : r*P+s.lim[i]]
+				sc := s.scores[r*P+s.from[i] : r*P+s.lim[i]]
+				if a.Softcap > 0 {
+					softcap(sc, a.Softcap)
+				}
 				pm := max(m[r], kernels.Max(sc))
 				if pm > m[r] {
 					f := float32(math.Exp(float64(m[r] - pm)))
@@ -132,13 +144,31 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 				lsum[r] += expSub(sc, pm)
 			}
 		}
-		a := acc
+		dst := acc
 		if vp.Rotated {
-			a, anyRot = accRot, true
+			dst, anyRot = accRot, true
 		}
 		for i := 0; i < nTok; i++ {
-			if s.lim[i] > 0 {
-				s.pageAccumulate(vp, h, Dv, P, s.lim[i], g, s.scores[i*g*P:], a[i*g*Dv:(i+1)*g*Dv])
+			if f := s.from[i]; s.lim[i] > f {
+				s.pageAccumulate(vp, h, Dv, P, f, s.lim[i], g, s.scores[i*g*P:], dst[i*g*Dv:(i+1)*g*Dv])
+			}
+		}
+	}
+	if a.Sinks != nil {
+		// A sink is one more logit in each head's softmax, with no value:
+		// it only adds exp(sink - max) to the denominator.
+		for i := 0; i < nTok; i++ {
+			for gi := 0; gi < g; gi++ {
+				r := i*g + gi
+				sink := a.Sinks[h*g+gi]
+				if sink > m[r] {
+					f := float32(math.Exp(float64(m[r] - sink)))
+					lsum[r] *= f
+					scaleVec(acc[r*Dv:(r+1)*Dv], f)
+					scaleVec(accRot[r*Dv:(r+1)*Dv], f)
+					m[r] = sink
+				}
+				lsum[r] += float32(math.Exp(float64(sink - m[r])))
 			}
 		}
 	}
@@ -184,11 +214,12 @@ func (s *attnScratch) pageScores(kp *Page, h, D, P, cnt, R int, q []float32) {
 	}
 }
 
-// pageAccumulate adds Σ_t p[gi][t]·v_t to acc[gi] for the page's first cnt
-// rows of head h (p[gi] = scores[gi*P:]).
-func (s *attnScratch) pageAccumulate(vp *Page, h, Dv, P, cnt, g int, scores, acc []float32) {
+// pageAccumulate adds Σ_t p[gi][t]·v_t to acc[gi] for the page's rows
+// [from, to) of head h (p[gi] = scores[gi*P:]).
+func (s *attnScratch) pageAccumulate(vp *Page, h, Dv, P, from, to, g int, scores, acc []float32) {
 	hb := vp.Type.RowSize(Dv)
-	base := vp.mem.b[h*P*hb : (h*P+cnt)*hb]
+	base := vp.mem.b[(h*P+from)*hb : (h*P+to)*hb]
+	scores, cnt := scores[from:], to-from
 	switch vp.Type {
 	case tensor.F32:
 		kernels.AccumRowsF32Multi(acc[:g*Dv], Dv, scores, P, cnt, f32s(base), Dv)
@@ -205,6 +236,13 @@ func (s *attnScratch) pageAccumulate(vp *Page, h, Dv, P, cnt, g int, scores, acc
 }
 
 func scaleVec(x []float32, f float32) { kernels.Scale(f, x) }
+
+// softcap replaces each logit s by c·tanh(s/c).
+func softcap(x []float32, c float32) {
+	for i, v := range x {
+		x[i] = c * float32(math.Tanh(float64(v/c)))
+	}
+}
 
 // expSub replaces x[i] by exp(x[i]-m) and returns their sum.
 func expSub(x []float32, m float32) float32 { return kernels.ExpSub(x, m) }

@@ -12,6 +12,7 @@ package kvcache
 
 import (
 	"fmt"
+	"github.com/kvserve/kvserve/internal/attn"
 	"sync"
 
 	"github.com/kvserve/kvserve/internal/tensor"
@@ -35,6 +36,9 @@ type Config struct {
 	TypeK, TypeV []tensor.Type
 	// Rotate stores quantized pages Hadamard-rotated per head.
 	Rotate bool
+	// Attn is how each layer attends (len == Layers; nil: every layer
+	// full causal attention).
+	Attn []attn.Layer
 }
 
 // Page holds the K or V rows of PageTokens consecutive positions of one
@@ -58,7 +62,11 @@ type stream struct {
 type layerSeq struct {
 	k, v stream
 	n    int // positions stored
+	lo   int // pages before lo were released (sliding-window layers): nil
 }
+
+// streams returns the K and V streams, indexed by side (0: K, 1: V).
+func (ls *layerSeq) streams() [2]*stream { return [2]*stream{&ls.k, &ls.v} }
 
 // Cache is a paged KV cache for several sequences. Store and Attend may
 // be called from the forward pass (Attend concurrently from workers);
@@ -102,8 +110,15 @@ func New(cfg Config) (*Cache, error) {
 			return nil, fmt.Errorf("layer %d V: %w", l, err)
 		}
 	}
+	if err := checkAttn(&cfg); err != nil {
+		return nil, err
+	}
 	cfg.TypeK = append([]tensor.Type(nil), cfg.TypeK...)
 	cfg.TypeV = append([]tensor.Type(nil), cfg.TypeV...)
+	cfg.Attn = append([]attn.Layer(nil), cfg.Attn...)
+	if len(cfg.Attn) == 0 {
+		cfg.Attn = nil
+	}
 	c := &Cache{
 		cfg:   cfg,
 		rowK:  cfg.KVHeads * cfg.HeadDimK,
@@ -137,6 +152,9 @@ func (c *Cache) Config() Config {
 	return cfg
 }
 
+// Attn returns how layer l attends.
+func (c *Cache) Attn(l int) attn.Layer { return *c.attn(l) }
+
 // Len returns the number of positions stored for seq.
 func (c *Cache) Len(seq int) int { return c.seqs[seq][0].n }
 
@@ -162,6 +180,10 @@ func (c *Cache) write(s *stream, pi, row int, t tensor.Type, rowElems, headDim i
 		s.pages = append(s.pages, c.newPage(t, rowElems, headDim))
 	}
 	p := s.pages[pi]
+	if p == nil { // released (window layer), written again after a rollback
+		p = c.newPage(t, rowElems, headDim)
+		s.pages[pi] = p
+	}
 	hb := p.Type.RowSize(headDim)
 	P := c.cfg.PageTokens
 	if p.Rotated {
@@ -209,13 +231,16 @@ func (c *Cache) Truncate(seq, n int) {
 		if n >= ls.n {
 			continue
 		}
-		for _, s := range []*stream{&ls.k, &ls.v} {
+		for _, s := range ls.streams() {
 			for _, p := range s.pages[min(keep, len(s.pages)):] {
-				c.freePage(p)
+				if p != nil {
+					c.freePage(p)
+				}
 			}
 			s.pages = s.pages[:min(keep, len(s.pages))]
 		}
 		ls.n = n
+		ls.lo = min(ls.lo, keep)
 	}
 }
 
@@ -269,8 +294,11 @@ func (c *Cache) Pages(seq int) []PageInfo {
 	var out []PageInfo
 	for l := range c.seqs[seq] {
 		ls := &c.seqs[seq][l]
-		for vi, s := range []*stream{&ls.k, &ls.v} {
+		for vi, s := range ls.streams() {
 			for i, p := range s.pages {
+				if p == nil {
+					continue
+				}
 				out = append(out, PageInfo{Layer: l, V: vi == 1, Index: i, Type: p.Type, Rotated: p.Rotated,
 					Bytes: p.Bytes(), Tokens: min(c.cfg.PageTokens, ls.n-i*c.cfg.PageTokens)})
 			}
@@ -322,8 +350,10 @@ func (c *Cache) SetSeqWriteTypes(seq int, k, v []tensor.Type) error {
 	return nil
 }
 
-// NumPages returns the number of pages of seq in layer l (K and V have
-// the same number).
+// NumPages returns the number of page slots of seq in layer l (K and V have
+// the same number): pages 0..NumPages-1 cover the positions stored, though
+// a sliding-window layer's oldest may have been released (Page reports
+// them as absent).
 func (c *Cache) NumPages(seq, l int) int { return len(c.seqs[seq][l].k.pages) }
 
 // Page returns the type and rotation of a page.
@@ -336,7 +366,7 @@ func (c *Cache) Page(r PageRef) (t tensor.Type, rotated bool, ok bool) {
 	if r.V {
 		s = &ls.v
 	}
-	if r.Index < 0 || r.Index >= len(s.pages) {
+	if r.Index < 0 || r.Index >= len(s.pages) || s.pages[r.Index] == nil {
 		return 0, false, false
 	}
 	p := s.pages[r.Index]

@@ -141,14 +141,25 @@ func TestFWHTMatchesDefinition(t *testing.T) {
 // cache holds, for one query head. Scores are taken in each page's space:
 // the query is rotated for rotated pages and, for quantized K pages,
 // quantized to the vec-dot type and scored with ggml's integer dot (by
-// the independent reference); V is dequantized and un-rotated.
-func naiveAttention(c *Cache, l, seq, pos, h int, q []float32) []float64 {
+// the independent reference); V is dequantized and un-rotated. The layer's
+// window, logit cap and sink (of query head qh) apply as LayerAttn defines
+// them.
+func naiveAttention(c *Cache, l, seq, pos, h int, q []float32, qh ...int) []float64 {
 	D, Dv := c.cfg.HeadDimK, c.cfg.HeadDimV
 	ls := &c.seqs[seq][l]
+	a := c.Attn(l)
 	scores := make([]float64, pos+1)
 	mx := math.Inf(-1)
 	vals := make([][]float32, pos+1)
-	for t := 0; t <= pos; t++ {
+	from := 0
+	if a.Window > 0 {
+		from = max(0, pos-a.Window+1)
+	}
+	for t := 0; t < from; t++ {
+		scores[t] = math.Inf(-1)
+		vals[t] = make([]float32, Dv)
+	}
+	for t := from; t <= pos; t++ {
 		kp := ls.k.pages[t/c.cfg.PageTokens]
 		k := ggmlref.Dequantize(kp.Type, headBytes(c, &ls.k, t, h, D), D)
 		qx := append([]float32(nil), q...)
@@ -170,10 +181,18 @@ func naiveAttention(c *Cache, l, seq, pos, h int, q []float32) []float64 {
 				scores[t] += float64(qx[i]) * float64(k[i])
 			}
 		}
+		if a.Softcap > 0 {
+			scores[t] = float64(a.Softcap) * math.Tanh(scores[t]/float64(a.Softcap))
+		}
 		mx = math.Max(mx, scores[t])
 	}
 	out := make([]float64, Dv)
 	var sum float64
+	if a.Sinks != nil {
+		sink := float64(a.Sinks[qh[0]])
+		mx = math.Max(mx, sink)
+		sum = math.Exp(sink - mx)
+	}
 	for t := range scores {
 		p := math.Exp(scores[t] - mx)
 		sum += p

@@ -76,6 +76,9 @@ func (c *Cache) Plan(t Target) ([]Step, []LayerChange, error) {
 					to, headDim, rowElems = t.V, c.cfg.HeadDimV, c.rowV
 				}
 				for i, p := range st.pages {
+					if p == nil {
+						continue // released (window layer)
+					}
 					nt := p.Type
 					if to != nil {
 						nt = *to
@@ -246,7 +249,7 @@ func (c *Cache) convertPage(st Step, worker int) bool {
 		return false // truncated since planned
 	}
 	old := s.pages[st.Index]
-	if old.Type != st.From || old.Rotated != st.FromRot || (st.To == st.From && st.ToRot == st.FromRot) {
+	if old == nil || old.Type != st.From || old.Rotated != st.FromRot || (st.To == st.From && st.ToRot == st.FromRot) {
 		return false
 	}
 	np := &Page{Type: st.To, Rotated: st.ToRot, mem: allocBlock(st.To.RowSize(rowElems) * c.cfg.PageTokens)}
@@ -285,10 +288,14 @@ func (c *Cache) Estimate() map[tensor.Type][2]int64 {
 	pages := int64(0)
 	for s := range c.seqs {
 		for l := range c.seqs[s] {
-			pages += int64(len(c.seqs[s][l].k.pages))
+			ls := &c.seqs[s][l]
+			pages += int64(len(ls.k.pages) - ls.lo)
 		}
 	}
-	fullPages := int64((c.cfg.Ctx+c.cfg.PageTokens-1)/c.cfg.PageTokens) * int64(c.cfg.Seqs) * int64(c.cfg.Layers)
+	fullPages := int64(0)
+	for l := 0; l < c.cfg.Layers; l++ {
+		fullPages += int64(c.maxPages(l, c.cfg.Ctx)) * int64(c.cfg.Seqs)
+	}
 	for _, t := range Types {
 		if CheckType(t, c.cfg.HeadDimK) != nil || CheckType(t, c.cfg.HeadDimV) != nil {
 			continue
@@ -299,15 +306,19 @@ func (c *Cache) Estimate() map[tensor.Type][2]int64 {
 	return out
 }
 
-// Capacity returns the bytes a full context of every sequence takes at the
-// current write types.
+// Capacity returns the bytes a full context of every sequence takes at
+// each sequence's current write types (a sliding-window layer holds its
+// window's pages).
 func (c *Cache) Capacity() int64 {
-	pagesPerSeq := int64((c.cfg.Ctx + c.cfg.PageTokens - 1) / c.cfg.PageTokens)
 	var b int64
-	for l := 0; l < c.cfg.Layers; l++ {
-		b += int64(c.cfg.TypeK[l].RowSize(c.rowK)+c.cfg.TypeV[l].RowSize(c.rowV)) * int64(c.cfg.PageTokens)
+	for s := 0; s < c.cfg.Seqs; s++ {
+		for l := 0; l < c.cfg.Layers; l++ {
+			tk, tv := c.WriteTypes(s, l)
+			perPage := int64(tk.RowSize(c.rowK)+tv.RowSize(c.rowV)) * int64(c.cfg.PageTokens)
+			b += perPage * int64(c.maxPages(l, c.cfg.Ctx))
+		}
 	}
-	return b * pagesPerSeq * int64(c.cfg.Seqs)
+	return b
 }
 
 func (c *Cache) overrideK(s int) []tensor.Type {

@@ -14,12 +14,18 @@ import (
 // stored (type, rotation, bytes), so a restore reproduces the cache bit for
 // bit without re-evaluating any token:
 //
-//	magic "KVSSEQ01", layers, kv heads, head dim K, head dim V, page tokens,
+//	magic "KVSSEQ02", layers, kv heads, head dim K, head dim V, page tokens,
 //	tokens (uint32 each); then per layer, K then V: page count, and per page
-//	type, rotated flag, byte length, bytes.
+//	type, rotated flag, byte length, bytes. A page a sliding-window layer
+//	released is written as type 0xFFFFFFFF with no bytes (version 01 files,
+//	which predate window layers, are read too).
 //
 // Integrity (checksums) and the token list are the caller's business.
-const seqMagic = "KVSSEQ01"
+const (
+	seqMagic   = "KVSSEQ02"
+	seqMagicV1 = "KVSSEQ01"
+	released   = 0xFFFFFFFF
+)
 
 // WriteSeq writes seq's pages to w.
 func (c *Cache) WriteSeq(seq int, w io.Writer) error {
@@ -31,9 +37,15 @@ func (c *Cache) WriteSeq(seq int, w io.Writer) error {
 	}
 	for l := range c.seqs[seq] {
 		ls := &c.seqs[seq][l]
-		for _, s := range []*stream{&ls.k, &ls.v} {
+		for _, s := range ls.streams() {
 			put(uint32(len(s.pages)))
 			for _, p := range s.pages {
+				if p == nil {
+					put(released)
+					put(0)
+					put(0)
+					continue
+				}
 				put(uint32(p.Type))
 				rot := uint32(0)
 				if p.Rotated {
@@ -61,7 +73,7 @@ func (c *Cache) ReadSeq(seq int, r io.Reader) (n int, err error) {
 		return v
 	}
 	magic := make([]byte, len(seqMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != seqMagic {
+	if _, err := io.ReadFull(br, magic); err != nil || (string(magic) != seqMagic && string(magic) != seqMagicV1) {
 		return 0, errors.New("not a kvserve sequence file")
 	}
 	shape := []int{c.cfg.Layers, c.cfg.KVHeads, c.cfg.HeadDimK, c.cfg.HeadDimV, c.cfg.PageTokens}
@@ -82,9 +94,11 @@ func (c *Cache) ReadSeq(seq int, r io.Reader) (n int, err error) {
 	defer func() {
 		if err != nil { // free what was read
 			for l := range fresh {
-				for _, s := range []*stream{&fresh[l].k, &fresh[l].v} {
+				for _, s := range fresh[l].streams() {
 					for _, p := range s.pages {
-						c.freePage(p)
+						if p != nil {
+							c.freePage(p)
+						}
 					}
 				}
 			}
@@ -92,7 +106,10 @@ func (c *Cache) ReadSeq(seq int, r io.Reader) (n int, err error) {
 	}()
 	for l := range fresh {
 		ls := &fresh[l]
-		for si, s := range []*stream{&ls.k, &ls.v} {
+		// A window layer's released pages lead; the token at n must find
+		// every page it attends.
+		lo := -1
+		for si, s := range ls.streams() {
 			rowElems, headDim := c.rowK, c.cfg.HeadDimK
 			if si == 1 {
 				rowElems, headDim = c.rowV, c.cfg.HeadDimV
@@ -108,6 +125,14 @@ func (c *Cache) ReadSeq(seq int, r io.Reader) (n int, err error) {
 				if err != nil {
 					break
 				}
+				if t == released {
+					if rot != 0 || size != 0 || (i > 0 && s.pages[i-1] != nil) || c.attn(l).Window <= 0 || i*c.cfg.PageTokens+c.cfg.PageTokens > c.attn(l).WindowStart(n) {
+						err = fmt.Errorf("sequence file: layer %d page %d is marked released where the layer needs it", l, i)
+						return 0, err
+					}
+					s.pages = append(s.pages, nil)
+					continue
+				}
 				if e := CheckType(t, headDim); e != nil {
 					err = fmt.Errorf("sequence file: %w", e)
 					return 0, err
@@ -121,8 +146,18 @@ func (c *Cache) ReadSeq(seq int, r io.Reader) (n int, err error) {
 				s.pages = append(s.pages, p)
 				_, err = io.ReadFull(br, p.mem.b)
 			}
+			nil0 := 0
+			for nil0 < len(s.pages) && s.pages[nil0] == nil {
+				nil0++
+			}
+			if lo >= 0 && nil0 != lo && err == nil {
+				err = fmt.Errorf("sequence file: layer %d: K and V pages released differently", l)
+				return 0, err
+			}
+			lo = nil0
 		}
 		ls.n = n
+		ls.lo = max(lo, 0)
 	}
 	if err != nil {
 		err = fmt.Errorf("sequence file truncated: %w", err)

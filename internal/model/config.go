@@ -1,18 +1,22 @@
-// Package model owns the transformer architectures kvserve runs (llama and
-// Mistral-style files under it, qwen2, qwen3): reading their hyperparameters
-// and weights from a GGUF file, and the forward pass that turns a batch of
-// tokens into logits while writing keys and values into a KV cache.
+// Package model owns the transformer architectures kvserve runs: a
+// registry of architectures (one file each, arch_*.go), reading their
+// hyperparameters and weights from a GGUF file, and the single forward pass
+// that turns a batch of tokens into logits while writing keys and values
+// into a KV cache.
 //
 // The cache is behind the KV interface: the model hands it each token's
 // RoPE'd K and V rows ([kv_head][head_dim] layout) and asks it for the
-// attention output of each query, so the cache alone decides how rows are
-// stored (type, pages, rotation).
+// attention output of each query; how each layer attends (full, sliding
+// window, logit cap, sinks) is declared once per layer (Config.Attn) and
+// given to the cache when it is made, so the cache alone decides how rows
+// are stored (type, pages, rotation) and which it keeps.
 package model
 
 import (
 	"fmt"
 	"math"
 
+	"github.com/kvserve/kvserve/internal/attn"
 	"github.com/kvserve/kvserve/internal/gguf"
 )
 
@@ -31,13 +35,30 @@ type Config struct {
 	NCtxTrain int
 	NormEps   float32
 
-	RopeBase float64
-	RopeDim  int  // dimensions rotated per head (the first RopeDim)
-	RopeNeox bool // rotate pairs (i, i+RopeDim/2) instead of (2i, 2i+1)
-	Rope     RopeScaling
+	// Ropes are the RoPE settings layers use: Ropes[0] for full-attention
+	// layers, Ropes[1] (when present) for sliding-window layers.
+	Ropes []Rope
 
-	QKNorm  bool // per-head RMSNorm of q and k before RoPE (qwen3)
-	QKVBias bool // biases on the q, k, v projections (qwen2)
+	AttnScale float32 // queries are multiplied by this (1/sqrt(HeadDim) unless the file says otherwise)
+	// Attention temperature by position (Mistral 3 with YaRN): queries at
+	// position p are further multiplied by 1 + TempScale·log(floor(p/TempFloor)+1).
+	TempScale float32
+	TempFloor int
+
+	EmbedScale   float32 // token embeddings are multiplied by this (0: not scaled)
+	FinalSoftcap float32 // logits l become c·tanh(l/c) (0: none)
+
+	// Attn is how each layer attends (window, logit cap); sinks come from
+	// the layer's weights. Handed to the KV cache.
+	Attn []attn.Layer
+}
+
+// Rope describes one rotary position embedding.
+type Rope struct {
+	Base    float64
+	Dim     int  // dimensions rotated per head (the first Dim)
+	Neox    bool // rotate pairs (i, i+Dim/2) instead of (2i, 2i+1)
+	Scaling RopeScaling
 }
 
 // RopeScaling describes context-extension scaling of RoPE frequencies.
@@ -46,139 +67,282 @@ type RopeScaling struct {
 	Factor    float64 // context scaling factor (positions are divided by it for linear)
 	OrigCtx   int     // yarn: original training context
 	ExtFactor float64 // yarn: extrapolation mix factor (-1 = derive)
-	AttnFact  float64 // yarn: attention magnitude factor
+	AttnFact  float64 // yarn_attn_factor from the file (used when YaRN extrapolation is off)
+	RopeAttn  float64 // rope.scaling.attn_factor: a further magnitude factor (1)
+	LogMul    float64 // yarn_log_multiplier (mscale_all_dim), 0: none
 	BetaFast  float64
 	BetaSlow  float64
 }
 
-// Supported lists the architectures kvserve can run.
-var Supported = []string{"llama", "qwen2", "qwen3"}
+// ext is the YaRN extrapolation mix in effect (1 for YaRN unless the file
+// says otherwise, 0 for other scalings).
+func (s *RopeScaling) ext() float64 {
+	if s.ExtFactor >= 0 {
+		return s.ExtFactor
+	}
+	if s.Type == "yarn" {
+		return 1
+	}
+	return 0
+}
 
-// ConfigFromGGUF reads an architecture's hyperparameters from metadata.
-func ConfigFromGGUF(f *gguf.File) (Config, error) {
-	arch := f.Architecture()
-	c := Config{Arch: arch}
-	c.Name, _ = f.String("general.name")
-	switch arch {
-	case "llama", "mistral":
-		c.Arch = "llama"
-	case "qwen2":
-		c.QKVBias = true
-		c.RopeNeox = true
-	case "qwen3":
-		c.QKNorm = true
-		c.RopeNeox = true
-	case "":
-		return c, fmt.Errorf("model has no general.architecture")
-	default:
-		return c, fmt.Errorf("unsupported architecture %q (supported: %v)", arch, Supported)
-	}
-	p := arch + "."
-	var err error
-	req := func(key string) int {
-		if err != nil {
-			return 0
+// magnitude is the factor cos and sin are multiplied by, as llama.cpp
+// derives it. With YaRN: its mscale 1+0.1·ln(factor) (divided by the same
+// with the log multiplier when the file has one) — llama.cpp divides its
+// factor by 1+0.1·ln(factor) and ggml's rope multiplies it back, so that
+// is the net. Otherwise the file's attention factor.
+func (s *RopeScaling) magnitude() float64 {
+	attn := s.AttnFact
+	if s.ext() != 0 {
+		mscale := func(scale, m float64) float64 {
+			if scale <= 1 {
+				return 1
+			}
+			return 0.1*m*math.Log(scale) + 1
 		}
-		v, ok := uintOrFirst(f, p+key)
-		if !ok {
-			err = fmt.Errorf("%s architecture: missing or invalid %s%s", arch, p, key)
-			return 0
+		if s.LogMul != 0 {
+			attn = mscale(s.Factor, 1) / mscale(s.Factor, s.LogMul)
+		} else {
+			attn = mscale(s.Factor, 1)
 		}
-		if v > 1<<24 {
-			err = fmt.Errorf("%s%s = %d is implausible", p, key, v)
-			return 0
-		}
-		return int(v)
 	}
-	c.NEmbd = req("embedding_length")
-	c.NLayer = req("block_count")
-	c.NFF = req("feed_forward_length")
-	c.NHead = req("attention.head_count")
-	c.NCtxTrain = req("context_length")
-	if err != nil {
-		return c, err
+	return attn * s.RopeAttn
+}
+
+// Keys reads an architecture's metadata (keys are relative to
+// "<arch>."), recording the first problem: a required key that is
+// missing, or a value out of range. Each reader returns a zero value once
+// an error is recorded, so a hook can read everything and check Err once.
+type Keys struct {
+	f      *gguf.File
+	prefix string
+	err    error
+}
+
+// Err returns the first problem met.
+func (k *Keys) Err() error { return k.err }
+
+func (k *Keys) fail(format string, a ...any) {
+	if k.err == nil {
+		k.err = fmt.Errorf(format, a...)
 	}
-	c.NHeadKV = c.NHead
-	if v, ok := uintOrFirst(f, p+"attention.head_count_kv"); ok {
-		c.NHeadKV = int(v)
+}
+
+// Int reads a required integer key (a per-layer array whose entries all
+// agree is accepted too).
+func (k *Keys) Int(key string) int {
+	v, ok := k.opt(key)
+	if !ok && k.err == nil {
+		k.fail("%s architecture: missing or invalid %s%s", k.prefix[:len(k.prefix)-1], k.prefix, key)
 	}
-	if c.NHead <= 0 || c.NHeadKV <= 0 || c.NHead%c.NHeadKV != 0 {
-		return c, fmt.Errorf("head counts %d / %d (kv) are invalid", c.NHead, c.NHeadKV)
+	return v
+}
+
+// OptInt reads an optional integer key.
+func (k *Keys) OptInt(key string, def int) int {
+	if v, ok := k.opt(key); ok {
+		return v
 	}
-	c.HeadDim = c.NEmbd / c.NHead
-	if v, ok := f.Uint(p + "attention.key_length"); ok {
-		c.HeadDim = int(v)
+	return def
+}
+
+func (k *Keys) opt(key string) (int, bool) {
+	if k.err != nil {
+		return 0, false
 	}
-	c.HeadDimV = c.HeadDim
-	if v, ok := f.Uint(p + "attention.value_length"); ok {
-		c.HeadDimV = int(v)
-	}
-	if c.HeadDim <= 0 || c.HeadDim > 1024 || c.HeadDimV <= 0 || c.HeadDimV > 1024 || c.HeadDim%2 != 0 {
-		return c, fmt.Errorf("head dimensions %d / %d are invalid", c.HeadDim, c.HeadDimV)
-	}
-	eps, ok := f.Float(p + "attention.layer_norm_rms_epsilon")
+	v, ok := uintOrFirst(k.f, k.prefix+key)
 	if !ok {
-		return c, fmt.Errorf("missing %sattention.layer_norm_rms_epsilon", p)
+		return 0, false
+	}
+	if v > 1<<24 {
+		k.fail("%s%s = %d is implausible", k.prefix, key, v)
+		return 0, false
+	}
+	return int(v), true
+}
+
+// Float reads a required float key.
+func (k *Keys) Float(key string) float64 {
+	if k.err != nil {
+		return 0
+	}
+	v, ok := k.f.Float(k.prefix + key)
+	if !ok || math.IsNaN(v) || math.IsInf(v, 0) {
+		k.fail("missing or invalid %s%s", k.prefix, key)
+		return 0
+	}
+	return v
+}
+
+// OptFloat reads an optional float key.
+func (k *Keys) OptFloat(key string, def float64) float64 {
+	if k.err != nil {
+		return def
+	}
+	v, ok := k.f.Float(k.prefix + key)
+	if !ok {
+		return def
+	}
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		k.fail("%s%s = %g is invalid", k.prefix, key, v)
+		return def
+	}
+	return v
+}
+
+// OptString reads an optional string key.
+func (k *Keys) OptString(key, def string) string {
+	if v, ok := k.f.String(k.prefix + key); ok {
+		return v
+	}
+	return def
+}
+
+// Has reports whether a key is present.
+func (k *Keys) Has(key string) bool { _, ok := k.f.Get(k.prefix + key); return ok }
+
+// ConfigFromGGUF reads an architecture's hyperparameters from metadata:
+// the keys every architecture shares, then the architecture's own (its
+// Arch.Config hook).
+func ConfigFromGGUF(f *gguf.File) (Config, *Arch, error) {
+	name := f.Architecture()
+	arch, err := Lookup(name)
+	if err != nil {
+		return Config{Arch: name}, nil, err
+	}
+	c := Config{Arch: arch.Name}
+	c.Name, _ = f.String("general.name")
+	k := &Keys{f: f, prefix: name + "."}
+	c.NEmbd = k.Int("embedding_length")
+	c.NLayer = k.Int("block_count")
+	c.NFF = k.Int("feed_forward_length")
+	c.NHead = k.Int("attention.head_count")
+	c.NCtxTrain = k.Int("context_length")
+	c.NHeadKV = k.OptInt("attention.head_count_kv", c.NHead)
+	eps := k.Float("attention.layer_norm_rms_epsilon")
+	if err := k.Err(); err != nil {
+		return c, arch, err
 	}
 	c.NormEps = float32(eps)
-	c.RopeBase = 10000
-	if v, ok := f.Float(p + "rope.freq_base"); ok {
-		c.RopeBase = v
+	if c.NLayer <= 0 || c.NEmbd <= 0 || c.NFF <= 0 {
+		return c, arch, fmt.Errorf("%s: %d layers, embedding %d, feed-forward %d are invalid", name, c.NLayer, c.NEmbd, c.NFF)
 	}
-	c.RopeDim = c.HeadDim
-	if v, ok := f.Uint(p + "rope.dimension_count"); ok {
-		c.RopeDim = int(v)
+	if c.NHead <= 0 || c.NHeadKV <= 0 || c.NHead%c.NHeadKV != 0 {
+		return c, arch, fmt.Errorf("head counts %d / %d (kv) are invalid", c.NHead, c.NHeadKV)
 	}
-	if c.RopeDim <= 0 || c.RopeDim > c.HeadDim || c.RopeDim%2 != 0 || c.RopeBase <= 0 || math.IsNaN(c.RopeBase) {
-		return c, fmt.Errorf("rope dimension %d / base %g invalid for head dim %d", c.RopeDim, c.RopeBase, c.HeadDim)
+	c.HeadDim = k.OptInt("attention.key_length", c.NEmbd/c.NHead)
+	c.HeadDimV = k.OptInt("attention.value_length", c.HeadDim)
+	if c.HeadDim <= 0 || c.HeadDim > 1024 || c.HeadDimV <= 0 || c.HeadDimV > 1024 || c.HeadDim%2 != 0 {
+		return c, arch, fmt.Errorf("head dimensions %d / %d are invalid", c.HeadDim, c.HeadDimV)
 	}
-	c.Rope = RopeScaling{Type: "none", Factor: 1, ExtFactor: -1, AttnFact: 1, BetaFast: 32, BetaSlow: 1}
-	if t, ok := f.String(p + "rope.scaling.type"); ok {
-		c.Rope.Type = t
+	rope, err := readRope(k, c.HeadDim, c.NCtxTrain)
+	if err != nil {
+		return c, arch, err
 	}
-	if v, ok := f.Float(p + "rope.scaling.factor"); ok && v != 0 {
-		c.Rope.Factor = v
-	} else if v, ok := f.Float(p + "rope.scale_linear"); ok && v != 0 {
-		c.Rope.Factor = v
-		if c.Rope.Type == "none" {
-			c.Rope.Type = "linear"
+	rope.Neox = arch.RopeNeox
+	c.Ropes = []Rope{rope}
+	c.AttnScale = float32(1 / math.Sqrt(float64(c.HeadDim)))
+	c.Attn = make([]attn.Layer, c.NLayer)
+	if arch.EmbedScale {
+		c.EmbedScale = float32(math.Sqrt(float64(c.NEmbd)))
+	}
+	if arch.Config != nil {
+		if err := arch.Config(k, &c); err != nil {
+			return c, arch, err
+		}
+		if err := k.Err(); err != nil {
+			return c, arch, err
 		}
 	}
-	if v, ok := f.Uint(p + "rope.scaling.original_context_length"); ok {
-		c.Rope.OrigCtx = int(v)
+	return c, arch, c.check()
+}
+
+// readRope reads the common RoPE keys.
+func readRope(k *Keys, headDim, ctxTrain int) (Rope, error) {
+	r := Rope{Base: k.OptFloat("rope.freq_base", 10000), Dim: k.OptInt("rope.dimension_count", headDim)}
+	if r.Dim <= 0 || r.Dim > headDim || r.Dim%2 != 0 || r.Base <= 0 {
+		return r, fmt.Errorf("rope dimension %d / base %g invalid for head dim %d", r.Dim, r.Base, headDim)
 	}
-	if v, ok := f.Float(p + "rope.scaling.yarn_ext_factor"); ok {
-		c.Rope.ExtFactor = v
+	s := RopeScaling{Type: k.OptString("rope.scaling.type", "none"), Factor: 1, ExtFactor: -1, AttnFact: 1, RopeAttn: 1, BetaFast: 32, BetaSlow: 1}
+	if v := k.OptFloat("rope.scaling.factor", 0); v != 0 {
+		s.Factor = v
+	} else if v := k.OptFloat("rope.scale_linear", 0); v != 0 {
+		s.Factor = v
+		if s.Type == "none" {
+			s.Type = "linear"
+		}
 	}
-	if v, ok := f.Float(p + "rope.scaling.yarn_attn_factor"); ok {
-		c.Rope.AttnFact = v
+	s.OrigCtx = k.OptInt("rope.scaling.original_context_length", 0)
+	s.ExtFactor = k.OptFloat("rope.scaling.yarn_ext_factor", s.ExtFactor)
+	s.AttnFact = k.OptFloat("rope.scaling.yarn_attn_factor", s.AttnFact)
+	s.RopeAttn = k.OptFloat("rope.scaling.attn_factor", s.RopeAttn)
+	s.BetaFast = k.OptFloat("rope.scaling.yarn_beta_fast", s.BetaFast)
+	s.BetaSlow = k.OptFloat("rope.scaling.yarn_beta_slow", s.BetaSlow)
+	if err := k.Err(); err != nil {
+		return r, err
 	}
-	if v, ok := f.Float(p + "rope.scaling.yarn_beta_fast"); ok {
-		c.Rope.BetaFast = v
-	}
-	if v, ok := f.Float(p + "rope.scaling.yarn_beta_slow"); ok {
-		c.Rope.BetaSlow = v
-	}
-	switch c.Rope.Type {
+	switch s.Type {
 	case "none", "linear", "yarn":
 	default:
-		return c, fmt.Errorf("unsupported rope scaling type %q (supported: none, linear, yarn)", c.Rope.Type)
+		return r, fmt.Errorf("unsupported rope scaling type %q (supported: none, linear, yarn)", s.Type)
 	}
-	if c.Rope.Type == "none" {
-		c.Rope.Factor = 1
+	if s.Type == "none" {
+		s.Factor = 1
 	}
-	if c.Rope.Factor <= 0 || math.IsNaN(c.Rope.Factor) || math.IsInf(c.Rope.Factor, 0) {
-		return c, fmt.Errorf("rope scaling factor %g is invalid", c.Rope.Factor)
+	if s.Factor <= 0 {
+		return r, fmt.Errorf("rope scaling factor %g is invalid", s.Factor)
 	}
-	if c.Rope.Type == "yarn" && c.Rope.OrigCtx == 0 {
-		c.Rope.OrigCtx = c.NCtxTrain
+	if s.Type == "yarn" && s.OrigCtx == 0 {
+		s.OrigCtx = ctxTrain
 	}
-	return c, nil
+	r.Scaling = s
+	return r, nil
+}
+
+// check validates what the architecture hook set.
+func (c *Config) check() error {
+	if len(c.Attn) != c.NLayer {
+		return fmt.Errorf("%d layer attention specs for %d layers", len(c.Attn), c.NLayer)
+	}
+	for l, a := range c.Attn {
+		if a.Window < 0 || a.Softcap < 0 {
+			return fmt.Errorf("layer %d: sliding window %d / softcap %g invalid", l, a.Window, a.Softcap)
+		}
+	}
+	for _, r := range c.Ropes {
+		if r.Dim <= 0 || r.Dim > c.HeadDim || r.Dim%2 != 0 || r.Base <= 0 || math.IsNaN(r.Base) {
+			return fmt.Errorf("rope dimension %d / base %g invalid for head dim %d", r.Dim, r.Base, c.HeadDim)
+		}
+	}
+	if c.AttnScale <= 0 || c.FinalSoftcap < 0 || c.EmbedScale < 0 || c.TempScale < 0 || c.TempFloor < 0 ||
+		(c.TempScale != 0 && c.TempFloor == 0) {
+		return fmt.Errorf("attention scale %g / final softcap %g / embedding scale %g / temperature %g,%d invalid",
+			c.AttnScale, c.FinalSoftcap, c.EmbedScale, c.TempScale, c.TempFloor)
+	}
+	return nil
+}
+
+// ropeOf returns the index into Ropes of layer l's RoPE.
+func (c *Config) ropeOf(l int) int {
+	if len(c.Ropes) > 1 && c.Attn[l].Window > 0 {
+		return 1
+	}
+	return 0
+}
+
+// SlidingWindowPattern marks layers as sliding-window ones the way
+// llama.cpp's set_swa_pattern does: with a pattern of n, every layer but
+// the last of each group of n uses the window (n = 2: layers 0, 2, 4, ...).
+func (c *Config) SlidingWindowPattern(window, n int) {
+	for l := range c.Attn {
+		if n == 0 || l%n < n-1 {
+			c.Attn[l].Window = window
+		}
+	}
 }
 
 // uintOrFirst reads an integer key that some converters store as a
-// per-layer array (taking the first element, as all layers agree in the
-// architectures supported).
+// per-layer array (taking the first element when all layers agree).
 func uintOrFirst(f *gguf.File, key string) (uint64, bool) {
 	if v, ok := f.Uint(key); ok {
 		return v, true

@@ -22,6 +22,9 @@ type KV interface {
 	// token's result must not depend on the run it is part of. worker
 	// (0..threads-1) identifies the calling thread for scratch use.
 	AttendRun(layer, seq, pos0, nTok, kvHead, g int, q []float32, qStride int, out []float32, outStride int, worker int)
+	// Release lets the cache drop what no later token of seq can attend
+	// (sliding-window layers); called after each batch.
+	Release(seq int)
 }
 
 // MaxRun is the most tokens the forward pass hands AttendRun at once.
@@ -38,6 +41,11 @@ type Batch struct {
 	Output []bool // which tokens need logits (nil: only the last)
 }
 
+// temperature is the query factor of attention temperature scaling at pos.
+func (c *Config) temperature(pos int) float32 {
+	return float32(1 + float64(c.TempScale)*math.Log(math.Floor(float64(pos)/float64(c.TempFloor))+1))
+}
+
 // Runner holds the scratch buffers of forward passes of up to MaxBatch
 // tokens. It is not safe for concurrent use; one Runner serves one
 // scheduler.
@@ -47,8 +55,9 @@ type Runner struct {
 	pool     *parallel.Pool
 
 	x, xn, q, k, v, attn, gate, up []float32
-	rope                           []float32 // per token: cos, sin interleaved, RopeDim/2 pairs
-	invFreq                        []float64
+	rope                           [][]float32 // per RoPE set, per token: cos, sin interleaved, Dim/2 pairs
+	invFreq                        [][]float64 // per RoPE set
+	shiftCS                        []float32   // ReRope's cos/sin
 	logits                         []float32
 	outRows                        []int
 	runs                           [][2]int // (first token, length) of runs of consecutive positions
@@ -70,12 +79,41 @@ func NewRunner(m *Model, pool *parallel.Pool, maxBatch int) *Runner {
 	r.attn = make([]float32, maxBatch*c.NHead*c.HeadDimV)
 	r.gate = make([]float32, maxBatch*c.NFF)
 	r.up = make([]float32, maxBatch*c.NFF)
-	r.rope = make([]float32, maxBatch*c.RopeDim)
-	r.invFreq = ropeInvFreq(c, m.RopeFreqs)
+	for i := range c.Ropes {
+		r.rope = append(r.rope, make([]float32, maxBatch*c.Ropes[i].Dim))
+	}
+	r.shiftCS = make([]float32, c.HeadDim)
+	r.SetContext(c.NCtxTrain)
 	r.mm.pool = pool
 	r.attT.r = r
 	r.ropT.r = r
 	return r
+}
+
+// SetContext tells the runner the context it serves (tokens per
+// sequence), which selects LongRoPE's long factors when it exceeds the
+// model's original context and the short ones otherwise, as llama.cpp does.
+// A new runner assumes the model's training context.
+func (r *Runner) SetContext(ctx int) {
+	m := r.M
+	r.invFreq = r.invFreq[:0]
+	for i := range m.Ropes {
+		factors := m.RopeFreqs
+		if factors == nil && m.RopeLong != nil {
+			factors = m.RopeShort
+			orig := m.Ropes[0].Scaling.OrigCtx
+			if orig == 0 {
+				orig = m.NCtxTrain
+			}
+			if ctx > orig {
+				factors = m.RopeLong
+			}
+		}
+		if i > 0 && len(m.Ropes) > 1 {
+			factors = nil // sliding-window layers' own RoPE has no factors
+		}
+		r.invFreq = append(r.invFreq, ropeInvFreq(&m.Ropes[i], factors))
+	}
 }
 
 // Forward runs the batch through the model, storing every token's K and V
@@ -105,6 +143,9 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 	for i, t := range b.Tokens {
 		dequantRow(m.TokEmbd, t, x[i*E:(i+1)*E])
 	}
+	if c.EmbedScale != 0 {
+		kernels.Scale(c.EmbedScale, x)
+	}
 	r.attT.b, r.attT.kv = b, kv
 	r.runs = r.runs[:0]
 	for i := 0; i < n; {
@@ -132,18 +173,22 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 		r.mm.add(L.Wk, xn, k, kvDim)
 		r.mm.add(L.Wv, xn, v, vDim)
 		r.mm.run()
-		if L.Bq != nil {
-			addBias(q, L.Bq)
-			addBias(k, L.Bk)
-			addBias(v, L.Bv)
-		}
+		addBias(q, L.Bq)
+		addBias(k, L.Bk)
+		addBias(v, L.Bv)
 		if L.QNorm != nil {
 			rmsNormRows(q, q, L.QNorm, c.HeadDim, c.NormEps)
 			rmsNormRows(k, k, L.KNorm, c.HeadDim, c.NormEps)
 		}
-		r.applyRope(q, c.NHead, n)
-		r.applyRope(k, c.NHeadKV, n)
-		kernels.Scale(float32(1/math.Sqrt(float64(c.HeadDim))), q)
+		set := c.ropeOf(l)
+		r.applyRope(q, c.NHead, n, set)
+		r.applyRope(k, c.NHeadKV, n, set)
+		kernels.Scale(c.AttnScale, q)
+		if c.TempScale != 0 {
+			for i := 0; i < n; i++ {
+				kernels.Scale(c.temperature(b.Pos[i]), q[i*qDim:(i+1)*qDim])
+			}
+		}
 		for i := 0; i < n; i++ {
 			kv.Store(l, seqOf(b, i), b.Pos[i], k[i*kvDim:(i+1)*kvDim], v[i*vDim:(i+1)*vDim])
 		}
@@ -152,6 +197,10 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 		r.mm.reset(n)
 		r.mm.add(L.Wo, attn, xn, E)
 		r.mm.run()
+		addBias(xn, L.Bo)
+		if L.PostAttnNorm != nil {
+			rmsNormRows(xn, xn, L.PostAttnNorm, E, c.NormEps)
+		}
 		addInPlace(x, xn)
 
 		rmsNormRows(xn, x, L.FFNNorm, E, c.NormEps)
@@ -159,11 +208,25 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 		r.mm.add(L.Gate, xn, gate, c.NFF)
 		r.mm.add(L.Up, xn, up, c.NFF)
 		r.mm.run()
-		siluMul(gate, gate, up)
+		switch m.Architecture.Act {
+		case GELU:
+			geluMul(gate, gate, up)
+		default:
+			siluMul(gate, gate, up)
+		}
 		r.mm.reset(n)
 		r.mm.add(L.Down, gate, xn, E)
 		r.mm.run()
+		if L.PostFFNNorm != nil {
+			rmsNormRows(xn, xn, L.PostFFNNorm, E, c.NormEps)
+		}
 		addInPlace(x, xn)
+	}
+	// Sliding-window layers may now release pages no later token attends.
+	for i := 0; i < n; i++ {
+		if i == 0 || seqOf(b, i) != seqOf(b, i-1) {
+			kv.Release(seqOf(b, i))
+		}
 	}
 	// Logits for the requested rows only.
 	r.outRows = r.outRows[:0]
@@ -192,6 +255,9 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 	r.mm.reset(no)
 	r.mm.add(m.Output, xo, logits, c.NVocab)
 	r.mm.run()
+	if c.FinalSoftcap != 0 {
+		softcapRows(logits, c.FinalSoftcap)
+	}
 	return logits, nil
 }
 
@@ -233,7 +299,11 @@ func rmsNormRows(dst, src, w []float32, dim int, eps float32) {
 	}
 }
 
+// addBias adds b to every row of x (nothing when b is nil).
 func addBias(x, b []float32) {
+	if b == nil {
+		return
+	}
 	for off := 0; off < len(x); off += len(b) {
 		row := x[off : off+len(b)]
 		kernels.Add(row, row, b)
@@ -243,3 +313,10 @@ func addBias(x, b []float32) {
 func addInPlace(dst, src []float32) { kernels.Add(dst, dst, src) }
 
 func siluMul(dst, gate, up []float32) { kernels.SiLUMul(dst, gate, up) }
+
+// softcapRows replaces each logit l by c·tanh(l/c).
+func softcapRows(x []float32, c float32) {
+	for i, v := range x {
+		x[i] = c * float32(math.Tanh(float64(v/c)))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"unsafe"
 
+	"github.com/kvserve/kvserve/internal/attn"
 	"github.com/kvserve/kvserve/internal/gguf"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
@@ -23,36 +24,65 @@ type Linear struct {
 // Row returns the bytes of row r.
 func (l *Linear) Row(r int) []byte { return l.Data[r*l.RowBytes : (r+1)*l.RowBytes] }
 
-// Layer holds one transformer block's weights.
+// rows returns a view of rows [r0, r1) (how fused tensors are split).
+func (l *Linear) rows(r0, r1 int, name string) *Linear {
+	return &Linear{Name: name, Type: l.Type, In: l.In, Out: r1 - r0, RowBytes: l.RowBytes, Data: l.Data[r0*l.RowBytes : r1*l.RowBytes]}
+}
+
+// Layer holds one transformer block's weights. Optional parts are nil
+// when the architecture or the file has none.
 type Layer struct {
-	AttnNorm       []float32
-	Wq, Wk, Wv, Wo *Linear
-	Bq, Bk, Bv     []float32 // qwen2
-	QNorm, KNorm   []float32 // qwen3, HeadDim each
+	AttnNorm     []float32
+	Wq, Wk, Wv   *Linear
+	Bq, Bk, Bv   []float32
+	QNorm, KNorm []float32 // per-head RMSNorm of q and k, HeadDim each
+	Wo           *Linear
+	Bo           []float32
+	PostAttnNorm []float32
+	Sinks        []float32 // learned attention-sink logits, one per query head
+
 	FFNNorm        []float32
 	Gate, Up, Down *Linear
+	PostFFNNorm    []float32
 }
 
 // Model is a loaded architecture: its configuration and weights.
 type Model struct {
 	Config
-	TokEmbd    *Linear // NVocab rows of NEmbd
-	OutputNorm []float32
-	Output     *Linear // NVocab rows of NEmbd (TokEmbd when tied)
-	Layers     []Layer
-	RopeFreqs  []float32 // optional per-dimension frequency divisors
+	Architecture *Arch   // the registered declaration (Config.Arch is its name)
+	TokEmbd      *Linear // NVocab rows of NEmbd
+	OutputNorm   []float32
+	Output       *Linear // NVocab rows of NEmbd (TokEmbd when tied)
+	Layers       []Layer
+	// Per-pair RoPE frequency divisors, when the file has them:
+	// rope_freqs.weight (Llama-3 scaling), or LongRoPE's two sets
+	// (rope_factors_long/short.weight), chosen by the context a runner
+	// serves (Runner.SetContext).
+	RopeFreqs, RopeLong, RopeShort []float32
 
 	File *gguf.File
 }
 
+// CacheAttn returns how each layer attends, for the KV cache: the
+// configuration's windows and caps with each layer's sinks.
+func (m *Model) CacheAttn() []attn.Layer {
+	out := append([]attn.Layer(nil), m.Attn...)
+	for l := range out {
+		out[l].Sinks = m.Layers[l].Sinks
+	}
+	return out
+}
+
 // Load builds a Model over an open GGUF file. Weights are not copied: they
-// stay in the file's mapping, which must outlive the Model.
+// stay in the file's mapping, which must outlive the Model. An unknown
+// architecture, a missing key or tensor, or a tensor of the wrong shape or
+// an unsupported type is an error naming it.
 func Load(f *gguf.File) (*Model, error) {
-	c, err := ConfigFromGGUF(f)
+	c, arch, err := ConfigFromGGUF(f)
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Config: c, File: f}
+	m := &Model{Config: c, Architecture: arch, File: f}
 	l := &loader{f: f}
 	m.TokEmbd = l.linear("token_embd.weight", c.NEmbd, -1)
 	if l.err != nil {
@@ -60,40 +90,63 @@ func Load(f *gguf.File) (*Model, error) {
 	}
 	m.NVocab = m.TokEmbd.Out
 	m.OutputNorm = l.vec("output_norm.weight", c.NEmbd)
-	if _, ok := f.Tensor("output.weight"); ok {
+	if l.has("output.weight") {
 		m.Output = l.linear("output.weight", c.NEmbd, m.NVocab)
 	} else {
 		m.Output = m.TokEmbd
 	}
-	if _, ok := f.Tensor("rope_freqs.weight"); ok {
-		m.RopeFreqs = l.vec("rope_freqs.weight", c.RopeDim/2)
-	}
+	half := c.Ropes[0].Dim / 2
+	m.RopeFreqs = l.optVec("rope_freqs.weight", half, false)
+	m.RopeLong = l.optVec("rope_factors_long.weight", half, false)
+	m.RopeShort = l.optVec("rope_factors_short.weight", half, false)
 	qDim, kvDim, vDim := c.NHead*c.HeadDim, c.NHeadKV*c.HeadDim, c.NHeadKV*c.HeadDimV
 	m.Layers = make([]Layer, c.NLayer)
 	for i := range m.Layers {
 		p := fmt.Sprintf("blk.%d.", i)
 		L := &m.Layers[i]
 		L.AttnNorm = l.vec(p+"attn_norm.weight", c.NEmbd)
-		L.Wq = l.linear(p+"attn_q.weight", c.NEmbd, qDim)
-		L.Wk = l.linear(p+"attn_k.weight", c.NEmbd, kvDim)
-		L.Wv = l.linear(p+"attn_v.weight", c.NEmbd, vDim)
-		L.Wo = l.linear(p+"attn_output.weight", c.NHead*c.HeadDimV, c.NEmbd)
-		if c.QKVBias {
-			L.Bq = l.vec(p+"attn_q.bias", qDim)
-			L.Bk = l.vec(p+"attn_k.bias", kvDim)
-			L.Bv = l.vec(p+"attn_v.bias", vDim)
+		if l.has(p + "attn_qkv.weight") {
+			qkv := l.linear(p+"attn_qkv.weight", c.NEmbd, qDim+kvDim+vDim)
+			if qkv != nil {
+				L.Wq = qkv.rows(0, qDim, qkv.Name+"[q]")
+				L.Wk = qkv.rows(qDim, qDim+kvDim, qkv.Name+"[k]")
+				L.Wv = qkv.rows(qDim+kvDim, qDim+kvDim+vDim, qkv.Name+"[v]")
+			}
+		} else {
+			L.Wq = l.linear(p+"attn_q.weight", c.NEmbd, qDim)
+			L.Wk = l.linear(p+"attn_k.weight", c.NEmbd, kvDim)
+			L.Wv = l.linear(p+"attn_v.weight", c.NEmbd, vDim)
 		}
-		if c.QKNorm {
+		L.Bq = l.optVec(p+"attn_q.bias", qDim, arch.QKVBias)
+		L.Bk = l.optVec(p+"attn_k.bias", kvDim, arch.QKVBias)
+		L.Bv = l.optVec(p+"attn_v.bias", vDim, arch.QKVBias)
+		if arch.QKNorm {
 			L.QNorm = l.vec(p+"attn_q_norm.weight", c.HeadDim)
 			L.KNorm = l.vec(p+"attn_k_norm.weight", c.HeadDim)
 		}
+		L.Wo = l.linear(p+"attn_output.weight", c.NHead*c.HeadDimV, c.NEmbd)
+		L.Bo = l.optVec(p+"attn_output.bias", c.NEmbd, false)
+		L.Sinks = l.optVec(p+"attn_sinks.weight", c.NHead, false)
+		if arch.PostNorms {
+			L.PostAttnNorm = l.vec(p+"post_attention_norm.weight", c.NEmbd)
+		}
 		L.FFNNorm = l.vec(p+"ffn_norm.weight", c.NEmbd)
-		L.Gate = l.linear(p+"ffn_gate.weight", c.NEmbd, c.NFF)
-		L.Up = l.linear(p+"ffn_up.weight", c.NEmbd, c.NFF)
+		if arch.FusedGateUp {
+			if gu := l.linear(p+"ffn_up.weight", c.NEmbd, 2*c.NFF); gu != nil {
+				L.Gate = gu.rows(0, c.NFF, gu.Name+"[gate]")
+				L.Up = gu.rows(c.NFF, 2*c.NFF, gu.Name+"[up]")
+			}
+		} else {
+			L.Gate = l.linear(p+"ffn_gate.weight", c.NEmbd, c.NFF)
+			L.Up = l.linear(p+"ffn_up.weight", c.NEmbd, c.NFF)
+		}
 		L.Down = l.linear(p+"ffn_down.weight", c.NFF, c.NEmbd)
-	}
-	if l.err != nil {
-		return nil, l.err
+		if arch.PostNorms {
+			L.PostFFNNorm = l.vec(p+"post_ffw_norm.weight", c.NEmbd)
+		}
+		if l.err != nil {
+			return nil, l.err
+		}
 	}
 	return m, nil
 }
@@ -102,6 +155,8 @@ type loader struct {
 	f   *gguf.File
 	err error
 }
+
+func (l *loader) has(name string) bool { _, ok := l.f.Tensor(name); return ok }
 
 // linear loads a 2-D weight with rows of `in` elements and `out` rows
 // (out < 0: any number of rows).
@@ -134,6 +189,14 @@ func (l *loader) linear(name string, in, out int) *Linear {
 		RowBytes: ti.Type.RowSize(in),
 		Data:     l.f.TensorData(ti),
 	}
+}
+
+// optVec loads a vector that may be absent (unless required).
+func (l *loader) optVec(name string, n int, required bool) []float32 {
+	if !required && !l.has(name) {
+		return nil
+	}
+	return l.vec(name, n)
 }
 
 // vec loads a 1-D f32 (or f16) tensor of n elements, converting to f32.

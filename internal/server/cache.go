@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,29 +24,6 @@ func (s *Server) cacheRoutes() {
 	s.HandleFunc("POST /cache/policy", s.handleSetPolicy)
 }
 
-// decodeStrict decodes a JSON object body, refusing unknown fields (a
-// misspelt option must not silently do nothing).
-func decodeStrict(w http.ResponseWriter, r *http.Request, v any) bool {
-	b, aerr := readBody(r)
-	if aerr == nil && len(bytes.TrimSpace(b)) == 0 {
-		aerr = badRequest("empty body: send a JSON object")
-	}
-	if aerr == nil {
-		if _, aerr = parseObject(b); aerr == nil {
-			d := json.NewDecoder(bytes.NewReader(b))
-			d.DisallowUnknownFields()
-			if err := d.Decode(v); err != nil {
-				aerr = badRequest("invalid request: %s", jsonErr(err))
-			}
-		}
-	}
-	if aerr != nil {
-		writeAPIError(w, aerr)
-		return false
-	}
-	return true
-}
-
 type requantizeRequest struct {
 	TypeK  *string          `json:"type_k"`
 	TypeV  *string          `json:"type_v"`
@@ -69,19 +45,18 @@ type layerReport struct {
 	BytesVAfter  int64  `json:"bytes_v_after"`
 }
 
-// handleRequantize serves POST /cache/requantize: convert the cache's
-// pages in scope to new types in place, without re-evaluating any token.
-func (s *Server) handleRequantize(w http.ResponseWriter, r *http.Request) {
+// decodeRequantize reads the body of POST /cache/requantize into the
+// conversion's target, checked against the model and the slots.
+func (s *Server) decodeRequantize(body []byte) (kvcache.Target, bool, *apiError) {
+	var t kvcache.Target
 	var req requantizeRequest
-	if !decodeStrict(w, r, &req) {
-		return
+	if aerr := decodeJSON(body, &req, false); aerr != nil {
+		return t, false, aerr
 	}
 	if req.TypeK == nil && req.TypeV == nil {
-		WriteError(w, http.StatusBadRequest, TypeInvalidRequest, "give type_k and/or type_v")
-		return
+		return t, false, badRequest("give type_k and/or type_v")
 	}
 	m := s.eng.Model
-	var t kvcache.Target
 	for _, side := range []struct {
 		name string
 		in   *string
@@ -96,43 +71,55 @@ func (s *Server) handleRequantize(w http.ResponseWriter, r *http.Request) {
 			err = kvcache.CheckType(typ, side.dim)
 		}
 		if err != nil {
-			WriteError(w, http.StatusBadRequest, TypeInvalidRequest, side.name+": "+err.Error())
-			return
+			return t, false, badRequest("%s: %v", side.name, err)
 		}
 		*side.out = &typ
 	}
 	if req.Layers != nil {
 		layers, err := parseLayerList(*req.Layers, m.NLayer)
 		if err != nil {
-			WriteError(w, http.StatusBadRequest, TypeInvalidRequest, "layers: "+err.Error())
-			return
+			return t, false, badRequest("layers: %v", err)
 		}
 		t.Layers = layers
 	}
 	if req.Slots != nil {
 		if len(req.Slots) == 0 {
-			WriteError(w, http.StatusBadRequest, TypeInvalidRequest, "slots: empty list (omit it for all slots)")
-			return
+			return t, false, badRequest("slots: empty list (omit it for all slots)")
 		}
 		for _, id := range req.Slots {
 			if id < 0 || id >= s.o.Slots {
-				WriteError(w, http.StatusBadRequest, TypeInvalidRequest, fmt.Sprintf("slots: slot %d out of range (0-%d)", id, s.o.Slots-1))
-				return
+				return t, false, badRequest("slots: slot %d out of range (0-%d)", id, s.o.Slots-1)
 			}
 		}
 		t.Seqs = req.Slots
 	}
 	t.Rotate = req.Rotate
-	rep, err := s.sched.Requantize(t, req.DryRun)
+	return t, req.DryRun, nil
+}
+
+// handleRequantize serves POST /cache/requantize: convert the cache's
+// pages in scope to new types in place, without re-evaluating any token.
+func (s *Server) handleRequantize(w http.ResponseWriter, r *http.Request) {
+	body, aerr := readBody(r)
+	if aerr != nil {
+		WriteError(w, aerr)
+		return
+	}
+	t, dryRun, aerr := s.decodeRequantize(body)
+	if aerr != nil {
+		WriteError(w, aerr)
+		return
+	}
+	rep, err := s.sched.Requantize(t, dryRun)
 	switch {
 	case errors.Is(err, engine.ErrRequantizeBusy):
-		WriteError(w, http.StatusConflict, TypeInvalidRequest, err.Error())
+		WriteError(w, errorf(http.StatusConflict, TypeInvalidRequest, "%v", err))
 		return
 	case errors.Is(err, engine.ErrClosed):
-		WriteError(w, http.StatusServiceUnavailable, TypeUnavailable, err.Error())
+		WriteError(w, errorf(http.StatusServiceUnavailable, TypeUnavailable, "%v", err))
 		return
 	case err != nil:
-		WriteError(w, http.StatusBadRequest, TypeInvalidRequest, err.Error())
+		WriteError(w, badRequest("%v", err))
 		return
 	}
 	layers := make([]layerReport, len(rep.Layers))
@@ -186,6 +173,8 @@ type sideUsage struct {
 
 type layerUsage struct {
 	Layer  int       `json:"layer"`
+	Kind   string    `json:"kind"`             // "full" or "window"
+	Window int       `json:"window,omitempty"` // sliding window in tokens
 	Tokens int       `json:"tokens"`
 	Pages  int       `json:"pages"`
 	K      sideUsage `json:"k"`
@@ -245,7 +234,8 @@ func (s *Server) handleCacheUsage(w http.ResponseWriter, r *http.Request) {
 			su := slotUsage{ID: seq, Tokens: c.Len(seq), Layers: make([]layerUsage, cfg.Layers)}
 			for l := range su.Layers {
 				wk, wv := c.WriteTypes(seq, l)
-				su.Layers[l] = layerUsage{Layer: l, Tokens: c.Len(seq),
+				a := c.Attn(l)
+				su.Layers[l] = layerUsage{Layer: l, Kind: a.Kind(), Window: a.Window, Tokens: c.Len(seq),
 					K: sideUsage{BytesByType: map[string]int64{}, PagesByType: map[string]int{}, WriteType: wk.String()},
 					V: sideUsage{BytesByType: map[string]int64{}, PagesByType: map[string]int{}, WriteType: wv.String()}}
 			}
@@ -307,7 +297,7 @@ func (s *Server) handleCacheUsage(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		WriteError(w, http.StatusServiceUnavailable, TypeUnavailable, err.Error())
+		WriteError(w, errorf(http.StatusServiceUnavailable, TypeUnavailable, "%v", err))
 		return
 	}
 	out["policy"] = policyJSON(pol, s.sched.Stats())
@@ -366,43 +356,46 @@ func (s *Server) handleGetPolicy(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, policyJSON(s.sched.Policy(), s.sched.Stats()))
 }
 
-// handleSetPolicy serves POST /cache/policy: the new rules apply from the
-// next step; running streams continue.
-func (s *Server) handleSetPolicy(w http.ResponseWriter, r *http.Request) {
+// decodePolicy reads the body of POST /cache/policy: the fields given
+// replace the current policy's (cur, nil for none). It returns the new
+// policy, or nil when the request removes the policy ({"enabled": false},
+// or turning off its last rule). Every field is checked before anything
+// changes, and an invalid one is a 400 naming it: a request never
+// silently removes or ignores.
+func (s *Server) decodePolicy(body []byte, cur *cachepolicy.Policy) (*cachepolicy.Policy, *apiError) {
 	var req policyRequest
-	if !decodeStrict(w, r, &req) {
-		return
+	if aerr := decodeJSON(body, &req, false); aerr != nil {
+		return nil, aerr
 	}
+	bad := func(field string, err error) *apiError { return badRequest("%s: %v", field, err) }
 	if req.Enabled != nil && !*req.Enabled {
-		if err := s.sched.SetPolicy(nil); err != nil {
-			WriteError(w, http.StatusServiceUnavailable, TypeUnavailable, err.Error())
-			return
+		if req.LadderK != nil || req.LadderV != nil || req.Hot != nil || req.Warm != nil || req.Sink != nil ||
+			req.Dynamic != nil || req.DynamicK != nil || req.DynamicV != nil || req.Budget != nil {
+			return nil, badRequest(`enabled: false removes the policy; give no other field with it`)
 		}
-		s.log.Info("cache policy removed")
-		s.handleGetPolicy(w, r)
-		return
+		return nil, nil
 	}
 	var p cachepolicy.Policy
-	if cur := s.sched.Policy(); cur != nil {
+	if cur != nil {
 		p = *cur
 	} else {
 		p.LadderK, p.LadderV = cachepolicy.DefaultLadders()
 		p.Warm = cachepolicy.DefaultWarm
 	}
-	bad := func(field string, err error) {
-		WriteError(w, http.StatusBadRequest, TypeInvalidRequest, field+": "+err.Error())
-	}
 	var err error
-	if req.LadderK != nil {
-		if p.LadderK, err = cachepolicy.ParseLadder(strings.Join(req.LadderK, ",")); err != nil {
-			bad("ladder_k", err)
-			return
+	for _, l := range []struct {
+		name string
+		in   []string
+		out  *[]tensor.Type
+	}{{"ladder_k", req.LadderK, &p.LadderK}, {"ladder_v", req.LadderV, &p.LadderV}} {
+		if l.in == nil {
+			continue
 		}
-	}
-	if req.LadderV != nil {
-		if p.LadderV, err = cachepolicy.ParseLadder(strings.Join(req.LadderV, ",")); err != nil {
-			bad("ladder_v", err)
-			return
+		if len(l.in) == 0 {
+			return nil, bad(l.name, errors.New("empty ladder: give at least one type"))
+		}
+		if *l.out, err = cachepolicy.ParseLadder(strings.Join(l.in, ",")); err != nil {
+			return nil, bad(l.name, err)
 		}
 	}
 	for _, f := range []struct {
@@ -411,6 +404,9 @@ func (s *Server) handleSetPolicy(w http.ResponseWriter, r *http.Request) {
 		out  *int
 	}{{"hot", req.Hot, &p.Hot}, {"warm", req.Warm, &p.Warm}, {"sink", req.Sink, &p.Sink}} {
 		if f.in != nil {
+			if *f.in < 0 {
+				return nil, bad(f.name, fmt.Errorf("must not be negative (got %d)", *f.in))
+			}
 			*f.out = *f.in
 		}
 	}
@@ -426,8 +422,7 @@ func (s *Server) handleSetPolicy(w http.ResponseWriter, r *http.Request) {
 		}
 		steps, err := cachepolicy.ParseLengths(*d.in)
 		if err != nil {
-			bad(d.name, err)
-			return
+			return nil, bad(d.name, err)
 		}
 		for _, o := range d.out {
 			*o = steps
@@ -441,32 +436,56 @@ func (s *Server) handleSetPolicy(w http.ResponseWriter, r *http.Request) {
 		case json.Unmarshal(*req.Budget, &str) == nil:
 			if str != "" {
 				if n, err = cachepolicy.ParseBytes(str); err != nil {
-					bad("budget", err)
-					return
+					return nil, bad("budget", err)
 				}
 			}
 		default:
-			bad("budget", errors.New(`want a number of bytes or a size such as "48MiB"`))
-			return
+			return nil, bad("budget", errors.New(`want a number of bytes or a size such as "48MiB"`))
 		}
 		if n < 0 {
-			bad("budget", errors.New("must not be negative"))
-			return
+			return nil, bad("budget", fmt.Errorf("must not be negative (got %d)", n))
 		}
 		p.Budget = n
 	}
-	var np *cachepolicy.Policy
-	if p.Enabled() {
-		np = &p
+	m := s.eng.Model
+	if err := p.Validate(m.HeadDim, m.HeadDimV); err != nil {
+		return nil, badRequest("%v", err)
+	}
+	if !p.Enabled() {
+		ruleGiven := req.Hot != nil || req.Dynamic != nil || req.DynamicK != nil || req.DynamicV != nil || req.Budget != nil
+		if cur == nil || !ruleGiven {
+			return nil, badRequest("this leaves no rule on, so the policy would do nothing: give hot (multistage), dynamic, dynamic_k, dynamic_v or budget (ladders and warm/sink only shape those rules)")
+		}
+		return nil, nil // the request turned the last rule off
+	}
+	return &p, nil
+}
+
+// handleSetPolicy serves POST /cache/policy: the new rules apply from the
+// next step; running streams continue.
+func (s *Server) handleSetPolicy(w http.ResponseWriter, r *http.Request) {
+	body, aerr := readBody(r)
+	if aerr != nil {
+		WriteError(w, aerr)
+		return
+	}
+	np, aerr := s.decodePolicy(body, s.sched.Policy())
+	if aerr != nil {
+		WriteError(w, aerr)
+		return
 	}
 	if err := s.sched.SetPolicy(np); err != nil {
 		if errors.Is(err, engine.ErrClosed) {
-			WriteError(w, http.StatusServiceUnavailable, TypeUnavailable, err.Error())
+			WriteError(w, errorf(http.StatusServiceUnavailable, TypeUnavailable, "%v", err))
 			return
 		}
-		WriteError(w, http.StatusBadRequest, TypeInvalidRequest, err.Error())
+		WriteError(w, badRequest("%v", err))
 		return
 	}
-	s.log.Info("cache policy set", "policy", policyJSON(np, engine.Stats{}))
+	if np == nil {
+		s.log.Info("cache policy removed")
+	} else {
+		s.log.Info("cache policy set", "policy", policyJSON(np, engine.Stats{}))
+	}
 	s.handleGetPolicy(w, r)
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -13,7 +14,8 @@ import (
 // tokenized with special tokens parsed, BOS added only when the first
 // element is a string and the model adds one), a one-element array
 // holding any of those, or {"prompt_string": ...}. Several prompts in
-// one request are refused.
+// one request are refused, and so is a prompt that cannot fit a slot's
+// context (before it is tokenized).
 func (s *Server) prompt(o *object, key string) ([]int, *apiError) {
 	raw, ok := o.raw(key)
 	if !ok {
@@ -27,7 +29,7 @@ func (s *Server) promptValue(raw json.RawMessage, key string, depth int) ([]int,
 	case "a string":
 		var str string
 		json.Unmarshal(raw, &str)
-		return s.eng.Tok.Encode(str, true, true), nil
+		return s.encodePrompt(str, true, 0)
 	case "an object":
 		po, err := parseObject(raw)
 		if err != nil {
@@ -40,10 +42,15 @@ func (s *Server) promptValue(raw json.RawMessage, key string, depth int) ([]int,
 		if po.err != nil {
 			return nil, badRequest("%q: %s", key, po.err.Message)
 		}
-		return s.eng.Tok.Encode(str, true, true), nil
+		return s.encodePrompt(str, true, 0)
 	case "an array":
-		var items []json.RawMessage
-		json.Unmarshal(raw, &items)
+		items, err := arrayItems(raw, s.maxPrompt()+1)
+		if _, over := err.(errTooMany); over {
+			return nil, s.exceedContext(fmt.Sprintf("more than %d", s.maxPrompt()))
+		}
+		if err != nil {
+			return nil, badRequest("%q %v", key, err)
+		}
 		if len(items) == 0 {
 			return nil, badRequest("%q is an empty array", key)
 		}
@@ -74,7 +81,11 @@ func (s *Server) promptValue(raw json.RawMessage, key string, depth int) ([]int,
 			if kind(it) == "a string" {
 				var str string
 				json.Unmarshal(it, &str)
-				toks = append(toks, s.eng.Tok.Encode(str, i == 0, true)...)
+				t, aerr := s.encodePrompt(str, i == 0, len(toks))
+				if aerr != nil {
+					return nil, aerr
+				}
+				toks = append(toks, t...)
 				continue
 			}
 			v, err := parseInt(it)
@@ -89,6 +100,63 @@ func (s *Server) promptValue(raw json.RawMessage, key string, depth int) ([]int,
 		return toks, nil
 	}
 	return nil, badRequest("%q must be a string or an array of token ids, not %s", key, kind(raw))
+}
+
+// decodeCompletion turns the body of a completion request (a = which
+// API: /completion, /v1/completions or /v1/chat/completions) into the
+// engine request and its generation options, or the error to answer.
+func (s *Server) decodeCompletion(body []byte, a api) (*engine.Request, genOptions, *apiError) {
+	o, aerr := parseObject(body)
+	if aerr != nil {
+		return nil, genOptions{}, aerr
+	}
+	g := s.parseGen(o, a)
+	if o.err != nil {
+		return nil, g, o.err
+	}
+	var toks []int
+	if a == apiOAIChat {
+		prompt, plan, aerr := s.renderChat(o)
+		if aerr != nil {
+			return nil, g, aerr
+		}
+		if aerr = g.usePlan(plan); aerr != nil {
+			return nil, g, aerr
+		}
+		if toks, aerr = s.encodePrompt(prompt, true, 0); aerr != nil {
+			return nil, g, aerr
+		}
+	} else if toks, aerr = s.prompt(o, "prompt"); aerr != nil {
+		return nil, g, aerr
+	}
+	req, aerr := s.request(toks, g)
+	return req, g, aerr
+}
+
+// serveCompletion reads, decodes, admits and runs a completion request of
+// any of the three APIs, and answers it.
+func (s *Server) serveCompletion(w http.ResponseWriter, r *http.Request, a api) {
+	body, aerr := readBody(r)
+	if aerr != nil {
+		WriteError(w, aerr)
+		return
+	}
+	req, g, aerr := s.decodeCompletion(body, a)
+	if aerr != nil {
+		WriteError(w, aerr)
+		return
+	}
+	rn, aerr := s.start(r.Context(), req)
+	if aerr != nil {
+		WriteError(w, aerr)
+		return
+	}
+	defer rn.close()
+	if a == apiNative {
+		s.answerNative(w, rn, req, g)
+	} else {
+		s.answerOAI(w, rn, g)
+	}
 }
 
 // generationSettings is llama-server's generation_settings object.
@@ -118,45 +186,25 @@ func (s *Server) generationSettings(g genOptions) map[string]any {
 		"stream":            g.stream,
 		"n_probs":           g.nProbs,
 		"cache_prompt":      g.cachePrompt,
+		"n_keep":            g.nKeep,
 		"samplers":          []string{"penalties", "top_k", "top_p", "min_p", "temperature"},
 	}
 }
 
 // handleCompletion serves POST /completion (llama-server's native API).
 func (s *Server) handleCompletion(w http.ResponseWriter, r *http.Request) {
-	o, aerr := readObject(r)
-	if aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	g := s.parseGen(o, apiNative)
-	if o.err != nil {
-		writeAPIError(w, o.err)
-		return
-	}
-	toks, aerr := s.prompt(o, "prompt")
-	if aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	req, aerr := s.request(toks, g)
-	if aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	rn, aerr := s.start(r.Context(), req, g)
-	if aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	defer rn.close()
+	s.serveCompletion(w, r, apiNative)
+}
+
+// answerNative answers a running /completion request.
+func (s *Server) answerNative(w http.ResponseWriter, rn *run, req *engine.Request, g genOptions) {
 	if g.stream {
 		s.streamNative(w, rn, req, g)
 		return
 	}
 	text, out, res, aerr := s.collect(rn)
 	if aerr != nil {
-		writeAPIError(w, aerr)
+		WriteError(w, aerr)
 		return
 	}
 	WriteJSON(w, http.StatusOK, s.nativeFinal(req, g, text, out, res, false))
@@ -183,6 +231,7 @@ func (s *Server) nativeFinal(req *engine.Request, g genOptions, text string, out
 		"prompt":              s.eng.Tok.Decode(req.Prompt, true),
 		"has_new_line":        strings.Contains(res.Text, "\n"),
 		"truncated":           res.Truncated,
+		"context_shifts":      res.ContextShifts,
 		"stop_type":           res.StopType,
 		"stopping_word":       res.StoppingWord,
 		"timings":             timings(res),

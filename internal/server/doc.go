@@ -16,6 +16,8 @@
 //	GET  /slots                      per-slot state (?fail_on_no_slot=1: 503 when none idle)
 //	POST /slots/{id}?action=save|restore|erase
 //	GET  /metrics                    Prometheus text (with Options.Metrics)
+//	GET  /, /webui/...               the web page (internal/webui; not with Options.NoWebUI):
+//	                                 public, also served while the model loads
 //
 // More routes plug in with Server.Handle and get the same middleware;
 // more metrics with Server.Registry.
@@ -28,13 +30,26 @@
 //   - API keys: with Options.APIKeys every route but /health, /v1/health,
 //     /models and /v1/models needs "Authorization: Bearer KEY" (or
 //     "X-Api-Key: KEY"); /metrics needs it too, as in llama-server.
+//     /v1/models names the model by its file name, not its path.
+//   - Web origins: a browser request whose Origin is neither the server's
+//     own nor in Options.CORSOrigins ("*": any) is refused with 403, its
+//     preflight too; an allowed origin's preflight answers 200 with the
+//     CORS headers (no credentials mode: keys travel in headers).
 //   - Context: Options.Ctx is the total, split evenly over the slots; 0
 //     gives each slot the model's training context (cache pages are
 //     allocated as tokens arrive, so that costs nothing up front).
-//   - Admission: at most Slots completions run; others wait up to
-//     QueueTimeout (default 60 s; at most QueueMax of them) and are then
-//     answered 503 unavailable_error. A request pinned to a busy slot with
-//     id_slot waits for that slot inside the scheduler.
+//   - Admission: at most Slots completions run; others wait in the
+//     scheduler's queue up to QueueTimeout (default 60 s; at most QueueMax
+//     of them) and are then answered 503 unavailable_error with
+//     Retry-After, before any response starts. A request pinned with
+//     id_slot waits for its slot without holding back others. Under a
+//     cache budget a request also waits until its reservation fits (see
+//     engine.Scheduler); one that can never fit is refused at once (503).
+//   - Limits: see docs/api.md, "Resource limits" (prompt size checked
+//     before tokenizing, n_probs, stop strings, the size of answers built
+//     in memory: Options.MaxResponseBytes).
+//   - Errors: every error answer goes through WriteError and every JSON
+//     body through one reader (decodeJSON; ReadJSON for extensions).
 //   - Disconnects: a client that goes away (streaming or not) cancels its
 //     request; the slot is freed at the next scheduler step.
 //   - tokens_cached and usage.prompt_tokens_details.cached_tokens count the
@@ -97,10 +112,14 @@
 //     stream started are sent as an event {"error":{...}}.
 //   - Slot files: see the format in slots.go. Save/restore need
 //     Options.SlotSavePath (else 501); file names are plain names (no
-//     separators, no ".."); a busy slot answers 409; a corrupt, truncated,
-//     foreign or mismatched file is refused with a 400 naming the problem
-//     and the slot is left unchanged.
+//     separators, no ".."); a busy slot, or a name taken by a directory,
+//     answers 409; a corrupt, truncated, foreign or mismatched file is
+//     refused with a 400 naming the problem and the slot is left
+//     unchanged. Errors name the file, never the directory. Temporary
+//     files of saves interrupted by a crash are removed at start.
 //   - Shutdown (Serve's context ends, e.g. SIGTERM): stop accepting, answer
 //     new requests on open connections 503, let in-flight requests finish
-//     for up to ShutdownTimeout, then cancel them and close the scheduler.
+//     for up to ShutdownTimeout, then cancel them — a stream ends with an
+//     error event and a properly terminated body — and close the
+//     scheduler.
 package server

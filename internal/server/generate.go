@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
 	"github.com/kvserve/kvserve/internal/grammar"
 	"github.com/kvserve/kvserve/internal/sample"
@@ -24,12 +26,21 @@ const (
 	apiOAIChat            // /v1/chat/completions
 )
 
-// maxNProbs bounds n_probs (each generated token reports that many
-// alternatives).
-const maxNProbs = 1000
+// Request limits (see docs/api.md, "Resource limits").
+const (
+	// maxNProbs bounds n_probs (each generated token reports that many
+	// alternatives); like llama-server, kvserve also reports at most the
+	// vocabulary's size.
+	maxNProbs = 1000
+	// maxStops and maxStopBytes bound "stop": the strings are searched
+	// for in the text after every token.
+	maxStops     = 64
+	maxStopBytes = 256
+)
 
 // genOptions are the generation parameters common to the completion APIs.
 type genOptions struct {
+	api          api
 	nPredict     int // -1: until end of generation or context; 0: evaluate the prompt only
 	sample       sample.Params
 	stop         []string
@@ -38,11 +49,13 @@ type genOptions struct {
 	nProbs       int  // alternatives per token (0: none)
 	logprobs     bool // report the chosen tokens' log-probabilities
 	cachePrompt  bool
+	nKeep        int // tokens a context shift or truncation keeps (-1: the prompt)
 	slotID       int
 	returnTokens bool
 	ignoreEOS    bool
 	grammar      *grammar.Grammar // grammar, json_schema or response_format (nil: none)
 	special      bool             // render special tokens (tool-call markers)
+	plan         *chatPlan        // chat: tools and reasoning, how to read the output (nil otherwise)
 }
 
 // unsupported lists request fields asking for features kvserve does not
@@ -64,7 +77,7 @@ var unsupported = []struct{ field, what string }{
 
 // parseGen reads the generation parameters of a completion request.
 func (s *Server) parseGen(o *object, a api) genOptions {
-	g := genOptions{sample: sample.DefaultParams(), nPredict: -1, slotID: -1, cachePrompt: true}
+	g := genOptions{api: a, sample: sample.DefaultParams(), nPredict: -1, slotID: -1, cachePrompt: true}
 	for _, u := range unsupported {
 		if o.nonEmpty(u.field) {
 			o.fail("%q is not supported: kvserve does not implement %s", u.field, u.what)
@@ -113,7 +126,7 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 			o.fail("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 		}
 	}
-	g.stop = o.strings("stop", 64)
+	g.stop = o.strings("stop", maxStops, maxStopBytes)
 	g.stream = o.bool("stream", false)
 	if so := o.object("stream_options"); so != nil {
 		g.includeUsage = so.bool("include_usage", false)
@@ -142,6 +155,7 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 		}
 	}
 	g.cachePrompt = o.bool("cache_prompt", true)
+	g.nKeep = o.int("n_keep", 0, -1, math.MaxInt32)
 	g.slotID = o.int("id_slot", -1, -1, s.o.Slots-1)
 	g.returnTokens = o.bool("return_tokens", false)
 	g.ignoreEOS = o.bool("ignore_eos", false)
@@ -153,9 +167,8 @@ func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError
 	if len(prompt) == 0 {
 		return nil, badRequest("empty prompt: give at least one token of text (this model adds no BOS token)")
 	}
-	if len(prompt) >= s.slotCtx {
-		return nil, errorf(http.StatusBadRequest, TypeExceedContext,
-			"the prompt has %d tokens, which does not fit the context of %d tokens per slot (give a larger -c or fewer slots)", len(prompt), s.slotCtx)
+	if len(prompt) >= s.slotCtx && !s.o.ContextShift {
+		return nil, s.exceedContext(strconv.Itoa(len(prompt)))
 	}
 	nv := s.eng.Model.NVocab
 	for _, t := range prompt {
@@ -163,84 +176,161 @@ func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError
 			return nil, badRequest("token id %d is out of range (the vocabulary has %d tokens)", t, nv)
 		}
 	}
-	return &engine.Request{
+	r := &engine.Request{
 		Prompt: prompt, NPredict: g.nPredict, Sample: g.sample, Stop: g.stop, IgnoreEOS: g.ignoreEOS,
-		NProbs: g.nProbs, SlotID: g.slotID, CachePrompt: g.cachePrompt, Grammar: g.grammar, Special: g.special,
-	}, nil
+		NProbs: min(g.nProbs, nv), SlotID: g.slotID, CachePrompt: g.cachePrompt, NKeep: g.nKeep,
+		Grammar: g.grammar, Special: g.special,
+	}
+	if !g.stream {
+		// A response is built whole in memory: it ends (stop type
+		// "limit") before it would pass MaxResponseBytes. Streams send
+		// each token's share as it comes.
+		r.OutputCost, r.OutputBudget = s.outputCost(g), s.o.MaxResponseBytes
+	}
+	return r, nil
 }
 
-// acquire waits for a slot: completions are admitted while fewer than
-// Slots run; others wait up to QueueTimeout (at most QueueMax of them)
-// and are then refused with 503.
-func (s *Server) acquire(ctx context.Context) (func(), *apiError) {
-	release := func() { <-s.sem }
-	select {
-	case s.sem <- struct{}{}:
-		return release, nil
-	default:
+// outputCost estimates, from above, the bytes a generated token adds to a
+// non-streaming response: its text (JSON-escaped) and id, and with
+// log-probabilities its entry and its alternatives' (/v1/completions
+// reports them twice: the legacy fields and llama-server's list).
+func (s *Server) outputCost(g genOptions) func(int, []sample.TokenProb) int64 {
+	tok := s.eng.Tok
+	piece := func(id int) int64 { return int64(len(tok.Piece(id, true))) }
+	probs := g.logprobs || g.nProbs > 0
+	twice := probs && g.api == apiOAIText
+	return func(id int, top []sample.TokenProb) int64 {
+		c := 16 + 2*piece(id)
+		if probs {
+			c += 100 + 6*piece(id)
+			for _, tp := range top {
+				c += 80 + 6*piece(tp.ID)
+			}
+			if twice {
+				c *= 2
+			}
+		}
+		return c
 	}
-	busy := func(why string) *apiError {
-		return errorf(http.StatusServiceUnavailable, TypeUnavailable, "all %d slots are busy: %s; retry later", s.o.Slots, why)
+}
+
+// encodePrompt tokenizes prompt text that must fit a slot's context with
+// `used` tokens already in the prompt: a text that cannot fit is refused
+// before (or as soon as) its tokens pass the limit, so an oversized
+// prompt costs no more than reading it.
+func (s *Server) encodePrompt(text string, addSpecial bool, used int) ([]int, *apiError) {
+	toks, ok := s.eng.Tok.EncodeLimit(text, addSpecial, true, s.maxPrompt()-used)
+	if !ok {
+		return nil, s.exceedContext(fmt.Sprintf("more than %d", s.maxPrompt()))
 	}
-	if s.o.QueueTimeout < 0 {
-		return nil, busy("this server does not queue requests")
+	return toks, nil
+}
+
+// maxPrompt is the most prompt tokens a request may bring: what fits a slot,
+// or with context shift (which truncates longer prompts to fit) a bound of
+// maxShiftedPrompt slot contexts, so the work stays bounded.
+func (s *Server) maxPrompt() int {
+	if s.o.ContextShift {
+		return maxShiftedPrompt * s.slotCtx
 	}
-	if n := s.waiting.Add(1); n > int64(s.o.QueueMax) {
-		s.waiting.Add(-1)
-		return nil, busy(fmt.Sprintf("%d requests are already waiting", s.o.QueueMax))
-	}
-	defer s.waiting.Add(-1)
-	t := time.NewTimer(s.o.QueueTimeout)
-	defer t.Stop()
-	select {
-	case s.sem <- struct{}{}:
-		return release, nil
-	case <-ctx.Done():
-		return nil, errorf(http.StatusServiceUnavailable, TypeUnavailable, "request cancelled while waiting for a slot")
-	case <-t.C:
-		return nil, busy(fmt.Sprintf("none became free within %s", s.o.QueueTimeout))
-	}
+	return s.slotCtx - 1
+}
+
+// maxShiftedPrompt bounds prompts under --context-shift, in slot contexts.
+const maxShiftedPrompt = 8
+
+func (s *Server) exceedContext(n string) *apiError {
+	return errorf(http.StatusBadRequest, TypeExceedContext,
+		"the prompt has %s tokens, which does not fit the context of %d tokens per slot (give a larger -c or fewer slots)", n, s.slotCtx)
 }
 
 // run is a submitted request.
 type run struct {
 	events  <-chan engine.Event
+	first   *engine.Event // an event received while waiting for the start
 	ctx     context.Context
 	cancel  func()
-	release func()
 	started time.Time
 }
 
-// start admits and submits a request. The request ends when ctx (the
-// client's) ends, or when the server is closed.
-func (s *Server) start(ctx context.Context, r *engine.Request, g genOptions) (*run, *apiError) {
+// start submits a request and waits until it has a slot (and its share of
+// the cache budget): requests wait in the scheduler's queue up to
+// QueueTimeout (at most QueueMax of them; a request pinned with id_slot
+// waits for its slot without holding back others) and are then answered
+// 503 with Retry-After — always before a response starts. The request
+// ends when ctx (the client's) ends, or when the server is closed.
+func (s *Server) start(ctx context.Context, r *engine.Request) (*run, *apiError) {
 	rctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(s.baseCtx, cancel)
-	cancelAll := func() { stop(); cancel() }
-	release, aerr := s.acquire(rctx)
-	if aerr != nil {
-		cancelAll()
-		return nil, aerr
+	rn := &run{ctx: rctx, cancel: func() { stop(); cancel() }}
+	if n := s.waiting.Add(1); n > int64(s.o.QueueMax) {
+		s.waiting.Add(-1)
+		rn.cancel()
+		return nil, busy("all %d slots are busy and %d requests are already waiting; retry later", s.o.Slots, s.o.QueueMax)
 	}
+	defer s.waiting.Add(-1)
+	r.Started = make(chan struct{})
+	r.NoQueue = s.o.QueueTimeout < 0
 	ch, err := s.sched.Submit(rctx, r)
 	if err != nil {
-		release()
-		cancelAll()
-		if errors.Is(err, engine.ErrClosed) {
+		rn.cancel()
+		switch {
+		case errors.Is(err, engine.ErrClosed):
 			return nil, errorf(http.StatusServiceUnavailable, TypeUnavailable, "%v", err)
+		case errors.Is(err, cachepolicy.ErrBudget):
+			return nil, busy("%v", err)
 		}
 		return nil, badRequest("%v", err)
 	}
-	return &run{events: ch, ctx: rctx, cancel: cancelAll, release: release, started: time.Now()}, nil
+	rn.events = ch
+	var timeout <-chan time.Time
+	if s.o.QueueTimeout > 0 {
+		t := time.NewTimer(s.o.QueueTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	isStarted := func() bool {
+		select {
+		case <-r.Started:
+			return true
+		default:
+			return false
+		}
+	}
+	select {
+	case <-r.Started:
+	case ev := <-ch:
+		if isStarted() { // the first event raced the start signal
+			rn.first = &ev
+			break
+		}
+		rn.close()
+		switch {
+		case errors.Is(ev.Err, cachepolicy.ErrBudget):
+			return nil, busy("%v", ev.Err)
+		case errors.Is(ev.Err, engine.ErrNoSlot):
+			return nil, busy("all %d slots are busy (or the cache budget is full) and this server does not queue requests; retry later", s.o.Slots)
+		case errors.Is(ev.Err, engine.ErrClosed), s.baseCtx.Err() != nil:
+			return nil, errorf(http.StatusServiceUnavailable, TypeUnavailable, "the server is shutting down")
+		}
+		return nil, errorf(http.StatusServiceUnavailable, TypeUnavailable, "request cancelled while waiting for a slot")
+	case <-timeout:
+		if isStarted() {
+			break
+		}
+		rn.close()
+		return nil, busy("no slot (or room in the cache budget) became free within %s; retry later", s.o.QueueTimeout)
+	}
+	rn.started = time.Now()
+	return rn, nil
 }
 
-// close cancels the request if it still runs, waits for the scheduler to
-// let it go, and frees its admission.
+// close cancels the request if it still runs and waits for the scheduler
+// to let it go.
 func (rn *run) close() {
 	rn.cancel()
 	for range rn.events {
 	}
-	rn.release()
 }
 
 // tokenOut is one generated token with its probabilities.
@@ -262,24 +352,36 @@ type step struct {
 // the final result), or an error when the request failed or the client
 // went away.
 func (s *Server) next(rn *run) (step, *apiError) {
-	ev, ok := <-rn.events
-	if !ok {
-		return step{}, errorf(http.StatusInternalServerError, TypeServer, "the request ended without a result")
+	var ev engine.Event
+	if rn.first != nil {
+		ev, rn.first = *rn.first, nil
+	} else {
+		var ok bool
+		if ev, ok = <-rn.events; !ok {
+			return step{}, errorf(http.StatusInternalServerError, TypeServer, "the request ended without a result")
+		}
 	}
 	if ev.Err != nil {
-		if errors.Is(ev.Err, engine.ErrGrammar) {
-			return step{}, badRequest("%v", ev.Err)
-		}
-		if errors.Is(ev.Err, engine.ErrClosed) {
-			return step{}, errorf(http.StatusServiceUnavailable, TypeUnavailable, "%v", ev.Err)
-		}
-		if rn.ctx.Err() != nil {
+		switch {
+		case errors.Is(ev.Err, engine.ErrClosed) || s.baseCtx.Err() != nil:
+			return step{}, errorf(http.StatusServiceUnavailable, TypeUnavailable, "the server is shutting down; the request was cancelled")
+		case rn.ctx.Err() != nil:
 			return step{}, errorf(http.StatusServiceUnavailable, TypeUnavailable, "request cancelled")
+		case errors.Is(ev.Err, engine.ErrGrammar):
+			// The request's grammar hit a limit or a dead end.
+			return step{}, badRequest("%v", ev.Err)
+		case errors.Is(ev.Err, cachepolicy.ErrBudget):
+			// Only after the budget was lowered at run time below what
+			// running requests had reserved.
+			return step{}, busy("%v", ev.Err)
 		}
 		return step{}, errorf(http.StatusInternalServerError, TypeServer, "%v", ev.Err)
 	}
 	if ev.Done != nil {
 		if rn.ctx.Err() != nil && ev.Done.StopType == "none" {
+			if s.baseCtx.Err() != nil {
+				return step{}, errorf(http.StatusServiceUnavailable, TypeUnavailable, "the server is shutting down; the request was cancelled")
+			}
 			return step{}, errorf(http.StatusServiceUnavailable, TypeUnavailable, "request cancelled")
 		}
 		res := *ev.Done

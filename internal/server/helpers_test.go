@@ -151,6 +151,9 @@ func postOK(t testing.TB, url string, body any) map[string]any {
 func wantError(t testing.TB, what string, st int, b []byte, status int, typ string) string {
 	t.Helper()
 	if st != status {
+		if len(b) > 2000 {
+			b = append(b[:2000:2000], "..."...)
+		}
 		t.Errorf("%s: status %d, want %d: %s", what, st, status, b)
 		return ""
 	}
@@ -222,7 +225,7 @@ func waitIdle(t testing.TB, s *Server) {
 		for _, si := range s.sched.Slots() {
 			busy = busy || si.Processing
 		}
-		if !busy && len(s.sem) == 0 {
+		if !busy && s.waiting.Load() == 0 {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)

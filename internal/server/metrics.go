@@ -43,7 +43,7 @@ func newCollector(s *Server) *collector {
 		predictedRate:    d("predicted_tokens_seconds", "Average generation throughput in tokens/s."),
 		processing:       d("requests_processing", "Number of requests processing."),
 		deferred:         d("requests_deferred", "Number of requests deferred (waiting for a slot)."),
-		waiting:          d("requests_waiting", "Number of completion requests waiting in the server's admission queue."),
+		waiting:          d("requests_waiting", "Number of completion requests submitted and waiting for a slot (or room in the cache budget)."),
 		requests:         d("requests_total", "Number of requests started in a slot."),
 		decodes:          d("n_decode_total", "Total number of forward passes (llama_decode() calls)."),
 		tokensMax:        d("n_tokens_max", "High watermark of the tokens (prompt + generated) of one request."),
@@ -118,7 +118,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	m(c.promptRate, prometheus.GaugeValue, rate(st.PromptTokens, st.PromptSeconds))
 	m(c.predictedRate, prometheus.GaugeValue, rate(st.PredictedTokens, st.PredictSeconds))
 	m(c.processing, prometheus.GaugeValue, float64(st.Processing))
-	m(c.deferred, prometheus.GaugeValue, float64(st.Deferred)+waiting)
+	m(c.deferred, prometheus.GaugeValue, float64(st.Deferred))
 	m(c.waiting, prometheus.GaugeValue, waiting)
 	m(c.requests, prometheus.CounterValue, float64(st.Requests))
 	m(c.decodes, prometheus.CounterValue, float64(st.DecodeCalls))
@@ -159,7 +159,7 @@ func (s *Server) metricsInit() {
 // llama-server).
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	if !s.o.Metrics {
-		WriteError(w, http.StatusNotImplemented, TypeNotSupported, "metrics are disabled: start the server with --metrics")
+		WriteError(w, errorf(http.StatusNotImplemented, TypeNotSupported, "metrics are disabled: start the server with --metrics"))
 		return
 	}
 	promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}).ServeHTTP(w, r)

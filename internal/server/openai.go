@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/kvserve/kvserve/internal/engine"
-	"github.com/kvserve/kvserve/internal/toolcall"
 )
 
 // newID returns an OpenAI-style id: prefix + 32 random letters/digits.
@@ -62,55 +61,12 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 
 // handleOAICompletion serves POST /v1/completions.
 func (s *Server) handleOAICompletion(w http.ResponseWriter, r *http.Request) {
-	o, aerr := readObject(r)
-	if aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	g := s.parseGen(o, apiOAIText)
-	if o.err != nil {
-		writeAPIError(w, o.err)
-		return
-	}
-	toks, aerr := s.prompt(o, "prompt")
-	if aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	s.runOAI(w, r, toks, g, apiOAIText, nil)
+	s.serveCompletion(w, r, apiOAIText)
 }
 
 // handleChat serves POST /v1/chat/completions.
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
-	o, aerr := readObject(r)
-	if aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	g := s.parseGen(o, apiOAIChat)
-	if o.err != nil {
-		writeAPIError(w, o.err)
-		return
-	}
-	prompt, plan, aerr := s.renderChat(o)
-	if aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	if plan.forced() {
-		if g.grammar != nil {
-			writeAPIError(w, badRequest(`"grammar", "json_schema" or "response_format" cannot be combined with tool_choice %q`, plan.choice))
-			return
-		}
-		if g.grammar, aerr = plan.grammar(); aerr != nil {
-			writeAPIError(w, aerr)
-			return
-		}
-	}
-	if plan.parser.Tools && (plan.tmpl.Format == toolcall.Llama3 || plan.tmpl.Format == toolcall.Mistral) {
-		g.special = true // <|python_tag|> and [TOOL_CALLS] are control tokens
-	}
-	s.runOAI(w, r, s.eng.Tok.Encode(prompt, true, true), g, apiOAIChat, plan)
+	s.serveCompletion(w, r, apiOAIChat)
 }
 
 // renderChat reads "messages" (and "chat_template_kwargs", the tools and
@@ -152,11 +108,15 @@ func (s *Server) renderChat(o *object) (string, *chatPlan, *apiError) {
 	return prompt, plan, nil
 }
 
+// maxMessages bounds the messages of a chat request, and the content
+// parts and tool calls of a message.
+const maxMessages = 4096
+
 // parseMessages reads OpenAI chat messages: role and content, content
 // being a string, null, or an array of {"type":"text","text":...} parts
 // (joined with newlines). Other part types (images, audio) are refused.
 func parseMessages(o *object) ([]chatMessage, *apiError) {
-	items, ok := o.array("messages")
+	items, ok := o.array("messages", maxMessages)
 	if o.err != nil {
 		return nil, o.err
 	}
@@ -193,8 +153,10 @@ func parseMessages(o *object) ([]chatMessage, *apiError) {
 			case "a string":
 				json.Unmarshal(raw, &content)
 			case "an array":
-				var parts []json.RawMessage
-				json.Unmarshal(raw, &parts)
+				parts, err := arrayItems(raw, maxMessages)
+				if err != nil {
+					return nil, badRequest(`"messages"[%d].content %v`, i, err)
+				}
 				var texts []string
 				for j, p := range parts {
 					po, perr := parseObject(p)
@@ -248,7 +210,7 @@ func parseToolFields(mo *object, i int, m *chatMessage) *apiError {
 	if m.Role != "assistant" {
 		return badRequest(`"messages"[%d]: only assistant messages have "tool_calls"`, i)
 	}
-	calls, _ := mo.array("tool_calls")
+	calls, _ := mo.array("tool_calls", maxMessages)
 	if mo.err != nil {
 		return badRequest(`"messages"[%d]: %s`, i, mo.err.Message)
 	}
@@ -278,20 +240,10 @@ func parseToolFields(mo *object, i int, m *chatMessage) *apiError {
 	return nil
 }
 
-// runOAI runs an OpenAI completion or chat completion and answers it.
-// plan (chat only, nil otherwise) says how to read the output.
-func (s *Server) runOAI(w http.ResponseWriter, r *http.Request, toks []int, g genOptions, a api, plan *chatPlan) {
-	req, aerr := s.request(toks, g)
-	if aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	rn, aerr := s.start(r.Context(), req, g)
-	if aerr != nil {
-		writeAPIError(w, aerr)
-		return
-	}
-	defer rn.close()
+// answerOAI answers a running OpenAI completion or chat completion (a
+// chat's plan, g.plan, says how to read the output).
+func (s *Server) answerOAI(w http.ResponseWriter, rn *run, g genOptions) {
+	a, plan := g.api, g.plan
 	id := newID("chatcmpl-")
 	object := "chat.completion"
 	if a == apiOAIText {
@@ -307,7 +259,7 @@ func (s *Server) runOAI(w http.ResponseWriter, r *http.Request, toks []int, g ge
 	}
 	text, out, res, aerr := s.collect(rn)
 	if aerr != nil {
-		writeAPIError(w, aerr)
+		WriteError(w, aerr)
 		return
 	}
 	choice := map[string]any{"index": 0, "finish_reason": finishReason(res), "logprobs": nil}

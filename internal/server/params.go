@@ -20,39 +20,29 @@ type object struct {
 	err *apiError
 }
 
-// parseObject decodes a request body that must be one JSON object.
+// parseObject decodes a body (or a nested value) that must be one JSON
+// object into a field map.
 func parseObject(body []byte) (*object, *apiError) {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return nil, badRequest("empty request body: expected a JSON object")
+	o := &object{}
+	if err := decodeJSON(body, o, false); err != nil {
+		return nil, err
 	}
-	if body[0] != '{' {
-		return nil, badRequest("request body must be a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var m map[string]json.RawMessage
-	if err := dec.Decode(&m); err != nil {
-		return nil, badRequest("invalid JSON: %s", jsonErr(err))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, badRequest("invalid JSON: unexpected data after the object")
-	}
-	if m == nil {
-		m = map[string]json.RawMessage{}
-	}
-	return &object{m: m}, nil
+	return o, nil
 }
 
+// jsonErr describes a decoding error for the client.
 func jsonErr(err error) string {
 	var se *json.SyntaxError
-	if errors.As(err, &se) {
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
 		return fmt.Sprintf("%v (at byte %d)", se, se.Offset)
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+	case errors.As(err, &te) && te.Field != "":
+		return fmt.Sprintf("%q must be %s, not %s", te.Field, te.Type, te.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
 		return "unexpected end of input"
 	}
-	return err.Error()
+	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
 func (o *object) fail(format string, args ...any) {
@@ -192,25 +182,26 @@ func (o *object) string(key, def string) string {
 	return s
 }
 
-// strings reads a string or an array of strings (as "stop" accepts).
-func (o *object) strings(key string, maxN int) []string {
+// strings reads a string or an array of strings (as "stop" accepts): at
+// most maxN of them, each at most maxLen bytes.
+func (o *object) strings(key string, maxN, maxLen int) []string {
 	raw, ok := o.raw(key)
 	if !ok || o.err != nil {
 		return nil
 	}
+	var out []string
 	switch kind(raw) {
 	case "a string":
 		var s string
 		json.Unmarshal(raw, &s)
-		return []string{s}
+		out = []string{s}
 	case "an array":
-		var items []json.RawMessage
-		json.Unmarshal(raw, &items)
-		if len(items) > maxN {
-			o.fail("%q has %d entries; at most %d are allowed", key, len(items), maxN)
+		items, err := arrayItems(raw, maxN)
+		if err != nil {
+			o.fail("%q %v", key, err)
 			return nil
 		}
-		out := make([]string, 0, len(items))
+		out = make([]string, 0, len(items))
 		for i, it := range items {
 			var s string
 			if kind(it) != "a string" || json.Unmarshal(it, &s) != nil {
@@ -219,10 +210,44 @@ func (o *object) strings(key string, maxN int) []string {
 			}
 			out = append(out, s)
 		}
-		return out
+	default:
+		o.fail("%q must be a string or an array of strings, not %s", key, kind(raw))
+		return nil
 	}
-	o.fail("%q must be a string or an array of strings, not %s", key, kind(raw))
-	return nil
+	for i, s := range out {
+		if len(s) > maxLen {
+			o.fail("%q[%d] has %d bytes; at most %d are allowed", key, i, len(s), maxLen)
+			return nil
+		}
+	}
+	return out
+}
+
+// errTooMany is arrayItems' error for an array over its limit.
+type errTooMany int
+
+func (e errTooMany) Error() string { return fmt.Sprintf("has more than %d entries", int(e)) }
+
+// arrayItems splits a JSON array into its items, refusing one of more
+// than maxN items before decoding the rest (so a huge array costs no more
+// than maxN items).
+func arrayItems(raw json.RawMessage, maxN int) ([]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('[') {
+		return nil, fmt.Errorf("must be an array, not %s", kind(raw))
+	}
+	var items []json.RawMessage
+	for dec.More() {
+		if len(items) >= maxN {
+			return nil, errTooMany(maxN)
+		}
+		var it json.RawMessage
+		if err := dec.Decode(&it); err != nil {
+			return nil, fmt.Errorf("is not valid JSON: %s", jsonErr(err))
+		}
+		items = append(items, it)
+	}
+	return items, nil
 }
 
 // object reads a nested object field.
@@ -243,8 +268,8 @@ func (o *object) object(key string) *object {
 	return sub
 }
 
-// array reads an array field's items.
-func (o *object) array(key string) ([]json.RawMessage, bool) {
+// array reads an array field's items (at most maxN).
+func (o *object) array(key string, maxN int) ([]json.RawMessage, bool) {
 	raw, ok := o.raw(key)
 	if !ok || o.err != nil {
 		return nil, false
@@ -253,9 +278,9 @@ func (o *object) array(key string) ([]json.RawMessage, bool) {
 		o.fail("%q must be an array, not %s", key, kind(raw))
 		return nil, false
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		o.fail("%q: %v", key, err)
+	items, err := arrayItems(raw, maxN)
+	if err != nil {
+		o.fail("%q %v", key, err)
 		return nil, false
 	}
 	return items, true

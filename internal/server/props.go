@@ -16,9 +16,9 @@ func (s *Server) routesInit() {
 		case stateReady:
 			WriteJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 		case stateFailed:
-			WriteError(w, http.StatusInternalServerError, TypeServer, "the model failed to load: "+s.loadErr.Error())
+			WriteError(w, errorf(http.StatusInternalServerError, TypeServer, "the model failed to load: %v", s.loadErr))
 		default:
-			WriteError(w, http.StatusServiceUnavailable, TypeUnavailable, "Loading model")
+			WriteError(w, errorf(http.StatusServiceUnavailable, TypeUnavailable, "Loading model"))
 		}
 	}
 	for _, p := range []string{"/health", "/v1/health", "/models", "/v1/models"} {
@@ -42,6 +42,7 @@ func (s *Server) routesInit() {
 	s.HandleFunc("POST /slots/{id}", s.handleSlotAction)
 	s.HandleFunc("GET /metrics", s.handleMetrics)
 	s.cacheRoutes()
+	s.webuiRoutes()
 }
 
 // cacheTypes describes the cache's current per-layer types: the common
@@ -126,7 +127,7 @@ func (s *Server) handleSlots(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	if r.URL.Query().Get("fail_on_no_slot") == "1" && idle == 0 {
-		WriteError(w, http.StatusServiceUnavailable, TypeUnavailable, "no slot available")
+		WriteError(w, busy("no slot available"))
 		return
 	}
 	WriteJSON(w, http.StatusOK, out)

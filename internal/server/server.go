@@ -5,10 +5,11 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -24,10 +25,16 @@ import (
 
 // Defaults of the Options.
 const (
-	DefaultMaxBodyBytes    = 16 << 20
-	DefaultQueueTimeout    = 60 * time.Second
-	DefaultShutdownTimeout = 30 * time.Second
+	DefaultMaxBodyBytes     = 16 << 20
+	DefaultMaxResponseBytes = 32 << 20
+	DefaultQueueTimeout     = 60 * time.Second
+	DefaultShutdownTimeout  = 30 * time.Second
 )
+
+// shutdownGrace is how long Serve waits, after cancelling the requests
+// still running at the end of ShutdownTimeout, for them to send their
+// final error event and end their responses properly.
+const shutdownGrace = 5 * time.Second
 
 // Version is the build's version, reported in /props' build_info (set
 // with -ldflags "-X github.com/kvserve/kvserve/internal/server.Version=...").
@@ -53,17 +60,27 @@ type Options struct {
 	Ctx          int
 	Batch        int // tokens per forward pass (0: engine.DefaultBatch)
 	PrefillChunk int // prompt tokens per step while others decode (0: engine default)
+	// ContextShift lets generation continue past a full slot by dropping
+	// older tokens, and truncates prompts that do not fit (--context-shift).
+	ContextShift bool
 	Cache        engine.CacheOptions
 	// Policy is the automatic cache precision policy (nil: none).
 	Policy *cachepolicy.Policy
 
 	// Alias is the model name reported by /v1/models and in responses
-	// (default: the model path, or the embedded model's file name).
+	// (default: the model file's name, without its directory).
 	Alias string
 	// APIKeys, if any, are required as "Authorization: Bearer KEY" (or
 	// "X-Api-Key: KEY") on every route but /health, /v1/health, /models
 	// and /v1/models, as llama-server does.
 	APIKeys []string
+	// CORSOrigins lists the web origins ("https://app.example:8443")
+	// whose pages may call the API from a browser; "*" allows every
+	// origin. By default none may: a browser request carrying another
+	// origin is refused with 403 (its preflight too), so a web page a
+	// user visits cannot drive a local server. Same-origin requests
+	// (pages this server serves) are always allowed.
+	CORSOrigins []string
 	// ReasoningFormat is the default of the chat request's
 	// "reasoning_format" (llama-server's --reasoning-format): "auto" (or
 	// ""), separate <think> reasoning into reasoning_content when the
@@ -72,11 +89,19 @@ type Options struct {
 	ReasoningFormat string
 	// Metrics enables GET /metrics.
 	Metrics bool
+	// NoWebUI turns off the web page served at / (llama-server's
+	// --no-webui); the API routes are the same either way.
+	NoWebUI bool
 	// SlotSavePath is the directory for slot save/restore files; empty
 	// disables those actions.
 	SlotSavePath string
 	// MaxBodyBytes bounds request bodies (0: DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// MaxResponseBytes bounds responses built whole in memory: a
+	// non-streaming completion stops generating before its body would
+	// pass it (finish_reason "length"); /tokenize and /detokenize refuse
+	// with 413 an answer that would (0: DefaultMaxResponseBytes).
+	MaxResponseBytes int64
 	// QueueTimeout is how long a completion waits for a free slot before
 	// it is answered 503 (0: DefaultQueueTimeout; < 0: answer 503 at once
 	// when every slot is busy). QueueMax bounds how many may wait at once
@@ -125,8 +150,7 @@ type Server struct {
 	chatErr   error
 	modelName string
 
-	sem        chan struct{} // one token per slot: admission of completions
-	waiting    atomic.Int64  // completions waiting for a slot
+	waiting    atomic.Int64 // completions submitted and not yet started
 	baseCtx    context.Context
 	cancelBase context.CancelFunc
 
@@ -150,6 +174,9 @@ func New(o Options) *Server {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = DefaultMaxResponseBytes
+	}
 	if o.QueueTimeout == 0 {
 		o.QueueTimeout = DefaultQueueTimeout
 	}
@@ -167,12 +194,11 @@ func New(o Options) *Server {
 		mux:    http.NewServeMux(),
 		routes: map[string]*route{},
 		public: map[string]bool{},
-		sem:    make(chan struct{}, o.Slots),
 		reg:    prometheus.NewRegistry(),
 	}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, http.StatusNotFound, TypeNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
+		WriteError(w, errorf(http.StatusNotFound, TypeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	s.routesInit()
 	s.metricsInit()
@@ -182,8 +208,9 @@ func New(o Options) *Server {
 // Handle registers a handler for a pattern "METHOD /path" (or "/path"
 // for every method); paths may hold {name} wildcards as in
 // net/http.ServeMux. Registered routes get the server's middleware:
-// panic recovery, the body limit, 503 while loading, API key checks,
-// JSON 404/405 answers. Use WriteJSON and WriteError to answer, and
+// panic recovery, the body limit, 503 while loading, API key and origin
+// checks, JSON 404/405 answers. Use ReadJSON to read a body, WriteJSON
+// and WriteError to answer, and
 // Scheduler/Engine to reach the model (the lead's /cache/... routes plug
 // in here).
 func (s *Server) Handle(pattern string, h http.Handler) {
@@ -227,8 +254,8 @@ func (s *Server) dispatch(rt *route, w http.ResponseWriter, r *http.Request) {
 	if h == nil {
 		sort.Strings(allow)
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		WriteError(w, http.StatusMethodNotAllowed, TypeInvalidRequest,
-			fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+		WriteError(w, errorf(http.StatusMethodNotAllowed, TypeInvalidRequest,
+			"method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", ")))
 		return
 	}
 	h.ServeHTTP(w, r)
@@ -268,54 +295,108 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			}
 			s.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
 			if w.status == 0 {
-				WriteError(w, http.StatusInternalServerError, TypeServer, fmt.Sprintf("internal error: %v", v))
+				WriteError(w, errorf(http.StatusInternalServerError, TypeServer, "internal error: %v", v))
 			}
 		}
 		if r.URL.Path != "/health" && r.URL.Path != "/metrics" {
 			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", w.status, "duration", time.Since(t0))
 		}
 	}()
-	// CORS, as llama-server: any origin; preflight needs no key.
-	if origin := r.Header.Get("Origin"); origin != "" {
-		w.Header().Set("Access-Control-Allow-Origin", origin)
-		w.Header().Set("Access-Control-Allow-Credentials", "true")
-	}
-	if r.Method == http.MethodOptions {
-		w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
-		w.Header().Set("Access-Control-Allow-Headers", "*")
-		w.WriteHeader(http.StatusNoContent)
+	if !s.cors(w, r) {
 		return
 	}
 	if r.ContentLength > s.o.MaxBodyBytes {
-		WriteError(w, http.StatusRequestEntityTooLarge, TypeInvalidRequest,
-			fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.o.MaxBodyBytes))
+		WriteError(w, errorf(http.StatusRequestEntityTooLarge, TypeInvalidRequest,
+			"request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.o.MaxBodyBytes))
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.o.MaxBodyBytes)
 
 	path := r.URL.Path
-	health := path == "/health" || path == "/v1/health"
+	health := path == "/health" || path == "/v1/health" || s.webuiPath(path)
 	switch s.state.Load() {
 	case stateLoading:
 		if !health {
-			WriteError(w, http.StatusServiceUnavailable, TypeUnavailable, "Loading model")
+			WriteError(w, errorf(http.StatusServiceUnavailable, TypeUnavailable, "Loading model"))
 			return
 		}
 	case stateFailed:
 		if !health {
-			WriteError(w, http.StatusInternalServerError, TypeServer, "the model failed to load: "+s.loadErr.Error())
+			WriteError(w, errorf(http.StatusInternalServerError, TypeServer, "the model failed to load: %v", s.loadErr))
 			return
 		}
 	case stateStopping:
 		w.Header().Set("Connection", "close")
-		WriteError(w, http.StatusServiceUnavailable, TypeUnavailable, "the server is shutting down")
+		WriteError(w, errorf(http.StatusServiceUnavailable, TypeUnavailable, "the server is shutting down"))
 		return
 	}
 	if !s.public[path] && !s.authorized(r) {
-		WriteError(w, http.StatusUnauthorized, TypeAuthentication, "Invalid API Key")
+		WriteError(w, errorf(http.StatusUnauthorized, TypeAuthentication, "Invalid API Key"))
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// cors applies the origin policy (Options.CORSOrigins) and answers CORS
+// preflights. A request without an Origin header (curl, SDKs) or from the
+// server's own origin passes; one from an allowed origin passes with the
+// CORS headers that let its page read the answer (a preflight is answered
+// 200 here, before the API key check, as browsers send none with it); one
+// from any other origin is refused with 403. It reports whether the
+// request goes on.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || sameOrigin(r, origin) {
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Allow", "GET, POST, OPTIONS")
+			w.WriteHeader(http.StatusNoContent)
+			return false
+		}
+		return true
+	}
+	all := false
+	allowed := false
+	for _, o := range s.o.CORSOrigins {
+		if o == "*" {
+			all, allowed = true, true
+		} else if strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+			allowed = true
+		}
+	}
+	if !allowed {
+		WriteError(w, errorf(http.StatusForbidden, TypePermission,
+			"requests from the web origin %s are not allowed (start the server with --cors-origins %s to allow them)", origin, origin))
+		return false
+	}
+	h := w.Header()
+	if all {
+		h.Set("Access-Control-Allow-Origin", "*")
+	} else {
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+	}
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Api-Key")
+		h.Set("Access-Control-Max-Age", "600")
+		w.WriteHeader(http.StatusOK)
+		return false
+	}
+	return true
+}
+
+// sameOrigin reports whether origin ("http://host:port") is the origin
+// the request was sent to.
+func sameOrigin(r *http.Request, origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return strings.EqualFold(u.Scheme, scheme) && strings.EqualFold(u.Host, r.Host)
 }
 
 func (s *Server) authorized(r *http.Request) bool {
@@ -336,28 +417,6 @@ func (s *Server) authorized(r *http.Request) bool {
 		}
 	}
 	return ok
-}
-
-// readBody reads a request body within the size limit.
-func readBody(r *http.Request) ([]byte, *apiError) {
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, errorf(http.StatusRequestEntityTooLarge, TypeInvalidRequest, "request body exceeds the limit of %d bytes", mbe.Limit)
-		}
-		return nil, badRequest("reading the request body: %v", err)
-	}
-	return b, nil
-}
-
-// readObject reads and decodes a JSON object body.
-func readObject(r *http.Request) (*object, *apiError) {
-	b, err := readBody(r)
-	if err != nil {
-		return nil, err
-	}
-	return parseObject(b)
 }
 
 // Load loads the model (unless Options.Engine is set), creates and starts
@@ -399,7 +458,7 @@ func (s *Server) load() error {
 		}
 	}
 	sched, err := e.NewScheduler(engine.SchedulerOptions{
-		Slots: s.o.Slots, SlotCtx: slotCtx, Batch: s.o.Batch, PrefillChunk: s.o.PrefillChunk,
+		Slots: s.o.Slots, SlotCtx: slotCtx, Batch: s.o.Batch, PrefillChunk: s.o.PrefillChunk, ContextShift: s.o.ContextShift,
 		Cache: s.o.Cache, Policy: s.o.Policy, Logger: s.log,
 	})
 	if err != nil {
@@ -407,6 +466,9 @@ func (s *Server) load() error {
 			e.Close()
 		}
 		return err
+	}
+	if s.o.SlotSavePath != "" {
+		s.removeStaleSlotFiles()
 	}
 	tmpl, chatErr := loadChatTemplate(e)
 	if chatErr != nil {
@@ -426,7 +488,8 @@ func (s *Server) load() error {
 	s.chat, s.chatErr = tmpl, chatErr
 	s.modelName = s.o.Alias
 	if s.modelName == "" {
-		s.modelName = strings.TrimPrefix(e.Path, "embedded:")
+		// The file's name, not its path: /v1/models answers without a key.
+		s.modelName = filepath.Base(strings.TrimPrefix(e.Path, "embedded:"))
 	}
 	s.state.CompareAndSwap(stateLoading, stateReady)
 	m := e.Model
@@ -520,6 +583,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	loadErr := make(chan error, 1)
 	go func() { loadErr <- s.Load() }()
 	s.log.Info("listening", "addr", ln.Addr().String())
+	if !isLoopback(ln.Addr()) && len(s.o.APIKeys) == 0 {
+		s.log.Warn("listening beyond loopback without an API key: anyone who can reach this address can use the model, change the cache and erase slots (give --api-key-file or KVSERVE_API_KEY)",
+			"addr", ln.Addr().String())
+	}
+	for _, o := range s.o.CORSOrigins {
+		if o == "*" && len(s.o.APIKeys) == 0 {
+			s.log.Warn("--cors-origins '*' without an API key: any web page a user visits can use this server")
+		}
+	}
 
 	var err error
 	for done := false; !done; {
@@ -546,8 +618,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if e := hs.Shutdown(sctx); e != nil {
 		s.log.Warn("in-flight requests did not finish in time; cancelling them", "timeout", s.o.ShutdownTimeout)
+		// Cancelled requests end properly: a stream sends an error event
+		// and its final chunk, a plain request a 503. Wait a little for
+		// that before cutting the connections.
 		s.cancelBase()
-		hs.Close()
+		gctx, gcancel := context.WithTimeout(context.Background(), shutdownGrace)
+		if hs.Shutdown(gctx) != nil {
+			hs.Close()
+		}
+		gcancel()
 	}
 	// A load still in progress sees the server closed and frees what it
 	// built (see load).
@@ -556,4 +635,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// isLoopback reports whether a listener's address is a loopback one.
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -99,7 +100,7 @@ func TestPropsAndModels(t *testing.T) {
 	m := obj(t, b)
 	data := m["data"].([]any)
 	d0 := data[0].(map[string]any)
-	if st != 200 || m["object"] != "list" || len(data) != 1 || d0["id"] != strings.TrimPrefix(s.eng.Path, "embedded:") || !strings.HasSuffix(s.modelName, ".gguf") || d0["object"] != "model" {
+	if st != 200 || m["object"] != "list" || len(data) != 1 || d0["id"] != filepath.Base(strings.TrimPrefix(s.eng.Path, "embedded:")) || !strings.HasSuffix(s.modelName, ".gguf") || d0["object"] != "model" {
 		t.Errorf("/v1/models: %d %s", st, b)
 	}
 	if meta := d0["meta"].(map[string]any); num(meta["n_vocab"]) != 8192 || num(meta["n_ctx_train"]) != 4096 || num(meta["n_params"]) <= 0 {
@@ -427,14 +428,18 @@ func TestBusySlots(t *testing.T) {
 }
 
 // A cache policy reaches the scheduler: a request that cannot fit the
-// memory budget even at the lowest types is refused with a 400.
+// memory budget even at the lowest types is refused with a 503 and
+// Retry-After (as the docs say), before anything runs.
 func TestPolicyBudget(t *testing.T) {
 	pol := &cachepolicy.Policy{Budget: 64 << 10}
 	pol.LadderK, pol.LadderV = cachepolicy.DefaultLadders()
 	_, ts := newTestServer(t, Options{Slots: 1, Policy: pol, Metrics: true})
-	st, b := post(t, ts.URL+"/completion", map[string]any{"prompt": strings.Repeat("word ", 300), "n_predict": 4})
-	if msg := wantError(t, "over budget", st, b, 400, TypeInvalidRequest); !strings.Contains(msg, "budget") {
+	st, b, h := do(t, http.MethodPost, ts.URL+"/completion", map[string]any{"prompt": strings.Repeat("word ", 300), "n_predict": 4})
+	if msg := wantError(t, "over budget", st, b, 503, TypeUnavailable); !strings.Contains(msg, "budget") {
 		t.Errorf("message %q", msg)
+	}
+	if h.Get("Retry-After") == "" {
+		t.Error("no Retry-After on the 503")
 	}
 	_, b = get(t, ts.URL+"/metrics")
 	if !strings.Contains(string(b), "kvserve:cache_budget_rejections_total 1\n") {

@@ -99,61 +99,76 @@ func (s *Server) fingerprint() string {
 	return s.fp
 }
 
-// handleSlotAction serves POST /slots/{id}?action=save|restore|erase.
-func (s *Server) handleSlotAction(w http.ResponseWriter, r *http.Request) {
-	idStr := r.PathValue("id")
+// slotRequest is a decoded POST /slots/{id}?action=...
+type slotRequest struct {
+	id       int
+	action   string // save, restore or erase
+	filename string // save and restore
+}
+
+// decodeSlotAction reads a slot action: the slot id from the path, the
+// action from the query, the body ({"filename": NAME} for save and
+// restore; erase takes an empty body too).
+func decodeSlotAction(idStr, action string, body []byte, slots int) (slotRequest, *apiError) {
+	a := slotRequest{action: action}
 	id, err := strconv.Atoi(idStr)
 	if err != nil {
-		writeAPIError(w, badRequest("slot id %q is not an integer", idStr))
-		return
+		return a, badRequest("slot id %q is not an integer", idStr)
 	}
-	if id < 0 || id >= s.o.Slots {
-		writeAPIError(w, errorf(http.StatusNotFound, TypeNotFound, "slot %d not found (the server has slots 0-%d)", id, s.o.Slots-1))
-		return
+	if id < 0 || id >= slots {
+		return a, errorf(http.StatusNotFound, TypeNotFound, "slot %d not found (the server has slots 0-%d)", id, slots-1)
 	}
-	action := r.URL.Query().Get("action")
+	a.id = id
+	switch action {
+	case "erase", "save", "restore":
+	case "":
+		return a, badRequest(`the "action" query parameter is required (save, restore or erase)`)
+	default:
+		return a, badRequest("unknown action %q (save, restore or erase)", action)
+	}
+	o := &object{m: map[string]json.RawMessage{}}
+	if aerr := decodeJSON(body, o, action == "erase"); aerr != nil {
+		return a, aerr
+	}
+	if action != "erase" {
+		a.filename = o.string("filename", "")
+		if o.err != nil {
+			return a, o.err
+		}
+		if aerr := checkSlotFilename(a.filename); aerr != nil {
+			return a, aerr
+		}
+	}
+	return a, nil
+}
+
+// handleSlotAction serves POST /slots/{id}?action=save|restore|erase.
+func (s *Server) handleSlotAction(w http.ResponseWriter, r *http.Request) {
 	body, aerr := readBody(r)
 	if aerr != nil {
-		writeAPIError(w, aerr)
+		WriteError(w, aerr)
 		return
 	}
-	var o *object
-	if len(bytes.TrimSpace(body)) == 0 && action == "erase" {
-		o = &object{m: map[string]json.RawMessage{}}
-	} else if o, aerr = parseObject(body); aerr != nil {
-		writeAPIError(w, aerr)
+	a, aerr := decodeSlotAction(r.PathValue("id"), r.URL.Query().Get("action"), body, s.o.Slots)
+	if aerr != nil {
+		WriteError(w, aerr)
+		return
+	}
+	if a.action != "erase" && s.o.SlotSavePath == "" {
+		WriteError(w, errorf(http.StatusNotImplemented, TypeNotSupported, "slot save/restore is disabled: start the server with --slot-save-path DIR"))
 		return
 	}
 	var resp map[string]any
-	switch action {
+	switch a.action {
 	case "erase":
-		resp, aerr = s.eraseSlot(id)
-	case "save", "restore":
-		if s.o.SlotSavePath == "" {
-			writeAPIError(w, errorf(http.StatusNotImplemented, TypeNotSupported, "slot save/restore is disabled: start the server with --slot-save-path DIR"))
-			return
-		}
-		name := o.string("filename", "")
-		if o.err != nil {
-			writeAPIError(w, o.err)
-			return
-		}
-		if aerr = checkSlotFilename(name); aerr != nil {
-			writeAPIError(w, aerr)
-			return
-		}
-		if action == "save" {
-			resp, aerr = s.saveSlot(id, name)
-		} else {
-			resp, aerr = s.restoreSlot(id, name)
-		}
-	case "":
-		aerr = badRequest(`the "action" query parameter is required (save, restore or erase)`)
-	default:
-		aerr = badRequest("unknown action %q (save, restore or erase)", action)
+		resp, aerr = s.eraseSlot(a.id)
+	case "save":
+		resp, aerr = s.saveSlot(a.id, a.filename)
+	case "restore":
+		resp, aerr = s.restoreSlot(a.id, a.filename)
 	}
 	if aerr != nil {
-		writeAPIError(w, aerr)
+		WriteError(w, aerr)
 		return
 	}
 	WriteJSON(w, http.StatusOK, resp)
@@ -173,6 +188,33 @@ func doErr(id int, err error) *apiError {
 		return errorf(http.StatusServiceUnavailable, TypeUnavailable, "%v", err)
 	}
 	return errorf(http.StatusInternalServerError, TypeServer, "%v", err)
+}
+
+// fileErr describes a file operation's error without the directory it
+// happened in (error messages name the slot file only): "creating slot
+// file \"x\": no space left on device".
+func fileErr(what, name string, err error) *apiError {
+	return errorf(http.StatusInternalServerError, TypeServer, "%s slot file %q: %v", what, name, pathless(err))
+}
+
+// slotTempPattern names the temporary files a save writes before renaming
+// them into place.
+const slotTempPattern = ".slot-*.tmp"
+
+// removeStaleSlotFiles deletes the temporary files of saves that never
+// finished (the server was killed while writing them).
+func (s *Server) removeStaleSlotFiles() {
+	names, err := filepath.Glob(filepath.Join(s.o.SlotSavePath, slotTempPattern))
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		if st, err := os.Lstat(n); err == nil && st.Mode().IsRegular() {
+			if os.Remove(n) == nil {
+				s.log.Info("removed the temporary file of an unfinished slot save", "file", filepath.Base(n))
+			}
+		}
+	}
 }
 
 func (s *Server) eraseSlot(id int) (map[string]any, *apiError) {
@@ -206,9 +248,12 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 func (s *Server) saveSlot(id int, name string) (resp map[string]any, aerr *apiError) {
 	t0 := time.Now()
 	dir := s.o.SlotSavePath
-	tmp, err := os.CreateTemp(dir, ".slot-*.tmp")
+	if st, err := os.Lstat(filepath.Join(dir, name)); err == nil && !st.Mode().IsRegular() {
+		return nil, errorf(http.StatusConflict, TypeInvalidRequest, "slot file name %q is taken by something that is not a file (a directory?): choose another name", name)
+	}
+	tmp, err := os.CreateTemp(dir, slotTempPattern)
 	if err != nil {
-		return nil, errorf(http.StatusInternalServerError, TypeServer, "creating the slot file: %v", err)
+		return nil, fileErr("creating", name, err)
 	}
 	defer func() {
 		if aerr != nil {
@@ -251,20 +296,20 @@ func (s *Server) saveSlot(id int, name string) (resp map[string]any, aerr *apiEr
 		if ae := doErr(id, err); ae.Status != http.StatusInternalServerError {
 			return nil, ae
 		}
-		return nil, errorf(http.StatusInternalServerError, TypeServer, "writing the slot file: %v", err)
+		return nil, fileErr("writing", name, err)
 	}
 	sum := h.Sum(nil)
 	if _, err := tmp.Write(sum); err != nil {
-		return nil, errorf(http.StatusInternalServerError, TypeServer, "writing the slot file: %v", err)
+		return nil, fileErr("writing", name, err)
 	}
 	if err := tmp.Sync(); err != nil {
-		return nil, errorf(http.StatusInternalServerError, TypeServer, "syncing the slot file: %v", err)
+		return nil, fileErr("syncing", name, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return nil, errorf(http.StatusInternalServerError, TypeServer, "closing the slot file: %v", err)
+		return nil, fileErr("closing", name, err)
 	}
 	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return nil, errorf(http.StatusInternalServerError, TypeServer, "renaming the slot file: %v", err)
+		return nil, fileErr("renaming into place the", name, err)
 	}
 	syncDir(dir)
 	written := cw.n + int64(len(sum))
@@ -291,8 +336,27 @@ type slotFile struct {
 }
 
 // corrupt is the error for a damaged or foreign file.
+// Errors among args are shown without the file's path.
 func corrupt(name, format string, args ...any) *apiError {
+	for i, a := range args {
+		if err, ok := a.(error); ok {
+			args[i] = pathless(err)
+		}
+	}
 	return badRequest("slot file %q cannot be restored: %s", name, fmt.Sprintf(format, args...))
+}
+
+// pathless strips the path from a file operation's error.
+func pathless(err error) error {
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		return pe.Err
+	case errors.As(err, &le):
+		return le.Err
+	}
+	return err
 }
 
 // checkSlotFile verifies a slot file's framing and checksum and decodes
@@ -300,7 +364,10 @@ func corrupt(name, format string, args ...any) *apiError {
 func checkSlotFile(f *os.File, name string) (*slotFile, *apiError) {
 	st, err := f.Stat()
 	if err != nil {
-		return nil, errorf(http.StatusInternalServerError, TypeServer, "%v", err)
+		return nil, fileErr("reading", name, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, badRequest("slot file %q cannot be restored: it is not a file", name)
 	}
 	size := st.Size()
 	const fixed = int64(len(slotMagic) + 4 + sha256.Size)
@@ -321,7 +388,7 @@ func checkSlotFile(f *os.File, name string) (*slotFile, *apiError) {
 	// Checksum over everything but the trailer.
 	h := sha256.New()
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, errorf(http.StatusInternalServerError, TypeServer, "%v", err)
+		return nil, fileErr("reading", name, err)
 	}
 	body := size - sha256.Size
 	var hdrBuf bytes.Buffer
@@ -359,7 +426,7 @@ func (s *Server) restoreSlot(id int, name string) (map[string]any, *apiError) {
 		return nil, errorf(http.StatusNotFound, TypeNotFound, "slot file %q not found", name)
 	}
 	if err != nil {
-		return nil, errorf(http.StatusInternalServerError, TypeServer, "opening the slot file: %v", err)
+		return nil, fileErr("opening", name, err)
 	}
 	defer f.Close()
 	sf, aerr := checkSlotFile(f, name)

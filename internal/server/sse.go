@@ -40,7 +40,7 @@ func (s *sse) data(v any) error {
 	}
 	b, err := marshal(v)
 	if err != nil {
-		b, _ = marshal(errorBody(http.StatusInternalServerError, TypeServer, "encoding the event: "+err.Error()))
+		b, _ = marshal(errorBody(errorf(http.StatusInternalServerError, TypeServer, "encoding the event: %v", err)))
 	}
 	return s.raw("data: " + string(b) + "\n") // marshal ends b with a newline
 }
@@ -58,7 +58,8 @@ func (s *sse) raw(text string) error {
 }
 
 // error sends an error event in the OpenAI error shape (clients such as
-// the openai npm package raise it as an API error).
+// the openai npm package raise it as an API error); the handler then
+// returns, which ends the response properly.
 func (s *sse) error(e *apiError) error {
-	return s.data(errorBody(e.Status, e.Type, e.Message))
+	return s.data(errorBody(e))
 }

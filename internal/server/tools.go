@@ -43,6 +43,9 @@ func (p *chatPlan) active() bool {
 // forced reports whether a grammar forces a call.
 func (p *chatPlan) forced() bool { return p.choice == "required" || p.choice == "function" }
 
+// maxTools bounds a chat request's "tools".
+const maxTools = 1024
+
 // parsePlan reads tools, tool_choice, parallel_tool_calls and
 // reasoning_format.
 func (s *Server) parsePlan(o *object) (*chatPlan, *apiError) {
@@ -50,7 +53,7 @@ func (s *Server) parsePlan(o *object) (*chatPlan, *apiError) {
 	if s.chat != nil {
 		p.tmpl = toolcall.Detect(s.chat.source())
 	}
-	items, hasTools := o.array("tools")
+	items, hasTools := o.array("tools", maxTools)
 	if o.err != nil {
 		return nil, o.err
 	}
@@ -204,6 +207,26 @@ func (p *chatPlan) prepare(msgs []chatMessage) ([]chatMessage, map[string]any) {
 		}
 	}
 	return msgs, extra
+}
+
+// usePlan sets a chat request's options from its plan: a forced call's
+// grammar (which no other constraint may accompany) and, for formats
+// whose call markers are control tokens, special tokens in the output.
+func (g *genOptions) usePlan(p *chatPlan) *apiError {
+	g.plan = p
+	if p.forced() {
+		if g.grammar != nil {
+			return badRequest(`"grammar", "json_schema" or "response_format" cannot be combined with tool_choice %q`, p.choice)
+		}
+		var aerr *apiError
+		if g.grammar, aerr = p.grammar(); aerr != nil {
+			return aerr
+		}
+	}
+	if p.parser.Tools && (p.tmpl.Format == toolcall.Llama3 || p.tmpl.Format == toolcall.Mistral) {
+		g.special = true // <|python_tag|> and [TOOL_CALLS] are control tokens
+	}
+	return nil
 }
 
 // grammar returns the grammar forcing a call (tool_choice "required" or a

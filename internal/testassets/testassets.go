@@ -4,12 +4,19 @@
 // Tests call Dir or Path. When the assets are missing, the test is skipped
 // with a message saying where they were looked for, unless the environment
 // variable KVSERVE_REQUIRE_SHARED=1 is set (as .ci/run does), in which case
-// the test fails: CI must never silently skip them.
+// the test fails: CI must never silently skip them. Packages whose tests
+// use the assets run them through Main (from TestMain), which prints one
+// line naming what was skipped and why — visible even without -v.
 package testassets
 
 import (
+	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -85,10 +92,94 @@ func Path(tb testing.TB, rel string) string {
 // Required reports whether missing assets must fail the test (CI).
 func Required() bool { return os.Getenv("KVSERVE_REQUIRE_SHARED") == "1" }
 
+var (
+	skipMu  sync.Mutex
+	skipped = map[string]bool{} // names of the tests skipped for missing assets
+	skipWhy string
+)
+
 func missing(tb testing.TB, msg string) {
 	tb.Helper()
 	if Required() {
 		tb.Fatal(msg + " (KVSERVE_REQUIRE_SHARED=1: CI requires them)")
 	}
+	skipMu.Lock()
+	skipped[strings.SplitN(tb.Name(), "/", 2)[0]] = true
+	if skipWhy == "" {
+		skipWhy = msg
+	}
+	skipMu.Unlock()
 	tb.Skip(msg)
+}
+
+// Main runs a package's tests (call it from TestMain) and then, when some
+// were skipped for want of the shared assets, prints one summary line
+// saying which and why. go test shows a passing package's output only
+// with -v, so without -v the line goes to the go command's own output
+// (on Linux; elsewhere to standard error, seen with -v).
+func Main(m *testing.M) {
+	code := m.Run()
+	if line := summary(); line != "" {
+		report(line)
+	}
+	os.Exit(code)
+}
+
+// summary is Main's line ("" when nothing was skipped).
+func summary() string {
+	skipMu.Lock()
+	names := make([]string, 0, len(skipped))
+	for n := range skipped {
+		names = append(names, n)
+	}
+	why := skipWhy
+	skipMu.Unlock()
+	if len(names) == 0 {
+		return ""
+	}
+	sort.Strings(names)
+	list := strings.Join(names, ", ")
+	if len(list) > 200 {
+		list = list[:200] + "..."
+	}
+	return fmt.Sprintf("%s: %d tests skipped for want of the shared test assets (%s): %s\n", pkgDir(), len(names), list, why)
+}
+
+// pkgDir names the package under test by its directory below the module.
+func pkgDir() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "?"
+	}
+	for d := wd; filepath.Dir(d) != d; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			if rel, err := filepath.Rel(d, wd); err == nil {
+				return filepath.ToSlash(rel)
+			}
+		}
+	}
+	return wd
+}
+
+// report prints a line where the person running go test sees it.
+func report(line string) {
+	if f := flag.Lookup("test.v"); f != nil && f.Value.String() != "false" {
+		fmt.Print(line) // -v (or -json): go test shows the test's output
+		return
+	}
+	if runtime.GOOS == "linux" {
+		// The go command runs the test binary and keeps a passing
+		// package's output to itself without -v: write to its output.
+		ppid := os.Getppid()
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", ppid)); err == nil && strings.TrimSpace(string(comm)) == "go" {
+			if out, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/1", ppid), os.O_WRONLY|os.O_APPEND, 0); err == nil {
+				_, err = out.WriteString(line)
+				out.Close()
+				if err == nil {
+					return
+				}
+			}
+		}
+	}
+	fmt.Fprint(os.Stderr, line)
 }

@@ -31,6 +31,13 @@ func (t *Tokenizer) PAD() int { return t.pad }
 // SEP returns the separator token, or -1.
 func (t *Tokenizer) SEP() int { return t.sep }
 
+// MaxTokenBytes bounds the input bytes a single token stands for: a text
+// of B bytes encodes to at least ceil(B / MaxTokenBytes()) tokens (before
+// BOS/EOS). It is 0 when the vocabulary allows no such bound (some input
+// bytes encode to no token). Servers use it to refuse, before encoding, a
+// text that cannot fit a context.
+func (t *Tokenizer) MaxTokenBytes() int { return t.maxTokenBytes }
+
 // AddBOS reports whether Encode with addSpecial prepends BOS.
 func (t *Tokenizer) AddBOS() bool { return t.addBOS }
 

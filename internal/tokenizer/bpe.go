@@ -136,24 +136,41 @@ func (t *Tokenizer) addBigram(s *bpeScratch, l, r int32) {
 }
 
 // bpeWord appends the tokens of one pre-tokenized word (raw bytes),
-// using and filling the per-word cache.
+// using and filling the per-word cache. A word longer than maxWordBytes
+// (a pathological input: a run of letters or spaces kilobytes long) is
+// encoded in pieces of at most that many bytes, cut at UTF-8 character
+// starts, so the work and scratch memory per word stay bounded; below
+// that length the result is llama.cpp's.
 func (t *Tokenizer) bpeWord(word string, s *bpeScratch, out []int) []int {
+	for len(word) > maxWordBytes {
+		k := cutRunes(word, maxWordBytes)
+		for _, id := range t.bpeCompute(word[:k], s) {
+			out = append(out, int(id))
+		}
+		word = word[k:]
+	}
 	t.cacheMu.RLock()
 	ids, ok := t.cache[word]
 	t.cacheMu.RUnlock()
 	if !ok {
 		ids = t.bpeCompute(word, s)
-		t.cacheMu.Lock()
-		if len(t.cache) >= maxCacheEntries {
-			t.cache = make(map[string][]int32)
-		}
-		t.cache[strings.Clone(word)] = ids
-		t.cacheMu.Unlock()
+		t.cachePut(word, ids)
 	}
 	for _, id := range ids {
 		out = append(out, int(id))
 	}
 	return out
+}
+
+// cutRunes returns a cut point in s at most n bytes in (n < len(s)) that
+// does not split a UTF-8 sequence (n itself when there is none).
+func cutRunes(s string, n int) int {
+	for k := n; k > n-4 && k > 0; k-- {
+		if s[k]&0xC0 != 0x80 {
+			return k
+		}
+	}
+	return n
 }
 
 // bpeCompute is llama.cpp's llm_tokenizer_bpe_session::tokenize for one

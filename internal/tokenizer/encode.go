@@ -66,6 +66,7 @@ type encodeState struct {
 	ends  []int32
 	bpe   bpeScratch
 	spm   spmScratch
+	limit int // stop once past this many tokens (< 0: never)
 }
 
 // Encode tokenizes text as llama.cpp's llama_tokenize does. With
@@ -73,7 +74,32 @@ type encodeState struct {
 // AddEOS). With parseSpecial, the texts of control and unknown-type tokens
 // in the input become those tokens; user-defined tokens always do.
 func (t *Tokenizer) Encode(text string, addSpecial, parseSpecial bool) []int {
-	out := make([]int, 0, len(text)/3+2)
+	out, _ := t.encode(text, addSpecial, parseSpecial, -1)
+	return out
+}
+
+// EncodeLimit is Encode for a text whose tokens must fit a limit: it
+// stops as soon as the result would exceed maxTokens tokens and returns
+// false. A text that cannot fit — more bytes than maxTokens ×
+// MaxTokenBytes() — is refused before any work.
+func (t *Tokenizer) EncodeLimit(text string, addSpecial, parseSpecial bool, maxTokens int) ([]int, bool) {
+	if maxTokens < 0 {
+		return nil, false
+	}
+	if L := t.maxTokenBytes; L > 0 && (len(text)+L-1)/L > maxTokens {
+		return nil, false
+	}
+	return t.encode(text, addSpecial, parseSpecial, maxTokens)
+}
+
+// encode is Encode with a limit on the tokens (< 0: none).
+func (t *Tokenizer) encode(text string, addSpecial, parseSpecial bool, limit int) ([]int, bool) {
+	over := func(out []int) bool { return limit >= 0 && len(out) > limit }
+	n := len(text)/3 + 2
+	if limit >= 0 {
+		n = min(n, limit+2)
+	}
+	out := make([]int, 0, n)
 	if addSpecial && t.addBOS {
 		out = append(out, t.bos)
 	}
@@ -82,32 +108,40 @@ func (t *Tokenizer) Encode(text string, addSpecial, parseSpecial bool) []int {
 		frags = t.partition(text, parseSpecial)
 	}
 	var st encodeState
+	st.limit = limit
 	prevSpecial := true // SentencePiece: a space prefix at the start and after special tokens
 	for _, f := range frags {
 		if f.tok >= 0 {
 			out = append(out, int(f.tok))
 			prevSpecial = true
-			continue
-		}
-		switch t.model {
-		case modelBPE:
-			out = t.bpeText(f.text, &st, out)
-		case modelSPM:
-			s := f.text
-			if t.addSpacePrefix && prevSpecial {
-				s = " " + s
+		} else {
+			switch t.model {
+			case modelBPE:
+				out = t.bpeText(f.text, &st, out)
+			case modelSPM:
+				s := f.text
+				if t.addSpacePrefix && prevSpecial {
+					s = " " + s
+				}
+				out = t.spmEncode(strings.ReplaceAll(s, " ", "\u2581"), &st, out)
+				prevSpecial = false
 			}
-			out = t.spmEncode(strings.ReplaceAll(s, " ", "\u2581"), &st.spm, out)
-			prevSpecial = false
+		}
+		if over(out) {
+			return nil, false
 		}
 	}
 	if addSpecial && t.addEOS {
 		out = append(out, t.eos)
 	}
-	return out
+	if over(out) {
+		return nil, false
+	}
+	return out, true
 }
 
-// bpeText tokenizes one raw-text fragment with byte-level BPE.
+// bpeText tokenizes one raw-text fragment with byte-level BPE (stopping
+// once past st.limit tokens, when that is set).
 func (t *Tokenizer) bpeText(text string, st *encodeState, out []int) []int {
 	text = llamaClean(text)
 	st.runes, st.cats, st.offs = st.runes[:0], st.cats[:0], st.offs[:0]
@@ -124,6 +158,9 @@ func (t *Tokenizer) bpeText(text string, st *encodeState, out []int) []int {
 	for _, e := range st.ends {
 		out = t.bpeWord(text[st.offs[prev]:st.offs[e]], &st.bpe, out)
 		prev = e
+		if st.limit >= 0 && len(out) > st.limit {
+			break
+		}
 	}
 	return out
 }

@@ -1,12 +1,15 @@
 package tokenizer
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
 )
 
-// FuzzEncode: encoding never panics; on the GPT-2 byte-level BPE tokenizer
+// FuzzEncode: encoding never panics, gives at least one token per
+// MaxTokenBytes bytes, and EncodeLimit agrees with it; on the GPT-2
+// byte-level BPE tokenizer
 // valid UTF-8 round-trips through Decode, with special tokens parsed or
 // not; the streaming decoder's output concatenates to Decode's. The
 // SentencePiece tokenizer is exercised for panics and decoder consistency.
@@ -30,6 +33,18 @@ func FuzzEncode(f *testing.F) {
 					if id < 0 || id >= tok.VocabSize() {
 						t.Fatalf("%s: id %d out of range", tok.Model(), id)
 					}
+				}
+				// The size bound servers refuse by, and EncodeLimit.
+				if L := tok.MaxTokenBytes(); L > 0 {
+					if n := len(tok.Encode(s, false, parse)); n < (len(s)+L-1)/L {
+						t.Fatalf("%s: %d tokens for %d bytes, below the bound (longest token %d bytes)", tok.Model(), n, len(s), L)
+					}
+				}
+				if got, ok := tok.EncodeLimit(s, true, parse, len(ids)); !ok || !slices.Equal(got, ids) {
+					t.Fatalf("%s: EncodeLimit at the length differs", tok.Model())
+				}
+				if _, ok := tok.EncodeLimit(s, true, parse, len(ids)-1); ok {
+					t.Fatalf("%s: EncodeLimit below the length accepted", tok.Model())
 				}
 				if tok == bpe && utf8.ValidString(s) {
 					if got := tok.Decode(tok.Encode(s, false, parse), parse); got != s {

@@ -132,10 +132,13 @@ func spmSegmentable(tokens []string) bool {
 }
 
 // spmEncode encodes an escaped text: word by word through the cache when
-// the vocabulary allows it (see spmSegmentable), else as a whole.
-func (t *Tokenizer) spmEncode(text string, s *spmScratch, out []int) []int {
+// the vocabulary allows it (see spmSegmentable), else as a whole (in
+// segments when very long); it stops once past st.limit tokens, when that
+// is set.
+func (t *Tokenizer) spmEncode(text string, st *encodeState, out []int) []int {
+	s := &st.spm
 	if !t.spmSegments || !utf8.ValidString(text) {
-		return t.spmEncodeWhole(text, s, out)
+		return t.spmEncodeSegments(text, s, out)
 	}
 	for len(text) > 0 {
 		// The word ends where the next run of U+2581 starts.
@@ -154,11 +157,19 @@ func (t *Tokenizer) spmEncode(text string, s *spmScratch, out []int) []int {
 		}
 		out = t.spmWord(text[:end], s, out)
 		text = text[end:]
+		if st.limit >= 0 && len(out) > st.limit {
+			break
+		}
 	}
 	return out
 }
 
 func (t *Tokenizer) spmWord(word string, s *spmScratch, out []int) []int {
+	if len(word) > maxCachedWord {
+		// Long words rarely repeat: not cached; a pathological one (tens
+		// of kilobytes without a space) is encoded in pieces.
+		return t.spmEncodeSegments(word, s, out)
+	}
 	t.cacheMu.RLock()
 	ids, ok := t.cache[word]
 	t.cacheMu.RUnlock()
@@ -174,11 +185,29 @@ func (t *Tokenizer) spmWord(word string, s *spmScratch, out []int) []int {
 	for i, id := range out[n:] {
 		ids[i] = int32(id)
 	}
-	t.cacheMu.Lock()
-	if len(t.cache) >= maxCacheEntries {
-		t.cache = make(map[string][]int32)
-	}
-	t.cache[strings.Clone(word)] = ids
-	t.cacheMu.Unlock()
+	t.cachePut(word, ids)
 	return out
+}
+
+// spmEncodeSegments is spmEncodeWhole on a text cut into segments of at
+// most maxWordBytes, each cut at the start of a run of U+2581 when one
+// lies in the segment's second half, else at a symbol boundary. A text up
+// to that size is encoded whole, as llama.cpp does; a longer one with
+// bounded work and scratch memory per segment.
+func (t *Tokenizer) spmEncodeSegments(text string, s *spmScratch, out []int) []int {
+	for len(text) > maxWordBytes {
+		cut, space := 0, 0
+		for off := 0; off <= maxWordBytes; off += min(utf8Len(text[off]), len(text)-off) {
+			cut = off
+			if off > 0 && strings.HasPrefix(text[off:], spaceMark) && !strings.HasSuffix(text[:off], spaceMark) {
+				space = off
+			}
+		}
+		if space >= maxWordBytes/2 {
+			cut = space
+		}
+		out = t.spmEncodeWhole(text[:cut], s, out)
+		text = text[cut:]
+	}
+	return t.spmEncodeWhole(text, s, out)
 }

@@ -654,11 +654,11 @@ func TestSPMWords(t *testing.T) {
 	for range 2000 {
 		texts = append(texts, randomText(rng, 1+rng.IntN(30)))
 	}
-	var s spmScratch
+	st := encodeState{limit: -1}
 	for _, text := range texts {
 		esc := strings.ReplaceAll(" "+text, " ", spaceMark)
-		got := tok.spmEncode(esc, &s, nil)
-		want := tok.spmEncodeWhole(esc, &s, nil)
+		got := tok.spmEncode(esc, &st, nil)
+		want := tok.spmEncodeWhole(esc, &st.spm, nil)
 		if !slices.Equal(got, want) {
 			t.Fatalf("word-by-word encoding of %.80q differs", text)
 		}

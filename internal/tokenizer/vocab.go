@@ -184,16 +184,31 @@ type Tokenizer struct {
 	merges       map[uint64]mergeVal
 	byteSym      [256]int32 // interned id of each byte's symbol
 
-	// tokens of recently seen words (BPE pre-tokens, SentencePiece words)
-	cacheMu sync.RWMutex
-	cache   map[string][]int32
+	// tokens of recently seen words (BPE pre-tokens, SentencePiece words),
+	// bounded in entries and in bytes
+	cacheMu    sync.RWMutex
+	cache      map[string][]int32
+	cacheBytes int
+
+	// maxTokenBytes bounds the input bytes one token stands for (0: no
+	// such bound holds, some bytes may encode to no token)
+	maxTokenBytes int
 
 	// SentencePiece
 	spmByte     [256]int32 // token for each byte in byte fallback, or -1
 	spmSegments bool       // words can be encoded separately (spmSegmentable)
 }
 
-const maxCacheEntries = 1 << 17
+// Word cache bounds: entries, bytes (words, ids and a map entry's
+// overhead), and the longest word cached (longer ones rarely repeat).
+const (
+	maxCacheEntries = 1 << 17
+	maxCacheBytes   = 16 << 20
+	maxCachedWord   = 256
+	cacheEntryExtra = 64
+	maxWordBytes    = 16 << 10 // BPE pre-token or SentencePiece word encoded at once
+	maxSegmentBytes = 64 << 10 // whole-text SentencePiece segment encoded at once
+)
 
 func validID(id, n int) bool { return id >= 0 && id < n }
 
@@ -289,7 +304,51 @@ func New(v Vocab) (*Tokenizer, error) {
 		t.setupSPM()
 	}
 	t.setupPieces()
+	t.setupMaxTokenBytes()
 	return t, nil
+}
+
+// setupMaxTokenBytes finds the longest token text: no token stands for
+// more input bytes than its text has (byte-level BPE texts spend one or
+// two bytes per input byte; SentencePiece's U+2581 three per space), so a
+// text of B bytes encodes to at least B / maxTokenBytes tokens — provided
+// every input byte encodes to some token (a byte-level BPE vocabulary
+// with every byte symbol; SentencePiece with byte or UNK fallback).
+func (t *Tokenizer) setupMaxTokenBytes() {
+	for b := 0; b < 256; b++ {
+		switch t.model {
+		case modelBPE:
+			if _, ok := t.tokenID[byteToUnicode[b]]; !ok {
+				return
+			}
+		case modelSPM:
+			if t.spmByte[b] < 0 {
+				return
+			}
+		}
+	}
+	for _, s := range t.texts {
+		t.maxTokenBytes = max(t.maxTokenBytes, len(s))
+	}
+}
+
+// cachePut remembers a word's tokens, within the cache's bounds: a full
+// cache is emptied and starts again.
+func (t *Tokenizer) cachePut(word string, ids []int32) {
+	if len(word) > maxCachedWord {
+		return
+	}
+	cost := len(word) + 4*len(ids) + cacheEntryExtra
+	t.cacheMu.Lock()
+	if len(t.cache) >= maxCacheEntries || t.cacheBytes+cost > maxCacheBytes {
+		t.cache = make(map[string][]int32)
+		t.cacheBytes = 0
+	}
+	if _, ok := t.cache[word]; !ok {
+		t.cache[strings.Clone(word)] = ids
+		t.cacheBytes += cost
+	}
+	t.cacheMu.Unlock()
 }
 
 // markControl gives a token the control attribute, as llama.cpp does for

@@ -1,0 +1,168 @@
+package kvcache
+
+import "fmt"
+
+// ReRope re-rotates the K rows of one head of layer l for a position
+// change of delta (rows holds n rows of HeadDimK values, in the model's
+// basis: not Hadamard-rotated). The model supplies it: RoPE is the model's.
+type ReRope func(layer int, rows []float32, delta int)
+
+// Shift removes positions [keep, keep+discard) of seq (context shift): the
+// positions after them move down by discard, their keys re-rotated by RoPE
+// for the new positions (reRope, with delta = -discard), values moved as
+// they are. When discard is a multiple of the page size, every page after
+// the one holding position keep moves as a whole: its values are not
+// touched and its keys are re-encoded in place; other pages are rebuilt
+// from runs of rows (rows whose page type and rotation do not change are
+// copied as stored bytes).
+// Quantized keys are re-encoded after the rotation, as llama.cpp's K-shift
+// does.
+//
+// A sliding-window layer must still hold every row the next token would
+// attend after the shift; if it released one (the kept prefix fell out of
+// its window), Shift changes nothing and returns an error.
+func (c *Cache) Shift(seq, keep, discard int, reRope ReRope) error {
+	n := c.Len(seq)
+	if keep < 0 || discard <= 0 || keep+discard > n {
+		return fmt.Errorf("kvcache: cannot shift %d positions after %d of a sequence of %d", discard, keep, n)
+	}
+	newN := n - discard
+	src := func(q int) int { // old position of new position q
+		if q < keep {
+			return q
+		}
+		return q + discard
+	}
+	P := c.cfg.PageTokens
+	for l := range c.seqs[seq] {
+		a := c.attn(l)
+		ls := &c.seqs[seq][l]
+		for q := a.WindowStart(newN); q < newN; q++ {
+			if p := src(q) / P; ls.k.pages[p] == nil || ls.v.pages[p] == nil {
+				return fmt.Errorf("kvcache: layer %d released positions a shifted context would attend", l)
+			}
+		}
+	}
+	for l := range c.seqs[seq] {
+		ls := &c.seqs[seq][l]
+		for side, s := range ls.streams() {
+			old := s.pages
+			nPages := (newN + P - 1) / P
+			pages := make([]*Page, nPages)
+			kept := make(map[*Page]bool)
+			for j := range pages {
+				lo, hi := j*P, min(j*P+P, newN)
+				switch {
+				case hi <= keep: // before the removed span: unchanged
+					pages[j] = old[j]
+				case discard%P == 0 && lo >= keep: // a whole page moves down
+					p := old[j+discard/P]
+					pages[j] = p
+					if p != nil && side == 0 {
+						c.reRopeRows(p, l, 0, hi-lo, -discard, reRope)
+					}
+				default:
+					pages[j] = c.rebuildPage(old, l, side, lo, hi, src, keep, -discard, reRope)
+				}
+				if pages[j] != nil {
+					kept[pages[j]] = true
+				}
+			}
+			for _, p := range old {
+				if p != nil && !kept[p] {
+					c.freePage(p)
+				}
+			}
+			s.pages = pages
+		}
+		ls.n = newN
+		ls.lo = 0
+		for ls.lo < len(ls.k.pages) && ls.k.pages[ls.lo] == nil {
+			ls.lo++
+		}
+	}
+	return nil
+}
+
+// reRopeRows re-rotates K rows [r0, r1) of every head of page p in place:
+// decode, undo the Hadamard rotation, RoPE by delta, rotate back, encode.
+func (c *Cache) reRopeRows(p *Page, l, r0, r1, delta int, reRope ReRope) {
+	D, P := c.cfg.HeadDimK, c.cfg.PageTokens
+	hb := p.Type.RowSize(D)
+	buf := c.cbuf[0][:(r1-r0)*D]
+	for h := 0; h < c.cfg.KVHeads; h++ {
+		seg := p.mem.b[(h*P+r0)*hb : (h*P+r1)*hb]
+		decodeRow(p.Type, seg, buf)
+		if p.Rotated {
+			unrotateRows(buf, D)
+		}
+		reRope(l, buf, delta)
+		if p.Rotated {
+			rotateRows(buf, D)
+		}
+		encode(p.Type, buf, seg)
+	}
+}
+
+// rebuildPage makes the new page holding new positions [lo, hi) of one side
+// of layer l, each row taken from old position src(q): in the type and
+// rotation of the page the removed span's successor rows come from. Rows
+// that moved (old position ≥ keep) of K are re-rotated by delta. It
+// returns nil when no source row exists (released pages).
+func (c *Cache) rebuildPage(old []*Page, l, side, lo, hi int, src func(int) int, keep, delta int, reRope ReRope) *Page {
+	P := c.cfg.PageTokens
+	var tmpl *Page
+	for q := hi - 1; q >= lo && tmpl == nil; q-- {
+		tmpl = old[src(q)/P]
+	}
+	if tmpl == nil {
+		return nil
+	}
+	dim, rowElems := c.cfg.HeadDimK, c.rowK
+	if side == 1 {
+		dim, rowElems = c.cfg.HeadDimV, c.rowV
+	}
+	np := &Page{Type: tmpl.Type, Rotated: tmpl.Rotated, mem: allocBlock(tmpl.Type.RowSize(rowElems) * P)}
+	c.account(np.Type, int64(len(np.mem.b)), 1)
+	hbD := np.Type.RowSize(dim)
+	// Rows come in runs of consecutive positions from one source page
+	// (at most three runs per page): each run is copied, or decoded and
+	// re-encoded, as one block per head.
+	for q := lo; q < hi; {
+		sq := src(q)
+		end := q + 1
+		for end < hi && src(end) == sq+end-q && src(end)/P == sq/P && (end < keep) == (q < keep) {
+			end++
+		}
+		sp := old[sq/P]
+		if sp == nil { // released: never attended (checked by Shift)
+			q = end
+			continue
+		}
+		moved := q >= keep && side == 0
+		hbS := sp.Type.RowSize(dim)
+		nr := end - q
+		buf := c.cbuf[0][:nr*dim]
+		for h := 0; h < c.cfg.KVHeads; h++ {
+			from := sp.mem.b[(h*P+sq%P)*hbS : (h*P+sq%P+nr)*hbS]
+			to := np.mem.b[(h*P+q%P)*hbD : (h*P+q%P+nr)*hbD]
+			if !moved && sp.Type == np.Type && sp.Rotated == np.Rotated {
+				copy(to, from)
+				continue
+			}
+			decodeRow(sp.Type, from, buf)
+			if sp.Rotated {
+				unrotateRows(buf, dim)
+			}
+			if moved {
+				reRope(l, buf, delta)
+			}
+			if np.Rotated {
+				rotateRows(buf, dim)
+			}
+			encode(np.Type, buf, to)
+		}
+		q = end
+	}
+	return np
+}

@@ -1,0 +1,81 @@
+package model
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Arch declares one architecture: the GGUF name it loads, the parts its
+// transformer block has beyond the llama block, and a hook that reads its
+// own hyperparameters. Each architecture is one file (arch_<name>.go) that
+// registers its Arch; the loader and the single forward pass read the
+// declaration, so adding an architecture touches only its file (and a
+// kernel where its math is new).
+//
+// The llama block, which every declaration starts from: RMSNorm before
+// attention and before the FFN; q, k, v projections (or one fused attn_qkv
+// tensor, split by rows) with optional biases; RoPE; causal attention over
+// the KV cache; an output projection (optional bias); a gated FFN
+// act(gate)·up then down; residual additions; a final RMSNorm and the
+// output projection (tied to the embedding when the file has no
+// output.weight).
+type Arch struct {
+	Name    string   // general.architecture
+	Aliases []string // other names loaded the same way
+
+	RopeNeox    bool       // RoPE rotates pairs (i, i+d/2) instead of (2i, 2i+1)
+	QKVBias     bool       // q, k, v biases are required (they are optional otherwise)
+	QKNorm      bool       // per-head RMSNorm of q and k before RoPE (attn_q_norm, attn_k_norm)
+	PostNorms   bool       // RMSNorm of the attention and FFN outputs before each residual add (attn_post_norm, ffn_post_norm)
+	FusedGateUp bool       // ffn_up holds the gate rows then the up rows; there is no ffn_gate
+	Act         Activation // the FFN gate's activation
+	EmbedScale  bool       // token embeddings are multiplied by sqrt(n_embd)
+
+	// Config reads the architecture's own keys after the common ones
+	// (context, sizes, heads, norm epsilon, RoPE) and sets what differs:
+	// per-layer attention, query scale, soft caps, a second RoPE for
+	// sliding-window layers. Nil: nothing beyond the common keys.
+	Config func(k *Keys, c *Config) error
+}
+
+// Activation is an FFN gate activation.
+type Activation int
+
+const (
+	SiLU Activation = iota // x·sigmoid(x) (SwiGLU)
+	GELU                   // GELU, tanh approximation (GeGLU), as ggml's f16 table computes it
+)
+
+var registry = map[string]*Arch{}
+
+// Register adds an architecture (called from each arch file's init).
+func Register(a *Arch) {
+	for _, n := range append([]string{a.Name}, a.Aliases...) {
+		if _, dup := registry[n]; dup {
+			panic("model: architecture registered twice: " + n)
+		}
+		registry[n] = a
+	}
+}
+
+// Lookup returns the architecture a GGUF general.architecture names.
+func Lookup(name string) (*Arch, error) {
+	if name == "" {
+		return nil, fmt.Errorf("model has no general.architecture")
+	}
+	if a, ok := registry[name]; ok {
+		return a, nil
+	}
+	return nil, fmt.Errorf("unsupported architecture %q (supported: %s)", name, strings.Join(Supported(), ", "))
+}
+
+// Supported lists the architecture names kvserve loads, sorted.
+func Supported() []string {
+	var names []string
+	for n := range registry {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
