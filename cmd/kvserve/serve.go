@@ -23,7 +23,7 @@ func cmdServe(args []string) error {
 	mf.register(f, 0)
 	var pf policyFlags
 	registerPolicy(f, &pf)
-	var host, apiKey, apiKeyFile, corsOrigins, alias, slotPath, logLevel string
+	var host, apiKey, apiKeyFile, corsOrigins, alias, slotPath, logLevel, reasoningFormat string
 	var port, slots, prefill int
 	var metrics, ctxShift, noCtxShift, noWebUI bool
 	var maxBody int64
@@ -49,6 +49,7 @@ func cmdServe(args []string) error {
 	f.Int(&maxBodyMiB, server.DefaultMaxBodyBytes>>20, "largest request body in MiB", "max-body-mib")
 	f.Int(&maxRespMiB, server.DefaultMaxResponseBytes>>20, "largest response built in memory in MiB: a non-streaming completion stops generating there (stream for more)", "max-response-mib")
 	f.String(&logLevel, "info", "log level: debug, info, warn, error", "log-level")
+	f.String(&reasoningFormat, server.ReasoningAuto, "chat reasoning: auto (separate <think> text into reasoning_content when the template has thinking markers), deepseek (always), none (leave it in the content)", "reasoning-format")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -86,6 +87,9 @@ func cmdServe(args []string) error {
 		origins = append(origins, o)
 	}
 	maxBody = int64(maxBodyMiB) << 20
+	if !server.ValidReasoningFormat(reasoningFormat) {
+		return fmt.Errorf("--reasoning-format must be auto, deepseek or none, not %q", reasoningFormat)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
@@ -120,7 +124,7 @@ func cmdServe(args []string) error {
 		Slots: slots, Ctx: mf.ctx, Batch: mf.batch, PrefillChunk: prefill, Cache: mf.cache, Policy: pol,
 		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI,
 		Alias: alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
-		MaxResponseBytes: int64(maxRespMiB) << 20, APIKeys: keys, CORSOrigins: origins,
+		MaxResponseBytes: int64(maxRespMiB) << 20, APIKeys: keys, CORSOrigins: origins, ReasoningFormat: reasoningFormat,
 		QueueTimeout: qt, QueueMax: queueMax,
 		ShutdownTimeout: time.Duration(shutdownTimeout * float64(time.Second)),
 		Logger:          log,

@@ -23,6 +23,8 @@ type Engine struct {
 	Model *model.Model
 	Tok   *tokenizer.Tokenizer
 	Pool  *parallel.Pool
+
+	gvocab grammarVocab // built on first use (grammar.go)
 }
 
 // Load opens a model. An empty path loads the embedded default model.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kvserve/kvserve/internal/cachepolicy"
+	"github.com/kvserve/kvserve/internal/grammar"
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/model"
 	"github.com/kvserve/kvserve/internal/sample"
@@ -61,6 +62,10 @@ type Request struct {
 	// OutputBudget. It runs on the scheduler's goroutine: keep it cheap.
 	OutputCost   func(tok int, top []sample.TokenProb) int64
 	OutputBudget int64
+	// Grammar, if set, constrains the output: only tokens it allows are
+	// sampled, end of generation only when it can end, and generation
+	// stops (StopType "eos") once it is complete.
+	Grammar *grammar.Grammar
 }
 
 // Event is one step of a running request: a generated token, or the end.
@@ -103,6 +108,10 @@ const maxShiftedPredict = 4
 // ErrClosed is returned by Submit after Close.
 var ErrClosed = errors.New("server is shutting down")
 
+// ErrGrammar is wrapped by the error that ends a request whose grammar
+// cannot go on (a limit of grammar.Limits, or no token can continue it).
+var ErrGrammar = errors.New("grammar")
+
 // ErrNoSlot ends a NoQueue request that could not start at once.
 var ErrNoSlot = errors.New("no slot is free")
 
@@ -127,6 +136,7 @@ type slot struct {
 	next   int // index of the next prompt token to evaluate
 	smp    *sample.Sampler
 	dec    *tokenizer.Decoder
+	gm     *grammar.Matcher // the request's grammar state (nil: none)
 	text   strings.Builder
 	sent   int   // bytes of text already emitted
 	cost   int64 // Request.OutputCost of the tokens emitted
@@ -143,8 +153,9 @@ type pending struct {
 	req       *Request
 	ctx       context.Context
 	out       chan Event
-	stop      func() bool // stops the wake-up on cancellation
-	truncated bool        // the prompt was truncated to fit
+	stop      func() bool      // stops the wake-up on cancellation
+	truncated bool             // the prompt was truncated to fit
+	gm        *grammar.Matcher // the request's grammar state (nil: none)
 }
 
 // Scheduler runs requests in parallel slots over one shared model and KV
@@ -290,6 +301,15 @@ func (s *Scheduler) Submit(ctx context.Context, r *Request) (<-chan Event, error
 	if err := r.Sample.Validate(); err != nil {
 		return nil, err
 	}
+	var gm *grammar.Matcher
+	if r.Grammar != nil {
+		// Built here, in the caller's goroutine: the first request of a
+		// model also builds its vocabulary trie.
+		var err error
+		if gm, err = r.Grammar.NewMatcher(s.e.GrammarVocab(), r.Special); err != nil {
+			return nil, err
+		}
+	}
 	if r.NPredict < 0 && s.o.ContextShift {
 		// Until the end of generation, but bounded: with context shift a
 		// slot never fills.
@@ -314,7 +334,7 @@ func (s *Scheduler) Submit(ctx context.Context, r *Request) (<-chan Event, error
 		s.cond.Broadcast()
 		s.mu.Unlock()
 	})
-	s.queue = append(s.queue, &pending{req: r, ctx: ctx, out: out, stop: wake, truncated: truncated})
+	s.queue = append(s.queue, &pending{req: r, ctx: ctx, out: out, stop: wake, truncated: truncated, gm: gm})
 	s.cond.Broadcast()
 	return out, nil
 }
@@ -655,6 +675,7 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 	sl.prompt = r.Prompt
 	sl.next = keep
 	sl.smp = smp
+	sl.gm = p.gm
 	sl.dec = s.e.Tok.NewContinuationDecoder(r.Special)
 	sl.text.Reset()
 	sl.sent = 0
@@ -794,11 +815,16 @@ func (s *Scheduler) emit(sl *slot, logits []float32) {
 	if r.NProbs > 0 {
 		ev.Top = sample.TopProbs(logits, r.NProbs)
 	}
-	tok := sl.smp.Sample(logits)
+	var tok int
+	if sl.gm == nil {
+		tok = sl.smp.Sample(logits)
+	} else if tok = s.sampleGrammar(sl, logits); tok < 0 {
+		return // finished with an error
+	}
 	sl.smp.Accept(tok)
 	ev.Token = tok
 	ev.LogProb = sample.LogProb(logits, tok)
-	if !r.IgnoreEOS && s.e.Tok.IsEOG(tok) {
+	if (!r.IgnoreEOS || sl.gm != nil) && s.e.Tok.IsEOG(tok) {
 		s.finish(sl, "eos", nil)
 		return
 	}
@@ -834,12 +860,31 @@ func (s *Scheduler) emit(sl *slot, logits []float32) {
 	case stopType != "":
 		sl.res.StoppingWord = word
 		s.finish(sl, stopType, nil)
+	case sl.gm != nil && sl.gm.Done(): // nothing may follow
+		s.finish(sl, "eos", nil)
 	case r.NPredict >= 0 && len(sl.res.Tokens) >= r.NPredict:
 		s.finish(sl, "limit", nil)
 	case len(sl.tokens) >= s.o.SlotCtx && !(s.o.ContextShift && s.shiftContext(sl)):
 		sl.res.Truncated = true
 		s.finish(sl, "limit", nil)
 	}
+}
+
+// sampleGrammar samples a token the slot's grammar allows and advances the
+// grammar by it. On an error (a grammar limit, or no token of the
+// vocabulary can continue) it finishes the request and returns -1.
+func (s *Scheduler) sampleGrammar(sl *slot, logits []float32) int {
+	mask, err := sl.gm.Mask()
+	if err == nil {
+		tok := sl.smp.SampleMasked(logits, mask)
+		if tok < 0 {
+			err = errors.New("no token of the vocabulary can continue the grammar here")
+		} else if err = sl.gm.Accept(tok); err == nil {
+			return tok
+		}
+	}
+	s.finish(sl, "none", fmt.Errorf("%w: %w", ErrGrammar, err))
+	return -1
 }
 
 // findStop finds the earliest stop string in text that ends after byte
@@ -909,7 +954,7 @@ func (s *Scheduler) finish(sl *slot, stopType string, err error) {
 	}
 	sl.state = slotIdle
 	sl.used = s.step
-	sl.req, sl.ctx, sl.out, sl.smp, sl.dec, sl.res = nil, nil, nil, nil, nil, nil
+	sl.req, sl.ctx, sl.out, sl.smp, sl.dec, sl.res, sl.gm = nil, nil, nil, nil, nil, nil, nil
 	sl.tGen = time.Time{}
 }
 

@@ -16,14 +16,19 @@
 // logprobs report: the most probable tokens with their probabilities
 // (TopProbs) and log-probabilities of the plain softmax (LogProb, LogSumExp).
 //
+// SampleMasked restricts the choice to an allowed set of tokens (the mask hook
+// for constrained decoding): the mask is applied before every filter, so
+// greedy, top-k, top-p, min-p and the draw only ever see allowed tokens.
+//
 // llama.cpp's other samplers (DRY, typical-p, XTC, top-n-sigma, mirostat,
-// logit bias, grammars) are not implemented here.
+// logit bias) are not implemented here; grammars are internal/grammar's.
 package sample
 
 import (
 	"errors"
 	"fmt"
 	"math"
+	mbits "math/bits"
 	"math/rand/v2"
 	"slices"
 )
@@ -319,6 +324,79 @@ func (s *Sampler) Sample(logits []float32) int {
 	}
 	c := s.filter(src)
 	return s.draw(c)
+}
+
+// SampleMasked is Sample restricted to the tokens whose bit is set in
+// allowed (bit id%64 of word id/64; a nil mask allows every token, as
+// Sample). Masked tokens are removed before the penalties' result reaches
+// any filter, so no path can choose one. It returns -1 when the mask allows
+// no token.
+func (s *Sampler) SampleMasked(logits []float32, allowed []uint64) int {
+	if allowed == nil {
+		return s.Sample(logits)
+	}
+	n := len(logits)
+	if n == 0 {
+		return -1
+	}
+	s.grow(n)
+	src := logits
+	if len(s.distinct) > 0 {
+		src = s.penalize(logits)
+	}
+	c := s.cands[:0]
+	for w, bits := range allowed {
+		for bits != 0 {
+			i := w*64 + mbits.TrailingZeros64(bits)
+			if i >= n {
+				break
+			}
+			c = append(c, cand{int32(i), clean(src[i])})
+			bits &= bits - 1
+		}
+	}
+	if len(c) == 0 {
+		return -1
+	}
+	if s.p.Temperature <= 0 {
+		best := c[0]
+		for _, x := range c[1:] {
+			if x.logit > best.logit {
+				best = x
+			}
+		}
+		return int(best.id)
+	}
+	sorted := false
+	if k := s.p.TopK; k > 0 && k < len(c) {
+		c = selectTopCands(c, k)
+		sorted = true
+	}
+	if s.p.TopP < 1 {
+		c, sorted = s.topP(c, sorted)
+	}
+	if s.p.MinP > 0 {
+		c, _ = s.minP(c, sorted)
+	}
+	return s.draw(c)
+}
+
+// selectTopCands is selectTop over candidates in id order: the k best move
+// to c[:k], best first.
+func selectTopCands(c []cand, k int) []cand {
+	h := c[:k]
+	for i := k/2 - 1; i >= 0; i-- {
+		siftDown(h, i)
+	}
+	for i := k; i < len(c); i++ {
+		// Later ids lose ties, so only a strictly greater logit gets in.
+		if v := c[i]; v.logit > h[0].logit {
+			h[0] = v
+			siftDown(h, 0)
+		}
+	}
+	slices.SortFunc(h, cmpCand)
+	return h
 }
 
 func argmax(src []float32) int {

@@ -1,6 +1,9 @@
 package server
 
 import (
+	"encoding/json"
+	"strings"
+
 	"github.com/kvserve/kvserve/internal/chat"
 	"github.com/kvserve/kvserve/internal/engine"
 )
@@ -11,6 +14,15 @@ type chatMessage struct {
 	Content     string
 	NullContent bool // "content": null (or absent) on an assistant turn
 	Name        string
+	ToolCalls   []msgToolCall // an assistant turn's tool calls
+	ToolCallID  string        // a tool turn's call id
+	Reasoning   string        // an assistant turn's reasoning_content
+}
+
+// msgToolCall is an assistant message's tool call (arguments as the JSON
+// text OpenAI sends).
+type msgToolCall struct {
+	ID, Name, Arguments string
 }
 
 // chatTemplate renders chat messages into a prompt.
@@ -25,7 +37,18 @@ type jinjaTemplate struct{ t *chat.Template }
 func (j jinjaTemplate) apply(msgs []chatMessage, addGen bool, extra map[string]any) (string, error) {
 	cm := make([]chat.Message, len(msgs))
 	for i, m := range msgs {
-		cm[i] = chat.Message{Role: m.Role, Content: m.Content, NullContent: m.NullContent, Name: m.Name}
+		cm[i] = chat.Message{Role: m.Role, Content: m.Content, NullContent: m.NullContent, Name: m.Name,
+			ToolCallID: m.ToolCallID, ReasoningContent: m.Reasoning}
+		for _, tc := range m.ToolCalls {
+			// Templates render arguments with tojson: give them the object
+			// when the text is one, else the text.
+			var args any = tc.Arguments
+			if a := strings.TrimSpace(tc.Arguments); strings.HasPrefix(a, "{") && json.Valid([]byte(a)) {
+				args = json.RawMessage(a)
+			}
+			cm[i].ToolCalls = append(cm[i].ToolCalls, chat.ToolCall{ID: tc.ID, Type: "function",
+				Function: chat.ToolCallFunction{Name: tc.Name, Arguments: args}})
+		}
 	}
 	return j.t.Apply(cm, addGen, extra)
 }

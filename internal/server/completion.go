@@ -116,8 +116,11 @@ func (s *Server) decodeCompletion(body []byte, a api) (*engine.Request, genOptio
 	}
 	var toks []int
 	if a == apiOAIChat {
-		prompt, aerr := s.renderChat(o)
+		prompt, plan, aerr := s.renderChat(o)
 		if aerr != nil {
+			return nil, g, aerr
+		}
+		if aerr = g.usePlan(plan); aerr != nil {
 			return nil, g, aerr
 		}
 		if toks, aerr = s.encodePrompt(prompt, true, 0); aerr != nil {

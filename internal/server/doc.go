@@ -60,9 +60,39 @@
 //     nothing; -1 generates until end of generation or the slot's context.
 //   - Unknown request fields are ignored; known fields with a wrong type or
 //     an out-of-range value are a 400, and so are features kvserve does not
-//     implement when asked for (grammar, json_schema, logit_bias, tools,
-//     mirostat, typical_p, DRY, XTC, n or best_of other than 1, echo,
-//     multiple prompts, image or audio content).
+//     implement when asked for (logit_bias, legacy functions, mirostat,
+//     typical_p, DRY, XTC, n or best_of other than 1, echo, multiple
+//     prompts, image or audio content).
+//   - Constrained output (constrain.go, internal/grammar): "grammar"
+//     (GBNF), "json_schema", and OpenAI's "response_format" (json_object,
+//     json_schema) on every completion route, at most one of them. A
+//     grammar or schema that does not compile, or that exceeds
+//     grammar.DefaultLimits, is a 400 naming the construct; a grammar that
+//     hits a run-time limit (parse stacks, depth) ends the request with a
+//     400 (an error event once streaming). Tokens the grammar forbids are
+//     masked before sampling, end of generation is allowed only when the
+//     grammar can end, and generation stops (finish_reason "stop") when
+//     it is complete; max_tokens cutting it short gives "length".
+//   - Tools (tools.go, internal/toolcall) on /v1/chat/completions: tools,
+//     tool_choice ("auto" by default with tools; "none"; "required"; a
+//     named function), parallel_tool_calls (default false, as
+//     llama-server). The format comes from the chat template's source
+//     (toolcall.Detect); a template that does not render tools gets them
+//     in a system message and reads the generic JSON format. "required"
+//     and named choices are forced by a grammar built from the tools'
+//     parameter schemas. Calls are parsed into message.tool_calls with
+//     finish_reason "tool_calls"; output that does not parse is returned
+//     as content with "stop". Streaming: a forced call's arguments stream
+//     as they are generated; with "auto", calls are sent when the output
+//     ends and parses. Assistant tool_calls and tool messages render
+//     through the template (written as text in the format when it cannot
+//     render them). Tool requests in the Llama 3 and Mistral formats render
+//     special tokens (<|python_tag|> and [TOOL_CALLS] are control tokens).
+//   - Reasoning: "reasoning_format" (default Options.ReasoningFormat,
+//     --reasoning-format): auto separates <think>...</think> (and gpt-oss'
+//     analysis channel) into reasoning_content when the template has
+//     thinking markers; deepseek always; none never. Streamed as
+//     delta.reasoning_content.
 //   - Log-probabilities are of the plain softmax of the logits (before
 //     sampling filters), as llama-server reports them for n_probs; a
 //     log-probability of -Inf is reported as -9999. /v1/completions reports

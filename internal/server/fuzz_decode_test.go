@@ -82,6 +82,12 @@ func fuzzCompletion(f *testing.F, a api) {
 		if err := req.Sample.Validate(); err != nil {
 			t.Fatalf("invalid sampling accepted: %v", err)
 		}
+		if req.Grammar != g.grammar {
+			t.Fatal("the request lost its grammar")
+		}
+		if (g.plan != nil) != (a == apiOAIChat) || g.plan != nil && g.plan.forced() && req.Grammar == nil {
+			t.Fatalf("chat plan %+v with grammar %v on api %d", g.plan, req.Grammar != nil, a)
+		}
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/grammar"
 	"github.com/kvserve/kvserve/internal/sample"
 )
 
@@ -52,17 +53,17 @@ type genOptions struct {
 	slotID       int
 	returnTokens bool
 	ignoreEOS    bool
+	grammar      *grammar.Grammar // grammar, json_schema or response_format (nil: none)
+	special      bool             // render special tokens (tool-call markers)
+	plan         *chatPlan        // chat: tools and reasoning, how to read the output (nil otherwise)
 }
 
 // unsupported lists request fields asking for features kvserve does not
 // implement; a request that sets one to a non-default value is refused
 // with a 400 rather than silently served differently.
 var unsupported = []struct{ field, what string }{
-	{"grammar", "grammar-constrained sampling"},
-	{"json_schema", "JSON-schema-constrained sampling"},
 	{"logit_bias", "logit_bias"},
-	{"tools", "tool calling"},
-	{"functions", "function calling"},
+	{"functions", "legacy function calling (use \"tools\")"},
 	{"mirostat", "mirostat sampling"},
 	{"dry_multiplier", "DRY sampling"},
 	{"xtc_probability", "XTC sampling"},
@@ -88,11 +89,10 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 	if o.has("top_n_sigma") && o.float("top_n_sigma", -1, -1e9, 1e9) > 0 {
 		o.fail(`"top_n_sigma" is not supported (only values <= 0, disabled, are accepted)`)
 	}
-	if rf := o.object("response_format"); rf != nil {
-		if t := rf.string("type", "text"); t != "text" || rf.err != nil {
-			o.fail(`"response_format" of type %q is not supported (only "text")`, t)
-		}
+	if a != apiOAIChat && o.nonEmpty("tools") {
+		o.fail(`"tools" are supported on /v1/chat/completions only`)
 	}
+	g.grammar = parseConstraint(o)
 	for _, f := range []string{"n", "best_of", "n_cmpl"} {
 		if o.has(f) && o.int(f, 1, math.MinInt32, math.MaxInt32) != 1 && o.err == nil {
 			o.fail("%q must be 1: kvserve returns one choice per request", f)
@@ -179,6 +179,7 @@ func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError
 	r := &engine.Request{
 		Prompt: prompt, NPredict: g.nPredict, Sample: g.sample, Stop: g.stop, IgnoreEOS: g.ignoreEOS,
 		NProbs: min(g.nProbs, nv), SlotID: g.slotID, CachePrompt: g.cachePrompt, NKeep: g.nKeep,
+		Grammar: g.grammar, Special: g.special,
 	}
 	if !g.stream {
 		// A response is built whole in memory: it ends (stop type
@@ -366,6 +367,9 @@ func (s *Server) next(rn *run) (step, *apiError) {
 			return step{}, errorf(http.StatusServiceUnavailable, TypeUnavailable, "the server is shutting down; the request was cancelled")
 		case rn.ctx.Err() != nil:
 			return step{}, errorf(http.StatusServiceUnavailable, TypeUnavailable, "request cancelled")
+		case errors.Is(ev.Err, engine.ErrGrammar):
+			// The request's grammar hit a limit or a dead end.
+			return step{}, badRequest("%v", ev.Err)
 		case errors.Is(ev.Err, cachepolicy.ErrBudget):
 			// Only after the budget was lowered at run time below what
 			// running requests had reserved.

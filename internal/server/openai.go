@@ -69,32 +69,47 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	s.serveCompletion(w, r, apiOAIChat)
 }
 
-// renderChat reads "messages" (and "chat_template_kwargs") and renders
-// them with the model's chat template, with the generation prompt added.
-func (s *Server) renderChat(o *object) (string, *apiError) {
+// renderChat reads "messages" (and "chat_template_kwargs", the tools and
+// reasoning options) and renders them with the model's chat template,
+// with the generation prompt added.
+func (s *Server) renderChat(o *object) (string, *chatPlan, *apiError) {
 	msgs, aerr := parseMessages(o)
 	if aerr != nil {
-		return "", aerr
+		return "", nil, aerr
 	}
-	var extra map[string]any
+	extra := map[string]any{}
 	if raw, ok := o.raw("chat_template_kwargs"); ok {
 		if kind(raw) != "an object" {
-			return "", badRequest(`"chat_template_kwargs" must be an object, not %s`, kind(raw))
+			return "", nil, badRequest(`"chat_template_kwargs" must be an object, not %s`, kind(raw))
 		}
 		json.Unmarshal(raw, &extra)
 	}
 	if s.chat == nil {
-		return "", errorf(http.StatusInternalServerError, TypeServer, "the model has no usable chat template: %v", s.chatErr)
+		return "", nil, errorf(http.StatusInternalServerError, TypeServer, "the model has no usable chat template: %v", s.chatErr)
+	}
+	plan, aerr := s.parsePlan(o)
+	if aerr != nil {
+		return "", nil, aerr
+	}
+	msgs, vars := plan.prepare(msgs)
+	for k, v := range vars {
+		if _, set := extra[k]; !set {
+			extra[k] = v
+		}
+	}
+	if len(extra) == 0 {
+		extra = nil
 	}
 	prompt, err := s.chat.apply(msgs, true, extra)
 	if err != nil {
-		return "", badRequest("applying the chat template: %v", err)
+		return "", nil, badRequest("applying the chat template: %v", err)
 	}
-	return prompt, nil
+	plan.parser.InThink = strings.HasSuffix(strings.TrimRight(prompt, " \t\r\n"), "<think>")
+	return prompt, plan, nil
 }
 
 // maxMessages bounds the messages of a chat request, and the content
-// parts of a message.
+// parts and tool calls of a message.
 const maxMessages = 4096
 
 // parseMessages reads OpenAI chat messages: role and content, content
@@ -170,17 +185,65 @@ func parseMessages(o *object) ([]chatMessage, *apiError) {
 		} else {
 			return nil, badRequest(`"messages"[%d]: "content" is required`, i)
 		}
-		if mo.nonEmpty("tool_calls") {
-			return nil, badRequest(`"messages"[%d]: tool calls are not supported`, i)
+		m := chatMessage{Role: role, Content: content, NullContent: null, Name: name}
+		if aerr := parseToolFields(mo, i, &m); aerr != nil {
+			return nil, aerr
 		}
-		msgs = append(msgs, chatMessage{Role: role, Content: content, NullContent: null, Name: name})
+		msgs = append(msgs, m)
 	}
 	return msgs, nil
 }
 
-// answerOAI answers a running OpenAI completion or chat completion.
+// parseToolFields reads an assistant message's tool_calls and
+// reasoning_content and a tool message's tool_call_id.
+func parseToolFields(mo *object, i int, m *chatMessage) *apiError {
+	m.ToolCallID = mo.string("tool_call_id", "")
+	if m.Role == "assistant" {
+		m.Reasoning = mo.string("reasoning_content", "")
+	}
+	if mo.err != nil {
+		return badRequest(`"messages"[%d]: %s`, i, mo.err.Message)
+	}
+	if !mo.nonEmpty("tool_calls") {
+		return nil
+	}
+	if m.Role != "assistant" {
+		return badRequest(`"messages"[%d]: only assistant messages have "tool_calls"`, i)
+	}
+	calls, _ := mo.array("tool_calls", maxMessages)
+	if mo.err != nil {
+		return badRequest(`"messages"[%d]: %s`, i, mo.err.Message)
+	}
+	for j, raw := range calls {
+		co, err := parseObject(raw)
+		if err != nil {
+			return badRequest(`"messages"[%d].tool_calls[%d] must be an object`, i, j)
+		}
+		tc := msgToolCall{ID: co.string("id", "")}
+		fn := co.object("function")
+		if co.err != nil || fn == nil {
+			return badRequest(`"messages"[%d].tool_calls[%d] must have a "function" object`, i, j)
+		}
+		tc.Name = fn.string("name", "")
+		if raw, ok := fn.raw("arguments"); ok {
+			if kind(raw) == "a string" {
+				json.Unmarshal(raw, &tc.Arguments)
+			} else {
+				tc.Arguments = string(raw) // an object given as JSON
+			}
+		}
+		if fn.err != nil || tc.Name == "" {
+			return badRequest(`"messages"[%d].tool_calls[%d].function needs a "name" string`, i, j)
+		}
+		m.ToolCalls = append(m.ToolCalls, tc)
+	}
+	return nil
+}
+
+// answerOAI answers a running OpenAI completion or chat completion (a
+// chat's plan, g.plan, says how to read the output).
 func (s *Server) answerOAI(w http.ResponseWriter, rn *run, g genOptions) {
-	a := g.api
+	a, plan := g.api, g.plan
 	id := newID("chatcmpl-")
 	object := "chat.completion"
 	if a == apiOAIText {
@@ -191,7 +254,7 @@ func (s *Server) answerOAI(w http.ResponseWriter, rn *run, g genOptions) {
 		return map[string]any{"id": id, "object": obj, "created": created, "model": s.modelName, "system_fingerprint": s.fingerprintShort()}
 	}
 	if g.stream {
-		s.streamOAI(w, rn, g, a, base)
+		s.streamOAI(w, rn, g, a, base, plan)
 		return
 	}
 	text, out, res, aerr := s.collect(rn)
@@ -202,6 +265,11 @@ func (s *Server) answerOAI(w http.ResponseWriter, rn *run, g genOptions) {
 	choice := map[string]any{"index": 0, "finish_reason": finishReason(res), "logprobs": nil}
 	if a == apiOAIChat {
 		choice["message"] = map[string]any{"role": "assistant", "content": text}
+		if plan != nil && plan.active() {
+			cr := plan.finish(text, nil)
+			choice["message"] = cr.message()
+			choice["finish_reason"] = chatFinishReason(res, len(cr.calls))
+		}
 		if g.logprobs {
 			choice["logprobs"] = map[string]any{"content": s.probEntries(out)}
 		}
@@ -225,7 +293,11 @@ func (s *Server) answerOAI(w http.ResponseWriter, rn *run, g genOptions) {
 // the finish_reason and llama-server's timings; with
 // stream_options.include_usage a chunk with no choices and the usage
 // follows; then "data: [DONE]".
-func (s *Server) streamOAI(w http.ResponseWriter, rn *run, g genOptions, a api, base func(string) map[string]any) {
+//
+// With a chat plan that parses the output, deltas are reasoning_content,
+// content and tool_calls as chatStream gives them, and finish_reason is
+// "tool_calls" when calls were sent.
+func (s *Server) streamOAI(w http.ResponseWriter, rn *run, g genOptions, a api, base func(string) map[string]any, plan *chatPlan) {
 	ev := newSSE(w)
 	object := "chat.completion.chunk"
 	if a == apiOAIText {
@@ -263,6 +335,44 @@ func (s *Server) streamOAI(w http.ResponseWriter, rn *run, g genOptions, a api, 
 		}
 	}
 	var pending []tokenOut // tokens not yet reported (their text held back)
+	if plan != nil && plan.active() {
+		cs := &chatStream{plan: plan}
+		for {
+			st, aerr := s.next(rn)
+			if aerr != nil {
+				ev.error(aerr)
+				return
+			}
+			pending = append(pending, st.tokens...)
+			deltas := cs.feed(st.text, st.res != nil)
+			for _, d := range deltas {
+				c := chunk("", pending, nil, 0)
+				c["choices"].([]any)[0].(map[string]any)["delta"] = d
+				pending = pending[:0]
+				if ev.data(c) != nil {
+					return
+				}
+			}
+			if st.res != nil {
+				last := chunk("", pending, st.res, 0)
+				last["choices"].([]any)[0].(map[string]any)["finish_reason"] = chatFinishReason(st.res, cs.calls())
+				last["timings"] = timings(st.res)
+				if ev.data(last) != nil {
+					return
+				}
+				if g.includeUsage {
+					u := base(object)
+					u["choices"] = []any{}
+					u["usage"] = usage(st.res)
+					if ev.data(u) != nil {
+						return
+					}
+				}
+				ev.raw("data: [DONE]\n\n")
+				return
+			}
+		}
+	}
 	offset := 0
 	for {
 		st, aerr := s.next(rn)

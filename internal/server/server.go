@@ -81,6 +81,12 @@ type Options struct {
 	// user visits cannot drive a local server. Same-origin requests
 	// (pages this server serves) are always allowed.
 	CORSOrigins []string
+	// ReasoningFormat is the default of the chat request's
+	// "reasoning_format" (llama-server's --reasoning-format): "auto" (or
+	// ""), separate <think> reasoning into reasoning_content when the
+	// chat template has thinking markers; "deepseek", always; "none",
+	// never.
+	ReasoningFormat string
 	// Metrics enables GET /metrics.
 	Metrics bool
 	// NoWebUI turns off the web page served at / (llama-server's

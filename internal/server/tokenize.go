@@ -134,7 +134,7 @@ func (s *Server) handleApplyTemplate(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, aerr)
 		return
 	}
-	prompt, aerr := s.renderChat(o)
+	prompt, _, aerr := s.renderChat(o)
 	if aerr != nil {
 		WriteError(w, aerr)
 		return

@@ -1,6 +1,7 @@
 // Drives a running `kvserve serve` with the official openai npm client,
 // unchanged: chat (plain and streaming), legacy completions (plain and
-// streaming), logprobs, and errors. .ci/run starts the server (embedded
+// streaming), logprobs, errors, tool calling (a round trip, streamed
+// tool-call deltas) and response_format json_schema. .ci/run starts the server (embedded
 // model, --api-key) and passes its address in KVSERVE_URL and the key in
 // KVSERVE_API_KEY.
 //
@@ -186,4 +187,134 @@ test('abandoning a stream early frees the server', async () => {
   assert.ok(!busy, 'a slot is still busy 10 s after the client abandoned its stream');
   const r = await client.chat.completions.create({ model: 'kvserve', messages, max_tokens: 2, ...greedy });
   assert.equal(r.choices.length, 1);
+});
+
+// The tool of the tool-calling tests and a check of its arguments against
+// its schema.
+const weatherTool = {
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    description: 'Get the current weather in a city',
+    parameters: {
+      type: 'object',
+      properties: {
+        city: { type: 'string', maxLength: 20 },
+        unit: { type: 'string', enum: ['celsius', 'fahrenheit'] },
+      },
+      required: ['city', 'unit'],
+      additionalProperties: false,
+    },
+  },
+};
+
+function checkWeatherArgs(text) {
+  const args = JSON.parse(text);
+  assert.equal(typeof args, 'object');
+  assert.deepEqual(Object.keys(args).sort(), ['city', 'unit']);
+  assert.equal(typeof args.city, 'string');
+  assert.ok([...args.city].length <= 20, `city ${args.city} longer than maxLength`);
+  assert.ok(['celsius', 'fahrenheit'].includes(args.unit), `unit ${args.unit}`);
+  return args;
+}
+
+test('tool round trip: required call, tool result, streamed reply', async () => {
+  const convo = [{ role: 'user', content: 'What is the weather in Paris?' }];
+  const r = await client.chat.completions.create({
+    model: 'kvserve', messages: convo, tools: [weatherTool], tool_choice: 'required', max_tokens: 120, ...greedy,
+  });
+  const c = r.choices[0];
+  assert.equal(c.finish_reason, 'tool_calls');
+  assert.equal(c.message.role, 'assistant');
+  assert.equal(c.message.tool_calls.length, 1);
+  const call = c.message.tool_calls[0];
+  assert.equal(call.type, 'function');
+  assert.equal(call.function.name, 'get_weather');
+  assert.match(call.id, /^call_/);
+  const args = checkWeatherArgs(call.function.arguments);
+
+  // The call and its result go back; the reply streams.
+  convo.push(c.message);
+  convo.push({ role: 'tool', tool_call_id: call.id, content: JSON.stringify({ city: args.city, temperature: 21 }) });
+  const stream = await client.chat.completions.create({
+    model: 'kvserve', messages: convo, tools: [weatherTool], max_tokens: 24, ...greedy, stream: true,
+  });
+  let text = '';
+  let chunks = 0;
+  let finish = null;
+  for await (const chunk of stream) {
+    const ch = chunk.choices[0];
+    if (!ch) continue;
+    if (ch.delta.content) {
+      text += ch.delta.content;
+      chunks++;
+    }
+    if (ch.finish_reason) finish = ch.finish_reason;
+  }
+  assert.ok(['stop', 'length', 'tool_calls'].includes(finish), `finish_reason ${finish}`);
+  if (finish !== 'tool_calls') assert.ok(chunks >= 2 && text.length > 0, `reply streamed in ${chunks} chunks: ${text}`);
+});
+
+test('streamed tool-call deltas and a named tool_choice', async () => {
+  const stream = await client.chat.completions.create({
+    model: 'kvserve', messages: [{ role: 'user', content: 'Weather in Oslo?' }], tools: [weatherTool],
+    tool_choice: { type: 'function', function: { name: 'get_weather' } }, max_tokens: 120, ...greedy, stream: true,
+  });
+  const calls = [];
+  let finish = null;
+  let argChunks = 0;
+  for await (const chunk of stream) {
+    const ch = chunk.choices[0];
+    if (!ch) continue;
+    for (const d of ch.delta.tool_calls ?? []) {
+      calls[d.index] ??= { id: '', name: '', args: '' };
+      if (d.id) calls[d.index].id = d.id;
+      if (d.function?.name) calls[d.index].name = d.function.name;
+      if (d.function?.arguments) {
+        calls[d.index].args += d.function.arguments;
+        argChunks++;
+      }
+    }
+    if (ch.finish_reason) finish = ch.finish_reason;
+  }
+  assert.equal(finish, 'tool_calls');
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0].name, 'get_weather');
+  assert.match(calls[0].id, /^call_/);
+  assert.ok(argChunks >= 2, `arguments in ${argChunks} chunks`);
+  checkWeatherArgs(calls[0].args);
+});
+
+test('response_format json_schema output validates', async () => {
+  const schema = {
+    type: 'object',
+    properties: {
+      name: { type: 'string', maxLength: 16 },
+      age: { type: 'integer', minimum: 0, maximum: 120 },
+      tags: { type: 'array', items: { type: 'string', enum: ['a', 'b', 'c'] }, maxItems: 3 },
+    },
+    required: ['name', 'age', 'tags'],
+    additionalProperties: false,
+  };
+  const r = await client.chat.completions.create({
+    model: 'kvserve', messages: [{ role: 'user', content: 'Describe a person as JSON.' }], max_tokens: 150, ...greedy,
+    response_format: { type: 'json_schema', json_schema: { name: 'person', strict: true, schema } },
+  });
+  const c = r.choices[0];
+  assert.equal(c.finish_reason, 'stop');
+  const v = JSON.parse(c.message.content);
+  assert.deepEqual(Object.keys(v).sort(), ['age', 'name', 'tags']);
+  assert.equal(typeof v.name, 'string');
+  assert.ok([...v.name].length <= 16);
+  assert.ok(Number.isInteger(v.age) && v.age >= 0 && v.age <= 120, `age ${v.age}`);
+  assert.ok(Array.isArray(v.tags) && v.tags.length <= 3 && v.tags.every((t) => ['a', 'b', 'c'].includes(t)));
+
+  // An unsupported schema construct is a 400 naming it.
+  await assert.rejects(
+    client.chat.completions.create({
+      model: 'kvserve', messages: [{ role: 'user', content: 'x' }], max_tokens: 4,
+      response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object', not: {} } } },
+    }),
+    (err) => err instanceof OpenAI.BadRequestError && /"not" is not supported/.test(err.message),
+  );
 });
