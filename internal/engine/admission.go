@@ -1,0 +1,235 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kvserve/kvserve/internal/cachepolicy"
+	"github.com/kvserve/kvserve/internal/sample"
+	"github.com/kvserve/kvserve/internal/tensor"
+)
+
+// Admission: which queued request starts in which slot, and when (the
+// cache budget's reservations, prefix reuse, pinned slots).
+
+// canAssign reports whether assign has work: a queued request that could
+// start now, or one to drop (cancelled, or refused for want of a slot).
+func (s *Scheduler) canAssign() bool {
+	for _, p := range s.queue {
+		if p.ctx.Err() != nil || p.req.NoQueue || s.neverFits(p.req) != nil || s.pickSlot(p.req, nil) != nil && s.fits(p.req) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxLen is the most tokens a request can occupy in its slot.
+func (s *Scheduler) maxLen(r *Request) int {
+	n := r.NPredict
+	if n < 0 {
+		n = s.o.SlotCtx
+	}
+	return min(len(r.Prompt)+n, s.o.SlotCtx)
+}
+
+// fits reports whether a request can start under the cache budget: the
+// reservations of the running requests and its own (see reserve) fit
+// (idle slots' caches can be dropped).
+func (s *Scheduler) fits(r *Request) bool {
+	p := s.policy
+	if p == nil || p.Budget == 0 {
+		return true
+	}
+	need := s.reserve(p, r)
+	for _, sl := range s.slots {
+		if sl.state != slotIdle {
+			need += s.reserve(p, sl.req)
+		}
+	}
+	return need <= p.Budget
+}
+
+// neverFits returns an error wrapping cachepolicy.ErrBudget when a request
+// alone needs more than the budget (it could wait forever).
+func (s *Scheduler) neverFits(r *Request) error {
+	p := s.policy
+	if p == nil || p.Budget == 0 {
+		return nil
+	}
+	if need := s.reserve(p, r); need > p.Budget {
+		return fmt.Errorf("%w: this request needs %d bytes of cache (%d tokens at the lowest types, plus the page being written at the write types), over the budget of %d bytes", cachepolicy.ErrBudget, need, s.maxLen(r), p.Budget)
+	}
+	return nil
+}
+
+// reserve is the most cache a request can need under a budget: its
+// longest context with every page at the bottom of the ladders, except
+// the page being written, at the write types (new pages are allocated at
+// tier 0, and under a budget a slot allocates at most one page per step,
+// so the budget can always demote every other page to make room for it).
+//
+// It reads only the cache's fixed shape and the policy (a budget implies
+// ladders), so Submit can call it while the loop converts pages.
+func (s *Scheduler) reserve(p *cachepolicy.Policy, r *Request) int64 {
+	if len(p.LadderK) == 0 || len(p.LadderV) == 0 {
+		return 0 // no budget without ladders (Policy.Validate)
+	}
+	sh := &s.shape
+	kv := func(k, v tensor.Type) int64 {
+		return int64(k.RowSize(sh.KVHeads*sh.HeadDimK)+v.RowSize(sh.KVHeads*sh.HeadDimV)) * int64(sh.PageTokens) * int64(sh.Layers)
+	}
+	low := kv(p.LadderK[len(p.LadderK)-1], p.LadderV[len(p.LadderV)-1])
+	write := max(kv(p.LadderK[0], p.LadderV[0]), low)
+	pages := int64((s.maxLen(r) + sh.PageTokens - 1) / sh.PageTokens)
+	return (pages-1)*low + write
+}
+
+// pickSlot chooses an idle slot: the requested one, else the one whose
+// cached tokens share the longest prefix with the prompt, else the least
+// recently used — preferring slots that no queued request is pinned to
+// (wanted), so an unpinned request does not take the slot a pinned one
+// waits for while another is idle.
+func (s *Scheduler) pickSlot(r *Request, wanted []bool) *slot {
+	if r.SlotID >= 0 {
+		if sl := s.slots[r.SlotID]; sl.state == slotIdle {
+			return sl
+		}
+		return nil
+	}
+	var best *slot
+	bestLCP := -1
+	for _, sl := range s.slots {
+		if sl.state != slotIdle {
+			continue
+		}
+		if wanted != nil && wanted[sl.id] && s.idleUnwanted(wanted) {
+			continue
+		}
+		n := 0
+		if r.CachePrompt {
+			n = commonPrefix(sl.tokens, r.Prompt)
+		}
+		if n > bestLCP || (n == bestLCP && sl.used < best.used) {
+			best, bestLCP = sl, n
+		}
+	}
+	return best
+}
+
+// idleUnwanted reports whether some idle slot is not wanted by a pinned
+// request.
+func (s *Scheduler) idleUnwanted(wanted []bool) bool {
+	for _, sl := range s.slots {
+		if sl.state == slotIdle && !wanted[sl.id] {
+			return true
+		}
+	}
+	return false
+}
+
+func commonPrefix(a, b []int) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// assign moves queued requests into free slots, in arrival order (a
+// request that cannot start yet — its pinned slot busy, or no room under
+// the budget — does not hold back those behind it). Called with s.mu held.
+func (s *Scheduler) assign() {
+	var wanted []bool
+	for _, p := range s.queue {
+		if p.req.SlotID >= 0 && p.ctx.Err() == nil {
+			if wanted == nil {
+				wanted = make([]bool, len(s.slots))
+			}
+			wanted[p.req.SlotID] = true
+		}
+	}
+	kept := s.queue[:0]
+	for _, p := range s.queue {
+		if p.ctx.Err() != nil {
+			p.stop()
+			p.out <- Event{Err: p.ctx.Err()}
+			close(p.out)
+			continue
+		}
+		if err := s.neverFits(p.req); err != nil {
+			s.stats.BudgetRejections++
+			p.stop()
+			p.out <- Event{Err: err}
+			close(p.out)
+			continue
+		}
+		sl := s.pickSlot(p.req, wanted)
+		if sl == nil || !s.fits(p.req) {
+			if p.req.NoQueue {
+				p.stop()
+				p.out <- Event{Err: ErrNoSlot}
+				close(p.out)
+				continue
+			}
+			kept = append(kept, p)
+			continue
+		}
+		p.stop()
+		s.start(sl, p)
+	}
+	for i := len(kept); i < len(s.queue); i++ {
+		s.queue[i] = nil
+	}
+	s.queue = kept
+	s.stats.Processing = 0
+	for _, sl := range s.slots {
+		if sl.state != slotIdle {
+			s.stats.Processing++
+		}
+	}
+}
+
+func (s *Scheduler) start(sl *slot, p *pending) {
+	r := p.req
+	keep := 0
+	if r.CachePrompt {
+		keep = commonPrefix(sl.tokens, r.Prompt)
+		if keep == len(r.Prompt) {
+			keep-- // re-evaluate the last token to get its logits
+		}
+		// A sliding-window layer may have released pages the new tokens
+		// would attend: then the prompt is evaluated again.
+		keep = s.cache.Reusable(sl.id, keep)
+	}
+	s.cache.Truncate(sl.id, keep)
+	sl.tokens = sl.tokens[:keep]
+	smp, err := sample.New(r.Sample, s.e.Model.NVocab)
+	if err != nil { // validated at Submit; keep the loop safe anyway
+		p.out <- Event{Err: err}
+		close(p.out)
+		return
+	}
+	sl.req, sl.ctx, sl.out = r, p.ctx, p.out
+	sl.prompt = r.Prompt
+	sl.next = keep
+	sl.smp = smp
+	sl.gm = p.gm
+	sl.dec = s.e.Tok.NewContinuationDecoder(r.Special)
+	sl.text.Reset()
+	sl.sent = 0
+	sl.cost = 0
+	sl.state = slotPrefill
+	sl.begun = s.step
+	sl.tStart = time.Now()
+	if s.policy != nil {
+		s.cache.SetSeqWriteTypes(sl.id, nil, nil) // the policy sets them again
+	}
+	sl.res = &Result{SlotID: sl.id, PromptTokens: len(r.Prompt), CachedTokens: keep, EvaluatedTokens: len(r.Prompt) - keep, Truncated: p.truncated}
+	for _, t := range r.Prompt {
+		smp.Accept(t)
+	}
+	s.stats.Requests++
+	if r.Started != nil {
+		close(r.Started)
+	}
+}

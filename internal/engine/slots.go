@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kvserve/kvserve/internal/grammar"
+	"github.com/kvserve/kvserve/internal/kvcache"
+	"github.com/kvserve/kvserve/internal/sample"
+	"github.com/kvserve/kvserve/internal/tokenizer"
+)
+
+// Slots: the state of each parallel sequence and what the server may
+// read or set of it.
+
+type slotState int
+
+const (
+	slotIdle slotState = iota
+	slotPrefill
+	slotDecode
+)
+
+type slot struct {
+	id     int
+	tokens []int // tokens whose K/V are in the cache, positions 0..len-1
+	state  slotState
+	used   uint64 // step of last use, for least-recently-used choice
+
+	req    *Request
+	ctx    context.Context
+	out    chan Event
+	prompt []int
+	next   int // index of the next prompt token to evaluate
+	smp    *sample.Sampler
+	dec    *tokenizer.Decoder
+	gm     *grammar.Matcher // the request's grammar state (nil: none)
+	text   strings.Builder
+	sent   int   // bytes of text already emitted
+	cost   int64 // Request.OutputCost of the tokens emitted
+	res    *Result
+	last   int // last sampled token, fed in the next step
+	tStart time.Time
+	tGen   time.Time
+	outRow int    // row of this slot's logits in the current step (-1: none)
+	adding int    // tokens this slot adds in the current step
+	begun  uint64 // step the running request started (for least-recently-used order)
+}
+
+// SlotInfo describes a slot for /slots.
+type SlotInfo struct {
+	ID          int
+	Processing  bool
+	CachedToken int // tokens held in the cache
+	Prompt      int // prompt tokens of the running request
+	Generated   int
+}
+
+// Slots returns the slots' state.
+func (s *Scheduler) Slots() []SlotInfo {
+	var out []SlotInfo
+	s.Do(func(*kvcache.Cache) error {
+		for _, sl := range s.slots {
+			si := SlotInfo{ID: sl.id, Processing: sl.state != slotIdle, CachedToken: len(sl.tokens)}
+			if sl.res != nil {
+				si.Prompt = len(sl.prompt)
+				si.Generated = len(sl.res.Tokens)
+			}
+			out = append(out, si)
+		}
+		return nil
+	})
+	return out
+}
+
+// SlotTokens returns the tokens cached in a slot (for save/restore).
+// It must be called from within Do.
+func (s *Scheduler) SlotTokens(id int) []int { return s.slots[id].tokens }
+
+// SetSlotTokens records the tokens now cached in an idle slot (after a
+// restore). It must be called from within Do.
+func (s *Scheduler) SetSlotTokens(id int, toks []int) error {
+	sl := s.slots[id]
+	if sl.state != slotIdle {
+		return fmt.Errorf("slot %d is busy", id)
+	}
+	sl.tokens = append(sl.tokens[:0], toks...)
+	return nil
+}
+
+// SlotBusy reports whether a slot runs a request. Call within Do.
+func (s *Scheduler) SlotBusy(id int) bool { return s.slots[id].state != slotIdle }
+
+func (s *Scheduler) anyActive() bool {
+	for _, sl := range s.slots {
+		if sl.state != slotIdle {
+			return true
+		}
+	}
+	return false
+}
