@@ -43,6 +43,7 @@ func registerCache(f *flags, o *engine.CacheOptions) {
 	f.String(&o.LayersV, "", "per-layer V cache types, e.g. 0-1:f16,7:q8_0", "cache-type-v-layers")
 	f.String(&o.Rotate, "on", "Hadamard-rotate quantized cache rows (on|off)", "cache-rotate")
 	f.Int(&o.PageTokens, 256, "token positions per cache page (the unit of conversion and freeing)", "cache-page-tokens")
+	f.Bool(&o.SWAFull, false, "keep every page of sliding-window layers (by default a window layer releases the pages no later token attends)", "swa-full")
 }
 
 func registerSampling(f *flags, p *sample.Params) {

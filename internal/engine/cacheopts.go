@@ -16,6 +16,7 @@ type CacheOptions struct {
 	LayersK, LayersV string // per-layer overrides, e.g. "0-1:f16,7:q8_0"
 	Rotate           string // "on", "off" or "" (default: on)
 	PageTokens       int
+	SWAFull          bool // keep sliding-window layers' pages (llama.cpp's --swa-full)
 }
 
 // DefaultCacheOptions match llama.cpp's defaults (f16 K and V).
@@ -148,6 +149,6 @@ func (e *Engine) NewCache(o CacheOptions, seqs, ctx int) (*kvcache.Cache, error)
 	return kvcache.New(kvcache.Config{
 		Layers: m.NLayer, KVHeads: m.NHeadKV, HeadDimK: m.HeadDim, HeadDimV: m.HeadDimV,
 		Seqs: seqs, Ctx: ctx, PageTokens: o.PageTokens, Threads: e.Pool.Threads(),
-		TypeK: k, TypeV: v, Rotate: rotate, Attn: m.CacheAttn(),
+		TypeK: k, TypeV: v, Rotate: rotate, Attn: m.CacheAttn(), KeepWindowPages: o.SWAFull,
 	})
 }

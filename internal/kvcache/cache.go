@@ -39,6 +39,9 @@ type Config struct {
 	// Attn is how each layer attends (len == Layers; nil: every layer
 	// full causal attention).
 	Attn []attn.Layer
+	// KeepWindowPages keeps every page of sliding-window layers (they
+	// still attend only their window): llama.cpp's --swa-full.
+	KeepWindowPages bool
 }
 
 // Page holds the K or V rows of PageTokens consecutive positions of one

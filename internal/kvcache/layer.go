@@ -51,6 +51,9 @@ func (c *Cache) keepFrom(a *attn.Layer, n int) int {
 // one page of slack). The forward pass calls it after each batch: pages a
 // batch's earlier tokens attend stay until the whole batch has run.
 func (c *Cache) Release(seq int) {
+	if c.cfg.KeepWindowPages {
+		return
+	}
 	for l := range c.seqs[seq] {
 		a := c.attn(l)
 		if a.Window <= 0 {
@@ -91,7 +94,7 @@ func (c *Cache) maxPages(l, ctx int) int {
 	P := c.cfg.PageTokens
 	full := (ctx + P - 1) / P
 	a := c.attn(l)
-	if a.Window <= 0 {
+	if a.Window <= 0 || c.cfg.KeepWindowPages {
 		return full
 	}
 	return min(full, (a.Window-1+P-1)/P+2)

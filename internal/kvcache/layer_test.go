@@ -201,3 +201,43 @@ func TestAttnValidation(t *testing.T) {
 		}
 	}
 }
+
+// With KeepWindowPages (--swa-full) a window layer keeps every page: it
+// still attends only its window, and capacity counts it in full.
+func TestKeepWindowPages(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	c, err := New(Config{Layers: 2, KVHeads: 2, HeadDimK: 64, HeadDimV: 64, Seqs: 1, Ctx: 1024, PageTokens: 64,
+		Threads: 1, TypeK: uniform(2, tensor.F16), TypeV: uniform(2, tensor.F16), Attn: []attn.Layer{{}, {Window: 100}},
+		KeepWindowPages: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for pos := 0; pos < 600; pos++ {
+		for l := 0; l < 2; l++ {
+			c.Store(l, 0, pos, randRow(r, 128, 1), randRow(r, 128, 1))
+		}
+		c.Release(0)
+	}
+	if got := len(c.Pages(0)); got != 4*((600+63)/64) {
+		t.Fatalf("%d pages held, want every page of both layers", got)
+	}
+	if c.Reusable(0, 10) != 10 {
+		t.Fatal("a kept window layer refused prefix reuse")
+	}
+	q := randRow(r, 4*64, 0.3)
+	out := make([]float32, 4*64)
+	c.Attend(1, 0, 599, 0, q, out, 0)
+	for g := 0; g < 4; g++ {
+		want := naiveAttention(c, 1, 0, 599, 0, q[g*64:(g+1)*64])
+		for i, w := range want {
+			if math.Abs(float64(out[g*64+i])-w) > 1e-4 {
+				t.Fatalf("window attention with kept pages differs from the reference")
+			}
+		}
+	}
+	full := layerCache(t, tensor.F16, 1024, 64, nil)
+	if c.Capacity() != full.Capacity()/2 {
+		t.Fatalf("capacity %d, want %d (both layers in full)", c.Capacity(), full.Capacity()/2)
+	}
+}
