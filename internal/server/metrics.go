@@ -3,11 +3,14 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kvserve/kvserve/internal/cachepolicy"
+	"github.com/kvserve/kvserve/internal/engine"
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
@@ -29,6 +32,10 @@ type collector struct {
 	slots                                                    *prometheus.Desc
 	requantize, requantizeSeconds, demotions, policyFreed    *prometheus.Desc
 	budgetRejections                                         *prometheus.Desc
+
+	mu      sync.Mutex
+	snap    *cacheSnapshot // the last between-steps reading (nil: none yet)
+	pending chan struct{}  // closed when the reading in flight is stored (nil: none)
 
 	// The model server protocol of the Gateway API Inference Extension
 	// (what its endpoint picker scrapes), and what a step down would free.
@@ -86,39 +93,111 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// cacheSnapshot is what a scrape reads between scheduler steps.
+type cacheSnapshot struct {
+	kc                *kvcache.Cache
+	capacity          map[tensor.Type]int64 // full context of every slot at the layers' types
+	fullBytes         int64                 // full context of every slot at its write types (Cache.Capacity)
+	tokens, positions int64
+	room              cacheRoom
+}
+
+// metricsStepWait bounds how long a scrape waits for the scheduler to
+// reach a step boundary (a prompt step of a large model on a CPU can take
+// seconds; the endpoint picker gives a scrape 1 s). Past it the scrape
+// answers with the last between-steps reading for the figures that need
+// one (capacity, tokens, step-down and floor bytes); the bytes in use, and
+// so the utilization, are always read fresh.
+const metricsStepWait = 250 * time.Millisecond
+
+// refresh starts a between-steps reading of the cache unless one is in
+// flight, and returns a channel closed when that reading is stored.
+func (c *collector) refresh(sched *engine.Scheduler) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending != nil {
+		return c.pending
+	}
+	done := make(chan struct{})
+	c.pending = done
+	go func() {
+		pol := sched.Policy()
+		var snap cacheSnapshot
+		err := sched.Do(func(kc *kvcache.Cache) error {
+			snap = measureSnapshot(kc, pol)
+			return nil
+		})
+		c.mu.Lock()
+		if err == nil {
+			c.snap = &snap
+		}
+		c.pending = nil
+		c.mu.Unlock()
+		close(done)
+	}()
+	return done
+}
+
+// measureSnapshot reads the cache between two scheduler steps.
+func measureSnapshot(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheSnapshot {
+	snap := cacheSnapshot{kc: kc, capacity: map[tensor.Type]int64{}, fullBytes: kc.Capacity(), room: measureRoom(kc, pol)}
+	cfg := kc.Config()
+	rowK, rowV := cfg.KVHeads*cfg.HeadDimK, cfg.KVHeads*cfg.HeadDimV
+	pagesPerSeq := int64((cfg.Ctx + cfg.PageTokens - 1) / cfg.PageTokens)
+	for l := 0; l < cfg.Layers; l++ {
+		snap.capacity[cfg.TypeK[l]] += int64(cfg.TypeK[l].RowSize(rowK)*cfg.PageTokens) * pagesPerSeq * int64(cfg.Seqs)
+		snap.capacity[cfg.TypeV[l]] += int64(cfg.TypeV[l].RowSize(rowV)*cfg.PageTokens) * pagesPerSeq * int64(cfg.Seqs)
+	}
+	for seq := 0; seq < cfg.Seqs; seq++ {
+		snap.tokens += int64(kc.Len(seq))
+	}
+	snap.positions = int64(cfg.Seqs) * int64(cfg.Ctx)
+	return snap
+}
+
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.s
 	sched := s.Scheduler()
 	if sched == nil {
 		return
 	}
-	// Cache state, read between scheduler steps.
-	pol := sched.Policy()
-	var used map[tensor.Type]int64
-	capacity := map[tensor.Type]int64{}
-	var tokens, positions int64
-	var room cacheRoom
-	err := sched.Do(func(kc *kvcache.Cache) error {
-		room = measureRoom(kc, pol)
-		cfg := kc.Config()
-		used = kc.BytesByType()
-		rowK, rowV := cfg.KVHeads*cfg.HeadDimK, cfg.KVHeads*cfg.HeadDimV
-		pagesPerSeq := int64((cfg.Ctx + cfg.PageTokens - 1) / cfg.PageTokens)
-		for l := 0; l < cfg.Layers; l++ {
-			capacity[cfg.TypeK[l]] += int64(cfg.TypeK[l].RowSize(rowK)*cfg.PageTokens) * pagesPerSeq * int64(cfg.Seqs)
-			capacity[cfg.TypeV[l]] += int64(cfg.TypeV[l].RowSize(rowV)*cfg.PageTokens) * pagesPerSeq * int64(cfg.Seqs)
+	// Cache state: a between-steps reading, waited for (at most
+	// metricsStepWait once there is an earlier one to fall back on).
+	done := c.refresh(sched)
+	c.mu.Lock()
+	first := c.snap == nil
+	c.mu.Unlock()
+	if first {
+		<-done
+	} else {
+		t := time.NewTimer(metricsStepWait)
+		select {
+		case <-done:
+		case <-t.C:
 		}
-		for seq := 0; seq < cfg.Seqs; seq++ {
-			tokens += int64(kc.Len(seq))
-		}
-		positions = int64(cfg.Seqs) * int64(cfg.Ctx)
-		return nil
-	})
-	if err != nil {
-		return
+		t.Stop()
 	}
-	// After Do (whose loop iteration refreshes the scheduler's slot
-	// accounting), the counters.
+	c.mu.Lock()
+	snap := c.snap
+	c.mu.Unlock()
+	if snap == nil {
+		return // the scheduler is closed
+	}
+	// The bytes in use are read now (the cache's accounting has its own
+	// lock), so the utilization a router reads is never a step behind.
+	used := snap.kc.BytesByType()
+	room := snap.room
+	room.bytes = 0
+	for _, b := range used {
+		room.bytes += b
+	}
+	room.limit, room.limitKind = snap.fullBytes, "capacity"
+	if pol := sched.Policy(); pol != nil && pol.Budget > 0 {
+		room.limit, room.limitKind = pol.Budget, "budget"
+	}
+	capacity, tokens, positions := snap.capacity, snap.tokens, snap.positions
+	// After the reading (whose loop iteration refreshes the scheduler's
+	// slot accounting), the counters.
 	st := sched.Stats()
 	waiting := float64(s.waiting.Load())
 	m := func(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {

@@ -221,3 +221,41 @@ func TestMeasureRoom(t *testing.T) {
 		t.Errorf("over budget: utilization %v, want 1", u)
 	}
 }
+
+// A scrape does not wait for a scheduler step that takes long (a prompt
+// step of a large model can take seconds; the endpoint picker gives a
+// scrape 1 s): it answers with the last between-steps reading and the
+// bytes in use read now.
+func TestMetricsDuringLongStep(t *testing.T) {
+	s, ts := newTestServer(t, Options{Slots: 1, Metrics: true})
+	postOK(t, ts.URL+"/completion", map[string]any{"prompt": "Once upon a time", "n_predict": 4})
+	first := scrape(t, ts.URL)
+
+	// Hold the scheduler's loop between two steps, as a long step would.
+	running, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- s.sched.Do(func(*kvcache.Cache) error {
+			close(running)
+			<-release
+			return nil
+		})
+	}()
+	<-running
+	m := scrape(t, ts.URL) // returns while the loop is held
+	select {
+	case <-held:
+		t.Fatal("the loop was released before the scrape")
+	default:
+	}
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"kvserve:kv_cache_utilization", "kvserve:kv_cache_tokens", `kvserve:kv_cache_bytes{type="f16"}`,
+		"kvserve:kv_cache_step_down_bytes", "kvserve:num_requests_running"} {
+		if _, ok := m[k]; !ok || m[k] != first[k] {
+			t.Errorf("%s: %v during the long step, %v before", k, m[k], first[k])
+		}
+	}
+}
