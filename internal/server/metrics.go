@@ -2,10 +2,15 @@ package server
 
 import (
 	"net/http"
+	"strconv"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/kvserve/kvserve/internal/cachepolicy"
+	"github.com/kvserve/kvserve/internal/engine"
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
@@ -27,6 +32,15 @@ type collector struct {
 	slots                                                    *prometheus.Desc
 	requantize, requantizeSeconds, demotions, policyFreed    *prometheus.Desc
 	budgetRejections                                         *prometheus.Desc
+
+	mu      sync.Mutex
+	snap    *cacheSnapshot // the last between-steps reading (nil: none yet)
+	pending chan struct{}  // closed when the reading in flight is stored (nil: none)
+
+	// The model server protocol of the Gateway API Inference Extension
+	// (what its endpoint picker scrapes), and what a step down would free.
+	mspWaiting, mspRunning, utilization, limit, configInfo *prometheus.Desc
+	stepDown, floor                                        *prometheus.Desc
 }
 
 func newCollector(s *Server) *collector {
@@ -58,6 +72,14 @@ func newCollector(s *Server) *collector {
 		demotions:         d("cache_policy_conversions_total", "Cache pages converted by the precision policy, by rule.", "reason"),
 		policyFreed:       d("cache_policy_bytes_freed_total", "Cache bytes freed by the precision policy."),
 		budgetRejections:  d("cache_budget_rejections_total", "Requests refused because they could not fit the cache budget."),
+
+		mspWaiting:  d("num_requests_waiting", "Requests queued: waiting for a slot or in the scheduler's queue (the model server protocol's TotalQueuedRequests)."),
+		mspRunning:  d("num_requests_running", "Requests running in a slot (the model server protocol's TotalRunningRequests)."),
+		utilization: d("kv_cache_utilization", "KV cache utilization in [0, 1]: cache bytes in use over kv_cache_limit_bytes (the model server protocol's KVCacheUtilization)."),
+		limit:       d("kv_cache_limit_bytes", "The bytes kv_cache_utilization is measured against: the cache budget (limit=\"budget\") when one is set, else every slot's full context at the current write types (limit=\"capacity\").", "limit"),
+		configInfo:  d("cache_config_info", "Cache configuration for prefix-cache-aware routing (value 1): block_size is the page size in tokens, num_gpu_blocks the pages (all layers) the cache can hold.", "block_size", "num_gpu_blocks"),
+		stepDown:    d("kv_cache_step_down_bytes", "Cache bytes that converting every held page one step down its precision ladder would free now."),
+		floor:       d("kv_cache_floor_bytes", "Cache bytes the held pages would take with every page at the bottom of its precision ladder."),
 	}
 }
 
@@ -65,9 +87,72 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.promptTokens, c.promptSeconds, c.predicted, c.predictedSeconds,
 		c.promptRate, c.predictedRate, c.processing, c.deferred, c.waiting, c.requests, c.decodes, c.tokensMax,
 		c.cacheBytes, c.cacheCapacity, c.cacheUsage, c.cacheTokens, c.slots,
-		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections} {
+		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections,
+		c.mspWaiting, c.mspRunning, c.utilization, c.limit, c.configInfo, c.stepDown, c.floor} {
 		ch <- d
 	}
+}
+
+// cacheSnapshot is what a scrape reads between scheduler steps.
+type cacheSnapshot struct {
+	kc                *kvcache.Cache
+	capacity          map[tensor.Type]int64 // full context of every slot at the layers' types
+	fullBytes         int64                 // full context of every slot at its write types (Cache.Capacity)
+	tokens, positions int64
+	room              cacheRoom
+}
+
+// metricsStepWait bounds how long a scrape waits for the scheduler to
+// reach a step boundary (a prompt step of a large model on a CPU can take
+// seconds; the endpoint picker gives a scrape 1 s). Past it the scrape
+// answers with the last between-steps reading for the figures that need
+// one (capacity, tokens, step-down and floor bytes); the bytes in use, and
+// so the utilization, are always read fresh.
+const metricsStepWait = 250 * time.Millisecond
+
+// refresh starts a between-steps reading of the cache unless one is in
+// flight, and returns a channel closed when that reading is stored.
+func (c *collector) refresh(sched *engine.Scheduler) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending != nil {
+		return c.pending
+	}
+	done := make(chan struct{})
+	c.pending = done
+	go func() {
+		pol := sched.Policy()
+		var snap cacheSnapshot
+		err := sched.Do(func(kc *kvcache.Cache) error {
+			snap = measureSnapshot(kc, pol)
+			return nil
+		})
+		c.mu.Lock()
+		if err == nil {
+			c.snap = &snap
+		}
+		c.pending = nil
+		c.mu.Unlock()
+		close(done)
+	}()
+	return done
+}
+
+// measureSnapshot reads the cache between two scheduler steps.
+func measureSnapshot(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheSnapshot {
+	snap := cacheSnapshot{kc: kc, capacity: map[tensor.Type]int64{}, fullBytes: kc.Capacity(), room: measureRoom(kc, pol)}
+	cfg := kc.Config()
+	rowK, rowV := cfg.KVHeads*cfg.HeadDimK, cfg.KVHeads*cfg.HeadDimV
+	pagesPerSeq := int64((cfg.Ctx + cfg.PageTokens - 1) / cfg.PageTokens)
+	for l := 0; l < cfg.Layers; l++ {
+		snap.capacity[cfg.TypeK[l]] += int64(cfg.TypeK[l].RowSize(rowK)*cfg.PageTokens) * pagesPerSeq * int64(cfg.Seqs)
+		snap.capacity[cfg.TypeV[l]] += int64(cfg.TypeV[l].RowSize(rowV)*cfg.PageTokens) * pagesPerSeq * int64(cfg.Seqs)
+	}
+	for seq := 0; seq < cfg.Seqs; seq++ {
+		snap.tokens += int64(kc.Len(seq))
+	}
+	snap.positions = int64(cfg.Seqs) * int64(cfg.Ctx)
+	return snap
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -76,30 +161,43 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if sched == nil {
 		return
 	}
-	// Cache state, read between scheduler steps.
-	var used map[tensor.Type]int64
-	capacity := map[tensor.Type]int64{}
-	var tokens, positions int64
-	err := sched.Do(func(kc *kvcache.Cache) error {
-		cfg := kc.Config()
-		used = kc.BytesByType()
-		rowK, rowV := cfg.KVHeads*cfg.HeadDimK, cfg.KVHeads*cfg.HeadDimV
-		pagesPerSeq := int64((cfg.Ctx + cfg.PageTokens - 1) / cfg.PageTokens)
-		for l := 0; l < cfg.Layers; l++ {
-			capacity[cfg.TypeK[l]] += int64(cfg.TypeK[l].RowSize(rowK)*cfg.PageTokens) * pagesPerSeq * int64(cfg.Seqs)
-			capacity[cfg.TypeV[l]] += int64(cfg.TypeV[l].RowSize(rowV)*cfg.PageTokens) * pagesPerSeq * int64(cfg.Seqs)
+	// Cache state: a between-steps reading, waited for (at most
+	// metricsStepWait once there is an earlier one to fall back on).
+	done := c.refresh(sched)
+	c.mu.Lock()
+	first := c.snap == nil
+	c.mu.Unlock()
+	if first {
+		<-done
+	} else {
+		t := time.NewTimer(metricsStepWait)
+		select {
+		case <-done:
+		case <-t.C:
 		}
-		for seq := 0; seq < cfg.Seqs; seq++ {
-			tokens += int64(kc.Len(seq))
-		}
-		positions = int64(cfg.Seqs) * int64(cfg.Ctx)
-		return nil
-	})
-	if err != nil {
-		return
+		t.Stop()
 	}
-	// After Do (whose loop iteration refreshes the scheduler's slot
-	// accounting), the counters.
+	c.mu.Lock()
+	snap := c.snap
+	c.mu.Unlock()
+	if snap == nil {
+		return // the scheduler is closed
+	}
+	// The bytes in use are read now (the cache's accounting has its own
+	// lock), so the utilization a router reads is never a step behind.
+	used := snap.kc.BytesByType()
+	room := snap.room
+	room.bytes = 0
+	for _, b := range used {
+		room.bytes += b
+	}
+	room.limit, room.limitKind = snap.fullBytes, "capacity"
+	if pol := sched.Policy(); pol != nil && pol.Budget > 0 {
+		room.limit, room.limitKind = pol.Budget, "budget"
+	}
+	capacity, tokens, positions := snap.capacity, snap.tokens, snap.positions
+	// After the reading (whose loop iteration refreshes the scheduler's
+	// slot accounting), the counters.
 	st := sched.Stats()
 	waiting := float64(s.waiting.Load())
 	m := func(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
@@ -149,6 +247,126 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	m(c.cacheUsage, prometheus.GaugeValue, ratio)
 	m(c.cacheTokens, prometheus.GaugeValue, float64(tokens))
+
+	m(c.mspWaiting, prometheus.GaugeValue, float64(st.Deferred)+waiting)
+	m(c.mspRunning, prometheus.GaugeValue, float64(st.Processing))
+	m(c.utilization, prometheus.GaugeValue, room.utilization())
+	m(c.limit, prometheus.GaugeValue, float64(room.limit), room.limitKind)
+	m(c.configInfo, prometheus.GaugeValue, 1, strconv.Itoa(room.blockSize), strconv.FormatInt(room.blocks, 10))
+	m(c.stepDown, prometheus.GaugeValue, float64(room.stepDown))
+	m(c.floor, prometheus.GaugeValue, float64(room.floor))
+}
+
+// cacheRoom is what a router needs to know about the cache's room, and
+// what only kvserve can add: what stepping precision down would free.
+type cacheRoom struct {
+	bytes     int64  // cache bytes in use
+	limit     int64  // what utilization is measured against
+	limitKind string // "budget" or "capacity"
+	blockSize int    // page size in tokens
+	blocks    int64  // pages (a page of tokens across all layers, K and V) the cache can hold
+	stepDown  int64  // bytes one step down every page's ladder would free
+	floor     int64  // bytes of the held pages at the bottom of their ladders
+}
+
+// utilization is bytes over limit, clamped to [0, 1] (the bytes can pass
+// a budget lowered at run time until the policy has demoted enough).
+func (r cacheRoom) utilization() float64 {
+	if r.limit <= 0 {
+		return 0
+	}
+	return min(float64(r.bytes)/float64(r.limit), 1)
+}
+
+// measureRoom reads the cache's room under the policy pol (nil: none;
+// its ladders are then the default ones). It walks every page's type, so
+// call it between scheduler steps (Scheduler.Do).
+//
+// Utilization is measured against the budget when there is one: it is
+// the memory the replica has for its cache, and lower precision (a
+// policy's demotions, a requantization) lowers the bytes against it, so a
+// replica whose pages step down takes more sessions before it reads as
+// full. Without a budget nothing but the slots' contexts bounds the cache,
+// so the limit is their full-context size at the current write types
+// (kvcache.Cache.Capacity): a requantization then lowers bytes and limit
+// together.
+func measureRoom(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheRoom {
+	cfg := kc.Config()
+	r := cacheRoom{bytes: kc.Bytes(), blockSize: cfg.PageTokens, limitKind: "capacity"}
+	pagesPerSeq := int64((cfg.Ctx + cfg.PageTokens - 1) / cfg.PageTokens)
+	r.blocks = pagesPerSeq * int64(cfg.Seqs)
+	if pol != nil && pol.Budget > 0 {
+		r.limit, r.limitKind = pol.Budget, "budget"
+		// Under a budget, a prefix is held (at worst demoted to the
+		// bottom of the ladders) in as many pages as the budget holds at
+		// those types.
+		if per := pol.MinBytes(kc, cfg.PageTokens); per > 0 {
+			r.blocks = min(r.blocks, pol.Budget/per)
+		}
+	} else {
+		r.limit = kc.Capacity()
+	}
+
+	ladK, ladV := cachepolicy.DefaultLadders()
+	if pol != nil && len(pol.LadderK) > 0 {
+		ladK = pol.LadderK
+	}
+	if pol != nil && len(pol.LadderV) > 0 {
+		ladV = pol.LadderV
+	}
+	type side struct {
+		ladder   []tensor.Type
+		bottom   tensor.Type // the ladder's fewest bits per value (F32 for an empty ladder: nothing lower)
+		rowElems int
+	}
+	mk := func(ladder []tensor.Type, headDim int) side {
+		sd := side{bottom: tensor.F32, rowElems: cfg.KVHeads * headDim}
+		for _, t := range ladder {
+			if kvcache.CheckType(t, headDim) != nil {
+				continue
+			}
+			sd.ladder = append(sd.ladder, t)
+			if t.BitsPerValue() < sd.bottom.BitsPerValue() {
+				sd.bottom = t
+			}
+		}
+		return sd
+	}
+	sides := [2]side{mk(ladK, cfg.HeadDimK), mk(ladV, cfg.HeadDimV)}
+	pageBytes := func(t tensor.Type, rowElems int) int64 { return int64(t.RowSize(rowElems) * cfg.PageTokens) }
+	for seq := 0; seq < cfg.Seqs; seq++ {
+		for l := 0; l < cfg.Layers; l++ {
+			n := kc.NumPages(seq, l)
+			for vi, sd := range sides {
+				for i := 0; i < n; i++ {
+					t, _, ok := kc.Page(kvcache.PageRef{Seq: seq, Layer: l, V: vi == 1, Index: i})
+					if !ok {
+						continue // released (sliding window)
+					}
+					b := pageBytes(t, sd.rowElems)
+					if next, ok := stepBelow(sd.ladder, t); ok {
+						r.stepDown += b - pageBytes(next, sd.rowElems)
+					}
+					if sd.bottom.BitsPerValue() < t.BitsPerValue() {
+						b = pageBytes(sd.bottom, sd.rowElems)
+					}
+					r.floor += b
+				}
+			}
+		}
+	}
+	return r
+}
+
+// stepBelow is the ladder's next type below t (fewer bits per value), as
+// the policy steps pages down.
+func stepBelow(ladder []tensor.Type, t tensor.Type) (tensor.Type, bool) {
+	for _, l := range ladder {
+		if l.BitsPerValue() < t.BitsPerValue() {
+			return l, true
+		}
+	}
+	return 0, false
 }
 
 func (s *Server) metricsInit() {
