@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/ardanlabs/jinja"
 )
 
 // Filters with jinja2 3.1 semantics, plus Hugging Face's tojson.
@@ -77,7 +75,7 @@ func lowerKey(v V, caseSensitive bool) V {
 	return v
 }
 
-func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
+func (s *state) filter(name string, v V, args []V, kw []kwarg) (V, error) {
 	switch name {
 	case "tojson":
 		o := jsonOpts{itemSep: ", ", keySep: ": ", max: s.maxLen()}
@@ -105,38 +103,38 @@ func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
 		return vStr(out), err
 
 	case "string":
-		return vStr(s.str(v)), nil
+		return vStr(pyStr(v)), nil
 	case "safe":
-		return vStr(s.str(v)), nil
+		return vStr(pyStr(v)), nil
 	case "e", "escape":
 		r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;")
-		return vStr(r.Replace(s.str(v))), nil
+		return vStr(r.Replace(pyStr(v))), nil
 	case "trim":
 		chars, ok, err := strArg(args, 0, "chars", "strip")
-		if c, has := kw["chars"]; has && c.IsString() {
+		if c, has := kwGet(kw, "chars"); has && c.IsString() {
 			chars, ok = c.AsString(), true
 		}
 		if err != nil {
 			return vUndef, err
 		}
-		return vStr(pyStrip(s.str(v), chars, ok, true, true)), nil
+		return vStr(pyStrip(pyStr(v), chars, ok, true, true)), nil
 	case "upper":
-		return vStr(pyUpper(s.str(v))), nil
+		return vStr(pyUpper(pyStr(v))), nil
 	case "lower":
-		return vStr(pyLower(s.str(v))), nil
+		return vStr(pyLower(pyStr(v))), nil
 	case "capitalize":
-		return vStr(pyCapitalize(s.str(v))), nil
+		return vStr(pyCapitalize(pyStr(v))), nil
 	case "title":
-		return vStr(titleRE.ReplaceAllStringFunc(s.str(v), func(w string) string {
+		return vStr(titleRE.ReplaceAllStringFunc(pyStr(v), func(w string) string {
 			r, n := utf8.DecodeRuneInString(w)
 			return pyUpper(string(r)) + pyLower(w[n:])
 		})), nil
 	case "center":
 		w, _ := asInt(param(args, kw, 0, "width", vInt(80)))
-		return vStr(pad(s.str(v), w, " ", "center")), nil
+		return vStr(pad(pyStr(v), w, " ", "center")), nil
 	case "replace":
-		str := s.str(v)
-		old, new := s.str(arg(args, 0)), s.str(arg(args, 1))
+		str := pyStr(v)
+		old, new := pyStr(arg(args, 0)), pyStr(arg(args, 1))
 		n := int64(-1)
 		if c := param(args, kw, 2, "count", vNone); !c.IsNone() && !c.IsUndefined() {
 			n, _ = asInt(c)
@@ -144,14 +142,14 @@ func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
 		r, err := s.replace(str, old, new, int(max(n, -1)))
 		return vStr(r), err
 	case "wordcount":
-		return vInt(int64(len(wordRE.FindAllString(s.str(v), -1)))), nil
+		return vInt(int64(len(wordRE.FindAllString(pyStr(v), -1)))), nil
 	case "indent":
-		return indent(s.str(v), param(args, kw, 0, "width", vInt(4)), truthy(param(args, kw, 1, "first", vFalse)), truthy(param(args, kw, 2, "blank", vFalse))), nil
+		return indent(pyStr(v), param(args, kw, 0, "width", vInt(4)), truthy(param(args, kw, 1, "first", vFalse)), truthy(param(args, kw, 2, "blank", vFalse))), nil
 	case "format":
 		if len(kw) > 0 {
 			return vUndef, typeErr("format filter with keyword arguments is not supported")
 		}
-		return s.printf(s.str(v), s.tuple(args))
+		return s.printf(pyStr(v), vTuple(args))
 
 	case "length", "count":
 		switch {
@@ -202,7 +200,7 @@ func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
 		if err != nil {
 			return vUndef, err
 		}
-		sep := s.str(param(args, kw, 0, "d", vEmpty))
+		sep := pyStr(param(args, kw, 0, "d", vEmpty))
 		if a := param(args, kw, 1, "attribute", vNone); !a.IsNone() {
 			get := s.attrGetter(a)
 			for i := range items {
@@ -214,7 +212,7 @@ func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
 		parts := make([]string, len(items))
 		n := 0
 		for i, it := range items {
-			parts[i] = s.str(it)
+			parts[i] = pyStr(it)
 			n += len(parts[i]) + len(sep)
 			if err := s.checkSize(n); err != nil {
 				return vUndef, err
@@ -235,9 +233,9 @@ func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
 			return vUndef, typeErr("Can only get item pairs from a mapping.")
 		}
 		d := v.AsDict()
-		out := make([]V, len(d.Keys))
-		for i, k := range d.Keys {
-			out[i] = s.tuple([]V{vStr(k), d.Data[k]})
+		out := make([]V, d.Len())
+		for i, e := range d.ents {
+			out[i] = vTuple([]V{e.k, e.v})
 		}
 		return vList(out), nil
 	case "dictsort":
@@ -245,12 +243,12 @@ func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
 			return vUndef, &Error{Kind: "FilterArgumentError", Msg: "dictsort needs a mapping"}
 		}
 		cs := truthy(param(args, kw, 0, "case_sensitive", vFalse))
-		byValue := s.str(param(args, kw, 1, "by", vStr("key"))) == "value"
+		byValue := pyStr(param(args, kw, 1, "by", vStr("key"))) == "value"
 		rev := truthy(param(args, kw, 2, "reverse", vFalse))
 		d := v.AsDict()
-		out := make([]V, len(d.Keys))
-		for i, k := range d.Keys {
-			out[i] = s.tuple([]V{vStr(k), d.Data[k]})
+		out := make([]V, d.Len())
+		for i, e := range d.ents {
+			out[i] = vTuple([]V{e.k, e.v})
 		}
 		pos := 0
 		if byValue {
@@ -387,9 +385,9 @@ func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
 			return vUndef, err
 		}
 		out := make([]V, len(items))
-		if a, ok := kw["attribute"]; ok && len(args) == 0 {
+		if a, ok := kwGet(kw, "attribute"); ok && len(args) == 0 {
 			get := s.attrGetter(a)
-			def, hasDef := kw["default"]
+			def, hasDef := kwGet(kw, "default")
 			for i, it := range items {
 				if out[i], err = get(it); err != nil {
 					return vUndef, err
@@ -403,7 +401,7 @@ func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
 		if len(args) == 0 {
 			return vUndef, &Error{Kind: "FilterArgumentError", Msg: "map requires a filter argument"}
 		}
-		fname := s.str(args[0])
+		fname := pyStr(args[0])
 		if !filterNames[fname] {
 			return vUndef, noFilter(fname)
 		}
@@ -429,7 +427,7 @@ func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
 		}
 		check := func(x V) (bool, error) { return truthy(x), nil }
 		if len(rest) > 0 {
-			tname := s.str(rest[0])
+			tname := pyStr(rest[0])
 			if !testNames[tname] {
 				return vUndef, &Error{Kind: "TemplateRuntimeError", Msg: fmt.Sprintf("no test named '%s'", tname)}
 			}
@@ -453,7 +451,7 @@ func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
 		}
 		return vList(out), nil
 	case "attr":
-		return s.getattr(v, s.str(arg(args, 0)))
+		return s.getattr(v, pyStr(arg(args, 0)))
 
 	case "int":
 		def := param(args, kw, 0, "default", vInt(0))
@@ -485,7 +483,7 @@ func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
 		return vUndef, typeErr("bad operand type for abs(): '%s'", pyType(v))
 	case "round":
 		prec, _ := asInt(param(args, kw, 0, "precision", vInt(0)))
-		meth := s.str(param(args, kw, 1, "method", vStr("common")))
+		meth := pyStr(param(args, kw, 1, "method", vStr("common")))
 		if !isNum(v) {
 			return vUndef, typeErr("type %s doesn't define __round__ method", pyType(v))
 		}
@@ -627,5 +625,3 @@ func sortValues(items []V, reverse bool, key func(V) (V, error)) (V, error) {
 	}
 	return vList(out), nil
 }
-
-var _ = jinja.NewDict

@@ -1,0 +1,470 @@
+package chat
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Methods of Python's str, dict and list that templates call.
+// dictMethod calls dict method name of d; ok is false if there is none.
+func dictMethod(d *Dict, name string, args []V) (v V, ok bool, err error) {
+	switch name {
+	case "get":
+		if len(args) < 1 || len(args) > 2 {
+			return vUndef, true, typeErr("get expected 1 or 2 arguments, got %d", len(args))
+		}
+		if hashable(args[0]) == nil {
+			if v, ok := d.GetV(args[0]); ok {
+				return v, true, nil
+			}
+		}
+		if len(args) > 1 {
+			return args[1], true, nil
+		}
+		return vNone, true, nil
+	case "items":
+		out := make([]V, d.Len())
+		for i, e := range d.ents {
+			out[i] = vTuple([]V{e.k, e.v})
+		}
+		return vList(out), true, nil
+	case "keys":
+		return vList(d.keys()), true, nil
+	case "values":
+		out := make([]V, d.Len())
+		for i, e := range d.ents {
+			out[i] = e.v
+		}
+		return vList(out), true, nil
+	case "copy":
+		c := &Dict{ents: append([]dictEntry(nil), d.ents...)}
+		if d.idx != nil {
+			c.idx = make(map[string]int32, len(d.idx))
+			for k, i := range d.idx {
+				c.idx[k] = i
+			}
+		}
+		return vDict(c), true, nil
+	}
+	if unsafeDictMethods[name] {
+		return vUndef, true, &Error{Kind: "SecurityError", Msg: "access to attribute '" + name + "' of 'dict' object is unsafe."}
+	}
+	return vUndef, false, nil
+}
+
+// listMethod calls list (or tuple) method name of obj.
+func listMethod(obj V, name string, args []V) (v V, ok bool, err error) {
+	items := obj.items()
+	switch name {
+	case "index":
+		for i, it := range items {
+			if pyEq(it, arg(args, 0)) {
+				return vInt(int64(i)), true, nil
+			}
+		}
+		return vUndef, true, &Error{Kind: "ValueError", Msg: pyRepr(arg(args, 0)) + " is not in list"}
+	case "count":
+		n := 0
+		for _, it := range items {
+			if pyEq(it, arg(args, 0)) {
+				n++
+			}
+		}
+		return vInt(int64(n)), true, nil
+	case "copy":
+		if obj.k == kList {
+			return vList(append([]V(nil), items...)), true, nil
+		}
+	}
+	if obj.k == kList && unsafeListMethods[name] {
+		return vUndef, true, &Error{Kind: "SecurityError", Msg: "access to attribute '" + name + "' of 'list' object is unsafe."}
+	}
+	return vUndef, false, nil
+}
+
+func strArg(args []V, i int, name, method string) (string, bool, error) {
+	v := arg(args, i)
+	if v.IsUndefined() || v.IsNone() {
+		return "", false, nil
+	}
+	if !v.IsString() {
+		return "", false, typeErr("%s arg must be None or str", method)
+	}
+	return v.AsString(), true, nil
+}
+
+func pyStrip(s, chars string, haveChars bool, left, right bool) string {
+	f := isPySpace
+	if haveChars {
+		f = func(r rune) bool { return strings.ContainsRune(chars, r) }
+	}
+	if left {
+		s = strings.TrimLeftFunc(s, f)
+	}
+	if right {
+		s = strings.TrimRightFunc(s, f)
+	}
+	return s
+}
+
+func pySplit(s, sep string, haveSep bool, maxsplit int64) []V {
+	var parts []string
+	if !haveSep {
+		fields := strings.FieldsFunc(s, isPySpace)
+		if maxsplit >= 0 && int64(len(fields)) > maxsplit+1 {
+			// Re-split keeping the remainder intact.
+			parts = nil
+			rest := strings.TrimLeftFunc(s, isPySpace)
+			for i := int64(0); i < maxsplit && rest != ""; i++ {
+				j := strings.IndexFunc(rest, isPySpace)
+				if j < 0 {
+					break
+				}
+				parts = append(parts, rest[:j])
+				rest = strings.TrimLeftFunc(rest[j:], isPySpace)
+			}
+			if rest != "" {
+				parts = append(parts, rest)
+			}
+		} else {
+			parts = fields
+		}
+	} else if maxsplit >= 0 {
+		parts = strings.SplitN(s, sep, int(min(maxsplit, 1<<30))+1)
+	} else {
+		parts = strings.Split(s, sep)
+	}
+	out := make([]V, len(parts))
+	for i, p := range parts {
+		out[i] = vStr(p)
+	}
+	return out
+}
+
+func pyRsplit(s, sep string, maxsplit int64) []V {
+	if maxsplit < 0 {
+		return pySplit(s, sep, true, -1)
+	}
+	var parts []string
+	for i := int64(0); i < maxsplit; i++ {
+		j := strings.LastIndex(s, sep)
+		if j < 0 {
+			break
+		}
+		parts = append([]string{s[j+len(sep):]}, parts...)
+		s = s[:j]
+	}
+	parts = append([]string{s}, parts...)
+	out := make([]V, len(parts))
+	for i, p := range parts {
+		out[i] = vStr(p)
+	}
+	return out
+}
+
+// runeIndex converts a byte offset to a code-point offset.
+func runeIndex(s string, byteOff int) int64 {
+	if byteOff < 0 {
+		return -1
+	}
+	return int64(utf8.RuneCountInString(s[:byteOff]))
+}
+
+func pyIsCase(s string, upper bool) bool {
+	cased := false
+	for _, r := range s {
+		if unicode.IsUpper(r) || unicode.IsTitle(r) {
+			if !upper {
+				return false
+			}
+			cased = true
+		} else if unicode.IsLower(r) {
+			if upper {
+				return false
+			}
+			cased = true
+		}
+	}
+	return cased
+}
+
+func pyCapitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	return string(unicode.ToTitle(r)) + pyLower(s[n:])
+}
+
+func pySplitlines(s string, keepends bool) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch r {
+		case '\n', '\r', '\v', '\f', 0x1c, 0x1d, 0x1e, 0x85, 0x2028, 0x2029:
+			end := i + n
+			if r == '\r' && end < len(s) && s[end] == '\n' {
+				end++
+			}
+			if keepends {
+				out = append(out, s[start:end])
+			} else {
+				out = append(out, s[start:i])
+			}
+			start = end
+			i = end
+			continue
+		}
+		i += n
+	}
+	if start < len(s) {
+		out = append(out, s[start:])
+	}
+	return out
+}
+
+// strMethod calls str method name of s; ok is false if there is none.
+func (st *state) strMethod(s, name string, args []V, kw []kwarg) (v V, ok bool, err error) {
+	call := func(f func(args []V, kw []kwarg) (V, error)) (V, bool, error) {
+		v, err := f(args, kw)
+		return v, true, err
+	}
+	switch name {
+	case "strip", "lstrip", "rstrip":
+		return call(func(args []V, _ []kwarg) (V, error) {
+			chars, ok, err := strArg(args, 0, "chars", name)
+			if err != nil {
+				return vUndef, err
+			}
+			return vStr(pyStrip(s, chars, ok, name != "rstrip", name != "lstrip")), nil
+		})
+	case "split", "rsplit":
+		return call(func(args []V, kw []kwarg) (V, error) {
+			sepV := param(args, kw, 0, "sep", vNone)
+			sep, ok, err := strArg([]V{sepV}, 0, "sep", name)
+			if err != nil {
+				return vUndef, err
+			}
+			if ok && sep == "" {
+				return vUndef, &Error{Kind: "ValueError", Msg: "empty separator"}
+			}
+			maxsplit := int64(-1)
+			if v := param(args, kw, 1, "maxsplit", vUndef); !v.IsUndefined() {
+				maxsplit, _ = asInt(v)
+			}
+			if name == "rsplit" && ok {
+				return vList(pyRsplit(s, sep, maxsplit)), nil
+			}
+			return vList(pySplit(s, sep, ok, maxsplit)), nil
+		})
+	case "splitlines":
+		return call(func(args []V, kw []kwarg) (V, error) {
+			var out []V
+			for _, l := range pySplitlines(s, truthy(param(args, kw, 0, "keepends", vFalse))) {
+				out = append(out, vStr(l))
+			}
+			return vList(out), nil
+		})
+	case "startswith", "endswith":
+		return call(func(args []V, _ []kwarg) (V, error) {
+			p := arg(args, 0)
+			var cands []V
+			switch {
+			case p.IsString():
+				cands = []V{p}
+			case p.IsList():
+				cands = p.AsList().Items
+			default:
+				return vUndef, typeErr("%s first arg must be str or a tuple of str, not %s", name, pyType(p))
+			}
+			for _, c := range cands {
+				if !c.IsString() {
+					return vUndef, typeErr("tuple for %s must only contain str", name)
+				}
+				if name == "startswith" && strings.HasPrefix(s, c.AsString()) || name == "endswith" && strings.HasSuffix(s, c.AsString()) {
+					return vTrue, nil
+				}
+			}
+			return vFalse, nil
+		})
+	case "upper":
+		return call(func([]V, []kwarg) (V, error) { return vStr(pyUpper(s)), nil })
+	case "lower":
+		return call(func([]V, []kwarg) (V, error) { return vStr(pyLower(s)), nil })
+	case "casefold":
+		return call(func([]V, []kwarg) (V, error) { return vStr(pyLower(strings.ReplaceAll(s, "ß", "ss"))), nil })
+	case "isascii":
+		return call(func([]V, []kwarg) (V, error) { return vBool(isASCIIString(s)), nil })
+	case "swapcase":
+		return call(func([]V, []kwarg) (V, error) {
+			return vStr(strings.Map(func(r rune) rune {
+				if unicode.IsUpper(r) {
+					return unicode.ToLower(r)
+				}
+				return unicode.ToUpper(r)
+			}, s)), nil
+		})
+	case "title":
+		return call(func([]V, []kwarg) (V, error) {
+			var b strings.Builder
+			prevCased := false
+			for _, r := range s {
+				if prevCased {
+					b.WriteRune(unicode.ToLower(r))
+				} else {
+					b.WriteRune(unicode.ToTitle(r))
+				}
+				prevCased = unicode.IsLetter(r)
+			}
+			return vStr(b.String()), nil
+		})
+	case "capitalize":
+		return call(func([]V, []kwarg) (V, error) { return vStr(pyCapitalize(s)), nil })
+	case "replace":
+		return call(func(args []V, kw []kwarg) (V, error) {
+			old, new := arg(args, 0), arg(args, 1)
+			if !old.IsString() || !new.IsString() {
+				return vUndef, typeErr("replace() arguments must be str")
+			}
+			n := int64(-1)
+			if v := param(args, kw, 2, "count", vUndef); !v.IsUndefined() {
+				n, _ = asInt(v)
+			}
+			r, err := st.replace(s, old.AsString(), new.AsString(), int(max(n, -1)))
+			return vStr(r), err
+		})
+	case "find", "rfind", "index", "rindex", "count":
+		return call(func(args []V, _ []kwarg) (V, error) {
+			sub := arg(args, 0)
+			if !sub.IsString() {
+				return vUndef, typeErr("must be str, not %s", pyType(sub))
+			}
+			var i int
+			switch name {
+			case "count":
+				if sub.AsString() == "" {
+					return vInt(int64(utf8.RuneCountInString(s) + 1)), nil
+				}
+				return vInt(int64(strings.Count(s, sub.AsString()))), nil
+			case "find", "index":
+				i = strings.Index(s, sub.AsString())
+			default:
+				i = strings.LastIndex(s, sub.AsString())
+			}
+			if i < 0 && (name == "index" || name == "rindex") {
+				return vUndef, &Error{Kind: "ValueError", Msg: "substring not found"}
+			}
+			return vInt(runeIndex(s, i)), nil
+		})
+	case "join":
+		return call(func(args []V, _ []kwarg) (V, error) {
+			items, err := iterate(arg(args, 0))
+			if err != nil {
+				return vUndef, typeErr("can only join an iterable")
+			}
+			parts := make([]string, len(items))
+			for i, it := range items {
+				if !it.IsString() {
+					return vUndef, typeErr("sequence item %d: expected str instance, %s found", i, pyType(it))
+				}
+				parts[i] = it.AsString()
+			}
+			return vStr(strings.Join(parts, s)), nil
+		})
+	case "format":
+		return call(func(args []V, kw []kwarg) (V, error) { return st.strFormat(s, args, kw) })
+	case "isdigit", "isnumeric", "isdecimal", "isalpha", "isalnum", "isspace":
+		return call(func([]V, []kwarg) (V, error) {
+			if s == "" {
+				return vFalse, nil
+			}
+			for _, r := range s {
+				ok := false
+				switch name {
+				case "isdigit", "isnumeric", "isdecimal":
+					ok = unicode.IsDigit(r)
+				case "isalpha":
+					ok = unicode.IsLetter(r)
+				case "isalnum":
+					ok = unicode.IsLetter(r) || unicode.IsDigit(r)
+				case "isspace":
+					ok = isPySpace(r)
+				}
+				if !ok {
+					return vFalse, nil
+				}
+			}
+			return vTrue, nil
+		})
+	case "islower", "isupper":
+		return call(func([]V, []kwarg) (V, error) { return vBool(pyIsCase(s, name == "isupper")), nil })
+	case "removeprefix", "removesuffix":
+		return call(func(args []V, _ []kwarg) (V, error) {
+			a := pyStr(arg(args, 0))
+			if name == "removeprefix" {
+				return vStr(strings.TrimPrefix(s, a)), nil
+			}
+			return vStr(strings.TrimSuffix(s, a)), nil
+		})
+	case "partition", "rpartition":
+		return call(func(args []V, _ []kwarg) (V, error) {
+			sep := pyStr(arg(args, 0))
+			if sep == "" {
+				return vUndef, &Error{Kind: "ValueError", Msg: "empty separator"}
+			}
+			var i int
+			if name == "partition" {
+				i = strings.Index(s, sep)
+			} else {
+				i = strings.LastIndex(s, sep)
+			}
+			if i < 0 {
+				if name == "partition" {
+					return vTuple([]V{vStr(s), vEmpty, vEmpty}), nil
+				}
+				return vTuple([]V{vEmpty, vEmpty, vStr(s)}), nil
+			}
+			return vTuple([]V{vStr(s[:i]), vStr(sep), vStr(s[i+len(sep):])}), nil
+		})
+	case "zfill", "ljust", "rjust", "center":
+		return call(func(args []V, _ []kwarg) (V, error) {
+			w, _ := asInt(arg(args, 0))
+			fill := " "
+			if f := arg(args, 1); f.IsString() {
+				fill = f.AsString()
+			}
+			return vStr(pad(s, w, fill, name)), nil
+		})
+	}
+	if strMethodNames[name] {
+		return vUndef, true, &Error{Kind: "TemplateRuntimeError", Msg: "str." + name + "() is not supported"}
+	}
+	return vUndef, false, nil
+}
+
+func pad(s string, width int64, fill, how string) string {
+	n := int64(utf8.RuneCountInString(s))
+	if width <= n || width > 1<<20 {
+		return s
+	}
+	d := int(width - n)
+	switch how {
+	case "zfill":
+		sign := ""
+		if s != "" && (s[0] == '-' || s[0] == '+') {
+			sign, s = s[:1], s[1:]
+		}
+		return sign + strings.Repeat("0", d) + s
+	case "ljust":
+		return s + strings.Repeat(fill, d)
+	case "rjust":
+		return strings.Repeat(fill, d) + s
+	}
+	left := d / 2
+	if d%2 == 1 && n%2 == 1 {
+		left++
+	}
+	return strings.Repeat(fill, left) + s + strings.Repeat(fill, d-left)
+}
