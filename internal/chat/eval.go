@@ -352,6 +352,9 @@ func (s *state) execFor(st *sFor, sc *scope, iter V, depth int) error {
 	}
 	lv := V{k: kLoop, p: loop}
 	body := &scope{parent: sc}
+	// jinja2 runs the else block unless some iteration reached the end of
+	// the body (so also after a break or continue in every iteration).
+	completed := false
 	for i, x := range items {
 		if err := s.tick(); err != nil {
 			return err
@@ -373,6 +376,11 @@ func (s *state) execFor(st *sFor, sc *scope, iter V, depth int) error {
 		if f == flowBreak {
 			break
 		}
+		completed = completed || f == flowNext
+	}
+	if !completed && st.els != nil {
+		_, err := s.exec(st.els, &scope{parent: sc})
+		return err
 	}
 	return nil
 }

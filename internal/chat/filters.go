@@ -147,7 +147,14 @@ func (s *state) filter(name string, v V, args []V, kw []kwarg) (V, error) {
 		return indent(pyStr(v), param(args, kw, 0, "width", vInt(4)), truthy(param(args, kw, 1, "first", vFalse)), truthy(param(args, kw, 2, "blank", vFalse))), nil
 	case "format":
 		if len(kw) > 0 {
-			return vUndef, typeErr("format filter with keyword arguments is not supported")
+			if len(args) > 0 {
+				return vUndef, &Error{Kind: "FilterArgumentError", Msg: "can't handle positional and keyword arguments at the same time"}
+			}
+			d := newDict(len(kw))
+			for _, a := range kw {
+				d.Set(a.name, a.v)
+			}
+			return s.printf(pyStr(v), vDict(d))
 		}
 		return s.printf(pyStr(v), vTuple(args))
 
@@ -451,7 +458,18 @@ func (s *state) filter(name string, v V, args []V, kw []kwarg) (V, error) {
 		}
 		return vList(out), nil
 	case "attr":
-		return s.getattr(v, pyStr(arg(args, 0)))
+		// Python's getattr only: no fallback to item lookup.
+		name := pyStr(arg(args, 0))
+		switch v.k {
+		case kDict, kStr, kList, kTuple, kNS, kLoop:
+			if v.k == kDict && !safeDictMethods[name] && !unsafeDictMethods[name] {
+				return noAttr(v, name), nil
+			}
+			return s.getattr(v, name)
+		case kUndef:
+			return vUndef, undefErrOf(v)
+		}
+		return noAttr(v, name), nil
 
 	case "int":
 		def := param(args, kw, 0, "default", vInt(0))

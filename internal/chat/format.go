@@ -360,7 +360,7 @@ func (s *state) printf(format string, args V) (V, error) {
 			}
 			a, haveArg, usedMap, i = v, true, true, j
 		}
-		sp := fmtSpec{prec: -1, align: '>'}
+		sp := fmtSpec{prec: -1}
 	flags:
 		for ; i < len(format); i++ {
 			switch format[i] {

@@ -14,10 +14,11 @@ func dictMethod(d *Dict, name string, args []V) (v V, ok bool, err error) {
 		if len(args) < 1 || len(args) > 2 {
 			return vUndef, true, typeErr("get expected 1 or 2 arguments, got %d", len(args))
 		}
-		if hashable(args[0]) == nil {
-			if v, ok := d.GetV(args[0]); ok {
-				return v, true, nil
-			}
+		if err := hashable(args[0]); err != nil {
+			return vUndef, true, err
+		}
+		if v, ok := d.GetV(args[0]); ok {
+			return v, true, nil
 		}
 		if len(args) > 1 {
 			return args[1], true, nil
@@ -47,9 +48,6 @@ func dictMethod(d *Dict, name string, args []V) (v V, ok bool, err error) {
 		}
 		return vDict(c), true, nil
 	}
-	if unsafeDictMethods[name] {
-		return vUndef, true, &Error{Kind: "SecurityError", Msg: "access to attribute '" + name + "' of 'dict' object is unsafe."}
-	}
 	return vUndef, false, nil
 }
 
@@ -76,9 +74,6 @@ func listMethod(obj V, name string, args []V) (v V, ok bool, err error) {
 		if obj.k == kList {
 			return vList(append([]V(nil), items...)), true, nil
 		}
-	}
-	if obj.k == kList && unsafeListMethods[name] {
-		return vUndef, true, &Error{Kind: "SecurityError", Msg: "access to attribute '" + name + "' of 'list' object is unsafe."}
 	}
 	return vUndef, false, nil
 }
@@ -142,9 +137,30 @@ func pySplit(s, sep string, haveSep bool, maxsplit int64) []V {
 	return out
 }
 
-func pyRsplit(s, sep string, maxsplit int64) []V {
+func pyRsplit(s, sep string, haveSep bool, maxsplit int64) []V {
 	if maxsplit < 0 {
-		return pySplit(s, sep, true, -1)
+		return pySplit(s, sep, haveSep, -1)
+	}
+	if !haveSep {
+		var parts []string
+		rest := strings.TrimRightFunc(s, isPySpace)
+		for i := int64(0); i < maxsplit && rest != ""; i++ {
+			j := strings.LastIndexFunc(rest, isPySpace)
+			if j < 0 {
+				break
+			}
+			_, n := utf8.DecodeRuneInString(rest[j:])
+			parts = append([]string{rest[j+n:]}, parts...)
+			rest = strings.TrimRightFunc(rest[:j], isPySpace)
+		}
+		if rest != "" {
+			parts = append([]string{rest}, parts...)
+		}
+		out := make([]V, len(parts))
+		for i, p := range parts {
+			out[i] = vStr(p)
+		}
+		return out
 	}
 	var parts []string
 	for i := int64(0); i < maxsplit; i++ {
@@ -254,8 +270,8 @@ func (st *state) strMethod(s, name string, args []V, kw []kwarg) (v V, ok bool, 
 			if v := param(args, kw, 1, "maxsplit", vUndef); !v.IsUndefined() {
 				maxsplit, _ = asInt(v)
 			}
-			if name == "rsplit" && ok {
-				return vList(pyRsplit(s, sep, maxsplit)), nil
+			if name == "rsplit" {
+				return vList(pyRsplit(s, sep, ok, maxsplit)), nil
 			}
 			return vList(pySplit(s, sep, ok, maxsplit)), nil
 		})
@@ -269,6 +285,10 @@ func (st *state) strMethod(s, name string, args []V, kw []kwarg) (v V, ok bool, 
 		})
 	case "startswith", "endswith":
 		return call(func(args []V, _ []kwarg) (V, error) {
+			s, ok, err := subRange(s, arg(args, 1), arg(args, 2))
+			if err != nil || !ok {
+				return vFalse, err
+			}
 			p := arg(args, 0)
 			var cands []V
 			switch {
@@ -341,6 +361,24 @@ func (st *state) strMethod(s, name string, args []V, kw []kwarg) (v V, ok bool, 
 			if !sub.IsString() {
 				return vUndef, typeErr("must be str, not %s", pyType(sub))
 			}
+			full := s
+			s, ok, err := subRange(s, arg(args, 1), arg(args, 2))
+			if err != nil {
+				return vUndef, err
+			}
+			if !ok {
+				switch name {
+				case "count":
+					return vInt(0), nil
+				case "index", "rindex":
+					return vUndef, &Error{Kind: "ValueError", Msg: "substring not found"}
+				}
+				return vInt(-1), nil
+			}
+			base := int64(0) // code-point offset of s within the whole string
+			if start := arg(args, 1); start.k == kInt || start.k == kBool {
+				base = subStart(full, start)
+			}
 			var i int
 			switch name {
 			case "count":
@@ -353,10 +391,13 @@ func (st *state) strMethod(s, name string, args []V, kw []kwarg) (v V, ok bool, 
 			default:
 				i = strings.LastIndex(s, sub.AsString())
 			}
-			if i < 0 && (name == "index" || name == "rindex") {
-				return vUndef, &Error{Kind: "ValueError", Msg: "substring not found"}
+			if i < 0 {
+				if name == "index" || name == "rindex" {
+					return vUndef, &Error{Kind: "ValueError", Msg: "substring not found"}
+				}
+				return vInt(-1), nil
 			}
-			return vInt(runeIndex(s, i)), nil
+			return vInt(base + runeIndex(s, i)), nil
 		})
 	case "join":
 		return call(func(args []V, _ []kwarg) (V, error) {
@@ -467,4 +508,57 @@ func pad(s string, width int64, fill, how string) string {
 		left++
 	}
 	return strings.Repeat(fill, left) + s + strings.Repeat(fill, d-left)
+}
+
+// subStart is the code-point offset a str method's start argument selects.
+func subStart(s string, start V) int64 {
+	n := int64(utf8.RuneCountInString(s))
+	i, _ := asInt(start)
+	if i < 0 {
+		i = max(i+n, 0)
+	}
+	return min(i, n)
+}
+
+// subRange applies a str method's optional start and end arguments (code
+// point indexes, clamped like a slice). ok is false when start lies past
+// the end, where Python's methods find nothing, not even "".
+func subRange(s string, start, end V) (string, bool, error) {
+	none := func(v V) bool { return v.k == kUndef || v.k == kNone }
+	if none(start) && none(end) {
+		return s, true, nil
+	}
+	for _, v := range []V{start, end} {
+		if !none(v) && v.k != kInt && v.k != kBool {
+			return "", false, typeErr("slice indices must be integers or None or have an __index__ method")
+		}
+	}
+	n := int64(utf8.RuneCountInString(s))
+	a, b, _, err := pySliceIndices(start, end, vNone, n)
+	if err != nil {
+		return "", false, err
+	}
+	if a > n || (start.k == kInt && start.n > n) {
+		return "", false, nil
+	}
+	if b < a {
+		return "", true, nil
+	}
+	ba, bb := byteOffset(s, a), byteOffset(s, b)
+	return s[ba:bb], true, nil
+}
+
+// byteOffset converts a code-point offset to a byte offset.
+func byteOffset(s string, runes int64) int {
+	if runes <= 0 {
+		return 0
+	}
+	n := int64(0)
+	for i := range s {
+		if n == runes {
+			return i
+		}
+		n++
+	}
+	return len(s)
 }

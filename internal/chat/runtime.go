@@ -39,8 +39,14 @@ func undefErrOf(v V) error {
 	if msg == "" {
 		msg = "an undefined value was used"
 	}
+	if v.n == undefSecurity {
+		return &Error{Kind: "SecurityError", Msg: msg}
+	}
 	return &Error{Kind: "UndefinedError", Msg: msg}
 }
+
+// undefSecurity marks (in V.n) an Undefined standing for an unsafe attribute.
+const undefSecurity = 1
 
 // undefErr is undefErrOf for whichever of a, b is undefined.
 func undefErr(a, b V) error {
@@ -154,10 +160,10 @@ var (
 	unsafeListMethods = map[string]bool{"append": true, "clear": true, "extend": true, "insert": true, "pop": true, "remove": true, "reverse": true, "sort": true}
 )
 
+// unsafeAttr is what the sandbox gives for a mutating method: an undefined
+// value whose use raises a SecurityError.
 func unsafeAttr(name, typ string) V {
-	return vFunc("unsafe", func(*state, []V, []kwarg) (V, error) {
-		return vUndef, &Error{Kind: "SecurityError", Msg: fmt.Sprintf("access to attribute '%s' of '%s' object is unsafe.", name, typ)}
-	})
+	return V{k: kUndef, n: undefSecurity, s: fmt.Sprintf("access to attribute '%s' of '%s' object is unsafe.", name, typ)}
 }
 
 func noAttr(obj V, name string) V {
@@ -467,14 +473,15 @@ func (s *state) binop(op string, a, b V) (V, error) {
 			return vFloat(toF(a) + toF(b)), nil
 		case a.IsString() && b.IsString():
 			return vStr(a.AsString() + b.AsString()), nil
-		case a.IsList() && b.IsList():
-			x, y := a.AsList().Items, b.AsList().Items
+		case a.IsList() && a.k == b.k:
+			x, y := a.items(), b.items()
 			out := make([]V, 0, len(x)+len(y))
-			return vList(append(append(out, x...), y...)), nil
+			out = append(append(out, x...), y...)
+			return V{k: a.k, p: &List{Items: out}}, nil
 		case a.IsString():
 			return vUndef, typeErr("can only concatenate str (not \"%s\") to str", pyType(b))
 		case a.IsList():
-			return vUndef, typeErr("can only concatenate list (not \"%s\") to list", pyType(b))
+			return vUndef, typeErr("can only concatenate %s (not \"%s\") to %s", pyType(a), pyType(b), pyType(a))
 		}
 	case "-":
 		switch {
@@ -520,7 +527,7 @@ func (s *state) binop(op string, a, b V) (V, error) {
 			for i := int64(0); i < n; i++ {
 				out = append(out, items...)
 			}
-			return vList(out), nil
+			return V{k: l.k, p: &List{Items: out}}, nil
 		}
 	case "/":
 		if nums {
@@ -655,6 +662,9 @@ func (s *state) test(name string, v V, args []V) (bool, error) {
 			return o.k == kNone, nil
 		case kBool:
 			return o.k == kBool && o.n == v.n, nil
+		case kStr:
+			// Equal literals of one template are one object in CPython.
+			return o.k == kStr && o.s == v.s, nil
 		case kInt:
 			// CPython caches the small integers.
 			return o.k == kInt && v.n == o.n && v.n >= -5 && v.n <= 256, nil
