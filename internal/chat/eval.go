@@ -19,6 +19,8 @@ type state struct {
 	produced int64
 	ticks    int64
 	depth    int
+	work     int64 // cost of value operations, checked against the deadline
+	nextWork int64
 	start    time.Time
 	deadline time.Time
 	limit    int64
@@ -77,6 +79,18 @@ func (s *state) tick() error {
 	return nil
 }
 
+// spend accounts n units of work (an item copied, compared or visited) and
+// checks the deadline every so often, so that one expensive operation on a
+// large value cannot outlast the timeout.
+func (s *state) spend(n int) error {
+	s.work += int64(n)
+	if s.work < s.nextWork {
+		return nil
+	}
+	s.nextWork = s.work + 1<<16
+	return s.checkTime()
+}
+
 func (s *state) checkTime() error {
 	if !s.deadline.IsZero() && time.Now().After(s.deadline) {
 		return limitErr("rendering took longer than %v", s.deadline.Sub(s.start))
@@ -98,6 +112,18 @@ func (s *state) checkSize(n int) error {
 		return limitErr("value of %d bytes exceeds the %d-byte limit", n, s.limit)
 	}
 	return nil
+}
+
+// str is Python's str() for this rendering, whose size limit also bounds
+// the text built.
+func (s *state) str(v V) string {
+	switch v.k {
+	case kStr:
+		return v.s
+	case kUndef:
+		return ""
+	}
+	return reprMax(v, s.limit)
 }
 
 // maxLen is the largest string (in bytes) a rendering may build.
@@ -150,7 +176,7 @@ func (s *state) exec(body []stmt, sc *scope) (flow, error) {
 			if err != nil {
 				return 0, err
 			}
-			if err := s.write(pyStr(v)); err != nil {
+			if err := s.write(s.str(v)); err != nil {
 				return 0, err
 			}
 		case *sIf:
@@ -199,7 +225,7 @@ func (s *state) exec(body []stmt, sc *scope) (flow, error) {
 			if err != nil {
 				return 0, err
 			}
-			if err := s.write(pyStr(v)); err != nil {
+			if err := s.write(s.str(v)); err != nil {
 				return 0, err
 			}
 		case *sMacro:
@@ -209,7 +235,7 @@ func (s *state) exec(body []stmt, sc *scope) (flow, error) {
 			if err != nil {
 				return 0, err
 			}
-			if err := s.write(pyStr(v)); err != nil {
+			if err := s.write(s.str(v)); err != nil {
 				return 0, err
 			}
 		case *sWith:
@@ -629,6 +655,9 @@ func (s *state) eval(e expr, sc *scope) (V, error) {
 			}
 			vs[i] = v
 		}
+		if err := s.spend(cost(vs[0])); err != nil {
+			return vUndef, err
+		}
 		return slice(vs[0], vs[1], vs[2], vs[3])
 	case *eCall:
 		return s.evalCall(e, sc)
@@ -692,6 +721,9 @@ func (s *state) eval(e expr, sc *scope) (V, error) {
 		if err == nil {
 			err = s.sizeOf(v)
 		}
+		if err == nil {
+			err = s.spend(cost(v))
+		}
 		return v, err
 	case *eConcat:
 		var b strings.Builder
@@ -700,7 +732,7 @@ func (s *state) eval(e expr, sc *scope) (V, error) {
 			if err != nil {
 				return vUndef, err
 			}
-			b.WriteString(pyStr(v))
+			b.WriteString(s.str(v))
 			if err := s.checkSize(b.Len()); err != nil {
 				return vUndef, err
 			}
@@ -714,6 +746,9 @@ func (s *state) eval(e expr, sc *scope) (V, error) {
 		for i, op := range e.ops {
 			right, err := s.eval(e.rest[i], sc)
 			if err != nil {
+				return vUndef, err
+			}
+			if err := s.spend(cost(left) + cost(right)); err != nil {
 				return vUndef, err
 			}
 			ok, err := compareOp(op, left, right)
@@ -767,6 +802,19 @@ func (s *state) eval(e expr, sc *scope) (V, error) {
 		return vDict(d), nil
 	}
 	return vUndef, fmt.Errorf("chat: internal error: unknown expression %T", e)
+}
+
+// cost is the work an operation over v is charged (see spend).
+func cost(v V) int {
+	switch v.k {
+	case kStr:
+		return len(v.s) / 16
+	case kList, kTuple:
+		return len(v.items())
+	case kDict:
+		return v.AsDict().Len()
+	}
+	return 0
 }
 
 func compareOp(op string, a, b V) (bool, error) {

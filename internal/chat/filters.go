@@ -76,6 +76,9 @@ func lowerKey(v V, caseSensitive bool) V {
 }
 
 func (s *state) filter(name string, v V, args []V, kw []kwarg) (V, error) {
+	if err := s.spend(cost(v)); err != nil {
+		return vUndef, err
+	}
 	switch name {
 	case "tojson":
 		o := jsonOpts{itemSep: ", ", keySep: ": ", max: s.maxLen()}
@@ -102,10 +105,8 @@ func (s *state) filter(name string, v V, args []V, kw []kwarg) (V, error) {
 		out, err := pyJSON(v, o)
 		return vStr(out), err
 
-	case "string":
-		return vStr(pyStr(v)), nil
-	case "safe":
-		return vStr(pyStr(v)), nil
+	case "string", "safe":
+		return vStr(s.str(v)), nil
 	case "e", "escape":
 		r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;")
 		return vStr(r.Replace(pyStr(v))), nil
@@ -219,7 +220,7 @@ func (s *state) filter(name string, v V, args []V, kw []kwarg) (V, error) {
 		parts := make([]string, len(items))
 		n := 0
 		for i, it := range items {
-			parts[i] = pyStr(it)
+			parts[i] = s.str(it)
 			n += len(parts[i]) + len(sep)
 			if err := s.checkSize(n); err != nil {
 				return vUndef, err
@@ -261,7 +262,7 @@ func (s *state) filter(name string, v V, args []V, kw []kwarg) (V, error) {
 		if byValue {
 			pos = 1
 		}
-		return sortValues(out, rev, func(x V) (V, error) { return lowerKey(x.AsList().Items[pos], cs), nil })
+		return s.sortValues(out, rev, func(x V) (V, error) { return lowerKey(x.AsList().Items[pos], cs), nil })
 	case "sort":
 		items, err := seq(v, name)
 		if err != nil {
@@ -277,7 +278,7 @@ func (s *state) filter(name string, v V, args []V, kw []kwarg) (V, error) {
 				return lowerKey(y, cs), err
 			}
 		}
-		return sortValues(append([]V(nil), items...), rev, key)
+		return s.sortValues(append([]V(nil), items...), rev, key)
 	case "unique":
 		items, err := seq(v, name)
 		if err != nil {
@@ -298,6 +299,9 @@ func (s *state) filter(name string, v V, args []V, kw []kwarg) (V, error) {
 			}
 			k = lowerKey(k, cs)
 			dup := false
+			if err := s.spend(len(seen)); err != nil {
+				return vUndef, err
+			}
 			for _, sv := range seen {
 				if pyEq(sv, k) {
 					dup = true
@@ -374,12 +378,17 @@ func (s *state) filter(name string, v V, args []V, kw []kwarg) (V, error) {
 			return vUndef, &Error{Kind: "ValueError", Msg: "batch size must be positive"}
 		}
 		fill := param(args, kw, 1, "fill_with", vNone)
+		if !fill.IsNone() && len(items) > 0 {
+			if err := s.checkSize(int(min(n, s.maxLen()) * 16)); err != nil {
+				return vUndef, err
+			}
+		}
 		var out []V
-		for i := 0; i < len(items); i += int(n) {
-			end := min(i+int(n), len(items))
+		for i := int64(0); i < int64(len(items)); i += n {
+			end := min(i+n, int64(len(items)))
 			b := append([]V(nil), items[i:end]...)
-			if end-i < int(n) && !fill.IsNone() {
-				for len(b) < int(n) {
+			if end-i < n && !fill.IsNone() {
+				for int64(len(b)) < n {
 					b = append(b, fill)
 				}
 			}
@@ -609,7 +618,7 @@ func toInt(v V, def V, base int) V {
 	return def
 }
 
-func sortValues(items []V, reverse bool, key func(V) (V, error)) (V, error) {
+func (s *state) sortValues(items []V, reverse bool, key func(V) (V, error)) (V, error) {
 	keys := make([]V, len(items))
 	for i, it := range items {
 		k, err := key(it)
@@ -624,6 +633,12 @@ func sortValues(items []V, reverse bool, key func(V) (V, error)) (V, error) {
 	}
 	var sortErr error
 	sort.SliceStable(idx, func(a, b int) bool {
+		if sortErr == nil {
+			sortErr = s.spend(1)
+		}
+		if sortErr != nil {
+			return false
+		}
 		x, y := keys[idx[a]], keys[idx[b]]
 		if reverse {
 			x, y = y, x

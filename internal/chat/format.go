@@ -444,9 +444,9 @@ func (s *state) printf(format string, args V) (V, error) {
 		var out string
 		switch conv {
 		case 's', 'r', 'a':
-			str := pyStr(a)
+			str := s.str(a)
 			if conv != 's' {
-				str = pyRepr(a)
+				str = reprMax(a, s.limit)
 			}
 			if sp.prec >= 0 {
 				str = truncRunes(str, sp.prec)

@@ -81,7 +81,6 @@ func (d *jsonDecoder) value(depth int) (V, error) {
 			d.i++
 			return done(), nil
 		}
-	members:
 		for {
 			d.space()
 			if d.i >= len(d.s) || d.s[d.i] != '"' {
@@ -101,13 +100,17 @@ func (d *jsonDecoder) value(depth int) (V, error) {
 			if err != nil {
 				return vUndef, err
 			}
+			dup := false
 			for j := mark; j < len(d.ents); j++ {
 				if d.ents[j].k.s == k { // a repeated key: the last value wins
 					d.ents[j].v = v
-					continue members
+					dup = true
+					break
 				}
 			}
-			d.ents = append(d.ents, dictEntry{vStr(k), v})
+			if !dup {
+				d.ents = append(d.ents, dictEntry{vStr(k), v})
+			}
 			d.space()
 			if d.i < len(d.s) && d.s[d.i] == ',' {
 				d.i++
@@ -218,7 +221,7 @@ func (d *jsonDecoder) str() (string, error) {
 			if utf8.Valid(s) {
 				return string(s), nil
 			}
-			return strings.ToValidUTF8(string(s), "\uFFFD"), nil
+			return fixUTF8(string(s)), nil
 		}
 		if c == '\\' || c < 0x20 {
 			break
@@ -234,7 +237,7 @@ func (d *jsonDecoder) str() (string, error) {
 			d.i++
 			s := b.String()
 			if !utf8.ValidString(s) {
-				s = strings.ToValidUTF8(s, "\uFFFD")
+				s = fixUTF8(s)
 			}
 			return s, nil
 		case c < 0x20:
@@ -304,4 +307,13 @@ func (d *jsonDecoder) hex4() (rune, bool) {
 	}
 	d.i += 4
 	return rune(n), true
+}
+
+// fixUTF8 replaces each invalid byte with U+FFFD, as encoding/json does.
+func fixUTF8(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteRune(r) // an invalid byte decodes as RuneError, one at a time
+	}
+	return b.String()
 }

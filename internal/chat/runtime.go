@@ -224,6 +224,9 @@ func boundMethod(obj V, name string) V {
 
 // callMethod is obj.name(args...).
 func (s *state) callMethod(obj V, name string, args []V, kw []kwarg) (V, error) {
+	if err := s.spend(cost(obj)); err != nil {
+		return vUndef, err
+	}
 	if !strings.HasPrefix(name, "_") {
 		var v V
 		var ok bool
@@ -276,6 +279,9 @@ func (s *state) getitem(obj, key V) (V, error) {
 					return vStr(str[i : i+1]), nil
 				}
 			} else {
+				if err := s.spend(len(str) / 16); err != nil {
+					return vUndef, err
+				}
 				rs := []rune(str)
 				if i < 0 {
 					i += int64(len(rs))
@@ -673,6 +679,9 @@ func (s *state) test(name string, v V, args []V) (bool, error) {
 		}
 		return false, nil
 	case "in":
+		if err := s.spend(cost(arg(args, 0))); err != nil {
+			return false, err
+		}
 		return pyIn(v, arg(args, 0))
 	case "eq", "equalto", "==":
 		return pyEq(v, arg(args, 0)), nil

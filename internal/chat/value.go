@@ -245,12 +245,23 @@ func (d *Dict) index() {
 
 // hashable reports whether v may be a dict key; the error is Python's.
 func hashable(v V) error {
+	budget := maxVisit
+	return hashableIn(v, &budget, 0)
+}
+
+func hashableIn(v V, budget *int, depth int) error {
+	if depth > 500 {
+		return &Error{Kind: "RecursionError", Msg: "maximum recursion depth exceeded while hashing"}
+	}
 	switch v.k {
 	case kNone, kBool, kInt, kFloat, kStr, kFunc, kNS, kLoop:
 		return nil
 	case kTuple:
+		if *budget -= len(v.items()) + 1; *budget < 0 {
+			return limitErr("value too large or too deeply nested to hash")
+		}
 		for _, it := range v.items() {
-			if err := hashable(it); err != nil {
+			if err := hashableIn(it, budget, depth+1); err != nil {
 				return err
 			}
 		}
@@ -332,21 +343,27 @@ func pyStr(v V) string {
 	case kNone:
 		return "None"
 	}
-	var b strings.Builder
-	writeRepr(&b, v, 0)
-	return b.String()
+	return reprMax(v, DefaultMaxOutput)
 }
 
 // pyRepr is Python's repr().
-func pyRepr(v V) string {
+func pyRepr(v V) string { return reprMax(v, DefaultMaxOutput) }
+
+// reprMax is repr(v), cut short once it is longer than max bytes (the
+// callers' size checks then reject it): nested references can make a
+// template's value expand exponentially when printed.
+func reprMax(v V, max int64) string {
 	var b strings.Builder
-	writeRepr(&b, v, 0)
+	writeRepr(&b, v, 0, int(min(max, 1<<40)))
 	return b.String()
 }
 
-func writeRepr(b *strings.Builder, v V, depth int) {
+func writeRepr(b *strings.Builder, v V, depth, max int) {
 	if depth > 200 {
 		b.WriteString("...")
+		return
+	}
+	if b.Len() > max {
 		return
 	}
 	switch v.k {
@@ -380,14 +397,14 @@ func writeRepr(b *strings.Builder, v V, depth int) {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			writeRepr(b, it, depth+1)
+			writeRepr(b, it, depth+1, max)
 		}
 		b.WriteString(close)
 	case kDict:
-		writeDictRepr(b, v.AsDict(), depth)
+		writeDictRepr(b, v.AsDict(), depth, max)
 	case kNS:
 		b.WriteString("<Namespace ")
-		writeDictRepr(b, &v.AsNS().attrs, depth)
+		writeDictRepr(b, &v.AsNS().attrs, depth, max)
 		b.WriteString(">")
 	case kFunc:
 		f := v.AsFunc()
@@ -402,15 +419,15 @@ func writeRepr(b *strings.Builder, v V, depth int) {
 	}
 }
 
-func writeDictRepr(b *strings.Builder, d *Dict, depth int) {
+func writeDictRepr(b *strings.Builder, d *Dict, depth, max int) {
 	b.WriteByte('{')
 	for i, e := range d.ents {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		writeRepr(b, e.k, depth+1)
+		writeRepr(b, e.k, depth+1, max)
 		b.WriteString(": ")
-		writeRepr(b, e.v, depth+1)
+		writeRepr(b, e.v, depth+1, max)
 	}
 	b.WriteByte('}')
 }
@@ -500,11 +517,22 @@ func pyFloatRepr(f float64) string {
 
 // ---- == and ordering ----
 
-// pyEq is Python ==.
-func pyEq(a, b V) bool { return pyEqDepth(a, b, 0) }
+// maxVisit bounds the values one comparison, hash or repr may visit: a
+// template can build a structure whose nested references expand
+// exponentially. Past it, == answers False and the others fail.
+const maxVisit = 1 << 24
 
-func pyEqDepth(a, b V, depth int) bool {
+// pyEq is Python ==.
+func pyEq(a, b V) bool {
+	budget := maxVisit
+	return pyEqDepth(a, b, 0, &budget)
+}
+
+func pyEqDepth(a, b V, depth int, budget *int) bool {
 	if depth > 500 {
+		return false
+	}
+	if *budget--; *budget < 0 {
 		return false
 	}
 	if a.k == kStr && b.k == kStr {
@@ -525,24 +553,30 @@ func pyEqDepth(a, b V, depth int) bool {
 	case kNone:
 		return true
 	case kList, kTuple:
+		if a.p == b.p {
+			return true // the same object (CPython compares items by identity first)
+		}
 		x, y := a.items(), b.items()
 		if len(x) != len(y) {
 			return false
 		}
 		for i := range x {
-			if !pyEqDepth(x[i], y[i], depth+1) {
+			if !pyEqDepth(x[i], y[i], depth+1, budget) {
 				return false
 			}
 		}
 		return true
 	case kDict:
+		if a.p == b.p {
+			return true
+		}
 		x, y := a.AsDict(), b.AsDict()
 		if x.Len() != y.Len() {
 			return false
 		}
 		for _, e := range x.ents {
 			yv, ok := y.GetV(e.k)
-			if !ok || !pyEqDepth(e.v, yv, depth+1) {
+			if !ok || !pyEqDepth(e.v, yv, depth+1, budget) {
 				return false
 			}
 		}
@@ -574,11 +608,17 @@ func pyLess(op string, a, b V) (bool, error) {
 	return c >= 0, nil
 }
 
-func pyCompare(a, b V, op string) (int, error) { return pyCompareDepth(a, b, op, 0) }
+func pyCompare(a, b V, op string) (int, error) {
+	budget := maxVisit
+	return pyCompareDepth(a, b, op, 0, &budget)
+}
 
-func pyCompareDepth(a, b V, op string, depth int) (int, error) {
+func pyCompareDepth(a, b V, op string, depth int, budget *int) (int, error) {
 	if depth > 500 {
 		return 0, &Error{Kind: "RecursionError", Msg: "maximum recursion depth exceeded in comparison"}
+	}
+	if *budget--; *budget < 0 {
+		return 0, limitErr("values too large to compare")
 	}
 	switch {
 	case isNum(a) && isNum(b):
@@ -600,10 +640,13 @@ func pyCompareDepth(a, b V, op string, depth int) (int, error) {
 	case (a.k == kList || a.k == kTuple) && a.k == b.k:
 		x, y := a.items(), b.items()
 		for i := 0; i < len(x) && i < len(y); i++ {
-			if pyEq(x[i], y[i]) {
+			if pyEqDepth(x[i], y[i], depth+1, budget) {
 				continue
 			}
-			return pyCompareDepth(x[i], y[i], op, depth+1)
+			if *budget < 0 {
+				return 0, limitErr("values too large to compare")
+			}
+			return pyCompareDepth(x[i], y[i], op, depth+1, budget)
 		}
 		return cmpInt(int64(len(x)), int64(len(y))), nil
 	}
