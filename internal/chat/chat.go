@@ -111,6 +111,7 @@ func New(source, bos, eos string) (t *Template, err error) {
 	if err != nil {
 		return nil, err
 	}
+	ast = foldConstants(ast)
 	prepare(ast)
 	return &Template{src: source, bos: bos, eos: eos, body: ast}, nil
 }

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,16 +15,17 @@ import (
 
 // state is one rendering: its output, limits and counters.
 type state struct {
-	t        *Template
-	out      *strings.Builder
-	produced int64
-	ticks    int64
-	depth    int
-	work     int64 // cost of value operations, checked against the deadline
-	nextWork int64
-	start    time.Time
-	deadline time.Time
-	limit    int64
+	t         *Template
+	out       *strings.Builder
+	produced  int64
+	ticks     int64
+	depth     int
+	constMode bool  // evaluating constants at compile time (fold.go)
+	work      int64 // cost of value operations, checked against the deadline
+	nextWork  int64
+	start     time.Time
+	deadline  time.Time
+	limit     int64
 }
 
 const (
@@ -138,7 +140,7 @@ func (s *state) sizeOf(v V) error {
 	switch v.k {
 	case kStr:
 		return s.checkSize(len(v.s))
-	case kList, kTuple:
+	case kList, kTuple, kView:
 		return s.checkSize(len(v.items()) * 16)
 	}
 	return nil
@@ -532,6 +534,11 @@ func (s *state) callMacro(m *sMacro, closure *scope, args []V, kw []kwarg) (V, e
 			sc.set(p, undefined(fmt.Sprintf("parameter '%s' was not provided", p)))
 		}
 	}
+	if m.usesCaller {
+		// caller is a parameter of the macro: it never comes from an
+		// enclosing macro
+		sc.set("caller", undefined("No caller defined"))
+	}
 	var extra *Dict
 	for j, a := range kw {
 		if used[j] {
@@ -619,6 +626,9 @@ func (s *state) eval(e expr, sc *scope) (V, error) {
 	case *eConst:
 		return e.v, nil
 	case *eName:
+		if s.constMode {
+			return vUndef, errNotConst
+		}
 		if v, ok := sc.lookup(e.name); ok {
 			return v, nil
 		}
@@ -658,10 +668,22 @@ func (s *state) eval(e expr, sc *scope) (V, error) {
 		if err := s.spend(cost(vs[0])); err != nil {
 			return vUndef, err
 		}
-		return slice(vs[0], vs[1], vs[2], vs[3])
+		v, err := slice(vs[0], vs[1], vs[2], vs[3])
+		var ce *Error
+		if s.constMode && errors.As(err, &ce) && ce.Kind == "TypeError" {
+			// at compile time jinja2 slices through the sandbox's getitem
+			return undefined(fmt.Sprintf("'%s object' has no element slice", pyType(vs[0]))), nil
+		}
+		return v, err
 	case *eCall:
+		if s.constMode {
+			return vUndef, errNotConst
+		}
 		return s.evalCall(e, sc)
 	case *eFilter:
+		if s.constMode && contextFilters[e.name] {
+			return vUndef, errNotConst
+		}
 		v, err := s.eval(e.arg, sc)
 		if err != nil {
 			return vUndef, err
@@ -767,6 +789,9 @@ func (s *state) eval(e expr, sc *scope) (V, error) {
 			return s.eval(e.a, sc)
 		}
 		if e.b == nil {
+			if s.constMode {
+				return vUndef, errNotConst
+			}
 			return undefined("the inline if-expression evaluated to false and no else section was defined"), nil
 		}
 		return s.eval(e.b, sc)
@@ -809,7 +834,7 @@ func cost(v V) int {
 	switch v.k {
 	case kStr:
 		return len(v.s) / 16
-	case kList, kTuple:
+	case kList, kTuple, kRange, kView:
 		return len(v.items())
 	case kDict:
 		return v.AsDict().Len()
@@ -1050,18 +1075,31 @@ func builtinRange(s *state, args []V, _ []kwarg) (V, error) {
 	if step == 0 {
 		return vUndef, &Error{Kind: "ValueError", Msg: "range() arg 3 must not be zero"}
 	}
-	var n int64
+	var n uint64
 	if step > 0 && stop > start {
-		n = (stop - start + step - 1) / step
+		d := uint64(stop) - uint64(start)
+		n = d / uint64(step)
+		if d%uint64(step) != 0 {
+			n++
+		}
 	} else if step < 0 && stop < start {
-		n = (start - stop - step - 1) / -step
+		d := uint64(start) - uint64(stop)
+		n = d / (uint64(-(step + 1)) + 1)
+		if d%(uint64(-(step+1))+1) != 0 {
+			n++
+		}
 	}
 	if n > maxRange {
 		return vUndef, &Error{Kind: "OverflowError", Msg: fmt.Sprintf("Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", maxRange)}
 	}
+	return newRange(start, stop, step, int64(n)), nil
+}
+
+// newRange is range(start, stop, step), which has n items.
+func newRange(start, stop, step, n int64) V {
 	items := make([]V, n)
 	for i := range items {
 		items[i] = vInt(start + int64(i)*step)
 	}
-	return vList(items), nil
+	return V{k: kRange, p: &rangeObj{List: List{Items: items}, start: start, stop: stop, step: step}}
 }

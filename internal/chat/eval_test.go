@@ -52,6 +52,26 @@ func TestHostileWork(t *testing.T) {
 	}
 }
 
+// TestCompileTimeBounded checks that constant folding, which evaluates
+// constant expressions when a template is compiled, is bounded in time.
+func TestCompileTimeBounded(t *testing.T) {
+	src := strings.Repeat("{{ ([0] * 100000)|unique|list|length }}{{ [1, 2]|batch(0)|list }}", 50)
+	start := time.Now()
+	tmpl, err := New(src, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("compiling took %v", d)
+	}
+	tmpl.Timeout = 200 * time.Millisecond
+	_, err = tmpl.Apply(nil, false, nil)
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Kind != "LimitError" {
+		t.Fatalf("got %v, want a LimitError", err)
+	}
+}
+
 // TestScopeCapture checks that values which keep a loop iteration's scope
 // (a macro defined in the body) see that iteration, and that a loop body's
 // assignments never leak.

@@ -297,8 +297,10 @@ func pad2(body, sign string, sp fmtSpec, defAlign byte) string {
 	return strings.Repeat(fill, d) + sign + body
 }
 
-// printf is Python's str % args.
-func (s *state) printf(format string, args V) (V, error) {
+// printf is Python's str % args; a Markup format escapes the arguments
+// (what %s and %r insert) and gives Markup.
+func (s *state) printf(fmtV V, args V) (V, error) {
+	format, markup := fmtV.s, fmtV.isMarkup()
 	var list []V
 	var mapping *Dict
 	switch args.k {
@@ -448,6 +450,9 @@ func (s *state) printf(format string, args V) (V, error) {
 			if conv != 's' {
 				str = reprMax(a, s.limit)
 			}
+			if markup && !(conv == 's' && a.isMarkup()) {
+				str = htmlEscaper.Replace(str)
+			}
 			if sp.prec >= 0 {
 				str = truncRunes(str, sp.prec)
 			}
@@ -500,15 +505,23 @@ func (s *state) printf(format string, args V) (V, error) {
 			return vUndef, err
 		}
 	}
-	if next < len(list) && !(mapping != nil && (usedMap || next == 0)) {
+	// Python skips this check when the argument has __getitem__ and is not
+	// a tuple or str (it may be a mapping for %(name)s).
+	mappingLike := args.k == kDict || args.k == kList || args.k == kRange || args.k == kUndef
+	if next < len(list) && !mappingLike {
 		return vUndef, typeErr("not all arguments converted during string formatting")
+	}
+	_ = usedMap
+	if markup {
+		return vMarkup(b.String()), nil
 	}
 	return vStr(b.String()), nil
 }
 
 // strFormat is str.format: {}, {0}, {name}, with .attr and [key] lookups,
-// !s/!r/!a conversions and format specs.
-func (s *state) strFormat(format string, args []V, kw []kwarg) (V, error) {
+// !s/!r/!a conversions and format specs. escape is Markup.format, which
+// escapes each field (unless it is Markup).
+func (s *state) strFormat(format string, args []V, kw []kwarg, escape bool) (V, error) {
 	var b strings.Builder
 	auto, manual := 0, false
 	for i := 0; i < len(format); i++ {
@@ -627,6 +640,9 @@ func (s *state) strFormat(format string, args []V, kw []kwarg) (V, error) {
 		out, err := formatSpec(v, sp)
 		if err != nil {
 			return vUndef, err
+		}
+		if escape && !v.isMarkup() {
+			out = htmlEscaper.Replace(out)
 		}
 		b.WriteString(out)
 		if err := s.checkSize(b.Len()); err != nil {

@@ -29,15 +29,15 @@ func dictMethod(d *Dict, name string, args []V) (v V, ok bool, err error) {
 		for i, e := range d.ents {
 			out[i] = vTuple([]V{e.k, e.v})
 		}
-		return vList(out), true, nil
+		return V{k: kView, n: viewItems, p: &List{Items: out}}, true, nil
 	case "keys":
-		return vList(d.keys()), true, nil
+		return V{k: kView, n: viewKeys, p: &List{Items: d.keys()}}, true, nil
 	case "values":
 		out := make([]V, d.Len())
 		for i, e := range d.ents {
 			out[i] = e.v
 		}
-		return vList(out), true, nil
+		return V{k: kView, n: viewValues, p: &List{Items: out}}, true, nil
 	case "copy":
 		c := &Dict{ents: append([]dictEntry(nil), d.ents...)}
 		if d.idx != nil {
@@ -415,7 +415,7 @@ func (st *state) strMethod(s, name string, args []V, kw []kwarg) (v V, ok bool, 
 			return vStr(strings.Join(parts, s)), nil
 		})
 	case "format":
-		return call(func(args []V, kw []kwarg) (V, error) { return st.strFormat(s, args, kw) })
+		return call(func(args []V, kw []kwarg) (V, error) { return st.strFormat(s, args, kw, false) })
 	case "isdigit", "isnumeric", "isdecimal", "isalpha", "isalnum", "isspace":
 		return call(func([]V, []kwarg) (V, error) {
 			if s == "" {
@@ -503,10 +503,7 @@ func pad(s string, width int64, fill, how string) string {
 	case "rjust":
 		return strings.Repeat(fill, d) + s
 	}
-	left := d / 2
-	if d%2 == 1 && n%2 == 1 {
-		left++
-	}
+	left := d/2 + (d & int(width) & 1) // CPython's rounding
 	return strings.Repeat(fill, left) + s + strings.Repeat(fill, d-left)
 }
 
@@ -561,4 +558,70 @@ func byteOffset(s string, runes int64) int {
 		n++
 	}
 	return len(s)
+}
+
+// markupMethod calls a str method of a Markup as markupsafe does: string
+// arguments of the wrapped methods are escaped and str results are Markup.
+func (s *state) markupMethod(obj V, name string, args []V, kw []kwarg) (V, bool, error) {
+	esc := func() ([]V, []kwarg) {
+		ea := make([]V, len(args))
+		for i, a := range args {
+			ea[i] = a
+			if a.k == kStr {
+				ea[i] = escapeV(a)
+			}
+		}
+		ek := make([]kwarg, len(kw))
+		for i, a := range kw {
+			ek[i] = a
+			if a.v.k == kStr {
+				ek[i].v = escapeV(a.v)
+			}
+		}
+		return ea, ek
+	}
+	switch name {
+	case "capitalize", "title", "lower", "upper", "replace", "ljust", "rjust", "lstrip", "rstrip",
+		"center", "strip", "expandtabs", "swapcase", "zfill", "casefold", "removeprefix", "removesuffix":
+		ea, ek := esc()
+		v, ok, err := s.strMethod(obj.s, name, ea, ek)
+		if ok && err == nil && v.k == kStr {
+			v = vMarkup(v.s)
+		}
+		return v, ok, err
+	case "split", "rsplit", "splitlines":
+		v, ok, err := s.strMethod(obj.s, name, args, kw)
+		if ok && err == nil && v.k == kList {
+			for i, it := range v.items() {
+				v.items()[i] = vMarkup(it.s)
+			}
+		}
+		return v, ok, err
+	case "partition", "rpartition":
+		ea, ek := esc()
+		v, ok, err := s.strMethod(obj.s, name, ea, ek)
+		if ok && err == nil && v.k == kTuple {
+			for i, it := range v.items() {
+				v.items()[i] = vMarkup(it.s)
+			}
+		}
+		return v, ok, err
+	case "join":
+		items, err := iterate(arg(args, 0))
+		if err != nil {
+			return vUndef, true, typeErr("can only join an iterable")
+		}
+		parts := make([]string, len(items))
+		for i, it := range items {
+			parts[i] = escapeV(it).s
+		}
+		return vMarkup(strings.Join(parts, obj.s)), true, nil
+	case "format":
+		v, err := s.strFormat(obj.s, args, kw, true)
+		if err == nil {
+			v = vMarkup(v.s)
+		}
+		return v, true, err
+	}
+	return s.strMethod(obj.s, name, args, kw)
 }

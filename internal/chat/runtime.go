@@ -106,8 +106,24 @@ func (s *state) replace(str, old, new string, n int) (string, error) {
 // string's characters; Undefined iterates as empty.
 func iterate(v V) ([]V, error) {
 	switch v.k {
-	case kList, kTuple:
+	case kList, kTuple, kRange, kView:
 		return v.items(), nil
+	case kIter:
+		var out []V
+		it := v.AsIter()
+		for {
+			x, ok, err := it.pull()
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return out, nil
+			}
+			if len(out) >= maxIterItems {
+				return nil, limitErr("iterator yields more than %d items", maxIterItems)
+			}
+			out = append(out, x)
+		}
 	case kDict:
 		return v.AsDict().keys(), nil
 	case kStr:
@@ -126,6 +142,35 @@ func iterate(v V) ([]V, error) {
 	return nil, typeErr("'%s' object is not iterable", pyType(v))
 }
 
+// maxIterItems bounds the items drained from one iterator.
+const maxIterItems = DefaultMaxOutput / 16
+
+// iterOf returns a pull function over v's items, as Python's iter(v); for
+// a value that is not iterable the error comes at the first pull (the
+// filters that return generators are lazy).
+func iterOf(v V) func() (V, bool, error) {
+	if v.k == kIter {
+		return v.AsIter().pull
+	}
+	var items []V
+	started := false
+	i := 0
+	return func() (V, bool, error) {
+		if !started {
+			started = true
+			var err error
+			if items, err = iterate(v); err != nil {
+				return vUndef, false, err
+			}
+		}
+		if i >= len(items) {
+			return vUndef, false, nil
+		}
+		i++
+		return items[i-1], true, nil
+	}
+}
+
 func pyIn(a, b V) (bool, error) {
 	switch b.k {
 	case kStr:
@@ -133,13 +178,36 @@ func pyIn(a, b V) (bool, error) {
 			return false, typeErr("'in <string>' requires string as left operand, not %s", pyType(a))
 		}
 		return strings.Contains(b.s, a.s), nil
-	case kList, kTuple:
+	case kList, kTuple, kRange:
 		for _, it := range b.items() {
 			if pyEq(a, it) {
 				return true, nil
 			}
 		}
 		return false, nil
+	case kView:
+		if b.n == viewKeys {
+			if err := hashable(a); err != nil {
+				return false, err
+			}
+		}
+		for _, it := range b.items() {
+			if pyEq(a, it) {
+				return true, nil
+			}
+		}
+		return false, nil
+	case kIter: // consumes the iterator up to the match
+		it := b.AsIter()
+		for {
+			x, ok, err := it.pull()
+			if err != nil || !ok {
+				return false, err
+			}
+			if pyEq(a, x) {
+				return true, nil
+			}
+		}
 	case kDict:
 		if err := hashable(a); err != nil {
 			return false, err
@@ -201,7 +269,7 @@ func (s *state) getattr(obj V, name string) (V, error) {
 		if strMethodNames[name] {
 			return boundMethod(obj, name), nil
 		}
-	case kList, kTuple:
+	case kList, kTuple, kRange:
 		if safeListMethods[name] && (obj.k == kList || name != "copy") {
 			return boundMethod(obj, name), nil
 		}
@@ -217,9 +285,9 @@ func (s *state) getattr(obj V, name string) (V, error) {
 // boundMethod is obj.name as a value (for a method that is not called at
 // once, e.g. tested with `is defined` or passed around).
 func boundMethod(obj V, name string) V {
-	return vFunc(pyType(obj)+"."+name, func(s *state, args []V, kw []kwarg) (V, error) {
+	return V{k: kFunc, p: &Func{name: name, method: pyType(obj), fn: func(s *state, args []V, kw []kwarg) (V, error) {
 		return s.callMethod(obj, name, args, kw)
-	})
+	}}}
 }
 
 // callMethod is obj.name(args...).
@@ -233,10 +301,14 @@ func (s *state) callMethod(obj V, name string, args []V, kw []kwarg) (V, error) 
 		var err error
 		switch obj.k {
 		case kStr:
-			v, ok, err = s.strMethod(obj.s, name, args, kw)
+			if obj.isMarkup() {
+				v, ok, err = s.markupMethod(obj, name, args, kw)
+			} else {
+				v, ok, err = s.strMethod(obj.s, name, args, kw)
+			}
 		case kDict:
 			v, ok, err = dictMethod(obj.AsDict(), name, args)
-		case kList, kTuple:
+		case kList, kTuple, kRange:
 			v, ok, err = listMethod(obj, name, args)
 		}
 		if ok {
@@ -257,7 +329,7 @@ func (s *state) getitem(obj, key V) (V, error) {
 	switch obj.k {
 	case kUndef:
 		return vUndef, undefErrOf(obj)
-	case kList, kTuple:
+	case kList, kTuple, kRange:
 		if i, ok := asInt(key); ok {
 			items := obj.items()
 			if i < 0 {
@@ -276,7 +348,7 @@ func (s *state) getitem(obj, key V) (V, error) {
 					i += int64(len(str))
 				}
 				if i >= 0 && i < int64(len(str)) {
-					return vStr(str[i : i+1]), nil
+					return likeStr(obj, str[i:i+1]), nil
 				}
 			} else {
 				if err := s.spend(len(str) / 16); err != nil {
@@ -287,7 +359,7 @@ func (s *state) getitem(obj, key V) (V, error) {
 					i += int64(len(rs))
 				}
 				if i >= 0 && i < int64(len(rs)) {
-					return vStr(string(rs[i])), nil
+					return likeStr(obj, string(rs[i])), nil
 				}
 			}
 			return undefined(fmt.Sprintf("str object has no element %s", pyRepr(key))), nil
@@ -366,7 +438,7 @@ func slice(obj, start, stop, step V) (V, error) {
 	switch obj.k {
 	case kUndef:
 		return vUndef, undefErrOf(obj)
-	case kList, kTuple:
+	case kList, kTuple, kRange:
 		n = int64(len(obj.items()))
 	case kStr:
 		if ascii = isASCIIString(obj.s); ascii {
@@ -385,13 +457,23 @@ func slice(obj, start, stop, step V) (V, error) {
 	if err != nil {
 		return vUndef, err
 	}
+	if obj.k == kRange {
+		r := obj.p.(*rangeObj)
+		var m int64
+		if st > 0 && b > a {
+			m = (b - a + st - 1) / st
+		} else if st < 0 && b < a {
+			m = (a - b - st - 1) / -st
+		}
+		return newRange(r.start+a*r.step, r.start+b*r.step, r.step*st, m), nil
+	}
 	if st == 1 {
 		b = max(a, b)
 		switch {
 		case obj.k == kStr && ascii:
-			return vStr(obj.s[a:b]), nil
+			return likeStr(obj, obj.s[a:b]), nil
 		case obj.k == kStr:
-			return vStr(string(runes[a:b])), nil
+			return likeStr(obj, string(runes[a:b])), nil
 		}
 		out := append([]V(nil), obj.items()[a:b]...)
 		if obj.k == kTuple {
@@ -425,13 +507,13 @@ func slice(obj, start, stop, step V) (V, error) {
 		for k, i := range idx {
 			out[k] = obj.s[i]
 		}
-		return vStr(string(out)), nil
+		return likeStr(obj, string(out)), nil
 	}
 	out := make([]rune, len(idx))
 	for k, i := range idx {
 		out[k] = runes[i]
 	}
-	return vStr(string(out)), nil
+	return likeStr(obj, string(out)), nil
 }
 
 // ---- arithmetic ----
@@ -460,6 +542,10 @@ func opErr(op string, a, b V) error {
 }
 
 func (s *state) binop(op string, a, b V) (V, error) {
+	if op == "%" && a.k == kStr && b.k == kUndef {
+		// str.__mod__ runs first and takes Undefined as a mapping
+		return s.printf(a, b)
+	}
 	if a.IsUndefined() || b.IsUndefined() {
 		return vUndef, undefErr(a, b)
 	}
@@ -478,15 +564,18 @@ func (s *state) binop(op string, a, b V) (V, error) {
 		case nums:
 			return vFloat(toF(a) + toF(b)), nil
 		case a.IsString() && b.IsString():
+			if a.isMarkup() || b.isMarkup() { // Markup escapes the other side
+				return vMarkup(escapeV(a).s + escapeV(b).s), nil
+			}
 			return vStr(a.AsString() + b.AsString()), nil
-		case a.IsList() && a.k == b.k:
+		case (a.k == kList || a.k == kTuple) && a.k == b.k:
 			x, y := a.items(), b.items()
 			out := make([]V, 0, len(x)+len(y))
 			out = append(append(out, x...), y...)
 			return V{k: a.k, p: &List{Items: out}}, nil
 		case a.IsString():
 			return vUndef, typeErr("can only concatenate str (not \"%s\") to str", pyType(b))
-		case a.IsList():
+		case a.k == kList || a.k == kTuple:
 			return vUndef, typeErr("can only concatenate %s (not \"%s\") to %s", pyType(a), pyType(b), pyType(a))
 		}
 	case "-":
@@ -516,15 +605,15 @@ func (s *state) binop(op string, a, b V) (V, error) {
 			if n > s.maxLen() || int64(len(str.AsString()))*n > s.maxLen() {
 				return vUndef, limitErr("string repetition exceeds the %d-byte limit", s.maxLen())
 			}
-			return vStr(strings.Repeat(str.AsString(), int(n))), nil
-		case a.IsList() && bInt, aInt && b.IsList():
+			return likeStr(str, strings.Repeat(str.AsString(), int(n))), nil
+		case (a.k == kList || a.k == kTuple) && bInt, aInt && (b.k == kList || b.k == kTuple):
 			l, n := a, bi
 			if aInt {
 				l, n = b, ai
 			}
-			items := l.AsList().Items
+			items := l.items()
 			if n <= 0 {
-				return vList(nil), nil
+				return V{k: l.k, p: &List{}}, nil
 			}
 			if n > s.maxLen()/64 || int64(len(items))*n > s.maxLen()/64 {
 				return vUndef, limitErr("list repetition too large")
@@ -579,9 +668,12 @@ func (s *state) binop(op string, a, b V) (V, error) {
 			if m != 0 && (m < 0) != (y < 0) {
 				m += y
 			}
+			if m == 0 {
+				m = math.Copysign(0, y) // Python: the sign of the divisor
+			}
 			return vFloat(m), nil
 		case a.IsString():
-			return s.printf(a.AsString(), b)
+			return s.printf(a, b)
 		}
 	case "**":
 		switch {
@@ -634,14 +726,18 @@ func (s *state) test(name string, v V, args []V) (bool, error) {
 		return v.IsString(), nil
 	case "mapping":
 		return v.k == kDict, nil
-	case "sequence":
-		return v.k == kStr || v.k == kList || v.k == kTuple || v.k == kDict || v.k == kUndef, nil
+	case "sequence": // has len() and [] (Undefined has both)
+		return v.k == kStr || v.k == kList || v.k == kTuple || v.k == kRange || v.k == kDict || v.k == kUndef, nil
 	case "iterable":
-		return v.k == kStr || v.k == kList || v.k == kTuple || v.k == kDict || v.k == kUndef || v.k == kLoop, nil
-	case "callable":
-		return v.k == kFunc || v.k == kLoop, nil
-	case "escaped":
+		switch v.k {
+		case kStr, kList, kTuple, kRange, kDict, kView, kIter, kUndef, kLoop:
+			return true, nil
+		}
 		return false, nil
+	case "callable": // Undefined defines __call__ (which fails)
+		return v.k == kFunc || v.k == kLoop || v.k == kUndef, nil
+	case "escaped":
+		return v.isMarkup(), nil
 	case "lower", "upper":
 		return pyIsCase(pyStr(v), name == "upper"), nil
 	case "odd", "even", "divisibleby":
@@ -656,11 +752,10 @@ func (s *state) test(name string, v V, args []V) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		zero := pyEq(r, vInt(0))
-		if name == "odd" {
-			return !zero, nil
+		if name == "odd" { // value % 2 == 1
+			return pyEq(r, vInt(1)), nil
 		}
-		return zero, nil
+		return pyEq(r, vInt(0)), nil
 	case "sameas":
 		o := arg(args, 0)
 		switch v.k {
@@ -695,10 +790,17 @@ func (s *state) test(name string, v V, args []V) (bool, error) {
 		return pyLess(">", v, arg(args, 0))
 	case "ge", ">=":
 		return pyLess(">=", v, arg(args, 0))
-	case "filter":
-		return filterNames[pyStr(v)], nil
-	case "test":
-		return testNames[pyStr(v)], nil
+	case "filter", "test": // `value in environment.filters` (a dict)
+		if err := hashable(v); err != nil {
+			return false, err
+		}
+		if v.k != kStr {
+			return false, nil
+		}
+		if name == "filter" {
+			return filterNames[v.s], nil
+		}
+		return testNames[v.s], nil
 	}
 	return false, &Error{Kind: "TemplateRuntimeError", Msg: fmt.Sprintf("no test named '%s'", name)}
 }

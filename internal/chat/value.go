@@ -30,7 +30,53 @@ const (
 	kNS
 	kFunc
 	kLoop
+	kRange // range(): a sequence with its own repr
+	kView  // dict.keys(), .values(), .items(): iterable, sized, not indexable
+	kIter  // a generator (map, select, ... filters): lazy, single use, no len
 )
+
+// view kinds, in V.n of a kView
+const (
+	viewKeys = iota
+	viewValues
+	viewItems
+)
+
+// rangeObj is a range: its items (at most maxRange) and its arguments.
+type rangeObj struct {
+	List
+	start, stop, step int64
+}
+
+// iterObj is a Python iterator: items are pulled one at a time, once.
+type iterObj struct {
+	typ  string // Python type: "generator", "list_reverseiterator", ...
+	fn   string // a generator's function, as jinja2 names it
+	next func() (V, bool, error)
+	done bool
+}
+
+// pull returns the next item; ok is false at the end.
+func (it *iterObj) pull() (V, bool, error) {
+	if it.done {
+		return vUndef, false, nil
+	}
+	v, ok, err := it.next()
+	if !ok || err != nil {
+		it.done = true
+	}
+	return v, ok, err
+}
+
+// newIter is an iterator of type typ, or with typ "generator object f" a
+// generator of function f.
+func newIter(typ string, next func() (V, bool, error)) V {
+	it := &iterObj{typ: typ, next: next}
+	if fn, ok := strings.CutPrefix(typ, "generator object "); ok {
+		it.typ, it.fn = "generator", fn
+	}
+	return V{k: kIter, p: it}
+}
 
 // V is a template value. Strings and numbers are held inline; containers
 // are shared by pointer (templates cannot mutate lists or dicts: jinja2's
@@ -60,9 +106,10 @@ type kwarg struct {
 // Func is a callable: a global, a method bound to its object, a macro or
 // a call block's caller.
 type Func struct {
-	name  string
-	macro bool // prints as <Macro 'name'>
-	fn    func(s *state, args []V, kw []kwarg) (V, error)
+	name   string
+	macro  bool   // prints as <Macro 'name'>
+	method string // a bound method of this type
+	fn     func(s *state, args []V, kw []kwarg) (V, error)
 }
 
 var (
@@ -74,7 +121,33 @@ var (
 )
 
 func vStr(s string) V { return V{k: kStr, s: s} }
-func vInt(i int64) V  { return V{k: kInt, n: i} }
+
+// markupFlag in V.n marks a str as markupsafe's Markup (what |safe and
+// |escape return): combining it with plain strings HTML-escapes them.
+const markupFlag = 1
+
+func vMarkup(s string) V   { return V{k: kStr, n: markupFlag, s: s} }
+func (v V) isMarkup() bool { return v.k == kStr && v.n == markupFlag }
+
+// likeStr is s as a str of v's kind (Markup stays Markup).
+func likeStr(v V, s string) V {
+	if v.isMarkup() {
+		return vMarkup(s)
+	}
+	return vStr(s)
+}
+
+var htmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;")
+
+// escapeV is markupsafe.escape: Markup is kept, anything else is converted
+// to str and HTML-escaped.
+func escapeV(v V) V {
+	if v.isMarkup() {
+		return v
+	}
+	return vMarkup(htmlEscaper.Replace(pyStr(v)))
+}
+func vInt(i int64) V { return V{k: kInt, n: i} }
 func vBool(b bool) V {
 	if b {
 		return vTrue
@@ -99,8 +172,8 @@ func (v V) IsInt() bool       { return v.k == kInt }
 func (v V) IsFloat() bool     { return v.k == kFloat }
 func (v V) IsString() bool    { return v.k == kStr }
 
-// IsList reports a list or a tuple (a Python sequence of values).
-func (v V) IsList() bool      { return v.k == kList || v.k == kTuple }
+// IsList reports a list, tuple or range (an indexable Python sequence).
+func (v V) IsList() bool      { return v.k == kList || v.k == kTuple || v.k == kRange }
 func (v V) IsTuple() bool     { return v.k == kTuple }
 func (v V) IsDict() bool      { return v.k == kDict }
 func (v V) IsNamespace() bool { return v.k == kNS }
@@ -110,13 +183,31 @@ func (v V) AsBool() bool         { return v.n != 0 }
 func (v V) AsInt() int64         { return v.n }
 func (v V) AsFloat() float64     { return math.Float64frombits(uint64(v.n)) }
 func (v V) AsString() string     { return v.s }
-func (v V) AsList() *List        { return v.p.(*List) }
 func (v V) AsDict() *Dict        { return v.p.(*Dict) }
 func (v V) AsNS() *Namespace     { return v.p.(*Namespace) }
 func (v V) AsFunc() *Func        { return v.p.(*Func) }
 func (v V) asLoop() *loopCtx     { return v.p.(*loopCtx) }
-func (v V) items() []V           { return v.p.(*List).Items }
+func (v V) AsIter() *iterObj     { return v.p.(*iterObj) }
 func (v V) undefinedWhy() string { return v.s }
+
+// AsList returns the items of a list, tuple or range.
+func (v V) AsList() *List {
+	if v.k == kRange {
+		return &v.p.(*rangeObj).List
+	}
+	return v.p.(*List)
+}
+
+// items returns the items of a list, tuple, range or dict view.
+func (v V) items() []V {
+	if v.k == kRange {
+		return v.p.(*rangeObj).Items
+	}
+	return v.p.(*List).Items
+}
+
+// fakeAddr stands for the object address CPython prints in some reprs.
+const fakeAddr = "0x7f0000000000"
 
 // truthy is Python's bool().
 func truthy(v V) bool {
@@ -129,12 +220,12 @@ func truthy(v V) bool {
 		return v.AsFloat() != 0
 	case kStr:
 		return v.s != ""
-	case kList, kTuple:
+	case kList, kTuple, kRange, kView:
 		return len(v.items()) > 0
 	case kDict:
 		return v.AsDict().Len() > 0
 	}
-	return true
+	return true // namespaces, callables, loops and generators
 }
 
 // ---- dict ----
@@ -254,7 +345,7 @@ func hashableIn(v V, budget *int, depth int) error {
 		return &Error{Kind: "RecursionError", Msg: "maximum recursion depth exceeded while hashing"}
 	}
 	switch v.k {
-	case kNone, kBool, kInt, kFloat, kStr, kFunc, kNS, kLoop:
+	case kNone, kBool, kInt, kFloat, kStr, kFunc, kNS, kLoop, kRange, kIter:
 		return nil
 	case kTuple:
 		if *budget -= len(v.items()) + 1; *budget < 0 {
@@ -288,6 +379,9 @@ func pyType(v V) string {
 	case kFloat:
 		return "float"
 	case kStr:
+		if v.isMarkup() {
+			return "Markup"
+		}
 		return "str"
 	case kList:
 		return "list"
@@ -304,6 +398,12 @@ func pyType(v V) string {
 		return "function"
 	case kLoop:
 		return "LoopContext"
+	case kRange:
+		return "range"
+	case kView:
+		return [...]string{"dict_keys", "dict_values", "dict_items"}[v.n]
+	case kIter:
+		return v.AsIter().typ
 	}
 	return "object"
 }
@@ -382,7 +482,11 @@ func writeRepr(b *strings.Builder, v V, depth, max int) {
 	case kFloat:
 		b.WriteString(pyFloatRepr(v.AsFloat()))
 	case kStr:
-		b.WriteString(pyStrRepr(v.s))
+		if v.isMarkup() {
+			b.WriteString("Markup(" + pyStrRepr(v.s) + ")")
+		} else {
+			b.WriteString(pyStrRepr(v.s))
+		}
 	case kList, kTuple:
 		open, close := "[", "]"
 		items := v.items()
@@ -408,14 +512,37 @@ func writeRepr(b *strings.Builder, v V, depth, max int) {
 		b.WriteString(">")
 	case kFunc:
 		f := v.AsFunc()
-		if f.macro {
+		// CPython shows an address, which cannot be reproduced; the rest
+		// of the text has Python's shape.
+		switch {
+		case f.macro:
 			fmt.Fprintf(b, "<Macro %s>", pyStrRepr(f.name))
-		} else {
-			fmt.Fprintf(b, "<function %s>", f.name)
+		case f.method != "":
+			fmt.Fprintf(b, "<built-in method %s of %s object at %s>", f.name, f.method, fakeAddr)
+		default:
+			fmt.Fprintf(b, "<function %s at %s>", f.name, fakeAddr)
 		}
 	case kLoop:
 		l := v.asLoop()
 		fmt.Fprintf(b, "<LoopContext %d/%d>", l.i+1, len(l.items))
+	case kRange:
+		r := v.p.(*rangeObj)
+		if r.step == 1 {
+			fmt.Fprintf(b, "range(%d, %d)", r.start, r.stop)
+		} else {
+			fmt.Fprintf(b, "range(%d, %d, %d)", r.start, r.stop, r.step)
+		}
+	case kView:
+		b.WriteString(pyType(v))
+		b.WriteByte('(')
+		writeRepr(b, vList(v.items()), depth, max)
+		b.WriteByte(')')
+	case kIter:
+		if it := v.AsIter(); it.typ == "generator" {
+			fmt.Fprintf(b, "<generator object %s at %s>", it.fn, fakeAddr)
+		} else {
+			fmt.Fprintf(b, "<%s object at %s>", it.typ, fakeAddr)
+		}
 	}
 }
 
@@ -552,7 +679,29 @@ func pyEqDepth(a, b V, depth int, budget *int) bool {
 	switch a.k {
 	case kNone:
 		return true
-	case kList, kTuple:
+	case kView:
+		if a.n != b.n || a.n == viewValues {
+			return a.p == b.p // values views compare by identity
+		}
+		// keys and items views compare as sets
+		x, y := a.items(), b.items()
+		if len(x) != len(y) {
+			return false
+		}
+		for _, xi := range x {
+			found := false
+			for _, yi := range y {
+				if pyEqDepth(xi, yi, depth+1, budget) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				return false
+			}
+		}
+		return true
+	case kList, kTuple, kRange:
 		if a.p == b.p {
 			return true // the same object (CPython compares items by identity first)
 		}
