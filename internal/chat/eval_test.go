@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -70,6 +73,55 @@ func TestCompileTimeBounded(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Kind != "LimitError" {
 		t.Fatalf("got %v, want a LimitError", err)
 	}
+}
+
+// TestConcurrentGolden renders every golden template and case from several
+// goroutines at once with shared compiled templates (folded constants,
+// macros and all): renderings must not interfere.
+func TestConcurrentGolden(t *testing.T) {
+	var manifest map[string]struct{ BOS, EOS string }
+	var cases map[string]testCase
+	var golden map[string]goldenEntry
+	loadJSON(t, "templates.json", &manifest)
+	loadJSON(t, "cases.json", &cases)
+	loadJSON(t, "golden.json", &golden)
+	type job struct {
+		tmpl *Template
+		key  string
+		c    testCase
+	}
+	var jobs []job
+	for name, meta := range manifest {
+		src, err := os.ReadFile(filepath.Join("testdata", "templates", name+".jinja"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl, err := New(string(src), meta.BOS, meta.EOS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.Now = func() time.Time { return fixedNow }
+		for cname, c := range cases {
+			jobs = append(jobs, job{tmpl, name + "/" + cname + "/gen", c})
+		}
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := range jobs {
+				j := jobs[(i+g*len(jobs)/4)%len(jobs)]
+				got, err := j.tmpl.ApplyJSON(j.c.Messages, true, j.c.extra())
+				want := golden[j.key]
+				if (want.Output == nil) != (err != nil) || (want.Output != nil && *want.Output != got) {
+					t.Errorf("%s: differs under concurrency", j.key)
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
 }
 
 // TestScopeCapture checks that values which keep a loop iteration's scope

@@ -10,13 +10,14 @@ import (
 )
 
 // This file holds the value operations of jinja2's sandbox: attribute and
-// item access, slicing, membership, arithmetic, %-formatting and tests.
+// item access, slicing, iteration, membership, arithmetic and tests.
 
 // Error is a rendering error. Kind names the Python exception jinja2 would
 // raise: "TemplateError" (the template called raise_exception),
 // "UndefinedError", "TypeError", "ValueError", "SecurityError",
-// "ZeroDivisionError", "OverflowError", or "LimitError" (a sandbox limit of
-// this package: time, output size, loop iterations or macro recursion).
+// "ZeroDivisionError", "OverflowError" and so on, or "LimitError" (a
+// sandbox limit of this package: time, output size, loop iterations,
+// recursion or the size of a value).
 type Error struct {
 	Kind string
 	Msg  string

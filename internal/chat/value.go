@@ -173,14 +173,10 @@ func (v V) IsFloat() bool     { return v.k == kFloat }
 func (v V) IsString() bool    { return v.k == kStr }
 
 // IsList reports a list, tuple or range (an indexable Python sequence).
-func (v V) IsList() bool      { return v.k == kList || v.k == kTuple || v.k == kRange }
-func (v V) IsTuple() bool     { return v.k == kTuple }
-func (v V) IsDict() bool      { return v.k == kDict }
-func (v V) IsNamespace() bool { return v.k == kNS }
-func (v V) IsCallable() bool  { return v.k == kFunc }
+func (v V) IsList() bool { return v.k == kList || v.k == kTuple || v.k == kRange }
+func (v V) IsDict() bool { return v.k == kDict }
 
 func (v V) AsBool() bool         { return v.n != 0 }
-func (v V) AsInt() int64         { return v.n }
 func (v V) AsFloat() float64     { return math.Float64frombits(uint64(v.n)) }
 func (v V) AsString() string     { return v.s }
 func (v V) AsDict() *Dict        { return v.p.(*Dict) }
