@@ -3,7 +3,6 @@ module github.com/kvserve/kvserve
 go 1.26.0
 
 require (
-	github.com/ardanlabs/jinja v1.8.0
 	github.com/dlclark/regexp2/v2 v2.13.0
 	github.com/prometheus/client_golang v1.23.2
 	golang.org/x/sys v0.50.0

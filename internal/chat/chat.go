@@ -5,13 +5,11 @@
 // Output is byte-identical to Hugging Face transformers' apply_chat_template
 // (Python jinja2 in an ImmutableSandboxedEnvironment with trim_blocks and
 // lstrip_blocks, HF's tojson, raise_exception and strftime_now globals, loop
-// controls). Templates are compiled in two stages: this package lexes and
-// parses them with jinja2's exact lexical and grammar rules (whitespace
-// control included) and compiles them for the execution engine
-// github.com/ardanlabs/jinja, which runs control flow while every value
-// operation (operators, attribute and item access, filters, tests, string
-// methods, printing) goes through helpers here that implement jinja2's
-// Python semantics.
+// controls). The package lexes and parses templates with jinja2's exact
+// lexical and grammar rules (whitespace control included) and evaluates the
+// syntax tree directly, with values that follow Python's semantics
+// (operators, attribute and item access, filters, tests, string methods,
+// printing).
 //
 // Templates are untrusted input: rendering never panics (panics are
 // recovered into errors) and is bounded in time, output size, loop
@@ -19,17 +17,15 @@
 package chat
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
-
-	"github.com/ardanlabs/jinja"
 
 	"github.com/kvserve/kvserve/internal/gguf"
 )
@@ -86,9 +82,9 @@ type ToolCallFunction struct {
 type Template struct {
 	src      string
 	bos, eos string
-	prog     *jinja.Template
-	data     []string
+	body     []stmt
 	fallback bool
+	sizeHint atomic.Int64 // the last output's size, to size the next one's buffer
 
 	// Now is the clock strftime_now reads; nil means time.Now.
 	Now func() time.Time
@@ -115,15 +111,9 @@ func New(source, bos, eos string) (t *Template, err error) {
 	if err != nil {
 		return nil, err
 	}
-	prog, data, err := compileAST(ast)
-	if err != nil {
-		return nil, err
-	}
-	p, err := jinja.Compile(prog)
-	if err != nil {
-		return nil, fmt.Errorf("chat template: internal error compiling template: %w", err)
-	}
-	return &Template{src: source, bos: bos, eos: eos, prog: p, data: data}, nil
+	ast = foldConstants(ast)
+	prepare(ast)
+	return &Template{src: source, bos: bos, eos: eos, body: ast}, nil
 }
 
 // FromGGUF compiles the template in a model's tokenizer.chat_template, with
@@ -216,8 +206,7 @@ func (t *Template) render(msgs V, addGen bool, extra map[string]any) (out string
 			out, err = "", fmt.Errorf("chat template: internal error while rendering: %v", r)
 		}
 	}()
-	st := &state{t: t, data: t.data, start: time.Now(), limit: t.MaxOutput,
-		tuples: map[*jinja.List]bool{}, namespaces: map[*jinja.Dict]bool{}}
+	st := &state{t: t, start: time.Now(), limit: t.MaxOutput}
 	if st.limit <= 0 {
 		st.limit = DefaultMaxOutput
 	}
@@ -227,36 +216,46 @@ func (t *Template) render(msgs V, addGen bool, extra map[string]any) (out string
 	}
 	st.deadline = st.start.Add(timeout)
 
-	vals := st.globals()
-	vals["messages"] = msgs
-	vals["add_generation_prompt"] = vBool(addGen)
-	vals["bos_token"] = vStr(t.bos)
-	vals["eos_token"] = vStr(t.eos)
-	vals["tools"] = vNone
-	vals["documents"] = vNone
-	for k, x := range extra {
-		v, err := toValue(x)
+	root := &scope{
+		names: make([]string, 0, 8+len(extra)),
+		vals:  make([]V, 0, 8+len(extra)),
+	}
+	root.set("messages", msgs)
+	root.set("add_generation_prompt", vBool(addGen))
+	root.set("bos_token", vStr(t.bos))
+	root.set("eos_token", vStr(t.eos))
+	root.set("tools", vNone)
+	root.set("documents", vNone)
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v, err := toValue(extra[k])
 		if err != nil {
 			return "", fmt.Errorf("chat: extra[%q]: %w", k, err)
 		}
-		vals[ident(k)] = v
+		root.set(k, v)
 	}
-	out, err = t.prog.RenderValues(vals)
-	if err != nil {
+	var b strings.Builder
+	b.Grow(int(min(t.sizeHint.Load(), st.limit)))
+	st.out = &b
+	if _, err := st.exec(t.body, root); err != nil {
 		var ce *Error
 		if errors.As(err, &ce) {
 			return "", ce
 		}
 		return "", fmt.Errorf("chat template: %w", err)
 	}
-	return out, nil
+	t.sizeHint.Store(int64(b.Len()) + int64(b.Len())/8)
+	return b.String(), nil
 }
 
 // ---- Go values to template values ----
 
 func messageValue(m *Message) (V, error) {
-	d := jinja.NewDict()
-	dd := d.AsDict()
+	dd := newDict(4 + len(m.Extra))
 	dd.Set("role", vStr(m.Role))
 	if m.NullContent {
 		dd.Set("content", vNone)
@@ -269,24 +268,24 @@ func messageValue(m *Message) (V, error) {
 	if len(m.ToolCalls) > 0 {
 		calls := make([]V, len(m.ToolCalls))
 		for i, tc := range m.ToolCalls {
-			c := jinja.NewDict()
+			c := newDict(3)
 			if tc.ID != "" {
-				c.AsDict().Set("id", vStr(tc.ID))
+				c.Set("id", vStr(tc.ID))
 			}
 			typ := tc.Type
 			if typ == "" {
 				typ = "function"
 			}
-			c.AsDict().Set("type", vStr(typ))
-			fn := jinja.NewDict()
-			fn.AsDict().Set("name", vStr(tc.Function.Name))
+			c.Set("type", vStr(typ))
+			fn := newDict(2)
+			fn.Set("name", vStr(tc.Function.Name))
 			a, err := toValue(tc.Function.Arguments)
 			if err != nil {
 				return vUndef, fmt.Errorf("chat: tool call arguments: %w", err)
 			}
-			fn.AsDict().Set("arguments", a)
-			c.AsDict().Set("function", fn)
-			calls[i] = c
+			fn.Set("arguments", a)
+			c.Set("function", vDict(fn))
+			calls[i] = vDict(c)
 		}
 		dd.Set("tool_calls", vList(calls))
 	}
@@ -308,7 +307,7 @@ func messageValue(m *Message) (V, error) {
 		}
 		dd.Set(k, v)
 	}
-	return d, nil
+	return vDict(dd), nil
 }
 
 // toValue converts a Go value. json.RawMessage keeps object key order;
@@ -371,15 +370,15 @@ func toValue(x any) (V, error) {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		d := jinja.NewDict()
+		d := newDict(len(keys))
 		for _, k := range keys {
 			v, err := toValue(x[k])
 			if err != nil {
 				return vUndef, err
 			}
-			d.AsDict().Set(k, v)
+			d.Set(k, v)
 		}
-		return d, nil
+		return vDict(d), nil
 	case []any:
 		out := make([]V, len(x))
 		for i := range x {
@@ -435,79 +434,16 @@ func uintValue(u uint64) V {
 	return vInt(int64(u))
 }
 
-func numberValue(n json.Number) V {
-	s := string(n)
+func numberValue(n json.Number) V { return numberText(string(n)) }
+
+// numberText converts a JSON number: an int when it is integral and fits,
+// else a float.
+func numberText(s string) V {
 	if !strings.ContainsAny(s, ".eE") {
-		if i, err := n.Int64(); err == nil {
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
 			return vInt(i)
 		}
 	}
-	f, _ := n.Float64()
+	f, _ := strconv.ParseFloat(s, 64)
 	return vFloat(f)
-}
-
-// jsonValue decodes JSON keeping object key order (as Python's json.loads).
-func jsonValue(b []byte) (V, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	v, err := decodeJSON(dec)
-	if err != nil {
-		return vUndef, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return vUndef, errors.New("trailing data after JSON value")
-	}
-	return v, nil
-}
-
-func decodeJSON(dec *json.Decoder) (V, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return vUndef, err
-	}
-	switch tok := tok.(type) {
-	case json.Delim:
-		switch tok {
-		case '[':
-			var out []V
-			for dec.More() {
-				v, err := decodeJSON(dec)
-				if err != nil {
-					return vUndef, err
-				}
-				out = append(out, v)
-			}
-			if _, err := dec.Token(); err != nil {
-				return vUndef, err
-			}
-			return vList(out), nil
-		case '{':
-			d := jinja.NewDict()
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return vUndef, err
-				}
-				k, _ := kt.(string)
-				v, err := decodeJSON(dec)
-				if err != nil {
-					return vUndef, err
-				}
-				d.AsDict().Set(k, v)
-			}
-			if _, err := dec.Token(); err != nil {
-				return vUndef, err
-			}
-			return d, nil
-		}
-	case string:
-		return vStr(tok), nil
-	case bool:
-		return vBool(tok), nil
-	case json.Number:
-		return numberValue(tok), nil
-	case nil:
-		return vNone, nil
-	}
-	return vUndef, fmt.Errorf("unexpected JSON token %v", tok)
 }

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/ardanlabs/jinja"
 )
 
 // Filters with jinja2 3.1 semantics, plus Hugging Face's tojson.
@@ -77,7 +75,10 @@ func lowerKey(v V, caseSensitive bool) V {
 	return v
 }
 
-func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
+func (s *state) filter(name string, v V, args []V, kw []kwarg) (V, error) {
+	if err := s.spend(cost(v)); err != nil {
+		return vUndef, err
+	}
 	switch name {
 	case "tojson":
 		o := jsonOpts{itemSep: ", ", keySep: ": ", max: s.maxLen()}
@@ -104,39 +105,45 @@ func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
 		out, err := pyJSON(v, o)
 		return vStr(out), err
 
-	case "string":
-		return vStr(s.str(v)), nil
-	case "safe":
+	case "string", "safe":
+		if v.isMarkup() {
+			return v, nil
+		}
+		if name == "safe" {
+			return vMarkup(s.str(v)), nil
+		}
 		return vStr(s.str(v)), nil
 	case "e", "escape":
-		r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;")
-		return vStr(r.Replace(s.str(v))), nil
+		return escapeV(v), nil
 	case "trim":
 		chars, ok, err := strArg(args, 0, "chars", "strip")
-		if c, has := kw["chars"]; has && c.IsString() {
+		if c, has := kwGet(kw, "chars"); has && c.IsString() {
 			chars, ok = c.AsString(), true
 		}
 		if err != nil {
 			return vUndef, err
 		}
-		return vStr(pyStrip(s.str(v), chars, ok, true, true)), nil
+		if ok && v.isMarkup() { // Markup.strip escapes its argument
+			chars = htmlEscaper.Replace(chars)
+		}
+		return likeStr(v, pyStrip(s.str(v), chars, ok, true, true)), nil
 	case "upper":
-		return vStr(pyUpper(s.str(v))), nil
+		return likeStr(v, pyUpper(s.str(v))), nil
 	case "lower":
-		return vStr(pyLower(s.str(v))), nil
+		return likeStr(v, pyLower(s.str(v))), nil
 	case "capitalize":
-		return vStr(pyCapitalize(s.str(v))), nil
+		return likeStr(v, pyCapitalize(s.str(v))), nil
 	case "title":
-		return vStr(titleRE.ReplaceAllStringFunc(s.str(v), func(w string) string {
+		return vStr(titleRE.ReplaceAllStringFunc(pyStr(v), func(w string) string {
 			r, n := utf8.DecodeRuneInString(w)
 			return pyUpper(string(r)) + pyLower(w[n:])
 		})), nil
 	case "center":
 		w, _ := asInt(param(args, kw, 0, "width", vInt(80)))
-		return vStr(pad(s.str(v), w, " ", "center")), nil
+		return likeStr(v, pad(s.str(v), w, " ", "center")), nil
 	case "replace":
-		str := s.str(v)
-		old, new := s.str(arg(args, 0)), s.str(arg(args, 1))
+		str := pyStr(v)
+		old, new := pyStr(arg(args, 0)), pyStr(arg(args, 1))
 		n := int64(-1)
 		if c := param(args, kw, 2, "count", vNone); !c.IsNone() && !c.IsUndefined() {
 			n, _ = asInt(c)
@@ -144,53 +151,95 @@ func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
 		r, err := s.replace(str, old, new, int(max(n, -1)))
 		return vStr(r), err
 	case "wordcount":
-		return vInt(int64(len(wordRE.FindAllString(s.str(v), -1)))), nil
+		return vInt(int64(len(wordRE.FindAllString(pyStr(v), -1)))), nil
 	case "indent":
-		return indent(s.str(v), param(args, kw, 0, "width", vInt(4)), truthy(param(args, kw, 1, "first", vFalse)), truthy(param(args, kw, 2, "blank", vFalse))), nil
+		if v.k != kStr {
+			// jinja2 appends "\n" to the value itself
+			return vUndef, typeErr("unsupported operand type(s) for +=: '%s' and 'str'", pyType(v))
+		}
+		width := param(args, kw, 0, "width", vInt(4))
+		if v.isMarkup() && width.k == kStr { // joined by a Markup newline: escaped
+			width = vStr(htmlEscaper.Replace(width.s))
+		}
+		r := indent(v.s, width, truthy(param(args, kw, 1, "first", vFalse)), truthy(param(args, kw, 2, "blank", vFalse)))
+		return likeStr(v, r.s), nil
 	case "format":
 		if len(kw) > 0 {
-			return vUndef, typeErr("format filter with keyword arguments is not supported")
+			if len(args) > 0 {
+				return vUndef, &Error{Kind: "FilterArgumentError", Msg: "can't handle positional and keyword arguments at the same time"}
+			}
+			d := newDict(len(kw))
+			for _, a := range kw {
+				d.Set(a.name, a.v)
+			}
+			return s.printf(likeStr(v, s.str(v)), vDict(d))
 		}
-		return s.printf(s.str(v), s.tuple(args))
+		return s.printf(likeStr(v, s.str(v)), vTuple(args))
 
 	case "length", "count":
-		switch {
-		case v.IsString():
-			return vInt(int64(utf8.RuneCountInString(v.AsString()))), nil
-		case v.IsList():
-			return vInt(int64(v.AsList().Len())), nil
-		case v.IsDict():
+		switch v.k {
+		case kStr:
+			return vInt(int64(utf8.RuneCountInString(v.s))), nil
+		case kList, kTuple, kRange, kView:
+			return vInt(int64(len(v.items()))), nil
+		case kDict:
 			return vInt(int64(v.AsDict().Len())), nil
-		case v.IsUndefined():
+		case kLoop:
+			return vInt(int64(len(v.asLoop().items))), nil
+		case kUndef:
 			return vInt(0), nil
 		}
 		return vUndef, typeErr("object of type '%s' has no len()", pyType(v))
-	case "first", "last":
+	case "first":
+		// next(iter(seq)): takes one item of an iterator
+		x, ok, err := iterOf(v)()
+		if err != nil || !ok {
+			return undefined("No first item, sequence was empty."), err
+		}
+		return x, nil
+	case "last":
+		// next(iter(reversed(seq))): iterators are not reversible
+		if v.k == kIter {
+			return vUndef, typeErr("'%s' object is not reversible", pyType(v))
+		}
 		items, err := seq(v, name)
 		if err != nil {
 			return vUndef, err
 		}
 		if len(items) == 0 {
-			return vUndef, nil
-		}
-		if name == "first" {
-			return items[0], nil
+			return undefined("No last item, sequence was empty."), nil
 		}
 		return items[len(items)-1], nil
 	case "list":
 		items, err := seq(v, name)
 		return vList(append([]V(nil), items...)), err
 	case "reverse":
-		if v.IsString() {
-			rs := []rune(v.AsString())
+		switch v.k {
+		case kStr:
+			rs := []rune(v.s)
 			for i, j := 0, len(rs)-1; i < j; i, j = i+1, j-1 {
 				rs[i], rs[j] = rs[j], rs[i]
 			}
-			return vStr(string(rs)), nil
+			return likeStr(v, string(rs)), nil
+		case kList, kTuple, kRange, kView, kDict, kUndef:
+			// reversed(value): an iterator
+			items, err := iterate(v)
+			if err != nil {
+				return vUndef, err
+			}
+			i := len(items)
+			return newIter(reverseIterName(v), func() (V, bool, error) {
+				if i == 0 {
+					return vUndef, false, nil
+				}
+				i--
+				return items[i], true, nil
+			}), nil
 		}
-		items, err := seq(v, name)
+		// not reversible: list(value), reversed
+		items, err := iterate(v)
 		if err != nil {
-			return vUndef, err
+			return vUndef, &Error{Kind: "FilterArgumentError", Msg: "argument must be iterable"}
 		}
 		out := make([]V, len(items))
 		for i, it := range items {
@@ -202,7 +251,7 @@ func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
 		if err != nil {
 			return vUndef, err
 		}
-		sep := s.str(param(args, kw, 0, "d", vEmpty))
+		sep := pyStr(param(args, kw, 0, "d", vEmpty))
 		if a := param(args, kw, 1, "attribute", vNone); !a.IsNone() {
 			get := s.attrGetter(a)
 			for i := range items {
@@ -228,35 +277,46 @@ func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
 		}
 		return v, nil
 	case "items":
-		if v.IsUndefined() {
-			return vList(nil), nil
-		}
-		if !v.IsDict() {
-			return vUndef, typeErr("Can only get item pairs from a mapping.")
-		}
-		d := v.AsDict()
-		out := make([]V, len(d.Keys))
-		for i, k := range d.Keys {
-			out[i] = s.tuple([]V{vStr(k), d.Data[k]})
-		}
-		return vList(out), nil
+		// a generator: the type check happens when it is consumed
+		var pairs []V
+		started := false
+		return newIter("generator object do_items", func() (V, bool, error) {
+			if !started {
+				started = true
+				switch v.k {
+				case kUndef:
+				case kDict:
+					for _, e := range v.AsDict().ents {
+						pairs = append(pairs, vTuple([]V{e.k, e.v}))
+					}
+				default:
+					return vUndef, false, typeErr("Can only get item pairs from a mapping.")
+				}
+			}
+			if len(pairs) == 0 {
+				return vUndef, false, nil
+			}
+			x := pairs[0]
+			pairs = pairs[1:]
+			return x, true, nil
+		}), nil
 	case "dictsort":
 		if !v.IsDict() {
 			return vUndef, &Error{Kind: "FilterArgumentError", Msg: "dictsort needs a mapping"}
 		}
 		cs := truthy(param(args, kw, 0, "case_sensitive", vFalse))
-		byValue := s.str(param(args, kw, 1, "by", vStr("key"))) == "value"
+		byValue := pyStr(param(args, kw, 1, "by", vStr("key"))) == "value"
 		rev := truthy(param(args, kw, 2, "reverse", vFalse))
 		d := v.AsDict()
-		out := make([]V, len(d.Keys))
-		for i, k := range d.Keys {
-			out[i] = s.tuple([]V{vStr(k), d.Data[k]})
+		out := make([]V, d.Len())
+		for i, e := range d.ents {
+			out[i] = vTuple([]V{e.k, e.v})
 		}
 		pos := 0
 		if byValue {
 			pos = 1
 		}
-		return sortValues(out, rev, func(x V) (V, error) { return lowerKey(x.AsList().Items[pos], cs), nil })
+		return s.sortValues(out, rev, func(x V) (V, error) { return lowerKey(x.AsList().Items[pos], cs), nil })
 	case "sort":
 		items, err := seq(v, name)
 		if err != nil {
@@ -272,39 +332,47 @@ func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
 				return lowerKey(y, cs), err
 			}
 		}
-		return sortValues(append([]V(nil), items...), rev, key)
+		return s.sortValues(append([]V(nil), items...), rev, key)
 	case "unique":
-		items, err := seq(v, name)
-		if err != nil {
-			return vUndef, err
-		}
 		cs := truthy(param(args, kw, 0, "case_sensitive", vFalse))
 		var get func(V) (V, error)
 		if a := param(args, kw, 1, "attribute", vNone); !a.IsNone() {
 			get = s.attrGetter(a)
 		}
-		var out, seen []V
-		for _, it := range items {
-			k := it
-			if get != nil {
-				if k, err = get(it); err != nil {
-					return vUndef, err
+		src := iterOf(v)
+		var seen []V
+		return newIter("generator object do_unique", func() (V, bool, error) {
+			for {
+				it, ok, err := src()
+				if err != nil || !ok {
+					return it, ok, err
+				}
+				k := it
+				if get != nil {
+					if k, err = get(it); err != nil {
+						return vUndef, false, err
+					}
+				}
+				k = lowerKey(k, cs)
+				if err := hashable(k); err != nil {
+					return vUndef, false, err
+				}
+				if err := s.spend(len(seen)); err != nil {
+					return vUndef, false, err
+				}
+				dup := false
+				for _, sv := range seen {
+					if pyEq(sv, k) {
+						dup = true
+						break
+					}
+				}
+				if !dup {
+					seen = append(seen, k)
+					return it, true, nil
 				}
 			}
-			k = lowerKey(k, cs)
-			dup := false
-			for _, sv := range seen {
-				if pyEq(sv, k) {
-					dup = true
-					break
-				}
-			}
-			if !dup {
-				seen = append(seen, k)
-				out = append(out, it)
-			}
-		}
-		return vList(out), nil
+		}), nil
 	case "min", "max":
 		items, err := seq(v, name)
 		if err != nil {
@@ -360,118 +428,155 @@ func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
 		}
 		return total, nil
 	case "batch":
-		items, err := seq(v, name)
-		if err != nil {
-			return vUndef, err
-		}
-		n, _ := asInt(param(args, kw, 0, "linecount", vInt(1)))
-		if n <= 0 {
-			return vUndef, &Error{Kind: "ValueError", Msg: "batch size must be positive"}
+		lc := param(args, kw, 0, "linecount", vUndef)
+		n, isInt := asInt(lc)
+		if !isInt {
+			n = -1 // Python compares len(tmp) == linecount: never true
 		}
 		fill := param(args, kw, 1, "fill_with", vNone)
-		var out []V
-		for i := 0; i < len(items); i += int(n) {
-			end := min(i+int(n), len(items))
-			b := append([]V(nil), items[i:end]...)
-			if end-i < int(n) && !fill.IsNone() {
-				for len(b) < int(n) {
-					b = append(b, fill)
+		if !fill.IsNone() && isInt && n > 0 {
+			if err := s.checkSize(int(min(n, s.maxLen()) * 16)); err != nil {
+				return vUndef, err
+			}
+		}
+		src := iterOf(v)
+		var tmp []V
+		done := false
+		return newIter("generator object do_batch", func() (V, bool, error) {
+			// for item in value: if len(tmp) == linecount: yield tmp; tmp = []
+			//                    tmp.append(item)
+			for !done {
+				if err := s.spend(1); err != nil {
+					return vUndef, false, err
+				}
+				x, ok, err := src()
+				if err != nil {
+					return vUndef, false, err
+				}
+				if !ok {
+					done = true
+					break
+				}
+				if int64(len(tmp)) == n {
+					out := tmp
+					tmp = []V{x}
+					return vList(out), true, nil
+				}
+				tmp = append(tmp, x)
+			}
+			if len(tmp) == 0 {
+				return vUndef, false, nil
+			}
+			out := tmp
+			tmp = nil
+			if !fill.IsNone() {
+				if !isInt {
+					return vUndef, false, typeErr("'<' not supported between instances of 'int' and '%s'", pyType(lc))
+				}
+				for int64(len(out)) < n {
+					out = append(out, fill)
 				}
 			}
-			out = append(out, vList(b))
-		}
-		return vList(out), nil
+			return vList(out), true, nil
+		}), nil
 	case "map":
-		items, err := seq(v, name)
-		if err != nil {
-			return vUndef, err
-		}
-		out := make([]V, len(items))
-		if a, ok := kw["attribute"]; ok && len(args) == 0 {
-			get := s.attrGetter(a)
-			def, hasDef := kw["default"]
-			for i, it := range items {
-				if out[i], err = get(it); err != nil {
-					return vUndef, err
-				}
-				if hasDef && out[i].IsUndefined() {
-					out[i] = def
+		// a generator: nothing happens (not even argument checks) until
+		// it is consumed, and a false value gives nothing
+		src := iterOf(v)
+		empty := !truthy(v)
+		var fn func(V) (V, error)
+		return newIter("generator object sync_do_map", func() (V, bool, error) {
+			if empty {
+				return vUndef, false, nil
+			}
+			if fn == nil {
+				var err error
+				if fn, err = s.mapFunc(args, kw); err != nil {
+					return vUndef, false, err
 				}
 			}
-			return vList(out), nil
-		}
-		if len(args) == 0 {
-			return vUndef, &Error{Kind: "FilterArgumentError", Msg: "map requires a filter argument"}
-		}
-		fname := s.str(args[0])
-		if !filterNames[fname] {
-			return vUndef, noFilter(fname)
-		}
-		for i, it := range items {
-			if out[i], err = s.filter(fname, it, args[1:], kw); err != nil {
-				return vUndef, err
+			if err := s.spend(1); err != nil {
+				return vUndef, false, err
 			}
-		}
-		return vList(out), nil
+			x, ok, err := src()
+			if err != nil || !ok {
+				return x, ok, err
+			}
+			y, err := fn(x)
+			return y, err == nil, err
+		}), nil
 	case "select", "reject", "selectattr", "rejectattr":
-		items, err := seq(v, name)
-		if err != nil {
-			return vUndef, err
-		}
-		get := func(x V) (V, error) { return x, nil }
-		rest := args
-		if strings.HasSuffix(name, "attr") {
-			if len(rest) == 0 {
-				return vUndef, &Error{Kind: "FilterArgumentError", Msg: "missing parameter for attribute name"}
-			}
-			get = s.attrGetter(rest[0])
-			rest = rest[1:]
-		}
-		check := func(x V) (bool, error) { return truthy(x), nil }
-		if len(rest) > 0 {
-			tname := s.str(rest[0])
-			if !testNames[tname] {
-				return vUndef, &Error{Kind: "TemplateRuntimeError", Msg: fmt.Sprintf("no test named '%s'", tname)}
-			}
-			targs := rest[1:]
-			check = func(x V) (bool, error) { return s.test(tname, x, targs) }
-		}
+		src := iterOf(v)
+		empty := !truthy(v)
 		want := strings.HasPrefix(name, "select")
-		var out []V
-		for _, it := range items {
-			x, err := get(it)
-			if err != nil {
-				return vUndef, err
+		var get func(V) (V, error)
+		var check func(V) (bool, error)
+		return newIter("generator object select_or_reject", func() (V, bool, error) {
+			if empty {
+				return vUndef, false, nil
 			}
-			ok, err := check(x)
-			if err != nil {
-				return vUndef, err
+			if check == nil {
+				var err error
+				if get, check, err = s.selectFuncs(name, args); err != nil {
+					return vUndef, false, err
+				}
 			}
-			if ok == want {
-				out = append(out, it)
+			for {
+				if err := s.spend(1); err != nil {
+					return vUndef, false, err
+				}
+				it, ok, err := src()
+				if err != nil || !ok {
+					return it, ok, err
+				}
+				x, err := get(it)
+				if err != nil {
+					return vUndef, false, err
+				}
+				keep, err := check(x)
+				if err != nil {
+					return vUndef, false, err
+				}
+				if keep == want {
+					return it, true, nil
+				}
 			}
-		}
-		return vList(out), nil
+		}), nil
 	case "attr":
-		return s.getattr(v, s.str(arg(args, 0)))
+		// Python's getattr only: no fallback to item lookup.
+		name := pyStr(arg(args, 0))
+		switch v.k {
+		case kDict, kStr, kList, kTuple, kNS, kLoop:
+			if v.k == kDict && !safeDictMethods[name] && !unsafeDictMethods[name] {
+				return noAttr(v, name), nil
+			}
+			return s.getattr(v, name)
+		case kUndef:
+			return vUndef, undefErrOf(v)
+		}
+		return noAttr(v, name), nil
 
-	case "int":
+	case "int", "float":
+		if v.k == kUndef { // Undefined.__int__ and __float__ raise
+			return vUndef, undefErrOf(v)
+		}
+		if name == "float" {
+			def := param(args, kw, 0, "default", vFloat(0))
+			switch {
+			case v.IsFloat():
+				return v, nil
+			case isNum(v):
+				return vFloat(toF(v)), nil
+			case v.IsString():
+				if f, ok := parsePyFloat(v.AsString()); ok {
+					return vFloat(f), nil
+				}
+			}
+			return def, nil
+		}
 		def := param(args, kw, 0, "default", vInt(0))
 		base, _ := asInt(param(args, kw, 1, "base", vInt(10)))
 		return toInt(v, def, int(base)), nil
-	case "float":
-		def := param(args, kw, 0, "default", vFloat(0))
-		switch {
-		case v.IsFloat():
-			return v, nil
-		case isNum(v):
-			return vFloat(toF(v)), nil
-		case v.IsString():
-			if f, ok := parsePyFloat(v.AsString()); ok {
-				return vFloat(f), nil
-			}
-		}
-		return def, nil
 	case "abs":
 		if i, ok := asInt(v); ok {
 			if i < 0 {
@@ -485,7 +590,7 @@ func (s *state) filter(name string, v V, args []V, kw map[string]V) (V, error) {
 		return vUndef, typeErr("bad operand type for abs(): '%s'", pyType(v))
 	case "round":
 		prec, _ := asInt(param(args, kw, 0, "precision", vInt(0)))
-		meth := s.str(param(args, kw, 1, "method", vStr("common")))
+		meth := pyStr(param(args, kw, 1, "method", vStr("common")))
 		if !isNum(v) {
 			return vUndef, typeErr("type %s doesn't define __round__ method", pyType(v))
 		}
@@ -593,7 +698,7 @@ func toInt(v V, def V, base int) V {
 	return def
 }
 
-func sortValues(items []V, reverse bool, key func(V) (V, error)) (V, error) {
+func (s *state) sortValues(items []V, reverse bool, key func(V) (V, error)) (V, error) {
 	keys := make([]V, len(items))
 	for i, it := range items {
 		k, err := key(it)
@@ -608,6 +713,12 @@ func sortValues(items []V, reverse bool, key func(V) (V, error)) (V, error) {
 	}
 	var sortErr error
 	sort.SliceStable(idx, func(a, b int) bool {
+		if sortErr == nil {
+			sortErr = s.spend(1)
+		}
+		if sortErr != nil {
+			return false
+		}
 		x, y := keys[idx[a]], keys[idx[b]]
 		if reverse {
 			x, y = y, x
@@ -628,4 +739,74 @@ func sortValues(items []V, reverse bool, key func(V) (V, error)) (V, error) {
 	return vList(out), nil
 }
 
-var _ = jinja.NewDict
+// mapFunc is the function the map filter applies to each item.
+func (s *state) mapFunc(args []V, kw []kwarg) (func(V) (V, error), error) {
+	if a, ok := kwGet(kw, "attribute"); ok && len(args) == 0 {
+		for _, k := range kw {
+			if k.name != "attribute" && k.name != "default" {
+				return nil, &Error{Kind: "FilterArgumentError", Msg: "Unexpected keyword argument " + pyStrRepr(k.name)}
+			}
+		}
+		get := s.attrGetter(a)
+		def, _ := kwGet(kw, "default")
+		return func(x V) (V, error) {
+			y, err := get(x)
+			if err == nil && y.k == kUndef && def.k != kUndef && def.k != kNone {
+				y = def
+			}
+			return y, err
+		}, nil
+	}
+	if len(args) == 0 {
+		return nil, &Error{Kind: "FilterArgumentError", Msg: "map requires a filter argument"}
+	}
+	fname := pyStr(args[0])
+	if !filterNames[fname] {
+		return nil, noFilter(fname)
+	}
+	rest := args[1:]
+	return func(x V) (V, error) { return s.filter(fname, x, rest, kw) }, nil
+}
+
+// selectFuncs returns what the select family looks at in an item and the
+// test it applies.
+func (s *state) selectFuncs(name string, args []V) (func(V) (V, error), func(V) (bool, error), error) {
+	get := func(x V) (V, error) { return x, nil }
+	rest := args
+	if strings.HasSuffix(name, "attr") {
+		if len(rest) == 0 {
+			return nil, nil, &Error{Kind: "FilterArgumentError", Msg: "Missing parameter for attribute name"}
+		}
+		get = s.attrGetter(rest[0])
+		rest = rest[1:]
+	}
+	check := func(x V) (bool, error) { return truthy(x), nil }
+	if len(rest) > 0 {
+		tname := pyStr(rest[0])
+		if !testNames[tname] {
+			return nil, nil, &Error{Kind: "TemplateRuntimeError", Msg: fmt.Sprintf("no test named '%s'", tname)}
+		}
+		targs := rest[1:]
+		check = func(x V) (bool, error) { return s.test(tname, x, targs) }
+	}
+	return get, check, nil
+}
+
+// reverseIterName is the type of reversed(v).
+func reverseIterName(v V) string {
+	switch v.k {
+	case kList:
+		return "list_reverseiterator"
+	case kRange:
+		return "range_iterator"
+	case kDict, kView:
+		if v.k == kView && v.n == viewValues {
+			return "dict_reversevalueiterator"
+		}
+		if v.k == kView && v.n == viewItems {
+			return "dict_reverseitemiterator"
+		}
+		return "dict_reversekeyiterator"
+	}
+	return "reversed"
+}

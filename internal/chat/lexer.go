@@ -13,7 +13,7 @@ import (
 // settings Hugging Face uses: trim_blocks=True, lstrip_blocks=True,
 // keep_trailing_newline=False, default delimiters, no line statements.
 // Whitespace control is applied here, exactly as jinja2 does it, so the text
-// handed to the execution engine is final.
+// handed to the evaluator is final.
 
 type itemKind int
 

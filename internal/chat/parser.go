@@ -5,17 +5,15 @@ import (
 )
 
 // This file parses the lexed template with jinja2's grammar
-// (jinja2/parser.py) into a small AST. Operator precedence, filters and
-// tests follow jinja2 exactly; the AST is then compiled (emit.go) into the
-// execution engine's syntax with every value operation routed through
-// helpers that implement Python/jinja2 semantics.
+// (jinja2/parser.py) into a small AST, which eval.go evaluates directly.
+// Operator precedence, filters and tests follow jinja2 exactly.
 
 // ---- expressions ----
 
 type expr interface{}
 
 type (
-	eConst struct{ v any } // nil (None), bool, int64, float64, string
+	eConst struct{ v V }
 	eName  struct{ name string }
 	eList  struct {
 		items []expr
@@ -79,13 +77,14 @@ type (
 		els    []stmt // nil when absent
 	}
 	sFor struct {
-		targets []string
-		tuple   bool
-		iter    expr
-		filter  expr
-		body    []stmt
-		els     []stmt
-		hasElse bool
+		targets    []string
+		tuple      bool
+		iter       expr
+		filter     expr
+		body       []stmt
+		els        []stmt
+		recursive  bool
+		freshScope bool // the body defines macros or call blocks, which keep its scope
 	}
 	sSet struct {
 		targets []string // names; len>1 or tuple => unpacking
@@ -104,6 +103,9 @@ type (
 		params   []string
 		defaults []expr
 		body     []stmt
+		// whether the body refers to the special names (jinja2 accepts the
+		// corresponding arguments only then)
+		usesCaller, usesVarargs, usesKwargs bool
 	}
 	sCallBlock struct {
 		params []string
@@ -113,6 +115,11 @@ type (
 	sFilterBlock struct {
 		filters []*eFilter
 		body    []stmt
+	}
+	sWith struct {
+		names []string
+		vals  []expr
+		body  []stmt
 	}
 	sBreak      struct{}
 	sContinue   struct{}
@@ -238,7 +245,9 @@ func (p *parser) parseStatement(kw string) (stmt, error) {
 			return nil, err
 		}
 		return &sGeneration{body}, nil
-	case "with", "include", "import", "from", "extends", "block", "autoescape", "do":
+	case "with":
+		return p.parseWith()
+	case "include", "import", "from", "extends", "block", "autoescape", "do":
 		return nil, p.errf("the '%s' tag is not supported", kw)
 	}
 	return nil, p.errf("encountered unknown tag '%s'", kw)
@@ -298,9 +307,7 @@ func (p *parser) parseFor() (stmt, error) {
 			return nil, err
 		}
 	}
-	if p.skipName("recursive") {
-		return nil, p.errf("recursive for loops are not supported")
-	}
+	s.recursive = p.skipName("recursive")
 	if err := p.expectEnd(); err != nil {
 		return nil, err
 	}
@@ -315,9 +322,11 @@ func (p *parser) parseFor() (stmt, error) {
 		if err := p.expectEnd(); err != nil {
 			return nil, err
 		}
-		s.hasElse = true
 		if s.els, _, err = p.parseBody([]string{"endfor"}); err != nil {
 			return nil, err
+		}
+		if s.els == nil {
+			s.els = []stmt{}
 		}
 	}
 	return s, p.expectEnd()
@@ -480,6 +489,37 @@ func (p *parser) parseMacro() (stmt, error) {
 		p.tp++ // {% endmacro name %}
 	}
 	return &sMacro{name: t.s, params: params, defaults: defs, body: body}, p.expectEnd()
+}
+
+func (p *parser) parseWith() (stmt, error) {
+	s := &sWith{}
+	for p.cur().kind != tkEOF {
+		if len(s.names) > 0 {
+			if err := p.expectOp(","); err != nil {
+				return nil, err
+			}
+		}
+		t := p.cur()
+		if t.kind != tkName {
+			return nil, p.errf("expected a name, got %s", t)
+		}
+		p.tp++
+		if err := p.expectOp("="); err != nil {
+			return nil, err
+		}
+		v, err := p.parseExpression(true)
+		if err != nil {
+			return nil, err
+		}
+		s.names = append(s.names, t.s)
+		s.vals = append(s.vals, v)
+	}
+	body, _, err := p.parseBody([]string{"endwith"})
+	if err != nil {
+		return nil, err
+	}
+	s.body = body
+	return s, p.expectEnd()
 }
 
 func (p *parser) parseCallBlock() (stmt, error) {
@@ -869,11 +909,11 @@ func (p *parser) parsePrimary() (expr, error) {
 		p.tp++
 		switch t.s {
 		case "true", "True":
-			return &eConst{true}, nil
+			return &eConst{vTrue}, nil
 		case "false", "False":
-			return &eConst{false}, nil
+			return &eConst{vFalse}, nil
 		case "none", "None":
-			return &eConst{nil}, nil
+			return &eConst{vNone}, nil
 		}
 		return &eName{t.s}, nil
 	case tkString:
@@ -883,13 +923,13 @@ func (p *parser) parsePrimary() (expr, error) {
 			s += p.cur().s
 			p.tp++
 		}
-		return &eConst{s}, nil
+		return &eConst{vStr(s)}, nil
 	case tkInt:
 		p.tp++
-		return &eConst{t.i}, nil
+		return &eConst{vInt(t.i)}, nil
 	case tkFloat:
 		p.tp++
-		return &eConst{t.f}, nil
+		return &eConst{vFloat(t.f)}, nil
 	case tkOp:
 		switch t.s {
 		case "(":
@@ -963,7 +1003,7 @@ func (p *parser) parsePostfix(node expr) (expr, error) {
 			case tkName:
 				node = &eGetattr{node, t.s}
 			case tkInt:
-				node = &eGetitem{node, &eConst{t.i}}
+				node = &eGetitem{node, &eConst{vInt(t.i)}}
 			default:
 				return nil, p.errf("expected name or number")
 			}
@@ -1198,4 +1238,158 @@ func (p *parser) parseTest(arg expr) (expr, error) {
 		return &eNot{t}, nil
 	}
 	return t, nil
+}
+
+// ---- preparation for the evaluator ----
+
+// prepare sets the flags the evaluator needs: the special names each macro
+// refers to, and the loops whose body scope must outlive an iteration.
+func prepare(body []stmt) {
+	walkStmts(body, func(st stmt) {
+		switch st := st.(type) {
+		case *sMacro:
+			walkStmts(st.body, nil, func(e expr) {
+				if n, ok := e.(*eName); ok {
+					switch n.name {
+					case "caller":
+						st.usesCaller = true
+					case "varargs":
+						st.usesVarargs = true
+					case "kwargs":
+						st.usesKwargs = true
+					}
+				}
+			})
+		case *sFor:
+			walkStmts(st.body, func(x stmt) {
+				switch x.(type) {
+				case *sMacro, *sCallBlock:
+					st.freshScope = true
+				}
+			}, nil)
+		}
+	}, nil)
+}
+
+// walkStmts calls fs for every statement and fe for every expression in
+// body, nested ones included.
+func walkStmts(body []stmt, fs func(stmt), fe func(expr)) {
+	ex := func(es ...expr) {
+		if fe == nil {
+			return
+		}
+		for _, e := range es {
+			walkExpr(e, fe)
+		}
+	}
+	filters := func(fl []*eFilter) {
+		for _, f := range fl {
+			ex(f)
+		}
+	}
+	for _, st := range body {
+		if fs != nil {
+			fs(st)
+		}
+		switch st := st.(type) {
+		case *sOutput:
+			ex(st.e)
+		case *sIf:
+			ex(st.conds...)
+			for _, b := range st.bodies {
+				walkStmts(b, fs, fe)
+			}
+			walkStmts(st.els, fs, fe)
+		case *sFor:
+			ex(st.iter, st.filter)
+			walkStmts(st.body, fs, fe)
+			walkStmts(st.els, fs, fe)
+		case *sSet:
+			ex(st.value)
+		case *sSetBlock:
+			filters(st.filters)
+			walkStmts(st.body, fs, fe)
+		case *sFilterBlock:
+			filters(st.filters)
+			walkStmts(st.body, fs, fe)
+		case *sMacro:
+			ex(st.defaults...)
+			walkStmts(st.body, fs, fe)
+		case *sCallBlock:
+			ex(st.call)
+			walkStmts(st.body, fs, fe)
+		case *sWith:
+			ex(st.vals...)
+			walkStmts(st.body, fs, fe)
+		case *sGeneration:
+			walkStmts(st.body, fs, fe)
+		}
+	}
+}
+
+// walkExpr calls f for e and every expression inside it.
+func walkExpr(e expr, f func(expr)) {
+	if e == nil {
+		return
+	}
+	switch x := e.(type) {
+	case *eList:
+		if x == nil {
+			return
+		}
+	case *eFilter:
+		if x == nil {
+			return
+		}
+	}
+	f(e)
+	all := func(es ...expr) {
+		for _, x := range es {
+			walkExpr(x, f)
+		}
+	}
+	switch x := e.(type) {
+	case *eList:
+		all(x.items...)
+	case *eDict:
+		all(x.keys...)
+		all(x.vals...)
+	case *eGetattr:
+		all(x.obj)
+	case *eGetitem:
+		all(x.obj, x.key)
+	case *eSlice:
+		all(x.obj, x.start, x.stop, x.step)
+	case *eCall:
+		all(x.fn)
+		all(x.args...)
+		all(x.kwVals...)
+	case *eFilter:
+		all(x.arg)
+		all(x.args...)
+		all(x.kwVals...)
+	case *eTest:
+		all(x.arg)
+		all(x.args...)
+		all(x.kwVals...)
+	case *eNot:
+		all(x.x)
+	case *eNeg:
+		all(x.x)
+	case *ePos:
+		all(x.x)
+	case *eAnd:
+		all(x.l, x.r)
+	case *eOr:
+		all(x.l, x.r)
+	case *eBin:
+		all(x.l, x.r)
+	case *eConcat:
+		all(x.items...)
+	case *eCompare:
+		all(x.first)
+		all(x.rest...)
+	case *eCond:
+		all(x.test, x.a, x.b)
+	}
 }
