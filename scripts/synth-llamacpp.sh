@@ -13,6 +13,7 @@
 # per architecture cut to a few layers (REAL="preset:layers:type ...").
 # Usage: scripts/synth-llamacpp.sh [OUT.json]   (TYPES="f16 q8_0 q4_k_m")
 set -euo pipefail
+export OMP_WAIT_POLICY=PASSIVE # llama.cpp threads sleep when idle (a shared machine)
 cd "$(dirname "$0")/.."
 out=${1:-testdata/llamacpp/synth.json}
 llref=${LLREF_BIN:-$HOME/.cache/kvserve-llamacpp-ref/build/llref}
@@ -37,8 +38,12 @@ one() {
   local sha
   sha=$(sha256sum "$f" | cut -d' ' -f1)
   "$llref" ppl -m "$f" -f "$shared/eval/dev.txt" -c $ctx --chunks $chunks -ctk "$cache" -ctv "$cache" 2>/dev/null | grep '^{' > "$tmp/ppl.json"
-  # llama.cpp's own noise: the same run without flash attention.
-  "$llref" ppl -m "$f" -f "$shared/eval/dev.txt" -c $ctx --chunks $chunks -ctk "$cache" -ctv "$cache" -fa 0 2>/dev/null | grep '^{' > "$tmp/ppl0.json"
+  # llama.cpp's own noise: the same run without flash attention (which it
+  # allows only with an f16 cache).
+  echo '{}' > "$tmp/ppl0.json"
+  if [ "$cache" = f16 ]; then
+    "$llref" ppl -m "$f" -f "$shared/eval/dev.txt" -c $ctx --chunks $chunks -fa 0 2>/dev/null | grep '^{' > "$tmp/ppl0.json"
+  fi
   "$llref" logits -m "$f" -prompt "$prompt" -n 1 --top 10 -ctk "$cache" -ctv "$cache" 2>/dev/null | grep '^{' > "$tmp/logits.json"
   python3 - "$p" "$t" "$seed" "$sha" "$cache" "$layers" "$tmp/ppl.json" "$tmp/logits.json" "$tmp/ppl0.json" >> "$tmp/entries" <<'PY'
 import json, sys
@@ -52,7 +57,9 @@ if cache != "f16":
     e["cache"] = cache
 if layers != "0":
     e["layers"] = int(layers)
-e.update({"ppl": round(ppl["ppl"], 4), "ppl_fa0": round(ppl0["ppl"], 4), "ppl_err": round(ppl["ppl_err"], 4), "scored": ppl["scored"],
+if "ppl" in ppl0:
+    e["ppl_fa0"] = round(ppl0["ppl"], 4)
+e.update({"ppl": round(ppl["ppl"], 4), "ppl_err": round(ppl["ppl_err"], 4), "scored": ppl["scored"],
           "prompt_tokens": lg["prompt_tokens"], "top10": [x[0] for x in top],
           "top10_logprob": [round(x[1], 5) for x in top]})
 print(json.dumps(e))
