@@ -5,6 +5,10 @@
 // attending and keeps only the pages a layer can still attend.
 package attn
 
+// MaxRun is the most consecutive tokens of one sequence the model hands the
+// cache's attention at once (a run shares each page's scoring).
+const MaxRun = 32
+
 // Layer is how one layer attends.
 type Layer struct {
 	// Window > 0 makes a sliding-window layer: the token at position p

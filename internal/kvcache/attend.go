@@ -2,6 +2,7 @@ package kvcache
 
 import (
 	"fmt"
+	"github.com/kvserve/kvserve/internal/attn"
 	"math"
 
 	"github.com/kvserve/kvserve/internal/kernels"
@@ -10,7 +11,7 @@ import (
 )
 
 // MaxRunTokens is the most tokens AttendRun takes at once.
-const MaxRunTokens = 32
+const MaxRunTokens = attn.MaxRun
 
 // attnScratch is one worker's attention scratch space, sized for R =
 // MaxRunTokens × group query rows.

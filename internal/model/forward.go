@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"github.com/kvserve/kvserve/internal/attn"
 	"math"
 
 	"github.com/kvserve/kvserve/internal/kernels"
@@ -28,7 +29,7 @@ type KV interface {
 }
 
 // MaxRun is the most tokens the forward pass hands AttendRun at once.
-const MaxRun = 32
+const MaxRun = attn.MaxRun
 
 // Batch is a set of tokens to process in one forward pass. Tokens may
 // belong to different sequences; within a sequence, positions must be
