@@ -248,7 +248,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	m(c.cacheUsage, prometheus.GaugeValue, ratio)
 	m(c.cacheTokens, prometheus.GaugeValue, float64(tokens))
 
-	m(c.mspWaiting, prometheus.GaugeValue, float64(st.Deferred)+waiting)
+	// A request waiting in the scheduler's queue is also one the server
+	// counts as waiting for its start: the larger, not the sum.
+	m(c.mspWaiting, prometheus.GaugeValue, max(float64(st.Deferred), waiting))
 	m(c.mspRunning, prometheus.GaugeValue, float64(st.Processing))
 	m(c.utilization, prometheus.GaugeValue, room.utilization())
 	m(c.limit, prometheus.GaugeValue, float64(room.limit), room.limitKind)
