@@ -105,6 +105,14 @@ func (p *Policy) Plan(c *kvcache.Cache, in Input) (*Plan, error) {
 		for l := 0; l < cfg.Layers; l++ {
 			for i := 0; i < c.NumPages(ss.Seq, l); i++ {
 				roles := c.PageRoles(ss.Seq, i)
+				// A page still being filled counts the roles it will
+				// hold: the higher precision holds until it is full.
+				if (i+1)*cfg.PageTokens > sq.Len {
+					roles |= next
+				}
+				if ss.MixedRoles != 0 && i == ss.MixedPage {
+					roles |= ss.MixedRoles
+				}
 				for _, side := range []bool{false, true} {
 					ref := kvcache.PageRef{Seq: ss.Seq, Layer: l, V: side, Index: i}
 					cur, ok := sm.typ(ref)

@@ -83,7 +83,9 @@ func (s *Scheduler) planInput() cachepolicy.Input {
 			}
 		case slotDecode:
 			ss.Next = 1 << sl.role
-			ss.Answer = sl.track.answer
+			if ss.Answer = sl.track.answer; ss.Answer {
+				ss.Next |= 1 << kvcache.RoleGenerated // the answer follows in the same page
+			}
 		}
 		in.Seqs = append(in.Seqs, ss)
 	}
@@ -93,9 +95,13 @@ func (s *Scheduler) planInput() cachepolicy.Input {
 // noteRole records the role of a just-sampled token (stored at the next
 // step) and where the request's reasoning begins.
 func (s *Scheduler) noteRole(sl *slot, piece string) {
-	sl.role = sl.track.next(piece)
+	// The token is stored at the next step, at position len(sl.tokens).
+	sl.role = sl.track.next(piece, len(sl.tokens))
 	if sl.role == kvcache.RoleReasoning && sl.reasonStart < 0 {
-		sl.reasonStart = len(sl.tokens)
+		sl.reasonStart = len(sl.tokens) // the prompt opened the block
+		if sl.track.start >= 0 {
+			sl.reasonStart = sl.track.start
+		}
 	}
 }
 

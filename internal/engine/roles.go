@@ -18,47 +18,55 @@ type ReasoningMarkers struct {
 // roleTracker follows a request's output token by token and says the
 // cache role of each generated token: reasoning from the token that
 // completes the open marker through the one that completes the close
-// marker, generated (the answer) otherwise.
+// marker, generated (the answer) otherwise. It also finds where the
+// reasoning began: the token where the open marker's text starts.
 type roleTracker struct {
 	m      *ReasoningMarkers
 	in     bool   // inside the thinking block
 	answer bool   // the block closed: the answer is being written
+	start  int    // position of the token where the open marker starts (-1: not seen)
 	tail   string // recent text, for a marker split across tokens
+	at     []int  // position of the token each byte of tail came from
 }
 
 func newRoleTracker(m *ReasoningMarkers) roleTracker {
 	if m == nil || m.Open == "" || m.Close == "" {
-		return roleTracker{}
+		return roleTracker{start: -1}
 	}
-	return roleTracker{m: m, in: m.InThink}
+	return roleTracker{m: m, in: m.InThink, start: -1}
 }
 
-// next returns the role of a generated token whose text is piece.
-func (t *roleTracker) next(piece string) kvcache.Role {
+// next returns the role of the generated token at position pos whose
+// text is piece.
+func (t *roleTracker) next(piece string, pos int) kvcache.Role {
 	if t.m == nil || t.answer {
 		return kvcache.RoleGenerated
 	}
 	t.tail += piece
+	for range len(piece) {
+		t.at = append(t.at, pos)
+	}
 	if !t.in {
 		i := strings.Index(t.tail, t.m.Open)
 		if i < 0 {
-			t.tail = keepTail(t.tail, len(t.m.Open)-1)
+			t.keep(len(t.m.Open) - 1)
 			return kvcache.RoleGenerated
 		}
-		t.in = true
-		t.tail = t.tail[i+len(t.m.Open):]
+		t.in, t.start = true, t.at[i]
+		t.tail, t.at = t.tail[i+len(t.m.Open):], t.at[i+len(t.m.Open):]
 	}
 	if strings.Contains(t.tail, t.m.Close) {
-		t.in, t.answer, t.tail = false, true, ""
+		t.in, t.answer, t.tail, t.at = false, true, "", nil
 		return kvcache.RoleReasoning
 	}
-	t.tail = keepTail(t.tail, len(t.m.Close)-1)
+	t.keep(len(t.m.Close) - 1)
 	return kvcache.RoleReasoning
 }
 
-func keepTail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
+// keep keeps the last n bytes of tail.
+func (t *roleTracker) keep(n int) {
+	if d := len(t.tail) - n; d > 0 {
+		t.tail = t.tail[d:]
+		t.at = append(t.at[:0], t.at[d:]...)
 	}
-	return s
 }
