@@ -225,6 +225,7 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 	sl.tStart = time.Now()
 	if s.policy != nil {
 		s.cache.SetSeqWriteTypes(sl.id, nil, nil) // the policy sets them again
+		s.cache.SetPageWriteTypes(sl.id, -1, nil, nil)
 	}
 	sl.res = &Result{SlotID: sl.id, PromptTokens: len(r.Prompt), CachedTokens: keep, EvaluatedTokens: len(r.Prompt) - keep, Truncated: p.truncated}
 	for _, t := range r.Prompt {

@@ -171,6 +171,7 @@ func (s *Scheduler) setPolicy(p *cachepolicy.Policy) error {
 	if p == nil {
 		for _, sl := range s.slots {
 			s.cache.SetSeqWriteTypes(sl.id, nil, nil)
+			s.cache.SetPageWriteTypes(sl.id, -1, nil, nil)
 		}
 	}
 	return nil

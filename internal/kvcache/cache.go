@@ -262,6 +262,7 @@ func (c *Cache) Truncate(seq, n int) {
 	}
 	if n == 0 {
 		c.wrole[seq] = RolePrompt
+		c.pageOver[seq] = pageOverride{index: -1}
 	}
 }
 
