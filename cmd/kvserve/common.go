@@ -1,10 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"strings"
 
-	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
 	"github.com/kvserve/kvserve/internal/sample"
 	"github.com/kvserve/kvserve/internal/tensor"
@@ -57,68 +55,4 @@ func registerSampling(f *flags, p *sample.Params) {
 	f.Float32(&p.PresencePenalty, d.PresencePenalty, "presence penalty", "presence-penalty")
 	f.Float32(&p.FrequencyPenalty, d.FrequencyPenalty, "frequency penalty", "frequency-penalty")
 	f.Uint64(&p.Seed, d.Seed, "random seed (4294967295: random)", "s", "seed")
-}
-
-// policyFlags are the automatic cache precision flags.
-type policyFlags struct {
-	ladderK, ladderV            string
-	hot, warm, sink             int
-	dynamic, dynamicK, dynamicV string
-	budget                      string
-}
-
-func registerPolicy(f *flags, p *policyFlags) {
-	dk, dv := cachepolicy.DefaultLadders()
-	f.String(&p.ladderK, typeList(dk), "K cache ladder for policies, highest precision first (tier 0 is the write type)", "cache-ladder-k")
-	f.String(&p.ladderV, typeList(dv), "V cache ladder for policies", "cache-ladder-v")
-	f.Int(&p.hot, 0, "multistage: keep the most recent N tokens at tier 0, demote older pages as they age (0: off)", "cache-hot")
-	f.Int(&p.warm, cachepolicy.DefaultWarm, "multistage: pages older than --cache-hot spend N tokens of age in each middle tier of the ladder (0: straight to the bottom)", "cache-warm")
-	f.Int(&p.sink, 0, "multistage: keep the first N tokens at tier 0", "cache-sink")
-	f.String(&p.dynamic, "", "step K and V down by context length, e.g. 0:f16,2048:q8_0,3072:q4_0", "dynamic-cache")
-	f.String(&p.dynamicK, "", "step K down by context length (overrides --dynamic-cache for K)", "dynamic-cache-k")
-	f.String(&p.dynamicV, "", "step V down by context length (overrides --dynamic-cache for V)", "dynamic-cache-v")
-	f.String(&p.budget, "", "cache memory budget across all slots, e.g. 48MiB: demote old pages to stay under it", "cache-budget")
-}
-
-func typeList(ts []tensor.Type) string {
-	s := make([]string, len(ts))
-	for i, t := range ts {
-		s[i] = t.String()
-	}
-	return strings.Join(s, ",")
-}
-
-// policy builds the policy the flags describe (nil when no rule is on).
-func (p *policyFlags) policy() (*cachepolicy.Policy, error) {
-	var pol cachepolicy.Policy
-	var err error
-	if pol.LadderK, err = cachepolicy.ParseLadder(p.ladderK); err != nil {
-		return nil, fmt.Errorf("--cache-ladder-k: %w", err)
-	}
-	if pol.LadderV, err = cachepolicy.ParseLadder(p.ladderV); err != nil {
-		return nil, fmt.Errorf("--cache-ladder-v: %w", err)
-	}
-	pol.Hot, pol.Warm, pol.Sink = p.hot, p.warm, p.sink
-	for _, d := range []struct {
-		spec string
-		dst  *[]cachepolicy.LengthStep
-		name string
-	}{{p.dynamic, &pol.LengthK, "--dynamic-cache"}, {p.dynamic, &pol.LengthV, "--dynamic-cache"},
-		{p.dynamicK, &pol.LengthK, "--dynamic-cache-k"}, {p.dynamicV, &pol.LengthV, "--dynamic-cache-v"}} {
-		if d.spec == "" {
-			continue
-		}
-		if *d.dst, err = cachepolicy.ParseLengths(d.spec); err != nil {
-			return nil, fmt.Errorf("%s: %w", d.name, err)
-		}
-	}
-	if p.budget != "" {
-		if pol.Budget, err = cachepolicy.ParseBytes(p.budget); err != nil {
-			return nil, fmt.Errorf("--cache-budget: %w", err)
-		}
-	}
-	if !pol.Enabled() {
-		return nil, nil
-	}
-	return &pol, nil
 }

@@ -23,11 +23,13 @@ func cmdPerplexity(args []string) error {
 	f.Int(&topK, perplexity.DefaultTopK, "keep only the top N log-probabilities per position in a base file (0: the whole distribution, exact)", "kl-top-k")
 	var growing bool
 	var step, segment int
-	var pf policyFlags
+	var spans string
+	var pf cachepolicy.Flags
 	f.Bool(&growing, false, "evaluate one growing context of -c tokens per chunk (as a long chat fills its cache), scoring every position and applying the cache policy flags", "policy")
 	f.Int(&step, 32, "with --policy: tokens per forward pass between policy applications", "policy-step")
 	f.Int(&segment, 512, "with --policy: report KL divergence per segment of N positions", "segment")
-	registerPolicy(f, &pf)
+	f.String(&spans, "", "with --policy: mark positions of every chunk as generated or reasoning tokens (the rest is prompt), e.g. generated:2048-4096 or reasoning:1024-3072,generated:3072-", "span")
+	pf.Bind(f)
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -54,12 +56,19 @@ func cmdPerplexity(args []string) error {
 	if ctx <= 0 {
 		ctx = e.Model.NCtxTrain
 	}
-	pol, err := pf.policy()
+	pol, err := pf.Policy()
 	if err != nil {
 		return err
 	}
 	if pol != nil && !growing {
 		return fmt.Errorf("cache policy flags need --policy (one growing context per chunk)")
+	}
+	roleSpans, err := engine.ParseSpans(spans)
+	if err != nil {
+		return fmt.Errorf("--span: %w", err)
+	}
+	if len(roleSpans) > 0 && !growing {
+		return fmt.Errorf("--span needs --policy (one growing context per chunk)")
 	}
 	if pol != nil {
 		if err := pol.Validate(e.Model.HeadDim, e.Model.HeadDimV); err != nil {
@@ -99,15 +108,15 @@ func cmdPerplexity(args []string) error {
 	var bits engine.BitsTracker
 	var pst cachepolicy.Stats
 	if growing {
-		eval = e.GrowingEvaluator(cache, max(1, min(step, ctx)), pol, &bits, &pst)
+		eval = e.GrowingEvaluator(cache, engine.GrowingOptions{Step: max(1, min(step, ctx)), Policy: pol, Spans: roleSpans, Bits: &bits, Stats: &pst})
 	}
 	res, err := perplexity.Run(tokens, eval, o)
 	if err != nil {
 		return err
 	}
 	if growing {
-		fmt.Printf("average bits per cached value: %.3f (at the end: %.3f); policy conversions: %d by age, %d by length, %d by budget\n",
-			bits.Mean(), bits.Final, pst.ByAge, pst.ByLength, pst.ByBudget)
+		fmt.Printf("average bits per cached value: %.3f (at the end: %.3f); policy conversions: %d by age, %d by length, %d by role, %d by budget\n",
+			bits.Mean(), bits.Final, pst.ByAge, pst.ByLength, pst.ByRole, pst.ByBudget)
 	}
 	for i, p := range res.ChunkPPL {
 		fmt.Printf("[%d]%.4f,", i+1, p)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/server"
 )
@@ -21,8 +22,8 @@ func cmdServe(args []string) error {
 	f := newFlags("serve", "kvserve serve [-m MODEL] [--host HOST] [--port PORT] [-np SLOTS] [-c CTX] [flags]\n\n-c is the total context, split evenly across the -np slots; -c 0 (the default)\ngives every slot the model's training context.")
 	var mf modelFlags
 	mf.register(f, 0)
-	var pf policyFlags
-	registerPolicy(f, &pf)
+	var pf cachepolicy.Flags
+	pf.Bind(f)
 	var host, apiKey, apiKeyFile, corsOrigins, alias, slotPath, logLevel, reasoningFormat string
 	var port, slots, prefill int
 	var metrics, ctxShift, noCtxShift, noWebUI bool
@@ -111,7 +112,7 @@ func cmdServe(args []string) error {
 			return err
 		}
 	}
-	pol, err := pf.policy()
+	pol, err := pf.Policy()
 	if err != nil {
 		return err
 	}

@@ -1,13 +1,18 @@
-// Package cachepolicy owns kvserve's automatic cache precision: rules that
-// step pages down a ladder of cache types as a sequence grows (by context
-// length), as its tokens age (multistage: recent and first tokens stay at
-// the hot type, older pages are demoted page by page), and when a memory
-// budget would be exceeded (oldest pages of the least recently used
-// sequences first). It decides; the kvcache package converts.
+// Package cachepolicy owns kvserve's automatic cache precision: the policy
+// (one type, with its JSON and command-line bindings), its rules, and the
+// plan they make together. Rules ask for precision: by the age of a page's
+// tokens (multistage: recent and first tokens stay at the hot type, older
+// pages step down), by a sequence's length, by the role of a page's tokens
+// (prompt, generated answer, reasoning), and under a memory budget (oldest
+// pages of the least recently used sequences first). They compose so that
+// the stricter wins: a page's target is the lowest precision any rule asks
+// for.
 //
-// Pages only move down a ladder (to fewer bits), and a page is converted
-// at most once per ladder step: a policy never re-quantizes history that
-// is already at its target.
+// A policy only plans: Plan returns page conversions (kvcache.Step, the
+// type a requantization plans too) and the types new pages are written in;
+// the engine's converter carries them out. Pages only move down (to fewer
+// bits), and a page is converted at most once per ladder step: a policy
+// never re-quantizes history that is already at its target.
 package cachepolicy
 
 import (
@@ -41,11 +46,23 @@ type Policy struct {
 	LengthK, LengthV []LengthStep
 	// Budget caps the cache's bytes across all sequences (0: none).
 	Budget int64
+	// Roles are the rules by the role of a page's tokens, indexed by
+	// kvcache.Role (prompt, generated, reasoning); a zero RoleRule is none.
+	Roles [kvcache.NumRoles]RoleRule
 }
 
 // Enabled reports whether any rule is on.
 func (p *Policy) Enabled() bool {
-	return p.Hot > 0 || len(p.LengthK) > 0 || len(p.LengthV) > 0 || p.Budget > 0
+	return p.Hot > 0 || len(p.LengthK) > 0 || len(p.LengthV) > 0 || p.Budget > 0 || p.hasRoles()
+}
+
+func (p *Policy) hasRoles() bool {
+	for _, r := range p.Roles {
+		if r.On() {
+			return true
+		}
+	}
+	return false
 }
 
 // DefaultWarm is the default span of a middle tier (tokens of age), and
@@ -105,6 +122,11 @@ func (p *Policy) Validate(headDimK, headDimV int) error {
 			}
 		}
 	}
+	for role, r := range p.Roles {
+		if err := r.validate(kvcache.Role(role), headDimK, headDimV); err != nil {
+			return err
+		}
+	}
 	if p.Hot > 0 && (len(p.LadderK) < 2 || len(p.LadderV) < 2) {
 		return errors.New("a multistage policy (--cache-hot) needs ladders of at least two types")
 	}
@@ -114,207 +136,8 @@ func (p *Policy) Validate(headDimK, headDimV int) error {
 	return nil
 }
 
-// tierForAge returns the ladder tier of a page whose newest position is
-// `age` tokens old (0 = the newest token), with ladder length n.
-func (p *Policy) tierForAge(age, n int) int {
-	if p.Hot == 0 || age < p.Hot {
-		return 0
-	}
-	if p.Warm == 0 {
-		return n - 1
-	}
-	return min(1+(age-p.Hot)/p.Warm, n-1)
-}
-
-// writeTypes returns the per-layer types new pages are written in: the
-// ladder's tier 0 (else the layer's type), lowered to the length rule's
-// type when one applies; nil when neither rule says anything.
-func writeTypes(layer, ladder []tensor.Type, lenType tensor.Type, hasLen bool) []tensor.Type {
-	if len(ladder) == 0 && !hasLen {
-		return nil
-	}
-	w := make([]tensor.Type, len(layer))
-	for l := range w {
-		w[l] = layer[l]
-		if len(ladder) > 0 {
-			w[l] = ladder[0]
-		}
-		if hasLen {
-			w[l] = lower(w[l], lenType)
-		}
-	}
-	return w
-}
-
-func lengthType(steps []LengthStep, n int) (tensor.Type, bool) {
-	var t tensor.Type
-	ok := false
-	for _, st := range steps {
-		if n >= st.At {
-			t, ok = st.T, true
-		}
-	}
-	return t, ok
-}
-
-// lower returns the lower-precision of a and b.
-func lower(a, b tensor.Type) tensor.Type {
-	if b.BitsPerValue() < a.BitsPerValue() {
-		return b
-	}
-	return a
-}
-
-// Stats count what a policy did.
-type Stats struct {
-	ByAge, ByLength, ByBudget int64 // page conversions
-	BytesFreed                int64
-	// OnDemote, when set, is told of every conversion (for logs).
-	OnDemote func(d Demotion) `json:"-"`
-}
-
-// Demotion describes one page conversion made by a policy.
-type Demotion struct {
-	kvcache.PageRef
-	From, To tensor.Type
-	Reason   string // "age", "length" or "budget"
-	Freed    int64
-}
-
-// Add adds o's counters to st.
-func (st *Stats) Add(o Stats) {
-	st.ByAge += o.ByAge
-	st.ByLength += o.ByLength
-	st.ByBudget += o.ByBudget
-	st.BytesFreed += o.BytesFreed
-}
-
-func (st *Stats) record(ref kvcache.PageRef, from, to tensor.Type, reason string, freed int64) {
-	if st == nil {
-		return
-	}
-	st.BytesFreed += freed
-	switch reason {
-	case "age":
-		st.ByAge++
-	case "length":
-		st.ByLength++
-	default:
-		st.ByBudget++
-	}
-	if st.OnDemote != nil {
-		st.OnDemote(Demotion{PageRef: ref, From: from, To: to, Reason: reason, Freed: freed})
-	}
-}
-
-// Apply brings one sequence in line with the age and length rules:
-// converts pages that should now be at a lower type and sets the
-// sequence's write types. Call it between forward passes. It returns the
-// conversions it made, by reason.
-func (p *Policy) Apply(c *kvcache.Cache, seq int, st *Stats) {
-	cfg := c.Config()
-	n := c.Len(seq)
-	lenK, hasLenK := lengthType(p.LengthK, n)
-	lenV, hasLenV := lengthType(p.LengthV, n)
-	if !p.Enabled() {
-		return
-	}
-	// Write types: tier 0 of the ladder, or the length rule's type.
-	wk := writeTypes(cfg.TypeK, p.LadderK, lenK, hasLenK)
-	wv := writeTypes(cfg.TypeV, p.LadderV, lenV, hasLenV)
-	c.SetSeqWriteTypes(seq, wk, wv)
-	P := cfg.PageTokens
-	for l := 0; l < cfg.Layers; l++ {
-		for i := 0; i < c.NumPages(seq, l); i++ {
-			end := min((i+1)*P, n) // one past the page's newest position
-			age := n - end
-			sink := i*P < p.Sink
-			for _, side := range []bool{false, true} {
-				ladder, lt, hasLen := p.LadderK, lenK, hasLenK
-				if side {
-					ladder, lt, hasLen = p.LadderV, lenV, hasLenV
-				}
-				ref := kvcache.PageRef{Seq: seq, Layer: l, V: side, Index: i}
-				cur, _, ok := c.Page(ref)
-				if !ok {
-					continue
-				}
-				target, reason := cur, ""
-				if p.Hot > 0 && !sink && len(ladder) > 0 {
-					if t := ladder[p.tierForAge(age, len(ladder))]; t.BitsPerValue() < target.BitsPerValue() {
-						target, reason = t, "age"
-					}
-				}
-				if hasLen && lt.BitsPerValue() < target.BitsPerValue() {
-					target, reason = lt, "length"
-				}
-				if reason == "" {
-					continue
-				}
-				if freed, ok := c.Convert(ref, target); ok {
-					st.record(ref, cur, target, reason, freed)
-				}
-			}
-		}
-	}
-}
-
-// ErrBudget is returned when even the lowest types cannot fit the budget.
-var ErrBudget = errors.New("cache budget exhausted")
-
-// MakeRoom demotes pages one ladder step at a time — sequences in the given
-// order (least recently used first), oldest pages first, K and V
-// alternately — until `need` more bytes fit under the budget. It returns
-// ErrBudget (having demoted what it could) when they cannot.
-func (p *Policy) MakeRoom(c *kvcache.Cache, need int64, order []int, st *Stats) error {
-	if p.Budget == 0 {
-		return nil
-	}
-	for c.Bytes()+need > p.Budget {
-		if !p.demoteOne(c, order, st) {
-			return fmt.Errorf("%w: %d bytes held + %d needed > budget of %d bytes, and every page is at the lowest type", ErrBudget, c.Bytes(), need, p.Budget)
-		}
-	}
-	return nil
-}
-
-// demoteOne demotes the first page, in MakeRoom's order, that is not yet
-// at the bottom of its ladder. Sink pages go last.
-func (p *Policy) demoteOne(c *kvcache.Cache, order []int, st *Stats) bool {
-	cfg := c.Config()
-	for pass := 0; pass < 2; pass++ {
-		for _, seq := range order {
-			np := c.NumPages(seq, 0)
-			for i := 0; i < np; i++ {
-				sink := i*cfg.PageTokens < p.Sink
-				if sink != (pass == 1) {
-					continue
-				}
-				for l := 0; l < cfg.Layers; l++ {
-					for _, side := range []bool{true, false} { // V first: keys are more sensitive
-						ladder := p.LadderK
-						if side {
-							ladder = p.LadderV
-						}
-						ref := kvcache.PageRef{Seq: seq, Layer: l, V: side, Index: i}
-						cur, _, ok := c.Page(ref)
-						if !ok {
-							continue
-						}
-						next, ok := nextDown(ladder, cur)
-						if !ok {
-							continue
-						}
-						if freed, ok := c.Convert(ref, next); ok {
-							st.record(ref, cur, next, "budget", freed)
-							return true
-						}
-					}
-				}
-			}
-		}
-	}
-	return false
+func pageRef(seq, l int, v bool, i int) kvcache.PageRef {
+	return kvcache.PageRef{Seq: seq, Layer: l, V: v, Index: i}
 }
 
 // nextDown returns the ladder's next type below t (by bits per value).

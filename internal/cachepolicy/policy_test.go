@@ -20,6 +20,22 @@ func newCache(t *testing.T, seqs, ctx, page int) *kvcache.Cache {
 	return c
 }
 
+// apply plans the policy and carries the plan out, one page at a time
+// (the engine's converter does it in parallel), counting conversions.
+func apply(p *Policy, c *kvcache.Cache, in Input, st *Stats) error {
+	pl, err := p.Plan(c, in)
+	for _, w := range pl.Writes {
+		c.SetSeqWriteTypes(w.Seq, w.K, w.V)
+		c.SetPageWriteTypes(w.Seq, w.Page, w.PageK, w.PageV)
+	}
+	for _, s := range pl.Steps {
+		if c.ConvertPage(s) {
+			st.Record(s)
+		}
+	}
+	return err
+}
+
 func row(r *rand.Rand) []float32 {
 	x := make([]float32, 128)
 	for i := range x {
@@ -48,7 +64,7 @@ func TestMultistageByAge(t *testing.T) {
 	var st Stats
 	for pos := 0; pos < 2000; pos++ {
 		store(c, 0, pos, r)
-		p.Apply(c, 0, &st) // after every token, as decoding would
+		apply(p, c, Input{Seqs: []SeqState{{Seq: 0, Active: true}}}, &st) // after every token, as decoding would
 	}
 	n := c.Len(0)
 	want := int64(0)
@@ -108,7 +124,7 @@ func TestStepDownByLength(t *testing.T) {
 	}
 	for pos := 0; pos < 700; pos++ {
 		store(c, 0, pos, r)
-		p.Apply(c, 0, &st)
+		apply(p, c, Input{Seqs: []SeqState{{Seq: 0, Active: true}}}, &st)
 		switch c.Len(0) {
 		case 299:
 			check(tensor.F16)
@@ -137,7 +153,7 @@ func TestBudget(t *testing.T) {
 	for pos := 0; pos < 64*60; pos++ {
 		for _, seq := range []int{0, 2} {
 			if pos%64 == 0 {
-				if err := p.MakeRoom(c, PageBytes(c, seq), order, &st); err != nil {
+				if err := apply(p, c, Input{Seqs: []SeqState{{Seq: seq, Active: true, Adding: 1}}, Order: order}, &st); err != nil {
 					if !errors.Is(err, ErrBudget) {
 						t.Fatal(err)
 					}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kvserve/kvserve/internal/cachepolicy"
+	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/sample"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
@@ -220,9 +221,11 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 	sl.cost = 0
 	sl.state = slotPrefill
 	sl.begun = s.step
+	sl.track, sl.role, sl.reasonStart = newRoleTracker(r.Reasoning), kvcache.RoleGenerated, -1
 	sl.tStart = time.Now()
 	if s.policy != nil {
 		s.cache.SetSeqWriteTypes(sl.id, nil, nil) // the policy sets them again
+		s.cache.SetPageWriteTypes(sl.id, -1, nil, nil)
 	}
 	sl.res = &Result{SlotID: sl.id, PromptTokens: len(r.Prompt), CachedTokens: keep, EvaluatedTokens: len(r.Prompt) - keep, Truncated: p.truncated}
 	for _, t := range r.Prompt {

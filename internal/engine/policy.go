@@ -10,12 +10,14 @@ import (
 // The cache policy's place in the loop: its rules applied before each
 // step, room made under the budget, and run-time changes.
 
-// applyPolicy runs the cache policy before a step: age and length rules
-// for every busy slot, then room under the budget for the pages this step
-// will allocate — demoting the least recently used slots' oldest pages
-// first, then dropping idle slots' cached prompts. A slot that still
-// cannot get its pages ends with a budget error (admission makes this
-// rare: it happens when the budget is lowered at run time).
+// applyPolicy runs the cache policy before a step: it plans — the page
+// rules for every busy slot, then room under the budget for the pages
+// this step will allocate, demoting the least recently used slots' oldest
+// pages first — and the converter carries the plan out, every page at
+// once in parallel. When even that leaves no room, idle slots' cached
+// prompts are dropped; a slot that still cannot get its pages ends with a
+// budget error (admission makes this rare: it happens when the budget is
+// lowered at run time).
 func (s *Scheduler) applyPolicy() {
 	p := s.policy
 	if p == nil || !p.Enabled() {
@@ -23,45 +25,32 @@ func (s *Scheduler) applyPolicy() {
 	}
 	// Count into a local record and add it to the shared counters under
 	// the lock (Stats readers run concurrently).
-	st := cachepolicy.Stats{OnDemote: s.pstats.OnDemote}
+	var st cachepolicy.Stats
 	defer func() {
 		s.mu.Lock()
 		s.pstats.Add(st)
 		s.mu.Unlock()
 	}()
-	for _, sl := range s.slots {
-		if sl.state != slotIdle {
-			p.Apply(s.cache, sl.id, &st)
-		}
-	}
-	if p.Budget == 0 {
+	in := s.planInput()
+	pl, err := p.Plan(s.cache, in)
+	s.conv.apply(pl, &st)
+	if err == nil {
 		return
 	}
-	P := s.cache.Config().PageTokens
-	need := int64(0)
-	for _, sl := range s.slots {
-		if sl.adding > 0 {
-			n := s.cache.Len(sl.id) + sl.adding
-			pages := (n+P-1)/P - s.cache.NumPages(sl.id, 0)
-			need += int64(max(pages, 0)) * cachepolicy.PageBytes(s.cache, sl.id)
-		}
-	}
-	order := s.lruOrder()
-	if err := p.MakeRoom(s.cache, need, order, &st); err == nil {
-		return
-	}
-	for _, id := range order { // drop idle slots' caches, least recently used first
+	for _, id := range in.Order { // drop idle slots' caches, least recently used first
 		if sl := s.slots[id]; sl.state == slotIdle && len(sl.tokens) > 0 {
 			s.cache.Clear(id)
 			sl.tokens = sl.tokens[:0]
-			if s.cache.Bytes()+need <= p.Budget {
+			if s.cache.Bytes()+pl.Need <= p.Budget {
 				return
 			}
 		}
 	}
-	if err := p.MakeRoom(s.cache, need, order, &st); err != nil {
-		for i := len(order) - 1; i >= 0; i-- { // newest request first
-			sl := s.slots[order[i]]
+	pl, err = p.Plan(s.cache, in)
+	s.conv.apply(pl, &st)
+	if err != nil {
+		for i := len(in.Order) - 1; i >= 0; i-- { // newest request first
+			sl := s.slots[in.Order[i]]
 			if sl.adding == 0 || sl.state == slotIdle {
 				continue
 			}
@@ -71,6 +60,65 @@ func (s *Scheduler) applyPolicy() {
 			break
 		}
 	}
+}
+
+// planInput is what the policy's plan needs to know of the slots: which
+// run a request, the tokens each adds in this step and their roles, where
+// a prompt's last page will also hold generated tokens, whether the
+// answer has started, and the least-recently-used order.
+func (s *Scheduler) planInput() cachepolicy.Input {
+	in := cachepolicy.Input{Order: s.lruOrder()}
+	P := s.cache.Config().PageTokens
+	for _, sl := range s.slots {
+		ss := cachepolicy.SeqState{Seq: sl.id, Active: sl.state != slotIdle, Adding: sl.adding}
+		switch sl.state {
+		case slotPrefill:
+			ss.Next = 1 << kvcache.RolePrompt
+			if end := len(sl.prompt); end%P != 0 {
+				first := kvcache.RoleGenerated
+				if sl.track.in {
+					first = kvcache.RoleReasoning
+				}
+				ss.MixedPage, ss.MixedRoles = end/P, 1<<kvcache.RolePrompt|1<<first
+			}
+		case slotDecode:
+			ss.Next = 1 << sl.role
+			if ss.Answer = sl.track.answer; ss.Answer {
+				ss.Next |= 1 << kvcache.RoleGenerated // the answer follows in the same page
+			}
+		}
+		in.Seqs = append(in.Seqs, ss)
+	}
+	return in
+}
+
+// noteRole records the role of a just-sampled token (stored at the next
+// step) and where the request's reasoning begins.
+func (s *Scheduler) noteRole(sl *slot, piece string) {
+	// The token is stored at the next step, at position len(sl.tokens).
+	sl.role = sl.track.next(piece, len(sl.tokens))
+	if sl.role == kvcache.RoleReasoning && sl.reasonStart < 0 {
+		sl.reasonStart = len(sl.tokens) // the prompt opened the block
+		if sl.track.start >= 0 {
+			sl.reasonStart = sl.track.start
+		}
+	}
+}
+
+// dropReasoning cuts a finished request's slot before its reasoning when
+// the policy drops reasoning: the slot's tokens and its cache end at the
+// same place, so the next request reuses the prefix up to there only.
+func (s *Scheduler) dropReasoning(sl *slot) {
+	if !s.policy.DropReasoning() || sl.reasonStart < 0 || sl.reasonStart >= len(sl.tokens) {
+		return
+	}
+	n := len(sl.tokens) - sl.reasonStart
+	s.cache.Truncate(sl.id, sl.reasonStart)
+	sl.tokens = sl.tokens[:sl.reasonStart]
+	s.mu.Lock()
+	s.pstats.DroppedTokens += int64(n)
+	s.mu.Unlock()
+	s.log.Debug("reasoning dropped from the slot's cache", "slot", sl.id, "tokens", n)
 }
 
 // pageStepCap bounds the tokens a slot adds in one step: under a cache
@@ -123,6 +171,7 @@ func (s *Scheduler) setPolicy(p *cachepolicy.Policy) error {
 	if p == nil {
 		for _, sl := range s.slots {
 			s.cache.SetSeqWriteTypes(sl.id, nil, nil)
+			s.cache.SetPageWriteTypes(sl.id, -1, nil, nil)
 		}
 	}
 	return nil

@@ -27,7 +27,6 @@ var ErrRequantizeBusy = errors.New("a cache requantization is already in progres
 type requantJob struct {
 	steps  []kvcache.Step
 	next   int
-	ok     []bool // per step of the current chunk: converted
 	report *RequantizeReport
 	start  time.Time
 	done   chan error
@@ -68,6 +67,9 @@ func (s *Scheduler) Requantize(t kvcache.Target, dryRun bool) (*RequantizeReport
 			}
 			return nil
 		}
+		for i := range steps {
+			steps[i].Reason = reasonRequantize
+		}
 		if err := c.SetWriteTypes(t); err != nil {
 			return err
 		}
@@ -93,19 +95,12 @@ func (s *Scheduler) stepRequant() {
 	}
 	deadline := time.Now().Add(requantSlice)
 	chunk := 4 * s.e.Pool.Threads()
-	if len(j.ok) < chunk {
-		j.ok = make([]bool, chunk)
-	}
 	for j.next < len(j.steps) {
 		steps := j.steps[j.next:min(j.next+chunk, len(j.steps))]
 		j.next += len(steps)
-		s.cache.ConvertPages(steps, s.e.Pool, j.ok[:len(steps)])
-		for i, ok := range j.ok[:len(steps)] {
-			if ok {
-				j.report.PagesConverted++
-				j.report.TokensConverted += steps[i].Tokens
-			}
-		}
+		pages, tokens := s.conv.run(steps, nil)
+		j.report.PagesConverted += pages
+		j.report.TokensConverted += tokens
 		if time.Now().After(deadline) && s.anyActive() {
 			return
 		}

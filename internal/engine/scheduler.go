@@ -62,6 +62,10 @@ type Request struct {
 	// sampled, end of generation only when it can end, and generation
 	// stops (StopType "eos") once it is complete.
 	Grammar *grammar.Grammar
+	// Reasoning, if set, marks the model's thinking in the output: its
+	// tokens are cached with the reasoning role (cache policies choose
+	// their precision apart, and may drop them when the request ends).
+	Reasoning *ReasoningMarkers
 }
 
 // Event is one step of a running request: a generated token, or the end.
@@ -143,6 +147,7 @@ type Scheduler struct {
 	requant *requantJob // conversion in progress (loop goroutine only)
 	policy  *cachepolicy.Policy
 	pstats  cachepolicy.Stats
+	conv    converter // carries out policies' and requantizations' conversions (loop goroutine only)
 
 	batch model.Batch
 }
@@ -197,10 +202,7 @@ func (e *Engine) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 	}
 	s.runner.SetContext(o.SlotCtx)
 	s.cond = sync.NewCond(&s.mu)
-	s.pstats.OnDemote = func(d cachepolicy.Demotion) {
-		s.log.Debug("cache page demoted", "slot", d.Seq, "layer", d.Layer, "v", d.V, "page", d.Index,
-			"from", d.From.String(), "to", d.To.String(), "reason", d.Reason, "freed", d.Freed)
-	}
+	s.conv = converter{cache: cache, pool: e.Pool, log: s.log}
 	if o.Policy != nil {
 		if err := s.setPolicy(o.Policy); err != nil {
 			cache.Close()
@@ -323,7 +325,6 @@ func (s *Scheduler) Stats() Stats {
 	st := s.stats
 	st.Deferred = len(s.queue)
 	st.Policy = s.pstats
-	st.Policy.OnDemote = nil
 	return st
 }
 

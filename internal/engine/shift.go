@@ -25,6 +25,9 @@ func (s *Scheduler) shiftContext(sl *slot) bool {
 		return false
 	}
 	sl.tokens = append(sl.tokens[:keep], sl.tokens[keep+discard:]...)
+	if sl.reasonStart >= keep { // the reasoning moved down, or began in the dropped span
+		sl.reasonStart = max(keep, sl.reasonStart-discard)
+	}
 	sl.res.ContextShifts++
 	s.log.Debug("context shift", "slot", sl.id, "kept", keep, "dropped", discard)
 	return true

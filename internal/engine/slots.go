@@ -47,6 +47,11 @@ type slot struct {
 	outRow int    // row of this slot's logits in the current step (-1: none)
 	adding int    // tokens this slot adds in the current step
 	begun  uint64 // step the running request started (for least-recently-used order)
+
+	// Roles of generated tokens (see roles.go).
+	track       roleTracker
+	role        kvcache.Role // role of last, the token stored next
+	reasonStart int          // position of the request's first reasoning token (-1: none yet)
 }
 
 // SlotInfo describes a slot for /slots.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/sample"
 )
 
@@ -47,6 +48,7 @@ func (s *Scheduler) stepOnce() {
 	for _, sl := range s.slots {
 		if sl.state == slotDecode && sl.adding == 1 {
 			sl.outRow = len(b.Tokens)
+			s.cache.SetWriteRole(sl.id, sl.role)
 			b.Tokens = append(b.Tokens, sl.last)
 			b.Pos = append(b.Pos, len(sl.tokens))
 			b.Seq = append(b.Seq, sl.id)
@@ -58,6 +60,7 @@ func (s *Scheduler) stepOnce() {
 		if sl.state != slotPrefill || sl.adding == 0 {
 			continue
 		}
+		s.cache.SetWriteRole(sl.id, kvcache.RolePrompt)
 		for i := 0; i < sl.adding; i++ {
 			t := sl.prompt[sl.next+i]
 			last := sl.next+i == len(sl.prompt)-1
@@ -152,7 +155,9 @@ func (s *Scheduler) emit(sl *slot, logits []float32) {
 		}
 	}
 	sl.res.Tokens = append(sl.res.Tokens, tok)
-	sl.text.WriteString(sl.dec.Add(tok))
+	piece := sl.dec.Add(tok)
+	s.noteRole(sl, piece)
+	sl.text.WriteString(piece)
 	stopType, word := "", ""
 	full := sl.text.String()
 	safe := len(full)
@@ -268,6 +273,7 @@ func (s *Scheduler) finish(sl *slot, stopType string, err error) {
 		// The prompt was cut short: the cache holds only what ran.
 		s.cache.Truncate(sl.id, len(sl.tokens))
 	}
+	s.dropReasoning(sl)
 	sl.state = slotIdle
 	sl.used = s.step
 	sl.req, sl.ctx, sl.out, sl.smp, sl.dec, sl.res, sl.gm = nil, nil, nil, nil, nil, nil, nil

@@ -76,15 +76,18 @@ func (ls *layerSeq) streams() [2]*stream { return [2]*stream{&ls.k, &ls.v} }
 // structural changes (Truncate, Clear, conversions) must not overlap a
 // forward pass — the engine serialises them.
 type Cache struct {
-	cfg     Config
-	rowK    int // elements per K row (KVHeads*HeadDimK)
-	rowV    int
-	seqs    [][]layerSeq // [seq][layer]
-	scratch []*attnScratch
-	wtmp    []float32       // Store's rotation scratch (Store is single-threaded)
-	cbuf    [][]float32     // conversion scratch per worker: one head of a page
-	seqK    [][]tensor.Type // per-sequence write types overriding the layer's (nil: none)
-	seqV    [][]tensor.Type
+	cfg      Config
+	rowK     int // elements per K row (KVHeads*HeadDimK)
+	rowV     int
+	seqs     [][]layerSeq // [seq][layer]
+	scratch  []*attnScratch
+	wtmp     []float32       // Store's rotation scratch (Store is single-threaded)
+	cbuf     [][]float32     // conversion scratch per worker: one head of a page
+	seqK     [][]tensor.Type // per-sequence write types overriding the layer's (nil: none)
+	seqV     [][]tensor.Type
+	roles    [][]Role       // per sequence: the role of each position held
+	wrole    []Role         // per sequence: the role of the tokens stored next
+	pageOver []pageOverride // per sequence: types of one page ahead of its allocation
 
 	mu    sync.Mutex // guards the accounting counters below
 	bytes map[tensor.Type]int64
@@ -136,6 +139,12 @@ func New(cfg Config) (*Cache, error) {
 	c.seqK = make([][]tensor.Type, cfg.Seqs)
 	c.seqV = make([][]tensor.Type, cfg.Seqs)
 	c.seqs = make([][]layerSeq, cfg.Seqs)
+	c.roles = make([][]Role, cfg.Seqs)
+	c.wrole = make([]Role, cfg.Seqs)
+	c.pageOver = make([]pageOverride, cfg.Seqs)
+	for s := range c.pageOver {
+		c.pageOver[s].index = -1
+	}
 	for s := range c.seqs {
 		c.seqs[s] = make([]layerSeq, cfg.Layers)
 	}
@@ -170,9 +179,12 @@ func (c *Cache) Store(l, seq, pos int, k, v []float32) {
 		panic(fmt.Sprintf("kvcache: store at position %d of sequence %d holding %d (ctx %d)", pos, seq, ls.n, c.cfg.Ctx))
 	}
 	pi, row := pos/c.cfg.PageTokens, pos%c.cfg.PageTokens
-	tk, tv := c.WriteTypes(seq, l)
+	tk, tv := c.pageTypes(seq, l, pi)
 	c.write(&ls.k, pi, row, tk, c.rowK, c.cfg.HeadDimK, k)
 	c.write(&ls.v, pi, row, tv, c.rowV, c.cfg.HeadDimV, v)
+	if l == 0 {
+		c.setRole(seq, pos)
+	}
 	if pos == ls.n {
 		ls.n++
 	}
@@ -245,6 +257,13 @@ func (c *Cache) Truncate(seq, n int) {
 		ls.n = n
 		ls.lo = min(ls.lo, keep)
 	}
+	if n < len(c.roles[seq]) {
+		c.roles[seq] = c.roles[seq][:n]
+	}
+	if n == 0 {
+		c.wrole[seq] = RolePrompt
+		c.pageOver[seq] = pageOverride{index: -1}
+	}
 }
 
 // Clear empties seq.
@@ -289,7 +308,8 @@ type PageInfo struct {
 	Type    tensor.Type
 	Rotated bool
 	Bytes   int
-	Tokens  int // positions it holds
+	Tokens  int     // positions it holds
+	Roles   RoleSet // roles of the tokens it holds
 }
 
 // Pages lists seq's pages, layer by layer, K then V.
@@ -303,7 +323,7 @@ func (c *Cache) Pages(seq int) []PageInfo {
 					continue
 				}
 				out = append(out, PageInfo{Layer: l, V: vi == 1, Index: i, Type: p.Type, Rotated: p.Rotated,
-					Bytes: p.Bytes(), Tokens: min(c.cfg.PageTokens, ls.n-i*c.cfg.PageTokens)})
+					Bytes: p.Bytes(), Tokens: min(c.cfg.PageTokens, ls.n-i*c.cfg.PageTokens), Roles: c.PageRoles(seq, i)})
 			}
 		}
 	}
@@ -376,24 +396,34 @@ func (c *Cache) Page(r PageRef) (t tensor.Type, rotated bool, ok bool) {
 	return p.Type, p.Rotated, true
 }
 
-// Convert converts one page to type t (rotated per the cache's rotation
-// setting when t is quantized), returning the bytes it freed (negative
-// when it grew) and whether it converted.
-func (c *Cache) Convert(r PageRef, t tensor.Type) (int64, bool) {
+// PlanStep returns the step converting one page to type t (rotated per
+// the cache's rotation setting when t is quantized), without converting;
+// ok is false when the page is absent or t cannot hold its heads.
+func (c *Cache) PlanStep(r PageRef, t tensor.Type) (Step, bool) {
 	from, rot, ok := c.Page(r)
 	if !ok {
-		return 0, false
+		return Step{}, false
 	}
 	dim, rowElems := c.cfg.HeadDimK, c.rowK
 	if r.V {
 		dim, rowElems = c.cfg.HeadDimV, c.rowV
 	}
 	if CheckType(t, dim) != nil {
+		return Step{}, false
+	}
+	ls := &c.seqs[r.Seq][r.Layer]
+	return Step{PageRef: r, From: from, To: t, FromRot: rot, ToRot: c.rotateFor(nil, t, dim),
+		Tokens:      min(c.cfg.PageTokens, ls.n-r.Index*c.cfg.PageTokens),
+		BytesBefore: from.RowSize(rowElems) * c.cfg.PageTokens, BytesAfter: t.RowSize(rowElems) * c.cfg.PageTokens}, true
+}
+
+// Convert converts one page to type t (see PlanStep), returning the bytes
+// it freed (negative when it grew) and whether it converted.
+func (c *Cache) Convert(r PageRef, t tensor.Type) (int64, bool) {
+	st, ok := c.PlanStep(r, t)
+	if !ok {
 		return 0, false
 	}
-	to := c.rotateFor(nil, t, dim)
-	st := Step{PageRef: r, From: from, To: t, FromRot: rot, ToRot: to,
-		BytesBefore: from.RowSize(rowElems) * c.cfg.PageTokens, BytesAfter: t.RowSize(rowElems) * c.cfg.PageTokens}
 	if !c.ConvertPage(st) {
 		return 0, false
 	}

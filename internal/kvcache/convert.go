@@ -31,6 +31,9 @@ type Step struct {
 	Tokens         int // positions the page holds
 	BytesBefore    int
 	BytesAfter     int
+	// Reason says why the page converts (a policy rule's name, or
+	// "requantize"), for the converter's accounting and logs.
+	Reason string
 }
 
 // LayerChange summarises a plan's effect on one layer.

@@ -165,5 +165,6 @@ func (c *Cache) ReadSeq(seq int, r io.Reader) (n int, err error) {
 	}
 	c.Clear(seq)
 	copy(c.seqs[seq], fresh)
+	c.roles[seq] = make([]Role, n) // a restored sequence's tokens count as prompt
 	return n, nil
 }

@@ -81,6 +81,11 @@ func (c *Cache) Shift(seq, keep, discard int, reRope ReRope) error {
 			ls.lo++
 		}
 	}
+	if rs := c.roles[seq]; len(rs) == n {
+		c.roles[seq] = append(rs[:keep], rs[keep+discard:]...)
+	} else { // not recorded (cannot happen through Store): prompt
+		c.roles[seq] = make([]Role, newN)
+	}
 	return nil
 }
 

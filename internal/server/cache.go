@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
@@ -188,19 +187,23 @@ type pageUsage struct {
 	Type    string `json:"type"`
 	Rotated bool   `json:"rotated"`
 	Tier    *int   `json:"tier,omitempty"`
+	Role    string `json:"role"` // prompt, generated, reasoning, or mixed
 	Tokens  int    `json:"tokens"`
 	Bytes   int    `json:"bytes"`
 }
 
 type slotUsage struct {
-	ID     int          `json:"id"`
-	Tokens int          `json:"tokens"`
-	Pages  int          `json:"pages"`
-	Bytes  int64        `json:"bytes"`
-	BytesK int64        `json:"bytes_k"`
-	BytesV int64        `json:"bytes_v"`
-	Layers []layerUsage `json:"layers"`
-	List   []pageUsage  `json:"pages_list,omitempty"`
+	ID     int   `json:"id"`
+	Tokens int   `json:"tokens"`
+	Pages  int   `json:"pages"`
+	Bytes  int64 `json:"bytes"`
+	BytesK int64 `json:"bytes_k"`
+	BytesV int64 `json:"bytes_v"`
+	// By the role of the tokens (a page holding several roles: "mixed").
+	BytesByRole  map[string]int64 `json:"bytes_by_role"`
+	TokensByRole map[string]int   `json:"tokens_by_role"`
+	Layers       []layerUsage     `json:"layers"`
+	List         []pageUsage      `json:"pages_list,omitempty"`
 }
 
 type estimate struct {
@@ -230,8 +233,13 @@ func (s *Server) handleCacheUsage(w http.ResponseWriter, r *http.Request) {
 		}
 		out["bytes_by_type"] = byType
 		var slots []slotUsage
+		byRole := map[string]int64{}
 		for seq := 0; seq < cfg.Seqs; seq++ {
-			su := slotUsage{ID: seq, Tokens: c.Len(seq), Layers: make([]layerUsage, cfg.Layers)}
+			su := slotUsage{ID: seq, Tokens: c.Len(seq), Layers: make([]layerUsage, cfg.Layers),
+				BytesByRole: map[string]int64{}, TokensByRole: map[string]int{}}
+			for _, r := range c.Roles(seq) {
+				su.TokensByRole[r.String()]++
+			}
 			for l := range su.Layers {
 				wk, wv := c.WriteTypes(seq, l)
 				a := c.Attn(l)
@@ -256,6 +264,8 @@ func (s *Server) handleCacheUsage(w http.ResponseWriter, r *http.Request) {
 				}
 				side.Bytes += int64(p.Bytes)
 				side.BytesByType[p.Type.String()] += int64(p.Bytes)
+				su.BytesByRole[p.Roles.Label()] += int64(p.Bytes)
+				byRole[p.Roles.Label()] += int64(p.Bytes)
 				side.PagesByType[p.Type.String()]++
 				if p.Rotated {
 					side.RotatedPages++
@@ -276,13 +286,14 @@ func (s *Server) handleCacheUsage(w http.ResponseWriter, r *http.Request) {
 				}
 				if withPages {
 					su.List = append(su.List, pageUsage{Layer: p.Layer, Side: name, Index: p.Index, Type: p.Type.String(),
-						Rotated: p.Rotated, Tier: tier, Tokens: p.Tokens, Bytes: p.Bytes})
+						Rotated: p.Rotated, Tier: tier, Role: p.Roles.Label(), Tokens: p.Tokens, Bytes: p.Bytes})
 				}
 			}
 			su.Bytes = su.BytesK + su.BytesV
 			slots = append(slots, su)
 		}
 		out["slots"] = slots
+		out["bytes_by_role"] = byRole
 		var est []estimate
 		for _, t := range kvcache.Types {
 			e := estimate{Type: t.String(), BitsPer: t.BitsPerValue()}
@@ -304,161 +315,38 @@ func (s *Server) handleCacheUsage(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, out)
 }
 
-// policyRequest is the body of POST /cache/policy. Fields that are given
-// replace the current policy's; {"enabled": false} removes the policy.
-type policyRequest struct {
-	Enabled  *bool            `json:"enabled"`
-	LadderK  []string         `json:"ladder_k"`
-	LadderV  []string         `json:"ladder_v"`
-	Hot      *int             `json:"hot"`
-	Warm     *int             `json:"warm"`
-	Sink     *int             `json:"sink"`
-	Dynamic  *string          `json:"dynamic"`
-	DynamicK *string          `json:"dynamic_k"`
-	DynamicV *string          `json:"dynamic_v"`
-	Budget   *json.RawMessage `json:"budget"` // bytes as a number, or "48MiB"; 0 or "" for none
-}
-
-func typeNames(ts []tensor.Type) []string {
-	out := make([]string, len(ts))
-	for i, t := range ts {
-		out[i] = t.String()
-	}
-	return out
-}
-
-func lengthsJSON(steps []cachepolicy.LengthStep) []map[string]any {
-	out := []map[string]any{}
-	for _, st := range steps {
-		out = append(out, map[string]any{"at": st.At, "type": st.T.String()})
-	}
-	return out
-}
-
+// policyJSON is the policy as GET /cache/policy shows it (cachepolicy
+// owns the schema) with the policy's counters.
 func policyJSON(p *cachepolicy.Policy, st engine.Stats) map[string]any {
-	stats := map[string]any{
+	m := p.JSON()
+	m["stats"] = map[string]any{
 		"conversions_by_age": st.Policy.ByAge, "conversions_by_length": st.Policy.ByLength,
-		"conversions_by_budget": st.Policy.ByBudget, "bytes_freed": st.Policy.BytesFreed,
+		"conversions_by_role": st.Policy.ByRole, "conversions_by_budget": st.Policy.ByBudget,
+		"bytes_freed": st.Policy.BytesFreed, "reasoning_tokens_dropped": st.Policy.DroppedTokens,
 		"budget_rejections": st.BudgetRejections,
 	}
-	if p == nil {
-		return map[string]any{"enabled": false, "stats": stats}
-	}
-	return map[string]any{
-		"enabled": true, "ladder_k": typeNames(p.LadderK), "ladder_v": typeNames(p.LadderV),
-		"hot": p.Hot, "warm": p.Warm, "sink": p.Sink,
-		"dynamic_k": lengthsJSON(p.LengthK), "dynamic_v": lengthsJSON(p.LengthV),
-		"budget_bytes": p.Budget, "stats": stats,
-	}
+	return m
 }
 
 func (s *Server) handleGetPolicy(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, policyJSON(s.sched.Policy(), s.sched.Stats()))
 }
 
-// decodePolicy reads the body of POST /cache/policy: the fields given
-// replace the current policy's (cur, nil for none). It returns the new
-// policy, or nil when the request removes the policy ({"enabled": false},
-// or turning off its last rule). Every field is checked before anything
-// changes, and an invalid one is a 400 naming it: a request never
-// silently removes or ignores.
+// decodePolicy reads the body of POST /cache/policy (cachepolicy.Update)
+// and applies it to the current policy (cur, nil for none): the new
+// policy, or nil when the request removes it. An invalid field is a 400
+// naming it, and nothing changes.
 func (s *Server) decodePolicy(body []byte, cur *cachepolicy.Policy) (*cachepolicy.Policy, *apiError) {
-	var req policyRequest
-	if aerr := decodeJSON(body, &req, false); aerr != nil {
+	var u cachepolicy.Update
+	if aerr := decodeJSON(body, &u, false); aerr != nil {
 		return nil, aerr
 	}
-	bad := func(field string, err error) *apiError { return badRequest("%s: %v", field, err) }
-	if req.Enabled != nil && !*req.Enabled {
-		if req.LadderK != nil || req.LadderV != nil || req.Hot != nil || req.Warm != nil || req.Sink != nil ||
-			req.Dynamic != nil || req.DynamicK != nil || req.DynamicV != nil || req.Budget != nil {
-			return nil, badRequest(`enabled: false removes the policy; give no other field with it`)
-		}
-		return nil, nil
-	}
-	var p cachepolicy.Policy
-	if cur != nil {
-		p = *cur
-	} else {
-		p.LadderK, p.LadderV = cachepolicy.DefaultLadders()
-		p.Warm = cachepolicy.DefaultWarm
-	}
-	var err error
-	for _, l := range []struct {
-		name string
-		in   []string
-		out  *[]tensor.Type
-	}{{"ladder_k", req.LadderK, &p.LadderK}, {"ladder_v", req.LadderV, &p.LadderV}} {
-		if l.in == nil {
-			continue
-		}
-		if len(l.in) == 0 {
-			return nil, bad(l.name, errors.New("empty ladder: give at least one type"))
-		}
-		if *l.out, err = cachepolicy.ParseLadder(strings.Join(l.in, ",")); err != nil {
-			return nil, bad(l.name, err)
-		}
-	}
-	for _, f := range []struct {
-		name string
-		in   *int
-		out  *int
-	}{{"hot", req.Hot, &p.Hot}, {"warm", req.Warm, &p.Warm}, {"sink", req.Sink, &p.Sink}} {
-		if f.in != nil {
-			if *f.in < 0 {
-				return nil, bad(f.name, fmt.Errorf("must not be negative (got %d)", *f.in))
-			}
-			*f.out = *f.in
-		}
-	}
-	for _, d := range []struct {
-		name string
-		in   *string
-		out  []*[]cachepolicy.LengthStep
-	}{{"dynamic", req.Dynamic, []*[]cachepolicy.LengthStep{&p.LengthK, &p.LengthV}},
-		{"dynamic_k", req.DynamicK, []*[]cachepolicy.LengthStep{&p.LengthK}},
-		{"dynamic_v", req.DynamicV, []*[]cachepolicy.LengthStep{&p.LengthV}}} {
-		if d.in == nil {
-			continue
-		}
-		steps, err := cachepolicy.ParseLengths(*d.in)
-		if err != nil {
-			return nil, bad(d.name, err)
-		}
-		for _, o := range d.out {
-			*o = steps
-		}
-	}
-	if req.Budget != nil {
-		var n int64
-		var str string
-		switch {
-		case json.Unmarshal(*req.Budget, &n) == nil:
-		case json.Unmarshal(*req.Budget, &str) == nil:
-			if str != "" {
-				if n, err = cachepolicy.ParseBytes(str); err != nil {
-					return nil, bad("budget", err)
-				}
-			}
-		default:
-			return nil, bad("budget", errors.New(`want a number of bytes or a size such as "48MiB"`))
-		}
-		if n < 0 {
-			return nil, bad("budget", fmt.Errorf("must not be negative (got %d)", n))
-		}
-		p.Budget = n
-	}
 	m := s.eng.Model
-	if err := p.Validate(m.HeadDim, m.HeadDimV); err != nil {
+	p, err := u.Apply(cur, m.HeadDim, m.HeadDimV)
+	if err != nil {
 		return nil, badRequest("%v", err)
 	}
-	if !p.Enabled() {
-		ruleGiven := req.Hot != nil || req.Dynamic != nil || req.DynamicK != nil || req.DynamicV != nil || req.Budget != nil
-		if cur == nil || !ruleGiven {
-			return nil, badRequest("this leaves no rule on, so the policy would do nothing: give hot (multistage), dynamic, dynamic_k, dynamic_v or budget (ladders and warm/sink only shape those rules)")
-		}
-		return nil, nil // the request turned the last rule off
-	}
-	return &p, nil
+	return p, nil
 }
 
 // handleSetPolicy serves POST /cache/policy: the new rules apply from the

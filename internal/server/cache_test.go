@@ -2,10 +2,13 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/kvserve/kvserve/internal/engine"
 )
 
 // fill runs a greedy completion that leaves its tokens in a slot's cache.
@@ -219,5 +222,62 @@ func TestCachePolicyEndpoint(t *testing.T) {
 	p = postOK(t, ts.URL+"/cache/policy", map[string]any{"enabled": false})
 	if p["enabled"] != false {
 		t.Errorf("policy not removed: %v", p)
+	}
+}
+
+// Rules by role through /cache/policy: prompt pages at q8_0, generated at
+// f16; /cache/usage and /metrics report bytes by role; invalid role rules
+// are 400s naming the field, and the live policy stays as it was.
+func TestPolicyRoleRules(t *testing.T) {
+	co := engine.DefaultCacheOptions()
+	co.PageTokens = 16
+	_, ts := newTestServer(t, Options{Slots: 1, Cache: co, Metrics: true})
+	live := postOK(t, ts.URL+"/cache/policy", map[string]any{
+		"prompt": map[string]any{"type_k": "q8_0", "type_v": "q8_0"}, "generated": map[string]any{"type_k": "f16", "type_v": "f16"},
+		"reasoning": map[string]any{"type_k": "q4_0", "type_v": "q4_0", "after": "answer"}})
+	if fmt.Sprint(live["prompt"]) != "map[type_k:q8_0 type_v:q8_0]" || fmt.Sprint(live["reasoning"]) != "map[after:answer type_k:q4_0 type_v:q4_0]" {
+		t.Fatalf("policy %v", live)
+	}
+	postOK(t, ts.URL+"/completion", map[string]any{"prompt": strings.Repeat("Roles have their own precision. ", 8), "n_predict": 40, "temperature": 0, "ignore_eos": true})
+	u := obj(t, must(get(t, ts.URL+"/cache/usage?pages=1")))
+	byRole := u["bytes_by_role"].(map[string]any)
+	if num(byRole["prompt"]) == 0 || num(byRole["generated"]) == 0 {
+		t.Fatalf("bytes by role %v", byRole)
+	}
+	slot := u["slots"].([]any)[0].(map[string]any)
+	// The last generated token is never stored (it would be fed next).
+	if tr := slot["tokens_by_role"].(map[string]any); num(tr["generated"]) != 39 {
+		t.Errorf("tokens by role %v", tr)
+	}
+	for _, p := range slot["pages_list"].([]any) {
+		pg := p.(map[string]any)
+		want := map[string]string{"prompt": "q8_0", "generated": "f16"}[pg["role"].(string)]
+		if want != "" && pg["type"] != want {
+			t.Errorf("%s page %v is %v", pg["role"], pg["index"], pg["type"])
+		}
+	}
+	m := scrape(t, ts.URL)
+	if m[`kvserve:kv_cache_role_bytes{role="prompt"}`] != num(byRole["prompt"]) || m[`kvserve:kv_cache_role_bytes{role="generated"}`] == 0 {
+		t.Errorf("metrics by role: %v", m)
+	}
+	delete(live, "stats")
+	for _, c := range []struct{ body, want string }{
+		{`{"prompt":{"type_k":"q9_0"}}`, "prompt.type_k"},
+		{`{"generated":{"type_v":"f8"}}`, "generated.type_v"},
+		{`{"reasoning":{"after":"tomorrow"}}`, "reasoning.after"},
+		{`{"prompt":{"type_k":"q8_0","after":"answer"}}`, "prompt.after"},
+		{`{"generated":{"drop":true}}`, "generated.drop"},
+		{`{"reasoning":{"type_k":"q4_0","sometime":1}}`, "sometime"},
+		{`{"prompt":"q8_0"}`, "prompt"},
+	} {
+		st, b := post(t, ts.URL+"/cache/policy", c.body)
+		if msg := wantError(t, c.body, st, b, http.StatusBadRequest, TypeInvalidRequest); !strings.Contains(msg, c.want) {
+			t.Errorf("%s: %q lacks %q", c.body, msg, c.want)
+		}
+		now := obj(t, must(get(t, ts.URL+"/cache/policy")))
+		delete(now, "stats")
+		if fmt.Sprint(now) != fmt.Sprint(live) {
+			t.Errorf("%s changed the live policy: %v, was %v", c.body, now, live)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/kvserve/kvserve/internal/engine"
 	"github.com/kvserve/kvserve/internal/grammar"
 	"github.com/kvserve/kvserve/internal/sample"
+	"github.com/kvserve/kvserve/internal/toolcall"
 )
 
 // api says which API a completion request came through.
@@ -180,6 +181,11 @@ func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError
 		Prompt: prompt, NPredict: g.nPredict, Sample: g.sample, Stop: g.stop, IgnoreEOS: g.ignoreEOS,
 		NProbs: min(g.nProbs, nv), SlotID: g.slotID, CachePrompt: g.cachePrompt, NKeep: g.nKeep,
 		Grammar: g.grammar, Special: g.special,
+	}
+	if g.plan != nil && g.plan.parser.Reasoning && g.plan.tmpl.Format != toolcall.Harmony {
+		// The cache follows the model's thinking block, so a policy can
+		// hold reasoning at its own precision (or drop it).
+		r.Reasoning = &engine.ReasoningMarkers{Open: "<think>", Close: "</think>", InThink: g.plan.parser.InThink}
 	}
 	if !g.stream {
 		// A response is built whole in memory: it ends (stop type

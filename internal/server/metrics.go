@@ -31,7 +31,7 @@ type collector struct {
 	cacheBytes, cacheCapacity, cacheUsage, cacheTokens       *prometheus.Desc
 	slots                                                    *prometheus.Desc
 	requantize, requantizeSeconds, demotions, policyFreed    *prometheus.Desc
-	budgetRejections                                         *prometheus.Desc
+	budgetRejections, cacheRoleBytes, reasoningDropped       *prometheus.Desc
 
 	mu      sync.Mutex
 	snap    *cacheSnapshot // the last between-steps reading (nil: none yet)
@@ -72,6 +72,8 @@ func newCollector(s *Server) *collector {
 		demotions:         d("cache_policy_conversions_total", "Cache pages converted by the precision policy, by rule.", "reason"),
 		policyFreed:       d("cache_policy_bytes_freed_total", "Cache bytes freed by the precision policy."),
 		budgetRejections:  d("cache_budget_rejections_total", "Requests refused because they could not fit the cache budget."),
+		cacheRoleBytes:    d("kv_cache_role_bytes", "KV cache bytes in use by the role of the tokens a page holds (prompt, generated, reasoning; mixed: a page holding several).", "role"),
+		reasoningDropped:  d("cache_reasoning_dropped_tokens_total", "Reasoning tokens the precision policy dropped from slots' caches when their requests ended."),
 
 		mspWaiting:  d("num_requests_waiting", "Requests queued: waiting for a slot or in the scheduler's queue (the model server protocol's TotalQueuedRequests)."),
 		mspRunning:  d("num_requests_running", "Requests running in a slot (the model server protocol's TotalRunningRequests)."),
@@ -87,7 +89,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.promptTokens, c.promptSeconds, c.predicted, c.predictedSeconds,
 		c.promptRate, c.predictedRate, c.processing, c.deferred, c.waiting, c.requests, c.decodes, c.tokensMax,
 		c.cacheBytes, c.cacheCapacity, c.cacheUsage, c.cacheTokens, c.slots,
-		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections,
+		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections, c.cacheRoleBytes, c.reasoningDropped,
 		c.mspWaiting, c.mspRunning, c.utilization, c.limit, c.configInfo, c.stepDown, c.floor} {
 		ch <- d
 	}
@@ -100,6 +102,7 @@ type cacheSnapshot struct {
 	fullBytes         int64                 // full context of every slot at its write types (Cache.Capacity)
 	tokens, positions int64
 	room              cacheRoom
+	byRole            map[string]int64 // bytes by the roles of a page's tokens
 }
 
 // metricsStepWait bounds how long a scrape waits for the scheduler to
@@ -148,8 +151,12 @@ func measureSnapshot(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheSnapshot {
 		snap.capacity[cfg.TypeK[l]] += int64(cfg.TypeK[l].RowSize(rowK)*cfg.PageTokens) * pagesPerSeq * int64(cfg.Seqs)
 		snap.capacity[cfg.TypeV[l]] += int64(cfg.TypeV[l].RowSize(rowV)*cfg.PageTokens) * pagesPerSeq * int64(cfg.Seqs)
 	}
+	snap.byRole = map[string]int64{}
 	for seq := 0; seq < cfg.Seqs; seq++ {
 		snap.tokens += int64(kc.Len(seq))
+		for _, p := range kc.Pages(seq) {
+			snap.byRole[p.Roles.Label()] += int64(p.Bytes)
+		}
 	}
 	snap.positions = int64(cfg.Seqs) * int64(cfg.Ctx)
 	return snap
@@ -226,7 +233,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	m(c.requantizeSeconds, prometheus.CounterValue, st.RequantizeSeconds)
 	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByAge), "age")
 	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByLength), "length")
+	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByRole), "role")
 	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByBudget), "budget")
+	m(c.reasoningDropped, prometheus.CounterValue, float64(st.Policy.DroppedTokens))
+	for _, role := range []string{"prompt", "generated", "reasoning", "mixed"} {
+		m(c.cacheRoleBytes, prometheus.GaugeValue, float64(snap.byRole[role]), role)
+	}
 	m(c.policyFreed, prometheus.CounterValue, float64(st.Policy.BytesFreed))
 	m(c.budgetRejections, prometheus.CounterValue, float64(st.BudgetRejections))
 
