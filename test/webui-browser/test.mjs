@@ -354,7 +354,9 @@ test('a layer kind/window field, when present, is shown on its row', async () =>
     assert.equal(await row.getAttribute('data-window'), '512');
     assert.match(await row.locator('.layer-label').textContent(), /L1 swa w512/);
     const other = page.locator('[data-testid=cache-map] .slot[data-slot="0"] .layer-row[data-layer="0"]');
-    assert.equal(await other.getAttribute('data-kind'), null);
+    // Layer 0 keeps what the server sends ("full"); its label says only "L0".
+    assert.equal(await other.getAttribute('data-kind'), 'full');
+    assert.equal((await other.locator('.layer-label').textContent()).trim(), 'L0');
   } finally {
     await page.unroute('**/cache/usage?pages=1');
   }

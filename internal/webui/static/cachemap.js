@@ -187,12 +187,14 @@ export class CacheView {
         s.rows.appendChild(row);
         s.layerRows.set(layer.layer, row);
       }
-      // Window/kind hook: shown when the server reports it.
+      // Window/kind hook: set on the row as the server reports it; the
+      // label names only what differs from full causal attention.
       const kind = layer.kind ?? '';
+      const shown = kind === 'full' ? '' : kind;
       const win = layer.window ?? '';
       if ((row.dataset.kind || '') !== String(kind)) { if (kind) row.dataset.kind = kind; else delete row.dataset.kind; }
       if ((row.dataset.window || '') !== String(win)) { if (win) row.dataset.window = win; else delete row.dataset.window; }
-      setText(row.firstChild, `L${layer.layer}` + (kind ? ` ${kind}` : '') + (win ? ` w${win}` : ''));
+      setText(row.firstChild, `L${layer.layer}` + (shown ? ` ${shown}` : '') + (win ? ` w${win}` : ''));
       for (const kv of ['k', 'v']) {
         const lane = this.lanes.get(`${slot.id}/${layer.layer}/${kv}`);
         const pages = groups.get(layer.layer + '/' + kv) || [];
