@@ -11,7 +11,10 @@
 # Entries: every tiny preset in each weight type (seed 1) and, for f16
 # weights, seed 2 and the q8_0 and q4_0 caches; and one real-shape preset
 # per architecture cut to a few layers (REAL="preset:layers:type ...").
-# Usage: scripts/synth-llamacpp.sh [OUT.json]   (TYPES="f16 q8_0 q4_k_m")
+# Usage: scripts/synth-llamacpp.sh [OUT.json]   (TYPES="f16 q8_0 q4_k_m",
+# PRESETS="tiny-..." to score only some presets, REAL="" for none: a new family
+# of presets goes to its own testdata/llamacpp/synth-<topic>.json, which the
+# parity test reads beside synth.json)
 set -euo pipefail
 export OMP_WAIT_POLICY=PASSIVE # llama.cpp threads sleep when idle (a shared machine)
 cd "$(dirname "$0")/.."
@@ -26,7 +29,7 @@ chunks=4
 tmp=$(mktemp -d /tmp/synth-llamacpp-XXXX)
 trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/kvserve" ./cmd/kvserve
-presets=$("$tmp/kvserve" synth --list | awk '$1 ~ /^tiny-/ {print $1}')
+presets=${PRESETS:-$("$tmp/kvserve" synth --list | awk '$1 ~ /^tiny-/ {print $1}')}
 : > "$tmp/entries"
 # one PRESET TYPE SEED CACHE LAYERS: write the file, run llama.cpp, append an entry.
 one() {

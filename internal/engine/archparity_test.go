@@ -52,13 +52,27 @@ type synthFixture struct {
 // llama.cpp ranks in its top 10 that kvserve does not must be within 0.05
 // nats of kvserve's tenth, 0.1 with quantized weights).
 func TestArchitecturesMatchLlamaCpp(t *testing.T) {
-	raw, err := os.ReadFile("../../testdata/llamacpp/synth.json")
-	if err != nil {
-		t.Fatal(err)
+	// synth.json and any synth-<topic>.json beside it (one per family of
+	// presets, so that each can be regenerated on its own), same settings.
+	files, err := filepath.Glob("../../testdata/llamacpp/synth*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata/llamacpp/synth*.json: %v", err)
 	}
 	var fx synthFixture
-	if err := json.Unmarshal(raw, &fx); err != nil {
-		t.Fatal(err)
+	for i, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var one synthFixture
+		if err := json.Unmarshal(raw, &one); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if i > 0 && one.PPL != fx.PPL {
+			t.Fatalf("%s: perplexity settings %+v differ from %s's %+v", f, one.PPL, files[0], fx.PPL)
+		}
+		fx.PPL = one.PPL
+		fx.Entries = append(fx.Entries, one.Entries...)
 	}
 	text, err := os.ReadFile(testassets.Path(t, "eval/dev.txt"))
 	if err != nil {
