@@ -9,6 +9,7 @@ func (s *Server) extraRoutes() {
 		s.HandleFunc("POST "+p, func(w http.ResponseWriter, r *http.Request) { s.handleEmbedding(w, r, false) })
 	}
 	s.HandleFunc("POST /v1/embeddings", func(w http.ResponseWriter, r *http.Request) { s.handleEmbedding(w, r, true) })
+	s.HandleFunc("POST /infill", s.handleInfill)
 	s.HandleFunc("POST /v1/messages", s.handleMessages)
 	s.HandleFunc("POST /v1/messages/count_tokens", s.handleCountTokens)
 }
