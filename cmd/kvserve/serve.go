@@ -52,16 +52,23 @@ func cmdServe(args []string) error {
 	f.Int(&maxRespMiB, server.DefaultMaxResponseBytes>>20, "largest response built in memory in MiB: a non-streaming completion stops generating there (stream for more)", "max-response-mib")
 	f.String(&logLevel, "info", "log level: debug, info, warn, error", "log-level")
 	f.String(&reasoningFormat, server.ReasoningAuto, "chat reasoning: auto (separate <think> text into reasoning_content when the template has thinking markers), deepseek (always), none (leave it in the content)", "reasoning-format")
-	var embeddings bool
+	var embeddings, reranking bool
 	var pooling string
 	f.Bool(&embeddings, false, "serve embeddings: /embedding, /v1/embeddings (completions keep working)", "embeddings", "embedding")
 	f.String(&pooling, "", "embedding pooling: none, mean, cls, last, rank (default: the model file's, else none)", "pooling")
+	f.Bool(&reranking, false, "serve /rerank (embeddings with rank pooling; the model needs a rank head)", "reranking", "rerank")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	if reranking {
+		if pooling != "" && pooling != "rank" {
+			return fmt.Errorf("--reranking uses rank pooling, not --pooling %s", pooling)
+		}
+		embeddings, pooling = true, "rank"
 	}
 	if pooling != "" {
 		if _, err := engine.ParsePooling(pooling); err != nil {
