@@ -311,17 +311,30 @@ func (c *Cache) Estimate() map[tensor.Type][2]int64 {
 
 // Capacity returns the bytes a full context of every sequence takes at
 // each sequence's current write types (a sliding-window layer holds its
-// window's pages).
+// window's pages): the sum of CapacityByType.
 func (c *Cache) Capacity() int64 {
 	var b int64
+	for _, v := range c.CapacityByType() {
+		b += v
+	}
+	return b
+}
+
+// CapacityByType returns Capacity split by element type: each sequence's
+// full context at its own write types per layer and K/V (a slot-scoped
+// requantization or a policy's per-sequence types count for that sequence
+// only).
+func (c *Cache) CapacityByType() map[tensor.Type]int64 {
+	out := map[tensor.Type]int64{}
 	for s := 0; s < c.cfg.Seqs; s++ {
 		for l := 0; l < c.cfg.Layers; l++ {
 			tk, tv := c.WriteTypes(s, l)
-			perPage := int64(tk.RowSize(c.rowK)+tv.RowSize(c.rowV)) * int64(c.cfg.PageTokens)
-			b += perPage * int64(c.maxPages(l, c.cfg.Ctx))
+			pages := int64(c.maxPages(l, c.cfg.Ctx)) * int64(c.cfg.PageTokens)
+			out[tk] += int64(tk.RowSize(c.rowK)) * pages
+			out[tv] += int64(tv.RowSize(c.rowV)) * pages
 		}
 	}
-	return b
+	return out
 }
 
 func (c *Cache) overrideK(s int) []tensor.Type {
