@@ -53,6 +53,9 @@ func (c *Cache) Plan(t Target) ([]Step, []LayerChange, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := c.checkRotateScope(t); err != nil {
+		return nil, nil, err
+	}
 	for _, side := range []struct {
 		t   *tensor.Type
 		dim int
@@ -174,6 +177,16 @@ func (c *Cache) scope(t Target) (layers, seqs []int, err error) {
 	return layers, seqs, nil
 }
 
+// checkRotateScope refuses a rotation change scoped to some layers or
+// sequences: rotation is a cache-wide setting for new pages, so a scoped
+// change would reach every later page of every layer.
+func (c *Cache) checkRotateScope(t Target) error {
+	if t.Rotate != nil && *t.Rotate != c.cfg.Rotate && (t.Layers != nil || t.Seqs != nil) {
+		return fmt.Errorf("rotate: rotation is a cache-wide setting (now %v); change it without layers or slots (rotated and plain pages coexist, so the whole cache converts)", c.cfg.Rotate)
+	}
+	return nil
+}
+
 func (c *Cache) rotateFor(r *bool, t tensor.Type, headDim int) bool {
 	rot := c.cfg.Rotate
 	if r != nil {
@@ -189,6 +202,9 @@ func (c *Cache) rotateFor(r *bool, t tensor.Type, headDim int) bool {
 func (c *Cache) SetWriteTypes(t Target) error {
 	layers, seqs, err := c.scope(t)
 	if err != nil {
+		return err
+	}
+	if err := c.checkRotateScope(t); err != nil {
 		return err
 	}
 	for _, l := range layers {

@@ -342,3 +342,30 @@ func TestPropsAndSlotsReportHeldTypes(t *testing.T) {
 		t.Errorf("/props after slot 1's requantize: %v", h)
 	}
 }
+
+// Rotation is a cache-wide setting: a requantization scoped to layers or
+// slots that would change it is refused (it used to change rotation for
+// every later page of every layer); the same setting scoped, or a change
+// for the whole cache, is accepted (issue 17).
+func TestRequantizeScopedRotateRefused(t *testing.T) {
+	_, ts := newTestServer(t, Options{Slots: 2})
+	fill(t, ts.URL, 0, "The cache is a product.", 4)
+	rotation := func() any { return obj(t, must(get(t, ts.URL+"/cache/usage")))["rotate"] }
+	for _, body := range []map[string]any{
+		{"type_k": "q8_0", "layers": "4", "rotate": false},
+		{"type_v": "q8_0", "slots": []int{1}, "rotate": false, "dry_run": true},
+	} {
+		st, b := post(t, ts.URL+"/cache/requantize", body)
+		if msg := wantError(t, "scoped rotate", st, b, 400, TypeInvalidRequest); !strings.Contains(msg, "cache-wide") {
+			t.Errorf("%v: %s", body, msg)
+		}
+	}
+	if r := rotation(); r != true {
+		t.Fatalf("a refused scoped rotate changed the rotation: %v", r)
+	}
+	postOK(t, ts.URL+"/cache/requantize", map[string]any{"type_k": "q8_0", "layers": "4", "rotate": true})
+	postOK(t, ts.URL+"/cache/requantize", map[string]any{"type_k": "q8_0", "rotate": false})
+	if r := rotation(); r != false {
+		t.Errorf("rotation after a cache-wide rotate:false: %v", r)
+	}
+}
