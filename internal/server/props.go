@@ -158,6 +158,16 @@ func (s *Server) cacheHeldBySlot() (total cacheHeld, slots []cacheHeld) {
 	return total, slots
 }
 
+// warnings lists what the server was started with that may not work as
+// meant (a context beyond the model's training context).
+func (s *Server) warnings() []string {
+	out := []string{}
+	if w := s.eng.ContextWarning(s.slotCtx); w != "" {
+		out = append(out, w)
+	}
+	return out
+}
+
 // handleProps serves GET /props.
 func (s *Server) handleProps(w http.ResponseWriter, r *http.Request) {
 	g := genOptions{sample: sample.DefaultParams(), nPredict: -1, slotID: -1, cachePrompt: true}
@@ -174,6 +184,8 @@ func (s *Server) handleProps(w http.ResponseWriter, r *http.Request) {
 		"total_slots":        s.o.Slots,
 		"n_ctx":              s.slotCtx * s.o.Slots,
 		"n_ctx_slot":         s.slotCtx,
+		"n_ctx_train":        s.eng.Model.NCtxTrain,
+		"warnings":           s.warnings(),
 		"model_path":         s.eng.Path,
 		"model_alias":        s.modelName,
 		"chat_template":      src,
