@@ -552,6 +552,9 @@ func (s *Server) load() error {
 	if s.o.Cache.LayersV != "" {
 		cv += " (" + s.o.Cache.LayersV + ")"
 	}
+	if w := e.ContextWarning(slotCtx); w != "" {
+		s.log.Warn(w, "n_ctx_slot", slotCtx, "n_ctx_train", m.NCtxTrain)
+	}
 	s.log.Info("model loaded", "model", e.Path, "arch", m.Arch, "layers", m.NLayer, "vocab", m.NVocab,
 		"slots", s.o.Slots, "slot_ctx", slotCtx, "cache_k", ck, "cache_v", cv,
 		"threads", e.Pool.Threads(), "seconds", time.Since(t0).Seconds())
