@@ -41,6 +41,7 @@ func (s *Server) routesInit() {
 	s.HandleFunc("GET /slots", s.handleSlots)
 	s.HandleFunc("POST /slots/{id}", s.handleSlotAction)
 	s.HandleFunc("GET /metrics", s.handleMetrics)
+	s.extraRoutes()
 	s.cacheRoutes()
 	s.webuiRoutes()
 }

@@ -94,6 +94,13 @@ type Options struct {
 	// chat template has thinking markers; "deepseek", always; "none",
 	// never.
 	ReasoningFormat string
+	// Embeddings enables the embedding routes (llama-server's
+	// --embeddings): /embedding, /embeddings, /v1/embeddings. Completions
+	// keep working beside them.
+	Embeddings bool
+	// Pooling is the embeddings' pooling (none, mean, cls, last, rank;
+	// "": the model file's, else none, as llama.cpp).
+	Pooling string
 	// Metrics enables GET /metrics.
 	Metrics bool
 	// NoWebUI turns off the web page served at / (llama-server's
@@ -170,6 +177,8 @@ type Server struct {
 	// loopbackOnly is set by Serve when its listener is on loopback: the
 	// Host header check against DNS rebinding applies (see AllowedHosts).
 	loopbackOnly atomic.Bool
+
+	embedSem chan struct{} // running embeddings (Slots at a time)
 }
 
 type route struct {
@@ -207,6 +216,7 @@ func New(o Options) *Server {
 		public: map[string]bool{},
 		reg:    prometheus.NewRegistry(),
 	}
+	s.embedSem = make(chan struct{}, o.Slots)
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, errorf(http.StatusNotFound, TypeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
