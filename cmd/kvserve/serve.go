@@ -29,6 +29,7 @@ func cmdServe(args []string) error {
 	var port, slots, prefill int
 	var metrics, ctxShift, noCtxShift, noWebUI bool
 	var maxBody int64
+	var allowedHosts string
 	var queueTimeout, shutdownTimeout float64
 	var queueMax int
 	f.String(&host, "127.0.0.1", "address to listen on", "host")
@@ -37,6 +38,7 @@ func cmdServe(args []string) error {
 	f.Int(&prefill, 0, "prompt tokens per step while other slots generate (0: 128)", "prefill-chunk")
 	f.String(&apiKey, "", "API key required as 'Authorization: Bearer KEY' (shows in ps: prefer --api-key-file or $KVSERVE_API_KEY)", "api-key")
 	f.String(&apiKeyFile, "", "file holding the API keys, one per line", "api-key-file")
+	f.String(&allowedHosts, "", "host names a keyless server on loopback answers to besides localhost and IP addresses, comma-separated, or * for any (DNS rebinding protection)", "allowed-hosts")
 	f.String(&corsOrigins, "", "web origins allowed to call the API from a browser, comma-separated (e.g. https://app.example), or * for any (default: none)", "cors-origins")
 	f.String(&alias, "", "model name reported by /v1/models and responses (default: the model file's name)", "alias")
 	f.Bool(&metrics, false, "enable the Prometheus /metrics endpoint", "metrics")
@@ -104,6 +106,12 @@ func cmdServe(args []string) error {
 		}
 		origins = append(origins, o)
 	}
+	var hosts []string
+	for _, h := range strings.Split(allowedHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
 	maxBody = int64(maxBodyMiB) << 20
 	if !server.ValidReasoningFormat(reasoningFormat) {
 		return fmt.Errorf("--reasoning-format must be auto, deepseek or none, not %q", reasoningFormat)
@@ -142,7 +150,7 @@ func cmdServe(args []string) error {
 		Slots: slots, Ctx: mf.ctx, Batch: mf.batch, PrefillChunk: prefill, Cache: mf.cache, Policy: pol,
 		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI, Embeddings: embeddings, Pooling: pooling,
 		Alias: alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
-		MaxResponseBytes: int64(maxRespMiB) << 20, APIKeys: keys, CORSOrigins: origins, ReasoningFormat: reasoningFormat,
+		MaxResponseBytes: int64(maxRespMiB) << 20, APIKeys: keys, CORSOrigins: origins, AllowedHosts: hosts, ReasoningFormat: reasoningFormat,
 		QueueTimeout: qt, QueueMax: queueMax,
 		ShutdownTimeout: time.Duration(shutdownTimeout * float64(time.Second)),
 		Logger:          log,
