@@ -36,7 +36,7 @@ func Load(path string, threads int) (*Engine, error) {
 		f, err = gguf.Parse(aligned(models.Default()))
 		path = "embedded:" + models.DefaultName
 	} else {
-		f, err = gguf.Open(path)
+		f, err = gguf.OpenModel(path)
 	}
 	if err != nil {
 		return nil, err
