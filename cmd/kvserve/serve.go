@@ -59,12 +59,24 @@ func cmdServe(args []string) error {
 	f.Bool(&embeddings, false, "serve embeddings: /embedding, /v1/embeddings (completions keep working)", "embeddings", "embedding")
 	f.String(&pooling, "", "embedding pooling: none, mean, cls, last, rank (default: the model file's, else none)", "pooling")
 	f.Bool(&reranking, false, "serve /rerank (embeddings with rank pooling; the model needs a rank head)", "reranking", "rerank")
-	pos, err := f.parse(args)
+	var loras []server.LoraAdapter
+	var loraNoApply bool
+	f.fs.Var(&loraFlag{list: &loras}, "lora", "LoRA adapter file (GGUF), applied at scale 1; repeatable")
+	f.names([]string{"lora"})
+	f.fs.Var(&loraFlag{list: &loras, scaled: true}, "lora-scaled", "LoRA adapter with its scale: FILE:SCALE (or FILE SCALE); repeatable")
+	f.names([]string{"lora-scaled"})
+	f.Bool(&loraNoApply, false, "load the LoRA adapters at scale 0 (set scales with POST /lora-adapters)", "lora-init-without-apply")
+	pos, err := f.parse(joinLoraScaled(args))
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	if loraNoApply {
+		for i := range loras {
+			loras[i].Scale = 0
+		}
 	}
 	if reranking {
 		if pooling != "" && pooling != "rank" {
@@ -148,7 +160,7 @@ func cmdServe(args []string) error {
 	o := server.Options{
 		ModelPath: mf.model, Threads: mf.threads,
 		Slots: slots, Ctx: mf.ctx, Batch: mf.batch, PrefillChunk: prefill, Cache: mf.cache, Policy: pol,
-		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI, Embeddings: embeddings, Pooling: pooling,
+		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI, Embeddings: embeddings, Pooling: pooling, Lora: loras,
 		Alias: alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
 		MaxResponseBytes: int64(maxRespMiB) << 20, APIKeys: keys, CORSOrigins: origins, AllowedHosts: hosts, ReasoningFormat: reasoningFormat,
 		QueueTimeout: qt, QueueMax: queueMax,
@@ -192,4 +204,48 @@ func apiKeys(flagKey, file, env string) ([]string, error) {
 		}
 	}
 	return keys, nil
+}
+
+// loraFlag collects --lora FILE and --lora-scaled FILE:SCALE values.
+type loraFlag struct {
+	list   *[]server.LoraAdapter
+	scaled bool
+}
+
+func (l *loraFlag) String() string { return "" }
+
+func (l *loraFlag) Set(v string) error {
+	a := server.LoraAdapter{Path: v, Scale: 1}
+	if l.scaled {
+		i := strings.LastIndex(v, ":")
+		if i < 0 {
+			return fmt.Errorf("want FILE:SCALE (or FILE SCALE), not %q", v)
+		}
+		x, err := strconv.ParseFloat(v[i+1:], 32)
+		if err != nil {
+			return fmt.Errorf("the scale in %q is not a number", v)
+		}
+		a.Path, a.Scale = v[:i], float32(x)
+	}
+	if a.Path == "" {
+		return fmt.Errorf("empty adapter path")
+	}
+	*l.list = append(*l.list, a)
+	return nil
+}
+
+// joinLoraScaled turns llama-server's two-argument form "--lora-scaled FILE
+// SCALE" into "--lora-scaled FILE:SCALE".
+func joinLoraScaled(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		out = append(out, args[i])
+		if (args[i] == "--lora-scaled" || args[i] == "-lora-scaled") && i+2 < len(args) {
+			if _, err := strconv.ParseFloat(args[i+2], 32); err == nil {
+				out = append(out, args[i+1]+":"+args[i+2])
+				i += 2
+			}
+		}
+	}
+	return out
 }

@@ -18,6 +18,7 @@
 //	POST /infill                     fill-in-the-middle with the model's FIM tokens (infill.go)
 //	POST /v1/messages                Anthropic's Messages API, and /v1/messages/count_tokens (anthropic.go)
 //	POST /v1/responses               OpenAI's Responses API (responses.go)
+//	GET  /lora-adapters              LoRA adapters (Options.Lora) and their scales; POST sets them (lora.go)
 //	POST /tokenize, /detokenize, /apply-template
 //	GET  /slots                      per-slot state (?fail_on_no_slot=1: 503 when none idle)
 //	POST /slots/{id}?action=save|restore|erase

@@ -21,6 +21,7 @@ import (
 
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/model"
 )
 
 // Defaults of the Options.
@@ -101,6 +102,9 @@ type Options struct {
 	// Pooling is the embeddings' pooling (none, mean, cls, last, rank;
 	// "": the model file's, else none, as llama.cpp).
 	Pooling string
+	// Lora lists LoRA adapters to load and apply (llama-server's --lora,
+	// --lora-scaled); GET/POST /lora-adapters read and change their scales.
+	Lora []LoraAdapter
 	// Metrics enables GET /metrics.
 	Metrics bool
 	// NoWebUI turns off the web page served at / (llama-server's
@@ -179,6 +183,7 @@ type Server struct {
 	loopbackOnly atomic.Bool
 
 	embedSem chan struct{} // running embeddings (Slots at a time)
+	loras    []*model.Lora // loaded adapters, by id
 }
 
 type route struct {
@@ -503,6 +508,13 @@ func (s *Server) load() error {
 		}
 		own = true
 	}
+	loras, err := loadLoras(e, s.o.Lora)
+	if err != nil {
+		if own {
+			e.Close()
+		}
+		return err
+	}
 	slotCtx := e.Model.NCtxTrain
 	if s.o.Ctx > 0 {
 		slotCtx = s.o.Ctx / s.o.Slots
@@ -541,6 +553,7 @@ func (s *Server) load() error {
 	}
 	sched.Start()
 	s.eng, s.ownEngine, s.sched, s.slotCtx = e, own, sched, slotCtx
+	s.loras = loras
 	s.chat, s.chatErr = tmpl, chatErr
 	s.modelName = s.o.Alias
 	if s.modelName == "" {
