@@ -112,6 +112,10 @@
 //     when the model has none) with the generation prompt added; text
 //     content parts are joined with newlines. A trailing assistant message
 //     is not continued ("prefilled"): the template renders it as a whole turn.
+//     The answer ends at the template's end of turn: the end-of-generation
+//     token when the marker is one token, else (a vocabulary without
+//     <|im_end|>, say) the marker the template writes after an assistant
+//     turn is added as a stop string (Server.turnEnd; not for harmony).
 //   - Streaming: /completion sends one event per generated token and a
 //     final event with stop=true, without [DONE]; the OpenAI routes end
 //     with "data: [DONE]" after the finish chunk (which carries

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +58,7 @@ type genOptions struct {
 	grammar      *grammar.Grammar // grammar, json_schema or response_format (nil: none)
 	special      bool             // render special tokens (tool-call markers)
 	plan         *chatPlan        // chat: tools and reasoning, how to read the output (nil otherwise)
+	turnEnd      string           // chat: the template's end-of-turn marker when it is not one token ("" otherwise)
 }
 
 // unsupported lists request fields asking for features kvserve does not
@@ -163,6 +165,14 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 	return g
 }
 
+// stops returns the request's stop strings and the template's end of turn.
+func (g genOptions) stops() []string {
+	if g.turnEnd == "" || slices.Contains(g.stop, g.turnEnd) {
+		return g.stop
+	}
+	return append(slices.Clip(g.stop), g.turnEnd)
+}
+
 // request builds the engine request for a tokenized prompt.
 func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError) {
 	if len(prompt) == 0 {
@@ -178,7 +188,7 @@ func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError
 		}
 	}
 	r := &engine.Request{
-		Prompt: prompt, NPredict: g.nPredict, Sample: g.sample, Stop: g.stop, IgnoreEOS: g.ignoreEOS,
+		Prompt: prompt, NPredict: g.nPredict, Sample: g.sample, Stop: g.stops(), IgnoreEOS: g.ignoreEOS,
 		NProbs: min(g.nProbs, nv), SlotID: g.slotID, CachePrompt: g.cachePrompt, NKeep: g.nKeep,
 		Grammar: g.grammar, Special: g.special,
 	}

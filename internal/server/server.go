@@ -160,6 +160,7 @@ type Server struct {
 	ownEngine bool
 	sched     *engine.Scheduler
 	slotCtx   int
+	turnEnds  sync.Map // chat template source → its end-of-turn stop string (Server.turnEnd)
 	chat      chatTemplate
 	chatErr   error
 	modelName string
