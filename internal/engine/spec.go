@@ -133,6 +133,16 @@ func (s *Scheduler) DraftCache() *kvcache.Cache {
 	return s.spec.cache
 }
 
+// Speculative returns the speculation settings in use, defaults resolved
+// (nil: no speculation).
+func (s *Scheduler) Speculative() *SpecOptions {
+	if s.spec == nil {
+		return nil
+	}
+	o := s.spec.o
+	return &o
+}
+
 // DraftEngine returns the draft model (nil: none).
 func (s *Scheduler) DraftEngine() *Engine {
 	if s.spec == nil {
@@ -319,10 +329,23 @@ func (s *Scheduler) draftWithModel(sls []*slot, budget int) {
 }
 
 // draftNext draws the next draft token of sl from the draft model's logits
-// and reports whether it did (a draft stops when the draft model's top
-// probability is below p-min: the decision depends only on the
-// distribution, never on the token drawn, which keeps verification exact).
+// and reports whether it did. A draft stops when the draft model's most
+// probable token has a probability (plain softmax) below p-min, as
+// llama.cpp's does: the decision depends only on the logits, never on the
+// token drawn, which keeps verification exact.
 func (s *Scheduler) draftNext(sl *slot, logits []float32, budget *int) bool {
+	if *budget <= 0 {
+		return false
+	}
+	if sl.dpmin > 0 {
+		mx := logits[0]
+		for _, v := range logits {
+			mx = max(mx, v)
+		}
+		if math.Exp(float64(mx)-sample.LogSumExp(logits)) < float64(sl.dpmin) {
+			return false
+		}
+	}
 	if len(sl.dq) < cap(sl.dq) {
 		sl.dq = sl.dq[:len(sl.dq)+1]
 	} else {
@@ -330,10 +353,6 @@ func (s *Scheduler) draftNext(sl *slot, logits []float32, budget *int) bool {
 	}
 	q := &sl.dq[len(sl.dq)-1]
 	*q = sl.dsmp.Distribution(logits, *q)
-	if q.Max() < float64(sl.dpmin) || *budget <= 0 {
-		sl.dq = sl.dq[:len(sl.dq)-1]
-		return false
-	}
 	tok := sl.dsmp.DrawFrom(*q)
 	if tok < 0 || tok >= s.e.Model.NVocab {
 		sl.dq = sl.dq[:len(sl.dq)-1]

@@ -6,7 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/kvcache"
+	"github.com/kvserve/kvserve/internal/tensor"
 	"github.com/kvserve/kvserve/internal/sample"
 	"github.com/kvserve/kvserve/internal/testassets"
 )
@@ -160,5 +163,56 @@ func TestSpecSampled(t *testing.T) {
 			t.Errorf("%d tokens, %d drafted", len(res.Tokens), res.DraftN)
 		}
 		t.Logf("drafted %d, accepted %d", res.DraftN, res.DraftAccepted)
+	}
+}
+
+// The cache policy's page rules act on the draft model's cache too, and
+// speculation keeps greedy output unchanged under a policy and through
+// context shifts.
+func TestSpecPolicyAndShift(t *testing.T) {
+	e, err := engine.Load("", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	d, err := engine.LoadDraft("", e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	lk, lv := cachepolicy.DefaultLadders()
+	pol := &cachepolicy.Policy{LadderK: lk, LadderV: lv, Hot: 16, Sink: 16, Warm: 16}
+	co := engine.DefaultCacheOptions()
+	co.PageTokens = 16
+	reqs := []*engine.Request{{Prompt: e.Tok.Encode(strings.Repeat(rewritePrompt, 2), true, true), NPredict: 240, Sample: greedy(), SlotID: -1, IgnoreEOS: true}}
+	base := engine.SchedulerOptions{Slots: 1, SlotCtx: 256, Cache: co, Policy: pol, ContextShift: true}
+	want := runSpec(t, e, base, reqs)
+	for _, sp := range []engine.SpecOptions{{Lookup: true}, {Draft: d, DraftCache: co}} {
+		o := base
+		o.Spec = &sp
+		s, err := e.NewScheduler(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Start()
+		r := *reqs[0]
+		ch, err := s.Submit(context.Background(), &r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, res := collect(t, ch)
+		if !slices.Equal(res.Tokens, want[0].Tokens) || res.ContextShifts == 0 {
+			t.Errorf("draft %v: %d context shifts; with speculation\n%q\nwithout\n%q", sp.Draft != nil, res.ContextShifts, res.Text, want[0].Text)
+		}
+		if sp.Draft != nil {
+			s.Do(func(*kvcache.Cache) error {
+				by := s.DraftCache().BytesByType()
+				if by[tensor.F16] == 0 || len(by) < 2 {
+					t.Errorf("draft cache bytes by type %v: the policy did not demote its old pages", by)
+				}
+				return nil
+			})
+		}
+		s.Close()
 	}
 }
