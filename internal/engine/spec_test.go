@@ -9,8 +9,8 @@ import (
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
 	"github.com/kvserve/kvserve/internal/kvcache"
-	"github.com/kvserve/kvserve/internal/tensor"
 	"github.com/kvserve/kvserve/internal/sample"
+	"github.com/kvserve/kvserve/internal/tensor"
 	"github.com/kvserve/kvserve/internal/testassets"
 )
 
