@@ -201,7 +201,13 @@ func (s *Scheduler) makeDrafts(budget int) int {
 			withModel = append(withModel, sl)
 			continue
 		}
-		sl.draft = lookupDraft(sl.draft, sl.tokens, sl.last, s.spec.o.NGram, k)
+		// A lookup draft's length adapts: it doubles after a wholly
+		// accepted draft and falls to what was accepted after a rejection
+		// (a wrong guess costs verification work, not output).
+		if sl.dnext <= 0 {
+			sl.dnext = 4
+		}
+		sl.draft = lookupDraft(sl.draft, sl.tokens, sl.last, s.spec.o.NGram, min(k, sl.dnext))
 		budget -= len(sl.draft)
 	}
 	if len(withModel) > 0 {
@@ -422,6 +428,11 @@ func (s *Scheduler) emitSpec(sl *slot, logits []float32, r0 int) {
 		acc++
 	}
 	sl.vtoks = toks
+	if acc == k {
+		sl.dnext = min(2*max(sl.dnext, k), 1024)
+	} else {
+		sl.dnext = max(acc+1, 2)
+	}
 	sl.res.DraftN += k
 	sl.res.DraftAccepted += acc
 	s.mu.Lock()

@@ -298,6 +298,6 @@ func (s *Scheduler) finish(sl *slot, stopType string, err error) {
 	sl.state = slotIdle
 	sl.used = s.step
 	sl.req, sl.ctx, sl.out, sl.smp, sl.dec, sl.res, sl.gm = nil, nil, nil, nil, nil, nil, nil
-	sl.dsmp, sl.draft, sl.dq = nil, sl.draft[:0], sl.dq[:0]
+	sl.dsmp, sl.draft, sl.dq, sl.dnext = nil, sl.draft[:0], sl.dq[:0], 0
 	sl.tGen = time.Time{}
 }
