@@ -49,7 +49,7 @@ func TestSpecDraftServer(t *testing.T) {
 	}
 	defer d.Close()
 	_, plain := newTestServer(t, Options{})
-	_, spec := newTestServer(t, Options{Spec: &engine.SpecOptions{Draft: d, DraftCache: engine.DefaultCacheOptions()}})
+	_, spec := newTestServer(t, Options{Spec: &engine.SpecOptions{Draft: d, DraftCache: engine.DefaultCacheOptions()}, Metrics: true})
 	body := map[string]any{"prompt": "Once upon a time", "n_predict": 24, "temperature": 0, "ignore_eos": true}
 	want := postOK(t, plain.URL+"/completion", body)
 	got := postOK(t, spec.URL+"/completion", body)
@@ -74,6 +74,9 @@ func TestSpecDraftServer(t *testing.T) {
 	dr = u["draft"].(map[string]any)
 	if bt := dr["bytes_by_type"].(map[string]any); num(bt["q4_0"]) <= 0 || num(bt["f16"]) != 0 || num(dr["total_bytes"]) >= before {
 		t.Errorf("draft cache after requantize: %v", dr["bytes_by_type"])
+	}
+	if m := string(mustGet(t, spec.URL+"/metrics")); !strings.Contains(m, "kvserve:draft_tokens_total") || !strings.Contains(m, "kvserve:kv_cache_draft_bytes") {
+		t.Errorf("metrics without the draft counters")
 	}
 	// Generation goes on over the converted caches.
 	if got := postOK(t, spec.URL+"/completion", body); got["content"] == "" {
