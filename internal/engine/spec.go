@@ -119,6 +119,11 @@ func (s *Scheduler) newSpec(o SpecOptions) error {
 		sp.runner = model.NewRunner(d.Model, s.e.Pool, s.o.Batch)
 		sp.runner.SetContext(s.o.SlotCtx)
 		sp.conv = converter{cache: c, pool: s.e.Pool}
+		for l := 0; l < d.Model.NLayer; l++ {
+			if c.Attn(l).Window > 0 {
+				s.hasWindow = true // the draft's rollback is bounded the same way
+			}
+		}
 	}
 	s.spec = sp
 	return nil

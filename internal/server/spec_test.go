@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/testassets"
 )
 
 const specPrompt = "def add(a, b):\n    return a + b\n\ndef sub(a, b):\n    return a - b\n\ndef add(a, b):\n"
@@ -43,7 +44,12 @@ func TestSpecLookupServer(t *testing.T) {
 // it, /cache/requantize converts it, and the output does not change.
 func TestSpecDraftServer(t *testing.T) {
 	e := testEngine(t)
-	d, err := engine.LoadDraft("", e)
+	path := "" // the embedded model drafts for itself
+	if raceEnabled {
+		// Its Q8_0 kernels are pure Go, slow under the race detector.
+		path = testassets.Path(t, "models/kvtest-27m-f16.gguf")
+	}
+	d, err := engine.LoadDraft(path, e)
 	if err != nil {
 		t.Fatal(err)
 	}
