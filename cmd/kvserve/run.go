@@ -71,6 +71,13 @@ func cmdRun(args []string) error {
 			e.Path, m.Arch, m.NLayer, m.NEmbd, m.NHead, m.NHeadKV, m.HeadDim, m.NVocab)
 		fmt.Fprintf(os.Stderr, "cache: K %s, V %s, rotate %s; threads %d\n", mf.cache.TypeK, mf.cache.TypeV, mf.cache.Rotate, e.Pool.Threads())
 	}
+	ctxSize := mf.ctx
+	if ctxSize <= 0 {
+		ctxSize = e.Model.NCtxTrain
+	}
+	if w := e.ContextWarning(ctxSize); w != "" {
+		fmt.Fprintf(os.Stderr, "warning: %s\n", w)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	opts := engine.GenerateOptions{

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kvserve/kvserve/internal/cachepolicy"
+	"github.com/kvserve/kvserve/internal/engine"
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/server"
 )
@@ -30,6 +31,7 @@ func cmdServe(args []string) error {
 	var port, slots, prefill int
 	var metrics, ctxShift, noCtxShift, noWebUI bool
 	var maxBody int64
+	var allowedHosts string
 	var queueTimeout, shutdownTimeout float64
 	var queueMax int
 	f.String(&host, "127.0.0.1", "address to listen on", "host")
@@ -38,6 +40,7 @@ func cmdServe(args []string) error {
 	f.Int(&prefill, 0, "prompt tokens per step while other slots generate (0: 128)", "prefill-chunk")
 	f.String(&apiKey, "", "API key required as 'Authorization: Bearer KEY' (shows in ps: prefer --api-key-file or $KVSERVE_API_KEY)", "api-key")
 	f.String(&apiKeyFile, "", "file holding the API keys, one per line", "api-key-file")
+	f.String(&allowedHosts, "", "host names a keyless server on loopback answers to besides localhost and IP addresses, comma-separated, or * for any (DNS rebinding protection)", "allowed-hosts")
 	f.String(&corsOrigins, "", "web origins allowed to call the API from a browser, comma-separated (e.g. https://app.example), or * for any (default: none)", "cors-origins")
 	f.String(&alias, "", "model name reported by /v1/models and responses (default: the model file's name)", "alias")
 	f.Bool(&metrics, false, "enable the Prometheus /metrics endpoint", "metrics")
@@ -53,12 +56,21 @@ func cmdServe(args []string) error {
 	f.Int(&maxRespMiB, server.DefaultMaxResponseBytes>>20, "largest response built in memory in MiB: a non-streaming completion stops generating there (stream for more)", "max-response-mib")
 	f.String(&logLevel, "info", "log level: debug, info, warn, error", "log-level")
 	f.String(&reasoningFormat, server.ReasoningAuto, "chat reasoning: auto (separate <think> text into reasoning_content when the template has thinking markers), deepseek (always), none (leave it in the content)", "reasoning-format")
+	var embeddings bool
+	var pooling string
+	f.Bool(&embeddings, false, "serve embeddings: /embedding, /v1/embeddings (completions keep working)", "embeddings", "embedding")
+	f.String(&pooling, "", "embedding pooling: none, mean, cls, last, rank (default: the model file's, else none)", "pooling")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	if pooling != "" {
+		if _, err := engine.ParsePooling(pooling); err != nil {
+			return fmt.Errorf("--pooling: %w", err)
+		}
 	}
 	if slots < 1 {
 		return fmt.Errorf("-np must be at least 1")
@@ -88,6 +100,12 @@ func cmdServe(args []string) error {
 			}
 		}
 		origins = append(origins, o)
+	}
+	var hosts []string
+	for _, h := range strings.Split(allowedHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
 	}
 	maxBody = int64(maxBodyMiB) << 20
 	if !server.ValidReasoningFormat(reasoningFormat) {
@@ -130,9 +148,9 @@ func cmdServe(args []string) error {
 		ModelPath: mf.model, Threads: mf.threads,
 		Slots: slots, Ctx: mf.ctx, Batch: mf.batch, PrefillChunk: prefill, Cache: mf.cache, Policy: pol,
 		Spec: spec, DraftPath: sf.draft,
-		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI,
+		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI, Embeddings: embeddings, Pooling: pooling,
 		Alias: alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
-		MaxResponseBytes: int64(maxRespMiB) << 20, APIKeys: keys, CORSOrigins: origins, ReasoningFormat: reasoningFormat,
+		MaxResponseBytes: int64(maxRespMiB) << 20, APIKeys: keys, CORSOrigins: origins, AllowedHosts: hosts, ReasoningFormat: reasoningFormat,
 		QueueTimeout: qt, QueueMax: queueMax,
 		ShutdownTimeout: time.Duration(shutdownTimeout * float64(time.Second)),
 		Logger:          log,

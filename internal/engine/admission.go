@@ -201,6 +201,9 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 		// A sliding-window layer may have released pages the new tokens
 		// would attend: then the prompt is evaluated again.
 		keep = s.cache.Reusable(sl.id, keep)
+		// The policy keeps no page below the precision it gives the
+		// new context (an old conversation's demoted pages).
+		keep = s.policy.Reusable(s.cache, sl.id, keep, len(r.Prompt))
 	}
 	s.cache.Truncate(sl.id, keep)
 	sl.tokens = sl.tokens[:keep]

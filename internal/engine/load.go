@@ -92,3 +92,13 @@ func aligned(b []byte) []byte {
 	copy(buf[off:], b)
 	return buf[off : off+len(b)]
 }
+
+// ContextWarning says, as llama.cpp warns, when a sequence context of
+// slotCtx tokens is beyond what the model was trained on (positions past
+// its training context may come out garbled); "" when it is not.
+func (e *Engine) ContextWarning(slotCtx int) string {
+	if n := e.Model.NCtxTrain; n > 0 && slotCtx > n {
+		return fmt.Sprintf("the context per slot (%d tokens) is beyond the model's training context (%d tokens): possible training context overflow, output past %d tokens may degrade", slotCtx, n, n)
+	}
+	return ""
+}

@@ -293,6 +293,27 @@ func (c *Cache) BytesByType() map[tensor.Type]int64 {
 	return m
 }
 
+// SeqBytesByType returns the bytes seq's pages hold per page type, for
+// K and V apart: what the sequence holds, whatever it writes next.
+func (c *Cache) SeqBytesByType(seq int) (k, v map[tensor.Type]int64) {
+	k, v = map[tensor.Type]int64{}, map[tensor.Type]int64{}
+	for l := range c.seqs[seq] {
+		ls := &c.seqs[seq][l]
+		for side, s := range ls.streams() {
+			m := k
+			if side == 1 {
+				m = v
+			}
+			for _, p := range s.pages {
+				if p != nil {
+					m[p.Type] += int64(p.Bytes())
+				}
+			}
+		}
+	}
+	return k, v
+}
+
 // Close frees every page.
 func (c *Cache) Close() {
 	for s := range c.seqs {

@@ -53,6 +53,9 @@ func (c *Cache) Plan(t Target) ([]Step, []LayerChange, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := c.checkRotateScope(t); err != nil {
+		return nil, nil, err
+	}
 	for _, side := range []struct {
 		t   *tensor.Type
 		dim int
@@ -174,6 +177,16 @@ func (c *Cache) scope(t Target) (layers, seqs []int, err error) {
 	return layers, seqs, nil
 }
 
+// checkRotateScope refuses a rotation change scoped to some layers or
+// sequences: rotation is a cache-wide setting for new pages, so a scoped
+// change would reach every later page of every layer.
+func (c *Cache) checkRotateScope(t Target) error {
+	if t.Rotate != nil && *t.Rotate != c.cfg.Rotate && (t.Layers != nil || t.Seqs != nil) {
+		return fmt.Errorf("rotate: rotation is a cache-wide setting (now %v); change it without layers or slots (rotated and plain pages coexist, so the whole cache converts)", c.cfg.Rotate)
+	}
+	return nil
+}
+
 func (c *Cache) rotateFor(r *bool, t tensor.Type, headDim int) bool {
 	rot := c.cfg.Rotate
 	if r != nil {
@@ -189,6 +202,9 @@ func (c *Cache) rotateFor(r *bool, t tensor.Type, headDim int) bool {
 func (c *Cache) SetWriteTypes(t Target) error {
 	layers, seqs, err := c.scope(t)
 	if err != nil {
+		return err
+	}
+	if err := c.checkRotateScope(t); err != nil {
 		return err
 	}
 	for _, l := range layers {
@@ -311,17 +327,30 @@ func (c *Cache) Estimate() map[tensor.Type][2]int64 {
 
 // Capacity returns the bytes a full context of every sequence takes at
 // each sequence's current write types (a sliding-window layer holds its
-// window's pages).
+// window's pages): the sum of CapacityByType.
 func (c *Cache) Capacity() int64 {
 	var b int64
+	for _, v := range c.CapacityByType() {
+		b += v
+	}
+	return b
+}
+
+// CapacityByType returns Capacity split by element type: each sequence's
+// full context at its own write types per layer and K/V (a slot-scoped
+// requantization or a policy's per-sequence types count for that sequence
+// only).
+func (c *Cache) CapacityByType() map[tensor.Type]int64 {
+	out := map[tensor.Type]int64{}
 	for s := 0; s < c.cfg.Seqs; s++ {
 		for l := 0; l < c.cfg.Layers; l++ {
 			tk, tv := c.WriteTypes(s, l)
-			perPage := int64(tk.RowSize(c.rowK)+tv.RowSize(c.rowV)) * int64(c.cfg.PageTokens)
-			b += perPage * int64(c.maxPages(l, c.cfg.Ctx))
+			pages := int64(c.maxPages(l, c.cfg.Ctx)) * int64(c.cfg.PageTokens)
+			out[tk] += int64(tk.RowSize(c.rowK)) * pages
+			out[tv] += int64(tv.RowSize(c.rowV)) * pages
 		}
 	}
-	return b
+	return out
 }
 
 func (c *Cache) overrideK(s int) []tensor.Type {

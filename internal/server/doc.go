@@ -35,6 +35,10 @@
 //     own nor in Options.CORSOrigins ("*": any) is refused with 403, its
 //     preflight too; an allowed origin's preflight answers 200 with the
 //     CORS headers (no credentials mode: keys travel in headers).
+//   - Host names: a keyless server listening on loopback answers only to
+//     Host localhost, *.localhost, an IP address or Options.AllowedHosts;
+//     other names get 403 (a DNS-rebinding page is same-origin with
+//     itself, so the origin check alone would not stop it).
 //   - Context: Options.Ctx is the total, split evenly over the slots; 0
 //     gives each slot the model's training context (cache pages are
 //     allocated as tokens arrive, so that costs nothing up front).

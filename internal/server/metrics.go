@@ -63,7 +63,7 @@ func newCollector(s *Server) *collector {
 		decodes:          d("n_decode_total", "Total number of forward passes (llama_decode() calls)."),
 		tokensMax:        d("n_tokens_max", "High watermark of the tokens (prompt + generated) of one request."),
 		cacheBytes:       d("kv_cache_bytes", "KV cache bytes in use (allocated pages), by element type.", "type"),
-		cacheCapacity:    d("kv_cache_capacity_bytes", "KV cache bytes if every slot filled its context at the current per-layer types, by element type.", "type"),
+		cacheCapacity:    d("kv_cache_capacity_bytes", "KV cache bytes if every slot filled its context at its current write types (per slot, layer and K/V), by element type.", "type"),
 		cacheUsage:       d("kv_cache_usage_ratio", "KV cache usage: cached token positions over slots × slot context."),
 		cacheTokens:      d("kv_cache_tokens", "Token positions held in the KV cache (all slots)."),
 		slots:            d("slots_total", "Number of slots."),
@@ -103,7 +103,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 // cacheSnapshot is what a scrape reads between scheduler steps.
 type cacheSnapshot struct {
 	kc                *kvcache.Cache
-	capacity          map[tensor.Type]int64 // full context of every slot at the layers' types
+	capacity          map[tensor.Type]int64 // full context of every slot at its write types, by type
 	fullBytes         int64                 // full context of every slot at its write types (Cache.Capacity)
 	tokens, positions int64
 	room              cacheRoom
@@ -148,14 +148,8 @@ func (c *collector) refresh(sched *engine.Scheduler) <-chan struct{} {
 
 // measureSnapshot reads the cache between two scheduler steps.
 func measureSnapshot(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheSnapshot {
-	snap := cacheSnapshot{kc: kc, capacity: map[tensor.Type]int64{}, fullBytes: kc.Capacity(), room: measureRoom(kc, pol)}
+	snap := cacheSnapshot{kc: kc, capacity: kc.CapacityByType(), fullBytes: kc.Capacity(), room: measureRoom(kc, pol)}
 	cfg := kc.Config()
-	rowK, rowV := cfg.KVHeads*cfg.HeadDimK, cfg.KVHeads*cfg.HeadDimV
-	pagesPerSeq := int64((cfg.Ctx + cfg.PageTokens - 1) / cfg.PageTokens)
-	for l := 0; l < cfg.Layers; l++ {
-		snap.capacity[cfg.TypeK[l]] += int64(cfg.TypeK[l].RowSize(rowK)*cfg.PageTokens) * pagesPerSeq * int64(cfg.Seqs)
-		snap.capacity[cfg.TypeV[l]] += int64(cfg.TypeV[l].RowSize(rowV)*cfg.PageTokens) * pagesPerSeq * int64(cfg.Seqs)
-	}
 	snap.byRole = map[string]int64{}
 	for seq := 0; seq < cfg.Seqs; seq++ {
 		snap.tokens += int64(kc.Len(seq))

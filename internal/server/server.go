@@ -87,12 +87,26 @@ type Options struct {
 	// user visits cannot drive a local server. Same-origin requests
 	// (pages this server serves) are always allowed.
 	CORSOrigins []string
+	// AllowedHosts are the host names (besides localhost and IP
+	// addresses) a keyless server listening only on loopback answers to.
+	// A request naming any other host in its Host header is refused with
+	// 403: a web page on a name an attacker's DNS points at 127.0.0.1 (DNS
+	// rebinding) is same-origin with itself, so the origin check alone
+	// would let it drive the server. "*" turns the check off.
+	AllowedHosts []string
 	// ReasoningFormat is the default of the chat request's
 	// "reasoning_format" (llama-server's --reasoning-format): "auto" (or
 	// ""), separate <think> reasoning into reasoning_content when the
 	// chat template has thinking markers; "deepseek", always; "none",
 	// never.
 	ReasoningFormat string
+	// Embeddings enables the embedding routes (llama-server's
+	// --embeddings): /embedding, /embeddings, /v1/embeddings. Completions
+	// keep working beside them.
+	Embeddings bool
+	// Pooling is the embeddings' pooling (none, mean, cls, last, rank;
+	// "": the model file's, else none, as llama.cpp).
+	Pooling string
 	// Metrics enables GET /metrics.
 	Metrics bool
 	// NoWebUI turns off the web page served at / (llama-server's
@@ -166,6 +180,12 @@ type Server struct {
 
 	fpOnce sync.Once
 	fp     string
+
+	// loopbackOnly is set by Serve when its listener is on loopback: the
+	// Host header check against DNS rebinding applies (see AllowedHosts).
+	loopbackOnly atomic.Bool
+
+	embedSem chan struct{} // running embeddings (Slots at a time)
 }
 
 type route struct {
@@ -203,6 +223,7 @@ func New(o Options) *Server {
 		public: map[string]bool{},
 		reg:    prometheus.NewRegistry(),
 	}
+	s.embedSem = make(chan struct{}, o.Slots)
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, errorf(http.StatusNotFound, TypeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
@@ -309,6 +330,12 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", w.status, "duration", time.Since(t0))
 		}
 	}()
+	if !s.hostAllowed(r) {
+		WriteError(w, errorf(http.StatusForbidden, TypePermission,
+			"the host name %q is not allowed: this server listens on loopback without an API key and answers only to localhost and IP addresses (DNS rebinding protection); start it with --allowed-hosts %s to allow that name, or give an API key",
+			hostName(r.Host), hostName(r.Host)))
+		return
+	}
 	if !s.cors(w, r) {
 		return
 	}
@@ -394,6 +421,35 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 
 // sameOrigin reports whether origin ("http://host:port") is the origin
 // the request was sent to.
+// hostAllowed applies the DNS rebinding check (Options.AllowedHosts): it
+// holds only for a keyless server listening on loopback, where a request's
+// Host must be localhost (or a name under .localhost), an IP address, or
+// an allowed name.
+func (s *Server) hostAllowed(r *http.Request) bool {
+	if !s.loopbackOnly.Load() || len(s.o.APIKeys) > 0 {
+		return true
+	}
+	h := strings.ToLower(strings.TrimSuffix(hostName(r.Host), "."))
+	if h == "" || h == "localhost" || strings.HasSuffix(h, ".localhost") || net.ParseIP(h) != nil {
+		return true
+	}
+	for _, a := range s.o.AllowedHosts {
+		if a == "*" || strings.EqualFold(strings.TrimSuffix(a, "."), h) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostName is a Host header without its port (and an IPv6 address
+// without its brackets).
+func hostName(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
+}
+
 func sameOrigin(r *http.Request, origin string) bool {
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {
@@ -538,6 +594,9 @@ func (s *Server) load() error {
 	if s.o.Cache.LayersV != "" {
 		cv += " (" + s.o.Cache.LayersV + ")"
 	}
+	if w := e.ContextWarning(slotCtx); w != "" {
+		s.log.Warn(w, "n_ctx_slot", slotCtx, "n_ctx_train", m.NCtxTrain)
+	}
 	s.log.Info("model loaded", "model", e.Path, "arch", m.Arch, "layers", m.NLayer, "vocab", m.NVocab,
 		"slots", s.o.Slots, "slot_ctx", slotCtx, "cache_k", ck, "cache_v", cv,
 		"threads", e.Pool.Threads(), "seconds", time.Since(t0).Seconds())
@@ -617,6 +676,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
 	}
+	s.loopbackOnly.Store(isLoopback(ln.Addr()))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 	loadErr := make(chan error, 1)

@@ -1,7 +1,7 @@
 // Drives a running `kvserve serve` with the official openai npm client,
 // unchanged: chat (plain and streaming), legacy completions (plain and
 // streaming), logprobs, errors, tool calling (a round trip, streamed
-// tool-call deltas) and response_format json_schema. .ci/run starts the server (embedded
+// tool-call deltas), response_format json_schema and embeddings. .ci/run starts the server (embedded
 // model, --api-key) and passes its address in KVSERVE_URL and the key in
 // KVSERVE_API_KEY.
 //
@@ -317,4 +317,23 @@ test('response_format json_schema output validates', async () => {
     }),
     (err) => err instanceof OpenAI.BadRequestError && /"not" is not supported/.test(err.message),
   );
+});
+
+test('embeddings: batched, float and base64, normalized', async () => {
+  const input = ['The cat sat on the mat.', 'A dog ran in the park.'];
+  const res = await client.embeddings.create({ model: 'kvserve', input, encoding_format: 'float' });
+  assert.equal(res.object, 'list');
+  assert.equal(res.data.length, 2);
+  assert.ok(res.usage.prompt_tokens > 0);
+  for (const [i, d] of res.data.entries()) {
+    assert.equal(d.index, i);
+    const n = Math.hypot(...d.embedding);
+    assert.ok(Math.abs(n - 1) < 1e-4, `norm ${n}`);
+  }
+  // The client's default asks for base64 and decodes it: the same vectors.
+  const b64 = await client.embeddings.create({ model: 'kvserve', input: input[0] });
+  assert.equal(b64.data[0].embedding.length, res.data[0].embedding.length);
+  for (const [j, x] of b64.data[0].embedding.entries()) {
+    assert.ok(Math.abs(x - res.data[0].embedding[j]) < 1e-6);
+  }
 });
