@@ -8,7 +8,7 @@ configuration per repetition, interleaved (every configuration in turn,
 then the next repetition), and prints a Markdown table: generation tokens/s
 and speedup over no speculation (per prompt and repetition, against the
 baseline run just before it), median with min-max; the draft acceptance
-rate; and whether every output was identical to the baseline's (greedy
+rate; the model's forward passes per generated token; and whether every output was identical to the baseline's (greedy
 speculation must not change a token).
 
     scripts/spec_bench.py [--reps 5] [-n 192] [--threads 2] [--prompts 3]
@@ -128,12 +128,17 @@ def main():
                 same[name] = same[name] and h == base[1]
                 print("rep %d %s %-40s %7.1f tokens/s  drafted %4d accepted %4d" % (rep, os.path.basename(f), name, tps, d, acc),
                       file=sys.stderr)
-    print("| configuration | generation tokens/s | speedup vs none | drafted | accepted | output identical |")
-    print("|---|---|---|---|---|---|")
+    # Greedy: every step emits its accepted drafts and one more token, so
+    # the model's forward passes per generated token are (n - accepted) / n
+    # whatever the machine's load (the speedup if verifying cost nothing).
+    total = a.reps * len(files) * a.n
+    print("| configuration | generation tokens/s | speedup vs none | drafted | accepted | forward passes per token | output identical |")
+    print("|---|---|---|---|---|---|---|")
     for name, _ in configs:
         acc = "%.1f%%" % (100 * accepted[name] / drafted[name]) if drafted[name] else "–"
-        print("| %s | %s | %s | %d | %s | %s |" % (name, fmt(rate[name]), fmt(speedup[name], "%.2f×"),
-                                                 drafted[name], acc, "yes" if same[name] else "**no**"))
+        print("| %s | %s | %s | %d | %s | %.2f | %s |" % (name, fmt(rate[name]), fmt(speedup[name], "%.2f×"),
+                                                       drafted[name], acc, (total - accepted[name]) / total,
+                                                       "yes" if same[name] else "**no**"))
 
 
 if __name__ == "__main__":
