@@ -25,6 +25,8 @@ func cmdServe(args []string) error {
 	mf.register(f, 0)
 	var pf cachepolicy.Flags
 	pf.Bind(f)
+	var sf specFlags
+	sf.register(f)
 	var host, apiKey, apiKeyFile, corsOrigins, alias, slotPath, logLevel, reasoningFormat string
 	var port, slots, prefill int
 	var metrics, ctxShift, noCtxShift, noWebUI bool
@@ -141,6 +143,10 @@ func cmdServe(args []string) error {
 	if err != nil {
 		return err
 	}
+	spec, err := sf.options(mf.cache)
+	if err != nil {
+		return err
+	}
 	qt := time.Duration(queueTimeout * float64(time.Second))
 	if queueTimeout <= 0 {
 		qt = -1
@@ -148,6 +154,7 @@ func cmdServe(args []string) error {
 	o := server.Options{
 		ModelPath: mf.model, Threads: mf.threads,
 		Slots: slots, Ctx: mf.ctx, Batch: mf.batch, PrefillChunk: prefill, Cache: mf.cache, Policy: pol,
+		Spec: spec, DraftPath: sf.draft,
 		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI, Embeddings: embeddings, Pooling: pooling,
 		Alias: alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
 		MaxResponseBytes: int64(maxRespMiB) << 20, APIKeys: keys, CORSOrigins: origins, AllowedHosts: hosts, ReasoningFormat: reasoningFormat,

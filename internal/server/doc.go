@@ -66,6 +66,12 @@
 //     prompt tokens reused from the slot's cache (timings.cache_n too);
 //     tokens_evaluated is the prompt length, timings.prompt_n the prompt
 //     tokens actually evaluated.
+//   - Speculative decoding (Options.Spec, DraftPath; engine's spec.go):
+//     timings.draft_n and draft_n_accepted are reported only when the
+//     request speculated, as llama-server does; speculative.n_max,
+//     speculative.n_min and speculative.p_min override the server's
+//     settings per request (n_max 0: no speculation). Constrained requests
+//     do not speculate.
 //   - n_predict 0 evaluates the prompt into the cache and generates
 //     nothing; -1 generates until end of generation or the slot's context.
 //   - Unknown request fields are ignored; known fields with a wrong type or

@@ -32,6 +32,7 @@ type collector struct {
 	slots                                                    *prometheus.Desc
 	requantize, requantizeSeconds, demotions, policyFreed    *prometheus.Desc
 	budgetRejections, cacheRoleBytes, reasoningDropped       *prometheus.Desc
+	draftTokens, draftAccepted, draftCacheBytes              *prometheus.Desc
 
 	mu      sync.Mutex
 	snap    *cacheSnapshot // the last between-steps reading (nil: none yet)
@@ -66,6 +67,9 @@ func newCollector(s *Server) *collector {
 		cacheUsage:       d("kv_cache_usage_ratio", "KV cache usage: cached token positions over slots × slot context."),
 		cacheTokens:      d("kv_cache_tokens", "Token positions held in the KV cache (all slots)."),
 		slots:            d("slots_total", "Number of slots."),
+		draftTokens:      d("draft_tokens_total", "Speculative decoding: tokens drafted (prompt lookup or the draft model)."),
+		draftAccepted:    d("draft_tokens_accepted_total", "Speculative decoding: drafted tokens accepted."),
+		draftCacheBytes:  d("kv_cache_draft_bytes", "The draft model's KV cache bytes in use (allocated pages)."),
 
 		requantize:        d("cache_requantize_total", "Live cache requantizations run."),
 		requantizeSeconds: d("cache_requantize_seconds_total", "Time spent requantizing the cache, in seconds."),
@@ -90,6 +94,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.promptRate, c.predictedRate, c.processing, c.deferred, c.waiting, c.requests, c.decodes, c.tokensMax,
 		c.cacheBytes, c.cacheCapacity, c.cacheUsage, c.cacheTokens, c.slots,
 		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections, c.cacheRoleBytes, c.reasoningDropped,
+		c.draftTokens, c.draftAccepted, c.draftCacheBytes,
 		c.mspWaiting, c.mspRunning, c.utilization, c.limit, c.configInfo, c.stepDown, c.floor} {
 		ch <- d
 	}
@@ -223,6 +228,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	m(c.decodes, prometheus.CounterValue, float64(st.DecodeCalls))
 	m(c.tokensMax, prometheus.CounterValue, float64(s.nTokensMax.Load()))
 	m(c.slots, prometheus.GaugeValue, float64(s.o.Slots))
+	if s.sched.Speculative() != nil {
+		m(c.draftTokens, prometheus.CounterValue, float64(st.DraftTokens))
+		m(c.draftAccepted, prometheus.CounterValue, float64(st.DraftAccepted))
+		if dc := s.sched.DraftCache(); dc != nil {
+			m(c.draftCacheBytes, prometheus.GaugeValue, float64(dc.Bytes()))
+		}
+	}
 	m(c.requantize, prometheus.CounterValue, float64(st.Requantizations))
 	m(c.requantizeSeconds, prometheus.CounterValue, st.RequantizeSeconds)
 	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByAge), "age")
