@@ -81,7 +81,7 @@ var unsupported = []struct{ field, what string }{
 
 // parseGen reads the generation parameters of a completion request.
 func (s *Server) parseGen(o *object, a api) genOptions {
-	g := genOptions{api: a, sample: sample.DefaultParams(), nPredict: -1, slotID: -1, cachePrompt: true}
+	g := s.defaultGen(a)
 	for _, u := range unsupported {
 		if o.nonEmpty(u.field) {
 			o.fail("%q is not supported: kvserve does not implement %s", u.field, u.what)
@@ -106,7 +106,7 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 	// max_tokens (OpenAI), first one given wins.
 	for _, f := range []string{"n_predict", "max_completion_tokens", "max_tokens"} {
 		if o.has(f) {
-			g.nPredict = o.int(f, -1, -2, math.MaxInt32)
+			g.nPredict = o.int(f, g.nPredict, -2, math.MaxInt32)
 			if g.nPredict < -1 {
 				g.nPredict = -1
 			}
@@ -158,11 +158,11 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 			}
 		}
 	}
-	g.cachePrompt = o.bool("cache_prompt", true)
-	g.nKeep = o.int("n_keep", 0, -1, math.MaxInt32)
+	g.cachePrompt = o.bool("cache_prompt", g.cachePrompt)
+	g.nKeep = o.int("n_keep", g.nKeep, -1, math.MaxInt32)
 	g.slotID = o.int("id_slot", -1, -1, s.o.Slots-1)
 	g.returnTokens = o.bool("return_tokens", false)
-	g.ignoreEOS = o.bool("ignore_eos", false)
+	g.ignoreEOS = o.bool("ignore_eos", g.ignoreEOS)
 	// llama-server's per-request speculation settings.
 	var sp engine.SpecParams
 	if o.has("speculative.n_max") {
