@@ -216,7 +216,7 @@ func (c *Cache) write(s *stream, pi, row int, t tensor.Type, rowElems, headDim i
 
 func (c *Cache) newPage(t tensor.Type, rowElems, headDim int) *Page {
 	size := t.RowSize(rowElems) * c.cfg.PageTokens
-	p := &Page{Type: t, Rotated: c.cfg.Rotate && isQuantized(t) && canRotate(headDim), mem: allocBlock(size)}
+	p := &Page{Type: t, Rotated: pageRotated(c.cfg.Rotate, t, headDim), mem: allocBlock(size)}
 	c.account(t, int64(size), 1)
 	return p
 }

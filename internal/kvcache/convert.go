@@ -179,7 +179,7 @@ func (c *Cache) rotateFor(r *bool, t tensor.Type, headDim int) bool {
 	if r != nil {
 		rot = *r
 	}
-	return rot && isQuantized(t) && canRotate(headDim)
+	return pageRotated(rot, t, headDim)
 }
 
 // SetWriteTypes makes the target's types (and rotation) the types new pages
