@@ -183,6 +183,15 @@ func naiveAttention(c *Cache, l, seq, pos, h int, q []float32, qh ...int) []floa
 		kp := ls.k.pages[t/c.cfg.PageTokens]
 		k := refDequantize(kp.Type, headBytes(c, &ls.k, t, h, D), D)
 		qx := append([]float32(nil), q...)
+		var bias float64
+		if kp.meta != 0 { // q·k = q·μ + rotate(q⊙s)·k'
+			mu, sc := make([]float32, D), make([]float32, D)
+			c.chanStats(kp, h, mu, sc)
+			for i := range qx {
+				bias += float64(qx[i] * mu[i])
+				qx[i] *= sc[i]
+			}
+		}
 		if kp.Rotated {
 			rotateRows(qx, D)
 		}
@@ -201,6 +210,7 @@ func naiveAttention(c *Cache, l, seq, pos, h int, q []float32, qh ...int) []floa
 				scores[t] += float64(qx[i]) * float64(k[i])
 			}
 		}
+		scores[t] += bias
 		if a.Softcap > 0 {
 			scores[t] = float64(a.Softcap) * math.Tanh(scores[t]/float64(a.Softcap))
 		}

@@ -145,11 +145,10 @@ func (c *collector) refresh(sched *engine.Scheduler) <-chan struct{} {
 func measureSnapshot(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheSnapshot {
 	snap := cacheSnapshot{kc: kc, capacity: map[tensor.Type]int64{}, fullBytes: kc.Capacity(), room: measureRoom(kc, pol)}
 	cfg := kc.Config()
-	rowK, rowV := cfg.KVHeads*cfg.HeadDimK, cfg.KVHeads*cfg.HeadDimV
 	pagesPerSeq := int64((cfg.Ctx + cfg.PageTokens - 1) / cfg.PageTokens)
 	for l := 0; l < cfg.Layers; l++ {
-		snap.capacity[cfg.TypeK[l]] += int64(cfg.TypeK[l].RowSize(rowK)*cfg.PageTokens) * pagesPerSeq * int64(cfg.Seqs)
-		snap.capacity[cfg.TypeV[l]] += int64(cfg.TypeV[l].RowSize(rowV)*cfg.PageTokens) * pagesPerSeq * int64(cfg.Seqs)
+		snap.capacity[cfg.TypeK[l]] += int64(cfg.PageBytes(cfg.TypeK[l], false)) * pagesPerSeq * int64(cfg.Seqs)
+		snap.capacity[cfg.TypeV[l]] += int64(cfg.PageBytes(cfg.TypeV[l], true)) * pagesPerSeq * int64(cfg.Seqs)
 	}
 	snap.byRole = map[string]int64{}
 	for seq := 0; seq < cfg.Seqs; seq++ {
@@ -347,7 +346,7 @@ func measureRoom(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheRoom {
 		return sd
 	}
 	sides := [2]side{mk(ladK, cfg.HeadDimK), mk(ladV, cfg.HeadDimV)}
-	pageBytes := func(t tensor.Type, rowElems int) int64 { return int64(t.RowSize(rowElems) * cfg.PageTokens) }
+	pageBytes := func(t tensor.Type, v bool) int64 { return int64(cfg.PageBytes(t, v)) }
 	for seq := 0; seq < cfg.Seqs; seq++ {
 		for l := 0; l < cfg.Layers; l++ {
 			n := kc.NumPages(seq, l)
@@ -357,12 +356,12 @@ func measureRoom(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheRoom {
 					if !ok {
 						continue // released (sliding window)
 					}
-					b := pageBytes(t, sd.rowElems)
+					b := pageBytes(t, vi == 1)
 					if next, ok := stepBelow(sd.ladder, t); ok {
-						r.stepDown += b - pageBytes(next, sd.rowElems)
+						r.stepDown += b - pageBytes(next, vi == 1)
 					}
 					if sd.bottom.BitsPerValue() < t.BitsPerValue() {
-						b = pageBytes(sd.bottom, sd.rowElems)
+						b = pageBytes(sd.bottom, vi == 1)
 					}
 					r.floor += b
 				}
