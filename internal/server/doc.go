@@ -67,6 +67,12 @@
 //     prompt tokens reused from the slot's cache (timings.cache_n too);
 //     tokens_evaluated is the prompt length, timings.prompt_n the prompt
 //     tokens actually evaluated.
+//   - Speculative decoding (Options.Spec, DraftPath; engine's spec.go):
+//     timings.draft_n and draft_n_accepted are reported only when the
+//     request speculated, as llama-server does; speculative.n_max,
+//     speculative.n_min and speculative.p_min override the server's
+//     settings per request (n_max 0: no speculation). Constrained requests
+//     do not speculate.
 //   - n_predict 0 evaluates the prompt into the cache and generates
 //     nothing; -1 generates until end of generation or the slot's context.
 //   - Unknown request fields are ignored; known fields with a wrong type or
@@ -113,6 +119,10 @@
 //     when the model has none) with the generation prompt added; text
 //     content parts are joined with newlines. A trailing assistant message
 //     is not continued ("prefilled"): the template renders it as a whole turn.
+//     The answer ends at the template's end of turn: the end-of-generation
+//     token when the marker is one token, else (a vocabulary without
+//     <|im_end|>, say) the marker the template writes after an assistant
+//     turn is added as a stop string (Server.turnEnd; not for harmony).
 //   - Streaming: /completion sends one event per generated token and a
 //     final event with stop=true, without [DONE]; the OpenAI routes end
 //     with "data: [DONE]" after the finish chunk (which carries

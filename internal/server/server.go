@@ -67,6 +67,12 @@ type Options struct {
 	Cache        engine.CacheOptions
 	// Policy is the automatic cache precision policy (nil: none).
 	Policy *cachepolicy.Policy
+	// Spec configures speculative decoding (nil: none); DraftPath is the
+	// draft model's GGUF file (llama-server's -md), loaded after the
+	// model into Spec.Draft (a Spec.Draft already set is used as is and
+	// not closed).
+	Spec      *engine.SpecOptions
+	DraftPath string
 
 	// Alias is the model name reported by /v1/models and in responses
 	// (default: the model file's name, without its directory).
@@ -132,6 +138,22 @@ type Options struct {
 
 	Logger *slog.Logger
 
+	// Command-line request defaults and llama-server options (see
+	// defaults.go).
+	Defaults *Defaults
+	// ChatTemplate, if set, is the Jinja source used instead of the
+	// model's chat template (--chat-template, --chat-template-file);
+	// ChatTemplateKwargs are extra template variables for every chat
+	// request (--chat-template-kwargs; a request's own win).
+	ChatTemplate       string
+	ChatTemplateKwargs map[string]any
+	// NoSlots turns off GET /slots (--no-slots).
+	NoSlots bool
+	// NoPrefillAssistant renders a final assistant message as a whole
+	// turn followed by a new generation prompt, instead of continuing it
+	// (--no-prefill-assistant).
+	NoPrefillAssistant bool
+
 	// load replaces engine.Load (tests).
 	load func() (*engine.Engine, error)
 }
@@ -162,8 +184,10 @@ type Server struct {
 	closed    bool
 	eng       *engine.Engine
 	ownEngine bool
+	ownDraft  *engine.Engine // the draft model the server loaded (closed with it)
 	sched     *engine.Scheduler
 	slotCtx   int
+	turnEnds  sync.Map // chat template source → its end-of-turn stop string (Server.turnEnd)
 	chat      chatTemplate
 	chatErr   error
 	modelName string
@@ -525,11 +549,33 @@ func (s *Server) load() error {
 			return fmt.Errorf("context of %d tokens over %d slots leaves %d tokens per slot; give at least 16 per slot", s.o.Ctx, s.o.Slots, slotCtx)
 		}
 	}
+	var spec *engine.SpecOptions
+	var draft *engine.Engine
+	if s.o.Spec != nil || s.o.DraftPath != "" {
+		sp := engine.SpecOptions{}
+		if s.o.Spec != nil {
+			sp = *s.o.Spec
+		}
+		if s.o.DraftPath != "" && sp.Draft == nil {
+			d, err := engine.LoadDraft(s.o.DraftPath, e)
+			if err != nil {
+				if own {
+					e.Close()
+				}
+				return err
+			}
+			sp.Draft, draft = d, d
+		}
+		spec = &sp
+	}
 	sched, err := e.NewScheduler(engine.SchedulerOptions{
 		Slots: s.o.Slots, SlotCtx: slotCtx, Batch: s.o.Batch, PrefillChunk: s.o.PrefillChunk, ContextShift: s.o.ContextShift,
-		Cache: s.o.Cache, Policy: s.o.Policy, Logger: s.log,
+		Cache: s.o.Cache, Policy: s.o.Policy, Spec: spec, Logger: s.log,
 	})
 	if err != nil {
+		if draft != nil {
+			draft.Close()
+		}
 		if own {
 			e.Close()
 		}
@@ -538,7 +584,7 @@ func (s *Server) load() error {
 	if s.o.SlotSavePath != "" {
 		s.removeStaleSlotFiles()
 	}
-	tmpl, chatErr := loadChatTemplate(e)
+	tmpl, chatErr := loadChatTemplate(e, s.o.ChatTemplate)
 	if chatErr != nil {
 		s.log.Warn("no usable chat template: /v1/chat/completions and /apply-template will answer errors", "err", chatErr)
 	}
@@ -546,13 +592,16 @@ func (s *Server) load() error {
 	defer s.mu.Unlock()
 	if s.closed {
 		sched.Close()
+		if draft != nil {
+			draft.Close()
+		}
 		if own {
 			e.Close()
 		}
 		return errors.New("the server was closed while loading")
 	}
 	sched.Start()
-	s.eng, s.ownEngine, s.sched, s.slotCtx = e, own, sched, slotCtx
+	s.eng, s.ownEngine, s.sched, s.slotCtx, s.ownDraft = e, own, sched, slotCtx, draft
 	s.loras = loras
 	s.chat, s.chatErr = tmpl, chatErr
 	s.modelName = s.o.Alias
@@ -581,6 +630,10 @@ func (s *Server) load() error {
 	s.log.Info("model loaded", "model", e.Path, "arch", m.Arch, "layers", m.NLayer, "vocab", m.NVocab,
 		"slots", s.o.Slots, "slot_ctx", slotCtx, "cache_k", ck, "cache_v", cv,
 		"threads", e.Pool.Threads(), "seconds", time.Since(t0).Seconds())
+	if spec != nil && spec.Draft != nil {
+		s.log.Info("draft model loaded", "model", spec.Draft.Path, "layers", spec.Draft.Model.NLayer,
+			"cache_k", spec.DraftCache.TypeK, "cache_v", spec.DraftCache.TypeV)
+	}
 	return nil
 }
 
@@ -629,6 +682,9 @@ func (s *Server) Close() {
 	s.closed = true
 	if s.sched != nil {
 		s.sched.Close()
+	}
+	if s.ownDraft != nil {
+		s.ownDraft.Close()
 	}
 	if s.eng != nil && s.ownEngine {
 		s.eng.Close()
