@@ -97,17 +97,6 @@ type llamaCompat struct {
 }
 
 func (lc *llamaCompat) add(f *flags, list *[]*compatFlag, isBool bool, why string, names ...string) {
-	// A flag kvserve now implements (defined before this list is
-	// registered) keeps its real meaning: skip its compat entry.
-	var left []string
-	for _, n := range names {
-		if f.fs.Lookup(n) == nil {
-			left = append(left, n)
-		}
-	}
-	if names = left; len(names) == 0 {
-		return
-	}
 	c := &compatFlag{names: names, why: why, isBool: isBool}
 	help := why
 	for _, n := range names {
