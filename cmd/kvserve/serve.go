@@ -26,7 +26,7 @@ func cmdServe(args []string) error {
 	pf.Bind(f)
 	var host, apiKey, apiKeyFile, corsOrigins, alias, slotPath, logLevel, reasoningFormat string
 	var port, slots, prefill int
-	var metrics, ctxShift, noCtxShift, noWebUI bool
+	var metrics, ctxShift, noCtxShift, noWebUI, noShare bool
 	var maxBody int64
 	var queueTimeout, shutdownTimeout float64
 	var queueMax int
@@ -42,6 +42,7 @@ func cmdServe(args []string) error {
 	f.Bool(&ctxShift, false, "when a slot's context fills, drop the older half of its tokens (after n_keep) and keep generating; prompts that do not fit are truncated instead of refused", "context-shift")
 	f.Bool(&noCtxShift, false, "turn context shift off (the default)", "no-context-shift")
 	f.Bool(&noWebUI, false, "do not serve the web page (chat and cache map) at /", "no-webui")
+	f.Bool(&noShare, false, "do not share prefix pages between slots (by default a prompt starting with whole pages another slot holds shares them, copy-on-write)", "no-cache-share")
 	f.String(&slotPath, "", "directory for slot save/restore files (default: save/restore disabled)", "slot-save-path")
 	f.Int(&queueMax, 0, "completions allowed to wait for a slot (0: 64 per slot)", "queue-max")
 	f.Float(&queueTimeout, 60, "seconds a completion waits for a free slot before a 503 (0: answer 503 at once)", "queue-timeout")
@@ -123,7 +124,7 @@ func cmdServe(args []string) error {
 	o := server.Options{
 		ModelPath: mf.model, Threads: mf.threads,
 		Slots: slots, Ctx: mf.ctx, Batch: mf.batch, PrefillChunk: prefill, Cache: mf.cache, Policy: pol,
-		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI,
+		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI, NoSharePrefix: noShare,
 		Alias: alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
 		MaxResponseBytes: int64(maxRespMiB) << 20, APIKeys: keys, CORSOrigins: origins, ReasoningFormat: reasoningFormat,
 		QueueTimeout: qt, QueueMax: queueMax,

@@ -31,6 +31,10 @@ type SchedulerOptions struct {
 	Cache        CacheOptions
 	Policy       *cachepolicy.Policy // automatic precision (nil: none)
 	Logger       *slog.Logger
+	// NoSharePrefix turns off sharing prefix pages between slots: by
+	// default a request whose prompt starts with whole pages another slot
+	// holds shares those pages (copy-on-write) instead of evaluating them.
+	NoSharePrefix bool
 }
 
 // Request is one completion to run in a slot.
@@ -90,6 +94,7 @@ type Result struct {
 
 	PromptTokens    int // tokens in the prompt
 	CachedTokens    int // prompt tokens reused from the slot's cache
+	SharedTokens    int // of those, tokens of pages shared with another slot (SharePrefix)
 	EvaluatedTokens int // prompt tokens evaluated
 	PredictedTokens int
 	PromptTime      time.Duration

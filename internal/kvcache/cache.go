@@ -53,6 +53,7 @@ type Page struct {
 	Type    tensor.Type
 	Rotated bool
 	mem     *block
+	shared  int // holders besides the first (share.go); the page is freed when the last lets go
 }
 
 // Bytes is the page's accounted size: rows × row size of its type.
@@ -191,6 +192,12 @@ func (c *Cache) Store(l, seq, pos int, k, v []float32) {
 }
 
 func (c *Cache) write(s *stream, pi, row int, t tensor.Type, rowElems, headDim int, x []float32) {
+	c.writeRow(s, pi, row, t, rowElems, headDim, x, false)
+}
+
+// writeRow is write for a row that may already be in the rotated basis
+// (rotated: each head Hadamard-rotated, as a rotated page stores it).
+func (c *Cache) writeRow(s *stream, pi, row int, t tensor.Type, rowElems, headDim int, x []float32, rotated bool) {
 	if pi == len(s.pages) {
 		s.pages = append(s.pages, c.newPage(t, rowElems, headDim))
 	}
@@ -199,12 +206,16 @@ func (c *Cache) write(s *stream, pi, row int, t tensor.Type, rowElems, headDim i
 		p = c.newPage(t, rowElems, headDim)
 		s.pages[pi] = p
 	}
+	if p.shared > 0 { // copy on write
+		c.unshare(s, pi)
+		p = s.pages[pi]
+	}
 	hb := p.Type.RowSize(headDim)
 	P := c.cfg.PageTokens
-	if p.Rotated {
+	if p.Rotated != rotated {
 		tmp := c.wtmp[:len(x)]
 		copy(tmp, x)
-		rotateRows(tmp, headDim)
+		rotateRows(tmp, headDim) // its own inverse
 		x = tmp
 	}
 	for h := 0; h*headDim < len(x); h++ {
@@ -222,6 +233,10 @@ func (c *Cache) newPage(t tensor.Type, rowElems, headDim int) *Page {
 }
 
 func (c *Cache) freePage(p *Page) {
+	if p.shared > 0 { // another sequence still holds it
+		p.shared--
+		return
+	}
 	c.account(p.Type, -int64(len(p.mem.b)), -1)
 	p.mem.free()
 	p.mem = nil
@@ -331,6 +346,12 @@ type PageInfo struct {
 	Bytes   int
 	Tokens  int     // positions it holds
 	Roles   RoleSet // roles of the tokens it holds
+	Holders int     // sequences holding it (more than 1: a shared prefix page)
+}
+
+// Ref names the page within sequence seq.
+func (p PageInfo) Ref(seq int) PageRef {
+	return PageRef{Seq: seq, Layer: p.Layer, V: p.V, Index: p.Index}
 }
 
 // Pages lists seq's pages, layer by layer, K then V.
@@ -344,7 +365,7 @@ func (c *Cache) Pages(seq int) []PageInfo {
 					continue
 				}
 				out = append(out, PageInfo{Layer: l, V: vi == 1, Index: i, Type: p.Type, Rotated: p.Rotated,
-					Bytes: p.Bytes(), Tokens: min(c.cfg.PageTokens, ls.n-i*c.cfg.PageTokens), Roles: c.PageRoles(seq, i)})
+					Bytes: p.Bytes(), Tokens: min(c.cfg.PageTokens, ls.n-i*c.cfg.PageTokens), Roles: c.PageRoles(seq, i), Holders: p.shared + 1})
 			}
 		}
 	}

@@ -369,3 +369,42 @@ func TestRequantizeScopedRotateRefused(t *testing.T) {
 		t.Errorf("rotation after a cache-wide rotate:false: %v", r)
 	}
 }
+
+// Two slots whose prompts start with the same whole pages hold them once:
+// /cache/usage counts them once in total_bytes (and says which are shared
+// and by how many slots), the second request reuses them (tokens_cached),
+// and /metrics reports the shared bytes.
+func TestCacheUsageSharedPages(t *testing.T) {
+	co := engine.DefaultCacheOptions()
+	co.PageTokens = 16
+	_, ts := newTestServer(t, Options{Slots: 2, Cache: co, Metrics: true})
+	system := strings.Repeat("The cache is a product and its pages are shared. ", 4)
+	fill(t, ts.URL, 0, system+"First question?", 4)
+	r := postOK(t, ts.URL+"/completion", map[string]any{"prompt": system + "Second one?", "n_predict": 4, "temperature": 0, "id_slot": 1})
+	u := obj(t, must(get(t, ts.URL+"/cache/usage?pages=1")))
+	slots := u["slots"].([]any)
+	s0, s1 := slots[0].(map[string]any), slots[1].(map[string]any)
+	shared := num(u["shared_bytes"])
+	if shared <= 0 || num(s0["bytes_shared"]) != shared || num(s1["bytes_shared"]) != shared {
+		t.Fatalf("shared bytes %v, slots %v / %v", shared, s0["bytes_shared"], s1["bytes_shared"])
+	}
+	if total := num(u["total_bytes"]); total != num(s0["bytes"])+num(s1["bytes"])-shared {
+		t.Errorf("total %v, slots %v + %v, shared %v", total, s0["bytes"], s1["bytes"], shared)
+	}
+	sharedPages := 0.0
+	for _, p := range s1["pages_list"].([]any) {
+		if p := p.(map[string]any); num(p["slots"]) == 2 {
+			sharedPages++
+		}
+	}
+	if sharedPages != num(u["shared_pages"]) || sharedPages == 0 {
+		t.Errorf("%v pages of slot 1 list 2 slots; shared_pages %v", sharedPages, u["shared_pages"])
+	}
+	cached := num(r["tokens_cached"])
+	if cached <= 0 || int(cached)%16 != 0 {
+		t.Errorf("second request's tokens_cached %v, want whole shared pages", cached)
+	}
+	if m := scrape(t, ts.URL); m["kvserve:kv_cache_shared_bytes"] != shared {
+		t.Errorf("kv_cache_shared_bytes %v, want %v", m["kvserve:kv_cache_shared_bytes"], shared)
+	}
+}

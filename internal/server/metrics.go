@@ -32,6 +32,7 @@ type collector struct {
 	slots                                                    *prometheus.Desc
 	requantize, requantizeSeconds, demotions, policyFreed    *prometheus.Desc
 	budgetRejections, cacheRoleBytes, reasoningDropped       *prometheus.Desc
+	sharedBytes                                              *prometheus.Desc
 
 	mu      sync.Mutex
 	snap    *cacheSnapshot // the last between-steps reading (nil: none yet)
@@ -73,6 +74,7 @@ func newCollector(s *Server) *collector {
 		policyFreed:       d("cache_policy_bytes_freed_total", "Cache bytes freed by the precision policy."),
 		budgetRejections:  d("cache_budget_rejections_total", "Requests refused because they could not fit the cache budget."),
 		cacheRoleBytes:    d("kv_cache_role_bytes", "KV cache bytes in use by the role of the tokens a page holds (prompt, generated, reasoning; mixed: a page holding several).", "role"),
+		sharedBytes:       d("kv_cache_shared_bytes", "KV cache bytes in pages several slots hold (shared prompt prefixes), each counted once (they are in kv_cache_bytes once)."),
 		reasoningDropped:  d("cache_reasoning_dropped_tokens_total", "Reasoning tokens the precision policy dropped from slots' caches when their requests ended."),
 
 		mspWaiting:  d("num_requests_waiting", "Requests queued: waiting for a slot or in the scheduler's queue (the model server protocol's TotalQueuedRequests)."),
@@ -89,7 +91,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.promptTokens, c.promptSeconds, c.predicted, c.predictedSeconds,
 		c.promptRate, c.predictedRate, c.processing, c.deferred, c.waiting, c.requests, c.decodes, c.tokensMax,
 		c.cacheBytes, c.cacheCapacity, c.cacheUsage, c.cacheTokens, c.slots,
-		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections, c.cacheRoleBytes, c.reasoningDropped,
+		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections, c.cacheRoleBytes, c.reasoningDropped, c.sharedBytes,
 		c.mspWaiting, c.mspRunning, c.utilization, c.limit, c.configInfo, c.stepDown, c.floor} {
 		ch <- d
 	}
@@ -103,6 +105,7 @@ type cacheSnapshot struct {
 	tokens, positions int64
 	room              cacheRoom
 	byRole            map[string]int64 // bytes by the roles of a page's tokens
+	sharedBytes       int64            // bytes of pages several slots hold
 }
 
 // metricsStepWait bounds how long a scrape waits for the scheduler to
@@ -149,10 +152,13 @@ func measureSnapshot(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheSnapshot {
 	for seq := 0; seq < cfg.Seqs; seq++ {
 		snap.tokens += int64(kc.Len(seq))
 		for _, p := range kc.Pages(seq) {
-			snap.byRole[p.Roles.Label()] += int64(p.Bytes)
+			if p.Holders == 1 || kc.Canonical(p.Ref(seq)).Seq == seq { // a shared page once
+				snap.byRole[p.Roles.Label()] += int64(p.Bytes)
+			}
 		}
 	}
 	snap.positions = int64(cfg.Seqs) * int64(cfg.Ctx)
+	snap.sharedBytes, _ = kc.SharedBytes()
 	return snap
 }
 
@@ -230,6 +236,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByRole), "role")
 	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByBudget), "budget")
 	m(c.reasoningDropped, prometheus.CounterValue, float64(st.Policy.DroppedTokens))
+	m(c.sharedBytes, prometheus.GaugeValue, float64(snap.sharedBytes))
 	for _, role := range []string{"prompt", "generated", "reasoning", "mixed"} {
 		m(c.cacheRoleBytes, prometheus.GaugeValue, float64(snap.byRole[role]), role)
 	}
@@ -347,9 +354,10 @@ func measureRoom(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheRoom {
 			n := kc.NumPages(seq, l)
 			for vi, sd := range sides {
 				for i := 0; i < n; i++ {
-					t, _, ok := kc.Page(kvcache.PageRef{Seq: seq, Layer: l, V: vi == 1, Index: i})
-					if !ok {
-						continue // released (sliding window)
+					ref := kvcache.PageRef{Seq: seq, Layer: l, V: vi == 1, Index: i}
+					t, _, ok := kc.Page(ref)
+					if !ok || kc.Canonical(ref) != ref {
+						continue // released (sliding window), or a shared page counted at its first holder
 					}
 					b := pageBytes(t, sd.rowElems)
 					if next, ok := stepBelow(sd.ladder, t); ok {

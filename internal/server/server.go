@@ -63,7 +63,10 @@ type Options struct {
 	// ContextShift lets generation continue past a full slot by dropping
 	// older tokens, and truncates prompts that do not fit (--context-shift).
 	ContextShift bool
-	Cache        engine.CacheOptions
+	// NoSharePrefix turns off sharing prefix pages between slots
+	// (--no-cache-share; see engine.SchedulerOptions).
+	NoSharePrefix bool
+	Cache         engine.CacheOptions
 	// Policy is the automatic cache precision policy (nil: none).
 	Policy *cachepolicy.Policy
 
@@ -459,7 +462,7 @@ func (s *Server) load() error {
 		}
 	}
 	sched, err := e.NewScheduler(engine.SchedulerOptions{
-		Slots: s.o.Slots, SlotCtx: slotCtx, Batch: s.o.Batch, PrefillChunk: s.o.PrefillChunk, ContextShift: s.o.ContextShift,
+		Slots: s.o.Slots, SlotCtx: slotCtx, Batch: s.o.Batch, PrefillChunk: s.o.PrefillChunk, ContextShift: s.o.ContextShift, NoSharePrefix: s.o.NoSharePrefix,
 		Cache: s.o.Cache, Policy: s.o.Policy, Logger: s.log,
 	})
 	if err != nil {
