@@ -44,6 +44,9 @@ func cmdServe(args []string) error {
 	f.Bool(&noWebUI, false, "do not serve the web page (chat and cache map) at /", "no-webui")
 	f.Bool(&noShare, false, "do not share prefix pages between slots (by default a prompt starting with whole pages another slot holds shares them, copy-on-write)", "no-cache-share")
 	f.String(&slotPath, "", "directory for slot save/restore files (default: save/restore disabled)", "slot-save-path")
+	var diskDir, diskBudget string
+	f.String(&diskDir, "", "directory of the cache's disk tier: slots' caches that would be dropped are spilled there and loaded back for prompts that start with them, across restarts (default: none)", "cache-disk")
+	f.String(&diskBudget, "", "most bytes the disk tier's files take, e.g. 4GiB; least recently used entries are evicted (default: no limit)", "cache-disk-budget")
 	f.Int(&queueMax, 0, "completions allowed to wait for a slot (0: 64 per slot)", "queue-max")
 	f.Float(&queueTimeout, 60, "seconds a completion waits for a free slot before a 503 (0: answer 503 at once)", "queue-timeout")
 	f.Float(&shutdownTimeout, 30, "seconds to let in-flight requests finish on SIGTERM/SIGINT before cancelling them", "shutdown-timeout")
@@ -117,6 +120,15 @@ func cmdServe(args []string) error {
 	if err != nil {
 		return err
 	}
+	var diskBytes int64
+	if diskBudget != "" {
+		if diskBytes, err = cachepolicy.ParseBytes(diskBudget); err != nil || diskBytes < 0 {
+			return fmt.Errorf("--cache-disk-budget %q: want a size such as 4GiB", diskBudget)
+		}
+		if diskDir == "" {
+			return fmt.Errorf("--cache-disk-budget needs --cache-disk DIR")
+		}
+	}
 	qt := time.Duration(queueTimeout * float64(time.Second))
 	if queueTimeout <= 0 {
 		qt = -1
@@ -126,6 +138,7 @@ func cmdServe(args []string) error {
 		Slots: slots, Ctx: mf.ctx, Batch: mf.batch, PrefillChunk: prefill, Cache: mf.cache, Policy: pol,
 		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI, NoSharePrefix: noShare,
 		Alias: alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
+		CacheDisk: diskDir, CacheDiskBudget: diskBytes,
 		MaxResponseBytes: int64(maxRespMiB) << 20, APIKeys: keys, CORSOrigins: origins, ReasoningFormat: reasoningFormat,
 		QueueTimeout: qt, QueueMax: queueMax,
 		ShutdownTimeout: time.Duration(shutdownTimeout * float64(time.Second)),

@@ -223,9 +223,15 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 		// new context (an old conversation's demoted pages).
 		keep = s.policy.Reusable(s.cache, sl.id, keep, len(r.Prompt))
 	}
-	shared := 0
+	s.spill(sl, keep) // what the slot loses, to the disk tier
+	shared, loaded := 0, 0
 	if r.CachePrompt && !s.o.NoSharePrefix {
 		keep, shared = s.sharePrefix(sl, r, keep)
+	}
+	if r.CachePrompt {
+		if n := s.loadFromDisk(sl, r, keep); n > 0 {
+			keep, shared, loaded = n, 0, n
+		}
 	}
 	s.cache.Truncate(sl.id, keep)
 	sl.tokens = sl.tokens[:keep]
@@ -252,7 +258,7 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 		s.cache.SetSeqWriteTypes(sl.id, nil, nil) // the policy sets them again
 		s.cache.SetPageWriteTypes(sl.id, -1, nil, nil)
 	}
-	sl.res = &Result{SlotID: sl.id, PromptTokens: len(r.Prompt), CachedTokens: keep, SharedTokens: shared, EvaluatedTokens: len(r.Prompt) - keep, Truncated: p.truncated}
+	sl.res = &Result{SlotID: sl.id, PromptTokens: len(r.Prompt), CachedTokens: keep, SharedTokens: shared, DiskTokens: loaded, EvaluatedTokens: len(r.Prompt) - keep, Truncated: p.truncated}
 	for _, t := range r.Prompt {
 		smp.Accept(t)
 	}

@@ -239,6 +239,12 @@ func (s *Server) handleCacheUsage(w http.ResponseWriter, r *http.Request) {
 		// counted in total_bytes, once; each slot's figures include them.
 		sb, sp := c.SharedBytes()
 		out["shared_bytes"], out["shared_pages"] = sb, sp
+		if s.disk != nil {
+			st := s.disk.Stats()
+			out["disk"] = map[string]any{"entries": st.Entries, "bytes": st.Bytes, "budget_bytes": st.Budget,
+				"spills": st.Spills, "hits": st.Hits, "misses": st.Misses, "skipped": st.Skipped,
+				"evicted": st.Evicted, "failed": st.Failed}
+		}
 		var slots []slotUsage
 		byRole := map[string]int64{}
 		for seq := 0; seq < cfg.Seqs; seq++ {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -406,5 +408,52 @@ func TestCacheUsageSharedPages(t *testing.T) {
 	}
 	if m := scrape(t, ts.URL); m["kvserve:kv_cache_shared_bytes"] != shared {
 		t.Errorf("kv_cache_shared_bytes %v, want %v", m["kvserve:kv_cache_shared_bytes"], shared)
+	}
+}
+
+// --cache-disk: a slot taken by another conversation spills the first to
+// disk, and its next turn loads it (tokens_cached) — in a restarted server
+// too; a file with a flipped byte is skipped and counted, and the answer
+// is the same, evaluated afresh. /cache/usage and /metrics report the tier.
+func TestCacheDiskTier(t *testing.T) {
+	dir := t.TempDir()
+	co := engine.DefaultCacheOptions()
+	co.PageTokens = 16
+	o := Options{Slots: 1, Cache: co, Metrics: true, CacheDisk: dir}
+	_, ts := newTestServer(t, o)
+	a := strings.Repeat("The first conversation is about the sea. ", 4)
+	first := postOK(t, ts.URL+"/completion", map[string]any{"prompt": a, "n_predict": 8, "temperature": 0})
+	postOK(t, ts.URL+"/completion", map[string]any{"prompt": strings.Repeat("Another one, about mountains. ", 4), "n_predict": 8, "temperature": 0})
+	next := map[string]any{"prompt": a + first["content"].(string) + " And then?", "n_predict": 8, "temperature": 0}
+	again := postOK(t, ts.URL+"/completion", next)
+	if num(again["tokens_cached"]) < 32 {
+		t.Errorf("next turn: tokens_cached %v, want the first conversation loaded from disk", again["tokens_cached"])
+	}
+	disk := obj(t, must(get(t, ts.URL+"/cache/usage")))["disk"].(map[string]any)
+	if num(disk["hits"]) != 1 || num(disk["spills"]) < 1 || num(disk["bytes"]) <= 0 {
+		t.Errorf("disk tier: %v", disk)
+	}
+	if m := scrape(t, ts.URL); m[`kvserve:kv_cache_disk_total{event="hits"}`] != 1 || m["kvserve:kv_cache_disk_bytes"] != num(disk["bytes"]) {
+		t.Errorf("metrics: hits %v bytes %v", m[`kvserve:kv_cache_disk_total{event="hits"}`], m["kvserve:kv_cache_disk_bytes"])
+	}
+
+	// A restarted server finds the entries.
+	_, ts2 := newTestServer(t, o)
+	restarted := postOK(t, ts2.URL+"/completion", next)
+	if restarted["content"] != again["content"] || num(restarted["tokens_cached"]) < 32 {
+		t.Errorf("after a restart: %q (cached %v), want %q", restarted["content"], restarted["tokens_cached"], again["content"])
+	}
+	// Flip a byte in every entry: a third server skips them all and still answers the same.
+	files, _ := filepath.Glob(filepath.Join(dir, "*.kvd"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		b[len(b)/2] ^= 0x40
+		os.WriteFile(f, b, 0o644)
+	}
+	_, ts3 := newTestServer(t, o)
+	fresh := postOK(t, ts3.URL+"/completion", next)
+	disk = obj(t, must(get(t, ts3.URL+"/cache/usage")))["disk"].(map[string]any)
+	if fresh["content"] != again["content"] || num(fresh["tokens_cached"]) != 0 || num(disk["skipped"]) != float64(len(files)) || num(disk["hits"]) != 0 {
+		t.Errorf("corrupt entries: %q (cached %v), disk %v", fresh["content"], fresh["tokens_cached"], disk)
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kvserve/kvserve/internal/cachedisk"
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
 )
@@ -63,6 +64,13 @@ type Options struct {
 	// ContextShift lets generation continue past a full slot by dropping
 	// older tokens, and truncates prompts that do not fit (--context-shift).
 	ContextShift bool
+	// CacheDisk is the directory of the cache's disk tier ("": none):
+	// slots' caches that would be dropped are spilled there and loaded
+	// back for prompts that start with them, across restarts too; files
+	// are evicted least recently used past CacheDiskBudget bytes (0: no
+	// limit). See internal/cachedisk.
+	CacheDisk       string
+	CacheDiskBudget int64
 	// NoSharePrefix turns off sharing prefix pages between slots
 	// (--no-cache-share; see engine.SchedulerOptions).
 	NoSharePrefix bool
@@ -149,7 +157,8 @@ type Server struct {
 	ownEngine bool
 	sched     *engine.Scheduler
 	slotCtx   int
-	turnEnds  sync.Map // chat template source → its end-of-turn stop string (Server.turnEnd)
+	turnEnds  sync.Map        // chat template source → its end-of-turn stop string (Server.turnEnd)
+	disk      *cachedisk.Tier // the cache's disk tier (nil: none)
 	chat      chatTemplate
 	chatErr   error
 	modelName string
@@ -461,7 +470,22 @@ func (s *Server) load() error {
 			return fmt.Errorf("context of %d tokens over %d slots leaves %d tokens per slot; give at least 16 per slot", s.o.Ctx, s.o.Slots, slotCtx)
 		}
 	}
-	sched, err := e.NewScheduler(engine.SchedulerOptions{
+	var disk *cachedisk.Tier
+	if s.o.CacheDisk != "" {
+		// Entries fit a model and cache shape: the key says which.
+		m := e.Model
+		key := fmt.Sprintf("%s/%d layers/%d kv heads/%d+%d dims", engineFingerprint(e), m.NLayer, m.NHeadKV, m.HeadDim, m.HeadDimV)
+		var err error
+		if disk, err = cachedisk.Open(s.o.CacheDisk, key, s.o.CacheDiskBudget, s.log); err != nil {
+			if own {
+				e.Close()
+			}
+			return err
+		}
+		st := disk.Stats()
+		s.log.Info("cache disk tier", "entries", st.Entries, "bytes", st.Bytes, "budget", st.Budget, "skipped", st.Skipped)
+	}
+	sched, err := e.NewScheduler(engine.SchedulerOptions{Disk: disk,
 		Slots: s.o.Slots, SlotCtx: slotCtx, Batch: s.o.Batch, PrefillChunk: s.o.PrefillChunk, ContextShift: s.o.ContextShift, NoSharePrefix: s.o.NoSharePrefix,
 		Cache: s.o.Cache, Policy: s.o.Policy, Logger: s.log,
 	})
@@ -488,7 +512,7 @@ func (s *Server) load() error {
 		return errors.New("the server was closed while loading")
 	}
 	sched.Start()
-	s.eng, s.ownEngine, s.sched, s.slotCtx = e, own, sched, slotCtx
+	s.eng, s.ownEngine, s.sched, s.slotCtx, s.disk = e, own, sched, slotCtx, disk
 	s.chat, s.chatErr = tmpl, chatErr
 	s.modelName = s.o.Alias
 	if s.modelName == "" {

@@ -84,20 +84,23 @@ func checkSlotFilename(name string) *apiError {
 // header (metadata and tensor table) and of the first and last 4 KiB of
 // every tensor's data.
 func (s *Server) fingerprint() string {
-	s.fpOnce.Do(func() {
-		f := s.eng.File
-		h := sha256.New()
-		data := f.Bytes()
-		h.Write(data[:min(uint64(len(data)), f.DataStart)])
-		for i := range f.Tensors {
-			d := f.TensorData(&f.Tensors[i])
-			n := min(len(d), 4096)
-			h.Write(d[:n])
-			h.Write(d[len(d)-n:])
-		}
-		s.fp = hex.EncodeToString(h.Sum(nil))
-	})
+	s.fpOnce.Do(func() { s.fp = engineFingerprint(s.eng) })
 	return s.fp
+}
+
+// engineFingerprint is fingerprint for a loaded model.
+func engineFingerprint(e *engine.Engine) string {
+	f := e.File
+	h := sha256.New()
+	data := f.Bytes()
+	h.Write(data[:min(uint64(len(data)), f.DataStart)])
+	for i := range f.Tensors {
+		d := f.TensorData(&f.Tensors[i])
+		n := min(len(d), 4096)
+		h.Write(d[:n])
+		h.Write(d[len(d)-n:])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // slotRequest is a decoded POST /slots/{id}?action=...
