@@ -50,7 +50,7 @@ func (s *Scheduler) loadFromDisk(sl *slot, r *Request, keep int) int {
 		k, v := p.LadderK[len(p.LadderK)-1], p.LadderV[len(p.LadderV)-1]
 		opts.K, opts.V = &k, &v
 		pages := int64((len(m.Tokens) + P - 1) / P)
-		need := pages * int64(P) * int64(cfg.Layers) * int64(k.RowSize(cfg.KVHeads*cfg.HeadDimK)+v.RowSize(cfg.KVHeads*cfg.HeadDimV))
+		need := pages * int64(cfg.Layers) * int64(cfg.PageBytes(k, false)+cfg.PageBytes(v, true))
 		if !s.roomFor(sl, need, p.Budget) {
 			return 0
 		}

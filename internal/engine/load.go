@@ -25,6 +25,8 @@ type Engine struct {
 	Pool  *parallel.Pool
 
 	gvocab grammarVocab // built on first use (grammar.go)
+
+	sharedPool bool // Pool belongs to another engine (a draft model's)
 }
 
 // Load opens a model. An empty path loads the embedded default model.
@@ -63,7 +65,9 @@ func Load(path string, threads int) (*Engine, error) {
 
 // Close releases the pool and the model file.
 func (e *Engine) Close() {
-	e.Pool.Close()
+	if !e.sharedPool {
+		e.Pool.Close()
+	}
 	e.File.Close()
 }
 

@@ -14,16 +14,22 @@ import (
 // stored (type, rotation, bytes), so a restore reproduces the cache bit for
 // bit without re-evaluating any token:
 //
-//	magic "KVSSEQ02", layers, kv heads, head dim K, head dim V, page tokens,
-//	tokens (uint32 each); then per layer, K then V: page count, and per page
-//	type, rotated flag, byte length, bytes. A page a sliding-window layer
-//	released is written as type 0xFFFFFFFF with no bytes (version 01 files,
-//	which predate window layers, are read too).
+//	magic "KVSSEQ04", codebook version (tensor.CodebookVersion), key
+//	channels mode (Config.KeyChannels), layers, kv heads, head dim K, head
+//	dim V, page tokens, tokens (uint32 each); then per layer, K then V:
+//	page count, and per page type, rotated flag, byte length, bytes (a K
+//	page's channel statistics included). A page a sliding-window layer
+//	released is written as type 0xFFFFFFFF with no bytes. Version 02 files
+//	(without the two version fields: no codebook types, key channels off)
+//	and 01 files (which predate window layers) are read too. A file whose
+//	codebook pages were written with other codebook levels, or whose K
+//	pages were written with another key channels mode, is refused.
 //
 // Integrity (checksums) and the token list are the caller's business.
 const (
 	maxFilePage = 1 << 16 // the largest page size a file may declare
-	seqMagic    = "KVSSEQ02"
+	seqMagic    = "KVSSEQ04"
+	seqMagicV2  = "KVSSEQ02"
 	seqMagicV1  = "KVSSEQ01"
 	released    = 0xFFFFFFFF
 )
@@ -33,7 +39,7 @@ func (c *Cache) WriteSeq(seq int, w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	put := func(v uint32) { binary.Write(bw, binary.LittleEndian, v) }
 	bw.WriteString(seqMagic)
-	for _, v := range []int{c.cfg.Layers, c.cfg.KVHeads, c.cfg.HeadDimK, c.cfg.HeadDimV, c.cfg.PageTokens, c.Len(seq)} {
+	for _, v := range []int{tensor.CodebookVersion, int(c.cfg.KeyChannels), c.cfg.Layers, c.cfg.KVHeads, c.cfg.HeadDimK, c.cfg.HeadDimV, c.cfg.PageTokens, c.Len(seq)} {
 		put(uint32(v))
 	}
 	for l := range c.seqs[seq] {
@@ -83,7 +89,8 @@ func (c *Cache) ReadSeq(seq int, r io.Reader) (n int, err error) {
 // page the new page's first position comes from — rotated per the
 // cache's setting (rows already rotated in the file stay in that basis,
 // so a restore converts exactly as a live requantization does). Files
-// whose window layers released pages restore only as saved.
+// whose window layers released pages, and caches or files with key
+// channels, restore only as saved.
 func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err error) {
 	br := bufio.NewReader(r)
 	get := func() uint32 {
@@ -94,8 +101,12 @@ func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err er
 		return v
 	}
 	magic := make([]byte, len(seqMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || (string(magic) != seqMagic && string(magic) != seqMagicV1) {
+	if _, err := io.ReadFull(br, magic); err != nil || (string(magic) != seqMagic && string(magic) != seqMagicV2 && string(magic) != seqMagicV1) {
 		return 0, errors.New("not a kvserve sequence file")
+	}
+	fileCB, fileChan := uint32(0), KeyChannelsOff
+	if string(magic) == seqMagic {
+		fileCB, fileChan = get(), KeyChannels(get())
 	}
 	shape := []int{c.cfg.Layers, c.cfg.KVHeads, c.cfg.HeadDimK, c.cfg.HeadDimV}
 	for i, want := range shape {
@@ -126,7 +137,10 @@ func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err er
 		if filePage <= 0 || filePage > maxFilePage {
 			return 0, fmt.Errorf("sequence file: %d-token pages", filePage)
 		}
-		return c.readRepacked(seq, br, n, filePage, o)
+		if fileChan != KeyChannelsOff || c.cfg.KeyChannels != KeyChannelsOff {
+			return 0, fmt.Errorf("sequence file: with key channels (file %s, cache %s) a file restores only into %d-token pages of its own types", fileChan, c.cfg.KeyChannels, filePage)
+		}
+		return c.readRepacked(seq, br, n, filePage, fileCB, o)
 	}
 	nPages := (n + c.cfg.PageTokens - 1) / c.cfg.PageTokens
 	fresh := make([]layerSeq, c.cfg.Layers)
@@ -149,10 +163,7 @@ func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err er
 		// every page it attends.
 		lo := -1
 		for si, s := range ls.streams() {
-			rowElems, headDim := c.rowK, c.cfg.HeadDimK
-			if si == 1 {
-				rowElems, headDim = c.rowV, c.cfg.HeadDimV
-			}
+			headDim := c.headDim(si == 1)
 			if cnt := int(get()); err == nil && cnt != nPages {
 				err = fmt.Errorf("sequence file: layer %d has %d pages for %d positions", l, cnt, n)
 				return 0, err
@@ -176,12 +187,19 @@ func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err er
 					err = fmt.Errorf("sequence file: %w", e)
 					return 0, err
 				}
-				if size != t.RowSize(rowElems)*c.cfg.PageTokens || rot > 1 {
+				if t.IsCodebook() && fileCB != tensor.CodebookVersion {
+					err = fmt.Errorf("sequence file: its %s pages were written with codebook version %d; this kvserve reads version %d", t, fileCB, tensor.CodebookVersion)
+					return 0, err
+				}
+				if si == 0 && isQuantized(t) && fileChan != c.cfg.KeyChannels {
+					err = fmt.Errorf("sequence file: its %s K pages were written with key channels %s; this cache uses %s", t, fileChan, c.cfg.KeyChannels)
+					return 0, err
+				}
+				if size != c.cfg.PageBytes(t, si == 1) || rot > 1 {
 					err = fmt.Errorf("sequence file: page of %d bytes does not match type %s", size, t)
 					return 0, err
 				}
-				p := &Page{Type: t, Rotated: rot == 1, mem: allocBlock(size)}
-				c.account(t, int64(size), 1)
+				p := c.allocPage(t, rot == 1, si == 1)
 				s.pages = append(s.pages, p)
 				_, err = io.ReadFull(br, p.mem.b)
 			}
@@ -204,14 +222,18 @@ func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err er
 	}
 	c.Clear(seq)
 	copy(c.seqs[seq], fresh)
+	for l := range c.kshadow[seq] {
+		c.kshadow[seq][l].page = -1
+	}
 	c.roles[seq] = make([]Role, n) // a restored sequence's tokens count as prompt
 	return n, nil
 }
 
 // readRepacked reads the pages of a sequence file whose page size or
 // types differ from this cache's (after its header: filePage-token pages,
-// n positions) into seq: see ReadSeqAs.
-func (c *Cache) readRepacked(seq int, br io.Reader, n, filePage int, o RestoreOptions) (int, error) {
+// n positions; codebook pages of version fileCB) into seq: see ReadSeqAs.
+// Key channels are off on both sides.
+func (c *Cache) readRepacked(seq int, br io.Reader, n, filePage int, fileCB uint32, o RestoreOptions) (int, error) {
 	var err error
 	get := func() uint32 {
 		var v uint32
@@ -241,8 +263,9 @@ func (c *Cache) readRepacked(seq int, br io.Reader, n, filePage int, o RestoreOp
 	for l := range fresh {
 		ls := &fresh[l]
 		for si, s := range ls.streams() {
+			v := si == 1
 			rowElems, headDim, want := c.rowK, c.cfg.HeadDimK, o.K
-			if si == 1 {
+			if v {
 				rowElems, headDim, want = c.rowV, c.cfg.HeadDimV, o.V
 			}
 			if cnt := int(get()); err == nil && cnt != nFile {
@@ -260,6 +283,9 @@ func (c *Cache) readRepacked(seq int, br io.Reader, n, filePage int, o RestoreOp
 				}
 				if e := CheckType(t, headDim); e != nil {
 					return fail(fmt.Errorf("sequence file: %w", e))
+				}
+				if t.IsCodebook() && fileCB != tensor.CodebookVersion {
+					return fail(fmt.Errorf("sequence file: its %s pages were written with codebook version %d; this kvserve reads version %d", t, fileCB, tensor.CodebookVersion))
 				}
 				if size != t.RowSize(rowElems)*filePage || rot > 1 {
 					return fail(fmt.Errorf("sequence file: page of %d bytes does not match type %s", size, t))
@@ -291,7 +317,7 @@ func (c *Cache) readRepacked(seq int, br io.Reader, n, filePage int, o RestoreOp
 					if want != nil {
 						pt = *want
 					}
-					c.writeRow(s, pos/P, pos%P, pt, rowElems, headDim, row, rot == 1)
+					c.putRow(s, pos/P, pos%P, pt, v, row, rot == 1)
 				}
 			}
 		}
@@ -302,6 +328,33 @@ func (c *Cache) readRepacked(seq int, br io.Reader, n, filePage int, o RestoreOp
 	}
 	c.Clear(seq)
 	copy(c.seqs[seq], fresh)
+	for l := range c.kshadow[seq] {
+		c.kshadow[seq][l].page = -1
+	}
 	c.roles[seq] = make([]Role, n) // a restored sequence's tokens count as prompt
 	return n, nil
+}
+
+// putRow writes row x (already in the rotated basis when rotated) at row
+// of page pi of stream s, allocating the page in type t if needed (key
+// channels off).
+func (c *Cache) putRow(s *stream, pi, row int, t tensor.Type, v bool, x []float32, rotated bool) {
+	if pi == len(s.pages) {
+		s.pages = append(s.pages, c.newPage(t, v))
+	}
+	p := s.pages[pi]
+	headDim := c.headDim(v)
+	hb := p.Type.RowSize(headDim)
+	P := c.cfg.PageTokens
+	if p.Rotated != rotated {
+		tmp := c.wtmp[:len(x)]
+		copy(tmp, x)
+		rotateRows(tmp, headDim) // its own inverse
+		x = tmp
+	}
+	for h := 0; h*headDim < len(x); h++ {
+		seg := x[h*headDim : (h+1)*headDim]
+		off := (h*P + row) * hb
+		encode(p.Type, seg, p.mem.b[off:off+hb])
+	}
 }

@@ -46,6 +46,9 @@ func (c *Cache) SharePrefix(dst, src, pages int) int {
 		}
 		to.n, to.lo = n, 0
 	}
+	for l := range c.kshadow[dst] { // no page of dst is being written
+		c.kshadow[dst][l].page = -1
+	}
 	c.roles[dst] = append(c.roles[dst][:0], c.roles[src][:n]...)
 	c.wrole[dst] = RolePrompt
 	return n
@@ -57,7 +60,7 @@ func (c *Cache) unshare(s *stream, i int) {
 	if p == nil || p.shared == 0 {
 		return
 	}
-	np := &Page{Type: p.Type, Rotated: p.Rotated, mem: allocBlock(len(p.mem.b))}
+	np := &Page{Type: p.Type, Rotated: p.Rotated, mem: allocBlock(len(p.mem.b)), meta: p.meta}
 	copy(np.mem.b, p.mem.b)
 	c.account(np.Type, int64(len(np.mem.b)), 1)
 	p.shared--

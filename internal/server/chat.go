@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/kvserve/kvserve/internal/chat"
@@ -58,8 +59,16 @@ func (j jinjaTemplate) source() string { return j.t.Source() }
 
 // loadChatTemplate builds the model's chat template (ChatML for a model
 // without one, as llama-server does).
-func loadChatTemplate(e *engine.Engine) (chatTemplate, error) {
+// A non-empty src replaces the model's template (bound to the model's
+// BOS and EOS texts).
+func loadChatTemplate(e *engine.Engine, src string) (chatTemplate, error) {
 	t, err := chat.FromGGUF(e.File, e.Tok.TokenText)
+	if err == nil && src != "" {
+		t, err = chat.New(src, t.BOS(), t.EOS())
+		if err != nil {
+			err = fmt.Errorf("--chat-template: %w", err)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,7 @@ type collector struct {
 	slots                                                    *prometheus.Desc
 	requantize, requantizeSeconds, demotions, policyFreed    *prometheus.Desc
 	budgetRejections, cacheRoleBytes, reasoningDropped       *prometheus.Desc
+	draftTokens, draftAccepted, draftCacheBytes              *prometheus.Desc
 	sharedBytes, diskBytes, diskEvents                       *prometheus.Desc
 
 	mu      sync.Mutex
@@ -67,6 +68,9 @@ func newCollector(s *Server) *collector {
 		cacheUsage:       d("kv_cache_usage_ratio", "KV cache usage: cached token positions over slots × slot context."),
 		cacheTokens:      d("kv_cache_tokens", "Token positions held in the KV cache (all slots)."),
 		slots:            d("slots_total", "Number of slots."),
+		draftTokens:      d("draft_tokens_total", "Speculative decoding: tokens drafted (prompt lookup or the draft model)."),
+		draftAccepted:    d("draft_tokens_accepted_total", "Speculative decoding: drafted tokens accepted."),
+		draftCacheBytes:  d("kv_cache_draft_bytes", "The draft model's KV cache bytes in use (allocated pages)."),
 
 		requantize:        d("cache_requantize_total", "Live cache requantizations run."),
 		requantizeSeconds: d("cache_requantize_seconds_total", "Time spent requantizing the cache, in seconds."),
@@ -93,7 +97,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.promptTokens, c.promptSeconds, c.predicted, c.predictedSeconds,
 		c.promptRate, c.predictedRate, c.processing, c.deferred, c.waiting, c.requests, c.decodes, c.tokensMax,
 		c.cacheBytes, c.cacheCapacity, c.cacheUsage, c.cacheTokens, c.slots,
-		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections, c.cacheRoleBytes, c.reasoningDropped, c.sharedBytes, c.diskBytes, c.diskEvents,
+		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections, c.cacheRoleBytes, c.reasoningDropped,
+		c.draftTokens, c.draftAccepted, c.draftCacheBytes, c.sharedBytes, c.diskBytes, c.diskEvents,
 		c.mspWaiting, c.mspRunning, c.utilization, c.limit, c.configInfo, c.stepDown, c.floor} {
 		ch <- d
 	}
@@ -231,6 +236,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	m(c.decodes, prometheus.CounterValue, float64(st.DecodeCalls))
 	m(c.tokensMax, prometheus.CounterValue, float64(s.nTokensMax.Load()))
 	m(c.slots, prometheus.GaugeValue, float64(s.o.Slots))
+	if s.sched.Speculative() != nil {
+		m(c.draftTokens, prometheus.CounterValue, float64(st.DraftTokens))
+		m(c.draftAccepted, prometheus.CounterValue, float64(st.DraftAccepted))
+		if dc := s.sched.DraftCache(); dc != nil {
+			m(c.draftCacheBytes, prometheus.GaugeValue, float64(dc.Bytes()))
+		}
+	}
 	m(c.requantize, prometheus.CounterValue, float64(st.Requantizations))
 	m(c.requantizeSeconds, prometheus.CounterValue, st.RequantizeSeconds)
 	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByAge), "age")
@@ -357,7 +369,7 @@ func measureRoom(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheRoom {
 		return sd
 	}
 	sides := [2]side{mk(ladK, cfg.HeadDimK), mk(ladV, cfg.HeadDimV)}
-	pageBytes := func(t tensor.Type, rowElems int) int64 { return int64(t.RowSize(rowElems) * cfg.PageTokens) }
+	pageBytes := func(t tensor.Type, v bool) int64 { return int64(cfg.PageBytes(t, v)) }
 	for seq := 0; seq < cfg.Seqs; seq++ {
 		for l := 0; l < cfg.Layers; l++ {
 			n := kc.NumPages(seq, l)
@@ -368,12 +380,12 @@ func measureRoom(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheRoom {
 					if !ok || kc.Canonical(ref) != ref {
 						continue // released (sliding window), or a shared page counted at its first holder
 					}
-					b := pageBytes(t, sd.rowElems)
+					b := pageBytes(t, vi == 1)
 					if next, ok := stepBelow(sd.ladder, t); ok {
-						r.stepDown += b - pageBytes(next, sd.rowElems)
+						r.stepDown += b - pageBytes(next, vi == 1)
 					}
 					if sd.bottom.BitsPerValue() < t.BitsPerValue() {
-						b = pageBytes(sd.bottom, sd.rowElems)
+						b = pageBytes(sd.bottom, vi == 1)
 					}
 					r.floor += b
 				}

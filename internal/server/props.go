@@ -2,10 +2,10 @@ package server
 
 import (
 	"net/http"
+	"path/filepath"
 	"runtime"
 
 	"github.com/kvserve/kvserve/internal/kvcache"
-	"github.com/kvserve/kvserve/internal/sample"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -38,9 +38,12 @@ func (s *Server) routesInit() {
 	s.HandleFunc("POST /tokenize", s.handleTokenize)
 	s.HandleFunc("POST /detokenize", s.handleDetokenize)
 	s.HandleFunc("POST /apply-template", s.handleApplyTemplate)
-	s.HandleFunc("GET /slots", s.handleSlots)
+	if !s.o.NoSlots {
+		s.HandleFunc("GET /slots", s.handleSlots)
+	}
 	s.HandleFunc("POST /slots/{id}", s.handleSlotAction)
 	s.HandleFunc("GET /metrics", s.handleMetrics)
+	s.extraRoutes()
 	s.cacheRoutes()
 	s.webuiRoutes()
 }
@@ -170,14 +173,14 @@ func (s *Server) warnings() []string {
 
 // handleProps serves GET /props.
 func (s *Server) handleProps(w http.ResponseWriter, r *http.Request) {
-	g := genOptions{sample: sample.DefaultParams(), nPredict: -1, slotID: -1, cachePrompt: true}
+	g := s.defaultGen(apiNative)
 	src := ""
 	if s.chat != nil {
 		src = s.chat.source()
 	}
 	props := map[string]any{
 		"default_generation_settings": map[string]any{
-			"id": 0, "id_task": -1, "n_ctx": s.slotCtx, "speculative": false, "is_processing": false,
+			"id": 0, "id_task": -1, "n_ctx": s.slotCtx, "speculative": s.sched.Speculative() != nil, "is_processing": false,
 			"params": s.generationSettings(g), "prompt": "",
 			"next_token": map[string]any{"has_next_token": true, "has_new_line": false, "n_remain": -1, "n_decoded": 0, "stopping_word": ""},
 		},
@@ -197,6 +200,14 @@ func (s *Server) handleProps(w http.ResponseWriter, r *http.Request) {
 	for k, v := range s.cacheTypes() {
 		props[k] = v
 	}
+	if sp := s.sched.Speculative(); sp != nil {
+		// kvserve's: how the server drafts.
+		d := map[string]any{"type": "ngram", "n_max": sp.Max, "n_min": sp.Min, "ngram": sp.NGram}
+		if sp.Draft != nil {
+			d = map[string]any{"type": "draft", "draft_model": filepath.Base(sp.Draft.Path), "n_max": sp.Max, "n_min": sp.Min, "p_min": sp.PMin}
+		}
+		props["speculative"] = d
+	}
 	held, _ := s.cacheHeldBySlot()
 	props["cache_held"] = held
 	WriteJSON(w, http.StatusOK, props)
@@ -214,7 +225,7 @@ func (s *Server) handleSlots(w http.ResponseWriter, r *http.Request) {
 			idle++
 		}
 		slot := map[string]any{
-			"id": si.ID, "id_task": -1, "n_ctx": s.slotCtx, "speculative": false,
+			"id": si.ID, "id_task": -1, "n_ctx": s.slotCtx, "speculative": s.sched.Speculative() != nil,
 			"is_processing":   si.Processing,
 			"n_cached":        si.CachedToken,
 			"n_prompt_tokens": si.Prompt,
