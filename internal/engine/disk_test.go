@@ -3,10 +3,13 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/kvserve/kvserve/internal/cachedisk"
+	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/kvcache"
 )
 
 // Eight users take turns in multi-turn chats over two slots. With the disk
@@ -112,4 +115,83 @@ func TestDiskTierUsersTakingTurns(t *testing.T) {
 	if diskEval+diskEval2 >= plainEval {
 		t.Errorf("the disk tier evaluated %d prompt tokens, without it %d", diskEval+diskEval2, plainEval)
 	}
+}
+
+// Under a cache budget the disk tier loads entries at the bottom of the
+// ladders, after clearing idle slots, and the cache never exceeds the
+// budget between steps.
+func TestDiskTierUnderBudget(t *testing.T) {
+	e, err := engine.Load("", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	const P = 16
+	k, v := cachepolicy.DefaultLadders()
+	// kvtest-27m: a 16-token page of all 8 layers, K and V, is 64 KiB at
+	// f16; give about 12 such pages.
+	const budget = 12 * 64 << 10
+	pol := &cachepolicy.Policy{LadderK: k, LadderV: v, Budget: budget}
+	d, err := cachedisk.Open(t.TempDir(), "test", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	co := engine.DefaultCacheOptions()
+	co.PageTokens = P
+	s, err := e.NewScheduler(engine.SchedulerOptions{Slots: 2, SlotCtx: 256, Cache: co, Policy: pol, Disk: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	defer s.Close()
+	var over atomic.Int64
+	stop, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s.Do(func(c *kvcache.Cache) error {
+				if b := c.Bytes(); b > budget {
+					over.Store(b)
+				}
+				return nil
+			})
+		}
+	}()
+	convs := make([][]int, 4)
+	loaded := 0
+	for turn := 0; turn < 3; turn++ {
+		for u := range convs {
+			if convs[u] == nil {
+				convs[u] = e.Tok.Encode(fmt.Sprintf("A conversation with user %d about the sea and the mountains.", u), true, true)
+			}
+			convs[u] = append(convs[u], e.Tok.Encode(fmt.Sprintf(" Question %d of user %d: what is the weather like?", turn, u), false, true)...)
+			ch, err := s.Submit(context.Background(), &engine.Request{Prompt: convs[u], NPredict: 8, Sample: greedy(), SlotID: -1, IgnoreEOS: true, CachePrompt: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for ev := range ch {
+				if ev.Err != nil {
+					t.Fatal(ev.Err)
+				}
+				if ev.Done != nil {
+					loaded += ev.Done.DiskTokens
+					convs[u] = append(convs[u], ev.Done.Tokens...)
+				}
+			}
+		}
+	}
+	close(stop)
+	<-watched
+	if b := over.Load(); b != 0 {
+		t.Errorf("the cache held %d bytes, over the budget of %d", b, budget)
+	}
+	if loaded == 0 {
+		t.Error("nothing was loaded from the disk tier")
+	}
+	t.Logf("%d tokens loaded from disk; tier %+v", loaded, d.Stats())
 }
