@@ -137,7 +137,12 @@
 //     answers 409; a corrupt, truncated, foreign or mismatched file is
 //     refused with a 400 naming the problem and the slot is left
 //     unchanged. Errors name the file, never the directory. Temporary
-//     files of saves interrupted by a crash are removed at start.
+//     files of saves interrupted by a crash are removed at start. A restore
+//     takes optional "type_k" / "type_v": the pages are converted to them
+//     on load; a file saved with another page size is repacked into this
+//     server's pages (kvcache.ReadSeqAs; the same model and head shape
+//     are required). Converted on load, the rows equal what
+//     /cache/requantize makes of the original.
 //   - Shutdown (Serve's context ends, e.g. SIGTERM): stop accepting, answer
 //     new requests on open connections 503, let in-flight requests finish
 //     for up to ShutdownTimeout, then cancel them — a stream ends with an
