@@ -41,6 +41,7 @@ func (s *Scheduler) applyPolicy() {
 		if sl := s.slots[id]; sl.state == slotIdle && len(sl.tokens) > 0 {
 			s.cache.Clear(id)
 			sl.tokens = sl.tokens[:0]
+			s.clearDraft(sl)
 			if s.cache.Bytes()+pl.Need <= p.Budget {
 				return
 			}

@@ -156,6 +156,15 @@ func (s *Scheduler) DraftEngine() *Engine {
 	return s.spec.draft
 }
 
+// clearDraft empties the draft model's cache of sl (its next draft
+// evaluates the slot's context again).
+func (s *Scheduler) clearDraft(sl *slot) {
+	if s.spec != nil && s.spec.cache != nil {
+		s.spec.cache.Clear(sl.id)
+		sl.dtokens = sl.dtokens[:0]
+	}
+}
+
 // specLimits returns the request's drafting settings.
 func (s *Scheduler) specLimits(r *Request) (nMax, nMin int, pMin float32) {
 	o := &s.spec.o
