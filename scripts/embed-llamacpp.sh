@@ -5,7 +5,9 @@
 # ~/.cache/kvserve-llamacpp-ref; build it with ../shared/llamacpp-ref/build.sh)
 # and writes testdata/llamacpp/embeddings.json: for each model and pooling
 # (mean, cls, last, and none: the last token's row), each text's token ids
-# and llama.cpp's vector before normalization. Needs g++ with OpenMP, python3.
+# and llama.cpp's vector before normalization; and rank pooling's scores of
+# kvtest-qwen3-14m given a random rank head (scripts/rankhead). Needs g++ with
+# OpenMP, go, python3.
 # Usage: scripts/embed-llamacpp.sh [OUT.json]
 set -euo pipefail
 export OMP_WAIT_POLICY=PASSIVE
@@ -28,6 +30,12 @@ for m in kvtest-27m-f16 kvtest-qwen3-14m-f16 kvtest-spm-5m-f16; do
     done >> "$tmp/lines"
   done
 done
+# Rank pooling: kvtest-qwen3-14m with a random rank head ("yes"/"no" rows,
+# as Qwen3 rerankers; synth.WithRankHead, seed 1), which llama.cpp reads.
+go run ./scripts/rankhead "$shared/models/kvtest-qwen3-14m-f16.gguf" "$tmp/rank.gguf"
+"$tmp/embed" "$tmp/rank.gguf" rank "${texts[@]}" | while read -r line; do
+  printf '{"model":"kvtest-qwen3-14m-f16+rank","pooling":"rank","r":%s}\n' "$line"
+done >> "$tmp/lines"
 python3 - "$tmp/lines" "$out" <<'PY'
 import json, sys
 rows = []

@@ -2,9 +2,10 @@
 // kvserve's embedding parity fixture (scripts/embed-llamacpp.sh builds it
 // against the llref build's libllama.a and writes
 // testdata/llamacpp/embeddings.json).
-//   llamacpp-embed MODEL.gguf POOLING TEXT...   (POOLING: none mean cls last)
+//   llamacpp-embed MODEL.gguf POOLING TEXT...   (POOLING: none mean cls last rank)
 // One line per text: {"text":..., "tokens":[...], "embedding":[...]} — the
-// pooled vector before any normalization (pooling none: the last token's row).
+// pooled vector before any normalization (pooling none: the last token's row;
+// rank: the rank head's scores).
 #include "llama.h"
 #include <cstdio>
 #include <cstring>
@@ -36,6 +37,7 @@ int main(int argc, char ** argv) {
     else if (pool == "mean") pt = LLAMA_POOLING_TYPE_MEAN;
     else if (pool == "cls") pt = LLAMA_POOLING_TYPE_CLS;
     else if (pool == "last") pt = LLAMA_POOLING_TYPE_LAST;
+    else if (pool == "rank") pt = LLAMA_POOLING_TYPE_RANK;
     else { fprintf(stderr, "unknown pooling %s\n", argv[2]); return 2; }
     llama_model_params mp = llama_model_default_params();
     mp.n_gpu_layers = 0;
@@ -53,7 +55,7 @@ int main(int argc, char ** argv) {
     cp.no_perf = true;
     llama_context * ctx = llama_init_from_model(model, cp);
     if (!ctx) { fprintf(stderr, "cannot create a context\n"); return 1; }
-    const int n_embd = llama_model_n_embd(model);
+    const int n_embd = pt == LLAMA_POOLING_TYPE_RANK ? (int) llama_model_n_cls_out(model) : llama_model_n_embd(model);
     for (int a = 3; a < argc; a++) {
         std::string text = argv[a];
         std::vector<llama_token> toks(text.size() + 16);

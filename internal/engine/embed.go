@@ -2,11 +2,13 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/model"
+	"github.com/kvserve/kvserve/internal/tensor"
 )
 
 // Pooling is how a sequence's hidden states become its embedding
@@ -51,24 +53,137 @@ func (e *Engine) FilePooling() Pooling {
 	return PoolNone
 }
 
-// HasRankHead reports whether the model has a rank (classification) head:
-// the tensors cls.weight or cls.output.weight that llama.cpp's rank pooling
-// applies. kvserve does not implement them yet, so it reports whether the
-// file has them, for a clear error.
-func (e *Engine) HasRankHead() bool {
-	for _, n := range []string{"cls.weight", "cls.output.weight"} {
-		if _, ok := e.File.Tensor(n); ok {
-			return true
+// rankHead is a model's rank (classification) head, llama.cpp's rank
+// pooling: over the pooled token's normed hidden state x, y = tanh(cls·x +
+// cls_b) when the file has cls.weight, then z = cls_out·y + cls_out_b when
+// it has cls.output.weight, then softmax(z) for qwen3 rerankers (whose
+// cls.output rows are the "yes"/"no" tokens' output rows).
+type rankHead struct {
+	cls, out   [][]float32 // rows
+	clsB, outB []float32
+	softmax    bool
+	last       bool // pool the last token (qwen3), else the first
+}
+
+// rankHead reads the rank head's tensors, or returns ErrNoRankHead.
+func (e *Engine) rankHead() (*rankHead, error) {
+	E := e.Model.NEmbd
+	mat := func(name string, in int) ([][]float32, error) {
+		ti, ok := e.File.Tensor(name)
+		if !ok {
+			return nil, nil
+		}
+		if len(ti.Dims) < 1 || len(ti.Dims) > 2 || int(ti.Dims[0]) != in {
+			return nil, fmt.Errorf("%s has shape %v; want rows of %d", name, ti.Dims, in)
+		}
+		rows := 1
+		if len(ti.Dims) == 2 {
+			rows = int(ti.Dims[1])
+		}
+		rs, err := ti.Type.RowSizeChecked(in)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		data := e.File.TensorData(ti)
+		if len(data) < rows*rs {
+			return nil, fmt.Errorf("%s is truncated", name)
+		}
+		out := make([][]float32, rows)
+		for r := range out {
+			out[r] = make([]float32, in)
+			tensor.DequantizeRow(ti.Type, data[r*rs:(r+1)*rs], out[r])
+		}
+		return out, nil
+	}
+	vec := func(name string, n int) ([]float32, error) {
+		m, err := mat(name, n)
+		if err != nil || m == nil {
+			return nil, err
+		}
+		return m[0], nil
+	}
+	h := &rankHead{softmax: e.Model.Arch == "qwen3", last: e.Model.Arch == "qwen3"}
+	var err error
+	if h.cls, err = mat("cls.weight", E); err != nil {
+		return nil, err
+	}
+	in := E
+	if h.cls != nil {
+		if h.clsB, err = vec("cls.bias", len(h.cls)); err != nil {
+			return nil, err
+		}
+		in = len(h.cls)
+	}
+	if h.out, err = mat("cls.output.weight", in); err != nil {
+		return nil, err
+	}
+	if h.out != nil {
+		if h.outB, err = vec("cls.output.bias", len(h.out)); err != nil {
+			return nil, err
 		}
 	}
-	return false
+	if h.cls == nil && h.out == nil {
+		return nil, ErrNoRankHead
+	}
+	return h, nil
+}
+
+// apply computes the head's scores for a pooled hidden state.
+func (h *rankHead) apply(x []float32) []float32 {
+	layer := func(w [][]float32, b []float32, in []float32) []float32 {
+		out := make([]float32, len(w))
+		for r, row := range w {
+			var d float64
+			for i, v := range row {
+				d += float64(v) * float64(in[i])
+			}
+			if b != nil {
+				d += float64(b[r])
+			}
+			out[r] = float32(d)
+		}
+		return out
+	}
+	if h.cls != nil {
+		x = layer(h.cls, h.clsB, x)
+		for i, v := range x {
+			x[i] = float32(math.Tanh(float64(v)))
+		}
+	}
+	if h.out != nil {
+		x = layer(h.out, h.outB, x)
+	}
+	if h.softmax {
+		mx := x[0]
+		for _, v := range x {
+			mx = max(mx, v)
+		}
+		var sum float64
+		for i, v := range x {
+			e := math.Exp(float64(v - mx))
+			x[i] = float32(e)
+			sum += e
+		}
+		for i := range x {
+			x[i] = float32(float64(x[i]) / sum)
+		}
+	}
+	return x
+}
+
+// HasRankHead reports whether the model has a rank (classification) head
+// (cls.weight or cls.output.weight), which rank pooling needs.
+func (e *Engine) HasRankHead() bool {
+	_, err := e.rankHead()
+	return err == nil
 }
 
 // ErrNoRankHead is returned for rank pooling on a model without a rank head.
-var ErrNoRankHead = fmt.Errorf("rank pooling needs a model with a rank head (cls.weight / cls.output.weight tensors, as reranker models have); this model has none")
+var ErrNoRankHead = errors.New("rank pooling needs a model with a rank head (cls.weight / cls.output.weight tensors, as reranker models have); this model has none")
 
 // Embed computes the embedding of tokens with the given pooling: one
-// vector of the model's width (PoolNone: one per token), not normalized —
+// vector of the model's width (PoolNone: one per token; PoolRank: the rank
+// head's scores, the relevance score first), not normalized —
 // the output-normed hidden states of the last layer (llama.cpp's
 // result_norm), with causal attention as the model was trained. It runs on
 // the scheduler's goroutine between steps, a chunk of the prompt per step
@@ -88,10 +203,19 @@ func (s *Scheduler) Embed(ctx context.Context, tokens []int, pool Pooling) ([][]
 			return nil, fmt.Errorf("token id %d out of range (vocabulary of %d)", t, nv)
 		}
 	}
+	var head *rankHead
 	switch pool {
 	case PoolNone, PoolMean, PoolCLS, PoolLast:
 	case PoolRank:
-		return nil, ErrNoRankHead
+		var err error
+		if head, err = s.e.rankHead(); err != nil {
+			return nil, err
+		}
+		// The head reads the first token's state, or the last's (qwen3).
+		pool = PoolCLS
+		if head.last {
+			pool = PoolLast
+		}
 	default:
 		return nil, fmt.Errorf("unknown pooling %d", int(pool))
 	}
@@ -157,6 +281,9 @@ func (s *Scheduler) Embed(ctx context.Context, tokens []int, pool Pooling) ([][]
 			v[j] = float32(sum[j] / float64(len(tokens)))
 		}
 		out = [][]float32{v}
+	}
+	if head != nil {
+		out = [][]float32{head.apply(out[0])}
 	}
 	return out, nil
 }

@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/gguf"
+	"github.com/kvserve/kvserve/internal/synth"
 	"github.com/kvserve/kvserve/internal/testassets"
 )
 
@@ -42,7 +46,11 @@ func TestEmbeddingParity(t *testing.T) {
 	for _, e := range fx.Entries {
 		sc := scheds[e.Model]
 		if sc == nil {
-			eng, err := engine.Load(testassets.Path(t, "models/"+e.Model+".gguf"), 2)
+			path := testassets.Path(t, "models/"+strings.TrimSuffix(e.Model, "+rank")+".gguf")
+			if strings.HasSuffix(e.Model, "+rank") {
+				path = rankModel(t, path)
+			}
+			eng, err := engine.Load(path, 2)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,6 +82,17 @@ func TestEmbeddingParity(t *testing.T) {
 			ng += g * g
 			nw += w * w
 		}
+		if pool == engine.PoolRank {
+			// Scores (softmax over the head's rows): compare them as numbers.
+			for i, w := range e.Embedding {
+				if d := math.Abs(float64(got[i]) - w); d > 1e-3 {
+					t.Errorf("%s rank %q: scores %v, llama.cpp %v", e.Model, e.Text, got, e.Embedding)
+					break
+				}
+			}
+			t.Logf("%-22s rank %q: scores %v, llama.cpp %v", e.Model, e.Text[:12], got, e.Embedding)
+			continue
+		}
 		cos := dot / math.Sqrt(ng*nw)
 		rel := math.Abs(math.Sqrt(ng)-math.Sqrt(nw)) / math.Sqrt(nw)
 		worst = min(worst, cos)
@@ -83,6 +102,28 @@ func TestEmbeddingParity(t *testing.T) {
 		}
 	}
 	t.Logf("worst cosine with llama.cpp over %d embeddings: %.7f", len(fx.Entries), worst)
+}
+
+// rankModel writes src with the rank head scripts/embed-llamacpp.sh gave
+// llama.cpp (synth.WithRankHead, labels yes/no, seed 1).
+func rankModel(t *testing.T, src string) string {
+	f, err := gguf.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	path := filepath.Join(t.TempDir(), "rank.gguf")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := synth.WithRankHead(f, out, []string{"yes", "no"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func TestNormalizeEmbedding(t *testing.T) {

@@ -67,6 +67,7 @@ type Runner struct {
 	outRows                        []int
 	runs                           [][2]int // (first token, length) of runs of consecutive positions
 
+	moe  *moeScratch // mixture-of-experts buffers (nil for dense models)
 	mm   matmuls
 	attT attnTask
 	ropT ropeTask
@@ -82,8 +83,12 @@ func NewRunner(m *Model, pool *parallel.Pool, maxBatch int) *Runner {
 	r.k = make([]float32, maxBatch*c.NHeadKV*c.HeadDim)
 	r.v = make([]float32, maxBatch*c.NHeadKV*c.HeadDimV)
 	r.attn = make([]float32, maxBatch*c.NHead*c.HeadDimV)
-	r.gate = make([]float32, maxBatch*c.NFF)
-	r.up = make([]float32, maxBatch*c.NFF)
+	if m.Architecture.MoE {
+		r.moe = newMoeScratch(c, maxBatch)
+	} else {
+		r.gate = make([]float32, maxBatch*c.NFF)
+		r.up = make([]float32, maxBatch*c.NFF)
+	}
 	for i := range c.Ropes {
 		r.rope = append(r.rope, make([]float32, maxBatch*c.Ropes[i].Dim))
 	}
@@ -170,7 +175,10 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 	xn := r.xn[:n*E]
 	q, k, v := r.q[:n*qDim], r.k[:n*kvDim], r.v[:n*vDim]
 	attn := r.attn[:n*c.NHead*c.HeadDimV]
-	gate, up := r.gate[:n*c.NFF], r.up[:n*c.NFF]
+	var gate, up []float32
+	if r.gate != nil {
+		gate, up = r.gate[:n*c.NFF], r.up[:n*c.NFF]
+	}
 	for l := range m.Layers {
 		L := &m.Layers[l]
 		rmsNormRows(xn, x, L.AttnNorm, E, c.NormEps)
@@ -210,19 +218,18 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 		addInPlace(x, xn)
 
 		rmsNormRows(xn, x, L.FFNNorm, E, c.NormEps)
-		r.mm.reset(n)
-		r.mm.add(L.Gate, xn, gate, c.NFF)
-		r.mm.add(L.Up, xn, up, c.NFF)
-		r.mm.run()
-		switch m.Architecture.Act {
-		case GELU:
-			geluMul(gate, gate, up)
-		default:
-			siluMul(gate, gate, up)
+		if L.Router != nil {
+			r.moeFFN(L, xn, n)
+		} else {
+			r.mm.reset(n)
+			r.mm.add(L.Gate, xn, gate, c.NFF)
+			r.mm.add(L.Up, xn, up, c.NFF)
+			r.mm.run()
+			r.glu(gate, gate, up)
+			r.mm.reset(n)
+			r.mm.add(L.Down, gate, xn, E)
+			r.mm.run()
 		}
-		r.mm.reset(n)
-		r.mm.add(L.Down, gate, xn, E)
-		r.mm.run()
 		if L.PostFFNNorm != nil {
 			rmsNormRows(xn, xn, L.PostFFNNorm, E, c.NormEps)
 		}

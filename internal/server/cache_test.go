@@ -10,6 +10,7 @@ import (
 
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/kvcache"
 )
 
 // fill runs a greedy completion that leaves its tokens in a slot's cache.
@@ -43,7 +44,7 @@ func TestCacheUsageAndRequantize(t *testing.T) {
 		t.Fatalf("layer usage: %v", l0)
 	}
 	ests := u["estimates"].([]any)
-	if len(ests) != 9 {
+	if len(ests) != len(kvcache.Types) {
 		t.Fatalf("%d estimates", len(ests))
 	}
 	for _, e := range ests {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +58,7 @@ type genOptions struct {
 	grammar      *grammar.Grammar   // grammar, json_schema or response_format (nil: none)
 	special      bool               // render special tokens (tool-call markers)
 	plan         *chatPlan          // chat: tools and reasoning, how to read the output (nil otherwise)
+	turnEnd      string             // chat: the template's end-of-turn marker when it is not one token ("" otherwise)
 	spec         *engine.SpecParams // speculative.n_max / n_min / p_min (nil: the server's)
 }
 
@@ -79,7 +81,7 @@ var unsupported = []struct{ field, what string }{
 
 // parseGen reads the generation parameters of a completion request.
 func (s *Server) parseGen(o *object, a api) genOptions {
-	g := genOptions{api: a, sample: sample.DefaultParams(), nPredict: -1, slotID: -1, cachePrompt: true}
+	g := s.defaultGen(a)
 	for _, u := range unsupported {
 		if o.nonEmpty(u.field) {
 			o.fail("%q is not supported: kvserve does not implement %s", u.field, u.what)
@@ -104,7 +106,7 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 	// max_tokens (OpenAI), first one given wins.
 	for _, f := range []string{"n_predict", "max_completion_tokens", "max_tokens"} {
 		if o.has(f) {
-			g.nPredict = o.int(f, -1, -2, math.MaxInt32)
+			g.nPredict = o.int(f, g.nPredict, -2, math.MaxInt32)
 			if g.nPredict < -1 {
 				g.nPredict = -1
 			}
@@ -156,11 +158,11 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 			}
 		}
 	}
-	g.cachePrompt = o.bool("cache_prompt", true)
-	g.nKeep = o.int("n_keep", 0, -1, math.MaxInt32)
+	g.cachePrompt = o.bool("cache_prompt", g.cachePrompt)
+	g.nKeep = o.int("n_keep", g.nKeep, -1, math.MaxInt32)
 	g.slotID = o.int("id_slot", -1, -1, s.o.Slots-1)
 	g.returnTokens = o.bool("return_tokens", false)
-	g.ignoreEOS = o.bool("ignore_eos", false)
+	g.ignoreEOS = o.bool("ignore_eos", g.ignoreEOS)
 	// llama-server's per-request speculation settings.
 	var sp engine.SpecParams
 	if o.has("speculative.n_max") {
@@ -181,6 +183,14 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 	return g
 }
 
+// stops returns the request's stop strings and the template's end of turn.
+func (g genOptions) stops() []string {
+	if g.turnEnd == "" || slices.Contains(g.stop, g.turnEnd) {
+		return g.stop
+	}
+	return append(slices.Clip(g.stop), g.turnEnd)
+}
+
 // request builds the engine request for a tokenized prompt.
 func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError) {
 	if len(prompt) == 0 {
@@ -196,7 +206,7 @@ func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError
 		}
 	}
 	r := &engine.Request{
-		Prompt: prompt, NPredict: g.nPredict, Sample: g.sample, Stop: g.stop, IgnoreEOS: g.ignoreEOS,
+		Prompt: prompt, NPredict: g.nPredict, Sample: g.sample, Stop: g.stops(), IgnoreEOS: g.ignoreEOS,
 		NProbs: min(g.nProbs, nv), SlotID: g.slotID, CachePrompt: g.cachePrompt, NKeep: g.nKeep,
 		Grammar: g.grammar, Special: g.special, Spec: g.spec,
 	}

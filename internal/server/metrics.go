@@ -353,7 +353,7 @@ func measureRoom(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheRoom {
 		return sd
 	}
 	sides := [2]side{mk(ladK, cfg.HeadDimK), mk(ladV, cfg.HeadDimV)}
-	pageBytes := func(t tensor.Type, rowElems int) int64 { return int64(t.RowSize(rowElems) * cfg.PageTokens) }
+	pageBytes := func(t tensor.Type, v bool) int64 { return int64(cfg.PageBytes(t, v)) }
 	for seq := 0; seq < cfg.Seqs; seq++ {
 		for l := 0; l < cfg.Layers; l++ {
 			n := kc.NumPages(seq, l)
@@ -363,12 +363,12 @@ func measureRoom(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheRoom {
 					if !ok {
 						continue // released (sliding window)
 					}
-					b := pageBytes(t, sd.rowElems)
+					b := pageBytes(t, vi == 1)
 					if next, ok := stepBelow(sd.ladder, t); ok {
-						r.stepDown += b - pageBytes(next, sd.rowElems)
+						r.stepDown += b - pageBytes(next, vi == 1)
 					}
 					if sd.bottom.BitsPerValue() < t.BitsPerValue() {
-						b = pageBytes(sd.bottom, sd.rowElems)
+						b = pageBytes(sd.bottom, vi == 1)
 					}
 					r.floor += b
 				}

@@ -6,7 +6,6 @@ import (
 	"runtime"
 
 	"github.com/kvserve/kvserve/internal/kvcache"
-	"github.com/kvserve/kvserve/internal/sample"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -39,7 +38,9 @@ func (s *Server) routesInit() {
 	s.HandleFunc("POST /tokenize", s.handleTokenize)
 	s.HandleFunc("POST /detokenize", s.handleDetokenize)
 	s.HandleFunc("POST /apply-template", s.handleApplyTemplate)
-	s.HandleFunc("GET /slots", s.handleSlots)
+	if !s.o.NoSlots {
+		s.HandleFunc("GET /slots", s.handleSlots)
+	}
 	s.HandleFunc("POST /slots/{id}", s.handleSlotAction)
 	s.HandleFunc("GET /metrics", s.handleMetrics)
 	s.extraRoutes()
@@ -172,7 +173,7 @@ func (s *Server) warnings() []string {
 
 // handleProps serves GET /props.
 func (s *Server) handleProps(w http.ResponseWriter, r *http.Request) {
-	g := genOptions{sample: sample.DefaultParams(), nPredict: -1, slotID: -1, cachePrompt: true}
+	g := s.defaultGen(apiNative)
 	src := ""
 	if s.chat != nil {
 		src = s.chat.source()

@@ -134,6 +134,22 @@ type Options struct {
 
 	Logger *slog.Logger
 
+	// Command-line request defaults and llama-server options (see
+	// defaults.go).
+	Defaults *Defaults
+	// ChatTemplate, if set, is the Jinja source used instead of the
+	// model's chat template (--chat-template, --chat-template-file);
+	// ChatTemplateKwargs are extra template variables for every chat
+	// request (--chat-template-kwargs; a request's own win).
+	ChatTemplate       string
+	ChatTemplateKwargs map[string]any
+	// NoSlots turns off GET /slots (--no-slots).
+	NoSlots bool
+	// NoPrefillAssistant renders a final assistant message as a whole
+	// turn followed by a new generation prompt, instead of continuing it
+	// (--no-prefill-assistant).
+	NoPrefillAssistant bool
+
 	// load replaces engine.Load (tests).
 	load func() (*engine.Engine, error)
 }
@@ -167,6 +183,7 @@ type Server struct {
 	ownDraft  *engine.Engine // the draft model the server loaded (closed with it)
 	sched     *engine.Scheduler
 	slotCtx   int
+	turnEnds  sync.Map // chat template source → its end-of-turn stop string (Server.turnEnd)
 	chat      chatTemplate
 	chatErr   error
 	modelName string
@@ -555,7 +572,7 @@ func (s *Server) load() error {
 	if s.o.SlotSavePath != "" {
 		s.removeStaleSlotFiles()
 	}
-	tmpl, chatErr := loadChatTemplate(e)
+	tmpl, chatErr := loadChatTemplate(e, s.o.ChatTemplate)
 	if chatErr != nil {
 		s.log.Warn("no usable chat template: /v1/chat/completions and /apply-template will answer errors", "err", chatErr)
 	}
