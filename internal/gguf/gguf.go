@@ -160,6 +160,7 @@ type File struct {
 	tensors map[string]int
 	data    []byte // the whole file
 	closer  func() error
+	mapped  bool // data is Open's file mapping (Release applies)
 }
 
 // Limits on what a header may claim, so that a lying header cannot make the

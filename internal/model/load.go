@@ -19,6 +19,9 @@ type Linear struct {
 	In, Out  int
 	RowBytes int
 	Data     []byte
+	// Packed holds the matrix in the kernels' packed layout (Model.Pack),
+	// or is nil; products read it instead of Data when set.
+	Packed []byte
 }
 
 // Row returns the bytes of row r.
@@ -61,6 +64,8 @@ type Model struct {
 	RopeFreqs, RopeLong, RopeShort []float32
 
 	File *gguf.File
+
+	packed *memRegion // Pack's memory
 }
 
 // CacheAttn returns how each layer attends, for the KV cache: the
