@@ -53,6 +53,10 @@ func cmdBench(args []string) error {
 		return err
 	}
 	defer e.Close()
+	if p := e.Packed; p.Matrices > 0 {
+		fmt.Fprintf(os.Stderr, "bench: repacked %d weight matrices (%.0f MB) at load in %.2f s; %.0f MB of the file mapping released\n",
+			p.Matrices, float64(p.Bytes)/1e6, p.Duration.Seconds(), float64(p.Released)/1e6)
+	}
 	if cpuprofile != "" {
 		pf, err := os.Create(cpuprofile)
 		if err != nil {

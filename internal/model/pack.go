@@ -1,6 +1,8 @@
 package model
 
 import (
+	"time"
+
 	"github.com/kvserve/kvserve/internal/ops"
 	"github.com/kvserve/kvserve/internal/parallel"
 )
@@ -10,6 +12,7 @@ type PackStats struct {
 	Matrices int   // matrices packed
 	Bytes    int64 // bytes of packed weights (memory outside the file mapping)
 	Released int64 // bytes of the file mapping handed back to the OS
+	Duration time.Duration
 }
 
 // Pack copies every weight matrix that this machine's kernels read faster
@@ -36,6 +39,7 @@ func (m *Model) Pack(pool *parallel.Pool) PackStats {
 		}
 	}
 	add(m.Output)
+	t0 := time.Now()
 	var st PackStats
 	offs := make([]int, len(ws)+1)
 	for i, w := range ws {
@@ -59,6 +63,7 @@ func (m *Model) Pack(pool *parallel.Pool) PackStats {
 		st.Bytes += int64(len(w.Packed))
 		st.Released += job.released[i]
 	}
+	st.Duration = time.Since(t0)
 	return st
 }
 
