@@ -3,6 +3,7 @@ package qkernels
 import (
 	"math/rand/v2"
 	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 
@@ -20,7 +21,7 @@ func threadCPU() int64 {
 
 // BenchmarkMatVecPacked compares the decode matrix-vector product on
 // row-major and packed weights (8 matrices of 8192×2048, larger than the
-// L3 together), one and two tokens; the metric is GB of weights per
+// L3 together), one and two tokens (decode) and 64 (prefill); the metric is GB of weights per
 // CPU-second of the benchmark's thread.
 //
 //	go test -run '^$' -bench MatVecPacked ./internal/qkernels
@@ -40,11 +41,11 @@ func BenchmarkMatVecPacked(b *testing.B) {
 			Pack(ty, ps[i], ws[i], rs, M, K)
 		}
 		vt := ty.VecDotType()
-		x := randMatrix(r, vt, 2, K, vt.RowSize(K), false, 1)
-		y := make([]float32, 2*M)
-		for _, nTok := range []int{1, 2} {
+		x := randMatrix(r, vt, 64, K, vt.RowSize(K), false, 1)
+		y := make([]float32, 64*M)
+		for _, nTok := range []int{1, 2, 64} {
 			for _, packed := range []bool{false, true} {
-				name := ty.String() + "/tok" + string(rune('0'+nTok)) + map[bool]string{false: "/rowmajor", true: "/packed"}[packed]
+				name := ty.String() + "/tok" + strconv.Itoa(nTok) + map[bool]string{false: "/rowmajor", true: "/packed"}[packed]
 				b.Run(name, func(b *testing.B) {
 					runtime.LockOSThread()
 					defer runtime.UnlockOSThread()
