@@ -25,6 +25,10 @@ type Linear struct {
 	base string
 	row0 int
 	lora []*loraWeight // LoRA adapters attached (AttachLora)
+
+	// Packed holds the matrix in the kernels' packed layout (Model.Pack),
+	// or is nil; products read it instead of Data when set.
+	Packed []byte
 }
 
 // Row returns the bytes of row r.
@@ -73,6 +77,8 @@ type Model struct {
 	RopeFreqs, RopeLong, RopeShort []float32
 
 	File *gguf.File
+
+	packed *memRegion // Pack's memory
 }
 
 // CacheAttn returns how each layer attends, for the KV cache: the
