@@ -131,7 +131,8 @@ func (s *Scheduler) stepOnce() {
 func (s *Scheduler) emit(sl *slot, logits []float32) {
 	r := sl.req
 	ev := Event{}
-	if r.NProbs > 0 {
+	post := r.Sample.PostSamplingProbs
+	if r.NProbs > 0 && !post {
 		ev.Top = sample.TopProbs(logits, r.NProbs)
 	}
 	var tok int
@@ -140,9 +141,15 @@ func (s *Scheduler) emit(sl *slot, logits []float32) {
 	} else if tok = s.sampleGrammar(sl, logits); tok < 0 {
 		return // finished with an error
 	}
-	sl.smp.Accept(tok)
 	ev.Token = tok
-	ev.LogProb = sample.LogProb(logits, tok)
+	if post {
+		// Probabilities after the sampler chain (post_sampling_probs).
+		ev.Top = sl.smp.PostProbs(r.NProbs, tok)
+		ev.LogProb = sl.smp.PostLogProb(tok)
+	} else {
+		ev.LogProb = sample.LogProb(logits, tok)
+	}
+	sl.smp.Accept(tok)
 	if (!r.IgnoreEOS || sl.gm != nil) && s.e.Tok.IsEOG(tok) {
 		s.finish(sl, "eos", nil)
 		return

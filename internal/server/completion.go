@@ -3,10 +3,12 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/sample"
 )
 
 // prompt reads a completion prompt: a string, an array of token ids, a
@@ -162,32 +164,75 @@ func (s *Server) serveCompletion(w http.ResponseWriter, r *http.Request, a api) 
 // generationSettings is llama-server's generation_settings object.
 func (s *Server) generationSettings(g genOptions) map[string]any {
 	p := g.sample
+	stages := p.Samplers
+	if stages == nil {
+		stages = sample.DefaultStages()
+	}
+	typ := p.TypicalP
+	if typ == 0 {
+		typ = 1
+	}
+	dryLastN := p.DRYPenaltyLastN
+	if dryLastN == -1 {
+		dryLastN = s.eng.Model.NCtxTrain // llama-server reports the resolved window
+	}
+	breakers := p.DRYSequenceBreakers
+	if breakers == nil {
+		breakers = []string{}
+	}
+	bias := make([][2]any, 0, len(p.LogitBias))
+	for _, b := range p.LogitBias {
+		var v any = b.Bias
+		if math.IsInf(float64(b.Bias), -1) {
+			v = false
+		}
+		bias = append(bias, [2]any{b.Token, v})
+	}
 	stop := g.stop
 	if stop == nil {
 		stop = []string{}
 	}
 	return map[string]any{
-		"n_ctx":             s.slotCtx,
-		"model":             s.modelName,
-		"n_predict":         g.nPredict,
-		"max_tokens":        g.nPredict,
-		"seed":              p.Seed,
-		"temperature":       p.Temperature,
-		"top_k":             p.TopK,
-		"top_p":             p.TopP,
-		"min_p":             p.MinP,
-		"min_keep":          p.MinKeep,
-		"repeat_last_n":     p.RepeatLastN,
-		"repeat_penalty":    p.RepeatPenalty,
-		"presence_penalty":  p.PresencePenalty,
-		"frequency_penalty": p.FrequencyPenalty,
-		"stop":              stop,
-		"ignore_eos":        g.ignoreEOS,
-		"stream":            g.stream,
-		"n_probs":           g.nProbs,
-		"cache_prompt":      g.cachePrompt,
-		"n_keep":            g.nKeep,
-		"samplers":          []string{"penalties", "top_k", "top_p", "min_p", "temperature"},
+		"n_ctx":                 s.slotCtx,
+		"model":                 s.modelName,
+		"n_predict":             g.nPredict,
+		"max_tokens":            g.nPredict,
+		"seed":                  p.Seed,
+		"temperature":           p.Temperature,
+		"top_k":                 p.TopK,
+		"top_p":                 p.TopP,
+		"min_p":                 p.MinP,
+		"min_keep":              p.MinKeep,
+		"repeat_last_n":         p.RepeatLastN,
+		"repeat_penalty":        p.RepeatPenalty,
+		"presence_penalty":      p.PresencePenalty,
+		"frequency_penalty":     p.FrequencyPenalty,
+		"stop":                  stop,
+		"ignore_eos":            g.ignoreEOS,
+		"stream":                g.stream,
+		"n_probs":               g.nProbs,
+		"cache_prompt":          g.cachePrompt,
+		"n_keep":                g.nKeep,
+		"samplers":              sample.StageNames(stages),
+		"typical_p":             typ,
+		"dynatemp_range":        p.DynatempRange,
+		"dynatemp_exponent":     p.DynatempExponent,
+		"xtc_probability":       p.XTCProbability,
+		"xtc_threshold":         p.XTCThreshold,
+		"top_n_sigma":           p.TopNSigma,
+		"mirostat":              p.Mirostat,
+		"mirostat_tau":          p.MirostatTau,
+		"mirostat_eta":          p.MirostatEta,
+		"dry_multiplier":        p.DRYMultiplier,
+		"dry_base":              p.DRYBase,
+		"dry_allowed_length":    p.DRYAllowedLength,
+		"dry_penalty_last_n":    dryLastN,
+		"dry_sequence_breakers": breakers,
+		"logit_bias":            bias,
+		"post_sampling_probs":   p.PostSamplingProbs,
+		"n_discard":             0,
+		"timings_per_token":     false,
+		"lora":                  []any{},
 	}
 }
 
@@ -237,7 +282,7 @@ func (s *Server) nativeFinal(req *engine.Request, g genOptions, text string, out
 		"timings":             timings(res),
 	}
 	if g.nProbs > 0 && !stream {
-		m["completion_probabilities"] = s.probEntries(out)
+		m["completion_probabilities"] = s.nativeProbs(out, g)
 	}
 	return m
 }
@@ -273,7 +318,7 @@ func (s *Server) streamNative(w http.ResponseWriter, rn *run, req *engine.Reques
 			"tokens_evaluated": len(req.Prompt),
 		}
 		if g.nProbs > 0 {
-			chunk["completion_probabilities"] = s.probEntries(st.tokens)
+			chunk["completion_probabilities"] = s.nativeProbs(st.tokens, g)
 		}
 		if ev.data(chunk) != nil {
 			return // the client went away: close() cancels the request

@@ -63,14 +63,8 @@ type genOptions struct {
 // implement; a request that sets one to a non-default value is refused
 // with a 400 rather than silently served differently.
 var unsupported = []struct{ field, what string }{
-	{"logit_bias", "logit_bias"},
 	{"functions", "legacy function calling (use \"tools\")"},
-	{"mirostat", "mirostat sampling"},
-	{"dry_multiplier", "DRY sampling"},
-	{"xtc_probability", "XTC sampling"},
-	{"dynatemp_range", "dynamic temperature"},
 	{"lora", "per-request LoRA adapters"},
-	{"post_sampling_probs", "post_sampling_probs"},
 	{"echo", "echo"},
 	{"suffix", "suffix (insertion)"},
 	{"prompt_logprobs", "prompt_logprobs"},
@@ -83,12 +77,6 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 		if o.nonEmpty(u.field) {
 			o.fail("%q is not supported: kvserve does not implement %s", u.field, u.what)
 		}
-	}
-	if o.has("typical_p") && o.float("typical_p", 1, 0, 1) != 1 {
-		o.fail(`"typical_p" is not supported (only 1.0, disabled, is accepted)`)
-	}
-	if o.has("top_n_sigma") && o.float("top_n_sigma", -1, -1e9, 1e9) > 0 {
-		o.fail(`"top_n_sigma" is not supported (only values <= 0, disabled, are accepted)`)
 	}
 	if a != apiOAIChat && o.nonEmpty("tools") {
 		o.fail(`"tools" are supported on /v1/chat/completions only`)
@@ -122,6 +110,7 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 	p.PresencePenalty = float32(o.float("presence_penalty", float64(p.PresencePenalty), -big, big))
 	p.FrequencyPenalty = float32(o.float("frequency_penalty", float64(p.FrequencyPenalty), -big, big))
 	p.Seed = o.seed("seed", p.Seed)
+	s.parseSamplers(o, p)
 	if o.err == nil {
 		if err := p.Validate(); err != nil {
 			o.fail("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
@@ -176,6 +165,10 @@ func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError
 		if t < 0 || t >= nv {
 			return nil, badRequest("token id %d is out of range (the vocabulary has %d tokens)", t, nv)
 		}
+	}
+	g.sample.ContextSize = s.eng.Model.NCtxTrain
+	if g.sample.DRYMultiplier != 0 && g.sample.DRYBase >= 1 && g.sample.DRYPenaltyLastN != 0 {
+		g.sample.DRYBreakers = s.dryBreakers(g.sample.DRYSequenceBreakers)
 	}
 	r := &engine.Request{
 		Prompt: prompt, NPredict: g.nPredict, Sample: g.sample, Stop: g.stop, IgnoreEOS: g.ignoreEOS,

@@ -174,6 +174,7 @@ type Server struct {
 	modelName string
 
 	waiting    atomic.Int64 // completions submitted and not yet started
+	breakers   breakerCache // DRY's processed sequence breakers
 	baseCtx    context.Context
 	cancelBase context.CancelFunc
 
