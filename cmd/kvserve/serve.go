@@ -61,6 +61,9 @@ func cmdServe(args []string) error {
 	f.section("llama-server's request defaults and options:")
 	d := server.DefaultDefaults()
 	registerSampling(f, &d.Sample)
+	var samplers, samplingSeq string
+	var breakers, logitBias multiString
+	registerChainSampling(f, &d.Sample, &samplers, &samplingSeq, &breakers, &logitBias)
 	f.Int(&d.NPredict, d.NPredict, "default number of tokens to generate (-1: until end of generation or context)", "n", "predict", "n-predict")
 	f.Int(&d.NKeep, d.NKeep, "default n_keep: prompt tokens a context shift keeps (-1: all)", "keep")
 	f.Bool(&d.IgnoreEOS, false, "default ignore_eos: generate past end-of-generation tokens", "ignore-eos")
@@ -97,6 +100,9 @@ func cmdServe(args []string) error {
 		return fmt.Errorf("unexpected argument %q", pos[0])
 	}
 	if err := lc.check(); err != nil {
+		return err
+	}
+	if err := chainFlags(&d.Sample, samplers, samplingSeq, breakers, logitBias); err != nil {
 		return err
 	}
 	if err := d.Sample.Validate(); err != nil {
