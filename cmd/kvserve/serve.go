@@ -117,9 +117,6 @@ func cmdServe(args []string) error {
 	if d.CacheReuse < 0 {
 		return fmt.Errorf("--cache-reuse must be >= 0")
 	}
-	if d.CacheReuse > 0 {
-		return fmt.Errorf("--cache-reuse %d: reusing shifted chunks is not implemented yet (0 turns it off)", d.CacheReuse)
-	}
 	tmplSrc, kwargs, err := chatOptions(chatTemplate, chatTemplateFile, chatKwargs, reasoningBudget, reasoning)
 	if err != nil {
 		return err

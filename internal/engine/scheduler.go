@@ -45,6 +45,10 @@ type Request struct {
 	CachePrompt bool // reuse the slot's cached prefix of the prompt
 	Special     bool // render special tokens in the output text
 	NKeep       int  // tokens a context shift or prompt truncation keeps at the start (-1: the whole prompt)
+	// CacheReuse > 0 reuses chunks of at least that many tokens of the
+	// slot's cache that the prompt repeats after its common prefix, the
+	// cache shifted to their new positions (llama-server's --cache-reuse).
+	CacheReuse int
 
 	// Started, if set, is closed when the request gets its slot (and its
 	// share of the cache budget): until then it waits in the queue.

@@ -50,6 +50,7 @@ type genOptions struct {
 	nProbs       int  // alternatives per token (0: none)
 	logprobs     bool // report the chosen tokens' log-probabilities
 	cachePrompt  bool
+	cacheReuse   int // least chunk reused after a shifted prefix (0: off)
 	nKeep        int // tokens a context shift or truncation keeps (-1: the prompt)
 	slotID       int
 	returnTokens bool
@@ -145,6 +146,7 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 		}
 	}
 	g.cachePrompt = o.bool("cache_prompt", g.cachePrompt)
+	g.cacheReuse = o.int("n_cache_reuse", g.cacheReuse, 0, math.MaxInt32)
 	g.nKeep = o.int("n_keep", g.nKeep, -1, math.MaxInt32)
 	g.slotID = o.int("id_slot", -1, -1, s.o.Slots-1)
 	g.returnTokens = o.bool("return_tokens", false)
@@ -172,7 +174,7 @@ func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError
 	}
 	r := &engine.Request{
 		Prompt: prompt, NPredict: g.nPredict, Sample: g.sample, Stop: g.stop, IgnoreEOS: g.ignoreEOS,
-		NProbs: min(g.nProbs, nv), SlotID: g.slotID, CachePrompt: g.cachePrompt, NKeep: g.nKeep,
+		NProbs: min(g.nProbs, nv), SlotID: g.slotID, CachePrompt: g.cachePrompt, NKeep: g.nKeep, CacheReuse: g.cacheReuse,
 		Grammar: g.grammar, Special: g.special,
 	}
 	if g.plan != nil && g.plan.parser.Reasoning && g.plan.tmpl.Format != toolcall.Harmony {
