@@ -74,6 +74,7 @@ type Request struct {
 
 // Event is one step of a running request: a generated token, or the end.
 type Event struct {
+	SlotID  int // the slot generating it
 	Token   int
 	Text    string  // text now safe to emit (stop-string prefixes are held back)
 	LogProb float64 // log-probability of Token (before sampling filters)
@@ -94,6 +95,7 @@ type Result struct {
 
 	PromptTokens    int // tokens in the prompt
 	CachedTokens    int // prompt tokens reused from the slot's cache
+	SlotTokens      int // tokens in the slot's cache when the request ended (llama-server's n_past)
 	EvaluatedTokens int // prompt tokens evaluated
 	PredictedTokens int
 	PromptTime      time.Duration

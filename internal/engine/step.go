@@ -130,7 +130,7 @@ func (s *Scheduler) stepOnce() {
 // emit samples the next token of a decoding slot and sends it.
 func (s *Scheduler) emit(sl *slot, logits []float32) {
 	r := sl.req
-	ev := Event{}
+	ev := Event{SlotID: sl.id}
 	post := r.Sample.PostSamplingProbs
 	if r.NProbs > 0 && !post {
 		ev.Top = sample.TopProbs(logits, r.NProbs)
@@ -259,6 +259,7 @@ func (s *Scheduler) finish(sl *slot, stopType string, err error) {
 	res.Text = full
 	res.StopType = stopType
 	res.PredictedTokens = len(res.Tokens)
+	res.SlotTokens = len(sl.tokens)
 	if !sl.tGen.IsZero() {
 		res.PredictTime = time.Since(sl.tGen)
 	}

@@ -271,7 +271,7 @@ func (s *Server) nativeFinal(req *engine.Request, g genOptions, text string, out
 		"model":               s.modelName,
 		"tokens_predicted":    res.PredictedTokens,
 		"tokens_evaluated":    res.PromptTokens,
-		"tokens_cached":       res.CachedTokens,
+		"tokens_cached":       res.SlotTokens,
 		"generation_settings": s.generationSettings(g),
 		"prompt":              s.eng.Tok.Decode(req.Prompt, true),
 		"has_new_line":        strings.Contains(res.Text, "\n"),
@@ -313,7 +313,7 @@ func (s *Server) streamNative(w http.ResponseWriter, rn *run, req *engine.Reques
 			"content":          st.text,
 			"tokens":           tokenIDs(st.tokens),
 			"stop":             false,
-			"id_slot":          -1,
+			"id_slot":          st.slot,
 			"tokens_predicted": n,
 			"tokens_evaluated": len(req.Prompt),
 		}

@@ -72,7 +72,7 @@ func TestCacheReuse(t *testing.T) {
 	postOK(t, ts.URL+"/completion", map[string]any{"prompt": a + b + c, "n_predict": 1, "temperature": 0})
 	r := postOK(t, ts.URL+"/completion", map[string]any{"prompt": a + c, "n_predict": 8, "temperature": 0, "n_cache_reuse": 16})
 	fresh := postOK(t, ts.URL+"/completion", map[string]any{"prompt": a + c, "n_predict": 8, "temperature": 0, "cache_prompt": false})
-	cached, evaluated := num(r["tokens_cached"]), num(r["tokens_evaluated"])
+	cached, evaluated := cacheN(r), num(r["tokens_evaluated"])
 	t.Logf("reuse: cached %v of %v; %q", cached, evaluated, r["content"])
 	if cached < evaluated*0.8 {
 		t.Errorf("tokens_cached %v of %v: the chunk after the removed span was not reused", cached, evaluated)
@@ -83,7 +83,7 @@ func TestCacheReuse(t *testing.T) {
 	// Without reuse only the common prefix is cached.
 	postOK(t, ts.URL+"/completion", map[string]any{"prompt": a + b + c, "n_predict": 1, "temperature": 0})
 	r = postOK(t, ts.URL+"/completion", map[string]any{"prompt": a + c, "n_predict": 1, "temperature": 0})
-	if num(r["tokens_cached"]) >= evaluated*0.8 {
-		t.Errorf("without n_cache_reuse, tokens_cached %v", r["tokens_cached"])
+	if cacheN(r) >= evaluated*0.8 {
+		t.Errorf("without n_cache_reuse, cache_n %v", cacheN(r))
 	}
 }

@@ -240,9 +240,19 @@ func (s *Server) maxPrompt() int {
 // maxShiftedPrompt bounds prompts under --context-shift, in slot contexts.
 const maxShiftedPrompt = 8
 
+// exceedContext is llama-server's context overflow error: its message,
+// with n_prompt_tokens and n_ctx (n is the count, or a lower bound when
+// counting stopped early: "more than N").
 func (s *Server) exceedContext(n string) *apiError {
-	return errorf(http.StatusBadRequest, TypeExceedContext,
-		"the prompt has %s tokens, which does not fit the context of %d tokens per slot (give a larger -c or fewer slots)", n, s.slotCtx)
+	e := errorf(http.StatusBadRequest, TypeExceedContext,
+		"request (%s tokens) exceeds the available context size (%d tokens), try increasing it (a larger -c, or fewer slots with -np)", n, s.slotCtx)
+	nt, err := strconv.Atoi(n)
+	if err != nil {
+		fmt.Sscanf(n, "more than %d", &nt)
+		nt++
+	}
+	e.Extra = map[string]any{"n_prompt_tokens": nt, "n_ctx": s.slotCtx}
+	return e
 }
 
 // run is a submitted request.
@@ -344,6 +354,7 @@ type tokenOut struct {
 // step is what a request produced since the last step: text safe to
 // send, the tokens, and at the end the result.
 type step struct {
+	slot   int
 	text   string
 	tokens []tokenOut
 	res    *engine.Result
@@ -391,7 +402,7 @@ func (s *Server) next(rn *run) (step, *apiError) {
 		}
 		return step{text: ev.Text, res: &res}, nil
 	}
-	return step{text: ev.Text, tokens: []tokenOut{{id: ev.Token, logprob: ev.LogProb, top: ev.Top}}}, nil
+	return step{slot: ev.SlotID, text: ev.Text, tokens: []tokenOut{{id: ev.Token, logprob: ev.LogProb, top: ev.Top}}}, nil
 }
 
 // collect runs a request to its end (non-streaming).

@@ -343,7 +343,7 @@ func (s *Server) streamOAI(w http.ResponseWriter, rn *run, g genOptions, a api, 
 	}
 	if a == apiOAIChat {
 		first := base(object)
-		first["choices"] = []any{map[string]any{"index": 0, "delta": map[string]any{"role": "assistant", "content": ""}, "logprobs": nil, "finish_reason": nil}}
+		first["choices"] = []any{map[string]any{"index": 0, "delta": map[string]any{"role": "assistant", "content": nil}, "logprobs": nil, "finish_reason": nil}}
 		if ev.data(first) != nil {
 			return
 		}

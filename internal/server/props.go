@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"runtime"
+	"strings"
 
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/tensor"
@@ -127,7 +128,7 @@ func (s *Server) handleSlots(w http.ResponseWriter, r *http.Request) {
 			},
 		})
 	}
-	if r.URL.Query().Get("fail_on_no_slot") == "1" && idle == 0 {
+	if f := r.URL.Query().Get("fail_on_no_slot"); (f == "1" || strings.EqualFold(f, "true")) && idle == 0 {
 		WriteError(w, busy("no slot available"))
 		return
 	}

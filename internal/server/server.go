@@ -383,7 +383,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	if origin == "" || sameOrigin(r, origin) {
 		if r.Method == http.MethodOptions {
 			w.Header().Set("Allow", "GET, POST, OPTIONS")
-			w.WriteHeader(http.StatusNoContent)
+			w.WriteHeader(http.StatusOK) // as llama-server answers every OPTIONS
 			return false
 		}
 		return true
