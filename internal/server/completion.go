@@ -26,6 +26,52 @@ func (s *Server) prompt(o *object, key string) ([]int, *apiError) {
 	return s.promptValue(raw, key, 0)
 }
 
+// maxPrompts bounds the prompts of one /completion request.
+const maxPrompts = 64
+
+// prompts reads /completion's prompt, which may hold several prompts
+// (an array whose items are strings, token arrays or objects, as
+// llama-server takes): each is tokenized as prompt reads one.
+func (s *Server) prompts(o *object, key string) ([][]int, *apiError) {
+	raw, ok := o.raw(key)
+	if !ok {
+		return nil, badRequest("%q is required", key)
+	}
+	if kind(raw) == "an array" {
+		if items, err := arrayItems(raw, maxPrompts+1); err == nil && len(items) > 1 && severalPrompts(items) {
+			if len(items) > maxPrompts {
+				return nil, badRequest("%q holds more than %d prompts", key, maxPrompts)
+			}
+			out := make([][]int, len(items))
+			for i, it := range items {
+				p, aerr := s.promptValue(it, fmt.Sprintf("%s[%d]", key, i), 1)
+				if aerr != nil {
+					return nil, aerr
+				}
+				out[i] = p
+			}
+			return out, nil
+		}
+	}
+	p, aerr := s.promptValue(raw, key, 0)
+	return [][]int{p}, aerr
+}
+
+// severalPrompts reports whether a prompt array is a list of prompts
+// (some item is an array or object, or it holds only strings) rather than
+// one prompt of token ids and strings.
+func severalPrompts(items []json.RawMessage) bool {
+	for _, it := range items {
+		switch kind(it) {
+		case "an array", "an object":
+			return true
+		case "a number":
+			return false
+		}
+	}
+	return true
+}
+
 func (s *Server) promptValue(raw json.RawMessage, key string, depth int) ([]int, *apiError) {
 	switch kind(raw) {
 	case "a string":
@@ -108,6 +154,16 @@ func (s *Server) promptValue(raw json.RawMessage, key string, depth int) ([]int,
 // API: /completion, /v1/completions or /v1/chat/completions) into the
 // engine request and its generation options, or the error to answer.
 func (s *Server) decodeCompletion(body []byte, a api) (*engine.Request, genOptions, *apiError) {
+	reqs, g, aerr := s.decodeCompletions(body, a)
+	if aerr != nil {
+		return nil, g, aerr
+	}
+	return reqs[0], g, nil
+}
+
+// decodeCompletions is decodeCompletion for a request that may hold
+// several prompts (/completion): one engine request per prompt.
+func (s *Server) decodeCompletions(body []byte, a api) ([]*engine.Request, genOptions, *apiError) {
 	o, aerr := parseObject(body)
 	if aerr != nil {
 		return nil, genOptions{}, aerr
@@ -116,8 +172,9 @@ func (s *Server) decodeCompletion(body []byte, a api) (*engine.Request, genOptio
 	if o.err != nil {
 		return nil, g, o.err
 	}
-	var toks []int
-	if a == apiOAIChat {
+	var all [][]int
+	switch a {
+	case apiOAIChat:
 		prompt, plan, aerr := s.renderChat(o)
 		if aerr != nil {
 			return nil, g, aerr
@@ -125,14 +182,29 @@ func (s *Server) decodeCompletion(body []byte, a api) (*engine.Request, genOptio
 		if aerr = g.usePlan(plan); aerr != nil {
 			return nil, g, aerr
 		}
-		if toks, aerr = s.encodePrompt(prompt, true, 0); aerr != nil {
+		toks, aerr := s.encodePrompt(prompt, true, 0)
+		if aerr != nil {
 			return nil, g, aerr
 		}
-	} else if toks, aerr = s.prompt(o, "prompt"); aerr != nil {
-		return nil, g, aerr
+		all = [][]int{toks}
+	case apiNative:
+		if all, aerr = s.prompts(o, "prompt"); aerr != nil {
+			return nil, g, aerr
+		}
+	default:
+		toks, aerr := s.prompt(o, "prompt")
+		if aerr != nil {
+			return nil, g, aerr
+		}
+		all = [][]int{toks}
 	}
-	req, aerr := s.request(toks, g)
-	return req, g, aerr
+	reqs := make([]*engine.Request, len(all))
+	for i, toks := range all {
+		if reqs[i], aerr = s.request(toks, g); aerr != nil {
+			return nil, g, aerr
+		}
+	}
+	return reqs, g, nil
 }
 
 // serveCompletion reads, decodes, admits and runs a completion request of
@@ -143,11 +215,16 @@ func (s *Server) serveCompletion(w http.ResponseWriter, r *http.Request, a api) 
 		WriteError(w, aerr)
 		return
 	}
-	req, g, aerr := s.decodeCompletion(body, a)
+	reqs, g, aerr := s.decodeCompletions(body, a)
 	if aerr != nil {
 		WriteError(w, aerr)
 		return
 	}
+	if len(reqs) > 1 {
+		s.serveMulti(w, r, reqs, g)
+		return
+	}
+	req := reqs[0]
 	rn, aerr := s.start(r.Context(), req)
 	if aerr != nil {
 		WriteError(w, aerr)
