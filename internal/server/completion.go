@@ -361,7 +361,35 @@ func (s *Server) nativeFinal(req *engine.Request, g genOptions, text string, out
 	if g.nProbs > 0 && !stream {
 		m["completion_probabilities"] = s.nativeProbs(out, g)
 	}
+	if len(g.fields) > 0 {
+		return nestedFields(m, g.fields)
+	}
 	return m
+}
+
+// nestedFields keeps the values at the given paths ("a/b" is m["a"]["b"]),
+// keyed by their paths, as llama-server's response_fields does; a path
+// that is not there is left out.
+func nestedFields(m map[string]any, paths []string) map[string]any {
+	out := map[string]any{}
+	for _, p := range paths {
+		var cur any = m
+		ok := true
+		for _, k := range strings.Split(p, "/") {
+			mm, isMap := cur.(map[string]any)
+			if !isMap {
+				ok = false
+				break
+			}
+			if cur, ok = mm[k]; !ok {
+				break
+			}
+		}
+		if ok {
+			out[p] = cur
+		}
+	}
+	return out
 }
 
 // streamNative streams /completion: one event per generated token with

@@ -58,6 +58,7 @@ type genOptions struct {
 	grammar      *grammar.Grammar // grammar, json_schema or response_format (nil: none)
 	special      bool             // render special tokens (tool-call markers)
 	plan         *chatPlan        // chat: tools and reasoning, how to read the output (nil otherwise)
+	fields       []string         // response_fields: the paths of /completion's answer to keep (nil: all)
 }
 
 // unsupported lists request fields asking for features kvserve does not
@@ -150,6 +151,7 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 	g.nKeep = o.int("n_keep", g.nKeep, -1, math.MaxInt32)
 	g.slotID = o.int("id_slot", -1, -1, s.o.Slots-1)
 	g.returnTokens = o.bool("return_tokens", false)
+	g.fields = o.strings("response_fields", 64, 256)
 	g.ignoreEOS = o.bool("ignore_eos", g.ignoreEOS)
 	return g
 }

@@ -100,6 +100,12 @@ func (s *Server) handleProps(w http.ResponseWriter, r *http.Request) {
 		"chat_template_caps": map[string]any{},
 		"modalities":         map[string]any{"vision": false, "audio": false},
 		"build_info":         "kvserve " + Version + " (" + runtime.Version() + ")",
+		"endpoint_slots":     !s.o.NoSlots,
+		"endpoint_props":     false,
+		"endpoint_metrics":   s.o.Metrics,
+		"webui":              !s.o.NoWebUI,
+		"bos_token":          s.tokenText(s.eng.BOS()),
+		"eos_token":          s.tokenText(s.eng.Tok.EOS()),
 		"is_sleeping":        false,
 	}
 	for k, v := range s.cacheTypes() {
@@ -133,4 +139,12 @@ func (s *Server) handleSlots(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteJSON(w, http.StatusOK, out)
+}
+
+// tokenText is a special token's text ("" for none).
+func (s *Server) tokenText(id int) string {
+	if id < 0 || id >= s.eng.Model.NVocab {
+		return ""
+	}
+	return string(s.eng.Tok.Piece(id, true))
 }
