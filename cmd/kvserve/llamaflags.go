@@ -215,13 +215,14 @@ func registerLlamaCompat(f *flags, lc *llamaCompat) {
 	lc.note(f, true, "kvserve's log lines carry their time", "log-timestamps")
 	lc.note(f, true, "kvserve's log lines carry their level", "log-prefix")
 	lc.note(f, true, "POST /props is not served; GET /props is", "props")
-	// Speculative decoding: the output is the main model's either way.
-	why := "speculative decoding is not implemented: kvserve generates with the main model alone (same output, without the speed-up)"
-	for _, n := range [][]string{{"md", "model-draft"}, {"draft", "draft-n", "draft-max"}, {"draft-min", "draft-n-min"},
-		{"draft-p-min"}, {"cd", "ctx-size-draft"}, {"td", "threads-draft"}, {"tbd", "threads-batch-draft"},
-		{"ctkd", "cache-type-k-draft"}, {"ctvd", "cache-type-v-draft"}, {"spec-replace"}} {
+	// Speculative decoding is implemented (specFlags: -md, --draft-max,
+	// --draft-min, --draft-p-min, -ctkd/-ctvd, --spec-type); the draft
+	// model's own context and thread settings follow the main model's.
+	why := "the draft model shares the main model's context size and threads"
+	for _, n := range [][]string{{"cd", "ctx-size-draft"}, {"td", "threads-draft"}, {"tbd", "threads-batch-draft"}} {
 		lc.note(f, false, why, n...)
 	}
+	lc.note(f, false, "the draft model must share the main model's vocabulary (no token translation)", "spec-replace")
 
 	// Refused: they would change what the model computes or what the
 	// server serves.

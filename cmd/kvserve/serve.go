@@ -18,6 +18,7 @@ import (
 
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/chat"
+	"github.com/kvserve/kvserve/internal/engine"
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/server"
 )
@@ -28,6 +29,8 @@ func cmdServe(args []string) error {
 	mf.register(f, 0)
 	var pf cachepolicy.Flags
 	pf.Bind(f)
+	var sf specFlags
+	sf.register(f)
 	var host, apiKey, apiKeyFile, corsOrigins, alias, slotPath, logLevel, reasoningFormat string
 	var port, slots, prefill int
 	var metrics, ctxShift, noCtxShift, noWebUI bool
@@ -92,12 +95,28 @@ func cmdServe(args []string) error {
 	var lc llamaCompat
 	registerLlamaCompat(f, &lc)
 	f.String(&reasoningFormat, server.ReasoningAuto, "chat reasoning: auto (separate <think> text into reasoning_content when the template has thinking markers), deepseek (always), none (leave it in the content)", "reasoning-format")
+	var embeddings, reranking bool
+	var pooling string
+	f.Bool(&embeddings, false, "serve embeddings: /embedding, /v1/embeddings (completions keep working)", "embeddings", "embedding")
+	f.String(&pooling, "", "embedding pooling: none, mean, cls, last, rank (default: the model file's, else none)", "pooling")
+	f.Bool(&reranking, false, "serve /rerank (embeddings with rank pooling; the model needs a rank head)", "reranking", "rerank")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	if reranking {
+		if pooling != "" && pooling != "rank" {
+			return fmt.Errorf("--reranking uses rank pooling, not --pooling %s", pooling)
+		}
+		embeddings, pooling = true, "rank"
+	}
+	if pooling != "" {
+		if _, err := engine.ParsePooling(pooling); err != nil {
+			return fmt.Errorf("--pooling: %w", err)
+		}
 	}
 	if err := lc.check(); err != nil {
 		return err
@@ -221,6 +240,10 @@ func cmdServe(args []string) error {
 	if err != nil {
 		return err
 	}
+	spec, err := sf.options(mf.cache)
+	if err != nil {
+		return err
+	}
 	qt := time.Duration(queueTimeout * float64(time.Second))
 	if queueTimeout <= 0 {
 		qt = -1
@@ -228,7 +251,8 @@ func cmdServe(args []string) error {
 	o := server.Options{
 		ModelPath: mf.model, Threads: mf.threads,
 		Slots: slots, Ctx: mf.ctx, Batch: mf.batch, PrefillChunk: prefill, Cache: mf.cache, Policy: pol,
-		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI,
+		Spec: spec, DraftPath: sf.draft,
+		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI, Embeddings: embeddings, Pooling: pooling,
 		Alias: alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
 		MaxResponseBytes: int64(maxRespMiB) << 20, APIKeys: keys, CORSOrigins: origins, AllowedHosts: hosts, ReasoningFormat: reasoningFormat,
 		QueueTimeout: qt, QueueMax: queueMax,

@@ -182,6 +182,7 @@ func (s *Server) decodeCompletions(body []byte, a api) ([]*engine.Request, genOp
 		if aerr = g.usePlan(plan); aerr != nil {
 			return nil, g, aerr
 		}
+		g.turnEnd = s.turnEnd(s.chat)
 		toks, aerr := s.encodePrompt(prompt, true, 0)
 		if aerr != nil {
 			return nil, g, aerr

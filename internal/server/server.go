@@ -66,6 +66,12 @@ type Options struct {
 	Cache        engine.CacheOptions
 	// Policy is the automatic cache precision policy (nil: none).
 	Policy *cachepolicy.Policy
+	// Spec configures speculative decoding (nil: none); DraftPath is the
+	// draft model's GGUF file (llama-server's -md), loaded after the
+	// model into Spec.Draft (a Spec.Draft already set is used as is and
+	// not closed).
+	Spec      *engine.SpecOptions
+	DraftPath string
 
 	// Alias is the model name reported by /v1/models and in responses
 	// (default: the model file's name, without its directory).
@@ -94,6 +100,13 @@ type Options struct {
 	// chat template has thinking markers; "deepseek", always; "none",
 	// never.
 	ReasoningFormat string
+	// Embeddings enables the embedding routes (llama-server's
+	// --embeddings): /embedding, /embeddings, /v1/embeddings. Completions
+	// keep working beside them.
+	Embeddings bool
+	// Pooling is the embeddings' pooling (none, mean, cls, last, rank;
+	// "": the model file's, else none, as llama.cpp).
+	Pooling string
 	// Metrics enables GET /metrics.
 	Metrics bool
 	// NoWebUI turns off the web page served at / (llama-server's
@@ -167,8 +180,10 @@ type Server struct {
 	closed    bool
 	eng       *engine.Engine
 	ownEngine bool
+	ownDraft  *engine.Engine // the draft model the server loaded (closed with it)
 	sched     *engine.Scheduler
 	slotCtx   int
+	turnEnds  sync.Map // chat template source → its end-of-turn stop string (Server.turnEnd)
 	chat      chatTemplate
 	chatErr   error
 	modelName string
@@ -187,6 +202,8 @@ type Server struct {
 	// loopbackOnly is set by Serve when its listener is on loopback: the
 	// Host header check against DNS rebinding applies (see AllowedHosts).
 	loopbackOnly atomic.Bool
+
+	embedSem chan struct{} // running embeddings (Slots at a time)
 }
 
 type route struct {
@@ -224,6 +241,7 @@ func New(o Options) *Server {
 		public: map[string]bool{},
 		reg:    prometheus.NewRegistry(),
 	}
+	s.embedSem = make(chan struct{}, o.Slots)
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, errorf(http.StatusNotFound, TypeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
@@ -520,11 +538,33 @@ func (s *Server) load() error {
 			return fmt.Errorf("context of %d tokens over %d slots leaves %d tokens per slot; give at least 16 per slot", s.o.Ctx, s.o.Slots, slotCtx)
 		}
 	}
+	var spec *engine.SpecOptions
+	var draft *engine.Engine
+	if s.o.Spec != nil || s.o.DraftPath != "" {
+		sp := engine.SpecOptions{}
+		if s.o.Spec != nil {
+			sp = *s.o.Spec
+		}
+		if s.o.DraftPath != "" && sp.Draft == nil {
+			d, err := engine.LoadDraft(s.o.DraftPath, e)
+			if err != nil {
+				if own {
+					e.Close()
+				}
+				return err
+			}
+			sp.Draft, draft = d, d
+		}
+		spec = &sp
+	}
 	sched, err := e.NewScheduler(engine.SchedulerOptions{
 		Slots: s.o.Slots, SlotCtx: slotCtx, Batch: s.o.Batch, PrefillChunk: s.o.PrefillChunk, ContextShift: s.o.ContextShift,
-		Cache: s.o.Cache, Policy: s.o.Policy, Logger: s.log,
+		Cache: s.o.Cache, Policy: s.o.Policy, Spec: spec, Logger: s.log,
 	})
 	if err != nil {
+		if draft != nil {
+			draft.Close()
+		}
 		if own {
 			e.Close()
 		}
@@ -541,13 +581,16 @@ func (s *Server) load() error {
 	defer s.mu.Unlock()
 	if s.closed {
 		sched.Close()
+		if draft != nil {
+			draft.Close()
+		}
 		if own {
 			e.Close()
 		}
 		return errors.New("the server was closed while loading")
 	}
 	sched.Start()
-	s.eng, s.ownEngine, s.sched, s.slotCtx = e, own, sched, slotCtx
+	s.eng, s.ownEngine, s.sched, s.slotCtx, s.ownDraft = e, own, sched, slotCtx, draft
 	s.chat, s.chatErr = tmpl, chatErr
 	s.modelName = s.o.Alias
 	if s.modelName == "" {
@@ -569,9 +612,16 @@ func (s *Server) load() error {
 	if s.o.Cache.LayersV != "" {
 		cv += " (" + s.o.Cache.LayersV + ")"
 	}
+	if w := e.ContextWarning(slotCtx); w != "" {
+		s.log.Warn(w, "n_ctx_slot", slotCtx, "n_ctx_train", m.NCtxTrain)
+	}
 	s.log.Info("model loaded", "model", e.Path, "arch", m.Arch, "layers", m.NLayer, "vocab", m.NVocab,
 		"slots", s.o.Slots, "slot_ctx", slotCtx, "cache_k", ck, "cache_v", cv,
 		"threads", e.Pool.Threads(), "seconds", time.Since(t0).Seconds())
+	if spec != nil && spec.Draft != nil {
+		s.log.Info("draft model loaded", "model", spec.Draft.Path, "layers", spec.Draft.Model.NLayer,
+			"cache_k", spec.DraftCache.TypeK, "cache_v", spec.DraftCache.TypeV)
+	}
 	return nil
 }
 
@@ -620,6 +670,9 @@ func (s *Server) Close() {
 	s.closed = true
 	if s.sched != nil {
 		s.sched.Close()
+	}
+	if s.ownDraft != nil {
+		s.ownDraft.Close()
 	}
 	if s.eng != nil && s.ownEngine {
 		s.eng.Close()
