@@ -225,6 +225,10 @@ func (s *Server) serveCompletion(w http.ResponseWriter, r *http.Request, a api) 
 		s.serveMulti(w, r, reqs, g)
 		return
 	}
+	if g.n > 1 {
+		s.serveChoices(w, r, reqs[0], g)
+		return
+	}
 	req := reqs[0]
 	rn, aerr := s.start(r.Context(), req)
 	if aerr != nil {

@@ -87,9 +87,11 @@
 //     nothing; -1 generates until end of generation or the slot's context.
 //   - Unknown request fields are ignored; known fields with a wrong type or
 //     an out-of-range value are a 400, and so are features kvserve does not
-//     implement when asked for (legacy functions, n or best_of other than
-//     1, echo, several prompts on /v1/completions, image or audio
-//     content).
+//     implement when asked for (legacy functions, best_of other than 1, n
+//     other than 1 on /completion or with streaming, echo, several prompts
+//     on /v1/completions, image or audio content). OpenAI's n (up to 16)
+//     runs n requests in parallel, one choice each (a fixed seed gives
+//     choice i the seed+i).
 //   - Constrained output (constrain.go, internal/grammar): "grammar"
 //     (GBNF), "json_schema", and OpenAI's "response_format" (json_object,
 //     json_schema) on every completion route, at most one of them. A

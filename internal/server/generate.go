@@ -62,6 +62,7 @@ type genOptions struct {
 	turnEnd      string             // chat: the template's end-of-turn marker when it is not one token ("" otherwise)
 	spec         *engine.SpecParams // speculative.n_max / n_min / p_min (nil: the server's)
 	fields       []string           // response_fields: the paths of /completion's answer to keep (nil: all)
+	n            int                // OpenAI choices (n)
 }
 
 // unsupported lists request fields asking for features kvserve does not
@@ -87,9 +88,23 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 		o.fail(`"tools" are supported on /v1/chat/completions only`)
 	}
 	g.grammar = parseConstraint(o)
+	g.n = 1
+	if a != apiNative {
+		// OpenAI's n: that many choices (each its own request; with a
+		// fixed seed, choice i samples with seed+i).
+		for _, f := range []string{"n", "n_cmpl"} {
+			if o.has(f) {
+				g.n = o.int(f, 1, 1, maxChoices)
+				break
+			}
+		}
+	}
 	for _, f := range []string{"n", "best_of", "n_cmpl"} {
+		if a != apiNative && f != "best_of" {
+			continue
+		}
 		if o.has(f) && o.int(f, 1, math.MinInt32, math.MaxInt32) != 1 && o.err == nil {
-			o.fail("%q must be 1: kvserve returns one choice per request", f)
+			o.fail("%q must be 1: kvserve returns one choice per request here", f)
 		}
 	}
 	// Length: n_predict (llama-server), max_completion_tokens and
@@ -123,6 +138,9 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 	}
 	g.stop = o.strings("stop", maxStops, maxStopBytes)
 	g.stream = o.bool("stream", false)
+	if g.n > 1 && g.stream && o.err == nil {
+		o.fail(`"n" > 1 is answered without streaming: set "stream": false, or send n requests`)
+	}
 	if so := o.object("stream_options"); so != nil {
 		g.includeUsage = so.bool("include_usage", false)
 		if so.err != nil {

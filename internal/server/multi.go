@@ -4,8 +4,10 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/sample"
 )
 
 // serveMulti answers a /completion request holding several prompts, as
@@ -129,4 +131,69 @@ func (s *Server) streamMulti(ctx context.Context, w http.ResponseWriter, reqs []
 			left--
 		}
 	}
+}
+
+// maxChoices bounds OpenAI's n.
+const maxChoices = 16
+
+// serveChoices answers an OpenAI request with n > 1: n requests of the
+// same prompt run in parallel (as slots allow; with a fixed seed, choice
+// i samples with seed+i), one choice each; usage counts the prompt once
+// and every choice's tokens.
+func (s *Server) serveChoices(w http.ResponseWriter, r *http.Request, req *engine.Request, g genOptions) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	type out struct {
+		text string
+		toks []tokenOut
+		res  *engine.Result
+		err  *apiError
+	}
+	outs := make([]out, g.n)
+	var wg sync.WaitGroup
+	for i := range g.n {
+		rq := *req
+		if rq.Sample.Seed != sample.RandomSeed {
+			rq.Sample.Seed += uint64(i)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rn, aerr := s.start(ctx, &rq)
+			if aerr != nil {
+				outs[i].err = aerr
+				cancel()
+				return
+			}
+			defer rn.close()
+			o := &outs[i]
+			if o.text, o.toks, o.res, o.err = s.collect(rn); o.err != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, o := range outs {
+		if o.err != nil {
+			WriteError(w, o.err)
+			return
+		}
+	}
+	id, object := newID("chatcmpl-"), "chat.completion"
+	if g.api == apiOAIText {
+		id, object = newID("cmpl-"), "text_completion"
+	}
+	choices := make([]any, g.n)
+	var completion int
+	for i, o := range outs {
+		choices[i] = s.oaiChoice(g, i, o.text, o.toks, o.res)
+		completion += o.res.PredictedTokens
+	}
+	u := usage(outs[0].res)
+	u["completion_tokens"] = completion
+	u["total_tokens"] = outs[0].res.PromptTokens + completion
+	WriteJSON(w, http.StatusOK, map[string]any{
+		"id": id, "object": object, "created": time.Now().Unix(), "model": s.modelName,
+		"system_fingerprint": s.fingerprintShort(), "choices": choices, "usage": u, "timings": timings(outs[0].res),
+	})
 }

@@ -47,3 +47,41 @@ func TestMultiplePrompts(t *testing.T) {
 		}
 	}
 }
+
+// OpenAI's n: that many choices, each with its index; with a fixed seed,
+// choice i samples with seed+i (so choice 0 is the n=1 answer).
+func TestChoicesN(t *testing.T) {
+	_, ts := newTestServer(t, Options{Slots: 2})
+	msgs := []map[string]any{{"role": "user", "content": "Tell me a story"}}
+	r := postOK(t, ts.URL+"/v1/chat/completions", map[string]any{"messages": msgs, "n": 3, "max_tokens": 6, "seed": 11, "temperature": 1})
+	ch := r["choices"].([]any)
+	if len(ch) != 3 {
+		t.Fatalf("%d choices", len(ch))
+	}
+	one := postOK(t, ts.URL+"/v1/chat/completions", map[string]any{"messages": msgs, "max_tokens": 6, "seed": 11, "temperature": 1})
+	c0 := ch[0].(map[string]any)["message"].(map[string]any)["content"]
+	if c0 != one["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"] {
+		t.Errorf("choice 0 %q differs from the n=1 answer", c0)
+	}
+	u := r["usage"].(map[string]any)
+	total := 0.0
+	for i, c := range ch {
+		if num(c.(map[string]any)["index"]) != float64(i) {
+			t.Errorf("choice %d index %v", i, c.(map[string]any)["index"])
+		}
+	}
+	total = num(u["prompt_tokens"]) + num(u["completion_tokens"])
+	if num(u["total_tokens"]) != total || num(u["completion_tokens"]) < 3 {
+		t.Errorf("usage %v", u)
+	}
+	r = postOK(t, ts.URL+"/v1/completions", map[string]any{"prompt": "Once", "n": 2, "max_tokens": 4})
+	if len(r["choices"].([]any)) != 2 {
+		t.Errorf("text completion choices %v", r["choices"])
+	}
+	if st, _ := post(t, ts.URL+"/v1/chat/completions", map[string]any{"messages": msgs, "n": 2, "stream": true}); st != 400 {
+		t.Errorf("n=2 with stream: %d", st)
+	}
+	if st, _ := post(t, ts.URL+"/v1/chat/completions", map[string]any{"messages": msgs, "n": 17}); st != 400 {
+		t.Errorf("n=17: %d", st)
+	}
+}
