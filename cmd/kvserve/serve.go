@@ -68,6 +68,9 @@ func cmdServe(args []string) error {
 	f.section("llama-server's request defaults and options:")
 	d := server.DefaultDefaults()
 	registerSampling(f, &d.Sample)
+	var samplers, samplingSeq string
+	var breakers, logitBias multiString
+	registerChainSampling(f, &d.Sample, &samplers, &samplingSeq, &breakers, &logitBias)
 	f.Int(&d.NPredict, d.NPredict, "default number of tokens to generate (-1: until end of generation or context)", "n", "predict", "n-predict")
 	f.Int(&d.NKeep, d.NKeep, "default n_keep: prompt tokens a context shift keeps (-1: all)", "keep")
 	f.Bool(&d.IgnoreEOS, false, "default ignore_eos: generate past end-of-generation tokens", "ignore-eos")
@@ -134,6 +137,9 @@ func cmdServe(args []string) error {
 	if err := lc.check(); err != nil {
 		return err
 	}
+	if err := chainFlags(&d.Sample, samplers, samplingSeq, breakers, logitBias); err != nil {
+		return err
+	}
 	if err := d.Sample.Validate(); err != nil {
 		return err
 	}
@@ -145,9 +151,6 @@ func cmdServe(args []string) error {
 	}
 	if d.CacheReuse < 0 {
 		return fmt.Errorf("--cache-reuse must be >= 0")
-	}
-	if d.CacheReuse > 0 {
-		return fmt.Errorf("--cache-reuse %d: reusing shifted chunks is not implemented yet (0 turns it off)", d.CacheReuse)
 	}
 	tmplSrc, kwargs, err := chatOptions(chatTemplate, chatTemplateFile, chatKwargs, reasoningBudget, reasoning)
 	if err != nil {

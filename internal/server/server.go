@@ -206,6 +206,7 @@ type Server struct {
 	modelName string
 
 	waiting    atomic.Int64 // completions submitted and not yet started
+	breakers   breakerCache // DRY's processed sequence breakers
 	baseCtx    context.Context
 	cancelBase context.CancelFunc
 
@@ -418,7 +419,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	if origin == "" || sameOrigin(r, origin) {
 		if r.Method == http.MethodOptions {
 			w.Header().Set("Allow", "GET, POST, OPTIONS")
-			w.WriteHeader(http.StatusNoContent)
+			w.WriteHeader(http.StatusOK) // as llama-server answers every OPTIONS
 			return false
 		}
 		return true
