@@ -81,6 +81,7 @@ func (r *Runner) moeFFN(L *Layer, xn []float32, n int) {
 		r.mm.add(L.ShUp, xn, s.shU[:n*c.NFFShared], c.NFFShared)
 	}
 	r.mm.run()
+	addBias(logits, L.RouterB)
 	if L.ShRouter != nil {
 		for t := 0; t < n; t++ {
 			s.shW[t] = sigmoid(kernels.DotF32(L.ShRouter, xn[t*E:(t+1)*E]))
@@ -132,6 +133,13 @@ func (r *Runner) moeFFN(L *Layer, xn []float32, n int) {
 		r.mm.addRows(L.UpExps[e], xg[a*E:b*E], rowsOf(uq, up0, a, b), u[a*F:b*F], F, b-a)
 	}
 	r.mm.run()
+	if L.GateExpsB != nil {
+		for e := 0; e < N; e++ {
+			a, b := s.off[e], s.off[e+1]
+			addBias(g[a*F:b*F], L.GateExpsB[e*F:(e+1)*F])
+			addBias(u[a*F:b*F], L.UpExpsB[e*F:(e+1)*F])
+		}
+	}
 	r.glu(g, g, u)
 	if L.ShUp != nil {
 		sg := s.shG[:n*c.NFFShared]
@@ -151,6 +159,12 @@ func (r *Runner) moeFFN(L *Layer, xn []float32, n int) {
 		r.mm.add(L.ShDown, s.shG[:n*c.NFFShared], s.shD[:n*E], E)
 	}
 	r.mm.run()
+	if L.DownExpsB != nil {
+		for e := 0; e < N; e++ {
+			a, b := s.off[e], s.off[e+1]
+			addBias(d[a*E:b*E], L.DownExpsB[e*E:(e+1)*E])
+		}
+	}
 
 	// Weighted sum in selection order, then the shared expert.
 	for t := 0; t < n; t++ {
@@ -188,6 +202,8 @@ func (r *Runner) glu(dst, gate, up []float32) {
 	switch r.M.Architecture.Act {
 	case GELU:
 		geluMul(dst, gate, up)
+	case SwiGLUOAI:
+		swigluOAI(dst, gate, up)
 	default:
 		siluMul(dst, gate, up)
 	}
