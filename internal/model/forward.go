@@ -40,6 +40,10 @@ type Batch struct {
 	Pos    []int
 	Seq    []int  // cache sequence of each token (nil: all 0)
 	Output []bool // which tokens need logits (nil: only the last)
+	// Embeddings asks for the output-normed hidden states of the output
+	// tokens (NEmbd values each, what llama.cpp calls result_norm) instead
+	// of their logits: the output head is not run.
+	Embeddings bool
 }
 
 // temperature is the query factor of attention temperature scaling at pos.
@@ -124,8 +128,9 @@ func (r *Runner) SetContext(ctx int) {
 
 // Forward runs the batch through the model, storing every token's K and V
 // in kv, and returns the logits of the tokens marked in b.Output (or of
-// the last token), NVocab values each, in batch order. The returned slice
-// is reused by the next call.
+// the last token), NVocab values each, in batch order (with b.Embeddings,
+// their normed hidden states, NEmbd values each). The returned slice is
+// reused by the next call.
 func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 	m := r.M
 	c := &m.Config
@@ -256,6 +261,9 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 		copy(xo[j*E:(j+1)*E], x[i*E:(i+1)*E])
 	}
 	rmsNormRows(xo, xo, m.OutputNorm, E, c.NormEps)
+	if b.Embeddings {
+		return xo, nil
+	}
 	if cap(r.logits) < no*c.NVocab {
 		r.logits = make([]float32, no*c.NVocab)
 	}
