@@ -235,7 +235,7 @@ func (c *Cache) write(s *stream, pi, row int, t tensor.Type, v bool, x []float32
 	if p.Rotated {
 		tmp := c.wtmp[:len(x)]
 		copy(tmp, x)
-		rotateRows(tmp, headDim)
+		p.rotate(tmp, headDim)
 		x = tmp
 	}
 	for h := 0; h*headDim < len(x); h++ {

@@ -272,9 +272,7 @@ func (c *Cache) encodeRawRows(p *Page, x []float32, r0, n int) {
 		for h := 0; h < c.cfg.KVHeads; h++ {
 			c.toChan(p, h, tmp[h*D:], 1, D, mu, sc)
 		}
-		if p.Rotated {
-			rotateRows(tmp, D)
-		}
+		p.rotate(tmp, D)
 		for h := 0; h < c.cfg.KVHeads; h++ {
 			off := (h*P + r0 + r) * hb
 			encode(p.Type, tmp[h*D:(h+1)*D], p.mem.b[off:off+hb])
@@ -294,9 +292,7 @@ func (s *attnScratch) chanQueries(c *Cache, kp *Page, h, D, R int, q []float32) 
 		kernels.Mul(qs[r*D:(r+1)*D], qr, sc)
 		s.bias[r] = kernels.DotF32(qr, mu)
 	}
-	if kp.Rotated {
-		rotateRows(qs, D)
-	}
+	kp.rotate(qs, D)
 }
 
 func addScalar(x []float32, b float32) {

@@ -38,9 +38,7 @@ func rawKey(c *Cache, l, seq, pos, h int) []float32 {
 	p := c.seqs[seq][l].k.pages[pos/P]
 	x := make([]float32, D)
 	decodeRow(p.Type, headBytes(c, &c.seqs[seq][l].k, pos, h, D), x)
-	if p.Rotated {
-		unrotateRows(x, D)
-	}
+	p.unrotate(x, D)
 	if p.meta != 0 {
 		c.fromChan(p, h, x, 1, D, make([]float32, D), make([]float32, D))
 	}
@@ -174,5 +172,37 @@ func TestKeyChannelsBytesAndPersist(t *testing.T) {
 	other := chanCache(t, tensor.CB3, tensor.Q4_0, KeyChannelsCentre, 512, 128)
 	if _, err := other.ReadSeq(0, bytes.NewReader(data)); err == nil || !strings.Contains(err.Error(), "key channels") {
 		t.Errorf("file of another key channels mode: %v", err)
+	}
+}
+
+// The codebook pages' signs are ±1, fixed, and about half negative; H·S
+// is undone by S·H.
+func TestCodebookSigns(t *testing.T) {
+	neg := 0
+	for _, s := range codebookSigns {
+		if s != 1 && s != -1 {
+			t.Fatalf("sign %g", s)
+		}
+		if s < 0 {
+			neg++
+		}
+	}
+	if neg < 450 || neg > 574 {
+		t.Errorf("%d of 1024 signs negative", neg)
+	}
+	// Part of the codebook format: changing them needs a new
+	// tensor.CodebookVersion.
+	if want := [8]float32{-1, -1, -1, -1, 1, 1, -1, 1}; [8]float32(codebookSigns[:8]) != want {
+		t.Errorf("first signs %v, the format's are %v", codebookSigns[:8], want)
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	x := randRow(r, 256, 1)
+	y := append([]float32(nil), x...)
+	rotateKind(2, y, 64)
+	unrotateKind(2, y, 64)
+	for i := range x {
+		if math.Abs(float64(x[i]-y[i])) > 1e-5 {
+			t.Fatalf("value %d: %g after H·S and back, was %g", i, y[i], x[i])
+		}
 	}
 }

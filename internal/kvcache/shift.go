@@ -99,9 +99,7 @@ func (c *Cache) reRopeRows(p *Page, l, r0, r1, delta int, reRope ReRope) {
 	for h := 0; h < c.cfg.KVHeads; h++ {
 		seg := p.mem.b[(h*P+r0)*hb : (h*P+r1)*hb]
 		decodeRow(p.Type, seg, buf)
-		if p.Rotated {
-			unrotateRows(buf, D)
-		}
+		p.unrotate(buf, D)
 		mu, sc := c.chanBuf[:D], c.chanBuf[D:]
 		if p.meta != 0 {
 			c.fromChan(p, h, buf, r1-r0, D, mu, sc)
@@ -110,9 +108,7 @@ func (c *Cache) reRopeRows(p *Page, l, r0, r1, delta int, reRope ReRope) {
 		if p.meta != 0 {
 			c.toChan(p, h, buf, r1-r0, D, mu, sc)
 		}
-		if p.Rotated {
-			rotateRows(buf, D)
-		}
+		p.rotate(buf, D)
 		encode(p.Type, buf, seg)
 	}
 }
@@ -164,15 +160,11 @@ func (c *Cache) rebuildPage(old []*Page, l, side, lo, hi int, src func(int) int,
 				continue
 			}
 			decodeRow(sp.Type, from, buf)
-			if sp.Rotated {
-				unrotateRows(buf, dim)
-			}
+			sp.unrotate(buf, dim)
 			if moved {
 				reRope(l, buf, delta)
 			}
-			if np.Rotated {
-				rotateRows(buf, dim)
-			}
+			np.rotate(buf, dim)
 			encode(np.Type, buf, to)
 		}
 		q = end
@@ -199,9 +191,7 @@ func (c *Cache) rebuildChan(np *Page, old []*Page, l, lo, hi int, src func(int) 
 		for h := 0; h < c.cfg.KVHeads; h++ {
 			off := (h*P + sq%P) * hb
 			decodeRow(sp.Type, sp.mem.b[off:off+hb], row)
-			if sp.Rotated {
-				unrotateRows(row, D)
-			}
+			sp.unrotate(row, D)
 			if sp.meta != 0 {
 				c.fromChan(sp, h, row, 1, D, mu, sc)
 			}
