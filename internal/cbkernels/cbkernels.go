@@ -97,8 +97,20 @@ func Encode(t tensor.Type, dst []byte, src []float32) {
 
 // Decode converts src (t.RowSize(len(dst)) bytes of type t) to float32,
 // bit-identical to tensor.DequantizeRow: each block's levels are scaled
-// once, then each value is one lookup.
+// once, then each value is one lookup (AVX2: VPERMPS on eight values at a
+// time; decodeGeneric otherwise).
 func Decode(t tensor.Type, dst []float32, src []byte) {
+	check("Decode", t)
+	if len(src) != t.RowSize(len(dst)) || len(dst)%t.BlockSize() != 0 {
+		panic(fmt.Sprintf("cbkernels.Decode: %d values of %s in %d bytes", len(dst), t, len(src)))
+	}
+	if !decodeSIMD(t, dst, src) {
+		decodeGeneric(t, dst, src)
+	}
+}
+
+// decodeGeneric is Decode in plain Go.
+func decodeGeneric(t tensor.Type, dst []float32, src []byte) {
 	L := tensor.CodebookLevels(t)
 	switch t {
 	case tensor.CB4:
