@@ -42,7 +42,7 @@ func TestCacheUsageAndRequantize(t *testing.T) {
 		t.Fatalf("layer usage: %v", l0)
 	}
 	ests := u["estimates"].([]any)
-	if len(ests) != 9 {
+	if len(ests) != 12 { // the 9 ggml cache types and cb4, cb3, cb2
 		t.Fatalf("%d estimates", len(ests))
 	}
 	for _, e := range ests {
