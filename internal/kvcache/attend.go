@@ -36,6 +36,8 @@ type attnScratch struct {
 	// K pages with channel statistics (keychan.go): the page's μ and s,
 	// the queries scaled (and rotated) for it, and q·μ per query row.
 	mu, sc, qchan, bias []float32
+	psum                []float32 // each query row's sum of probabilities over the current page
+	vmu, vsc            []float32 // a V page's means (ValueChannels)
 }
 
 func newAttnScratch(cfg *Config) *attnScratch {
@@ -62,6 +64,9 @@ func (s *attnScratch) grow(g int, cfg *Config) {
 	s.sc = make([]float32, cfg.HeadDimK)
 	s.qchan = make([]float32, R*cfg.HeadDimK)
 	s.bias = make([]float32, R)
+	s.psum = make([]float32, R)
+	s.vmu = make([]float32, cfg.HeadDimV)
+	s.vsc = make([]float32, cfg.HeadDimV)
 	s.lim = make([]int, MaxRunTokens)
 	s.from = make([]int, MaxRunTokens)
 }
@@ -166,6 +171,9 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 			s.lim[i] = min(cnt, pos0+i+1-pi*P)
 			s.from[i] = min(max(0, a.WindowStart(pos0+i)-pi*P), max(s.lim[i], 0))
 			if s.lim[i] <= s.from[i] {
+				for gi := 0; gi < g; gi++ {
+					s.psum[i*g+gi] = 0
+				}
 				continue
 			}
 			for gi := 0; gi < g; gi++ {
@@ -183,7 +191,8 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 					scaleVec(accRS[r*Dv:(r+1)*Dv], f)
 					m[r] = pm
 				}
-				lsum[r] += expSub(sc, pm)
+				s.psum[r] = expSub(sc, pm)
+				lsum[r] += s.psum[r]
 			}
 		}
 		dst := acc
@@ -196,6 +205,17 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 		for i := 0; i < nTok; i++ {
 			if f := s.from[i]; s.lim[i] > f {
 				s.pageAccumulate(vp, h, Dv, P, f, s.lim[i], g, s.scores[i*g*P:], dst[i*g*Dv:(i+1)*g*Dv])
+			}
+		}
+		if vp.meta != 0 {
+			// Σ p·v = Σ p·v' + (Σ p)·μ: the page's means, in the
+			// model's basis, go to the plain accumulator.
+			mu := s.vmu[:Dv]
+			c.chanStats(vp, h, mu, s.vsc[:Dv])
+			for r := 0; r < R; r++ {
+				if s.psum[r] != 0 {
+					kernels.Axpy(s.psum[r], mu, acc[r*Dv:(r+1)*Dv])
+				}
 			}
 		}
 	}

@@ -200,6 +200,9 @@ func naiveAttention(c *Cache, l, seq, pos, h int, q []float32, qh ...int) []floa
 		vp := ls.v.pages[t/c.cfg.PageTokens]
 		v := refDequantize(vp.Type, headBytes(c, &ls.v, t, h, Dv), Dv)
 		vp.unrotate(v, Dv)
+		if vp.meta != 0 {
+			c.fromChan(vp, h, v, 1, Dv, make([]float32, Dv), make([]float32, Dv))
+		}
 		vals[t] = v
 		if quantK { // ggml's integer vec-dot against the quantized query
 			vt := kp.Type.VecDotType()

@@ -77,6 +77,7 @@ func (c *Cache) Shift(seq, keep, discard int, reRope ReRope) error {
 		}
 		ls.n = newN
 		c.kshadow[seq][l].page = -1 // its rows moved
+		c.vshadow[seq][l].page = -1
 		ls.lo = 0
 		for ls.lo < len(ls.k.pages) && ls.k.pages[ls.lo] == nil {
 			ls.lo++
@@ -130,7 +131,7 @@ func (c *Cache) rebuildPage(old []*Page, l, side, lo, hi int, src func(int) int,
 	dim := c.headDim(side == 1)
 	np := c.allocPage(tmpl.Type, tmpl.Rotated, side == 1)
 	if np.meta != 0 {
-		c.rebuildChan(np, old, l, lo, hi, src, keep, delta, reRope)
+		c.rebuildChan(np, old, l, side, lo, hi, src, keep, delta, reRope)
 		return np
 	}
 	hbD := np.Type.RowSize(dim)
@@ -176,8 +177,9 @@ func (c *Cache) rebuildPage(old []*Page, l, side, lo, hi int, src func(int) int,
 // positions [lo, hi) as rebuildPage does: every row through its raw value
 // (the source pages' statistics undone, moved rows re-rotated), then np's
 // statistics fitted from them and the rows encoded.
-func (c *Cache) rebuildChan(np *Page, old []*Page, l, lo, hi int, src func(int) int, keep, delta int, reRope ReRope) {
-	P, D, rowK := c.cfg.PageTokens, c.cfg.HeadDimK, c.rowK
+func (c *Cache) rebuildChan(np *Page, old []*Page, l, side, lo, hi int, src func(int) int, keep, delta int, reRope ReRope) {
+	P, D := c.cfg.PageTokens, c.headDim(side == 1)
+	rowK := c.cfg.KVHeads * D
 	raw := make([]float32, (hi-lo)*rowK)
 	row := make([]float32, D)
 	mu, sc := c.chanBuf[:D], c.chanBuf[D:]
@@ -195,7 +197,7 @@ func (c *Cache) rebuildChan(np *Page, old []*Page, l, lo, hi int, src func(int) 
 			if sp.meta != 0 {
 				c.fromChan(sp, h, row, 1, D, mu, sc)
 			}
-			if q >= keep {
+			if q >= keep && side == 0 {
 				reRope(l, row, delta)
 			}
 			copy(raw[(q-lo)*rowK+h*D:], row)
