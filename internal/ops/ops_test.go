@@ -208,7 +208,7 @@ func mustPanic(t *testing.T, what, msg string, f func()) {
 
 func TestMissingKernels(t *testing.T) {
 	y := make([]float32, 256)
-	for _, typ := range []tensor.Type{tensor.Q2_K, tensor.Q8_1, tensor.Q8_K, tensor.Type(999)} {
+	for _, typ := range []tensor.Type{tensor.TQ1_0, tensor.Q8_1, tensor.Q8_K, tensor.Type(999)} {
 		mustPanic(t, "Gemm "+typ.String(), "no kernel for type", func() {
 			ops.Gemm(typ, 1, 1, 256, make([]byte, 400), 400, make([]byte, 400), 400, y, 1)
 		})
@@ -218,8 +218,8 @@ func TestMissingKernels(t *testing.T) {
 			ops.AccumRows(typ, y, 256, make([]float32, 1), 1, 1, make([]byte, 400), 400)
 		})
 	}
-	mustPanic(t, "Encode q2_K", "cannot be converted", func() { ops.Encode(tensor.Q2_K, make([]byte, 84), y) })
-	mustPanic(t, "Decode q2_K", "cannot be converted", func() { ops.Decode(tensor.Q2_K, y, make([]byte, 84)) })
+	mustPanic(t, "Encode tq1_0", "cannot be converted", func() { ops.Encode(tensor.TQ1_0, make([]byte, 54), y) })
+	mustPanic(t, "Decode tq1_0", "cannot be converted", func() { ops.Decode(tensor.TQ1_0, y, make([]byte, 54)) })
 	mustPanic(t, "Gemm f16 strided", "contiguous", func() {
 		ops.Gemm(tensor.F16, 1, 1, 4, make([]byte, 16), 16, make([]byte, 16), 16, y, 1)
 	})

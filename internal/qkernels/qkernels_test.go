@@ -15,7 +15,7 @@ import (
 
 var (
 	legacyTypes = []tensor.Type{tensor.Q8_0, tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL}
-	kTypes      = []tensor.Type{tensor.Q4_K, tensor.Q5_K, tensor.Q6_K}
+	kTypes      = []tensor.Type{tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q3_K, tensor.Q2_K, tensor.IQ4_XS}
 	allTypes    = append(append([]tensor.Type{}, legacyTypes...), kTypes...)
 )
 
@@ -69,6 +69,13 @@ func rawRow(r *rand.Rand, t tensor.Type, n int) []byte {
 			f16(o + 2)
 		case tensor.Q6_K:
 			f16(o + 208)
+		case tensor.Q2_K:
+			f16(o + 80)
+			f16(o + 82)
+		case tensor.Q3_K:
+			f16(o + 108)
+		case tensor.IQ4_XS:
+			f16(o)
 		case tensor.Q8_K:
 			binary.LittleEndian.PutUint32(b[o:], math.Float32bits(float32(r.NormFloat64()*0.01)))
 		}
@@ -397,7 +404,7 @@ func TestTypesMatchTable(t *testing.T) {
 			t.Errorf("Supported(%s) = false", ty)
 		}
 	}
-	for _, ty := range []tensor.Type{tensor.F32, tensor.F16, tensor.Q8_1, tensor.Q8_K, tensor.Q2_K, tensor.Type(999)} {
+	for _, ty := range []tensor.Type{tensor.F32, tensor.F16, tensor.Q8_1, tensor.Q8_K, tensor.TQ1_0, tensor.Type(999)} {
 		if Supported(ty) || CanDequantize(ty) {
 			t.Errorf("%s: Supported %v, CanDequantize %v", ty, Supported(ty), CanDequantize(ty))
 		}

@@ -38,7 +38,7 @@ func HasVecDot(t Type) bool { return row(t).dot != nil }
 //
 //	Q4_0, Q5_0, Q8_0, IQ4_NL → Q8_0
 //	Q4_1, Q5_1               → Q8_1
-//	Q4_K, Q5_K, Q6_K         → Q8_K
+//	Q2_K … Q6_K, IQ4_XS, IQ*  → Q8_K
 //	F32, F16, BF16           → F32
 //
 // For a type without a dot product (see HasVecDot) it returns t itself.
@@ -113,6 +113,9 @@ func Dequantize(t Type, src []byte, dst []float32) error {
 //     when no importance matrix is given, and (except Q8_0/Q8_1, see
 //     QuantizeRowCPU) what ggml's CPU backend uses to write float rows into
 //     a tensor (KV cache) of the type.
+//   - Q2_K, Q3_K: quantize_row_q2_K_ref / quantize_row_q3_K_ref; IQ4_XS:
+//     quantize_iq4_xs without importance matrix (= quantize_row_iq4_xs_ref):
+//     what llama.cpp's model quantizer writes without an importance matrix.
 //   - IQ4_NL: quantize_row_iq4_nl_ref, which is what ggml's CPU backend
 //     (from_float = quantize_row_iq4_nl) uses: per block, weights x², the
 //     initial scale -max/127, one least-squares refit of the scale and no

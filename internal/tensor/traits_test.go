@@ -83,7 +83,7 @@ func TestTraitsQueries(t *testing.T) {
 	}{
 		// kvcache.Types: llama.cpp's order.
 		{"TypesFor(Cache)", tensor.TypesFor(tensor.Cache), ty("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl"), true},
-		{"TypesFor(Weight)", tensor.TypesFor(tensor.Weight), ty("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "q4_K", "q5_K", "q6_K"), false},
+		{"TypesFor(Weight)", tensor.TypesFor(tensor.Weight), ty("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "q4_K", "q5_K", "q6_K", "q3_K", "q2_K", "iq4_xs"), false},
 		{"TypesFor(Weight|Cache)", tensor.TypesFor(tensor.Weight | tensor.Cache), tensor.TypesFor(tensor.Cache), true},
 		{"TypesWith(KGemm)", tensor.TypesWith(tensor.KGemm), tensor.TypesFor(tensor.Weight), true},
 		{"TypesWith(KAccum)", tensor.TypesWith(tensor.KAccum), tensor.TypesFor(tensor.Cache), true},
@@ -108,8 +108,8 @@ func TestTraitsQueries(t *testing.T) {
 	if f := tensor.Q4_K.Family(); f != tensor.BlockKernels {
 		t.Errorf("Q4_K.Family() = %v", f)
 	}
-	if f := tensor.Q2_K.Family(); f != tensor.NoKernels {
-		t.Errorf("Q2_K.Family() = %v", f)
+	if f := tensor.TQ1_0.Family(); f != tensor.NoKernels {
+		t.Errorf("TQ1_0.Family() = %v", f)
 	}
 }
 
