@@ -15,7 +15,8 @@ import (
 
 var (
 	legacyTypes = []tensor.Type{tensor.Q8_0, tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL}
-	kTypes      = []tensor.Type{tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q3_K, tensor.Q2_K, tensor.IQ4_XS}
+	kTypes      = []tensor.Type{tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q3_K, tensor.Q2_K, tensor.IQ4_XS,
+		tensor.IQ3_S, tensor.IQ3_XXS, tensor.IQ2_S, tensor.IQ2_XS, tensor.IQ2_XXS, tensor.IQ1_M, tensor.IQ1_S}
 	allTypes    = append(append([]tensor.Type{}, legacyTypes...), kTypes...)
 )
 
@@ -39,6 +40,10 @@ func randFloats(r *rand.Rand, n int, scale float64) []float32 {
 }
 
 func quantRow(t tensor.Type, v []float32) []byte {
+	if !tensor.Quantizable(t) {
+		// Read-only types: random bytes with sane scales.
+		return rawRow(rand.New(rand.NewPCG(uint64(len(v)), uint64(t))), t, len(v))
+	}
 	b := make([]byte, t.RowSize(len(v)))
 	tensor.QuantizeRow(t, v, b)
 	return b
@@ -74,8 +79,16 @@ func rawRow(r *rand.Rand, t tensor.Type, n int) []byte {
 			f16(o + 82)
 		case tensor.Q3_K:
 			f16(o + 108)
-		case tensor.IQ4_XS:
+		case tensor.IQ4_XS, tensor.IQ3_S, tensor.IQ3_XXS, tensor.IQ2_S, tensor.IQ2_XS, tensor.IQ2_XXS, tensor.IQ1_S:
 			f16(o)
+		case tensor.IQ1_M:
+			// d's four nibbles are the top nibbles of the scales' uint16s.
+			d := tensor.F32ToF16(float32(r.NormFloat64() * 0.05))
+			for i := 0; i < 4; i++ {
+				p := o + 48 + 2*i
+				v := binary.LittleEndian.Uint16(b[p:])&0x0fff | (d>>(4*i)&15)<<12
+				binary.LittleEndian.PutUint16(b[p:], v)
+			}
 		case tensor.Q8_K:
 			binary.LittleEndian.PutUint32(b[o:], math.Float32bits(float32(r.NormFloat64()*0.01)))
 		}

@@ -26,6 +26,13 @@ var lowBitTypes = []tensor.Type{tensor.Q2_K, tensor.Q3_K, tensor.IQ4_XS}
 
 var allTypes = append(append([]tensor.Type{}, refTypes...), lowBitTypes...)
 
+// readOnlyTypes can be dequantized and dotted, not written (llama.cpp
+// writes them): TestSuperBlockDecoding, and the perplexity of files
+// llama.cpp wrote (internal/engine's TestLowBitPerplexity).
+var readOnlyTypes = []tensor.Type{
+	tensor.IQ3_S, tensor.IQ3_XXS, tensor.IQ2_S, tensor.IQ2_XS, tensor.IQ2_XXS, tensor.IQ1_M, tensor.IQ1_S,
+}
+
 var dotTypes = []tensor.Type{
 	tensor.F32, tensor.F16, tensor.BF16, tensor.Q8_0, tensor.Q4_0, tensor.Q4_1,
 	tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K,
@@ -226,8 +233,17 @@ func sanitizeScales(typ tensor.Type, q []byte, r *rand.Rand) {
 			blk[82], blk[83] = h()
 		case tensor.Q3_K:
 			blk[108], blk[109] = h()
-		case tensor.IQ4_XS:
+		case tensor.IQ4_XS, tensor.IQ3_S, tensor.IQ3_XXS, tensor.IQ2_S, tensor.IQ2_XS, tensor.IQ2_XXS, tensor.IQ1_S:
 			blk[0], blk[1] = h()
+		case tensor.IQ1_M:
+			// d's four nibbles are the top nibbles of the scales' uint16s.
+			lo, hi := h()
+			d := uint16(lo) | uint16(hi)<<8
+			for i := 0; i < 4; i++ {
+				o := 48 + 2*i
+				v := uint16(blk[o]) | uint16(blk[o+1])<<8&0x0fff | (d>>(4*i)&15)<<12
+				blk[o], blk[o+1] = byte(v), byte(v>>8)
+			}
 		case tensor.Q8_K:
 			v := math.Float32bits(float32(r.NormFloat64() * 0.01))
 			blk[0], blk[1], blk[2], blk[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
@@ -411,7 +427,18 @@ func TestErrorsNotPanics(t *testing.T) {
 			}
 		})
 	}
-	for _, typ := range []tensor.Type{tensor.TQ1_0, tensor.IQ2_XXS, tensor.Type(999)} {
+	for _, typ := range readOnlyTypes {
+		if tensor.Quantizable(typ) || !tensor.Dequantizable(typ) {
+			t.Errorf("%s: read-only type reported quantizable %v, dequantizable %v", typ, tensor.Quantizable(typ), tensor.Dequantizable(typ))
+		}
+		if err := tensor.Quantize(typ, make([]float32, 256), make([]byte, typ.RowSize(256))); err == nil {
+			t.Errorf("%s: Quantize gave no error", typ)
+		}
+		if err := tensor.Dequantize(typ, make([]byte, typ.RowSize(256)), make([]float32, 256)); err != nil {
+			t.Errorf("%s: Dequantize: %v", typ, err)
+		}
+	}
+	for _, typ := range []tensor.Type{tensor.TQ1_0, tensor.MXFP4, tensor.Type(999)} {
 		if err := tensor.CheckRow(typ, 256); err == nil {
 			t.Errorf("%s: CheckRow accepted an unsupported type", typ)
 		}

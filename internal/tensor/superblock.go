@@ -118,9 +118,6 @@ func vecDotSuper(f *superForm, ts, n int, w, x []byte) float32 {
 	return acc
 }
 
-// superFormIQ is the form of the read-only IQ types (iq.go).
-func superFormIQ(t Type) *superForm { return nil }
-
 func vecDotQ2_K(n int, w, x []byte) float32 { return vecDotSuper(&formQ2_K, sizeQ2_K, n, w, x) }
 func vecDotQ3_K(n int, w, x []byte) float32 { return vecDotSuper(&formQ3_K, sizeQ3_K, n, w, x) }
 func vecDotIQ4_XS(n int, w, x []byte) float32 {
