@@ -39,10 +39,29 @@ func randFloats(r *rand.Rand, n int) []float32 {
 	return v
 }
 
-// encodeRef is tensor.QuantizeRow into a new buffer.
+// encodeRef is tensor.QuantizeRow into a new buffer. For the read-only
+// types (no quantizer) it returns bytes derived from x with finite
+// binary16 scales instead.
 func encodeRef(typ tensor.Type, x []float32) []byte {
 	b := make([]byte, typ.RowSize(len(x)))
-	tensor.QuantizeRow(typ, x, b)
+	if tensor.Quantizable(typ) {
+		tensor.QuantizeRow(typ, x, b)
+		return b
+	}
+	for i := range b {
+		b[i] = byte(math.Float32bits(x[i%len(x)]) >> (i % 3 * 8))
+	}
+	d := tensor.F32ToF16(0.01)
+	for o := 0; o < len(b); o += typ.TypeSize() {
+		if typ == tensor.IQ1_M {
+			for i := 0; i < 4; i++ {
+				p := o + 48 + 2*i
+				b[p+1] = b[p+1]&0x0f | byte(d>>(4*i)&15)<<4
+			}
+		} else {
+			b[o], b[o+1] = byte(d), byte(d>>8)
+		}
+	}
 	return b
 }
 
@@ -236,8 +255,10 @@ func TestZeroAllocs(t *testing.T) {
 		calls := map[string]func(){
 			"Gemm":        func() { ops.Gemm(typ, 16, 4, k, w, typ.RowSize(k), x, vt.RowSize(k), y, 16) },
 			"Activations": func() { ops.Activations(vt, x, xf) },
-			"Encode":      func() { ops.Encode(typ, w[:typ.RowSize(len(xf))], xf) },
 			"Decode":      func() { ops.Decode(typ, xf, w[:typ.RowSize(len(xf))]) },
+		}
+		if tensor.Quantizable(typ) {
+			calls["Encode"] = func() { ops.Encode(typ, w[:typ.RowSize(len(xf))], xf) }
 		}
 		if typ.Has(tensor.KAccum) {
 			calls["AccumRows"] = func() { ops.AccumRows(typ, y[:3*k/8], k/8, xf, 16, 16, w, typ.RowSize(k/8)) }

@@ -17,7 +17,7 @@ var (
 	legacyTypes = []tensor.Type{tensor.Q8_0, tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL}
 	kTypes      = []tensor.Type{tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q3_K, tensor.Q2_K, tensor.IQ4_XS,
 		tensor.IQ3_S, tensor.IQ3_XXS, tensor.IQ2_S, tensor.IQ2_XS, tensor.IQ2_XXS, tensor.IQ1_M, tensor.IQ1_S}
-	allTypes    = append(append([]tensor.Type{}, legacyTypes...), kTypes...)
+	allTypes = append(append([]tensor.Type{}, legacyTypes...), kTypes...)
 )
 
 // forLevels runs f once per path this CPU supports, as a subtest.
