@@ -35,17 +35,35 @@ func unpackSuper(t tensor.Type, n int, w []byte, u *unpackedRow, sb *tensor.Supe
 // dotSuperUnpacked is tensor.VecDot for an unpacked super-block row: the
 // same integer sums and float32 operations in the same order.
 func dotSuperUnpacked(t tensor.Type, n int, u *unpackedRow, x []byte) float32 {
-	mult, mins, _ := tensor.SuperBlockForm(t)
+	mult, mins, maxQ := tensor.SuperBlockForm(t)
+	split := tensor.SplitQ(maxQ)
 	var acc, accm float32
 	for s := 0; s < n/256; s++ {
 		bx := x[292*s : 292*s+292]
 		q8 := bx[4:260]
-		var isum int32
-		for k := 0; k < 16; k++ {
-			isum += u.s[32*s+k] * idot(u.q[256*s+16*k:256*s+16*k+16], q8[16*k:16*k+16])
-		}
 		dx := math.Float32frombits(binary.LittleEndian.Uint32(bx))
-		acc += float32(float32(u.f[2*s]*dx) * float32(isum))
+		d := float32(u.f[2*s] * dx)
+		if split {
+			var hi, lo int32
+			for k := 0; k < 16; k++ {
+				var sh, sl int32
+				for j, q := range u.q[256*s+16*k : 256*s+16*k+16] {
+					xv := int32(int8(q8[16*k+j]))
+					sh += int32(q>>1) * xv
+					sl += int32(q&1) * xv
+				}
+				hi += 2 * u.s[32*s+k] * sh
+				lo += u.s[32*s+k] * sl
+			}
+			acc += float32(d * float32(hi))
+			acc += float32(d * float32(lo))
+		} else {
+			var isum int32
+			for k := 0; k < 16; k++ {
+				isum += u.s[32*s+k] * idot(u.q[256*s+16*k:256*s+16*k+16], q8[16*k:16*k+16])
+			}
+			acc += float32(d * float32(isum))
+		}
 		if mins {
 			accm += float32(float32(u.f[2*s+1]*dx) * float32(minSum(u.s[32*s+16:32*s+32], bx)))
 		}

@@ -22,8 +22,11 @@ import (
 // order, so the outputs equal tensor.VecDot bit for bit.
 //
 // VPMADDUBSW adds two products u·x in 16 bits: with u ≤ 127 and |x| ≤ 127
-// it cannot saturate. Types whose |q| exceeds 63 (IQ4_XS) take the
-// generic path.
+// it cannot saturate. Types whose |q| exceeds 63 (IQ4_XS) are split as
+// tensor.VecDot defines: each super-block becomes two canonical blocks,
+// q>>1 with scales 2·Scale and q&1 with Scale, dotted with the
+// activation block written twice, so that the kernel's two float steps
+// are VecDot's.
 
 // superSIMD reports whether t is a super-block type that runs on the SIMD
 // path here, and the offset it uses.
@@ -35,10 +38,8 @@ func superSIMD(t tensor.Type) (off int32, ok bool) {
 	switch {
 	case maxQ <= 32:
 		return 32, true
-	case maxQ <= 63:
-		return 64, true
 	}
-	return 0, false
+	return 64, true
 }
 
 // gemmSuper is Gemm for super-block types on amd64: the SIMD path where
@@ -49,18 +50,27 @@ func gemmSuper(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx i
 		gemmGeneric(t, m, nTok, k, w, ldw, x, ldx, y, ldy)
 		return
 	}
-	mult, mins, _ := tensor.SuperBlockForm(t)
+	mult, mins, maxQ := tensor.SuperBlockForm(t)
+	split := tensor.SplitQ(maxQ)
 	nsb := k / 256
+	nc := nsb // canonical blocks per row
+	if split {
+		nc = 2 * nsb
+	}
 	ts := t.TypeSize()
-	uB, smB, fB, canB := kSizes(nsb)
+	uB, smB, _, canB := kSizes(nc)
 	ustride := roundUp(canB, 64)
-	prepB := roundUp(prepKSize(nsb), 64)
+	prepB := roundUp(prepKSize(nc), 64)
 	minB := 0
 	if mins {
 		minB = roundUp(8*nsb*(64+4), 64)
 	}
+	dupB := 0 // the activations with each block twice (split)
+	if split {
+		dupB = nTok * nc * 292
+	}
 	s := getScratch()
-	buf := s.bytes(8*ustride + nTok*prepB + nTok*32 + minB)
+	buf := s.bytes(8*ustride + nTok*prepB + nTok*32 + minB + dupB)
 	can := buf[:8*ustride]
 	preps := buf[8*ustride : 8*ustride+nTok*prepB]
 	outB := buf[8*ustride+nTok*prepB : 8*ustride+nTok*prepB+nTok*32]
@@ -74,12 +84,12 @@ func gemmSuper(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx i
 	}
 	var a karg
 	for r := 7; r >= 0; r-- {
-		a.u, a.c1, a.c2, a.c3 = canonK(can[r*ustride:(r+1)*ustride], nsb)
+		a.u, a.c1, a.c2, a.c3 = canonK(can[r*ustride:(r+1)*ustride], nc)
 	}
 	rx := tensor.Q8_K.RowSize(k)
 	for j := 0; j < nTok; j++ {
 		xr := x[j*ldx : j*ldx+rx]
-		c6 := unsafe.Slice((*int32)(unsafe.Pointer(&preps[j*prepB])), 16*nsb)
+		c6 := unsafe.Slice((*int32)(unsafe.Pointer(&preps[j*prepB])), 16*nc)
 		for sb := 0; sb < nsb; sb++ {
 			qs := xr[292*sb+4 : 292*sb+260]
 			for i := 0; i < 16; i++ {
@@ -87,17 +97,35 @@ func gemmSuper(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx i
 				for _, v := range qs[16*i : 16*i+16] {
 					sum += int32(int8(v))
 				}
-				c6[16*sb+i] = -off * sum
+				if split {
+					c6[32*sb+i] = -off * sum
+					c6[32*sb+16+i] = -off * sum
+				} else {
+					c6[16*sb+i] = -off * sum
+				}
 			}
 		}
 	}
 	a.x = ptr(x)
+	a.stride = ldx
+	if split {
+		dup := buf[8*ustride+nTok*prepB+nTok*32+minB:]
+		for j := 0; j < nTok; j++ {
+			xr := x[j*ldx : j*ldx+rx]
+			d := dup[j*nc*292 : (j+1)*nc*292]
+			for sb := 0; sb < nsb; sb++ {
+				copy(d[584*sb:584*sb+292], xr[292*sb:292*sb+292])
+				copy(d[584*sb+292:584*sb+584], xr[292*sb:292*sb+292])
+			}
+		}
+		a.x = ptr(dup)
+		a.stride = nc * 292
+	}
 	a.a1 = ptr(preps)
-	a.nb = nsb
+	a.nb = nc
 	a.ustride = ustride
 	a.ts = prepB
 	a.n2 = nTok
-	a.stride = ldx
 	a.y = ptr(outB)
 	sbk := &s.sb
 	for i0 := 0; i0 < m; i0 += 8 {
@@ -106,11 +134,23 @@ func gemmSuper(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx i
 			row := w[(i0+r)*ldw:]
 			cr := can[r*ustride : r*ustride+canB]
 			U := cr[:uB]
-			SM := unsafe.Slice((*int32)(unsafe.Pointer(&cr[uB])), 16*nsb)
-			D := unsafe.Slice((*float32)(unsafe.Pointer(&cr[uB+smB])), nsb)
-			_ = fB
+			SM := unsafe.Slice((*int32)(unsafe.Pointer(&cr[uB])), 16*nc)
+			D := unsafe.Slice((*float32)(unsafe.Pointer(&cr[uB+smB])), nc)
 			for sb := 0; sb < nsb; sb++ {
 				tensor.UnpackSuperBlock(t, row[sb*ts:sb*ts+ts], sbk)
+				if split {
+					hi, lo := U[512*sb:512*sb+256], U[512*sb+256:512*sb+512]
+					for e, q := range sbk.Q {
+						hi[e] = byte(int32(q>>1) + off)
+						lo[e] = byte(int32(q&1) + off)
+					}
+					for i, sc := range sbk.Scale {
+						SM[32*sb+i] = 2 * sc
+						SM[32*sb+16+i] = sc
+					}
+					D[2*sb], D[2*sb+1] = sbk.D, sbk.D
+					continue
+				}
 				u := U[256*sb : 256*sb+256]
 				for e, q := range sbk.Q {
 					u[e] = byte(int32(q) + off)

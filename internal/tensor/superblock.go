@@ -83,24 +83,49 @@ var superPool = sync.Pool{New: func() any { return new(SuperBlock) }}
 //
 // and the result is acc − accm (Q2_K), acc·mult (mult ≠ 1) or acc, both
 // accumulators starting at +0 and running over the blocks in order.
+// Types whose |q| exceeds 63 (IQ4_XS) split each weight as
+// q = 2·(q>>1) + (q&1) and take the two halves' sums as two steps:
+//
+//	isum_hi = Σ_k (2·Scale_k)·Σ_j (q>>1)·x; acc = acc + (D·dx)·float32(isum_hi)
+//	isum_lo = Σ_k Scale_k·Σ_j (q&1)·x;      acc = acc + (D·dx)·float32(isum_lo)
+//
+// (so that the 8-bit SIMD kernels compute exactly the same; the integer
+// total is the same, only the float rounding differs from one step).
 func vecDotSuper(f *superForm, ts, n int, w, x []byte) float32 {
 	u := superPool.Get().(*SuperBlock)
 	defer superPool.Put(u)
+	split := SplitQ(f.maxQ)
 	var acc, accm float32
 	for s := 0; s < n/qkK; s++ {
 		f.unpack(w[s*ts:s*ts+ts], u)
 		bx := x[s*sizeQ8_K : s*sizeQ8_K+sizeQ8_K]
 		q8 := bx[4 : 4+qkK]
-		var isum int32
-		for k := 0; k < 16; k++ {
-			var si int32
-			for j := 16 * k; j < 16*k+16; j++ {
-				si += int32(u.Q[j]) * int32(int8(q8[j]))
-			}
-			isum += u.Scale[k] * si
-		}
 		dx := math.Float32frombits(binary.LittleEndian.Uint32(bx))
-		acc += float32(float32(u.D*dx) * float32(isum))
+		d := float32(u.D * dx)
+		if split {
+			var hi, lo int32
+			for k := 0; k < 16; k++ {
+				var sh, sl int32
+				for j := 16 * k; j < 16*k+16; j++ {
+					sh += int32(u.Q[j]>>1) * int32(int8(q8[j]))
+					sl += int32(u.Q[j]&1) * int32(int8(q8[j]))
+				}
+				hi += 2 * u.Scale[k] * sh
+				lo += u.Scale[k] * sl
+			}
+			acc += float32(d * float32(hi))
+			acc += float32(d * float32(lo))
+		} else {
+			var isum int32
+			for k := 0; k < 16; k++ {
+				var si int32
+				for j := 16 * k; j < 16*k+16; j++ {
+					si += int32(u.Q[j]) * int32(int8(q8[j]))
+				}
+				isum += u.Scale[k] * si
+			}
+			acc += float32(d * float32(isum))
+		}
 		if f.mins {
 			var imin int32
 			for k := 0; k < 16; k++ {
@@ -117,6 +142,10 @@ func vecDotSuper(f *superForm, ts, n int, w, x []byte) float32 {
 	}
 	return acc
 }
+
+// SplitQ reports whether the super-block types with |q| ≤ maxQ take the
+// split dot product (vecDotSuper).
+func SplitQ(maxQ int8) bool { return maxQ > 63 }
 
 func vecDotQ2_K(n int, w, x []byte) float32 { return vecDotSuper(&formQ2_K, sizeQ2_K, n, w, x) }
 func vecDotQ3_K(n int, w, x []byte) float32 { return vecDotSuper(&formQ3_K, sizeQ3_K, n, w, x) }
