@@ -20,7 +20,7 @@ g++ -std=c++17 -O2 -I"$LREF/src/llama/llama.cpp/include" -I"$LREF/src/ml/backend
 	-fopenmp -lpthread -ldl -lm
 export OMP_WAIT_POLICY=PASSIVE
 # name, llama_ftype number, "ones" if it needs the importance matrix of ones
-types="Q4_K_M:15 Q3_K_L:13 Q3_K_M:12 Q3_K_S:11 Q2_K:10 IQ4_XS:30 IQ3_M:27 IQ3_XS:22 IQ2_S:28:ones IQ2_XS:20:ones IQ2_XXS:19:ones IQ1_M:31:ones IQ1_S:24:ones"
+types="Q4_K_M:15 Q3_K_L:13 Q3_K_M:12 Q3_K_S:11 Q2_K:10 IQ4_XS:30 IQ3_M:27 IQ3_XS:22 IQ2_M:29:ones IQ2_S:28:ones IQ2_XS:20:ones IQ2_XXS:19:ones IQ1_M:31:ones IQ1_S:24:ones"
 {
 	echo '{'
 	echo ' "note": "llama.cpp (llref ppl) on kvtest-27m quantized by llama.cpp; dev.txt, ctx 512, 4 chunks, f16 cache; IQ2/IQ1 with an importance matrix of ones; regenerate with scripts/lowbit-ppl-llamacpp.sh",'

@@ -56,6 +56,9 @@ func cmdPerplexity(args []string) error {
 	if ctx <= 0 {
 		ctx = e.Model.NCtxTrain
 	}
+	if w := e.ContextWarning(ctx); w != "" {
+		fmt.Fprintf(os.Stderr, "warning: %s\n", w)
+	}
 	pol, err := pf.Policy()
 	if err != nil {
 		return err

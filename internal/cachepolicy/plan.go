@@ -171,7 +171,7 @@ func (p *Policy) writes(cfg kvcache.Config, rules []PageRule, sq *Seq, v bool, r
 func pageBytes(cfg kvcache.Config, k, v []tensor.Type) int64 {
 	var b int64
 	for l := 0; l < cfg.Layers; l++ {
-		b += int64(k[l].RowSize(cfg.KVHeads*cfg.HeadDimK)+v[l].RowSize(cfg.KVHeads*cfg.HeadDimV)) * int64(cfg.PageTokens)
+		b += int64(cfg.PageBytes(k[l], false) + cfg.PageBytes(v[l], true))
 	}
 	return b
 }

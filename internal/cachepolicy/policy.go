@@ -162,8 +162,7 @@ func (p *Policy) MinBytes(c *kvcache.Cache, n int) int64 {
 		lv = p.LadderV[len(p.LadderV)-1]
 	}
 	pages := int64((n + cfg.PageTokens - 1) / cfg.PageTokens)
-	return pages * int64(cfg.Layers) * int64(cfg.PageTokens) *
-		int64(lk.RowSize(cfg.KVHeads*cfg.HeadDimK)+lv.RowSize(cfg.KVHeads*cfg.HeadDimV))
+	return pages * int64(cfg.Layers) * int64(cfg.PageBytes(lk, false)+cfg.PageBytes(lv, true))
 }
 
 // PageBytes is what one new page (K and V, all layers) of seq costs at its
@@ -173,7 +172,7 @@ func PageBytes(c *kvcache.Cache, seq int) int64 {
 	var b int64
 	for l := 0; l < cfg.Layers; l++ {
 		k, v := c.WriteTypes(seq, l)
-		b += int64(k.RowSize(cfg.KVHeads*cfg.HeadDimK)+v.RowSize(cfg.KVHeads*cfg.HeadDimV)) * int64(cfg.PageTokens)
+		b += int64(cfg.PageBytes(k, false) + cfg.PageBytes(v, true))
 	}
 	return b
 }

@@ -77,7 +77,7 @@ func (s *Scheduler) reserve(p *cachepolicy.Policy, r *Request) int64 {
 	}
 	sh := &s.shape
 	kv := func(k, v tensor.Type) int64 {
-		return int64(k.RowSize(sh.KVHeads*sh.HeadDimK)+v.RowSize(sh.KVHeads*sh.HeadDimV)) * int64(sh.PageTokens) * int64(sh.Layers)
+		return int64(sh.PageBytes(k, false)+sh.PageBytes(v, true)) * int64(sh.Layers)
 	}
 	low := kv(p.LadderK[len(p.LadderK)-1], p.LadderV[len(p.LadderV)-1])
 	write := max(kv(p.LadderK[0], p.LadderV[0]), low)
@@ -201,6 +201,9 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 		// A sliding-window layer may have released pages the new tokens
 		// would attend: then the prompt is evaluated again.
 		keep = s.cache.Reusable(sl.id, keep)
+		// The policy keeps no page below the precision it gives the
+		// new context (an old conversation's demoted pages).
+		keep = s.policy.Reusable(s.cache, sl.id, keep, len(r.Prompt))
 	}
 	s.cache.Truncate(sl.id, keep)
 	sl.tokens = sl.tokens[:keep]

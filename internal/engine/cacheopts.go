@@ -16,7 +16,8 @@ type CacheOptions struct {
 	LayersK, LayersV string // per-layer overrides, e.g. "0-1:f16,7:q8_0"
 	Rotate           string // "on", "off" or "" (default: on)
 	PageTokens       int
-	SWAFull          bool // keep sliding-window layers' pages (llama.cpp's --swa-full)
+	SWAFull          bool   // keep sliding-window layers' pages (llama.cpp's --swa-full)
+	KeyChannels      string // "off", "centre" or "scale" (kvcache.KeyChannels)
 }
 
 // DefaultCacheOptions match llama.cpp's defaults (f16 K and V).
@@ -146,7 +147,11 @@ func (e *Engine) NewCache(o CacheOptions, seqs, ctx int) (*kvcache.Cache, error)
 	if err != nil {
 		return nil, err
 	}
-	return kvcache.New(kvcache.Config{
+	kc, err := kvcache.ParseKeyChannels(o.KeyChannels)
+	if err != nil {
+		return nil, fmt.Errorf("--cache-key-channels: %w", err)
+	}
+	return kvcache.New(kvcache.Config{KeyChannels: kc,
 		Layers: m.NLayer, KVHeads: m.NHeadKV, HeadDimK: m.HeadDim, HeadDimV: m.HeadDimV,
 		Seqs: seqs, Ctx: ctx, PageTokens: o.PageTokens, Threads: e.Pool.Threads(),
 		TypeK: k, TypeV: v, Rotate: rotate, Attn: m.CacheAttn(), KeepWindowPages: o.SWAFull,

@@ -25,6 +25,8 @@ type Engine struct {
 	Pool  *parallel.Pool
 
 	gvocab grammarVocab // built on first use (grammar.go)
+
+	sharedPool bool // Pool belongs to another engine (a draft model's)
 }
 
 // Load opens a model. An empty path loads the embedded default model.
@@ -36,7 +38,7 @@ func Load(path string, threads int) (*Engine, error) {
 		f, err = gguf.Parse(aligned(models.Default()))
 		path = "embedded:" + models.DefaultName
 	} else {
-		f, err = gguf.Open(path)
+		f, err = gguf.OpenModel(path)
 	}
 	if err != nil {
 		return nil, err
@@ -63,7 +65,9 @@ func Load(path string, threads int) (*Engine, error) {
 
 // Close releases the pool and the model file.
 func (e *Engine) Close() {
-	e.Pool.Close()
+	if !e.sharedPool {
+		e.Pool.Close()
+	}
 	e.File.Close()
 }
 
@@ -87,4 +91,14 @@ func aligned(b []byte) []byte {
 	off := int((64 - uintptr(unsafe.Pointer(unsafe.SliceData(buf)))%64) % 64)
 	copy(buf[off:], b)
 	return buf[off : off+len(b)]
+}
+
+// ContextWarning says, as llama.cpp warns, when a sequence context of
+// slotCtx tokens is beyond what the model was trained on (positions past
+// its training context may come out garbled); "" when it is not.
+func (e *Engine) ContextWarning(slotCtx int) string {
+	if n := e.Model.NCtxTrain; n > 0 && slotCtx > n {
+		return fmt.Sprintf("the context per slot (%d tokens) is beyond the model's training context (%d tokens): possible training context overflow, output past %d tokens may degrade", slotCtx, n, n)
+	}
+	return ""
 }

@@ -82,7 +82,7 @@ func TestLowBitPerplexity(t *testing.T) {
 		})
 	}
 	if d := os.Getenv("KVSERVE_LOWBIT_DIR"); d != "" {
-		for _, name := range []string{"IQ3_M", "IQ3_XS", "IQ2_S", "IQ2_XS", "IQ2_XXS", "IQ1_M", "IQ1_S"} {
+		for _, name := range []string{"IQ3_M", "IQ3_XS", "IQ2_M", "IQ2_S", "IQ2_XS", "IQ2_XXS", "IQ1_M", "IQ1_S"} {
 			t.Run(name, func(t *testing.T) {
 				within(t, name, pplAt(t, filepath.Join(d, "kvtest-27m-"+name+".gguf"), fx.Ctx, fx.Chunks), fx.PPL[name], 0.005)
 			})

@@ -31,6 +31,9 @@ type attnScratch struct {
 	lim    []int     // valid rows of the current page per token: [from, lim)
 	from   []int
 	vrow   []float32
+	// K pages with channel statistics (keychan.go): the page's μ and s,
+	// the queries scaled (and rotated) for it, and q·μ per query row.
+	mu, sc, qchan, bias []float32
 }
 
 func newAttnScratch(cfg *Config) *attnScratch {
@@ -51,6 +54,10 @@ func (s *attnScratch) grow(g int, cfg *Config) {
 	s.accRot = make([]float32, R*cfg.HeadDimV)
 	s.m = make([]float32, R)
 	s.l = make([]float32, R)
+	s.mu = make([]float32, cfg.HeadDimK)
+	s.sc = make([]float32, cfg.HeadDimK)
+	s.qchan = make([]float32, R*cfg.HeadDimK)
+	s.bias = make([]float32, R)
 	s.lim = make([]int, MaxRunTokens)
 	s.from = make([]int, MaxRunTokens)
 }
@@ -123,15 +130,25 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 			panic(fmt.Sprintf("kvcache: layer %d of sequence %d: attention at %d needs page %d, which was released", l, seq, pos0, pi))
 		}
 		qs := s.q[:R*D]
-		if kp.Rotated {
+		if kp.meta != 0 {
+			s.chanQueries(c, kp, h, D, R, qs)
+			s.qqOK = false
+			s.pageScores(kp, h, D, P, cnt, R, s.qchan[:R*D])
+			s.qqOK = false
+			for r := 0; r < R; r++ {
+				addScalar(s.scores[r*P:r*P+cnt], s.bias[r])
+			}
+		} else if kp.Rotated {
 			if !haveRot {
 				copy(s.qrot[:R*D], qs)
 				rotateRows(s.qrot[:R*D], D)
 				haveRot = true
 			}
 			qs = s.qrot[:R*D]
+			s.pageScores(kp, h, D, P, cnt, R, qs)
+		} else {
+			s.pageScores(kp, h, D, P, cnt, R, qs)
 		}
-		s.pageScores(kp, h, D, P, cnt, R, qs)
 		// Online softmax per row over the rows of the page it may see:
 		// [from, lim) — causal, and within the window of a window layer.
 		for i := 0; i < nTok; i++ {

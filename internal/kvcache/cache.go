@@ -42,6 +42,9 @@ type Config struct {
 	// KeepWindowPages keeps every page of sliding-window layers (they
 	// still attend only their window): llama.cpp's --swa-full.
 	KeepWindowPages bool
+	// KeyChannels: quantized K pages keep per-channel statistics
+	// (keychan.go).
+	KeyChannels KeyChannels
 }
 
 // Page holds the K or V rows of PageTokens consecutive positions of one
@@ -53,6 +56,7 @@ type Page struct {
 	Type    tensor.Type
 	Rotated bool
 	mem     *block
+	meta    int // offset of the channel statistics in mem (0: none; keychan.go)
 }
 
 // Bytes is the page's accounted size: rows × row size of its type.
@@ -83,11 +87,14 @@ type Cache struct {
 	scratch  []*attnScratch
 	wtmp     []float32       // Store's rotation scratch (Store is single-threaded)
 	cbuf     [][]float32     // conversion scratch per worker: one head of a page
+	cchan    [][]float32     // conversion scratch per worker: μ and s of one head
 	seqK     [][]tensor.Type // per-sequence write types overriding the layer's (nil: none)
 	seqV     [][]tensor.Type
 	roles    [][]Role       // per sequence: the role of each position held
 	wrole    []Role         // per sequence: the role of the tokens stored next
 	pageOver []pageOverride // per sequence: types of one page ahead of its allocation
+	kshadow  [][]kshadow    // [seq][layer]: raw K rows of the page being written (KeyChannels)
+	chanBuf  []float32      // Store's channel-statistics scratch (2 × HeadDimK)
 
 	mu    sync.Mutex // guards the accounting counters below
 	bytes map[tensor.Type]int64
@@ -131,7 +138,19 @@ func New(cfg Config) (*Cache, error) {
 		rowV:  cfg.KVHeads * cfg.HeadDimV,
 		bytes: map[tensor.Type]int64{},
 	}
+	if cfg.KeyChannels > KeyChannelsScale {
+		return nil, fmt.Errorf("kvcache: key channels %d invalid", cfg.KeyChannels)
+	}
 	c.wtmp = make([]float32, max(c.rowK, c.rowV))
+	c.chanBuf = make([]float32, 2*cfg.HeadDimK)
+	c.kshadow = make([][]kshadow, cfg.Seqs)
+	for s := range c.kshadow {
+		c.kshadow[s] = make([]kshadow, cfg.Layers)
+	}
+	c.cchan = make([][]float32, cfg.Threads)
+	for i := range c.cchan {
+		c.cchan[i] = make([]float32, 2*cfg.HeadDimK)
+	}
 	c.cbuf = make([][]float32, cfg.Threads)
 	for i := range c.cbuf {
 		c.cbuf[i] = make([]float32, cfg.PageTokens*max(cfg.HeadDimK, cfg.HeadDimV))
@@ -180,8 +199,10 @@ func (c *Cache) Store(l, seq, pos int, k, v []float32) {
 	}
 	pi, row := pos/c.cfg.PageTokens, pos%c.cfg.PageTokens
 	tk, tv := c.pageTypes(seq, l, pi)
-	c.write(&ls.k, pi, row, tk, c.rowK, c.cfg.HeadDimK, k)
-	c.write(&ls.v, pi, row, tv, c.rowV, c.cfg.HeadDimV, v)
+	if p := c.write(&ls.k, pi, row, tk, false, k); p != nil {
+		c.writeChan(p, seq, l, pi, row, k)
+	}
+	c.write(&ls.v, pi, row, tv, true, v)
 	if l == 0 {
 		c.setRole(seq, pos)
 	}
@@ -190,14 +211,24 @@ func (c *Cache) Store(l, seq, pos int, k, v []float32) {
 	}
 }
 
-func (c *Cache) write(s *stream, pi, row int, t tensor.Type, rowElems, headDim int, x []float32) {
+// write stores row x at row of page pi of stream s (a V stream when v),
+// allocating the page in type t if needed. A K page with channel
+// statistics is returned unwritten, for writeChan.
+func (c *Cache) write(s *stream, pi, row int, t tensor.Type, v bool, x []float32) *Page {
 	if pi == len(s.pages) {
-		s.pages = append(s.pages, c.newPage(t, rowElems, headDim))
+		s.pages = append(s.pages, c.newPage(t, v))
 	}
 	p := s.pages[pi]
 	if p == nil { // released (window layer), written again after a rollback
-		p = c.newPage(t, rowElems, headDim)
+		p = c.newPage(t, v)
 		s.pages[pi] = p
+	}
+	if p.meta != 0 {
+		return p
+	}
+	headDim := c.cfg.HeadDimK
+	if v {
+		headDim = c.cfg.HeadDimV
 	}
 	hb := p.Type.RowSize(headDim)
 	P := c.cfg.PageTokens
@@ -212,13 +243,34 @@ func (c *Cache) write(s *stream, pi, row int, t tensor.Type, rowElems, headDim i
 		off := (h*P + row) * hb
 		encode(p.Type, seg, p.mem.b[off:off+hb])
 	}
+	return nil
 }
 
-func (c *Cache) newPage(t tensor.Type, rowElems, headDim int) *Page {
-	size := t.RowSize(rowElems) * c.cfg.PageTokens
-	p := &Page{Type: t, Rotated: c.cfg.Rotate && isQuantized(t) && canRotate(headDim), mem: allocBlock(size)}
+// newPage allocates a page of type t (a V page when v), with channel
+// statistics set to the identity when it has them.
+func (c *Cache) newPage(t tensor.Type, v bool) *Page {
+	p := c.allocPage(t, pageRotated(c.cfg.Rotate, t, c.headDim(v)), v)
+	c.initChan(p)
+	return p
+}
+
+// allocPage allocates and accounts a page of type t and rotation rot (a V
+// page when v); its statistics, if any, are not set.
+func (c *Cache) allocPage(t tensor.Type, rot, v bool) *Page {
+	size := c.cfg.PageBytes(t, v)
+	p := &Page{Type: t, Rotated: rot, mem: allocBlock(size)}
+	if c.cfg.metaBytes(t, v) > 0 {
+		p.meta = size - c.cfg.metaBytes(t, v)
+	}
 	c.account(t, int64(size), 1)
 	return p
+}
+
+func (c *Cache) headDim(v bool) int {
+	if v {
+		return c.cfg.HeadDimV
+	}
+	return c.cfg.HeadDimK
 }
 
 func (c *Cache) freePage(p *Page) {
@@ -256,6 +308,9 @@ func (c *Cache) Truncate(seq, n int) {
 		}
 		ls.n = n
 		ls.lo = min(ls.lo, keep)
+		if sh := &c.kshadow[seq][l]; sh.page >= 0 {
+			sh.rows = min(sh.rows, max(0, n-sh.page*c.cfg.PageTokens))
+		}
 	}
 	if n < len(c.roles[seq]) {
 		c.roles[seq] = c.roles[seq][:n]
@@ -291,6 +346,27 @@ func (c *Cache) BytesByType() map[tensor.Type]int64 {
 		}
 	}
 	return m
+}
+
+// SeqBytesByType returns the bytes seq's pages hold per page type, for
+// K and V apart: what the sequence holds, whatever it writes next.
+func (c *Cache) SeqBytesByType(seq int) (k, v map[tensor.Type]int64) {
+	k, v = map[tensor.Type]int64{}, map[tensor.Type]int64{}
+	for l := range c.seqs[seq] {
+		ls := &c.seqs[seq][l]
+		for side, s := range ls.streams() {
+			m := k
+			if side == 1 {
+				m = v
+			}
+			for _, p := range s.pages {
+				if p != nil {
+					m[p.Type] += int64(p.Bytes())
+				}
+			}
+		}
+	}
+	return k, v
 }
 
 // Close frees every page.
@@ -404,17 +480,14 @@ func (c *Cache) PlanStep(r PageRef, t tensor.Type) (Step, bool) {
 	if !ok {
 		return Step{}, false
 	}
-	dim, rowElems := c.cfg.HeadDimK, c.rowK
-	if r.V {
-		dim, rowElems = c.cfg.HeadDimV, c.rowV
-	}
+	dim := c.headDim(r.V)
 	if CheckType(t, dim) != nil {
 		return Step{}, false
 	}
 	ls := &c.seqs[r.Seq][r.Layer]
 	return Step{PageRef: r, From: from, To: t, FromRot: rot, ToRot: c.rotateFor(nil, t, dim),
 		Tokens:      min(c.cfg.PageTokens, ls.n-r.Index*c.cfg.PageTokens),
-		BytesBefore: from.RowSize(rowElems) * c.cfg.PageTokens, BytesAfter: t.RowSize(rowElems) * c.cfg.PageTokens}, true
+		BytesBefore: c.cfg.PageBytes(from, r.V), BytesAfter: c.cfg.PageBytes(t, r.V)}, true
 }
 
 // Convert converts one page to type t (see PlanStep), returning the bytes

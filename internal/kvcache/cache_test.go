@@ -54,7 +54,8 @@ func headBytes(c *Cache, s *stream, pos, h, headDim int) []byte {
 
 // Every cache type stores each head exactly as ggml's reference quantizer
 // (an independent implementation) encodes it, rotated first when the page
-// is rotated.
+// is rotated; codebook types (which ggml has not) as tensor.QuantizeRow
+// encodes them, always rotated.
 func TestStoredBitsMatchReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, typ := range Types {
@@ -76,14 +77,20 @@ func TestStoredBitsMatchReference(t *testing.T) {
 							if s.pages[pos/256].Rotated {
 								rotateRows(seg, 64) // H checked against its definition below
 							}
-							want := ggmlref.Quantize(typ, seg, false)
+							var want []byte
+							if typ.IsCodebook() {
+								want = make([]byte, typ.RowSize(64))
+								tensor.QuantizeRow(typ, seg, want)
+							} else {
+								want = ggmlref.Quantize(typ, seg, false)
+							}
 							if got := headBytes(c, s, pos, h, 64); !bytes.Equal(got, want) {
 								t.Fatalf("%s rotate=%v pos %d head %d: stored bytes differ from reference", typ, rotate, pos, h)
 							}
 						}
 					}
 				}
-				if wantRot := rotate && typ.BlockSize() > 1; ls.k.pages[0].Rotated != wantRot {
+				if wantRot := rotate && typ.BlockSize() > 1 || typ.IsCodebook(); ls.k.pages[0].Rotated != wantRot {
 					t.Errorf("%s rotate=%v: page rotated = %v", typ, rotate, ls.k.pages[0].Rotated)
 				}
 			}
@@ -146,6 +153,17 @@ func TestFWHTMatchesDefinition(t *testing.T) {
 // the independent reference); V is dequantized and un-rotated. The layer's
 // window, logit cap and sink (of query head qh) apply as LayerAttn defines
 // them.
+// refDequantize is ggml's reference dequantizer, or tensor's for the
+// codebook types (which ggml has not).
+func refDequantize(typ tensor.Type, b []byte, n int) []float32 {
+	if typ.IsCodebook() {
+		y := make([]float32, n)
+		tensor.DequantizeRow(typ, b, y)
+		return y
+	}
+	return ggmlref.Dequantize(typ, b, n)
+}
+
 func naiveAttention(c *Cache, l, seq, pos, h int, q []float32, qh ...int) []float64 {
 	D, Dv := c.cfg.HeadDimK, c.cfg.HeadDimV
 	ls := &c.seqs[seq][l]
@@ -163,14 +181,23 @@ func naiveAttention(c *Cache, l, seq, pos, h int, q []float32, qh ...int) []floa
 	}
 	for t := from; t <= pos; t++ {
 		kp := ls.k.pages[t/c.cfg.PageTokens]
-		k := ggmlref.Dequantize(kp.Type, headBytes(c, &ls.k, t, h, D), D)
+		k := refDequantize(kp.Type, headBytes(c, &ls.k, t, h, D), D)
 		qx := append([]float32(nil), q...)
+		var bias float64
+		if kp.meta != 0 { // q·k = q·μ + rotate(q⊙s)·k'
+			mu, sc := make([]float32, D), make([]float32, D)
+			c.chanStats(kp, h, mu, sc)
+			for i := range qx {
+				bias += float64(qx[i] * mu[i])
+				qx[i] *= sc[i]
+			}
+		}
 		if kp.Rotated {
 			rotateRows(qx, D)
 		}
-		quantK := kp.Type.BlockSize() > 1
+		quantK := kp.Type.VecDotType() != tensor.F32
 		vp := ls.v.pages[t/c.cfg.PageTokens]
-		v := ggmlref.Dequantize(vp.Type, headBytes(c, &ls.v, t, h, Dv), Dv)
+		v := refDequantize(vp.Type, headBytes(c, &ls.v, t, h, Dv), Dv)
 		if vp.Rotated {
 			unrotateRows(v, Dv)
 		}
@@ -183,6 +210,7 @@ func naiveAttention(c *Cache, l, seq, pos, h int, q []float32, qh ...int) []floa
 				scores[t] += float64(qx[i]) * float64(k[i])
 			}
 		}
+		scores[t] += bias
 		if a.Softcap > 0 {
 			scores[t] = float64(a.Softcap) * math.Tanh(scores[t]/float64(a.Softcap))
 		}

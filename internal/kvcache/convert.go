@@ -53,6 +53,9 @@ func (c *Cache) Plan(t Target) ([]Step, []LayerChange, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := c.checkRotateScope(t); err != nil {
+		return nil, nil, err
+	}
 	for _, side := range []struct {
 		t   *tensor.Type
 		dim int
@@ -174,12 +177,22 @@ func (c *Cache) scope(t Target) (layers, seqs []int, err error) {
 	return layers, seqs, nil
 }
 
+// checkRotateScope refuses a rotation change scoped to some layers or
+// sequences: rotation is a cache-wide setting for new pages, so a scoped
+// change would reach every later page of every layer.
+func (c *Cache) checkRotateScope(t Target) error {
+	if t.Rotate != nil && *t.Rotate != c.cfg.Rotate && (t.Layers != nil || t.Seqs != nil) {
+		return fmt.Errorf("rotate: rotation is a cache-wide setting (now %v); change it without layers or slots (rotated and plain pages coexist, so the whole cache converts)", c.cfg.Rotate)
+	}
+	return nil
+}
+
 func (c *Cache) rotateFor(r *bool, t tensor.Type, headDim int) bool {
 	rot := c.cfg.Rotate
 	if r != nil {
 		rot = *r
 	}
-	return rot && isQuantized(t) && canRotate(headDim)
+	return pageRotated(rot, t, headDim)
 }
 
 // SetWriteTypes makes the target's types (and rotation) the types new pages
@@ -189,6 +202,9 @@ func (c *Cache) rotateFor(r *bool, t tensor.Type, headDim int) bool {
 func (c *Cache) SetWriteTypes(t Target) error {
 	layers, seqs, err := c.scope(t)
 	if err != nil {
+		return err
+	}
+	if err := c.checkRotateScope(t); err != nil {
 		return err
 	}
 	for _, l := range layers {
@@ -244,9 +260,9 @@ func (c *Cache) convertPage(st Step, worker int) bool {
 		return false
 	}
 	ls := &c.seqs[st.Seq][st.Layer]
-	s, headDim, rowElems := &ls.k, c.cfg.HeadDimK, c.rowK
+	s, headDim := &ls.k, c.cfg.HeadDimK
 	if st.V {
-		s, headDim, rowElems = &ls.v, c.cfg.HeadDimV, c.rowV
+		s, headDim = &ls.v, c.cfg.HeadDimV
 	}
 	if st.Index >= len(s.pages) {
 		return false // truncated since planned
@@ -255,9 +271,9 @@ func (c *Cache) convertPage(st Step, worker int) bool {
 	if old == nil || old.Type != st.From || old.Rotated != st.FromRot || (st.To == st.From && st.ToRot == st.FromRot) {
 		return false
 	}
-	np := &Page{Type: st.To, Rotated: st.ToRot, mem: allocBlock(st.To.RowSize(rowElems) * c.cfg.PageTokens)}
-	c.account(st.To, int64(len(np.mem.b)), 1)
-	c.convertInto(old, np, headDim, c.cbuf[worker%len(c.cbuf)])
+	np := c.allocPage(st.To, st.ToRot, st.V)
+	rows := min(c.cfg.PageTokens, ls.n-st.Index*c.cfg.PageTokens)
+	c.convertInto(old, np, headDim, rows, c.cbuf[worker%len(c.cbuf)], c.chanScratch(worker))
 	s.pages[st.Index] = np
 	c.freePage(old)
 	return true
@@ -265,22 +281,50 @@ func (c *Cache) convertPage(st Step, worker int) bool {
 
 // convertInto re-encodes every row of src into dst, a head's block of
 // PageTokens rows at a time: decode, undo src's rotation unless dst is
-// rotated too, rotate for dst unless src already was, encode. buf holds PageTokens×headDim floats.
-func (c *Cache) convertInto(src, dst *Page, headDim int, buf []float32) {
+// rotated too, rotate for dst unless src already was, encode. buf holds
+// PageTokens×headDim floats. When either page has channel statistics
+// (K pages), the rows go through their raw values, and dst's statistics
+// are fitted from the first rows rows (those holding positions).
+func (c *Cache) convertInto(src, dst *Page, headDim, rows int, buf, cs []float32) {
 	P := c.cfg.PageTokens
 	hbS, hbD := src.Type.RowSize(headDim)*P, dst.Type.RowSize(headDim)*P
 	buf = buf[:P*headDim]
-	nHeads := len(src.mem.b) / hbS
+	nHeads := (len(src.mem.b) - metaLen(src)) / hbS
+	raw := src.meta != 0 || dst.meta != 0
+	mu, sc := cs[:headDim], cs[headDim:2*headDim]
 	for h := 0; h < nHeads; h++ {
 		decodeRow(src.Type, src.mem.b[h*hbS:(h+1)*hbS], buf)
-		switch {
-		case src.Rotated && !dst.Rotated:
-			unrotateRows(buf, headDim)
-		case !src.Rotated && dst.Rotated:
-			rotateRows(buf, headDim)
+		if raw {
+			if src.Rotated {
+				unrotateRows(buf, headDim)
+			}
+			if src.meta != 0 {
+				c.fromChan(src, h, buf, P, headDim, mu, sc)
+			}
+			if dst.meta != 0 {
+				c.fitChan(dst, h, buf, max(rows, 1), headDim)
+				c.toChan(dst, h, buf, P, headDim, mu, sc)
+			}
+			if dst.Rotated {
+				rotateRows(buf, headDim)
+			}
+		} else {
+			switch {
+			case src.Rotated && !dst.Rotated:
+				unrotateRows(buf, headDim)
+			case !src.Rotated && dst.Rotated:
+				rotateRows(buf, headDim)
+			}
 		}
 		encode(dst.Type, buf, dst.mem.b[h*hbD:(h+1)*hbD])
 	}
+}
+
+func metaLen(p *Page) int {
+	if p.meta == 0 {
+		return 0
+	}
+	return len(p.mem.b) - p.meta
 }
 
 // Estimate returns, for every cache type, the bytes the cache's current
@@ -303,7 +347,7 @@ func (c *Cache) Estimate() map[tensor.Type][2]int64 {
 		if CheckType(t, c.cfg.HeadDimK) != nil || CheckType(t, c.cfg.HeadDimV) != nil {
 			continue
 		}
-		perPage := int64(t.RowSize(c.rowK)+t.RowSize(c.rowV)) * int64(c.cfg.PageTokens)
+		perPage := int64(c.cfg.PageBytes(t, false) + c.cfg.PageBytes(t, true))
 		out[t] = [2]int64{pages * perPage, fullPages * perPage}
 	}
 	return out
@@ -311,17 +355,30 @@ func (c *Cache) Estimate() map[tensor.Type][2]int64 {
 
 // Capacity returns the bytes a full context of every sequence takes at
 // each sequence's current write types (a sliding-window layer holds its
-// window's pages).
+// window's pages): the sum of CapacityByType.
 func (c *Cache) Capacity() int64 {
 	var b int64
+	for _, v := range c.CapacityByType() {
+		b += v
+	}
+	return b
+}
+
+// CapacityByType returns Capacity split by element type: each sequence's
+// full context at its own write types per layer and K/V (a slot-scoped
+// requantization or a policy's per-sequence types count for that sequence
+// only).
+func (c *Cache) CapacityByType() map[tensor.Type]int64 {
+	out := map[tensor.Type]int64{}
 	for s := 0; s < c.cfg.Seqs; s++ {
 		for l := 0; l < c.cfg.Layers; l++ {
 			tk, tv := c.WriteTypes(s, l)
-			perPage := int64(tk.RowSize(c.rowK)+tv.RowSize(c.rowV)) * int64(c.cfg.PageTokens)
-			b += perPage * int64(c.maxPages(l, c.cfg.Ctx))
+			pages := int64(c.maxPages(l, c.cfg.Ctx))
+			out[tk] += int64(c.cfg.PageBytes(tk, false)) * pages
+			out[tv] += int64(c.cfg.PageBytes(tv, true)) * pages
 		}
 	}
-	return b
+	return out
 }
 
 func (c *Cache) overrideK(s int) []tensor.Type {

@@ -14,15 +14,21 @@ import (
 // stored (type, rotation, bytes), so a restore reproduces the cache bit for
 // bit without re-evaluating any token:
 //
-//	magic "KVSSEQ02", layers, kv heads, head dim K, head dim V, page tokens,
-//	tokens (uint32 each); then per layer, K then V: page count, and per page
-//	type, rotated flag, byte length, bytes. A page a sliding-window layer
-//	released is written as type 0xFFFFFFFF with no bytes (version 01 files,
-//	which predate window layers, are read too).
+//	magic "KVSSEQ04", codebook version (tensor.CodebookVersion), key
+//	channels mode (Config.KeyChannels), layers, kv heads, head dim K, head
+//	dim V, page tokens, tokens (uint32 each); then per layer, K then V:
+//	page count, and per page type, rotated flag, byte length, bytes (a K
+//	page's channel statistics included). A page a sliding-window layer
+//	released is written as type 0xFFFFFFFF with no bytes. Version 02 files
+//	(without the two version fields: no codebook types, key channels off)
+//	and 01 files (which predate window layers) are read too. A file whose
+//	codebook pages were written with other codebook levels, or whose K
+//	pages were written with another key channels mode, is refused.
 //
 // Integrity (checksums) and the token list are the caller's business.
 const (
-	seqMagic   = "KVSSEQ02"
+	seqMagic   = "KVSSEQ04"
+	seqMagicV2 = "KVSSEQ02"
 	seqMagicV1 = "KVSSEQ01"
 	released   = 0xFFFFFFFF
 )
@@ -32,7 +38,7 @@ func (c *Cache) WriteSeq(seq int, w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	put := func(v uint32) { binary.Write(bw, binary.LittleEndian, v) }
 	bw.WriteString(seqMagic)
-	for _, v := range []int{c.cfg.Layers, c.cfg.KVHeads, c.cfg.HeadDimK, c.cfg.HeadDimV, c.cfg.PageTokens, c.Len(seq)} {
+	for _, v := range []int{tensor.CodebookVersion, int(c.cfg.KeyChannels), c.cfg.Layers, c.cfg.KVHeads, c.cfg.HeadDimK, c.cfg.HeadDimV, c.cfg.PageTokens, c.Len(seq)} {
 		put(uint32(v))
 	}
 	for l := range c.seqs[seq] {
@@ -73,8 +79,12 @@ func (c *Cache) ReadSeq(seq int, r io.Reader) (n int, err error) {
 		return v
 	}
 	magic := make([]byte, len(seqMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || (string(magic) != seqMagic && string(magic) != seqMagicV1) {
+	if _, err := io.ReadFull(br, magic); err != nil || (string(magic) != seqMagic && string(magic) != seqMagicV2 && string(magic) != seqMagicV1) {
 		return 0, errors.New("not a kvserve sequence file")
+	}
+	fileCB, fileChan := uint32(0), KeyChannelsOff
+	if string(magic) == seqMagic {
+		fileCB, fileChan = get(), KeyChannels(get())
 	}
 	shape := []int{c.cfg.Layers, c.cfg.KVHeads, c.cfg.HeadDimK, c.cfg.HeadDimV, c.cfg.PageTokens}
 	for i, want := range shape {
@@ -110,10 +120,7 @@ func (c *Cache) ReadSeq(seq int, r io.Reader) (n int, err error) {
 		// every page it attends.
 		lo := -1
 		for si, s := range ls.streams() {
-			rowElems, headDim := c.rowK, c.cfg.HeadDimK
-			if si == 1 {
-				rowElems, headDim = c.rowV, c.cfg.HeadDimV
-			}
+			headDim := c.headDim(si == 1)
 			if cnt := int(get()); err == nil && cnt != nPages {
 				err = fmt.Errorf("sequence file: layer %d has %d pages for %d positions", l, cnt, n)
 				return 0, err
@@ -137,12 +144,19 @@ func (c *Cache) ReadSeq(seq int, r io.Reader) (n int, err error) {
 					err = fmt.Errorf("sequence file: %w", e)
 					return 0, err
 				}
-				if size != t.RowSize(rowElems)*c.cfg.PageTokens || rot > 1 {
+				if t.IsCodebook() && fileCB != tensor.CodebookVersion {
+					err = fmt.Errorf("sequence file: its %s pages were written with codebook version %d; this kvserve reads version %d", t, fileCB, tensor.CodebookVersion)
+					return 0, err
+				}
+				if si == 0 && isQuantized(t) && fileChan != c.cfg.KeyChannels {
+					err = fmt.Errorf("sequence file: its %s K pages were written with key channels %s; this cache uses %s", t, fileChan, c.cfg.KeyChannels)
+					return 0, err
+				}
+				if size != c.cfg.PageBytes(t, si == 1) || rot > 1 {
 					err = fmt.Errorf("sequence file: page of %d bytes does not match type %s", size, t)
 					return 0, err
 				}
-				p := &Page{Type: t, Rotated: rot == 1, mem: allocBlock(size)}
-				c.account(t, int64(size), 1)
+				p := c.allocPage(t, rot == 1, si == 1)
 				s.pages = append(s.pages, p)
 				_, err = io.ReadFull(br, p.mem.b)
 			}
@@ -165,6 +179,9 @@ func (c *Cache) ReadSeq(seq int, r io.Reader) (n int, err error) {
 	}
 	c.Clear(seq)
 	copy(c.seqs[seq], fresh)
+	for l := range c.kshadow[seq] {
+		c.kshadow[seq][l].page = -1
+	}
 	c.roles[seq] = make([]Role, n) // a restored sequence's tokens count as prompt
 	return n, nil
 }

@@ -59,6 +59,9 @@ func TestRealRowsMatchReference(t *testing.T) {
 	}
 	D := m.HeadDim
 	for _, typ := range Types {
+		if typ.IsCodebook() {
+			continue // not ggml's (TestStoredBitsMatchReference covers them)
+		}
 		t.Run(typ.String(), func(t *testing.T) {
 			for _, rot := range []bool{false, true} {
 				c := cfg

@@ -76,6 +76,7 @@ func (c *Cache) Shift(seq, keep, discard int, reRope ReRope) error {
 			s.pages = pages
 		}
 		ls.n = newN
+		c.kshadow[seq][l].page = -1 // its rows moved
 		ls.lo = 0
 		for ls.lo < len(ls.k.pages) && ls.k.pages[ls.lo] == nil {
 			ls.lo++
@@ -101,7 +102,14 @@ func (c *Cache) reRopeRows(p *Page, l, r0, r1, delta int, reRope ReRope) {
 		if p.Rotated {
 			unrotateRows(buf, D)
 		}
+		mu, sc := c.chanBuf[:D], c.chanBuf[D:]
+		if p.meta != 0 {
+			c.fromChan(p, h, buf, r1-r0, D, mu, sc)
+		}
 		reRope(l, buf, delta)
+		if p.meta != 0 {
+			c.toChan(p, h, buf, r1-r0, D, mu, sc)
+		}
 		if p.Rotated {
 			rotateRows(buf, D)
 		}
@@ -123,12 +131,12 @@ func (c *Cache) rebuildPage(old []*Page, l, side, lo, hi int, src func(int) int,
 	if tmpl == nil {
 		return nil
 	}
-	dim, rowElems := c.cfg.HeadDimK, c.rowK
-	if side == 1 {
-		dim, rowElems = c.cfg.HeadDimV, c.rowV
+	dim := c.headDim(side == 1)
+	np := c.allocPage(tmpl.Type, tmpl.Rotated, side == 1)
+	if np.meta != 0 {
+		c.rebuildChan(np, old, l, lo, hi, src, keep, delta, reRope)
+		return np
 	}
-	np := &Page{Type: tmpl.Type, Rotated: tmpl.Rotated, mem: allocBlock(tmpl.Type.RowSize(rowElems) * P)}
-	c.account(np.Type, int64(len(np.mem.b)), 1)
 	hbD := np.Type.RowSize(dim)
 	// Rows come in runs of consecutive positions from one source page
 	// (at most three runs per page): each run is copied, or decoded and
@@ -170,4 +178,42 @@ func (c *Cache) rebuildPage(old []*Page, l, side, lo, hi int, src func(int) int,
 		q = end
 	}
 	return np
+}
+
+// rebuildChan fills new K page np (with channel statistics) with new
+// positions [lo, hi) as rebuildPage does: every row through its raw value
+// (the source pages' statistics undone, moved rows re-rotated), then np's
+// statistics fitted from them and the rows encoded.
+func (c *Cache) rebuildChan(np *Page, old []*Page, l, lo, hi int, src func(int) int, keep, delta int, reRope ReRope) {
+	P, D, rowK := c.cfg.PageTokens, c.cfg.HeadDimK, c.rowK
+	raw := make([]float32, (hi-lo)*rowK)
+	row := make([]float32, D)
+	mu, sc := c.chanBuf[:D], c.chanBuf[D:]
+	for q := lo; q < hi; q++ {
+		sq := src(q)
+		sp := old[sq/P]
+		if sp == nil {
+			continue
+		}
+		hb := sp.Type.RowSize(D)
+		for h := 0; h < c.cfg.KVHeads; h++ {
+			off := (h*P + sq%P) * hb
+			decodeRow(sp.Type, sp.mem.b[off:off+hb], row)
+			if sp.Rotated {
+				unrotateRows(row, D)
+			}
+			if sp.meta != 0 {
+				c.fromChan(sp, h, row, 1, D, mu, sc)
+			}
+			if q >= keep {
+				reRope(l, row, delta)
+			}
+			copy(raw[(q-lo)*rowK+h*D:], row)
+		}
+	}
+	c.initChan(np)
+	for h := 0; h < c.cfg.KVHeads; h++ {
+		c.fitChan(np, h, raw[h*D:], hi-lo, rowK)
+	}
+	c.encodeRawRows(np, raw, 0, hi-lo)
 }

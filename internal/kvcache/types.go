@@ -33,6 +33,9 @@ func CheckType(t tensor.Type, headDim int) error {
 		_, err := ParseType(t.String())
 		return err
 	}
+	if t.IsCodebook() && !canRotate(headDim) {
+		return fmt.Errorf("cache type %s stores Hadamard-rotated heads, which needs a power-of-two head dimension, not %d", t, headDim)
+	}
 	if headDim%t.BlockSize() != 0 {
 		var fit []string
 		for _, c := range Types {
@@ -47,6 +50,13 @@ func CheckType(t tensor.Type, headDim int) error {
 }
 
 func isQuantized(t tensor.Type) bool { return t.BlockSize() > 1 }
+
+// pageRotated reports whether a page of type t is stored rotated, the
+// cache's rotation setting being rotate: quantized pages when rotation is
+// on, codebook pages always (their levels are fitted to rotated rows).
+func pageRotated(rotate bool, t tensor.Type, headDim int) bool {
+	return (rotate && isQuantized(t) || t.IsCodebook()) && canRotate(headDim)
+}
 
 // canRotate reports whether heads of headDim can be Hadamard-rotated.
 func canRotate(headDim int) bool { return headDim > 0 && headDim&(headDim-1) == 0 }

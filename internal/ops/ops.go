@@ -2,7 +2,8 @@
 // the element type of its operand, checks that tensor's traits table gives
 // the type that kernel, and runs it from the type's kernel family:
 // internal/kernels for the element types (f32, f16, bf16), internal/qkernels
-// for the ggml block formats. The model and the KV cache call only this
+// for the ggml block formats, internal/cbkernels for kvserve's codebook
+// cache types. The model and the KV cache call only this
 // package for typed work — matrix products, attention over a cache page,
 // conversions to and from float32 — so that adding a type is a row of the
 // table plus its kernels, with no caller changes (docs/kernels.md).
@@ -17,6 +18,7 @@ package ops
 import (
 	"fmt"
 
+	"github.com/kvserve/kvserve/internal/cbkernels"
 	"github.com/kvserve/kvserve/internal/kernels"
 	"github.com/kvserve/kvserve/internal/qkernels"
 	"github.com/kvserve/kvserve/internal/tensor"
@@ -42,6 +44,8 @@ func Gemm(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx int, y
 		kernels.Gemm(t, m, nTok, k, w, ldw, x, ldx, y, ldy)
 	case tensor.BlockKernels:
 		qkernels.Gemm(t, m, nTok, k, w, ldw, x, ldx, y, ldy)
+	case tensor.CodebookKernels:
+		cbkernels.Gemm(t, m, nTok, k, w, ldw, x, ldx, y, ldy)
 	}
 }
 
@@ -61,6 +65,8 @@ func AccumRows(t tensor.Type, y []float32, dim int, a []float32, lda, n int, row
 		kernels.AccumRows(t, y, dim, a, lda, n, rows, stride)
 	case tensor.BlockKernels:
 		qkernels.AccumRowsMulti(t, y, dim, a, lda, n, rows, stride)
+	case tensor.CodebookKernels:
+		cbkernels.AccumRowsMulti(t, y, dim, a, lda, n, rows, stride)
 	}
 }
 
@@ -78,6 +84,8 @@ func Encode(t tensor.Type, dst []byte, src []float32) {
 		kernels.Encode(t, dst, src)
 	case tensor.BlockKernels:
 		qkernels.Quantize(t, dst, src)
+	case tensor.CodebookKernels:
+		cbkernels.Encode(t, dst, src)
 	}
 }
 
@@ -95,6 +103,8 @@ func Decode(t tensor.Type, dst []float32, src []byte) {
 		kernels.Decode(t, dst, src)
 	case tensor.BlockKernels:
 		qkernels.Dequantize(t, dst, src)
+	case tensor.CodebookKernels:
+		cbkernels.Decode(t, dst, src)
 	}
 }
 

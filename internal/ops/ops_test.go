@@ -82,7 +82,8 @@ const k = 512
 
 // TestGemm checks ops.Gemm against the single dot products, for every type
 // with a Gemm kernel: float weights against kernels.DotF32/F16/BF16 (the
-// canonical order), block weights against tensor.VecDot, bit for bit, with
+// canonical order), codebook weights against kernels.DotF32 of the decoded
+// rows, block weights against tensor.VecDot, bit for bit, with
 // padded strides for the block types.
 func TestGemm(t *testing.T) {
 	forTypes(t, tensor.KGemm, func(t *testing.T, typ tensor.Type) {
@@ -128,6 +129,11 @@ func TestGemm(t *testing.T) {
 					want = kernels.DotF16(u16s(wr), f32s(xr))
 				case tensor.BF16:
 					want = kernels.DotBF16(u16s(wr), f32s(xr))
+				case tensor.CB4, tensor.CB3, tensor.CB2:
+					// kernels.GemmF32 over the decoded rows.
+					dec := make([]float32, k)
+					tensor.DequantizeRow(typ, wr, dec)
+					want = kernels.DotF32(dec, f32s(xr))
 				default:
 					want = tensor.VecDot(typ, k, wr, xr)
 				}

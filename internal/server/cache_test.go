@@ -8,7 +8,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/kvcache"
 )
 
 // fill runs a greedy completion that leaves its tokens in a slot's cache.
@@ -42,7 +44,7 @@ func TestCacheUsageAndRequantize(t *testing.T) {
 		t.Fatalf("layer usage: %v", l0)
 	}
 	ests := u["estimates"].([]any)
-	if len(ests) != 9 {
+	if len(ests) != len(kvcache.Types) {
 		t.Fatalf("%d estimates", len(ests))
 	}
 	for _, e := range ests {
@@ -279,5 +281,92 @@ func TestPolicyRoleRules(t *testing.T) {
 		if fmt.Sprint(now) != fmt.Sprint(live) {
 			t.Errorf("%s changed the live policy: %v, was %v", c.body, now, live)
 		}
+	}
+}
+
+// /props and /slots report what the pages hold (types by bytes, per slot
+// and in total) beside the type new tokens get: after --dynamic-cache
+// demoted a slot's pages to q4_0, and after a slot-scoped requantization
+// (issue 17: /props said f16 for both).
+func TestPropsAndSlotsReportHeldTypes(t *testing.T) {
+	steps, err := cachepolicy.ParseLengths("0:f16,32:q4_0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, v := cachepolicy.DefaultLadders()
+	pol := &cachepolicy.Policy{LadderK: k, LadderV: v, LengthK: steps, LengthV: steps}
+	_, ts := newTestServer(t, Options{Slots: 2, Policy: pol})
+	held := func() (map[string]any, []map[string]any) {
+		t.Helper()
+		p := obj(t, must(get(t, ts.URL+"/props")))
+		var slots []map[string]any
+		if err := json.Unmarshal(must(get(t, ts.URL+"/slots")), &slots); err != nil {
+			t.Fatal(err)
+		}
+		var sc []map[string]any
+		for _, s := range slots {
+			sc = append(sc, s["cache"].(map[string]any))
+		}
+		return p, sc
+	}
+	p, sc := held()
+	if h := p["cache_held"].(map[string]any); h["type_k"] != "none" || num(h["bytes"]) != 0 || sc[0]["type_v"] != "none" {
+		t.Fatalf("empty cache: props %v slots %v", h, sc)
+	}
+
+	fill(t, ts.URL, 0, strings.Repeat("The cache is a product. ", 8), 8) // > 32 tokens
+	p, sc = held()
+	h := p["cache_held"].(map[string]any)
+	if p["cache_type_k"] != "f16" || h["type_k"] != "q4_0" || h["type_v"] != "q4_0" || num(h["bytes"]) <= 0 {
+		t.Errorf("after the length rule demoted slot 0: cache_type_k %v, held %v", p["cache_type_k"], h)
+	}
+	if sc[0]["type_k"] != "q4_0" || num(sc[0]["bytes_by_type_k"].(map[string]any)["q4_0"]) != num(sc[0]["bytes"])/2 ||
+		num(sc[0]["tokens"]) < 32 || sc[1]["type_k"] != "none" {
+		t.Errorf("slots after the demotion: %v", sc)
+	}
+
+	// Slot 1 filled at f16 (short), then requantized alone to q8_0: its
+	// pages and its new tokens are q8_0; slot 0's are untouched.
+	postOK(t, ts.URL+"/cache/policy", map[string]any{"enabled": false})
+	fill(t, ts.URL, 1, "Hello there", 4)
+	postOK(t, ts.URL+"/cache/requantize", map[string]any{"type_k": "q8_0", "type_v": "q8_0", "slots": []int{1}})
+	p, sc = held()
+	h = p["cache_held"].(map[string]any)
+	if sc[1]["type_k"] != "q8_0" || sc[1]["write_type_k"] != "q8_0" || sc[1]["write_type_v"] != "q8_0" {
+		t.Errorf("slot 1 after a scoped requantize: %v", sc[1])
+	}
+	if sc[0]["type_k"] != "q4_0" || sc[0]["write_type_k"] != "f16" {
+		t.Errorf("slot 0 after slot 1's requantize: %v", sc[0])
+	}
+	if bk := h["bytes_by_type_k"].(map[string]any); h["type_k"] != "mixed" || h["write_type_k"] != "mixed" || len(bk) != 2 ||
+		num(bk["q4_0"]) != num(sc[0]["bytes_by_type_k"].(map[string]any)["q4_0"]) {
+		t.Errorf("/props after slot 1's requantize: %v", h)
+	}
+}
+
+// Rotation is a cache-wide setting: a requantization scoped to layers or
+// slots that would change it is refused (it used to change rotation for
+// every later page of every layer); the same setting scoped, or a change
+// for the whole cache, is accepted (issue 17).
+func TestRequantizeScopedRotateRefused(t *testing.T) {
+	_, ts := newTestServer(t, Options{Slots: 2})
+	fill(t, ts.URL, 0, "The cache is a product.", 4)
+	rotation := func() any { return obj(t, must(get(t, ts.URL+"/cache/usage")))["rotate"] }
+	for _, body := range []map[string]any{
+		{"type_k": "q8_0", "layers": "4", "rotate": false},
+		{"type_v": "q8_0", "slots": []int{1}, "rotate": false, "dry_run": true},
+	} {
+		st, b := post(t, ts.URL+"/cache/requantize", body)
+		if msg := wantError(t, "scoped rotate", st, b, 400, TypeInvalidRequest); !strings.Contains(msg, "cache-wide") {
+			t.Errorf("%v: %s", body, msg)
+		}
+	}
+	if r := rotation(); r != true {
+		t.Fatalf("a refused scoped rotate changed the rotation: %v", r)
+	}
+	postOK(t, ts.URL+"/cache/requantize", map[string]any{"type_k": "q8_0", "layers": "4", "rotate": true})
+	postOK(t, ts.URL+"/cache/requantize", map[string]any{"type_k": "q8_0", "rotate": false})
+	if r := rotation(); r != false {
+		t.Errorf("rotation after a cache-wide rotate:false: %v", r)
 	}
 }

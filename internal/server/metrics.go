@@ -32,6 +32,7 @@ type collector struct {
 	slots                                                    *prometheus.Desc
 	requantize, requantizeSeconds, demotions, policyFreed    *prometheus.Desc
 	budgetRejections, cacheRoleBytes, reasoningDropped       *prometheus.Desc
+	draftTokens, draftAccepted, draftCacheBytes              *prometheus.Desc
 
 	mu      sync.Mutex
 	snap    *cacheSnapshot // the last between-steps reading (nil: none yet)
@@ -62,10 +63,13 @@ func newCollector(s *Server) *collector {
 		decodes:          d("n_decode_total", "Total number of forward passes (llama_decode() calls)."),
 		tokensMax:        d("n_tokens_max", "High watermark of the tokens (prompt + generated) of one request."),
 		cacheBytes:       d("kv_cache_bytes", "KV cache bytes in use (allocated pages), by element type.", "type"),
-		cacheCapacity:    d("kv_cache_capacity_bytes", "KV cache bytes if every slot filled its context at the current per-layer types, by element type.", "type"),
+		cacheCapacity:    d("kv_cache_capacity_bytes", "KV cache bytes if every slot filled its context at its current write types (per slot, layer and K/V), by element type.", "type"),
 		cacheUsage:       d("kv_cache_usage_ratio", "KV cache usage: cached token positions over slots × slot context."),
 		cacheTokens:      d("kv_cache_tokens", "Token positions held in the KV cache (all slots)."),
 		slots:            d("slots_total", "Number of slots."),
+		draftTokens:      d("draft_tokens_total", "Speculative decoding: tokens drafted (prompt lookup or the draft model)."),
+		draftAccepted:    d("draft_tokens_accepted_total", "Speculative decoding: drafted tokens accepted."),
+		draftCacheBytes:  d("kv_cache_draft_bytes", "The draft model's KV cache bytes in use (allocated pages)."),
 
 		requantize:        d("cache_requantize_total", "Live cache requantizations run."),
 		requantizeSeconds: d("cache_requantize_seconds_total", "Time spent requantizing the cache, in seconds."),
@@ -90,6 +94,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.promptRate, c.predictedRate, c.processing, c.deferred, c.waiting, c.requests, c.decodes, c.tokensMax,
 		c.cacheBytes, c.cacheCapacity, c.cacheUsage, c.cacheTokens, c.slots,
 		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections, c.cacheRoleBytes, c.reasoningDropped,
+		c.draftTokens, c.draftAccepted, c.draftCacheBytes,
 		c.mspWaiting, c.mspRunning, c.utilization, c.limit, c.configInfo, c.stepDown, c.floor} {
 		ch <- d
 	}
@@ -98,7 +103,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 // cacheSnapshot is what a scrape reads between scheduler steps.
 type cacheSnapshot struct {
 	kc                *kvcache.Cache
-	capacity          map[tensor.Type]int64 // full context of every slot at the layers' types
+	capacity          map[tensor.Type]int64 // full context of every slot at its write types, by type
 	fullBytes         int64                 // full context of every slot at its write types (Cache.Capacity)
 	tokens, positions int64
 	room              cacheRoom
@@ -143,14 +148,8 @@ func (c *collector) refresh(sched *engine.Scheduler) <-chan struct{} {
 
 // measureSnapshot reads the cache between two scheduler steps.
 func measureSnapshot(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheSnapshot {
-	snap := cacheSnapshot{kc: kc, capacity: map[tensor.Type]int64{}, fullBytes: kc.Capacity(), room: measureRoom(kc, pol)}
+	snap := cacheSnapshot{kc: kc, capacity: kc.CapacityByType(), fullBytes: kc.Capacity(), room: measureRoom(kc, pol)}
 	cfg := kc.Config()
-	rowK, rowV := cfg.KVHeads*cfg.HeadDimK, cfg.KVHeads*cfg.HeadDimV
-	pagesPerSeq := int64((cfg.Ctx + cfg.PageTokens - 1) / cfg.PageTokens)
-	for l := 0; l < cfg.Layers; l++ {
-		snap.capacity[cfg.TypeK[l]] += int64(cfg.TypeK[l].RowSize(rowK)*cfg.PageTokens) * pagesPerSeq * int64(cfg.Seqs)
-		snap.capacity[cfg.TypeV[l]] += int64(cfg.TypeV[l].RowSize(rowV)*cfg.PageTokens) * pagesPerSeq * int64(cfg.Seqs)
-	}
 	snap.byRole = map[string]int64{}
 	for seq := 0; seq < cfg.Seqs; seq++ {
 		snap.tokens += int64(kc.Len(seq))
@@ -229,6 +228,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	m(c.decodes, prometheus.CounterValue, float64(st.DecodeCalls))
 	m(c.tokensMax, prometheus.CounterValue, float64(s.nTokensMax.Load()))
 	m(c.slots, prometheus.GaugeValue, float64(s.o.Slots))
+	if s.sched.Speculative() != nil {
+		m(c.draftTokens, prometheus.CounterValue, float64(st.DraftTokens))
+		m(c.draftAccepted, prometheus.CounterValue, float64(st.DraftAccepted))
+		if dc := s.sched.DraftCache(); dc != nil {
+			m(c.draftCacheBytes, prometheus.GaugeValue, float64(dc.Bytes()))
+		}
+	}
 	m(c.requantize, prometheus.CounterValue, float64(st.Requantizations))
 	m(c.requantizeSeconds, prometheus.CounterValue, st.RequantizeSeconds)
 	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByAge), "age")
@@ -347,7 +353,7 @@ func measureRoom(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheRoom {
 		return sd
 	}
 	sides := [2]side{mk(ladK, cfg.HeadDimK), mk(ladV, cfg.HeadDimV)}
-	pageBytes := func(t tensor.Type, rowElems int) int64 { return int64(t.RowSize(rowElems) * cfg.PageTokens) }
+	pageBytes := func(t tensor.Type, v bool) int64 { return int64(cfg.PageBytes(t, v)) }
 	for seq := 0; seq < cfg.Seqs; seq++ {
 		for l := 0; l < cfg.Layers; l++ {
 			n := kc.NumPages(seq, l)
@@ -357,12 +363,12 @@ func measureRoom(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheRoom {
 					if !ok {
 						continue // released (sliding window)
 					}
-					b := pageBytes(t, sd.rowElems)
+					b := pageBytes(t, vi == 1)
 					if next, ok := stepBelow(sd.ladder, t); ok {
-						r.stepDown += b - pageBytes(next, sd.rowElems)
+						r.stepDown += b - pageBytes(next, vi == 1)
 					}
 					if sd.bottom.BitsPerValue() < t.BitsPerValue() {
-						b = pageBytes(sd.bottom, sd.rowElems)
+						b = pageBytes(sd.bottom, vi == 1)
 					}
 					r.floor += b
 				}

@@ -42,6 +42,8 @@ const (
 	FloatKernels
 	// BlockKernels: internal/qkernels (ggml block formats).
 	BlockKernels
+	// CodebookKernels: internal/cbkernels (kvserve's codebook cache types).
+	CodebookKernels
 )
 
 func (f Family) String() string {
@@ -52,6 +54,8 @@ func (f Family) String() string {
 		return "kernels"
 	case BlockKernels:
 		return "qkernels"
+	case CodebookKernels:
+		return "cbkernels"
 	}
 	return fmt.Sprintf("Family(%d)", int(f))
 }
@@ -115,6 +119,10 @@ var table = [...]Traits{
 	{Q4_1, "q4_1", 32, 20, Q8_1, Weight | Cache, BlockKernels, kAll, quantizeQ4_1, dequantizeQ4_1, vecDotQ4_1},
 	{Q4_0, "q4_0", 32, 18, Q8_0, Weight | Cache, BlockKernels, kAll, quantizeQ4_0, dequantizeQ4_0, vecDotQ4_0},
 	{IQ4_NL, "iq4_nl", 32, 18, Q8_0, Weight | Cache, BlockKernels, kAll, quantizeIQ4NL, dequantizeIQ4NL, vecDotIQ4NL},
+	// kvserve's codebook cache types (codebook.go): rotated rows only.
+	{CB4, "cb4", 64, 34, F32, Cache, CodebookKernels, kAll, quantizeCB4, dequantizeCB4, vecDotCB4},
+	{CB3, "cb3", 64, 26, F32, Cache, CodebookKernels, kAll, quantizeCB3, dequantizeCB3, vecDotCB3},
+	{CB2, "cb2", 32, 10, F32, Cache, CodebookKernels, kAll, quantizeCB2, dequantizeCB2, vecDotCB2},
 	{Q4_K, "q4_K", 256, 144, Q8_K, Weight, BlockKernels, KGemm, quantizeQ4_K, dequantizeQ4_K, vecDotQ4_K},
 	{Q5_K, "q5_K", 256, 176, Q8_K, Weight, BlockKernels, KGemm, quantizeQ5_K, dequantizeQ5_K, vecDotQ5_K},
 	{Q6_K, "q6_K", 256, 210, Q8_K, Weight, BlockKernels, KGemm, quantizeQ6_K, dequantizeQ6_K, vecDotQ6_K},

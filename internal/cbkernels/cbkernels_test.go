@@ -1,0 +1,85 @@
+package cbkernels_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/kvserve/kvserve/internal/cbkernels"
+	"github.com/kvserve/kvserve/internal/kernels"
+	"github.com/kvserve/kvserve/internal/tensor"
+)
+
+var types = []tensor.Type{tensor.CB4, tensor.CB3, tensor.CB2}
+
+func rows(r *rand.Rand, typ tensor.Type, n, dim, stride int) ([]byte, []float32) {
+	b := make([]byte, n*stride)
+	dec := make([]float32, n*dim)
+	x := make([]float32, dim)
+	for i := 0; i < n; i++ {
+		for j := range x {
+			x[j] = float32(r.NormFloat64()) * float32(1+i%3)
+		}
+		rb := b[i*stride : i*stride+typ.RowSize(dim)]
+		tensor.QuantizeRow(typ, x, rb)
+		tensor.DequantizeRow(typ, rb, dec[i*dim:(i+1)*dim])
+	}
+	return b, dec
+}
+
+func same(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s[%d] = %g, reference %g", what, i, got[i], want[i])
+		}
+	}
+}
+
+// TestDecode: the lookup decoder equals tensor.DequantizeRow bit for bit.
+func TestDecode(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, typ := range types {
+		const dim = 256
+		b, dec := rows(r, typ, 9, dim, typ.RowSize(dim))
+		got := make([]float32, len(dec))
+		cbkernels.Decode(typ, got, b)
+		same(t, typ.String(), got, dec)
+	}
+}
+
+// TestGemmAndAccum: Gemm and AccumRowsMulti (more rows than a tile, padded
+// strides) equal kernels.GemmF32 and kernels.AccumRowsF32Multi over the
+// rows decoded by the reference.
+func TestGemmAndAccum(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, typ := range types {
+		const dim, m, nTok, G, lda = 128, 75, 3, 4, 80
+		stride := typ.RowSize(dim) + typ.TypeSize()
+		w, dec := rows(r, typ, m, dim, stride)
+		x := make([]float32, nTok*dim)
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+		}
+		ldy := m + 2
+		y := make([]float32, nTok*ldy)
+		want := make([]float32, nTok*ldy)
+		cbkernels.Gemm(typ, m, nTok, dim, w, stride, tensor.F32Bytes(x), 4*dim, y, ldy)
+		kernels.GemmF32(m, nTok, dim, dec, x, want, ldy)
+		same(t, typ.String()+" Gemm", y, want)
+
+		a := make([]float32, G*lda)
+		for i := range a {
+			a[i] = float32(r.Float64())
+		}
+		acc := make([]float32, G*dim)
+		accWant := make([]float32, G*dim)
+		for i := range acc {
+			acc[i] = float32(i % 5)
+			accWant[i] = acc[i]
+		}
+		cbkernels.AccumRowsMulti(typ, acc, dim, a, lda, m, w, stride)
+		kernels.AccumRowsF32Multi(accWant, dim, a, lda, m, dec, dim)
+		same(t, typ.String()+" AccumRowsMulti", acc, accWant)
+	}
+}
