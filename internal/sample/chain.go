@@ -261,8 +261,44 @@ func (a *tokArr) topK(k int) {
 		return
 	}
 	k = min(k, len(a.d))
+	if !a.sorted && k < len(a.d)/4 {
+		// Partial selection (llama.cpp partially sorts too): a heap of
+		// the k best, the worst at its root, then a sort of those.
+		h := a.d[:k]
+		for i := k/2 - 1; i >= 0; i-- {
+			tokSiftDown(h, i)
+		}
+		for i := k; i < len(a.d); i++ {
+			if tokBetter(a.d[i], h[0]) < 0 {
+				h[0], a.d[i] = a.d[i], h[0]
+				tokSiftDown(h, 0)
+			}
+		}
+		slices.SortFunc(h, tokBetter)
+		a.sorted = true
+	}
 	a.sort()
 	a.d = a.d[:k]
+}
+
+// tokSiftDown restores the heap property of h (the worst candidate at the
+// root).
+func tokSiftDown(h []tok, i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		w := l
+		if r := l + 1; r < len(h) && tokBetter(h[l], h[r]) < 0 {
+			w = r
+		}
+		if tokBetter(h[i], h[w]) >= 0 {
+			return
+		}
+		h[i], h[w] = h[w], h[i]
+		i = w
+	}
 }
 
 func (a *tokArr) topP(p float32, minKeep int) {
