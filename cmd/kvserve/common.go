@@ -23,11 +23,12 @@ func cacheTypeNames() string {
 
 // modelFlags are the flags every model-running command shares.
 type modelFlags struct {
-	model   string
-	threads int
-	ctx     int
-	batch   int
-	cache   engine.CacheOptions
+	model    string
+	threads  int
+	ctx      int
+	batch    int
+	cache    engine.CacheOptions
+	noRepack bool
 }
 
 func (mf *modelFlags) register(f *flags, ctxDefault int) {
@@ -35,6 +36,7 @@ func (mf *modelFlags) register(f *flags, ctxDefault int) {
 	f.Int(&mf.threads, 0, "threads (0: one per CPU)", "t", "threads")
 	f.Int(&mf.ctx, ctxDefault, "context size in tokens (0: the model's training context)", "c", "ctx-size")
 	f.Int(&mf.batch, engine.DefaultBatch, "prompt micro-batch size in tokens", "b", "batch-size")
+	f.Bool(&mf.noRepack, false, "keep weights in the file's layout (no repacking at load; for comparisons)", "no-repack")
 	registerCache(f, &mf.cache)
 }
 
@@ -45,6 +47,7 @@ func registerCache(f *flags, o *engine.CacheOptions) {
 	f.String(&o.LayersV, "", "per-layer V cache types, e.g. 0-1:f16,7:q8_0", "cache-type-v-layers")
 	f.String(&o.Rotate, "on", "Hadamard-rotate quantized cache rows (on|off)", "cache-rotate")
 	f.String(&o.KeyChannels, "off", "quantized K pages keep per-channel statistics: off, centre (per-page channel means removed) or scale (means removed and channels scaled by their spread)", "cache-key-channels")
+	f.String(&o.ValueChannels, "off", "quantized V pages keep per-page per-channel means: off or centre", "cache-value-channels")
 	f.Int(&o.PageTokens, 256, "token positions per cache page (the unit of conversion and freeing)", "cache-page-tokens")
 	f.Bool(&o.SWAFull, false, "keep every page of sliding-window layers (by default a window layer releases the pages no later token attends)", "swa-full")
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kvserve/kvserve/internal/cachedisk"
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/grammar"
 	"github.com/kvserve/kvserve/internal/kvcache"
@@ -33,6 +34,16 @@ type SchedulerOptions struct {
 	// Spec configures speculative decoding (nil: none).
 	Spec   *SpecOptions
 	Logger *slog.Logger
+	// NoSharePrefix turns off sharing prefix pages between slots: by
+	// default a request whose prompt starts with whole pages another slot
+	// holds shares those pages (copy-on-write) instead of evaluating them.
+	NoSharePrefix bool
+	// Disk, if set, is the cache's disk tier: a slot's cache that would be
+	// dropped (the slot taken by another conversation, or cleared to make
+	// room under the budget) is spilled to it, and a prompt that starts
+	// with an entry's tokens loads it instead of evaluating them (see
+	// disk.go).
+	Disk *cachedisk.Tier
 }
 
 // Request is one completion to run in a slot.
@@ -100,6 +111,8 @@ type Result struct {
 
 	PromptTokens    int // tokens in the prompt
 	CachedTokens    int // prompt tokens reused from the slot's cache
+	SharedTokens    int // of those, tokens of pages shared with another slot (SharePrefix)
+	DiskTokens      int // of those, tokens loaded from the disk tier
 	SlotTokens      int // tokens in the slot's cache when the request ended (llama-server's n_past)
 	EvaluatedTokens int // prompt tokens evaluated
 	PredictedTokens int

@@ -18,6 +18,7 @@
 //	POST /infill                     fill-in-the-middle with the model's FIM tokens (infill.go)
 //	POST /v1/messages                Anthropic's Messages API, and /v1/messages/count_tokens (anthropic.go)
 //	POST /v1/responses               OpenAI's Responses API (responses.go)
+//	GET  /lora-adapters              LoRA adapters (Options.Lora) and their scales; POST sets them (lora.go)
 //	POST /tokenize, /detokenize, /apply-template
 //	GET  /slots                      per-slot state (?fail_on_no_slot=1: 503 when none idle)
 //	POST /slots/{id}?action=save|restore|erase
@@ -149,7 +150,12 @@
 //     the queue timeout, then 409, as does a name taken by a directory); a corrupt, truncated, foreign or mismatched file is
 //     refused with a 400 naming the problem and the slot is left
 //     unchanged. Errors name the file, never the directory. Temporary
-//     files of saves interrupted by a crash are removed at start.
+//     files of saves interrupted by a crash are removed at start. A restore
+//     takes optional "type_k" / "type_v": the pages are converted to them
+//     on load; a file saved with another page size is repacked into this
+//     server's pages (kvcache.ReadSeqAs; the same model and head shape
+//     are required). Converted on load, the rows equal what
+//     /cache/requantize makes of the original.
 //   - Shutdown (Serve's context ends, e.g. SIGTERM): stop accepting, answer
 //     new requests on open connections 503, let in-flight requests finish
 //     for up to ShutdownTimeout, then cancel them — a stream ends with an

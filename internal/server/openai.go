@@ -84,6 +84,18 @@ func (s *Server) renderChat(o *object) (string, *chatPlan, *apiError) {
 		}
 		json.Unmarshal(raw, &extra)
 	}
+	// OpenAI's reasoning_effort (gpt-oss: low, medium or high) reaches the
+	// template as the variable of that name, as llama-server passes it,
+	// unless chat_template_kwargs sets it.
+	if raw, ok := o.raw("reasoning_effort"); ok && kind(raw) != "null" {
+		effort := o.string("reasoning_effort", "")
+		if o.err != nil {
+			return "", nil, o.err
+		}
+		if _, set := extra["reasoning_effort"]; !set && effort != "" {
+			extra["reasoning_effort"] = effort
+		}
+	}
 	for k, v := range s.o.ChatTemplateKwargs {
 		if _, set := extra[k]; !set {
 			extra[k] = v
