@@ -205,6 +205,9 @@ type tok struct {
 type tokArr struct {
 	d      []tok
 	sorted bool
+
+	keys []uint64 // sort's buffers
+	buf  []tok
 }
 
 func tokBetter(a, b tok) int {
@@ -221,11 +224,45 @@ func tokBetter(a, b tok) int {
 	return 0
 }
 
+// sort sorts the candidates by logit, highest first. Equal logits keep
+// their order (the candidates start in id order).
 func (a *tokArr) sort() {
-	if !a.sorted {
-		slices.SortFunc(a.d, tokBetter)
-		a.sorted = true
+	if a.sorted {
+		return
 	}
+	a.sorted = true
+	if len(a.d) < 256 {
+		slices.SortStableFunc(a.d, func(x, y tok) int {
+			switch {
+			case x.logit > y.logit:
+				return -1
+			case x.logit < y.logit:
+				return 1
+			}
+			return 0
+		})
+		return
+	}
+	// A large array sorts faster as integer keys: the logit's bits made
+	// to order as unsigned integers (highest logit first), then the
+	// position.
+	keys := a.keys[:0]
+	for i, t := range a.d {
+		b := math.Float32bits(t.logit)
+		if b&0x80000000 != 0 {
+			b = ^b
+		} else {
+			b |= 0x80000000
+		}
+		keys = append(keys, uint64(^b)<<32|uint64(i))
+	}
+	slices.Sort(keys)
+	buf := a.buf[:0]
+	for _, k := range keys {
+		buf = append(buf, a.d[uint32(k)])
+	}
+	copy(a.d, buf)
+	a.keys, a.buf = keys, buf
 }
 
 func expf(x float32) float32 { return float32(exp(float64(x))) }
@@ -261,8 +298,44 @@ func (a *tokArr) topK(k int) {
 		return
 	}
 	k = min(k, len(a.d))
+	if !a.sorted && k < len(a.d)/4 {
+		// Partial selection (llama.cpp partially sorts too): a heap of
+		// the k best, the worst at its root, then a sort of those.
+		h := a.d[:k]
+		for i := k/2 - 1; i >= 0; i-- {
+			tokSiftDown(h, i)
+		}
+		for i := k; i < len(a.d); i++ {
+			if tokBetter(a.d[i], h[0]) < 0 {
+				h[0], a.d[i] = a.d[i], h[0]
+				tokSiftDown(h, 0)
+			}
+		}
+		slices.SortFunc(h, tokBetter)
+		a.sorted = true
+	}
 	a.sort()
 	a.d = a.d[:k]
+}
+
+// tokSiftDown restores the heap property of h (the worst candidate at the
+// root).
+func tokSiftDown(h []tok, i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		w := l
+		if r := l + 1; r < len(h) && tokBetter(h[l], h[r]) < 0 {
+			w = r
+		}
+		if tokBetter(h[i], h[w]) >= 0 {
+			return
+		}
+		h[i], h[w] = h[w], h[i]
+		i = w
+	}
 }
 
 func (a *tokArr) topP(p float32, minKeep int) {
@@ -806,7 +879,7 @@ func (s *Sampler) candidates(logits []float32, allowed []uint64) *tokArr {
 			}
 		}
 	}
-	s.ta = tokArr{d: d}
+	s.ta.d, s.ta.sorted = d, false
 	return &s.ta
 }
 

@@ -208,3 +208,35 @@ func TestChainSampler(t *testing.T) {
 		t.Errorf("post-sampling probs %v (chosen %d)", pp, tok)
 	}
 }
+
+// BenchmarkChain: one Sample on a 128k vocabulary, the default samplers'
+// fast path against the full chain (every llama.cpp sampler on).
+func BenchmarkChain(b *testing.B) {
+	logits := randLogits(1, 128256, 3)
+	all := DefaultParams()
+	all.Seed, all.TypicalP, all.XTCProbability, all.TopNSigma, all.DRYMultiplier, all.RepeatPenalty = 1, 0.95, 0.5, 3, 0.8, 1.1
+	all.DRYBreakers = Breakers{}
+	all.ContextSize = 4096
+	fast := DefaultParams()
+	fast.Seed, fast.RepeatPenalty = 1, 1.1
+	for _, c := range []struct {
+		name string
+		p    Params
+	}{{"fast-default", fast}, {"chain-default", withChain(fast)}, {"chain-all", all}} {
+		b.Run(c.name, func(b *testing.B) {
+			s, _ := New(c.p, len(logits))
+			for i := range 512 {
+				s.Accept(i % 700)
+			}
+			b.ResetTimer()
+			for range b.N {
+				s.Accept(s.Sample(logits))
+			}
+		})
+	}
+}
+
+func withChain(p Params) Params {
+	p.Samplers = []Stage{StagePenalties, StageTopK, StageTopP, StageTemperature, StageMinP}
+	return p
+}

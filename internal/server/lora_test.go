@@ -64,7 +64,7 @@ func TestLoraAdapters(t *testing.T) {
 	// nothing reused from the cache filled under the old scale.
 	postOK(t, ts.URL+"/lora-adapters", []any{})
 	r := postOK(t, ts.URL+"/completion", body)
-	if r["content"] != plain || num(r["tokens_cached"]) != 0 {
+	if r["content"] != plain || cacheN(r) != 0 {
 		t.Errorf("scale 0: %q (cached %v), want %q", r["content"], r["tokens_cached"], plain)
 	}
 	postOK(t, ts.URL+"/lora-adapters", []any{map[string]any{"id": 0, "scale": 1}})
