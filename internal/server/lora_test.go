@@ -64,8 +64,8 @@ func TestLoraAdapters(t *testing.T) {
 	// nothing reused from the cache filled under the old scale.
 	postOK(t, ts.URL+"/lora-adapters", []any{})
 	r := postOK(t, ts.URL+"/completion", body)
-	if r["content"] != plain || num(r["tokens_cached"]) != 0 {
-		t.Errorf("scale 0: %q (cached %v), want %q", r["content"], r["tokens_cached"], plain)
+	if reused := num(r["timings"].(map[string]any)["cache_n"]); r["content"] != plain || reused != 0 {
+		t.Errorf("scale 0: %q (%v prompt tokens reused), want %q", r["content"], reused, plain)
 	}
 	postOK(t, ts.URL+"/lora-adapters", []any{map[string]any{"id": 0, "scale": 1}})
 	if got := postOK(t, ts.URL+"/completion", body)["content"]; got != with {
