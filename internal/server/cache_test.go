@@ -405,7 +405,7 @@ func TestCacheUsageSharedPages(t *testing.T) {
 	}
 	cached := cacheN(r)
 	if cached <= 0 || int(cached)%16 != 0 {
-		t.Errorf("second request's tokens_cached %v, want whole shared pages", cached)
+		t.Errorf("second request's prompt tokens reused (timings.cache_n) %v, want whole shared pages", cached)
 	}
 	if m := scrape(t, ts.URL); m["kvserve:kv_cache_shared_bytes"] != shared {
 		t.Errorf("kv_cache_shared_bytes %v, want %v", m["kvserve:kv_cache_shared_bytes"], shared)
@@ -428,7 +428,7 @@ func TestCacheDiskTier(t *testing.T) {
 	next := map[string]any{"prompt": a + first["content"].(string) + " And then?", "n_predict": 8, "temperature": 0}
 	again := postOK(t, ts.URL+"/completion", next)
 	if cacheN(again) < 32 {
-		t.Errorf("next turn: tokens_cached %v, want the first conversation loaded from disk", again["tokens_cached"])
+		t.Errorf("next turn: prompt tokens reused %v, want the first conversation loaded from disk", cacheN(again))
 	}
 	disk := obj(t, must(get(t, ts.URL+"/cache/usage")))["disk"].(map[string]any)
 	if num(disk["hits"]) != 1 || num(disk["spills"]) < 1 || num(disk["bytes"]) <= 0 {
@@ -442,7 +442,7 @@ func TestCacheDiskTier(t *testing.T) {
 	_, ts2 := newTestServer(t, o)
 	restarted := postOK(t, ts2.URL+"/completion", next)
 	if restarted["content"] != again["content"] || cacheN(restarted) < 32 {
-		t.Errorf("after a restart: %q (cached %v), want %q", restarted["content"], restarted["tokens_cached"], again["content"])
+		t.Errorf("after a restart: %q (cached %v), want %q", restarted["content"], cacheN(restarted), again["content"])
 	}
 	// Flip a byte in every entry: a third server skips them all and still answers the same.
 	files, _ := filepath.Glob(filepath.Join(dir, "*.kvd"))
@@ -455,6 +455,6 @@ func TestCacheDiskTier(t *testing.T) {
 	fresh := postOK(t, ts3.URL+"/completion", next)
 	disk = obj(t, must(get(t, ts3.URL+"/cache/usage")))["disk"].(map[string]any)
 	if fresh["content"] != again["content"] || cacheN(fresh) != 0 || num(disk["skipped"]) != float64(len(files)) || num(disk["hits"]) != 0 {
-		t.Errorf("corrupt entries: %q (cached %v), disk %v", fresh["content"], fresh["tokens_cached"], disk)
+		t.Errorf("corrupt entries: %q (cached %v), disk %v", fresh["content"], cacheN(fresh), disk)
 	}
 }

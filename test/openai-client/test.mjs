@@ -155,7 +155,7 @@ test('completions (legacy), plain, streamed and with logprobs', async () => {
 
 test('errors surface as the client\'s typed errors', async () => {
   await assert.rejects(
-    client.chat.completions.create({ model: 'kvserve', messages, max_tokens: 4, n: 2 }),
+    client.chat.completions.create({ model: 'kvserve', messages, max_tokens: 4, n: 2, stream: true }),
     (err) => err instanceof OpenAI.BadRequestError && err.status === 400 && /n/.test(err.message),
   );
   await assert.rejects(
