@@ -47,6 +47,7 @@ func registerCache(f *flags, o *engine.CacheOptions) {
 	f.String(&o.LayersV, "", "per-layer V cache types, e.g. 0-1:f16,7:q8_0", "cache-type-v-layers")
 	f.String(&o.Rotate, "on", "Hadamard-rotate quantized cache rows (on|off)", "cache-rotate")
 	f.String(&o.KeyChannels, "off", "quantized K pages keep per-channel statistics: off, centre (per-page channel means removed) or scale (means removed and channels scaled by their spread)", "cache-key-channels")
+	f.String(&o.ValueChannels, "off", "quantized V pages keep per-page per-channel means: off or centre", "cache-value-channels")
 	f.Int(&o.PageTokens, 256, "token positions per cache page (the unit of conversion and freeing)", "cache-page-tokens")
 	f.Bool(&o.SWAFull, false, "keep every page of sliding-window layers (by default a window layer releases the pages no later token attends)", "swa-full")
 }

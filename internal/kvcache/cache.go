@@ -45,6 +45,8 @@ type Config struct {
 	// KeyChannels: quantized K pages keep per-channel statistics
 	// (keychan.go).
 	KeyChannels KeyChannels
+	// ValueChannels: quantized V pages keep per-channel means (keychan.go).
+	ValueChannels bool
 }
 
 // Page holds the K or V rows of PageTokens consecutive positions of one
@@ -56,8 +58,9 @@ type Page struct {
 	Type    tensor.Type
 	Rotated bool
 	mem     *block
-	meta    int // offset of the channel statistics in mem (0: none; keychan.go)
-	shared  int // holders besides the first (share.go); the page is freed when the last lets go
+	meta    int   // offset of the channel statistics in mem (0: none; keychan.go)
+	shared  int   // holders besides the first (share.go); the page is freed when the last lets go
+	side    uint8 // 0: a K page, 1: a V page
 }
 
 // Bytes is the page's accounted size: rows × row size of its type.
@@ -95,7 +98,8 @@ type Cache struct {
 	wrole    []Role         // per sequence: the role of the tokens stored next
 	pageOver []pageOverride // per sequence: types of one page ahead of its allocation
 	kshadow  [][]kshadow    // [seq][layer]: raw K rows of the page being written (KeyChannels)
-	chanBuf  []float32      // Store's channel-statistics scratch (2 × HeadDimK)
+	vshadow  [][]kshadow    // [seq][layer]: raw V rows of the page being written (ValueChannels)
+	chanBuf  []float32      // Store's channel-statistics scratch (2 × the larger head dimension)
 
 	mu    sync.Mutex // guards the accounting counters below
 	bytes map[tensor.Type]int64
@@ -143,14 +147,16 @@ func New(cfg Config) (*Cache, error) {
 		return nil, fmt.Errorf("kvcache: key channels %d invalid", cfg.KeyChannels)
 	}
 	c.wtmp = make([]float32, max(c.rowK, c.rowV))
-	c.chanBuf = make([]float32, 2*cfg.HeadDimK)
+	c.chanBuf = make([]float32, 2*max(cfg.HeadDimK, cfg.HeadDimV))
 	c.kshadow = make([][]kshadow, cfg.Seqs)
+	c.vshadow = make([][]kshadow, cfg.Seqs)
 	for s := range c.kshadow {
 		c.kshadow[s] = make([]kshadow, cfg.Layers)
+		c.vshadow[s] = make([]kshadow, cfg.Layers)
 	}
 	c.cchan = make([][]float32, cfg.Threads)
 	for i := range c.cchan {
-		c.cchan[i] = make([]float32, 2*cfg.HeadDimK)
+		c.cchan[i] = make([]float32, 2*max(cfg.HeadDimK, cfg.HeadDimV))
 	}
 	c.cbuf = make([][]float32, cfg.Threads)
 	for i := range c.cbuf {
@@ -203,7 +209,9 @@ func (c *Cache) Store(l, seq, pos int, k, v []float32) {
 	if p := c.write(&ls.k, pi, row, tk, false, k); p != nil {
 		c.writeChan(p, seq, l, pi, row, k)
 	}
-	c.write(&ls.v, pi, row, tv, true, v)
+	if p := c.write(&ls.v, pi, row, tv, true, v); p != nil {
+		c.writeChan(p, seq, l, pi, row, v)
+	}
 	if l == 0 {
 		c.setRole(seq, pos)
 	}
@@ -213,7 +221,7 @@ func (c *Cache) Store(l, seq, pos int, k, v []float32) {
 }
 
 // write stores row x at row of page pi of stream s (a V stream when v),
-// allocating the page in type t if needed. A K page with channel
+// allocating the page in type t if needed. A page with channel
 // statistics is returned unwritten, for writeChan.
 func (c *Cache) write(s *stream, pi, row int, t tensor.Type, v bool, x []float32) *Page {
 	if pi == len(s.pages) {
@@ -240,7 +248,7 @@ func (c *Cache) write(s *stream, pi, row int, t tensor.Type, v bool, x []float32
 	if p.Rotated {
 		tmp := c.wtmp[:len(x)]
 		copy(tmp, x)
-		rotateRows(tmp, headDim)
+		p.rotate(tmp, headDim)
 		x = tmp
 	}
 	for h := 0; h*headDim < len(x); h++ {
@@ -264,6 +272,9 @@ func (c *Cache) newPage(t tensor.Type, v bool) *Page {
 func (c *Cache) allocPage(t tensor.Type, rot, v bool) *Page {
 	size := c.cfg.PageBytes(t, v)
 	p := &Page{Type: t, Rotated: rot, mem: allocBlock(size)}
+	if v {
+		p.side = 1
+	}
 	if c.cfg.metaBytes(t, v) > 0 {
 		p.meta = size - c.cfg.metaBytes(t, v)
 	}
@@ -317,8 +328,10 @@ func (c *Cache) Truncate(seq, n int) {
 		}
 		ls.n = n
 		ls.lo = min(ls.lo, keep)
-		if sh := &c.kshadow[seq][l]; sh.page >= 0 {
-			sh.rows = min(sh.rows, max(0, n-sh.page*c.cfg.PageTokens))
+		for _, sh := range []*kshadow{&c.kshadow[seq][l], &c.vshadow[seq][l]} {
+			if sh.page >= 0 {
+				sh.rows = min(sh.rows, max(0, n-sh.page*c.cfg.PageTokens))
+			}
 		}
 	}
 	if n < len(c.roles[seq]) {

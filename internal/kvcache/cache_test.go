@@ -75,6 +75,9 @@ func TestStoredBitsMatchReference(t *testing.T) {
 						for i, s := range []*stream{&ls.k, &ls.v} {
 							seg := append([]float32(nil), kv[i][h*64:(h+1)*64]...)
 							if s.pages[pos/256].Rotated {
+								if typ.IsCodebook() { // H·S: the signs first
+									applySigns(seg, 64)
+								}
 								rotateRows(seg, 64) // H checked against its definition below
 							}
 							var want []byte
@@ -192,14 +195,13 @@ func naiveAttention(c *Cache, l, seq, pos, h int, q []float32, qh ...int) []floa
 				qx[i] *= sc[i]
 			}
 		}
-		if kp.Rotated {
-			rotateRows(qx, D)
-		}
+		kp.rotate(qx, D)
 		quantK := kp.Type.VecDotType() != tensor.F32
 		vp := ls.v.pages[t/c.cfg.PageTokens]
 		v := refDequantize(vp.Type, headBytes(c, &ls.v, t, h, Dv), Dv)
-		if vp.Rotated {
-			unrotateRows(v, Dv)
+		vp.unrotate(v, Dv)
+		if vp.meta != 0 {
+			c.fromChan(vp, h, v, 1, Dv, make([]float32, Dv), make([]float32, Dv))
 		}
 		vals[t] = v
 		if quantK { // ggml's integer vec-dot against the quantized query

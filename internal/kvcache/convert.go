@@ -300,9 +300,7 @@ func (c *Cache) convertInto(src, dst *Page, headDim, rows int, buf, cs []float32
 	for h := 0; h < nHeads; h++ {
 		decodeRow(src.Type, src.mem.b[h*hbS:(h+1)*hbS], buf)
 		if raw {
-			if src.Rotated {
-				unrotateRows(buf, headDim)
-			}
+			src.unrotate(buf, headDim)
 			if src.meta != 0 {
 				c.fromChan(src, h, buf, P, headDim, mu, sc)
 			}
@@ -310,15 +308,11 @@ func (c *Cache) convertInto(src, dst *Page, headDim, rows int, buf, cs []float32
 				c.fitChan(dst, h, buf, max(rows, 1), headDim)
 				c.toChan(dst, h, buf, P, headDim, mu, sc)
 			}
-			if dst.Rotated {
-				rotateRows(buf, headDim)
-			}
+			dst.rotate(buf, headDim)
 		} else {
-			switch {
-			case src.Rotated && !dst.Rotated:
-				unrotateRows(buf, headDim)
-			case !src.Rotated && dst.Rotated:
-				rotateRows(buf, headDim)
+			if src.rotKind() != dst.rotKind() {
+				src.unrotate(buf, headDim)
+				dst.rotate(buf, headDim)
 			}
 		}
 		encode(dst.Type, buf, dst.mem.b[h*hbD:(h+1)*hbD])

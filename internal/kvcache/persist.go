@@ -14,8 +14,8 @@ import (
 // stored (type, rotation, bytes), so a restore reproduces the cache bit for
 // bit without re-evaluating any token:
 //
-//	magic "KVSSEQ04", codebook version (tensor.CodebookVersion), key
-//	channels mode (Config.KeyChannels), layers, kv heads, head dim K, head
+//	magic "KVSSEQ04", codebook version (tensor.CodebookVersion), channel
+//	statistics (Config.KeyChannels, plus 256 when Config.ValueChannels), layers, kv heads, head dim K, head
 //	dim V, page tokens, tokens (uint32 each); then per layer, K then V:
 //	page count, and per page type, rotated flag, byte length, bytes (a K
 //	page's channel statistics included). A page a sliding-window layer
@@ -39,7 +39,11 @@ func (c *Cache) WriteSeq(seq int, w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	put := func(v uint32) { binary.Write(bw, binary.LittleEndian, v) }
 	bw.WriteString(seqMagic)
-	for _, v := range []int{tensor.CodebookVersion, int(c.cfg.KeyChannels), c.cfg.Layers, c.cfg.KVHeads, c.cfg.HeadDimK, c.cfg.HeadDimV, c.cfg.PageTokens, c.Len(seq)} {
+	chans := int(c.cfg.KeyChannels)
+	if c.cfg.ValueChannels {
+		chans |= 1 << 8
+	}
+	for _, v := range []int{tensor.CodebookVersion, chans, c.cfg.Layers, c.cfg.KVHeads, c.cfg.HeadDimK, c.cfg.HeadDimV, c.cfg.PageTokens, c.Len(seq)} {
 		put(uint32(v))
 	}
 	for l := range c.seqs[seq] {
@@ -104,9 +108,11 @@ func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err er
 	if _, err := io.ReadFull(br, magic); err != nil || (string(magic) != seqMagic && string(magic) != seqMagicV2 && string(magic) != seqMagicV1) {
 		return 0, errors.New("not a kvserve sequence file")
 	}
-	fileCB, fileChan := uint32(0), KeyChannelsOff
+	fileCB, fileChan, fileVC := uint32(0), KeyChannelsOff, false
 	if string(magic) == seqMagic {
-		fileCB, fileChan = get(), KeyChannels(get())
+		fileCB = get()
+		ch := get()
+		fileChan, fileVC = KeyChannels(ch&0xff), ch>>8&1 == 1
 	}
 	shape := []int{c.cfg.Layers, c.cfg.KVHeads, c.cfg.HeadDimK, c.cfg.HeadDimV}
 	for i, want := range shape {
@@ -195,6 +201,10 @@ func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err er
 					err = fmt.Errorf("sequence file: its %s K pages were written with key channels %s; this cache uses %s", t, fileChan, c.cfg.KeyChannels)
 					return 0, err
 				}
+				if si == 1 && isQuantized(t) && fileVC != c.cfg.ValueChannels {
+					err = fmt.Errorf("sequence file: its %s V pages were written with value channels %v; this cache uses %v", t, fileVC, c.cfg.ValueChannels)
+					return 0, err
+				}
 				if size != c.cfg.PageBytes(t, si == 1) || rot > 1 {
 					err = fmt.Errorf("sequence file: page of %d bytes does not match type %s", size, t)
 					return 0, err
@@ -224,6 +234,7 @@ func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err er
 	copy(c.seqs[seq], fresh)
 	for l := range c.kshadow[seq] {
 		c.kshadow[seq][l].page = -1
+		c.vshadow[seq][l].page = -1
 	}
 	c.roles[seq] = make([]Role, n) // a restored sequence's tokens count as prompt
 	return n, nil

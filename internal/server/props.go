@@ -75,7 +75,7 @@ func (s *Server) cacheTypes() map[string]any {
 	return map[string]any{
 		"cache_type_k": ck, "cache_type_v": cv,
 		"cache_types": map[string]any{
-			"k": k, "v": v, "rotate": cfg.Rotate, "page_tokens": cfg.PageTokens,
+			"k": k, "v": v, "rotate": cfg.Rotate, "page_tokens": cfg.PageTokens, "key_channels": cfg.KeyChannels.String(),
 		},
 	}
 }
