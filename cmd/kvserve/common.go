@@ -34,7 +34,7 @@ func (mf *modelFlags) register(f *flags, ctxDefault int) {
 	f.Int(&mf.threads, 0, "threads (0: one per CPU)", "t", "threads")
 	f.Int(&mf.ctx, ctxDefault, "context size in tokens (0: the model's training context)", "c", "ctx-size")
 	f.Int(&mf.batch, engine.DefaultBatch, "prompt micro-batch size in tokens", "b", "batch-size")
-	f.Bool(&mf.noRepack, false, "keep weights in the file's layout (no repacking at load; for comparisons)", "no-repack")
+	f.Bool(&mf.noRepack, false, "keep weights in the file's layout (no repacking at load; for comparisons)", "nr", "no-repack")
 	registerCache(f, &mf.cache)
 }
 
