@@ -53,7 +53,7 @@ func LoadWith(path string, threads int, o LoadOptions) (*Engine, error) {
 		f, err = gguf.Parse(aligned(models.Default()))
 		path = "embedded:" + models.DefaultName
 	} else {
-		f, err = gguf.Open(path)
+		f, err = gguf.OpenModel(path)
 	}
 	if err != nil {
 		return nil, err

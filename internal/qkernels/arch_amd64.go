@@ -10,9 +10,16 @@ import (
 )
 
 func dot(t tensor.Type, n int, w, x []byte) float32 {
+	if tensor.IsSuperBlock(t) {
+		var y [1]float32
+		gemmSuper(t, 1, 1, n, w, len(w), x, len(x), y[:], 1)
+		return y[0]
+	}
 	if level() == cpu.AVX512 {
 		var y [1]float32
-		if isLegacy(t) {
+		if t == tensor.MXFP4 {
+			gemmL512(t, 1, 1, n, w, len(w), x, len(x), y[:], 1)
+		} else if isLegacy(t) {
 			dotRowsL512(t, n, w, len(w), 1, x, y[:])
 		} else {
 			dotRowsK512(t, n, w, len(w), 1, x, y[:])
@@ -28,8 +35,14 @@ func dot(t tensor.Type, n int, w, x []byte) float32 {
 }
 
 func dotRows(t tensor.Type, n int, w []byte, stride, rows int, x []byte, y []float32) {
+	if tensor.IsSuperBlock(t) {
+		gemmSuper(t, rows, 1, n, w, stride, x, len(x), y, rows)
+		return
+	}
 	if level() == cpu.AVX512 {
-		if isLegacy(t) {
+		if t == tensor.MXFP4 {
+			gemmL512(t, rows, 1, n, w, stride, x, len(x), y, rows)
+		} else if isLegacy(t) {
 			dotRowsL512(t, n, w, stride, rows, x, y)
 		} else {
 			dotRowsK512(t, n, w, stride, rows, x, y)
@@ -44,6 +57,10 @@ func dotRows(t tensor.Type, n int, w []byte, stride, rows int, x []byte, y []flo
 }
 
 func gemm(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx int, y []float32, ldy int) {
+	if tensor.IsSuperBlock(t) {
+		gemmSuper(t, m, nTok, k, w, ldw, x, ldx, y, ldy)
+		return
+	}
 	if level() == cpu.AVX512 {
 		if isLegacy(t) {
 			gemmL512(t, m, nTok, k, w, ldw, x, ldx, y, ldy)
@@ -60,7 +77,7 @@ func gemm(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx int, y
 }
 
 func axpyRows(t tensor.Type, n int, rows []byte, stride, count int, a []float32, y []float32) {
-	if level() == cpu.AVX512 && isLegacy(t) {
+	if level() == cpu.AVX512 && isLegacy(t) && t != tensor.MXFP4 {
 		ka := karg{w: ptr(rows), stride: stride, rows: count, nb: n / 32,
 			x: unsafe.Pointer(&a[0]), y: unsafe.Pointer(&y[0])}
 		switch t {
@@ -79,7 +96,7 @@ func axpyRows(t tensor.Type, n int, rows []byte, stride, count int, a []float32,
 		}
 		return
 	}
-	if level() == cpu.AVX2 && isLegacy(t) {
+	if level() == cpu.AVX2 && isLegacy(t) && t != tensor.MXFP4 {
 		ka := karg{w: ptr(rows), stride: stride, rows: count, nb: n / 32,
 			x: unsafe.Pointer(&a[0]), y: unsafe.Pointer(&y[0])}
 		switch t {

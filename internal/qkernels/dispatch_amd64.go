@@ -58,6 +58,8 @@ func call512(op int, t tensor.Type, a *karg) {
 			unpackRowsQ5_1AVX512(a)
 		case tensor.IQ4_NL:
 			unpackRowsIQ4_NLAVX512(a)
+		case tensor.MXFP4:
+			unpackRowsMXFP4(a)
 		case tensor.Q4_K:
 			unpackRowsQ4_KAVX512(a)
 		case tensor.Q5_K:
@@ -67,7 +69,7 @@ func call512(op int, t tensor.Type, a *karg) {
 		}
 	case opTranspose:
 		switch t {
-		case tensor.Q8_0, tensor.Q4_0, tensor.Q5_0, tensor.IQ4_NL:
+		case tensor.Q8_0, tensor.Q4_0, tensor.Q5_0, tensor.IQ4_NL, tensor.MXFP4:
 			transposeLAVX512(a)
 		case tensor.Q4_1, tensor.Q5_1:
 			transposeLMAVX512(a)
@@ -80,7 +82,7 @@ func call512(op int, t tensor.Type, a *karg) {
 		}
 	case opGemm:
 		switch t {
-		case tensor.Q8_0, tensor.Q5_0, tensor.IQ4_NL:
+		case tensor.Q8_0, tensor.Q5_0, tensor.IQ4_NL, tensor.MXFP4:
 			gemmLAAVX512(a)
 		case tensor.Q4_0:
 			gemmLBAVX512(a)
@@ -176,7 +178,7 @@ func gemmL512(t tensor.Type, m, nTok, kk int, w []byte, ldw int, x []byte, ldx i
 // gemmL512p is gemmL512; with packed, w holds packed rows (packed.go, first row a
 // multiple of 16) and ldw is ignored.
 func gemmL512p(t tensor.Type, m, nTok, kk int, w []byte, ldw int, packed bool, x []byte, ldx int, y []float32, ldy int) {
-	if nTok < gemmMinTok && !packed {
+	if nTok < gemmMinTok && !packed && t != tensor.MXFP4 { // MXFP4 has no raw-row kernel: always the unpacked GEMM
 		rx := t.VecDotType().RowSize(kk)
 		for j := 0; j < nTok; j++ {
 			dotRowsL512(t, kk, w, ldw, m, x[j*ldx:j*ldx+rx], y[j*ldy:])
