@@ -173,8 +173,7 @@ func registerLlamaCompat(f *flags, lc *llamaCompat) {
 	lc.note(f, true, "kvserve always batches continuously", "nocb", "no-cont-batching")
 	lc.note(f, true, "each slot has its own paged cache", "kvu", "kv-unified")
 	lc.note(f, true, "each slot has its own paged cache", "no-kvu", "no-kv-unified")
-	// --no-repack is kvserve's own (modelFlags); -nr is llama.cpp's short name for it.
-	lc.note(f, true, "kvserve repacks at load by default (use --no-repack to turn it off)", "repack")
+	lc.note(f, true, "kvserve repacks weights by default (--no-repack, -nr: keep the file's layout)", "repack")
 	lc.note(f, true, whyMem, "mlock")
 	lc.note(f, true, whyMem, "no-mmap")
 	lc.note(f, true, whyMem, "mmap")

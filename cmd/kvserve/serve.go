@@ -274,7 +274,7 @@ func cmdServe(args []string) error {
 		qt = -1
 	}
 	o := server.Options{
-		ModelPath: mf.model, Threads: mf.threads,
+		ModelPath: mf.model, Threads: mf.threads, NoRepack: mf.noRepack,
 		Slots: slots, Ctx: mf.ctx, Batch: mf.batch, PrefillChunk: prefill, Cache: mf.cache, Policy: pol,
 		Spec: spec, DraftPath: sf.draft,
 		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI, Embeddings: embeddings, Pooling: pooling, Lora: loras, NoSharePrefix: noShare,

@@ -49,6 +49,7 @@ type Options struct {
 	// model), with Threads worker threads (<= 0: one per CPU).
 	ModelPath string
 	Threads   int
+	NoRepack  bool // keep the weights in the file's layout (engine.LoadOptions)
 	// Engine, if set, is an already loaded model used instead of
 	// ModelPath; the server does not close it.
 	Engine *engine.Engine
@@ -539,7 +540,7 @@ func (s *Server) load() error {
 		if s.o.load != nil {
 			e, err = s.o.load()
 		} else {
-			e, err = engine.Load(s.o.ModelPath, s.o.Threads)
+			e, err = engine.LoadWith(s.o.ModelPath, s.o.Threads, engine.LoadOptions{NoRepack: s.o.NoRepack})
 		}
 		if err != nil {
 			return err
