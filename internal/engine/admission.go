@@ -213,6 +213,9 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 	keep := 0
 	if r.CachePrompt {
 		keep = commonPrefix(sl.tokens, r.Prompt)
+		if r.CacheReuse > 0 {
+			keep = s.reuseChunks(sl, r.Prompt, keep, r.CacheReuse)
+		}
 		if keep == len(r.Prompt) {
 			keep-- // re-evaluate the last token to get its logits
 		}

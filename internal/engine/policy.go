@@ -42,6 +42,7 @@ func (s *Scheduler) applyPolicy() {
 			s.spill(sl, 0)
 			s.cache.Clear(id)
 			sl.tokens = sl.tokens[:0]
+			s.clearDraft(sl)
 			if s.cache.Bytes()+pl.Need <= p.Budget {
 				return
 			}

@@ -58,6 +58,10 @@ type Request struct {
 	CachePrompt bool // reuse the slot's cached prefix of the prompt
 	Special     bool // render special tokens in the output text
 	NKeep       int  // tokens a context shift or prompt truncation keeps at the start (-1: the whole prompt)
+	// CacheReuse > 0 reuses chunks of at least that many tokens of the
+	// slot's cache that the prompt repeats after its common prefix, the
+	// cache shifted to their new positions (llama-server's --cache-reuse).
+	CacheReuse int
 
 	// Started, if set, is closed when the request gets its slot (and its
 	// share of the cache budget): until then it waits in the queue.
@@ -86,6 +90,7 @@ type Request struct {
 
 // Event is one step of a running request: a generated token, or the end.
 type Event struct {
+	SlotID  int // the slot generating it
 	Token   int
 	Text    string  // text now safe to emit (stop-string prefixes are held back)
 	LogProb float64 // log-probability of Token (before sampling filters)
@@ -108,6 +113,7 @@ type Result struct {
 	CachedTokens    int // prompt tokens reused from the slot's cache
 	SharedTokens    int // of those, tokens of pages shared with another slot (SharePrefix)
 	DiskTokens      int // of those, tokens loaded from the disk tier
+	SlotTokens      int // tokens in the slot's cache when the request ended (llama-server's n_past)
 	EvaluatedTokens int // prompt tokens evaluated
 	PredictedTokens int
 	PromptTime      time.Duration

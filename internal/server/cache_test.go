@@ -86,8 +86,8 @@ func TestCacheUsageAndRequantize(t *testing.T) {
 	}
 	// The slot still answers from its cache: same prompt, cached tokens reused.
 	r := postOK(t, ts.URL+"/completion", map[string]any{"prompt": strings.Repeat("The cache is a product. ", 20), "n_predict": 4, "temperature": 0, "id_slot": 0})
-	if num(r["tokens_cached"]) == 0 {
-		t.Errorf("requantized prefix not reused: %v", r["tokens_cached"])
+	if cacheN(r) == 0 {
+		t.Errorf("requantized prefix not reused: %v", cacheN(r))
 	}
 	// Per-layer scope.
 	part := postOK(t, ts.URL+"/cache/requantize", map[string]any{"type_k": "f16", "layers": "0-1,7"})

@@ -23,6 +23,7 @@ import (
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
 	"github.com/kvserve/kvserve/internal/kvcache"
+	"github.com/kvserve/kvserve/internal/model"
 )
 
 // Defaults of the Options.
@@ -119,6 +120,9 @@ type Options struct {
 	// Pooling is the embeddings' pooling (none, mean, cls, last, rank;
 	// "": the model file's, else none, as llama.cpp).
 	Pooling string
+	// Lora lists LoRA adapters to load and apply (llama-server's --lora,
+	// --lora-scaled); GET/POST /lora-adapters read and change their scales.
+	Lora []LoraAdapter
 	// Metrics enables GET /metrics.
 	Metrics bool
 	// NoWebUI turns off the web page served at / (llama-server's
@@ -202,6 +206,7 @@ type Server struct {
 	modelName string
 
 	waiting    atomic.Int64 // completions submitted and not yet started
+	breakers   breakerCache // DRY's processed sequence breakers
 	baseCtx    context.Context
 	cancelBase context.CancelFunc
 
@@ -216,6 +221,7 @@ type Server struct {
 	loopbackOnly atomic.Bool
 
 	embedSem chan struct{} // running embeddings (Slots at a time)
+	loras    []*model.Lora // loaded adapters, by id
 }
 
 type route struct {
@@ -413,7 +419,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	if origin == "" || sameOrigin(r, origin) {
 		if r.Method == http.MethodOptions {
 			w.Header().Set("Allow", "GET, POST, OPTIONS")
-			w.WriteHeader(http.StatusNoContent)
+			w.WriteHeader(http.StatusOK) // as llama-server answers every OPTIONS
 			return false
 		}
 		return true
@@ -540,6 +546,13 @@ func (s *Server) load() error {
 		}
 		own = true
 	}
+	loras, err := loadLoras(e, s.o.Lora)
+	if err != nil {
+		if own {
+			e.Close()
+		}
+		return err
+	}
 	slotCtx := e.Model.NCtxTrain
 	if s.o.Ctx > 0 {
 		slotCtx = s.o.Ctx / s.o.Slots
@@ -619,6 +632,7 @@ func (s *Server) load() error {
 	}
 	sched.Start()
 	s.eng, s.ownEngine, s.sched, s.slotCtx, s.ownDraft, s.disk = e, own, sched, slotCtx, draft, disk
+	s.loras = loras
 	s.chat, s.chatErr = tmpl, chatErr
 	s.modelName = s.o.Alias
 	if s.modelName == "" {

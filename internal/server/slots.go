@@ -168,13 +168,27 @@ func (s *Server) handleSlotAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var resp map[string]any
-	switch a.action {
-	case "erase":
-		resp, aerr = s.eraseSlot(a.id)
-	case "save":
-		resp, aerr = s.saveSlot(a.id, a.filename)
-	case "restore":
-		resp, aerr = s.restoreSlot(a.id, a.filename, a.typeK, a.typeV)
+	// A busy slot is waited for, as llama-server defers the action until
+	// the slot is idle (up to the queue timeout).
+	deadline := time.Now().Add(s.o.QueueTimeout)
+	for {
+		switch a.action {
+		case "erase":
+			resp, aerr = s.eraseSlot(a.id)
+		case "save":
+			resp, aerr = s.saveSlot(a.id, a.filename)
+		case "restore":
+			resp, aerr = s.restoreSlot(a.id, a.filename, a.typeK, a.typeV)
+		}
+		if aerr == nil || !aerr.slotBusy || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-r.Context().Done():
+			WriteError(w, errorf(http.StatusServiceUnavailable, TypeUnavailable, "request cancelled"))
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	if aerr != nil {
 		WriteError(w, aerr)
@@ -192,7 +206,9 @@ func doErr(id int, err error) *apiError {
 	case errors.As(err, &ae):
 		return ae
 	case errors.Is(err, errSlotBusy):
-		return errorf(http.StatusConflict, TypeInvalidRequest, "slot %d is busy with a request; retry when it is idle", id)
+		e := errorf(http.StatusConflict, TypeInvalidRequest, "slot %d stayed busy with a request until the wait ended (--queue-timeout); retry when it is idle", id)
+		e.slotBusy = true
+		return e
 	case errors.Is(err, engine.ErrClosed):
 		return errorf(http.StatusServiceUnavailable, TypeUnavailable, "%v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kvserve/kvserve/internal/engine"
 	"github.com/kvserve/kvserve/internal/testassets"
@@ -50,8 +51,8 @@ func TestSlotSaveRestore(t *testing.T) {
 	req := map[string]any{"prompt": slotPrompt, "n_predict": 16, "temperature": 0, "id_slot": 0}
 	first := postOK(t, ts.URL+"/completion", req)
 	nPrompt := int(num(first["tokens_evaluated"]))
-	if num(first["tokens_cached"]) != 0 {
-		t.Fatalf("fresh slot had %v tokens cached", first["tokens_cached"])
+	if cacheN(first) != 0 {
+		t.Fatalf("fresh slot had %v tokens cached", cacheN(first))
 	}
 	// GET /slots shows the cached tokens (prompt + the generated tokens
 	// fed back; the last sampled one is not in the cache).
@@ -85,8 +86,8 @@ func TestSlotSaveRestore(t *testing.T) {
 	}
 	req["id_slot"] = 1
 	again := postOK(t, ts.URL+"/completion", req)
-	if again["content"] != first["content"] || num(again["tokens_cached"]) != float64(nPrompt-1) {
-		t.Errorf("after restore: tokens_cached %v (want %d), content %q vs %q", again["tokens_cached"], nPrompt-1, again["content"], first["content"])
+	if again["content"] != first["content"] || cacheN(again) != float64(nPrompt-1) {
+		t.Errorf("after restore: cache_n %v (want %d), content %q vs %q", cacheN(again), nPrompt-1, again["content"], first["content"])
 	}
 
 	// Another server (another cache, other default types) restores it
@@ -97,8 +98,8 @@ func TestSlotSaveRestore(t *testing.T) {
 	}
 	req["id_slot"] = 0
 	other := postOK(t, ts2.URL+"/completion", req)
-	if other["content"] != first["content"] || num(other["tokens_cached"]) != float64(nPrompt-1) {
-		t.Errorf("other server: tokens_cached %v content %q", other["tokens_cached"], other["content"])
+	if other["content"] != first["content"] || cacheN(other) != float64(nPrompt-1) {
+		t.Errorf("other server: cache_n %v content %q", cacheN(other), other["content"])
 	}
 
 	// Saving an empty slot works and restores as empty.
@@ -156,7 +157,7 @@ func rewrite(t *testing.T, src, dst string, edit func(h map[string]any)) {
 // clear 400 and the slot is left as it was.
 func TestSlotRestoreRefusesBadFiles(t *testing.T) {
 	dir := t.TempDir()
-	_, ts := newTestServer(t, Options{Slots: 2, SlotSavePath: dir})
+	_, ts := newTestServer(t, Options{Slots: 2, SlotSavePath: dir, QueueTimeout: 300 * time.Millisecond})
 	postOK(t, ts.URL+"/completion", map[string]any{"prompt": slotPrompt, "n_predict": 4, "temperature": 0, "id_slot": 0})
 	if st, _, b := slotAction(t, ts.URL, 0, "save", "good.bin"); st != 200 {
 		t.Fatalf("save: %d %s", st, b)
@@ -239,13 +240,44 @@ func TestSlotRestoreRefusesBadFiles(t *testing.T) {
 	st, b = post(t, ts.URL+"/slots/0?action=save", `{"filename":5}`)
 	wantError(t, "numeric filename", st, b, 400, TypeInvalidRequest)
 
-	// A busy slot cannot be saved, restored or erased.
+	// A slot that stays busy past the wait (the queue timeout) cannot be
+	// saved, restored or erased: 409.
 	_, cancel, _ := startStream(t, ts.URL+"/completion", map[string]any{"prompt": "Once", "n_predict": 2000, "ignore_eos": true, "stream": true, "id_slot": 0})
 	for _, action := range []string{"save", "restore", "erase"} {
 		st, _, b := slotAction(t, ts.URL, 0, action, "good.bin")
 		wantError(t, "busy "+action, st, b, http.StatusConflict, TypeInvalidRequest)
 	}
 	cancel()
+}
+
+// A slot action on a busy slot waits for it, as llama-server defers the
+// action until the slot is idle.
+func TestSlotActionWaitsForBusySlot(t *testing.T) {
+	dir := t.TempDir()
+	_, ts := newTestServer(t, Options{Slots: 2, SlotSavePath: dir})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		post(t, ts.URL+"/completion", map[string]any{"prompt": "Once", "n_predict": 24, "ignore_eos": true, "id_slot": 1})
+	}()
+	for !slotBusy(t, ts.URL, 1) {
+		time.Sleep(time.Millisecond)
+	}
+	st, m, b := slotAction(t, ts.URL, 1, "save", "waited.bin")
+	if st != http.StatusOK || num(m["n_saved"]) < 24 {
+		t.Errorf("save of a busy slot: %d %s", st, b)
+	}
+	<-done
+}
+
+func slotBusy(t *testing.T, base string, id int) bool {
+	t.Helper()
+	_, b := get(t, base+"/slots")
+	var slots []map[string]any
+	if err := json.Unmarshal(b, &slots); err != nil {
+		t.Fatal(err)
+	}
+	return slots[id]["is_processing"] == true
 }
 
 // A file saved with another model is refused.

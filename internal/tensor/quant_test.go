@@ -14,12 +14,12 @@ import (
 
 var allTypes = []tensor.Type{
 	tensor.F32, tensor.F16, tensor.BF16, tensor.Q8_0, tensor.Q8_1, tensor.Q4_0, tensor.Q4_1,
-	tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q8_K,
+	tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q8_K, tensor.MXFP4,
 }
 
 var dotTypes = []tensor.Type{
 	tensor.F32, tensor.F16, tensor.BF16, tensor.Q8_0, tensor.Q4_0, tensor.Q4_1,
-	tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K,
+	tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.MXFP4,
 }
 
 type testRow struct {
@@ -242,6 +242,7 @@ func TestRoundTripError(t *testing.T) {
 		tensor.Q8_0: 0.0057, tensor.Q8_1: 0.0057, tensor.Q8_K: 0.0075,
 		tensor.Q6_K: 0.0187, tensor.Q5_0: 0.045, tensor.Q5_1: 0.040, tensor.Q5_K: 0.038,
 		tensor.Q4_0: 0.090, tensor.Q4_1: 0.082, tensor.Q4_K: 0.075, tensor.IQ4_NL: 0.083,
+		tensor.MXFP4: 0.12, // power-of-two scales and E2M1 levels
 	}
 	const n = 4096
 	r := rand.New(rand.NewPCG(11, 12))

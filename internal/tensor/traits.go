@@ -126,6 +126,7 @@ var table = [...]Traits{
 	{Q4_K, "q4_K", 256, 144, Q8_K, Weight, BlockKernels, KGemm, quantizeQ4_K, dequantizeQ4_K, vecDotQ4_K},
 	{Q5_K, "q5_K", 256, 176, Q8_K, Weight, BlockKernels, KGemm, quantizeQ5_K, dequantizeQ5_K, vecDotQ5_K},
 	{Q6_K, "q6_K", 256, 210, Q8_K, Weight, BlockKernels, KGemm, quantizeQ6_K, dequantizeQ6_K, vecDotQ6_K},
+	{MXFP4, "mxfp4", 32, 17, Q8_0, Weight, BlockKernels, KGemm, quantizeMXFP4, dequantizeMXFP4, vecDotMXFP4},
 	// Activation types (the vec-dot types of the quantized weights).
 	{Q8_1, "q8_1", 32, 36, Q8_1, 0, BlockKernels, KEncode, quantizeQ8_1, dequantizeQ8_1, nil},
 	{Q8_K, "q8_K", 256, 292, Q8_K, 0, BlockKernels, KEncode, quantizeQ8_K, dequantizeQ8_K, nil},
@@ -147,7 +148,6 @@ var table = [...]Traits{
 	layoutOnly(IQ1_M, "iq1_m", 256, 56),
 	layoutOnly(TQ1_0, "tq1_0", 256, 54),
 	layoutOnly(TQ2_0, "tq2_0", 256, 66),
-	layoutOnly(MXFP4, "mxfp4", 32, 17),
 }
 
 // byType is the table indexed by type, for the hot paths (sizes are looked
