@@ -375,7 +375,7 @@ func TestRequantizeScopedRotateRefused(t *testing.T) {
 
 // Two slots whose prompts start with the same whole pages hold them once:
 // /cache/usage counts them once in total_bytes (and says which are shared
-// and by how many slots), the second request reuses them (tokens_cached),
+// and by how many slots), the second request reuses them (timings.cache_n),
 // and /metrics reports the shared bytes.
 func TestCacheUsageSharedPages(t *testing.T) {
 	co := engine.DefaultCacheOptions()
@@ -405,7 +405,7 @@ func TestCacheUsageSharedPages(t *testing.T) {
 	}
 	cached := cacheN(r)
 	if cached <= 0 || int(cached)%16 != 0 {
-		t.Errorf("second request's prompt tokens reused (timings.cache_n) %v, want whole shared pages", cached)
+		t.Errorf("second request's timings.cache_n %v, want whole shared pages", cached)
 	}
 	if m := scrape(t, ts.URL); m["kvserve:kv_cache_shared_bytes"] != shared {
 		t.Errorf("kv_cache_shared_bytes %v, want %v", m["kvserve:kv_cache_shared_bytes"], shared)
@@ -413,7 +413,7 @@ func TestCacheUsageSharedPages(t *testing.T) {
 }
 
 // --cache-disk: a slot taken by another conversation spills the first to
-// disk, and its next turn loads it (tokens_cached) — in a restarted server
+// disk, and its next turn loads it (timings.cache_n) — in a restarted server
 // too; a file with a flipped byte is skipped and counted, and the answer
 // is the same, evaluated afresh. /cache/usage and /metrics report the tier.
 func TestCacheDiskTier(t *testing.T) {
@@ -423,11 +423,11 @@ func TestCacheDiskTier(t *testing.T) {
 	o := Options{Slots: 1, Cache: co, Metrics: true, CacheDisk: dir}
 	_, ts := newTestServer(t, o)
 	a := strings.Repeat("The first conversation is about the sea. ", 4)
-	first := postOK(t, ts.URL+"/completion", map[string]any{"prompt": a, "n_predict": 8, "temperature": 0})
-	postOK(t, ts.URL+"/completion", map[string]any{"prompt": strings.Repeat("Another one, about mountains. ", 4), "n_predict": 8, "temperature": 0})
-	next := map[string]any{"prompt": a + first["content"].(string) + " And then?", "n_predict": 8, "temperature": 0}
+	first := postOK(t, ts.URL+"/completion", map[string]any{"prompt": a, "n_predict": 8, "temperature": 0, "ignore_eos": true})
+	postOK(t, ts.URL+"/completion", map[string]any{"prompt": strings.Repeat("Another one, about mountains. ", 4), "n_predict": 8, "temperature": 0, "ignore_eos": true})
+	next := map[string]any{"prompt": a + first["content"].(string) + " And then?", "n_predict": 8, "temperature": 0, "ignore_eos": true}
 	again := postOK(t, ts.URL+"/completion", next)
-	if cacheN(again) < 32 {
+	if cacheN(again) < 32 || again["content"] == "" {
 		t.Errorf("next turn: prompt tokens reused %v, want the first conversation loaded from disk", cacheN(again))
 	}
 	disk := obj(t, must(get(t, ts.URL+"/cache/usage")))["disk"].(map[string]any)
