@@ -6,8 +6,9 @@
 # and writes testdata/llamacpp/embeddings.json: for each model and pooling
 # (mean, cls, last, and none: the last token's row), each text's token ids
 # and llama.cpp's vector before normalization; and rank pooling's scores of
-# kvtest-qwen3-14m given a random rank head (scripts/rankhead). Needs g++ with
-# OpenMP, go, python3.
+# kvtest-qwen3-14m given a random rank head (scripts/rankhead), and kvtest-27m's
+# with a random LoRA adapter at scale 0.75 (scripts/loraadapter). Needs g++
+# with OpenMP, go, python3.
 # Usage: scripts/embed-llamacpp.sh [OUT.json]
 set -euo pipefail
 export OMP_WAIT_POLICY=PASSIVE
@@ -36,6 +37,13 @@ go run ./scripts/rankhead "$shared/models/kvtest-qwen3-14m-f16.gguf" "$tmp/rank.
 "$tmp/embed" "$tmp/rank.gguf" rank "${texts[@]}" | while read -r line; do
   printf '{"model":"kvtest-qwen3-14m-f16+rank","pooling":"rank","r":%s}\n' "$line"
 done >> "$tmp/lines"
+# LoRA: kvtest-27m with a random adapter (synth.TestLoraAdapter) at scale 0.75.
+go run ./scripts/loraadapter "$shared/models/kvtest-27m-f16.gguf" "$tmp/lora.gguf"
+for p in last mean; do
+  EMBED_LORA=$tmp/lora.gguf EMBED_LORA_SCALE=0.75 "$tmp/embed" "$shared/models/kvtest-27m-f16.gguf" "$p" "${texts[@]}" | while read -r line; do
+    printf '{"model":"kvtest-27m-f16+lora0.75","pooling":"%s","r":%s}\n' "$p" "$line"
+  done >> "$tmp/lines"
+done
 python3 - "$tmp/lines" "$out" <<'PY'
 import json, sys
 rows = []

@@ -5,9 +5,11 @@
 //   llamacpp-embed MODEL.gguf POOLING TEXT...   (POOLING: none mean cls last rank)
 // One line per text: {"text":..., "tokens":[...], "embedding":[...]} — the
 // pooled vector before any normalization (pooling none: the last token's row;
-// rank: the rank head's scores).
+// rank: the rank head's scores). EMBED_LORA=ADAPTER.gguf (EMBED_LORA_SCALE,
+// default 1) applies a LoRA adapter.
 #include "llama.h"
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -55,6 +57,12 @@ int main(int argc, char ** argv) {
     cp.no_perf = true;
     llama_context * ctx = llama_init_from_model(model, cp);
     if (!ctx) { fprintf(stderr, "cannot create a context\n"); return 1; }
+    if (const char * lp = getenv("EMBED_LORA")) {
+        llama_adapter_lora * ad = llama_adapter_lora_init(model, lp);
+        if (!ad) { fprintf(stderr, "cannot load the adapter %s\n", lp); return 1; }
+        const char * ls = getenv("EMBED_LORA_SCALE");
+        if (llama_set_adapter_lora(ctx, ad, ls ? (float) atof(ls) : 1.0f) != 0) { fprintf(stderr, "cannot apply the adapter\n"); return 1; }
+    }
     const int n_embd = pt == LLAMA_POOLING_TYPE_RANK ? (int) llama_model_n_cls_out(model) : llama_model_n_embd(model);
     for (int a = 3; a < argc; a++) {
         std::string text = argv[a];

@@ -8,7 +8,7 @@ import (
 )
 
 func cmdQuantize(args []string) error {
-	f := newFlags("quantize", "kvserve quantize [-t THREADS] IN.gguf OUT.gguf TYPE   (TYPE: Q8_0, Q4_0, Q4_K_M, Q5_K_M, Q6_K, F16)")
+	f := newFlags("quantize", "kvserve quantize [-t THREADS] IN.gguf OUT.gguf TYPE   (TYPE: Q8_0, Q4_0, Q6_K, Q5_K_M, Q4_K_M, Q3_K_L, Q3_K_M, Q3_K_S, Q2_K, IQ4_XS, F16)")
 	var threads int
 	f.Int(&threads, 0, "threads (0: one per CPU)", "t", "threads")
 	pos, err := f.parse(args)

@@ -33,7 +33,7 @@ func cmdServe(args []string) error {
 	sf.register(f)
 	var host, apiKey, apiKeyFile, corsOrigins, alias, slotPath, logLevel, reasoningFormat string
 	var port, slots, prefill int
-	var metrics, ctxShift, noCtxShift, noWebUI bool
+	var metrics, ctxShift, noCtxShift, noWebUI, noShare bool
 	var maxBody int64
 	var allowedHosts string
 	var queueTimeout, shutdownTimeout float64
@@ -51,7 +51,11 @@ func cmdServe(args []string) error {
 	f.Bool(&ctxShift, false, "when a slot's context fills, drop the older half of its tokens (after n_keep) and keep generating; prompts that do not fit are truncated instead of refused", "context-shift")
 	f.Bool(&noCtxShift, false, "turn context shift off (the default)", "no-context-shift")
 	f.Bool(&noWebUI, false, "do not serve the web page (chat and cache map) at /", "no-webui")
+	f.Bool(&noShare, false, "do not share prefix pages between slots (by default a prompt starting with whole pages another slot holds shares them, copy-on-write)", "no-cache-share")
 	f.String(&slotPath, "", "directory for slot save/restore files (default: save/restore disabled)", "slot-save-path")
+	var diskDir, diskBudget string
+	f.String(&diskDir, "", "directory of the cache's disk tier: slots' caches that would be dropped are spilled there and loaded back for prompts that start with them, across restarts (default: none)", "cache-disk")
+	f.String(&diskBudget, "", "most bytes the disk tier's files take, e.g. 4GiB; least recently used entries are evicted (default: no limit)", "cache-disk-budget")
 	f.Int(&queueMax, 0, "completions allowed to wait for a slot (0: 64 per slot)", "queue-max")
 	f.Float(&queueTimeout, 60, "seconds a completion waits for a free slot before a 503 (0: answer 503 at once)", "queue-timeout")
 	f.Float(&shutdownTimeout, 30, "seconds to let in-flight requests finish on SIGTERM/SIGINT before cancelling them", "shutdown-timeout")
@@ -64,6 +68,9 @@ func cmdServe(args []string) error {
 	f.section("llama-server's request defaults and options:")
 	d := server.DefaultDefaults()
 	registerSampling(f, &d.Sample)
+	var samplers, samplingSeq string
+	var breakers, logitBias multiString
+	registerChainSampling(f, &d.Sample, &samplers, &samplingSeq, &breakers, &logitBias)
 	f.Int(&d.NPredict, d.NPredict, "default number of tokens to generate (-1: until end of generation or context)", "n", "predict", "n-predict")
 	f.Int(&d.NKeep, d.NKeep, "default n_keep: prompt tokens a context shift keeps (-1: all)", "keep")
 	f.Bool(&d.IgnoreEOS, false, "default ignore_eos: generate past end-of-generation tokens", "ignore-eos")
@@ -97,12 +104,24 @@ func cmdServe(args []string) error {
 	f.Bool(&embeddings, false, "serve embeddings: /embedding, /v1/embeddings (completions keep working)", "embeddings", "embedding")
 	f.String(&pooling, "", "embedding pooling: none, mean, cls, last, rank (default: the model file's, else none)", "pooling")
 	f.Bool(&reranking, false, "serve /rerank (embeddings with rank pooling; the model needs a rank head)", "reranking", "rerank")
-	pos, err := f.parse(args)
+	var loras []server.LoraAdapter
+	var loraNoApply bool
+	f.fs.Var(&loraFlag{list: &loras}, "lora", "LoRA adapter file (GGUF), applied at scale 1; repeatable")
+	f.names([]string{"lora"})
+	f.fs.Var(&loraFlag{list: &loras, scaled: true}, "lora-scaled", "LoRA adapter with its scale: FILE:SCALE (or FILE SCALE); repeatable")
+	f.names([]string{"lora-scaled"})
+	f.Bool(&loraNoApply, false, "load the LoRA adapters at scale 0 (set scales with POST /lora-adapters)", "lora-init-without-apply")
+	pos, err := f.parse(joinLoraScaled(args))
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	if loraNoApply {
+		for i := range loras {
+			loras[i].Scale = 0
+		}
 	}
 	if reranking {
 		if pooling != "" && pooling != "rank" {
@@ -118,6 +137,9 @@ func cmdServe(args []string) error {
 	if err := lc.check(); err != nil {
 		return err
 	}
+	if err := chainFlags(&d.Sample, samplers, samplingSeq, breakers, logitBias); err != nil {
+		return err
+	}
 	if err := d.Sample.Validate(); err != nil {
 		return err
 	}
@@ -129,9 +151,6 @@ func cmdServe(args []string) error {
 	}
 	if d.CacheReuse < 0 {
 		return fmt.Errorf("--cache-reuse must be >= 0")
-	}
-	if d.CacheReuse > 0 {
-		return fmt.Errorf("--cache-reuse %d: reusing shifted chunks is not implemented yet (0 turns it off)", d.CacheReuse)
 	}
 	tmplSrc, kwargs, err := chatOptions(chatTemplate, chatTemplateFile, chatKwargs, reasoningBudget, reasoning)
 	if err != nil {
@@ -237,6 +256,15 @@ func cmdServe(args []string) error {
 	if err != nil {
 		return err
 	}
+	var diskBytes int64
+	if diskBudget != "" {
+		if diskBytes, err = cachepolicy.ParseBytes(diskBudget); err != nil || diskBytes < 0 {
+			return fmt.Errorf("--cache-disk-budget %q: want a size such as 4GiB", diskBudget)
+		}
+		if diskDir == "" {
+			return fmt.Errorf("--cache-disk-budget needs --cache-disk DIR")
+		}
+	}
 	spec, err := sf.options(mf.cache)
 	if err != nil {
 		return err
@@ -249,8 +277,9 @@ func cmdServe(args []string) error {
 		ModelPath: mf.model, Threads: mf.threads,
 		Slots: slots, Ctx: mf.ctx, Batch: mf.batch, PrefillChunk: prefill, Cache: mf.cache, Policy: pol,
 		Spec: spec, DraftPath: sf.draft,
-		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI, Embeddings: embeddings, Pooling: pooling,
+		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI, Embeddings: embeddings, Pooling: pooling, Lora: loras, NoSharePrefix: noShare,
 		Alias: alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
+		CacheDisk: diskDir, CacheDiskBudget: diskBytes,
 		MaxResponseBytes: int64(maxRespMiB) << 20, APIKeys: keys, CORSOrigins: origins, AllowedHosts: hosts, ReasoningFormat: reasoningFormat,
 		QueueTimeout: qt, QueueMax: queueMax,
 		ShutdownTimeout: time.Duration(shutdownTimeout * float64(time.Second)),
@@ -299,6 +328,50 @@ func apiKeys(flagKey, file, env string) ([]string, error) {
 		}
 	}
 	return keys, nil
+}
+
+// loraFlag collects --lora FILE and --lora-scaled FILE:SCALE values.
+type loraFlag struct {
+	list   *[]server.LoraAdapter
+	scaled bool
+}
+
+func (l *loraFlag) String() string { return "" }
+
+func (l *loraFlag) Set(v string) error {
+	a := server.LoraAdapter{Path: v, Scale: 1}
+	if l.scaled {
+		i := strings.LastIndex(v, ":")
+		if i < 0 {
+			return fmt.Errorf("want FILE:SCALE (or FILE SCALE), not %q", v)
+		}
+		x, err := strconv.ParseFloat(v[i+1:], 32)
+		if err != nil {
+			return fmt.Errorf("the scale in %q is not a number", v)
+		}
+		a.Path, a.Scale = v[:i], float32(x)
+	}
+	if a.Path == "" {
+		return fmt.Errorf("empty adapter path")
+	}
+	*l.list = append(*l.list, a)
+	return nil
+}
+
+// joinLoraScaled turns llama-server's two-argument form "--lora-scaled FILE
+// SCALE" into "--lora-scaled FILE:SCALE".
+func joinLoraScaled(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		out = append(out, args[i])
+		if (args[i] == "--lora-scaled" || args[i] == "-lora-scaled") && i+2 < len(args) {
+			if _, err := strconv.ParseFloat(args[i+2], 32); err == nil {
+				out = append(out, args[i+1]+":"+args[i+2])
+				i += 2
+			}
+		}
+	}
+	return out
 }
 
 // chatOptions reads the chat template flags: the template's Jinja source

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -43,16 +44,36 @@ func TestEmbeddingParity(t *testing.T) {
 		}
 	}()
 	worst := 1.0
+	plain := map[string][]float64{}
 	for _, e := range fx.Entries {
+		plain[e.Model+" "+e.Pooling+" "+e.Text] = e.Embedding
+	}
+	for _, e := range fx.Entries {
+		if base, variant, _ := strings.Cut(e.Model, "+"); strings.HasPrefix(variant, "lora") {
+			// The adapter must matter, or matching llama.cpp proves nothing.
+			if c := cos64(e.Embedding, plain[base+" "+e.Pooling+" "+e.Text]); c > 0.999 {
+				t.Errorf("%s %s: llama.cpp's vector with the adapter has cosine %.5f with the one without", e.Model, e.Pooling, c)
+			}
+		}
 		sc := scheds[e.Model]
 		if sc == nil {
-			path := testassets.Path(t, "models/"+strings.TrimSuffix(e.Model, "+rank")+".gguf")
-			if strings.HasSuffix(e.Model, "+rank") {
+			base, variant, _ := strings.Cut(e.Model, "+")
+			path := testassets.Path(t, "models/"+base+".gguf")
+			if variant == "rank" {
 				path = rankModel(t, path)
 			}
 			eng, err := engine.Load(path, 2)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if scale, ok := strings.CutPrefix(variant, "lora"); ok {
+				s, err := strconv.ParseFloat(scale, 32)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := eng.LoadLora(loraAdapter(t, path), float32(s)); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if sc, err = eng.NewScheduler(engine.SchedulerOptions{Slots: 1, SlotCtx: 512}); err != nil {
 				t.Fatal(err)
@@ -104,6 +125,16 @@ func TestEmbeddingParity(t *testing.T) {
 	t.Logf("worst cosine with llama.cpp over %d embeddings: %.7f", len(fx.Entries), worst)
 }
 
+func cos64(a, b []float64) float64 {
+	var d, na, nb float64
+	for i := range a {
+		d += a[i] * b[i]
+		na += a[i] * a[i]
+		nb += b[i] * b[i]
+	}
+	return d / math.Sqrt(na*nb)
+}
+
 // rankModel writes src with the rank head scripts/embed-llamacpp.sh gave
 // llama.cpp (synth.WithRankHead, labels yes/no, seed 1).
 func rankModel(t *testing.T, src string) string {
@@ -118,6 +149,28 @@ func rankModel(t *testing.T, src string) string {
 		t.Fatal(err)
 	}
 	if err := synth.WithRankHead(f, out, []string{"yes", "no"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// loraAdapter writes the adapter scripts/embed-llamacpp.sh gave llama.cpp
+// (synth.TestLoraAdapter) for the base model at path.
+func loraAdapter(t *testing.T, base string) string {
+	f, err := gguf.Open(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	path := filepath.Join(t.TempDir(), "lora.gguf")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := synth.TestLoraAdapter(f, out); err != nil {
 		t.Fatal(err)
 	}
 	if err := out.Close(); err != nil {

@@ -114,6 +114,7 @@ func (mm *matmuls) run() {
 		mm.total += (mm.jobs[i].w.Out + rows - 1) / rows
 	}
 	mm.pool.Run(mm.total, mm)
+	mm.applyLora()
 	for i := range mm.jobs {
 		mm.jobs[i].xq = nil
 	}

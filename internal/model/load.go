@@ -19,6 +19,16 @@ type Linear struct {
 	In, Out  int
 	RowBytes int
 	Data     []byte
+
+	// A view of rows of a fused tensor (rows): the tensor's name and the
+	// view's first row, for LoRA adapters, which name the fused tensor.
+	base string
+	row0 int
+	lora []*loraWeight // LoRA adapters attached (AttachLora)
+
+	// Packed holds the matrix in the kernels' packed layout (Model.Pack),
+	// or is nil; products read it instead of Data when set.
+	Packed []byte
 }
 
 // Row returns the bytes of row r.
@@ -26,7 +36,7 @@ func (l *Linear) Row(r int) []byte { return l.Data[r*l.RowBytes : (r+1)*l.RowByt
 
 // rows returns a view of rows [r0, r1) (how fused tensors are split).
 func (l *Linear) rows(r0, r1 int, name string) *Linear {
-	return &Linear{Name: name, Type: l.Type, In: l.In, Out: r1 - r0, RowBytes: l.RowBytes, Data: l.Data[r0*l.RowBytes : r1*l.RowBytes]}
+	return &Linear{Name: name, Type: l.Type, In: l.In, Out: r1 - r0, RowBytes: l.RowBytes, Data: l.Data[r0*l.RowBytes : r1*l.RowBytes], base: l.Name, row0: r0}
 }
 
 // Layer holds one transformer block's weights. Optional parts are nil
@@ -69,6 +79,8 @@ type Model struct {
 	RopeFreqs, RopeLong, RopeShort []float32
 
 	File *gguf.File
+
+	packed *memRegion // Pack's memory
 }
 
 // CacheAttn returns how each layer attends, for the KV cache: the

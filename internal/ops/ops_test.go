@@ -39,10 +39,29 @@ func randFloats(r *rand.Rand, n int) []float32 {
 	return v
 }
 
-// encodeRef is tensor.QuantizeRow into a new buffer.
+// encodeRef is tensor.QuantizeRow into a new buffer. For the read-only
+// types (no quantizer) it returns bytes derived from x with finite
+// binary16 scales instead.
 func encodeRef(typ tensor.Type, x []float32) []byte {
 	b := make([]byte, typ.RowSize(len(x)))
-	tensor.QuantizeRow(typ, x, b)
+	if tensor.Quantizable(typ) {
+		tensor.QuantizeRow(typ, x, b)
+		return b
+	}
+	for i := range b {
+		b[i] = byte(math.Float32bits(x[i%len(x)]) >> (i % 3 * 8))
+	}
+	d := tensor.F32ToF16(0.01)
+	for o := 0; o < len(b); o += typ.TypeSize() {
+		if typ == tensor.IQ1_M {
+			for i := 0; i < 4; i++ {
+				p := o + 48 + 2*i
+				b[p+1] = b[p+1]&0x0f | byte(d>>(4*i)&15)<<4
+			}
+		} else {
+			b[o], b[o+1] = byte(d), byte(d>>8)
+		}
+	}
 	return b
 }
 
@@ -214,7 +233,7 @@ func mustPanic(t *testing.T, what, msg string, f func()) {
 
 func TestMissingKernels(t *testing.T) {
 	y := make([]float32, 256)
-	for _, typ := range []tensor.Type{tensor.Q2_K, tensor.Q8_1, tensor.Q8_K, tensor.Type(999)} {
+	for _, typ := range []tensor.Type{tensor.TQ1_0, tensor.Q8_1, tensor.Q8_K, tensor.Type(999)} {
 		mustPanic(t, "Gemm "+typ.String(), "no kernel for type", func() {
 			ops.Gemm(typ, 1, 1, 256, make([]byte, 400), 400, make([]byte, 400), 400, y, 1)
 		})
@@ -224,8 +243,8 @@ func TestMissingKernels(t *testing.T) {
 			ops.AccumRows(typ, y, 256, make([]float32, 1), 1, 1, make([]byte, 400), 400)
 		})
 	}
-	mustPanic(t, "Encode q2_K", "cannot be converted", func() { ops.Encode(tensor.Q2_K, make([]byte, 84), y) })
-	mustPanic(t, "Decode q2_K", "cannot be converted", func() { ops.Decode(tensor.Q2_K, y, make([]byte, 84)) })
+	mustPanic(t, "Encode tq1_0", "cannot be converted", func() { ops.Encode(tensor.TQ1_0, make([]byte, 54), y) })
+	mustPanic(t, "Decode tq1_0", "cannot be converted", func() { ops.Decode(tensor.TQ1_0, y, make([]byte, 54)) })
 	mustPanic(t, "Gemm f16 strided", "contiguous", func() {
 		ops.Gemm(tensor.F16, 1, 1, 4, make([]byte, 16), 16, make([]byte, 16), 16, y, 1)
 	})
@@ -242,8 +261,10 @@ func TestZeroAllocs(t *testing.T) {
 		calls := map[string]func(){
 			"Gemm":        func() { ops.Gemm(typ, 16, 4, k, w, typ.RowSize(k), x, vt.RowSize(k), y, 16) },
 			"Activations": func() { ops.Activations(vt, x, xf) },
-			"Encode":      func() { ops.Encode(typ, w[:typ.RowSize(len(xf))], xf) },
 			"Decode":      func() { ops.Decode(typ, xf, w[:typ.RowSize(len(xf))]) },
+		}
+		if tensor.Quantizable(typ) {
+			calls["Encode"] = func() { ops.Encode(typ, w[:typ.RowSize(len(xf))], xf) }
 		}
 		if typ.Has(tensor.KAccum) {
 			calls["AccumRows"] = func() { ops.AccumRows(typ, y[:3*k/8], k/8, xf, 16, 16, w, typ.RowSize(k/8)) }

@@ -10,6 +10,11 @@ import (
 )
 
 func dot(t tensor.Type, n int, w, x []byte) float32 {
+	if tensor.IsSuperBlock(t) {
+		var y [1]float32
+		gemmSuper(t, 1, 1, n, w, len(w), x, len(x), y[:], 1)
+		return y[0]
+	}
 	if level() == cpu.AVX512 {
 		var y [1]float32
 		if t == tensor.MXFP4 {
@@ -30,6 +35,10 @@ func dot(t tensor.Type, n int, w, x []byte) float32 {
 }
 
 func dotRows(t tensor.Type, n int, w []byte, stride, rows int, x []byte, y []float32) {
+	if tensor.IsSuperBlock(t) {
+		gemmSuper(t, rows, 1, n, w, stride, x, len(x), y, rows)
+		return
+	}
 	if level() == cpu.AVX512 {
 		if t == tensor.MXFP4 {
 			gemmL512(t, rows, 1, n, w, stride, x, len(x), y, rows)
@@ -48,6 +57,10 @@ func dotRows(t tensor.Type, n int, w []byte, stride, rows int, x []byte, y []flo
 }
 
 func gemm(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx int, y []float32, ldy int) {
+	if tensor.IsSuperBlock(t) {
+		gemmSuper(t, m, nTok, k, w, ldw, x, ldx, y, ldy)
+		return
+	}
 	if level() == cpu.AVX512 {
 		if isLegacy(t) {
 			gemmL512(t, m, nTok, k, w, ldw, x, ldx, y, ldy)

@@ -284,6 +284,15 @@ func gemmGeneric(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx
 	s := getScratch()
 	defer putScratch(s)
 	rw, rx := t.RowSize(k), t.VecDotType().RowSize(k)
+	if tensor.IsSuperBlock(t) {
+		for i := 0; i < m; i++ {
+			unpackSuper(t, k, w[i*ldw:i*ldw+rw], &s.ur, &s.sb)
+			for j := 0; j < nTok; j++ {
+				y[j*ldy+i] = dotSuperUnpacked(t, k, &s.ur, x[j*ldx:j*ldx+rx])
+			}
+		}
+		return
+	}
 	for i := 0; i < m; i++ {
 		unpackGeneric(t, k, w[i*ldw:i*ldw+rw], &s.ur)
 		for j := 0; j < nTok; j++ {

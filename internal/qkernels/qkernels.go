@@ -10,8 +10,10 @@
 // Quantize. The block formats themselves, and the plain-Go references
 // these kernels are proved against, belong to package tensor.
 //
-// Weight types: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL (32-element blocks)
-// and Q4_K, Q5_K and Q6_K (256-element super-blocks). The activations x are
+// Weight types: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and IQ4_NL (32-element blocks),
+// Q4_K, Q5_K and Q6_K (256-element super-blocks), and the low-bit
+// super-block types (Q2_K, Q3_K, IQ4_XS and the read-only IQ types:
+// superblock.go), which decode to one common form. The activations x are
 // always rows already quantized to t.VecDotType() (Q8_0, Q8_1 or Q8_K).
 //
 // # Paths

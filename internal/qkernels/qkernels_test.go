@@ -15,7 +15,8 @@ import (
 
 var (
 	legacyTypes = []tensor.Type{tensor.Q8_0, tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL}
-	kTypes      = []tensor.Type{tensor.Q4_K, tensor.Q5_K, tensor.Q6_K}
+	kTypes      = []tensor.Type{tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q3_K, tensor.Q2_K, tensor.IQ4_XS,
+		tensor.IQ3_S, tensor.IQ3_XXS, tensor.IQ2_S, tensor.IQ2_XS, tensor.IQ2_XXS, tensor.IQ1_M, tensor.IQ1_S}
 	// Weight-only 32-blocks (no cache kernels): MXFP4.
 	weightOnlyTypes = []tensor.Type{tensor.MXFP4}
 	allTypes        = append(append(append([]tensor.Type{}, legacyTypes...), kTypes...), weightOnlyTypes...)
@@ -41,6 +42,10 @@ func randFloats(r *rand.Rand, n int, scale float64) []float32 {
 }
 
 func quantRow(t tensor.Type, v []float32) []byte {
+	if !tensor.Quantizable(t) {
+		// Read-only types: random bytes with sane scales.
+		return rawRow(rand.New(rand.NewPCG(uint64(len(v)), uint64(t))), t, len(v))
+	}
 	b := make([]byte, t.RowSize(len(v)))
 	tensor.QuantizeRow(t, v, b)
 	return b
@@ -73,6 +78,21 @@ func rawRow(r *rand.Rand, t tensor.Type, n int) []byte {
 			f16(o + 2)
 		case tensor.Q6_K:
 			f16(o + 208)
+		case tensor.Q2_K:
+			f16(o + 80)
+			f16(o + 82)
+		case tensor.Q3_K:
+			f16(o + 108)
+		case tensor.IQ4_XS, tensor.IQ3_S, tensor.IQ3_XXS, tensor.IQ2_S, tensor.IQ2_XS, tensor.IQ2_XXS, tensor.IQ1_S:
+			f16(o)
+		case tensor.IQ1_M:
+			// d's four nibbles are the top nibbles of the scales' uint16s.
+			d := tensor.F32ToF16(float32(r.NormFloat64() * 0.05))
+			for i := 0; i < 4; i++ {
+				p := o + 48 + 2*i
+				v := binary.LittleEndian.Uint16(b[p:])&0x0fff | (d>>(4*i)&15)<<12
+				binary.LittleEndian.PutUint16(b[p:], v)
+			}
 		case tensor.Q8_K:
 			binary.LittleEndian.PutUint32(b[o:], math.Float32bits(float32(r.NormFloat64()*0.01)))
 		}
@@ -401,7 +421,7 @@ func TestTypesMatchTable(t *testing.T) {
 			t.Errorf("Supported(%s) = false", ty)
 		}
 	}
-	for _, ty := range []tensor.Type{tensor.F32, tensor.F16, tensor.Q8_1, tensor.Q8_K, tensor.Q2_K, tensor.Type(999)} {
+	for _, ty := range []tensor.Type{tensor.F32, tensor.F16, tensor.Q8_1, tensor.Q8_K, tensor.TQ1_0, tensor.Type(999)} {
 		if Supported(ty) || CanDequantize(ty) {
 			t.Errorf("%s: Supported %v, CanDequantize %v", ty, Supported(ty), CanDequantize(ty))
 		}

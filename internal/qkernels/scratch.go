@@ -3,6 +3,8 @@ package qkernels
 import (
 	"sync"
 	"unsafe"
+
+	"github.com/kvserve/kvserve/internal/tensor"
 )
 
 // scratch holds the per-call working memory of the kernels (unpacked
@@ -10,6 +12,7 @@ import (
 // calls do not allocate once warm, and is owned by one call at a time.
 type scratch struct {
 	ur  unpackedRow
+	sb  tensor.SuperBlock
 	buf []byte
 }
 

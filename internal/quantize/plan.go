@@ -29,9 +29,14 @@ var FileTypes = []FileType{
 	{"F16", 1, tensor.F16},
 	{"Q4_0", 2, tensor.Q4_0},
 	{"Q8_0", 7, tensor.Q8_0},
+	{"Q2_K", 10, tensor.Q2_K},
+	{"Q3_K_S", 11, tensor.Q3_K},
+	{"Q3_K_M", 12, tensor.Q3_K},
+	{"Q3_K_L", 13, tensor.Q3_K},
 	{"Q4_K_M", 15, tensor.Q4_K},
 	{"Q5_K_M", 17, tensor.Q5_K},
 	{"Q6_K", 18, tensor.Q6_K},
+	{"IQ4_XS", 30, tensor.IQ4_XS},
 }
 
 // ParseFileType looks a file type up by name, case-insensitively.
@@ -187,6 +192,7 @@ type planState struct {
 	nLayer    int
 	nExpert   int
 	is70B     bool
+	nGQA      int // n_head / n_head_kv (llama.cpp's hparams.n_gqa() of layer 0)
 	tied      bool
 	nAttnWV   int
 	iAttnWV   int
@@ -219,9 +225,18 @@ func PlanTensors(arch string, meta Meta, tensors []gguf.TensorInfo, ft FileType)
 	if !ok || nLayer == 0 {
 		return nil, fmt.Errorf("quantize: %s.block_count missing or zero", arch)
 	}
-	st := &planState{ft: ft, arch: arch, nLayer: int(nLayer), tied: true}
+	st := &planState{ft: ft, arch: arch, nLayer: int(nLayer), tied: true, nGQA: 1}
 	if ne, ok := meta.Uint(arch + ".expert_count"); ok {
 		st.nExpert = int(ne)
+	}
+	if nHead, ok := meta.Uint(arch + ".attention.head_count"); ok && nHead > 0 {
+		nHeadKV, ok := meta.Uint(arch + ".attention.head_count_kv")
+		if !ok {
+			nHeadKV = nHead
+		}
+		if nHeadKV > 0 {
+			st.nGQA = int(nHead / nHeadKV)
+		}
 	}
 	// llama.cpp's LLM_TYPE_70B, which bumps attn_v from Q3_K/Q4_K to Q5_K.
 	if nLayer == 80 {
@@ -279,8 +294,25 @@ func (st *planState) tensorType(ti *gguf.TensorInfo) (tensor.Type, error) {
 		}
 	case c == catTokenEmbd:
 		// no change for the supported file types
-	case c.isAttnV():
-		if (st.ft.Name == "Q4_K_M" || st.ft.Name == "Q5_K_M") && useMoreBits(st.iAttnWV, st.nAttnWV) {
+	case c == catAttnV:
+		// (llama.cpp matches "attn_v.weight" here; attn_qkv has its own
+		// rule below and attn_kv_b none, though both count in nAttnWV.)
+		switch name := st.ft.Name; {
+		case name == "Q2_K":
+			newType = tensor.Q3_K
+			if st.nGQA >= 4 {
+				newType = tensor.Q4_K
+			}
+		case name == "Q3_K_M":
+			newType = tensor.Q4_K
+			if st.iAttnWV < 2 {
+				newType = tensor.Q5_K
+			}
+		case name == "Q3_K_L":
+			newType = tensor.Q5_K
+		case name == "IQ4_XS" && st.nGQA >= 4:
+			newType = tensor.Q5_K
+		case (name == "Q4_K_M" || name == "Q5_K_M") && useMoreBits(st.iAttnWV, st.nAttnWV):
 			newType = tensor.Q6_K
 		}
 		if st.is70B && (newType == tensor.Q3_K || newType == tensor.Q4_K) {
@@ -301,9 +333,24 @@ func (st *planState) tensorType(ti *gguf.TensorInfo) (tensor.Type, error) {
 			}
 		}
 		switch st.ft.Name {
+		case "Q2_K":
+			newType = tensor.Q3_K
+		case "Q3_K_M":
+			// llama.cpp: Q5_K below n/16, else Q4_K (Q3_K only for Falcon).
+			newType = tensor.Q4_K
+			if i < n/16 {
+				newType = tensor.Q5_K
+			}
+		case "Q3_K_L":
+			newType = tensor.Q5_K
 		case "Q4_K_M":
 			if useMoreBits(i, n) {
 				newType = tensor.Q6_K
+			}
+		case "IQ4_XS":
+			// without an importance matrix
+			if i < n/8 {
+				newType = tensor.Q5_K
 			}
 		case "Q5_K_M":
 			if useMoreBits(i, n) {
@@ -311,6 +358,29 @@ func (st *planState) tensorType(ti *gguf.TensorInfo) (tensor.Type, error) {
 			}
 		}
 		st.iFFNDown++
+	case c == catAttnOutput && st.nExpert == 8:
+		switch st.ft.Name {
+		case "Q2_K", "Q3_K_S", "Q3_K_M", "Q4_K_M", "IQ4_XS":
+			newType = tensor.Q5_K
+		}
+	case c == catAttnOutput:
+		switch st.ft.Name {
+		case "Q2_K":
+			newType = tensor.Q3_K
+		case "Q3_K_M":
+			newType = tensor.Q4_K
+		case "Q3_K_L":
+			newType = tensor.Q5_K
+		}
+	case c == catAttnQKV:
+		switch st.ft.Name {
+		case "Q3_K_M", "Q3_K_L":
+			newType = tensor.Q4_K
+		case "Q4_K_M":
+			newType = tensor.Q5_K
+		case "Q5_K_M":
+			newType = tensor.Q6_K
+		}
 	}
 	return st.fallback(ti, newType)
 }
@@ -324,9 +394,10 @@ func (st *planState) fallback(ti *gguf.TensorInfo, t tensor.Type) (tensor.Type, 
 	}
 	var to tensor.Type
 	switch t {
-	case tensor.IQ1_S, tensor.IQ1_M, tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S, tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ4_XS:
+	case tensor.IQ1_S, tensor.IQ1_M, tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S, tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ4_XS,
+		tensor.Q2_K, tensor.Q3_K:
 		to = tensor.IQ4_NL
-	case tensor.Q2_K, tensor.Q3_K, tensor.TQ1_0, tensor.TQ2_0:
+	case tensor.TQ1_0, tensor.TQ2_0:
 		to = tensor.Q4_0
 	case tensor.Q4_K:
 		to = tensor.Q5_0

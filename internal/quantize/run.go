@@ -22,7 +22,7 @@ const QuantizationVersion = 2
 const chunkBytes = 4 << 20
 
 // Run quantizes the GGUF model at inPath into outPath with file type ftype
-// (Q8_0, Q4_0, Q4_K_M, Q5_K_M, Q6_K or F16, case-insensitive), converting
+// (one of FileTypes, case-insensitive), converting
 // rows on threads goroutines (≤ 0: one per CPU). Per-tensor progress lines
 // go to progress when it is not nil. The output keeps every metadata key of
 // the input except that general.file_type is set to the file type's
@@ -181,7 +181,13 @@ func convertTensor(w io.Writer, p *TensorPlan, data []byte, threads int) error {
 						}
 					}
 					o := (r - r0) * outRow
-					tensor.QuantizeRow(p.To, f, buf[o:o+outRow])
+					if p.To == tensor.IQ4_NL {
+						// llama.cpp's model quantizer, not the CPU backend's
+						// (see tensor.QuantizeIQ4_NLModel).
+						errs[t] = tensor.QuantizeIQ4_NLModel(f, buf[o:o+outRow])
+					} else {
+						tensor.QuantizeRow(p.To, f, buf[o:o+outRow])
+					}
 				}
 			}(t, lo, hi)
 		}

@@ -13,6 +13,8 @@ func (s *Server) extraRoutes() {
 		s.HandleFunc("POST "+p, s.handleRerank)
 	}
 	s.HandleFunc("POST /infill", s.handleInfill)
+	s.HandleFunc("GET /lora-adapters", s.handleGetLora)
+	s.HandleFunc("POST /lora-adapters", s.handleSetLora)
 	s.HandleFunc("POST /v1/responses", s.handleResponses)
 	s.HandleFunc("POST /v1/messages", s.handleMessages)
 	s.HandleFunc("POST /v1/messages/count_tokens", s.handleCountTokens)

@@ -34,11 +34,11 @@ const (
 
 func sqrt32(v float32) float32 { return float32(math.Sqrt(float64(v))) }
 
-// makeQKX2 is ggml's make_qkx2_quants with use_mad = false: an affine
-// (scale, min) fit of x to levels 0..nmax minimizing the weighted squared
-// error over a small grid of trial scales. It fills L and returns the scale
-// and the (positive) min.
-func makeQKX2(nmax int32, x, w []float32, L, Laux []uint8, rmin, rdelta float32, nstep int) (scale, theMin float32) {
+// makeQKX2 is ggml's make_qkx2_quants: an affine (scale, min) fit of x to
+// levels 0..nmax minimizing the weighted squared error (useMad: the
+// weighted absolute error) over a small grid of trial scales. It fills L
+// and returns the scale and the (positive) min.
+func makeQKX2(nmax int32, x, w []float32, L, Laux []uint8, rmin, rdelta float32, nstep int, useMad bool) (scale, theMin float32) {
 	n := len(x)
 	w, L, Laux = w[:n], L[:n], Laux[:n] // bounds-check elimination
 	min_ := x[0]
@@ -73,7 +73,12 @@ func makeQKX2(nmax int32, x, w []float32, L, Laux []uint8, rmin, rdelta float32,
 		l = max(0, min(nmax, l))
 		L[i] = uint8(l)
 		diff := float32(float32(scale*float32(l))+min_) - x[i]
-		bestErr += float32(w[i] * float32(diff*diff))
+		if useMad {
+			diff = abs32(diff)
+		} else {
+			diff = diff * diff
+		}
+		bestErr += float32(w[i] * diff)
 	}
 	if nstep < 1 {
 		return scale, -min_
@@ -102,7 +107,12 @@ func makeQKX2(nmax int32, x, w []float32, L, Laux []uint8, rmin, rdelta float32,
 			var curErr float32
 			for i := 0; i < n; i++ {
 				diff := float32(float32(thisScale*float32(Laux[i]))+thisMin) - x[i]
-				curErr += float32(w[i] * float32(diff*diff))
+				if useMad {
+					diff = abs32(diff)
+				} else {
+					diff = diff * diff
+				}
+				curErr += float32(w[i] * diff)
 			}
 			if curErr < bestErr {
 				copy(L[:n], Laux[:n])
@@ -216,7 +226,7 @@ func quantizeK45(xb []float32, hdr []byte, L *[qkK]uint8, nmax int32, rmin, rdel
 		for l, v := range xs {
 			weights[l] = avX + abs32(v)
 		}
-		scs[j], mins[j] = makeQKX2(nmax, xs, weights[:], L[32*j:32*j+32], Laux[:], rmin, rdelta, nstep)
+		scs[j], mins[j] = makeQKX2(nmax, xs, weights[:], L[32*j:32*j+32], Laux[:], rmin, rdelta, nstep, false)
 		if scs[j] > maxScale {
 			maxScale = scs[j]
 		}

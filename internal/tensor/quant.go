@@ -23,8 +23,9 @@ import (
 // Quantizable reports whether QuantizeRow can produce rows of type t.
 func Quantizable(t Type) bool { return row(t).quantize != nil }
 
-// Dequantizable reports whether DequantizeRow can read rows of type t. The
-// set is the same as Quantizable's. (ggml itself has no dequantizer for
+// Dequantizable reports whether DequantizeRow can read rows of type t: the
+// Quantizable types and the read-only IQ types (IQ3_S, IQ3_XXS, IQ2_S,
+// IQ2_XS, IQ2_XXS, IQ1_M, IQ1_S). (ggml itself has no dequantizer for
 // Q8_1; here its value is d·q, the sum field s being redundant.)
 func Dequantizable(t Type) bool { return row(t).dequantize != nil }
 
@@ -38,7 +39,7 @@ func HasVecDot(t Type) bool { return row(t).dot != nil }
 //
 //	Q4_0, Q5_0, Q8_0, IQ4_NL → Q8_0
 //	Q4_1, Q5_1               → Q8_1
-//	Q4_K, Q5_K, Q6_K         → Q8_K
+//	Q2_K … Q6_K, IQ4_XS, IQ*  → Q8_K
 //	F32, F16, BF16           → F32
 //
 // For a type without a dot product (see HasVecDot) it returns t itself.
@@ -53,11 +54,15 @@ func (t Type) VecDotType() Type {
 // QuantizeRow and DequantizeRow, and otherwise an error naming the type and
 // the reason: unknown type, no converter for it, negative n, or n not a
 // whole number of blocks.
-func CheckRow(t Type, n int) error {
+func CheckRow(t Type, n int) error { return checkRow(t, n, true) }
+
+// checkRow is CheckRow; with quant false, a type that can only be read
+// (dequantized, dotted) passes.
+func checkRow(t Type, n int, quant bool) error {
 	if !t.Known() {
 		return fmt.Errorf("tensor: unknown type %d", uint32(t))
 	}
-	if !Quantizable(t) {
+	if quant && !Quantizable(t) || !Dequantizable(t) {
 		return fmt.Errorf("tensor: type %s cannot be converted to or from float32 (no quantizer/dequantizer)", t)
 	}
 	if n < 0 {
@@ -69,8 +74,11 @@ func CheckRow(t Type, n int) error {
 	return nil
 }
 
-func checkBuffers(t Type, n, nbytes int) error {
-	if err := CheckRow(t, n); err != nil {
+func checkBuffers(t Type, n, nbytes int) error { return checkBuffersFor(t, n, nbytes, true) }
+
+// checkBuffersFor is checkBuffers for reading (quant false) or writing.
+func checkBuffersFor(t Type, n, nbytes int, quant bool) error {
+	if err := checkRow(t, n, quant); err != nil {
 		return err
 	}
 	if want := t.RowSize(n); nbytes != want {
@@ -92,7 +100,7 @@ func Quantize(t Type, src []float32, dst []byte) error {
 // Dequantize is DequantizeRow with its preconditions checked: it returns an
 // error instead of panicking.
 func Dequantize(t Type, src []byte, dst []float32) error {
-	if err := checkBuffers(t, len(dst), len(src)); err != nil {
+	if err := checkBuffersFor(t, len(dst), len(src), false); err != nil {
 		return err
 	}
 	dequantizeRow(t, src, dst)
@@ -113,6 +121,9 @@ func Dequantize(t Type, src []byte, dst []float32) error {
 //     when no importance matrix is given, and (except Q8_0/Q8_1, see
 //     QuantizeRowCPU) what ggml's CPU backend uses to write float rows into
 //     a tensor (KV cache) of the type.
+//   - Q2_K, Q3_K: quantize_row_q2_K_ref / quantize_row_q3_K_ref; IQ4_XS:
+//     quantize_iq4_xs without importance matrix (= quantize_row_iq4_xs_ref):
+//     what llama.cpp's model quantizer writes without an importance matrix.
 //   - IQ4_NL: quantize_row_iq4_nl_ref, which is what ggml's CPU backend
 //     (from_float = quantize_row_iq4_nl) uses: per block, weights x², the
 //     initial scale -max/127, one least-squares refit of the scale and no
@@ -153,7 +164,7 @@ func QuantizeRowCPU(t Type, src []float32, dst []byte) {
 // traits table, so their slices escape: a caller that must not allocate
 // passes heap (e.g. pooled) memory, not a stack array.
 func DequantizeRow(t Type, src []byte, dst []float32) {
-	if err := checkBuffers(t, len(dst), len(src)); err != nil {
+	if err := checkBuffersFor(t, len(dst), len(src), false); err != nil {
 		panic(err)
 	}
 	dequantizeRow(t, src, dst)

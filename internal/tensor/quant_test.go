@@ -12,14 +12,40 @@ import (
 	"github.com/kvserve/kvserve/internal/tensor/ggmlref"
 )
 
-var allTypes = []tensor.Type{
+// refTypes have a second, independent implementation in ggmlref.
+var refTypes = []tensor.Type{
 	tensor.F32, tensor.F16, tensor.BF16, tensor.Q8_0, tensor.Q8_1, tensor.Q4_0, tensor.Q4_1,
 	tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q8_K, tensor.MXFP4,
 }
 
+// lowBitTypes are the super-block types with a quantizer: their output is
+// checked byte for byte against llama.cpp's own on real weights
+// (internal/quantize's TestLowBitMatchesLlamaCpp), their decoding against
+// the dequantizer here (TestSuperBlockDecoding).
+var lowBitTypes = []tensor.Type{tensor.Q2_K, tensor.Q3_K, tensor.IQ4_XS}
+
+var allTypes = append(append([]tensor.Type{}, refTypes...), lowBitTypes...)
+
+// readOnlyTypes can be dequantized and dotted, not written (llama.cpp
+// writes them): TestSuperBlockDecoding, and the perplexity of files
+// llama.cpp wrote (internal/engine's TestLowBitPerplexity).
+var readOnlyTypes = []tensor.Type{
+	tensor.IQ3_S, tensor.IQ3_XXS, tensor.IQ2_S, tensor.IQ2_XS, tensor.IQ2_XXS, tensor.IQ1_M, tensor.IQ1_S,
+}
+
 var dotTypes = []tensor.Type{
 	tensor.F32, tensor.F16, tensor.BF16, tensor.Q8_0, tensor.Q4_0, tensor.Q4_1,
-	tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.MXFP4,
+	tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K,
+	tensor.Q2_K, tensor.Q3_K, tensor.IQ4_XS, tensor.MXFP4,
+}
+
+func hasRef(t tensor.Type) bool {
+	for _, r := range refTypes {
+		if r == t {
+			return true
+		}
+	}
+	return false
 }
 
 type testRow struct {
@@ -108,7 +134,7 @@ func sameBits(a, b []float32) int {
 
 func TestQuantizeMatchesReference(t *testing.T) {
 	const n = 1024
-	for _, typ := range allTypes {
+	for _, typ := range refTypes {
 		t.Run(typ.String(), func(t *testing.T) {
 			for _, row := range testRows(n, uint64(typ)+1) {
 				got := make([]byte, typ.RowSize(n))
@@ -154,7 +180,7 @@ func firstDiff(a, b []byte) int {
 func TestDequantizeMatchesReference(t *testing.T) {
 	const n = 512
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, typ := range allTypes {
+	for _, typ := range refTypes {
 		t.Run(typ.String(), func(t *testing.T) {
 			// Rows produced by the quantizer.
 			for _, row := range testRows(n, 99) {
@@ -202,6 +228,22 @@ func sanitizeScales(typ tensor.Type, q []byte, r *rand.Rand) {
 			blk[2], blk[3] = h()
 		case tensor.Q6_K:
 			blk[208], blk[209] = h()
+		case tensor.Q2_K:
+			blk[80], blk[81] = h()
+			blk[82], blk[83] = h()
+		case tensor.Q3_K:
+			blk[108], blk[109] = h()
+		case tensor.IQ4_XS, tensor.IQ3_S, tensor.IQ3_XXS, tensor.IQ2_S, tensor.IQ2_XS, tensor.IQ2_XXS, tensor.IQ1_S:
+			blk[0], blk[1] = h()
+		case tensor.IQ1_M:
+			// d's four nibbles are the top nibbles of the scales' uint16s.
+			lo, hi := h()
+			d := uint16(lo) | uint16(hi)<<8
+			for i := 0; i < 4; i++ {
+				o := 48 + 2*i
+				v := uint16(blk[o]) | uint16(blk[o+1])<<8&0x0fff | (d>>(4*i)&15)<<12
+				blk[o], blk[o+1] = byte(v), byte(v>>8)
+			}
 		case tensor.Q8_K:
 			v := math.Float32bits(float32(r.NormFloat64() * 0.01))
 			blk[0], blk[1], blk[2], blk[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
@@ -236,13 +278,15 @@ func TestRoundTripError(t *testing.T) {
 	// Measured (this seed, Gaussian rows, n = 4096 × 16): f16 0.00021,
 	// bf16 0.00166, q8_0 0.00535, q8_1 0.00534, q8_K 0.00708, q6_K 0.01778,
 	// q5_K 0.03604, q5_1 0.03802, q5_0 0.04265, q4_K 0.07151, q4_1 0.07801,
-	// iq4_nl 0.07893, q4_0 0.08515. Bounds are these plus about 5%.
+	// iq4_nl 0.07893, q4_0 0.08515, iq4_xs 0.07691, q3_K 0.15048, q2_K 0.29481.
+	// Bounds are these plus about 5%.
 	bounds := map[tensor.Type]float64{
 		tensor.F32: 0, tensor.F16: 0.00023, tensor.BF16: 0.00175,
 		tensor.Q8_0: 0.0057, tensor.Q8_1: 0.0057, tensor.Q8_K: 0.0075,
 		tensor.Q6_K: 0.0187, tensor.Q5_0: 0.045, tensor.Q5_1: 0.040, tensor.Q5_K: 0.038,
 		tensor.Q4_0: 0.090, tensor.Q4_1: 0.082, tensor.Q4_K: 0.075, tensor.IQ4_NL: 0.083,
 		tensor.MXFP4: 0.12, // power-of-two scales and E2M1 levels
+		tensor.Q3_K:  0.158, tensor.Q2_K: 0.310, tensor.IQ4_XS: 0.081,
 	}
 	const n = 4096
 	r := rand.New(rand.NewPCG(11, 12))
@@ -326,7 +370,9 @@ func TestVecDot(t *testing.T) {
 				}
 				got := tensor.VecDot(typ, n, w, x)
 				// Exactly the documented contract.
-				if want := ggmlref.VecDot(typ, n, w, x); math.Float32bits(got) != math.Float32bits(want) {
+				if !hasRef(typ) {
+					// (the super-block types: TestSuperBlockDecoding)
+				} else if want := ggmlref.VecDot(typ, n, w, x); math.Float32bits(got) != math.Float32bits(want) {
 					t.Errorf("%s trial %d: VecDot %g, reference contract %g", typ, trial, got, want)
 				}
 				// Close to the float64 dot product of the dequantized rows.
@@ -382,14 +428,25 @@ func TestErrorsNotPanics(t *testing.T) {
 			}
 		})
 	}
-	for _, typ := range []tensor.Type{tensor.Q2_K, tensor.IQ2_XXS, tensor.Type(999)} {
+	for _, typ := range readOnlyTypes {
+		if tensor.Quantizable(typ) || !tensor.Dequantizable(typ) {
+			t.Errorf("%s: read-only type reported quantizable %v, dequantizable %v", typ, tensor.Quantizable(typ), tensor.Dequantizable(typ))
+		}
+		if err := tensor.Quantize(typ, make([]float32, 256), make([]byte, typ.RowSize(256))); err == nil {
+			t.Errorf("%s: Quantize gave no error", typ)
+		}
+		if err := tensor.Dequantize(typ, make([]byte, typ.RowSize(256)), make([]float32, 256)); err != nil {
+			t.Errorf("%s: Dequantize: %v", typ, err)
+		}
+	}
+	for _, typ := range []tensor.Type{tensor.TQ1_0, tensor.MXFP4, tensor.Type(999)} {
 		if err := tensor.CheckRow(typ, 256); err == nil {
 			t.Errorf("%s: CheckRow accepted an unsupported type", typ)
 		}
 		if tensor.Quantizable(typ) || tensor.Dequantizable(typ) {
 			t.Errorf("%s reported as supported", typ)
 		}
-		if err := tensor.Quantize(typ, make([]float32, 256), make([]byte, 84)); err == nil {
+		if err := tensor.Quantize(typ, make([]float32, 256), make([]byte, max(1, typ.RowSize(256)))); err == nil {
 			t.Errorf("%s: Quantize gave no error", typ)
 		}
 	}
@@ -457,4 +514,64 @@ func q8_1SCorrection(typ tensor.Type, n int, w, x []byte) float64 {
 		c += float64(ggmlref.F16At(bw[2:])) * (float64(ggmlref.F16At(bx[2:])) - float64(ggmlref.F16At(bx))*float64(sum))
 	}
 	return c
+}
+
+// The super-block decoding (UnpackSuperBlock, which VecDot and the kernels
+// use) is the dequantizer's value: x = mult·d·scale·q − dmin·min, with
+// the dequantizer's own float operations, for quantized rows and random
+// bytes.
+func TestSuperBlockDecoding(t *testing.T) {
+	const n = 512
+	r := rand.New(rand.NewPCG(31, 32))
+	for _, typ := range superTypes() {
+		t.Run(typ.String(), func(t *testing.T) {
+			mult, mins, maxQ := tensor.SuperBlockForm(typ)
+			check := func(what string, q []byte) {
+				want := make([]float32, n)
+				tensor.DequantizeRow(typ, q, want)
+				var u tensor.SuperBlock
+				for s := 0; s < n/256; s++ {
+					tensor.UnpackSuperBlock(typ, q[s*typ.TypeSize():], &u)
+					for e := 0; e < 256; e++ {
+						if a := u.Q[e]; a > maxQ || -a > maxQ {
+							t.Fatalf("%s: |q| = %d above the form's bound %d", what, a, maxQ)
+						}
+						v := float64(mult) * float64(u.D) * float64(u.Scale[e/16]) * float64(u.Q[e])
+						if mins {
+							v -= float64(u.DMin) * float64(u.Min[e/16])
+						}
+						w := float64(want[256*s+e])
+						if math.Abs(v-w) > 1e-6*math.Abs(w)+1e-30 {
+							t.Fatalf("%s: element %d decodes to %g, dequantizes to %g", what, 256*s+e, v, w)
+						}
+					}
+				}
+			}
+			if tensor.Quantizable(typ) {
+				for _, row := range testRows(n, 17) {
+					q := make([]byte, typ.RowSize(n))
+					tensor.QuantizeRow(typ, row.x, q)
+					check(row.name, q)
+				}
+			}
+			for trial := 0; trial < 20; trial++ {
+				q := make([]byte, typ.RowSize(n))
+				for i := range q {
+					q[i] = byte(r.IntN(256))
+				}
+				sanitizeScales(typ, q, r)
+				check(fmt.Sprintf("random %d", trial), q)
+			}
+		})
+	}
+}
+
+func superTypes() []tensor.Type {
+	var out []tensor.Type
+	for i := 0; i < 64; i++ {
+		if tensor.IsSuperBlock(tensor.Type(i)) {
+			out = append(out, tensor.Type(i))
+		}
+	}
+	return out
 }

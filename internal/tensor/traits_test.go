@@ -51,8 +51,8 @@ func TestTraitsTable(t *testing.T) {
 			if typ.Has(tensor.KEncode) && !tensor.Quantizable(typ) || typ.Has(tensor.KDecode) && !tensor.Dequantizable(typ) {
 				t.Errorf("an Encode/Decode kernel without its reference")
 			}
-			if typ.Allows(tensor.Weight) && (!typ.Has(tensor.KGemm) || !tensor.Quantizable(typ) || !tensor.Dequantizable(typ)) {
-				t.Errorf("weight type without a Gemm kernel and references (kernels %b)", r.Kernels)
+			if typ.Allows(tensor.Weight) && (!typ.Has(tensor.KGemm) || !tensor.Dequantizable(typ)) {
+				t.Errorf("weight type without a Gemm kernel and a dequantizer (kernels %b)", r.Kernels)
 			}
 			if typ.Allows(tensor.Cache) && !typ.Has(tensor.KGemm|tensor.KAccum|tensor.KEncode|tensor.KDecode) {
 				t.Errorf("cache type without the Gemm, AccumRows, Encode and Decode kernels (kernels %b)", r.Kernels)
@@ -83,9 +83,11 @@ func TestTraitsQueries(t *testing.T) {
 	}{
 		// kvcache.Types: llama.cpp's order.
 		{"TypesFor(Cache)", tensor.TypesFor(tensor.Cache), ty("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl", "cb4", "cb3", "cb2"), true},
-		{"TypesFor(Weight)", tensor.TypesFor(tensor.Weight), ty("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "q4_K", "q5_K", "q6_K", "mxfp4"), false},
+		{"TypesFor(Weight)", tensor.TypesFor(tensor.Weight), ty("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "q4_K", "q5_K", "q6_K", "mxfp4", "q3_K", "q2_K", "iq4_xs",
+			"iq3_s", "iq3_xxs", "iq2_s", "iq2_xs", "iq2_xxs", "iq1_m", "iq1_s"), false},
 		{"TypesFor(Weight|Cache)", tensor.TypesFor(tensor.Weight | tensor.Cache), ty("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl"), true},
-		{"TypesWith(KGemm)", tensor.TypesWith(tensor.KGemm), ty("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl", "cb4", "cb3", "cb2", "q4_K", "q5_K", "q6_K", "mxfp4"), true},
+		{"TypesWith(KGemm)", tensor.TypesWith(tensor.KGemm), ty("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl", "cb4", "cb3", "cb2", "q4_K", "q5_K", "q6_K", "mxfp4",
+			"q3_K", "q2_K", "iq4_xs", "iq3_s", "iq3_xxs", "iq2_s", "iq2_xs", "iq2_xxs", "iq1_m", "iq1_s"), true},
 		{"TypesWith(KAccum)", tensor.TypesWith(tensor.KAccum), tensor.TypesFor(tensor.Cache), true},
 		{"TypesWith(KEncode)", tensor.TypesWith(tensor.KEncode), ty("f32", "f16", "bf16", "q8_0", "q8_1", "q8_K", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "cb4", "cb3", "cb2"), false},
 		{"TypesWith(KDecode)", tensor.TypesWith(tensor.KDecode), tensor.TypesFor(tensor.Cache), true},
@@ -108,8 +110,8 @@ func TestTraitsQueries(t *testing.T) {
 	if f := tensor.Q4_K.Family(); f != tensor.BlockKernels {
 		t.Errorf("Q4_K.Family() = %v", f)
 	}
-	if f := tensor.Q2_K.Family(); f != tensor.NoKernels {
-		t.Errorf("Q2_K.Family() = %v", f)
+	if f := tensor.TQ1_0.Family(); f != tensor.NoKernels {
+		t.Errorf("TQ1_0.Family() = %v", f)
 	}
 }
 
@@ -134,10 +136,12 @@ func TestReferencesMatchTable(t *testing.T) {
 			v = append(v, typ)
 		}
 	}
-	all, dot := slices.Clone(allTypes), slices.Clone(dotTypes)
+	all, dot := slices.Clone(allTypes), append(slices.Clone(dotTypes), readOnlyTypes...)
+	read := append(slices.Clone(allTypes), readOnlyTypes...)
 	slices.Sort(all)
 	slices.Sort(dot)
-	if !slices.Equal(q, all) || !slices.Equal(d, all) || !slices.Equal(v, dot) {
+	slices.Sort(read)
+	if !slices.Equal(q, all) || !slices.Equal(d, read) || !slices.Equal(v, dot) {
 		t.Errorf("quantizable %v, dequantizable %v, dot %v; tested %v and %v", q, d, v, allTypes, dotTypes)
 	}
 }

@@ -70,7 +70,7 @@ func checkVecDot(t Type, n int, w, x []byte) error {
 	if !HasVecDot(t) {
 		return fmt.Errorf("tensor: no dot product for weights of type %s", t)
 	}
-	if err := checkBuffers(t, n, len(w)); err != nil {
+	if err := checkBuffersFor(t, n, len(w), false); err != nil {
 		return err
 	}
 	vt := t.VecDotType()
