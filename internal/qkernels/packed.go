@@ -46,10 +46,11 @@ func packGeom(t tensor.Type, k int) (rowB, cb int) {
 }
 
 // CanPack reports whether Pack accepts matrices of type t with rows of k
-// values: a type Gemm supports, k a multiple of its block, and more than 4
-// blocks (legacy types) and at most 16 or a multiple of 16 of them.
+// values: a type whose packed kernels exist (packTypes), k a multiple of
+// its block, and more than 4 blocks (legacy types) and at most 16 or a
+// multiple of 16 of them.
 func CanPack(t tensor.Type, k int) bool {
-	if !Supported(t) || k <= 0 || k%t.BlockSize() != 0 {
+	if !packTypes[t] || !Supported(t) || k <= 0 || k%t.BlockSize() != 0 {
 		return false
 	}
 	nb := k / t.BlockSize()
@@ -57,6 +58,15 @@ func CanPack(t tensor.Type, k int) bool {
 		return false
 	}
 	return nb <= 16 || nb%16 == 0
+}
+
+// packTypes are the types the packed kernels read (GemmPacked's fast
+// path): the legacy 32-blocks with a raw-row kernel and the K-quants
+// Q4_K, Q5_K, Q6_K. Others (MXFP4, Q2_K, Q3_K, the IQ super-blocks) stay
+// row-major.
+var packTypes = map[tensor.Type]bool{
+	tensor.Q8_0: true, tensor.Q4_0: true, tensor.Q4_1: true, tensor.Q5_0: true, tensor.Q5_1: true, tensor.IQ4_NL: true,
+	tensor.Q4_K: true, tensor.Q5_K: true, tensor.Q6_K: true,
 }
 
 func isLegacyType(t tensor.Type) bool { return t.BlockSize() == 32 }

@@ -17,6 +17,12 @@ func TestGemmPacked(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(11, 12))
 		for _, ty := range allTypes {
+			if !packTypes[ty] {
+				if CanPack(ty, 256*16) {
+					t.Errorf("CanPack(%s) = true for a type without packed kernels", ty)
+				}
+				continue
+			}
 			t.Run(ty.String(), func(t *testing.T) {
 				ks := []int{160, 512, 1024, 2048}
 				if ty.BlockSize() == 256 {

@@ -439,7 +439,7 @@ func TestErrorsNotPanics(t *testing.T) {
 			t.Errorf("%s: Dequantize: %v", typ, err)
 		}
 	}
-	for _, typ := range []tensor.Type{tensor.TQ1_0, tensor.MXFP4, tensor.Type(999)} {
+	for _, typ := range []tensor.Type{tensor.TQ1_0, tensor.TQ2_0, tensor.Type(999)} {
 		if err := tensor.CheckRow(typ, 256); err == nil {
 			t.Errorf("%s: CheckRow accepted an unsupported type", typ)
 		}
