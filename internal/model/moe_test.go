@@ -56,7 +56,8 @@ func loadPath(t testing.TB, path string) *model.Model {
 func TestMoEPrefillEqualsDecode(t *testing.T) {
 	for _, c := range []struct{ preset, typ string }{
 		{"tiny-qwen3moe", "f16"}, {"tiny-qwen3moe", "q8_0"}, {"tiny-qwen3moe", "q4_k_m"},
-		{"tiny-gpt-oss", "f16"}, // MXFP4 experts with biases, clamped SwiGLU, sinks, window layers
+		{"tiny-gpt-oss", "f16"},  // MXFP4 experts with biases, clamped SwiGLU, sinks, window layers
+		{"tiny-qwen2moe", "f16"}, // a gated shared expert
 	} {
 		t.Run(c.preset+"/"+c.typ, func(t *testing.T) {
 			m := loadPath(t, synthFile(t, c.preset, c.typ))

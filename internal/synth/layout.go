@@ -131,6 +131,13 @@ func layout(p *Preset) []spec {
 			add(b+"ffn_up_exps.weight", h+"mlp.experts.up_proj", roleIn, i, d, fe, ne)
 			ts[len(ts)-1].gate = b + "ffn_gate_exps.weight"
 			add(b+"ffn_gate_inp.weight", h+"mlp.gate.weight", roleRouter, i, d, ne)
+			if p.NFFShared > 0 {
+				fs := uint64(p.NFFShared)
+				add(b+"ffn_down_shexp.weight", h+"mlp.shared_expert.down_proj.weight", roleDown, i, fs, d)
+				add(b+"ffn_gate_shexp.weight", h+"mlp.shared_expert.gate_proj.weight", roleIn, i, d, fs)
+				add(b+"ffn_up_shexp.weight", h+"mlp.shared_expert.up_proj.weight", roleIn, i, d, fs)
+				add(b+"ffn_gate_inp_shexp.weight", h+"mlp.shared_expert_gate.weight", roleRouter, i, d)
+			}
 			continue
 		}
 		if p.Arch == "phi3" {
@@ -260,10 +267,13 @@ func metadata(p *Preset, seed uint64, fileType uint32, float bool) []gguf.KV {
 		u32(a+"expert_used_count", p.NExpertUsed)
 		u32(a+"expert_feed_forward_length", p.NFFExp)
 		u32(a+"attention.sliding_window", p.SlidingWindow)
-	case "qwen3moe":
+	case "qwen3moe", "qwen2moe":
 		u32(a+"expert_count", p.NExpert)
 		u32(a+"expert_used_count", p.NExpertUsed)
 		u32(a+"expert_feed_forward_length", p.NFFExp)
+		if p.NFFShared > 0 {
+			u32(a+"expert_shared_feed_forward_length", p.NFFShared)
+		}
 	case "gemma3":
 		if p.SlidingWindow > 0 {
 			u32(a+"attention.sliding_window", p.SlidingWindow)

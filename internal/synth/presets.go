@@ -40,6 +40,7 @@ type Preset struct {
 	// units, NExpertUsed per token; NFF is then the dense
 	// intermediate_size the config also states (written, unused).
 	NExpert, NExpertUsed, NFFExp int
+	NFFShared                    int // a shared expert of this width (qwen2moe; 0: none)
 
 	// Params is the published parameter count of the text model (0 for
 	// tiny presets, or when no exact figure is published); tests check the
@@ -207,6 +208,9 @@ var presets = []*Preset{
 		NEmbd: 256, NLayer: 4, NHead: 4, NHeadKV: 2, HeadDim: 64, NFF: 256, NVocab: 8256, NCtx: 4096, HeadDimKey: true,
 		RopeBase: 150000, NormEps: 1e-5, SlidingWindow: 32, NExpert: 16, NExpertUsed: 4, NFFExp: 256,
 		Yarn: &Yarn{Factor: 32, OrigCtx: 128, BetaFast: 32, BetaSlow: 1}},
+	{Name: "tiny-qwen2moe", Model: "Qwen1.5-MoE structure", Arch: "qwen2moe", Family: FamilyQwen, Vocab: VocabKvtest, Tiny: true,
+		NEmbd: 256, NLayer: 4, NHead: 4, NHeadKV: 2, HeadDim: 64, NFF: 768, NVocab: 8256, NCtx: 4096,
+		RopeBase: 1e6, NormEps: 1e-6, QKVBias: true, NExpert: 16, NExpertUsed: 4, NFFExp: 256, NFFShared: 512},
 	{Name: "tiny-gemma3", Model: "Gemma 3 structure", Arch: "gemma3", Family: FamilyGemma, Vocab: VocabKvtest, Tiny: true,
 		NEmbd: 256, NLayer: 8, NHead: 4, NHeadKV: 2, HeadDim: 64, NFF: 768, NVocab: 8256, NCtx: 4096, HeadDimKey: true,
 		RopeBase: 1e6, RopeBaseSWA: 10000, LinearRope: 8, NormEps: 1e-6, Tied: true, SlidingWindow: 32},
@@ -286,7 +290,7 @@ func (p *Preset) check() error {
 		if p.NExpert != 0 {
 			return fmt.Errorf("synth: preset %s: %s has no experts", p.Name, p.Arch)
 		}
-	case "qwen3moe", "gpt-oss":
+	case "qwen3moe", "gpt-oss", "qwen2moe":
 		if p.NExpert < 2 || p.NExpertUsed < 1 || p.NExpertUsed > p.NExpert || p.NFFExp <= 0 {
 			return fmt.Errorf("synth: preset %s: bad expert counts %d/%d/%d", p.Name, p.NExpert, p.NExpertUsed, p.NFFExp)
 		}
@@ -296,7 +300,7 @@ func (p *Preset) check() error {
 	if p.Arch == "phi3" && p.NHead*p.HeadDim != p.NEmbd {
 		return fmt.Errorf("synth: preset %s: phi3 needs heads × head dim = n_embd", p.Name)
 	}
-	if p.Arch == "qwen2" && p.NHead*p.HeadDim != p.NEmbd {
+	if (p.Arch == "qwen2" || p.Arch == "qwen2moe") && p.NHead*p.HeadDim != p.NEmbd {
 		return fmt.Errorf("synth: preset %s: qwen2 needs heads × head dim = n_embd", p.Name)
 	}
 	if p.LongRope != nil && (len(p.LongRope.Long) != p.ropeDim()/2 || len(p.LongRope.Short) != p.ropeDim()/2) {

@@ -52,7 +52,7 @@ func write(t testing.TB, name, typ string, seed uint64, threads int) []byte {
 // what the architecture's per-layer list gives.
 func TestPresetShapes(t *testing.T) {
 	perLayer := map[string]int{"llama": 9, "mistral3": 9, "qwen2": 12, "qwen3": 11, "gemma2": 11, "gemma3": 13, "phi3": 6,
-		"qwen3moe": 12, "gpt-oss": 19}
+		"qwen3moe": 12, "gpt-oss": 19, "qwen2moe": 17}
 	for _, p := range synth.Presets() {
 		n := len(synth.TensorNames(p))
 		want := 2 + perLayer[p.Arch]*p.NLayer // token_embd, output_norm
@@ -200,6 +200,7 @@ var archKeys = map[string][]string{
 	"gemma3":   {"attention.sliding_window", "rope.freq_base", "rope.freq_base_swa", "rope.scaling.type", "attention.key_length"},
 	"phi3":     {"rope.dimension_count", "rope.scaling.original_context_length", "rope.scaling.attn_factor", "attention.sliding_window"},
 	"qwen3moe": {"attention.key_length", "expert_count", "expert_used_count", "expert_feed_forward_length"},
+	"qwen2moe": {"expert_count", "expert_used_count", "expert_feed_forward_length", "expert_shared_feed_forward_length"},
 	"gpt-oss":  {"expert_count", "expert_used_count", "expert_feed_forward_length", "attention.sliding_window", "rope.scaling.type"},
 }
 
