@@ -25,5 +25,5 @@ run() { # name, flags...
 }
 run "uniform f16"
 run "uniform q8_0" -ctk q8_0 -ctv q8_0
-run "prompt q8_0, generated f16" --cache-prompt q8_0 --cache-generated f16
-run "prompt f16, generated q8_0" --cache-prompt f16 --cache-generated q8_0
+run "prompt q8_0, generated f16" --cache-type-prompt q8_0 --cache-type-generated f16
+run "prompt f16, generated q8_0" --cache-type-prompt f16 --cache-type-generated q8_0

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/kvserve/kvserve/internal/server"
@@ -115,6 +116,9 @@ func newFlags(name, synopsis string) *flags {
 	return f
 }
 
+// section starts a titled group of flags in the help.
+func (f *flags) section(title string) { f.order = append(f.order, "#"+title) }
+
 func (f *flags) names(n []string) {
 	f.order = append(f.order, n[0])
 	f.aliases[n[0]] = n[1:]
@@ -175,8 +179,33 @@ func (f *flags) Bool(p *bool, def bool, help string, names ...string) {
 	f.names(names)
 }
 
+// Switch registers names that set *p to `to` when given (a pair such as
+// --cache-prompt / --no-cache-prompt: the last one given wins).
+func (f *flags) Switch(p *bool, to bool, help string, names ...string) {
+	for _, n := range names {
+		f.fs.Var(&switchValue{p, to}, n, help)
+	}
+	f.names(names)
+}
+
+type switchValue struct {
+	p  *bool
+	to bool
+}
+
+func (v *switchValue) String() string   { return "" }
+func (v *switchValue) IsBoolFlag() bool { return true }
+func (v *switchValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*v.p = b == v.to
+	return nil
+}
+
 func dash(n string) string {
-	if len(n) <= 3 {
+	if (len(n) <= 3 && n != "fit") || shortNames[n] {
 		return "-" + n
 	}
 	return "--" + n
@@ -185,6 +214,10 @@ func dash(n string) string {
 func (f *flags) usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: %s\n\nFlags:\n", f.synopsis)
 	for _, n := range f.order {
+		if h, ok := strings.CutPrefix(n, "#"); ok {
+			fmt.Fprintf(w, "\n%s\n", h)
+			continue
+		}
 		fl := f.fs.Lookup(n)
 		all := append([]string{n}, f.aliases[n]...)
 		sort.SliceStable(all, func(i, j int) bool { return len(all[i]) < len(all[j]) })
@@ -193,7 +226,7 @@ func (f *flags) usage(w io.Writer) {
 			parts = append(parts, dash(a))
 		}
 		arg := ""
-		if _, isBool := fl.Value.(interface{ IsBoolFlag() bool }); !isBool {
+		if b, ok := fl.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
 			arg = " " + argName(fl)
 		}
 		def := ""
@@ -216,6 +249,7 @@ func argName(fl *flag.Flag) string {
 // arguments, which it returns; --help prints the usage to stdout and
 // returns flag.ErrHelp; other errors name the problem and point at --help.
 func (f *flags) parse(args []string) ([]string, error) {
+	args = expandOptional(args)
 	var pos []string
 	for {
 		err := f.fs.Parse(args)

@@ -69,3 +69,52 @@ func TestAPIKeys(t *testing.T) {
 		t.Errorf("bad --cors-origins: %v %q", err, out)
 	}
 }
+
+// A llama-server command line is accepted: implemented flags are used,
+// flags meaningless on the CPU are noted in the log, and flags that would
+// change results are refused by name. (The host cannot be listened on, so
+// the command stops right after checking its flags.)
+func TestLlamaServerCommandLine(t *testing.T) {
+	bad := []string{"--host", "256.0.0.1", "--port", "0"}
+	out, err := kvserve(t, append([]string{"serve", "-m", "model.gguf", "-c", "4096", "-np", "2", "-t", "2", "-n", "64",
+		"--temp", "0.7", "--top-k", "20", "--top-p", "0.9", "--min-p", "0.1", "--seed", "42", "--repeat-penalty", "1.1",
+		"--chat-template", "chatml", "--jinja", "-ngl", "99", "-fa", "--cont-batching", "--no-webui", "--api-key", "a,b",
+		"-ctk", "q8_0", "-ctv", "q8_0", "--ctx-size", "4096", "--batch-size", "512", "-ub", "512", "--alias", "m",
+		"-a", "m", "--cache-reuse", "0", "--no-cache-prompt", "--cache-prompt", "-nkvo", "--mlock", "-fa", "on",
+		"--flash-attn", "auto", "--reasoning-budget", "0", "--keep", "-1", "--metrics", "--slots", "-lv", "3"}, bad...)...)
+	if err == nil || !strings.Contains(out, "256.0.0.1") {
+		t.Fatalf("want the listen error only: %v\n%s", err, out)
+	}
+	for _, note := range []string{"-ngl 99 ignored", "-nkvo ignored", "--mlock ignored", "--flash-attn auto ignored", "--cont-batching ignored", "-ub 512 ignored"} {
+		if !strings.Contains(out, note) {
+			t.Errorf("no note %q in\n%s", note, out)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--rope-scaling", "linear"}, "--rope-scaling: kvserve does not implement"},
+		{[]string{"-hf", "org/model"}, "does not download"},
+		{[]string{"--mmproj", "x.gguf"}, "--mmproj: kvserve serves text models only"},
+		{[]string{"--chat-template", "vicuna"}, "does not build in"},
+		{[]string{"--chat-template", "nonsense"}, "is not a chat template name"},
+		{[]string{"--reasoning-budget", "100"}, "--reasoning-budget"},
+		{[]string{"--top-p", "2"}, "top_p must be between 0 and 1"},
+		{[]string{"--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
+	} {
+		out, err := kvserve(t, append(append([]string{"serve"}, c.args...), bad...)...)
+		if err == nil || !strings.Contains(out, c.want) {
+			t.Errorf("%v: want an error with %q, got %v\n%s", c.args, c.want, err, out)
+		}
+	}
+	// --cache-prompt is llama-server's boolean; the role cache types are
+	// --cache-type-prompt and the like.
+	out, err = kvserve(t, append([]string{"serve", "--cache-type-prompt", "q8_0", "--cache-type-generated", "f16", "--cache-type-reasoning", "q4_0"}, bad...)...)
+	if err == nil || !strings.Contains(out, "256.0.0.1") {
+		t.Errorf("role cache types: %v\n%s", err, out)
+	}
+	if out, err := kvserve(t, "serve", "--help"); err != nil || !strings.Contains(out, "-ngl, --gpu-layers, --n-gpu-layers X") || !strings.Contains(out, "--cache-type-prompt") {
+		t.Errorf("help: %v\n%s", err, out)
+	}
+}

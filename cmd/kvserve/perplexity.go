@@ -47,7 +47,7 @@ func cmdPerplexity(args []string) error {
 	if err != nil {
 		return err
 	}
-	e, err := engine.Load(mf.model, mf.threads)
+	e, err := engine.LoadWith(mf.model, mf.threads, engine.LoadOptions{NoRepack: mf.noRepack})
 	if err != nil {
 		return err
 	}
@@ -55,6 +55,9 @@ func cmdPerplexity(args []string) error {
 	ctx := mf.ctx
 	if ctx <= 0 {
 		ctx = e.Model.NCtxTrain
+	}
+	if w := e.ContextWarning(ctx); w != "" {
+		fmt.Fprintf(os.Stderr, "warning: %s\n", w)
 	}
 	pol, err := pf.Policy()
 	if err != nil {

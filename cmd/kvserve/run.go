@@ -26,6 +26,8 @@ func cmdRun(args []string) error {
 	f.Bool(&verbose, false, "print model and cache details, and cache usage", "v", "verbose")
 	f.Bool(&ignoreEOS, false, "keep generating after end-of-generation tokens", "ignore-eos")
 	registerSampling(f, &sp)
+	var sf specFlags
+	sf.register(f)
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -46,21 +48,41 @@ func cmdRun(args []string) error {
 	if err := sp.Validate(); err != nil {
 		return err
 	}
-	e, err := engine.Load(mf.model, mf.threads)
+	spec, err := sf.options(mf.cache)
+	if err != nil {
+		return err
+	}
+	e, err := engine.LoadWith(mf.model, mf.threads, engine.LoadOptions{NoRepack: mf.noRepack})
 	if err != nil {
 		return err
 	}
 	defer e.Close()
+	if sf.draft != "" {
+		d, err := engine.LoadDraft(sf.draft, e)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		spec.Draft = d
+	}
 	if verbose {
 		m := e.Model
 		fmt.Fprintf(os.Stderr, "model: %s (%s, %d layers, d=%d, %d heads / %d KV heads × %d, vocab %d)\n",
 			e.Path, m.Arch, m.NLayer, m.NEmbd, m.NHead, m.NHeadKV, m.HeadDim, m.NVocab)
 		fmt.Fprintf(os.Stderr, "cache: K %s, V %s, rotate %s; threads %d\n", mf.cache.TypeK, mf.cache.TypeV, mf.cache.Rotate, e.Pool.Threads())
 	}
+	ctxSize := mf.ctx
+	if ctxSize <= 0 {
+		ctxSize = e.Model.NCtxTrain
+	}
+	if w := e.ContextWarning(ctxSize); w != "" {
+		fmt.Fprintf(os.Stderr, "warning: %s\n", w)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	opts := engine.GenerateOptions{
 		Prompt: prompt, NPredict: n, Ctx: mf.ctx, Batch: mf.batch, Sample: sp, IgnoreEOS: ignoreEOS, Cache: mf.cache,
+		Spec: spec,
 	}
 	fmt.Print(prompt)
 	st, err := e.Generate(ctx, opts, func(s string) error {
@@ -72,6 +94,10 @@ func cmdRun(args []string) error {
 		fmt.Fprintf(os.Stderr, "prompt: %d tokens in %.3f s, %.1f tokens/s | generation: %d tokens in %.3f s, %.1f tokens/s\n",
 			st.PromptTokens, st.PromptTime.Seconds(), rate(st.PromptTokens, st.PromptTime.Seconds()),
 			st.GenTokens, st.GenTime.Seconds(), rate(st.GenTokens, st.GenTime.Seconds()))
+		if spec != nil {
+			fmt.Fprintf(os.Stderr, "speculative: %d tokens drafted, %d accepted (%.1f%%)\n",
+				st.DraftN, st.DraftAccepted, 100*rate(st.DraftAccepted, float64(st.DraftN)))
+		}
 		if verbose {
 			fmt.Fprintf(os.Stderr, "cache-usage: %s\n", usageLine(st))
 		}

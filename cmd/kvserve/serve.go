@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -14,6 +17,8 @@ import (
 	"time"
 
 	"github.com/kvserve/kvserve/internal/cachepolicy"
+	"github.com/kvserve/kvserve/internal/chat"
+	"github.com/kvserve/kvserve/internal/engine"
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/server"
 )
@@ -24,10 +29,13 @@ func cmdServe(args []string) error {
 	mf.register(f, 0)
 	var pf cachepolicy.Flags
 	pf.Bind(f)
+	var sf specFlags
+	sf.register(f)
 	var host, apiKey, apiKeyFile, corsOrigins, alias, slotPath, logLevel, reasoningFormat string
 	var port, slots, prefill int
-	var metrics, ctxShift, noCtxShift, noWebUI bool
+	var metrics, ctxShift, noCtxShift, noWebUI, noShare bool
 	var maxBody int64
+	var allowedHosts string
 	var queueTimeout, shutdownTimeout float64
 	var queueMax int
 	f.String(&host, "127.0.0.1", "address to listen on", "host")
@@ -36,13 +44,18 @@ func cmdServe(args []string) error {
 	f.Int(&prefill, 0, "prompt tokens per step while other slots generate (0: 128)", "prefill-chunk")
 	f.String(&apiKey, "", "API key required as 'Authorization: Bearer KEY' (shows in ps: prefer --api-key-file or $KVSERVE_API_KEY)", "api-key")
 	f.String(&apiKeyFile, "", "file holding the API keys, one per line", "api-key-file")
+	f.String(&allowedHosts, "", "host names a keyless server on loopback answers to besides localhost and IP addresses, comma-separated, or * for any (DNS rebinding protection)", "allowed-hosts")
 	f.String(&corsOrigins, "", "web origins allowed to call the API from a browser, comma-separated (e.g. https://app.example), or * for any (default: none)", "cors-origins")
-	f.String(&alias, "", "model name reported by /v1/models and responses (default: the model file's name)", "alias")
+	f.String(&alias, "", "model name reported by /v1/models and responses (default: the model file's name)", "a", "alias")
 	f.Bool(&metrics, false, "enable the Prometheus /metrics endpoint", "metrics")
 	f.Bool(&ctxShift, false, "when a slot's context fills, drop the older half of its tokens (after n_keep) and keep generating; prompts that do not fit are truncated instead of refused", "context-shift")
 	f.Bool(&noCtxShift, false, "turn context shift off (the default)", "no-context-shift")
 	f.Bool(&noWebUI, false, "do not serve the web page (chat and cache map) at /", "no-webui")
+	f.Bool(&noShare, false, "do not share prefix pages between slots (by default a prompt starting with whole pages another slot holds shares them, copy-on-write)", "no-cache-share")
 	f.String(&slotPath, "", "directory for slot save/restore files (default: save/restore disabled)", "slot-save-path")
+	var diskDir, diskBudget string
+	f.String(&diskDir, "", "directory of the cache's disk tier: slots' caches that would be dropped are spilled there and loaded back for prompts that start with them, across restarts (default: none)", "cache-disk")
+	f.String(&diskBudget, "", "most bytes the disk tier's files take, e.g. 4GiB; least recently used entries are evicted (default: no limit)", "cache-disk-budget")
 	f.Int(&queueMax, 0, "completions allowed to wait for a slot (0: 64 per slot)", "queue-max")
 	f.Float(&queueTimeout, 60, "seconds a completion waits for a free slot before a 503 (0: answer 503 at once)", "queue-timeout")
 	f.Float(&shutdownTimeout, 30, "seconds to let in-flight requests finish on SIGTERM/SIGINT before cancelling them", "shutdown-timeout")
@@ -50,13 +63,95 @@ func cmdServe(args []string) error {
 	f.Int(&maxBodyMiB, server.DefaultMaxBodyBytes>>20, "largest request body in MiB", "max-body-mib")
 	f.Int(&maxRespMiB, server.DefaultMaxResponseBytes>>20, "largest response built in memory in MiB: a non-streaming completion stops generating there (stream for more)", "max-response-mib")
 	f.String(&logLevel, "info", "log level: debug, info, warn, error", "log-level")
+	// llama-server's flags: request defaults and options (llamaflags.go
+	// lists the ones kvserve notes or refuses).
+	f.section("llama-server's request defaults and options:")
+	d := server.DefaultDefaults()
+	registerSampling(f, &d.Sample)
+	f.Int(&d.NPredict, d.NPredict, "default number of tokens to generate (-1: until end of generation or context)", "n", "predict", "n-predict")
+	f.Int(&d.NKeep, d.NKeep, "default n_keep: prompt tokens a context shift keeps (-1: all)", "keep")
+	f.Bool(&d.IgnoreEOS, false, "default ignore_eos: generate past end-of-generation tokens", "ignore-eos")
+	f.Switch(&d.CachePrompt, true, "reuse a slot's cached prompt prefix (the default; request field cache_prompt)", "cache-prompt")
+	f.Switch(&d.CachePrompt, false, "evaluate every prompt from the start by default", "no-cache-prompt")
+	f.Int(&d.CacheReuse, 0, "least chunk of a previous prompt reused after a shifted prefix (0: off; request field n_cache_reuse)", "cache-reuse")
+	noSlots := false
+	f.Switch(&noSlots, false, "serve GET /slots (the default)", "slots")
+	f.Switch(&noSlots, true, "do not serve GET /slots", "no-slots")
+	f.Switch(&noWebUI, false, "serve the web page at / (the default)", "webui")
+	var chatTemplate, chatTemplateFile, chatKwargs, reasoning, logFile, sslKey, sslCert string
+	var reasoningBudget, verbosity int
+	var noPrefill, verbose, logDisable bool
+	f.String(&chatTemplate, "", "chat template: a built-in name ("+strings.Join(chat.NamedList(), ", ")+") or Jinja source; default: the model's", "chat-template")
+	f.String(&chatTemplateFile, "", "read the chat template (Jinja) from a file", "chat-template-file")
+	f.String(&chatKwargs, "", `extra chat template variables for every request, a JSON object (e.g. {"enable_thinking": false})`, "chat-template-kwargs")
+	f.Int(&reasoningBudget, -1, "thinking budget: -1 unrestricted, 0 turns thinking off (enable_thinking=false)", "reasoning-budget")
+	f.String(&reasoning, "auto", "thinking: on, off (enable_thinking=false) or auto", "rea", "reasoning")
+	f.Bool(&noPrefill, false, "a final assistant message is a whole turn followed by a new generation prompt, instead of being continued", "no-prefill-assistant")
+	f.Bool(&verbose, false, "log everything (--log-level debug)", "v", "verbose", "log-verbose")
+	f.Int(&verbosity, -1, "llama.cpp's log verbosity: 4+ debug, 3 info, 2 warn, 1 or less error (-1: --log-level)", "lv", "verbosity", "log-verbosity")
+	f.Bool(&logDisable, false, "log nothing", "log-disable")
+	f.String(&logFile, "", "write the log to FILE (appended) instead of stderr", "log-file")
+	f.String(&sslKey, "", "serve HTTPS with this PEM private key (with --ssl-cert-file)", "ssl-key-file")
+	f.String(&sslCert, "", "serve HTTPS with this PEM certificate (with --ssl-key-file)", "ssl-cert-file")
+	var lc llamaCompat
+	registerLlamaCompat(f, &lc)
 	f.String(&reasoningFormat, server.ReasoningAuto, "chat reasoning: auto (separate <think> text into reasoning_content when the template has thinking markers), deepseek (always), none (leave it in the content)", "reasoning-format")
-	pos, err := f.parse(args)
+	var embeddings, reranking bool
+	var pooling string
+	f.Bool(&embeddings, false, "serve embeddings: /embedding, /v1/embeddings (completions keep working)", "embeddings", "embedding")
+	f.String(&pooling, "", "embedding pooling: none, mean, cls, last, rank (default: the model file's, else none)", "pooling")
+	f.Bool(&reranking, false, "serve /rerank (embeddings with rank pooling; the model needs a rank head)", "reranking", "rerank")
+	var loras []server.LoraAdapter
+	var loraNoApply bool
+	f.fs.Var(&loraFlag{list: &loras}, "lora", "LoRA adapter file (GGUF), applied at scale 1; repeatable")
+	f.names([]string{"lora"})
+	f.fs.Var(&loraFlag{list: &loras, scaled: true}, "lora-scaled", "LoRA adapter with its scale: FILE:SCALE (or FILE SCALE); repeatable")
+	f.names([]string{"lora-scaled"})
+	f.Bool(&loraNoApply, false, "load the LoRA adapters at scale 0 (set scales with POST /lora-adapters)", "lora-init-without-apply")
+	pos, err := f.parse(joinLoraScaled(args))
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	if loraNoApply {
+		for i := range loras {
+			loras[i].Scale = 0
+		}
+	}
+	if reranking {
+		if pooling != "" && pooling != "rank" {
+			return fmt.Errorf("--reranking uses rank pooling, not --pooling %s", pooling)
+		}
+		embeddings, pooling = true, "rank"
+	}
+	if pooling != "" {
+		if _, err := engine.ParsePooling(pooling); err != nil {
+			return fmt.Errorf("--pooling: %w", err)
+		}
+	}
+	if err := lc.check(); err != nil {
+		return err
+	}
+	if err := d.Sample.Validate(); err != nil {
+		return err
+	}
+	if d.NPredict < -1 {
+		d.NPredict = -1 // llama.cpp's -2 (until the context fills) is -1 here
+	}
+	if d.NKeep < -1 {
+		return fmt.Errorf("--keep must be >= -1")
+	}
+	if d.CacheReuse < 0 {
+		return fmt.Errorf("--cache-reuse must be >= 0")
+	}
+	if d.CacheReuse > 0 {
+		return fmt.Errorf("--cache-reuse %d: reusing shifted chunks is not implemented yet (0 turns it off)", d.CacheReuse)
+	}
+	tmplSrc, kwargs, err := chatOptions(chatTemplate, chatTemplateFile, chatKwargs, reasoningBudget, reasoning)
+	if err != nil {
+		return err
 	}
 	if slots < 1 {
 		return fmt.Errorf("-np must be at least 1")
@@ -87,6 +182,12 @@ func cmdServe(args []string) error {
 		}
 		origins = append(origins, o)
 	}
+	var hosts []string
+	for _, h := range strings.Split(allowedHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
 	maxBody = int64(maxBodyMiB) << 20
 	if !server.ValidReasoningFormat(reasoningFormat) {
 		return fmt.Errorf("--reasoning-format must be auto, deepseek or none, not %q", reasoningFormat)
@@ -95,7 +196,43 @@ func cmdServe(args []string) error {
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	switch {
+	case verbose || verbosity >= 4:
+		level = slog.LevelDebug
+	case verbosity == 3:
+		level = slog.LevelInfo
+	case verbosity == 2:
+		level = slog.LevelWarn
+	case verbosity >= 0:
+		level = slog.LevelError
+	}
+	var logOut io.Writer = os.Stderr
+	if logFile != "" {
+		lf, err := os.OpenFile(logFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return fmt.Errorf("--log-file: %w", err)
+		}
+		defer lf.Close()
+		logOut = lf
+	}
+	if logDisable {
+		logOut = io.Discard
+	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	for _, n := range lc.notes() {
+		log.Info("llama-server flag: " + n)
+	}
+	if (sslKey == "") != (sslCert == "") {
+		return fmt.Errorf("--ssl-key-file and --ssl-cert-file go together")
+	}
+	var tlsConf *tls.Config
+	if sslKey != "" {
+		cert, err := tls.LoadX509KeyPair(sslCert, sslKey)
+		if err != nil {
+			return fmt.Errorf("--ssl-cert-file/--ssl-key-file: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	if slotPath != "" {
 		st, err := os.Stat(slotPath)
 		if err != nil {
@@ -116,6 +253,19 @@ func cmdServe(args []string) error {
 	if err != nil {
 		return err
 	}
+	var diskBytes int64
+	if diskBudget != "" {
+		if diskBytes, err = cachepolicy.ParseBytes(diskBudget); err != nil || diskBytes < 0 {
+			return fmt.Errorf("--cache-disk-budget %q: want a size such as 4GiB", diskBudget)
+		}
+		if diskDir == "" {
+			return fmt.Errorf("--cache-disk-budget needs --cache-disk DIR")
+		}
+	}
+	spec, err := sf.options(mf.cache)
+	if err != nil {
+		return err
+	}
 	qt := time.Duration(queueTimeout * float64(time.Second))
 	if queueTimeout <= 0 {
 		qt = -1
@@ -123,16 +273,22 @@ func cmdServe(args []string) error {
 	o := server.Options{
 		ModelPath: mf.model, Threads: mf.threads,
 		Slots: slots, Ctx: mf.ctx, Batch: mf.batch, PrefillChunk: prefill, Cache: mf.cache, Policy: pol,
-		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI,
+		Spec: spec, DraftPath: sf.draft,
+		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI, Embeddings: embeddings, Pooling: pooling, Lora: loras, NoSharePrefix: noShare,
 		Alias: alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
-		MaxResponseBytes: int64(maxRespMiB) << 20, APIKeys: keys, CORSOrigins: origins, ReasoningFormat: reasoningFormat,
+		CacheDisk: diskDir, CacheDiskBudget: diskBytes,
+		MaxResponseBytes: int64(maxRespMiB) << 20, APIKeys: keys, CORSOrigins: origins, AllowedHosts: hosts, ReasoningFormat: reasoningFormat,
 		QueueTimeout: qt, QueueMax: queueMax,
 		ShutdownTimeout: time.Duration(shutdownTimeout * float64(time.Second)),
 		Logger:          log,
+		Defaults:        &d, ChatTemplate: tmplSrc, ChatTemplateKwargs: kwargs, NoSlots: noSlots, NoPrefillAssistant: noPrefill,
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		return err
+	}
+	if tlsConf != nil {
+		ln = tls.NewListener(ln, tlsConf)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -144,8 +300,10 @@ func cmdServe(args []string) error {
 // KVSERVE_API_KEY environment variable.
 func apiKeys(flagKey, file, env string) ([]string, error) {
 	var keys []string
-	if k := strings.TrimSpace(flagKey); k != "" {
-		keys = append(keys, k)
+	for _, k := range strings.Split(flagKey, ",") { // llama-server: a comma-separated list
+		if k = strings.TrimSpace(k); k != "" {
+			keys = append(keys, k)
+		}
 	}
 	if k := strings.TrimSpace(env); k != "" {
 		keys = append(keys, k)
@@ -167,4 +325,110 @@ func apiKeys(flagKey, file, env string) ([]string, error) {
 		}
 	}
 	return keys, nil
+}
+
+// loraFlag collects --lora FILE and --lora-scaled FILE:SCALE values.
+type loraFlag struct {
+	list   *[]server.LoraAdapter
+	scaled bool
+}
+
+func (l *loraFlag) String() string { return "" }
+
+func (l *loraFlag) Set(v string) error {
+	a := server.LoraAdapter{Path: v, Scale: 1}
+	if l.scaled {
+		i := strings.LastIndex(v, ":")
+		if i < 0 {
+			return fmt.Errorf("want FILE:SCALE (or FILE SCALE), not %q", v)
+		}
+		x, err := strconv.ParseFloat(v[i+1:], 32)
+		if err != nil {
+			return fmt.Errorf("the scale in %q is not a number", v)
+		}
+		a.Path, a.Scale = v[:i], float32(x)
+	}
+	if a.Path == "" {
+		return fmt.Errorf("empty adapter path")
+	}
+	*l.list = append(*l.list, a)
+	return nil
+}
+
+// joinLoraScaled turns llama-server's two-argument form "--lora-scaled FILE
+// SCALE" into "--lora-scaled FILE:SCALE".
+func joinLoraScaled(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		out = append(out, args[i])
+		if (args[i] == "--lora-scaled" || args[i] == "-lora-scaled") && i+2 < len(args) {
+			if _, err := strconv.ParseFloat(args[i+2], 32); err == nil {
+				out = append(out, args[i+1]+":"+args[i+2])
+				i += 2
+			}
+		}
+	}
+	return out
+}
+
+// chatOptions reads the chat template flags: the template's Jinja source
+// ("" for the model's own) and the template variables every request gets.
+func chatOptions(name, file, kwargsJSON string, budget int, reasoning string) (string, map[string]any, error) {
+	src := ""
+	switch {
+	case name != "" && file != "":
+		return "", nil, fmt.Errorf("give --chat-template or --chat-template-file, not both")
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", nil, fmt.Errorf("--chat-template-file: %w", err)
+		}
+		src = string(b)
+	case strings.Contains(name, "{{") || strings.Contains(name, "{%"):
+		src = name
+	case name != "":
+		s, ok, known := chat.Named(name)
+		if !ok {
+			what := "is not a chat template name"
+			if known {
+				what = "is one of llama.cpp's template names that kvserve does not build in (give the Jinja source with --chat-template-file)"
+			}
+			return "", nil, fmt.Errorf("--chat-template %q %s; built in: %s", name, what, strings.Join(chat.NamedList(), ", "))
+		}
+		src = s
+	}
+	if src != "" {
+		if _, err := chat.New(src, "", ""); err != nil {
+			return "", nil, fmt.Errorf("chat template: %w", err)
+		}
+	}
+	var kwargs map[string]any
+	if kwargsJSON != "" {
+		if err := json.Unmarshal([]byte(kwargsJSON), &kwargs); err != nil || kwargs == nil {
+			return "", nil, fmt.Errorf("--chat-template-kwargs must be a JSON object: %q", kwargsJSON)
+		}
+	}
+	set := func(k string, v any) {
+		if kwargs == nil {
+			kwargs = map[string]any{}
+		}
+		kwargs[k] = v
+	}
+	switch budget {
+	case -1:
+	case 0:
+		set("enable_thinking", false)
+	default:
+		return "", nil, fmt.Errorf("--reasoning-budget must be -1 (unrestricted) or 0 (no thinking); a token budget is not implemented")
+	}
+	switch reasoning {
+	case "auto":
+	case "on":
+		set("enable_thinking", true)
+	case "off":
+		set("enable_thinking", false)
+	default:
+		return "", nil, fmt.Errorf("--reasoning must be on, off or auto, not %q", reasoning)
+	}
+	return src, kwargs, nil
 }

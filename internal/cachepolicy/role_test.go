@@ -245,8 +245,8 @@ func TestRoleSchema(t *testing.T) {
 	}
 	// Flags name the flag.
 	f = Flags{LadderK: "f16", LadderV: "f16", Prompt: "q9"}
-	if _, err := f.Policy(); err == nil || !strings.Contains(err.Error(), "--cache-prompt") {
-		t.Errorf("bad --cache-prompt: %v", err)
+	if _, err := f.Policy(); err == nil || !strings.Contains(err.Error(), "--cache-type-prompt") {
+		t.Errorf("bad --cache-type-prompt: %v", err)
 	}
 	f = Flags{LadderK: "f16", LadderV: "f16", Reasoning: "q4_0", ReasoningAfter: "soon"}
 	if _, err := f.Policy(); err == nil || !strings.Contains(err.Error(), "--cache-reasoning-after") {

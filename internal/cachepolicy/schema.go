@@ -294,9 +294,9 @@ var flagNames = map[string]string{
 	"hot": "--cache-hot", "warm": "--cache-warm", "sink": "--cache-sink",
 	"dynamic": "--dynamic-cache", "dynamic_k": "--dynamic-cache-k", "dynamic_v": "--dynamic-cache-v",
 	"budget":        "--cache-budget",
-	"prompt.type_k": "--cache-prompt", "prompt.type_v": "--cache-prompt",
-	"generated.type_k": "--cache-generated", "generated.type_v": "--cache-generated",
-	"reasoning.type_k": "--cache-reasoning", "reasoning.type_v": "--cache-reasoning",
+	"prompt.type_k": "--cache-type-prompt", "prompt.type_v": "--cache-type-prompt",
+	"generated.type_k": "--cache-type-generated", "generated.type_v": "--cache-type-generated",
+	"reasoning.type_k": "--cache-type-reasoning", "reasoning.type_v": "--cache-type-reasoning",
 	"reasoning.after": "--cache-reasoning-after", "reasoning.drop": "--cache-reasoning-drop",
 }
 
@@ -312,10 +312,10 @@ func (f *Flags) Bind(fs FlagSet) {
 	fs.String(&f.DynamicK, "", "step K down by context length (overrides --dynamic-cache for K)", "dynamic-cache-k")
 	fs.String(&f.DynamicV, "", "step V down by context length (overrides --dynamic-cache for V)", "dynamic-cache-v")
 	fs.String(&f.Budget, "", "cache memory budget across all slots, e.g. 48MiB: demote old pages to stay under it", "cache-budget")
-	fs.String(&f.Prompt, "", "cache type of prompt tokens' pages: TYPE, or TYPE_K/TYPE_V (e.g. q8_0)", "cache-prompt")
-	fs.String(&f.Generated, "", "cache type of generated tokens' pages: TYPE or TYPE_K/TYPE_V", "cache-generated")
-	fs.String(&f.Reasoning, "", "cache type of reasoning tokens' pages (inside the model's thinking markers): TYPE or TYPE_K/TYPE_V", "cache-reasoning")
-	fs.String(&f.ReasoningAfter, "", "apply --cache-reasoning only once the answer starts (answer)", "cache-reasoning-after")
+	fs.String(&f.Prompt, "", "cache type of prompt tokens' pages: TYPE, or TYPE_K/TYPE_V (e.g. q8_0)", "cache-type-prompt")
+	fs.String(&f.Generated, "", "cache type of generated tokens' pages: TYPE or TYPE_K/TYPE_V", "cache-type-generated")
+	fs.String(&f.Reasoning, "", "cache type of reasoning tokens' pages (inside the model's thinking markers): TYPE or TYPE_K/TYPE_V", "cache-type-reasoning")
+	fs.String(&f.ReasoningAfter, "", "apply --cache-type-reasoning only once the answer starts (answer)", "cache-reasoning-after")
 	fs.Bool(&f.ReasoningDrop, false, "when a request ends, cut its slot's cache before its reasoning (for chat templates that drop earlier turns' reasoning)", "cache-reasoning-drop")
 }
 

@@ -83,9 +83,11 @@ func TestArchitecturesMatchLlamaCpp(t *testing.T) {
 	// llama.cpp's own noise on quantized weights: the largest relative
 	// difference between its flash-attention and plain paths over every
 	// quantized-weight entry.
+	// (Mixture-of-experts entries are left out: their router's near-ties
+	// make their own noise larger, see moeTol.)
 	noiseQ := 0.0
 	for _, e := range fx.Entries {
-		if e.Type != "f16" && e.PPLNoFA > 0 {
+		if e.Type != "f16" && e.PPLNoFA > 0 && !isMoE(e.Preset) {
 			noiseQ = max(noiseQ, math.Abs(e.PPLNoFA-e.PPL)/e.PPL)
 		}
 	}
@@ -154,6 +156,9 @@ func TestArchitecturesMatchLlamaCpp(t *testing.T) {
 			if e.PPLNoFA > 0 {
 				tol = max(tol, math.Abs(e.PPLNoFA-e.PPL)/e.PPL)
 			}
+			if isMoE(e.Preset) {
+				tol = max(tol, moeTol(cache, e.Type))
+			}
 			d := (res.PPL - e.PPL) / e.PPL
 			if math.Abs(d) > tol {
 				t.Errorf("PPL %.4f, llama.cpp %.4f: %+.3f%% (allowed %.1f%%)", res.PPL, e.PPL, 100*d, 100*tol)
@@ -169,6 +174,30 @@ func TestArchitecturesMatchLlamaCpp(t *testing.T) {
 			t.Logf("PPL %.4f (llama.cpp %.4f, %+.3f%%; allowed %.2f%%), top-10 agree", res.PPL, e.PPL, 100*d, 100*tol)
 		})
 	}
+}
+
+// isMoE reports whether a preset is a mixture of experts.
+func isMoE(preset string) bool {
+	p, err := synth.Lookup(preset)
+	return err == nil && p.NExpert > 0
+}
+
+// moeTol is the perplexity tolerance of mixture-of-experts entries: 0.5%
+// with f16 weights and cache, 1% with quantized weights or cache. Their
+// router picks the top k of many experts whose scores on random weights
+// are often within rounding of each other: a token whose k-th and
+// (k+1)-th experts swap between two correct implementations (f32 sums in
+// another order, activations rounded to f16 or Q8 in another order) takes
+// another FFN in that layer, and everything after it moves. Measured
+// (docs/models.md, MoE parity): llama.cpp's own flash-attention on/off
+// runs differ by up to 0.27% on these entries, kvserve by up to 0.52% from
+// llama.cpp (q4_k_m weights); with every expert used (no selection) the
+// same model matches llama.cpp within 0.005%.
+func moeTol(cache, weights string) float64 {
+	if cache == "f16" && weights == "f16" {
+		return 0.005
+	}
+	return 0.01
 }
 
 func fileSHA(t *testing.T, path string) string {

@@ -23,6 +23,7 @@ type GenerateOptions struct {
 	// IgnoreEOS keeps generating past end-of-generation tokens.
 	IgnoreEOS bool
 	Cache     CacheOptions
+	Spec      *SpecOptions // speculative decoding (nil: none)
 }
 
 // GenerateStats report what a generation did.
@@ -36,6 +37,8 @@ type GenerateStats struct {
 	CacheTokens int
 	CacheBytes  int64
 	CacheByType map[tensor.Type]int64
+	// Speculative decoding: tokens drafted and accepted.
+	DraftN, DraftAccepted int
 }
 
 // Generate tokenizes the prompt (special tokens parsed, BOS added as the
@@ -50,7 +53,7 @@ func (e *Engine) Generate(ctx context.Context, o GenerateOptions, emit func(stri
 	if len(prompt) == 0 {
 		return nil, fmt.Errorf("empty prompt: the model adds no BOS token, so give at least one token of text")
 	}
-	s, err := e.NewScheduler(SchedulerOptions{Slots: 1, SlotCtx: o.Ctx, Batch: o.Batch, Cache: o.Cache})
+	s, err := e.NewScheduler(SchedulerOptions{Slots: 1, SlotCtx: o.Ctx, Batch: o.Batch, Cache: o.Cache, Spec: o.Spec})
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +83,7 @@ func (e *Engine) Generate(ctx context.Context, o GenerateOptions, emit func(stri
 			st.GenTokens = len(r.Tokens)
 			st.Tokens = append(st.Tokens, r.Tokens...)
 			st.PromptTime, st.GenTime = r.PromptTime, r.PredictTime
+			st.DraftN, st.DraftAccepted = r.DraftN, r.DraftAccepted
 			switch {
 			case r.Truncated:
 				st.Stop = "context"

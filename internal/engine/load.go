@@ -23,20 +23,37 @@ type Engine struct {
 	Model *model.Model
 	Tok   *tokenizer.Tokenizer
 	Pool  *parallel.Pool
+	// Packed says which weights were repacked at load (model.Model.Pack).
+	Packed model.PackStats
 
 	gvocab grammarVocab // built on first use (grammar.go)
+
+	sharedPool bool // Pool belongs to another engine (a draft model's)
+}
+
+// LoadOptions are the loading choices beyond the file and the threads.
+type LoadOptions struct {
+	// NoRepack keeps every weight in the file's row-major layout (by
+	// default the matrices the kernels stream faster packed are repacked
+	// at load: model.Model.Pack). For comparisons; outputs are identical.
+	NoRepack bool
 }
 
 // Load opens a model. An empty path loads the embedded default model.
 // threads <= 0 uses one thread per CPU.
 func Load(path string, threads int) (*Engine, error) {
+	return LoadWith(path, threads, LoadOptions{})
+}
+
+// LoadWith is Load with options.
+func LoadWith(path string, threads int, o LoadOptions) (*Engine, error) {
 	var f *gguf.File
 	var err error
 	if path == "" {
 		f, err = gguf.Parse(aligned(models.Default()))
 		path = "embedded:" + models.DefaultName
 	} else {
-		f, err = gguf.Open(path)
+		f, err = gguf.OpenModel(path)
 	}
 	if err != nil {
 		return nil, err
@@ -58,12 +75,19 @@ func Load(path string, threads int) (*Engine, error) {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	return &Engine{Path: path, File: f, Model: m, Tok: tok, Pool: parallel.New(threads)}, nil
+	e := &Engine{Path: path, File: f, Model: m, Tok: tok, Pool: parallel.New(threads)}
+	if !o.NoRepack {
+		e.Packed = m.Pack(e.Pool)
+	}
+	return e, nil
 }
 
 // Close releases the pool and the model file.
 func (e *Engine) Close() {
-	e.Pool.Close()
+	if !e.sharedPool {
+		e.Pool.Close()
+	}
+	e.Model.Close()
 	e.File.Close()
 }
 
@@ -87,4 +111,14 @@ func aligned(b []byte) []byte {
 	off := int((64 - uintptr(unsafe.Pointer(unsafe.SliceData(buf)))%64) % 64)
 	copy(buf[off:], b)
 	return buf[off : off+len(b)]
+}
+
+// ContextWarning says, as llama.cpp warns, when a sequence context of
+// slotCtx tokens is beyond what the model was trained on (positions past
+// its training context may come out garbled); "" when it is not.
+func (e *Engine) ContextWarning(slotCtx int) string {
+	if n := e.Model.NCtxTrain; n > 0 && slotCtx > n {
+		return fmt.Sprintf("the context per slot (%d tokens) is beyond the model's training context (%d tokens): possible training context overflow, output past %d tokens may degrade", slotCtx, n, n)
+	}
+	return ""
 }

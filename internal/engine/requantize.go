@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/kvserve/kvserve/internal/kvcache"
@@ -18,6 +19,13 @@ type RequantizeReport struct {
 	TokensConverted int   // positions whose pages were converted (per slot and layer side, counted once per page)
 	PagesConverted  int
 	Elapsed         time.Duration
+
+	// The draft model's cache (speculative decoding), converted too when
+	// the target names no layers (layer numbers are the target's): its
+	// bytes before and after, and pages converted.
+	Draft                                bool
+	DraftBytesBefore, DraftBytesAfter    int64
+	DraftPagesConverted, DraftTokensConv int
 }
 
 // ErrRequantizeBusy is returned when a requantization is already running.
@@ -54,6 +62,23 @@ func (s *Scheduler) Requantize(t kvcache.Target, dryRun bool) (*RequantizeReport
 			return err
 		}
 		rep = &RequantizeReport{DryRun: dryRun, Layers: layers, BytesBefore: c.Bytes()}
+		var dsteps []kvcache.Step
+		dc := s.DraftCache()
+		if dc != nil && t.Layers == nil {
+			var err error
+			if dsteps, _, err = dc.Plan(t); err != nil {
+				return fmt.Errorf("draft model's cache: %w", err)
+			}
+			rep.Draft, rep.DraftBytesBefore = true, dc.Bytes()
+			rep.DraftBytesAfter = rep.DraftBytesBefore
+			for _, st := range dsteps {
+				rep.DraftBytesAfter += int64(st.BytesAfter - st.BytesBefore)
+				if dryRun {
+					rep.DraftPagesConverted++
+					rep.DraftTokensConv += st.Tokens
+				}
+			}
+		}
 		var delta int64
 		for _, st := range steps {
 			delta += int64(st.BytesAfter - st.BytesBefore)
@@ -72,6 +97,17 @@ func (s *Scheduler) Requantize(t kvcache.Target, dryRun bool) (*RequantizeReport
 		}
 		if err := c.SetWriteTypes(t); err != nil {
 			return err
+		}
+		if rep.Draft {
+			// The draft's cache is small: it converts at once.
+			if err := dc.SetWriteTypes(t); err != nil {
+				return fmt.Errorf("draft model's cache: %w", err)
+			}
+			for i := range dsteps {
+				dsteps[i].Reason = reasonRequantize
+			}
+			rep.DraftPagesConverted, rep.DraftTokensConv = s.spec.conv.run(dsteps, nil)
+			rep.DraftBytesAfter = dc.Bytes()
 		}
 		job = &requantJob{steps: steps, report: rep, start: time.Now(), done: make(chan error, 1)}
 		s.requant = job

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kvserve/kvserve/internal/cachedisk"
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/grammar"
 	"github.com/kvserve/kvserve/internal/kvcache"
@@ -30,7 +31,19 @@ type SchedulerOptions struct {
 	ContextShift bool
 	Cache        CacheOptions
 	Policy       *cachepolicy.Policy // automatic precision (nil: none)
-	Logger       *slog.Logger
+	// Spec configures speculative decoding (nil: none).
+	Spec   *SpecOptions
+	Logger *slog.Logger
+	// NoSharePrefix turns off sharing prefix pages between slots: by
+	// default a request whose prompt starts with whole pages another slot
+	// holds shares those pages (copy-on-write) instead of evaluating them.
+	NoSharePrefix bool
+	// Disk, if set, is the cache's disk tier: a slot's cache that would be
+	// dropped (the slot taken by another conversation, or cleared to make
+	// room under the budget) is spilled to it, and a prompt that starts
+	// with an entry's tokens loads it instead of evaluating them (see
+	// disk.go).
+	Disk *cachedisk.Tier
 }
 
 // Request is one completion to run in a slot.
@@ -66,6 +79,9 @@ type Request struct {
 	// tokens are cached with the reasoning role (cache policies choose
 	// their precision apart, and may drop them when the request ends).
 	Reasoning *ReasoningMarkers
+	// Spec overrides the server's speculation settings for the request
+	// (nil: the server's). Requests with a Grammar are not speculated.
+	Spec *SpecParams
 }
 
 // Event is one step of a running request: a generated token, or the end.
@@ -90,10 +106,16 @@ type Result struct {
 
 	PromptTokens    int // tokens in the prompt
 	CachedTokens    int // prompt tokens reused from the slot's cache
+	SharedTokens    int // of those, tokens of pages shared with another slot (SharePrefix)
+	DiskTokens      int // of those, tokens loaded from the disk tier
 	EvaluatedTokens int // prompt tokens evaluated
 	PredictedTokens int
 	PromptTime      time.Duration
 	PredictTime     time.Duration
+
+	// Speculative decoding: tokens drafted and drafted tokens accepted
+	// (llama-server's timings.draft_n and draft_n_accepted).
+	DraftN, DraftAccepted int
 }
 
 // eventBuffer is each request's event channel size: a slot whose reader
@@ -150,6 +172,9 @@ type Scheduler struct {
 	conv    converter // carries out policies' and requantizations' conversions (loop goroutine only)
 
 	batch model.Batch
+
+	spec      *specState // speculative decoding (nil: none)
+	hasWindow bool       // some layer attends a sliding window
 }
 
 // Stats are cumulative counters for /metrics.
@@ -167,6 +192,8 @@ type Stats struct {
 	RequantizeSeconds float64
 	Policy            cachepolicy.Stats // demotions by the policy
 	BudgetRejections  int64
+
+	DraftTokens, DraftAccepted int64 // speculative decoding: drafted, accepted
 }
 
 type op struct {
@@ -209,6 +236,17 @@ func (e *Engine) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 			return nil, err
 		}
 	}
+	for l := 0; l < e.Model.NLayer; l++ {
+		if cache.Attn(l).Window > 0 {
+			s.hasWindow = true
+		}
+	}
+	if o.Spec.Enabled() {
+		if err := s.newSpec(*o.Spec); err != nil {
+			cache.Close()
+			return nil, err
+		}
+	}
 	for i := 0; i < o.Slots; i++ {
 		s.slots = append(s.slots, &slot{id: i, outRow: -1})
 	}
@@ -238,6 +276,9 @@ func (s *Scheduler) Close() {
 	s.mu.Unlock()
 	<-s.stopped
 	s.cache.Close()
+	if s.spec != nil && s.spec.cache != nil {
+		s.spec.cache.Close()
+	}
 }
 
 // Submit queues a request. Events arrive on the returned channel, which is

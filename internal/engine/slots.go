@@ -52,6 +52,17 @@ type slot struct {
 	track       roleTracker
 	role        kvcache.Role // role of last, the token stored next
 	reasonStart int          // position of the request's first reasoning token (-1: none yet)
+
+	// Speculative decoding (spec.go).
+	draft      []int           // tokens drafted for this step, after last
+	dq         []sample.Dist   // the draft model's distribution of each (none: prompt lookup)
+	dtokens    []int           // tokens in the draft model's cache
+	dsmp       *sample.Sampler // the draft model's sampler for the request
+	dmax, dmin int             // this step's draft length bounds
+	dnext      int             // prompt lookup: the next draft length (adaptive)
+	dpmin      float32
+	pd         sample.Dist // the target's distribution (scratch)
+	vtoks      []int       // verified tokens (scratch)
 }
 
 // SlotInfo describes a slot for /slots.
@@ -92,6 +103,7 @@ func (s *Scheduler) SetSlotTokens(id int, toks []int) error {
 		return fmt.Errorf("slot %d is busy", id)
 	}
 	sl.tokens = append(sl.tokens[:0], toks...)
+	s.clearDraft(sl) // the slot's contents changed from outside: the draft re-syncs
 	return nil
 }
 

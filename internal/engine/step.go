@@ -34,6 +34,9 @@ func (s *Scheduler) stepOnce() {
 			decoding++
 		}
 	}
+	if s.spec != nil {
+		decoding += s.makeDrafts(s.o.Batch - decoding)
+	}
 	budget := s.o.Batch - decoding
 	if decoding > 0 {
 		budget = min(budget, s.o.PrefillChunk)
@@ -45,15 +48,22 @@ func (s *Scheduler) stepOnce() {
 		}
 	}
 	s.applyPolicy()
+	s.applyDraftPolicy()
 	for _, sl := range s.slots {
-		if sl.state == slotDecode && sl.adding == 1 {
+		if sl.state == slotDecode && sl.adding >= 1 {
 			sl.outRow = len(b.Tokens)
 			s.cache.SetWriteRole(sl.id, sl.role)
-			b.Tokens = append(b.Tokens, sl.last)
-			b.Pos = append(b.Pos, len(sl.tokens))
-			b.Seq = append(b.Seq, sl.id)
-			b.Output = append(b.Output, true)
-			sl.tokens = append(sl.tokens, sl.last)
+			for i := 0; i < sl.adding; i++ {
+				t := sl.last
+				if i > 0 {
+					t = sl.draft[i-1]
+				}
+				b.Tokens = append(b.Tokens, t)
+				b.Pos = append(b.Pos, len(sl.tokens))
+				b.Seq = append(b.Seq, sl.id)
+				b.Output = append(b.Output, true)
+				sl.tokens = append(sl.tokens, t)
+			}
 		}
 	}
 	for _, sl := range s.slots {
@@ -122,18 +132,18 @@ func (s *Scheduler) stepOnce() {
 				continue
 			}
 		}
-		s.emit(sl, logits[rowOf[sl.outRow]*V:(rowOf[sl.outRow]+1)*V])
+		r0 := rowOf[sl.outRow]
+		if len(sl.draft) > 0 {
+			s.emitSpec(sl, logits, r0)
+			continue
+		}
+		s.emit(sl, logits[r0*V:(r0+1)*V])
 	}
 	_ = el
 }
 
 // emit samples the next token of a decoding slot and sends it.
 func (s *Scheduler) emit(sl *slot, logits []float32) {
-	r := sl.req
-	ev := Event{}
-	if r.NProbs > 0 {
-		ev.Top = sample.TopProbs(logits, r.NProbs)
-	}
 	var tok int
 	if sl.gm == nil {
 		tok = sl.smp.Sample(logits)
@@ -141,6 +151,17 @@ func (s *Scheduler) emit(sl *slot, logits []float32) {
 		return // finished with an error
 	}
 	sl.smp.Accept(tok)
+	s.emitToken(sl, logits, tok)
+}
+
+// emitToken sends tok, the slot's next token (already accepted by its
+// sampler), chosen from logits, and ends the request when it should.
+func (s *Scheduler) emitToken(sl *slot, logits []float32, tok int) {
+	r := sl.req
+	ev := Event{}
+	if r.NProbs > 0 {
+		ev.Top = sample.TopProbs(logits, r.NProbs)
+	}
 	ev.Token = tok
 	ev.LogProb = sample.LogProb(logits, tok)
 	if (!r.IgnoreEOS || sl.gm != nil) && s.e.Tok.IsEOG(tok) {
@@ -277,5 +298,6 @@ func (s *Scheduler) finish(sl *slot, stopType string, err error) {
 	sl.state = slotIdle
 	sl.used = s.step
 	sl.req, sl.ctx, sl.out, sl.smp, sl.dec, sl.res, sl.gm = nil, nil, nil, nil, nil, nil, nil
+	sl.dsmp, sl.draft, sl.dq, sl.dnext = nil, sl.draft[:0], sl.dq[:0], 0
 	sl.tGen = time.Time{}
 }

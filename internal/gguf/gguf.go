@@ -128,6 +128,8 @@ type TensorInfo struct {
 	Type   tensor.Type
 	Offset uint64 // relative to the start of the data section
 	Size   uint64 // bytes
+
+	shard int // the shard of a split model holding it (0: the file itself)
 }
 
 // Elements returns the number of elements.
@@ -160,6 +162,8 @@ type File struct {
 	tensors map[string]int
 	data    []byte // the whole file
 	closer  func() error
+	shards  []*File // a split model's other shards (OpenModel)
+	mapped  bool    // data is Open's file mapping (Release applies)
 }
 
 // Limits on what a header may claim, so that a lying header cannot make the
@@ -187,6 +191,10 @@ func Parse(buf []byte) (*File, error) {
 // Close releases the file's mapping (if any). Tensor data must not be used
 // afterwards.
 func (f *File) Close() error {
+	for _, sf := range f.shards {
+		sf.Close()
+	}
+	f.shards = nil
 	if f.closer != nil {
 		c := f.closer
 		f.closer = nil
@@ -201,6 +209,9 @@ func (f *File) Bytes() []byte { return f.data }
 
 // TensorData returns the bytes of the named tensor.
 func (f *File) TensorData(ti *TensorInfo) []byte {
+	if ti.shard > 0 {
+		f = f.shards[ti.shard-1]
+	}
 	start := f.DataStart + ti.Offset
 	return f.data[start : start+ti.Size : start+ti.Size]
 }

@@ -60,6 +60,7 @@ type Page struct {
 	mem     *block
 	meta    int   // offset of the channel statistics in mem (0: none; keychan.go)
 	side    uint8 // 0: a K page, 1: a V page
+	shared  int   // holders besides the first (share.go); the page is freed when the last lets go
 }
 
 // Bytes is the page's accounted size: rows × row size of its type.
@@ -231,6 +232,10 @@ func (c *Cache) write(s *stream, pi, row int, t tensor.Type, v bool, x []float32
 		p = c.newPage(t, v)
 		s.pages[pi] = p
 	}
+	if p.shared > 0 { // copy on write
+		c.unshare(s, pi)
+		p = s.pages[pi]
+	}
 	if p.meta != 0 {
 		return p
 	}
@@ -285,6 +290,10 @@ func (c *Cache) headDim(v bool) int {
 }
 
 func (c *Cache) freePage(p *Page) {
+	if p.shared > 0 { // another sequence still holds it
+		p.shared--
+		return
+	}
 	c.account(p.Type, -int64(len(p.mem.b)), -1)
 	p.mem.free()
 	p.mem = nil
@@ -361,6 +370,27 @@ func (c *Cache) BytesByType() map[tensor.Type]int64 {
 	return m
 }
 
+// SeqBytesByType returns the bytes seq's pages hold per page type, for
+// K and V apart: what the sequence holds, whatever it writes next.
+func (c *Cache) SeqBytesByType(seq int) (k, v map[tensor.Type]int64) {
+	k, v = map[tensor.Type]int64{}, map[tensor.Type]int64{}
+	for l := range c.seqs[seq] {
+		ls := &c.seqs[seq][l]
+		for side, s := range ls.streams() {
+			m := k
+			if side == 1 {
+				m = v
+			}
+			for _, p := range s.pages {
+				if p != nil {
+					m[p.Type] += int64(p.Bytes())
+				}
+			}
+		}
+	}
+	return k, v
+}
+
 // Close frees every page.
 func (c *Cache) Close() {
 	for s := range c.seqs {
@@ -378,6 +408,12 @@ type PageInfo struct {
 	Bytes   int
 	Tokens  int     // positions it holds
 	Roles   RoleSet // roles of the tokens it holds
+	Holders int     // sequences holding it (more than 1: a shared prefix page)
+}
+
+// Ref names the page within sequence seq.
+func (p PageInfo) Ref(seq int) PageRef {
+	return PageRef{Seq: seq, Layer: p.Layer, V: p.V, Index: p.Index}
 }
 
 // Pages lists seq's pages, layer by layer, K then V.
@@ -391,7 +427,7 @@ func (c *Cache) Pages(seq int) []PageInfo {
 					continue
 				}
 				out = append(out, PageInfo{Layer: l, V: vi == 1, Index: i, Type: p.Type, Rotated: p.Rotated,
-					Bytes: p.Bytes(), Tokens: min(c.cfg.PageTokens, ls.n-i*c.cfg.PageTokens), Roles: c.PageRoles(seq, i)})
+					Bytes: p.Bytes(), Tokens: min(c.cfg.PageTokens, ls.n-i*c.cfg.PageTokens), Roles: c.PageRoles(seq, i), Holders: p.shared + 1})
 			}
 		}
 	}

@@ -408,9 +408,19 @@ func TestPersistRoundTrip(t *testing.T) {
 			t.Errorf("failed restore changed the sequence (%d positions)", c.Len(1))
 		}
 	}
+	// Another page size repacks (TestRestoreRepacks); another head shape is refused.
 	other := testCache(t, tensor.F16, tensor.F16, false, 1, 1024, 256)
-	if _, err := other.ReadSeq(0, bytes.NewReader(data)); err == nil {
-		t.Error("file from a different page size accepted")
+	if n, err := other.ReadSeq(0, bytes.NewReader(data)); err != nil || n != 300 {
+		t.Errorf("file from a different page size: %d, %v", n, err)
+	}
+	narrow, err := New(Config{Layers: 2, KVHeads: 1, HeadDimK: 64, HeadDimV: 64, Seqs: 1, Ctx: 1024, PageTokens: 128,
+		Threads: 1, TypeK: uniform(2, tensor.F16), TypeV: uniform(2, tensor.F16)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer narrow.Close()
+	if _, err := narrow.ReadSeq(0, bytes.NewReader(data)); err == nil {
+		t.Error("file from a different head shape accepted")
 	}
 }
 

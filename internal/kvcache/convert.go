@@ -53,6 +53,9 @@ func (c *Cache) Plan(t Target) ([]Step, []LayerChange, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := c.checkRotateScope(t); err != nil {
+		return nil, nil, err
+	}
 	for _, side := range []struct {
 		t   *tensor.Type
 		dim int
@@ -66,6 +69,7 @@ func (c *Cache) Plan(t Target) ([]Step, []LayerChange, error) {
 	}
 	var steps []Step
 	var changes []LayerChange
+	seen := map[*Page]bool{} // a shared page converts, and counts, once
 	for _, l := range layers {
 		lc := LayerChange{Layer: l}
 		kb, ka := typeSet{}, typeSet{}
@@ -79,9 +83,10 @@ func (c *Cache) Plan(t Target) ([]Step, []LayerChange, error) {
 					to, headDim, rowElems = t.V, c.cfg.HeadDimV, c.rowV
 				}
 				for i, p := range st.pages {
-					if p == nil {
-						continue // released (window layer)
+					if p == nil || seen[p] {
+						continue // released (window layer), or shared and planned
 					}
+					seen[p] = true
 					nt := p.Type
 					if to != nil {
 						nt = *to
@@ -174,6 +179,16 @@ func (c *Cache) scope(t Target) (layers, seqs []int, err error) {
 	return layers, seqs, nil
 }
 
+// checkRotateScope refuses a rotation change scoped to some layers or
+// sequences: rotation is a cache-wide setting for new pages, so a scoped
+// change would reach every later page of every layer.
+func (c *Cache) checkRotateScope(t Target) error {
+	if t.Rotate != nil && *t.Rotate != c.cfg.Rotate && (t.Layers != nil || t.Seqs != nil) {
+		return fmt.Errorf("rotate: rotation is a cache-wide setting (now %v); change it without layers or slots (rotated and plain pages coexist, so the whole cache converts)", c.cfg.Rotate)
+	}
+	return nil
+}
+
 func (c *Cache) rotateFor(r *bool, t tensor.Type, headDim int) bool {
 	rot := c.cfg.Rotate
 	if r != nil {
@@ -189,6 +204,9 @@ func (c *Cache) rotateFor(r *bool, t tensor.Type, headDim int) bool {
 func (c *Cache) SetWriteTypes(t Target) error {
 	layers, seqs, err := c.scope(t)
 	if err != nil {
+		return err
+	}
+	if err := c.checkRotateScope(t); err != nil {
 		return err
 	}
 	for _, l := range layers {
@@ -255,11 +273,14 @@ func (c *Cache) convertPage(st Step, worker int) bool {
 	if old == nil || old.Type != st.From || old.Rotated != st.FromRot || (st.To == st.From && st.ToRot == st.FromRot) {
 		return false
 	}
+	// The page is converted in place (new memory, then the old freed), so
+	// every sequence sharing it sees the new type.
 	np := c.allocPage(st.To, st.ToRot, st.V)
 	rows := min(c.cfg.PageTokens, ls.n-st.Index*c.cfg.PageTokens)
 	c.convertInto(old, np, headDim, rows, c.cbuf[worker%len(c.cbuf)], c.chanScratch(worker))
-	s.pages[st.Index] = np
-	c.freePage(old)
+	c.account(old.Type, -int64(len(old.mem.b)), -1)
+	old.mem.free()
+	old.Type, old.Rotated, old.mem, old.meta = np.Type, np.Rotated, np.mem, np.meta
 	return true
 }
 
@@ -313,8 +334,11 @@ func (c *Cache) Estimate() map[tensor.Type][2]int64 {
 	pages := int64(0)
 	for s := range c.seqs {
 		for l := range c.seqs[s] {
-			ls := &c.seqs[s][l]
-			pages += int64(len(ls.k.pages) - ls.lo)
+			for i, p := range c.seqs[s][l].k.pages { // shared pages once
+				if p != nil && (p.shared == 0 || c.Canonical(PageRef{Seq: s, Layer: l, Index: i}).Seq == s) {
+					pages++
+				}
+			}
 		}
 	}
 	fullPages := int64(0)
@@ -333,17 +357,30 @@ func (c *Cache) Estimate() map[tensor.Type][2]int64 {
 
 // Capacity returns the bytes a full context of every sequence takes at
 // each sequence's current write types (a sliding-window layer holds its
-// window's pages).
+// window's pages): the sum of CapacityByType.
 func (c *Cache) Capacity() int64 {
 	var b int64
+	for _, v := range c.CapacityByType() {
+		b += v
+	}
+	return b
+}
+
+// CapacityByType returns Capacity split by element type: each sequence's
+// full context at its own write types per layer and K/V (a slot-scoped
+// requantization or a policy's per-sequence types count for that sequence
+// only).
+func (c *Cache) CapacityByType() map[tensor.Type]int64 {
+	out := map[tensor.Type]int64{}
 	for s := 0; s < c.cfg.Seqs; s++ {
 		for l := 0; l < c.cfg.Layers; l++ {
 			tk, tv := c.WriteTypes(s, l)
-			perPage := int64(c.cfg.PageBytes(tk, false) + c.cfg.PageBytes(tv, true))
-			b += perPage * int64(c.maxPages(l, c.cfg.Ctx))
+			pages := int64(c.maxPages(l, c.cfg.Ctx))
+			out[tk] += int64(c.cfg.PageBytes(tk, false)) * pages
+			out[tv] += int64(c.cfg.PageBytes(tv, true)) * pages
 		}
 	}
-	return b
+	return out
 }
 
 func (c *Cache) overrideK(s int) []tensor.Type {

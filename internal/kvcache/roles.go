@@ -63,6 +63,15 @@ func (s RoleSet) Label() string {
 // is set again). A new sequence's tokens are prompt tokens.
 func (c *Cache) SetWriteRole(seq int, r Role) { c.wrole[seq] = r }
 
+// SetRole changes the role of the token seq holds at pos (nothing when it
+// holds none there): a token stored before its role was known, as a
+// speculated token is.
+func (c *Cache) SetRole(seq, pos int, r Role) {
+	if rs := c.roles[seq]; pos >= 0 && pos < len(rs) {
+		rs[pos] = r
+	}
+}
+
 // WriteRole returns the role the next tokens of seq are stored with.
 func (c *Cache) WriteRole(seq int) Role { return c.wrole[seq] }
 

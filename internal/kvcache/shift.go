@@ -46,6 +46,11 @@ func (c *Cache) Shift(seq, keep, discard int, reRope ReRope) error {
 	for l := range c.seqs[seq] {
 		ls := &c.seqs[seq][l]
 		for side, s := range ls.streams() {
+			// Pages from the one holding keep on move or change: shared
+			// ones are copied first (copy on write).
+			for i := keep / P; i < len(s.pages); i++ {
+				c.unshare(s, i)
+			}
 			old := s.pages
 			nPages := (newN + P - 1) / P
 			pages := make([]*Page, nPages)

@@ -32,6 +32,20 @@ type Arch struct {
 	Act         Activation // the FFN gate's activation
 	EmbedScale  bool       // token embeddings are multiplied by sqrt(n_embd)
 
+	// MoE: the FFN is a mixture of experts (see moe.go): a router
+	// (ffn_gate_inp) scores NExpert experts per token, the NExpertUsed
+	// best run (ffn_gate_exps, ffn_up_exps, ffn_down_exps: 3-D tensors,
+	// one slab per expert) and their outputs are summed, weighted by the
+	// router's probabilities; a shared expert (ffn_*_shexp, optionally
+	// gated by ffn_gate_inp_shexp) is added when the file has one.
+	MoE bool
+	// ExpertGating is how router logits become probabilities, and
+	// ExpertNorm whether the selected experts' weights are renormalised
+	// to sum to 1 — the architecture's defaults, which the file's
+	// expert_gating_func and expert_weights_norm keys override.
+	ExpertGating Gating
+	ExpertNorm   bool
+
 	// Config reads the architecture's own keys after the common ones
 	// (context, sizes, heads, norm epsilon, RoPE) and sets what differs:
 	// per-layer attention, query scale, soft caps, a second RoPE for
@@ -45,6 +59,16 @@ type Activation int
 const (
 	SiLU Activation = iota // x·sigmoid(x) (SwiGLU)
 	GELU                   // GELU, tanh approximation (GeGLU), as ggml's f16 table computes it
+)
+
+// Gating is a router's gating function (llama.cpp's
+// llama_expert_gating_func_type numbering).
+type Gating int
+
+const (
+	GatingSoftmax       Gating = 1 // softmax over all experts, then top-k
+	GatingSigmoid       Gating = 2 // sigmoid of each logit, then top-k
+	GatingSoftmaxWeight Gating = 3 // top-k of the logits, softmax over the selected
 )
 
 var registry = map[string]*Arch{}

@@ -51,7 +51,19 @@ type Config struct {
 	// Attn is how each layer attends (window, logit cap); sinks come from
 	// the layer's weights. Handed to the KV cache.
 	Attn []attn.Layer
+
+	// Mixture of experts (Arch.MoE): NExpert experts of NFFExp hidden
+	// units, NExpertUsed of them per token; a shared expert of
+	// NFFShared units when the file has one.
+	NExpert, NExpertUsed int
+	NFFExp, NFFShared    int
+	ExpertGating         Gating
+	ExpertNorm           bool    // selected weights renormalised to sum to 1
+	ExpertScale          float32 // selected weights multiplied by this (0: not scaled)
 }
+
+// maxExperts is llama.cpp's LLAMA_MAX_EXPERTS.
+const maxExperts = 512
 
 // Rope describes one rotary position embedding.
 type Rope struct {
@@ -198,6 +210,23 @@ func (k *Keys) OptString(key, def string) string {
 	return def
 }
 
+// OptBool reads an optional boolean key.
+func (k *Keys) OptBool(key string, def bool) bool {
+	if k.err != nil {
+		return def
+	}
+	v, ok := k.f.Get(k.prefix + key)
+	if !ok {
+		return def
+	}
+	b, ok := v.V.(bool)
+	if !ok {
+		k.fail("%s%s is not a boolean", k.prefix, key)
+		return def
+	}
+	return b
+}
+
 // Has reports whether a key is present.
 func (k *Keys) Has(key string) bool { _, ok := k.f.Get(k.prefix + key); return ok }
 
@@ -246,6 +275,11 @@ func ConfigFromGGUF(f *gguf.File) (Config, *Arch, error) {
 	if arch.EmbedScale {
 		c.EmbedScale = float32(math.Sqrt(float64(c.NEmbd)))
 	}
+	if arch.MoE {
+		if err := readExperts(k, arch, &c); err != nil {
+			return c, arch, err
+		}
+	}
 	if arch.Config != nil {
 		if err := arch.Config(k, &c); err != nil {
 			return c, arch, err
@@ -255,6 +289,36 @@ func ConfigFromGGUF(f *gguf.File) (Config, *Arch, error) {
 		}
 	}
 	return c, arch, c.check()
+}
+
+// readExperts reads the mixture-of-experts keys.
+func readExperts(k *Keys, arch *Arch, c *Config) error {
+	c.NExpert = k.Int("expert_count")
+	c.NExpertUsed = k.Int("expert_used_count")
+	c.NFFExp = k.OptInt("expert_feed_forward_length", c.NFF)
+	c.NFFShared = k.OptInt("expert_shared_feed_forward_length", c.NFFExp)
+	c.ExpertGating = Gating(k.OptInt("expert_gating_func", int(arch.ExpertGating)))
+	c.ExpertNorm = k.OptBool("expert_weights_norm", arch.ExpertNorm)
+	c.ExpertScale = float32(k.OptFloat("expert_weights_scale", 0))
+	if err := k.Err(); err != nil {
+		return err
+	}
+	switch {
+	case c.NExpert < 1 || c.NExpert > maxExperts:
+		return fmt.Errorf("%s.expert_count = %d is invalid (1 to %d)", arch.Name, c.NExpert, maxExperts)
+	case c.NExpertUsed < 1 || c.NExpertUsed > c.NExpert:
+		return fmt.Errorf("%s.expert_used_count = %d is invalid (1 to expert_count = %d)", arch.Name, c.NExpertUsed, c.NExpert)
+	case c.NFFExp <= 0 || c.NFFShared <= 0:
+		return fmt.Errorf("%s: expert feed-forward length %d / shared %d invalid", arch.Name, c.NFFExp, c.NFFShared)
+	case c.ExpertScale < 0:
+		return fmt.Errorf("%s.expert_weights_scale = %g is invalid", arch.Name, c.ExpertScale)
+	}
+	switch c.ExpertGating {
+	case GatingSoftmax, GatingSigmoid, GatingSoftmaxWeight:
+	default:
+		return fmt.Errorf("%s.expert_gating_func = %d is not supported (1 softmax, 2 sigmoid, 3 softmax of the selected)", arch.Name, c.ExpertGating)
+	}
+	return nil
 }
 
 // readRope reads the common RoPE keys.

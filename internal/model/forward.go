@@ -40,6 +40,10 @@ type Batch struct {
 	Pos    []int
 	Seq    []int  // cache sequence of each token (nil: all 0)
 	Output []bool // which tokens need logits (nil: only the last)
+	// Embeddings asks for the output-normed hidden states of the output
+	// tokens (NEmbd values each, what llama.cpp calls result_norm) instead
+	// of their logits: the output head is not run.
+	Embeddings bool
 }
 
 // temperature is the query factor of attention temperature scaling at pos.
@@ -63,6 +67,7 @@ type Runner struct {
 	outRows                        []int
 	runs                           [][2]int // (first token, length) of runs of consecutive positions
 
+	moe  *moeScratch // mixture-of-experts buffers (nil for dense models)
 	mm   matmuls
 	attT attnTask
 	ropT ropeTask
@@ -78,8 +83,12 @@ func NewRunner(m *Model, pool *parallel.Pool, maxBatch int) *Runner {
 	r.k = make([]float32, maxBatch*c.NHeadKV*c.HeadDim)
 	r.v = make([]float32, maxBatch*c.NHeadKV*c.HeadDimV)
 	r.attn = make([]float32, maxBatch*c.NHead*c.HeadDimV)
-	r.gate = make([]float32, maxBatch*c.NFF)
-	r.up = make([]float32, maxBatch*c.NFF)
+	if m.Architecture.MoE {
+		r.moe = newMoeScratch(c, maxBatch)
+	} else {
+		r.gate = make([]float32, maxBatch*c.NFF)
+		r.up = make([]float32, maxBatch*c.NFF)
+	}
 	for i := range c.Ropes {
 		r.rope = append(r.rope, make([]float32, maxBatch*c.Ropes[i].Dim))
 	}
@@ -119,8 +128,9 @@ func (r *Runner) SetContext(ctx int) {
 
 // Forward runs the batch through the model, storing every token's K and V
 // in kv, and returns the logits of the tokens marked in b.Output (or of
-// the last token), NVocab values each, in batch order. The returned slice
-// is reused by the next call.
+// the last token), NVocab values each, in batch order (with b.Embeddings,
+// their normed hidden states, NEmbd values each). The returned slice is
+// reused by the next call.
 func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 	m := r.M
 	c := &m.Config
@@ -165,7 +175,10 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 	xn := r.xn[:n*E]
 	q, k, v := r.q[:n*qDim], r.k[:n*kvDim], r.v[:n*vDim]
 	attn := r.attn[:n*c.NHead*c.HeadDimV]
-	gate, up := r.gate[:n*c.NFF], r.up[:n*c.NFF]
+	var gate, up []float32
+	if r.gate != nil {
+		gate, up = r.gate[:n*c.NFF], r.up[:n*c.NFF]
+	}
 	for l := range m.Layers {
 		L := &m.Layers[l]
 		rmsNormRows(xn, x, L.AttnNorm, E, c.NormEps)
@@ -205,19 +218,18 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 		addInPlace(x, xn)
 
 		rmsNormRows(xn, x, L.FFNNorm, E, c.NormEps)
-		r.mm.reset(n)
-		r.mm.add(L.Gate, xn, gate, c.NFF)
-		r.mm.add(L.Up, xn, up, c.NFF)
-		r.mm.run()
-		switch m.Architecture.Act {
-		case GELU:
-			geluMul(gate, gate, up)
-		default:
-			siluMul(gate, gate, up)
+		if L.Router != nil {
+			r.moeFFN(L, xn, n)
+		} else {
+			r.mm.reset(n)
+			r.mm.add(L.Gate, xn, gate, c.NFF)
+			r.mm.add(L.Up, xn, up, c.NFF)
+			r.mm.run()
+			r.glu(gate, gate, up)
+			r.mm.reset(n)
+			r.mm.add(L.Down, gate, xn, E)
+			r.mm.run()
 		}
-		r.mm.reset(n)
-		r.mm.add(L.Down, gate, xn, E)
-		r.mm.run()
 		if L.PostFFNNorm != nil {
 			rmsNormRows(xn, xn, L.PostFFNNorm, E, c.NormEps)
 		}
@@ -249,6 +261,9 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 		copy(xo[j*E:(j+1)*E], x[i*E:(i+1)*E])
 	}
 	rmsNormRows(xo, xo, m.OutputNorm, E, c.NormEps)
+	if b.Embeddings {
+		return xo, nil
+	}
 	if cap(r.logits) < no*c.NVocab {
 		r.logits = make([]float32, no*c.NVocab)
 	}

@@ -21,8 +21,8 @@ func supportedWeight(t tensor.Type) bool { return t.Allows(tensor.Weight) }
 // (measured 8-25% faster decode than 16-row tiles on kvtest-27m).
 const prefillTileRows = 64
 
-// mmJob is one matrix product y = W·x over a batch: x holds nTok rows of
-// W.In f32 values, y receives nTok rows of ldy values (W.Out of them used,
+// mmJob is one matrix product y = W·x over a batch: x holds n rows of
+// W.In f32 values, y receives n rows of ldy values (W.Out of them used,
 // starting at column 0).
 type mmJob struct {
 	w   *Linear
@@ -30,6 +30,7 @@ type mmJob struct {
 	xq  []byte // x in w.Type.VecDotType() (x's own bytes when that is f32)
 	y   []float32
 	ldy int
+	n   int // rows of x (tokens)
 }
 
 // matmuls runs several independent matrix products as one parallel pass,
@@ -51,7 +52,17 @@ func (mm *matmuls) reset(nTok int) {
 }
 
 func (mm *matmuls) add(w *Linear, x []float32, y []float32, ldy int) {
-	mm.jobs = append(mm.jobs, mmJob{w: w, x: x, y: y, ldy: ldy})
+	mm.jobs = append(mm.jobs, mmJob{w: w, x: x, y: y, ldy: ldy, n: mm.nTok})
+}
+
+// addRows queues a product over n rows of x (n may differ from the pass's
+// batch: an expert sees only the tokens routed to it). xq, when not nil,
+// is x already converted to w's vec-dot type (shared by many jobs).
+func (mm *matmuls) addRows(w *Linear, x []float32, xq []byte, y []float32, ldy, n int) {
+	if n == 0 {
+		return
+	}
+	mm.jobs = append(mm.jobs, mmJob{w: w, x: x, xq: xq, y: y, ldy: ldy, n: n})
 }
 
 // run executes the queued jobs. Inputs needing conversion to a quantized
@@ -59,8 +70,11 @@ func (mm *matmuls) add(w *Linear, x []float32, y []float32, ldy int) {
 func (mm *matmuls) run() {
 	for i := range mm.jobs {
 		j := &mm.jobs[i]
+		if j.xq != nil {
+			continue // converted by the caller
+		}
 		vt := vecDotType(j.w.Type)
-		x := j.x[:mm.nTok*j.w.In]
+		x := j.x[:j.n*j.w.In]
 		if vt == tensor.F32 {
 			j.xq = ops.Activations(vt, nil, x) // x's own bytes
 			continue
@@ -79,7 +93,7 @@ func (mm *matmuls) run() {
 		for len(mm.qbufs) <= i {
 			mm.qbufs = append(mm.qbufs, nil)
 		}
-		if need := rs * mm.nTok; len(mm.qbufs[i]) < need {
+		if need := rs * j.n; len(mm.qbufs[i]) < need {
 			mm.qbufs[i] = make([]byte, need)
 		}
 		j.xq = ops.Activations(vt, mm.qbufs[i], x)
@@ -89,7 +103,7 @@ func (mm *matmuls) run() {
 	mm.total = 0
 	for i := range mm.jobs {
 		rows := prefillTileRows
-		if mm.nTok <= 4 {
+		if mm.jobs[i].n <= 4 {
 			// Decoding is memory-bound: give each thread one contiguous
 			// share of the matrix to stream.
 			th := mm.pool.Threads()
@@ -100,6 +114,7 @@ func (mm *matmuls) run() {
 		mm.total += (mm.jobs[i].w.Out + rows - 1) / rows
 	}
 	mm.pool.Run(mm.total, mm)
+	mm.applyLora()
 	for i := range mm.jobs {
 		mm.jobs[i].xq = nil
 	}
@@ -118,5 +133,5 @@ func (mm *matmuls) Do(item, worker int) {
 	j := &mm.jobs[ji]
 	r0 := (item - mm.tiles[ji]) * mm.rows[ji]
 	r1 := min(r0+mm.rows[ji], j.w.Out)
-	mulRows(j, r0, r1, mm.nTok)
+	mulRows(j, r0, r1, j.n)
 }

@@ -19,6 +19,16 @@ type Linear struct {
 	In, Out  int
 	RowBytes int
 	Data     []byte
+
+	// A view of rows of a fused tensor (rows): the tensor's name and the
+	// view's first row, for LoRA adapters, which name the fused tensor.
+	base string
+	row0 int
+	lora []*loraWeight // LoRA adapters attached (AttachLora)
+
+	// Packed holds the matrix in the kernels' packed layout (Model.Pack),
+	// or is nil; products read it instead of Data when set.
+	Packed []byte
 }
 
 // Row returns the bytes of row r.
@@ -26,7 +36,7 @@ func (l *Linear) Row(r int) []byte { return l.Data[r*l.RowBytes : (r+1)*l.RowByt
 
 // rows returns a view of rows [r0, r1) (how fused tensors are split).
 func (l *Linear) rows(r0, r1 int, name string) *Linear {
-	return &Linear{Name: name, Type: l.Type, In: l.In, Out: r1 - r0, RowBytes: l.RowBytes, Data: l.Data[r0*l.RowBytes : r1*l.RowBytes]}
+	return &Linear{Name: name, Type: l.Type, In: l.In, Out: r1 - r0, RowBytes: l.RowBytes, Data: l.Data[r0*l.RowBytes : r1*l.RowBytes], base: l.Name, row0: r0}
 }
 
 // Layer holds one transformer block's weights. Optional parts are nil
@@ -44,6 +54,12 @@ type Layer struct {
 	FFNNorm        []float32
 	Gate, Up, Down *Linear
 	PostFFNNorm    []float32
+
+	// Mixture of experts (Arch.MoE; the dense Gate, Up, Down are nil).
+	Router                     *Linear   // ffn_gate_inp: NExpert rows of NEmbd
+	GateExps, UpExps, DownExps []*Linear // per expert: views of its slab of the 3-D tensors
+	ShGate, ShUp, ShDown       *Linear   // shared expert (nil: none)
+	ShRouter                   []float32 // ffn_gate_inp_shexp: the shared expert's sigmoid gate (nil: ungated)
 }
 
 // Model is a loaded architecture: its configuration and weights.
@@ -61,6 +77,8 @@ type Model struct {
 	RopeFreqs, RopeLong, RopeShort []float32
 
 	File *gguf.File
+
+	packed *memRegion // Pack's memory
 }
 
 // CacheAttn returns how each layer attends, for the KV cache: the
@@ -131,7 +149,9 @@ func Load(f *gguf.File) (*Model, error) {
 			L.PostAttnNorm = l.vec(p+"post_attention_norm.weight", c.NEmbd)
 		}
 		L.FFNNorm = l.vec(p+"ffn_norm.weight", c.NEmbd)
-		if arch.FusedGateUp {
+		if arch.MoE {
+			l.loadExperts(L, p, &c)
+		} else if arch.FusedGateUp {
 			if gu := l.linear(p+"ffn_up.weight", c.NEmbd, 2*c.NFF); gu != nil {
 				L.Gate = gu.rows(0, c.NFF, gu.Name+"[gate]")
 				L.Up = gu.rows(c.NFF, 2*c.NFF, gu.Name+"[up]")
@@ -140,7 +160,9 @@ func Load(f *gguf.File) (*Model, error) {
 			L.Gate = l.linear(p+"ffn_gate.weight", c.NEmbd, c.NFF)
 			L.Up = l.linear(p+"ffn_up.weight", c.NEmbd, c.NFF)
 		}
-		L.Down = l.linear(p+"ffn_down.weight", c.NFF, c.NEmbd)
+		if !arch.MoE {
+			L.Down = l.linear(p+"ffn_down.weight", c.NFF, c.NEmbd)
+		}
 		if arch.PostNorms {
 			L.PostFFNNorm = l.vec(p+"post_ffw_norm.weight", c.NEmbd)
 		}
@@ -189,6 +211,55 @@ func (l *loader) linear(name string, in, out int) *Linear {
 		RowBytes: ti.Type.RowSize(in),
 		Data:     l.f.TensorData(ti),
 	}
+}
+
+// loadExperts loads a mixture-of-experts FFN: the router, the three 3-D
+// expert tensors (split into one view per expert, no copy) and the shared
+// expert when the file has one.
+func (l *loader) loadExperts(L *Layer, p string, c *Config) {
+	// The expert tensors first: a disagreeing expert count is named there.
+	L.GateExps = l.experts(p+"ffn_gate_exps.weight", c.NEmbd, c.NFFExp, c)
+	L.UpExps = l.experts(p+"ffn_up_exps.weight", c.NEmbd, c.NFFExp, c)
+	L.DownExps = l.experts(p+"ffn_down_exps.weight", c.NFFExp, c.NEmbd, c)
+	L.Router = l.linear(p+"ffn_gate_inp.weight", c.NEmbd, c.NExpert)
+	if l.has(p + "ffn_up_shexp.weight") {
+		L.ShGate = l.linear(p+"ffn_gate_shexp.weight", c.NEmbd, c.NFFShared)
+		L.ShUp = l.linear(p+"ffn_up_shexp.weight", c.NEmbd, c.NFFShared)
+		L.ShDown = l.linear(p+"ffn_down_shexp.weight", c.NFFShared, c.NEmbd)
+		L.ShRouter = l.optVec(p+"ffn_gate_inp_shexp.weight", c.NEmbd, false)
+	}
+}
+
+// experts loads a 3-D expert tensor [in, out, NExpert] as one Linear per
+// expert (views of consecutive slabs of the mapping). An expert count that
+// disagrees with the metadata is an error naming both.
+func (l *loader) experts(name string, in, out int, c *Config) []*Linear {
+	if l.err != nil {
+		return nil
+	}
+	ti, ok := l.f.Tensor(name)
+	if !ok {
+		l.err = fmt.Errorf("model file has no tensor %q", name)
+		return nil
+	}
+	if len(ti.Dims) == 3 && ti.Dims[0] == uint64(in) && ti.Dims[1] == uint64(out) && ti.Dims[2] != uint64(c.NExpert) {
+		l.err = fmt.Errorf("tensor %q holds %d experts, but %s.expert_count is %d", name, ti.Dims[2], c.Arch, c.NExpert)
+		return nil
+	}
+	if len(ti.Dims) != 3 || ti.Dims[0] != uint64(in) || ti.Dims[1] != uint64(out) {
+		l.err = fmt.Errorf("tensor %q has shape %v, want [%d %d %d]", name, ti.Dims, in, out, c.NExpert)
+		return nil
+	}
+	if !supportedWeight(ti.Type) {
+		l.err = fmt.Errorf("tensor %q has type %s, which kvserve cannot compute with (supported: %v)", name, ti.Type, weightTypes)
+		return nil
+	}
+	all := &Linear{Name: name, Type: ti.Type, In: in, Out: out * c.NExpert, RowBytes: ti.Type.RowSize(in), Data: l.f.TensorData(ti)}
+	exps := make([]*Linear, c.NExpert)
+	for e := range exps {
+		exps[e] = all.rows(e*out, (e+1)*out, fmt.Sprintf("%s[%d]", name, e))
+	}
+	return exps
 }
 
 // optVec loads a vector that may be absent (unless required).

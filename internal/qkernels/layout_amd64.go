@@ -64,6 +64,8 @@ type karg struct {
 	pack    unsafe.Pointer // 128: GEMM activation pack
 	n2      int            // 136: tokens (AVX2 dotCanon)
 	ts      int            // 144: token stride of prepared activations
+	cstride int            // 152: matrix-vector: bytes between chunks (16 blocks or super-blocks) of a row
+	bstride int            // 160: matrix-vector: bytes between batches of 16 rows
 }
 
 func isLegacy(t tensor.Type) bool { return t.BlockSize() == 32 }

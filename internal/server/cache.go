@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"strconv"
 
@@ -128,7 +129,7 @@ func (s *Server) handleRequantize(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("cache requantize", "dry_run", rep.DryRun, "pages", rep.PagesConverted,
 		"bytes_before", rep.BytesBefore, "bytes_after", rep.BytesAfter, "elapsed", rep.Elapsed)
-	WriteJSON(w, http.StatusOK, map[string]any{
+	out := map[string]any{
 		"dry_run":          rep.DryRun,
 		"layers":           layers,
 		"bytes_before":     rep.BytesBefore,
@@ -137,7 +138,15 @@ func (s *Server) handleRequantize(w http.ResponseWriter, r *http.Request) {
 		"tokens_converted": rep.TokensConverted,
 		"pages_converted":  rep.PagesConverted,
 		"elapsed_ms":       float64(rep.Elapsed.Microseconds()) / 1000,
-	})
+	}
+	if rep.Draft {
+		out["draft"] = map[string]any{
+			"bytes_before": rep.DraftBytesBefore, "bytes_after": rep.DraftBytesAfter,
+			"bytes_freed":     rep.DraftBytesBefore - rep.DraftBytesAfter,
+			"pages_converted": rep.DraftPagesConverted, "tokens_converted": rep.DraftTokensConv,
+		}
+	}
+	WriteJSON(w, http.StatusOK, out)
 }
 
 // parseLayerList accepts "0-3,7" or [0,1,2].
@@ -190,6 +199,7 @@ type pageUsage struct {
 	Role    string `json:"role"` // prompt, generated, reasoning, or mixed
 	Tokens  int    `json:"tokens"`
 	Bytes   int    `json:"bytes"`
+	Slots   int    `json:"slots"` // slots holding the page (more than 1: a shared prefix page)
 }
 
 type slotUsage struct {
@@ -199,6 +209,8 @@ type slotUsage struct {
 	Bytes  int64 `json:"bytes"`
 	BytesK int64 `json:"bytes_k"`
 	BytesV int64 `json:"bytes_v"`
+	// BytesShared: of Bytes, those of pages other slots hold too.
+	BytesShared int64 `json:"bytes_shared"`
 	// By the role of the tokens (a page holding several roles: "mixed").
 	BytesByRole  map[string]int64 `json:"bytes_by_role"`
 	TokensByRole map[string]int   `json:"tokens_by_role"`
@@ -221,90 +233,18 @@ func (s *Server) handleCacheUsage(w http.ResponseWriter, r *http.Request) {
 	pol := s.sched.Policy()
 	out := map[string]any{}
 	err := s.sched.Do(func(c *kvcache.Cache) error {
-		cfg := c.Config()
-		total := c.Bytes()
-		out["total_bytes"] = total
-		out["capacity_bytes"] = c.Capacity()
-		out["page_tokens"] = cfg.PageTokens
-		out["rotate"] = cfg.Rotate
-		byType := map[string]int64{}
-		for t, b := range c.BytesByType() {
-			byType[t.String()] = b
+		cacheUsage(out, c, pol, withPages)
+		if s.disk != nil {
+			st := s.disk.Stats()
+			out["disk"] = map[string]any{"entries": st.Entries, "bytes": st.Bytes, "budget_bytes": st.Budget,
+				"spills": st.Spills, "hits": st.Hits, "misses": st.Misses, "skipped": st.Skipped,
+				"evicted": st.Evicted, "failed": st.Failed}
 		}
-		out["bytes_by_type"] = byType
-		var slots []slotUsage
-		byRole := map[string]int64{}
-		for seq := 0; seq < cfg.Seqs; seq++ {
-			su := slotUsage{ID: seq, Tokens: c.Len(seq), Layers: make([]layerUsage, cfg.Layers),
-				BytesByRole: map[string]int64{}, TokensByRole: map[string]int{}}
-			for _, r := range c.Roles(seq) {
-				su.TokensByRole[r.String()]++
-			}
-			for l := range su.Layers {
-				wk, wv := c.WriteTypes(seq, l)
-				a := c.Attn(l)
-				su.Layers[l] = layerUsage{Layer: l, Kind: a.Kind(), Window: a.Window, Tokens: c.Len(seq),
-					K: sideUsage{BytesByType: map[string]int64{}, PagesByType: map[string]int{}, WriteType: wk.String()},
-					V: sideUsage{BytesByType: map[string]int64{}, PagesByType: map[string]int{}, WriteType: wv.String()}}
-			}
-			for _, p := range c.Pages(seq) {
-				lu := &su.Layers[p.Layer]
-				side, ladder, name := &lu.K, []tensor.Type(nil), "k"
-				if pol != nil {
-					ladder = pol.LadderK
-				}
-				if p.V {
-					side, name = &lu.V, "v"
-					if pol != nil {
-						ladder = pol.LadderV
-					}
-				} else {
-					lu.Pages++
-					su.Pages++
-				}
-				side.Bytes += int64(p.Bytes)
-				side.BytesByType[p.Type.String()] += int64(p.Bytes)
-				su.BytesByRole[p.Roles.Label()] += int64(p.Bytes)
-				byRole[p.Roles.Label()] += int64(p.Bytes)
-				side.PagesByType[p.Type.String()]++
-				if p.Rotated {
-					side.RotatedPages++
-				}
-				var tier *int
-				if len(ladder) > 0 {
-					tr := cachepolicy.Tier(ladder, p.Type)
-					tier = &tr
-					if side.PagesByTier == nil {
-						side.PagesByTier = map[string]int{}
-					}
-					side.PagesByTier[strconv.Itoa(tr)]++
-				}
-				if p.V {
-					su.BytesV += int64(p.Bytes)
-				} else {
-					su.BytesK += int64(p.Bytes)
-				}
-				if withPages {
-					su.List = append(su.List, pageUsage{Layer: p.Layer, Side: name, Index: p.Index, Type: p.Type.String(),
-						Rotated: p.Rotated, Tier: tier, Role: p.Roles.Label(), Tokens: p.Tokens, Bytes: p.Bytes})
-				}
-			}
-			su.Bytes = su.BytesK + su.BytesV
-			slots = append(slots, su)
+		if dc := s.sched.DraftCache(); dc != nil {
+			d := map[string]any{"model": filepath.Base(s.sched.DraftEngine().Path)}
+			cacheUsage(d, dc, pol, withPages)
+			out["draft"] = d
 		}
-		out["slots"] = slots
-		out["bytes_by_role"] = byRole
-		var est []estimate
-		for _, t := range kvcache.Types {
-			e := estimate{Type: t.String(), BitsPer: t.BitsPerValue()}
-			if v, ok := c.Estimate()[t]; ok {
-				e.BytesNow, e.BytesFull, e.FitsHeadDim = v[0], v[1], true
-				e.SavedVsNow = total - v[0]
-			}
-			est = append(est, e)
-		}
-		sort.SliceStable(est, func(i, j int) bool { return est[i].BitsPer > est[j].BitsPer })
-		out["estimates"] = est
 		return nil
 	})
 	if err != nil {
@@ -313,6 +253,105 @@ func (s *Server) handleCacheUsage(w http.ResponseWriter, r *http.Request) {
 	}
 	out["policy"] = policyJSON(pol, s.sched.Stats())
 	WriteJSON(w, http.StatusOK, out)
+}
+
+// cacheUsage fills out with what GET /cache/usage reports of one cache:
+// bytes, capacity, pages by type, role, tier, slot and layer, and what
+// every cache type would take.
+func cacheUsage(out map[string]any, c *kvcache.Cache, pol *cachepolicy.Policy, withPages bool) {
+	cfg := c.Config()
+	total := c.Bytes()
+	out["total_bytes"] = total
+	out["capacity_bytes"] = c.Capacity()
+	out["page_tokens"] = cfg.PageTokens
+	out["rotate"] = cfg.Rotate
+	byType := map[string]int64{}
+	for t, b := range c.BytesByType() {
+		byType[t.String()] = b
+	}
+	out["bytes_by_type"] = byType
+	// Pages shared by several slots (prefix sharing) are held, and
+	// counted in total_bytes, once; each slot's figures include them.
+	sb, sp := c.SharedBytes()
+	out["shared_bytes"], out["shared_pages"] = sb, sp
+	var slots []slotUsage
+	byRole := map[string]int64{}
+	for seq := 0; seq < cfg.Seqs; seq++ {
+		su := slotUsage{ID: seq, Tokens: c.Len(seq), Layers: make([]layerUsage, cfg.Layers),
+			BytesByRole: map[string]int64{}, TokensByRole: map[string]int{}}
+		for _, r := range c.Roles(seq) {
+			su.TokensByRole[r.String()]++
+		}
+		for l := range su.Layers {
+			wk, wv := c.WriteTypes(seq, l)
+			a := c.Attn(l)
+			su.Layers[l] = layerUsage{Layer: l, Kind: a.Kind(), Window: a.Window, Tokens: c.Len(seq),
+				K: sideUsage{BytesByType: map[string]int64{}, PagesByType: map[string]int{}, WriteType: wk.String()},
+				V: sideUsage{BytesByType: map[string]int64{}, PagesByType: map[string]int{}, WriteType: wv.String()}}
+		}
+		for _, p := range c.Pages(seq) {
+			lu := &su.Layers[p.Layer]
+			side, ladder, name := &lu.K, []tensor.Type(nil), "k"
+			if pol != nil {
+				ladder = pol.LadderK
+			}
+			if p.V {
+				side, name = &lu.V, "v"
+				if pol != nil {
+					ladder = pol.LadderV
+				}
+			} else {
+				lu.Pages++
+				su.Pages++
+			}
+			side.Bytes += int64(p.Bytes)
+			side.BytesByType[p.Type.String()] += int64(p.Bytes)
+			su.BytesByRole[p.Roles.Label()] += int64(p.Bytes)
+			if p.Holders == 1 || c.Canonical(p.Ref(seq)).Seq == seq { // a shared page once
+				byRole[p.Roles.Label()] += int64(p.Bytes)
+			}
+			side.PagesByType[p.Type.String()]++
+			if p.Rotated {
+				side.RotatedPages++
+			}
+			var tier *int
+			if len(ladder) > 0 {
+				tr := cachepolicy.Tier(ladder, p.Type)
+				tier = &tr
+				if side.PagesByTier == nil {
+					side.PagesByTier = map[string]int{}
+				}
+				side.PagesByTier[strconv.Itoa(tr)]++
+			}
+			if p.V {
+				su.BytesV += int64(p.Bytes)
+			} else {
+				su.BytesK += int64(p.Bytes)
+			}
+			if p.Holders > 1 {
+				su.BytesShared += int64(p.Bytes)
+			}
+			if withPages {
+				su.List = append(su.List, pageUsage{Layer: p.Layer, Side: name, Index: p.Index, Type: p.Type.String(),
+					Rotated: p.Rotated, Tier: tier, Role: p.Roles.Label(), Tokens: p.Tokens, Bytes: p.Bytes, Slots: p.Holders})
+			}
+		}
+		su.Bytes = su.BytesK + su.BytesV
+		slots = append(slots, su)
+	}
+	out["slots"] = slots
+	out["bytes_by_role"] = byRole
+	var est []estimate
+	for _, t := range kvcache.Types {
+		e := estimate{Type: t.String(), BitsPer: t.BitsPerValue()}
+		if v, ok := c.Estimate()[t]; ok {
+			e.BytesNow, e.BytesFull, e.FitsHeadDim = v[0], v[1], true
+			e.SavedVsNow = total - v[0]
+		}
+		est = append(est, e)
+	}
+	sort.SliceStable(est, func(i, j int) bool { return est[i].BitsPer > est[j].BitsPer })
+	out["estimates"] = est
 }
 
 // policyJSON is the policy as GET /cache/policy shows it (cachepolicy

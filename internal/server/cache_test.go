@@ -4,11 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/kvcache"
 )
 
 // fill runs a greedy completion that leaves its tokens in a slot's cache.
@@ -42,7 +46,7 @@ func TestCacheUsageAndRequantize(t *testing.T) {
 		t.Fatalf("layer usage: %v", l0)
 	}
 	ests := u["estimates"].([]any)
-	if len(ests) != 12 { // the 9 ggml cache types and cb4, cb3, cb2
+	if len(ests) != len(kvcache.Types) {
 		t.Fatalf("%d estimates", len(ests))
 	}
 	for _, e := range ests {
@@ -279,5 +283,178 @@ func TestPolicyRoleRules(t *testing.T) {
 		if fmt.Sprint(now) != fmt.Sprint(live) {
 			t.Errorf("%s changed the live policy: %v, was %v", c.body, now, live)
 		}
+	}
+}
+
+// /props and /slots report what the pages hold (types by bytes, per slot
+// and in total) beside the type new tokens get: after --dynamic-cache
+// demoted a slot's pages to q4_0, and after a slot-scoped requantization
+// (issue 17: /props said f16 for both).
+func TestPropsAndSlotsReportHeldTypes(t *testing.T) {
+	steps, err := cachepolicy.ParseLengths("0:f16,32:q4_0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, v := cachepolicy.DefaultLadders()
+	pol := &cachepolicy.Policy{LadderK: k, LadderV: v, LengthK: steps, LengthV: steps}
+	_, ts := newTestServer(t, Options{Slots: 2, Policy: pol})
+	held := func() (map[string]any, []map[string]any) {
+		t.Helper()
+		p := obj(t, must(get(t, ts.URL+"/props")))
+		var slots []map[string]any
+		if err := json.Unmarshal(must(get(t, ts.URL+"/slots")), &slots); err != nil {
+			t.Fatal(err)
+		}
+		var sc []map[string]any
+		for _, s := range slots {
+			sc = append(sc, s["cache"].(map[string]any))
+		}
+		return p, sc
+	}
+	p, sc := held()
+	if h := p["cache_held"].(map[string]any); h["type_k"] != "none" || num(h["bytes"]) != 0 || sc[0]["type_v"] != "none" {
+		t.Fatalf("empty cache: props %v slots %v", h, sc)
+	}
+
+	fill(t, ts.URL, 0, strings.Repeat("The cache is a product. ", 8), 8) // > 32 tokens
+	p, sc = held()
+	h := p["cache_held"].(map[string]any)
+	if p["cache_type_k"] != "f16" || h["type_k"] != "q4_0" || h["type_v"] != "q4_0" || num(h["bytes"]) <= 0 {
+		t.Errorf("after the length rule demoted slot 0: cache_type_k %v, held %v", p["cache_type_k"], h)
+	}
+	if sc[0]["type_k"] != "q4_0" || num(sc[0]["bytes_by_type_k"].(map[string]any)["q4_0"]) != num(sc[0]["bytes"])/2 ||
+		num(sc[0]["tokens"]) < 32 || sc[1]["type_k"] != "none" {
+		t.Errorf("slots after the demotion: %v", sc)
+	}
+
+	// Slot 1 filled at f16 (short), then requantized alone to q8_0: its
+	// pages and its new tokens are q8_0; slot 0's are untouched.
+	postOK(t, ts.URL+"/cache/policy", map[string]any{"enabled": false})
+	fill(t, ts.URL, 1, "Hello there", 4)
+	postOK(t, ts.URL+"/cache/requantize", map[string]any{"type_k": "q8_0", "type_v": "q8_0", "slots": []int{1}})
+	p, sc = held()
+	h = p["cache_held"].(map[string]any)
+	if sc[1]["type_k"] != "q8_0" || sc[1]["write_type_k"] != "q8_0" || sc[1]["write_type_v"] != "q8_0" {
+		t.Errorf("slot 1 after a scoped requantize: %v", sc[1])
+	}
+	if sc[0]["type_k"] != "q4_0" || sc[0]["write_type_k"] != "f16" {
+		t.Errorf("slot 0 after slot 1's requantize: %v", sc[0])
+	}
+	if bk := h["bytes_by_type_k"].(map[string]any); h["type_k"] != "mixed" || h["write_type_k"] != "mixed" || len(bk) != 2 ||
+		num(bk["q4_0"]) != num(sc[0]["bytes_by_type_k"].(map[string]any)["q4_0"]) {
+		t.Errorf("/props after slot 1's requantize: %v", h)
+	}
+}
+
+// Rotation is a cache-wide setting: a requantization scoped to layers or
+// slots that would change it is refused (it used to change rotation for
+// every later page of every layer); the same setting scoped, or a change
+// for the whole cache, is accepted (issue 17).
+func TestRequantizeScopedRotateRefused(t *testing.T) {
+	_, ts := newTestServer(t, Options{Slots: 2})
+	fill(t, ts.URL, 0, "The cache is a product.", 4)
+	rotation := func() any { return obj(t, must(get(t, ts.URL+"/cache/usage")))["rotate"] }
+	for _, body := range []map[string]any{
+		{"type_k": "q8_0", "layers": "4", "rotate": false},
+		{"type_v": "q8_0", "slots": []int{1}, "rotate": false, "dry_run": true},
+	} {
+		st, b := post(t, ts.URL+"/cache/requantize", body)
+		if msg := wantError(t, "scoped rotate", st, b, 400, TypeInvalidRequest); !strings.Contains(msg, "cache-wide") {
+			t.Errorf("%v: %s", body, msg)
+		}
+	}
+	if r := rotation(); r != true {
+		t.Fatalf("a refused scoped rotate changed the rotation: %v", r)
+	}
+	postOK(t, ts.URL+"/cache/requantize", map[string]any{"type_k": "q8_0", "layers": "4", "rotate": true})
+	postOK(t, ts.URL+"/cache/requantize", map[string]any{"type_k": "q8_0", "rotate": false})
+	if r := rotation(); r != false {
+		t.Errorf("rotation after a cache-wide rotate:false: %v", r)
+	}
+}
+
+// Two slots whose prompts start with the same whole pages hold them once:
+// /cache/usage counts them once in total_bytes (and says which are shared
+// and by how many slots), the second request reuses them (tokens_cached),
+// and /metrics reports the shared bytes.
+func TestCacheUsageSharedPages(t *testing.T) {
+	co := engine.DefaultCacheOptions()
+	co.PageTokens = 16
+	_, ts := newTestServer(t, Options{Slots: 2, Cache: co, Metrics: true})
+	system := strings.Repeat("The cache is a product and its pages are shared. ", 4)
+	fill(t, ts.URL, 0, system+"First question?", 4)
+	r := postOK(t, ts.URL+"/completion", map[string]any{"prompt": system + "Second one?", "n_predict": 4, "temperature": 0, "id_slot": 1})
+	u := obj(t, must(get(t, ts.URL+"/cache/usage?pages=1")))
+	slots := u["slots"].([]any)
+	s0, s1 := slots[0].(map[string]any), slots[1].(map[string]any)
+	shared := num(u["shared_bytes"])
+	if shared <= 0 || num(s0["bytes_shared"]) != shared || num(s1["bytes_shared"]) != shared {
+		t.Fatalf("shared bytes %v, slots %v / %v", shared, s0["bytes_shared"], s1["bytes_shared"])
+	}
+	if total := num(u["total_bytes"]); total != num(s0["bytes"])+num(s1["bytes"])-shared {
+		t.Errorf("total %v, slots %v + %v, shared %v", total, s0["bytes"], s1["bytes"], shared)
+	}
+	sharedPages := 0.0
+	for _, p := range s1["pages_list"].([]any) {
+		if p := p.(map[string]any); num(p["slots"]) == 2 {
+			sharedPages++
+		}
+	}
+	if sharedPages != num(u["shared_pages"]) || sharedPages == 0 {
+		t.Errorf("%v pages of slot 1 list 2 slots; shared_pages %v", sharedPages, u["shared_pages"])
+	}
+	cached := num(r["tokens_cached"])
+	if cached <= 0 || int(cached)%16 != 0 {
+		t.Errorf("second request's tokens_cached %v, want whole shared pages", cached)
+	}
+	if m := scrape(t, ts.URL); m["kvserve:kv_cache_shared_bytes"] != shared {
+		t.Errorf("kv_cache_shared_bytes %v, want %v", m["kvserve:kv_cache_shared_bytes"], shared)
+	}
+}
+
+// --cache-disk: a slot taken by another conversation spills the first to
+// disk, and its next turn loads it (tokens_cached) — in a restarted server
+// too; a file with a flipped byte is skipped and counted, and the answer
+// is the same, evaluated afresh. /cache/usage and /metrics report the tier.
+func TestCacheDiskTier(t *testing.T) {
+	dir := t.TempDir()
+	co := engine.DefaultCacheOptions()
+	co.PageTokens = 16
+	o := Options{Slots: 1, Cache: co, Metrics: true, CacheDisk: dir}
+	_, ts := newTestServer(t, o)
+	a := strings.Repeat("The first conversation is about the sea. ", 4)
+	first := postOK(t, ts.URL+"/completion", map[string]any{"prompt": a, "n_predict": 8, "temperature": 0})
+	postOK(t, ts.URL+"/completion", map[string]any{"prompt": strings.Repeat("Another one, about mountains. ", 4), "n_predict": 8, "temperature": 0})
+	next := map[string]any{"prompt": a + first["content"].(string) + " And then?", "n_predict": 8, "temperature": 0}
+	again := postOK(t, ts.URL+"/completion", next)
+	if num(again["tokens_cached"]) < 32 {
+		t.Errorf("next turn: tokens_cached %v, want the first conversation loaded from disk", again["tokens_cached"])
+	}
+	disk := obj(t, must(get(t, ts.URL+"/cache/usage")))["disk"].(map[string]any)
+	if num(disk["hits"]) != 1 || num(disk["spills"]) < 1 || num(disk["bytes"]) <= 0 {
+		t.Errorf("disk tier: %v", disk)
+	}
+	if m := scrape(t, ts.URL); m[`kvserve:kv_cache_disk_total{event="hits"}`] != 1 || m["kvserve:kv_cache_disk_bytes"] != num(disk["bytes"]) {
+		t.Errorf("metrics: hits %v bytes %v", m[`kvserve:kv_cache_disk_total{event="hits"}`], m["kvserve:kv_cache_disk_bytes"])
+	}
+
+	// A restarted server finds the entries.
+	_, ts2 := newTestServer(t, o)
+	restarted := postOK(t, ts2.URL+"/completion", next)
+	if restarted["content"] != again["content"] || num(restarted["tokens_cached"]) < 32 {
+		t.Errorf("after a restart: %q (cached %v), want %q", restarted["content"], restarted["tokens_cached"], again["content"])
+	}
+	// Flip a byte in every entry: a third server skips them all and still answers the same.
+	files, _ := filepath.Glob(filepath.Join(dir, "*.kvd"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		b[len(b)/2] ^= 0x40
+		os.WriteFile(f, b, 0o644)
+	}
+	_, ts3 := newTestServer(t, o)
+	fresh := postOK(t, ts3.URL+"/completion", next)
+	disk = obj(t, must(get(t, ts3.URL+"/cache/usage")))["disk"].(map[string]any)
+	if fresh["content"] != again["content"] || num(fresh["tokens_cached"]) != 0 || num(disk["skipped"]) != float64(len(files)) || num(disk["hits"]) != 0 {
+		t.Errorf("corrupt entries: %q (cached %v), disk %v", fresh["content"], fresh["tokens_cached"], disk)
 	}
 }

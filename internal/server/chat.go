@@ -2,10 +2,12 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/kvserve/kvserve/internal/chat"
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/toolcall"
 )
 
 // chatMessage is one chat turn handed to the template.
@@ -57,10 +59,65 @@ func (j jinjaTemplate) source() string { return j.t.Source() }
 
 // loadChatTemplate builds the model's chat template (ChatML for a model
 // without one, as llama-server does).
-func loadChatTemplate(e *engine.Engine) (chatTemplate, error) {
+// A non-empty src replaces the model's template (bound to the model's
+// BOS and EOS texts).
+func loadChatTemplate(e *engine.Engine, src string) (chatTemplate, error) {
 	t, err := chat.FromGGUF(e.File, e.Tok.TokenText)
+	if err == nil && src != "" {
+		t, err = chat.New(src, t.BOS(), t.EOS())
+		if err != nil {
+			err = fmt.Errorf("--chat-template: %w", err)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 	return jinjaTemplate{t}, nil
+}
+
+// turnEnd returns the stop string that ends a chat answer where the
+// template ends an assistant turn, or "" when none is needed. A model
+// whose end-of-turn marker (ChatML's <|im_end|>, Llama 3's <|eot_id|>,
+// ...) is one token stops on that token; one whose vocabulary lacks it
+// writes the marker as several plain tokens and would never stop at the
+// end of its turn, so the marker becomes a stop string. Harmony
+// templates (gpt-oss) are left alone: their <|end|> also separates
+// channels within one answer. Derived once per template source.
+func (s *Server) turnEnd(t chatTemplate) string {
+	src := t.source()
+	if v, ok := s.turnEnds.Load(src); ok {
+		return v.(string)
+	}
+	end := ""
+	if toolcall.Detect(src).Format != toolcall.Harmony {
+		end = templateTurnEnd(t)
+	}
+	if end != "" && len(s.eng.Tok.Encode(end, false, true)) == 1 {
+		end = "" // one token: an end-of-generation token ends the turn
+	}
+	s.turnEnds.Store(src, end)
+	return end
+}
+
+// templateTurnEnd renders a user turn and an assistant answer and returns
+// what the template writes after the answer (its first line, trimmed):
+// the end-of-turn marker.
+func templateTurnEnd(t chatTemplate) string {
+	const probe = "kvserve turn end probe"
+	out, err := t.apply([]chatMessage{{Role: "user", Content: "Hello"}, {Role: "assistant", Content: probe}}, false, nil)
+	if err != nil {
+		return ""
+	}
+	i := strings.LastIndex(out, probe)
+	if i < 0 {
+		return ""
+	}
+	end := strings.TrimSpace(out[i+len(probe):])
+	if j := strings.IndexByte(end, '\n'); j >= 0 {
+		end = strings.TrimSpace(end[:j])
+	}
+	if len(end) > maxStopBytes {
+		return ""
+	}
+	return end
 }

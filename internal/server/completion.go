@@ -123,6 +123,7 @@ func (s *Server) decodeCompletion(body []byte, a api) (*engine.Request, genOptio
 		if aerr = g.usePlan(plan); aerr != nil {
 			return nil, g, aerr
 		}
+		g.turnEnd = s.turnEnd(s.chat)
 		if toks, aerr = s.encodePrompt(prompt, true, 0); aerr != nil {
 			return nil, g, aerr
 		}

@@ -12,6 +12,13 @@
 //	POST /completion, /completions   llama-server's completion (SSE when stream)
 //	POST /v1/completions             OpenAI completions
 //	POST /v1/chat/completions        OpenAI chat completions (also /chat/completions)
+//	POST /embedding, /embeddings     embeddings, llama-server's shape (Options.Embeddings; embed.go)
+//	POST /v1/embeddings              embeddings, OpenAI's shape (float or base64)
+//	POST /rerank, /v1/rerank, ...    rank-head scores (Options.Embeddings with Pooling "rank"; rerank.go)
+//	POST /infill                     fill-in-the-middle with the model's FIM tokens (infill.go)
+//	POST /v1/messages                Anthropic's Messages API, and /v1/messages/count_tokens (anthropic.go)
+//	POST /v1/responses               OpenAI's Responses API (responses.go)
+//	GET  /lora-adapters              LoRA adapters (Options.Lora) and their scales; POST sets them (lora.go)
 //	POST /tokenize, /detokenize, /apply-template
 //	GET  /slots                      per-slot state (?fail_on_no_slot=1: 503 when none idle)
 //	POST /slots/{id}?action=save|restore|erase
@@ -35,6 +42,10 @@
 //     own nor in Options.CORSOrigins ("*": any) is refused with 403, its
 //     preflight too; an allowed origin's preflight answers 200 with the
 //     CORS headers (no credentials mode: keys travel in headers).
+//   - Host names: a keyless server listening on loopback answers only to
+//     Host localhost, *.localhost, an IP address or Options.AllowedHosts;
+//     other names get 403 (a DNS-rebinding page is same-origin with
+//     itself, so the origin check alone would not stop it).
 //   - Context: Options.Ctx is the total, split evenly over the slots; 0
 //     gives each slot the model's training context (cache pages are
 //     allocated as tokens arrive, so that costs nothing up front).
@@ -56,6 +67,12 @@
 //     prompt tokens reused from the slot's cache (timings.cache_n too);
 //     tokens_evaluated is the prompt length, timings.prompt_n the prompt
 //     tokens actually evaluated.
+//   - Speculative decoding (Options.Spec, DraftPath; engine's spec.go):
+//     timings.draft_n and draft_n_accepted are reported only when the
+//     request speculated, as llama-server does; speculative.n_max,
+//     speculative.n_min and speculative.p_min override the server's
+//     settings per request (n_max 0: no speculation). Constrained requests
+//     do not speculate.
 //   - n_predict 0 evaluates the prompt into the cache and generates
 //     nothing; -1 generates until end of generation or the slot's context.
 //   - Unknown request fields are ignored; known fields with a wrong type or
@@ -102,6 +119,10 @@
 //     when the model has none) with the generation prompt added; text
 //     content parts are joined with newlines. A trailing assistant message
 //     is not continued ("prefilled"): the template renders it as a whole turn.
+//     The answer ends at the template's end of turn: the end-of-generation
+//     token when the marker is one token, else (a vocabulary without
+//     <|im_end|>, say) the marker the template writes after an assistant
+//     turn is added as a stop string (Server.turnEnd; not for harmony).
 //   - Streaming: /completion sends one event per generated token and a
 //     final event with stop=true, without [DONE]; the OpenAI routes end
 //     with "data: [DONE]" after the finish chunk (which carries
@@ -116,7 +137,12 @@
 //     answers 409; a corrupt, truncated, foreign or mismatched file is
 //     refused with a 400 naming the problem and the slot is left
 //     unchanged. Errors name the file, never the directory. Temporary
-//     files of saves interrupted by a crash are removed at start.
+//     files of saves interrupted by a crash are removed at start. A restore
+//     takes optional "type_k" / "type_v": the pages are converted to them
+//     on load; a file saved with another page size is repacked into this
+//     server's pages (kvcache.ReadSeqAs; the same model and head shape
+//     are required). Converted on load, the rows equal what
+//     /cache/requantize makes of the original.
 //   - Shutdown (Serve's context ends, e.g. SIGTERM): stop accepting, answer
 //     new requests on open connections 503, let in-flight requests finish
 //     for up to ShutdownTimeout, then cancel them — a stream ends with an

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,9 +55,11 @@ type genOptions struct {
 	slotID       int
 	returnTokens bool
 	ignoreEOS    bool
-	grammar      *grammar.Grammar // grammar, json_schema or response_format (nil: none)
-	special      bool             // render special tokens (tool-call markers)
-	plan         *chatPlan        // chat: tools and reasoning, how to read the output (nil otherwise)
+	grammar      *grammar.Grammar   // grammar, json_schema or response_format (nil: none)
+	special      bool               // render special tokens (tool-call markers)
+	plan         *chatPlan          // chat: tools and reasoning, how to read the output (nil otherwise)
+	turnEnd      string             // chat: the template's end-of-turn marker when it is not one token ("" otherwise)
+	spec         *engine.SpecParams // speculative.n_max / n_min / p_min (nil: the server's)
 }
 
 // unsupported lists request fields asking for features kvserve does not
@@ -78,7 +81,7 @@ var unsupported = []struct{ field, what string }{
 
 // parseGen reads the generation parameters of a completion request.
 func (s *Server) parseGen(o *object, a api) genOptions {
-	g := genOptions{api: a, sample: sample.DefaultParams(), nPredict: -1, slotID: -1, cachePrompt: true}
+	g := s.defaultGen(a)
 	for _, u := range unsupported {
 		if o.nonEmpty(u.field) {
 			o.fail("%q is not supported: kvserve does not implement %s", u.field, u.what)
@@ -103,7 +106,7 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 	// max_tokens (OpenAI), first one given wins.
 	for _, f := range []string{"n_predict", "max_completion_tokens", "max_tokens"} {
 		if o.has(f) {
-			g.nPredict = o.int(f, -1, -2, math.MaxInt32)
+			g.nPredict = o.int(f, g.nPredict, -2, math.MaxInt32)
 			if g.nPredict < -1 {
 				g.nPredict = -1
 			}
@@ -155,12 +158,37 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 			}
 		}
 	}
-	g.cachePrompt = o.bool("cache_prompt", true)
-	g.nKeep = o.int("n_keep", 0, -1, math.MaxInt32)
+	g.cachePrompt = o.bool("cache_prompt", g.cachePrompt)
+	g.nKeep = o.int("n_keep", g.nKeep, -1, math.MaxInt32)
 	g.slotID = o.int("id_slot", -1, -1, s.o.Slots-1)
 	g.returnTokens = o.bool("return_tokens", false)
-	g.ignoreEOS = o.bool("ignore_eos", false)
+	g.ignoreEOS = o.bool("ignore_eos", g.ignoreEOS)
+	// llama-server's per-request speculation settings.
+	var sp engine.SpecParams
+	if o.has("speculative.n_max") {
+		v := o.int("speculative.n_max", 0, 0, 1024)
+		sp.NMax = &v
+	}
+	if o.has("speculative.n_min") {
+		v := o.int("speculative.n_min", 0, 0, 1024)
+		sp.NMin = &v
+	}
+	if o.has("speculative.p_min") {
+		v := float32(o.float("speculative.p_min", 0, 0, 1))
+		sp.PMin = &v
+	}
+	if sp != (engine.SpecParams{}) {
+		g.spec = &sp
+	}
 	return g
+}
+
+// stops returns the request's stop strings and the template's end of turn.
+func (g genOptions) stops() []string {
+	if g.turnEnd == "" || slices.Contains(g.stop, g.turnEnd) {
+		return g.stop
+	}
+	return append(slices.Clip(g.stop), g.turnEnd)
 }
 
 // request builds the engine request for a tokenized prompt.
@@ -178,9 +206,9 @@ func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError
 		}
 	}
 	r := &engine.Request{
-		Prompt: prompt, NPredict: g.nPredict, Sample: g.sample, Stop: g.stop, IgnoreEOS: g.ignoreEOS,
+		Prompt: prompt, NPredict: g.nPredict, Sample: g.sample, Stop: g.stops(), IgnoreEOS: g.ignoreEOS,
 		NProbs: min(g.nProbs, nv), SlotID: g.slotID, CachePrompt: g.cachePrompt, NKeep: g.nKeep,
-		Grammar: g.grammar, Special: g.special,
+		Grammar: g.grammar, Special: g.special, Spec: g.spec,
 	}
 	if g.plan != nil && g.plan.parser.Reasoning && g.plan.tmpl.Format != toolcall.Harmony {
 		// The cache follows the model's thinking block, so a policy can
@@ -446,7 +474,7 @@ func timings(res *engine.Result) map[string]any {
 	}
 	ppt, pps := per(pms, res.EvaluatedTokens)
 	gpt, gps := per(gms, res.PredictedTokens)
-	return map[string]any{
+	t := map[string]any{
 		"cache_n":                res.CachedTokens,
 		"prompt_n":               res.EvaluatedTokens,
 		"prompt_ms":              pms,
@@ -457,6 +485,12 @@ func timings(res *engine.Result) map[string]any {
 		"predicted_per_token_ms": gpt,
 		"predicted_per_second":   gps,
 	}
+	if res.DraftN > 0 {
+		// As llama-server: only when the request speculated.
+		t["draft_n"] = res.DraftN
+		t["draft_n_accepted"] = res.DraftAccepted
+	}
+	return t
 }
 
 // usage is OpenAI's usage object.

@@ -558,3 +558,41 @@ func TestToolFormats(t *testing.T) {
 		})
 	}
 }
+
+// A chat template whose end-of-turn marker is not one token of the
+// vocabulary: the marker becomes a stop string, so the answer ends where
+// the model writes it (issue 17: it never stopped at the end of the
+// turn). A marker that is one token (ChatML's <|im_end|> here) needs none.
+func TestTurnEndFromTemplate(t *testing.T) {
+	s, ts := newTestServer(t, Options{Slots: 1})
+	if end := s.turnEnd(s.chat); end != "" {
+		t.Errorf("ChatML with <|im_end|> one token: stop %q, want none", end)
+	}
+	src := `{% for m in messages %}### {{ m.role }}:
+{{ m.content }}<|END|>
+{% endfor %}{% if add_generation_prompt %}### assistant:
+{% endif %}`
+	if toks := s.eng.Tok.Encode("<|END|>", false, true); len(toks) < 2 {
+		t.Fatalf("<|END|> is %v: the test needs a marker of several tokens", toks)
+	}
+	tmpl, err := chat.New(src, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.chat = jinjaTemplate{tmpl}
+	if end := s.turnEnd(s.chat); end != "<|END|>" {
+		t.Fatalf("turn end %q, want <|END|>", end)
+	}
+	// A grammar makes the model write the marker and go on; the answer
+	// stops at the marker.
+	body := map[string]any{"messages": []any{map[string]any{"role": "user", "content": "Where?"}},
+		"grammar": `root ::= "Paris is nice.<|END|>### user: more"`, "temperature": 0, "max_tokens": 40}
+	m, fr := message(t, postOK(t, ts.URL+chatURL, body))
+	if m["content"] != "Paris is nice." || fr != "stop" {
+		t.Errorf("answer %q finish %q, want it to end at the marker", m["content"], fr)
+	}
+	body["stream"] = true
+	if sm := fold(t, streamChat(t, ts.URL+chatURL, body)); sm.content != "Paris is nice." || sm.finish != "stop" {
+		t.Errorf("streamed %+v", sm)
+	}
+}

@@ -473,3 +473,56 @@ func TestOneErrorShape(t *testing.T) {
 		}
 	}
 }
+
+// DNS rebinding: a keyless server listening on loopback answers only to
+// localhost, IP addresses and --allowed-hosts; with an API key, or
+// through a listener beyond loopback, any Host passes.
+func TestHostCheckOnLoopback(t *testing.T) {
+	hostStatus := func(base, host string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, base+"/health", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	serve := func(o Options) (string, string) {
+		t.Helper()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Engine, o.Slots = tinyEngine(t), 1
+		s := New(o)
+		ctx, cancel := context.WithCancel(context.Background())
+		served := make(chan error, 1)
+		go func() { served <- s.Serve(ctx, ln) }()
+		t.Cleanup(func() { cancel(); <-served })
+		port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+		base := "http://127.0.0.1:" + port
+		waitReady(t, base)
+		return base, port
+	}
+	base, port := serve(Options{AllowedHosts: []string{"mybox.lan"}})
+	for _, h := range []string{"127.0.0.1:" + port, "localhost:" + port, "app.localhost:" + port, "[::1]:" + port, "mybox.lan:" + port, "MyBox.LAN."} {
+		if st, b := hostStatus(base, h); st != 200 {
+			t.Errorf("Host %s: %d %s", h, st, b)
+		}
+	}
+	st, b := hostStatus(base, "rebind.attacker.example:"+port)
+	if msg := wantError(t, "a rebinding host name", st, []byte(b), 403, TypePermission); !strings.Contains(msg, "--allowed-hosts rebind.attacker.example") {
+		t.Errorf("message does not say how to allow the name: %q", msg)
+	}
+	// With an API key the page cannot authenticate anyway: no Host check.
+	base, port = serve(Options{APIKeys: []string{"k"}})
+	if st, b := hostStatus(base, "rebind.attacker.example:"+port); st != 200 {
+		t.Errorf("with a key: %d %s", st, b)
+	}
+}

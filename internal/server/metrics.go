@@ -32,6 +32,8 @@ type collector struct {
 	slots                                                    *prometheus.Desc
 	requantize, requantizeSeconds, demotions, policyFreed    *prometheus.Desc
 	budgetRejections, cacheRoleBytes, reasoningDropped       *prometheus.Desc
+	draftTokens, draftAccepted, draftCacheBytes              *prometheus.Desc
+	sharedBytes, diskBytes, diskEvents                       *prometheus.Desc
 
 	mu      sync.Mutex
 	snap    *cacheSnapshot // the last between-steps reading (nil: none yet)
@@ -62,10 +64,13 @@ func newCollector(s *Server) *collector {
 		decodes:          d("n_decode_total", "Total number of forward passes (llama_decode() calls)."),
 		tokensMax:        d("n_tokens_max", "High watermark of the tokens (prompt + generated) of one request."),
 		cacheBytes:       d("kv_cache_bytes", "KV cache bytes in use (allocated pages), by element type.", "type"),
-		cacheCapacity:    d("kv_cache_capacity_bytes", "KV cache bytes if every slot filled its context at the current per-layer types, by element type.", "type"),
+		cacheCapacity:    d("kv_cache_capacity_bytes", "KV cache bytes if every slot filled its context at its current write types (per slot, layer and K/V), by element type.", "type"),
 		cacheUsage:       d("kv_cache_usage_ratio", "KV cache usage: cached token positions over slots × slot context."),
 		cacheTokens:      d("kv_cache_tokens", "Token positions held in the KV cache (all slots)."),
 		slots:            d("slots_total", "Number of slots."),
+		draftTokens:      d("draft_tokens_total", "Speculative decoding: tokens drafted (prompt lookup or the draft model)."),
+		draftAccepted:    d("draft_tokens_accepted_total", "Speculative decoding: drafted tokens accepted."),
+		draftCacheBytes:  d("kv_cache_draft_bytes", "The draft model's KV cache bytes in use (allocated pages)."),
 
 		requantize:        d("cache_requantize_total", "Live cache requantizations run."),
 		requantizeSeconds: d("cache_requantize_seconds_total", "Time spent requantizing the cache, in seconds."),
@@ -73,6 +78,9 @@ func newCollector(s *Server) *collector {
 		policyFreed:       d("cache_policy_bytes_freed_total", "Cache bytes freed by the precision policy."),
 		budgetRejections:  d("cache_budget_rejections_total", "Requests refused because they could not fit the cache budget."),
 		cacheRoleBytes:    d("kv_cache_role_bytes", "KV cache bytes in use by the role of the tokens a page holds (prompt, generated, reasoning; mixed: a page holding several).", "role"),
+		diskBytes:         d("kv_cache_disk_bytes", "Bytes of the cache's disk tier files (--cache-disk)."),
+		diskEvents:        d("kv_cache_disk_total", "Disk tier events: spills (entries written), hits (entries loaded), misses (prompts no entry helped), skipped (corrupt, truncated or foreign files), evicted, failed (spills not written).", "event"),
+		sharedBytes:       d("kv_cache_shared_bytes", "KV cache bytes in pages several slots hold (shared prompt prefixes), each counted once (they are in kv_cache_bytes once)."),
 		reasoningDropped:  d("cache_reasoning_dropped_tokens_total", "Reasoning tokens the precision policy dropped from slots' caches when their requests ended."),
 
 		mspWaiting:  d("num_requests_waiting", "Requests queued: waiting for a slot or in the scheduler's queue (the model server protocol's TotalQueuedRequests)."),
@@ -90,6 +98,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.promptRate, c.predictedRate, c.processing, c.deferred, c.waiting, c.requests, c.decodes, c.tokensMax,
 		c.cacheBytes, c.cacheCapacity, c.cacheUsage, c.cacheTokens, c.slots,
 		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections, c.cacheRoleBytes, c.reasoningDropped,
+		c.draftTokens, c.draftAccepted, c.draftCacheBytes, c.sharedBytes, c.diskBytes, c.diskEvents,
 		c.mspWaiting, c.mspRunning, c.utilization, c.limit, c.configInfo, c.stepDown, c.floor} {
 		ch <- d
 	}
@@ -98,11 +107,12 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 // cacheSnapshot is what a scrape reads between scheduler steps.
 type cacheSnapshot struct {
 	kc                *kvcache.Cache
-	capacity          map[tensor.Type]int64 // full context of every slot at the layers' types
+	capacity          map[tensor.Type]int64 // full context of every slot at its write types, by type
 	fullBytes         int64                 // full context of every slot at its write types (Cache.Capacity)
 	tokens, positions int64
 	room              cacheRoom
 	byRole            map[string]int64 // bytes by the roles of a page's tokens
+	sharedBytes       int64            // bytes of pages several slots hold
 }
 
 // metricsStepWait bounds how long a scrape waits for the scheduler to
@@ -143,21 +153,19 @@ func (c *collector) refresh(sched *engine.Scheduler) <-chan struct{} {
 
 // measureSnapshot reads the cache between two scheduler steps.
 func measureSnapshot(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheSnapshot {
-	snap := cacheSnapshot{kc: kc, capacity: map[tensor.Type]int64{}, fullBytes: kc.Capacity(), room: measureRoom(kc, pol)}
+	snap := cacheSnapshot{kc: kc, capacity: kc.CapacityByType(), fullBytes: kc.Capacity(), room: measureRoom(kc, pol)}
 	cfg := kc.Config()
-	pagesPerSeq := int64((cfg.Ctx + cfg.PageTokens - 1) / cfg.PageTokens)
-	for l := 0; l < cfg.Layers; l++ {
-		snap.capacity[cfg.TypeK[l]] += int64(cfg.PageBytes(cfg.TypeK[l], false)) * pagesPerSeq * int64(cfg.Seqs)
-		snap.capacity[cfg.TypeV[l]] += int64(cfg.PageBytes(cfg.TypeV[l], true)) * pagesPerSeq * int64(cfg.Seqs)
-	}
 	snap.byRole = map[string]int64{}
 	for seq := 0; seq < cfg.Seqs; seq++ {
 		snap.tokens += int64(kc.Len(seq))
 		for _, p := range kc.Pages(seq) {
-			snap.byRole[p.Roles.Label()] += int64(p.Bytes)
+			if p.Holders == 1 || kc.Canonical(p.Ref(seq)).Seq == seq { // a shared page once
+				snap.byRole[p.Roles.Label()] += int64(p.Bytes)
+			}
 		}
 	}
 	snap.positions = int64(cfg.Seqs) * int64(cfg.Ctx)
+	snap.sharedBytes, _ = kc.SharedBytes()
 	return snap
 }
 
@@ -228,6 +236,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	m(c.decodes, prometheus.CounterValue, float64(st.DecodeCalls))
 	m(c.tokensMax, prometheus.CounterValue, float64(s.nTokensMax.Load()))
 	m(c.slots, prometheus.GaugeValue, float64(s.o.Slots))
+	if s.sched.Speculative() != nil {
+		m(c.draftTokens, prometheus.CounterValue, float64(st.DraftTokens))
+		m(c.draftAccepted, prometheus.CounterValue, float64(st.DraftAccepted))
+		if dc := s.sched.DraftCache(); dc != nil {
+			m(c.draftCacheBytes, prometheus.GaugeValue, float64(dc.Bytes()))
+		}
+	}
 	m(c.requantize, prometheus.CounterValue, float64(st.Requantizations))
 	m(c.requantizeSeconds, prometheus.CounterValue, st.RequantizeSeconds)
 	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByAge), "age")
@@ -235,6 +250,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByRole), "role")
 	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByBudget), "budget")
 	m(c.reasoningDropped, prometheus.CounterValue, float64(st.Policy.DroppedTokens))
+	m(c.sharedBytes, prometheus.GaugeValue, float64(snap.sharedBytes))
+	if s.disk != nil {
+		ds := s.disk.Stats()
+		m(c.diskBytes, prometheus.GaugeValue, float64(ds.Bytes))
+		for ev, n := range map[string]int64{"spills": ds.Spills, "hits": ds.Hits, "misses": ds.Misses, "skipped": ds.Skipped, "evicted": ds.Evicted, "failed": ds.Failed} {
+			m(c.diskEvents, prometheus.CounterValue, float64(n), ev)
+		}
+	}
 	for _, role := range []string{"prompt", "generated", "reasoning", "mixed"} {
 		m(c.cacheRoleBytes, prometheus.GaugeValue, float64(snap.byRole[role]), role)
 	}
@@ -352,9 +375,10 @@ func measureRoom(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheRoom {
 			n := kc.NumPages(seq, l)
 			for vi, sd := range sides {
 				for i := 0; i < n; i++ {
-					t, _, ok := kc.Page(kvcache.PageRef{Seq: seq, Layer: l, V: vi == 1, Index: i})
-					if !ok {
-						continue // released (sliding window)
+					ref := kvcache.PageRef{Seq: seq, Layer: l, V: vi == 1, Index: i}
+					t, _, ok := kc.Page(ref)
+					if !ok || kc.Canonical(ref) != ref {
+						continue // released (sliding window), or a shared page counted at its first holder
 					}
 					b := pageBytes(t, vi == 1)
 					if next, ok := stepBelow(sd.ladder, t); ok {

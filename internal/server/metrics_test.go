@@ -259,3 +259,33 @@ func TestMetricsDuringLongStep(t *testing.T) {
 		}
 	}
 }
+
+// Capacity counts each slot at its own write types: with -np 2 and slot 1
+// requantized to q4_0, /cache/usage's capacity_bytes, the capacity gauge
+// by type and the utilization's limit all say one slot's full context at
+// f16 plus one at q4_0 (issue 17: the gauge said both at f16).
+func TestCapacityCountsPerSlotTypes(t *testing.T) {
+	s, ts := newTestServer(t, Options{Slots: 2, Ctx: 2048, Metrics: true})
+	postOK(t, ts.URL+"/cache/requantize", map[string]any{"type_k": "q4_0", "type_v": "q4_0", "slots": []int{1}})
+	var cfg kvcache.Config
+	s.sched.Do(func(kc *kvcache.Cache) error { cfg = kc.Config(); return nil })
+	// Ctx 1024 per slot is whole 256-token pages; kvtest-27m has no window layers.
+	slot := func(tt tensor.Type) float64 {
+		return float64(cfg.Layers*(tt.RowSize(cfg.KVHeads*cfg.HeadDimK)+tt.RowSize(cfg.KVHeads*cfg.HeadDimV))) * float64(cfg.Ctx)
+	}
+	f16, q4 := slot(tensor.F16), slot(tensor.Q4_0)
+	_, b := get(t, ts.URL+"/cache/usage")
+	if got := num(obj(t, b)["capacity_bytes"]); got != f16+q4 {
+		t.Errorf("capacity_bytes %v, want %v", got, f16+q4)
+	}
+	m := scrape(t, ts.URL)
+	for series, want := range map[string]float64{
+		`kvserve:kv_cache_capacity_bytes{type="f16"}`:    f16,
+		`kvserve:kv_cache_capacity_bytes{type="q4_0"}`:   q4,
+		`kvserve:kv_cache_limit_bytes{limit="capacity"}`: f16 + q4,
+	} {
+		if m[series] != want {
+			t.Errorf("%s = %v, want %v", series, m[series], want)
+		}
+	}
+}

@@ -84,6 +84,11 @@ func (s *Server) renderChat(o *object) (string, *chatPlan, *apiError) {
 		}
 		json.Unmarshal(raw, &extra)
 	}
+	for k, v := range s.o.ChatTemplateKwargs {
+		if _, set := extra[k]; !set {
+			extra[k] = v
+		}
+	}
 	if s.chat == nil {
 		return "", nil, errorf(http.StatusInternalServerError, TypeServer, "the model has no usable chat template: %v", s.chatErr)
 	}
@@ -100,10 +105,19 @@ func (s *Server) renderChat(o *object) (string, *chatPlan, *apiError) {
 	if len(extra) == 0 {
 		extra = nil
 	}
+	// A final assistant message is continued (llama-server's prefill):
+	// the turns before it are rendered with the generation prompt, then
+	// its text follows, without an end of turn.
+	prefill := ""
+	if n := len(msgs); n > 1 && msgs[n-1].Role == "assistant" && !s.o.NoPrefillAssistant && len(msgs[n-1].ToolCalls) == 0 {
+		prefill = msgs[n-1].Content
+		msgs = msgs[:n-1]
+	}
 	prompt, err := s.chat.apply(msgs, true, extra)
 	if err != nil {
 		return "", nil, badRequest("applying the chat template: %v", err)
 	}
+	prompt += prefill
 	plan.parser.InThink = strings.HasSuffix(strings.TrimRight(prompt, " \t\r\n"), "<think>")
 	return prompt, plan, nil
 }

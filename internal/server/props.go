@@ -2,10 +2,10 @@ package server
 
 import (
 	"net/http"
+	"path/filepath"
 	"runtime"
 
 	"github.com/kvserve/kvserve/internal/kvcache"
-	"github.com/kvserve/kvserve/internal/sample"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -38,9 +38,12 @@ func (s *Server) routesInit() {
 	s.HandleFunc("POST /tokenize", s.handleTokenize)
 	s.HandleFunc("POST /detokenize", s.handleDetokenize)
 	s.HandleFunc("POST /apply-template", s.handleApplyTemplate)
-	s.HandleFunc("GET /slots", s.handleSlots)
+	if !s.o.NoSlots {
+		s.HandleFunc("GET /slots", s.handleSlots)
+	}
 	s.HandleFunc("POST /slots/{id}", s.handleSlotAction)
 	s.HandleFunc("GET /metrics", s.handleMetrics)
+	s.extraRoutes()
 	s.cacheRoutes()
 	s.webuiRoutes()
 }
@@ -76,22 +79,116 @@ func (s *Server) cacheTypes() map[string]any {
 	}
 }
 
+// cacheHeld is what a slot's (or the whole cache's) pages hold, beside
+// the types its new tokens are written in: a policy or a slot-scoped
+// requantization moves pages, and a slot's write types, away from the
+// configured types.
+type cacheHeld struct {
+	Tokens int   `json:"tokens"`
+	Bytes  int64 `json:"bytes"`
+	// TypeK, TypeV: the type every held page has, "mixed", or "none"
+	// when nothing is held.
+	TypeK        string           `json:"type_k"`
+	TypeV        string           `json:"type_v"`
+	BytesByK     map[string]int64 `json:"bytes_by_type_k"`
+	BytesByV     map[string]int64 `json:"bytes_by_type_v"`
+	WriteTypeK   string           `json:"write_type_k"` // new tokens' type: one type, or "mixed" across layers (or slots)
+	WriteTypeV   string           `json:"write_type_v"`
+	writeK       typeNames
+	writeV       typeNames
+	heldK, heldV typeNames
+}
+
+// typeNames collects type names into one name: the common one, "mixed",
+// or "" when empty.
+type typeNames string
+
+func (n *typeNames) add(t string) {
+	switch *n {
+	case "":
+		*n = typeNames(t)
+	case typeNames(t), "mixed":
+	default:
+		*n = "mixed"
+	}
+}
+
+// add adds sequence seq's pages and write types to h. Call within Do.
+func (h *cacheHeld) add(c *kvcache.Cache, seq int) {
+	if h.BytesByK == nil {
+		h.BytesByK, h.BytesByV = map[string]int64{}, map[string]int64{}
+	}
+	h.Tokens += c.Len(seq)
+	k, v := c.SeqBytesByType(seq)
+	for _, side := range []struct {
+		m   map[tensor.Type]int64
+		out map[string]int64
+		n   *typeNames
+	}{{k, h.BytesByK, &h.heldK}, {v, h.BytesByV, &h.heldV}} {
+		for t, b := range side.m {
+			side.out[t.String()] += b
+			h.Bytes += b
+			side.n.add(t.String())
+		}
+	}
+	for l := 0; l < c.Config().Layers; l++ {
+		wk, wv := c.WriteTypes(seq, l)
+		h.writeK.add(wk.String())
+		h.writeV.add(wv.String())
+	}
+	h.TypeK, h.TypeV = orNone(h.heldK), orNone(h.heldV)
+	h.WriteTypeK, h.WriteTypeV = string(h.writeK), string(h.writeV)
+}
+
+func orNone(n typeNames) string {
+	if n == "" {
+		return "none"
+	}
+	return string(n)
+}
+
+// cacheHeldBySlot reads what every slot holds, and their total.
+func (s *Server) cacheHeldBySlot() (total cacheHeld, slots []cacheHeld) {
+	s.sched.Do(func(c *kvcache.Cache) error {
+		n := c.Config().Seqs
+		slots = make([]cacheHeld, n)
+		for seq := 0; seq < n; seq++ {
+			slots[seq].add(c, seq)
+			total.add(c, seq)
+		}
+		return nil
+	})
+	return total, slots
+}
+
+// warnings lists what the server was started with that may not work as
+// meant (a context beyond the model's training context).
+func (s *Server) warnings() []string {
+	out := []string{}
+	if w := s.eng.ContextWarning(s.slotCtx); w != "" {
+		out = append(out, w)
+	}
+	return out
+}
+
 // handleProps serves GET /props.
 func (s *Server) handleProps(w http.ResponseWriter, r *http.Request) {
-	g := genOptions{sample: sample.DefaultParams(), nPredict: -1, slotID: -1, cachePrompt: true}
+	g := s.defaultGen(apiNative)
 	src := ""
 	if s.chat != nil {
 		src = s.chat.source()
 	}
 	props := map[string]any{
 		"default_generation_settings": map[string]any{
-			"id": 0, "id_task": -1, "n_ctx": s.slotCtx, "speculative": false, "is_processing": false,
+			"id": 0, "id_task": -1, "n_ctx": s.slotCtx, "speculative": s.sched.Speculative() != nil, "is_processing": false,
 			"params": s.generationSettings(g), "prompt": "",
 			"next_token": map[string]any{"has_next_token": true, "has_new_line": false, "n_remain": -1, "n_decoded": 0, "stopping_word": ""},
 		},
 		"total_slots":        s.o.Slots,
 		"n_ctx":              s.slotCtx * s.o.Slots,
 		"n_ctx_slot":         s.slotCtx,
+		"n_ctx_train":        s.eng.Model.NCtxTrain,
+		"warnings":           s.warnings(),
 		"model_path":         s.eng.Path,
 		"model_alias":        s.modelName,
 		"chat_template":      src,
@@ -103,6 +200,16 @@ func (s *Server) handleProps(w http.ResponseWriter, r *http.Request) {
 	for k, v := range s.cacheTypes() {
 		props[k] = v
 	}
+	if sp := s.sched.Speculative(); sp != nil {
+		// kvserve's: how the server drafts.
+		d := map[string]any{"type": "ngram", "n_max": sp.Max, "n_min": sp.Min, "ngram": sp.NGram}
+		if sp.Draft != nil {
+			d = map[string]any{"type": "draft", "draft_model": filepath.Base(sp.Draft.Path), "n_max": sp.Max, "n_min": sp.Min, "p_min": sp.PMin}
+		}
+		props["speculative"] = d
+	}
+	held, _ := s.cacheHeldBySlot()
+	props["cache_held"] = held
 	WriteJSON(w, http.StatusOK, props)
 }
 
@@ -110,21 +217,26 @@ func (s *Server) handleProps(w http.ResponseWriter, r *http.Request) {
 // slot is idle).
 func (s *Server) handleSlots(w http.ResponseWriter, r *http.Request) {
 	infos := s.sched.Slots()
+	_, held := s.cacheHeldBySlot()
 	out := make([]map[string]any, 0, len(infos))
 	idle := 0
 	for _, si := range infos {
 		if !si.Processing {
 			idle++
 		}
-		out = append(out, map[string]any{
-			"id": si.ID, "id_task": -1, "n_ctx": s.slotCtx, "speculative": false,
+		slot := map[string]any{
+			"id": si.ID, "id_task": -1, "n_ctx": s.slotCtx, "speculative": s.sched.Speculative() != nil,
 			"is_processing":   si.Processing,
 			"n_cached":        si.CachedToken,
 			"n_prompt_tokens": si.Prompt,
 			"next_token": map[string]any{
 				"has_next_token": si.Processing, "n_decoded": si.Generated,
 			},
-		})
+		}
+		if si.ID < len(held) {
+			slot["cache"] = held[si.ID]
+		}
+		out = append(out, slot)
 	}
 	if r.URL.Query().Get("fail_on_no_slot") == "1" && idle == 0 {
 		WriteError(w, busy("no slot available"))

@@ -19,8 +19,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kvserve/kvserve/internal/cachedisk"
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/kvcache"
+	"github.com/kvserve/kvserve/internal/model"
 )
 
 // Defaults of the Options.
@@ -63,9 +66,25 @@ type Options struct {
 	// ContextShift lets generation continue past a full slot by dropping
 	// older tokens, and truncates prompts that do not fit (--context-shift).
 	ContextShift bool
-	Cache        engine.CacheOptions
+	// CacheDisk is the directory of the cache's disk tier ("": none):
+	// slots' caches that would be dropped are spilled there and loaded
+	// back for prompts that start with them, across restarts too; files
+	// are evicted least recently used past CacheDiskBudget bytes (0: no
+	// limit). See internal/cachedisk.
+	CacheDisk       string
+	CacheDiskBudget int64
+	// NoSharePrefix turns off sharing prefix pages between slots
+	// (--no-cache-share; see engine.SchedulerOptions).
+	NoSharePrefix bool
+	Cache         engine.CacheOptions
 	// Policy is the automatic cache precision policy (nil: none).
 	Policy *cachepolicy.Policy
+	// Spec configures speculative decoding (nil: none); DraftPath is the
+	// draft model's GGUF file (llama-server's -md), loaded after the
+	// model into Spec.Draft (a Spec.Draft already set is used as is and
+	// not closed).
+	Spec      *engine.SpecOptions
+	DraftPath string
 
 	// Alias is the model name reported by /v1/models and in responses
 	// (default: the model file's name, without its directory).
@@ -81,12 +100,29 @@ type Options struct {
 	// user visits cannot drive a local server. Same-origin requests
 	// (pages this server serves) are always allowed.
 	CORSOrigins []string
+	// AllowedHosts are the host names (besides localhost and IP
+	// addresses) a keyless server listening only on loopback answers to.
+	// A request naming any other host in its Host header is refused with
+	// 403: a web page on a name an attacker's DNS points at 127.0.0.1 (DNS
+	// rebinding) is same-origin with itself, so the origin check alone
+	// would let it drive the server. "*" turns the check off.
+	AllowedHosts []string
 	// ReasoningFormat is the default of the chat request's
 	// "reasoning_format" (llama-server's --reasoning-format): "auto" (or
 	// ""), separate <think> reasoning into reasoning_content when the
 	// chat template has thinking markers; "deepseek", always; "none",
 	// never.
 	ReasoningFormat string
+	// Embeddings enables the embedding routes (llama-server's
+	// --embeddings): /embedding, /embeddings, /v1/embeddings. Completions
+	// keep working beside them.
+	Embeddings bool
+	// Pooling is the embeddings' pooling (none, mean, cls, last, rank;
+	// "": the model file's, else none, as llama.cpp).
+	Pooling string
+	// Lora lists LoRA adapters to load and apply (llama-server's --lora,
+	// --lora-scaled); GET/POST /lora-adapters read and change their scales.
+	Lora []LoraAdapter
 	// Metrics enables GET /metrics.
 	Metrics bool
 	// NoWebUI turns off the web page served at / (llama-server's
@@ -113,6 +149,22 @@ type Options struct {
 	ShutdownTimeout time.Duration
 
 	Logger *slog.Logger
+
+	// Command-line request defaults and llama-server options (see
+	// defaults.go).
+	Defaults *Defaults
+	// ChatTemplate, if set, is the Jinja source used instead of the
+	// model's chat template (--chat-template, --chat-template-file);
+	// ChatTemplateKwargs are extra template variables for every chat
+	// request (--chat-template-kwargs; a request's own win).
+	ChatTemplate       string
+	ChatTemplateKwargs map[string]any
+	// NoSlots turns off GET /slots (--no-slots).
+	NoSlots bool
+	// NoPrefillAssistant renders a final assistant message as a whole
+	// turn followed by a new generation prompt, instead of continuing it
+	// (--no-prefill-assistant).
+	NoPrefillAssistant bool
 
 	// load replaces engine.Load (tests).
 	load func() (*engine.Engine, error)
@@ -144,8 +196,11 @@ type Server struct {
 	closed    bool
 	eng       *engine.Engine
 	ownEngine bool
+	ownDraft  *engine.Engine // the draft model the server loaded (closed with it)
 	sched     *engine.Scheduler
 	slotCtx   int
+	turnEnds  sync.Map        // chat template source → its end-of-turn stop string (Server.turnEnd)
+	disk      *cachedisk.Tier // the cache's disk tier (nil: none)
 	chat      chatTemplate
 	chatErr   error
 	modelName string
@@ -159,6 +214,13 @@ type Server struct {
 
 	fpOnce sync.Once
 	fp     string
+
+	// loopbackOnly is set by Serve when its listener is on loopback: the
+	// Host header check against DNS rebinding applies (see AllowedHosts).
+	loopbackOnly atomic.Bool
+
+	embedSem chan struct{} // running embeddings (Slots at a time)
+	loras    []*model.Lora // loaded adapters, by id
 }
 
 type route struct {
@@ -196,6 +258,7 @@ func New(o Options) *Server {
 		public: map[string]bool{},
 		reg:    prometheus.NewRegistry(),
 	}
+	s.embedSem = make(chan struct{}, o.Slots)
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, errorf(http.StatusNotFound, TypeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
@@ -302,6 +365,12 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", w.status, "duration", time.Since(t0))
 		}
 	}()
+	if !s.hostAllowed(r) {
+		WriteError(w, errorf(http.StatusForbidden, TypePermission,
+			"the host name %q is not allowed: this server listens on loopback without an API key and answers only to localhost and IP addresses (DNS rebinding protection); start it with --allowed-hosts %s to allow that name, or give an API key",
+			hostName(r.Host), hostName(r.Host)))
+		return
+	}
 	if !s.cors(w, r) {
 		return
 	}
@@ -387,6 +456,35 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 
 // sameOrigin reports whether origin ("http://host:port") is the origin
 // the request was sent to.
+// hostAllowed applies the DNS rebinding check (Options.AllowedHosts): it
+// holds only for a keyless server listening on loopback, where a request's
+// Host must be localhost (or a name under .localhost), an IP address, or
+// an allowed name.
+func (s *Server) hostAllowed(r *http.Request) bool {
+	if !s.loopbackOnly.Load() || len(s.o.APIKeys) > 0 {
+		return true
+	}
+	h := strings.ToLower(strings.TrimSuffix(hostName(r.Host), "."))
+	if h == "" || h == "localhost" || strings.HasSuffix(h, ".localhost") || net.ParseIP(h) != nil {
+		return true
+	}
+	for _, a := range s.o.AllowedHosts {
+		if a == "*" || strings.EqualFold(strings.TrimSuffix(a, "."), h) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostName is a Host header without its port (and an IPv6 address
+// without its brackets).
+func hostName(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
+}
+
 func sameOrigin(r *http.Request, origin string) bool {
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {
@@ -447,6 +545,13 @@ func (s *Server) load() error {
 		}
 		own = true
 	}
+	loras, err := loadLoras(e, s.o.Lora)
+	if err != nil {
+		if own {
+			e.Close()
+		}
+		return err
+	}
 	slotCtx := e.Model.NCtxTrain
 	if s.o.Ctx > 0 {
 		slotCtx = s.o.Ctx / s.o.Slots
@@ -457,11 +562,52 @@ func (s *Server) load() error {
 			return fmt.Errorf("context of %d tokens over %d slots leaves %d tokens per slot; give at least 16 per slot", s.o.Ctx, s.o.Slots, slotCtx)
 		}
 	}
+	var disk *cachedisk.Tier
+	if s.o.CacheDisk != "" {
+		// Entries fit a model and cache shape: the key says which.
+		m := e.Model
+		kc, _ := kvcache.ParseKeyChannels(s.o.Cache.KeyChannels) // checked when the scheduler's cache is built
+		key := fmt.Sprintf("%s/%d layers/%d kv heads/%d+%d dims/key channels %s", engineFingerprint(e), m.NLayer, m.NHeadKV, m.HeadDim, m.HeadDimV, kc)
+		if vc, _ := kvcache.ParseKeyChannels(s.o.Cache.ValueChannels); vc != kvcache.KeyChannelsOff {
+			key += "/value channels " + vc.String()
+		}
+		var err error
+		if disk, err = cachedisk.Open(s.o.CacheDisk, key, s.o.CacheDiskBudget, s.log); err != nil {
+			if own {
+				e.Close()
+			}
+			return err
+		}
+		st := disk.Stats()
+		s.log.Info("cache disk tier", "entries", st.Entries, "bytes", st.Bytes, "budget", st.Budget, "skipped", st.Skipped)
+	}
+	var spec *engine.SpecOptions
+	var draft *engine.Engine
+	if s.o.Spec != nil || s.o.DraftPath != "" {
+		sp := engine.SpecOptions{}
+		if s.o.Spec != nil {
+			sp = *s.o.Spec
+		}
+		if s.o.DraftPath != "" && sp.Draft == nil {
+			d, err := engine.LoadDraft(s.o.DraftPath, e)
+			if err != nil {
+				if own {
+					e.Close()
+				}
+				return err
+			}
+			sp.Draft, draft = d, d
+		}
+		spec = &sp
+	}
 	sched, err := e.NewScheduler(engine.SchedulerOptions{
 		Slots: s.o.Slots, SlotCtx: slotCtx, Batch: s.o.Batch, PrefillChunk: s.o.PrefillChunk, ContextShift: s.o.ContextShift,
-		Cache: s.o.Cache, Policy: s.o.Policy, Logger: s.log,
+		Cache: s.o.Cache, Policy: s.o.Policy, Spec: spec, Logger: s.log, NoSharePrefix: s.o.NoSharePrefix, Disk: disk,
 	})
 	if err != nil {
+		if draft != nil {
+			draft.Close()
+		}
 		if own {
 			e.Close()
 		}
@@ -470,7 +616,7 @@ func (s *Server) load() error {
 	if s.o.SlotSavePath != "" {
 		s.removeStaleSlotFiles()
 	}
-	tmpl, chatErr := loadChatTemplate(e)
+	tmpl, chatErr := loadChatTemplate(e, s.o.ChatTemplate)
 	if chatErr != nil {
 		s.log.Warn("no usable chat template: /v1/chat/completions and /apply-template will answer errors", "err", chatErr)
 	}
@@ -478,13 +624,17 @@ func (s *Server) load() error {
 	defer s.mu.Unlock()
 	if s.closed {
 		sched.Close()
+		if draft != nil {
+			draft.Close()
+		}
 		if own {
 			e.Close()
 		}
 		return errors.New("the server was closed while loading")
 	}
 	sched.Start()
-	s.eng, s.ownEngine, s.sched, s.slotCtx = e, own, sched, slotCtx
+	s.eng, s.ownEngine, s.sched, s.slotCtx, s.ownDraft, s.disk = e, own, sched, slotCtx, draft, disk
+	s.loras = loras
 	s.chat, s.chatErr = tmpl, chatErr
 	s.modelName = s.o.Alias
 	if s.modelName == "" {
@@ -506,9 +656,16 @@ func (s *Server) load() error {
 	if s.o.Cache.LayersV != "" {
 		cv += " (" + s.o.Cache.LayersV + ")"
 	}
+	if w := e.ContextWarning(slotCtx); w != "" {
+		s.log.Warn(w, "n_ctx_slot", slotCtx, "n_ctx_train", m.NCtxTrain)
+	}
 	s.log.Info("model loaded", "model", e.Path, "arch", m.Arch, "layers", m.NLayer, "vocab", m.NVocab,
 		"slots", s.o.Slots, "slot_ctx", slotCtx, "cache_k", ck, "cache_v", cv,
 		"threads", e.Pool.Threads(), "seconds", time.Since(t0).Seconds())
+	if spec != nil && spec.Draft != nil {
+		s.log.Info("draft model loaded", "model", spec.Draft.Path, "layers", spec.Draft.Model.NLayer,
+			"cache_k", spec.DraftCache.TypeK, "cache_v", spec.DraftCache.TypeV)
+	}
 	return nil
 }
 
@@ -558,6 +715,9 @@ func (s *Server) Close() {
 	if s.sched != nil {
 		s.sched.Close()
 	}
+	if s.ownDraft != nil {
+		s.ownDraft.Close()
+	}
 	if s.eng != nil && s.ownEngine {
 		s.eng.Close()
 	}
@@ -578,6 +738,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
 	}
+	s.loopbackOnly.Store(isLoopback(ln.Addr()))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 	loadErr := make(chan error, 1)

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -444,5 +446,26 @@ func TestPolicyBudget(t *testing.T) {
 	_, b = get(t, ts.URL+"/metrics")
 	if !strings.Contains(string(b), "kvserve:cache_budget_rejections_total 1\n") {
 		t.Errorf("budget rejection not counted")
+	}
+}
+
+// A slot context beyond the model's training context is served with a
+// warning, as llama.cpp warns: logged at load and listed in /props beside
+// n_ctx_train (issue 17: accepted silently).
+func TestContextBeyondTrainingWarns(t *testing.T) {
+	train := testEngine(t).Model.NCtxTrain
+	var log bytes.Buffer
+	_, ts := newTestServer(t, Options{Slots: 1, Ctx: 2 * train, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	p := obj(t, must(get(t, ts.URL+"/props")))
+	w, _ := p["warnings"].([]any)
+	if num(p["n_ctx_train"]) != float64(train) || len(w) != 1 || !strings.Contains(w[0].(string), "training context") {
+		t.Errorf("/props n_ctx_train %v warnings %v", p["n_ctx_train"], p["warnings"])
+	}
+	if !strings.Contains(log.String(), "level=WARN") || !strings.Contains(log.String(), "training context") {
+		t.Errorf("no warning logged:\n%s", log.String())
+	}
+	_, ts = newTestServer(t, Options{Slots: 2, Ctx: 2 * train})
+	if w := obj(t, must(get(t, ts.URL+"/props")))["warnings"].([]any); len(w) != 0 {
+		t.Errorf("warnings with each slot inside the training context: %v", w)
 	}
 }

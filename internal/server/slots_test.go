@@ -185,7 +185,7 @@ func TestSlotRestoreRefusesBadFiles(t *testing.T) {
 	binary.LittleEndian.PutUint32(huge[8:12], 0xFFFFFFF0)
 	write("huge-header.bin", huge)
 	rewrite(t, filepath.Join(dir, "good.bin"), filepath.Join(dir, "other-model.bin"), func(h map[string]any) { h["model_fingerprint"] = strings.Repeat("0", 64) })
-	rewrite(t, filepath.Join(dir, "good.bin"), filepath.Join(dir, "other-shape.bin"), func(h map[string]any) { h["page_tokens"] = 128.0 })
+	rewrite(t, filepath.Join(dir, "good.bin"), filepath.Join(dir, "other-shape.bin"), func(h map[string]any) { h["kv_heads"] = 3.0 })
 	rewrite(t, filepath.Join(dir, "good.bin"), filepath.Join(dir, "token-count.bin"), func(h map[string]any) { h["n_tokens"] = 3.0 })
 	rewrite(t, filepath.Join(dir, "good.bin"), filepath.Join(dir, "bad-token.bin"), func(h map[string]any) {
 		toks := h["tokens"].([]any)
@@ -276,5 +276,50 @@ func TestSlotRestoreOtherModel(t *testing.T) {
 	st, _, b := slotAction(t, ts.URL, 0, "restore", "f16.bin")
 	if msg := wantError(t, "other model", st, b, 400, TypeInvalidRequest); !strings.Contains(msg, "different model") {
 		t.Errorf("message %q", msg)
+	}
+}
+
+// A slot file restores into a server with another page size and other
+// types: its pages are repacked and converted on load, and the greedy
+// continuation equals the original server's after the same conversion
+// done by /cache/requantize (issue 17).
+func TestSlotRestoreIntoAnyShape(t *testing.T) {
+	dir := t.TempDir()
+	_, ts := newTestServer(t, Options{Slots: 1, SlotSavePath: dir})
+	req := map[string]any{"prompt": slotPrompt, "n_predict": 24, "temperature": 0, "id_slot": 0}
+	postOK(t, ts.URL+"/completion", req)
+	if st, _, b := slotAction(t, ts.URL, 0, "save", "orig.bin"); st != 200 {
+		t.Fatalf("save: %d %s", st, b)
+	}
+	// The original, converted live; its continuation from the cache.
+	postOK(t, ts.URL+"/cache/requantize", map[string]any{"type_k": "q8_0", "type_v": "q4_0"})
+	req["n_predict"] = 16
+	want := postOK(t, ts.URL+"/completion", req)
+
+	for _, page := range []int{256, 64} {
+		co := engine.DefaultCacheOptions()
+		co.PageTokens = page
+		_, ts2 := newTestServer(t, Options{Slots: 1, SlotSavePath: dir, Cache: co})
+		st, b := post(t, ts2.URL+"/slots/0?action=restore", map[string]any{"filename": "orig.bin", "type_k": "q8_0", "type_v": "q4_0"})
+		if st != 200 {
+			t.Fatalf("restore into %d-token pages: %d %s", page, st, b)
+		}
+		sc := obj(t, must(get(t, ts2.URL+"/props")))["cache_held"].(map[string]any)
+		if sc["type_k"] != "q8_0" || sc["type_v"] != "q4_0" {
+			t.Errorf("%d-token pages: held %v", page, sc)
+		}
+		got := postOK(t, ts2.URL+"/completion", req)
+		if got["content"] != want["content"] || got["tokens_cached"] != want["tokens_cached"] {
+			t.Errorf("%d-token pages: continuation %q (cached %v), want %q (cached %v)", page, got["content"], got["tokens_cached"], want["content"], want["tokens_cached"])
+		}
+	}
+	// A type the head dimension cannot hold, or an unknown one: 400.
+	for _, tk := range []string{"q9_9", ""} {
+		body := map[string]any{"filename": "orig.bin", "type_k": tk}
+		if tk == "" {
+			body["type_k"] = 5
+		}
+		st, b := post(t, ts.URL+"/slots/0?action=restore", body)
+		wantError(t, "bad restore type", st, b, 400, TypeInvalidRequest)
 	}
 }

@@ -24,6 +24,7 @@ const (
 	roleRopeFreqs             // rope_freqs (Llama 3)
 	roleRopeLong              // rope_factors_long (phi3)
 	roleRopeShort             // rope_factors_short (phi3)
+	roleRouter                // ffn_gate_inp (MoE router)
 )
 
 // spec describes one tensor of a layout.
@@ -87,7 +88,7 @@ func layout(p *Preset) []spec {
 			add(b+"attn_k.bias", h+"self_attn.k_proj.bias", roleBias, i, kvDim)
 			add(b+"attn_v.bias", h+"self_attn.v_proj.bias", roleBias, i, kvDim)
 		}
-		if p.Arch == "qwen3" || p.Arch == "gemma3" {
+		if p.Arch == "qwen3" || p.Arch == "qwen3moe" || p.Arch == "gemma3" {
 			add(b+"attn_q_norm.weight", h+"self_attn.q_norm.weight", roleNorm, i, uint64(p.HeadDim))
 			add(b+"attn_k_norm.weight", h+"self_attn.k_norm.weight", roleNorm, i, uint64(p.HeadDim))
 		}
@@ -97,6 +98,18 @@ func layout(p *Preset) []spec {
 			add(b+"post_ffw_norm.weight", h+"post_feedforward_layernorm.weight", rolePostNorm, i, d)
 		} else {
 			add(b+"ffn_norm.weight", h+"post_attention_layernorm.weight", roleNorm, i, d)
+		}
+		if p.NExpert > 0 {
+			// The converter merges the experts' tensors into one 3-D tensor
+			// each (down, gate, up) once it has read the block's last one;
+			// the router (mlp.gate) keeps its name.
+			ne, fe := uint64(p.NExpert), uint64(p.NFFExp)
+			add(b+"ffn_down_exps.weight", h+"mlp.experts.down_proj", roleDown, i, fe, d, ne)
+			add(b+"ffn_gate_exps.weight", h+"mlp.experts.gate_proj", roleIn, i, d, fe, ne)
+			add(b+"ffn_up_exps.weight", h+"mlp.experts.up_proj", roleIn, i, d, fe, ne)
+			ts[len(ts)-1].gate = b + "ffn_gate_exps.weight"
+			add(b+"ffn_gate_inp.weight", h+"mlp.gate.weight", roleRouter, i, d, ne)
+			continue
 		}
 		if p.Arch == "phi3" {
 			add(b+"ffn_up.weight", h+"mlp.gate_up_proj.weight", roleIn, i, d, 2*ff)
@@ -220,6 +233,10 @@ func metadata(p *Preset, seed uint64, fileType uint32, float bool) []gguf.KV {
 		if p.TempScale != 0 {
 			f32(a+"attention.temperature_scale", float64(p.TempScale))
 		}
+	case "qwen3moe":
+		u32(a+"expert_count", p.NExpert)
+		u32(a+"expert_used_count", p.NExpertUsed)
+		u32(a+"expert_feed_forward_length", p.NFFExp)
 	case "gemma3":
 		if p.SlidingWindow > 0 {
 			u32(a+"attention.sliding_window", p.SlidingWindow)

@@ -36,6 +36,11 @@ type Preset struct {
 	AttnSoftcap   float32 // gemma2
 	FinalSoftcap  float32 // gemma2
 
+	// Mixture of experts (qwen3moe): NExpert experts of NFFExp hidden
+	// units, NExpertUsed per token; NFF is then the dense
+	// intermediate_size the config also states (written, unused).
+	NExpert, NExpertUsed, NFFExp int
+
 	// Params is the published parameter count of the text model (0 for
 	// tiny presets, or when no exact figure is published); tests check the
 	// layout against it.
@@ -146,6 +151,9 @@ var presets = []*Preset{
 	{Name: "qwen3-8b", Model: "Qwen/Qwen3-8B", Arch: "qwen3", Family: FamilyQwen, Vocab: VocabLlama3,
 		NEmbd: 4096, NLayer: 36, NHead: 32, NHeadKV: 8, HeadDim: 128, NFF: 12288, NVocab: 151936, NCtx: 40960, HeadDimKey: true,
 		RopeBase: 1e6, NormEps: 1e-6, Params: 8.19e9},
+	{Name: "qwen3-30b-a3b", Model: "Qwen/Qwen3-30B-A3B", Arch: "qwen3moe", Family: FamilyQwen, Vocab: VocabLlama3,
+		NEmbd: 2048, NLayer: 48, NHead: 32, NHeadKV: 4, HeadDim: 128, NFF: 6144, NVocab: 151936, NCtx: 40960, HeadDimKey: true,
+		RopeBase: 1e6, NormEps: 1e-6, NExpert: 128, NExpertUsed: 8, NFFExp: 768, Params: 30.53e9},
 	{Name: "gemma-3-1b", Model: "google/gemma-3-1b-it", Arch: "gemma3", Family: FamilyGemma, Vocab: VocabLlama3,
 		NEmbd: 1152, NLayer: 26, NHead: 4, NHeadKV: 1, HeadDim: 256, NFF: 6912, NVocab: 262144, NCtx: 32768, HeadDimKey: true,
 		RopeBase: 1e6, RopeBaseSWA: 10000, NormEps: 1e-6, Tied: true, SlidingWindow: 512, Params: 1.0e9},
@@ -187,6 +195,9 @@ var presets = []*Preset{
 	{Name: "tiny-qwen3", Model: "Qwen3 structure", Arch: "qwen3", Family: FamilyQwen, Vocab: VocabKvtest, Tiny: true,
 		NEmbd: 256, NLayer: 4, NHead: 4, NHeadKV: 2, HeadDim: 128, NFF: 768, NVocab: 8256, NCtx: 4096, HeadDimKey: true,
 		RopeBase: 1e6, NormEps: 1e-6, Tied: true},
+	{Name: "tiny-qwen3moe", Model: "Qwen3-MoE structure", Arch: "qwen3moe", Family: FamilyQwen, Vocab: VocabKvtest, Tiny: true,
+		NEmbd: 256, NLayer: 4, NHead: 4, NHeadKV: 2, HeadDim: 128, NFF: 768, NVocab: 8256, NCtx: 4096, HeadDimKey: true,
+		RopeBase: 1e6, NormEps: 1e-6, NExpert: 16, NExpertUsed: 4, NFFExp: 256},
 	{Name: "tiny-gemma3", Model: "Gemma 3 structure", Arch: "gemma3", Family: FamilyGemma, Vocab: VocabKvtest, Tiny: true,
 		NEmbd: 256, NLayer: 8, NHead: 4, NHeadKV: 2, HeadDim: 64, NFF: 768, NVocab: 8256, NCtx: 4096, HeadDimKey: true,
 		RopeBase: 1e6, RopeBaseSWA: 10000, LinearRope: 8, NormEps: 1e-6, Tied: true, SlidingWindow: 32},
@@ -232,6 +243,15 @@ func (p *Preset) WithLayers(n int) (*Preset, error) {
 	return &c, nil
 }
 
+// ffn is the hidden width of one FFN a token runs through: an expert's for
+// MoE presets.
+func (p *Preset) ffn() int {
+	if p.NExpert > 0 {
+		return p.NFFExp
+	}
+	return p.NFF
+}
+
 // ropeDim is the number of rotated dimensions per head.
 func (p *Preset) ropeDim() int {
 	if p.RopeDim > 0 {
@@ -254,6 +274,13 @@ func (p *Preset) check() error {
 	}
 	switch p.Arch {
 	case "llama", "mistral3", "qwen2", "qwen3", "gemma2", "gemma3", "phi3":
+		if p.NExpert != 0 {
+			return fmt.Errorf("synth: preset %s: %s has no experts", p.Name, p.Arch)
+		}
+	case "qwen3moe":
+		if p.NExpert < 2 || p.NExpertUsed < 1 || p.NExpertUsed > p.NExpert || p.NFFExp <= 0 {
+			return fmt.Errorf("synth: preset %s: bad expert counts %d/%d/%d", p.Name, p.NExpert, p.NExpertUsed, p.NFFExp)
+		}
 	default:
 		return fmt.Errorf("synth: preset %s: unsupported architecture %q", p.Name, p.Arch)
 	}

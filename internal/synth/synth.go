@@ -111,8 +111,8 @@ func build(o *Options) (*model, error) {
 		for i := range specs {
 			s := &specs[i]
 			t := ft.Float
-			if len(s.dims) < 2 {
-				t = tensor.F32 // the converter keeps 1-D tensors (norms, biases, factors) in F32
+			if len(s.dims) < 2 || s.role == roleRouter {
+				t = tensor.F32 // the converter keeps 1-D tensors (norms, biases, factors) and MoE routers in F32
 			}
 			m.tensors = append(m.tensors, planned{s, t})
 		}

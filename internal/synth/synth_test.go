@@ -51,7 +51,8 @@ func write(t testing.TB, name, typ string, seed uint64, threads int) []byte {
 // written) is within 1% of the published figure, and its tensor count is
 // what the architecture's per-layer list gives.
 func TestPresetShapes(t *testing.T) {
-	perLayer := map[string]int{"llama": 9, "mistral3": 9, "qwen2": 12, "qwen3": 11, "gemma2": 11, "gemma3": 13, "phi3": 6}
+	perLayer := map[string]int{"llama": 9, "mistral3": 9, "qwen2": 12, "qwen3": 11, "gemma2": 11, "gemma3": 13, "phi3": 6,
+		"qwen3moe": 12}
 	for _, p := range synth.Presets() {
 		n := len(synth.TensorNames(p))
 		want := 2 + perLayer[p.Arch]*p.NLayer // token_embd, output_norm
@@ -137,8 +138,8 @@ func TestTinyFiles(t *testing.T) {
 			}
 			for _, ti := range f.Tensors {
 				want := tensor.F16
-				if len(ti.Dims) == 1 {
-					want = tensor.F32
+				if len(ti.Dims) == 1 || strings.HasSuffix(ti.Name, "ffn_gate_inp.weight") {
+					want = tensor.F32 // as the converter keeps norms and MoE routers
 				}
 				if ti.Type != want {
 					t.Errorf("%s: type %s, want %s", ti.Name, ti.Type, want)
@@ -194,6 +195,7 @@ var archKeys = map[string][]string{
 	"gemma2":   {"attention.sliding_window", "attn_logit_softcapping", "final_logit_softcapping", "attention.key_length"},
 	"gemma3":   {"attention.sliding_window", "rope.freq_base", "rope.freq_base_swa", "rope.scaling.type", "attention.key_length"},
 	"phi3":     {"rope.dimension_count", "rope.scaling.original_context_length", "rope.scaling.attn_factor", "attention.sliding_window"},
+	"qwen3moe": {"attention.key_length", "expert_count", "expert_used_count", "expert_feed_forward_length"},
 }
 
 // The tiny presets of the architectures kvserve loads run a forward pass
@@ -268,9 +270,9 @@ func TestTinyForward(t *testing.T) {
 // from the files this generator writes now: each entry's file hash
 // matches, so the fixture's figures still describe these files.
 func TestLlamaCppFixture(t *testing.T) {
-	b, err := os.ReadFile("../../testdata/llamacpp/synth.json")
-	if err != nil {
-		t.Fatal(err)
+	files, err := filepath.Glob("../../testdata/llamacpp/synth*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata/llamacpp/synth*.json: %v", err)
 	}
 	var fx struct {
 		Entries []struct {
@@ -282,8 +284,17 @@ func TestLlamaCppFixture(t *testing.T) {
 			Top10  []int   `json:"top10"`
 		} `json:"entries"`
 	}
-	if err := json.Unmarshal(b, &fx); err != nil {
-		t.Fatal(err)
+	for _, f := range files { // synth.json and one file per family of presets
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var one = fx
+		one.Entries = nil
+		if err := json.Unmarshal(b, &one); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		fx.Entries = append(fx.Entries, one.Entries...)
 	}
 	seen := map[string]bool{}
 	for _, e := range fx.Entries {

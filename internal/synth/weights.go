@@ -101,7 +101,7 @@ func newWeights(p *Preset, v *vocab, seed uint64) *weights {
 
 	// q: DC/random ratio of the last residual that gives targetCos.
 	q := targetCos / math.Sqrt(1-targetCos*targetCos)
-	w.nDC = max(1, min(16, p.NFF/32))
+	w.nDC = max(1, min(16, p.ffn()/32))
 	var rho, kappa float64
 	if w.gemma {
 		// Every sublayer adds postNorm per element (attention) or that
@@ -115,7 +115,7 @@ func newWeights(p *Preset, v *vocab, seed uint64) *weights {
 		kappa = q * math.Sqrt(1.5/L)
 	}
 	w.attnOutStd = rho / math.Sqrt(float64(p.NHead*p.HeadDim))
-	w.downStd = rho / (downInRMS * math.Sqrt(float64(p.NFF)))
+	w.downStd = rho / (downInRMS * math.Sqrt(float64(p.ffn())))
 	// DC vector = actMeanSq·dcCol·nDC·u, per-element RMS kappa·rho.
 	w.dcCol = kappa * rho * sqd / (actMeanSq * float64(w.nDC))
 	return w
@@ -138,7 +138,16 @@ func (w *weights) fill(s *spec, r int, dst []float32) {
 	}
 	name, row := s.name, r
 	dc := false
-	if s.role == roleIn && (s.gate != "" || p.Arch == "phi3") && isFFNUp(s.name) {
+	if s.role == roleIn && isExperts(s.name) {
+		// Each expert has its DC channels (the first rows of its slab);
+		// up_exps repeats gate_exps' rows there.
+		if r%p.NFFExp < w.nDC {
+			dc = true
+			if s.gate != "" {
+				name = s.gate
+			}
+		}
+	} else if s.role == roleIn && (s.gate != "" || p.Arch == "phi3") && isFFNUp(s.name) {
 		// The up rows of DC channels repeat the gate rows.
 		ff := p.NFF
 		switch {
@@ -166,6 +175,11 @@ func (w *weights) fill(s *spec, r int, dst []float32) {
 		}
 		for i := range dst {
 			dst[i] = float32(std*normal(&st) + a*w.u[i])
+		}
+	case roleRouter:
+		std := 1 / math.Sqrt(float64(n))
+		for i := range dst {
+			dst[i] = float32(std * normal(&st))
 		}
 	case roleIn:
 		std := 1 / math.Sqrt(float64(n))
@@ -195,7 +209,7 @@ func (w *weights) fill(s *spec, r int, dst []float32) {
 			dst[i] = float32(w.downStd * normal(&st))
 		}
 		for j := 0; j < w.nDC && j < n; j++ {
-			dst[j] += float32(w.dcCol * w.u[r])
+			dst[j] += float32(w.dcCol * w.u[r%p.NEmbd])
 		}
 	case roleNorm:
 		for i := range dst {
@@ -213,6 +227,7 @@ func (w *weights) fill(s *spec, r int, dst []float32) {
 }
 
 func isFFNUp(name string) bool   { return strings.HasSuffix(name, ".ffn_up.weight") }
+func isExperts(name string) bool { return strings.HasSuffix(name, "_exps.weight") }
 func isFFNGate(name string) bool { return strings.HasSuffix(name, ".ffn_gate.weight") }
 
 // rowState seeds the generator of one row.

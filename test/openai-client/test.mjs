@@ -1,7 +1,7 @@
 // Drives a running `kvserve serve` with the official openai npm client,
 // unchanged: chat (plain and streaming), legacy completions (plain and
 // streaming), logprobs, errors, tool calling (a round trip, streamed
-// tool-call deltas) and response_format json_schema. .ci/run starts the server (embedded
+// tool-call deltas), response_format json_schema, embeddings and the Responses API. .ci/run starts the server (embedded
 // model, --api-key) and passes its address in KVSERVE_URL and the key in
 // KVSERVE_API_KEY.
 //
@@ -317,4 +317,43 @@ test('response_format json_schema output validates', async () => {
     }),
     (err) => err instanceof OpenAI.BadRequestError && /"not" is not supported/.test(err.message),
   );
+});
+
+test('embeddings: batched, float and base64, normalized', async () => {
+  const input = ['The cat sat on the mat.', 'A dog ran in the park.'];
+  const res = await client.embeddings.create({ model: 'kvserve', input, encoding_format: 'float' });
+  assert.equal(res.object, 'list');
+  assert.equal(res.data.length, 2);
+  assert.ok(res.usage.prompt_tokens > 0);
+  for (const [i, d] of res.data.entries()) {
+    assert.equal(d.index, i);
+    const n = Math.hypot(...d.embedding);
+    assert.ok(Math.abs(n - 1) < 1e-4, `norm ${n}`);
+  }
+  // The client's default asks for base64 and decodes it: the same vectors.
+  const b64 = await client.embeddings.create({ model: 'kvserve', input: input[0] });
+  assert.equal(b64.data[0].embedding.length, res.data[0].embedding.length);
+  for (const [j, x] of b64.data[0].embedding.entries()) {
+    assert.ok(Math.abs(x - res.data[0].embedding[j]) < 1e-6);
+  }
+});
+
+test('responses: text, then the same streamed', async () => {
+  const req = { model: 'kvserve', instructions: 'You are a helpful assistant.', input: 'Tell me a story about a fox.', max_output_tokens: 16, temperature: 0 };
+  const res = await client.responses.create(req);
+  assert.equal(res.object, 'response');
+  assert.equal(res.status, 'incomplete');
+  assert.equal(res.incomplete_details.reason, 'max_output_tokens');
+  assert.ok(res.output_text.length > 0);
+  assert.equal(res.usage.output_tokens, 16);
+
+  const stream = await client.responses.create({ ...req, stream: true });
+  let text = '';
+  let final;
+  for await (const ev of stream) {
+    if (ev.type === 'response.output_text.delta') text += ev.delta;
+    if (ev.type === 'response.incomplete' || ev.type === 'response.completed') final = ev.response;
+  }
+  assert.equal(text, res.output_text);
+  assert.equal(final.status, 'incomplete');
 });

@@ -1,0 +1,129 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+
+	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/kvcache"
+	"github.com/kvserve/kvserve/internal/model"
+)
+
+// LoRA adapters (Options.Lora; llama-server's --lora, --lora-scaled,
+// --lora-init-without-apply):
+//
+//	GET  /lora-adapters   [{"id":0,"path":"a.gguf","scale":1}, ...]
+//	POST /lora-adapters   [{"id":0,"scale":0.5}, ...] sets those scales and
+//	                      turns every adapter not listed off (scale 0), as
+//	                      llama-server; answers {"success":true}
+//
+// Adapters apply to every request (the per-request "lora" field is
+// refused). A change applies from the next scheduler step: the prompt
+// caches of idle slots are dropped (they were computed with the old
+// scales and must not be reused); running requests keep their tokens so
+// far. Slot files saved under other scales are not marked as such.
+
+// LoraAdapter is a LoRA adapter file and its scale.
+type LoraAdapter struct {
+	Path  string
+	Scale float32
+}
+
+// loadLoras loads and attaches the adapters.
+func loadLoras(e *engine.Engine, specs []LoraAdapter) ([]*model.Lora, error) {
+	var out []*model.Lora
+	for _, l := range specs {
+		a, err := e.LoadLora(l.Path, l.Scale)
+		if err != nil {
+			return nil, fmt.Errorf("--lora %s: %w", l.Path, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func (s *Server) loraList() []map[string]any {
+	out := make([]map[string]any, len(s.loras))
+	for i, a := range s.loras {
+		out[i] = map[string]any{"id": i, "path": a.Path, "scale": a.Scale()}
+	}
+	return out
+}
+
+func (s *Server) handleGetLora(w http.ResponseWriter, r *http.Request) {
+	WriteJSON(w, http.StatusOK, s.loraList())
+}
+
+func (s *Server) handleSetLora(w http.ResponseWriter, r *http.Request) {
+	body, aerr := readBody(r)
+	if aerr != nil {
+		WriteError(w, aerr)
+		return
+	}
+	var raw json.RawMessage = body
+	if kind(raw) == "an object" {
+		// {"lora": [...]} as well as the bare array.
+		o, aerr := parseObject(body)
+		if aerr != nil {
+			WriteError(w, aerr)
+			return
+		}
+		if raw, _ = o.raw("lora"); raw == nil {
+			WriteError(w, badRequest(`the body must be an array [{"id": N, "scale": X}, ...]`))
+			return
+		}
+	}
+	items, err := arrayItems(raw, len(s.loras)*4+16)
+	if err != nil {
+		WriteError(w, badRequest(`the body must be an array [{"id": N, "scale": X}, ...]: it %v`, err))
+		return
+	}
+	scales := make([]float32, len(s.loras))
+	for i, it := range items {
+		o, aerr := parseObject(it)
+		if aerr != nil {
+			WriteError(w, badRequest(`[%d] must be an object {"id": N, "scale": X}`, i))
+			return
+		}
+		if !o.has("id") || !o.has("scale") {
+			WriteError(w, badRequest(`[%d] needs "id" and "scale"`, i))
+			return
+		}
+		id := o.int("id", 0, math.MinInt32, math.MaxInt32)
+		sc := o.float("scale", 0, -1e6, 1e6)
+		if o.err != nil {
+			WriteError(w, badRequest("[%d]: %s", i, o.err.Message))
+			return
+		}
+		if id < 0 || id >= len(s.loras) {
+			WriteError(w, badRequest("[%d]: no LoRA adapter has id %d (%d loaded)", i, id, len(s.loras)))
+			return
+		}
+		scales[id] = float32(sc)
+	}
+	err = s.sched.Do(func(c *kvcache.Cache) error {
+		changed := false
+		for i, a := range s.loras {
+			if a.Scale() != scales[i] {
+				a.SetScale(scales[i])
+				changed = true
+			}
+		}
+		if changed {
+			for id := range c.Config().Seqs {
+				if !s.sched.SlotBusy(id) {
+					c.Clear(id)
+					s.sched.SetSlotTokens(id, nil)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		WriteError(w, asAPIError(err))
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"success": true})
+}
