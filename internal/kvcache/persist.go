@@ -146,6 +146,9 @@ func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err er
 		if fileChan != KeyChannelsOff || c.cfg.KeyChannels != KeyChannelsOff {
 			return 0, fmt.Errorf("sequence file: with key channels (file %s, cache %s) a file restores only into %d-token pages of its own types", fileChan, c.cfg.KeyChannels, filePage)
 		}
+		if fileVC || c.cfg.ValueChannels {
+			return 0, fmt.Errorf("sequence file: with value channels (file %v, cache %v) a file restores only into %d-token pages of its own types", fileVC, c.cfg.ValueChannels, filePage)
+		}
 		return c.readRepacked(seq, br, n, filePage, fileCB, o)
 	}
 	nPages := (n + c.cfg.PageTokens - 1) / c.cfg.PageTokens
@@ -341,6 +344,7 @@ func (c *Cache) readRepacked(seq int, br io.Reader, n, filePage int, fileCB uint
 	copy(c.seqs[seq], fresh)
 	for l := range c.kshadow[seq] {
 		c.kshadow[seq][l].page = -1
+		c.vshadow[seq][l].page = -1
 	}
 	c.roles[seq] = make([]Role, n) // a restored sequence's tokens count as prompt
 	return n, nil

@@ -48,6 +48,7 @@ func (c *Cache) SharePrefix(dst, src, pages int) int {
 	}
 	for l := range c.kshadow[dst] { // no page of dst is being written
 		c.kshadow[dst][l].page = -1
+		c.vshadow[dst][l].page = -1
 	}
 	c.roles[dst] = append(c.roles[dst][:0], c.roles[src][:n]...)
 	c.wrole[dst] = RolePrompt
@@ -60,7 +61,7 @@ func (c *Cache) unshare(s *stream, i int) {
 	if p == nil || p.shared == 0 {
 		return
 	}
-	np := &Page{Type: p.Type, Rotated: p.Rotated, mem: allocBlock(len(p.mem.b)), meta: p.meta}
+	np := &Page{Type: p.Type, Rotated: p.Rotated, mem: allocBlock(len(p.mem.b)), meta: p.meta, side: p.side}
 	copy(np.mem.b, p.mem.b)
 	c.account(np.Type, int64(len(np.mem.b)), 1)
 	p.shared--

@@ -570,6 +570,9 @@ func (s *Server) load() error {
 		m := e.Model
 		kc, _ := kvcache.ParseKeyChannels(s.o.Cache.KeyChannels) // checked when the scheduler's cache is built
 		key := fmt.Sprintf("%s/%d layers/%d kv heads/%d+%d dims/key channels %s", engineFingerprint(e), m.NLayer, m.NHeadKV, m.HeadDim, m.HeadDimV, kc)
+		if vc, _ := kvcache.ParseKeyChannels(s.o.Cache.ValueChannels); vc != kvcache.KeyChannelsOff {
+			key += "/value channels " + vc.String()
+		}
 		var err error
 		if disk, err = cachedisk.Open(s.o.CacheDisk, key, s.o.CacheDiskBudget, s.log); err != nil {
 			if own {
