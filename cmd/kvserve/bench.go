@@ -25,6 +25,8 @@ func cmdBench(args []string) error {
 	f.Int(&reps, 3, "repetitions of each test (median reported)", "r", "repetitions")
 	f.Int(&batch, engine.DefaultBatch, "prompt micro-batch size", "b", "batch-size")
 	f.String(&output, "table", "output format: table or json", "o", "output")
+	var noRepack bool
+	f.Bool(&noRepack, false, "keep weights in the file's layout (no repacking at load; for comparisons)", "no-repack")
 	var cpuprofile string
 	f.String(&cpuprofile, "", "write a CPU profile (pprof) of the run to FILE", "cpuprofile")
 	registerCache(f, &cache)
@@ -46,11 +48,15 @@ func cmdBench(args []string) error {
 		}
 		ds = append(ds, v)
 	}
-	e, err := engine.Load(model, threads)
+	e, err := engine.LoadWith(model, threads, engine.LoadOptions{NoRepack: noRepack})
 	if err != nil {
 		return err
 	}
 	defer e.Close()
+	if p := e.Packed; p.Matrices > 0 {
+		fmt.Fprintf(os.Stderr, "bench: repacked %d weight matrices (%.0f MB) at load in %.2f s; %.0f MB of the file mapping released\n",
+			p.Matrices, float64(p.Bytes)/1e6, p.Duration.Seconds(), float64(p.Released)/1e6)
+	}
 	if cpuprofile != "" {
 		pf, err := os.Create(cpuprofile)
 		if err != nil {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 
 	"github.com/kvserve/kvserve/internal/engine"
@@ -21,11 +23,12 @@ func cacheTypeNames() string {
 
 // modelFlags are the flags every model-running command shares.
 type modelFlags struct {
-	model   string
-	threads int
-	ctx     int
-	batch   int
-	cache   engine.CacheOptions
+	model    string
+	threads  int
+	ctx      int
+	batch    int
+	cache    engine.CacheOptions
+	noRepack bool
 }
 
 func (mf *modelFlags) register(f *flags, ctxDefault int) {
@@ -33,6 +36,7 @@ func (mf *modelFlags) register(f *flags, ctxDefault int) {
 	f.Int(&mf.threads, 0, "threads (0: one per CPU)", "t", "threads")
 	f.Int(&mf.ctx, ctxDefault, "context size in tokens (0: the model's training context)", "c", "ctx-size")
 	f.Int(&mf.batch, engine.DefaultBatch, "prompt micro-batch size in tokens", "b", "batch-size")
+	f.Bool(&mf.noRepack, false, "keep weights in the file's layout (no repacking at load; for comparisons)", "no-repack")
 	registerCache(f, &mf.cache)
 }
 
@@ -43,6 +47,7 @@ func registerCache(f *flags, o *engine.CacheOptions) {
 	f.String(&o.LayersV, "", "per-layer V cache types, e.g. 0-1:f16,7:q8_0", "cache-type-v-layers")
 	f.String(&o.Rotate, "on", "Hadamard-rotate quantized cache rows (on|off)", "cache-rotate")
 	f.String(&o.KeyChannels, "off", "quantized K pages keep per-channel statistics: off, centre (per-page channel means removed) or scale (means removed and channels scaled by their spread)", "cache-key-channels")
+	f.String(&o.ValueChannels, "off", "quantized V pages keep per-page per-channel means: off or centre", "cache-value-channels")
 	f.Int(&o.PageTokens, 256, "token positions per cache page (the unit of conversion and freeing)", "cache-page-tokens")
 	f.Bool(&o.SWAFull, false, "keep every page of sliding-window layers (by default a window layer releases the pages no later token attends)", "swa-full")
 }
@@ -59,6 +64,73 @@ func registerSampling(f *flags, p *sample.Params) {
 	f.Float32(&p.FrequencyPenalty, d.FrequencyPenalty, "frequency penalty", "frequency-penalty")
 	f.Uint64(&p.Seed, d.Seed, "random seed (4294967295: random)", "s", "seed")
 }
+
+// registerChainSampling registers llama-server's flags for the samplers
+// beyond the default chain.
+func registerChainSampling(f *flags, p *sample.Params, samplers, seq *string, breakers, bias *multiString) {
+	d := sample.DefaultParams()
+	f.Float32(&p.TypicalP, d.TypicalP, "locally typical sampling (1: disabled)", "typical")
+	f.Float32(&p.DynatempRange, d.DynatempRange, "dynamic temperature range (0: disabled)", "dynatemp-range")
+	f.Float32(&p.DynatempExponent, d.DynatempExponent, "dynamic temperature exponent", "dynatemp-exp")
+	f.Float32(&p.XTCProbability, d.XTCProbability, "XTC probability (0: disabled)", "xtc-probability")
+	f.Float32(&p.XTCThreshold, d.XTCThreshold, "XTC threshold (above 0.5: disabled)", "xtc-threshold")
+	f.Float32(&p.TopNSigma, d.TopNSigma, "top-n-sigma sampling (-1: disabled)", "top-nsigma", "top-n-sigma")
+	f.Int(&p.Mirostat, d.Mirostat, "mirostat sampling: 0 off, 1 mirostat, 2 mirostat 2.0 (replaces the other samplers)", "mirostat")
+	f.Float32(&p.MirostatEta, d.MirostatEta, "mirostat learning rate (eta)", "mirostat-lr")
+	f.Float32(&p.MirostatTau, d.MirostatTau, "mirostat target entropy (tau)", "mirostat-ent")
+	f.Float32(&p.DRYMultiplier, d.DRYMultiplier, "DRY sampling multiplier (0: disabled)", "dry-multiplier")
+	f.Float32(&p.DRYBase, d.DRYBase, "DRY sampling base", "dry-base")
+	f.Int(&p.DRYAllowedLength, d.DRYAllowedLength, "DRY: repetitions this long are not penalized", "dry-allowed-length")
+	f.Int(&p.DRYPenaltyLastN, d.DRYPenaltyLastN, "DRY: tokens scanned for repetitions (-1: the context, 0: disabled)", "dry-penalty-last-n")
+	f.Var(breakers, "DRY sequence breaker (repeat for several; \"none\" for none; default \\n : \" *)", "dry-sequence-breaker")
+	f.String(samplers, "", "sampler order, ';'-separated (default "+strings.Join(sample.StageNames(sample.DefaultStages()), ";")+")", "samplers")
+	f.String(seq, "", "sampler order in one letter each (default edskypmxt)", "sampling-seq", "sampler-seq")
+	f.Var(bias, "TOKEN_ID(+|-)BIAS: add BIAS to the token's logit (e.g. 15043+1; -inf bans it); repeatable", "l", "logit-bias")
+}
+
+// chainFlags applies the sampler-order, DRY breaker and logit bias flags.
+func chainFlags(p *sample.Params, samplers, seq string, breakers, bias multiString) error {
+	var err error
+	switch {
+	case samplers != "" && seq != "":
+		return fmt.Errorf("give --samplers or --sampling-seq, not both")
+	case samplers != "":
+		if p.Samplers, err = sample.ParseStages(strings.Split(samplers, ";")); err != nil {
+			return fmt.Errorf("--samplers: %w", err)
+		}
+	case seq != "":
+		if p.Samplers, err = sample.ParseStageChars(seq); err != nil {
+			return fmt.Errorf("--sampling-seq: %w", err)
+		}
+	}
+	if len(breakers) > 0 {
+		p.DRYSequenceBreakers = nil
+		for _, b := range breakers {
+			if b != "none" {
+				p.DRYSequenceBreakers = append(p.DRYSequenceBreakers, b)
+			}
+		}
+	}
+	for _, b := range bias {
+		i := strings.IndexAny(b, "+-")
+		if i <= 0 {
+			return fmt.Errorf("--logit-bias %q: want TOKEN_ID+BIAS or TOKEN_ID-BIAS", b)
+		}
+		id, err1 := strconv.Atoi(b[:i])
+		v, err2 := strconv.ParseFloat(b[i:], 32)
+		if err1 != nil || err2 != nil || id < 0 || math.IsNaN(v) || math.IsInf(v, 1) {
+			return fmt.Errorf("--logit-bias %q: want TOKEN_ID+BIAS or TOKEN_ID-BIAS", b)
+		}
+		p.LogitBias = append(p.LogitBias, sample.LogitBias{Token: int32(id), Bias: float32(v)})
+	}
+	return nil
+}
+
+// multiString is a repeatable string flag.
+type multiString []string
+
+func (m *multiString) String() string     { return strings.Join(*m, ",") }
+func (m *multiString) Set(s string) error { *m = append(*m, s); return nil }
 
 // specFlags are the speculative decoding flags (llama-server's names).
 type specFlags struct {

@@ -172,6 +172,14 @@ func (v *float32Value) Set(s string) error {
 	return nil
 }
 
+// Var registers a flag.Value under names.
+func (f *flags) Var(v flag.Value, help string, names ...string) {
+	for _, n := range names {
+		f.fs.Var(v, n, help)
+	}
+	f.names(names)
+}
+
 func (f *flags) Bool(p *bool, def bool, help string, names ...string) {
 	for _, n := range names {
 		f.fs.BoolVar(p, n, def, help)

@@ -81,7 +81,10 @@ func TestLlamaServerCommandLine(t *testing.T) {
 		"--chat-template", "chatml", "--jinja", "-ngl", "99", "-fa", "--cont-batching", "--no-webui", "--api-key", "a,b",
 		"-ctk", "q8_0", "-ctv", "q8_0", "--ctx-size", "4096", "--batch-size", "512", "-ub", "512", "--alias", "m",
 		"-a", "m", "--cache-reuse", "0", "--no-cache-prompt", "--cache-prompt", "-nkvo", "--mlock", "-fa", "on",
-		"--flash-attn", "auto", "--reasoning-budget", "0", "--keep", "-1", "--metrics", "--slots", "-lv", "3"}, bad...)...)
+		"--flash-attn", "auto", "--reasoning-budget", "0", "--keep", "-1", "--metrics", "--slots", "-lv", "3",
+		"--samplers", "penalties;dry;top_k;temperature", "--dry-multiplier", "0.8", "--dry-sequence-breaker", "\n",
+		"-l", "5-inf", "--logit-bias", "7+1.5e-1", "--mirostat", "2", "--mirostat-lr", "0.2", "--typical", "0.9",
+		"--xtc-probability", "0.1", "--top-nsigma", "1.5", "--dynatemp-range", "0.2"}, bad...)...)
 	if err == nil || !strings.Contains(out, "256.0.0.1") {
 		t.Fatalf("want the listen error only: %v\n%s", err, out)
 	}
@@ -101,6 +104,10 @@ func TestLlamaServerCommandLine(t *testing.T) {
 		{[]string{"--chat-template", "nonsense"}, "is not a chat template name"},
 		{[]string{"--reasoning-budget", "100"}, "--reasoning-budget"},
 		{[]string{"--top-p", "2"}, "top_p must be between 0 and 1"},
+		{[]string{"--samplers", "top_k;bogus"}, "unknown sampler"},
+		{[]string{"--sampling-seq", "kq"}, "unknown sampler letter"},
+		{[]string{"-l", "abc"}, "want TOKEN_ID+BIAS"},
+		{[]string{"--mirostat", "3"}, "mirostat must be 0"},
 		{[]string{"--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
 	} {
 		out, err := kvserve(t, append(append([]string{"serve"}, c.args...), bad...)...)

@@ -47,7 +47,7 @@ func cmdPerplexity(args []string) error {
 	if err != nil {
 		return err
 	}
-	e, err := engine.Load(mf.model, mf.threads)
+	e, err := engine.LoadWith(mf.model, mf.threads, engine.LoadOptions{NoRepack: mf.noRepack})
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return err
 	}
-	e, err := engine.Load(mf.model, mf.threads)
+	e, err := engine.LoadWith(mf.model, mf.threads, engine.LoadOptions{NoRepack: mf.noRepack})
 	if err != nil {
 		return err
 	}

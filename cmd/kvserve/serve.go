@@ -33,7 +33,7 @@ func cmdServe(args []string) error {
 	sf.register(f)
 	var host, apiKey, apiKeyFile, corsOrigins, alias, slotPath, logLevel, reasoningFormat string
 	var port, slots, prefill int
-	var metrics, ctxShift, noCtxShift, noWebUI bool
+	var metrics, ctxShift, noCtxShift, noWebUI, noShare bool
 	var maxBody int64
 	var allowedHosts string
 	var queueTimeout, shutdownTimeout float64
@@ -51,7 +51,11 @@ func cmdServe(args []string) error {
 	f.Bool(&ctxShift, false, "when a slot's context fills, drop the older half of its tokens (after n_keep) and keep generating; prompts that do not fit are truncated instead of refused", "context-shift")
 	f.Bool(&noCtxShift, false, "turn context shift off (the default)", "no-context-shift")
 	f.Bool(&noWebUI, false, "do not serve the web page (chat and cache map) at /", "no-webui")
+	f.Bool(&noShare, false, "do not share prefix pages between slots (by default a prompt starting with whole pages another slot holds shares them, copy-on-write)", "no-cache-share")
 	f.String(&slotPath, "", "directory for slot save/restore files (default: save/restore disabled)", "slot-save-path")
+	var diskDir, diskBudget string
+	f.String(&diskDir, "", "directory of the cache's disk tier: slots' caches that would be dropped are spilled there and loaded back for prompts that start with them, across restarts (default: none)", "cache-disk")
+	f.String(&diskBudget, "", "most bytes the disk tier's files take, e.g. 4GiB; least recently used entries are evicted (default: no limit)", "cache-disk-budget")
 	f.Int(&queueMax, 0, "completions allowed to wait for a slot (0: 64 per slot)", "queue-max")
 	f.Float(&queueTimeout, 60, "seconds a completion waits for a free slot before a 503 (0: answer 503 at once)", "queue-timeout")
 	f.Float(&shutdownTimeout, 30, "seconds to let in-flight requests finish on SIGTERM/SIGINT before cancelling them", "shutdown-timeout")
@@ -64,6 +68,9 @@ func cmdServe(args []string) error {
 	f.section("llama-server's request defaults and options:")
 	d := server.DefaultDefaults()
 	registerSampling(f, &d.Sample)
+	var samplers, samplingSeq string
+	var breakers, logitBias multiString
+	registerChainSampling(f, &d.Sample, &samplers, &samplingSeq, &breakers, &logitBias)
 	f.Int(&d.NPredict, d.NPredict, "default number of tokens to generate (-1: until end of generation or context)", "n", "predict", "n-predict")
 	f.Int(&d.NKeep, d.NKeep, "default n_keep: prompt tokens a context shift keeps (-1: all)", "keep")
 	f.Bool(&d.IgnoreEOS, false, "default ignore_eos: generate past end-of-generation tokens", "ignore-eos")
@@ -130,6 +137,9 @@ func cmdServe(args []string) error {
 	if err := lc.check(); err != nil {
 		return err
 	}
+	if err := chainFlags(&d.Sample, samplers, samplingSeq, breakers, logitBias); err != nil {
+		return err
+	}
 	if err := d.Sample.Validate(); err != nil {
 		return err
 	}
@@ -141,9 +151,6 @@ func cmdServe(args []string) error {
 	}
 	if d.CacheReuse < 0 {
 		return fmt.Errorf("--cache-reuse must be >= 0")
-	}
-	if d.CacheReuse > 0 {
-		return fmt.Errorf("--cache-reuse %d: reusing shifted chunks is not implemented yet (0 turns it off)", d.CacheReuse)
 	}
 	tmplSrc, kwargs, err := chatOptions(chatTemplate, chatTemplateFile, chatKwargs, reasoningBudget, reasoning)
 	if err != nil {
@@ -249,6 +256,15 @@ func cmdServe(args []string) error {
 	if err != nil {
 		return err
 	}
+	var diskBytes int64
+	if diskBudget != "" {
+		if diskBytes, err = cachepolicy.ParseBytes(diskBudget); err != nil || diskBytes < 0 {
+			return fmt.Errorf("--cache-disk-budget %q: want a size such as 4GiB", diskBudget)
+		}
+		if diskDir == "" {
+			return fmt.Errorf("--cache-disk-budget needs --cache-disk DIR")
+		}
+	}
 	spec, err := sf.options(mf.cache)
 	if err != nil {
 		return err
@@ -261,8 +277,9 @@ func cmdServe(args []string) error {
 		ModelPath: mf.model, Threads: mf.threads,
 		Slots: slots, Ctx: mf.ctx, Batch: mf.batch, PrefillChunk: prefill, Cache: mf.cache, Policy: pol,
 		Spec: spec, DraftPath: sf.draft,
-		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI, Embeddings: embeddings, Pooling: pooling, Lora: loras,
+		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI, Embeddings: embeddings, Pooling: pooling, Lora: loras, NoSharePrefix: noShare,
 		Alias: alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
+		CacheDisk: diskDir, CacheDiskBudget: diskBytes,
 		MaxResponseBytes: int64(maxRespMiB) << 20, APIKeys: keys, CORSOrigins: origins, AllowedHosts: hosts, ReasoningFormat: reasoningFormat,
 		QueueTimeout: qt, QueueMax: queueMax,
 		ShutdownTimeout: time.Duration(shutdownTimeout * float64(time.Second)),

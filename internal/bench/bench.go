@@ -51,13 +51,21 @@ type Result struct {
 
 // WeightBytes is the bytes of weights a decode step reads: every matrix
 // of every layer and the output matrix (the embedding lookup reads one
-// row).
+// row); of a mixture of experts, the router, the shared expert and the
+// expert_used_count experts a token runs (one expert's share of the
+// expert tensors each).
 func WeightBytes(m *model.Model) int64 {
 	var b int64
 	for i := range m.Layers {
 		L := &m.Layers[i]
-		for _, w := range []*model.Linear{L.Wq, L.Wk, L.Wv, L.Wo, L.Gate, L.Up, L.Down} {
-			b += int64(len(w.Data))
+		for _, w := range []*model.Linear{L.Wq, L.Wk, L.Wv, L.Wo, L.Gate, L.Up, L.Down, L.Router, L.ShGate, L.ShUp, L.ShDown} {
+			if w != nil {
+				b += int64(len(w.Data))
+			}
+		}
+		if len(L.GateExps) > 0 {
+			per := int64(len(L.GateExps[0].Data) + len(L.UpExps[0].Data) + len(L.DownExps[0].Data))
+			b += int64(m.NExpertUsed) * per
 		}
 	}
 	b += int64(len(m.Output.Data)) + int64(m.TokEmbd.RowBytes)

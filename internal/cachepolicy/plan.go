@@ -190,8 +190,11 @@ func newSim(c *kvcache.Cache, pl *Plan) *sim {
 	return &sim{c: c, cfg: c.Config(), plan: pl, at: map[kvcache.PageRef]int{}, bytes: c.Bytes()}
 }
 
-// typ returns a page's planned type.
+// typ returns a page's planned type. A page shared by several sequences
+// is one page to the plan (named through its first holder): it converts
+// once, and its bytes count once.
 func (s *sim) typ(ref kvcache.PageRef) (tensor.Type, bool) {
+	ref = s.c.Canonical(ref)
 	if i, ok := s.at[ref]; ok {
 		return s.plan.Steps[i].To, true
 	}
@@ -202,6 +205,7 @@ func (s *sim) typ(ref kvcache.PageRef) (tensor.Type, bool) {
 // set plans page ref's conversion to t (replacing an earlier step of the
 // same page: a page converts once per plan), named by reason.
 func (s *sim) set(ref kvcache.PageRef, t tensor.Type, reason string) {
+	ref = s.c.Canonical(ref)
 	st, ok := s.c.PlanStep(ref, t)
 	if !ok {
 		return

@@ -22,6 +22,10 @@ import (
 // tileRows is the number of rows decoded at a time.
 const tileRows = 32
 
+// smallBatch is the most activation rows scored by matrix-vector products
+// rather than GemmF32 (both give each output as kernels.DotF32).
+const smallBatch = 8
+
 var bufPool = sync.Pool{New: func() any { return new([]float32) }}
 
 func getBuf(n int) *[]float32 {
@@ -62,7 +66,15 @@ func Gemm(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx int, y
 		for i := 0; i < mt; i++ {
 			Decode(t, buf[i*k:(i+1)*k], w[(i0+i)*ldw:(i0+i)*ldw+rb])
 		}
-		kernels.GemmF32(mt, nTok, k, buf[:mt*k], xv, y[i0:], ldy)
+		if nTok <= smallBatch {
+			// A few tokens (decode): matrix-vector products over the
+			// tile, which is in L1, without GemmF32's packing.
+			for j := 0; j < nTok; j++ {
+				kernels.DotF32Rows(y[j*ldy+i0:j*ldy+i0+mt], buf[:mt*k], xv[j*k:(j+1)*k])
+			}
+		} else {
+			kernels.GemmF32(mt, nTok, k, buf[:mt*k], xv, y[i0:], ldy)
+		}
 	}
 	bufPool.Put(bp)
 }
@@ -97,8 +109,20 @@ func Encode(t tensor.Type, dst []byte, src []float32) {
 
 // Decode converts src (t.RowSize(len(dst)) bytes of type t) to float32,
 // bit-identical to tensor.DequantizeRow: each block's levels are scaled
-// once, then each value is one lookup.
+// once, then each value is one lookup (AVX2: VPERMPS on eight values at a
+// time; decodeGeneric otherwise).
 func Decode(t tensor.Type, dst []float32, src []byte) {
+	check("Decode", t)
+	if len(src) != t.RowSize(len(dst)) || len(dst)%t.BlockSize() != 0 {
+		panic(fmt.Sprintf("cbkernels.Decode: %d values of %s in %d bytes", len(dst), t, len(src)))
+	}
+	if !decodeSIMD(t, dst, src) {
+		decodeGeneric(t, dst, src)
+	}
+}
+
+// decodeGeneric is Decode in plain Go.
+func decodeGeneric(t tensor.Type, dst []float32, src []byte) {
 	L := tensor.CodebookLevels(t)
 	switch t {
 	case tensor.CB4:

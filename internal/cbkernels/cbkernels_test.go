@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kvserve/kvserve/internal/cbkernels"
+	"github.com/kvserve/kvserve/internal/cpu"
 	"github.com/kvserve/kvserve/internal/kernels"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
@@ -36,22 +37,57 @@ func same(t *testing.T, what string, got, want []float32) {
 	}
 }
 
-// TestDecode: the lookup decoder equals tensor.DequantizeRow bit for bit.
-func TestDecode(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	for _, typ := range types {
-		const dim = 256
-		b, dec := rows(r, typ, 9, dim, typ.RowSize(dim))
-		got := make([]float32, len(dec))
-		cbkernels.Decode(typ, got, b)
-		same(t, typ.String(), got, dec)
+// forLevels runs f at every CPU level of the float family (the SIMD
+// decoders' requirement) and the generic path.
+func forLevels(t *testing.T, f func(t *testing.T)) {
+	for _, lv := range cpu.Levels() {
+		t.Run(lv.String(), func(t *testing.T) {
+			defer cpu.SetLevel(lv)()
+			f(t)
+		})
 	}
+}
+
+// TestDecode: the decoders (generic and SIMD) equal tensor.DequantizeRow
+// bit for bit, on normal rows and on blocks with extreme scales (zero,
+// subnormal, largest binary16) and every index.
+func TestDecode(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(1, 2))
+		for _, typ := range types {
+			const dim = 256
+			b, dec := rows(r, typ, 9, dim, typ.RowSize(dim))
+			for i := 0; i < len(b); i += typ.TypeSize() { // scales: every few blocks an extreme one
+				switch (i / typ.TypeSize()) % 7 {
+				case 1:
+					b[i], b[i+1] = 0, 0
+				case 2:
+					b[i], b[i+1] = 1, 0 // smallest subnormal
+				case 3:
+					b[i], b[i+1] = 0xff, 0xfb // -65504
+				}
+				for j := i + 2; j < i+typ.TypeSize(); j++ {
+					if (i/typ.TypeSize())%7 == 4 {
+						b[j] = byte(r.Uint32())
+					}
+				}
+			}
+			tensor.DequantizeRow(typ, b, dec)
+			got := make([]float32, len(dec))
+			cbkernels.Decode(typ, got, b)
+			same(t, typ.String(), got, dec)
+		}
+	})
 }
 
 // TestGemmAndAccum: Gemm and AccumRowsMulti (more rows than a tile, padded
 // strides) equal kernels.GemmF32 and kernels.AccumRowsF32Multi over the
 // rows decoded by the reference.
 func TestGemmAndAccum(t *testing.T) {
+	forLevels(t, testGemmAndAccum)
+}
+
+func testGemmAndAccum(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, typ := range types {
 		const dim, m, nTok, G, lda = 128, 75, 3, 4, 80
@@ -81,5 +117,24 @@ func TestGemmAndAccum(t *testing.T) {
 		cbkernels.AccumRowsMulti(typ, acc, dim, a, lda, m, w, stride)
 		kernels.AccumRowsF32Multi(accWant, dim, a, lda, m, dec, dim)
 		same(t, typ.String()+" AccumRowsMulti", acc, accWant)
+	}
+}
+
+// BenchmarkDecode: one 256-token page head of 64 values (go test
+// ./internal/cbkernels -bench Decode).
+func BenchmarkDecode(b *testing.B) {
+	for _, lv := range cpu.Levels() {
+		for _, typ := range types {
+			b.Run(lv.String()+"/"+typ.String(), func(b *testing.B) {
+				defer cpu.SetLevel(lv)()
+				r := rand.New(rand.NewPCG(1, 2))
+				src, _ := rows(r, typ, 256, 64, typ.RowSize(64))
+				dst := make([]float32, 256*64)
+				b.SetBytes(int64(len(dst) * 4))
+				for b.Loop() {
+					cbkernels.Decode(typ, dst, src)
+				}
+			})
+		}
 	}
 }

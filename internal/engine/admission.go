@@ -97,8 +97,20 @@ func (s *Scheduler) pickSlot(r *Request, wanted []bool) *slot {
 		}
 		return nil
 	}
+	// With prefix sharing, the whole pages some slot holds of the prompt
+	// can be had in any slot: among slots reusing as many pages, one that
+	// loses no cached tokens of another conversation is taken (an empty
+	// slot rather than the one whose conversation shares only the system
+	// prompt), then the longest own prefix, then the least recently used.
+	P := s.cache.Config().PageTokens
+	shareable := 0
+	if r.CachePrompt && !s.o.NoSharePrefix {
+		for _, sl := range s.slots {
+			shareable = max(shareable, commonPrefix(sl.tokens, r.Prompt)/P*P)
+		}
+	}
 	var best *slot
-	bestLCP := -1
+	bestLCP, bestPages, bestLoss := -1, -1, 0
 	for _, sl := range s.slots {
 		if sl.state != slotIdle {
 			continue
@@ -110,8 +122,14 @@ func (s *Scheduler) pickSlot(r *Request, wanted []bool) *slot {
 		if r.CachePrompt {
 			n = commonPrefix(sl.tokens, r.Prompt)
 		}
-		if n > bestLCP || (n == bestLCP && sl.used < best.used) {
-			best, bestLCP = sl, n
+		pages, loss := max(n, shareable)/P, min(len(sl.tokens)-n, 1)
+		if shareable == 0 { // no sharing: the longest prefix, then least recently used
+			pages, loss = 0, 0
+		}
+		better := pages > bestPages || pages == bestPages && (loss < bestLoss ||
+			loss == bestLoss && (n > bestLCP || n == bestLCP && sl.used < best.used))
+		if better {
+			best, bestLCP, bestPages, bestLoss = sl, n, pages, loss
 		}
 	}
 	return best
@@ -195,6 +213,9 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 	keep := 0
 	if r.CachePrompt {
 		keep = commonPrefix(sl.tokens, r.Prompt)
+		if r.CacheReuse > 0 {
+			keep = s.reuseChunks(sl, r.Prompt, keep, r.CacheReuse)
+		}
 		if keep == len(r.Prompt) {
 			keep-- // re-evaluate the last token to get its logits
 		}
@@ -204,6 +225,16 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 		// The policy keeps no page below the precision it gives the
 		// new context (an old conversation's demoted pages).
 		keep = s.policy.Reusable(s.cache, sl.id, keep, len(r.Prompt))
+	}
+	s.spill(sl, keep) // what the slot loses, to the disk tier
+	shared, loaded := 0, 0
+	if r.CachePrompt && !s.o.NoSharePrefix {
+		keep, shared = s.sharePrefix(sl, r, keep)
+	}
+	if r.CachePrompt {
+		if n := s.loadFromDisk(sl, r, keep); n > 0 {
+			keep, shared, loaded = n, 0, n
+		}
 	}
 	s.cache.Truncate(sl.id, keep)
 	sl.tokens = sl.tokens[:keep]
@@ -230,7 +261,7 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 		s.cache.SetSeqWriteTypes(sl.id, nil, nil) // the policy sets them again
 		s.cache.SetPageWriteTypes(sl.id, -1, nil, nil)
 	}
-	sl.res = &Result{SlotID: sl.id, PromptTokens: len(r.Prompt), CachedTokens: keep, EvaluatedTokens: len(r.Prompt) - keep, Truncated: p.truncated}
+	sl.res = &Result{SlotID: sl.id, PromptTokens: len(r.Prompt), CachedTokens: keep, SharedTokens: shared, DiskTokens: loaded, EvaluatedTokens: len(r.Prompt) - keep, Truncated: p.truncated}
 	for _, t := range r.Prompt {
 		smp.Accept(t)
 	}
@@ -238,4 +269,35 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 	if r.Started != nil {
 		close(r.Started)
 	}
+}
+
+// sharePrefix looks for another slot holding more whole pages of the
+// prompt's start than sl would keep of its own (keep positions), pages the
+// policy lets the new context reuse; when there is one, sl's cache is
+// emptied and made to share those pages (copy-on-write), and the shared
+// positions are returned as both what sl keeps and what it shares (else
+// keep and 0). At least the prompt's last token is left to evaluate, for
+// its logits.
+func (s *Scheduler) sharePrefix(sl *slot, r *Request, keep int) (int, int) {
+	P := s.cache.Config().PageTokens
+	var donor *slot
+	best := 0
+	for _, d := range s.slots {
+		if d == sl {
+			continue
+		}
+		n := min(commonPrefix(d.tokens, r.Prompt), len(r.Prompt)-1)
+		n = s.cache.Reusable(d.id, n)
+		n = s.policy.Reusable(s.cache, d.id, n, len(r.Prompt))
+		if n = n / P * P; n > max(best, keep) {
+			donor, best = d, n
+		}
+	}
+	if donor == nil {
+		return keep, 0
+	}
+	s.cache.Clear(sl.id)
+	n := s.cache.SharePrefix(sl.id, donor.id, best/P)
+	sl.tokens = append(sl.tokens[:0], r.Prompt[:n]...)
+	return n, n
 }

@@ -144,7 +144,11 @@ func TestArchitecturesMatchLlamaCpp(t *testing.T) {
 				t.Fatal(err)
 			}
 			tol, tie := 0.001, 0.05
-			if e.Type != "f16" {
+			weights := e.Type
+			if p.Arch == "gpt-oss" {
+				weights = "mxfp4" // its experts are MXFP4 in every file type, as the converter keeps them
+			}
+			if weights != "f16" {
 				// Quantized weights: activations are quantized too (Q8_K,
 				// Q8_0), one rounding flip moves a near-flat distribution,
 				// and llama.cpp's own two paths differ by up to noiseQ.
@@ -157,7 +161,7 @@ func TestArchitecturesMatchLlamaCpp(t *testing.T) {
 				tol = max(tol, math.Abs(e.PPLNoFA-e.PPL)/e.PPL)
 			}
 			if isMoE(e.Preset) {
-				tol = max(tol, moeTol(cache, e.Type))
+				tol = max(tol, moeTol(cache, weights))
 			}
 			d := (res.PPL - e.PPL) / e.PPL
 			if math.Abs(d) > tol {
@@ -165,8 +169,19 @@ func TestArchitecturesMatchLlamaCpp(t *testing.T) {
 			}
 			top, lp := topTokens(t, eng, co, e.PromptTokens, 10)
 			tenth := lp[top[9]]
+			// A MoE entry with a quantized cache or weights may see one
+			// routing flip at the prompt's last tokens (see moeTol): up to
+			// 3 of llama.cpp's 10 may then be out of kvserve's top 10, each
+			// within 1 nat of the tenth.
+			misses, allowed, far := 0, 0, tie
+			if isMoE(e.Preset) && (cache != "f16" || weights != "f16") {
+				allowed, far = 3, 1.0
+			}
 			for _, id := range e.Top10 {
-				if !slices.Contains(top, id) && tenth-lp[id] > tie {
+				if slices.Contains(top, id) || tenth-lp[id] <= tie {
+					continue
+				}
+				if misses++; misses > allowed || tenth-lp[id] > far {
 					t.Errorf("llama.cpp's top-10 token %d has log-prob %.4f here, %.4f below the tenth (top-10 %v, llama.cpp %v)",
 						id, lp[id], tenth-lp[id], top, e.Top10)
 				}
@@ -192,7 +207,8 @@ func isMoE(preset string) bool {
 // (docs/models.md, MoE parity): llama.cpp's own flash-attention on/off
 // runs differ by up to 0.27% on these entries, kvserve by up to 0.52% from
 // llama.cpp (q4_k_m weights); with every expert used (no selection) the
-// same model matches llama.cpp within 0.005%.
+// same model matches llama.cpp within 0.005% (qwen3moe; gpt-oss, whose
+// MXFP4 experts multiply Q8_0 activations, within 0.06%).
 func moeTol(cache, weights string) float64 {
 	if cache == "f16" && weights == "f16" {
 		return 0.005

@@ -18,6 +18,7 @@ type CacheOptions struct {
 	PageTokens       int
 	SWAFull          bool   // keep sliding-window layers' pages (llama.cpp's --swa-full)
 	KeyChannels      string // "off", "centre" or "scale" (kvcache.KeyChannels)
+	ValueChannels    string // "off" or "centre" (kvcache.Config.ValueChannels)
 }
 
 // DefaultCacheOptions match llama.cpp's defaults (f16 K and V).
@@ -151,7 +152,11 @@ func (e *Engine) NewCache(o CacheOptions, seqs, ctx int) (*kvcache.Cache, error)
 	if err != nil {
 		return nil, fmt.Errorf("--cache-key-channels: %w", err)
 	}
-	return kvcache.New(kvcache.Config{KeyChannels: kc,
+	vc, err := kvcache.ParseKeyChannels(o.ValueChannels)
+	if err != nil || vc == kvcache.KeyChannelsScale {
+		return nil, fmt.Errorf("--cache-value-channels must be off or centre, not %q", o.ValueChannels)
+	}
+	return kvcache.New(kvcache.Config{KeyChannels: kc, ValueChannels: vc == kvcache.KeyChannelsCentre,
 		Layers: m.NLayer, KVHeads: m.NHeadKV, HeadDimK: m.HeadDim, HeadDimV: m.HeadDimV,
 		Seqs: seqs, Ctx: ctx, PageTokens: o.PageTokens, Threads: e.Pool.Threads(),
 		TypeK: k, TypeV: v, Rotate: rotate, Attn: m.CacheAttn(), KeepWindowPages: o.SWAFull,

@@ -23,15 +23,30 @@ type Engine struct {
 	Model *model.Model
 	Tok   *tokenizer.Tokenizer
 	Pool  *parallel.Pool
+	// Packed says which weights were repacked at load (model.Model.Pack).
+	Packed model.PackStats
 
 	gvocab grammarVocab // built on first use (grammar.go)
 
 	sharedPool bool // Pool belongs to another engine (a draft model's)
 }
 
+// LoadOptions are the loading choices beyond the file and the threads.
+type LoadOptions struct {
+	// NoRepack keeps every weight in the file's row-major layout (by
+	// default the matrices the kernels stream faster packed are repacked
+	// at load: model.Model.Pack). For comparisons; outputs are identical.
+	NoRepack bool
+}
+
 // Load opens a model. An empty path loads the embedded default model.
 // threads <= 0 uses one thread per CPU.
 func Load(path string, threads int) (*Engine, error) {
+	return LoadWith(path, threads, LoadOptions{})
+}
+
+// LoadWith is Load with options.
+func LoadWith(path string, threads int, o LoadOptions) (*Engine, error) {
 	var f *gguf.File
 	var err error
 	if path == "" {
@@ -60,7 +75,11 @@ func Load(path string, threads int) (*Engine, error) {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	return &Engine{Path: path, File: f, Model: m, Tok: tok, Pool: parallel.New(threads)}, nil
+	e := &Engine{Path: path, File: f, Model: m, Tok: tok, Pool: parallel.New(threads)}
+	if !o.NoRepack {
+		e.Packed = m.Pack(e.Pool)
+	}
+	return e, nil
 }
 
 // Close releases the pool and the model file.
@@ -68,6 +87,7 @@ func (e *Engine) Close() {
 	if !e.sharedPool {
 		e.Pool.Close()
 	}
+	e.Model.Close()
 	e.File.Close()
 }
 

@@ -39,8 +39,10 @@ func (s *Scheduler) applyPolicy() {
 	}
 	for _, id := range in.Order { // drop idle slots' caches, least recently used first
 		if sl := s.slots[id]; sl.state == slotIdle && len(sl.tokens) > 0 {
+			s.spill(sl, 0)
 			s.cache.Clear(id)
 			sl.tokens = sl.tokens[:0]
+			s.clearDraft(sl)
 			if s.cache.Bytes()+pl.Need <= p.Budget {
 				return
 			}

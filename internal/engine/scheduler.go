@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kvserve/kvserve/internal/cachedisk"
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/grammar"
 	"github.com/kvserve/kvserve/internal/kvcache"
@@ -33,6 +34,16 @@ type SchedulerOptions struct {
 	// Spec configures speculative decoding (nil: none).
 	Spec   *SpecOptions
 	Logger *slog.Logger
+	// NoSharePrefix turns off sharing prefix pages between slots: by
+	// default a request whose prompt starts with whole pages another slot
+	// holds shares those pages (copy-on-write) instead of evaluating them.
+	NoSharePrefix bool
+	// Disk, if set, is the cache's disk tier: a slot's cache that would be
+	// dropped (the slot taken by another conversation, or cleared to make
+	// room under the budget) is spilled to it, and a prompt that starts
+	// with an entry's tokens loads it instead of evaluating them (see
+	// disk.go).
+	Disk *cachedisk.Tier
 }
 
 // Request is one completion to run in a slot.
@@ -47,6 +58,10 @@ type Request struct {
 	CachePrompt bool // reuse the slot's cached prefix of the prompt
 	Special     bool // render special tokens in the output text
 	NKeep       int  // tokens a context shift or prompt truncation keeps at the start (-1: the whole prompt)
+	// CacheReuse > 0 reuses chunks of at least that many tokens of the
+	// slot's cache that the prompt repeats after its common prefix, the
+	// cache shifted to their new positions (llama-server's --cache-reuse).
+	CacheReuse int
 
 	// Started, if set, is closed when the request gets its slot (and its
 	// share of the cache budget): until then it waits in the queue.
@@ -75,6 +90,7 @@ type Request struct {
 
 // Event is one step of a running request: a generated token, or the end.
 type Event struct {
+	SlotID  int // the slot generating it
 	Token   int
 	Text    string  // text now safe to emit (stop-string prefixes are held back)
 	LogProb float64 // log-probability of Token (before sampling filters)
@@ -95,6 +111,9 @@ type Result struct {
 
 	PromptTokens    int // tokens in the prompt
 	CachedTokens    int // prompt tokens reused from the slot's cache
+	SharedTokens    int // of those, tokens of pages shared with another slot (SharePrefix)
+	DiskTokens      int // of those, tokens loaded from the disk tier
+	SlotTokens      int // tokens in the slot's cache when the request ended (llama-server's n_past)
 	EvaluatedTokens int // prompt tokens evaluated
 	PredictedTokens int
 	PromptTime      time.Duration

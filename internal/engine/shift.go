@@ -61,3 +61,40 @@ func (s *Scheduler) truncatePrompt(r *Request) []int {
 	out := append([]int(nil), p[:keep]...)
 	return append(out, p[keep+erased*block:]...)
 }
+
+// reuseChunks extends a slot's reusable prefix past the first difference
+// (llama-server's cache reuse): walking the cached tokens after the common
+// prefix keep, every run of at least minChunk tokens that the prompt
+// continues with is moved down to where the prompt has it (the cached
+// span before it removed, keys re-rotated by Cache.Shift), and the prefix
+// grows by it. It returns the new prefix length; sl.tokens follows the
+// cache.
+func (s *Scheduler) reuseChunks(sl *slot, prompt []int, keep, minChunk int) int {
+	hc, hp := keep, keep
+	moved := 0
+	for hc < len(sl.tokens) && hp < len(prompt) {
+		n := 0
+		for hc+n < len(sl.tokens) && hp+n < len(prompt) && sl.tokens[hc+n] == prompt[hp+n] {
+			n++
+		}
+		if n < minChunk {
+			hc++
+			continue
+		}
+		if hc > hp {
+			if err := s.cache.Shift(sl.id, hp, hc-hp, s.runner.ReRope); err != nil {
+				s.log.Debug("cache reuse stopped", "slot", sl.id, "err", err)
+				break
+			}
+			sl.tokens = append(sl.tokens[:hp], sl.tokens[hc:]...)
+		}
+		hp += n
+		hc = hp
+		moved += n
+		keep = hp
+	}
+	if moved > 0 {
+		s.log.Debug("cache reuse", "slot", sl.id, "reused", moved, "prefix", keep)
+	}
+	return keep
+}

@@ -103,6 +103,7 @@ func (s *Scheduler) SetSlotTokens(id int, toks []int) error {
 		return fmt.Errorf("slot %d is busy", id)
 	}
 	sl.tokens = append(sl.tokens[:0], toks...)
+	s.clearDraft(sl) // the slot's contents changed from outside: the draft re-syncs
 	return nil
 }
 

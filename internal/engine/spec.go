@@ -156,6 +156,27 @@ func (s *Scheduler) DraftEngine() *Engine {
 	return s.spec.draft
 }
 
+// clearDraft empties the draft model's cache of sl (its next draft
+// evaluates the slot's context again).
+func (s *Scheduler) clearDraft(sl *slot) {
+	if s.spec != nil && s.spec.cache != nil {
+		s.spec.cache.Clear(sl.id)
+		sl.dtokens = sl.dtokens[:0]
+	}
+}
+
+// trimDraft drops from the draft model's cache of sl what is not a prefix
+// of toks (rejected drafts).
+func (s *Scheduler) trimDraft(sl *slot, toks []int) {
+	if s.spec == nil || s.spec.cache == nil {
+		return
+	}
+	if p := commonPrefix(sl.dtokens, toks); p < len(sl.dtokens) {
+		s.spec.cache.Truncate(sl.id, p)
+		sl.dtokens = sl.dtokens[:p]
+	}
+}
+
 // specLimits returns the request's drafting settings.
 func (s *Scheduler) specLimits(r *Request) (nMax, nMin int, pMin float32) {
 	o := &s.spec.o
@@ -444,13 +465,16 @@ func (s *Scheduler) emitSpec(sl *slot, logits []float32, r0 int) {
 	s.stats.DraftTokens += int64(k)
 	s.stats.DraftAccepted += int64(acc)
 	s.mu.Unlock()
-	// The cache keeps the last token and the accepted drafts.
+	// The cache keeps the last token and the accepted drafts; so does
+	// the draft model's.
 	s.cache.Truncate(sl.id, n0+1+acc)
+	s.trimDraft(sl, full[:n0+1+acc])
 	for j, tok := range toks {
 		sl.tokens = full[:n0+1+j] // as without speculation: tokens fed so far
 		s.emitToken(sl, row(j), tok)
 		if sl.state != slotDecode {
 			s.cache.Truncate(sl.id, len(sl.tokens))
+			s.trimDraft(sl, sl.tokens)
 			return
 		}
 		if j < acc {

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -215,4 +216,82 @@ func TestSpecPolicyAndShift(t *testing.T) {
 		}
 		s.Close()
 	}
+}
+
+// Sampled output keeps its distribution under speculation: the second and
+// third generated tokens (the ones drafts decide) of many seeded requests
+// have the same distribution with prompt lookup as without (a two-sample
+// chi-square test; deterministic for the seeds given).
+func TestSpecSampledDistribution(t *testing.T) {
+	e, err := engine.Load("", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	const n = 600
+	prompt := e.Tok.Encode(rewritePrompt, true, true)
+	reqs := func(seed0 int) []*engine.Request {
+		var rs []*engine.Request
+		for i := range n {
+			p := sample.DefaultParams()
+			p.Temperature, p.TopK, p.Seed = 1.0, 0, uint64(seed0+i)
+			rs = append(rs, &engine.Request{Prompt: prompt, NPredict: 3, Sample: p, SlotID: -1, IgnoreEOS: true, CachePrompt: true})
+		}
+		return rs
+	}
+	// Different seeds: the two samples must be independent.
+	base := engine.SchedulerOptions{Slots: 4, SlotCtx: 128, Cache: engine.DefaultCacheOptions()}
+	plain := runSpec(t, e, base, reqs(1000))
+	spec := runSpec(t, e, o(base, engine.SpecOptions{Lookup: true}), reqs(5000))
+	drafted, accepted := 0, 0
+	for _, r := range spec {
+		drafted += r.DraftN
+		accepted += r.DraftAccepted
+	}
+	if accepted == 0 || accepted == drafted {
+		t.Fatalf("drafted %d, accepted %d: the test needs both outcomes", drafted, accepted)
+	}
+	for pos := 1; pos < 3; pos++ {
+		a, b := map[int]int{}, map[int]int{}
+		for i := range n {
+			a[plain[i].Tokens[pos]]++
+			b[spec[i].Tokens[pos]]++
+		}
+		// Categories with few counts are pooled.
+		var chi float64
+		other := [2]int{}
+		df := -1
+		for tok := range union(a, b) {
+			if a[tok]+b[tok] < 10 {
+				other[0] += a[tok]
+				other[1] += b[tok]
+				continue
+			}
+			d := float64(a[tok] - b[tok])
+			chi += d * d / float64(a[tok]+b[tok])
+			df++
+		}
+		if other[0]+other[1] > 0 {
+			d := float64(other[0] - other[1])
+			chi += d * d / float64(other[0]+other[1])
+			df++
+		}
+		// About the 0.999 quantile of chi-square with df degrees.
+		crit := float64(df) + 4.5*math.Sqrt(2*float64(df)) + 4
+		t.Logf("token %d: chi-square %.1f, %d degrees of freedom (critical %.1f); drafted %d, accepted %d", pos+1, chi, df, crit, drafted, accepted)
+		if chi > crit {
+			t.Errorf("token %d: distributions differ with speculation (chi-square %.1f > %.1f)", pos+1, chi, crit)
+		}
+	}
+}
+
+func union(a, b map[int]int) map[int]bool {
+	u := map[int]bool{}
+	for k := range a {
+		u[k] = true
+	}
+	for k := range b {
+		u[k] = true
+	}
+	return u
 }

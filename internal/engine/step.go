@@ -158,12 +158,19 @@ func (s *Scheduler) emit(sl *slot, logits []float32) {
 // sampler), chosen from logits, and ends the request when it should.
 func (s *Scheduler) emitToken(sl *slot, logits []float32, tok int) {
 	r := sl.req
-	ev := Event{}
-	if r.NProbs > 0 {
+	ev := Event{SlotID: sl.id}
+	post := r.Sample.PostSamplingProbs
+	if r.NProbs > 0 && !post {
 		ev.Top = sample.TopProbs(logits, r.NProbs)
 	}
 	ev.Token = tok
-	ev.LogProb = sample.LogProb(logits, tok)
+	if post {
+		// Probabilities after the sampler chain (post_sampling_probs).
+		ev.Top = sl.smp.PostProbs(r.NProbs, tok)
+		ev.LogProb = sl.smp.PostLogProb(tok)
+	} else {
+		ev.LogProb = sample.LogProb(logits, tok)
+	}
 	if (!r.IgnoreEOS || sl.gm != nil) && s.e.Tok.IsEOG(tok) {
 		s.finish(sl, "eos", nil)
 		return
@@ -273,6 +280,7 @@ func (s *Scheduler) finish(sl *slot, stopType string, err error) {
 	res.Text = full
 	res.StopType = stopType
 	res.PredictedTokens = len(res.Tokens)
+	res.SlotTokens = len(sl.tokens)
 	if !sl.tGen.IsZero() {
 		res.PredictTime = time.Since(sl.tGen)
 	}

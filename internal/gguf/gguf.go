@@ -163,6 +163,7 @@ type File struct {
 	data    []byte // the whole file
 	closer  func() error
 	shards  []*File // a split model's other shards (OpenModel)
+	mapped  bool    // data is Open's file mapping (Release applies)
 }
 
 // Limits on what a header may claim, so that a lying header cannot make the

@@ -37,6 +37,7 @@ func Open(path string) (*File, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	f.data = data
+	f.mapped = true
 	f.closer = func() error { return syscall.Munmap(data) }
 	return f, nil
 }

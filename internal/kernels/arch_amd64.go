@@ -27,6 +27,15 @@ func dot4F32AVX512(w *float32, ldw int, x *float32, n int, y *float32)
 func dot4F16AVX512(w *uint16, ldw int, x *float32, n int, y *float32)
 
 //go:noescape
+func dot16PF32AVX512(w *float32, x *float32, n int, y *float32)
+
+//go:noescape
+func dot16PF16AVX512(w *uint16, x *float32, n int, y *float32)
+
+//go:noescape
+func dot16PBF16AVX512(w *uint16, x *float32, n int, y *float32)
+
+//go:noescape
 func dot4BF16AVX512(w *uint16, ldw int, x *float32, n int, y *float32)
 
 //go:noescape
@@ -408,5 +417,32 @@ func siluMul(dst, gate, up []float32) {
 		siluMulAVX2(f32p(dst), f32p(gate), f32p(up), len(dst))
 	default:
 		siluMulGeneric(dst, gate, up)
+	}
+}
+
+func packFast() bool { return level() == cpu.AVX512 }
+
+// dotRowsPacked computes y[i] = dot(row i, x) for the rows of packed p
+// (from its first row, a multiple of 16) with dot16P (AVX-512 only).
+func dotRowsPacked(t wtype, p []byte, k int, x, y []float32) {
+	bs := 16 * packedK(k) * t.size()
+	var out [16]float32
+	for i := 0; i < len(y); i += 16 {
+		w := bytesPtr(p[(i/16)*bs:])
+		dst := &out[0]
+		if i+16 <= len(y) {
+			dst = &y[i]
+		}
+		switch t {
+		case wF32:
+			dot16PF32AVX512((*float32)(w), f32p(x), k, dst)
+		case wF16:
+			dot16PF16AVX512((*uint16)(w), f32p(x), k, dst)
+		default:
+			dot16PBF16AVX512((*uint16)(w), f32p(x), k, dst)
+		}
+		if i+16 > len(y) {
+			copy(y[i:], out[:len(y)-i])
+		}
 	}
 }

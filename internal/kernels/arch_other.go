@@ -35,3 +35,7 @@ func accumRows(t wtype, y []float32, dim int, a []float32, lda, n int, rows unsa
 	}
 	accumRowsGeneric(t, y, dim, a, lda, n, rows, stride)
 }
+
+func packFast() bool { return false }
+
+func dotRowsPacked(t wtype, p []byte, k int, x, y []float32) { panic("unreachable") }

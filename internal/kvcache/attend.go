@@ -19,14 +19,16 @@ type attnScratch struct {
 	g      int
 	q      []float32 // gathered queries [R][HeadDimK]
 	qrot   []float32 // rotated queries [R][HeadDimK]
+	qrotS  []float32 // queries rotated with signs (codebook pages) [R][HeadDimK]
 	scores []float32 // [R][PageTokens]
 	qq     []byte    // buffer for the queries quantized to a page type's vec-dot type
 	qx     []byte    // the queries in qqType (in qq, or q's own bytes for f32)
 	qqType tensor.Type
-	qqRot  bool
+	qqRot  int
 	qqOK   bool
 	acc    []float32 // plain-page V accumulators [R][HeadDimV]
 	accRot []float32 // rotated-page V accumulators [R][HeadDimV]
+	accRS  []float32 // sign-rotated (codebook) page V accumulators [R][HeadDimV]
 	m, l   []float32 // running max and sum per query row
 	lim    []int     // valid rows of the current page per token: [from, lim)
 	from   []int
@@ -34,6 +36,8 @@ type attnScratch struct {
 	// K pages with channel statistics (keychan.go): the page's μ and s,
 	// the queries scaled (and rotated) for it, and q·μ per query row.
 	mu, sc, qchan, bias []float32
+	psum                []float32 // each query row's sum of probabilities over the current page
+	vmu, vsc            []float32 // a V page's means (ValueChannels)
 }
 
 func newAttnScratch(cfg *Config) *attnScratch {
@@ -48,16 +52,21 @@ func (s *attnScratch) grow(g int, cfg *Config) {
 	R := MaxRunTokens * g
 	s.q = make([]float32, R*cfg.HeadDimK)
 	s.qrot = make([]float32, R*cfg.HeadDimK)
+	s.qrotS = make([]float32, R*cfg.HeadDimK)
 	s.scores = make([]float32, R*cfg.PageTokens)
 	s.qq = make([]byte, R*queryRowBytes(cfg.HeadDimK))
 	s.acc = make([]float32, R*cfg.HeadDimV)
 	s.accRot = make([]float32, R*cfg.HeadDimV)
+	s.accRS = make([]float32, R*cfg.HeadDimV)
 	s.m = make([]float32, R)
 	s.l = make([]float32, R)
 	s.mu = make([]float32, cfg.HeadDimK)
 	s.sc = make([]float32, cfg.HeadDimK)
 	s.qchan = make([]float32, R*cfg.HeadDimK)
 	s.bias = make([]float32, R)
+	s.psum = make([]float32, R)
+	s.vmu = make([]float32, cfg.HeadDimV)
+	s.vsc = make([]float32, cfg.HeadDimV)
 	s.lim = make([]int, MaxRunTokens)
 	s.from = make([]int, MaxRunTokens)
 }
@@ -115,14 +124,15 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 	a := c.attn(l)
 	last := pos0 + nTok - 1
 	m, lsum := s.m[:R], s.l[:R]
-	acc, accRot := s.acc[:R*Dv], s.accRot[:R*Dv]
+	acc, accRot, accRS := s.acc[:R*Dv], s.accRot[:R*Dv], s.accRS[:R*Dv]
 	for i := range m {
 		m[i] = float32(math.Inf(-1))
 		lsum[i] = 0
 	}
 	clear(acc)
 	clear(accRot)
-	haveRot, anyRot := false, false
+	clear(accRS)
+	haveRot, haveRotS, anyRot, anyRS := false, false, false, false
 	for pi := a.WindowStart(pos0) / P; pi*P <= last; pi++ {
 		cnt := min(P, last+1-pi*P)
 		kp, vp := ls.k.pages[pi], ls.v.pages[pi]
@@ -138,14 +148,20 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 			for r := 0; r < R; r++ {
 				addScalar(s.scores[r*P:r*P+cnt], s.bias[r])
 			}
-		} else if kp.Rotated {
+		} else if kp.rotKind() == 1 {
 			if !haveRot {
 				copy(s.qrot[:R*D], qs)
 				rotateRows(s.qrot[:R*D], D)
 				haveRot = true
 			}
-			qs = s.qrot[:R*D]
-			s.pageScores(kp, h, D, P, cnt, R, qs)
+			s.pageScores(kp, h, D, P, cnt, R, s.qrot[:R*D])
+		} else if kp.rotKind() == 2 {
+			if !haveRotS {
+				copy(s.qrotS[:R*D], qs)
+				kp.rotate(s.qrotS[:R*D], D)
+				haveRotS = true
+			}
+			s.pageScores(kp, h, D, P, cnt, R, s.qrotS[:R*D])
 		} else {
 			s.pageScores(kp, h, D, P, cnt, R, qs)
 		}
@@ -155,6 +171,9 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 			s.lim[i] = min(cnt, pos0+i+1-pi*P)
 			s.from[i] = min(max(0, a.WindowStart(pos0+i)-pi*P), max(s.lim[i], 0))
 			if s.lim[i] <= s.from[i] {
+				for gi := 0; gi < g; gi++ {
+					s.psum[i*g+gi] = 0
+				}
 				continue
 			}
 			for gi := 0; gi < g; gi++ {
@@ -169,18 +188,34 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 					lsum[r] *= f
 					scaleVec(acc[r*Dv:(r+1)*Dv], f)
 					scaleVec(accRot[r*Dv:(r+1)*Dv], f)
+					scaleVec(accRS[r*Dv:(r+1)*Dv], f)
 					m[r] = pm
 				}
-				lsum[r] += expSub(sc, pm)
+				s.psum[r] = expSub(sc, pm)
+				lsum[r] += s.psum[r]
 			}
 		}
 		dst := acc
-		if vp.Rotated {
+		switch vp.rotKind() {
+		case 1:
 			dst, anyRot = accRot, true
+		case 2:
+			dst, anyRS = accRS, true
 		}
 		for i := 0; i < nTok; i++ {
 			if f := s.from[i]; s.lim[i] > f {
 				s.pageAccumulate(vp, h, Dv, P, f, s.lim[i], g, s.scores[i*g*P:], dst[i*g*Dv:(i+1)*g*Dv])
+			}
+		}
+		if vp.meta != 0 {
+			// Σ p·v = Σ p·v' + (Σ p)·μ: the page's means, in the
+			// model's basis, go to the plain accumulator.
+			mu := s.vmu[:Dv]
+			c.chanStats(vp, h, mu, s.vsc[:Dv])
+			for r := 0; r < R; r++ {
+				if s.psum[r] != 0 {
+					kernels.Axpy(s.psum[r], mu, acc[r*Dv:(r+1)*Dv])
+				}
 			}
 		}
 	}
@@ -196,6 +231,7 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 					lsum[r] *= f
 					scaleVec(acc[r*Dv:(r+1)*Dv], f)
 					scaleVec(accRot[r*Dv:(r+1)*Dv], f)
+					scaleVec(accRS[r*Dv:(r+1)*Dv], f)
 					m[r] = sink
 				}
 				lsum[r] += float32(math.Exp(float64(sink - m[r])))
@@ -212,6 +248,11 @@ func (c *Cache) AttendRun(l, seq, pos0, nTok, h, g int, q []float32, qStride int
 				unrotateRows(rr, Dv)
 				kernels.Add(o, o, rr)
 			}
+			if anyRS {
+				rr := accRS[r*Dv : (r+1)*Dv]
+				unrotateKind(2, rr, Dv)
+				kernels.Add(o, o, rr)
+			}
 			scaleVec(o, 1/lsum[r])
 		}
 	}
@@ -226,9 +267,9 @@ func (s *attnScratch) pageScores(kp *Page, h, D, P, cnt, R int, q []float32) {
 	hb := kp.Type.RowSize(D)
 	base := kp.mem.b[h*P*hb : (h*P+cnt)*hb]
 	vt := kp.Type.VecDotType()
-	if !s.qqOK || s.qqType != vt || s.qqRot != kp.Rotated {
+	if !s.qqOK || s.qqType != vt || s.qqRot != kp.rotKind() {
 		s.qx = ops.Activations(vt, s.qq, q[:R*D])
-		s.qqOK, s.qqType, s.qqRot = true, vt, kp.Rotated
+		s.qqOK, s.qqType, s.qqRot = true, vt, kp.rotKind()
 	}
 	ops.Gemm(kp.Type, cnt, R, D, base, hb, s.qx, vt.RowSize(D), s.scores, P)
 }

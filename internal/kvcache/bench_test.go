@@ -12,8 +12,8 @@ import (
 // head dim 64) attending over a sequence of each depth and cache type.
 func BenchmarkAttend(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, typ := range []tensor.Type{tensor.F16, tensor.Q8_0, tensor.Q4_0} {
-		for _, depth := range []int{256, 4096} {
+	for _, typ := range []tensor.Type{tensor.F16, tensor.Q8_0, tensor.Q4_0, tensor.CB4, tensor.CB3, tensor.CB2} {
+		for _, depth := range []int{256, 2048, 4096} {
 			b.Run(fmt.Sprintf("%s/d%d", typ, depth), func(b *testing.B) {
 				c := testCache(b, typ, typ, true, 1, depth, 256)
 				for pos := 0; pos < depth; pos++ {

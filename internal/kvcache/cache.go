@@ -45,6 +45,8 @@ type Config struct {
 	// KeyChannels: quantized K pages keep per-channel statistics
 	// (keychan.go).
 	KeyChannels KeyChannels
+	// ValueChannels: quantized V pages keep per-channel means (keychan.go).
+	ValueChannels bool
 }
 
 // Page holds the K or V rows of PageTokens consecutive positions of one
@@ -56,7 +58,9 @@ type Page struct {
 	Type    tensor.Type
 	Rotated bool
 	mem     *block
-	meta    int // offset of the channel statistics in mem (0: none; keychan.go)
+	meta    int   // offset of the channel statistics in mem (0: none; keychan.go)
+	shared  int   // holders besides the first (share.go); the page is freed when the last lets go
+	side    uint8 // 0: a K page, 1: a V page
 }
 
 // Bytes is the page's accounted size: rows × row size of its type.
@@ -94,7 +98,8 @@ type Cache struct {
 	wrole    []Role         // per sequence: the role of the tokens stored next
 	pageOver []pageOverride // per sequence: types of one page ahead of its allocation
 	kshadow  [][]kshadow    // [seq][layer]: raw K rows of the page being written (KeyChannels)
-	chanBuf  []float32      // Store's channel-statistics scratch (2 × HeadDimK)
+	vshadow  [][]kshadow    // [seq][layer]: raw V rows of the page being written (ValueChannels)
+	chanBuf  []float32      // Store's channel-statistics scratch (2 × the larger head dimension)
 
 	mu    sync.Mutex // guards the accounting counters below
 	bytes map[tensor.Type]int64
@@ -142,14 +147,16 @@ func New(cfg Config) (*Cache, error) {
 		return nil, fmt.Errorf("kvcache: key channels %d invalid", cfg.KeyChannels)
 	}
 	c.wtmp = make([]float32, max(c.rowK, c.rowV))
-	c.chanBuf = make([]float32, 2*cfg.HeadDimK)
+	c.chanBuf = make([]float32, 2*max(cfg.HeadDimK, cfg.HeadDimV))
 	c.kshadow = make([][]kshadow, cfg.Seqs)
+	c.vshadow = make([][]kshadow, cfg.Seqs)
 	for s := range c.kshadow {
 		c.kshadow[s] = make([]kshadow, cfg.Layers)
+		c.vshadow[s] = make([]kshadow, cfg.Layers)
 	}
 	c.cchan = make([][]float32, cfg.Threads)
 	for i := range c.cchan {
-		c.cchan[i] = make([]float32, 2*cfg.HeadDimK)
+		c.cchan[i] = make([]float32, 2*max(cfg.HeadDimK, cfg.HeadDimV))
 	}
 	c.cbuf = make([][]float32, cfg.Threads)
 	for i := range c.cbuf {
@@ -202,7 +209,9 @@ func (c *Cache) Store(l, seq, pos int, k, v []float32) {
 	if p := c.write(&ls.k, pi, row, tk, false, k); p != nil {
 		c.writeChan(p, seq, l, pi, row, k)
 	}
-	c.write(&ls.v, pi, row, tv, true, v)
+	if p := c.write(&ls.v, pi, row, tv, true, v); p != nil {
+		c.writeChan(p, seq, l, pi, row, v)
+	}
 	if l == 0 {
 		c.setRole(seq, pos)
 	}
@@ -212,7 +221,7 @@ func (c *Cache) Store(l, seq, pos int, k, v []float32) {
 }
 
 // write stores row x at row of page pi of stream s (a V stream when v),
-// allocating the page in type t if needed. A K page with channel
+// allocating the page in type t if needed. A page with channel
 // statistics is returned unwritten, for writeChan.
 func (c *Cache) write(s *stream, pi, row int, t tensor.Type, v bool, x []float32) *Page {
 	if pi == len(s.pages) {
@@ -222,6 +231,10 @@ func (c *Cache) write(s *stream, pi, row int, t tensor.Type, v bool, x []float32
 	if p == nil { // released (window layer), written again after a rollback
 		p = c.newPage(t, v)
 		s.pages[pi] = p
+	}
+	if p.shared > 0 { // copy on write
+		c.unshare(s, pi)
+		p = s.pages[pi]
 	}
 	if p.meta != 0 {
 		return p
@@ -235,7 +248,7 @@ func (c *Cache) write(s *stream, pi, row int, t tensor.Type, v bool, x []float32
 	if p.Rotated {
 		tmp := c.wtmp[:len(x)]
 		copy(tmp, x)
-		rotateRows(tmp, headDim)
+		p.rotate(tmp, headDim)
 		x = tmp
 	}
 	for h := 0; h*headDim < len(x); h++ {
@@ -259,6 +272,9 @@ func (c *Cache) newPage(t tensor.Type, v bool) *Page {
 func (c *Cache) allocPage(t tensor.Type, rot, v bool) *Page {
 	size := c.cfg.PageBytes(t, v)
 	p := &Page{Type: t, Rotated: rot, mem: allocBlock(size)}
+	if v {
+		p.side = 1
+	}
 	if c.cfg.metaBytes(t, v) > 0 {
 		p.meta = size - c.cfg.metaBytes(t, v)
 	}
@@ -274,6 +290,10 @@ func (c *Cache) headDim(v bool) int {
 }
 
 func (c *Cache) freePage(p *Page) {
+	if p.shared > 0 { // another sequence still holds it
+		p.shared--
+		return
+	}
 	c.account(p.Type, -int64(len(p.mem.b)), -1)
 	p.mem.free()
 	p.mem = nil
@@ -308,8 +328,10 @@ func (c *Cache) Truncate(seq, n int) {
 		}
 		ls.n = n
 		ls.lo = min(ls.lo, keep)
-		if sh := &c.kshadow[seq][l]; sh.page >= 0 {
-			sh.rows = min(sh.rows, max(0, n-sh.page*c.cfg.PageTokens))
+		for _, sh := range []*kshadow{&c.kshadow[seq][l], &c.vshadow[seq][l]} {
+			if sh.page >= 0 {
+				sh.rows = min(sh.rows, max(0, n-sh.page*c.cfg.PageTokens))
+			}
 		}
 	}
 	if n < len(c.roles[seq]) {
@@ -386,6 +408,12 @@ type PageInfo struct {
 	Bytes   int
 	Tokens  int     // positions it holds
 	Roles   RoleSet // roles of the tokens it holds
+	Holders int     // sequences holding it (more than 1: a shared prefix page)
+}
+
+// Ref names the page within sequence seq.
+func (p PageInfo) Ref(seq int) PageRef {
+	return PageRef{Seq: seq, Layer: p.Layer, V: p.V, Index: p.Index}
 }
 
 // Pages lists seq's pages, layer by layer, K then V.
@@ -399,7 +427,7 @@ func (c *Cache) Pages(seq int) []PageInfo {
 					continue
 				}
 				out = append(out, PageInfo{Layer: l, V: vi == 1, Index: i, Type: p.Type, Rotated: p.Rotated,
-					Bytes: p.Bytes(), Tokens: min(c.cfg.PageTokens, ls.n-i*c.cfg.PageTokens), Roles: c.PageRoles(seq, i)})
+					Bytes: p.Bytes(), Tokens: min(c.cfg.PageTokens, ls.n-i*c.cfg.PageTokens), Roles: c.PageRoles(seq, i), Holders: p.shared + 1})
 			}
 		}
 	}

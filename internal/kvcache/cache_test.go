@@ -75,6 +75,9 @@ func TestStoredBitsMatchReference(t *testing.T) {
 						for i, s := range []*stream{&ls.k, &ls.v} {
 							seg := append([]float32(nil), kv[i][h*64:(h+1)*64]...)
 							if s.pages[pos/256].Rotated {
+								if typ.IsCodebook() { // H·S: the signs first
+									applySigns(seg, 64)
+								}
 								rotateRows(seg, 64) // H checked against its definition below
 							}
 							var want []byte
@@ -192,14 +195,13 @@ func naiveAttention(c *Cache, l, seq, pos, h int, q []float32, qh ...int) []floa
 				qx[i] *= sc[i]
 			}
 		}
-		if kp.Rotated {
-			rotateRows(qx, D)
-		}
+		kp.rotate(qx, D)
 		quantK := kp.Type.VecDotType() != tensor.F32
 		vp := ls.v.pages[t/c.cfg.PageTokens]
 		v := refDequantize(vp.Type, headBytes(c, &ls.v, t, h, Dv), Dv)
-		if vp.Rotated {
-			unrotateRows(v, Dv)
+		vp.unrotate(v, Dv)
+		if vp.meta != 0 {
+			c.fromChan(vp, h, v, 1, Dv, make([]float32, Dv), make([]float32, Dv))
 		}
 		vals[t] = v
 		if quantK { // ggml's integer vec-dot against the quantized query
@@ -406,9 +408,19 @@ func TestPersistRoundTrip(t *testing.T) {
 			t.Errorf("failed restore changed the sequence (%d positions)", c.Len(1))
 		}
 	}
+	// Another page size repacks (TestRestoreRepacks); another head shape is refused.
 	other := testCache(t, tensor.F16, tensor.F16, false, 1, 1024, 256)
-	if _, err := other.ReadSeq(0, bytes.NewReader(data)); err == nil {
-		t.Error("file from a different page size accepted")
+	if n, err := other.ReadSeq(0, bytes.NewReader(data)); err != nil || n != 300 {
+		t.Errorf("file from a different page size: %d, %v", n, err)
+	}
+	narrow, err := New(Config{Layers: 2, KVHeads: 1, HeadDimK: 64, HeadDimV: 64, Seqs: 1, Ctx: 1024, PageTokens: 128,
+		Threads: 1, TypeK: uniform(2, tensor.F16), TypeV: uniform(2, tensor.F16)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer narrow.Close()
+	if _, err := narrow.ReadSeq(0, bytes.NewReader(data)); err == nil {
+		t.Error("file from a different head shape accepted")
 	}
 }
 

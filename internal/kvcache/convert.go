@@ -69,6 +69,7 @@ func (c *Cache) Plan(t Target) ([]Step, []LayerChange, error) {
 	}
 	var steps []Step
 	var changes []LayerChange
+	seen := map[*Page]bool{} // a shared page converts, and counts, once
 	for _, l := range layers {
 		lc := LayerChange{Layer: l}
 		kb, ka := typeSet{}, typeSet{}
@@ -82,9 +83,10 @@ func (c *Cache) Plan(t Target) ([]Step, []LayerChange, error) {
 					to, headDim, rowElems = t.V, c.cfg.HeadDimV, c.rowV
 				}
 				for i, p := range st.pages {
-					if p == nil {
-						continue // released (window layer)
+					if p == nil || seen[p] {
+						continue // released (window layer), or shared and planned
 					}
+					seen[p] = true
 					nt := p.Type
 					if to != nil {
 						nt = *to
@@ -271,11 +273,14 @@ func (c *Cache) convertPage(st Step, worker int) bool {
 	if old == nil || old.Type != st.From || old.Rotated != st.FromRot || (st.To == st.From && st.ToRot == st.FromRot) {
 		return false
 	}
+	// The page is converted in place (new memory, then the old freed), so
+	// every sequence sharing it sees the new type.
 	np := c.allocPage(st.To, st.ToRot, st.V)
 	rows := min(c.cfg.PageTokens, ls.n-st.Index*c.cfg.PageTokens)
 	c.convertInto(old, np, headDim, rows, c.cbuf[worker%len(c.cbuf)], c.chanScratch(worker))
-	s.pages[st.Index] = np
-	c.freePage(old)
+	c.account(old.Type, -int64(len(old.mem.b)), -1)
+	old.mem.free()
+	old.Type, old.Rotated, old.mem, old.meta = np.Type, np.Rotated, np.mem, np.meta
 	return true
 }
 
@@ -295,9 +300,7 @@ func (c *Cache) convertInto(src, dst *Page, headDim, rows int, buf, cs []float32
 	for h := 0; h < nHeads; h++ {
 		decodeRow(src.Type, src.mem.b[h*hbS:(h+1)*hbS], buf)
 		if raw {
-			if src.Rotated {
-				unrotateRows(buf, headDim)
-			}
+			src.unrotate(buf, headDim)
 			if src.meta != 0 {
 				c.fromChan(src, h, buf, P, headDim, mu, sc)
 			}
@@ -305,15 +308,11 @@ func (c *Cache) convertInto(src, dst *Page, headDim, rows int, buf, cs []float32
 				c.fitChan(dst, h, buf, max(rows, 1), headDim)
 				c.toChan(dst, h, buf, P, headDim, mu, sc)
 			}
-			if dst.Rotated {
-				rotateRows(buf, headDim)
-			}
+			dst.rotate(buf, headDim)
 		} else {
-			switch {
-			case src.Rotated && !dst.Rotated:
-				unrotateRows(buf, headDim)
-			case !src.Rotated && dst.Rotated:
-				rotateRows(buf, headDim)
+			if src.rotKind() != dst.rotKind() {
+				src.unrotate(buf, headDim)
+				dst.rotate(buf, headDim)
 			}
 		}
 		encode(dst.Type, buf, dst.mem.b[h*hbD:(h+1)*hbD])
@@ -335,8 +334,11 @@ func (c *Cache) Estimate() map[tensor.Type][2]int64 {
 	pages := int64(0)
 	for s := range c.seqs {
 		for l := range c.seqs[s] {
-			ls := &c.seqs[s][l]
-			pages += int64(len(ls.k.pages) - ls.lo)
+			for i, p := range c.seqs[s][l].k.pages { // shared pages once
+				if p != nil && (p.shared == 0 || c.Canonical(PageRef{Seq: s, Layer: l, Index: i}).Seq == s) {
+					pages++
+				}
+			}
 		}
 	}
 	fullPages := int64(0)

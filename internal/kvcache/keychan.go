@@ -84,18 +84,34 @@ func (k KeyChannels) fields() int {
 	return 0
 }
 
-// keyChan reports whether K pages of type t carry channel statistics.
-func (cfg *Config) keyChan(t tensor.Type) bool {
-	return cfg.KeyChannels != KeyChannelsOff && isQuantized(t)
+// chanMode is the channel statistics of pages of type t on one side:
+// KeyChannels for quantized K pages, centre for quantized V pages when
+// ValueChannels is on, else off.
+func (cfg *Config) chanMode(t tensor.Type, v bool) KeyChannels {
+	switch {
+	case !isQuantized(t):
+		return KeyChannelsOff
+	case v && cfg.ValueChannels:
+		return KeyChannelsCentre
+	case v:
+		return KeyChannelsOff
+	}
+	return cfg.KeyChannels
 }
 
-// metaBytes is the size of a page's channel statistics (0 for V pages
-// and pages without them).
+// metaBytes is the size of a page's channel statistics (0 for pages
+// without them).
 func (cfg *Config) metaBytes(t tensor.Type, v bool) int {
-	if v || !cfg.keyChan(t) {
-		return 0
+	D := cfg.HeadDimK
+	if v {
+		D = cfg.HeadDimV
 	}
-	return cfg.KeyChannels.fields() * cfg.KVHeads * cfg.HeadDimK * 2
+	return cfg.chanMode(t, v).fields() * cfg.KVHeads * D * 2
+}
+
+// pageChan is p's statistics' head dimension and mode.
+func (c *Cache) pageChan(p *Page) (int, KeyChannels) {
+	return c.headDim(p.side == 1), c.cfg.chanMode(p.Type, p.side == 1)
 }
 
 // PageBytes is the size of one page of type t (a V page when v): its rows
@@ -118,12 +134,12 @@ func (c *Cache) chanStats(p *Page, h int, mu, sc []float32) bool {
 	if p.meta == 0 {
 		return false
 	}
-	D := c.cfg.HeadDimK
+	D, mode := c.pageChan(p)
 	b := p.mem.b[p.meta+2*h*D:]
 	for i := range mu[:D] {
 		mu[i] = tensor.F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
 	}
-	if c.cfg.KeyChannels == KeyChannelsScale {
+	if mode == KeyChannelsScale {
 		b = p.mem.b[p.meta+2*(c.cfg.KVHeads+h)*D:]
 		for i := range sc[:D] {
 			sc[i] = tensor.F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
@@ -142,9 +158,8 @@ func (c *Cache) initChan(p *Page) {
 		return
 	}
 	clear(p.mem.b[p.meta:])
-	if c.cfg.KeyChannels == KeyChannelsScale {
+	if D, mode := c.pageChan(p); mode == KeyChannelsScale {
 		one := tensor.F32ToF16(1)
-		D := c.cfg.HeadDimK
 		for i := 0; i < c.cfg.KVHeads*D; i++ {
 			binary.LittleEndian.PutUint16(p.mem.b[p.meta+2*(c.cfg.KVHeads*D+i):], one)
 		}
@@ -154,7 +169,7 @@ func (c *Cache) initChan(p *Page) {
 // fitChan sets head h's statistics of p from n raw rows of that head
 // (x[r*stride:][:D] for r < n), rounded to binary16 as stored.
 func (c *Cache) fitChan(p *Page, h int, x []float32, n, stride int) {
-	D := c.cfg.HeadDimK
+	D, mode := c.pageChan(p)
 	mu := make([]float64, D)
 	for r := 0; r < n; r++ {
 		for i, v := range x[r*stride : r*stride+D] {
@@ -166,7 +181,7 @@ func (c *Cache) fitChan(p *Page, h int, x []float32, n, stride int) {
 		mu[i] /= float64(n)
 		binary.LittleEndian.PutUint16(b[2*i:], tensor.F32ToF16(float32(mu[i])))
 	}
-	if c.cfg.KeyChannels != KeyChannelsScale {
+	if mode != KeyChannelsScale {
 		return
 	}
 	sc := make([]float64, D)
@@ -233,8 +248,12 @@ type kshadow struct {
 // 1, 2, 4, ... and PageTokens rows) or encoding the row with the current
 // ones.
 func (c *Cache) writeChan(p *Page, seq, l, pi, row int, x []float32) {
-	P, D, rowK := c.cfg.PageTokens, c.cfg.HeadDimK, c.rowK
+	P, D := c.cfg.PageTokens, c.headDim(p.side == 1)
+	rowK := c.cfg.KVHeads * D
 	sh := &c.kshadow[seq][l]
+	if p.side == 1 {
+		sh = &c.vshadow[seq][l]
+	}
 	if sh.x == nil {
 		sh.x = make([]float32, P*rowK)
 		sh.page = -1
@@ -263,18 +282,17 @@ func (c *Cache) writeChan(p *Page, seq, l, pi, row int, x []float32) {
 // encodeRawRows encodes n raw K rows (rowK each, x[r*rowK:]) into rows
 // r0.. of p: channel transform, rotation, quantization. x is not changed.
 func (c *Cache) encodeRawRows(p *Page, x []float32, r0, n int) {
-	P, D := c.cfg.PageTokens, c.cfg.HeadDimK
+	P, D := c.cfg.PageTokens, c.headDim(p.side == 1)
+	rowE := c.cfg.KVHeads * D
 	hb := p.Type.RowSize(D)
-	tmp := c.wtmp[:c.rowK]
+	tmp := c.wtmp[:rowE]
 	mu, sc := c.chanBuf[:D], c.chanBuf[D:2*D]
 	for r := 0; r < n; r++ {
-		copy(tmp, x[r*c.rowK:(r+1)*c.rowK])
+		copy(tmp, x[r*rowE:(r+1)*rowE])
 		for h := 0; h < c.cfg.KVHeads; h++ {
 			c.toChan(p, h, tmp[h*D:], 1, D, mu, sc)
 		}
-		if p.Rotated {
-			rotateRows(tmp, D)
-		}
+		p.rotate(tmp, D)
 		for h := 0; h < c.cfg.KVHeads; h++ {
 			off := (h*P + r0 + r) * hb
 			encode(p.Type, tmp[h*D:(h+1)*D], p.mem.b[off:off+hb])
@@ -294,9 +312,7 @@ func (s *attnScratch) chanQueries(c *Cache, kp *Page, h, D, R int, q []float32) 
 		kernels.Mul(qs[r*D:(r+1)*D], qr, sc)
 		s.bias[r] = kernels.DotF32(qr, mu)
 	}
-	if kp.Rotated {
-		rotateRows(qs, D)
-	}
+	kp.rotate(qs, D)
 }
 
 func addScalar(x []float32, b float32) {

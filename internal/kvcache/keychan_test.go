@@ -11,9 +11,10 @@ import (
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
-func chanCache(t testing.TB, tk, tv tensor.Type, kc KeyChannels, ctx, page int) *Cache {
+func chanCache(t testing.TB, tk, tv tensor.Type, kc KeyChannels, ctx, page int, vc ...bool) *Cache {
 	c, err := New(Config{Layers: 2, KVHeads: 2, HeadDimK: 64, HeadDimV: 64, Seqs: 2, Ctx: ctx,
-		PageTokens: page, Threads: 2, TypeK: uniform(2, tk), TypeV: uniform(2, tv), Rotate: true, KeyChannels: kc})
+		PageTokens: page, Threads: 2, TypeK: uniform(2, tk), TypeV: uniform(2, tv), Rotate: true, KeyChannels: kc,
+		ValueChannels: len(vc) > 0 && vc[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,9 +39,7 @@ func rawKey(c *Cache, l, seq, pos, h int) []float32 {
 	p := c.seqs[seq][l].k.pages[pos/P]
 	x := make([]float32, D)
 	decodeRow(p.Type, headBytes(c, &c.seqs[seq][l].k, pos, h, D), x)
-	if p.Rotated {
-		unrotateRows(x, D)
-	}
+	p.unrotate(x, D)
 	if p.meta != 0 {
 		c.fromChan(p, h, x, 1, D, make([]float32, D), make([]float32, D))
 	}
@@ -52,14 +51,18 @@ func rawKey(c *Cache, l, seq, pos, h int) []float32 {
 // mode, with pages refitted as they fill.
 func TestKeyChannelsAttendMatchesNaive(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
-	for _, kc := range []KeyChannels{KeyChannelsCentre, KeyChannelsScale} {
+	for _, m := range []struct {
+		kc KeyChannels
+		vc bool
+	}{{KeyChannelsCentre, false}, {KeyChannelsScale, false}, {KeyChannelsCentre, true}, {KeyChannelsOff, true}} {
+		kc := m.kc
 		for _, typ := range []tensor.Type{tensor.Q8_0, tensor.Q4_0, tensor.IQ4_NL, tensor.CB4, tensor.CB3, tensor.CB2} {
-			c := chanCache(t, typ, typ, kc, 400, 128)
+			c := chanCache(t, typ, typ, kc, 400, 128, m.vc)
 			for pos := 0; pos < 300; pos++ {
-				c.Store(0, 0, pos, offsetKey(r, 128), randRow(r, 128, 1))
+				c.Store(0, 0, pos, offsetKey(r, 128), offsetKey(r, 128))
 			}
-			if c.seqs[0][0].k.pages[0].meta == 0 || c.seqs[0][0].v.pages[0].meta != 0 {
-				t.Fatalf("%s %s: K pages without statistics or V pages with them", kc, typ)
+			if (c.seqs[0][0].k.pages[0].meta != 0) != (kc != KeyChannelsOff) || (c.seqs[0][0].v.pages[0].meta != 0) != m.vc {
+				t.Fatalf("%s value channels %v %s: K/V pages' statistics wrong", kc, m.vc, typ)
 			}
 			for _, pos := range []int{0, 5, 127, 128, 200, 299} {
 				for h := 0; h < 2; h++ {
@@ -74,7 +77,7 @@ func TestKeyChannelsAttendMatchesNaive(t *testing.T) {
 							maxv = math.Max(maxv, math.Abs(w))
 						}
 						if maxd > 1e-4*math.Max(maxv, 1e-3) {
-							t.Fatalf("%s %s pos %d head %d/%d: max diff %.3g (max |out| %.3g)", kc, typ, pos, h, g, maxd, maxv)
+							t.Fatalf("%s/%v %s pos %d head %d/%d: max diff %.3g (max |out| %.3g)", kc, m.vc, typ, pos, h, g, maxd, maxv)
 						}
 					}
 				}
@@ -174,5 +177,57 @@ func TestKeyChannelsBytesAndPersist(t *testing.T) {
 	other := chanCache(t, tensor.CB3, tensor.Q4_0, KeyChannelsCentre, 512, 128)
 	if _, err := other.ReadSeq(0, bytes.NewReader(data)); err == nil || !strings.Contains(err.Error(), "key channels") {
 		t.Errorf("file of another key channels mode: %v", err)
+	}
+	other = chanCache(t, tensor.CB3, tensor.Q4_0, KeyChannelsScale, 512, 128, true)
+	if _, err := other.ReadSeq(0, bytes.NewReader(data)); err == nil || !strings.Contains(err.Error(), "value channels") {
+		t.Errorf("file of another value channels setting: %v", err)
+	}
+	// Value channels: V pages carry their means, and round-trip.
+	vcc := chanCache(t, tensor.CB3, tensor.CB2, KeyChannelsCentre, 512, 128, true)
+	for pos := 0; pos < 200; pos++ {
+		vcc.Store(0, 0, pos, offsetKey(r, 128), offsetKey(r, 128))
+		vcc.Store(1, 0, pos, offsetKey(r, 128), offsetKey(r, 128))
+	}
+	if pv := vcc.cfg.PageBytes(tensor.CB2, true); pv != tensor.CB2.RowSize(128)*128+2*64*2 || len(vcc.seqs[0][0].v.pages[0].mem.b) != pv {
+		t.Fatalf("V page with means: %d bytes", pv)
+	}
+	buf.Reset()
+	if err := vcc.WriteSeq(0, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := vcc.ReadSeq(1, bytes.NewReader(buf.Bytes())); err != nil || n != 200 {
+		t.Fatalf("ReadSeq with value channels: %d, %v", n, err)
+	}
+}
+
+// The codebook pages' signs are ±1, fixed, and about half negative; H·S
+// is undone by S·H.
+func TestCodebookSigns(t *testing.T) {
+	neg := 0
+	for _, s := range codebookSigns {
+		if s != 1 && s != -1 {
+			t.Fatalf("sign %g", s)
+		}
+		if s < 0 {
+			neg++
+		}
+	}
+	if neg < 450 || neg > 574 {
+		t.Errorf("%d of 1024 signs negative", neg)
+	}
+	// Part of the codebook format: changing them needs a new
+	// tensor.CodebookVersion.
+	if want := [8]float32{-1, -1, -1, -1, 1, 1, -1, 1}; [8]float32(codebookSigns[:8]) != want {
+		t.Errorf("first signs %v, the format's are %v", codebookSigns[:8], want)
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	x := randRow(r, 256, 1)
+	y := append([]float32(nil), x...)
+	rotateKind(2, y, 64)
+	unrotateKind(2, y, 64)
+	for i := range x {
+		if math.Abs(float64(x[i]-y[i])) > 1e-5 {
+			t.Fatalf("value %d: %g after H·S and back, was %g", i, y[i], x[i])
+		}
 	}
 }

@@ -14,8 +14,8 @@ import (
 // stored (type, rotation, bytes), so a restore reproduces the cache bit for
 // bit without re-evaluating any token:
 //
-//	magic "KVSSEQ04", codebook version (tensor.CodebookVersion), key
-//	channels mode (Config.KeyChannels), layers, kv heads, head dim K, head
+//	magic "KVSSEQ04", codebook version (tensor.CodebookVersion), channel
+//	statistics (Config.KeyChannels, plus 256 when Config.ValueChannels), layers, kv heads, head dim K, head
 //	dim V, page tokens, tokens (uint32 each); then per layer, K then V:
 //	page count, and per page type, rotated flag, byte length, bytes (a K
 //	page's channel statistics included). A page a sliding-window layer
@@ -27,10 +27,11 @@ import (
 //
 // Integrity (checksums) and the token list are the caller's business.
 const (
-	seqMagic   = "KVSSEQ04"
-	seqMagicV2 = "KVSSEQ02"
-	seqMagicV1 = "KVSSEQ01"
-	released   = 0xFFFFFFFF
+	maxFilePage = 1 << 16 // the largest page size a file may declare
+	seqMagic    = "KVSSEQ04"
+	seqMagicV2  = "KVSSEQ02"
+	seqMagicV1  = "KVSSEQ01"
+	released    = 0xFFFFFFFF
 )
 
 // WriteSeq writes seq's pages to w.
@@ -38,7 +39,11 @@ func (c *Cache) WriteSeq(seq int, w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	put := func(v uint32) { binary.Write(bw, binary.LittleEndian, v) }
 	bw.WriteString(seqMagic)
-	for _, v := range []int{tensor.CodebookVersion, int(c.cfg.KeyChannels), c.cfg.Layers, c.cfg.KVHeads, c.cfg.HeadDimK, c.cfg.HeadDimV, c.cfg.PageTokens, c.Len(seq)} {
+	chans := int(c.cfg.KeyChannels)
+	if c.cfg.ValueChannels {
+		chans |= 1 << 8
+	}
+	for _, v := range []int{tensor.CodebookVersion, chans, c.cfg.Layers, c.cfg.KVHeads, c.cfg.HeadDimK, c.cfg.HeadDimV, c.cfg.PageTokens, c.Len(seq)} {
 		put(uint32(v))
 	}
 	for l := range c.seqs[seq] {
@@ -66,10 +71,31 @@ func (c *Cache) WriteSeq(seq int, w io.Writer) error {
 	return bw.Flush()
 }
 
+// RestoreOptions say how ReadSeqAs shapes what it reads.
+type RestoreOptions struct {
+	// K, V: convert every page to this type (nil: keep the file's types).
+	K, V *tensor.Type
+}
+
 // ReadSeq replaces seq's contents with pages written by WriteSeq and
 // returns the number of positions restored. The whole file is read and
 // checked before seq changes: on any error seq keeps what it held.
 func (c *Cache) ReadSeq(seq int, r io.Reader) (n int, err error) {
+	return c.ReadSeqAs(seq, r, RestoreOptions{})
+}
+
+// ReadSeqAs is ReadSeq for a file saved with any page size, converting
+// pages to the types asked for: the layers, KV heads and head dimensions
+// must match, and when the page size matches and no type is asked for,
+// the pages are restored exactly as saved. Otherwise every position's
+// rows are decoded from the file's pages and written into this cache's
+// pages (repacked) — in the type asked for, else in the type of the file
+// page the new page's first position comes from — rotated per the
+// cache's setting (rows already rotated in the file stay in that basis,
+// so a restore converts exactly as a live requantization does). Files
+// whose window layers released pages, and caches or files with key
+// channels, restore only as saved.
+func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err error) {
 	br := bufio.NewReader(r)
 	get := func() uint32 {
 		var v uint32
@@ -82,22 +108,45 @@ func (c *Cache) ReadSeq(seq int, r io.Reader) (n int, err error) {
 	if _, err := io.ReadFull(br, magic); err != nil || (string(magic) != seqMagic && string(magic) != seqMagicV2 && string(magic) != seqMagicV1) {
 		return 0, errors.New("not a kvserve sequence file")
 	}
-	fileCB, fileChan := uint32(0), KeyChannelsOff
+	fileCB, fileChan, fileVC := uint32(0), KeyChannelsOff, false
 	if string(magic) == seqMagic {
-		fileCB, fileChan = get(), KeyChannels(get())
+		fileCB = get()
+		ch := get()
+		fileChan, fileVC = KeyChannels(ch&0xff), ch>>8&1 == 1
 	}
-	shape := []int{c.cfg.Layers, c.cfg.KVHeads, c.cfg.HeadDimK, c.cfg.HeadDimV, c.cfg.PageTokens}
+	shape := []int{c.cfg.Layers, c.cfg.KVHeads, c.cfg.HeadDimK, c.cfg.HeadDimV}
 	for i, want := range shape {
 		if got := int(get()); err == nil && got != want {
 			return 0, fmt.Errorf("sequence file was saved from a different cache shape (field %d: %d, this cache %d)", i, got, want)
 		}
 	}
+	filePage := int(get())
 	n = int(get())
 	if err != nil {
 		return 0, fmt.Errorf("sequence file truncated: %w", err)
 	}
 	if n > c.cfg.Ctx {
 		return 0, fmt.Errorf("sequence file holds %d positions, more than the context of %d", n, c.cfg.Ctx)
+	}
+	for _, side := range []struct {
+		t   *tensor.Type
+		dim int
+		kv  string
+	}{{o.K, c.cfg.HeadDimK, "k"}, {o.V, c.cfg.HeadDimV, "v"}} {
+		if side.t != nil {
+			if e := CheckType(*side.t, side.dim); e != nil {
+				return 0, fmt.Errorf("type_%s: %w", side.kv, e)
+			}
+		}
+	}
+	if filePage != c.cfg.PageTokens || o.K != nil || o.V != nil {
+		if filePage <= 0 || filePage > maxFilePage {
+			return 0, fmt.Errorf("sequence file: %d-token pages", filePage)
+		}
+		if fileChan != KeyChannelsOff || c.cfg.KeyChannels != KeyChannelsOff {
+			return 0, fmt.Errorf("sequence file: with key channels (file %s, cache %s) a file restores only into %d-token pages of its own types", fileChan, c.cfg.KeyChannels, filePage)
+		}
+		return c.readRepacked(seq, br, n, filePage, fileCB, o)
 	}
 	nPages := (n + c.cfg.PageTokens - 1) / c.cfg.PageTokens
 	fresh := make([]layerSeq, c.cfg.Layers)
@@ -152,6 +201,10 @@ func (c *Cache) ReadSeq(seq int, r io.Reader) (n int, err error) {
 					err = fmt.Errorf("sequence file: its %s K pages were written with key channels %s; this cache uses %s", t, fileChan, c.cfg.KeyChannels)
 					return 0, err
 				}
+				if si == 1 && isQuantized(t) && fileVC != c.cfg.ValueChannels {
+					err = fmt.Errorf("sequence file: its %s V pages were written with value channels %v; this cache uses %v", t, fileVC, c.cfg.ValueChannels)
+					return 0, err
+				}
 				if size != c.cfg.PageBytes(t, si == 1) || rot > 1 {
 					err = fmt.Errorf("sequence file: page of %d bytes does not match type %s", size, t)
 					return 0, err
@@ -181,7 +234,138 @@ func (c *Cache) ReadSeq(seq int, r io.Reader) (n int, err error) {
 	copy(c.seqs[seq], fresh)
 	for l := range c.kshadow[seq] {
 		c.kshadow[seq][l].page = -1
+		c.vshadow[seq][l].page = -1
 	}
 	c.roles[seq] = make([]Role, n) // a restored sequence's tokens count as prompt
 	return n, nil
+}
+
+// readRepacked reads the pages of a sequence file whose page size or
+// types differ from this cache's (after its header: filePage-token pages,
+// n positions; codebook pages of version fileCB) into seq: see ReadSeqAs.
+// Key channels are off on both sides.
+func (c *Cache) readRepacked(seq int, br io.Reader, n, filePage int, fileCB uint32, o RestoreOptions) (int, error) {
+	var err error
+	get := func() uint32 {
+		var v uint32
+		if err == nil {
+			err = binary.Read(br, binary.LittleEndian, &v)
+		}
+		return v
+	}
+	P := c.cfg.PageTokens
+	nFile := (n + filePage - 1) / filePage
+	fresh := make([]layerSeq, c.cfg.Layers)
+	fail := func(e error) (int, error) {
+		for l := range fresh {
+			for _, s := range fresh[l].streams() {
+				for _, p := range s.pages {
+					if p != nil {
+						c.freePage(p)
+					}
+				}
+			}
+		}
+		return 0, e
+	}
+	rowBuf := make([]float32, max(c.rowK, c.rowV))
+	var pageBuf []byte
+	var heads []float32
+	for l := range fresh {
+		ls := &fresh[l]
+		for si, s := range ls.streams() {
+			v := si == 1
+			rowElems, headDim, want := c.rowK, c.cfg.HeadDimK, o.K
+			if v {
+				rowElems, headDim, want = c.rowV, c.cfg.HeadDimV, o.V
+			}
+			if cnt := int(get()); err == nil && cnt != nFile {
+				return fail(fmt.Errorf("sequence file: layer %d has %d pages for %d positions", l, cnt, n))
+			}
+			for i := 0; i < nFile && err == nil; i++ {
+				t := tensor.Type(get())
+				rot := get()
+				size := int(get())
+				if err != nil {
+					break
+				}
+				if t == released {
+					return fail(fmt.Errorf("sequence file: layer %d released window pages; it restores only into %d-token pages of its own types", l, filePage))
+				}
+				if e := CheckType(t, headDim); e != nil {
+					return fail(fmt.Errorf("sequence file: %w", e))
+				}
+				if t.IsCodebook() && fileCB != tensor.CodebookVersion {
+					return fail(fmt.Errorf("sequence file: its %s pages were written with codebook version %d; this kvserve reads version %d", t, fileCB, tensor.CodebookVersion))
+				}
+				if size != t.RowSize(rowElems)*filePage || rot > 1 {
+					return fail(fmt.Errorf("sequence file: page of %d bytes does not match type %s", size, t))
+				}
+				if cap(pageBuf) < size {
+					pageBuf = make([]byte, size)
+				}
+				buf := pageBuf[:size]
+				if _, err = io.ReadFull(br, buf); err != nil {
+					break
+				}
+				// Decode the page head by head (head-major), then write
+				// each position's row into this cache's pages.
+				if need := filePage * rowElems; cap(heads) < need {
+					heads = make([]float32, need)
+				}
+				hb := t.RowSize(headDim) * filePage
+				nHeads := rowElems / headDim
+				for h := 0; h < nHeads; h++ {
+					decodeRow(t, buf[h*hb:(h+1)*hb], heads[h*filePage*headDim:(h+1)*filePage*headDim])
+				}
+				for q := 0; q < filePage && i*filePage+q < n; q++ {
+					pos := i*filePage + q
+					row := rowBuf[:rowElems]
+					for h := 0; h < nHeads; h++ {
+						copy(row[h*headDim:(h+1)*headDim], heads[(h*filePage+q)*headDim:(h*filePage+q+1)*headDim])
+					}
+					pt := t
+					if want != nil {
+						pt = *want
+					}
+					c.putRow(s, pos/P, pos%P, pt, v, row, rot == 1)
+				}
+			}
+		}
+		ls.n = n
+	}
+	if err != nil {
+		return fail(fmt.Errorf("sequence file truncated: %w", err))
+	}
+	c.Clear(seq)
+	copy(c.seqs[seq], fresh)
+	for l := range c.kshadow[seq] {
+		c.kshadow[seq][l].page = -1
+	}
+	c.roles[seq] = make([]Role, n) // a restored sequence's tokens count as prompt
+	return n, nil
+}
+
+// putRow writes row x (already in the rotated basis when rotated) at row
+// of page pi of stream s, allocating the page in type t if needed (key
+// channels off).
+func (c *Cache) putRow(s *stream, pi, row int, t tensor.Type, v bool, x []float32, rotated bool) {
+	if pi == len(s.pages) {
+		s.pages = append(s.pages, c.newPage(t, v))
+	}
+	p := s.pages[pi]
+	headDim := c.headDim(v)
+	hb := p.Type.RowSize(headDim)
+	P := c.cfg.PageTokens
+	if p.Rotated != rotated {
+		tmp := c.wtmp[:len(x)]
+		copy(tmp, x)
+		rotateRows(tmp, headDim) // its own inverse
+		x = tmp
+	}
+	for h := 0; h*headDim < len(x); h++ {
+		seg := x[h*headDim : (h+1)*headDim]
+		off := (h*P + row) * hb
+		encode(p.Type, seg, p.mem.b[off:off+hb])
+	}
 }

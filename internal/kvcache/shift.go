@@ -46,6 +46,11 @@ func (c *Cache) Shift(seq, keep, discard int, reRope ReRope) error {
 	for l := range c.seqs[seq] {
 		ls := &c.seqs[seq][l]
 		for side, s := range ls.streams() {
+			// Pages from the one holding keep on move or change: shared
+			// ones are copied first (copy on write).
+			for i := keep / P; i < len(s.pages); i++ {
+				c.unshare(s, i)
+			}
 			old := s.pages
 			nPages := (newN + P - 1) / P
 			pages := make([]*Page, nPages)
@@ -77,6 +82,7 @@ func (c *Cache) Shift(seq, keep, discard int, reRope ReRope) error {
 		}
 		ls.n = newN
 		c.kshadow[seq][l].page = -1 // its rows moved
+		c.vshadow[seq][l].page = -1
 		ls.lo = 0
 		for ls.lo < len(ls.k.pages) && ls.k.pages[ls.lo] == nil {
 			ls.lo++
@@ -99,9 +105,7 @@ func (c *Cache) reRopeRows(p *Page, l, r0, r1, delta int, reRope ReRope) {
 	for h := 0; h < c.cfg.KVHeads; h++ {
 		seg := p.mem.b[(h*P+r0)*hb : (h*P+r1)*hb]
 		decodeRow(p.Type, seg, buf)
-		if p.Rotated {
-			unrotateRows(buf, D)
-		}
+		p.unrotate(buf, D)
 		mu, sc := c.chanBuf[:D], c.chanBuf[D:]
 		if p.meta != 0 {
 			c.fromChan(p, h, buf, r1-r0, D, mu, sc)
@@ -110,9 +114,7 @@ func (c *Cache) reRopeRows(p *Page, l, r0, r1, delta int, reRope ReRope) {
 		if p.meta != 0 {
 			c.toChan(p, h, buf, r1-r0, D, mu, sc)
 		}
-		if p.Rotated {
-			rotateRows(buf, D)
-		}
+		p.rotate(buf, D)
 		encode(p.Type, buf, seg)
 	}
 }
@@ -134,7 +136,7 @@ func (c *Cache) rebuildPage(old []*Page, l, side, lo, hi int, src func(int) int,
 	dim := c.headDim(side == 1)
 	np := c.allocPage(tmpl.Type, tmpl.Rotated, side == 1)
 	if np.meta != 0 {
-		c.rebuildChan(np, old, l, lo, hi, src, keep, delta, reRope)
+		c.rebuildChan(np, old, l, side, lo, hi, src, keep, delta, reRope)
 		return np
 	}
 	hbD := np.Type.RowSize(dim)
@@ -164,15 +166,11 @@ func (c *Cache) rebuildPage(old []*Page, l, side, lo, hi int, src func(int) int,
 				continue
 			}
 			decodeRow(sp.Type, from, buf)
-			if sp.Rotated {
-				unrotateRows(buf, dim)
-			}
+			sp.unrotate(buf, dim)
 			if moved {
 				reRope(l, buf, delta)
 			}
-			if np.Rotated {
-				rotateRows(buf, dim)
-			}
+			np.rotate(buf, dim)
 			encode(np.Type, buf, to)
 		}
 		q = end
@@ -184,8 +182,9 @@ func (c *Cache) rebuildPage(old []*Page, l, side, lo, hi int, src func(int) int,
 // positions [lo, hi) as rebuildPage does: every row through its raw value
 // (the source pages' statistics undone, moved rows re-rotated), then np's
 // statistics fitted from them and the rows encoded.
-func (c *Cache) rebuildChan(np *Page, old []*Page, l, lo, hi int, src func(int) int, keep, delta int, reRope ReRope) {
-	P, D, rowK := c.cfg.PageTokens, c.cfg.HeadDimK, c.rowK
+func (c *Cache) rebuildChan(np *Page, old []*Page, l, side, lo, hi int, src func(int) int, keep, delta int, reRope ReRope) {
+	P, D := c.cfg.PageTokens, c.headDim(side == 1)
+	rowK := c.cfg.KVHeads * D
 	raw := make([]float32, (hi-lo)*rowK)
 	row := make([]float32, D)
 	mu, sc := c.chanBuf[:D], c.chanBuf[D:]
@@ -199,13 +198,11 @@ func (c *Cache) rebuildChan(np *Page, old []*Page, l, lo, hi int, src func(int) 
 		for h := 0; h < c.cfg.KVHeads; h++ {
 			off := (h*P + sq%P) * hb
 			decodeRow(sp.Type, sp.mem.b[off:off+hb], row)
-			if sp.Rotated {
-				unrotateRows(row, D)
-			}
+			sp.unrotate(row, D)
 			if sp.meta != 0 {
 				c.fromChan(sp, h, row, 1, D, mu, sc)
 			}
-			if q >= keep {
+			if q >= keep && side == 0 {
 				reRope(l, row, delta)
 			}
 			copy(raw[(q-lo)*rowK+h*D:], row)

@@ -78,6 +78,75 @@ func rotateRows(x []float32, n int) { kernels.FWHT(x, n) }
 // unrotateRows undoes rotateRows.
 func unrotateRows(x []float32, n int) { kernels.FWHT(x, n) }
 
+// Codebook pages are rotated by H·S, S a fixed diagonal of random signs
+// (seeded: part of the codebook format, tensor.CodebookVersion): their
+// levels assume near-normal rotated values, and the signs keep structured
+// rows (a constant offset, one large channel) from landing on a few
+// coordinates of H. The other rotated pages use H alone, as llama.cpp.
+
+// codebookSigns are ±1 per channel (1024 covers any power-of-two head
+// dimension kvserve accepts: a head of n uses the first n).
+var codebookSigns = func() (s [1024]float32) {
+	x := uint64(0x6b7673657276651) // splitmix64, fixed seed
+	for i := range s {
+		x += 0x9e3779b97f4a7c15
+		z := x
+		z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+		z = (z ^ z>>27) * 0x94d049bb133111eb
+		z ^= z >> 31
+		s[i] = 1
+		if z&1 == 1 {
+			s[i] = -1
+		}
+	}
+	return
+}()
+
+// signedRotation: whether codebook pages use H·S (else H).
+const signedRotation = true
+
+// rotKind is how p's rows are rotated: 0 not, 1 H, 2 H·S.
+func (p *Page) rotKind() int {
+	switch {
+	case !p.Rotated:
+		return 0
+	case signedRotation && p.Type.IsCodebook():
+		return 2
+	}
+	return 1
+}
+
+// rotate applies p's rotation to every row of n elements of x (none for
+// a page that is not rotated); unrotate undoes it.
+func (p *Page) rotate(x []float32, n int) { rotateKind(p.rotKind(), x, n) }
+
+func (p *Page) unrotate(x []float32, n int) { unrotateKind(p.rotKind(), x, n) }
+
+func rotateKind(k int, x []float32, n int) {
+	if k == 2 {
+		applySigns(x, n)
+	}
+	if k > 0 {
+		kernels.FWHT(x, n)
+	}
+}
+
+func unrotateKind(k int, x []float32, n int) {
+	if k > 0 {
+		kernels.FWHT(x, n)
+	}
+	if k == 2 {
+		applySigns(x, n)
+	}
+}
+
+func applySigns(x []float32, n int) {
+	s := codebookSigns[:n]
+	for r := 0; r+n <= len(x); r += n {
+		kernels.Mul(x[r:r+n], x[r:r+n], s)
+	}
+}
+
 // encode converts f32 values to type t into dst (t.RowSize(len(x)) bytes),
 // as ggml's reference quantizers write rows into a cache of that type
 // (SIMD, bit-identical to the reference). len(x) may span several rows:

@@ -40,3 +40,18 @@ func geluMul(dst, gate, up []float32) {
 		}
 	}
 }
+
+// swigluOAI computes dst[i] = x·sigmoid(alpha·x)·(y+1) with x = min(gate,
+// limit), y = clamp(up, -limit, limit), in float32 as ggml's swiglu_oai
+// (alpha 1.702, limit 7: llama.cpp's constants for gpt-oss). dst may alias
+// gate.
+func swigluOAI(dst, gate, up []float32) {
+	const alpha, limit = 1.702, 7.0
+	for i, g := range gate {
+		x := min(g, limit)
+		y := min(max(up[i], -limit), limit)
+		e := float32(math.Exp(float64(float32(alpha * -x))))
+		glu := x / float32(1+e)
+		dst[i] = glu * float32(y+1)
+	}
+}

@@ -31,6 +31,9 @@ type Arch struct {
 	FusedGateUp bool       // ffn_up holds the gate rows then the up rows; there is no ffn_gate
 	Act         Activation // the FFN gate's activation
 	EmbedScale  bool       // token embeddings are multiplied by sqrt(n_embd)
+	// FFNNorm names the RMSNorm before the FFN ("" = "ffn_norm"; gpt-oss
+	// calls it post_attention_norm).
+	FFNNorm string
 
 	// MoE: the FFN is a mixture of experts (see moe.go): a router
 	// (ffn_gate_inp) scores NExpert experts per token, the NExpertUsed
@@ -59,6 +62,9 @@ type Activation int
 const (
 	SiLU Activation = iota // x·sigmoid(x) (SwiGLU)
 	GELU                   // GELU, tanh approximation (GeGLU), as ggml's f16 table computes it
+	// SwiGLUOAI is gpt-oss's clamped SwiGLU: x = min(gate, 7), y =
+	// clamp(up, ±7), x·sigmoid(1.702x)·(y+1) (ggml's swiglu_oai).
+	SwiGLUOAI
 )
 
 // Gating is a router's gating function (llama.cpp's

@@ -13,6 +13,10 @@ import (
 func mulRows(j *mmJob, r0, r1, nTok int) {
 	w := j.w
 	rs := w.Type.VecDotType().RowSize(w.In)
+	if w.Packed != nil && r0%16 == 0 {
+		ops.GemmPacked(w.Type, r0, r1-r0, nTok, w.In, w.Packed, j.xq[:nTok*rs], rs, j.y[r0:], j.ldy)
+		return
+	}
 	ops.Gemm(w.Type, r1-r0, nTok, w.In, w.Data[r0*w.RowBytes:r1*w.RowBytes], w.RowBytes, j.xq[:nTok*rs], rs, j.y[r0:], j.ldy)
 }
 

@@ -25,6 +25,10 @@ type Linear struct {
 	base string
 	row0 int
 	lora []*loraWeight // LoRA adapters attached (AttachLora)
+
+	// Packed holds the matrix in the kernels' packed layout (Model.Pack),
+	// or is nil; products read it instead of Data when set.
+	Packed []byte
 }
 
 // Row returns the bytes of row r.
@@ -52,10 +56,12 @@ type Layer struct {
 	PostFFNNorm    []float32
 
 	// Mixture of experts (Arch.MoE; the dense Gate, Up, Down are nil).
-	Router                     *Linear   // ffn_gate_inp: NExpert rows of NEmbd
-	GateExps, UpExps, DownExps []*Linear // per expert: views of its slab of the 3-D tensors
-	ShGate, ShUp, ShDown       *Linear   // shared expert (nil: none)
-	ShRouter                   []float32 // ffn_gate_inp_shexp: the shared expert's sigmoid gate (nil: ungated)
+	Router                        *Linear   // ffn_gate_inp: NExpert rows of NEmbd
+	RouterB                       []float32 // its bias (gpt-oss)
+	GateExps, UpExps, DownExps    []*Linear // per expert: views of its slab of the 3-D tensors
+	GateExpsB, UpExpsB, DownExpsB []float32 // expert biases, [expert][out] (gpt-oss)
+	ShGate, ShUp, ShDown          *Linear   // shared expert (nil: none)
+	ShRouter                      []float32 // ffn_gate_inp_shexp: the shared expert's sigmoid gate (nil: ungated)
 }
 
 // Model is a loaded architecture: its configuration and weights.
@@ -73,6 +79,8 @@ type Model struct {
 	RopeFreqs, RopeLong, RopeShort []float32
 
 	File *gguf.File
+
+	packed *memRegion // Pack's memory
 }
 
 // CacheAttn returns how each layer attends, for the KV cache: the
@@ -142,7 +150,11 @@ func Load(f *gguf.File) (*Model, error) {
 		if arch.PostNorms {
 			L.PostAttnNorm = l.vec(p+"post_attention_norm.weight", c.NEmbd)
 		}
-		L.FFNNorm = l.vec(p+"ffn_norm.weight", c.NEmbd)
+		ffnNorm := "ffn_norm"
+		if arch.FFNNorm != "" {
+			ffnNorm = arch.FFNNorm
+		}
+		L.FFNNorm = l.vec(p+ffnNorm+".weight", c.NEmbd)
 		if arch.MoE {
 			l.loadExperts(L, p, &c)
 		} else if arch.FusedGateUp {
@@ -216,6 +228,12 @@ func (l *loader) loadExperts(L *Layer, p string, c *Config) {
 	L.UpExps = l.experts(p+"ffn_up_exps.weight", c.NEmbd, c.NFFExp, c)
 	L.DownExps = l.experts(p+"ffn_down_exps.weight", c.NFFExp, c.NEmbd, c)
 	L.Router = l.linear(p+"ffn_gate_inp.weight", c.NEmbd, c.NExpert)
+	L.RouterB = l.optVec(p+"ffn_gate_inp.bias", c.NExpert, false)
+	if l.has(p + "ffn_gate_exps.bias") {
+		L.GateExpsB = l.vec(p+"ffn_gate_exps.bias", c.NFFExp*c.NExpert)
+		L.UpExpsB = l.vec(p+"ffn_up_exps.bias", c.NFFExp*c.NExpert)
+		L.DownExpsB = l.vec(p+"ffn_down_exps.bias", c.NEmbd*c.NExpert)
+	}
 	if l.has(p + "ffn_up_shexp.weight") {
 		L.ShGate = l.linear(p+"ffn_gate_shexp.weight", c.NEmbd, c.NFFShared)
 		L.ShUp = l.linear(p+"ffn_up_shexp.weight", c.NEmbd, c.NFFShared)

@@ -40,6 +40,7 @@ type moeScratch struct {
 	xg     []float32 // gathered inputs [pair][NEmbd]; then the experts' outputs
 	g, u   []float32 // [pair][NFFExp]
 	xq, gq []byte    // xg / g converted to the experts' vec-dot types
+	xnq    []byte    // the batch's rows converted once, before gathering
 	uq     []byte    // xg for the up experts when their vec-dot type differs from gate's
 	shG    []float32 // shared expert: [token][NFFShared]
 	shU    []float32
@@ -80,6 +81,7 @@ func (r *Runner) moeFFN(L *Layer, xn []float32, n int) {
 		r.mm.add(L.ShUp, xn, s.shU[:n*c.NFFShared], c.NFFShared)
 	}
 	r.mm.run()
+	addBias(logits, L.RouterB)
 	if L.ShRouter != nil {
 		for t := 0; t < n; t++ {
 			s.shW[t] = sigmoid(kernels.DotF32(L.ShRouter, xn[t*E:(t+1)*E]))
@@ -119,10 +121,10 @@ func (r *Runner) moeFFN(L *Layer, xn []float32, n int) {
 	// tokens; the inputs are converted once for all experts.
 	g, u := s.g[:P*F], s.u[:P*F]
 	gate0, up0 := L.GateExps[0], L.UpExps[0]
-	xq := convertRows(&s.xq, gate0.Type, xg, P)
+	xq := s.gatherConverted(&s.xq, gate0.Type, xn, xg, n, K)
 	uq := xq
 	if vecDotType(up0.Type) != vecDotType(gate0.Type) {
-		uq = convertRows(&s.uq, up0.Type, xg, P)
+		uq = s.gatherConverted(&s.uq, up0.Type, xn, xg, n, K)
 	}
 	r.mm.reset(n)
 	for e := 0; e < N; e++ {
@@ -131,6 +133,13 @@ func (r *Runner) moeFFN(L *Layer, xn []float32, n int) {
 		r.mm.addRows(L.UpExps[e], xg[a*E:b*E], rowsOf(uq, up0, a, b), u[a*F:b*F], F, b-a)
 	}
 	r.mm.run()
+	if L.GateExpsB != nil {
+		for e := 0; e < N; e++ {
+			a, b := s.off[e], s.off[e+1]
+			addBias(g[a*F:b*F], L.GateExpsB[e*F:(e+1)*F])
+			addBias(u[a*F:b*F], L.UpExpsB[e*F:(e+1)*F])
+		}
+	}
 	r.glu(g, g, u)
 	if L.ShUp != nil {
 		sg := s.shG[:n*c.NFFShared]
@@ -150,6 +159,12 @@ func (r *Runner) moeFFN(L *Layer, xn []float32, n int) {
 		r.mm.add(L.ShDown, s.shG[:n*c.NFFShared], s.shD[:n*E], E)
 	}
 	r.mm.run()
+	if L.DownExpsB != nil {
+		for e := 0; e < N; e++ {
+			a, b := s.off[e], s.off[e+1]
+			addBias(d[a*E:b*E], L.DownExpsB[e*E:(e+1)*E])
+		}
+	}
 
 	// Weighted sum in selection order, then the shared expert.
 	for t := 0; t < n; t++ {
@@ -187,6 +202,8 @@ func (r *Runner) glu(dst, gate, up []float32) {
 	switch r.M.Architecture.Act {
 	case GELU:
 		geluMul(dst, gate, up)
+	case SwiGLUOAI:
+		swigluOAI(dst, gate, up)
 	default:
 		siluMul(dst, gate, up)
 	}
@@ -282,6 +299,30 @@ func convertRows(buf *[]byte, wt tensor.Type, x []float32, n int) []byte {
 		*buf = make([]byte, need)
 	}
 	return ops.Activations(vt, *buf, x)
+}
+
+// gatherConverted returns the gathered rows xg (pair order) in the vec-dot
+// type of weight type wt: the n token rows of xn are converted once and
+// their bytes copied to each of the token's K pairs (f32: xg itself).
+func (s *moeScratch) gatherConverted(buf *[]byte, wt tensor.Type, xn, xg []float32, n, K int) []byte {
+	vt := vecDotType(wt)
+	if vt == tensor.F32 {
+		return tensor.F32Bytes(xg)
+	}
+	E := len(xn) / n
+	rs := vt.RowSize(E)
+	src := convertRows(&s.xnq, wt, xn, n)
+	if len(*buf) < n*K*rs {
+		*buf = make([]byte, n*K*rs)
+	}
+	dst := (*buf)[:n*K*rs]
+	for t := 0; t < n; t++ {
+		for j := 0; j < K; j++ {
+			p := int(s.pair[t*K+j])
+			copy(dst[p*rs:(p+1)*rs], src[t*rs:(t+1)*rs])
+		}
+	}
+	return dst
 }
 
 // rowsOf returns rows [a, b) of activations converted for weight w.

@@ -54,9 +54,12 @@ func loadPath(t testing.TB, path string) *model.Model {
 // selected experts), with float and quantized experts; and a decode step
 // allocates nothing.
 func TestMoEPrefillEqualsDecode(t *testing.T) {
-	for _, typ := range []string{"f16", "q8_0", "q4_k_m"} {
-		t.Run(typ, func(t *testing.T) {
-			m := loadPath(t, synthFile(t, "tiny-qwen3moe", typ))
+	for _, c := range []struct{ preset, typ string }{
+		{"tiny-qwen3moe", "f16"}, {"tiny-qwen3moe", "q8_0"}, {"tiny-qwen3moe", "q4_k_m"},
+		{"tiny-gpt-oss", "f16"}, // MXFP4 experts with biases, clamped SwiGLU, sinks, window layers
+	} {
+		t.Run(c.preset+"/"+c.typ, func(t *testing.T) {
+			m := loadPath(t, synthFile(t, c.preset, c.typ))
 			if m.NExpert != 16 || m.NExpertUsed != 4 || len(m.Layers[0].GateExps) != 16 {
 				t.Fatalf("experts %d/%d, %d loaded", m.NExpert, m.NExpertUsed, len(m.Layers[0].GateExps))
 			}

@@ -125,3 +125,58 @@ func Activations(vt tensor.Type, buf []byte, x []float32) []byte {
 	Encode(vt, buf[:n], x)
 	return buf[:n]
 }
+
+// CanPack reports whether matrices of type t with rows of k values have a
+// packed layout that this machine's kernels read in place, and faster:
+// kernels.CanPack or qkernels.CanPack on the AVX-512 path (PackFast).
+// Packing is a speed choice only: GemmPacked equals Gemm bit for bit on
+// every path.
+func CanPack(t tensor.Type, k int) bool {
+	switch t.Family() {
+	case tensor.FloatKernels:
+		return t.Has(tensor.KGemm) && kernels.PackFast() && kernels.CanPack(t, k)
+	case tensor.BlockKernels:
+		return qkernels.PackFast() && qkernels.CanPack(t, k)
+	}
+	return false
+}
+
+// PackedSize is the size of an m×k matrix of type t packed (CanPack).
+func PackedSize(t tensor.Type, m, k int) int {
+	if t.Family() == tensor.FloatKernels {
+		return kernels.PackedSize(t, m, k)
+	}
+	return qkernels.PackedSize(t, m, k)
+}
+
+// Pack writes the m×k matrix w of type t (rows ldw bytes apart; float
+// types: contiguous) packed into dst (PackedSize bytes).
+func Pack(t tensor.Type, dst, w []byte, ldw, m, k int) {
+	if t.Family() == tensor.FloatKernels {
+		if ldw != t.RowSize(k) {
+			panic(fmt.Sprintf("ops.Pack: %s rows must be contiguous", t))
+		}
+		kernels.Pack(t, dst, w, m, k)
+		return
+	}
+	qkernels.Pack(t, dst, w, ldw, m, k)
+}
+
+// GemmPacked is Gemm for rows [r0, r0+m) (r0 a multiple of 16) of a matrix
+// packed by Pack, bit-identical to Gemm on the row-major matrix
+// (kernels.GemmPacked, qkernels.GemmPacked; float activations contiguous,
+// ldx = 4k).
+func GemmPacked(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx int, y []float32, ldy int) {
+	if !t.Has(tensor.KGemm) {
+		missing("GemmPacked", t, tensor.KGemm)
+	}
+	switch t.Family() {
+	case tensor.FloatKernels:
+		if ldx != 4*k {
+			panic(fmt.Sprintf("ops.GemmPacked: %s activations must be contiguous", t))
+		}
+		kernels.GemmPacked(t, r0, m, nTok, k, p, x, y, ldy)
+	case tensor.BlockKernels:
+		qkernels.GemmPacked(t, r0, m, nTok, k, p, x, ldx, y, ldy)
+	}
+}

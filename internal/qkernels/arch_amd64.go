@@ -17,7 +17,9 @@ func dot(t tensor.Type, n int, w, x []byte) float32 {
 	}
 	if level() == cpu.AVX512 {
 		var y [1]float32
-		if isLegacy(t) {
+		if t == tensor.MXFP4 {
+			gemmL512(t, 1, 1, n, w, len(w), x, len(x), y[:], 1)
+		} else if isLegacy(t) {
 			dotRowsL512(t, n, w, len(w), 1, x, y[:])
 		} else {
 			dotRowsK512(t, n, w, len(w), 1, x, y[:])
@@ -38,7 +40,9 @@ func dotRows(t tensor.Type, n int, w []byte, stride, rows int, x []byte, y []flo
 		return
 	}
 	if level() == cpu.AVX512 {
-		if isLegacy(t) {
+		if t == tensor.MXFP4 {
+			gemmL512(t, rows, 1, n, w, stride, x, len(x), y, rows)
+		} else if isLegacy(t) {
 			dotRowsL512(t, n, w, stride, rows, x, y)
 		} else {
 			dotRowsK512(t, n, w, stride, rows, x, y)
@@ -73,7 +77,7 @@ func gemm(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx int, y
 }
 
 func axpyRows(t tensor.Type, n int, rows []byte, stride, count int, a []float32, y []float32) {
-	if level() == cpu.AVX512 && isLegacy(t) {
+	if level() == cpu.AVX512 && isLegacy(t) && t != tensor.MXFP4 {
 		ka := karg{w: ptr(rows), stride: stride, rows: count, nb: n / 32,
 			x: unsafe.Pointer(&a[0]), y: unsafe.Pointer(&y[0])}
 		switch t {
@@ -92,7 +96,7 @@ func axpyRows(t tensor.Type, n int, rows []byte, stride, count int, a []float32,
 		}
 		return
 	}
-	if level() == cpu.AVX2 && isLegacy(t) {
+	if level() == cpu.AVX2 && isLegacy(t) && t != tensor.MXFP4 {
 		ka := karg{w: ptr(rows), stride: stride, rows: count, nb: n / 32,
 			x: unsafe.Pointer(&a[0]), y: unsafe.Pointer(&y[0])}
 		switch t {

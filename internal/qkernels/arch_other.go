@@ -25,3 +25,11 @@ func quantQ8_1(dst []byte, src []float32) { quantGeneric(tensor.Q8_1, dst, src) 
 func quantQ8_K(dst []byte, src []float32) { quantGeneric(tensor.Q8_K, dst, src) }
 
 func quantKV(t tensor.Type, dst []byte, src []float32) { quantGeneric(t, dst, src) }
+
+func gemmPackedFast(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx int, y []float32, ldy int) bool {
+	return false
+}
+
+// PackFast reports whether packed weights (Pack) are read in place here:
+// never off amd64.
+func PackFast() bool { return false }

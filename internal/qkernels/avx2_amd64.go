@@ -26,6 +26,8 @@ func unpack2(t tensor.Type, a *karg) {
 		unpackRowsQ5_1AVX2(a)
 	case tensor.IQ4_NL:
 		unpackRowsIQ4_NLAVX2(a)
+	case tensor.MXFP4:
+		unpackRowsMXFP4(a)
 	case tensor.Q4_K:
 		unpackRowsQ4_KAVX2(a)
 	case tensor.Q5_K:
@@ -47,8 +49,8 @@ func dotCanon2(t tensor.Type, a *karg) {
 		dotCanonQ5_0AVX2(a)
 	case tensor.Q5_1:
 		dotCanonQ5_1AVX2(a)
-	case tensor.IQ4_NL:
-		dotCanonIQ4_NLAVX2(a)
+	case tensor.IQ4_NL, tensor.MXFP4:
+		dotCanonIQ4_NLAVX2(a) // MXFP4's canonical rows are IQ4_NL's: levels + 128, float32 scales
 	case tensor.Q4_K:
 		dotCanonQ4_KAVX2(a)
 	case tensor.Q5_K:

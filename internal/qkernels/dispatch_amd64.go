@@ -58,6 +58,8 @@ func call512(op int, t tensor.Type, a *karg) {
 			unpackRowsQ5_1AVX512(a)
 		case tensor.IQ4_NL:
 			unpackRowsIQ4_NLAVX512(a)
+		case tensor.MXFP4:
+			unpackRowsMXFP4(a)
 		case tensor.Q4_K:
 			unpackRowsQ4_KAVX512(a)
 		case tensor.Q5_K:
@@ -67,7 +69,7 @@ func call512(op int, t tensor.Type, a *karg) {
 		}
 	case opTranspose:
 		switch t {
-		case tensor.Q8_0, tensor.Q4_0, tensor.Q5_0, tensor.IQ4_NL:
+		case tensor.Q8_0, tensor.Q4_0, tensor.Q5_0, tensor.IQ4_NL, tensor.MXFP4:
 			transposeLAVX512(a)
 		case tensor.Q4_1, tensor.Q5_1:
 			transposeLMAVX512(a)
@@ -80,7 +82,7 @@ func call512(op int, t tensor.Type, a *karg) {
 		}
 	case opGemm:
 		switch t {
-		case tensor.Q8_0, tensor.Q5_0, tensor.IQ4_NL:
+		case tensor.Q8_0, tensor.Q5_0, tensor.IQ4_NL, tensor.MXFP4:
 			gemmLAAVX512(a)
 		case tensor.Q4_0:
 			gemmLBAVX512(a)
@@ -115,12 +117,21 @@ var gemmMinTok = 3
 // (rows of at most 4 blocks, e.g. attention heads, take the short-row
 // kernel).
 func dotRowsL512(t tensor.Type, n int, w []byte, stride, rows int, x []byte, y []float32) {
+	dotRowsL512s(t, n, w, stride, 16*t.RowSize(32), 16*stride, rows, x, y)
+}
+
+// dotRowsL512s is dotRowsL512 over any layout where row r's chunk c (16
+// blocks) starts at w[(r/16)·bstride + c·cstride + (r%16)·stride]: the
+// row-major one, or packed weights (packed.go).
+func dotRowsL512s(t tensor.Type, n int, w []byte, stride, cstride, bstride, rows int, x []byte, y []float32) {
 	nb := n / 32
 	s := getScratch()
 	var a karg
 	a.nb = nb
 	a.w = ptr(w)
 	a.stride = stride
+	a.cstride = cstride
+	a.bstride = bstride
 	a.rows = rows
 	a.rowB = t.RowSize(n)
 	a.y = unsafe.Pointer(&y[0])
@@ -161,7 +172,13 @@ func shortL512(t tensor.Type, a *karg) {
 }
 
 func gemmL512(t tensor.Type, m, nTok, kk int, w []byte, ldw int, x []byte, ldx int, y []float32, ldy int) {
-	if nTok < gemmMinTok {
+	gemmL512p(t, m, nTok, kk, w, ldw, false, x, ldx, y, ldy)
+}
+
+// gemmL512p is gemmL512; with packed, w holds packed rows (packed.go, first row a
+// multiple of 16) and ldw is ignored.
+func gemmL512p(t tensor.Type, m, nTok, kk int, w []byte, ldw int, packed bool, x []byte, ldx int, y []float32, ldy int) {
+	if nTok < gemmMinTok && !packed && t != tensor.MXFP4 { // MXFP4 has no raw-row kernel: always the unpacked GEMM
 		rx := t.VecDotType().RowSize(kk)
 		for j := 0; j < nTok; j++ {
 			dotRowsL512(t, kk, w, ldw, m, x[j*ldx:j*ldx+rx], y[j*ldy:])
@@ -176,10 +193,16 @@ func gemmL512(t tensor.Type, m, nTok, kk int, w []byte, ldw int, x []byte, ldx i
 	packB := nb * 8 * 48
 	panelB := nbP * panelRec512(t)
 	s := getScratch()
-	buf := s.bytes(16*ustride + panelB + tiles*packB)
+	rowB := t.RowSize(kk)
+	rm := 0 // row-major copy of a packed batch of 16 rows
+	if packed {
+		rm = 16 * rowB
+	}
+	buf := s.bytes(16*ustride + panelB + tiles*packB + rm)
 	can := buf[:16*ustride]
 	panel := buf[16*ustride : 16*ustride+panelB]
-	packs := buf[16*ustride+panelB:]
+	packs := buf[16*ustride+panelB : 16*ustride+panelB+tiles*packB]
+	rmBuf := buf[16*ustride+panelB+tiles*packB:]
 	var a karg
 	for r := 15; r >= 0; r-- {
 		a.u, a.c1, a.c2 = canonL(can[r*ustride:r*ustride+canB], nb)
@@ -195,7 +218,13 @@ func gemmL512(t tensor.Type, m, nTok, kk int, w []byte, ldw int, x []byte, ldx i
 	a.panel = ptr(panel)
 	for i0 := 0; i0 < m; i0 += 16 {
 		rows := min(16, m-i0)
-		a.w = unsafe.Pointer(&w[i0*ldw])
+		if packed {
+			unpackPacked(t, kk, w, i0, rows, rmBuf)
+			a.w = ptr(rmBuf)
+			a.stride = rowB
+		} else {
+			a.w = unsafe.Pointer(&w[i0*ldw])
+		}
 		a.rows = rows
 		call512(opUnpack, t, &a)
 		call512(opTranspose, t, &a)
@@ -212,18 +241,30 @@ func gemmL512(t tensor.Type, m, nTok, kk int, w []byte, ldw int, x []byte, ldx i
 }
 
 func dotRowsK512(t tensor.Type, n int, w []byte, stride, rows int, x []byte, y []float32) {
+	dotRowsK512s(t, n, w, stride, 16*t.RowSize(256), 16*stride, rows, x, y)
+}
+
+// dotRowsK512s is dotRowsK512 over any layout where row r's chunk c (16
+// super-blocks) starts at w[(r/16)·bstride + c·cstride + (r%16)·stride].
+func dotRowsK512s(t tensor.Type, n int, w []byte, stride, cstride, bstride, rows int, x []byte, y []float32) {
 	nsb := n / 256
 	s := getScratch()
 	pb := s.bytes(prepKSize(nsb))
 	prepK(t, x, nsb, pb)
 	a := karg{w: ptr(w), stride: stride, rows: rows, rowB: t.RowSize(n), nb: nsb,
-		x: ptr(x), a1: ptr(pb), y: unsafe.Pointer(&y[0])}
+		x: ptr(x), a1: ptr(pb), y: unsafe.Pointer(&y[0]), cstride: cstride, bstride: bstride}
 	call512(opDotRows, t, &a)
 	putScratch(s)
 }
 
 func gemmK512(t tensor.Type, m, nTok, kk int, w []byte, ldw int, x []byte, ldx int, y []float32, ldy int) {
-	if nTok < gemmMinTok {
+	gemmK512p(t, m, nTok, kk, w, ldw, false, x, ldx, y, ldy)
+}
+
+// gemmK512p is gemmK512; with packed, w holds packed rows (packed.go, first row a
+// multiple of 16) and ldw is ignored.
+func gemmK512p(t tensor.Type, m, nTok, kk int, w []byte, ldw int, packed bool, x []byte, ldx int, y []float32, ldy int) {
+	if nTok < gemmMinTok && !packed {
 		rx := t.VecDotType().RowSize(kk)
 		for j := 0; j < nTok; j++ {
 			dotRowsK512(t, kk, w, ldw, m, x[j*ldx:j*ldx+rx], y[j*ldy:])
@@ -238,10 +279,16 @@ func gemmK512(t tensor.Type, m, nTok, kk int, w []byte, ldw int, x []byte, ldx i
 	packB := nsb * 8 * packRecK
 	panelB := nsbP * panelRec512(t)
 	s := getScratch()
-	buf := s.bytes(16*ustride + panelB + tiles*packB)
+	rowB := t.RowSize(kk)
+	rm := 0 // row-major copy of a packed batch of 16 rows
+	if packed {
+		rm = 16 * rowB
+	}
+	buf := s.bytes(16*ustride + panelB + tiles*packB + rm)
 	can := buf[:16*ustride]
 	panel := buf[16*ustride : 16*ustride+panelB]
-	packs := buf[16*ustride+panelB:]
+	packs := buf[16*ustride+panelB : 16*ustride+panelB+tiles*packB]
+	rmBuf := buf[16*ustride+panelB+tiles*packB:]
 	var a karg
 	for r := 15; r >= 0; r-- {
 		a.u, a.c1, a.c2, a.c3 = canonK(can[r*ustride:r*ustride+canB], nsb)
@@ -257,7 +304,13 @@ func gemmK512(t tensor.Type, m, nTok, kk int, w []byte, ldw int, x []byte, ldx i
 	a.panel = ptr(panel)
 	for i0 := 0; i0 < m; i0 += 16 {
 		rows := min(16, m-i0)
-		a.w = unsafe.Pointer(&w[i0*ldw])
+		if packed {
+			unpackPacked(t, kk, w, i0, rows, rmBuf)
+			a.w = ptr(rmBuf)
+			a.stride = rowB
+		} else {
+			a.w = unsafe.Pointer(&w[i0*ldw])
+		}
 		a.rows = rows
 		call512(opUnpack, t, &a)
 		call512(opTranspose, t, &a)
@@ -368,4 +421,81 @@ func quantIQ4NLPadded2(dst []byte, src []float32) {
 	a := karg{x: unsafe.Pointer(&in[0]), y: unsafe.Pointer(&out[0]), nb: 1}
 	quantIQ4_NLAVX2(&a)
 	copy(dst, out[:len(dst)])
+}
+
+// gemmPackedFast runs GemmPacked on the AVX-512 path (false: not here).
+func gemmPackedFast(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx int, y []float32, ldy int) bool {
+	if level() != cpu.AVX512 {
+		return false
+	}
+	rowB, cb := packGeom(t, k)
+	w := p[r0*rowB:]
+	legacy := isLegacy(t)
+	if nTok == 2 {
+		dotRows2Packed(t, m, k, w, cb, rowB, x, ldx, y, ldy)
+		return true
+	}
+	if nTok < gemmMinTok {
+		rx := t.VecDotType().RowSize(k)
+		for j := 0; j < nTok; j++ {
+			if legacy {
+				dotRowsL512s(t, k, w, cb, 16*cb, 16*rowB, m, x[j*ldx:j*ldx+rx], y[j*ldy:])
+			} else {
+				dotRowsK512s(t, k, w, cb, 16*cb, 16*rowB, m, x[j*ldx:j*ldx+rx], y[j*ldy:])
+			}
+		}
+		return true
+	}
+	if legacy {
+		gemmL512p(t, m, nTok, k, w, rowB, true, x, ldx, y, ldy)
+	} else {
+		gemmK512p(t, m, nTok, k, w, rowB, true, x, ldx, y, ldy)
+	}
+	return true
+}
+
+// PackFast reports whether packed weights (Pack) are read in place here:
+// the AVX-512 path.
+func PackFast() bool { return level() == cpu.AVX512 }
+
+// packedBlockRows is how many packed rows the two-token matrix-vector
+// product runs per token before moving on: their bytes (557 KB for rows of
+// 8192 Q8_0 values) stay in L2 for the second token, so the matrix is
+// read from memory once.
+const packedBlockRows = 64
+
+// dotRows2Packed is the matrix-vector product of packed rows with two
+// tokens (two decoding slots): each token's activations are prepared once,
+// then blocks of rows are run for token 0 and token 1 in turn. Each output
+// is computed by the same kernel as for one token, so bit-identical.
+func dotRows2Packed(t tensor.Type, m, k int, w []byte, cb, rowB int, x []byte, ldx int, y []float32, ldy int) {
+	s0, s1 := getScratch(), getScratch()
+	var a [2]karg
+	legacy := isLegacy(t)
+	for j, s := range []*scratch{s0, s1} {
+		xj := x[j*ldx:]
+		a[j] = karg{stride: cb, cstride: 16 * cb, bstride: 16 * rowB, rowB: rowB}
+		if legacy {
+			nb := k / 32
+			a[j].nb = nb
+			a[j].x, a[j].a1, a[j].a2, a[j].a3 = prepL(t, xj, nb, s.bytes(prepLSize(nb)))
+		} else {
+			nsb := k / 256
+			a[j].nb = nsb
+			pb := s.bytes(prepKSize(nsb))
+			prepK(t, xj, nsb, pb)
+			a[j].x, a[j].a1 = ptr(xj), ptr(pb)
+		}
+	}
+	for i0 := 0; i0 < m; i0 += packedBlockRows {
+		rows := min(packedBlockRows, m-i0)
+		for j := range a {
+			a[j].w = ptr(w[i0*rowB:])
+			a[j].rows = rows
+			a[j].y = unsafe.Pointer(&y[j*ldy+i0])
+			call512(opDotRows, t, &a[j])
+		}
+	}
+	putScratch(s0)
+	putScratch(s1)
 }

@@ -126,6 +126,19 @@ func unpackGeneric(t tensor.Type, n int, w []byte, u *unpackedRow) {
 				}
 			}
 		}
+	case tensor.MXFP4:
+		nb := n / 32
+		u.grow(n, 2*nb, 0)
+		lv := tensor.KValuesMXFP4()
+		for b := 0; b < nb; b++ {
+			blk := w[b*17 : b*17+17]
+			q := u.q[32*b : 32*b+32]
+			u.f[2*b] = tensor.E8M0Half(blk[0])
+			for j := 0; j < 16; j++ {
+				q[j] = lv[blk[1+j]&15]
+				q[j+16] = lv[blk[1+j]>>4]
+			}
+		}
 	case tensor.Q4_K, tensor.Q5_K:
 		nsb := n / 256
 		u.grow(n, 2*nsb, 16*nsb)
@@ -211,7 +224,7 @@ func idot(a []int8, b []byte) int32 {
 func dotUnpacked(t tensor.Type, n int, u *unpackedRow, x []byte) float32 {
 	var acc float32
 	switch t {
-	case tensor.Q8_0, tensor.Q4_0, tensor.Q5_0, tensor.IQ4_NL:
+	case tensor.Q8_0, tensor.Q4_0, tensor.Q5_0, tensor.IQ4_NL, tensor.MXFP4:
 		for b := 0; b < n/32; b++ {
 			bx := x[34*b : 34*b+34]
 			isum := idot(u.q[32*b:32*b+32], bx[2:34])

@@ -64,6 +64,8 @@ type karg struct {
 	pack    unsafe.Pointer // 128: GEMM activation pack
 	n2      int            // 136: tokens (AVX2 dotCanon)
 	ts      int            // 144: token stride of prepared activations
+	cstride int            // 152: matrix-vector: bytes between chunks (16 blocks or super-blocks) of a row
+	bstride int            // 160: matrix-vector: bytes between batches of 16 rows
 }
 
 func isLegacy(t tensor.Type) bool { return t.BlockSize() == 32 }
@@ -75,7 +77,7 @@ func actOff(t tensor.Type) int32 {
 		return 8
 	case tensor.Q5_0:
 		return 16
-	case tensor.Q8_0, tensor.IQ4_NL:
+	case tensor.Q8_0, tensor.IQ4_NL, tensor.MXFP4:
 		return 128
 	case tensor.Q6_K:
 		return 32
@@ -202,5 +204,37 @@ func packK(t tensor.Type, x []byte, ldx, j0, nTok, nsb int, b []byte) {
 		packK6AVX2(&a)
 	} else {
 		packK45AVX2(&a)
+	}
+}
+
+// mxfp4U holds MXFP4's canonical u of each 4-bit code: its level + 128.
+var mxfp4U = func() (u [16]byte) {
+	for i, v := range tensor.KValuesMXFP4() {
+		u[i] = byte(int(v) + 128)
+	}
+	return
+}()
+
+// unpackRowsMXFP4 writes the canonical legacy rows (IQ4_NL's form: u =
+// level + 128, float32 scales) of a.rows MXFP4 rows, in Go: the
+// AVX2/AVX-512 IQ4_NL transposes, GEMM and dot kernels then compute with
+// them unchanged (they see only levels and scales).
+func unpackRowsMXFP4(a *karg) {
+	nb := a.nb
+	for r := 0; r < a.rows; r++ {
+		w := unsafe.Slice((*byte)(unsafe.Add(a.w, r*a.stride)), nb*17)
+		U := unsafe.Slice((*byte)(unsafe.Add(a.u, r*a.ustride)), roundUp(nb, 4)*32)
+		DW := unsafe.Slice((*float32)(unsafe.Add(a.c1, r*a.ustride)), nb)
+		for b := 0; b < nb; b++ {
+			blk := w[17*b : 17*b+17]
+			g, j := b/4, b%4
+			lo := U[128*g+16*j : 128*g+16*j+16]
+			hi := U[128*g+64+16*j : 128*g+64+16*j+16]
+			for i, q := range blk[1:17] {
+				lo[i] = mxfp4U[q&15]
+				hi[i] = mxfp4U[q>>4]
+			}
+			DW[b] = tensor.E8M0Half(blk[0])
+		}
 	}
 }

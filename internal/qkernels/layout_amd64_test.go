@@ -34,6 +34,8 @@ func TestLayout(t *testing.T) {
 		{"pack", unsafe.Offsetof(a.pack), 128},
 		{"n2", unsafe.Offsetof(a.n2), 136},
 		{"ts", unsafe.Offsetof(a.ts), 144},
+		{"cstride", unsafe.Offsetof(a.cstride), 152},
+		{"bstride", unsafe.Offsetof(a.bstride), 160},
 	}
 	for _, f := range want {
 		if f.got != f.want {

@@ -17,7 +17,9 @@ var (
 	legacyTypes = []tensor.Type{tensor.Q8_0, tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL}
 	kTypes      = []tensor.Type{tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q3_K, tensor.Q2_K, tensor.IQ4_XS,
 		tensor.IQ3_S, tensor.IQ3_XXS, tensor.IQ2_S, tensor.IQ2_XS, tensor.IQ2_XXS, tensor.IQ1_M, tensor.IQ1_S}
-	allTypes = append(append([]tensor.Type{}, legacyTypes...), kTypes...)
+	// Weight-only 32-blocks (no cache kernels): MXFP4.
+	weightOnlyTypes = []tensor.Type{tensor.MXFP4}
+	allTypes        = append(append(append([]tensor.Type{}, legacyTypes...), kTypes...), weightOnlyTypes...)
 )
 
 // forLevels runs f once per path this CPU supports, as a subtest.
@@ -66,6 +68,8 @@ func rawRow(r *rand.Rand, t tensor.Type, n int) []byte {
 		switch t {
 		case tensor.Q8_0, tensor.Q4_0, tensor.Q5_0, tensor.IQ4_NL:
 			f16(o)
+		case tensor.MXFP4:
+			b[o] = byte(115 + r.IntN(16)) // scales 2^-13 .. 2^2
 		case tensor.Q4_1, tensor.Q5_1, tensor.Q4_K, tensor.Q5_K:
 			f16(o)
 			f16(o + 2)

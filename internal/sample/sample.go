@@ -20,8 +20,9 @@
 // for constrained decoding): the mask is applied before every filter, so
 // greedy, top-k, top-p, min-p and the draw only ever see allowed tokens.
 //
-// llama.cpp's other samplers (DRY, typical-p, XTC, top-n-sigma, mirostat,
-// logit bias) are not implemented here; grammars are internal/grammar's.
+// llama.cpp's other samplers (logit bias, DRY, typical-p, XTC,
+// top-n-sigma, dynamic temperature, mirostat) and a custom sampler order
+// run through the full chain of chain.go; grammars are internal/grammar's.
 package sample
 
 import (
@@ -67,7 +68,54 @@ type Params struct {
 	FrequencyPenalty float32
 	// Seed seeds the random generator; RandomSeed means a random seed.
 	Seed uint64
+
+	// llama.cpp's other samplers (chain.go); their zero values are not
+	// all "off": start from DefaultParams.
+
+	// TypicalP keeps the locally typical tokens whose probabilities add
+	// up to TypicalP (1 disables it; so does 0, the zero value: give the
+	// smallest float32 for llama.cpp's typical_p 0, which keeps one token).
+	TypicalP float32
+	// DynatempRange > 0 makes the temperature move within
+	// Temperature ± DynatempRange with the distribution's entropy, shaped
+	// by DynatempExponent.
+	DynatempRange, DynatempExponent float32
+	// XTC ("exclude top choices"): with probability XTCProbability, the
+	// tokens above XTCThreshold but the least probable of them are
+	// removed (a threshold above 0.5 disables it).
+	XTCProbability, XTCThreshold float32
+	// TopNSigma keeps the tokens within TopNSigma standard deviations of
+	// the highest logit (<= 0 disables it).
+	TopNSigma float32
+	// Mirostat 1 or 2 replaces the filters with Mirostat sampling aiming
+	// at a surprise of MirostatTau, learning rate MirostatEta (0: off).
+	Mirostat                 int
+	MirostatTau, MirostatEta float32
+	// DRY penalizes tokens that would extend a repetition longer than
+	// DRYAllowedLength in the last DRYPenaltyLastN tokens (-1: the
+	// context, ContextSize) by DRYMultiplier·DRYBase^(extra length);
+	// DRYBreakers (from DRYBreakers()) stop repetitions; a multiplier of
+	// 0 disables it. DRYSequenceBreakers are the breakers' texts, as
+	// reported.
+	DRYMultiplier, DRYBase            float32
+	DRYAllowedLength, DRYPenaltyLastN int
+	DRYBreakers                       Breakers
+	DRYSequenceBreakers               []string
+	// ContextSize is the model's training context (DRY's window when
+	// DRYPenaltyLastN is -1).
+	ContextSize int
+	// LogitBias is added to the logits before any sampler.
+	LogitBias []LogitBias
+	// Samplers is the order of the chain's stages (nil: DefaultStages).
+	// A stage not listed is not applied.
+	Samplers []Stage
+	// PostSamplingProbs keeps the final candidates of each draw for
+	// PostProbs (it makes every draw take the full chain).
+	PostSamplingProbs bool
 }
+
+// DefaultBreakers are llama.cpp's default DRY sequence breakers.
+var DefaultBreakers = []string{"\n", ":", "\"", "*"}
 
 // DefaultParams returns llama.cpp's defaults.
 func DefaultParams() Params {
@@ -79,7 +127,39 @@ func DefaultParams() Params {
 		RepeatPenalty: 1.0,
 		RepeatLastN:   64,
 		Seed:          RandomSeed,
+
+		TypicalP:            1,
+		DynatempExponent:    1,
+		XTCThreshold:        0.1,
+		TopNSigma:           -1,
+		MirostatTau:         5,
+		MirostatEta:         0.1,
+		DRYBase:             1.75,
+		DRYAllowedLength:    2,
+		DRYPenaltyLastN:     -1,
+		DRYSequenceBreakers: DefaultBreakers,
 	}
+}
+
+// fast reports whether the default chain's fast path (sample.go) gives
+// the chain's choices: only penalties, top-k, top-p, min-p and the plain
+// temperature are on, in llama.cpp's default order.
+func (p *Params) fast() bool {
+	if len(p.LogitBias) > 0 || p.Mirostat != 0 || (p.TypicalP > 0 && p.TypicalP < 1) || p.DynatempRange > 0 ||
+		(p.XTCProbability > 0 && p.XTCThreshold <= 0.5) || p.TopNSigma > 0 || p.dryOn() || p.PostSamplingProbs {
+		return false
+	}
+	if p.Samplers == nil {
+		return true
+	}
+	var got []Stage
+	for _, st := range p.Samplers {
+		switch st {
+		case StagePenalties, StageTopK, StageTopP, StageMinP, StageTemperature:
+			got = append(got, st)
+		}
+	}
+	return slices.Equal(got, []Stage{StagePenalties, StageTopK, StageTopP, StageMinP, StageTemperature})
 }
 
 // ErrInvalidParams is wrapped by every error Validate returns.
@@ -117,6 +197,33 @@ func (p Params) Validate() error {
 	}
 	finite("presence_penalty", p.PresencePenalty)
 	finite("frequency_penalty", p.FrequencyPenalty)
+	for _, f := range []struct {
+		name string
+		v    float32
+	}{{"typical_p", p.TypicalP}, {"dynatemp_range", p.DynatempRange}, {"dynatemp_exponent", p.DynatempExponent},
+		{"xtc_probability", p.XTCProbability}, {"xtc_threshold", p.XTCThreshold}, {"top_n_sigma", p.TopNSigma},
+		{"mirostat_tau", p.MirostatTau}, {"mirostat_eta", p.MirostatEta}, {"dry_multiplier", p.DRYMultiplier}, {"dry_base", p.DRYBase}} {
+		finite(f.name, f.v)
+	}
+	if p.Mirostat < 0 || p.Mirostat > 2 {
+		bad("mirostat must be 0 (off), 1 or 2, got %d", p.Mirostat)
+	}
+	if p.DRYAllowedLength < 0 {
+		bad("dry_allowed_length must be >= 0, got %d", p.DRYAllowedLength)
+	}
+	if p.DRYPenaltyLastN < -1 {
+		bad("dry_penalty_last_n must be >= -1 (0 disables DRY, -1 means the context), got %d", p.DRYPenaltyLastN)
+	}
+	for _, b := range p.LogitBias {
+		if b.Bias != b.Bias || math.IsInf(float64(b.Bias), 1) {
+			bad("logit_bias for token %d must be a finite number or false (banned), got %v", b.Token, b.Bias)
+		}
+	}
+	for _, st := range p.Samplers {
+		if st < 0 || st >= numStages {
+			bad("unknown sampler %d", int(st))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -177,6 +284,22 @@ type Sampler struct {
 	work  []float32
 	cands []cand
 	probs []float64
+
+	// The full chain (chain.go): whether to use it, its stages, its
+	// candidates, XTC's generator, mirostat's mu, DRY's history and
+	// buffers, and the last draw's final candidates.
+	useChain bool
+	stages   []Stage
+	arr      []tok
+	ta       tokArr
+	tbuf     []tok
+	scores   []float32
+	xrng     rand.PCG
+	mu       float32
+	dryHist  []int32
+	dryCount []int
+	dryMax   map[int32]int
+	final    []tok
 }
 
 // New returns a sampler for a vocabulary of vocabSize tokens.
@@ -195,6 +318,18 @@ func New(p Params, vocabSize int) (*Sampler, error) {
 			s.ring = make([]int32, p.RepeatLastN)
 			s.distinct = make([]int32, 0, 2*p.RepeatLastN+2)
 		}
+	}
+	s.useChain = !p.fast()
+	s.stages = p.Samplers
+	if s.stages == nil {
+		s.stages = DefaultStages()
+	}
+	if s.useChain && p.penalized() && s.counts == nil {
+		s.counts = make([]int32, vocabSize)
+		s.listed = make([]bool, vocabSize)
+	}
+	if p.dryOn() {
+		s.dryMax = map[int32]int{}
 	}
 	s.grow(vocabSize)
 	s.reseed()
@@ -216,6 +351,8 @@ func (s *Sampler) reseed() {
 		}
 	}
 	s.rng.Seed(s.seed, pcgStream)
+	s.xrng.Seed(s.seed, pcgStream^0xD1B54A32D192ED03)
+	s.mu = 2 * s.p.MirostatTau
 }
 
 // Reset forgets the history and restarts the random generator from the
@@ -228,13 +365,27 @@ func (s *Sampler) Reset() {
 	}
 	s.distinct = s.distinct[:0]
 	s.ringHead, s.ringLen = 0, 0
+	s.dryHist = s.dryHist[:0]
+	s.final = nil
 	s.reseed()
 }
 
 // Accept records a token of the sequence (prompt or generated) for the
 // penalties. Tokens outside the vocabulary are ignored.
 func (s *Sampler) Accept(token int) {
-	if s.counts == nil || token < 0 || token >= s.vocab {
+	if token < 0 || token >= s.vocab {
+		return
+	}
+	if s.dryMax != nil {
+		if w := s.p.dryWindow(); w > 0 {
+			if len(s.dryHist) >= 2*w {
+				n := copy(s.dryHist, s.dryHist[len(s.dryHist)-w+1:])
+				s.dryHist = s.dryHist[:n]
+			}
+			s.dryHist = append(s.dryHist, int32(token))
+		}
+	}
+	if s.counts == nil {
 		return
 	}
 	if s.ring != nil {
@@ -314,6 +465,10 @@ func (s *Sampler) Sample(logits []float32) int {
 	if len(logits) == 0 {
 		return -1
 	}
+	if s.useChain {
+		s.compact()
+		return s.chain(s.candidates(logits, nil))
+	}
 	s.grow(len(logits))
 	src := logits
 	if len(s.distinct) > 0 {
@@ -338,6 +493,14 @@ func (s *Sampler) SampleMasked(logits []float32, allowed []uint64) int {
 	n := len(logits)
 	if n == 0 {
 		return -1
+	}
+	if s.useChain {
+		s.compact()
+		a := s.candidates(logits, allowed)
+		if len(a.d) == 0 {
+			return -1
+		}
+		return s.chain(a)
 	}
 	s.grow(n)
 	src := logits

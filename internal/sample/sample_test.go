@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -51,8 +52,10 @@ func softmax64(l []float32, temp float64) []float64 {
 
 func TestDefaultParams(t *testing.T) {
 	p := DefaultParams()
-	want := Params{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, RepeatPenalty: 1, RepeatLastN: 64, Seed: 0xFFFFFFFF}
-	if p != want {
+	want := Params{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, RepeatPenalty: 1, RepeatLastN: 64, Seed: 0xFFFFFFFF,
+		TypicalP: 1, DynatempExponent: 1, XTCThreshold: 0.1, TopNSigma: -1, MirostatTau: 5, MirostatEta: 0.1,
+		DRYBase: 1.75, DRYAllowedLength: 2, DRYPenaltyLastN: -1, DRYSequenceBreakers: []string{"\n", ":", "\"", "*"}}
+	if !reflect.DeepEqual(p, want) {
 		t.Fatalf("DefaultParams() = %+v, want %+v", p, want)
 	}
 	if err := p.Validate(); err != nil {

@@ -199,6 +199,7 @@ type pageUsage struct {
 	Role    string `json:"role"` // prompt, generated, reasoning, or mixed
 	Tokens  int    `json:"tokens"`
 	Bytes   int    `json:"bytes"`
+	Slots   int    `json:"slots"` // slots holding the page (more than 1: a shared prefix page)
 }
 
 type slotUsage struct {
@@ -208,6 +209,8 @@ type slotUsage struct {
 	Bytes  int64 `json:"bytes"`
 	BytesK int64 `json:"bytes_k"`
 	BytesV int64 `json:"bytes_v"`
+	// BytesShared: of Bytes, those of pages other slots hold too.
+	BytesShared int64 `json:"bytes_shared"`
 	// By the role of the tokens (a page holding several roles: "mixed").
 	BytesByRole  map[string]int64 `json:"bytes_by_role"`
 	TokensByRole map[string]int   `json:"tokens_by_role"`
@@ -231,6 +234,12 @@ func (s *Server) handleCacheUsage(w http.ResponseWriter, r *http.Request) {
 	out := map[string]any{}
 	err := s.sched.Do(func(c *kvcache.Cache) error {
 		cacheUsage(out, c, pol, withPages)
+		if s.disk != nil {
+			st := s.disk.Stats()
+			out["disk"] = map[string]any{"entries": st.Entries, "bytes": st.Bytes, "budget_bytes": st.Budget,
+				"spills": st.Spills, "hits": st.Hits, "misses": st.Misses, "skipped": st.Skipped,
+				"evicted": st.Evicted, "failed": st.Failed}
+		}
 		if dc := s.sched.DraftCache(); dc != nil {
 			d := map[string]any{"model": filepath.Base(s.sched.DraftEngine().Path)}
 			cacheUsage(d, dc, pol, withPages)
@@ -261,6 +270,10 @@ func cacheUsage(out map[string]any, c *kvcache.Cache, pol *cachepolicy.Policy, w
 		byType[t.String()] = b
 	}
 	out["bytes_by_type"] = byType
+	// Pages shared by several slots (prefix sharing) are held, and
+	// counted in total_bytes, once; each slot's figures include them.
+	sb, sp := c.SharedBytes()
+	out["shared_bytes"], out["shared_pages"] = sb, sp
 	var slots []slotUsage
 	byRole := map[string]int64{}
 	for seq := 0; seq < cfg.Seqs; seq++ {
@@ -294,7 +307,9 @@ func cacheUsage(out map[string]any, c *kvcache.Cache, pol *cachepolicy.Policy, w
 			side.Bytes += int64(p.Bytes)
 			side.BytesByType[p.Type.String()] += int64(p.Bytes)
 			su.BytesByRole[p.Roles.Label()] += int64(p.Bytes)
-			byRole[p.Roles.Label()] += int64(p.Bytes)
+			if p.Holders == 1 || c.Canonical(p.Ref(seq)).Seq == seq { // a shared page once
+				byRole[p.Roles.Label()] += int64(p.Bytes)
+			}
 			side.PagesByType[p.Type.String()]++
 			if p.Rotated {
 				side.RotatedPages++
@@ -313,9 +328,12 @@ func cacheUsage(out map[string]any, c *kvcache.Cache, pol *cachepolicy.Policy, w
 			} else {
 				su.BytesK += int64(p.Bytes)
 			}
+			if p.Holders > 1 {
+				su.BytesShared += int64(p.Bytes)
+			}
 			if withPages {
 				su.List = append(su.List, pageUsage{Layer: p.Layer, Side: name, Index: p.Index, Type: p.Type.String(),
-					Rotated: p.Rotated, Tier: tier, Role: p.Roles.Label(), Tokens: p.Tokens, Bytes: p.Bytes})
+					Rotated: p.Rotated, Tier: tier, Role: p.Roles.Label(), Tokens: p.Tokens, Bytes: p.Bytes, Slots: p.Holders})
 			}
 		}
 		su.Bytes = su.BytesK + su.BytesV

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -84,8 +86,8 @@ func TestCacheUsageAndRequantize(t *testing.T) {
 	}
 	// The slot still answers from its cache: same prompt, cached tokens reused.
 	r := postOK(t, ts.URL+"/completion", map[string]any{"prompt": strings.Repeat("The cache is a product. ", 20), "n_predict": 4, "temperature": 0, "id_slot": 0})
-	if num(r["tokens_cached"]) == 0 {
-		t.Errorf("requantized prefix not reused: %v", r["tokens_cached"])
+	if cacheN(r) == 0 {
+		t.Errorf("requantized prefix not reused: %v", cacheN(r))
 	}
 	// Per-layer scope.
 	part := postOK(t, ts.URL+"/cache/requantize", map[string]any{"type_k": "f16", "layers": "0-1,7"})
@@ -368,5 +370,91 @@ func TestRequantizeScopedRotateRefused(t *testing.T) {
 	postOK(t, ts.URL+"/cache/requantize", map[string]any{"type_k": "q8_0", "rotate": false})
 	if r := rotation(); r != false {
 		t.Errorf("rotation after a cache-wide rotate:false: %v", r)
+	}
+}
+
+// Two slots whose prompts start with the same whole pages hold them once:
+// /cache/usage counts them once in total_bytes (and says which are shared
+// and by how many slots), the second request reuses them (tokens_cached),
+// and /metrics reports the shared bytes.
+func TestCacheUsageSharedPages(t *testing.T) {
+	co := engine.DefaultCacheOptions()
+	co.PageTokens = 16
+	_, ts := newTestServer(t, Options{Slots: 2, Cache: co, Metrics: true})
+	system := strings.Repeat("The cache is a product and its pages are shared. ", 4)
+	fill(t, ts.URL, 0, system+"First question?", 4)
+	r := postOK(t, ts.URL+"/completion", map[string]any{"prompt": system + "Second one?", "n_predict": 4, "temperature": 0, "id_slot": 1})
+	u := obj(t, must(get(t, ts.URL+"/cache/usage?pages=1")))
+	slots := u["slots"].([]any)
+	s0, s1 := slots[0].(map[string]any), slots[1].(map[string]any)
+	shared := num(u["shared_bytes"])
+	if shared <= 0 || num(s0["bytes_shared"]) != shared || num(s1["bytes_shared"]) != shared {
+		t.Fatalf("shared bytes %v, slots %v / %v", shared, s0["bytes_shared"], s1["bytes_shared"])
+	}
+	if total := num(u["total_bytes"]); total != num(s0["bytes"])+num(s1["bytes"])-shared {
+		t.Errorf("total %v, slots %v + %v, shared %v", total, s0["bytes"], s1["bytes"], shared)
+	}
+	sharedPages := 0.0
+	for _, p := range s1["pages_list"].([]any) {
+		if p := p.(map[string]any); num(p["slots"]) == 2 {
+			sharedPages++
+		}
+	}
+	if sharedPages != num(u["shared_pages"]) || sharedPages == 0 {
+		t.Errorf("%v pages of slot 1 list 2 slots; shared_pages %v", sharedPages, u["shared_pages"])
+	}
+	cached := num(r["tokens_cached"])
+	if cached <= 0 || int(cached)%16 != 0 {
+		t.Errorf("second request's tokens_cached %v, want whole shared pages", cached)
+	}
+	if m := scrape(t, ts.URL); m["kvserve:kv_cache_shared_bytes"] != shared {
+		t.Errorf("kv_cache_shared_bytes %v, want %v", m["kvserve:kv_cache_shared_bytes"], shared)
+	}
+}
+
+// --cache-disk: a slot taken by another conversation spills the first to
+// disk, and its next turn loads it (tokens_cached) — in a restarted server
+// too; a file with a flipped byte is skipped and counted, and the answer
+// is the same, evaluated afresh. /cache/usage and /metrics report the tier.
+func TestCacheDiskTier(t *testing.T) {
+	dir := t.TempDir()
+	co := engine.DefaultCacheOptions()
+	co.PageTokens = 16
+	o := Options{Slots: 1, Cache: co, Metrics: true, CacheDisk: dir}
+	_, ts := newTestServer(t, o)
+	a := strings.Repeat("The first conversation is about the sea. ", 4)
+	first := postOK(t, ts.URL+"/completion", map[string]any{"prompt": a, "n_predict": 8, "temperature": 0})
+	postOK(t, ts.URL+"/completion", map[string]any{"prompt": strings.Repeat("Another one, about mountains. ", 4), "n_predict": 8, "temperature": 0})
+	next := map[string]any{"prompt": a + first["content"].(string) + " And then?", "n_predict": 8, "temperature": 0}
+	again := postOK(t, ts.URL+"/completion", next)
+	if num(again["tokens_cached"]) < 32 {
+		t.Errorf("next turn: tokens_cached %v, want the first conversation loaded from disk", again["tokens_cached"])
+	}
+	disk := obj(t, must(get(t, ts.URL+"/cache/usage")))["disk"].(map[string]any)
+	if num(disk["hits"]) != 1 || num(disk["spills"]) < 1 || num(disk["bytes"]) <= 0 {
+		t.Errorf("disk tier: %v", disk)
+	}
+	if m := scrape(t, ts.URL); m[`kvserve:kv_cache_disk_total{event="hits"}`] != 1 || m["kvserve:kv_cache_disk_bytes"] != num(disk["bytes"]) {
+		t.Errorf("metrics: hits %v bytes %v", m[`kvserve:kv_cache_disk_total{event="hits"}`], m["kvserve:kv_cache_disk_bytes"])
+	}
+
+	// A restarted server finds the entries.
+	_, ts2 := newTestServer(t, o)
+	restarted := postOK(t, ts2.URL+"/completion", next)
+	if restarted["content"] != again["content"] || num(restarted["tokens_cached"]) < 32 {
+		t.Errorf("after a restart: %q (cached %v), want %q", restarted["content"], restarted["tokens_cached"], again["content"])
+	}
+	// Flip a byte in every entry: a third server skips them all and still answers the same.
+	files, _ := filepath.Glob(filepath.Join(dir, "*.kvd"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		b[len(b)/2] ^= 0x40
+		os.WriteFile(f, b, 0o644)
+	}
+	_, ts3 := newTestServer(t, o)
+	fresh := postOK(t, ts3.URL+"/completion", next)
+	disk = obj(t, must(get(t, ts3.URL+"/cache/usage")))["disk"].(map[string]any)
+	if fresh["content"] != again["content"] || num(fresh["tokens_cached"]) != 0 || num(disk["skipped"]) != float64(len(files)) || num(disk["hits"]) != 0 {
+		t.Errorf("corrupt entries: %q (cached %v), disk %v", fresh["content"], fresh["tokens_cached"], disk)
 	}
 }

@@ -3,10 +3,12 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/sample"
 )
 
 // prompt reads a completion prompt: a string, an array of token ids, a
@@ -22,6 +24,52 @@ func (s *Server) prompt(o *object, key string) ([]int, *apiError) {
 		return nil, badRequest("%q is required", key)
 	}
 	return s.promptValue(raw, key, 0)
+}
+
+// maxPrompts bounds the prompts of one /completion request.
+const maxPrompts = 64
+
+// prompts reads /completion's prompt, which may hold several prompts
+// (an array whose items are strings, token arrays or objects, as
+// llama-server takes): each is tokenized as prompt reads one.
+func (s *Server) prompts(o *object, key string) ([][]int, *apiError) {
+	raw, ok := o.raw(key)
+	if !ok {
+		return nil, badRequest("%q is required", key)
+	}
+	if kind(raw) == "an array" {
+		if items, err := arrayItems(raw, maxPrompts+1); err == nil && len(items) > 1 && severalPrompts(items) {
+			if len(items) > maxPrompts {
+				return nil, badRequest("%q holds more than %d prompts", key, maxPrompts)
+			}
+			out := make([][]int, len(items))
+			for i, it := range items {
+				p, aerr := s.promptValue(it, fmt.Sprintf("%s[%d]", key, i), 1)
+				if aerr != nil {
+					return nil, aerr
+				}
+				out[i] = p
+			}
+			return out, nil
+		}
+	}
+	p, aerr := s.promptValue(raw, key, 0)
+	return [][]int{p}, aerr
+}
+
+// severalPrompts reports whether a prompt array is a list of prompts
+// (some item is an array or object, or it holds only strings) rather than
+// one prompt of token ids and strings.
+func severalPrompts(items []json.RawMessage) bool {
+	for _, it := range items {
+		switch kind(it) {
+		case "an array", "an object":
+			return true
+		case "a number":
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) promptValue(raw json.RawMessage, key string, depth int) ([]int, *apiError) {
@@ -106,6 +154,16 @@ func (s *Server) promptValue(raw json.RawMessage, key string, depth int) ([]int,
 // API: /completion, /v1/completions or /v1/chat/completions) into the
 // engine request and its generation options, or the error to answer.
 func (s *Server) decodeCompletion(body []byte, a api) (*engine.Request, genOptions, *apiError) {
+	reqs, g, aerr := s.decodeCompletions(body, a)
+	if aerr != nil {
+		return nil, g, aerr
+	}
+	return reqs[0], g, nil
+}
+
+// decodeCompletions is decodeCompletion for a request that may hold
+// several prompts (/completion): one engine request per prompt.
+func (s *Server) decodeCompletions(body []byte, a api) ([]*engine.Request, genOptions, *apiError) {
 	o, aerr := parseObject(body)
 	if aerr != nil {
 		return nil, genOptions{}, aerr
@@ -114,8 +172,9 @@ func (s *Server) decodeCompletion(body []byte, a api) (*engine.Request, genOptio
 	if o.err != nil {
 		return nil, g, o.err
 	}
-	var toks []int
-	if a == apiOAIChat {
+	var all [][]int
+	switch a {
+	case apiOAIChat:
 		prompt, plan, aerr := s.renderChat(o)
 		if aerr != nil {
 			return nil, g, aerr
@@ -124,14 +183,29 @@ func (s *Server) decodeCompletion(body []byte, a api) (*engine.Request, genOptio
 			return nil, g, aerr
 		}
 		g.turnEnd = s.turnEnd(s.chat)
-		if toks, aerr = s.encodePrompt(prompt, true, 0); aerr != nil {
+		toks, aerr := s.encodePrompt(prompt, true, 0)
+		if aerr != nil {
 			return nil, g, aerr
 		}
-	} else if toks, aerr = s.prompt(o, "prompt"); aerr != nil {
-		return nil, g, aerr
+		all = [][]int{toks}
+	case apiNative:
+		if all, aerr = s.prompts(o, "prompt"); aerr != nil {
+			return nil, g, aerr
+		}
+	default:
+		toks, aerr := s.prompt(o, "prompt")
+		if aerr != nil {
+			return nil, g, aerr
+		}
+		all = [][]int{toks}
 	}
-	req, aerr := s.request(toks, g)
-	return req, g, aerr
+	reqs := make([]*engine.Request, len(all))
+	for i, toks := range all {
+		if reqs[i], aerr = s.request(toks, g); aerr != nil {
+			return nil, g, aerr
+		}
+	}
+	return reqs, g, nil
 }
 
 // serveCompletion reads, decodes, admits and runs a completion request of
@@ -142,11 +216,20 @@ func (s *Server) serveCompletion(w http.ResponseWriter, r *http.Request, a api) 
 		WriteError(w, aerr)
 		return
 	}
-	req, g, aerr := s.decodeCompletion(body, a)
+	reqs, g, aerr := s.decodeCompletions(body, a)
 	if aerr != nil {
 		WriteError(w, aerr)
 		return
 	}
+	if len(reqs) > 1 {
+		s.serveMulti(w, r, reqs, g)
+		return
+	}
+	if g.n > 1 {
+		s.serveChoices(w, r, reqs[0], g)
+		return
+	}
+	req := reqs[0]
 	rn, aerr := s.start(r.Context(), req)
 	if aerr != nil {
 		WriteError(w, aerr)
@@ -163,32 +246,75 @@ func (s *Server) serveCompletion(w http.ResponseWriter, r *http.Request, a api) 
 // generationSettings is llama-server's generation_settings object.
 func (s *Server) generationSettings(g genOptions) map[string]any {
 	p := g.sample
+	stages := p.Samplers
+	if stages == nil {
+		stages = sample.DefaultStages()
+	}
+	typ := p.TypicalP
+	if typ == 0 {
+		typ = 1
+	}
+	dryLastN := p.DRYPenaltyLastN
+	if dryLastN == -1 {
+		dryLastN = s.eng.Model.NCtxTrain // llama-server reports the resolved window
+	}
+	breakers := p.DRYSequenceBreakers
+	if breakers == nil {
+		breakers = []string{}
+	}
+	bias := make([][2]any, 0, len(p.LogitBias))
+	for _, b := range p.LogitBias {
+		var v any = b.Bias
+		if math.IsInf(float64(b.Bias), -1) {
+			v = false
+		}
+		bias = append(bias, [2]any{b.Token, v})
+	}
 	stop := g.stop
 	if stop == nil {
 		stop = []string{}
 	}
 	return map[string]any{
-		"n_ctx":             s.slotCtx,
-		"model":             s.modelName,
-		"n_predict":         g.nPredict,
-		"max_tokens":        g.nPredict,
-		"seed":              p.Seed,
-		"temperature":       p.Temperature,
-		"top_k":             p.TopK,
-		"top_p":             p.TopP,
-		"min_p":             p.MinP,
-		"min_keep":          p.MinKeep,
-		"repeat_last_n":     p.RepeatLastN,
-		"repeat_penalty":    p.RepeatPenalty,
-		"presence_penalty":  p.PresencePenalty,
-		"frequency_penalty": p.FrequencyPenalty,
-		"stop":              stop,
-		"ignore_eos":        g.ignoreEOS,
-		"stream":            g.stream,
-		"n_probs":           g.nProbs,
-		"cache_prompt":      g.cachePrompt,
-		"n_keep":            g.nKeep,
-		"samplers":          []string{"penalties", "top_k", "top_p", "min_p", "temperature"},
+		"n_ctx":                 s.slotCtx,
+		"model":                 s.modelName,
+		"n_predict":             g.nPredict,
+		"max_tokens":            g.nPredict,
+		"seed":                  p.Seed,
+		"temperature":           p.Temperature,
+		"top_k":                 p.TopK,
+		"top_p":                 p.TopP,
+		"min_p":                 p.MinP,
+		"min_keep":              p.MinKeep,
+		"repeat_last_n":         p.RepeatLastN,
+		"repeat_penalty":        p.RepeatPenalty,
+		"presence_penalty":      p.PresencePenalty,
+		"frequency_penalty":     p.FrequencyPenalty,
+		"stop":                  stop,
+		"ignore_eos":            g.ignoreEOS,
+		"stream":                g.stream,
+		"n_probs":               g.nProbs,
+		"cache_prompt":          g.cachePrompt,
+		"n_keep":                g.nKeep,
+		"samplers":              sample.StageNames(stages),
+		"typical_p":             typ,
+		"dynatemp_range":        p.DynatempRange,
+		"dynatemp_exponent":     p.DynatempExponent,
+		"xtc_probability":       p.XTCProbability,
+		"xtc_threshold":         p.XTCThreshold,
+		"top_n_sigma":           p.TopNSigma,
+		"mirostat":              p.Mirostat,
+		"mirostat_tau":          p.MirostatTau,
+		"mirostat_eta":          p.MirostatEta,
+		"dry_multiplier":        p.DRYMultiplier,
+		"dry_base":              p.DRYBase,
+		"dry_allowed_length":    p.DRYAllowedLength,
+		"dry_penalty_last_n":    dryLastN,
+		"dry_sequence_breakers": breakers,
+		"logit_bias":            bias,
+		"post_sampling_probs":   p.PostSamplingProbs,
+		"n_discard":             0,
+		"timings_per_token":     false,
+		"lora":                  []any{},
 	}
 }
 
@@ -227,7 +353,7 @@ func (s *Server) nativeFinal(req *engine.Request, g genOptions, text string, out
 		"model":               s.modelName,
 		"tokens_predicted":    res.PredictedTokens,
 		"tokens_evaluated":    res.PromptTokens,
-		"tokens_cached":       res.CachedTokens,
+		"tokens_cached":       res.SlotTokens,
 		"generation_settings": s.generationSettings(g),
 		"prompt":              s.eng.Tok.Decode(req.Prompt, true),
 		"has_new_line":        strings.Contains(res.Text, "\n"),
@@ -238,9 +364,37 @@ func (s *Server) nativeFinal(req *engine.Request, g genOptions, text string, out
 		"timings":             timings(res),
 	}
 	if g.nProbs > 0 && !stream {
-		m["completion_probabilities"] = s.probEntries(out)
+		m["completion_probabilities"] = s.nativeProbs(out, g)
+	}
+	if len(g.fields) > 0 {
+		return nestedFields(m, g.fields)
 	}
 	return m
+}
+
+// nestedFields keeps the values at the given paths ("a/b" is m["a"]["b"]),
+// keyed by their paths, as llama-server's response_fields does; a path
+// that is not there is left out.
+func nestedFields(m map[string]any, paths []string) map[string]any {
+	out := map[string]any{}
+	for _, p := range paths {
+		var cur any = m
+		ok := true
+		for _, k := range strings.Split(p, "/") {
+			mm, isMap := cur.(map[string]any)
+			if !isMap {
+				ok = false
+				break
+			}
+			if cur, ok = mm[k]; !ok {
+				break
+			}
+		}
+		if ok {
+			out[p] = cur
+		}
+	}
+	return out
 }
 
 // streamNative streams /completion: one event per generated token with
@@ -269,12 +423,12 @@ func (s *Server) streamNative(w http.ResponseWriter, rn *run, req *engine.Reques
 			"content":          st.text,
 			"tokens":           tokenIDs(st.tokens),
 			"stop":             false,
-			"id_slot":          -1,
+			"id_slot":          st.slot,
 			"tokens_predicted": n,
 			"tokens_evaluated": len(req.Prompt),
 		}
 		if g.nProbs > 0 {
-			chunk["completion_probabilities"] = s.probEntries(st.tokens)
+			chunk["completion_probabilities"] = s.nativeProbs(st.tokens, g)
 		}
 		if ev.data(chunk) != nil {
 			return // the client went away: close() cancels the request

@@ -57,12 +57,17 @@ func TestCompletionNative(t *testing.T) {
 	// cache_prompt (default true) reuses the slot's prefix: the same
 	// prompt again evaluates one token; with cache_prompt false, all.
 	r2 := postOK(t, ts.URL+"/completion", greedyBody(nil))
-	if num(r2["tokens_cached"]) != 4 || r2["content"] != content || num(r2["timings"].(map[string]any)["prompt_n"]) != 1 {
-		t.Errorf("cached: tokens_cached %v prompt_n %v content %q", r2["tokens_cached"], r2["timings"].(map[string]any)["prompt_n"], r2["content"])
+	if cacheN(r2) != 4 || r2["content"] != content || num(r2["timings"].(map[string]any)["prompt_n"]) != 1 {
+		t.Errorf("cached: cache_n %v prompt_n %v content %q", cacheN(r2), r2["timings"].(map[string]any)["prompt_n"], r2["content"])
+	}
+	// tokens_cached: what the slot caches at the end (prompt and the
+	// generated tokens fed back; the last sampled one is not).
+	if num(r2["tokens_cached"]) != num(r2["tokens_evaluated"])+num(r2["tokens_predicted"])-1 {
+		t.Errorf("tokens_cached %v, evaluated %v, predicted %v", r2["tokens_cached"], r2["tokens_evaluated"], r2["tokens_predicted"])
 	}
 	r3 := postOK(t, ts.URL+"/completion", greedyBody(map[string]any{"cache_prompt": false}))
-	if num(r3["tokens_cached"]) != 0 || r3["content"] != content {
-		t.Errorf("cache_prompt false: tokens_cached %v content %q", r3["tokens_cached"], r3["content"])
+	if cacheN(r3) != 0 || r3["content"] != content {
+		t.Errorf("cache_prompt false: cache_n %v content %q", cacheN(r3), r3["content"])
 	}
 	if _, ok := r2["tokens"].([]any); !ok || len(r2["tokens"].([]any)) != 0 {
 		t.Errorf("tokens without return_tokens: %v", r2["tokens"])

@@ -36,5 +36,5 @@ func (s *Server) defaults() Defaults {
 func (s *Server) defaultGen(a api) genOptions {
 	d := s.defaults()
 	return genOptions{api: a, sample: d.Sample, nPredict: d.NPredict, slotID: -1, cachePrompt: d.CachePrompt,
-		nKeep: d.NKeep, ignoreEOS: d.IgnoreEOS}
+		nKeep: d.NKeep, ignoreEOS: d.IgnoreEOS, cacheReuse: d.CacheReuse}
 }

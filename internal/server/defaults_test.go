@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -57,5 +58,32 @@ func TestNoPrefillAssistant(t *testing.T) {
 		{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}}})
 	if r["prompt"] != "[user]Hi[assistant]Hello[assistant]" {
 		t.Errorf("prompt %q", r["prompt"])
+	}
+}
+
+// --cache-reuse / n_cache_reuse: a prompt that drops a middle span of the
+// previous one reuses the cached chunk after it (shifted down), and
+// greedy output matches a fresh evaluation.
+func TestCacheReuse(t *testing.T) {
+	_, ts := newTestServer(t, Options{})
+	a := strings.Repeat("The cat sat on the mat. ", 8)
+	b := strings.Repeat("A dog ran in the park today. ", 6)
+	c := strings.Repeat("Birds sing songs in the morning light. ", 8)
+	postOK(t, ts.URL+"/completion", map[string]any{"prompt": a + b + c, "n_predict": 1, "temperature": 0})
+	r := postOK(t, ts.URL+"/completion", map[string]any{"prompt": a + c, "n_predict": 8, "temperature": 0, "n_cache_reuse": 16})
+	fresh := postOK(t, ts.URL+"/completion", map[string]any{"prompt": a + c, "n_predict": 8, "temperature": 0, "cache_prompt": false})
+	cached, evaluated := cacheN(r), num(r["tokens_evaluated"])
+	t.Logf("reuse: cached %v of %v; %q", cached, evaluated, r["content"])
+	if cached < evaluated*0.8 {
+		t.Errorf("tokens_cached %v of %v: the chunk after the removed span was not reused", cached, evaluated)
+	}
+	if r["content"] != fresh["content"] {
+		t.Errorf("reused cache gave %q, a fresh evaluation %q", r["content"], fresh["content"])
+	}
+	// Without reuse only the common prefix is cached.
+	postOK(t, ts.URL+"/completion", map[string]any{"prompt": a + b + c, "n_predict": 1, "temperature": 0})
+	r = postOK(t, ts.URL+"/completion", map[string]any{"prompt": a + c, "n_predict": 1, "temperature": 0})
+	if cacheN(r) >= evaluated*0.8 {
+		t.Errorf("without n_cache_reuse, cache_n %v", cacheN(r))
 	}
 }

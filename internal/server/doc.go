@@ -63,10 +63,21 @@
 //     body through one reader (decodeJSON; ReadJSON for extensions).
 //   - Disconnects: a client that goes away (streaming or not) cancels its
 //     request; the slot is freed at the next scheduler step.
-//   - tokens_cached and usage.prompt_tokens_details.cached_tokens count the
-//     prompt tokens reused from the slot's cache (timings.cache_n too);
+//   - tokens_cached counts the tokens the slot caches when the request
+//     ends (llama-server's n_past: the prompt and the generated tokens fed
+//     back); timings.cache_n and usage.prompt_tokens_details.cached_tokens
+//     count the prompt tokens reused from the slot's cache;
 //     tokens_evaluated is the prompt length, timings.prompt_n the prompt
 //     tokens actually evaluated.
+//   - Sampling (samplers.go, internal/sample): every llama.cpp sampler with
+//     llama-server's fields and order ("samplers"); logit_bias as an array
+//     of [token, bias] pairs or an object, a token being an id or a text,
+//     a bias a number or false; post_sampling_probs reports "prob" and
+//     "top_probs" after the chain.
+//   - Several prompts in one /completion request (multi.go) run as
+//     parallel requests: an array of results with "index", or their
+//     chunks interleaved, each with "index"; response_fields keeps the
+//     given paths of /completion's answer.
 //   - Speculative decoding (Options.Spec, DraftPath; engine's spec.go):
 //     timings.draft_n and draft_n_accepted are reported only when the
 //     request speculated, as llama-server does; speculative.n_max,
@@ -77,9 +88,11 @@
 //     nothing; -1 generates until end of generation or the slot's context.
 //   - Unknown request fields are ignored; known fields with a wrong type or
 //     an out-of-range value are a 400, and so are features kvserve does not
-//     implement when asked for (logit_bias, legacy functions, mirostat,
-//     typical_p, DRY, XTC, n or best_of other than 1, echo, multiple
-//     prompts, image or audio content).
+//     implement when asked for (legacy functions, best_of other than 1, n
+//     other than 1 on /completion or with streaming, echo, several prompts
+//     on /v1/completions, image or audio content). OpenAI's n (up to 16)
+//     runs n requests in parallel, one choice each (a fixed seed gives
+//     choice i the seed+i).
 //   - Constrained output (constrain.go, internal/grammar): "grammar"
 //     (GBNF), "json_schema", and OpenAI's "response_format" (json_object,
 //     json_schema) on every completion route, at most one of them. A
@@ -133,11 +146,16 @@
 //     stream started are sent as an event {"error":{...}}.
 //   - Slot files: see the format in slots.go. Save/restore need
 //     Options.SlotSavePath (else 501); file names are plain names (no
-//     separators, no ".."); a busy slot, or a name taken by a directory,
-//     answers 409; a corrupt, truncated, foreign or mismatched file is
+//     separators, no ".."); an action on a busy slot waits for it (up to
+//     the queue timeout, then 409, as does a name taken by a directory); a corrupt, truncated, foreign or mismatched file is
 //     refused with a 400 naming the problem and the slot is left
 //     unchanged. Errors name the file, never the directory. Temporary
-//     files of saves interrupted by a crash are removed at start.
+//     files of saves interrupted by a crash are removed at start. A restore
+//     takes optional "type_k" / "type_v": the pages are converted to them
+//     on load; a file saved with another page size is repacked into this
+//     server's pages (kvcache.ReadSeqAs; the same model and head shape
+//     are required). Converted on load, the rows equal what
+//     /cache/requantize makes of the original.
 //   - Shutdown (Serve's context ends, e.g. SIGTERM): stop accepting, answer
 //     new requests on open connections 503, let in-flight requests finish
 //     for up to ShutdownTimeout, then cancel them — a stream ends with an

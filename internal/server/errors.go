@@ -30,6 +30,11 @@ type Error struct {
 	Type       string
 	Message    string
 	RetryAfter int
+	// Extra fields of the error object (llama-server's n_prompt_tokens
+	// and n_ctx on a context overflow).
+	Extra map[string]any
+
+	slotBusy bool // a slot action found its slot running a request
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -60,7 +65,11 @@ func busy(format string, args ...any) *apiError {
 // errorBody is the JSON of an error: the body of an error response and
 // the payload of an error event in a stream.
 func errorBody(e *apiError) map[string]any {
-	return map[string]any{"error": map[string]any{"code": e.Status, "message": e.Message, "type": e.Type}}
+	m := map[string]any{"code": e.Status, "message": e.Message, "type": e.Type}
+	for k, v := range e.Extra {
+		m[k] = v
+	}
+	return map[string]any{"error": m}
 }
 
 // asAPIError maps any error to the one answered: an *Error as it is,

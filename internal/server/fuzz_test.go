@@ -11,6 +11,8 @@ func FuzzRequestParsing(f *testing.F) {
 		`{"n":1,"response_format":{"type":"text"},"stream_options":{"include_usage":true}}`,
 		`{"seed":18446744073709551615,"top_k":1e3,"n_predict":-2}`,
 		`{"logit_bias":{},"tools":[],"echo":false,"typical_p":1}`,
+		`{"logit_bias":[[5,false],["hi",-2]],"samplers":["top_k","temp"],"mirostat":2,"dry_multiplier":0.8}`,
+		`{"logit_bias":{"12":1.5},"samplers":"kt","post_sampling_probs":true,"dry_sequence_breakers":["\n"]}`,
 		`{`, `[]`, `null`, `{"a":{"b":[1,2,{"c":null}]}}`,
 	} {
 		f.Add([]byte(seed))

@@ -51,6 +51,7 @@ type genOptions struct {
 	nProbs       int  // alternatives per token (0: none)
 	logprobs     bool // report the chosen tokens' log-probabilities
 	cachePrompt  bool
+	cacheReuse   int // least chunk reused after a shifted prefix (0: off)
 	nKeep        int // tokens a context shift or truncation keeps (-1: the prompt)
 	slotID       int
 	returnTokens bool
@@ -60,20 +61,16 @@ type genOptions struct {
 	plan         *chatPlan          // chat: tools and reasoning, how to read the output (nil otherwise)
 	turnEnd      string             // chat: the template's end-of-turn marker when it is not one token ("" otherwise)
 	spec         *engine.SpecParams // speculative.n_max / n_min / p_min (nil: the server's)
+	fields       []string           // response_fields: the paths of /completion's answer to keep (nil: all)
+	n            int                // OpenAI choices (n)
 }
 
 // unsupported lists request fields asking for features kvserve does not
 // implement; a request that sets one to a non-default value is refused
 // with a 400 rather than silently served differently.
 var unsupported = []struct{ field, what string }{
-	{"logit_bias", "logit_bias"},
 	{"functions", "legacy function calling (use \"tools\")"},
-	{"mirostat", "mirostat sampling"},
-	{"dry_multiplier", "DRY sampling"},
-	{"xtc_probability", "XTC sampling"},
-	{"dynatemp_range", "dynamic temperature"},
 	{"lora", "per-request LoRA adapters"},
-	{"post_sampling_probs", "post_sampling_probs"},
 	{"echo", "echo"},
 	{"suffix", "suffix (insertion)"},
 	{"prompt_logprobs", "prompt_logprobs"},
@@ -87,19 +84,27 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 			o.fail("%q is not supported: kvserve does not implement %s", u.field, u.what)
 		}
 	}
-	if o.has("typical_p") && o.float("typical_p", 1, 0, 1) != 1 {
-		o.fail(`"typical_p" is not supported (only 1.0, disabled, is accepted)`)
-	}
-	if o.has("top_n_sigma") && o.float("top_n_sigma", -1, -1e9, 1e9) > 0 {
-		o.fail(`"top_n_sigma" is not supported (only values <= 0, disabled, are accepted)`)
-	}
 	if a != apiOAIChat && o.nonEmpty("tools") {
 		o.fail(`"tools" are supported on /v1/chat/completions only`)
 	}
 	g.grammar = parseConstraint(o)
+	g.n = 1
+	if a != apiNative {
+		// OpenAI's n: that many choices (each its own request; with a
+		// fixed seed, choice i samples with seed+i).
+		for _, f := range []string{"n", "n_cmpl"} {
+			if o.has(f) {
+				g.n = o.int(f, 1, 1, maxChoices)
+				break
+			}
+		}
+	}
 	for _, f := range []string{"n", "best_of", "n_cmpl"} {
+		if a != apiNative && f != "best_of" {
+			continue
+		}
 		if o.has(f) && o.int(f, 1, math.MinInt32, math.MaxInt32) != 1 && o.err == nil {
-			o.fail("%q must be 1: kvserve returns one choice per request", f)
+			o.fail("%q must be 1: kvserve returns one choice per request here", f)
 		}
 	}
 	// Length: n_predict (llama-server), max_completion_tokens and
@@ -125,6 +130,7 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 	p.PresencePenalty = float32(o.float("presence_penalty", float64(p.PresencePenalty), -big, big))
 	p.FrequencyPenalty = float32(o.float("frequency_penalty", float64(p.FrequencyPenalty), -big, big))
 	p.Seed = o.seed("seed", p.Seed)
+	s.parseSamplers(o, p)
 	if o.err == nil {
 		if err := p.Validate(); err != nil {
 			o.fail("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
@@ -132,6 +138,9 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 	}
 	g.stop = o.strings("stop", maxStops, maxStopBytes)
 	g.stream = o.bool("stream", false)
+	if g.n > 1 && g.stream && o.err == nil {
+		o.fail(`"n" > 1 is answered without streaming: set "stream": false, or send n requests`)
+	}
 	if so := o.object("stream_options"); so != nil {
 		g.includeUsage = so.bool("include_usage", false)
 		if so.err != nil {
@@ -159,9 +168,11 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 		}
 	}
 	g.cachePrompt = o.bool("cache_prompt", g.cachePrompt)
+	g.cacheReuse = o.int("n_cache_reuse", g.cacheReuse, 0, math.MaxInt32)
 	g.nKeep = o.int("n_keep", g.nKeep, -1, math.MaxInt32)
 	g.slotID = o.int("id_slot", -1, -1, s.o.Slots-1)
 	g.returnTokens = o.bool("return_tokens", false)
+	g.fields = o.strings("response_fields", 64, 256)
 	g.ignoreEOS = o.bool("ignore_eos", g.ignoreEOS)
 	// llama-server's per-request speculation settings.
 	var sp engine.SpecParams
@@ -205,9 +216,13 @@ func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError
 			return nil, badRequest("token id %d is out of range (the vocabulary has %d tokens)", t, nv)
 		}
 	}
+	g.sample.ContextSize = s.eng.Model.NCtxTrain
+	if g.sample.DRYMultiplier != 0 && g.sample.DRYBase >= 1 && g.sample.DRYPenaltyLastN != 0 {
+		g.sample.DRYBreakers = s.dryBreakers(g.sample.DRYSequenceBreakers)
+	}
 	r := &engine.Request{
 		Prompt: prompt, NPredict: g.nPredict, Sample: g.sample, Stop: g.stops(), IgnoreEOS: g.ignoreEOS,
-		NProbs: min(g.nProbs, nv), SlotID: g.slotID, CachePrompt: g.cachePrompt, NKeep: g.nKeep,
+		NProbs: min(g.nProbs, nv), SlotID: g.slotID, CachePrompt: g.cachePrompt, NKeep: g.nKeep, CacheReuse: g.cacheReuse,
 		Grammar: g.grammar, Special: g.special, Spec: g.spec,
 	}
 	if g.plan != nil && g.plan.parser.Reasoning && g.plan.tmpl.Format != toolcall.Harmony {
@@ -273,9 +288,19 @@ func (s *Server) maxPrompt() int {
 // maxShiftedPrompt bounds prompts under --context-shift, in slot contexts.
 const maxShiftedPrompt = 8
 
+// exceedContext is llama-server's context overflow error: its message,
+// with n_prompt_tokens and n_ctx (n is the count, or a lower bound when
+// counting stopped early: "more than N").
 func (s *Server) exceedContext(n string) *apiError {
-	return errorf(http.StatusBadRequest, TypeExceedContext,
-		"the prompt has %s tokens, which does not fit the context of %d tokens per slot (give a larger -c or fewer slots)", n, s.slotCtx)
+	e := errorf(http.StatusBadRequest, TypeExceedContext,
+		"request (%s tokens) exceeds the available context size (%d tokens), try increasing it (a larger -c, or fewer slots with -np)", n, s.slotCtx)
+	nt, err := strconv.Atoi(n)
+	if err != nil {
+		fmt.Sscanf(n, "more than %d", &nt)
+		nt++
+	}
+	e.Extra = map[string]any{"n_prompt_tokens": nt, "n_ctx": s.slotCtx}
+	return e
 }
 
 // run is a submitted request.
@@ -377,6 +402,7 @@ type tokenOut struct {
 // step is what a request produced since the last step: text safe to
 // send, the tokens, and at the end the result.
 type step struct {
+	slot   int
 	text   string
 	tokens []tokenOut
 	res    *engine.Result
@@ -424,7 +450,7 @@ func (s *Server) next(rn *run) (step, *apiError) {
 		}
 		return step{text: ev.Text, res: &res}, nil
 	}
-	return step{text: ev.Text, tokens: []tokenOut{{id: ev.Token, logprob: ev.LogProb, top: ev.Top}}}, nil
+	return step{slot: ev.SlotID, text: ev.Text, tokens: []tokenOut{{id: ev.Token, logprob: ev.LogProb, top: ev.Top}}}, nil
 }
 
 // collect runs a request to its end (non-streaming).

@@ -256,6 +256,11 @@ func startStream(t testing.TB, url string, body any) (first string, cancel func(
 	return line, func() { cancelCtx(); resp.Body.Close() }, br
 }
 
+// cacheN is a /completion response's timings.cache_n: prompt tokens reused
+// from the slot's cache (tokens_cached counts every token the slot caches
+// at the end, as llama-server's does).
+func cacheN(r map[string]any) float64 { return num(r["timings"].(map[string]any)["cache_n"]) }
+
 func num(v any) float64 {
 	f, _ := v.(float64)
 	return f

@@ -33,6 +33,7 @@ type collector struct {
 	requantize, requantizeSeconds, demotions, policyFreed    *prometheus.Desc
 	budgetRejections, cacheRoleBytes, reasoningDropped       *prometheus.Desc
 	draftTokens, draftAccepted, draftCacheBytes              *prometheus.Desc
+	sharedBytes, diskBytes, diskEvents                       *prometheus.Desc
 
 	mu      sync.Mutex
 	snap    *cacheSnapshot // the last between-steps reading (nil: none yet)
@@ -77,6 +78,9 @@ func newCollector(s *Server) *collector {
 		policyFreed:       d("cache_policy_bytes_freed_total", "Cache bytes freed by the precision policy."),
 		budgetRejections:  d("cache_budget_rejections_total", "Requests refused because they could not fit the cache budget."),
 		cacheRoleBytes:    d("kv_cache_role_bytes", "KV cache bytes in use by the role of the tokens a page holds (prompt, generated, reasoning; mixed: a page holding several).", "role"),
+		diskBytes:         d("kv_cache_disk_bytes", "Bytes of the cache's disk tier files (--cache-disk)."),
+		diskEvents:        d("kv_cache_disk_total", "Disk tier events: spills (entries written), hits (entries loaded), misses (prompts no entry helped), skipped (corrupt, truncated or foreign files), evicted, failed (spills not written).", "event"),
+		sharedBytes:       d("kv_cache_shared_bytes", "KV cache bytes in pages several slots hold (shared prompt prefixes), each counted once (they are in kv_cache_bytes once)."),
 		reasoningDropped:  d("cache_reasoning_dropped_tokens_total", "Reasoning tokens the precision policy dropped from slots' caches when their requests ended."),
 
 		mspWaiting:  d("num_requests_waiting", "Requests queued: waiting for a slot or in the scheduler's queue (the model server protocol's TotalQueuedRequests)."),
@@ -94,7 +98,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.promptRate, c.predictedRate, c.processing, c.deferred, c.waiting, c.requests, c.decodes, c.tokensMax,
 		c.cacheBytes, c.cacheCapacity, c.cacheUsage, c.cacheTokens, c.slots,
 		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections, c.cacheRoleBytes, c.reasoningDropped,
-		c.draftTokens, c.draftAccepted, c.draftCacheBytes,
+		c.draftTokens, c.draftAccepted, c.draftCacheBytes, c.sharedBytes, c.diskBytes, c.diskEvents,
 		c.mspWaiting, c.mspRunning, c.utilization, c.limit, c.configInfo, c.stepDown, c.floor} {
 		ch <- d
 	}
@@ -108,6 +112,7 @@ type cacheSnapshot struct {
 	tokens, positions int64
 	room              cacheRoom
 	byRole            map[string]int64 // bytes by the roles of a page's tokens
+	sharedBytes       int64            // bytes of pages several slots hold
 }
 
 // metricsStepWait bounds how long a scrape waits for the scheduler to
@@ -154,10 +159,13 @@ func measureSnapshot(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheSnapshot {
 	for seq := 0; seq < cfg.Seqs; seq++ {
 		snap.tokens += int64(kc.Len(seq))
 		for _, p := range kc.Pages(seq) {
-			snap.byRole[p.Roles.Label()] += int64(p.Bytes)
+			if p.Holders == 1 || kc.Canonical(p.Ref(seq)).Seq == seq { // a shared page once
+				snap.byRole[p.Roles.Label()] += int64(p.Bytes)
+			}
 		}
 	}
 	snap.positions = int64(cfg.Seqs) * int64(cfg.Ctx)
+	snap.sharedBytes, _ = kc.SharedBytes()
 	return snap
 }
 
@@ -242,6 +250,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByRole), "role")
 	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByBudget), "budget")
 	m(c.reasoningDropped, prometheus.CounterValue, float64(st.Policy.DroppedTokens))
+	m(c.sharedBytes, prometheus.GaugeValue, float64(snap.sharedBytes))
+	if s.disk != nil {
+		ds := s.disk.Stats()
+		m(c.diskBytes, prometheus.GaugeValue, float64(ds.Bytes))
+		for ev, n := range map[string]int64{"spills": ds.Spills, "hits": ds.Hits, "misses": ds.Misses, "skipped": ds.Skipped, "evicted": ds.Evicted, "failed": ds.Failed} {
+			m(c.diskEvents, prometheus.CounterValue, float64(n), ev)
+		}
+	}
 	for _, role := range []string{"prompt", "generated", "reasoning", "mixed"} {
 		m(c.cacheRoleBytes, prometheus.GaugeValue, float64(snap.byRole[role]), role)
 	}
@@ -359,9 +375,10 @@ func measureRoom(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheRoom {
 			n := kc.NumPages(seq, l)
 			for vi, sd := range sides {
 				for i := 0; i < n; i++ {
-					t, _, ok := kc.Page(kvcache.PageRef{Seq: seq, Layer: l, V: vi == 1, Index: i})
-					if !ok {
-						continue // released (sliding window)
+					ref := kvcache.PageRef{Seq: seq, Layer: l, V: vi == 1, Index: i}
+					t, _, ok := kc.Page(ref)
+					if !ok || kc.Canonical(ref) != ref {
+						continue // released (sliding window), or a shared page counted at its first holder
 					}
 					b := pageBytes(t, vi == 1)
 					if next, ok := stepBelow(sd.ladder, t); ok {

@@ -84,6 +84,18 @@ func (s *Server) renderChat(o *object) (string, *chatPlan, *apiError) {
 		}
 		json.Unmarshal(raw, &extra)
 	}
+	// OpenAI's reasoning_effort (gpt-oss: low, medium or high) reaches the
+	// template as the variable of that name, as llama-server passes it,
+	// unless chat_template_kwargs sets it.
+	if raw, ok := o.raw("reasoning_effort"); ok && kind(raw) != "null" {
+		effort := o.string("reasoning_effort", "")
+		if o.err != nil {
+			return "", nil, o.err
+		}
+		if _, set := extra["reasoning_effort"]; !set && effort != "" {
+			extra["reasoning_effort"] = effort
+		}
+	}
 	for k, v := range s.o.ChatTemplateKwargs {
 		if _, set := extra[k]; !set {
 			extra[k] = v
@@ -276,7 +288,17 @@ func (s *Server) answerOAI(w http.ResponseWriter, rn *run, g genOptions) {
 		WriteError(w, aerr)
 		return
 	}
-	choice := map[string]any{"index": 0, "finish_reason": finishReason(res), "logprobs": nil}
+	resp := base(object)
+	resp["choices"] = []any{s.oaiChoice(g, 0, text, out, res)}
+	resp["usage"] = usage(res)
+	resp["timings"] = timings(res)
+	WriteJSON(w, http.StatusOK, resp)
+}
+
+// oaiChoice is choice i of an OpenAI answer.
+func (s *Server) oaiChoice(g genOptions, i int, text string, out []tokenOut, res *engine.Result) map[string]any {
+	a, plan := g.api, g.plan
+	choice := map[string]any{"index": i, "finish_reason": finishReason(res), "logprobs": nil}
 	if a == apiOAIChat {
 		choice["message"] = map[string]any{"role": "assistant", "content": text}
 		if plan != nil && plan.active() {
@@ -293,11 +315,7 @@ func (s *Server) answerOAI(w http.ResponseWriter, rn *run, g genOptions) {
 			choice["logprobs"] = s.legacyLogprobs(out, 0)
 		}
 	}
-	resp := base(object)
-	resp["choices"] = []any{choice}
-	resp["usage"] = usage(res)
-	resp["timings"] = timings(res)
-	WriteJSON(w, http.StatusOK, resp)
+	return choice
 }
 
 // streamOAI streams OpenAI chunks. Chat: the first chunk's delta holds
@@ -343,7 +361,7 @@ func (s *Server) streamOAI(w http.ResponseWriter, rn *run, g genOptions, a api, 
 	}
 	if a == apiOAIChat {
 		first := base(object)
-		first["choices"] = []any{map[string]any{"index": 0, "delta": map[string]any{"role": "assistant", "content": ""}, "logprobs": nil, "finish_reason": nil}}
+		first["choices"] = []any{map[string]any{"index": 0, "delta": map[string]any{"role": "assistant", "content": nil}, "logprobs": nil, "finish_reason": nil}}
 		if ev.data(first) != nil {
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/tensor"
@@ -74,7 +75,7 @@ func (s *Server) cacheTypes() map[string]any {
 	return map[string]any{
 		"cache_type_k": ck, "cache_type_v": cv,
 		"cache_types": map[string]any{
-			"k": k, "v": v, "rotate": cfg.Rotate, "page_tokens": cfg.PageTokens,
+			"k": k, "v": v, "rotate": cfg.Rotate, "page_tokens": cfg.PageTokens, "key_channels": cfg.KeyChannels.String(),
 		},
 	}
 }
@@ -195,6 +196,12 @@ func (s *Server) handleProps(w http.ResponseWriter, r *http.Request) {
 		"chat_template_caps": map[string]any{},
 		"modalities":         map[string]any{"vision": false, "audio": false},
 		"build_info":         "kvserve " + Version + " (" + runtime.Version() + ")",
+		"endpoint_slots":     !s.o.NoSlots,
+		"endpoint_props":     false,
+		"endpoint_metrics":   s.o.Metrics,
+		"webui":              !s.o.NoWebUI,
+		"bos_token":          s.tokenText(s.eng.BOS()),
+		"eos_token":          s.tokenText(s.eng.Tok.EOS()),
 		"is_sleeping":        false,
 	}
 	for k, v := range s.cacheTypes() {
@@ -238,9 +245,17 @@ func (s *Server) handleSlots(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, slot)
 	}
-	if r.URL.Query().Get("fail_on_no_slot") == "1" && idle == 0 {
+	if f := r.URL.Query().Get("fail_on_no_slot"); (f == "1" || strings.EqualFold(f, "true")) && idle == 0 {
 		WriteError(w, busy("no slot available"))
 		return
 	}
 	WriteJSON(w, http.StatusOK, out)
+}
+
+// tokenText is a special token's text ("" for none).
+func (s *Server) tokenText(id int) string {
+	if id < 0 || id >= s.eng.Model.NVocab {
+		return ""
+	}
+	return string(s.eng.Tok.Piece(id, true))
 }

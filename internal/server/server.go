@@ -19,8 +19,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kvserve/kvserve/internal/cachedisk"
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/model"
 )
 
@@ -64,7 +66,17 @@ type Options struct {
 	// ContextShift lets generation continue past a full slot by dropping
 	// older tokens, and truncates prompts that do not fit (--context-shift).
 	ContextShift bool
-	Cache        engine.CacheOptions
+	// CacheDisk is the directory of the cache's disk tier ("": none):
+	// slots' caches that would be dropped are spilled there and loaded
+	// back for prompts that start with them, across restarts too; files
+	// are evicted least recently used past CacheDiskBudget bytes (0: no
+	// limit). See internal/cachedisk.
+	CacheDisk       string
+	CacheDiskBudget int64
+	// NoSharePrefix turns off sharing prefix pages between slots
+	// (--no-cache-share; see engine.SchedulerOptions).
+	NoSharePrefix bool
+	Cache         engine.CacheOptions
 	// Policy is the automatic cache precision policy (nil: none).
 	Policy *cachepolicy.Policy
 	// Spec configures speculative decoding (nil: none); DraftPath is the
@@ -187,12 +199,14 @@ type Server struct {
 	ownDraft  *engine.Engine // the draft model the server loaded (closed with it)
 	sched     *engine.Scheduler
 	slotCtx   int
-	turnEnds  sync.Map // chat template source → its end-of-turn stop string (Server.turnEnd)
+	turnEnds  sync.Map        // chat template source → its end-of-turn stop string (Server.turnEnd)
+	disk      *cachedisk.Tier // the cache's disk tier (nil: none)
 	chat      chatTemplate
 	chatErr   error
 	modelName string
 
 	waiting    atomic.Int64 // completions submitted and not yet started
+	breakers   breakerCache // DRY's processed sequence breakers
 	baseCtx    context.Context
 	cancelBase context.CancelFunc
 
@@ -405,7 +419,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	if origin == "" || sameOrigin(r, origin) {
 		if r.Method == http.MethodOptions {
 			w.Header().Set("Allow", "GET, POST, OPTIONS")
-			w.WriteHeader(http.StatusNoContent)
+			w.WriteHeader(http.StatusOK) // as llama-server answers every OPTIONS
 			return false
 		}
 		return true
@@ -549,6 +563,22 @@ func (s *Server) load() error {
 			return fmt.Errorf("context of %d tokens over %d slots leaves %d tokens per slot; give at least 16 per slot", s.o.Ctx, s.o.Slots, slotCtx)
 		}
 	}
+	var disk *cachedisk.Tier
+	if s.o.CacheDisk != "" {
+		// Entries fit a model and cache shape: the key says which.
+		m := e.Model
+		kc, _ := kvcache.ParseKeyChannels(s.o.Cache.KeyChannels) // checked when the scheduler's cache is built
+		key := fmt.Sprintf("%s/%d layers/%d kv heads/%d+%d dims/key channels %s", engineFingerprint(e), m.NLayer, m.NHeadKV, m.HeadDim, m.HeadDimV, kc)
+		var err error
+		if disk, err = cachedisk.Open(s.o.CacheDisk, key, s.o.CacheDiskBudget, s.log); err != nil {
+			if own {
+				e.Close()
+			}
+			return err
+		}
+		st := disk.Stats()
+		s.log.Info("cache disk tier", "entries", st.Entries, "bytes", st.Bytes, "budget", st.Budget, "skipped", st.Skipped)
+	}
 	var spec *engine.SpecOptions
 	var draft *engine.Engine
 	if s.o.Spec != nil || s.o.DraftPath != "" {
@@ -570,7 +600,7 @@ func (s *Server) load() error {
 	}
 	sched, err := e.NewScheduler(engine.SchedulerOptions{
 		Slots: s.o.Slots, SlotCtx: slotCtx, Batch: s.o.Batch, PrefillChunk: s.o.PrefillChunk, ContextShift: s.o.ContextShift,
-		Cache: s.o.Cache, Policy: s.o.Policy, Spec: spec, Logger: s.log,
+		Cache: s.o.Cache, Policy: s.o.Policy, Spec: spec, Logger: s.log, NoSharePrefix: s.o.NoSharePrefix, Disk: disk,
 	})
 	if err != nil {
 		if draft != nil {
@@ -601,7 +631,7 @@ func (s *Server) load() error {
 		return errors.New("the server was closed while loading")
 	}
 	sched.Start()
-	s.eng, s.ownEngine, s.sched, s.slotCtx, s.ownDraft = e, own, sched, slotCtx, draft
+	s.eng, s.ownEngine, s.sched, s.slotCtx, s.ownDraft, s.disk = e, own, sched, slotCtx, draft, disk
 	s.loras = loras
 	s.chat, s.chatErr = tmpl, chatErr
 	s.modelName = s.o.Alias

@@ -21,6 +21,7 @@ import (
 
 	"github.com/kvserve/kvserve/internal/engine"
 	"github.com/kvserve/kvserve/internal/kvcache"
+	"github.com/kvserve/kvserve/internal/tensor"
 )
 
 // Slot files (POST /slots/{id}?action=save|restore) hold one slot's
@@ -45,8 +46,10 @@ import (
 // the error says so); in every other failure the slot is unchanged.
 const slotMagic = "KVSSLOT1"
 
-// slotFormatVersion is the header's version.
-const slotFormatVersion = 1
+// slotFormatVersion is the header's version: 4 since the payload records
+// the codebook version and the key channels mode (kvcache's sequence
+// format KVSSEQ04). Version 1 files (payload KVSSEQ02) are still read.
+const slotFormatVersion = 4
 
 // maxSlotHeader bounds the header (the token list dominates it).
 const maxSlotHeader = 256 << 20
@@ -83,20 +86,23 @@ func checkSlotFilename(name string) *apiError {
 // header (metadata and tensor table) and of the first and last 4 KiB of
 // every tensor's data.
 func (s *Server) fingerprint() string {
-	s.fpOnce.Do(func() {
-		f := s.eng.File
-		h := sha256.New()
-		data := f.Bytes()
-		h.Write(data[:min(uint64(len(data)), f.DataStart)])
-		for i := range f.Tensors {
-			d := f.TensorData(&f.Tensors[i])
-			n := min(len(d), 4096)
-			h.Write(d[:n])
-			h.Write(d[len(d)-n:])
-		}
-		s.fp = hex.EncodeToString(h.Sum(nil))
-	})
+	s.fpOnce.Do(func() { s.fp = engineFingerprint(s.eng) })
 	return s.fp
+}
+
+// engineFingerprint is fingerprint for a loaded model.
+func engineFingerprint(e *engine.Engine) string {
+	f := e.File
+	h := sha256.New()
+	data := f.Bytes()
+	h.Write(data[:min(uint64(len(data)), f.DataStart)])
+	for i := range f.Tensors {
+		d := f.TensorData(&f.Tensors[i])
+		n := min(len(d), 4096)
+		h.Write(d[:n])
+		h.Write(d[len(d)-n:])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // slotRequest is a decoded POST /slots/{id}?action=...
@@ -104,6 +110,8 @@ type slotRequest struct {
 	id       int
 	action   string // save, restore or erase
 	filename string // save and restore
+	// restore: convert the pages to these types ("": keep the file's)
+	typeK, typeV string
 }
 
 // decodeSlotAction reads a slot action: the slot id from the path, the
@@ -132,6 +140,9 @@ func decodeSlotAction(idStr, action string, body []byte, slots int) (slotRequest
 	}
 	if action != "erase" {
 		a.filename = o.string("filename", "")
+		if action == "restore" {
+			a.typeK, a.typeV = o.string("type_k", ""), o.string("type_v", "")
+		}
 		if o.err != nil {
 			return a, o.err
 		}
@@ -159,13 +170,27 @@ func (s *Server) handleSlotAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var resp map[string]any
-	switch a.action {
-	case "erase":
-		resp, aerr = s.eraseSlot(a.id)
-	case "save":
-		resp, aerr = s.saveSlot(a.id, a.filename)
-	case "restore":
-		resp, aerr = s.restoreSlot(a.id, a.filename)
+	// A busy slot is waited for, as llama-server defers the action until
+	// the slot is idle (up to the queue timeout).
+	deadline := time.Now().Add(s.o.QueueTimeout)
+	for {
+		switch a.action {
+		case "erase":
+			resp, aerr = s.eraseSlot(a.id)
+		case "save":
+			resp, aerr = s.saveSlot(a.id, a.filename)
+		case "restore":
+			resp, aerr = s.restoreSlot(a.id, a.filename, a.typeK, a.typeV)
+		}
+		if aerr == nil || !aerr.slotBusy || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-r.Context().Done():
+			WriteError(w, errorf(http.StatusServiceUnavailable, TypeUnavailable, "request cancelled"))
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	if aerr != nil {
 		WriteError(w, aerr)
@@ -183,7 +208,9 @@ func doErr(id int, err error) *apiError {
 	case errors.As(err, &ae):
 		return ae
 	case errors.Is(err, errSlotBusy):
-		return errorf(http.StatusConflict, TypeInvalidRequest, "slot %d is busy with a request; retry when it is idle", id)
+		e := errorf(http.StatusConflict, TypeInvalidRequest, "slot %d stayed busy with a request until the wait ended (--queue-timeout); retry when it is idle", id)
+		e.slotBusy = true
+		return e
 	case errors.Is(err, engine.ErrClosed):
 		return errorf(http.StatusServiceUnavailable, TypeUnavailable, "%v", err)
 	}
@@ -412,14 +439,35 @@ func checkSlotFile(f *os.File, name string) (*slotFile, *apiError) {
 	if err := dec.Decode(&sf.hdr); err != nil {
 		return nil, corrupt(name, "bad header: %v", err)
 	}
-	if sf.hdr.Version != slotFormatVersion {
+	if sf.hdr.Version != slotFormatVersion && sf.hdr.Version != 1 {
 		return nil, corrupt(name, "format version %d is not supported (this server reads version %d)", sf.hdr.Version, slotFormatVersion)
 	}
 	return sf, nil
 }
 
-func (s *Server) restoreSlot(id int, name string) (map[string]any, *apiError) {
+// restoreSlot reads a slot file into slot id: as saved, or — when the
+// file's page size differs from the server's, or typeK / typeV are given —
+// repacked into the server's pages and converted (kvcache.ReadSeqAs).
+func (s *Server) restoreSlot(id int, name, typeK, typeV string) (map[string]any, *apiError) {
 	t0 := time.Now()
+	var opts kvcache.RestoreOptions
+	for _, side := range []struct {
+		field, name string
+		dim         int
+		out         **tensor.Type
+	}{{"type_k", typeK, s.eng.Model.HeadDim, &opts.K}, {"type_v", typeV, s.eng.Model.HeadDimV, &opts.V}} {
+		if side.name == "" {
+			continue
+		}
+		t, err := kvcache.ParseType(side.name)
+		if err == nil {
+			err = kvcache.CheckType(t, side.dim)
+		}
+		if err != nil {
+			return nil, badRequest("%q: %v", side.field, err)
+		}
+		*side.out = &t
+	}
 	path := filepath.Join(s.o.SlotSavePath, name)
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -441,9 +489,9 @@ func (s *Server) restoreSlot(id int, name string) (map[string]any, *apiError) {
 	if err := s.sched.Do(func(c *kvcache.Cache) error { cfg = c.Config(); return nil }); err != nil {
 		return nil, doErr(id, err)
 	}
-	if hdr.Layers != cfg.Layers || hdr.KVHeads != cfg.KVHeads || hdr.HeadDimK != cfg.HeadDimK || hdr.HeadDimV != cfg.HeadDimV || hdr.PageTokens != cfg.PageTokens {
-		return nil, corrupt(name, "its cache shape (%d layers, %d KV heads, head dims %d/%d, %d-token pages) differs from this server's (%d, %d, %d/%d, %d)",
-			hdr.Layers, hdr.KVHeads, hdr.HeadDimK, hdr.HeadDimV, hdr.PageTokens, cfg.Layers, cfg.KVHeads, cfg.HeadDimK, cfg.HeadDimV, cfg.PageTokens)
+	if hdr.Layers != cfg.Layers || hdr.KVHeads != cfg.KVHeads || hdr.HeadDimK != cfg.HeadDimK || hdr.HeadDimV != cfg.HeadDimV {
+		return nil, corrupt(name, "its cache shape (%d layers, %d KV heads, head dims %d/%d) differs from this server's (%d, %d, %d/%d)",
+			hdr.Layers, hdr.KVHeads, hdr.HeadDimK, hdr.HeadDimV, cfg.Layers, cfg.KVHeads, cfg.HeadDimK, cfg.HeadDimV)
 	}
 	if hdr.NTokens != len(hdr.Tokens) {
 		return nil, corrupt(name, "its header lists %d tokens but says %d", len(hdr.Tokens), hdr.NTokens)
@@ -463,7 +511,7 @@ func (s *Server) restoreSlot(id int, name string) (map[string]any, *apiError) {
 	if err != nil {
 		return nil, errorf(http.StatusInternalServerError, TypeServer, "%v", err)
 	}
-	n, err := scratch.ReadSeq(0, io.NewSectionReader(f, sf.headerEnd, sf.payloadLen))
+	n, err := scratch.ReadSeqAs(0, io.NewSectionReader(f, sf.headerEnd, sf.payloadLen), opts)
 	scratch.Close()
 	if err != nil {
 		return nil, corrupt(name, "%v", err)
@@ -481,7 +529,7 @@ func (s *Server) restoreSlot(id int, name string) (map[string]any, *apiError) {
 			return corrupt(name, "reading it: %v", err)
 		}
 		sec := io.NewSectionReader(f, sf.headerEnd, sf.payloadLen)
-		n, rerr := c.ReadSeq(id, io.TeeReader(sec, h))
+		n, rerr := c.ReadSeqAs(id, io.TeeReader(sec, h), opts)
 		io.Copy(h, sec)
 		if rerr != nil || n != hdr.NTokens || !bytes.Equal(h.Sum(nil), sf.sum) {
 			c.Clear(id)
@@ -493,7 +541,7 @@ func (s *Server) restoreSlot(id int, name string) (map[string]any, *apiError) {
 	if err != nil {
 		return nil, doErr(id, err)
 	}
-	s.log.Info("slot restored", "slot", id, "file", name, "tokens", hdr.NTokens)
+	s.log.Info("slot restored", "slot", id, "file", name, "tokens", hdr.NTokens, "file_page_tokens", hdr.PageTokens, "type_k", typeK, "type_v", typeV)
 	return map[string]any{
 		"id_slot": id, "filename": name, "n_restored": hdr.NTokens, "n_read": sf.headerEnd + sf.payloadLen + sha256.Size,
 		"timings": map[string]any{"restore_ms": ms(time.Since(t0))},

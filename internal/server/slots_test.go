@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kvserve/kvserve/internal/engine"
 	"github.com/kvserve/kvserve/internal/testassets"
@@ -50,8 +51,8 @@ func TestSlotSaveRestore(t *testing.T) {
 	req := map[string]any{"prompt": slotPrompt, "n_predict": 16, "temperature": 0, "id_slot": 0}
 	first := postOK(t, ts.URL+"/completion", req)
 	nPrompt := int(num(first["tokens_evaluated"]))
-	if num(first["tokens_cached"]) != 0 {
-		t.Fatalf("fresh slot had %v tokens cached", first["tokens_cached"])
+	if cacheN(first) != 0 {
+		t.Fatalf("fresh slot had %v tokens cached", cacheN(first))
 	}
 	// GET /slots shows the cached tokens (prompt + the generated tokens
 	// fed back; the last sampled one is not in the cache).
@@ -85,8 +86,8 @@ func TestSlotSaveRestore(t *testing.T) {
 	}
 	req["id_slot"] = 1
 	again := postOK(t, ts.URL+"/completion", req)
-	if again["content"] != first["content"] || num(again["tokens_cached"]) != float64(nPrompt-1) {
-		t.Errorf("after restore: tokens_cached %v (want %d), content %q vs %q", again["tokens_cached"], nPrompt-1, again["content"], first["content"])
+	if again["content"] != first["content"] || cacheN(again) != float64(nPrompt-1) {
+		t.Errorf("after restore: cache_n %v (want %d), content %q vs %q", cacheN(again), nPrompt-1, again["content"], first["content"])
 	}
 
 	// Another server (another cache, other default types) restores it
@@ -97,8 +98,8 @@ func TestSlotSaveRestore(t *testing.T) {
 	}
 	req["id_slot"] = 0
 	other := postOK(t, ts2.URL+"/completion", req)
-	if other["content"] != first["content"] || num(other["tokens_cached"]) != float64(nPrompt-1) {
-		t.Errorf("other server: tokens_cached %v content %q", other["tokens_cached"], other["content"])
+	if other["content"] != first["content"] || cacheN(other) != float64(nPrompt-1) {
+		t.Errorf("other server: cache_n %v content %q", cacheN(other), other["content"])
 	}
 
 	// Saving an empty slot works and restores as empty.
@@ -156,7 +157,7 @@ func rewrite(t *testing.T, src, dst string, edit func(h map[string]any)) {
 // clear 400 and the slot is left as it was.
 func TestSlotRestoreRefusesBadFiles(t *testing.T) {
 	dir := t.TempDir()
-	_, ts := newTestServer(t, Options{Slots: 2, SlotSavePath: dir})
+	_, ts := newTestServer(t, Options{Slots: 2, SlotSavePath: dir, QueueTimeout: 300 * time.Millisecond})
 	postOK(t, ts.URL+"/completion", map[string]any{"prompt": slotPrompt, "n_predict": 4, "temperature": 0, "id_slot": 0})
 	if st, _, b := slotAction(t, ts.URL, 0, "save", "good.bin"); st != 200 {
 		t.Fatalf("save: %d %s", st, b)
@@ -185,7 +186,7 @@ func TestSlotRestoreRefusesBadFiles(t *testing.T) {
 	binary.LittleEndian.PutUint32(huge[8:12], 0xFFFFFFF0)
 	write("huge-header.bin", huge)
 	rewrite(t, filepath.Join(dir, "good.bin"), filepath.Join(dir, "other-model.bin"), func(h map[string]any) { h["model_fingerprint"] = strings.Repeat("0", 64) })
-	rewrite(t, filepath.Join(dir, "good.bin"), filepath.Join(dir, "other-shape.bin"), func(h map[string]any) { h["page_tokens"] = 128.0 })
+	rewrite(t, filepath.Join(dir, "good.bin"), filepath.Join(dir, "other-shape.bin"), func(h map[string]any) { h["kv_heads"] = 3.0 })
 	rewrite(t, filepath.Join(dir, "good.bin"), filepath.Join(dir, "token-count.bin"), func(h map[string]any) { h["n_tokens"] = 3.0 })
 	rewrite(t, filepath.Join(dir, "good.bin"), filepath.Join(dir, "bad-token.bin"), func(h map[string]any) {
 		toks := h["tokens"].([]any)
@@ -239,13 +240,44 @@ func TestSlotRestoreRefusesBadFiles(t *testing.T) {
 	st, b = post(t, ts.URL+"/slots/0?action=save", `{"filename":5}`)
 	wantError(t, "numeric filename", st, b, 400, TypeInvalidRequest)
 
-	// A busy slot cannot be saved, restored or erased.
+	// A slot that stays busy past the wait (the queue timeout) cannot be
+	// saved, restored or erased: 409.
 	_, cancel, _ := startStream(t, ts.URL+"/completion", map[string]any{"prompt": "Once", "n_predict": 2000, "ignore_eos": true, "stream": true, "id_slot": 0})
 	for _, action := range []string{"save", "restore", "erase"} {
 		st, _, b := slotAction(t, ts.URL, 0, action, "good.bin")
 		wantError(t, "busy "+action, st, b, http.StatusConflict, TypeInvalidRequest)
 	}
 	cancel()
+}
+
+// A slot action on a busy slot waits for it, as llama-server defers the
+// action until the slot is idle.
+func TestSlotActionWaitsForBusySlot(t *testing.T) {
+	dir := t.TempDir()
+	_, ts := newTestServer(t, Options{Slots: 2, SlotSavePath: dir})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		post(t, ts.URL+"/completion", map[string]any{"prompt": "Once", "n_predict": 24, "ignore_eos": true, "id_slot": 1})
+	}()
+	for !slotBusy(t, ts.URL, 1) {
+		time.Sleep(time.Millisecond)
+	}
+	st, m, b := slotAction(t, ts.URL, 1, "save", "waited.bin")
+	if st != http.StatusOK || num(m["n_saved"]) < 24 {
+		t.Errorf("save of a busy slot: %d %s", st, b)
+	}
+	<-done
+}
+
+func slotBusy(t *testing.T, base string, id int) bool {
+	t.Helper()
+	_, b := get(t, base+"/slots")
+	var slots []map[string]any
+	if err := json.Unmarshal(b, &slots); err != nil {
+		t.Fatal(err)
+	}
+	return slots[id]["is_processing"] == true
 }
 
 // A file saved with another model is refused.
@@ -276,5 +308,50 @@ func TestSlotRestoreOtherModel(t *testing.T) {
 	st, _, b := slotAction(t, ts.URL, 0, "restore", "f16.bin")
 	if msg := wantError(t, "other model", st, b, 400, TypeInvalidRequest); !strings.Contains(msg, "different model") {
 		t.Errorf("message %q", msg)
+	}
+}
+
+// A slot file restores into a server with another page size and other
+// types: its pages are repacked and converted on load, and the greedy
+// continuation equals the original server's after the same conversion
+// done by /cache/requantize (issue 17).
+func TestSlotRestoreIntoAnyShape(t *testing.T) {
+	dir := t.TempDir()
+	_, ts := newTestServer(t, Options{Slots: 1, SlotSavePath: dir})
+	req := map[string]any{"prompt": slotPrompt, "n_predict": 24, "temperature": 0, "id_slot": 0}
+	postOK(t, ts.URL+"/completion", req)
+	if st, _, b := slotAction(t, ts.URL, 0, "save", "orig.bin"); st != 200 {
+		t.Fatalf("save: %d %s", st, b)
+	}
+	// The original, converted live; its continuation from the cache.
+	postOK(t, ts.URL+"/cache/requantize", map[string]any{"type_k": "q8_0", "type_v": "q4_0"})
+	req["n_predict"] = 16
+	want := postOK(t, ts.URL+"/completion", req)
+
+	for _, page := range []int{256, 64} {
+		co := engine.DefaultCacheOptions()
+		co.PageTokens = page
+		_, ts2 := newTestServer(t, Options{Slots: 1, SlotSavePath: dir, Cache: co})
+		st, b := post(t, ts2.URL+"/slots/0?action=restore", map[string]any{"filename": "orig.bin", "type_k": "q8_0", "type_v": "q4_0"})
+		if st != 200 {
+			t.Fatalf("restore into %d-token pages: %d %s", page, st, b)
+		}
+		sc := obj(t, must(get(t, ts2.URL+"/props")))["cache_held"].(map[string]any)
+		if sc["type_k"] != "q8_0" || sc["type_v"] != "q4_0" {
+			t.Errorf("%d-token pages: held %v", page, sc)
+		}
+		got := postOK(t, ts2.URL+"/completion", req)
+		if got["content"] != want["content"] || got["tokens_cached"] != want["tokens_cached"] {
+			t.Errorf("%d-token pages: continuation %q (cached %v), want %q (cached %v)", page, got["content"], got["tokens_cached"], want["content"], want["tokens_cached"])
+		}
+	}
+	// A type the head dimension cannot hold, or an unknown one: 400.
+	for _, tk := range []string{"q9_9", ""} {
+		body := map[string]any{"filename": "orig.bin", "type_k": tk}
+		if tk == "" {
+			body["type_k"] = 5
+		}
+		st, b := post(t, ts.URL+"/slots/0?action=restore", body)
+		wantError(t, "bad restore type", st, b, 400, TypeInvalidRequest)
 	}
 }

@@ -25,6 +25,7 @@ const (
 	roleRopeLong              // rope_factors_long (phi3)
 	roleRopeShort             // rope_factors_short (phi3)
 	roleRouter                // ffn_gate_inp (MoE router)
+	roleSink                  // attn_sinks (gpt-oss)
 )
 
 // spec describes one tensor of a layout.
@@ -83,6 +84,27 @@ func layout(p *Preset) []spec {
 			add(b+"attn_v.weight", h+"self_attn.v_proj.weight", roleIn, i, d, kvDim)
 		}
 		add(b+"attn_output.weight", h+"self_attn.o_proj.weight", roleAttnOut, i, qDim, d)
+		if p.Arch == "gpt-oss" {
+			add(b+"attn_q.bias", h+"self_attn.q_proj.bias", roleBias, i, qDim)
+			add(b+"attn_k.bias", h+"self_attn.k_proj.bias", roleBias, i, kvDim)
+			add(b+"attn_v.bias", h+"self_attn.v_proj.bias", roleBias, i, kvDim)
+			add(b+"attn_output.bias", h+"self_attn.o_proj.bias", roleBias, i, d)
+			add(b+"attn_sinks.weight", h+"self_attn.sinks", roleSink, i, uint64(p.NHead))
+			add(b+"post_attention_norm.weight", h+"post_attention_layernorm.weight", roleNorm, i, d)
+			ne, fe := uint64(p.NExpert), uint64(p.NFFExp)
+			// The converter splits gate_up_proj (blocks and scales, MXFP4)
+			// into the gate and up experts and keeps their biases in f32.
+			add(b+"ffn_down_exps.weight", h+"mlp.experts.down_proj_blocks", roleDown, i, fe, d, ne)
+			add(b+"ffn_down_exps.bias", h+"mlp.experts.down_proj_bias", roleBias, i, d, ne)
+			add(b+"ffn_gate_exps.weight", h+"mlp.experts.gate_up_proj_blocks.0", roleIn, i, d, fe, ne)
+			add(b+"ffn_gate_exps.bias", h+"mlp.experts.gate_up_proj_bias.0", roleBias, i, fe, ne)
+			add(b+"ffn_up_exps.weight", h+"mlp.experts.gate_up_proj_blocks.1", roleIn, i, d, fe, ne)
+			ts[len(ts)-1].gate = b + "ffn_gate_exps.weight"
+			add(b+"ffn_up_exps.bias", h+"mlp.experts.gate_up_proj_bias.1", roleBias, i, fe, ne)
+			add(b+"ffn_gate_inp.weight", h+"mlp.router.weight", roleRouter, i, d, ne)
+			add(b+"ffn_gate_inp.bias", h+"mlp.router.bias", roleBias, i, ne)
+			continue
+		}
 		if p.QKVBias {
 			add(b+"attn_q.bias", h+"self_attn.q_proj.bias", roleBias, i, qDim)
 			add(b+"attn_k.bias", h+"self_attn.k_proj.bias", roleBias, i, kvDim)
@@ -233,6 +255,11 @@ func metadata(p *Preset, seed uint64, fileType uint32, float bool) []gguf.KV {
 		if p.TempScale != 0 {
 			f32(a+"attention.temperature_scale", float64(p.TempScale))
 		}
+	case "gpt-oss":
+		u32(a+"expert_count", p.NExpert)
+		u32(a+"expert_used_count", p.NExpertUsed)
+		u32(a+"expert_feed_forward_length", p.NFFExp)
+		u32(a+"attention.sliding_window", p.SlidingWindow)
 	case "qwen3moe":
 		u32(a+"expert_count", p.NExpert)
 		u32(a+"expert_used_count", p.NExpertUsed)

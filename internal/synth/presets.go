@@ -78,6 +78,7 @@ const (
 	FamilyPhi        Family = "phi"
 	FamilyMistral    Family = "mistral"
 	FamilyMistralSPM Family = "mistral-spm"
+	FamilyHarmony    Family = "harmony" // gpt-oss
 )
 
 // VocabKind says which real vocabulary stands in for the model's.
@@ -154,6 +155,10 @@ var presets = []*Preset{
 	{Name: "qwen3-30b-a3b", Model: "Qwen/Qwen3-30B-A3B", Arch: "qwen3moe", Family: FamilyQwen, Vocab: VocabLlama3,
 		NEmbd: 2048, NLayer: 48, NHead: 32, NHeadKV: 4, HeadDim: 128, NFF: 6144, NVocab: 151936, NCtx: 40960, HeadDimKey: true,
 		RopeBase: 1e6, NormEps: 1e-6, NExpert: 128, NExpertUsed: 8, NFFExp: 768, Params: 30.53e9},
+	{Name: "gpt-oss-20b", Model: "openai/gpt-oss-20b", Arch: "gpt-oss", Family: FamilyHarmony, Vocab: VocabLlama3,
+		NEmbd: 2880, NLayer: 24, NHead: 64, NHeadKV: 8, HeadDim: 64, NFF: 2880, NVocab: 201088, NCtx: 131072, HeadDimKey: true,
+		RopeBase: 150000, NormEps: 1e-5, SlidingWindow: 128, NExpert: 32, NExpertUsed: 4, NFFExp: 2880,
+		Yarn: &Yarn{Factor: 32, OrigCtx: 4096, BetaFast: 32, BetaSlow: 1}, Params: 20.91e9},
 	{Name: "gemma-3-1b", Model: "google/gemma-3-1b-it", Arch: "gemma3", Family: FamilyGemma, Vocab: VocabLlama3,
 		NEmbd: 1152, NLayer: 26, NHead: 4, NHeadKV: 1, HeadDim: 256, NFF: 6912, NVocab: 262144, NCtx: 32768, HeadDimKey: true,
 		RopeBase: 1e6, RopeBaseSWA: 10000, NormEps: 1e-6, Tied: true, SlidingWindow: 512, Params: 1.0e9},
@@ -198,6 +203,10 @@ var presets = []*Preset{
 	{Name: "tiny-qwen3moe", Model: "Qwen3-MoE structure", Arch: "qwen3moe", Family: FamilyQwen, Vocab: VocabKvtest, Tiny: true,
 		NEmbd: 256, NLayer: 4, NHead: 4, NHeadKV: 2, HeadDim: 128, NFF: 768, NVocab: 8256, NCtx: 4096, HeadDimKey: true,
 		RopeBase: 1e6, NormEps: 1e-6, NExpert: 16, NExpertUsed: 4, NFFExp: 256},
+	{Name: "tiny-gpt-oss", Model: "gpt-oss structure", Arch: "gpt-oss", Family: FamilyHarmony, Vocab: VocabKvtest, Tiny: true,
+		NEmbd: 256, NLayer: 4, NHead: 4, NHeadKV: 2, HeadDim: 64, NFF: 256, NVocab: 8256, NCtx: 4096, HeadDimKey: true,
+		RopeBase: 150000, NormEps: 1e-5, SlidingWindow: 32, NExpert: 16, NExpertUsed: 4, NFFExp: 256,
+		Yarn: &Yarn{Factor: 32, OrigCtx: 128, BetaFast: 32, BetaSlow: 1}},
 	{Name: "tiny-gemma3", Model: "Gemma 3 structure", Arch: "gemma3", Family: FamilyGemma, Vocab: VocabKvtest, Tiny: true,
 		NEmbd: 256, NLayer: 8, NHead: 4, NHeadKV: 2, HeadDim: 64, NFF: 768, NVocab: 8256, NCtx: 4096, HeadDimKey: true,
 		RopeBase: 1e6, RopeBaseSWA: 10000, LinearRope: 8, NormEps: 1e-6, Tied: true, SlidingWindow: 32},
@@ -277,7 +286,7 @@ func (p *Preset) check() error {
 		if p.NExpert != 0 {
 			return fmt.Errorf("synth: preset %s: %s has no experts", p.Name, p.Arch)
 		}
-	case "qwen3moe":
+	case "qwen3moe", "gpt-oss":
 		if p.NExpert < 2 || p.NExpertUsed < 1 || p.NExpertUsed > p.NExpert || p.NFFExp <= 0 {
 			return fmt.Errorf("synth: preset %s: bad expert counts %d/%d/%d", p.Name, p.NExpert, p.NExpertUsed, p.NFFExp)
 		}

@@ -111,8 +111,11 @@ func build(o *Options) (*model, error) {
 		for i := range specs {
 			s := &specs[i]
 			t := ft.Float
-			if len(s.dims) < 2 || s.role == roleRouter {
-				t = tensor.F32 // the converter keeps 1-D tensors (norms, biases, factors) and MoE routers in F32
+			switch {
+			case len(s.dims) < 2 || s.role == roleRouter || s.role == roleBias:
+				t = tensor.F32 // the converter keeps 1-D tensors (norms, biases, factors), biases and MoE routers in F32
+			case p.Arch == "gpt-oss" && strings.HasSuffix(s.name, "_exps.weight"):
+				t = tensor.MXFP4 // gpt-oss ships its experts in MXFP4; the converter keeps them
 			}
 			m.tensors = append(m.tensors, planned{s, t})
 		}

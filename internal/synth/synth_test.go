@@ -52,7 +52,7 @@ func write(t testing.TB, name, typ string, seed uint64, threads int) []byte {
 // what the architecture's per-layer list gives.
 func TestPresetShapes(t *testing.T) {
 	perLayer := map[string]int{"llama": 9, "mistral3": 9, "qwen2": 12, "qwen3": 11, "gemma2": 11, "gemma3": 13, "phi3": 6,
-		"qwen3moe": 12}
+		"qwen3moe": 12, "gpt-oss": 19}
 	for _, p := range synth.Presets() {
 		n := len(synth.TensorNames(p))
 		want := 2 + perLayer[p.Arch]*p.NLayer // token_embd, output_norm
@@ -138,8 +138,11 @@ func TestTinyFiles(t *testing.T) {
 			}
 			for _, ti := range f.Tensors {
 				want := tensor.F16
-				if len(ti.Dims) == 1 || strings.HasSuffix(ti.Name, "ffn_gate_inp.weight") {
-					want = tensor.F32 // as the converter keeps norms and MoE routers
+				switch {
+				case len(ti.Dims) == 1 || strings.HasSuffix(ti.Name, "ffn_gate_inp.weight") || strings.HasSuffix(ti.Name, ".bias"):
+					want = tensor.F32 // as the converter keeps norms, biases and MoE routers
+				case p.Arch == "gpt-oss" && strings.HasSuffix(ti.Name, "_exps.weight"):
+					want = tensor.MXFP4 // gpt-oss's experts as shipped
 				}
 				if ti.Type != want {
 					t.Errorf("%s: type %s, want %s", ti.Name, ti.Type, want)
@@ -178,7 +181,8 @@ func TestTinyFiles(t *testing.T) {
 
 func containsSpecial(tok *tokenizer.Tokenizer, ids []int) bool {
 	for _, id := range ids {
-		if tok.TokenType(id) == tokenizer.TypeControl {
+		// (gpt-oss's harmony markers are user-defined, as llama.cpp types them)
+		if tt := tok.TokenType(id); tt == tokenizer.TypeControl || tt == tokenizer.TypeUserDefined {
 			return true
 		}
 	}
@@ -196,6 +200,7 @@ var archKeys = map[string][]string{
 	"gemma3":   {"attention.sliding_window", "rope.freq_base", "rope.freq_base_swa", "rope.scaling.type", "attention.key_length"},
 	"phi3":     {"rope.dimension_count", "rope.scaling.original_context_length", "rope.scaling.attn_factor", "attention.sliding_window"},
 	"qwen3moe": {"attention.key_length", "expert_count", "expert_used_count", "expert_feed_forward_length"},
+	"gpt-oss":  {"expert_count", "expert_used_count", "expert_feed_forward_length", "attention.sliding_window", "rope.scaling.type"},
 }
 
 // The tiny presets of the architectures kvserve loads run a forward pass

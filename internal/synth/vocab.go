@@ -71,6 +71,9 @@ func familySpecials(f Family, base VocabKind) []string {
 		return []string{"<unk>", "<s>", "</s>", "[INST]", "[/INST]"}
 	case FamilyMistralSPM:
 		return []string{"[INST]", "[/INST]"}
+	case FamilyHarmony:
+		return []string{"<|startoftext|>", "<|endoftext|>", "<|return|>", "<|constrain|>", "<|channel|>", "<|start|>",
+			"<|end|>", "<|message|>", "<|call|>"}
 	}
 	return nil
 }
@@ -89,6 +92,10 @@ func familyRoles(f Family) (bos, eos, eot, pad string, addBOS bool) {
 		return "<|endoftext|>", "<|end|>", "<|end|>", "<|endoftext|>", false
 	case FamilyMistral, FamilyMistralSPM:
 		return "<s>", "</s>", "", "", true
+	case FamilyHarmony:
+		// <|end|> closes every message, the analysis channel's too: only
+		// <|return|> (and <|call|>) end the generation.
+		return "<|startoftext|>", "<|return|>", "", "<|endoftext|>", false
 	}
 	return "", "", "", "", false
 }
@@ -114,6 +121,25 @@ var templates = map[Family]string{
 }
 
 func init() { templates[FamilyMistralSPM] = templates[FamilyMistral] }
+
+// harmonyTemplate is gpt-oss's template shortened to plain turns: the
+// system header with the reasoning effort (reasoning_effort, "medium"
+// unless given), system messages as developer instructions, assistant
+// turns on the final channel (their reasoning, on the analysis channel, is
+// dropped from history as the real template does), and the generation
+// prompt <|start|>assistant.
+const harmonyTemplate = "{%- if reasoning_effort is defined and reasoning_effort %}{% set effort = reasoning_effort %}{% else %}{% set effort = 'medium' %}{% endif -%}" +
+	"<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\nReasoning: {{ effort }}\n\n" +
+	"# Valid channels: analysis, commentary, final. Channel must be included for every message.<|end|>" +
+	"{%- for message in messages -%}" +
+	"{%- if message['role'] == 'system' or message['role'] == 'developer' -%}" +
+	"<|start|>developer<|message|># Instructions\n\n{{ message['content'] }}<|end|>" +
+	"{%- elif message['role'] == 'user' -%}<|start|>user<|message|>{{ message['content'] }}<|end|>" +
+	"{%- elif message['role'] == 'assistant' -%}<|start|>assistant<|channel|>final<|message|>{{ message['content'] }}<|end|>" +
+	"{%- endif -%}{%- endfor -%}" +
+	"{%- if add_generation_prompt -%}<|start|>assistant{%- endif -%}"
+
+func init() { templates[FamilyHarmony] = harmonyTemplate }
 
 // buildVocab builds p's vocabulary: the base vocabulary, the family's
 // special tokens, then "[PAD<id>]" tokens of type UNUSED up to p.NVocab

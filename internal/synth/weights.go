@@ -176,6 +176,10 @@ func (w *weights) fill(s *spec, r int, dst []float32) {
 		for i := range dst {
 			dst[i] = float32(std*normal(&st) + a*w.u[i])
 		}
+	case roleSink:
+		for i := range dst {
+			dst[i] = float32(normal(&st))
+		}
 	case roleRouter:
 		std := 1 / math.Sqrt(float64(n))
 		for i := range dst {

@@ -15,7 +15,7 @@ import (
 // refTypes have a second, independent implementation in ggmlref.
 var refTypes = []tensor.Type{
 	tensor.F32, tensor.F16, tensor.BF16, tensor.Q8_0, tensor.Q8_1, tensor.Q4_0, tensor.Q4_1,
-	tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q8_K,
+	tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K, tensor.Q8_K, tensor.MXFP4,
 }
 
 // lowBitTypes are the super-block types with a quantizer: their output is
@@ -36,7 +36,7 @@ var readOnlyTypes = []tensor.Type{
 var dotTypes = []tensor.Type{
 	tensor.F32, tensor.F16, tensor.BF16, tensor.Q8_0, tensor.Q4_0, tensor.Q4_1,
 	tensor.Q5_0, tensor.Q5_1, tensor.IQ4_NL, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K,
-	tensor.Q2_K, tensor.Q3_K, tensor.IQ4_XS,
+	tensor.Q2_K, tensor.Q3_K, tensor.IQ4_XS, tensor.MXFP4,
 }
 
 func hasRef(t tensor.Type) bool {
@@ -285,7 +285,8 @@ func TestRoundTripError(t *testing.T) {
 		tensor.Q8_0: 0.0057, tensor.Q8_1: 0.0057, tensor.Q8_K: 0.0075,
 		tensor.Q6_K: 0.0187, tensor.Q5_0: 0.045, tensor.Q5_1: 0.040, tensor.Q5_K: 0.038,
 		tensor.Q4_0: 0.090, tensor.Q4_1: 0.082, tensor.Q4_K: 0.075, tensor.IQ4_NL: 0.083,
-		tensor.Q3_K: 0.158, tensor.Q2_K: 0.310, tensor.IQ4_XS: 0.081,
+		tensor.MXFP4: 0.12, // power-of-two scales and E2M1 levels
+		tensor.Q3_K:  0.158, tensor.Q2_K: 0.310, tensor.IQ4_XS: 0.081,
 	}
 	const n = 4096
 	r := rand.New(rand.NewPCG(11, 12))
@@ -438,7 +439,7 @@ func TestErrorsNotPanics(t *testing.T) {
 			t.Errorf("%s: Dequantize: %v", typ, err)
 		}
 	}
-	for _, typ := range []tensor.Type{tensor.TQ1_0, tensor.MXFP4, tensor.Type(999)} {
+	for _, typ := range []tensor.Type{tensor.TQ1_0, tensor.TQ2_0, tensor.Type(999)} {
 		if err := tensor.CheckRow(typ, 256); err == nil {
 			t.Errorf("%s: CheckRow accepted an unsupported type", typ)
 		}

@@ -126,6 +126,7 @@ var table = [...]Traits{
 	{Q4_K, "q4_K", 256, 144, Q8_K, Weight, BlockKernels, KGemm, quantizeQ4_K, dequantizeQ4_K, vecDotQ4_K},
 	{Q5_K, "q5_K", 256, 176, Q8_K, Weight, BlockKernels, KGemm, quantizeQ5_K, dequantizeQ5_K, vecDotQ5_K},
 	{Q6_K, "q6_K", 256, 210, Q8_K, Weight, BlockKernels, KGemm, quantizeQ6_K, dequantizeQ6_K, vecDotQ6_K},
+	{MXFP4, "mxfp4", 32, 17, Q8_0, Weight, BlockKernels, KGemm, quantizeMXFP4, dequantizeMXFP4, vecDotMXFP4},
 	{Q3_K, "q3_K", 256, 110, Q8_K, Weight, BlockKernels, KGemm, quantizeQ3_K, dequantizeQ3_K, vecDotQ3_K},
 	{Q2_K, "q2_K", 256, 84, Q8_K, Weight, BlockKernels, KGemm, quantizeQ2_K, dequantizeQ2_K, vecDotQ2_K},
 	{IQ4_XS, "iq4_xs", 256, 136, Q8_K, Weight, BlockKernels, KGemm, quantizeIQ4_XS, dequantizeIQ4_XS, vecDotIQ4_XS},
@@ -148,7 +149,6 @@ var table = [...]Traits{
 	layoutOnly(F64, "f64", 1, 8),
 	layoutOnly(TQ1_0, "tq1_0", 256, 54),
 	layoutOnly(TQ2_0, "tq2_0", 256, 66),
-	layoutOnly(MXFP4, "mxfp4", 32, 17),
 }
 
 // byType is the table indexed by type, for the hot paths (sizes are looked

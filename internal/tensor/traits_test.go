@@ -83,10 +83,10 @@ func TestTraitsQueries(t *testing.T) {
 	}{
 		// kvcache.Types: llama.cpp's order.
 		{"TypesFor(Cache)", tensor.TypesFor(tensor.Cache), ty("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl", "cb4", "cb3", "cb2"), true},
-		{"TypesFor(Weight)", tensor.TypesFor(tensor.Weight), ty("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "q4_K", "q5_K", "q6_K", "q3_K", "q2_K", "iq4_xs",
+		{"TypesFor(Weight)", tensor.TypesFor(tensor.Weight), ty("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "q4_K", "q5_K", "q6_K", "mxfp4", "q3_K", "q2_K", "iq4_xs",
 			"iq3_s", "iq3_xxs", "iq2_s", "iq2_xs", "iq2_xxs", "iq1_m", "iq1_s"), false},
 		{"TypesFor(Weight|Cache)", tensor.TypesFor(tensor.Weight | tensor.Cache), ty("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl"), true},
-		{"TypesWith(KGemm)", tensor.TypesWith(tensor.KGemm), ty("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl", "cb4", "cb3", "cb2", "q4_K", "q5_K", "q6_K",
+		{"TypesWith(KGemm)", tensor.TypesWith(tensor.KGemm), ty("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl", "cb4", "cb3", "cb2", "q4_K", "q5_K", "q6_K", "mxfp4",
 			"q3_K", "q2_K", "iq4_xs", "iq3_s", "iq3_xxs", "iq2_s", "iq2_xs", "iq2_xxs", "iq1_m", "iq1_s"), true},
 		{"TypesWith(KAccum)", tensor.TypesWith(tensor.KAccum), tensor.TypesFor(tensor.Cache), true},
 		{"TypesWith(KEncode)", tensor.TypesWith(tensor.KEncode), ty("f32", "f16", "bf16", "q8_0", "q8_1", "q8_K", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "cb4", "cb3", "cb2"), false},

@@ -182,6 +182,62 @@ func (g *gen) dot4AVX512(e elem) {
 	g.i("RET")
 }
 
+// dot16P: 16 rows of a packed matrix (kernels' packed.go: for each chunk
+// of 16 columns, the 16 rows' 16 values one after the other; columns past
+// n are zero) against one x; y[0..15]. Each row keeps dot1's single
+// 16-lane accumulator, columns ascending, and its reduction tree, so every
+// output is dot1's bit for bit; the 16 independent accumulators hide the
+// FMA latency and the matrix is read as one sequential stream.
+func (g *gen) dot16PAVX512(e elem) {
+	name := "dot16P" + e.name + "AVX512"
+	g.text(name, fmt.Sprintf("(w *%s, x *float32, n int, y *float32)", e.gtyp), 0, 32)
+	g.i("MOVQ w+0(FP), SI")
+	g.i("MOVQ x+8(FP), DI")
+	g.i("MOVQ n+16(FP), DX")
+	g.i("MOVQ DX, CX")
+	g.i("ANDQ $15, CX")
+	g.i("ANDQ $-16, DX")
+	g.i("XORQ BX, BX")
+	for r := 0; r < 16; r++ {
+		g.i("VPXORD Z%d, Z%d, Z%d", r, r, r)
+	}
+	g.i("CMPQ BX, DX")
+	g.i("JAE tail")
+	g.l("loop")
+	g.i("VMOVUPS (DI)(BX*4), Z16")
+	for r := 0; r < 16; r++ {
+		t := zr(17 + r%8)
+		g.ld512(e, fmt.Sprintf("%d(SI)", 16*e.size*r), t, false)
+		g.i("VFMADD231PS Z16, %s, Z%d", t, r)
+	}
+	g.i("ADDQ $%d, SI", 256*e.size)
+	g.i("ADDQ $16, BX")
+	g.i("CMPQ BX, DX")
+	g.i("JB loop")
+	g.l("tail")
+	g.i("TESTQ CX, CX")
+	g.i("JZ reduce")
+	g.mask512()
+	g.i("VMOVUPS.Z (DI)(BX*4), K1, Z16")
+	for r := 0; r < 16; r++ {
+		t := zr(17 + r%8)
+		g.ld512(e, fmt.Sprintf("%d(SI)", 16*e.size*r), t, false) // zero-padded columns
+		g.i("VFMADD231PS Z16, %s, Z%d", t, r)
+	}
+	g.l("reduce")
+	g.i("MOVQ y+24(FP), DI")
+	g.i("VMOVAPS Z15, Z16")
+	for r := 0; r < 15; r++ {
+		g.reduce16(r, 15)
+		g.i("VMOVSS X%d, %d(DI)", r, 4*r)
+	}
+	g.i("VMOVAPS Z16, Z0")
+	g.reduce16(0, 1)
+	g.i("VMOVSS X0, 60(DI)")
+	g.i("VZEROUPPER")
+	g.i("RET")
+}
+
 // packAVX512 converts one weight row of n elements to f32 in the GEMM
 // panel layout: block b (16 elements) goes to dst + b*512 bytes (8 rows of
 // 16 floats per block). The last partial block is zero-padded.
@@ -1858,6 +1914,7 @@ func main() {
 	for _, e := range elems {
 		a.dot1AVX512(e)
 		a.dot4AVX512(e)
+		a.dot16PAVX512(e)
 		a.packAVX512(e)
 		a.accumRowsAVX512(e)
 	}

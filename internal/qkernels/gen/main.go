@@ -157,6 +157,8 @@ const (
 	aPack   = 128
 	aN2     = 136
 	aTS     = 144
+	aCStr   = 152 // matrix-vector kernels: bytes between 16-block (legacy) or 16-super-block (K) chunks of a row
+	aBStr   = 160 // matrix-vector kernels: bytes between batches of 16 rows
 )
 
 // ---------------------------------------------------------------- legacy types
@@ -445,8 +447,9 @@ func (g *gen) dotRowsL512(t ltype) {
 	row := g.lbl("row")
 	g.label(row)
 	g.i("MOVQ R8, SI")
-	g.i("MOVQ %d(R14), DX", aRowB)
-	g.i("SUBQ %d(SP), DX", fCO)
+	g.i("MOVQ %d(SP), DX", fC)
+	g.i("IMUL3Q $%d, DX, DX", -4*G)
+	g.i("ADDQ %d(R14), DX", aRowB) // bytes of the row from the chunk on
 	accs := []string{"Z9", "Z10", "Z11", "Z12"}
 	for gg := 0; gg < 4; gg++ {
 		masked, empty, have := g.lbl("gmask"), g.lbl("gempty"), g.lbl("ghave")
@@ -506,7 +509,8 @@ func (g *gen) dotRowsL512(t ltype) {
 		g.i("VADDPS Z%d, Z16, Z16", out[b])
 	}
 	g.i("VMOVUPS Z16, %d(SP)", fAcc)
-	g.i("ADDQ $%d, %d(SP)", 4*G, fCO)
+	g.i("MOVQ %d(R14), AX", aCStr)
+	g.i("ADDQ AX, %d(SP)", fCO)
 	g.i("INCQ %d(SP)", fC)
 	g.i("MOVQ %d(SP), AX", fC)
 	g.i("SHLQ $4, AX")
@@ -520,8 +524,7 @@ func (g *gen) dotRowsL512(t ltype) {
 	g.i("VMOVUPS Z16, K5, (AX)")
 	g.i("LEAQ (AX)(CX*4), AX")
 	g.i("MOVQ AX, %d(SP)", fY)
-	g.i("MOVQ %d(R14), AX", aStride)
-	g.i("SHLQ $4, AX")
+	g.i("MOVQ %d(R14), AX", aBStr)
 	g.i("ADDQ AX, %d(SP)", fRow0)
 	g.i("SUBQ CX, %d(SP)", fLeft)
 	g.i("JGT %s", batch)
@@ -1159,7 +1162,9 @@ func (g *gen) dotRowsK512(t ktype) {
 	g.i("IMULQ %d(R14), AX", aStride)
 	g.i("MOVQ %d(SP), SI", fRow0)
 	g.i("ADDQ AX, SI")
-	g.i("IMUL3Q $%d, BX, CX", t.bs)
+	g.i("MOVQ BX, CX")
+	g.i("SHRQ $4, CX")
+	g.i("IMULQ %d(R14), CX", aCStr) // chunk c/16 of the row (c is a multiple of 16)
 	g.i("ADDQ CX, SI")
 	g.i("IMUL3Q $292, BX, CX")
 	g.i("MOVQ %d(R14), R10", aX)
@@ -1238,8 +1243,7 @@ func (g *gen) dotRowsK512(t ktype) {
 	g.i("VMOVUPS Z16, K1, (AX)")
 	g.i("LEAQ (AX)(CX*4), AX")
 	g.i("MOVQ AX, %d(SP)", fY)
-	g.i("MOVQ %d(R14), AX", aStride)
-	g.i("SHLQ $4, AX")
+	g.i("MOVQ %d(R14), AX", aBStr)
 	g.i("ADDQ AX, %d(SP)", fRow0)
 	g.i("SUBQ CX, %d(SP)", fLeft)
 	g.i("JGT %s", batch)

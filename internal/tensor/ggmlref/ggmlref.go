@@ -152,6 +152,10 @@ func Dequantize(t tensor.Type, b []byte, n int) []float32 {
 			for e := range out {
 				out[e] = rF16(blk) * float32(iq4Levels[getNib(blk[2:], legacyNibble(e))])
 			}
+		case tensor.MXFP4:
+			for e := range out {
+				out[e] = float32(mxfp4Levels[getNib(blk[1:], legacyNibble(e))]) * e8m0Half(blk[0])
+			}
 		case tensor.Q4_K, tensor.Q5_K:
 			d, dmin := rF16(blk), rF16(blk[2:])
 			for e := range out {
@@ -186,6 +190,48 @@ func Dequantize(t tensor.Type, b []byte, n int) []float32 {
 
 var iq4Levels = [16]int{-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113}
 
+// mxfp4Levels are the E2M1 values ±{0, 0.5, 1, 1.5, 2, 3, 4, 6} times 2
+// (code 8 is a negative zero), as ggml stores them.
+var mxfp4Levels = func() (l [16]int) {
+	mag := [8]float64{0, 0.5, 1, 1.5, 2, 3, 4, 6}
+	for c := range l {
+		v := int(2 * mag[c&7])
+		if c&8 != 0 {
+			v = -v
+		}
+		l[c] = v
+	}
+	return
+}()
+
+// e8m0Half is half the E8M0 scale 2^(e-127), computed with Ldexp.
+func e8m0Half(e uint8) float32 { return float32(math.Ldexp(1, int(e)-128)) }
+
+// refMXFP4 is quantize_row_mxfp4_ref: the exponent from the block's
+// largest magnitude, each value to the first nearest level.
+func refMXFP4(xb []float32, blk []byte) {
+	amax := 0.0
+	for _, v := range xb {
+		amax = math.Max(amax, math.Abs(float64(v)))
+	}
+	e := 0
+	if amax > 0 {
+		e = int(math.Floor(float64(float32(math.Log2(amax))))) + 125
+	}
+	blk[0] = uint8(e)
+	d := e8m0Half(uint8(e))
+	for k := 0; k < 32; k++ {
+		best, bestErr := 0, float32(math.Inf(1))
+		for c := 0; c < 16; c++ {
+			err := float32(math.Abs(float64(float32(float32(mxfp4Levels[c])*d) - xb[k])))
+			if err < bestErr {
+				best, bestErr = c, err
+			}
+		}
+		setNib(blk[1:], legacyNibble(k), best)
+	}
+}
+
 // ---- reference quantizers ----
 
 func Quantize(t tensor.Type, x []float32, cpu bool) []byte {
@@ -211,6 +257,8 @@ func Quantize(t tensor.Type, x []float32, cpu bool) []byte {
 			refQ8(t, xb, blk, cpu)
 		case tensor.IQ4_NL:
 			refIQ4NL(xb, blk)
+		case tensor.MXFP4:
+			refMXFP4(xb, blk)
 		case tensor.Q4_K, tensor.Q5_K:
 			refK45(t, xb, blk)
 		case tensor.Q6_K:
@@ -635,6 +683,12 @@ func VecDot(t tensor.Type, n int, w, x []byte) float32 {
 			default:
 				acc += float32(float32(dx*dw) * float32(isum))
 			}
+		case tensor.MXFP4:
+			isum := 0
+			for e := 0; e < 32; e++ {
+				isum += mxfp4Levels[getNib(bw[1:], legacyNibble(e))] * int(int8(bx[2+e]))
+			}
+			acc += float32(float32(rF16(bx)*e8m0Half(bw[0])) * float32(isum))
 		case tensor.Q4_1, tensor.Q5_1:
 			isum := 0
 			for e := 0; e < 32; e++ {

@@ -285,6 +285,10 @@ function stats(t, u, finish, chunks, t0, tFirst) {
     parts.push(`${t.predicted_n} tokens`, `${t.predicted_per_second.toFixed(1)} tokens/s`);
     const cached = t.cache_n ? `, ${t.cache_n} cached` : '';
     parts.push(`prompt ${t.prompt_n} tokens${cached} at ${t.prompt_per_second.toFixed(0)} tokens/s`);
+    if (t.draft_n) {
+      // Speculative decoding: drafted tokens the model accepted.
+      parts.push(`draft ${t.draft_n_accepted}/${t.draft_n} accepted (${Math.round(100 * t.draft_n_accepted / t.draft_n)}%)`);
+    }
   } else if (u) {
     parts.push(`${u.completion_tokens} tokens`, `prompt ${u.prompt_tokens} tokens`);
   } else if (chunks) {

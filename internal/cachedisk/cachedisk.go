@@ -1,0 +1,380 @@
+// Package cachedisk owns kvserve's disk tier of the KV cache: a directory
+// of files, each holding one sequence's cached tokens and pages, that the
+// scheduler spills a slot's cache to instead of dropping it, and loads
+// back when a later prompt starts with the same tokens. It survives a
+// restart (the directory is scanned when opened).
+//
+// A file is
+//
+//	"KVSDISK1"       8 bytes
+//	header length H  uint32, little-endian
+//	header           H bytes of JSON: the key (model and cache shape) and the token list
+//	payload          the pages (kvcache's sequence format, written by the caller)
+//	SHA-256          32 bytes: of everything above
+//
+// written to a temporary file and renamed into place, so a crash leaves no
+// partial file under an entry's name; a file torn by a crash before the
+// data reached the disk fails its checksum. A corrupt, truncated or
+// unreadable file is skipped with a warning, counted and removed; a file
+// of another key (another model or cache shape) is skipped and left alone.
+// Entries are evicted least recently used first to keep the tier under its
+// byte budget.
+package cachedisk
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+)
+
+const (
+	magic     = "KVSDISK1"
+	suffix    = ".kvd"
+	maxHeader = 64 << 20
+)
+
+// Stats are the tier's counters.
+type Stats struct {
+	Entries int
+	Bytes   int64 // of the tier's files
+	Budget  int64
+	Spills  int64 // entries written
+	Hits    int64 // loads that restored an entry
+	Misses  int64 // prompts no entry matched (at least one page)
+	Skipped int64 // files skipped as corrupt, truncated, unreadable or of another key
+	Evicted int64 // entries removed to stay under the budget
+	Failed  int64 // spills that could not be written (full disk, ...)
+}
+
+type entry struct {
+	name   string
+	tokens []int
+	size   int64
+	used   uint64
+}
+
+// Tier is a disk tier in one directory. Its methods are safe for
+// concurrent use.
+type Tier struct {
+	dir    string
+	key    string
+	budget int64
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	clock   uint64
+	st      Stats
+}
+
+type header struct {
+	Key    string `json:"key"`
+	Tokens []int  `json:"tokens"`
+}
+
+// Open opens (creating it if needed) the tier in dir for caches of the
+// given key (what makes entries compatible: the model and cache shape),
+// holding at most budget bytes of files (0: no limit). Existing files are
+// scanned: their headers read and their checksums checked.
+func Open(dir, key string, budget int64, log *slog.Logger) (*Tier, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cache disk tier: %w", err)
+	}
+	t := &Tier{dir: dir, key: key, budget: budget, log: log, entries: map[string]*entry{}}
+	t.st.Budget = budget
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cache disk tier: %w", err)
+	}
+	for _, de := range des {
+		name := de.Name()
+		if strings.HasPrefix(name, ".tmp-") { // a spill interrupted by a crash
+			os.Remove(filepath.Join(dir, name))
+			continue
+		}
+		if !strings.HasSuffix(name, suffix) || !de.Type().IsRegular() {
+			continue
+		}
+		hdr, size, err := t.check(name)
+		if err != nil {
+			t.skip(name, err, !errors.Is(err, errForeign))
+			continue
+		}
+		t.clock++
+		t.entries[name] = &entry{name: name, tokens: hdr.Tokens, size: size, used: t.clock}
+		t.st.Bytes += size
+	}
+	t.st.Entries = len(t.entries)
+	t.evict(0)
+	return t, nil
+}
+
+var errForeign = errors.New("saved for another model or cache shape")
+
+// skip counts and logs a file that is not served (removing it unless it
+// belongs to another key).
+func (t *Tier) skip(name string, err error, remove bool) {
+	t.st.Skipped++
+	t.log.Warn("cache disk tier: file skipped", "file", name, "err", err)
+	if remove {
+		os.Remove(filepath.Join(t.dir, name))
+	}
+}
+
+// check reads a file's framing, header and checksum.
+func (t *Tier) check(name string) (*header, int64, error) {
+	f, err := os.Open(filepath.Join(t.dir, name))
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	hdr, _, size, err := t.verify(f)
+	return hdr, size, err
+}
+
+// verify checks an open file: magic, header, key and checksum; it returns
+// the header and where the payload starts and the file's size.
+func (t *Tier) verify(f *os.File) (*header, int64, int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	size := st.Size()
+	var pre [len(magic) + 4]byte
+	if _, err := io.ReadFull(f, pre[:]); err != nil || string(pre[:len(magic)]) != magic {
+		return nil, 0, 0, errors.New("not a cache disk tier file, or truncated")
+	}
+	hlen := int64(binary.LittleEndian.Uint32(pre[len(magic):]))
+	start := int64(len(pre)) + hlen
+	if hlen > maxHeader || start+sha256.Size > size {
+		return nil, 0, 0, errors.New("truncated")
+	}
+	hb := make([]byte, hlen)
+	if _, err := io.ReadFull(f, hb); err != nil {
+		return nil, 0, 0, errors.New("truncated")
+	}
+	h := sha256.New()
+	h.Write(pre[:])
+	h.Write(hb)
+	if _, err := io.CopyN(h, f, size-start-sha256.Size); err != nil {
+		return nil, 0, 0, errors.New("truncated")
+	}
+	sum := make([]byte, sha256.Size)
+	if _, err := io.ReadFull(f, sum); err != nil || !bytes.Equal(sum, h.Sum(nil)) {
+		return nil, 0, 0, errors.New("checksum mismatch")
+	}
+	var hdr header
+	if err := json.Unmarshal(hb, &hdr); err != nil {
+		return nil, 0, 0, fmt.Errorf("bad header: %v", err)
+	}
+	if hdr.Key != t.key {
+		return nil, 0, 0, errForeign
+	}
+	return &hdr, start, size, nil
+}
+
+// nameFor is an entry's file name: a hash of its tokens.
+func nameFor(tokens []int) string {
+	h := sha256.New()
+	var b [4]byte
+	for _, tk := range tokens {
+		binary.LittleEndian.PutUint32(b[:], uint32(tk))
+		h.Write(b[:])
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16]) + suffix
+}
+
+// Has reports whether an entry holds exactly these tokens.
+func (t *Tier) Has(tokens []int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.entries[nameFor(tokens)]
+	return ok && slices.Equal(e.tokens, tokens)
+}
+
+// Put writes an entry for tokens, the pages written by write (replacing
+// an entry of the same tokens), then evicts least recently used entries
+// over the budget. An entry larger than the budget is not kept. Errors
+// (a full disk) are counted and returned; the tier stays consistent.
+func (t *Tier) Put(tokens []int, write func(io.Writer) error) error {
+	name := nameFor(tokens)
+	tmp, err := os.CreateTemp(t.dir, ".tmp-*")
+	if err != nil {
+		return t.failed(err)
+	}
+	tmpName := tmp.Name()
+	fail := func(err error) error {
+		tmp.Close()
+		os.Remove(tmpName)
+		return t.failed(err)
+	}
+	hb, err := json.Marshal(header{Key: t.key, Tokens: tokens})
+	if err != nil {
+		return fail(err)
+	}
+	h := sha256.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(tmp, h), 1<<20)
+	var pre [len(magic) + 4]byte
+	copy(pre[:], magic)
+	binary.LittleEndian.PutUint32(pre[len(magic):], uint32(len(hb)))
+	bw.Write(pre[:])
+	bw.Write(hb)
+	if err := write(bw); err != nil {
+		return fail(err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fail(err)
+	}
+	if _, err := tmp.Write(h.Sum(nil)); err != nil {
+		return fail(err)
+	}
+	st, err := tmp.Stat()
+	if err != nil {
+		return fail(err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmpName)
+		return t.failed(err)
+	}
+	size := st.Size()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.budget > 0 && size > t.budget {
+		os.Remove(tmpName)
+		return nil
+	}
+	if err := os.Rename(tmpName, filepath.Join(t.dir, name)); err != nil {
+		os.Remove(tmpName)
+		t.st.Failed++
+		return err
+	}
+	if old, ok := t.entries[name]; ok {
+		t.st.Bytes -= old.size
+	}
+	t.clock++
+	t.entries[name] = &entry{name: name, tokens: append([]int(nil), tokens...), size: size, used: t.clock}
+	t.st.Bytes += size
+	t.st.Spills++
+	t.evict(size)
+	t.st.Entries = len(t.entries)
+	return nil
+}
+
+func (t *Tier) failed(err error) error {
+	t.mu.Lock()
+	t.st.Failed++
+	t.mu.Unlock()
+	t.log.Warn("cache disk tier: spill failed", "err", err)
+	return err
+}
+
+// evict removes least recently used entries until the files fit the
+// budget (the newest entry, of keep bytes, is removed last).
+func (t *Tier) evict(keep int64) {
+	for t.budget > 0 && t.st.Bytes > t.budget && len(t.entries) > 0 {
+		var lru *entry
+		for _, e := range t.entries {
+			if lru == nil || e.used < lru.used {
+				lru = e
+			}
+		}
+		os.Remove(filepath.Join(t.dir, lru.name))
+		delete(t.entries, lru.name)
+		t.st.Bytes -= lru.size
+		t.st.Evicted++
+	}
+	t.st.Entries = len(t.entries)
+}
+
+// Match is an entry that holds the start of a prompt.
+type Match struct {
+	name   string
+	Tokens []int // the entry's tokens
+	Common int   // how many leading tokens of the prompt they share
+}
+
+// Best returns the entry sharing the longest prefix with prompt, if at
+// least min tokens (nil: none; counted as a miss).
+func (t *Tier) Best(prompt []int, min int) *Match {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var best *Match
+	for _, e := range t.entries {
+		n := 0
+		for n < len(e.tokens) && n < len(prompt) && e.tokens[n] == prompt[n] {
+			n++
+		}
+		if n >= min && n > 0 && (best == nil || n > best.Common) {
+			best = &Match{name: e.name, Tokens: e.tokens, Common: n}
+		}
+	}
+	if best == nil {
+		t.st.Misses++
+	}
+	return best
+}
+
+// Load checks the entry's file whole (checksum) and hands its payload to
+// read. A file that fails its check is skipped (counted, removed) and
+// nothing is read.
+func (t *Tier) Load(m *Match, read func(io.Reader) error) error {
+	f, err := os.Open(filepath.Join(t.dir, m.name))
+	if err != nil {
+		t.drop(m.name, err)
+		return err
+	}
+	defer f.Close()
+	hdr, start, size, err := t.verify(f)
+	if err == nil && !slices.Equal(hdr.Tokens, m.Tokens) {
+		err = errors.New("the file changed")
+	}
+	if err != nil {
+		t.drop(m.name, err)
+		return err
+	}
+	if err := read(io.NewSectionReader(f, start, size-start-sha256.Size)); err != nil {
+		t.drop(m.name, err)
+		return err
+	}
+	t.mu.Lock()
+	if e, ok := t.entries[m.name]; ok {
+		t.clock++
+		e.used = t.clock
+	}
+	t.st.Hits++
+	t.mu.Unlock()
+	return nil
+}
+
+func (t *Tier) drop(name string, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.entries[name]; ok {
+		delete(t.entries, name)
+		t.st.Bytes -= e.size
+		t.st.Entries = len(t.entries)
+	}
+	t.skip(name, err, true)
+}
+
+// Stats returns the tier's counters.
+func (t *Tier) Stats() Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.st
+}

@@ -1,0 +1,121 @@
+package cachedisk
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func payload(n int) func(io.Writer) error {
+	return func(w io.Writer) error {
+		_, err := w.Write(bytes.Repeat([]byte{byte(n)}, 1000+n))
+		return err
+	}
+}
+
+func load(t *testing.T, d *Tier, prompt []int) ([]byte, error) {
+	t.Helper()
+	m := d.Best(prompt, 1)
+	if m == nil {
+		return nil, errors.New("no match")
+	}
+	var got []byte
+	err := d.Load(m, func(r io.Reader) error {
+		var err error
+		got, err = io.ReadAll(r)
+		return err
+	})
+	return got, err
+}
+
+// Entries are matched by the longest common prefix, loaded checked,
+// evicted least recently used under the budget, found again after a
+// reopen; corrupt, truncated and foreign files are skipped and counted,
+// never served; a failed write (a full disk) leaves the tier consistent.
+func TestTier(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Open(dir, "model-a", 2600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put([]int{1, 2, 3, 4}, payload(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put([]int{1, 2, 9}, payload(2)); err != nil {
+		t.Fatal(err)
+	}
+	if !d.Has([]int{1, 2, 3, 4}) || d.Has([]int{1, 2, 3}) {
+		t.Fatal("Has")
+	}
+	if m := d.Best([]int{1, 2, 3, 4, 5}, 1); m == nil || m.Common != 4 {
+		t.Fatalf("best match %+v", m)
+	}
+	if got, err := load(t, d, []int{1, 2, 9, 9}); err != nil || !bytes.Equal(got, bytes.Repeat([]byte{2}, 1002)) {
+		t.Fatalf("load: %v (%d bytes)", err, len(got))
+	}
+	// A third entry passes the budget: the least recently used ({1,2,3,4}) goes.
+	if err := d.Put([]int{7}, payload(3)); err != nil {
+		t.Fatal(err)
+	}
+	if st := d.Stats(); st.Entries != 2 || st.Evicted != 1 || d.Has([]int{1, 2, 3, 4}) || st.Bytes > 2600 {
+		t.Fatalf("after eviction: %+v", st)
+	}
+	// A failed write (a full disk): counted, nothing left behind.
+	if err := d.Put([]int{8}, func(io.Writer) error { return errors.New("no space left on device") }); err == nil {
+		t.Fatal("failed write not reported")
+	}
+	if st := d.Stats(); st.Failed != 1 || st.Entries != 2 {
+		t.Fatalf("after a failed write: %+v", st)
+	}
+	// Reopen: the entries are found again; a flipped byte, a truncated
+	// file and another model's file are skipped.
+	files, _ := filepath.Glob(filepath.Join(dir, "*"+suffix))
+	if len(files) != 2 {
+		t.Fatalf("%d files", len(files))
+	}
+	b, _ := os.ReadFile(files[0])
+	b[len(b)/2] ^= 1
+	os.WriteFile(files[0], b, 0o644)
+	b, _ = os.ReadFile(files[1])
+	os.WriteFile(filepath.Join(dir, "truncated"+suffix), b[:len(b)-40], 0o644)
+	other, _ := Open(filepath.Join(dir, "sub"), "model-b", 0, nil)
+	other.Put([]int{5, 5}, payload(4))
+	ob, _ := filepath.Glob(filepath.Join(dir, "sub", "*"+suffix))
+	ofile, _ := os.ReadFile(ob[0])
+	os.WriteFile(filepath.Join(dir, "foreign"+suffix), ofile, 0o644)
+	os.WriteFile(filepath.Join(dir, ".tmp-123"), []byte("partial"), 0o644)
+	d2, err := Open(dir, "model-a", 2600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := d2.Stats()
+	if st.Entries != 1 || st.Skipped != 3 {
+		t.Fatalf("reopened: %+v", st)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "foreign"+suffix)); err != nil {
+		t.Error("another model's file was removed")
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".tmp-123")); err == nil {
+		t.Error("an interrupted spill's temporary file was left")
+	}
+	// A file corrupted after the scan is not served either.
+	var live []int
+	for _, p := range [][]int{{1, 2, 9}, {7}} {
+		if d2.Has(p) {
+			live = p
+		}
+	}
+	name := filepath.Join(dir, nameFor(live))
+	b, _ = os.ReadFile(name)
+	b[len(b)-1] ^= 1
+	os.WriteFile(name, b, 0o644)
+	if _, err := load(t, d2, live); err == nil {
+		t.Fatal("a corrupted entry was served")
+	}
+	if st := d2.Stats(); st.Entries != 0 || st.Skipped != 4 || st.Hits != 0 {
+		t.Fatalf("after a corrupt load: %+v", st)
+	}
+}

@@ -1,0 +1,96 @@
+package engine
+
+import (
+	"io"
+
+	"github.com/kvserve/kvserve/internal/kvcache"
+)
+
+// The disk tier's place in the loop (SchedulerOptions.Disk): a slot's
+// cache is spilled before it is dropped, and loaded back when a prompt
+// starts with more of it than the slot (or sharing) would keep. Both run
+// on the loop goroutine between steps: a spill writes the slot's pages
+// (no fsync: a file torn by a crash fails its checksum and is skipped), a
+// load reads and checks one file.
+
+// spill writes sl's cache to the disk tier when the slot is about to keep
+// only its first keep positions and holds at least a page more (an entry
+// of the same tokens already there is not written again).
+func (s *Scheduler) spill(sl *slot, keep int) {
+	d := s.o.Disk
+	P := s.cache.Config().PageTokens
+	if d == nil || len(sl.tokens)-keep < P || d.Has(sl.tokens) {
+		return
+	}
+	toks := append([]int(nil), sl.tokens...)
+	if err := d.Put(toks, func(w io.Writer) error { return s.cache.WriteSeq(sl.id, w) }); err != nil {
+		s.log.Warn("cache disk tier: spill failed; the slot's cache is dropped", "slot", sl.id, "err", err)
+	}
+}
+
+// loadFromDisk loads the disk tier's entry sharing the longest prefix with
+// the prompt into sl when it gives at least a page more than keep, and
+// returns the positions now reusable (0: nothing loaded). Under a budget
+// the pages are converted to the bottom of the ladders on load (what the
+// request's reservation counts), and idle slots are cleared (spilled) to
+// make room first; if that cannot make room, nothing is loaded.
+func (s *Scheduler) loadFromDisk(sl *slot, r *Request, keep int) int {
+	d := s.o.Disk
+	if d == nil {
+		return 0
+	}
+	cfg := s.cache.Config()
+	P := cfg.PageTokens
+	m := d.Best(r.Prompt, keep+P)
+	if m == nil {
+		return 0
+	}
+	var opts kvcache.RestoreOptions
+	if p := s.policy; p != nil && p.Budget > 0 && len(p.LadderK) > 0 && len(p.LadderV) > 0 {
+		k, v := p.LadderK[len(p.LadderK)-1], p.LadderV[len(p.LadderV)-1]
+		opts.K, opts.V = &k, &v
+		pages := int64((len(m.Tokens) + P - 1) / P)
+		need := pages * int64(cfg.Layers) * int64(cfg.PageBytes(k, false)+cfg.PageBytes(v, true))
+		if !s.roomFor(sl, need, p.Budget) {
+			return 0
+		}
+	}
+	err := d.Load(m, func(rd io.Reader) error {
+		_, err := s.cache.ReadSeqAs(sl.id, rd, opts)
+		return err
+	})
+	if err != nil {
+		s.log.Warn("cache disk tier: entry not loaded", "slot", sl.id, "err", err)
+		return 0
+	}
+	sl.tokens = append(sl.tokens[:0], m.Tokens...)
+	n := min(m.Common, len(r.Prompt)-1)
+	n = s.cache.Reusable(sl.id, n)
+	return s.policy.Reusable(s.cache, sl.id, n, len(r.Prompt))
+}
+
+// roomFor clears idle slots' caches (spilling them), least recently used
+// first, until need bytes fit the budget beside what the cache holds once
+// sl's own cache is replaced; it reports whether they fit.
+func (s *Scheduler) roomFor(sl *slot, need, budget int64) bool {
+	fits := func() bool {
+		own := int64(0) // what replacing sl's cache frees: its unshared pages
+		for _, p := range s.cache.Pages(sl.id) {
+			if p.Holders == 1 {
+				own += int64(p.Bytes)
+			}
+		}
+		return s.cache.Bytes()-own+need <= budget
+	}
+	for _, id := range s.lruOrder() {
+		if fits() {
+			return true
+		}
+		if o := s.slots[id]; o != sl && o.state == slotIdle && len(o.tokens) > 0 {
+			s.spill(o, 0)
+			s.cache.Clear(id)
+			o.tokens = o.tokens[:0]
+		}
+	}
+	return fits()
+}
