@@ -372,24 +372,8 @@ func toolInput(args string) any {
 
 // handleMessages serves POST /v1/messages.
 func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
-	body, aerr := readBody(r)
-	if aerr != nil {
-		writeAnthropicError(w, aerr)
-		return
-	}
-	chat, ar, aerr := s.anthropicToChat(body)
-	if aerr != nil {
-		writeAnthropicError(w, aerr)
-		return
-	}
-	req, g, aerr := s.decodeCompletion(chat, apiOAIChat)
-	if aerr != nil {
-		writeAnthropicError(w, aerr)
-		return
-	}
-	rn, aerr := s.start(r.Context(), req)
-	if aerr != nil {
-		writeAnthropicError(w, aerr)
+	req, g, rn, ar, ok := startTranslated(s, w, r, s.anthropicToChat, writeAnthropicError)
+	if !ok {
 		return
 	}
 	defer rn.close()

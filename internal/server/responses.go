@@ -294,24 +294,8 @@ func functionCallItem(id, callID, name, args, status string) map[string]any {
 
 // handleResponses serves POST /v1/responses.
 func (s *Server) handleResponses(w http.ResponseWriter, r *http.Request) {
-	body, aerr := readBody(r)
-	if aerr != nil {
-		WriteError(w, aerr)
-		return
-	}
-	chat, rr, aerr := s.responsesToChat(body)
-	if aerr != nil {
-		WriteError(w, aerr)
-		return
-	}
-	req, g, aerr := s.decodeCompletion(chat, apiOAIChat)
-	if aerr != nil {
-		WriteError(w, aerr)
-		return
-	}
-	rn, aerr := s.start(r.Context(), req)
-	if aerr != nil {
-		WriteError(w, aerr)
+	_, g, rn, rr, ok := startTranslated(s, w, r, s.responsesToChat, func(w http.ResponseWriter, e *apiError) { WriteError(w, e) })
+	if !ok {
 		return
 	}
 	defer rn.close()
