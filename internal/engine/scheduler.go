@@ -193,6 +193,7 @@ type Stats struct {
 	Processing      int // slots busy now
 	Deferred        int // requests waiting for a slot
 	DecodeCalls     int64
+	BusySlots       int64 // slots with tokens in a forward pass, summed over the passes
 
 	Requantizations   int64
 	RequantizeSeconds float64
