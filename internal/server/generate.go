@@ -42,27 +42,28 @@ const (
 
 // genOptions are the generation parameters common to the completion APIs.
 type genOptions struct {
-	api          api
-	nPredict     int // -1: until end of generation or context; 0: evaluate the prompt only
-	sample       sample.Params
-	stop         []string
-	stream       bool
-	includeUsage bool // OpenAI stream_options.include_usage
-	nProbs       int  // alternatives per token (0: none)
-	logprobs     bool // report the chosen tokens' log-probabilities
-	cachePrompt  bool
-	cacheReuse   int // least chunk reused after a shifted prefix (0: off)
-	nKeep        int // tokens a context shift or truncation keeps (-1: the prompt)
-	slotID       int
-	returnTokens bool
-	ignoreEOS    bool
-	grammar      *grammar.Grammar   // grammar, json_schema or response_format (nil: none)
-	special      bool               // render special tokens (tool-call markers)
-	plan         *chatPlan          // chat: tools and reasoning, how to read the output (nil otherwise)
-	turnEnd      string             // chat: the template's end-of-turn marker when it is not one token ("" otherwise)
-	spec         *engine.SpecParams // speculative.n_max / n_min / p_min (nil: the server's)
-	fields       []string           // response_fields: the paths of /completion's answer to keep (nil: all)
-	n            int                // OpenAI choices (n)
+	api            api
+	nPredict       int // -1: until end of generation or context; 0: evaluate the prompt only
+	sample         sample.Params
+	stop           []string
+	stream         bool
+	includeUsage   bool // OpenAI stream_options.include_usage
+	nProbs         int  // alternatives per token (0: none)
+	logprobs       bool // report the chosen tokens' log-probabilities
+	cachePrompt    bool
+	cacheReuse     int // least chunk reused after a shifted prefix (0: off)
+	nKeep          int // tokens a context shift or truncation keeps (-1: the prompt)
+	slotID         int
+	returnTokens   bool
+	ignoreEOS      bool
+	grammar        *grammar.Grammar   // grammar, json_schema or response_format (nil: none)
+	grammarDefault bool               // grammar is the server's default (--grammar, --json-schema)
+	special        bool               // render special tokens (tool-call markers)
+	plan           *chatPlan          // chat: tools and reasoning, how to read the output (nil otherwise)
+	turnEnd        string             // chat: the template's end-of-turn marker when it is not one token ("" otherwise)
+	spec           *engine.SpecParams // speculative.n_max / n_min / p_min (nil: the server's)
+	fields         []string           // response_fields: the paths of /completion's answer to keep (nil: all)
+	n              int                // OpenAI choices (n)
 }
 
 // unsupported lists request fields asking for features kvserve does not
@@ -88,6 +89,9 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 		o.fail(`"tools" are supported on /v1/chat/completions only`)
 	}
 	g.grammar = parseConstraint(o)
+	if d := s.defaults().Grammar; d != nil && !o.has("grammar") && !o.has("json_schema") && !o.has("response_format") {
+		g.grammar, g.grammarDefault = d, true // the server's --grammar / --json-schema
+	}
 	g.n = 1
 	if a != apiNative {
 		// OpenAI's n: that many choices (each its own request; with a
