@@ -211,6 +211,15 @@ func (s *Scheduler) emitToken(sl *slot, logits []float32, tok int) {
 		sl.sent = safe
 	}
 	sl.last = tok
+	if r.TimingsPerToken {
+		t := *sl.res
+		t.Tokens, t.Text = nil, ""
+		t.PredictedTokens = len(sl.res.Tokens)
+		if !sl.tGen.IsZero() {
+			t.PredictTime = time.Since(sl.tGen)
+		}
+		ev.Timings = &t
+	}
 	sl.out <- ev
 	switch {
 	case stopType != "":

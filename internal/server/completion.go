@@ -313,7 +313,7 @@ func (s *Server) generationSettings(g genOptions) map[string]any {
 		"logit_bias":            bias,
 		"post_sampling_probs":   p.PostSamplingProbs,
 		"n_discard":             0,
-		"timings_per_token":     false,
+		"timings_per_token":     g.timingsPerToken,
 		"lora":                  []any{},
 	}
 }
@@ -429,6 +429,9 @@ func (s *Server) streamNative(w http.ResponseWriter, rn *run, req *engine.Reques
 		}
 		if g.nProbs > 0 {
 			chunk["completion_probabilities"] = s.nativeProbs(st.tokens, g)
+		}
+		if st.timings != nil {
+			chunk["timings"] = timings(st.timings)
 		}
 		if ev.data(chunk) != nil {
 			return // the client went away: close() cancels the request

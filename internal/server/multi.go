@@ -111,6 +111,9 @@ func (s *Server) streamMulti(ctx context.Context, w http.ResponseWriter, reqs []
 				if g.nProbs > 0 {
 					chunk["completion_probabilities"] = s.nativeProbs(st.tokens, g)
 				}
+				if st.timings != nil {
+					chunk["timings"] = timings(st.timings)
+				}
 				if !send(msg{data: chunk}) {
 					return
 				}

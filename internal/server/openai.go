@@ -366,7 +366,14 @@ func (s *Server) streamOAI(w http.ResponseWriter, rn *run, g genOptions, a api, 
 			return
 		}
 	}
-	var pending []tokenOut // tokens not yet reported (their text held back)
+	var pending []tokenOut   // tokens not yet reported (their text held back)
+	var sofar *engine.Result // timings so far (timings_per_token)
+	withTimings := func(c map[string]any) map[string]any {
+		if sofar != nil {
+			c["timings"] = timings(sofar)
+		}
+		return c
+	}
 	if plan != nil && plan.active() {
 		cs := &chatStream{plan: plan}
 		for {
@@ -376,12 +383,15 @@ func (s *Server) streamOAI(w http.ResponseWriter, rn *run, g genOptions, a api, 
 				return
 			}
 			pending = append(pending, st.tokens...)
+			if st.timings != nil {
+				sofar = st.timings
+			}
 			deltas := cs.feed(st.text, st.res != nil)
 			for _, d := range deltas {
 				c := chunk("", pending, nil, 0)
 				c["choices"].([]any)[0].(map[string]any)["delta"] = d
 				pending = pending[:0]
-				if ev.data(c) != nil {
+				if ev.data(withTimings(c)) != nil {
 					return
 				}
 			}
@@ -413,6 +423,9 @@ func (s *Server) streamOAI(w http.ResponseWriter, rn *run, g genOptions, a api, 
 			return
 		}
 		pending = append(pending, st.tokens...)
+		if st.timings != nil {
+			sofar = st.timings
+		}
 		if st.res != nil {
 			last := chunk(st.text, pending, st.res, offset)
 			last["timings"] = timings(st.res)
@@ -433,7 +446,7 @@ func (s *Server) streamOAI(w http.ResponseWriter, rn *run, g genOptions, a api, 
 		if st.text == "" {
 			continue
 		}
-		if ev.data(chunk(st.text, pending, nil, offset)) != nil {
+		if ev.data(withTimings(chunk(st.text, pending, nil, offset))) != nil {
 			return // the client went away: close() cancels the request
 		}
 		offset += len(st.text)
