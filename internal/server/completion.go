@@ -192,6 +192,12 @@ func (s *Server) decodeCompletions(body []byte, a api) ([]*engine.Request, genOp
 		if all, aerr = s.prompts(o, "prompt"); aerr != nil {
 			return nil, g, aerr
 		}
+	case apiOAIText:
+		// OpenAI's prompt: a string, a token array, or a list of them
+		// (one choice each).
+		if all, aerr = s.prompts(o, "prompt"); aerr != nil {
+			return nil, g, aerr
+		}
 	default:
 		toks, aerr := s.prompt(o, "prompt")
 		if aerr != nil {
@@ -221,12 +227,12 @@ func (s *Server) serveCompletion(w http.ResponseWriter, r *http.Request, a api) 
 		WriteError(w, aerr)
 		return
 	}
-	if len(reqs) > 1 {
+	if a == apiNative && len(reqs) > 1 {
 		s.serveMulti(w, r, reqs, g)
 		return
 	}
-	if g.n > 1 {
-		s.serveChoices(w, r, reqs[0], g)
+	if len(reqs) > 1 || g.n > 1 {
+		s.serveChoices(w, r, reqs, g)
 		return
 	}
 	req := reqs[0]

@@ -144,9 +144,6 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 	g.stop = o.strings("stop", maxStops, maxStopBytes)
 	g.stream = o.bool("stream", false)
 	g.timingsPerToken = o.bool("timings_per_token", false)
-	if g.n > 1 && g.stream && o.err == nil {
-		o.fail(`"n" > 1 is answered without streaming: set "stream": false, or send n requests`)
-	}
 	if so := o.object("stream_options"); so != nil {
 		g.includeUsage = so.bool("include_usage", false)
 		if so.err != nil {
