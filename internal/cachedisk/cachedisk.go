@@ -8,7 +8,9 @@
 //
 //	"KVSDISK1"       8 bytes
 //	header length H  uint32, little-endian
-//	header           H bytes of JSON: the key (model and cache shape) and the token list
+//	header           H bytes of JSON: the key (model and cache shape), the
+//	                 adapter key (the LoRA adapters and scales the pages were
+//	                 computed under) and the token list
 //	payload          the pages (kvcache's sequence format, written by the caller)
 //	SHA-256          32 bytes: of everything above
 //
@@ -18,7 +20,9 @@
 // unreadable file is skipped with a warning, counted and removed; a file
 // of another key (another model or cache shape) is skipped and left alone.
 // Entries are evicted least recently used first to keep the tier under its
-// byte budget.
+// byte budget. An entry is only ever matched for the adapter key it was
+// written under: a prefix computed with one LoRA adapter (or scale) is never
+// served to a request running under another.
 package cachedisk
 
 import (
@@ -59,10 +63,11 @@ type Stats struct {
 }
 
 type entry struct {
-	name   string
-	tokens []int
-	size   int64
-	used   uint64
+	name    string
+	adapter string
+	tokens  []int
+	size    int64
+	used    uint64
 }
 
 // Tier is a disk tier in one directory. Its methods are safe for
@@ -80,8 +85,9 @@ type Tier struct {
 }
 
 type header struct {
-	Key    string `json:"key"`
-	Tokens []int  `json:"tokens"`
+	Key     string `json:"key"`
+	Adapter string `json:"adapter,omitempty"`
+	Tokens  []int  `json:"tokens"`
 }
 
 // Open opens (creating it if needed) the tier in dir for caches of the
@@ -116,7 +122,7 @@ func Open(dir, key string, budget int64, log *slog.Logger) (*Tier, error) {
 			continue
 		}
 		t.clock++
-		t.entries[name] = &entry{name: name, tokens: hdr.Tokens, size: size, used: t.clock}
+		t.entries[name] = &entry{name: name, adapter: hdr.Adapter, tokens: hdr.Tokens, size: size, used: t.clock}
 		t.st.Bytes += size
 	}
 	t.st.Entries = len(t.entries)
@@ -188,10 +194,13 @@ func (t *Tier) verify(f *os.File) (*header, int64, int64, error) {
 	return &hdr, start, size, nil
 }
 
-// nameFor is an entry's file name: a hash of its tokens.
-func nameFor(tokens []int) string {
+// nameFor is an entry's file name: a hash of its adapter key and tokens.
+func nameFor(tokens []int, adapter string) string {
 	h := sha256.New()
 	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(len(adapter)))
+	h.Write(b[:])
+	h.Write([]byte(adapter))
 	for _, tk := range tokens {
 		binary.LittleEndian.PutUint32(b[:], uint32(tk))
 		h.Write(b[:])
@@ -199,20 +208,22 @@ func nameFor(tokens []int) string {
 	return hex.EncodeToString(h.Sum(nil)[:16]) + suffix
 }
 
-// Has reports whether an entry holds exactly these tokens.
-func (t *Tier) Has(tokens []int) bool {
+// Has reports whether an entry holds exactly these tokens under this
+// adapter key.
+func (t *Tier) Has(tokens []int, adapter string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e, ok := t.entries[nameFor(tokens)]
-	return ok && slices.Equal(e.tokens, tokens)
+	e, ok := t.entries[nameFor(tokens, adapter)]
+	return ok && e.adapter == adapter && slices.Equal(e.tokens, tokens)
 }
 
-// Put writes an entry for tokens, the pages written by write (replacing
-// an entry of the same tokens), then evicts least recently used entries
+// Put writes an entry for tokens computed under the adapter key adapter,
+// the pages written by write (replacing an entry of the same tokens and
+// adapter key), then evicts least recently used entries
 // over the budget. An entry larger than the budget is not kept. Errors
 // (a full disk) are counted and returned; the tier stays consistent.
-func (t *Tier) Put(tokens []int, write func(io.Writer) error) error {
-	name := nameFor(tokens)
+func (t *Tier) Put(tokens []int, adapter string, write func(io.Writer) error) error {
+	name := nameFor(tokens, adapter)
 	tmp, err := os.CreateTemp(t.dir, ".tmp-*")
 	if err != nil {
 		return t.failed(err)
@@ -223,7 +234,7 @@ func (t *Tier) Put(tokens []int, write func(io.Writer) error) error {
 		os.Remove(tmpName)
 		return t.failed(err)
 	}
-	hb, err := json.Marshal(header{Key: t.key, Tokens: tokens})
+	hb, err := json.Marshal(header{Key: t.key, Adapter: adapter, Tokens: tokens})
 	if err != nil {
 		return fail(err)
 	}
@@ -267,7 +278,7 @@ func (t *Tier) Put(tokens []int, write func(io.Writer) error) error {
 		t.st.Bytes -= old.size
 	}
 	t.clock++
-	t.entries[name] = &entry{name: name, tokens: append([]int(nil), tokens...), size: size, used: t.clock}
+	t.entries[name] = &entry{name: name, adapter: adapter, tokens: append([]int(nil), tokens...), size: size, used: t.clock}
 	t.st.Bytes += size
 	t.st.Spills++
 	t.evict(size)
@@ -303,24 +314,29 @@ func (t *Tier) evict(keep int64) {
 
 // Match is an entry that holds the start of a prompt.
 type Match struct {
-	name   string
-	Tokens []int // the entry's tokens
-	Common int   // how many leading tokens of the prompt they share
+	name    string
+	adapter string
+	Tokens  []int // the entry's tokens
+	Common  int   // how many leading tokens of the prompt they share
 }
 
-// Best returns the entry sharing the longest prefix with prompt, if at
-// least min tokens (nil: none; counted as a miss).
-func (t *Tier) Best(prompt []int, min int) *Match {
+// Best returns the entry written under the adapter key adapter sharing
+// the longest prefix with prompt, if at least min tokens (nil: none;
+// counted as a miss).
+func (t *Tier) Best(prompt []int, min int, adapter string) *Match {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var best *Match
 	for _, e := range t.entries {
+		if e.adapter != adapter {
+			continue
+		}
 		n := 0
 		for n < len(e.tokens) && n < len(prompt) && e.tokens[n] == prompt[n] {
 			n++
 		}
 		if n >= min && n > 0 && (best == nil || n > best.Common) {
-			best = &Match{name: e.name, Tokens: e.tokens, Common: n}
+			best = &Match{name: e.name, adapter: e.adapter, Tokens: e.tokens, Common: n}
 		}
 	}
 	if best == nil {
@@ -340,7 +356,7 @@ func (t *Tier) Load(m *Match, read func(io.Reader) error) error {
 	}
 	defer f.Close()
 	hdr, start, size, err := t.verify(f)
-	if err == nil && !slices.Equal(hdr.Tokens, m.Tokens) {
+	if err == nil && (hdr.Adapter != m.adapter || !slices.Equal(hdr.Tokens, m.Tokens)) {
 		err = errors.New("the file changed")
 	}
 	if err != nil {

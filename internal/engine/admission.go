@@ -106,7 +106,9 @@ func (s *Scheduler) pickSlot(r *Request, wanted []bool) *slot {
 	shareable := 0
 	if r.CachePrompt && !s.o.NoSharePrefix {
 		for _, sl := range s.slots {
-			shareable = max(shareable, commonPrefix(sl.tokens, r.Prompt)/P*P)
+			if s.reusable(sl) {
+				shareable = max(shareable, commonPrefix(sl.tokens, r.Prompt)/P*P)
+			}
 		}
 	}
 	var best *slot
@@ -119,7 +121,7 @@ func (s *Scheduler) pickSlot(r *Request, wanted []bool) *slot {
 			continue
 		}
 		n := 0
-		if r.CachePrompt {
+		if r.CachePrompt && s.reusable(sl) {
 			n = commonPrefix(sl.tokens, r.Prompt)
 		}
 		pages, loss := max(n, shareable)/P, min(len(sl.tokens)-n, 1)
@@ -211,7 +213,7 @@ func (s *Scheduler) assign() {
 func (s *Scheduler) start(sl *slot, p *pending) {
 	r := p.req
 	keep := 0
-	if r.CachePrompt {
+	if r.CachePrompt && s.reusable(sl) {
 		keep = commonPrefix(sl.tokens, r.Prompt)
 		if r.CacheReuse > 0 {
 			keep = s.reuseChunks(sl, r.Prompt, keep, r.CacheReuse)
@@ -238,6 +240,7 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 	}
 	s.cache.Truncate(sl.id, keep)
 	sl.tokens = sl.tokens[:keep]
+	sl.adapter = s.adapter
 	smp, err := sample.New(r.Sample, s.e.Model.NVocab)
 	if err != nil { // validated at Submit; keep the loop safe anyway
 		p.out <- Event{Err: err}
@@ -283,7 +286,7 @@ func (s *Scheduler) sharePrefix(sl *slot, r *Request, keep int) (int, int) {
 	var donor *slot
 	best := 0
 	for _, d := range s.slots {
-		if d == sl {
+		if d == sl || !s.reusable(d) {
 			continue
 		}
 		n := min(commonPrefix(d.tokens, r.Prompt), len(r.Prompt)-1)

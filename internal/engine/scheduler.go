@@ -44,6 +44,11 @@ type SchedulerOptions struct {
 	// with an entry's tokens loads it instead of evaluating them (see
 	// disk.go).
 	Disk *cachedisk.Tier
+	// AdapterKey names the LoRA adapters and scales the model runs with
+	// ("": none); SetAdapterKey changes it. A slot's cached tokens are
+	// reused, shared with another slot or spilled to and loaded from the
+	// disk tier only under the key they were computed with.
+	AdapterKey string
 }
 
 // Request is one completion to run in a slot.
@@ -179,6 +184,8 @@ type Scheduler struct {
 
 	batch model.Batch
 
+	adapter string // the adapter key new tokens are computed under (SchedulerOptions.AdapterKey)
+
 	spec      *specState // speculative decoding (nil: none)
 	hasWindow bool       // some layer attends a sliding window
 }
@@ -229,7 +236,7 @@ func (e *Engine) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 		return nil, err
 	}
 	s := &Scheduler{
-		e: e, o: o, cache: cache, shape: cache.Config(), log: o.Logger,
+		e: e, o: o, cache: cache, shape: cache.Config(), log: o.Logger, adapter: o.AdapterKey,
 		runner:  model.NewRunner(e.Model, e.Pool, o.Batch),
 		stopped: make(chan struct{}),
 	}
