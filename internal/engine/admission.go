@@ -81,7 +81,11 @@ func (s *Scheduler) reserve(p *cachepolicy.Policy, r *Request) int64 {
 	}
 	low := kv(p.LadderK[len(p.LadderK)-1], p.LadderV[len(p.LadderV)-1])
 	write := max(kv(p.LadderK[0], p.LadderV[0]), low)
-	pages := int64((s.maxLen(r) + sh.PageTokens - 1) / sh.PageTokens)
+	n := s.maxLen(r)
+	if p.Evict.On() { // eviction keeps a slot within its sinks and window
+		n = min(n, p.Evict.MaxTokens(sh.PageTokens))
+	}
+	pages := int64((n + sh.PageTokens - 1) / sh.PageTokens)
 	return (pages-1)*low + write
 }
 

@@ -113,6 +113,7 @@ type Result struct {
 	StoppingWord  string
 	Truncated     bool // the context filled up, or the prompt was truncated to fit
 	ContextShifts int  // times the context was shifted to continue generating
+	EvictedTokens int  // tokens evicted from the middle of the slot's cache (cache budget's Evict)
 
 	PromptTokens    int // tokens in the prompt
 	CachedTokens    int // prompt tokens reused from the slot's cache

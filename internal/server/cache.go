@@ -363,6 +363,7 @@ func policyJSON(p *cachepolicy.Policy, st engine.Stats) map[string]any {
 		"conversions_by_role": st.Policy.ByRole, "conversions_by_budget": st.Policy.ByBudget,
 		"bytes_freed": st.Policy.BytesFreed, "reasoning_tokens_dropped": st.Policy.DroppedTokens,
 		"budget_rejections": st.BudgetRejections,
+		"evictions":         st.Policy.Evictions, "evicted_tokens": st.Policy.EvictedTokens,
 	}
 	return m
 }

@@ -32,6 +32,7 @@ type collector struct {
 	slots                                                    *prometheus.Desc
 	requantize, requantizeSeconds, demotions, policyFreed    *prometheus.Desc
 	budgetRejections, cacheRoleBytes, reasoningDropped       *prometheus.Desc
+	evictedTokens                                            *prometheus.Desc
 	draftTokens, draftAccepted, draftCacheBytes              *prometheus.Desc
 	sharedBytes, diskBytes, diskEvents                       *prometheus.Desc
 
@@ -82,6 +83,7 @@ func newCollector(s *Server) *collector {
 		diskEvents:        d("kv_cache_disk_total", "Disk tier events: spills (entries written), hits (entries loaded), misses (prompts no entry helped), skipped (corrupt, truncated or foreign files), evicted, failed (spills not written).", "event"),
 		sharedBytes:       d("kv_cache_shared_bytes", "KV cache bytes in pages several slots hold (shared prompt prefixes), each counted once (they are in kv_cache_bytes once)."),
 		reasoningDropped:  d("cache_reasoning_dropped_tokens_total", "Reasoning tokens the precision policy dropped from slots' caches when their requests ended."),
+		evictedTokens:     d("cache_evicted_tokens_total", "Tokens evicted from the middle of running requests' caches as the cache budget's last step (--cache-evict)."),
 
 		mspWaiting:  d("num_requests_waiting", "Requests queued: waiting for a slot or in the scheduler's queue (the model server protocol's TotalQueuedRequests)."),
 		mspRunning:  d("num_requests_running", "Requests running in a slot (the model server protocol's TotalRunningRequests)."),
@@ -97,7 +99,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.promptTokens, c.promptSeconds, c.predicted, c.predictedSeconds,
 		c.promptRate, c.predictedRate, c.processing, c.deferred, c.waiting, c.requests, c.decodes, c.tokensMax,
 		c.cacheBytes, c.cacheCapacity, c.cacheUsage, c.cacheTokens, c.slots,
-		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections, c.cacheRoleBytes, c.reasoningDropped,
+		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections, c.cacheRoleBytes, c.reasoningDropped, c.evictedTokens,
 		c.draftTokens, c.draftAccepted, c.draftCacheBytes, c.sharedBytes, c.diskBytes, c.diskEvents,
 		c.mspWaiting, c.mspRunning, c.utilization, c.limit, c.configInfo, c.stepDown, c.floor} {
 		ch <- d
@@ -250,6 +252,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByRole), "role")
 	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByBudget), "budget")
 	m(c.reasoningDropped, prometheus.CounterValue, float64(st.Policy.DroppedTokens))
+	m(c.evictedTokens, prometheus.CounterValue, float64(st.Policy.EvictedTokens))
 	m(c.sharedBytes, prometheus.GaugeValue, float64(snap.sharedBytes))
 	if s.disk != nil {
 		ds := s.disk.Stats()
