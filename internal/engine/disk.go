@@ -25,7 +25,7 @@ func (s *Scheduler) spill(sl *slot, keep int) {
 		return
 	}
 	toks := append([]int(nil), sl.tokens...)
-	if err := d.Put(toks, sl.adapter, func(w io.Writer) error { return s.cache.WriteSeq(sl.id, w) }); err != nil {
+	if err := d.Put(toks, sl.adapter, func(w io.Writer) error { return s.cache.WriteSeqAs(sl.id, w, s.o.SpillK, s.o.SpillV) }); err != nil {
 		s.log.Warn("cache disk tier: spill failed; the slot's cache is dropped", "slot", sl.id, "err", err)
 	}
 }

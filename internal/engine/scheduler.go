@@ -14,6 +14,7 @@ import (
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/model"
 	"github.com/kvserve/kvserve/internal/sample"
+	"github.com/kvserve/kvserve/internal/tensor"
 )
 
 // SchedulerOptions configure the server's slots and batching.
@@ -44,6 +45,11 @@ type SchedulerOptions struct {
 	// with an entry's tokens loads it instead of evaluating them (see
 	// disk.go).
 	Disk *cachedisk.Tier
+	// SpillK and SpillV, when set, are the types the disk tier's entries
+	// are written in: pages of a type that takes more bytes are converted
+	// down on the way out (kvcache.WriteSeqAs; the live cache is not
+	// changed), so the tier holds more entries per byte.
+	SpillK, SpillV *tensor.Type
 	// AdapterKey names the LoRA adapters and scales the model runs with
 	// ("": none); SetAdapterKey changes it. A slot's cached tokens are
 	// reused, shared with another slot or spilled to and loaded from the
@@ -231,6 +237,17 @@ func (e *Engine) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	for _, sp := range []struct {
+		t       *tensor.Type
+		headDim int
+		side    string
+	}{{o.SpillK, e.Model.HeadDim, "K"}, {o.SpillV, e.Model.HeadDimV, "V"}} {
+		if sp.t != nil {
+			if err := kvcache.CheckType(*sp.t, sp.headDim); err != nil {
+				return nil, fmt.Errorf("spill type for %s: %w", sp.side, err)
+			}
+		}
 	}
 	cache, err := e.NewCache(o.Cache, o.Slots, o.SlotCtx)
 	if err != nil {

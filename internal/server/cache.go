@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
@@ -416,4 +417,25 @@ func (s *Server) handleSetPolicy(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("cache policy set", "policy", policyJSON(np, engine.Stats{}))
 	}
 	s.handleGetPolicy(w, r)
+}
+
+// ParseSpillType reads --cache-spill-type: "" (none), "TYPE" (K and V) or
+// "TYPE_K/TYPE_V".
+func ParseSpillType(s string) (k, v *tensor.Type, err error) {
+	if s = strings.TrimSpace(s); s == "" {
+		return nil, nil, nil
+	}
+	ks, vs, ok := strings.Cut(s, "/")
+	if !ok {
+		vs = ks
+	}
+	tk, err := kvcache.ParseType(strings.TrimSpace(ks))
+	if err != nil {
+		return nil, nil, fmt.Errorf("--cache-spill-type: %w", err)
+	}
+	tv, err := kvcache.ParseType(strings.TrimSpace(vs))
+	if err != nil {
+		return nil, nil, fmt.Errorf("--cache-spill-type: %w", err)
+	}
+	return &tk, &tv, nil
 }

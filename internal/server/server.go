@@ -74,6 +74,9 @@ type Options struct {
 	// limit). See internal/cachedisk.
 	CacheDisk       string
 	CacheDiskBudget int64
+	// CacheSpillType, if set, converts pages down as they are spilled to
+	// the disk tier: "TYPE" or "TYPE_K/TYPE_V" (--cache-spill-type).
+	CacheSpillType string
 	// NoSharePrefix turns off sharing prefix pages between slots
 	// (--no-cache-share; see engine.SchedulerOptions).
 	NoSharePrefix bool
@@ -587,6 +590,13 @@ func (s *Server) load() error {
 		st := disk.Stats()
 		s.log.Info("cache disk tier", "entries", st.Entries, "bytes", st.Bytes, "budget", st.Budget, "skipped", st.Skipped)
 	}
+	spillK, spillV, err := ParseSpillType(s.o.CacheSpillType)
+	if err != nil {
+		if own {
+			e.Close()
+		}
+		return err
+	}
 	var spec *engine.SpecOptions
 	var draft *engine.Engine
 	if s.o.Spec != nil || s.o.DraftPath != "" {
@@ -609,7 +619,7 @@ func (s *Server) load() error {
 	sched, err := e.NewScheduler(engine.SchedulerOptions{
 		Slots: s.o.Slots, SlotCtx: slotCtx, Batch: s.o.Batch, PrefillChunk: s.o.PrefillChunk, ContextShift: s.o.ContextShift,
 		Cache: s.o.Cache, Policy: s.o.Policy, Spec: spec, Logger: s.log, NoSharePrefix: s.o.NoSharePrefix, Disk: disk,
-		AdapterKey: adapterKeyOf(loras, s.loraHash),
+		AdapterKey: adapterKeyOf(loras, s.loraHash), SpillK: spillK, SpillV: spillV,
 	})
 	if err != nil {
 		if draft != nil {
