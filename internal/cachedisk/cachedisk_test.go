@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func payload(n int) func(io.Writer) error {
@@ -157,5 +158,89 @@ func TestTierAdapterKey(t *testing.T) {
 				t.Fatalf("reopen %v: adapter key %q loaded %v (%v), want the payload %d", reopen, key, got[:1], err, want)
 			}
 		}
+	}
+}
+
+// The RAM tier: spills are held in RAM (least recently used out past its
+// budget), written to the directory in the background (Close waits for
+// the writer), loaded without reading a file; an entry loaded from disk,
+// or prefetched, is kept in RAM; a corrupted RAM copy is never served.
+func TestRAMTier(t *testing.T) {
+	// RAM only: three entries of about 1050 bytes in 2600.
+	r, err := OpenWith(Options{Key: "model-a", RAM: 2600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range [][]int{{1, 2}, {3, 4}, {5, 6}} {
+		if err := r.Put(p, "", payload(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := r.Stats(); st.RAMEntries != 2 || st.Evicted != 1 || st.RAMBytes > 2600 || r.Has([]int{1, 2}, "") {
+		t.Fatalf("RAM only: %+v", st)
+	}
+	if got, err := load(t, r, []int{5, 6, 7}); err != nil || !bytes.Equal(got, bytes.Repeat([]byte{3}, 1003)) {
+		t.Fatalf("load from RAM: %v (%d bytes)", err, len(got))
+	}
+	if st := r.Stats(); st.RAMHits != 1 || st.Hits != 1 {
+		t.Fatalf("RAM hit not counted: %+v", st)
+	}
+	r.Close()
+
+	// RAM in front of a directory.
+	dir := t.TempDir()
+	d, err := OpenWith(Options{Dir: dir, Key: "model-a", RAM: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range [][]int{{1, 2}, {3, 4}} {
+		if err := d.Put(p, "", payload(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.Close() // the writer has written both
+	if files, _ := filepath.Glob(filepath.Join(dir, "*"+suffix)); len(files) != 2 {
+		t.Fatalf("%d files written", len(files))
+	}
+	d, err = OpenWith(Options{Dir: dir, Key: "model-a", RAM: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if st := d.Stats(); st.Entries != 2 || st.RAMEntries != 0 {
+		t.Fatalf("reopened: %+v", st)
+	}
+	// A load from disk keeps the entry in RAM: the next load reads no file.
+	if got, err := load(t, d, []int{1, 2, 9}); err != nil || got[0] != 1 {
+		t.Fatalf("load from disk: %v", err)
+	}
+	os.Remove(filepath.Join(dir, nameFor([]int{1, 2}, "")))
+	if got, err := load(t, d, []int{1, 2, 9}); err != nil || got[0] != 1 {
+		t.Fatalf("load from RAM after the file went: %v", err)
+	}
+	// Prefetch reads the other entry into RAM ahead of its load.
+	d.Prefetch([]int{3, 4, 5}, 1, "")
+	for i := 0; d.Stats().Prefetched == 0; i++ {
+		if i > 500 {
+			t.Fatal("prefetch never finished")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if _, err := load(t, d, []int{3, 4, 5}); err != nil {
+		t.Fatal(err)
+	}
+	if st := d.Stats(); st.RAMHits != 2 || st.Hits != 3 || st.RAMEntries != 2 {
+		t.Fatalf("after prefetch: %+v", st)
+	}
+	// A corrupted RAM copy is skipped, never served.
+	d.mu.Lock()
+	e := d.entries[nameFor([]int{3, 4}, "")]
+	e.mem[len(e.mem)/2] ^= 1
+	d.mu.Unlock()
+	if _, err := load(t, d, []int{3, 4, 5}); err == nil {
+		t.Fatal("a corrupted RAM copy was served")
+	}
+	if st := d.Stats(); st.Skipped != 1 || d.Has([]int{3, 4}, "") {
+		t.Fatalf("after a corrupt RAM copy: %+v", st)
 	}
 }

@@ -196,6 +196,11 @@ func (s *Scheduler) assign() {
 				close(p.out)
 				continue
 			}
+			if d := s.o.Disk; d != nil && p.req.CachePrompt && !p.prefetch {
+				// It waits: have the RAM tier read its entry meanwhile.
+				p.prefetch = true
+				d.Prefetch(p.req.Prompt, s.cache.Config().PageTokens, s.adapter)
+			}
 			kept = append(kept, p)
 			continue
 		}

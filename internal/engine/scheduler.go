@@ -162,6 +162,7 @@ type pending struct {
 	stop      func() bool      // stops the wake-up on cancellation
 	truncated bool             // the prompt was truncated to fit
 	gm        *grammar.Matcher // the request's grammar state (nil: none)
+	prefetch  bool             // its disk tier entry was asked into RAM (Tier.Prefetch)
 }
 
 // Scheduler runs requests in parallel slots over one shared model and KV

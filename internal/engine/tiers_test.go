@@ -15,8 +15,9 @@ import (
 
 // Issue 17's figure: eight users take ten turns each, round robin, over two
 // slots under a cache budget that fits one conversation. Without the tiers
-// a returning user's whole conversation is evaluated again; with them it is
-// loaded (after a restart of the scheduler too, from the same directory).
+// a returning user's whole conversation is evaluated again; with them (a
+// 4 MiB RAM tier in front of the disk tier) it is loaded — from RAM, or
+// from disk after a restart of the scheduler on the same directory.
 // The prompt tokens evaluated must drop at least 5×, the greedy outputs
 // must equal those of eight slots with no budget, and the cache must never
 // hold more than the budget between steps. The ladders are f16 only, so
@@ -34,6 +35,7 @@ func TestTiersEightUsersTenTurns(t *testing.T) {
 	const budget = 20 * 64 << 10
 	dir := t.TempDir()
 	var over atomic.Int64
+	var ramHits, diskHits int64
 	newSched := func(slots int, budgeted, disk bool) (*engine.Scheduler, func()) {
 		co := engine.DefaultCacheOptions()
 		co.PageTokens = P
@@ -41,9 +43,9 @@ func TestTiersEightUsersTenTurns(t *testing.T) {
 		if budgeted {
 			o.Policy = &cachepolicy.Policy{LadderK: []tensor.Type{tensor.F16}, LadderV: []tensor.Type{tensor.F16}, Budget: budget}
 		}
-		if disk {
-			d, err := cachedisk.Open(dir, "test", 0, nil)
-			if err != nil {
+		var d *cachedisk.Tier
+		if disk { // a RAM tier of 4 MiB in front of the disk tier
+			if d, err = cachedisk.OpenWith(cachedisk.Options{Dir: dir, Key: "test", RAM: 4 << 20}); err != nil {
 				t.Fatal(err)
 			}
 			o.Disk = d
@@ -70,7 +72,17 @@ func TestTiersEightUsersTenTurns(t *testing.T) {
 				})
 			}
 		}()
-		return s, func() { close(stop); <-watched; s.Close() }
+		return s, func() {
+			close(stop)
+			<-watched
+			s.Close()
+			if d != nil {
+				d.Close()
+				st := d.Stats()
+				ramHits += st.RAMHits
+				diskHits += st.Hits - st.RAMHits
+			}
+		}
 	}
 	run := func(s *engine.Scheduler, prompt []int, slot int) *engine.Result {
 		t.Helper()
@@ -137,8 +149,11 @@ func TestTiersEightUsersTenTurns(t *testing.T) {
 	}
 	with := tiered.evaluated + after.evaluated
 	ratio := float64(plain.evaluated) / float64(with)
-	t.Logf("prompt tokens evaluated: %d with eight unlimited slots; over two slots under a %d-byte budget: %d without the tiers, %d with them (%.2f× fewer; %d loaded, %d of them after a restart; %d evaluated after it)",
-		ref.evaluated, budget, plain.evaluated, with, ratio, tiered.loaded+after.loaded, after.loaded, after.evaluated)
+	t.Logf("prompt tokens evaluated: %d with eight unlimited slots; over two slots under a %d-byte budget: %d without the tiers, %d with them (%.2f× fewer; %d loaded, %d of them after a restart; %d evaluated after it; entries loaded: %d from RAM, %d from disk)",
+		ref.evaluated, budget, plain.evaluated, with, ratio, tiered.loaded+after.loaded, after.loaded, after.evaluated, ramHits, diskHits)
+	if ramHits == 0 || diskHits == 0 {
+		t.Errorf("entries loaded: %d from RAM, %d from disk; want both tiers used", ramHits, diskHits)
+	}
 	if ratio < 5 {
 		t.Errorf("the tiers cut prompt evaluation %.2f×, want at least 5×", ratio)
 	}

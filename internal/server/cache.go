@@ -240,6 +240,10 @@ func (s *Server) handleCacheUsage(w http.ResponseWriter, r *http.Request) {
 			out["disk"] = map[string]any{"entries": st.Entries, "bytes": st.Bytes, "budget_bytes": st.Budget,
 				"spills": st.Spills, "hits": st.Hits, "misses": st.Misses, "skipped": st.Skipped,
 				"evicted": st.Evicted, "failed": st.Failed}
+			if st.RAMBudget > 0 {
+				out["ram"] = map[string]any{"entries": st.RAMEntries, "bytes": st.RAMBytes, "budget_bytes": st.RAMBudget,
+					"hits": st.RAMHits, "prefetched": st.Prefetched}
+			}
 		}
 		if dc := s.sched.DraftCache(); dc != nil {
 			d := map[string]any{"model": filepath.Base(s.sched.DraftEngine().Path)}
