@@ -56,7 +56,7 @@ func cmdServe(args []string) error {
 	var diskDir, diskBudget, spillType, ramSize string
 	f.String(&diskDir, "", "directory of the cache's disk tier: slots' caches that would be dropped are spilled there and loaded back for prompts that start with them, across restarts (default: none)", "cache-disk")
 	f.String(&diskBudget, "", "most bytes the disk tier's files take, e.g. 4GiB; least recently used entries are evicted (default: no limit)", "cache-disk-budget")
-	f.String(&ramSize, "", "RAM tier for idle slots' caches, e.g. 2GiB, below the live cache budget: spills are held in RAM (and written to --cache-disk in the background), loads and prefetches for queued requests read from it (default: none)", "cache-ram")
+	f.String(&ramSize, "", "RAM tier for idle slots' caches, e.g. 2GiB (a bare number is MiB, as llama-server's -cram), below the live cache budget: spills are held in RAM (and written to --cache-disk in the background), loads and prefetches for queued requests read from it (default: none)", "cache-ram", "cram")
 	f.String(&spillType, "", "convert pages down to this type as they are spilled to the disk tier: TYPE or TYPE_K/TYPE_V, e.g. q8_0 (default: as held)", "cache-spill-type")
 	f.Int(&queueMax, 0, "completions allowed to wait for a slot (0: 64 per slot)", "queue-max")
 	f.Float(&queueTimeout, 60, "seconds a completion waits for a free slot before a 503 (0: answer 503 at once)", "queue-timeout")
@@ -269,8 +269,13 @@ func cmdServe(args []string) error {
 	}
 	var ramBytes int64
 	if ramSize != "" {
-		if ramBytes, err = cachepolicy.ParseBytes(ramSize); err != nil || ramBytes < 0 {
-			return fmt.Errorf("--cache-ram %q: want a size such as 2GiB", ramSize)
+		if mib, err := strconv.ParseInt(ramSize, 10, 64); err == nil { // llama-server's -cram N: MiB
+			ramBytes = mib << 20
+		} else if ramBytes, err = cachepolicy.ParseBytes(ramSize); err != nil {
+			ramBytes = -1
+		}
+		if ramBytes < 0 {
+			return fmt.Errorf("--cache-ram %q: want a size such as 2GiB, or MiB as a number (0: none)", ramSize)
 		}
 	}
 	if _, _, err := server.ParseSpillType(spillType); err != nil {
