@@ -181,7 +181,6 @@ func registerLlamaCompat(f *flags, lc *llamaCompat) {
 	lc.note(f, true, whyMem, "ndio", "no-direct-io")
 	lc.note(f, false, whyMem, "numa")
 	lc.note(f, true, "weights are checked as they load", "check-tensors")
-	lc.note(f, false, "llama-server's host-memory prompt cache; kvserve keeps each slot's cache in its pages", "cram", "cache-ram")
 	lc.note(f, true, "llama-server's host-memory prompt cache; kvserve keeps each slot's cache in its pages", "no-cache-idle-slots")
 	lc.note(f, true, "llama-server's host-memory prompt cache; kvserve keeps each slot's cache in its pages", "cache-idle-slots")
 	lc.note(f, false, "no checkpoints are needed: sliding-window layers keep their pages (see --swa-full)", "ctx-checkpoints", "swa-checkpoints")

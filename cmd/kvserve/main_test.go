@@ -139,7 +139,7 @@ func TestLlamaServerCommandLine(t *testing.T) {
 	if err == nil || !strings.Contains(out, "256.0.0.1") {
 		t.Errorf("role cache types: %v\n%s", err, out)
 	}
-	if out, err := kvserve(t, "serve", "--help"); err != nil || !strings.Contains(out, "-ngl, --gpu-layers, --n-gpu-layers X") || !strings.Contains(out, "--cache-type-prompt") {
+	if out, err := kvserve(t, "serve", "--help"); err != nil || !strings.Contains(out, "-ngl, --gpu-layers, --n-gpu-layers X") || !strings.Contains(out, "--cache-type-prompt") || !strings.Contains(out, "-cram, --cache-ram") || !strings.Contains(out, "--cache-evict") || !strings.Contains(out, "--cache-spill-type") {
 		t.Errorf("help: %v\n%s", err, out)
 	}
 }

@@ -120,6 +120,9 @@ func cmdPerplexity(args []string) error {
 	if growing {
 		fmt.Printf("average bits per cached value: %.3f (at the end: %.3f); policy conversions: %d by age, %d by length, %d by role, %d by budget\n",
 			bits.Mean(), bits.Final, pst.ByAge, pst.ByLength, pst.ByRole, pst.ByBudget)
+		if pst.Evictions > 0 {
+			fmt.Printf("evicted: %d tokens in %d evictions (--cache-evict)\n", pst.EvictedTokens, pst.Evictions)
+		}
 	}
 	for i, p := range res.ChunkPPL {
 		fmt.Printf("[%d]%.4f,", i+1, p)

@@ -54,9 +54,11 @@ func cmdServe(args []string) error {
 	f.Bool(&noWebUI, false, "do not serve the web page (chat and cache map) at /", "no-webui")
 	f.Bool(&noShare, false, "do not share prefix pages between slots (by default a prompt starting with whole pages another slot holds shares them, copy-on-write)", "no-cache-share")
 	f.String(&slotPath, "", "directory for slot save/restore files (default: save/restore disabled)", "slot-save-path")
-	var diskDir, diskBudget string
+	var diskDir, diskBudget, spillType, ramSize string
 	f.String(&diskDir, "", "directory of the cache's disk tier: slots' caches that would be dropped are spilled there and loaded back for prompts that start with them, across restarts (default: none)", "cache-disk")
 	f.String(&diskBudget, "", "most bytes the disk tier's files take, e.g. 4GiB; least recently used entries are evicted (default: no limit)", "cache-disk-budget")
+	f.String(&ramSize, "", "RAM tier for idle slots' caches, e.g. 2GiB (a bare number is MiB, as llama-server's -cram), below the live cache budget: spills are held in RAM (and written to --cache-disk in the background), loads and prefetches for queued requests read from it (default: none)", "cache-ram", "cram")
+	f.String(&spillType, "", "convert pages down to this type as they are spilled to the disk tier: TYPE or TYPE_K/TYPE_V, e.g. q8_0 (default: as held)", "cache-spill-type")
 	f.Int(&queueMax, 0, "completions allowed to wait for a slot (0: 64 per slot)", "queue-max")
 	f.Float(&queueTimeout, 60, "seconds a completion waits for a free slot before a 503 (0: answer 503 at once)", "queue-timeout")
 	f.Float(&shutdownTimeout, 30, "seconds to let in-flight requests finish on SIGTERM/SIGINT before cancelling them", "shutdown-timeout")
@@ -274,6 +276,23 @@ func cmdServe(args []string) error {
 			return fmt.Errorf("--cache-disk-budget needs --cache-disk DIR")
 		}
 	}
+	var ramBytes int64
+	if ramSize != "" {
+		if mib, err := strconv.ParseInt(ramSize, 10, 64); err == nil { // llama-server's -cram N: MiB
+			ramBytes = mib << 20
+		} else if ramBytes, err = cachepolicy.ParseBytes(ramSize); err != nil {
+			ramBytes = -1
+		}
+		if ramBytes < 0 {
+			return fmt.Errorf("--cache-ram %q: want a size such as 2GiB, or MiB as a number (0: none)", ramSize)
+		}
+	}
+	if _, _, err := server.ParseSpillType(spillType); err != nil {
+		return err
+	}
+	if spillType != "" && diskDir == "" && ramBytes == 0 {
+		return fmt.Errorf("--cache-spill-type needs --cache-disk DIR or --cache-ram SIZE")
+	}
 	spec, err := sf.options(mf.cache)
 	if err != nil {
 		return err
@@ -288,7 +307,7 @@ func cmdServe(args []string) error {
 		Spec: spec, DraftPath: sf.draft,
 		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI, Embeddings: embeddings, Pooling: pooling, Lora: loras, NoSharePrefix: noShare,
 		Alias: alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
-		CacheDisk: diskDir, CacheDiskBudget: diskBytes,
+		CacheDisk: diskDir, CacheDiskBudget: diskBytes, CacheSpillType: spillType, CacheRAM: ramBytes,
 		MaxResponseBytes: int64(maxRespMiB) << 20, APIKeys: keys, CORSOrigins: origins, AllowedHosts: hosts, ReasoningFormat: reasoningFormat,
 		QueueTimeout: qt, QueueMax: queueMax,
 		ShutdownTimeout: time.Duration(shutdownTimeout * float64(time.Second)),

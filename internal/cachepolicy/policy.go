@@ -46,6 +46,9 @@ type Policy struct {
 	LengthK, LengthV []LengthStep
 	// Budget caps the cache's bytes across all sequences (0: none).
 	Budget int64
+	// Evict, when on, is the budget's last step: middle pages of running
+	// requests are dropped when nothing else makes room (needs a budget).
+	Evict Evict
 	// Roles are the rules by the role of a page's tokens, indexed by
 	// kvcache.Role (prompt, generated, reasoning); a zero RoleRule is none.
 	Roles [kvcache.NumRoles]RoleRule

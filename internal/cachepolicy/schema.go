@@ -38,6 +38,7 @@ type Update struct {
 	DynamicK *string          `json:"dynamic_k"`
 	DynamicV *string          `json:"dynamic_v"`
 	Budget   *json.RawMessage `json:"budget"` // bytes as a number, or "48MiB"; 0 or "" for none
+	Evict    *string          `json:"evict"`  // "sinks:N,window:N" ("" or "off": none); needs a budget
 	// Rules by role: a role given replaces that role's rule ({} removes
 	// it).
 	Prompt    *RoleUpdate `json:"prompt"`
@@ -73,7 +74,7 @@ func (u *Update) ruleGiven() bool {
 }
 
 func (u *Update) anyField() bool {
-	return u.LadderK != nil || u.LadderV != nil || u.Warm != nil || u.Sink != nil || u.ruleGiven()
+	return u.LadderK != nil || u.LadderV != nil || u.Warm != nil || u.Sink != nil || u.Evict != nil || u.ruleGiven()
 }
 
 // Apply returns the policy the update makes of cur (nil: no policy; a
@@ -180,6 +181,14 @@ func (u *Update) merge(p *Policy) error {
 		}
 		p.Budget = n
 	}
+	if u.Evict != nil {
+		if p.Evict, err = ParseEvict(*u.Evict); err != nil {
+			return bad("evict", err)
+		}
+	}
+	if p.Evict.On() && p.Budget == 0 {
+		return bad("evict", errors.New("eviction is the last step of a cache budget: give a budget too"))
+	}
 	for role, ru := range u.roles() {
 		if ru == nil {
 			continue
@@ -230,7 +239,7 @@ func (p *Policy) JSON() map[string]any {
 		"enabled": true, "ladder_k": typeNames(p.LadderK), "ladder_v": typeNames(p.LadderV),
 		"hot": p.Hot, "warm": p.Warm, "sink": p.Sink,
 		"dynamic_k": lengthsJSON(p.LengthK), "dynamic_v": lengthsJSON(p.LengthV),
-		"budget_bytes": p.Budget,
+		"budget_bytes": p.Budget, "evict": p.Evict.String(),
 	}
 	for role, r := range p.Roles {
 		if !r.On() {
@@ -283,6 +292,7 @@ type Flags struct {
 	Hot, Warm, Sink              int
 	Dynamic, DynamicK, DynamicV  string
 	Budget                       string
+	Evict                        string
 	Prompt, Generated, Reasoning string // TYPE, or TYPE_K/TYPE_V
 	ReasoningAfter               string
 	ReasoningDrop                bool
@@ -293,7 +303,7 @@ var flagNames = map[string]string{
 	"ladder_k": "--cache-ladder-k", "ladder_v": "--cache-ladder-v",
 	"hot": "--cache-hot", "warm": "--cache-warm", "sink": "--cache-sink",
 	"dynamic": "--dynamic-cache", "dynamic_k": "--dynamic-cache-k", "dynamic_v": "--dynamic-cache-v",
-	"budget":        "--cache-budget",
+	"budget": "--cache-budget", "evict": "--cache-evict",
 	"prompt.type_k": "--cache-type-prompt", "prompt.type_v": "--cache-type-prompt",
 	"generated.type_k": "--cache-type-generated", "generated.type_v": "--cache-type-generated",
 	"reasoning.type_k": "--cache-type-reasoning", "reasoning.type_v": "--cache-type-reasoning",
@@ -312,6 +322,7 @@ func (f *Flags) Bind(fs FlagSet) {
 	fs.String(&f.DynamicK, "", "step K down by context length (overrides --dynamic-cache for K)", "dynamic-cache-k")
 	fs.String(&f.DynamicV, "", "step V down by context length (overrides --dynamic-cache for V)", "dynamic-cache-v")
 	fs.String(&f.Budget, "", "cache memory budget across all slots, e.g. 48MiB: demote old pages to stay under it", "cache-budget")
+	fs.String(&f.Evict, "", "last step of the cache budget, off by default: when even the lowest types do not fit, drop a running request's middle pages, keeping the first sinks and the last window tokens (StreamingLLM), e.g. sinks:64,window:4096", "cache-evict")
 	fs.String(&f.Prompt, "", "cache type of prompt tokens' pages: TYPE, or TYPE_K/TYPE_V (e.g. q8_0)", "cache-type-prompt")
 	fs.String(&f.Generated, "", "cache type of generated tokens' pages: TYPE or TYPE_K/TYPE_V", "cache-type-generated")
 	fs.String(&f.Reasoning, "", "cache type of reasoning tokens' pages (inside the model's thinking markers): TYPE or TYPE_K/TYPE_V", "cache-type-reasoning")
@@ -339,6 +350,10 @@ func (f *Flags) Policy() (*Policy, error) {
 		b, _ := json.Marshal(f.Budget)
 		raw := json.RawMessage(b)
 		u.Budget = &raw
+	}
+	if f.Evict != "" {
+		ev := f.Evict
+		u.Evict = &ev
 	}
 	for _, r := range []struct {
 		spec string

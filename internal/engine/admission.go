@@ -81,7 +81,11 @@ func (s *Scheduler) reserve(p *cachepolicy.Policy, r *Request) int64 {
 	}
 	low := kv(p.LadderK[len(p.LadderK)-1], p.LadderV[len(p.LadderV)-1])
 	write := max(kv(p.LadderK[0], p.LadderV[0]), low)
-	pages := int64((s.maxLen(r) + sh.PageTokens - 1) / sh.PageTokens)
+	n := s.maxLen(r)
+	if p.Evict.On() { // eviction keeps a slot within its sinks and window
+		n = min(n, p.Evict.MaxTokens(sh.PageTokens))
+	}
+	pages := int64((n + sh.PageTokens - 1) / sh.PageTokens)
 	return (pages-1)*low + write
 }
 
@@ -106,7 +110,9 @@ func (s *Scheduler) pickSlot(r *Request, wanted []bool) *slot {
 	shareable := 0
 	if r.CachePrompt && !s.o.NoSharePrefix {
 		for _, sl := range s.slots {
-			shareable = max(shareable, commonPrefix(sl.tokens, r.Prompt)/P*P)
+			if s.reusable(sl) {
+				shareable = max(shareable, commonPrefix(sl.tokens, r.Prompt)/P*P)
+			}
 		}
 	}
 	var best *slot
@@ -119,7 +125,7 @@ func (s *Scheduler) pickSlot(r *Request, wanted []bool) *slot {
 			continue
 		}
 		n := 0
-		if r.CachePrompt {
+		if r.CachePrompt && s.reusable(sl) {
 			n = commonPrefix(sl.tokens, r.Prompt)
 		}
 		pages, loss := max(n, shareable)/P, min(len(sl.tokens)-n, 1)
@@ -190,6 +196,11 @@ func (s *Scheduler) assign() {
 				close(p.out)
 				continue
 			}
+			if d := s.o.Disk; d != nil && p.req.CachePrompt && !p.prefetch {
+				// It waits: have the RAM tier read its entry meanwhile.
+				p.prefetch = true
+				d.Prefetch(p.req.Prompt, s.cache.Config().PageTokens, s.adapter)
+			}
 			kept = append(kept, p)
 			continue
 		}
@@ -211,7 +222,7 @@ func (s *Scheduler) assign() {
 func (s *Scheduler) start(sl *slot, p *pending) {
 	r := p.req
 	keep := 0
-	if r.CachePrompt {
+	if r.CachePrompt && s.reusable(sl) {
 		keep = commonPrefix(sl.tokens, r.Prompt)
 		if r.CacheReuse > 0 {
 			keep = s.reuseChunks(sl, r.Prompt, keep, r.CacheReuse)
@@ -238,6 +249,7 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 	}
 	s.cache.Truncate(sl.id, keep)
 	sl.tokens = sl.tokens[:keep]
+	sl.adapter = s.adapter
 	smp, err := sample.New(r.Sample, s.e.Model.NVocab)
 	if err != nil { // validated at Submit; keep the loop safe anyway
 		p.out <- Event{Err: err}
@@ -283,7 +295,7 @@ func (s *Scheduler) sharePrefix(sl *slot, r *Request, keep int) (int, int) {
 	var donor *slot
 	best := 0
 	for _, d := range s.slots {
-		if d == sl {
+		if d == sl || !s.reusable(d) {
 			continue
 		}
 		n := min(commonPrefix(d.tokens, r.Prompt), len(r.Prompt)-1)

@@ -14,6 +14,7 @@ import (
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/model"
 	"github.com/kvserve/kvserve/internal/sample"
+	"github.com/kvserve/kvserve/internal/tensor"
 )
 
 // SchedulerOptions configure the server's slots and batching.
@@ -44,6 +45,16 @@ type SchedulerOptions struct {
 	// with an entry's tokens loads it instead of evaluating them (see
 	// disk.go).
 	Disk *cachedisk.Tier
+	// SpillK and SpillV, when set, are the types the disk tier's entries
+	// are written in: pages of a type that takes more bytes are converted
+	// down on the way out (kvcache.WriteSeqAs; the live cache is not
+	// changed), so the tier holds more entries per byte.
+	SpillK, SpillV *tensor.Type
+	// AdapterKey names the LoRA adapters and scales the model runs with
+	// ("": none); SetAdapterKey changes it. A slot's cached tokens are
+	// reused, shared with another slot or spilled to and loaded from the
+	// disk tier only under the key they were computed with.
+	AdapterKey string
 }
 
 // Request is one completion to run in a slot.
@@ -114,6 +125,7 @@ type Result struct {
 	StoppingWord  string
 	Truncated     bool // the context filled up, or the prompt was truncated to fit
 	ContextShifts int  // times the context was shifted to continue generating
+	EvictedTokens int  // tokens evicted from the middle of the slot's cache (cache budget's Evict)
 
 	PromptTokens    int // tokens in the prompt
 	CachedTokens    int // prompt tokens reused from the slot's cache
@@ -156,6 +168,7 @@ type pending struct {
 	stop      func() bool      // stops the wake-up on cancellation
 	truncated bool             // the prompt was truncated to fit
 	gm        *grammar.Matcher // the request's grammar state (nil: none)
+	prefetch  bool             // its disk tier entry was asked into RAM (Tier.Prefetch)
 }
 
 // Scheduler runs requests in parallel slots over one shared model and KV
@@ -184,6 +197,8 @@ type Scheduler struct {
 	conv    converter // carries out policies' and requantizations' conversions (loop goroutine only)
 
 	batch model.Batch
+
+	adapter string // the adapter key new tokens are computed under (SchedulerOptions.AdapterKey)
 
 	spec      *specState // speculative decoding (nil: none)
 	hasWindow bool       // some layer attends a sliding window
@@ -231,12 +246,23 @@ func (e *Engine) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	for _, sp := range []struct {
+		t       *tensor.Type
+		headDim int
+		side    string
+	}{{o.SpillK, e.Model.HeadDim, "K"}, {o.SpillV, e.Model.HeadDimV, "V"}} {
+		if sp.t != nil {
+			if err := kvcache.CheckType(*sp.t, sp.headDim); err != nil {
+				return nil, fmt.Errorf("spill type for %s: %w", sp.side, err)
+			}
+		}
+	}
 	cache, err := e.NewCache(o.Cache, o.Slots, o.SlotCtx)
 	if err != nil {
 		return nil, err
 	}
 	s := &Scheduler{
-		e: e, o: o, cache: cache, shape: cache.Config(), log: o.Logger,
+		e: e, o: o, cache: cache, shape: cache.Config(), log: o.Logger, adapter: o.AdapterKey,
 		runner:  model.NewRunner(e.Model, e.Pool, o.Batch),
 		stopped: make(chan struct{}),
 	}

@@ -28,6 +28,9 @@ type slot struct {
 	tokens []int // tokens whose K/V are in the cache, positions 0..len-1
 	state  slotState
 	used   uint64 // step of last use, for least-recently-used choice
+	// adapter is the adapter key the cached tokens were computed under
+	// (mixedAdapter: some under one key, some under another).
+	adapter string
 
 	req    *Request
 	ctx    context.Context
@@ -103,6 +106,7 @@ func (s *Scheduler) SetSlotTokens(id int, toks []int) error {
 		return fmt.Errorf("slot %d is busy", id)
 	}
 	sl.tokens = append(sl.tokens[:0], toks...)
+	sl.adapter = s.adapter
 	s.clearDraft(sl) // the slot's contents changed from outside: the draft re-syncs
 	return nil
 }
@@ -118,3 +122,29 @@ func (s *Scheduler) anyActive() bool {
 	}
 	return false
 }
+
+// mixedAdapter marks a slot whose cache was computed partly under one
+// adapter key and partly under another: it is never reused, shared or
+// spilled.
+const mixedAdapter = "\x00mixed"
+
+// SetAdapterKey sets the adapter key new tokens are computed under (the
+// LoRA adapters and their scales changed). Slots whose caches were
+// computed under another key are not reused, shared or loaded from disk
+// for requests under this one; a busy slot's cache becomes mixed. Call
+// within Do.
+func (s *Scheduler) SetAdapterKey(key string) {
+	if key == s.adapter {
+		return
+	}
+	s.adapter = key
+	for _, sl := range s.slots {
+		if sl.state != slotIdle {
+			sl.adapter = mixedAdapter
+		}
+	}
+}
+
+// reusable reports whether sl's cached tokens were computed under the
+// current adapter key.
+func (s *Scheduler) reusable(sl *slot) bool { return sl.adapter == s.adapter }

@@ -515,6 +515,9 @@ func timings(res *engine.Result) map[string]any {
 		"predicted_per_token_ms": gpt,
 		"predicted_per_second":   gps,
 	}
+	if res.EvictedTokens > 0 { // --cache-evict dropped middle pages
+		t["evicted_n"] = res.EvictedTokens
+	}
 	if res.DraftN > 0 {
 		// As llama-server: only when the request speculated.
 		t["draft_n"] = res.DraftN

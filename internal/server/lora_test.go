@@ -93,3 +93,60 @@ func TestLoraAdapters(t *testing.T) {
 	}
 	s2.Close()
 }
+
+// The disk tier and prefix sharing are keyed by the adapters: a prompt's
+// cache spilled under an adapter is not loaded by a server without it (or
+// at another scale) — that server evaluates the prompt and answers as the
+// base model — and is loaded again under the same adapter and scale.
+func TestLoraKeysDiskTier(t *testing.T) {
+	adapter := writeTestLora(t)
+	dir := t.TempDir()
+	co := engine.DefaultCacheOptions()
+	co.PageTokens = 16
+	a := strings.Repeat("The first conversation is about the sea. ", 4)
+	body := map[string]any{"prompt": a, "n_predict": 8, "temperature": 0, "ignore_eos": true}
+	other := map[string]any{"prompt": strings.Repeat("Another one, about mountains. ", 4), "n_predict": 8, "temperature": 0, "ignore_eos": true}
+	serve := func(lora []LoraAdapter) string {
+		e, err := engine.Load("", 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(e.Close)
+		s := New(Options{Engine: e, Slots: 1, Ctx: 1024, Cache: co, CacheDisk: dir, Logger: quietLog, Lora: lora})
+		if err := s.Load(); err != nil {
+			t.Fatal(err)
+		}
+		return newHTTPTest(t, s).URL
+	}
+	// Reference answers, evaluated afresh.
+	_, plainTS := newTestServer(t, Options{Slots: 1, Cache: co})
+	plain := postOK(t, plainTS.URL+"/completion", body)["content"]
+
+	withURL := serve([]LoraAdapter{{Path: adapter, Scale: 1}})
+	with := postOK(t, withURL+"/completion", body)["content"]
+	if with == plain {
+		t.Fatalf("the adapter changed nothing: %q", with)
+	}
+	postOK(t, withURL+"/completion", other) // spills the first prompt's cache
+	// Scale 0.5 live, then back to 1: the entry is loaded only at scale 1.
+	postOK(t, withURL+"/lora-adapters", []any{map[string]any{"id": 0, "scale": 0.5}})
+	if r := postOK(t, withURL+"/completion", body); cacheN(r) != 0 || r["content"] == with {
+		t.Errorf("scale 0.5: %q (cached %v): the scale-1 entry was served", r["content"], cacheN(r))
+	}
+	postOK(t, withURL+"/lora-adapters", []any{map[string]any{"id": 0, "scale": 1}})
+	postOK(t, withURL+"/completion", other)
+	if r := postOK(t, withURL+"/completion", body); cacheN(r) < 32 || r["content"] != with {
+		t.Errorf("scale 1 again: %q (cached %v), want %q loaded from disk", r["content"], cacheN(r), with)
+	}
+
+	// A restarted server without the adapter: nothing loaded, the base answer.
+	baseURL := serve(nil)
+	if r := postOK(t, baseURL+"/completion", body); cacheN(r) != 0 || r["content"] != plain {
+		t.Errorf("without the adapter: %q (cached %v), want %q evaluated afresh", r["content"], cacheN(r), plain)
+	}
+	// With it again: loaded, the adapter's answer.
+	againURL := serve([]LoraAdapter{{Path: adapter, Scale: 1}})
+	if r := postOK(t, againURL+"/completion", body); cacheN(r) < 32 || r["content"] != with {
+		t.Errorf("with the adapter after a restart: %q (cached %v), want %q loaded from disk", r["content"], cacheN(r), with)
+	}
+}

@@ -37,8 +37,10 @@ type collector struct {
 	slots                                                    *prometheus.Desc
 	requantize, requantizeSeconds, demotions, policyFreed    *prometheus.Desc
 	budgetRejections, cacheRoleBytes, reasoningDropped       *prometheus.Desc
+	evictedTokens                                            *prometheus.Desc
 	draftTokens, draftAccepted, draftCacheBytes              *prometheus.Desc
 	sharedBytes, diskBytes, diskEvents                       *prometheus.Desc
+	ramBytes                                                 *prometheus.Desc
 
 	mu      sync.Mutex
 	snap    *cacheSnapshot // the last between-steps reading (nil: none yet)
@@ -120,9 +122,11 @@ func newCollector(s *Server) *collector {
 		budgetRejections:  d("cache_budget_rejections_total", "Requests refused because they could not fit the cache budget."),
 		cacheRoleBytes:    d("kv_cache_role_bytes", "KV cache bytes in use by the role of the tokens a page holds (prompt, generated, reasoning; mixed: a page holding several).", "role"),
 		diskBytes:         d("kv_cache_disk_bytes", "Bytes of the cache's disk tier files (--cache-disk)."),
-		diskEvents:        d("kv_cache_disk_total", "Disk tier events: spills (entries written), hits (entries loaded), misses (prompts no entry helped), skipped (corrupt, truncated or foreign files), evicted, failed (spills not written).", "event"),
+		diskEvents:        d("kv_cache_disk_total", "Disk tier events: spills (entries written), hits (entries loaded), ram_hits (of those, from the RAM tier), prefetched (entries read into RAM ahead of a request), misses (prompts no entry helped), skipped (corrupt, truncated or foreign files), evicted, failed (spills not written).", "event"),
+		ramBytes:          d("kv_cache_ram_bytes", "Bytes of idle cache entries held by the RAM tier (--cache-ram)."),
 		sharedBytes:       d("kv_cache_shared_bytes", "KV cache bytes in pages several slots hold (shared prompt prefixes), each counted once (they are in kv_cache_bytes once)."),
 		reasoningDropped:  d("cache_reasoning_dropped_tokens_total", "Reasoning tokens the precision policy dropped from slots' caches when their requests ended."),
+		evictedTokens:     d("cache_evicted_tokens_total", "Tokens evicted from the middle of running requests' caches as the cache budget's last step (--cache-evict)."),
 
 		mspWaiting:  d("num_requests_waiting", "Requests queued: waiting for a slot or in the scheduler's queue (the model server protocol's TotalQueuedRequests)."),
 		mspRunning:  d("num_requests_running", "Requests running in a slot (the model server protocol's TotalRunningRequests)."),
@@ -140,8 +144,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.promptTokens, c.promptSeconds, c.predicted, c.predictedSeconds,
 		c.promptRate, c.predictedRate, c.processing, c.deferred, c.waiting, c.requests, c.decodes, c.tokensMax,
 		c.cacheBytes, c.cacheCapacity, c.cacheUsage, c.cacheTokens, c.slots,
-		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections, c.cacheRoleBytes, c.reasoningDropped,
-		c.draftTokens, c.draftAccepted, c.draftCacheBytes, c.sharedBytes, c.diskBytes, c.diskEvents,
+		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections, c.cacheRoleBytes, c.reasoningDropped, c.evictedTokens,
+		c.draftTokens, c.draftAccepted, c.draftCacheBytes, c.sharedBytes, c.diskBytes, c.diskEvents, c.ramBytes,
 		c.mspWaiting, c.mspRunning, c.utilization, c.limit, c.configInfo, c.stepDown, c.floor} {
 		ch <- d
 	}
@@ -296,11 +300,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByRole), "role")
 	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByBudget), "budget")
 	m(c.reasoningDropped, prometheus.CounterValue, float64(st.Policy.DroppedTokens))
+	m(c.evictedTokens, prometheus.CounterValue, float64(st.Policy.EvictedTokens))
 	m(c.sharedBytes, prometheus.GaugeValue, float64(snap.sharedBytes))
 	if s.disk != nil {
 		ds := s.disk.Stats()
 		m(c.diskBytes, prometheus.GaugeValue, float64(ds.Bytes))
-		for ev, n := range map[string]int64{"spills": ds.Spills, "hits": ds.Hits, "misses": ds.Misses, "skipped": ds.Skipped, "evicted": ds.Evicted, "failed": ds.Failed} {
+		m(c.ramBytes, prometheus.GaugeValue, float64(ds.RAMBytes))
+		for ev, n := range map[string]int64{"spills": ds.Spills, "hits": ds.Hits, "ram_hits": ds.RAMHits, "prefetched": ds.Prefetched, "misses": ds.Misses, "skipped": ds.Skipped, "evicted": ds.Evicted, "failed": ds.Failed} {
 			m(c.diskEvents, prometheus.CounterValue, float64(n), ev)
 		}
 	}
