@@ -7,6 +7,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kvserve/kvserve/internal/bench"
 	"github.com/kvserve/kvserve/internal/engine"
@@ -48,11 +49,17 @@ func cmdBench(args []string) error {
 		}
 		ds = append(ds, v)
 	}
+	t0 := time.Now()
 	e, err := engine.LoadWith(model, threads, engine.LoadOptions{NoRepack: noRepack})
 	if err != nil {
 		return err
 	}
 	defer e.Close()
+	if kb := procStatusKB("VmRSS", "RssFile", "RssAnon"); kb[0] > 0 {
+		// Before any cache or benchmark buffer: the weights' footprint.
+		fmt.Fprintf(os.Stderr, "bench: loaded in %.2f s; resident %.0f MB (file mapping %.0f MB, anonymous %.0f MB)\n",
+			time.Since(t0).Seconds(), float64(kb[0])/1024, float64(kb[1])/1024, float64(kb[2])/1024)
+	}
 	if p := e.Packed; p.Matrices > 0 {
 		fmt.Fprintf(os.Stderr, "bench: repacked %d weight matrices (%.0f MB) at load in %.2f s; %.0f MB of the file mapping released\n",
 			p.Matrices, float64(p.Bytes)/1e6, p.Duration.Seconds(), float64(p.Released)/1e6)
