@@ -431,6 +431,14 @@ func gemmPackedFast(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx i
 	rowB, cb := packGeom(t, k)
 	w := p[r0*rowB:]
 	legacy := isLegacy(t)
+	if laneTypes[t] {
+		if nTok <= maxLaneTok {
+			gemvLanes(t, m, nTok, k, w, x, ldx, y, ldy)
+		} else {
+			gemmL512p(t, m, nTok, k, w, rowB, true, x, ldx, y, ldy)
+		}
+		return true
+	}
 	if nTok == 2 {
 		dotRows2Packed(t, m, k, w, cb, rowB, x, ldx, y, ldy)
 		return true

@@ -54,6 +54,9 @@ func CanPack(t tensor.Type, k int) bool {
 		return false
 	}
 	nb := k / t.BlockSize()
+	if laneTypes[t] {
+		return true // row-lane layout (lanes.go): any row length
+	}
 	if isLegacyType(t) && nb <= 4 {
 		return false
 	}
@@ -87,6 +90,10 @@ func Pack(t tensor.Type, dst, w []byte, ldw, m, k int) {
 	if len(dst) < PackedSize(t, m, k) || (m > 0 && len(w) < (m-1)*ldw+rowB) {
 		panic(fmt.Sprintf("qkernels.Pack: %d/%d bytes for %d %s rows of %d", len(dst), len(w), m, t, k))
 	}
+	if laneTypes[t] {
+		packLanes(t, dst, w, ldw, m, k)
+		return
+	}
 	nc := rowB / cb
 	off := 0
 	for b := 0; b < m; b += 16 {
@@ -106,6 +113,10 @@ func Pack(t tensor.Type, dst, w []byte, ldw, m, k int) {
 // unpackPacked copies rows [r0, r0+m) of the packed matrix p (r0 a
 // multiple of 16) to dst, row-major with rows rowB bytes apart.
 func unpackPacked(t tensor.Type, k int, p []byte, r0, m int, dst []byte) {
+	if laneTypes[t] {
+		unpackLanes(t, k, p, r0, m, dst)
+		return
+	}
 	rowB, cb := packGeom(t, k)
 	nc := rowB / cb
 	for i := 0; i < m; i++ {

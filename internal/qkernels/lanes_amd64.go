@@ -1,0 +1,67 @@
+//go:build amd64
+
+package qkernels
+
+import (
+	"unsafe"
+
+	"github.com/kvserve/kvserve/internal/tensor"
+)
+
+// larg is the argument block of the lane kernels (genlanes/main.go).
+type larg struct {
+	w      unsafe.Pointer    // 0: first group of 16 rows
+	nb     int               // 8: blocks per row
+	groups int               // 16: groups of 16 rows
+	gstr   int               // 24: bytes between groups
+	last   int               // 32: rows in the last group (1..16)
+	xc     [4]unsafe.Pointer // 40: prepared activations per token
+	y      [4]unsafe.Pointer // 72: outputs per token
+}
+
+//go:noescape
+func lanesQ8_0x1AVX512(a *larg)
+
+//go:noescape
+func lanesQ8_0x2AVX512(a *larg)
+
+//go:noescape
+func lanesQ8_0x3AVX512(a *larg)
+
+//go:noescape
+func lanesQ8_0x4AVX512(a *larg)
+
+// maxLaneTok is the most tokens one lane pass takes.
+const maxLaneTok = 4
+
+// gemvLanes runs rows [0, m) of the lane-packed matrix w (starting at a
+// group) for nTok ≤ maxLaneTok tokens: y[j·ldy+i] = dot(row i, token j).
+func gemvLanes(t tensor.Type, m, nTok, k int, w []byte, x []byte, ldx int, y []float32, ldy int) {
+	nb := k / 32
+	rx := t.VecDotType().RowSize(k)
+	s := getScratch()
+	buf := s.bytes(nTok * nb * laneActB)
+	var a larg
+	a.w = ptr(w)
+	a.nb = nb
+	a.groups = (m + 15) / 16
+	a.gstr = 16 * t.RowSize(k)
+	a.last = m - 16*(a.groups-1)
+	for j := 0; j < nTok; j++ {
+		pb := buf[j*nb*laneActB : (j+1)*nb*laneActB]
+		prepLanes(x[j*ldx:j*ldx+rx], nb, pb)
+		a.xc[j] = ptr(pb)
+		a.y[j] = unsafe.Pointer(&y[j*ldy])
+	}
+	switch nTok {
+	case 1:
+		lanesQ8_0x1AVX512(&a)
+	case 2:
+		lanesQ8_0x2AVX512(&a)
+	case 3:
+		lanesQ8_0x3AVX512(&a)
+	case 4:
+		lanesQ8_0x4AVX512(&a)
+	}
+	putScratch(s)
+}
