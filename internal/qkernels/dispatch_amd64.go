@@ -432,10 +432,13 @@ func gemmPackedFast(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx i
 	w := p[r0*rowB:]
 	legacy := isLegacy(t)
 	if laneTypes[t] {
-		if nTok <= maxLaneTok {
+		switch {
+		case nTok <= maxLaneTok:
 			gemvLanes(t, m, nTok, k, w, x, ldx, y, ldy)
-		} else {
+		case legacy:
 			gemmL512p(t, m, nTok, k, w, rowB, true, x, ldx, y, ldy)
+		default:
+			gemmK512p(t, m, nTok, k, w, rowB, true, x, ldx, y, ldy)
 		}
 		return true
 	}

@@ -30,59 +30,113 @@ import (
 // isum = −128·Σx + Σ (w+128)·x = Σ w·x exactly, then
 // acc = acc + float32(isum)·(dw·dx) as tensor.VecDot does.
 
-// laneTypes are the types packed in the row-lane layout.
-var laneTypes = map[tensor.Type]bool{tensor.Q8_0: true}
+// Q4_K, per group of 16 rows, for super-block s of nsb, a record of 2368
+// bytes at s·2368 (16·148: 64 bytes more per group than the file's 16·144,
+// for the unpacked 6-bit scales and mins):
+//
+//	quants: offset 512p + 64j + 4r + i (p, j < 4, 8) = row r's qs[32p+4j+i]
+//	        (low nibble: sub-block 2p, high nibble: sub-block 2p+1)
+//	scales: offset 2048 + 16k + r = row r's scale of sub-block k (6 bits)
+//	mins:   offset 2176 + 16k + r = row r's min of sub-block k (6 bits)
+//	d:      offset 2304 + 2r, dmin: offset 2336 + 2r (binary16)
+//
+// The activations are prepared per token and super-block (296 bytes: dx,
+// the 8 sums of pairs of bsums as int32, padding, the 256 quants). The
+// kernel runs tensor.VecDot's steps: exact integer sums, then
+// acc = acc + (dw·dx)·float32(isum), acc = acc − (dminw·dx)·float32(imin).
 
-// laneActB is the bytes of one token's prepared block (Q8_0).
-const laneActB = 40
+// laneTypes are the types packed in the row-lane layout.
+var laneTypes = map[tensor.Type]bool{tensor.Q8_0: true, tensor.Q4_K: true}
+
+// laneRec is the bytes of one group of 16 rows per block (super-block),
+// laneAct the bytes of one token's prepared block (super-block).
+func laneRec(t tensor.Type) int {
+	if t == tensor.Q4_K {
+		return 2368
+	}
+	return 544
+}
+
+func laneAct(t tensor.Type) int {
+	if t == tensor.Q4_K {
+		return 296
+	}
+	return 40
+}
+
+// laneRowB is a lane-packed row's share of bytes (16 of them make a group).
+func laneRowB(t tensor.Type, k int) int { return laneRec(t) / 16 * (k / t.BlockSize()) }
 
 // packLanes writes rows [0, m) of the m×k matrix w of a lane type packed
-// into dst (16·rowB bytes per group of 16 rows).
+// into dst (16·laneRowB bytes per group of 16 rows; rows past m zero).
 func packLanes(t tensor.Type, dst, w []byte, ldw, m, k int) {
-	nb := k / 32
-	rowB := t.RowSize(k)
+	nb := k / t.BlockSize()
+	bb := t.TypeSize()
+	gB := 16 * laneRowB(t, k)
+	zero := make([]byte, bb)
 	for g := 0; g*16 < m; g++ {
-		grp := dst[g*16*rowB : (g+1)*16*rowB]
-		sc := grp[nb*512:]
+		grp := dst[g*gB : (g+1)*gB]
 		for r := 0; r < 16; r++ {
 			i := 16*g + r
 			for b := 0; b < nb; b++ {
-				var blk []byte
+				blk := zero
 				if i < m {
-					blk = w[i*ldw+b*34 : i*ldw+b*34+34]
-					copy(sc[b*32+r*2:b*32+r*2+2], blk[:2])
-				} else {
-					sc[b*32+r*2], sc[b*32+r*2+1] = 0, 0
+					blk = w[i*ldw+b*bb : i*ldw+b*bb+bb]
 				}
-				for j := 0; j < 8; j++ {
-					o := b*512 + j*64 + r*4
-					for q := 0; q < 4; q++ {
-						var v byte
-						if blk != nil {
-							v = blk[2+4*j+q]
-						}
-						grp[o+q] = v ^ 0x80
-					}
+				if t == tensor.Q4_K {
+					packLaneQ4_K(grp[b*2368:(b+1)*2368], r, blk)
+				} else {
+					packLaneQ8_0(grp, nb, b, r, blk)
 				}
 			}
 		}
 	}
 }
 
+func packLaneQ8_0(grp []byte, nb, b, r int, blk []byte) {
+	sc := grp[nb*512:]
+	copy(sc[b*32+r*2:b*32+r*2+2], blk[:2])
+	for j := 0; j < 8; j++ {
+		o := b*512 + j*64 + r*4
+		for q := 0; q < 4; q++ {
+			grp[o+q] = blk[2+4*j+q] ^ 0x80
+		}
+	}
+}
+
+func packLaneQ4_K(rec []byte, r int, blk []byte) {
+	for p := 0; p < 4; p++ {
+		for j := 0; j < 8; j++ {
+			copy(rec[512*p+64*j+4*r:512*p+64*j+4*r+4], blk[16+32*p+4*j:])
+		}
+	}
+	for k := 0; k < 8; k++ {
+		sc, mn := scaleMinK4(k, blk[4:16])
+		rec[2048+16*k+r], rec[2176+16*k+r] = sc, mn
+	}
+	copy(rec[2304+2*r:2304+2*r+2], blk[0:2])
+	copy(rec[2336+2*r:2336+2*r+2], blk[2:4])
+}
+
 // unpackLanes copies rows [r0, r0+m) (r0 a multiple of 16) of the lane
-// packed matrix p back to row-major rows, rowB bytes apart, in dst.
+// packed matrix p back to the file's row-major rows (t.RowSize(k) bytes
+// apart) in dst.
 func unpackLanes(t tensor.Type, k int, p []byte, r0, m int, dst []byte) {
-	nb := k / 32
-	rowB := t.RowSize(k)
+	nb := k / t.BlockSize()
+	rs, bb := t.RowSize(k), t.TypeSize()
+	gB := 16 * laneRowB(t, k)
 	for ii := 0; ii < m; ii++ {
 		i := r0 + ii
 		g, r := i/16, i%16
-		grp := p[g*16*rowB : (g+1)*16*rowB]
-		sc := grp[nb*512:]
-		row := dst[ii*rowB : (ii+1)*rowB]
+		grp := p[g*gB : (g+1)*gB]
+		row := dst[ii*rs : (ii+1)*rs]
 		for b := 0; b < nb; b++ {
-			blk := row[b*34 : b*34+34]
-			copy(blk[:2], sc[b*32+r*2:])
+			blk := row[b*bb : (b+1)*bb]
+			if t == tensor.Q4_K {
+				unpackLaneQ4_K(grp[b*2368:(b+1)*2368], r, blk)
+				continue
+			}
+			copy(blk[:2], grp[nb*512+b*32+r*2:])
 			for j := 0; j < 8; j++ {
 				o := b*512 + j*64 + r*4
 				for q := 0; q < 4; q++ {
@@ -93,12 +147,52 @@ func unpackLanes(t tensor.Type, k int, p []byte, r0, m int, dst []byte) {
 	}
 }
 
-// prepLanes writes one token's prepared Q8_0 activations (x, nb blocks)
-// for the lane kernels into dst (nb·laneActB bytes).
-func prepLanes(x []byte, nb int, dst []byte) {
+func unpackLaneQ4_K(rec []byte, r int, blk []byte) {
+	for p := 0; p < 4; p++ {
+		for j := 0; j < 8; j++ {
+			copy(blk[16+32*p+4*j:16+32*p+4*j+4], rec[512*p+64*j+4*r:])
+		}
+	}
+	var ls, lm [8]uint8
+	for k := 0; k < 8; k++ {
+		ls[k], lm[k] = rec[2048+16*k+r], rec[2176+16*k+r]
+	}
+	s := blk[4:16]
+	clear(s)
+	for j := 0; j < 8; j++ { // ggml's packing of the 6-bit scales and mins
+		if j < 4 {
+			s[j] = ls[j]
+			s[j+4] = lm[j]
+		} else {
+			s[j+4] = ls[j]&0x0f | (lm[j]&0x0f)<<4
+			s[j-4] |= (ls[j] >> 4) << 6
+			s[j] |= (lm[j] >> 4) << 6
+		}
+	}
+	copy(blk[0:2], rec[2304+2*r:])
+	copy(blk[2:4], rec[2336+2*r:])
+}
+
+// prepLanes writes one token's prepared activations (x: nb blocks of the
+// vec-dot type) for the lane kernels into dst (nb·laneAct bytes).
+func prepLanes(t tensor.Type, x []byte, nb int, dst []byte) {
+	if t == tensor.Q4_K {
+		for b := 0; b < nb; b++ {
+			blk := x[b*292 : b*292+292]
+			o := dst[b*296 : (b+1)*296]
+			copy(o[0:4], blk[0:4])
+			for k := 0; k < 8; k++ {
+				s := int32(int16(binary.LittleEndian.Uint16(blk[260+4*k:]))) + int32(int16(binary.LittleEndian.Uint16(blk[262+4*k:])))
+				binary.LittleEndian.PutUint32(o[4+4*k:], uint32(s))
+			}
+			clear(o[36:40])
+			copy(o[40:296], blk[4:260])
+		}
+		return
+	}
 	for b := 0; b < nb; b++ {
 		blk := x[b*34 : b*34+34]
-		o := dst[b*laneActB : (b+1)*laneActB]
+		o := dst[b*40 : (b+1)*40]
 		d := tensor.F16ToF32(binary.LittleEndian.Uint16(blk))
 		var s int32
 		for _, q := range blk[2:34] {

@@ -31,27 +31,54 @@ func lanesQ8_0x3AVX512(a *larg)
 //go:noescape
 func lanesQ8_0x4AVX512(a *larg)
 
+//go:noescape
+func lanesQ4_Kx1AVX512(a *larg)
+
+//go:noescape
+func lanesQ4_Kx2AVX512(a *larg)
+
+//go:noescape
+func lanesQ4_Kx3AVX512(a *larg)
+
+//go:noescape
+func lanesQ4_Kx4AVX512(a *larg)
+
 // maxLaneTok is the most tokens one lane pass takes.
 const maxLaneTok = 4
 
 // gemvLanes runs rows [0, m) of the lane-packed matrix w (starting at a
 // group) for nTok ≤ maxLaneTok tokens: y[j·ldy+i] = dot(row i, token j).
 func gemvLanes(t tensor.Type, m, nTok, k int, w []byte, x []byte, ldx int, y []float32, ldy int) {
-	nb := k / 32
+	nb := k / t.BlockSize()
 	rx := t.VecDotType().RowSize(k)
+	act := laneAct(t)
 	s := getScratch()
-	buf := s.bytes(nTok * nb * laneActB)
+	buf := s.bytes(nTok * nb * act)
 	var a larg
 	a.w = ptr(w)
 	a.nb = nb
 	a.groups = (m + 15) / 16
-	a.gstr = 16 * t.RowSize(k)
+	a.gstr = 16 * laneRowB(t, k)
 	a.last = m - 16*(a.groups-1)
 	for j := 0; j < nTok; j++ {
-		pb := buf[j*nb*laneActB : (j+1)*nb*laneActB]
-		prepLanes(x[j*ldx:j*ldx+rx], nb, pb)
+		pb := buf[j*nb*act : (j+1)*nb*act]
+		prepLanes(t, x[j*ldx:j*ldx+rx], nb, pb)
 		a.xc[j] = ptr(pb)
 		a.y[j] = unsafe.Pointer(&y[j*ldy])
+	}
+	if t == tensor.Q4_K {
+		switch nTok {
+		case 1:
+			lanesQ4_Kx1AVX512(&a)
+		case 2:
+			lanesQ4_Kx2AVX512(&a)
+		case 3:
+			lanesQ4_Kx3AVX512(&a)
+		case 4:
+			lanesQ4_Kx4AVX512(&a)
+		}
+		putScratch(s)
+		return
 	}
 	switch nTok {
 	case 1:

@@ -30,6 +30,9 @@ func TestGemmPacked(t *testing.T) {
 				}
 				if ty.BlockSize() == 256 {
 					ks = []int{256, 2048, 4096, 8192}
+					if laneTypes[ty] {
+						ks = []int{256, 768, 2048, 4352} // any row length
+					}
 				}
 				vt := ty.VecDotType()
 				for _, k := range ks {
@@ -64,7 +67,7 @@ func TestGemmPacked(t *testing.T) {
 						}
 					}
 					// Padding rows are zero.
-					rowB, _ := packGeom(ty, k)
+					rowB := ty.RowSize(k)
 					pad := make([]byte, 11*rowB)
 					tail := make([]byte, 16*rowB)
 					unpackPacked(ty, k, p, 48, 16, tail)
@@ -93,7 +96,8 @@ func TestCanPack(t *testing.T) {
 		{tensor.Q4_0, 544, false}, // 17 blocks: a padded chunk
 		{tensor.Q8_0, 2048, true},
 		{tensor.Q4_K, 256, true},
-		{tensor.Q4_K, 4352, false}, // 17 super-blocks
+		{tensor.Q4_K, 4352, true}, // row-lane layout: any row length
+		{tensor.Q5_K, 4352, false}, // 17 super-blocks
 		{tensor.Q6_K, 14336, false},
 		{tensor.Q6_K, 8192, true},
 		{tensor.F16, 2048, false},
