@@ -96,7 +96,7 @@ func TestCanPack(t *testing.T) {
 		{tensor.Q4_0, 544, false}, // 17 blocks: a padded chunk
 		{tensor.Q8_0, 2048, true},
 		{tensor.Q4_K, 256, true},
-		{tensor.Q4_K, 4352, true}, // row-lane layout: any row length
+		{tensor.Q4_K, 4352, true},  // row-lane layout: any row length
 		{tensor.Q5_K, 4352, false}, // 17 super-blocks
 		{tensor.Q6_K, 14336, false},
 		{tensor.Q6_K, 8192, true},
