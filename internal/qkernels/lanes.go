@@ -45,21 +45,35 @@ import (
 // kernel runs tensor.VecDot's steps: exact integer sums, then
 // acc = acc + (dw·dx)·float32(isum), acc = acc − (dminw·dx)·float32(imin).
 
+// Q6_K, per group of 16 rows, for super-block s, a record of 3360 bytes
+// (16·210: no extra bytes) at s·3360: for half h < 2 and dword j < 8 the
+// 16 rows' ql[64h+4j..+4] at 64(16h+j), ql[64h+32+4j..+4] at 64(16h+8+j),
+// qh[32h+4j..+4] at 2048 + 64(8h+j); the int8 scales at 3072 + 16k + r; d
+// at 3328 + 2r. Prepared activations: 328 bytes per super-block (dx, the
+// 16 values −32·bsums[k] as int32, padding, the quants); isum =
+// Σ sc_k·(−32·bsums_k + Σ q·x) exactly, acc = acc + (dw·dx)·float32(isum).
+
 // laneTypes are the types packed in the row-lane layout.
-var laneTypes = map[tensor.Type]bool{tensor.Q8_0: true, tensor.Q4_K: true}
+var laneTypes = map[tensor.Type]bool{tensor.Q8_0: true, tensor.Q4_K: true, tensor.Q6_K: true}
 
 // laneRec is the bytes of one group of 16 rows per block (super-block),
 // laneAct the bytes of one token's prepared block (super-block).
 func laneRec(t tensor.Type) int {
-	if t == tensor.Q4_K {
+	switch t {
+	case tensor.Q4_K:
 		return 2368
+	case tensor.Q6_K:
+		return 3360
 	}
 	return 544
 }
 
 func laneAct(t tensor.Type) int {
-	if t == tensor.Q4_K {
+	switch t {
+	case tensor.Q4_K:
 		return 296
+	case tensor.Q6_K:
+		return 328
 	}
 	return 40
 }
@@ -83,9 +97,12 @@ func packLanes(t tensor.Type, dst, w []byte, ldw, m, k int) {
 				if i < m {
 					blk = w[i*ldw+b*bb : i*ldw+b*bb+bb]
 				}
-				if t == tensor.Q4_K {
+				switch t {
+				case tensor.Q4_K:
 					packLaneQ4_K(grp[b*2368:(b+1)*2368], r, blk)
-				} else {
+				case tensor.Q6_K:
+					laneQ6_K(grp[b*3360:(b+1)*3360], r, blk, true)
+				default:
 					packLaneQ8_0(grp, nb, b, r, blk)
 				}
 			}
@@ -118,6 +135,29 @@ func packLaneQ4_K(rec []byte, r int, blk []byte) {
 	copy(rec[2336+2*r:2336+2*r+2], blk[2:4])
 }
 
+// laneQ6_K copies row r's Q6_K block blk into the group record rec
+// (pack) or back (!pack).
+func laneQ6_K(rec []byte, r int, blk []byte, pack bool) {
+	mv := func(ro, bo, n int) {
+		if pack {
+			copy(rec[ro:ro+n], blk[bo:bo+n])
+		} else {
+			copy(blk[bo:bo+n], rec[ro:ro+n])
+		}
+	}
+	for h := 0; h < 2; h++ {
+		for j := 0; j < 8; j++ {
+			mv(64*(16*h+j)+4*r, 64*h+4*j, 4)
+			mv(64*(16*h+8+j)+4*r, 64*h+32+4*j, 4)
+			mv(2048+64*(8*h+j)+4*r, 128+32*h+4*j, 4)
+		}
+	}
+	for k := 0; k < 16; k++ {
+		mv(3072+16*k+r, 192+k, 1)
+	}
+	mv(3328+2*r, 208, 2)
+}
+
 // unpackLanes copies rows [r0, r0+m) (r0 a multiple of 16) of the lane
 // packed matrix p back to the file's row-major rows (t.RowSize(k) bytes
 // apart) in dst.
@@ -132,8 +172,12 @@ func unpackLanes(t tensor.Type, k int, p []byte, r0, m int, dst []byte) {
 		row := dst[ii*rs : (ii+1)*rs]
 		for b := 0; b < nb; b++ {
 			blk := row[b*bb : (b+1)*bb]
-			if t == tensor.Q4_K {
+			switch t {
+			case tensor.Q4_K:
 				unpackLaneQ4_K(grp[b*2368:(b+1)*2368], r, blk)
+				continue
+			case tensor.Q6_K:
+				laneQ6_K(grp[b*3360:(b+1)*3360], r, blk, false)
 				continue
 			}
 			copy(blk[:2], grp[nb*512+b*32+r*2:])
@@ -176,6 +220,20 @@ func unpackLaneQ4_K(rec []byte, r int, blk []byte) {
 // prepLanes writes one token's prepared activations (x: nb blocks of the
 // vec-dot type) for the lane kernels into dst (nb·laneAct bytes).
 func prepLanes(t tensor.Type, x []byte, nb int, dst []byte) {
+	if t == tensor.Q6_K {
+		for b := 0; b < nb; b++ {
+			blk := x[b*292 : b*292+292]
+			o := dst[b*328 : (b+1)*328]
+			copy(o[0:4], blk[0:4])
+			for k := 0; k < 16; k++ {
+				s := -32 * int32(int16(binary.LittleEndian.Uint16(blk[260+2*k:])))
+				binary.LittleEndian.PutUint32(o[4+4*k:], uint32(s))
+			}
+			clear(o[68:72])
+			copy(o[72:328], blk[4:260])
+		}
+		return
+	}
 	if t == tensor.Q4_K {
 		for b := 0; b < nb; b++ {
 			blk := x[b*292 : b*292+292]

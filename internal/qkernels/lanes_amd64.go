@@ -43,6 +43,18 @@ func lanesQ4_Kx3AVX512(a *larg)
 //go:noescape
 func lanesQ4_Kx4AVX512(a *larg)
 
+//go:noescape
+func lanesQ6_Kx1AVX512(a *larg)
+
+//go:noescape
+func lanesQ6_Kx2AVX512(a *larg)
+
+//go:noescape
+func lanesQ6_Kx3AVX512(a *larg)
+
+//go:noescape
+func lanesQ6_Kx4AVX512(a *larg)
+
 // maxLaneTok is the most tokens one lane pass takes.
 const maxLaneTok = 4
 
@@ -65,6 +77,20 @@ func gemvLanes(t tensor.Type, m, nTok, k int, w []byte, x []byte, ldx int, y []f
 		prepLanes(t, x[j*ldx:j*ldx+rx], nb, pb)
 		a.xc[j] = ptr(pb)
 		a.y[j] = unsafe.Pointer(&y[j*ldy])
+	}
+	if t == tensor.Q6_K {
+		switch nTok {
+		case 1:
+			lanesQ6_Kx1AVX512(&a)
+		case 2:
+			lanesQ6_Kx2AVX512(&a)
+		case 3:
+			lanesQ6_Kx3AVX512(&a)
+		case 4:
+			lanesQ6_Kx4AVX512(&a)
+		}
+		putScratch(s)
+		return
 	}
 	if t == tensor.Q4_K {
 		switch nTok {
