@@ -3,6 +3,7 @@ package qkernels
 import (
 	"encoding/binary"
 	"math"
+	"unsafe"
 
 	"github.com/kvserve/kvserve/internal/tensor"
 )
@@ -113,20 +114,11 @@ func packLanes(t tensor.Type, dst, w []byte, ldw, m, k int) {
 func packLaneQ8_0(grp []byte, nb, b, r int, blk []byte) {
 	sc := grp[nb*512:]
 	copy(sc[b*32+r*2:b*32+r*2+2], blk[:2])
-	for j := 0; j < 8; j++ {
-		o := b*512 + j*64 + r*4
-		for q := 0; q < 4; q++ {
-			grp[o+q] = blk[2+4*j+q] ^ 0x80
-		}
-	}
+	scatterDwords(grp[b*512+r*4:], blk[2:34], 8, 64, 0x80808080)
 }
 
 func packLaneQ4_K(rec []byte, r int, blk []byte) {
-	for p := 0; p < 4; p++ {
-		for j := 0; j < 8; j++ {
-			copy(rec[512*p+64*j+4*r:512*p+64*j+4*r+4], blk[16+32*p+4*j:])
-		}
-	}
+	scatterDwords(rec[4*r:], blk[16:144], 32, 64, 0)
 	for k := 0; k < 8; k++ {
 		sc, mn := scaleMinK4(k, blk[4:16])
 		rec[2048+16*k+r], rec[2176+16*k+r] = sc, mn
@@ -135,27 +127,54 @@ func packLaneQ4_K(rec []byte, r int, blk []byte) {
 	copy(rec[2336+2*r:2336+2*r+2], blk[2:4])
 }
 
+// gatherDwords writes n 4-byte groups of src, stride bytes apart, XOR x,
+// one after the other to dst: the copy of one row out of a lane group (the
+// prefill GEMM copies every weight back once per micro-batch, so this runs
+// without per-byte bounds checks).
+func gatherDwords(dst, src []byte, n, stride int, x uint32) {
+	if n <= 0 {
+		return
+	}
+	_ = dst[4*n-1]
+	_ = src[(n-1)*stride+3]
+	d, s := unsafe.Pointer(unsafe.SliceData(dst)), unsafe.Pointer(unsafe.SliceData(src))
+	for i := 0; i < n; i++ {
+		*(*uint32)(unsafe.Add(d, 4*i)) = *(*uint32)(unsafe.Add(s, i*stride)) ^ x
+	}
+}
+
+// scatterDwords is gatherDwords' inverse: dst[i·stride:+4] = src[4i:+4] ^ x.
+func scatterDwords(dst, src []byte, n, stride int, x uint32) {
+	if n <= 0 {
+		return
+	}
+	_ = src[4*n-1]
+	_ = dst[(n-1)*stride+3]
+	d, s := unsafe.Pointer(unsafe.SliceData(dst)), unsafe.Pointer(unsafe.SliceData(src))
+	for i := 0; i < n; i++ {
+		*(*uint32)(unsafe.Add(d, i*stride)) = *(*uint32)(unsafe.Add(s, 4*i)) ^ x
+	}
+}
+
 // laneQ6_K copies row r's Q6_K block blk into the group record rec
 // (pack) or back (!pack).
 func laneQ6_K(rec []byte, r int, blk []byte, pack bool) {
-	mv := func(ro, bo, n int) {
-		if pack {
-			copy(rec[ro:ro+n], blk[bo:bo+n])
-		} else {
-			copy(blk[bo:bo+n], rec[ro:ro+n])
+	// ql: L1 and L2 of half h are 16 consecutive vectors, as ql[64h:64h+64].
+	if !pack {
+		gatherDwords(blk[0:128], rec[4*r:], 32, 64, 0)
+		gatherDwords(blk[128:192], rec[2048+4*r:], 16, 64, 0)
+		for k := 0; k < 16; k++ {
+			blk[192+k] = rec[3072+16*k+r]
 		}
+		copy(blk[208:210], rec[3328+2*r:])
+		return
 	}
-	for h := 0; h < 2; h++ {
-		for j := 0; j < 8; j++ {
-			mv(64*(16*h+j)+4*r, 64*h+4*j, 4)
-			mv(64*(16*h+8+j)+4*r, 64*h+32+4*j, 4)
-			mv(2048+64*(8*h+j)+4*r, 128+32*h+4*j, 4)
-		}
-	}
+	scatterDwords(rec[4*r:], blk[0:128], 32, 64, 0)
+	scatterDwords(rec[2048+4*r:], blk[128:192], 16, 64, 0)
 	for k := 0; k < 16; k++ {
-		mv(3072+16*k+r, 192+k, 1)
+		rec[3072+16*k+r] = blk[192+k]
 	}
-	mv(3328+2*r, 208, 2)
+	copy(rec[3328+2*r:3330+2*r], blk[208:210])
 }
 
 // unpackLanes copies rows [r0, r0+m) (r0 a multiple of 16) of the lane
@@ -181,22 +200,13 @@ func unpackLanes(t tensor.Type, k int, p []byte, r0, m int, dst []byte) {
 				continue
 			}
 			copy(blk[:2], grp[nb*512+b*32+r*2:])
-			for j := 0; j < 8; j++ {
-				o := b*512 + j*64 + r*4
-				for q := 0; q < 4; q++ {
-					blk[2+4*j+q] = grp[o+q] ^ 0x80
-				}
-			}
+			gatherDwords(blk[2:34], grp[b*512+r*4:], 8, 64, 0x80808080)
 		}
 	}
 }
 
 func unpackLaneQ4_K(rec []byte, r int, blk []byte) {
-	for p := 0; p < 4; p++ {
-		for j := 0; j < 8; j++ {
-			copy(blk[16+32*p+4*j:16+32*p+4*j+4], rec[512*p+64*j+4*r:])
-		}
-	}
+	gatherDwords(blk[16:144], rec[4*r:], 32, 64, 0)
 	var ls, lm [8]uint8
 	for k := 0; k < 8; k++ {
 		ls[k], lm[k] = rec[2048+16*k+r], rec[2176+16*k+r]
