@@ -14,9 +14,9 @@ import (
 )
 
 func cmdBench(args []string) error {
-	f := newFlags("bench", "kvserve bench [-m MODEL] [-p 512] [-n 128] [-d 0,1024,4096] [-ctk T -ctv T] [-t THREADS] [-r REPS] [-o table|json]")
+	f := newFlags("bench", "kvserve bench [-m MODEL] [-p 512] [-n 128] [-d 0,1024,4096] [-ctk T -ctv T] [-t THREADS] [-r REPS] [-np N] [-o table|json]")
 	var model, depths, output string
-	var threads, prompt, gen, reps, batch int
+	var threads, prompt, gen, reps, batch, parallel int
 	var cache engine.CacheOptions
 	f.String(&model, "", "model file (GGUF); default: the embedded kvtest-27m Q8_0", "m", "model")
 	f.Int(&prompt, 512, "prompt tokens for the pp test (0: skip)", "p", "n-prompt")
@@ -25,6 +25,7 @@ func cmdBench(args []string) error {
 	f.Int(&threads, 0, "threads (0: one per CPU)", "t", "threads")
 	f.Int(&reps, 3, "repetitions of each test (median reported)", "r", "repetitions")
 	f.Int(&batch, engine.DefaultBatch, "prompt micro-batch size", "b", "batch-size")
+	f.Int(&parallel, 1, "sequences the tg test decodes at once (one token each per step, as busy server slots; aggregate t/s)", "np", "parallel")
 	f.String(&output, "table", "output format: table or json", "o", "output")
 	var noRepack bool
 	f.Bool(&noRepack, false, "keep weights in the file's layout (no repacking at load; for comparisons)", "no-repack")
@@ -37,6 +38,9 @@ func cmdBench(args []string) error {
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
+	}
+	if parallel < 1 {
+		return fmt.Errorf("-np must be at least 1, not %d", parallel)
 	}
 	if output != "table" && output != "json" {
 		return fmt.Errorf("-o must be table or json, not %q", output)
@@ -75,7 +79,7 @@ func cmdBench(args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res, err := bench.Run(e, bench.Options{Prompt: prompt, Gen: gen, Depths: ds, Reps: reps, Batch: batch, Cache: cache},
+	res, err := bench.Run(e, bench.Options{Prompt: prompt, Gen: gen, Depths: ds, Reps: reps, Batch: batch, Cache: cache, Parallel: parallel},
 		func(s string) { fmt.Fprintln(os.Stderr, "bench:", s) })
 	if err != nil {
 		return err

@@ -435,6 +435,17 @@ func gemmPackedFast(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx i
 	rowB, cb := packGeom(t, k)
 	w := p[r0*rowB:]
 	legacy := isLegacy(t)
+	if laneTypes[t] {
+		switch {
+		case nTok <= maxLaneTok:
+			gemvLanes(t, m, nTok, k, w, x, ldx, y, ldy)
+		case legacy:
+			gemmL512p(t, m, nTok, k, w, rowB, true, x, ldx, y, ldy)
+		default:
+			gemmK512p(t, m, nTok, k, w, rowB, true, x, ldx, y, ldy)
+		}
+		return true
+	}
 	if nTok == 2 {
 		dotRows2Packed(t, m, k, w, cb, rowB, x, ldx, y, ldy)
 		return true
