@@ -372,3 +372,1526 @@ x4sb:
 x4done:
 	VZEROUPPER
 	RET
+
+// ---- IQ types ------------------------------------------------------------
+//
+// Each 32-element chunk: the unsigned grid magnitudes g of its groups by
+// scalar loads from the grid table (R15; IQ3_XXS's halved, IQ1's as 8g+64), the
+// signs applied as u = ±g + 64 (every |q| ≤ 63, so u ≤ 127 and VPMADDUBSW
+// cannot saturate), Y5 += scale·Σ u·x and Y4 += scale·Σx (from the
+// prepared activations c: per chunk the sums of its two halves in int16
+// lanes 0 and 8, lbPrepIQ), so that isum = ΣY5 − 64·ΣY4 exactly.
+// Registers: R10 block, R11 x block, R13 c block, R14 ksigns, R15 grid,
+// X11 the row's float accumulator, Y12 64s, Y13 the sign bits, Y14 the sign-byte spread, Y15 ones.
+
+DATA lbSpread<>+0(SB)/8, $0x0000000000000000
+DATA lbSpread<>+8(SB)/8, $0x0101010101010101
+DATA lbSpread<>+16(SB)/8, $0x0202020202020202
+DATA lbSpread<>+24(SB)/8, $0x0303030303030303
+GLOBL lbSpread<>(SB), RODATA|NOPTR, $32
+
+DATA lbBits<>+0(SB)/8, $0x8040201008040201
+DATA lbBits<>+8(SB)/8, $0x8040201008040201
+DATA lbBits<>+16(SB)/8, $0x8040201008040201
+DATA lbBits<>+24(SB)/8, $0x8040201008040201
+GLOBL lbBits<>(SB), RODATA|NOPTR, $32
+
+// dword constants: shifts and masks of the index high bits
+DATA lbD<>+0(SB)/4, $8   // IQ3_S: qh bit g to bit 8, g = 0..7
+DATA lbD<>+4(SB)/4, $7
+DATA lbD<>+8(SB)/4, $6
+DATA lbD<>+12(SB)/4, $5
+DATA lbD<>+16(SB)/4, $4
+DATA lbD<>+20(SB)/4, $3
+DATA lbD<>+24(SB)/4, $2
+DATA lbD<>+28(SB)/4, $1
+DATA lbD<>+32(SB)/4, $8   // IQ2_S: qh bits 2l,2l+1 to bits 8,9
+DATA lbD<>+36(SB)/4, $6
+DATA lbD<>+40(SB)/4, $4
+DATA lbD<>+44(SB)/4, $2
+DATA lbD<>+48(SB)/4, $0   // IQ1_S: 3-bit fields
+DATA lbD<>+52(SB)/4, $3
+DATA lbD<>+56(SB)/4, $6
+DATA lbD<>+60(SB)/4, $9
+DATA lbD<>+64(SB)/4, $0   // IQ1_M: 4-bit fields
+DATA lbD<>+68(SB)/4, $4
+DATA lbD<>+72(SB)/4, $8
+DATA lbD<>+76(SB)/4, $12
+DATA lbD<>+80(SB)/4, $0x300
+DATA lbD<>+84(SB)/4, $0x300
+DATA lbD<>+88(SB)/4, $0x300
+DATA lbD<>+92(SB)/4, $0x300
+DATA lbD<>+96(SB)/4, $7
+DATA lbD<>+100(SB)/4, $7
+DATA lbD<>+104(SB)/4, $7
+DATA lbD<>+108(SB)/4, $7
+DATA lbD<>+112(SB)/4, $8
+DATA lbD<>+116(SB)/4, $8
+DATA lbD<>+120(SB)/4, $8
+DATA lbD<>+124(SB)/4, $8
+DATA lbD<>+128(SB)/4, $256
+DATA lbD<>+132(SB)/4, $511
+DATA lbD<>+136(SB)/4, $0x3e000000 // 0.125
+DATA lbD<>+140(SB)/4, $0x3f000000 // 0.5
+GLOBL lbD<>(SB), RODATA|NOPTR, $144
+
+// GATHERQ: Y6 = the four uint64 entries of the table R15 indexed by the
+// dwords of X9, by scalar loads (faster than VPGATHERDQ on the CPUs
+// measured; clobbers AX, BX, X7).
+#define GATHERQ \
+	VMOVD       X9, AX                 \
+	VPEXTRD     $1, X9, BX             \
+	VMOVQ       (R15)(AX*8), X6        \
+	VPINSRQ     $1, (R15)(BX*8), X6, X6 \
+	VPEXTRD     $2, X9, AX             \
+	VPEXTRD     $3, X9, BX             \
+	VMOVQ       (R15)(AX*8), X7        \
+	VPINSRQ     $1, (R15)(BX*8), X7, X7 \
+	VINSERTI128 $1, X7, Y6, Y6
+
+// GATHERD: Y6 = the eight uint32 entries of the table R15 indexed by the
+// dwords of Y9 (clobbers AX, BX, X7, X9).
+#define GATHERD \
+	VMOVD        X9, AX                 \
+	VPEXTRD      $1, X9, BX             \
+	VMOVD        (R15)(AX*4), X6        \
+	VPINSRD      $1, (R15)(BX*4), X6, X6 \
+	VPEXTRD      $2, X9, AX             \
+	VPEXTRD      $3, X9, BX             \
+	VPINSRD      $2, (R15)(AX*4), X6, X6 \
+	VPINSRD      $3, (R15)(BX*4), X6, X6 \
+	VEXTRACTI128 $1, Y9, X9             \
+	VMOVD        X9, AX                 \
+	VPEXTRD      $1, X9, BX             \
+	VMOVD        (R15)(AX*4), X7        \
+	VPINSRD      $1, (R15)(BX*4), X7, X7 \
+	VPEXTRD      $2, X9, AX             \
+	VPEXTRD      $3, X9, BX             \
+	VPINSRD      $2, (R15)(AX*4), X7, X7 \
+	VPINSRD      $3, (R15)(BX*4), X7, X7 \
+	VINSERTI128  $1, X7, Y6, Y6
+
+// LBSIGN: Y6 = ±g + 64 from the magnitudes Y6 and the sign bits in DX
+// (bit j of byte l: element 8l+j is negative).
+#define LBSIGN \
+	VMOVD        DX, X7      \
+	VPBROADCASTD X7, Y7      \
+	VPSHUFB      Y14, Y7, Y7 \
+	VPAND        Y13, Y7, Y7 \
+	VPCMPEQB     Y13, Y7, Y7 \
+	VPXOR        Y7, Y6, Y6  \
+	VPSUBB       Y7, Y6, Y6  \
+	VPADDB       Y12, Y6, Y6
+
+// LBDOT: Y6 the chunk's u, Y8 its scales (int16 lanes 0-7 the first 16
+// elements', 8-15 the second's).
+#define LBDOT(XOFF, COFF) \
+	VPMADDUBSW XOFF(R11), Y6, Y6 \
+	VPMADDWD   Y8, Y6, Y6        \
+	VPADDD     Y6, Y5, Y5        \
+	VPMADDWD   COFF(R13), Y8, Y7 \
+	VPADDD     Y7, Y4, Y4
+
+// SC32: Y8 = the odd scale 2·CX+1 in every lane.
+#define SC32 \
+	LEAL         1(CX)(CX*1), CX \
+	VMOVD        CX, X8          \
+	VPBROADCASTW X8, Y8
+
+// SC16: Y8 = 2·BX+1 in lanes 0-7, 2·CX+1 in lanes 8-15.
+#define SC16 \
+	LEAL         1(BX)(BX*1), BX \
+	LEAL         1(CX)(CX*1), CX \
+	VMOVD        BX, X8          \
+	VPBROADCASTW X8, X8          \
+	VMOVD        CX, X7          \
+	VPBROADCASTW X7, X7          \
+	VINSERTI128  $1, X7, Y8, Y8
+
+// KSIGNS: DX = the four ksigns bytes of the 7-bit fields of CX.
+#define KSIGNS \
+	MOVL    CX, BX           \
+	ANDL    $127, BX         \
+	MOVBLZX (R14)(BX*1), DX  \
+	MOVL    CX, BX           \
+	SHRL    $7, BX           \
+	ANDL    $127, BX         \
+	MOVBLZX (R14)(BX*1), BX  \
+	SHLL    $8, BX           \
+	ORL     BX, DX           \
+	MOVL    CX, BX           \
+	SHRL    $14, BX          \
+	ANDL    $127, BX         \
+	MOVBLZX (R14)(BX*1), BX  \
+	SHLL    $16, BX          \
+	ORL     BX, DX           \
+	MOVL    CX, BX           \
+	SHRL    $21, BX          \
+	ANDL    $127, BX         \
+	MOVBLZX (R14)(BX*1), BX  \
+	SHLL    $24, BX          \
+	ORL     BX, DX
+
+// LBFIN: acc X11 += (D·dx)·float32(ΣY5 − 64·ΣY4), D's binary16 in DX.
+#define LBFIN \
+	VPSLLD     $6, Y4, Y4    \
+	VPSUBD     Y4, Y5, Y5    \
+	HSUMD(Y5, X5, X9, AX)    \
+	VMOVD      DX, X9        \
+	VCVTPH2PS  X9, X9        \
+	VMULSS     (R11), X9, X9 \
+	VCVTSI2SSL AX, X10, X10  \
+	VMULSS     X10, X9, X9   \
+	VADDSS     X9, X11, X11
+
+// func lbIQ3_XXSAVX2(a *lbArg)
+TEXT ·lbIQ3_XXSAVX2(SB), NOSPLIT, $0-8
+	MOVQ         a+0(FP), DI
+	MOVQ         0(DI), SI
+	MOVQ         16(DI), R8
+	MOVQ         40(DI), R9
+	MOVQ         56(DI), R15
+	MOVQ         64(DI), R14
+	VPBROADCASTB lbK<>+5(SB), Y12
+	VMOVDQU      lbBits<>(SB), Y13
+	VMOVDQU      lbSpread<>(SB), Y14
+	VPBROADCASTB lbK<>+2(SB), Y15
+
+IQ3_XXSrow:
+	TESTQ  R8, R8
+	JEQ    IQ3_XXSdone
+	MOVQ   SI, R10
+	MOVQ   24(DI), R11
+	MOVQ   48(DI), R13
+	MOVQ   32(DI), R12
+	VXORPS X11, X11, X11
+
+IQ3_XXSsb:
+	VPXOR Y5, Y5, Y5
+	VPXOR Y4, Y4, Y4
+	// chunk 0
+	VPMOVZXBD  2(R10), Y9
+	GATHERD
+	MOVL       66(R10), CX
+	KSIGNS
+	LBSIGN
+	SHRL       $28, CX
+	SC32
+	LBDOT(4, 0)
+	// chunk 1
+	VPMOVZXBD  10(R10), Y9
+	GATHERD
+	MOVL       70(R10), CX
+	KSIGNS
+	LBSIGN
+	SHRL       $28, CX
+	SC32
+	LBDOT(36, 32)
+	// chunk 2
+	VPMOVZXBD  18(R10), Y9
+	GATHERD
+	MOVL       74(R10), CX
+	KSIGNS
+	LBSIGN
+	SHRL       $28, CX
+	SC32
+	LBDOT(68, 64)
+	// chunk 3
+	VPMOVZXBD  26(R10), Y9
+	GATHERD
+	MOVL       78(R10), CX
+	KSIGNS
+	LBSIGN
+	SHRL       $28, CX
+	SC32
+	LBDOT(100, 96)
+	// chunk 4
+	VPMOVZXBD  34(R10), Y9
+	GATHERD
+	MOVL       82(R10), CX
+	KSIGNS
+	LBSIGN
+	SHRL       $28, CX
+	SC32
+	LBDOT(132, 128)
+	// chunk 5
+	VPMOVZXBD  42(R10), Y9
+	GATHERD
+	MOVL       86(R10), CX
+	KSIGNS
+	LBSIGN
+	SHRL       $28, CX
+	SC32
+	LBDOT(164, 160)
+	// chunk 6
+	VPMOVZXBD  50(R10), Y9
+	GATHERD
+	MOVL       90(R10), CX
+	KSIGNS
+	LBSIGN
+	SHRL       $28, CX
+	SC32
+	LBDOT(196, 192)
+	// chunk 7
+	VPMOVZXBD  58(R10), Y9
+	GATHERD
+	MOVL       94(R10), CX
+	KSIGNS
+	LBSIGN
+	SHRL       $28, CX
+	SC32
+	LBDOT(228, 224)
+	MOVWLZX 0(R10), DX
+	LBFIN
+
+	ADDQ $98, R10
+	ADDQ $292, R11
+	ADDQ $256, R13
+	DECQ R12
+	JNZ  IQ3_XXSsb
+	VMULSS lbD<>+140(SB), X11, X11
+	VMOVSS X11, (R9)
+	ADDQ   $4, R9
+	ADDQ   8(DI), SI
+	DECQ   R8
+	JMP    IQ3_XXSrow
+
+IQ3_XXSdone:
+	VZEROUPPER
+	RET
+
+// func lbIQ2_XXSAVX2(a *lbArg)
+TEXT ·lbIQ2_XXSAVX2(SB), NOSPLIT, $0-8
+	MOVQ         a+0(FP), DI
+	MOVQ         0(DI), SI
+	MOVQ         16(DI), R8
+	MOVQ         40(DI), R9
+	MOVQ         56(DI), R15
+	MOVQ         64(DI), R14
+	VPBROADCASTB lbK<>+5(SB), Y12
+	VMOVDQU      lbBits<>(SB), Y13
+	VMOVDQU      lbSpread<>(SB), Y14
+	VPBROADCASTB lbK<>+2(SB), Y15
+
+IQ2_XXSrow:
+	TESTQ  R8, R8
+	JEQ    IQ2_XXSdone
+	MOVQ   SI, R10
+	MOVQ   24(DI), R11
+	MOVQ   48(DI), R13
+	MOVQ   32(DI), R12
+	VXORPS X11, X11, X11
+
+IQ2_XXSsb:
+	VPXOR Y5, Y5, Y5
+	VPXOR Y4, Y4, Y4
+	// chunk 0
+	VPMOVZXBD  2(R10), X9
+	GATHERQ
+	MOVL       6(R10), CX
+	KSIGNS
+	LBSIGN
+	SHRL       $28, CX
+	SC32
+	LBDOT(4, 0)
+	// chunk 1
+	VPMOVZXBD  10(R10), X9
+	GATHERQ
+	MOVL       14(R10), CX
+	KSIGNS
+	LBSIGN
+	SHRL       $28, CX
+	SC32
+	LBDOT(36, 32)
+	// chunk 2
+	VPMOVZXBD  18(R10), X9
+	GATHERQ
+	MOVL       22(R10), CX
+	KSIGNS
+	LBSIGN
+	SHRL       $28, CX
+	SC32
+	LBDOT(68, 64)
+	// chunk 3
+	VPMOVZXBD  26(R10), X9
+	GATHERQ
+	MOVL       30(R10), CX
+	KSIGNS
+	LBSIGN
+	SHRL       $28, CX
+	SC32
+	LBDOT(100, 96)
+	// chunk 4
+	VPMOVZXBD  34(R10), X9
+	GATHERQ
+	MOVL       38(R10), CX
+	KSIGNS
+	LBSIGN
+	SHRL       $28, CX
+	SC32
+	LBDOT(132, 128)
+	// chunk 5
+	VPMOVZXBD  42(R10), X9
+	GATHERQ
+	MOVL       46(R10), CX
+	KSIGNS
+	LBSIGN
+	SHRL       $28, CX
+	SC32
+	LBDOT(164, 160)
+	// chunk 6
+	VPMOVZXBD  50(R10), X9
+	GATHERQ
+	MOVL       54(R10), CX
+	KSIGNS
+	LBSIGN
+	SHRL       $28, CX
+	SC32
+	LBDOT(196, 192)
+	// chunk 7
+	VPMOVZXBD  58(R10), X9
+	GATHERQ
+	MOVL       62(R10), CX
+	KSIGNS
+	LBSIGN
+	SHRL       $28, CX
+	SC32
+	LBDOT(228, 224)
+	MOVWLZX 0(R10), DX
+	LBFIN
+
+	ADDQ $66, R10
+	ADDQ $292, R11
+	ADDQ $256, R13
+	DECQ R12
+	JNZ  IQ2_XXSsb
+	VMULSS lbD<>+136(SB), X11, X11
+	VMOVSS X11, (R9)
+	ADDQ   $4, R9
+	ADDQ   8(DI), SI
+	DECQ   R8
+	JMP    IQ2_XXSrow
+
+IQ2_XXSdone:
+	VZEROUPPER
+	RET
+
+// func lbIQ2_XSAVX2(a *lbArg)
+TEXT ·lbIQ2_XSAVX2(SB), NOSPLIT, $0-8
+	MOVQ         a+0(FP), DI
+	MOVQ         0(DI), SI
+	MOVQ         16(DI), R8
+	MOVQ         40(DI), R9
+	MOVQ         56(DI), R15
+	MOVQ         64(DI), R14
+	VPBROADCASTB lbK<>+5(SB), Y12
+	VMOVDQU      lbBits<>(SB), Y13
+	VMOVDQU      lbSpread<>(SB), Y14
+	VPBROADCASTB lbK<>+2(SB), Y15
+
+IQ2_XSrow:
+	TESTQ  R8, R8
+	JEQ    IQ2_XSdone
+	MOVQ   SI, R10
+	MOVQ   24(DI), R11
+	MOVQ   48(DI), R13
+	MOVQ   32(DI), R12
+	VXORPS X11, X11, X11
+
+IQ2_XSsb:
+	VPXOR Y5, Y5, Y5
+	VPXOR Y4, Y4, Y4
+	// chunk 0
+	VPMOVZXWD    2(R10), X9
+	VPBROADCASTD lbD<>+132(SB), X7
+	VPAND        X7, X9, X9
+	GATHERQ
+	MOVWLZX 2(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	MOVL    BX, DX
+	MOVWLZX 4(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $8, BX
+	ORL     BX, DX
+	MOVWLZX 6(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $16, BX
+	ORL     BX, DX
+	MOVWLZX 8(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $24, BX
+	ORL     BX, DX
+	LBSIGN
+	MOVBLZX 66(R10), CX
+	MOVL    CX, BX
+	ANDL    $15, BX
+	SHRL    $4, CX
+	SC16
+	LBDOT(4, 0)
+	// chunk 1
+	VPMOVZXWD    10(R10), X9
+	VPBROADCASTD lbD<>+132(SB), X7
+	VPAND        X7, X9, X9
+	GATHERQ
+	MOVWLZX 10(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	MOVL    BX, DX
+	MOVWLZX 12(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $8, BX
+	ORL     BX, DX
+	MOVWLZX 14(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $16, BX
+	ORL     BX, DX
+	MOVWLZX 16(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $24, BX
+	ORL     BX, DX
+	LBSIGN
+	MOVBLZX 67(R10), CX
+	MOVL    CX, BX
+	ANDL    $15, BX
+	SHRL    $4, CX
+	SC16
+	LBDOT(36, 32)
+	// chunk 2
+	VPMOVZXWD    18(R10), X9
+	VPBROADCASTD lbD<>+132(SB), X7
+	VPAND        X7, X9, X9
+	GATHERQ
+	MOVWLZX 18(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	MOVL    BX, DX
+	MOVWLZX 20(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $8, BX
+	ORL     BX, DX
+	MOVWLZX 22(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $16, BX
+	ORL     BX, DX
+	MOVWLZX 24(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $24, BX
+	ORL     BX, DX
+	LBSIGN
+	MOVBLZX 68(R10), CX
+	MOVL    CX, BX
+	ANDL    $15, BX
+	SHRL    $4, CX
+	SC16
+	LBDOT(68, 64)
+	// chunk 3
+	VPMOVZXWD    26(R10), X9
+	VPBROADCASTD lbD<>+132(SB), X7
+	VPAND        X7, X9, X9
+	GATHERQ
+	MOVWLZX 26(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	MOVL    BX, DX
+	MOVWLZX 28(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $8, BX
+	ORL     BX, DX
+	MOVWLZX 30(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $16, BX
+	ORL     BX, DX
+	MOVWLZX 32(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $24, BX
+	ORL     BX, DX
+	LBSIGN
+	MOVBLZX 69(R10), CX
+	MOVL    CX, BX
+	ANDL    $15, BX
+	SHRL    $4, CX
+	SC16
+	LBDOT(100, 96)
+	// chunk 4
+	VPMOVZXWD    34(R10), X9
+	VPBROADCASTD lbD<>+132(SB), X7
+	VPAND        X7, X9, X9
+	GATHERQ
+	MOVWLZX 34(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	MOVL    BX, DX
+	MOVWLZX 36(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $8, BX
+	ORL     BX, DX
+	MOVWLZX 38(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $16, BX
+	ORL     BX, DX
+	MOVWLZX 40(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $24, BX
+	ORL     BX, DX
+	LBSIGN
+	MOVBLZX 70(R10), CX
+	MOVL    CX, BX
+	ANDL    $15, BX
+	SHRL    $4, CX
+	SC16
+	LBDOT(132, 128)
+	// chunk 5
+	VPMOVZXWD    42(R10), X9
+	VPBROADCASTD lbD<>+132(SB), X7
+	VPAND        X7, X9, X9
+	GATHERQ
+	MOVWLZX 42(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	MOVL    BX, DX
+	MOVWLZX 44(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $8, BX
+	ORL     BX, DX
+	MOVWLZX 46(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $16, BX
+	ORL     BX, DX
+	MOVWLZX 48(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $24, BX
+	ORL     BX, DX
+	LBSIGN
+	MOVBLZX 71(R10), CX
+	MOVL    CX, BX
+	ANDL    $15, BX
+	SHRL    $4, CX
+	SC16
+	LBDOT(164, 160)
+	// chunk 6
+	VPMOVZXWD    50(R10), X9
+	VPBROADCASTD lbD<>+132(SB), X7
+	VPAND        X7, X9, X9
+	GATHERQ
+	MOVWLZX 50(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	MOVL    BX, DX
+	MOVWLZX 52(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $8, BX
+	ORL     BX, DX
+	MOVWLZX 54(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $16, BX
+	ORL     BX, DX
+	MOVWLZX 56(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $24, BX
+	ORL     BX, DX
+	LBSIGN
+	MOVBLZX 72(R10), CX
+	MOVL    CX, BX
+	ANDL    $15, BX
+	SHRL    $4, CX
+	SC16
+	LBDOT(196, 192)
+	// chunk 7
+	VPMOVZXWD    58(R10), X9
+	VPBROADCASTD lbD<>+132(SB), X7
+	VPAND        X7, X9, X9
+	GATHERQ
+	MOVWLZX 58(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	MOVL    BX, DX
+	MOVWLZX 60(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $8, BX
+	ORL     BX, DX
+	MOVWLZX 62(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $16, BX
+	ORL     BX, DX
+	MOVWLZX 64(R10), BX
+	SHRL    $9, BX
+	MOVBLZX (R14)(BX*1), BX
+	SHLL    $24, BX
+	ORL     BX, DX
+	LBSIGN
+	MOVBLZX 73(R10), CX
+	MOVL    CX, BX
+	ANDL    $15, BX
+	SHRL    $4, CX
+	SC16
+	LBDOT(228, 224)
+	MOVWLZX 0(R10), DX
+	LBFIN
+
+	ADDQ $74, R10
+	ADDQ $292, R11
+	ADDQ $256, R13
+	DECQ R12
+	JNZ  IQ2_XSsb
+	VMULSS lbD<>+136(SB), X11, X11
+	VMOVSS X11, (R9)
+	ADDQ   $4, R9
+	ADDQ   8(DI), SI
+	DECQ   R8
+	JMP    IQ2_XSrow
+
+IQ2_XSdone:
+	VZEROUPPER
+	RET
+
+// func lbIQ2_SAVX2(a *lbArg)
+TEXT ·lbIQ2_SAVX2(SB), NOSPLIT, $0-8
+	MOVQ         a+0(FP), DI
+	MOVQ         0(DI), SI
+	MOVQ         16(DI), R8
+	MOVQ         40(DI), R9
+	MOVQ         56(DI), R15
+	MOVQ         64(DI), R14
+	VPBROADCASTB lbK<>+5(SB), Y12
+	VMOVDQU      lbBits<>(SB), Y13
+	VMOVDQU      lbSpread<>(SB), Y14
+	VPBROADCASTB lbK<>+2(SB), Y15
+
+IQ2_Srow:
+	TESTQ  R8, R8
+	JEQ    IQ2_Sdone
+	MOVQ   SI, R10
+	MOVQ   24(DI), R11
+	MOVQ   48(DI), R13
+	MOVQ   32(DI), R12
+	VXORPS X11, X11, X11
+
+IQ2_Ssb:
+	VPXOR Y5, Y5, Y5
+	VPXOR Y4, Y4, Y4
+	// chunk 0
+	VPMOVZXBD    2(R10), X9
+	MOVBLZX      66(R10), BX
+	VMOVD        BX, X7
+	VPBROADCASTD X7, X7
+	VPSLLVD      lbD<>+32(SB), X7, X7
+	VPAND        lbD<>+80(SB), X7, X7
+	VPOR         X7, X9, X9
+	GATHERQ
+	MOVL         34(R10), DX
+	LBSIGN
+	MOVBLZX      74(R10), CX
+	MOVL         CX, BX
+	ANDL         $15, BX
+	SHRL         $4, CX
+	SC16
+	LBDOT(4, 0)
+	// chunk 1
+	VPMOVZXBD    6(R10), X9
+	MOVBLZX      67(R10), BX
+	VMOVD        BX, X7
+	VPBROADCASTD X7, X7
+	VPSLLVD      lbD<>+32(SB), X7, X7
+	VPAND        lbD<>+80(SB), X7, X7
+	VPOR         X7, X9, X9
+	GATHERQ
+	MOVL         38(R10), DX
+	LBSIGN
+	MOVBLZX      75(R10), CX
+	MOVL         CX, BX
+	ANDL         $15, BX
+	SHRL         $4, CX
+	SC16
+	LBDOT(36, 32)
+	// chunk 2
+	VPMOVZXBD    10(R10), X9
+	MOVBLZX      68(R10), BX
+	VMOVD        BX, X7
+	VPBROADCASTD X7, X7
+	VPSLLVD      lbD<>+32(SB), X7, X7
+	VPAND        lbD<>+80(SB), X7, X7
+	VPOR         X7, X9, X9
+	GATHERQ
+	MOVL         42(R10), DX
+	LBSIGN
+	MOVBLZX      76(R10), CX
+	MOVL         CX, BX
+	ANDL         $15, BX
+	SHRL         $4, CX
+	SC16
+	LBDOT(68, 64)
+	// chunk 3
+	VPMOVZXBD    14(R10), X9
+	MOVBLZX      69(R10), BX
+	VMOVD        BX, X7
+	VPBROADCASTD X7, X7
+	VPSLLVD      lbD<>+32(SB), X7, X7
+	VPAND        lbD<>+80(SB), X7, X7
+	VPOR         X7, X9, X9
+	GATHERQ
+	MOVL         46(R10), DX
+	LBSIGN
+	MOVBLZX      77(R10), CX
+	MOVL         CX, BX
+	ANDL         $15, BX
+	SHRL         $4, CX
+	SC16
+	LBDOT(100, 96)
+	// chunk 4
+	VPMOVZXBD    18(R10), X9
+	MOVBLZX      70(R10), BX
+	VMOVD        BX, X7
+	VPBROADCASTD X7, X7
+	VPSLLVD      lbD<>+32(SB), X7, X7
+	VPAND        lbD<>+80(SB), X7, X7
+	VPOR         X7, X9, X9
+	GATHERQ
+	MOVL         50(R10), DX
+	LBSIGN
+	MOVBLZX      78(R10), CX
+	MOVL         CX, BX
+	ANDL         $15, BX
+	SHRL         $4, CX
+	SC16
+	LBDOT(132, 128)
+	// chunk 5
+	VPMOVZXBD    22(R10), X9
+	MOVBLZX      71(R10), BX
+	VMOVD        BX, X7
+	VPBROADCASTD X7, X7
+	VPSLLVD      lbD<>+32(SB), X7, X7
+	VPAND        lbD<>+80(SB), X7, X7
+	VPOR         X7, X9, X9
+	GATHERQ
+	MOVL         54(R10), DX
+	LBSIGN
+	MOVBLZX      79(R10), CX
+	MOVL         CX, BX
+	ANDL         $15, BX
+	SHRL         $4, CX
+	SC16
+	LBDOT(164, 160)
+	// chunk 6
+	VPMOVZXBD    26(R10), X9
+	MOVBLZX      72(R10), BX
+	VMOVD        BX, X7
+	VPBROADCASTD X7, X7
+	VPSLLVD      lbD<>+32(SB), X7, X7
+	VPAND        lbD<>+80(SB), X7, X7
+	VPOR         X7, X9, X9
+	GATHERQ
+	MOVL         58(R10), DX
+	LBSIGN
+	MOVBLZX      80(R10), CX
+	MOVL         CX, BX
+	ANDL         $15, BX
+	SHRL         $4, CX
+	SC16
+	LBDOT(196, 192)
+	// chunk 7
+	VPMOVZXBD    30(R10), X9
+	MOVBLZX      73(R10), BX
+	VMOVD        BX, X7
+	VPBROADCASTD X7, X7
+	VPSLLVD      lbD<>+32(SB), X7, X7
+	VPAND        lbD<>+80(SB), X7, X7
+	VPOR         X7, X9, X9
+	GATHERQ
+	MOVL         62(R10), DX
+	LBSIGN
+	MOVBLZX      81(R10), CX
+	MOVL         CX, BX
+	ANDL         $15, BX
+	SHRL         $4, CX
+	SC16
+	LBDOT(228, 224)
+	MOVWLZX 0(R10), DX
+	LBFIN
+
+	ADDQ $82, R10
+	ADDQ $292, R11
+	ADDQ $256, R13
+	DECQ R12
+	JNZ  IQ2_Ssb
+	VMULSS lbD<>+136(SB), X11, X11
+	VMOVSS X11, (R9)
+	ADDQ   $4, R9
+	ADDQ   8(DI), SI
+	DECQ   R8
+	JMP    IQ2_Srow
+
+IQ2_Sdone:
+	VZEROUPPER
+	RET
+
+// func lbIQ3_SAVX2(a *lbArg)
+TEXT ·lbIQ3_SAVX2(SB), NOSPLIT, $0-8
+	MOVQ         a+0(FP), DI
+	MOVQ         0(DI), SI
+	MOVQ         16(DI), R8
+	MOVQ         40(DI), R9
+	MOVQ         56(DI), R15
+	MOVQ         64(DI), R14
+	VPBROADCASTB lbK<>+5(SB), Y12
+	VMOVDQU      lbBits<>(SB), Y13
+	VMOVDQU      lbSpread<>(SB), Y14
+	VPBROADCASTB lbK<>+2(SB), Y15
+
+IQ3_Srow:
+	TESTQ  R8, R8
+	JEQ    IQ3_Sdone
+	MOVQ   SI, R10
+	MOVQ   24(DI), R11
+	MOVQ   48(DI), R13
+	MOVQ   32(DI), R12
+	VXORPS X11, X11, X11
+
+IQ3_Ssb:
+	VPXOR Y5, Y5, Y5
+	VPXOR Y4, Y4, Y4
+	// chunk 0
+	VPMOVZXBD    2(R10), Y9
+	MOVBLZX      66(R10), BX
+	VMOVD        BX, X7
+	VPBROADCASTD X7, Y7
+	VPSLLVD      lbD<>+0(SB), Y7, Y7
+	VPBROADCASTD lbD<>+128(SB), Y8
+	VPAND        Y8, Y7, Y7
+	VPOR         Y7, Y9, Y9
+	GATHERD
+	MOVL         74(R10), DX
+	LBSIGN
+	MOVBLZX      106(R10), CX
+	SHRL         $0, CX
+	ANDL         $15, CX
+	SC32
+	LBDOT(4, 0)
+	// chunk 1
+	VPMOVZXBD    10(R10), Y9
+	MOVBLZX      67(R10), BX
+	VMOVD        BX, X7
+	VPBROADCASTD X7, Y7
+	VPSLLVD      lbD<>+0(SB), Y7, Y7
+	VPBROADCASTD lbD<>+128(SB), Y8
+	VPAND        Y8, Y7, Y7
+	VPOR         Y7, Y9, Y9
+	GATHERD
+	MOVL         78(R10), DX
+	LBSIGN
+	MOVBLZX      106(R10), CX
+	SHRL         $4, CX
+	ANDL         $15, CX
+	SC32
+	LBDOT(36, 32)
+	// chunk 2
+	VPMOVZXBD    18(R10), Y9
+	MOVBLZX      68(R10), BX
+	VMOVD        BX, X7
+	VPBROADCASTD X7, Y7
+	VPSLLVD      lbD<>+0(SB), Y7, Y7
+	VPBROADCASTD lbD<>+128(SB), Y8
+	VPAND        Y8, Y7, Y7
+	VPOR         Y7, Y9, Y9
+	GATHERD
+	MOVL         82(R10), DX
+	LBSIGN
+	MOVBLZX      107(R10), CX
+	SHRL         $0, CX
+	ANDL         $15, CX
+	SC32
+	LBDOT(68, 64)
+	// chunk 3
+	VPMOVZXBD    26(R10), Y9
+	MOVBLZX      69(R10), BX
+	VMOVD        BX, X7
+	VPBROADCASTD X7, Y7
+	VPSLLVD      lbD<>+0(SB), Y7, Y7
+	VPBROADCASTD lbD<>+128(SB), Y8
+	VPAND        Y8, Y7, Y7
+	VPOR         Y7, Y9, Y9
+	GATHERD
+	MOVL         86(R10), DX
+	LBSIGN
+	MOVBLZX      107(R10), CX
+	SHRL         $4, CX
+	ANDL         $15, CX
+	SC32
+	LBDOT(100, 96)
+	// chunk 4
+	VPMOVZXBD    34(R10), Y9
+	MOVBLZX      70(R10), BX
+	VMOVD        BX, X7
+	VPBROADCASTD X7, Y7
+	VPSLLVD      lbD<>+0(SB), Y7, Y7
+	VPBROADCASTD lbD<>+128(SB), Y8
+	VPAND        Y8, Y7, Y7
+	VPOR         Y7, Y9, Y9
+	GATHERD
+	MOVL         90(R10), DX
+	LBSIGN
+	MOVBLZX      108(R10), CX
+	SHRL         $0, CX
+	ANDL         $15, CX
+	SC32
+	LBDOT(132, 128)
+	// chunk 5
+	VPMOVZXBD    42(R10), Y9
+	MOVBLZX      71(R10), BX
+	VMOVD        BX, X7
+	VPBROADCASTD X7, Y7
+	VPSLLVD      lbD<>+0(SB), Y7, Y7
+	VPBROADCASTD lbD<>+128(SB), Y8
+	VPAND        Y8, Y7, Y7
+	VPOR         Y7, Y9, Y9
+	GATHERD
+	MOVL         94(R10), DX
+	LBSIGN
+	MOVBLZX      108(R10), CX
+	SHRL         $4, CX
+	ANDL         $15, CX
+	SC32
+	LBDOT(164, 160)
+	// chunk 6
+	VPMOVZXBD    50(R10), Y9
+	MOVBLZX      72(R10), BX
+	VMOVD        BX, X7
+	VPBROADCASTD X7, Y7
+	VPSLLVD      lbD<>+0(SB), Y7, Y7
+	VPBROADCASTD lbD<>+128(SB), Y8
+	VPAND        Y8, Y7, Y7
+	VPOR         Y7, Y9, Y9
+	GATHERD
+	MOVL         98(R10), DX
+	LBSIGN
+	MOVBLZX      109(R10), CX
+	SHRL         $0, CX
+	ANDL         $15, CX
+	SC32
+	LBDOT(196, 192)
+	// chunk 7
+	VPMOVZXBD    58(R10), Y9
+	MOVBLZX      73(R10), BX
+	VMOVD        BX, X7
+	VPBROADCASTD X7, Y7
+	VPSLLVD      lbD<>+0(SB), Y7, Y7
+	VPBROADCASTD lbD<>+128(SB), Y8
+	VPAND        Y8, Y7, Y7
+	VPOR         Y7, Y9, Y9
+	GATHERD
+	MOVL         102(R10), DX
+	LBSIGN
+	MOVBLZX      109(R10), CX
+	SHRL         $4, CX
+	ANDL         $15, CX
+	SC32
+	LBDOT(228, 224)
+	MOVWLZX 0(R10), DX
+	LBFIN
+
+	ADDQ $110, R10
+	ADDQ $292, R11
+	ADDQ $256, R13
+	DECQ R12
+	JNZ  IQ3_Ssb
+	VMOVSS X11, (R9)
+	ADDQ   $4, R9
+	ADDQ   8(DI), SI
+	DECQ   R8
+	JMP    IQ3_Srow
+
+IQ3_Sdone:
+	VZEROUPPER
+	RET
+
+// func lbIQ1_SAVX2(a *lbArg)
+TEXT ·lbIQ1_SAVX2(SB), NOSPLIT, $0-8
+	MOVQ         a+0(FP), DI
+	MOVQ         0(DI), SI
+	MOVQ         16(DI), R8
+	MOVQ         40(DI), R9
+	MOVQ         56(DI), R15
+	MOVQ         64(DI), R14
+	VPBROADCASTB lbK<>+5(SB), Y12
+	VMOVDQU      lbBits<>(SB), Y13
+	VMOVDQU      lbSpread<>(SB), Y14
+	VPBROADCASTB lbK<>+2(SB), Y15
+
+IQ1_Srow:
+	TESTQ  R8, R8
+	JEQ    IQ1_Sdone
+	MOVQ   SI, R10
+	MOVQ   24(DI), R11
+	MOVQ   48(DI), R13
+	MOVQ   32(DI), R12
+	VXORPS X11, X11, X11
+
+IQ1_Ssb:
+	VPXOR Y5, Y5, Y5
+	VPXOR Y4, Y4, Y4
+	// chunk 0
+	VPMOVZXBD    2(R10), X9
+	MOVWLZX      34(R10), CX
+	VMOVD        CX, X7
+	VPBROADCASTD X7, X7
+	VPSRLVD      lbD<>+48(SB), X7, X7
+	VPAND        lbD<>+96(SB), X7, X7
+	VPSLLD       $8, X7, X7
+	VPOR         X7, X9, X9
+	GATHERQ
+	MOVL         CX, BX
+	SHRL         $15, BX
+	NEGL         BX
+	VMOVD        BX, X7
+	VPBROADCASTB X7, Y7
+	VPADDB       Y15, Y6, Y6
+	VPADDB       Y7, Y6, Y6
+	VPADDB       Y7, Y6, Y6
+	SHRL         $12, CX
+	ANDL         $7, CX
+	SC32
+	LBDOT(4, 0)
+	// chunk 1
+	VPMOVZXBD    6(R10), X9
+	MOVWLZX      36(R10), CX
+	VMOVD        CX, X7
+	VPBROADCASTD X7, X7
+	VPSRLVD      lbD<>+48(SB), X7, X7
+	VPAND        lbD<>+96(SB), X7, X7
+	VPSLLD       $8, X7, X7
+	VPOR         X7, X9, X9
+	GATHERQ
+	MOVL         CX, BX
+	SHRL         $15, BX
+	NEGL         BX
+	VMOVD        BX, X7
+	VPBROADCASTB X7, Y7
+	VPADDB       Y15, Y6, Y6
+	VPADDB       Y7, Y6, Y6
+	VPADDB       Y7, Y6, Y6
+	SHRL         $12, CX
+	ANDL         $7, CX
+	SC32
+	LBDOT(36, 32)
+	// chunk 2
+	VPMOVZXBD    10(R10), X9
+	MOVWLZX      38(R10), CX
+	VMOVD        CX, X7
+	VPBROADCASTD X7, X7
+	VPSRLVD      lbD<>+48(SB), X7, X7
+	VPAND        lbD<>+96(SB), X7, X7
+	VPSLLD       $8, X7, X7
+	VPOR         X7, X9, X9
+	GATHERQ
+	MOVL         CX, BX
+	SHRL         $15, BX
+	NEGL         BX
+	VMOVD        BX, X7
+	VPBROADCASTB X7, Y7
+	VPADDB       Y15, Y6, Y6
+	VPADDB       Y7, Y6, Y6
+	VPADDB       Y7, Y6, Y6
+	SHRL         $12, CX
+	ANDL         $7, CX
+	SC32
+	LBDOT(68, 64)
+	// chunk 3
+	VPMOVZXBD    14(R10), X9
+	MOVWLZX      40(R10), CX
+	VMOVD        CX, X7
+	VPBROADCASTD X7, X7
+	VPSRLVD      lbD<>+48(SB), X7, X7
+	VPAND        lbD<>+96(SB), X7, X7
+	VPSLLD       $8, X7, X7
+	VPOR         X7, X9, X9
+	GATHERQ
+	MOVL         CX, BX
+	SHRL         $15, BX
+	NEGL         BX
+	VMOVD        BX, X7
+	VPBROADCASTB X7, Y7
+	VPADDB       Y15, Y6, Y6
+	VPADDB       Y7, Y6, Y6
+	VPADDB       Y7, Y6, Y6
+	SHRL         $12, CX
+	ANDL         $7, CX
+	SC32
+	LBDOT(100, 96)
+	// chunk 4
+	VPMOVZXBD    18(R10), X9
+	MOVWLZX      42(R10), CX
+	VMOVD        CX, X7
+	VPBROADCASTD X7, X7
+	VPSRLVD      lbD<>+48(SB), X7, X7
+	VPAND        lbD<>+96(SB), X7, X7
+	VPSLLD       $8, X7, X7
+	VPOR         X7, X9, X9
+	GATHERQ
+	MOVL         CX, BX
+	SHRL         $15, BX
+	NEGL         BX
+	VMOVD        BX, X7
+	VPBROADCASTB X7, Y7
+	VPADDB       Y15, Y6, Y6
+	VPADDB       Y7, Y6, Y6
+	VPADDB       Y7, Y6, Y6
+	SHRL         $12, CX
+	ANDL         $7, CX
+	SC32
+	LBDOT(132, 128)
+	// chunk 5
+	VPMOVZXBD    22(R10), X9
+	MOVWLZX      44(R10), CX
+	VMOVD        CX, X7
+	VPBROADCASTD X7, X7
+	VPSRLVD      lbD<>+48(SB), X7, X7
+	VPAND        lbD<>+96(SB), X7, X7
+	VPSLLD       $8, X7, X7
+	VPOR         X7, X9, X9
+	GATHERQ
+	MOVL         CX, BX
+	SHRL         $15, BX
+	NEGL         BX
+	VMOVD        BX, X7
+	VPBROADCASTB X7, Y7
+	VPADDB       Y15, Y6, Y6
+	VPADDB       Y7, Y6, Y6
+	VPADDB       Y7, Y6, Y6
+	SHRL         $12, CX
+	ANDL         $7, CX
+	SC32
+	LBDOT(164, 160)
+	// chunk 6
+	VPMOVZXBD    26(R10), X9
+	MOVWLZX      46(R10), CX
+	VMOVD        CX, X7
+	VPBROADCASTD X7, X7
+	VPSRLVD      lbD<>+48(SB), X7, X7
+	VPAND        lbD<>+96(SB), X7, X7
+	VPSLLD       $8, X7, X7
+	VPOR         X7, X9, X9
+	GATHERQ
+	MOVL         CX, BX
+	SHRL         $15, BX
+	NEGL         BX
+	VMOVD        BX, X7
+	VPBROADCASTB X7, Y7
+	VPADDB       Y15, Y6, Y6
+	VPADDB       Y7, Y6, Y6
+	VPADDB       Y7, Y6, Y6
+	SHRL         $12, CX
+	ANDL         $7, CX
+	SC32
+	LBDOT(196, 192)
+	// chunk 7
+	VPMOVZXBD    30(R10), X9
+	MOVWLZX      48(R10), CX
+	VMOVD        CX, X7
+	VPBROADCASTD X7, X7
+	VPSRLVD      lbD<>+48(SB), X7, X7
+	VPAND        lbD<>+96(SB), X7, X7
+	VPSLLD       $8, X7, X7
+	VPOR         X7, X9, X9
+	GATHERQ
+	MOVL         CX, BX
+	SHRL         $15, BX
+	NEGL         BX
+	VMOVD        BX, X7
+	VPBROADCASTB X7, Y7
+	VPADDB       Y15, Y6, Y6
+	VPADDB       Y7, Y6, Y6
+	VPADDB       Y7, Y6, Y6
+	SHRL         $12, CX
+	ANDL         $7, CX
+	SC32
+	LBDOT(228, 224)
+	MOVWLZX 0(R10), DX
+	LBFIN
+
+	ADDQ $50, R10
+	ADDQ $292, R11
+	ADDQ $256, R13
+	DECQ R12
+	JNZ  IQ1_Ssb
+	VMULSS lbD<>+136(SB), X11, X11
+	VMOVSS X11, (R9)
+	ADDQ   $4, R9
+	ADDQ   8(DI), SI
+	DECQ   R8
+	JMP    IQ1_Srow
+
+IQ1_Sdone:
+	VZEROUPPER
+	RET
+
+// func lbIQ1_MAVX2(a *lbArg)
+TEXT ·lbIQ1_MAVX2(SB), NOSPLIT, $0-8
+	MOVQ         a+0(FP), DI
+	MOVQ         0(DI), SI
+	MOVQ         16(DI), R8
+	MOVQ         40(DI), R9
+	MOVQ         56(DI), R15
+	MOVQ         64(DI), R14
+	VPBROADCASTB lbK<>+5(SB), Y12
+	VMOVDQU      lbBits<>(SB), Y13
+	VMOVDQU      lbSpread<>(SB), Y14
+	VPBROADCASTB lbK<>+2(SB), Y15
+
+IQ1_Mrow:
+	TESTQ  R8, R8
+	JEQ    IQ1_Mdone
+	MOVQ   SI, R10
+	MOVQ   24(DI), R11
+	MOVQ   48(DI), R13
+	MOVQ   32(DI), R12
+	VXORPS X11, X11, X11
+
+IQ1_Msb:
+	VPXOR Y5, Y5, Y5
+	VPXOR Y4, Y4, Y4
+	// chunk 0
+	VPMOVZXBD    0(R10), X9
+	MOVWLZX      32(R10), CX
+	VMOVD        CX, X7
+	VPBROADCASTD X7, X7
+	VPSRLVD      lbD<>+64(SB), X7, X7
+	VPAND        lbD<>+96(SB), X7, X8
+	VPSLLD       $8, X8, X8
+	VPOR         X8, X9, X9
+	VPAND        lbD<>+112(SB), X7, X3
+	VPCMPEQD     lbD<>+112(SB), X3, X3
+	VPMOVSXDQ    X3, Y3
+	GATHERQ
+	VPADDB       Y15, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	MOVWLZX      48(R10), CX
+	SHRL         $0, CX
+	MOVL         CX, BX
+	ANDL         $7, BX
+	SHRL         $3, CX
+	ANDL         $7, CX
+	SC16
+	LBDOT(4, 0)
+	// chunk 1
+	VPMOVZXBD    4(R10), X9
+	MOVWLZX      34(R10), CX
+	VMOVD        CX, X7
+	VPBROADCASTD X7, X7
+	VPSRLVD      lbD<>+64(SB), X7, X7
+	VPAND        lbD<>+96(SB), X7, X8
+	VPSLLD       $8, X8, X8
+	VPOR         X8, X9, X9
+	VPAND        lbD<>+112(SB), X7, X3
+	VPCMPEQD     lbD<>+112(SB), X3, X3
+	VPMOVSXDQ    X3, Y3
+	GATHERQ
+	VPADDB       Y15, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	MOVWLZX      48(R10), CX
+	SHRL         $6, CX
+	MOVL         CX, BX
+	ANDL         $7, BX
+	SHRL         $3, CX
+	ANDL         $7, CX
+	SC16
+	LBDOT(36, 32)
+	// chunk 2
+	VPMOVZXBD    8(R10), X9
+	MOVWLZX      36(R10), CX
+	VMOVD        CX, X7
+	VPBROADCASTD X7, X7
+	VPSRLVD      lbD<>+64(SB), X7, X7
+	VPAND        lbD<>+96(SB), X7, X8
+	VPSLLD       $8, X8, X8
+	VPOR         X8, X9, X9
+	VPAND        lbD<>+112(SB), X7, X3
+	VPCMPEQD     lbD<>+112(SB), X3, X3
+	VPMOVSXDQ    X3, Y3
+	GATHERQ
+	VPADDB       Y15, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	MOVWLZX      50(R10), CX
+	SHRL         $0, CX
+	MOVL         CX, BX
+	ANDL         $7, BX
+	SHRL         $3, CX
+	ANDL         $7, CX
+	SC16
+	LBDOT(68, 64)
+	// chunk 3
+	VPMOVZXBD    12(R10), X9
+	MOVWLZX      38(R10), CX
+	VMOVD        CX, X7
+	VPBROADCASTD X7, X7
+	VPSRLVD      lbD<>+64(SB), X7, X7
+	VPAND        lbD<>+96(SB), X7, X8
+	VPSLLD       $8, X8, X8
+	VPOR         X8, X9, X9
+	VPAND        lbD<>+112(SB), X7, X3
+	VPCMPEQD     lbD<>+112(SB), X3, X3
+	VPMOVSXDQ    X3, Y3
+	GATHERQ
+	VPADDB       Y15, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	MOVWLZX      50(R10), CX
+	SHRL         $6, CX
+	MOVL         CX, BX
+	ANDL         $7, BX
+	SHRL         $3, CX
+	ANDL         $7, CX
+	SC16
+	LBDOT(100, 96)
+	// chunk 4
+	VPMOVZXBD    16(R10), X9
+	MOVWLZX      40(R10), CX
+	VMOVD        CX, X7
+	VPBROADCASTD X7, X7
+	VPSRLVD      lbD<>+64(SB), X7, X7
+	VPAND        lbD<>+96(SB), X7, X8
+	VPSLLD       $8, X8, X8
+	VPOR         X8, X9, X9
+	VPAND        lbD<>+112(SB), X7, X3
+	VPCMPEQD     lbD<>+112(SB), X3, X3
+	VPMOVSXDQ    X3, Y3
+	GATHERQ
+	VPADDB       Y15, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	MOVWLZX      52(R10), CX
+	SHRL         $0, CX
+	MOVL         CX, BX
+	ANDL         $7, BX
+	SHRL         $3, CX
+	ANDL         $7, CX
+	SC16
+	LBDOT(132, 128)
+	// chunk 5
+	VPMOVZXBD    20(R10), X9
+	MOVWLZX      42(R10), CX
+	VMOVD        CX, X7
+	VPBROADCASTD X7, X7
+	VPSRLVD      lbD<>+64(SB), X7, X7
+	VPAND        lbD<>+96(SB), X7, X8
+	VPSLLD       $8, X8, X8
+	VPOR         X8, X9, X9
+	VPAND        lbD<>+112(SB), X7, X3
+	VPCMPEQD     lbD<>+112(SB), X3, X3
+	VPMOVSXDQ    X3, Y3
+	GATHERQ
+	VPADDB       Y15, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	MOVWLZX      52(R10), CX
+	SHRL         $6, CX
+	MOVL         CX, BX
+	ANDL         $7, BX
+	SHRL         $3, CX
+	ANDL         $7, CX
+	SC16
+	LBDOT(164, 160)
+	// chunk 6
+	VPMOVZXBD    24(R10), X9
+	MOVWLZX      44(R10), CX
+	VMOVD        CX, X7
+	VPBROADCASTD X7, X7
+	VPSRLVD      lbD<>+64(SB), X7, X7
+	VPAND        lbD<>+96(SB), X7, X8
+	VPSLLD       $8, X8, X8
+	VPOR         X8, X9, X9
+	VPAND        lbD<>+112(SB), X7, X3
+	VPCMPEQD     lbD<>+112(SB), X3, X3
+	VPMOVSXDQ    X3, Y3
+	GATHERQ
+	VPADDB       Y15, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	MOVWLZX      54(R10), CX
+	SHRL         $0, CX
+	MOVL         CX, BX
+	ANDL         $7, BX
+	SHRL         $3, CX
+	ANDL         $7, CX
+	SC16
+	LBDOT(196, 192)
+	// chunk 7
+	VPMOVZXBD    28(R10), X9
+	MOVWLZX      46(R10), CX
+	VMOVD        CX, X7
+	VPBROADCASTD X7, X7
+	VPSRLVD      lbD<>+64(SB), X7, X7
+	VPAND        lbD<>+96(SB), X7, X8
+	VPSLLD       $8, X8, X8
+	VPOR         X8, X9, X9
+	VPAND        lbD<>+112(SB), X7, X3
+	VPCMPEQD     lbD<>+112(SB), X3, X3
+	VPMOVSXDQ    X3, Y3
+	GATHERQ
+	VPADDB       Y15, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	VPADDB       Y3, Y6, Y6
+	MOVWLZX      54(R10), CX
+	SHRL         $6, CX
+	MOVL         CX, BX
+	ANDL         $7, BX
+	SHRL         $3, CX
+	ANDL         $7, CX
+	SC16
+	LBDOT(228, 224)
+	MOVWLZX 48(R10), DX
+	SHRL    $12, DX
+	MOVWLZX 50(R10), BX
+	SHRL    $8, BX
+	ANDL    $0xf0, BX
+	ORL     BX, DX
+	MOVWLZX 52(R10), BX
+	SHRL    $4, BX
+	ANDL    $0xf00, BX
+	ORL     BX, DX
+	MOVWLZX 54(R10), BX
+	ANDL    $0xf000, BX
+	ORL     BX, DX
+	LBFIN
+
+	ADDQ $56, R10
+	ADDQ $292, R11
+	ADDQ $256, R13
+	DECQ R12
+	JNZ  IQ1_Msb
+	VMULSS lbD<>+136(SB), X11, X11
+	VMOVSS X11, (R9)
+	ADDQ   $4, R9
+	ADDQ   8(DI), SI
+	DECQ   R8
+	JMP    IQ1_Mrow
+
+IQ1_Mdone:
+	VZEROUPPER
+	RET
+
