@@ -3,9 +3,14 @@
 // keys against float32 queries), the weighted sums of value rows, and
 // conversion to and from float32.
 //
-// A page's rows are decoded a tile at a time (32 rows) into a small float32
-// buffer — each block's levels scaled once, then one table lookup per value
-// — and the tile goes through internal/kernels' float32 SIMD kernels (GemmF32,
+// Scores of a few queries (decode: up to 8 query rows, the query heads of
+// one KV head) are computed by fused AVX2 kernels (score_amd64.s): each key
+// row is decoded a block at a time into registers and multiplied into the
+// queries there, in internal/kernels' canonical order for the CPU level.
+// Otherwise (prompt runs, values, CPUs without AVX2) a page's rows are
+// decoded a tile at a time (32 rows) into a small float32 buffer — each
+// block's levels scaled once, then one table lookup per value — and the
+// tile goes through internal/kernels' float32 kernels (GemmF32,
 // AccumRowsF32Multi). The page itself is never copied whole. Results are
 // bit-identical to decoding the rows with tensor.DequantizeRow and calling
 // those float32 kernels (tested), so they inherit their batch invariance.
@@ -57,6 +62,9 @@ func Gemm(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx int, y
 	xv, ok := tensor.F32View(x[:nTok*ldx])
 	if !ok {
 		panic("cbkernels.Gemm: activations not viewable as float32")
+	}
+	if nTok <= smallBatch && scoreSIMD(t, m, nTok, k, w, ldw, xv[:nTok*k], y, ldy) {
+		return
 	}
 	rb := t.RowSize(k)
 	bp := getBuf(tileRows * k)
