@@ -67,6 +67,7 @@ func cmdPerplexity(args []string) error {
 	if w := e.ContextWarning(ctx); w != "" {
 		fmt.Fprintf(os.Stderr, "warning: %s\n", w)
 	}
+	autoKeyChannels(f, &pf, &mf.cache)
 	pol, err := pf.Policy()
 	if err != nil {
 		return err

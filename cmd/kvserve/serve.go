@@ -252,6 +252,7 @@ func cmdServe(args []string) error {
 			return err
 		}
 	}
+	autoKeyChannels(f, &pf, &mf.cache)
 	pol, err := pf.Policy()
 	if err != nil {
 		return err
