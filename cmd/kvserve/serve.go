@@ -263,6 +263,7 @@ func cmdServe(args []string) error {
 			return err
 		}
 	}
+	autoKeyChannels(f, &pf, &mf.cache)
 	pol, err := pf.Policy()
 	if err != nil {
 		return err
