@@ -106,7 +106,9 @@ func (s *Scheduler) pickSlot(r *Request, wanted []bool) *slot {
 	shareable := 0
 	if r.CachePrompt && !s.o.NoSharePrefix {
 		for _, sl := range s.slots {
-			shareable = max(shareable, commonPrefix(sl.tokens, r.Prompt)/P*P)
+			if sameLora(sl.lora, r.Lora) {
+				shareable = max(shareable, commonPrefix(sl.tokens, r.Prompt)/P*P)
+			}
 		}
 	}
 	var best *slot
@@ -119,7 +121,7 @@ func (s *Scheduler) pickSlot(r *Request, wanted []bool) *slot {
 			continue
 		}
 		n := 0
-		if r.CachePrompt {
+		if r.CachePrompt && sameLora(sl.lora, r.Lora) {
 			n = commonPrefix(sl.tokens, r.Prompt)
 		}
 		pages, loss := max(n, shareable)/P, min(len(sl.tokens)-n, 1)
@@ -144,6 +146,27 @@ func (s *Scheduler) idleUnwanted(wanted []bool) bool {
 		}
 	}
 	return false
+}
+
+// sameLora reports whether two sets of LoRA scales (nil: the adapters'
+// own) give the same cache contents.
+func sameLora(a, b []float32) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	n := max(len(a), len(b))
+	at := func(s []float32, i int) float32 {
+		if i < len(s) {
+			return s[i]
+		}
+		return 0
+	}
+	for i := range n {
+		if at(a, i) != at(b, i) {
+			return false
+		}
+	}
+	return true
 }
 
 func commonPrefix(a, b []int) int {
@@ -211,7 +234,11 @@ func (s *Scheduler) assign() {
 func (s *Scheduler) start(sl *slot, p *pending) {
 	r := p.req
 	keep := 0
-	if r.CachePrompt {
+	// Cached tokens computed under other LoRA scales are not reused (nor
+	// spilled to the disk tier, nor loaded from it, unless computed under
+	// the adapters' own scales).
+	reuse := r.CachePrompt && sameLora(sl.lora, r.Lora)
+	if reuse {
 		keep = commonPrefix(sl.tokens, r.Prompt)
 		if r.CacheReuse > 0 {
 			keep = s.reuseChunks(sl, r.Prompt, keep, r.CacheReuse)
@@ -226,18 +253,21 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 		// new context (an old conversation's demoted pages).
 		keep = s.policy.Reusable(s.cache, sl.id, keep, len(r.Prompt))
 	}
-	s.spill(sl, keep) // what the slot loses, to the disk tier
+	if sl.lora == nil {
+		s.spill(sl, keep) // what the slot loses, to the disk tier
+	}
 	shared, loaded := 0, 0
 	if r.CachePrompt && !s.o.NoSharePrefix {
 		keep, shared = s.sharePrefix(sl, r, keep)
 	}
-	if r.CachePrompt {
+	if r.CachePrompt && r.Lora == nil {
 		if n := s.loadFromDisk(sl, r, keep); n > 0 {
 			keep, shared, loaded = n, 0, n
 		}
 	}
 	s.cache.Truncate(sl.id, keep)
 	sl.tokens = sl.tokens[:keep]
+	sl.lora = r.Lora
 	smp, err := sample.New(r.Sample, s.e.Model.NVocab)
 	if err != nil { // validated at Submit; keep the loop safe anyway
 		p.out <- Event{Err: err}
@@ -283,7 +313,7 @@ func (s *Scheduler) sharePrefix(sl *slot, r *Request, keep int) (int, int) {
 	var donor *slot
 	best := 0
 	for _, d := range s.slots {
-		if d == sl {
+		if d == sl || !sameLora(d.lora, r.Lora) {
 			continue
 		}
 		n := min(commonPrefix(d.tokens, r.Prompt), len(r.Prompt)-1)

@@ -25,7 +25,8 @@ const (
 
 type slot struct {
 	id     int
-	tokens []int // tokens whose K/V are in the cache, positions 0..len-1
+	tokens []int     // tokens whose K/V are in the cache, positions 0..len-1
+	lora   []float32 // the LoRA scales tokens were computed with (nil: the adapters' own)
 	state  slotState
 	used   uint64 // step of last use, for least-recently-used choice
 
@@ -103,6 +104,7 @@ func (s *Scheduler) SetSlotTokens(id int, toks []int) error {
 		return fmt.Errorf("slot %d is busy", id)
 	}
 	sl.tokens = append(sl.tokens[:0], toks...)
+	sl.lora = nil
 	s.clearDraft(sl) // the slot's contents changed from outside: the draft re-syncs
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kvserve/kvserve/internal/kvcache"
+	"github.com/kvserve/kvserve/internal/model"
 	"github.com/kvserve/kvserve/internal/sample"
 )
 
@@ -90,6 +91,7 @@ func (s *Scheduler) stepOnce() {
 		time.Sleep(time.Millisecond)
 		return
 	}
+	s.batchLora(b)
 	t0 := time.Now()
 	logits, err := s.runner.Forward(b, s.cache)
 	el := time.Since(t0)
@@ -324,4 +326,25 @@ func (s *Scheduler) finish(sl *slot, stopType string, err error) {
 	sl.req, sl.ctx, sl.out, sl.smp, sl.dec, sl.res, sl.gm = nil, nil, nil, nil, nil, nil, nil
 	sl.dsmp, sl.draft, sl.dq, sl.dnext = nil, sl.draft[:0], sl.dq[:0], 0
 	sl.tGen = time.Time{}
+}
+
+// batchLora sets the batch's per-token LoRA scales when a slot's request
+// has its own (Request.Lora); otherwise the batch has none (the adapters'
+// own scales for every token).
+func (s *Scheduler) batchLora(b *model.Batch) {
+	b.Lora = b.Lora[:0]
+	own := false
+	for _, sl := range s.slots {
+		if sl.state != slotIdle && sl.req != nil && sl.req.Lora != nil {
+			own = true
+			break
+		}
+	}
+	if !own {
+		b.Lora = nil
+		return
+	}
+	for _, q := range b.Seq {
+		b.Lora = append(b.Lora, s.slots[q].lora)
+	}
 }

@@ -320,7 +320,7 @@ func (s *Server) generationSettings(g genOptions) map[string]any {
 		"post_sampling_probs":   p.PostSamplingProbs,
 		"n_discard":             0,
 		"timings_per_token":     g.timingsPerToken,
-		"lora":                  []any{},
+		"lora":                  s.loraSettings(g.lora),
 	}
 }
 

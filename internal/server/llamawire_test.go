@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -46,5 +47,34 @@ func TestTimingsPerToken(t *testing.T) {
 				t.Errorf("%s without timings_per_token: %d chunks with timings, want only the last", c.url, with)
 			}
 		}
+	}
+}
+
+// llama-server's Ollama-style routes: GET /api/tags (the model list, with
+// its "models" list beside OpenAI's "data"; public like /v1/models),
+// POST /api/show (template, context), POST /api/chat (chat completions).
+func TestOllamaRoutes(t *testing.T) {
+	_, ts := newTestServer(t, Options{Slots: 1, APIKeys: []string{"k"}})
+	for _, path := range []string{"/api/tags", "/v1/models"} {
+		st, b := get(t, ts.URL+path)
+		if st != 200 {
+			t.Fatalf("%s without a key: %d %s", path, st, b)
+		}
+		m := obj(t, b)
+		models, data := m["models"].([]any), m["data"].([]any)
+		if len(models) != 1 || len(data) != 1 || models[0].(map[string]any)["name"] != data[0].(map[string]any)["id"] {
+			t.Errorf("%s: %s", path, b)
+		}
+	}
+	st, b := post(t, ts.URL+"/api/show", map[string]any{"model": "x"}, "Authorization", "Bearer k")
+	if st != 200 || !strings.Contains(obj(t, b)["template"].(string), "im_start") {
+		t.Errorf("/api/show: %d %s", st, b)
+	}
+	st, b = post(t, ts.URL+"/api/chat", map[string]any{"messages": userMsg("Hi"), "max_tokens": 3}, "Authorization", "Bearer k")
+	if st != 200 || obj(t, b)["object"] != "chat.completion" {
+		t.Errorf("/api/chat: %d %s", st, b)
+	}
+	if st, _ := post(t, ts.URL+"/api/chat", map[string]any{"messages": userMsg("Hi")}); st != 401 {
+		t.Errorf("/api/chat without a key: %d", st)
 	}
 }

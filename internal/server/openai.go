@@ -42,6 +42,14 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	m := e.Model
 	WriteJSON(w, http.StatusOK, map[string]any{
 		"object": "list",
+		// llama-server's Ollama-shaped list beside OpenAI's (what
+		// clients of GET /api/tags read).
+		"models": []any{map[string]any{
+			"name": s.modelName, "model": s.modelName, "modified_at": "", "size": "", "digest": "", "type": "model",
+			"description": "", "tags": []any{""}, "capabilities": []any{"completion"}, "parameters": "",
+			"details": map[string]any{"parent_model": "", "format": "gguf", "family": "", "families": []any{""},
+				"parameter_size": "", "quantization_level": ""},
+		}},
 		"data": []any{map[string]any{
 			"id":       s.modelName,
 			"object":   "model",
@@ -56,6 +64,23 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 				"size":        size,
 			},
 		}},
+	})
+}
+
+// handleAPIShow serves POST /api/show (llama-server's Ollama-shaped
+// model details: the chat template, the slot context, capabilities).
+func (s *Server) handleAPIShow(w http.ResponseWriter, r *http.Request) {
+	src := ""
+	if s.chat != nil {
+		src = s.chat.source()
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{
+		"template":     src,
+		"model_info":   map[string]any{"llama.context_length": s.slotCtx},
+		"modelfile":    "",
+		"parameters":   "",
+		"details":      map[string]any{"parent_model": "", "format": "gguf", "family": "", "families": []any{""}, "parameter_size": "", "quantization_level": ""},
+		"capabilities": []any{"completion"},
 	})
 }
 
