@@ -282,6 +282,7 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 	sl.dec = s.e.Tok.NewContinuationDecoder(r.Special)
 	sl.text.Reset()
 	sl.sent = 0
+	sl.newLine, sl.lineAt, sl.lineNext, sl.cut = false, -1, 0, false
 	sl.cost = 0
 	sl.state = slotPrefill
 	sl.begun = s.step

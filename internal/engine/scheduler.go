@@ -91,6 +91,15 @@ type Request struct {
 	// (llama-server's per-request "lora"). The request reuses no cached
 	// prefix computed under other scales (own, shared or on disk).
 	Lora []float32
+	// MaxPredictTime, when positive, ends generation (stop type "limit")
+	// once a newline was generated and this long has passed since the
+	// first token (llama-server's t_max_predict_ms).
+	MaxPredictTime time.Duration
+	// NIndent, when positive, ends generation (stop type "limit") at a
+	// generated line indented by fewer spaces or tabs, cutting that line
+	// after its indentation (llama-server's n_indent, for code
+	// completion).
+	NIndent int
 	// TimingsPerToken sends the request's timings so far with every
 	// token's event (Event.Timings; llama-server's timings_per_token).
 	TimingsPerToken bool

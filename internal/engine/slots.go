@@ -39,15 +39,21 @@ type slot struct {
 	dec    *tokenizer.Decoder
 	gm     *grammar.Matcher // the request's grammar state (nil: none)
 	text   strings.Builder
-	sent   int   // bytes of text already emitted
-	cost   int64 // Request.OutputCost of the tokens emitted
-	res    *Result
-	last   int // last sampled token, fed in the next step
-	tStart time.Time
-	tGen   time.Time
-	outRow int    // row of this slot's logits in the current step (-1: none)
-	adding int    // tokens this slot adds in the current step
-	begun  uint64 // step the running request started (for least-recently-used order)
+	sent   int // bytes of text already emitted
+	// Request.NIndent and MaxPredictTime: a newline was generated; the
+	// start of the line being judged (-1: none) and where to look for the
+	// next newline; the text was cut (no decoder flush at the end).
+	newLine          bool
+	lineAt, lineNext int
+	cut              bool
+	cost             int64 // Request.OutputCost of the tokens emitted
+	res              *Result
+	last             int // last sampled token, fed in the next step
+	tStart           time.Time
+	tGen             time.Time
+	outRow           int    // row of this slot's logits in the current step (-1: none)
+	adding           int    // tokens this slot adds in the current step
+	begun            uint64 // step the running request started (for least-recently-used order)
 
 	// Roles of generated tokens (see roles.go).
 	track       roleTracker

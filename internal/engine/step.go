@@ -208,6 +208,17 @@ func (s *Scheduler) emitToken(sl *slot, logits []float32, tok int) {
 			safe = len(full) - partialStop(full, r.Stop)
 		}
 	}
+	if stopType == "" && r.NIndent > 0 {
+		if at := sl.underIndented(full, r.NIndent); at >= 0 {
+			full = full[:at]
+			sl.text.Reset()
+			sl.text.WriteString(full)
+			safe, stopType, sl.cut = min(safe, at), "limit", true
+		}
+	}
+	if strings.IndexByte(piece, '\n') >= 0 {
+		sl.newLine = true
+	}
 	if safe > sl.sent {
 		ev.Text = full[sl.sent:safe]
 		sl.sent = safe
@@ -230,6 +241,8 @@ func (s *Scheduler) emitToken(sl *slot, logits []float32, tok int) {
 	case sl.gm != nil && sl.gm.Done(): // nothing may follow
 		s.finish(sl, "eos", nil)
 	case r.NPredict >= 0 && len(sl.res.Tokens) >= r.NPredict:
+		s.finish(sl, "limit", nil)
+	case r.MaxPredictTime > 0 && sl.newLine && time.Since(sl.tGen) > r.MaxPredictTime:
 		s.finish(sl, "limit", nil)
 	case len(sl.tokens) >= s.o.SlotCtx && !(s.o.ContextShift && s.shiftContext(sl)):
 		sl.res.Truncated = true
@@ -289,7 +302,7 @@ func partialStop(text string, stops []string) int {
 // prompt reuse).
 func (s *Scheduler) finish(sl *slot, stopType string, err error) {
 	res := sl.res
-	if stopType != "word" {
+	if stopType != "word" && !sl.cut {
 		// Flush text held back for a partial stop string, and any
 		// incomplete UTF-8 the decoder held.
 		sl.text.WriteString(sl.dec.Flush())
@@ -346,5 +359,34 @@ func (s *Scheduler) batchLora(b *model.Batch) {
 	}
 	for _, q := range b.Seq {
 		b.Lora = append(b.Lora, s.slots[q].lora)
+	}
+}
+
+// underIndented judges the generated lines (after a newline) not yet
+// judged in full, the slot's text: it returns where to cut the first line
+// indented by fewer than n spaces or tabs (after its indentation), or -1.
+// A line is judged once its first other character is there.
+func (sl *slot) underIndented(full string, n int) int {
+	for {
+		if sl.lineAt < 0 {
+			i := strings.IndexByte(full[sl.lineNext:], '\n')
+			if i < 0 {
+				sl.lineNext = len(full)
+				return -1
+			}
+			sl.lineAt = sl.lineNext + i + 1
+			sl.lineNext = sl.lineAt
+		}
+		j := sl.lineAt
+		for j < len(full) && (full[j] == ' ' || full[j] == '\t') {
+			j++
+		}
+		if j == len(full) {
+			return -1 // only indentation so far
+		}
+		if j-sl.lineAt < n {
+			return j
+		}
+		sl.lineAt, sl.lineNext = -1, j
 	}
 }

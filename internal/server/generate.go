@@ -65,6 +65,8 @@ type genOptions struct {
 	fields          []string           // response_fields: the paths of /completion's answer to keep (nil: all)
 	n               int                // OpenAI choices (n)
 	lora            []float32          // the request's LoRA scales (nil: the adapters')
+	maxPredictMs    int                // t_max_predict_ms (0: none)
+	nIndent         int                // n_indent (0: none)
 	timingsPerToken bool               // streamed chunks carry the timings so far
 }
 
@@ -145,6 +147,8 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 	g.stop = o.strings("stop", maxStops, maxStopBytes)
 	g.stream = o.bool("stream", false)
 	g.timingsPerToken = o.bool("timings_per_token", false)
+	g.maxPredictMs = max(0, o.int("t_max_predict_ms", 0, math.MinInt32, math.MaxInt32))
+	g.nIndent = max(0, o.int("n_indent", 0, math.MinInt32, 1<<20))
 	if so := o.object("stream_options"); so != nil {
 		g.includeUsage = so.bool("include_usage", false)
 		if so.err != nil {
@@ -228,6 +232,7 @@ func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError
 		Prompt: prompt, NPredict: g.nPredict, Sample: g.sample, Stop: g.stops(), IgnoreEOS: g.ignoreEOS,
 		NProbs: min(g.nProbs, nv), SlotID: g.slotID, CachePrompt: g.cachePrompt, NKeep: g.nKeep, CacheReuse: g.cacheReuse,
 		Grammar: g.grammar, Special: g.special, Spec: g.spec, TimingsPerToken: g.timingsPerToken && g.stream, Lora: g.lora,
+		MaxPredictTime: time.Duration(g.maxPredictMs) * time.Millisecond, NIndent: g.nIndent,
 	}
 	if g.plan != nil && g.plan.parser.Reasoning && g.plan.tmpl.Format != toolcall.Harmony {
 		// The cache follows the model's thinking block, so a policy can

@@ -78,3 +78,45 @@ func TestOllamaRoutes(t *testing.T) {
 		t.Errorf("/api/chat without a key: %d", st)
 	}
 }
+
+// n_indent (code completion): generation ends at a generated line indented
+// by fewer spaces than asked (an empty line too, as llama-server), the
+// line cut after its indentation, streamed
+// or not; t_max_predict_ms ends it once a newline came and the time passed.
+// (A grammar fixes the text the model writes.)
+func TestIndentAndTimeLimits(t *testing.T) {
+	_, ts := newTestServer(t, Options{Slots: 1})
+	code := `root ::= "def f():\n    x = 1\n    return x\ny = 2\n"`
+	want := "def f():\n    x = 1\n    return x\n"
+	for _, stream := range []bool{false, true} {
+		body := map[string]any{"prompt": "Python:", "grammar": code, "n_indent": 4, "temperature": 0, "n_predict": 100, "stream": stream}
+		var content, stop string
+		if stream {
+			for _, c := range streamChat(t, ts.URL+"/completion", body) {
+				content += c["content"].(string)
+				if s, ok := c["stop_type"].(string); ok {
+					stop = s
+				}
+			}
+		} else {
+			r := postOK(t, ts.URL+"/completion", body)
+			content, stop = r["content"].(string), r["stop_type"].(string)
+		}
+		if content != want || stop != "limit" {
+			t.Errorf("n_indent 4 (stream %v): %q stop %q, want %q limit", stream, content, stop, want)
+		}
+	}
+	r := postOK(t, ts.URL+"/completion", map[string]any{"prompt": "Python:", "grammar": code, "n_indent": 0, "temperature": 0, "n_predict": 100})
+	if r["content"] != "def f():\n    x = 1\n    return x\ny = 2\n" {
+		t.Errorf("without n_indent: %q", r["content"])
+	}
+	long := `root ::= "a\n" "x"{300}`
+	r = postOK(t, ts.URL+"/completion", map[string]any{"prompt": "Letters:", "grammar": long, "t_max_predict_ms": 1, "temperature": 0, "n_predict": 400})
+	if c := r["content"].(string); !strings.HasPrefix(c, "a\n") || len(c) >= 302 || r["stop_type"] != "limit" {
+		t.Errorf("t_max_predict_ms 1: %d bytes %q, stop %v", len(c), c[:min(len(c), 20)], r["stop_type"])
+	}
+	gs := r["generation_settings"].(map[string]any)
+	if num(gs["t_max_predict_ms"]) != 1 || num(gs["n_indent"]) != 0 {
+		t.Errorf("generation_settings %v %v", gs["t_max_predict_ms"], gs["n_indent"])
+	}
+}
