@@ -150,6 +150,9 @@ func (s *Server) requestLora(o *object) []float32 {
 		o.err = aerr
 		return nil
 	}
+	if len(scales) == 0 {
+		return nil // no adapter loaded: nothing to scale (and the cache stays reusable)
+	}
 	return scales
 }
 

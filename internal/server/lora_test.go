@@ -115,6 +115,9 @@ func TestRequestLora(t *testing.T) {
 		t.Errorf("lora with no adapter loaded: %d %s", st, b)
 	}
 	postOK(t, base.URL+"/completion", body([]any{})) // nothing to turn off
+	if r := postOK(t, base.URL+"/completion", body([]any{})); cacheN(r) == 0 {
+		t.Errorf(`"lora": [] with no adapter loaded: the cached prompt was not reused`)
+	}
 
 	e, err := engine.Load("", 2)
 	if err != nil {
