@@ -120,3 +120,25 @@ func TestIndentAndTimeLimits(t *testing.T) {
 		t.Errorf("generation_settings %v %v", gs["t_max_predict_ms"], gs["n_indent"])
 	}
 }
+
+// As llama-server, a chat stream's timings are on its last chunk: the
+// usage chunk with stream_options.include_usage, else the finish chunk.
+func TestStreamTimingsOnLastChunk(t *testing.T) {
+	_, ts := newTestServer(t, Options{Slots: 1})
+	for _, usage := range []bool{false, true} {
+		body := map[string]any{"messages": userMsg("Hi"), "max_tokens": 4, "stream": true}
+		if usage {
+			body["stream_options"] = map[string]any{"include_usage": true}
+		}
+		chunks := streamChat(t, ts.URL+"/v1/chat/completions", body)
+		for i, c := range chunks {
+			_, has := c["timings"]
+			if last := i == len(chunks)-1; has != last {
+				t.Errorf("include_usage %v: chunk %d of %d has timings %v: %v", usage, i, len(chunks), has, c)
+			}
+		}
+		if last := chunks[len(chunks)-1]; usage && last["usage"] == nil {
+			t.Errorf("include_usage: the last chunk %v has no usage", last)
+		}
+	}
+}
