@@ -97,6 +97,20 @@ type Request struct {
 	// Spec overrides the server's speculation settings for the request
 	// (nil: the server's). Requests with a Grammar are not speculated.
 	Spec *SpecParams
+	// Lora, if set, are the request's LoRA adapter scales, by adapter in
+	// load order (a missing one: 0), instead of the adapters' own
+	// (llama-server's per-request "lora"). The request reuses no cached
+	// prefix computed under other scales (own, shared or on disk).
+	Lora []float32
+	// MaxPredictTime, when positive, ends generation (stop type "limit")
+	// once a newline was generated and this long has passed since the
+	// first token (llama-server's t_max_predict_ms).
+	MaxPredictTime time.Duration
+	// NIndent, when positive, ends generation (stop type "limit") at a
+	// generated line indented by fewer spaces or tabs, cutting that line
+	// after its indentation (llama-server's n_indent, for code
+	// completion).
+	NIndent int
 	// TimingsPerToken sends the request's timings so far with every
 	// token's event (Event.Timings; llama-server's timings_per_token).
 	TimingsPerToken bool
@@ -341,6 +355,9 @@ func (s *Scheduler) Submit(ctx context.Context, r *Request) (<-chan Event, error
 		if t < 0 || t >= s.e.Model.NVocab {
 			return nil, fmt.Errorf("token id %d out of range (vocabulary of %d)", t, s.e.Model.NVocab)
 		}
+	}
+	if len(r.Lora) > s.e.Model.Loras() {
+		return nil, fmt.Errorf("LoRA scales for %d adapters, %d loaded", len(r.Lora), s.e.Model.Loras())
 	}
 	if err := r.Sample.Validate(); err != nil {
 		return nil, err

@@ -25,7 +25,8 @@ const (
 
 type slot struct {
 	id     int
-	tokens []int // tokens whose K/V are in the cache, positions 0..len-1
+	tokens []int     // tokens whose K/V are in the cache, positions 0..len-1
+	lora   []float32 // the LoRA scales tokens were computed with (nil: the adapters' own)
 	state  slotState
 	used   uint64 // step of last use, for least-recently-used choice
 	// adapter is the adapter key the cached tokens were computed under
@@ -41,15 +42,21 @@ type slot struct {
 	dec    *tokenizer.Decoder
 	gm     *grammar.Matcher // the request's grammar state (nil: none)
 	text   strings.Builder
-	sent   int   // bytes of text already emitted
-	cost   int64 // Request.OutputCost of the tokens emitted
-	res    *Result
-	last   int // last sampled token, fed in the next step
-	tStart time.Time
-	tGen   time.Time
-	outRow int    // row of this slot's logits in the current step (-1: none)
-	adding int    // tokens this slot adds in the current step
-	begun  uint64 // step the running request started (for least-recently-used order)
+	sent   int // bytes of text already emitted
+	// Request.NIndent and MaxPredictTime: a newline was generated; the
+	// start of the line being judged (-1: none) and where to look for the
+	// next newline; the text was cut (no decoder flush at the end).
+	newLine          bool
+	lineAt, lineNext int
+	cut              bool
+	cost             int64 // Request.OutputCost of the tokens emitted
+	res              *Result
+	last             int // last sampled token, fed in the next step
+	tStart           time.Time
+	tGen             time.Time
+	outRow           int    // row of this slot's logits in the current step (-1: none)
+	adding           int    // tokens this slot adds in the current step
+	begun            uint64 // step the running request started (for least-recently-used order)
 
 	// Roles of generated tokens (see roles.go).
 	track       roleTracker
@@ -107,6 +114,7 @@ func (s *Scheduler) SetSlotTokens(id int, toks []int) error {
 	}
 	sl.tokens = append(sl.tokens[:0], toks...)
 	sl.adapter = s.adapter
+	sl.lora = nil
 	s.clearDraft(sl) // the slot's contents changed from outside: the draft re-syncs
 	return nil
 }
@@ -146,5 +154,7 @@ func (s *Scheduler) SetAdapterKey(key string) {
 }
 
 // reusable reports whether sl's cached tokens were computed under the
-// current adapter key.
-func (s *Scheduler) reusable(sl *slot) bool { return sl.adapter == s.adapter }
+// current adapter key and the LoRA scales r asks for.
+func (s *Scheduler) reusable(sl *slot, r *Request) bool {
+	return sl.adapter == s.adapter && sameLora(sl.lora, r.Lora)
+}

@@ -44,6 +44,11 @@ type Batch struct {
 	// tokens (NEmbd values each, what llama.cpp calls result_norm) instead
 	// of their logits: the output head is not run.
 	Embeddings bool
+	// Lora, when set, holds each token's LoRA adapter scales, indexed by
+	// adapter in attach order (a missing adapter: 0); a nil entry (or a
+	// nil Lora) uses the adapters' own scales (Lora.SetScale). It lets
+	// requests with different adapters share a batch.
+	Lora [][]float32
 }
 
 // temperature is the query factor of attention temperature scaling at pos.
@@ -65,7 +70,8 @@ type Runner struct {
 	shiftCS                        []float32   // ReRope's cos/sin
 	logits                         []float32
 	outRows                        []int
-	runs                           [][2]int // (first token, length) of runs of consecutive positions
+	outLora                        [][]float32 // Batch.Lora of the output rows
+	runs                           [][2]int    // (first token, length) of runs of consecutive positions
 
 	moe  *moeScratch // mixture-of-experts buffers (nil for dense models)
 	mm   matmuls
@@ -138,7 +144,7 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 	if n == 0 || n > r.MaxBatch {
 		return nil, fmt.Errorf("batch of %d tokens (1 to %d allowed)", n, r.MaxBatch)
 	}
-	if len(b.Pos) != n || (b.Seq != nil && len(b.Seq) != n) || (b.Output != nil && len(b.Output) != n) {
+	if len(b.Pos) != n || (b.Seq != nil && len(b.Seq) != n) || (b.Output != nil && len(b.Output) != n) || (b.Lora != nil && len(b.Lora) != n) {
 		return nil, fmt.Errorf("batch fields have inconsistent lengths")
 	}
 	for i, t := range b.Tokens {
@@ -158,6 +164,8 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 		kernels.Scale(c.EmbedScale, x)
 	}
 	r.attT.b, r.attT.kv = b, kv
+	r.mm.lora = b.Lora // per-token adapter scales (nil: the adapters')
+	defer func() { r.mm.lora = nil }()
 	r.runs = r.runs[:0]
 	for i := 0; i < n; {
 		j := i + 1
@@ -268,6 +276,13 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 		r.logits = make([]float32, no*c.NVocab)
 	}
 	logits := r.logits[:no*c.NVocab]
+	if b.Lora != nil {
+		r.outLora = r.outLora[:0]
+		for _, i := range r.outRows {
+			r.outLora = append(r.outLora, b.Lora[i])
+		}
+		r.mm.lora = r.outLora
+	}
 	r.mm.reset(no)
 	r.mm.add(m.Output, xo, logits, c.NVocab)
 	r.mm.run()

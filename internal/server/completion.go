@@ -320,7 +320,9 @@ func (s *Server) generationSettings(g genOptions) map[string]any {
 		"post_sampling_probs":   p.PostSamplingProbs,
 		"n_discard":             0,
 		"timings_per_token":     g.timingsPerToken,
-		"lora":                  []any{},
+		"t_max_predict_ms":      g.maxPredictMs,
+		"n_indent":              g.nIndent,
+		"lora":                  s.loraSettings(g.lora),
 	}
 }
 

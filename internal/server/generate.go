@@ -64,6 +64,9 @@ type genOptions struct {
 	spec            *engine.SpecParams // speculative.n_max / n_min / p_min (nil: the server's)
 	fields          []string           // response_fields: the paths of /completion's answer to keep (nil: all)
 	n               int                // OpenAI choices (n)
+	lora            []float32          // the request's LoRA scales (nil: the adapters')
+	maxPredictMs    int                // t_max_predict_ms (0: none)
+	nIndent         int                // n_indent (0: none)
 	timingsPerToken bool               // streamed chunks carry the timings so far
 }
 
@@ -72,7 +75,6 @@ type genOptions struct {
 // with a 400 rather than silently served differently.
 var unsupported = []struct{ field, what string }{
 	{"functions", "legacy function calling (use \"tools\")"},
-	{"lora", "per-request LoRA adapters"},
 	{"echo", "echo"},
 	{"suffix", "suffix (insertion)"},
 	{"prompt_logprobs", "prompt_logprobs"},
@@ -90,6 +92,7 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 		o.fail(`"tools" are supported on /v1/chat/completions only`)
 	}
 	g.grammar = parseConstraint(o)
+	g.lora = s.requestLora(o)
 	if d := s.defaults().Grammar; d != nil && !o.has("grammar") && !o.has("json_schema") && !o.has("response_format") {
 		g.grammar, g.grammarDefault = d, true // the server's --grammar / --json-schema
 	}
@@ -144,6 +147,8 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 	g.stop = o.strings("stop", maxStops, maxStopBytes)
 	g.stream = o.bool("stream", false)
 	g.timingsPerToken = o.bool("timings_per_token", false)
+	g.maxPredictMs = max(0, o.int("t_max_predict_ms", 0, math.MinInt32, math.MaxInt32))
+	g.nIndent = max(0, o.int("n_indent", 0, math.MinInt32, 1<<20))
 	if so := o.object("stream_options"); so != nil {
 		g.includeUsage = so.bool("include_usage", false)
 		if so.err != nil {
@@ -226,7 +231,8 @@ func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError
 	r := &engine.Request{
 		Prompt: prompt, NPredict: g.nPredict, Sample: g.sample, Stop: g.stops(), IgnoreEOS: g.ignoreEOS,
 		NProbs: min(g.nProbs, nv), SlotID: g.slotID, CachePrompt: g.cachePrompt, NKeep: g.nKeep, CacheReuse: g.cacheReuse,
-		Grammar: g.grammar, Special: g.special, Spec: g.spec, TimingsPerToken: g.timingsPerToken && g.stream,
+		Grammar: g.grammar, Special: g.special, Spec: g.spec, TimingsPerToken: g.timingsPerToken && g.stream, Lora: g.lora,
+		MaxPredictTime: time.Duration(g.maxPredictMs) * time.Millisecond, NIndent: g.nIndent,
 	}
 	if g.plan != nil && g.plan.parser.Reasoning && g.plan.tmpl.Format != toolcall.Harmony {
 		// The cache follows the model's thinking block, so a policy can

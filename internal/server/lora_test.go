@@ -75,9 +75,11 @@ func TestLoraAdapters(t *testing.T) {
 		st, b := post(t, ts.URL+"/lora-adapters", bad)
 		wantError(t, "bad lora-adapters body", st, b, http.StatusBadRequest, TypeInvalidRequest)
 	}
-	// The per-request field stays refused.
-	st, b = post(t, ts.URL+"/completion", map[string]any{"prompt": "x", "lora": []any{map[string]any{"id": 0, "scale": 0.5}}})
-	wantError(t, "per-request lora", st, b, http.StatusBadRequest, TypeInvalidRequest)
+	// The per-request field: bad lists are refused.
+	for _, bad := range []any{[]any{map[string]any{"id": 1, "scale": 1}}, []any{map[string]any{"id": 0}}, map[string]any{"id": 0}, "s"} {
+		st, b = post(t, ts.URL+"/completion", map[string]any{"prompt": "x", "lora": bad})
+		wantError(t, "bad per-request lora", st, b, http.StatusBadRequest, TypeInvalidRequest)
+	}
 
 	// A file that is not an adapter fails the load, naming it.
 	model := filepath.Join(t.TempDir(), "model.gguf")
@@ -148,5 +150,99 @@ func TestLoraKeysDiskTier(t *testing.T) {
 	againURL := serve([]LoraAdapter{{Path: adapter, Scale: 1}})
 	if r := postOK(t, againURL+"/completion", body); cacheN(r) < 32 || r["content"] != with {
 		t.Errorf("with the adapter after a restart: %q (cached %v), want %q loaded from disk", r["content"], cacheN(r), with)
+	}
+}
+
+// The per-request "lora" field: the request runs with its own scales
+// (adapters it leaves out off), whatever the server's; requests with
+// different scales share batches and each gets what it would alone; a
+// cached prefix computed under other scales is not reused.
+func TestRequestLora(t *testing.T) {
+	adapter := writeTestLora(t)
+	body := func(lora any) map[string]any {
+		b := map[string]any{"prompt": "Once upon a time", "n_predict": 16, "temperature": 0}
+		if lora != nil {
+			b["lora"] = lora
+		}
+		return b
+	}
+	_, base := newTestServer(t, Options{})
+	plain := postOK(t, base.URL+"/completion", body(nil))["content"]
+	if st, b := post(t, base.URL+"/completion", body([]any{map[string]any{"id": 0, "scale": 1}})); st != 400 {
+		t.Errorf("lora with no adapter loaded: %d %s", st, b)
+	}
+	postOK(t, base.URL+"/completion", body([]any{})) // nothing to turn off
+	if r := postOK(t, base.URL+"/completion", body([]any{})); cacheN(r) == 0 {
+		t.Errorf(`"lora": [] with no adapter loaded: the cached prompt was not reused`)
+	}
+
+	e, err := engine.Load("", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	s := New(Options{Engine: e, Ctx: 2048, Slots: 2, Logger: quietLog, Lora: []LoraAdapter{{Path: adapter, Scale: 1}}})
+	if err := s.Load(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	ts := newHTTPTest(t, s)
+	with := postOK(t, ts.URL+"/completion", body(nil))["content"]
+	if with == plain {
+		t.Fatalf("the adapter changed nothing: %q", with)
+	}
+	off := []any{map[string]any{"id": 0, "scale": 0}}
+	for _, c := range []struct {
+		name string
+		lora any
+		want any
+	}{
+		{"scale 0", off, plain},
+		{"left out", []any{}, plain},
+		{"scale 1", []any{map[string]any{"id": 0, "scale": 1}}, with},
+		{"server's", nil, with},
+		{"scale 0 again", off, plain},
+	} {
+		r := postOK(t, ts.URL+"/completion", map[string]any{"prompt": "Once upon a time", "n_predict": 16, "temperature": 0, "lora": c.lora, "id_slot": 0})
+		if r["content"] != c.want {
+			t.Errorf("%s: %q, want %q", c.name, r["content"], c.want)
+		}
+		if c.name == "scale 0" || c.name == "scale 1" || c.name == "server's" {
+			if cacheN(r) != 0 { // the slot's cache was computed under other scales
+				t.Errorf("%s: %v prompt tokens reused from a cache under other scales", c.name, cacheN(r))
+			}
+		}
+		if c.lora != nil {
+			gs := r["generation_settings"].(map[string]any)["lora"].([]any)
+			if len(gs) != 1 || num(gs[0].(map[string]any)["scale"]) != map[bool]float64{true: 0, false: 1}[c.want == plain] {
+				t.Errorf("%s: generation_settings.lora %v", c.name, gs)
+			}
+		}
+	}
+	// Both at once, in one batch: each its own text.
+	type res struct {
+		i       int
+		content any
+	}
+	out := make(chan res, 4)
+	for i := range 4 {
+		go func() {
+			var lora any = off
+			if i%2 == 1 {
+				lora = nil
+			}
+			_, b := post(t, ts.URL+"/completion", map[string]any{"prompt": "Once upon a time", "n_predict": 16, "temperature": 0, "lora": lora, "cache_prompt": false})
+			out <- res{i, obj(t, b)["content"]}
+		}()
+	}
+	for range 4 {
+		r := <-out
+		want := plain
+		if r.i%2 == 1 {
+			want = with
+		}
+		if r.content != want {
+			t.Errorf("concurrent request %d: %q, want %q", r.i, r.content, want)
+		}
 	}
 }

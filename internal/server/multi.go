@@ -283,7 +283,7 @@ func (s *Server) streamChoices(ctx context.Context, w http.ResponseWriter, reqs 
 				return
 			}
 			defer rn.close()
-			res, aerr := s.streamChoice(rn, g, base, i, func(c any) error { return send(msg{chunk: c}) })
+			res, aerr := s.streamChoice(rn, g, base, i, true, func(c any) error { return send(msg{chunk: c}) })
 			switch {
 			case aerr != nil:
 				send(msg{err: aerr})
@@ -309,5 +309,5 @@ func (s *Server) streamChoices(ctx context.Context, w http.ResponseWriter, reqs 
 			}
 		}
 	}
-	s.endOAIStream(ev, g, base, sumUsage(results))
+	s.endOAIStream(ev, g, base, sumUsage(results), nil)
 }

@@ -42,6 +42,14 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	m := e.Model
 	WriteJSON(w, http.StatusOK, map[string]any{
 		"object": "list",
+		// llama-server's Ollama-shaped list beside OpenAI's (what
+		// clients of GET /api/tags read).
+		"models": []any{map[string]any{
+			"name": s.modelName, "model": s.modelName, "modified_at": "", "size": "", "digest": "", "type": "model",
+			"description": "", "tags": []any{""}, "capabilities": []any{"completion"}, "parameters": "",
+			"details": map[string]any{"parent_model": "", "format": "gguf", "family": "", "families": []any{""},
+				"parameter_size": "", "quantization_level": ""},
+		}},
 		"data": []any{map[string]any{
 			"id":       s.modelName,
 			"object":   "model",
@@ -56,6 +64,23 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 				"size":        size,
 			},
 		}},
+	})
+}
+
+// handleAPIShow serves POST /api/show (llama-server's Ollama-shaped
+// model details: the chat template, the slot context, capabilities).
+func (s *Server) handleAPIShow(w http.ResponseWriter, r *http.Request) {
+	src := ""
+	if s.chat != nil {
+		src = s.chat.source()
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{
+		"template":     src,
+		"model_info":   map[string]any{"llama.context_length": s.slotCtx},
+		"modelfile":    "",
+		"parameters":   "",
+		"details":      map[string]any{"parent_model": "", "format": "gguf", "family": "", "families": []any{""}, "parameter_size": "", "quantization_level": ""},
+		"capabilities": []any{"completion"},
 	})
 }
 
@@ -324,14 +349,18 @@ func (s *Server) oaiChoice(g genOptions, i int, text string, out []tokenOut, res
 // the next text, its logprobs too); the last chunk has an empty delta,
 // the finish_reason and llama-server's timings; with
 // stream_options.include_usage a chunk with no choices and the usage
-// follows; then "data: [DONE]".
+// follows (on a chat stream it carries the timings instead, as
+// llama-server puts them on the last chunk); then "data: [DONE]".
 //
 // With a chat plan that parses the output, deltas are reasoning_content,
 // content and tool_calls as chatStream gives them, and finish_reason is
 // "tool_calls" when calls were sent.
 func (s *Server) streamOAI(w http.ResponseWriter, rn *run, g genOptions, base func(string) map[string]any) {
 	ev := newSSE(w)
-	res, aerr := s.streamChoice(rn, g, base, 0, ev.data)
+	// As llama-server, the timings go on the stream's last chunk: the
+	// usage chunk when there is one (chat), else the finish chunk.
+	onUsage := g.includeUsage && g.api == apiOAIChat
+	res, aerr := s.streamChoice(rn, g, base, 0, !onUsage, ev.data)
 	if aerr != nil {
 		ev.error(aerr)
 		return
@@ -339,16 +368,23 @@ func (s *Server) streamOAI(w http.ResponseWriter, rn *run, g genOptions, base fu
 	if res == nil {
 		return // the client went away
 	}
-	s.endOAIStream(ev, g, base, usage(res))
+	var t map[string]any
+	if onUsage {
+		t = timings(res)
+	}
+	s.endOAIStream(ev, g, base, usage(res), t)
 }
 
-// endOAIStream sends the usage chunk (stream_options.include_usage) and
-// "data: [DONE]".
-func (s *Server) endOAIStream(ev *sse, g genOptions, base func(string) map[string]any, u map[string]any) {
+// endOAIStream sends the usage chunk (stream_options.include_usage; with
+// the timings t when not nil) and "data: [DONE]".
+func (s *Server) endOAIStream(ev *sse, g genOptions, base func(string) map[string]any, u, t map[string]any) {
 	if g.includeUsage {
 		c := base(oaiChunkObject(g.api))
 		c["choices"] = []any{}
 		c["usage"] = u
+		if t != nil {
+			c["timings"] = t
+		}
 		if ev.data(c) != nil {
 			return
 		}
@@ -364,9 +400,10 @@ func oaiChunkObject(a api) string {
 }
 
 // streamChoice streams the chunks of one choice (index) of an OpenAI
-// answer through emit, and returns the request's result; nil and no error
-// when emit failed (the client went away).
-func (s *Server) streamChoice(rn *run, g genOptions, base func(string) map[string]any, index int, emit func(any) error) (*engine.Result, *apiError) {
+// answer through emit (the last with the timings when finalTimings), and
+// returns the request's result; nil and no error when emit failed (the
+// client went away).
+func (s *Server) streamChoice(rn *run, g genOptions, base func(string) map[string]any, index int, finalTimings bool, emit func(any) error) (*engine.Result, *apiError) {
 	a, plan := g.api, g.plan
 	object := oaiChunkObject(a)
 	chunk := func(text string, toks []tokenOut, finish *engine.Result, offset int) map[string]any {
@@ -431,7 +468,9 @@ func (s *Server) streamChoice(rn *run, g genOptions, base func(string) map[strin
 			if st.res != nil {
 				last := chunk("", pending, st.res, 0)
 				last["choices"].([]any)[0].(map[string]any)["finish_reason"] = chatFinishReason(st.res, cs.calls())
-				last["timings"] = timings(st.res)
+				if finalTimings {
+					last["timings"] = timings(st.res)
+				}
 				if emit(last) != nil {
 					return nil, nil
 				}
@@ -451,7 +490,9 @@ func (s *Server) streamChoice(rn *run, g genOptions, base func(string) map[strin
 		}
 		if st.res != nil {
 			last := chunk(st.text, pending, st.res, offset)
-			last["timings"] = timings(st.res)
+			if finalTimings {
+				last["timings"] = timings(st.res)
+			}
 			if emit(last) != nil {
 				return nil, nil
 			}
