@@ -251,8 +251,4 @@ func registerLlamaCompat(f *flags, lc *llamaCompat) {
 	lc.refuse(f, true, "router mode (several models) is not implemented: run one kvserve per model", "no-models-autoload")
 	lc.refuse(f, false, "serving other static files is not implemented (kvserve serves its own web page; --no-webui turns it off)", "path")
 	lc.refuse(f, false, "a route prefix is not implemented: put a reverse proxy in front", "api-prefix")
-	lc.refuse(f, false, "a server-wide grammar is not implemented: send \"grammar\" with each request", "grammar")
-	lc.refuse(f, false, "a server-wide grammar is not implemented: send \"grammar\" with each request", "grammar-file")
-	lc.refuse(f, false, "a server-wide JSON schema is not implemented: send \"json_schema\" (or response_format) with each request", "j", "json-schema")
-	lc.refuse(f, false, "a server-wide JSON schema is not implemented: send \"json_schema\" (or response_format) with each request", "jf", "json-schema-file")
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/chat"
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/grammar"
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/server"
 )
@@ -79,6 +80,11 @@ func cmdServe(args []string) error {
 	f.Switch(&d.CachePrompt, true, "reuse a slot's cached prompt prefix (the default; request field cache_prompt)", "cache-prompt")
 	f.Switch(&d.CachePrompt, false, "evaluate every prompt from the start by default", "no-cache-prompt")
 	f.Int(&d.CacheReuse, 0, "least chunk of a previous prompt reused after a shifted prefix (0: off; request field n_cache_reuse)", "cache-reuse")
+	var grammarText, grammarFile, schemaText, schemaFile string
+	f.String(&grammarText, "", "default GBNF grammar of requests that give no grammar, json_schema or response_format", "grammar")
+	f.String(&grammarFile, "", "read the default GBNF grammar from a file", "grammar-file")
+	f.String(&schemaText, "", "default JSON Schema (constrains the output as json_schema would) of requests that give no grammar, json_schema or response_format", "j", "json-schema")
+	f.String(&schemaFile, "", "read the default JSON Schema from a file", "jf", "json-schema-file")
 	noSlots := false
 	f.Switch(&noSlots, false, "serve GET /slots (the default)", "slots")
 	f.Switch(&noSlots, true, "do not serve GET /slots", "no-slots")
@@ -153,6 +159,9 @@ func cmdServe(args []string) error {
 	}
 	if d.CacheReuse < 0 {
 		return fmt.Errorf("--cache-reuse must be >= 0")
+	}
+	if d.Grammar, err = defaultGrammar(grammarText, grammarFile, schemaText, schemaFile); err != nil {
+		return err
 	}
 	tmplSrc, kwargs, err := chatOptions(chatTemplate, chatTemplateFile, chatKwargs, reasoningBudget, reasoning)
 	if err != nil {
@@ -254,6 +263,7 @@ func cmdServe(args []string) error {
 			return err
 		}
 	}
+	autoKeyChannels(f, &pf, &mf.cache)
 	pol, err := pf.Policy()
 	if err != nil {
 		return err
@@ -453,4 +463,55 @@ func chatOptions(name, file, kwargsJSON string, budget int, reasoning string) (s
 		return "", nil, fmt.Errorf("--reasoning must be on, off or auto, not %q", reasoning)
 	}
 	return src, kwargs, nil
+}
+
+// defaultGrammar compiles the server-wide default constraint of
+// --grammar, --grammar-file, -j/--json-schema or -jf/--json-schema-file
+// (at most one; nil when none is given).
+func defaultGrammar(text, file, schema, schemaFile string) (*grammar.Grammar, error) {
+	given := 0
+	for _, v := range []string{text, file, schema, schemaFile} {
+		if v != "" {
+			given++
+		}
+	}
+	if given == 0 {
+		return nil, nil
+	}
+	if given > 1 {
+		return nil, fmt.Errorf("give only one of --grammar, --grammar-file, --json-schema and --json-schema-file")
+	}
+	read := func(flag, path string) (string, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", flag, err)
+		}
+		return string(b), nil
+	}
+	var err error
+	switch {
+	case file != "":
+		if text, err = read("--grammar-file", file); err != nil {
+			return nil, err
+		}
+		fallthrough
+	case text != "":
+		g, err := grammar.Parse(text, grammar.Limits{})
+		if err != nil {
+			return nil, fmt.Errorf("--grammar: %w", err)
+		}
+		return g, nil
+	case schemaFile != "":
+		if schema, err = read("--json-schema-file", schemaFile); err != nil {
+			return nil, err
+		}
+	}
+	if !json.Valid([]byte(schema)) {
+		return nil, fmt.Errorf("--json-schema: not valid JSON")
+	}
+	g, err := grammar.FromJSONSchema(json.RawMessage(schema), grammar.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("--json-schema: %w", err)
+	}
+	return g, nil
 }

@@ -1,7 +1,9 @@
 package cachepolicy
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -247,5 +249,50 @@ func TestEvictSetting(t *testing.T) {
 	p, err := f.Policy()
 	if err != nil || p.Evict != (Evict{4, 64}) || p.JSON()["evict"] != ev {
 		t.Errorf("--cache-evict %s --cache-budget 1MiB: %+v, %v", ev, p, err)
+	}
+}
+
+// TestAutoPreset: "dynamic": "auto" (and --dynamic-cache auto) install
+// AutoPolicy; giving a ladder or window with it is an error naming
+// dynamic (or the flag); an unknown word is still a length-rule error.
+func TestAutoPreset(t *testing.T) {
+	want := AutoPolicy()
+	var u Update
+	if err := json.Unmarshal([]byte(`{"dynamic": "auto"}`), &u); err != nil {
+		t.Fatal(err)
+	}
+	p, err := u.Apply(nil, 64, 64)
+	if err != nil || p == nil {
+		t.Fatal(p, err)
+	}
+	f := Flags{LadderK: "f16,q8_0,q5_0", LadderV: "f16,q8_0,q4_0", Warm: DefaultWarm, Dynamic: "auto"}
+	fp, err := f.Policy()
+	if err != nil || fp == nil {
+		t.Fatal(fp, err)
+	}
+	for _, got := range []*Policy{p, fp} {
+		if fmt.Sprint(got.LadderK, got.LadderV, got.Hot, got.Warm, got.Sink) != fmt.Sprint(want.LadderK, want.LadderV, want.Hot, want.Warm, want.Sink) || len(got.LengthK) > 0 || len(got.LengthV) > 0 {
+			t.Errorf("auto gives %+v, want %+v", got, want)
+		}
+	}
+	for _, body := range []string{`{"dynamic": "auto", "hot": 128}`, `{"dynamic": "auto", "ladder_k": ["f16", "q4_0"]}`} {
+		var u Update
+		if err := json.Unmarshal([]byte(body), &u); err != nil {
+			t.Fatal(err)
+		}
+		_, err := u.Apply(nil, 64, 64)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != "dynamic" {
+			t.Errorf("%s: %v, want an error naming dynamic", body, err)
+		}
+	}
+	f.Hot = 128
+	if _, err := f.Policy(); err == nil || !strings.Contains(err.Error(), "--dynamic-cache") {
+		t.Errorf("--dynamic-cache auto --cache-hot 128: %v", err)
+	}
+	var bad Update
+	json.Unmarshal([]byte(`{"dynamic": "automatic"}`), &bad)
+	if _, err := bad.Apply(nil, 64, 64); err == nil {
+		t.Error(`"automatic" accepted`)
 	}
 }

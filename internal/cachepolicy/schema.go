@@ -144,6 +144,14 @@ func (u *Update) merge(p *Policy) error {
 			*f.out = *f.in
 		}
 	}
+	if u.Dynamic != nil && *u.Dynamic == Auto {
+		if u.LadderK != nil || u.LadderV != nil || u.Hot != nil || u.Warm != nil || u.Sink != nil {
+			return bad("dynamic", errors.New(`"auto" sets ladder_k, ladder_v, hot, warm and sink; give none of them with it`))
+		}
+		a := AutoPolicy()
+		p.LadderK, p.LadderV, p.Hot, p.Warm, p.Sink = a.LadderK, a.LadderV, a.Hot, a.Warm, a.Sink
+		p.LengthK, p.LengthV = nil, nil
+	}
 	for _, d := range []struct {
 		name string
 		in   *string
@@ -151,7 +159,7 @@ func (u *Update) merge(p *Policy) error {
 	}{{"dynamic", u.Dynamic, []*[]LengthStep{&p.LengthK, &p.LengthV}},
 		{"dynamic_k", u.DynamicK, []*[]LengthStep{&p.LengthK}},
 		{"dynamic_v", u.DynamicV, []*[]LengthStep{&p.LengthV}}} {
-		if d.in == nil {
+		if d.in == nil || d.name == "dynamic" && *d.in == Auto {
 			continue
 		}
 		steps, err := ParseLengths(*d.in)
@@ -318,7 +326,7 @@ func (f *Flags) Bind(fs FlagSet) {
 	fs.Int(&f.Hot, 0, "multistage: keep the most recent N tokens at tier 0, demote older pages as they age (0: off)", "cache-hot")
 	fs.Int(&f.Warm, DefaultWarm, "multistage: pages older than --cache-hot spend N tokens of age in each middle tier of the ladder (0: straight to the bottom)", "cache-warm")
 	fs.Int(&f.Sink, 0, "multistage: keep the first N tokens at tier 0", "cache-sink")
-	fs.String(&f.Dynamic, "", "step K and V down by context length, e.g. 0:f16,2048:q8_0,3072:q4_0", "dynamic-cache")
+	fs.String(&f.Dynamic, "", "step K and V down by context length, e.g. 0:f16,2048:q8_0,3072:q4_0; or auto: the measured multistage preset (hot 64 f16, warm 448 q8_0, then cb4; sink 64; centred keys)", "dynamic-cache")
 	fs.String(&f.DynamicK, "", "step K down by context length (overrides --dynamic-cache for K)", "dynamic-cache-k")
 	fs.String(&f.DynamicV, "", "step V down by context length (overrides --dynamic-cache for V)", "dynamic-cache-v")
 	fs.String(&f.Budget, "", "cache memory budget across all slots, e.g. 48MiB: demote old pages to stay under it", "cache-budget")
@@ -337,6 +345,26 @@ func (f *Flags) Policy() (*Policy, error) {
 	u := Update{Hot: &f.Hot, Warm: &f.Warm, Sink: &f.Sink}
 	u.LadderK = strings.Split(f.LadderK, ",")
 	u.LadderV = strings.Split(f.LadderV, ",")
+	if f.Dynamic == Auto {
+		// The preset sets the ladders and windows: pass on only the
+		// flags moved from their defaults (an error with auto).
+		dk, dv := DefaultLadders()
+		if f.Hot == 0 {
+			u.Hot = nil
+		}
+		if f.Warm == DefaultWarm {
+			u.Warm = nil
+		}
+		if f.Sink == 0 {
+			u.Sink = nil
+		}
+		if f.LadderK == strings.Join(typeNames(dk), ",") {
+			u.LadderK = nil
+		}
+		if f.LadderV == strings.Join(typeNames(dv), ",") {
+			u.LadderV = nil
+		}
+	}
 	for _, d := range []struct {
 		in  string
 		out **string

@@ -97,6 +97,9 @@ type Request struct {
 	// Spec overrides the server's speculation settings for the request
 	// (nil: the server's). Requests with a Grammar are not speculated.
 	Spec *SpecParams
+	// TimingsPerToken sends the request's timings so far with every
+	// token's event (Event.Timings; llama-server's timings_per_token).
+	TimingsPerToken bool
 }
 
 // Event is one step of a running request: a generated token, or the end.
@@ -107,7 +110,10 @@ type Event struct {
 	LogProb float64 // log-probability of Token (before sampling filters)
 	Top     []sample.TokenProb
 	Done    *Result // set on the last event
-	Err     error   // set when the request failed
+	// Timings, with Request.TimingsPerToken, are the request's counts and
+	// times so far (the token's own included; no Tokens or Text).
+	Timings *Result
+	Err     error // set when the request failed
 }
 
 // Result summarises a finished request.
@@ -208,6 +214,7 @@ type Stats struct {
 	Processing      int // slots busy now
 	Deferred        int // requests waiting for a slot
 	DecodeCalls     int64
+	BusySlots       int64 // slots with tokens in a forward pass, summed over the passes
 
 	Requantizations   int64
 	RequantizeSeconds float64

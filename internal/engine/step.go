@@ -93,8 +93,15 @@ func (s *Scheduler) stepOnce() {
 	t0 := time.Now()
 	logits, err := s.runner.Forward(b, s.cache)
 	el := time.Since(t0)
+	busy := 0
+	for i, q := range b.Seq {
+		if i == 0 || q != b.Seq[i-1] {
+			busy++ // a slot's tokens are consecutive in the batch
+		}
+	}
 	s.mu.Lock()
 	s.stats.DecodeCalls++
+	s.stats.BusySlots += int64(busy)
 	s.mu.Unlock()
 	if err != nil {
 		s.log.Error("forward pass failed", "err", err)
@@ -204,6 +211,15 @@ func (s *Scheduler) emitToken(sl *slot, logits []float32, tok int) {
 		sl.sent = safe
 	}
 	sl.last = tok
+	if r.TimingsPerToken {
+		t := *sl.res
+		t.Tokens, t.Text = nil, ""
+		t.PredictedTokens = len(sl.res.Tokens)
+		if !sl.tGen.IsZero() {
+			t.PredictTime = time.Since(sl.tGen)
+		}
+		ev.Timings = &t
+	}
 	sl.out <- ev
 	switch {
 	case stopType != "":

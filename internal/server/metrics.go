@@ -15,9 +15,14 @@ import (
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
-// MetricsPrefix prefixes every metric name (llama-server uses
-// "llamacpp:").
+// MetricsPrefix prefixes kvserve's own metric names.
 const MetricsPrefix = "kvserve:"
+
+// LlamaCppPrefix prefixes the series llama-server exports, under the names
+// and types it gives them, so dashboards and autoscalers written for
+// llama-server read kvserve unchanged; kvserve's own series (MetricsPrefix)
+// stand beside them.
+const LlamaCppPrefix = "llamacpp:"
 
 // collector exports the scheduler's counters and the cache's state at
 // scrape time.
@@ -45,6 +50,42 @@ type collector struct {
 	// (what its endpoint picker scrapes), and what a step down would free.
 	mspWaiting, mspRunning, utilization, limit, configInfo *prometheus.Desc
 	stepDown, floor                                        *prometheus.Desc
+
+	llama llamaDescs // llama-server's series
+}
+
+// llamaDescs are llama-server's /metrics series (llamacpp:...).
+type llamaDescs struct {
+	promptTokens, promptSeconds, predicted, predictedSeconds *prometheus.Desc
+	decodes, tokensMax, busyPerDecode                        *prometheus.Desc
+	promptRate, predictedRate, processing, deferred          *prometheus.Desc
+	cacheUsage, cacheTokens                                  *prometheus.Desc
+}
+
+func newLlamaDescs() llamaDescs {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(LlamaCppPrefix+name, help, nil, nil)
+	}
+	return llamaDescs{
+		promptTokens:     d("prompt_tokens_total", "Number of prompt tokens processed."),
+		promptSeconds:    d("prompt_seconds_total", "Prompt process time"),
+		predicted:        d("tokens_predicted_total", "Number of generation tokens processed."),
+		predictedSeconds: d("tokens_predicted_seconds_total", "Predict process time"),
+		decodes:          d("n_decode_total", "Total number of llama_decode() calls"),
+		tokensMax:        d("n_tokens_max", "Largest observed n_tokens."),
+		busyPerDecode:    d("n_busy_slots_per_decode", "Average number of busy slots per llama_decode() call"),
+		promptRate:       d("prompt_tokens_seconds", "Average prompt throughput in tokens/s."),
+		predictedRate:    d("predicted_tokens_seconds", "Average generation throughput in tokens/s."),
+		processing:       d("requests_processing", "Number of requests processing."),
+		deferred:         d("requests_deferred", "Number of requests deferred."),
+		cacheUsage:       d("kv_cache_usage_ratio", "KV-cache usage. 1 means 100 percent usage."),
+		cacheTokens:      d("kv_cache_tokens", "KV-cache tokens."),
+	}
+}
+
+func (l *llamaDescs) all() []*prometheus.Desc {
+	return []*prometheus.Desc{l.promptTokens, l.promptSeconds, l.predicted, l.predictedSeconds, l.decodes,
+		l.tokensMax, l.busyPerDecode, l.promptRate, l.predictedRate, l.processing, l.deferred, l.cacheUsage, l.cacheTokens}
 }
 
 func newCollector(s *Server) *collector {
@@ -94,6 +135,8 @@ func newCollector(s *Server) *collector {
 		configInfo:  d("cache_config_info", "Cache configuration for prefix-cache-aware routing (value 1): block_size is the page size in tokens, num_gpu_blocks the pages (all layers) the cache can hold.", "block_size", "num_gpu_blocks"),
 		stepDown:    d("kv_cache_step_down_bytes", "Cache bytes that converting every held page one step down its precision ladder would free now."),
 		floor:       d("kv_cache_floor_bytes", "Cache bytes the held pages would take with every page at the bottom of its precision ladder."),
+
+		llama: newLlamaDescs(),
 	}
 }
 
@@ -104,6 +147,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections, c.cacheRoleBytes, c.reasoningDropped, c.evictedTokens,
 		c.draftTokens, c.draftAccepted, c.draftCacheBytes, c.sharedBytes, c.diskBytes, c.diskEvents, c.ramBytes,
 		c.mspWaiting, c.mspRunning, c.utilization, c.limit, c.configInfo, c.stepDown, c.floor} {
+		ch <- d
+	}
+	for _, d := range c.llama.all() {
 		ch <- d
 	}
 }
@@ -287,6 +333,27 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	m(c.cacheUsage, prometheus.GaugeValue, ratio)
 	m(c.cacheTokens, prometheus.GaugeValue, float64(tokens))
+
+	// llama-server's series, with its types (n_tokens_max and
+	// n_busy_slots_per_decode are counters there too).
+	l := &c.llama
+	busy := 0.0
+	if st.DecodeCalls > 0 {
+		busy = float64(st.BusySlots) / float64(st.DecodeCalls)
+	}
+	m(l.promptTokens, prometheus.CounterValue, float64(st.PromptTokens))
+	m(l.promptSeconds, prometheus.CounterValue, st.PromptSeconds)
+	m(l.predicted, prometheus.CounterValue, float64(st.PredictedTokens))
+	m(l.predictedSeconds, prometheus.CounterValue, st.PredictSeconds)
+	m(l.decodes, prometheus.CounterValue, float64(st.DecodeCalls))
+	m(l.tokensMax, prometheus.CounterValue, float64(s.nTokensMax.Load()))
+	m(l.busyPerDecode, prometheus.CounterValue, busy)
+	m(l.promptRate, prometheus.GaugeValue, rate(st.PromptTokens, st.PromptSeconds))
+	m(l.predictedRate, prometheus.GaugeValue, rate(st.PredictedTokens, st.PredictSeconds))
+	m(l.processing, prometheus.GaugeValue, float64(st.Processing))
+	m(l.deferred, prometheus.GaugeValue, float64(st.Deferred))
+	m(l.cacheUsage, prometheus.GaugeValue, ratio)
+	m(l.cacheTokens, prometheus.GaugeValue, float64(tokens))
 
 	// A request waiting in the scheduler's queue is also one the server
 	// counts as waiting for its start: the larger, not the sum.

@@ -2,7 +2,9 @@ package tensor
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
+	"sync/atomic"
 )
 
 // The codebook cache types (kvserve's own, not ggml's): rows that were
@@ -118,6 +120,47 @@ func codebookSSE(L []float32, x []float32, d float32, idx []uint8) float32 {
 // cbScaleSteps are the fractions of amax/Lmax tried as a block's scale.
 var cbScaleSteps = [...]float32{1, 0.9, 0.8, 0.7, 0.6}
 
+// cbScaleStepsFine are the fractions tried by CodebookScaleFine.
+var cbScaleStepsFine = [...]float32{1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55, 0.5}
+
+// CodebookScaleMode is how the codebook encoder picks a block's scale. It
+// changes only which scale and indices are stored, never the format: pages
+// encoded in any mode decode alike (the levels were fitted under
+// CodebookScaleSearch).
+type CodebookScaleMode int32
+
+const (
+	// CodebookScaleSearch (the default): amax/Lmax × {1, 0.9, 0.8, 0.7,
+	// 0.6}, then the least-squares scale of the best one's indices; the
+	// scale of least squared error is kept.
+	CodebookScaleSearch CodebookScaleMode = iota
+	// CodebookScaleMaxAbs: amax/Lmax alone (the largest value coded exactly),
+	// as ggml's formats choose.
+	CodebookScaleMaxAbs
+	// CodebookScaleFine: eleven fractions 1, 0.95, ..., 0.5, then two rounds
+	// of the least-squares refit.
+	CodebookScaleFine
+)
+
+var cbScaleMode atomic.Int32
+
+// SetCodebookScaleMode sets how every later codebook encoding picks its
+// block scales (process-wide; for measuring what the search buys).
+func SetCodebookScaleMode(m CodebookScaleMode) { cbScaleMode.Store(int32(m)) }
+
+// ParseCodebookScaleMode parses "search", "maxabs" or "fine".
+func ParseCodebookScaleMode(s string) (CodebookScaleMode, error) {
+	switch s {
+	case "search", "":
+		return CodebookScaleSearch, nil
+	case "maxabs":
+		return CodebookScaleMaxAbs, nil
+	case "fine":
+		return CodebookScaleFine, nil
+	}
+	return 0, fmt.Errorf("codebook scale mode %q: want search, maxabs or fine", s)
+}
+
 // encodeCodebookBlock chooses the scale and indices of one block of x:
 // scales amax/Lmax·f for the fractions f of cbScaleSteps, then the least-
 // squares scale Σx·L/ΣL² of the best one's indices, keeping whichever has
@@ -149,20 +192,30 @@ func encodeCodebookBlock(L []float32, x []float32, idx []uint8) float32 {
 		}
 	}
 	lmax := L[len(L)-1]
-	for _, f := range cbScaleSteps {
+	mode := CodebookScaleMode(cbScaleMode.Load())
+	steps, refits := cbScaleSteps[:], 1
+	switch mode {
+	case CodebookScaleMaxAbs:
+		steps, refits = steps[:1], 0
+	case CodebookScaleFine:
+		steps, refits = cbScaleStepsFine[:], 2
+	}
+	for _, f := range steps {
 		try(amax / lmax * f)
 	}
 	if best == 0 {
 		return 0
 	}
-	var sxl, sll float32
-	for i, v := range x {
-		l := L[idx[i]]
-		sxl += v * l
-		sll += l * l
-	}
-	if sll > 0 && sxl > 0 {
-		try(sxl / sll)
+	for r := 0; r < refits; r++ {
+		var sxl, sll float32
+		for i, v := range x {
+			l := L[idx[i]]
+			sxl += v * l
+			sll += l * l
+		}
+		if sll > 0 && sxl > 0 {
+			try(sxl / sll)
+		}
 	}
 	return best
 }
