@@ -175,6 +175,11 @@ func TestDiskTierFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts server processes")
 	}
+	if raceEnabled {
+		// The server processes would run the race build (minutes more);
+		// what this test checks is across processes, not data races.
+		t.Skip("not under the race detector")
+	}
 	if _, err := os.Stat("/proc/self/fd"); err != nil {
 		t.Skip("needs /proc")
 	}
