@@ -77,35 +77,6 @@ func CodebookLevels(t Type) []float32 {
 	return nil
 }
 
-// nearestLevel returns the index of the level nearest to v (levels
-// ascending; ties to the lower index).
-func nearestLevel(L []float32, v float32) int {
-	// Binary search on the midpoints: the first level whose upper edge is
-	// above v.
-	lo, hi := 0, len(L)-1
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if v > (L[mid]+L[mid+1])*0.5 {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	return lo
-}
-
-// codebookIndices fills idx with the nearest levels of x/d and returns
-// Σ x·L[idx] and Σ L[idx]².
-func codebookIndices(L []float32, x []float32, inv float32, idx []uint8) (sxl, sll float32) {
-	for i, v := range x {
-		k := nearestLevel(L, v*inv)
-		idx[i] = uint8(k)
-		sxl += v * L[k]
-		sll += L[k] * L[k]
-	}
-	return
-}
-
 // codebookSSE returns the squared error of x coded with scale d and the
 // indices in idx.
 func codebookSSE(L []float32, x []float32, d float32, idx []uint8) float32 {
@@ -179,17 +150,45 @@ func encodeCodebookBlock(L []float32, x []float32, idx []uint8) float32 {
 	}
 	var tmp [64]uint8
 	t := tmp[:len(x)]
+	// The cell edges: a value goes to the first level whose upper edge is
+	// above it (ties to the lower level).
+	var midBuf [15]float32
+	mids := midBuf[:len(L)-1]
+	for k := range mids {
+		mids[k] = (L[k] + L[k+1]) * 0.5
+	}
 	best, bestE := float32(0), float32(math.Inf(1))
+	// try codes x with scale d (rounded to binary16 as stored) and keeps it
+	// if its squared error is the least so far; it stops as soon as the
+	// running error reaches the best (the sum never decreases), which
+	// changes no choice.
 	try := func(d float32) {
 		d = F16ToF32(F32ToF16(d))
 		if d == 0 || math.IsInf(float64(d), 0) {
 			return
 		}
-		codebookIndices(L, x, 1/d, t)
-		if e := codebookSSE(L, x, d, t); e < bestE {
-			best, bestE = d, e
-			copy(idx, t)
+		inv := 1 / d
+		var e float32
+		for i, v := range x {
+			u := v * inv
+			lo, hi := 0, len(mids)
+			for lo < hi {
+				mid := (lo + hi) / 2
+				if u > mids[mid] {
+					lo = mid + 1
+				} else {
+					hi = mid
+				}
+			}
+			t[i] = uint8(lo)
+			r := v - d*L[lo]
+			e += r * r
+			if !(e < bestE) {
+				return
+			}
 		}
+		best, bestE = d, e
+		copy(idx, t)
 	}
 	lmax := L[len(L)-1]
 	mode := CodebookScaleMode(cbScaleMode.Load())
