@@ -49,6 +49,15 @@ type Arch struct {
 	ExpertGating Gating
 	ExpertNorm   bool
 
+	// AttnGate: attn_q holds, per head, the query then as many gate rows;
+	// the attention output is multiplied by sigmoid(gate) before
+	// attn_output (qwen3next's gated attention).
+	AttnGate bool
+	// Hybrid: some layers are Gated DeltaNet layers instead of attention
+	// (hybrid.go); the Config hook marks them in Config.Recurrent and
+	// reads their shape (Config.SSM).
+	Hybrid bool
+
 	// Config reads the architecture's own keys after the common ones
 	// (context, sizes, heads, norm epsilon, RoPE) and sets what differs:
 	// per-layer attention, query scale, soft caps, a second RoPE for
