@@ -31,6 +31,15 @@ import (
 // token t, out = Σ_i in[t+i]·w[c][i] where in is the state followed by x,
 // as ggml_ssm_conv computes it.
 func Conv(x []float32, n, ch int, w []float32, K int, state []float32) {
+	conv(x, n, ch, w, K, state, true)
+}
+
+// ConvLinear is Conv without the SiLU (LFM2's short convolution).
+func ConvLinear(x []float32, n, ch int, w []float32, K int, state []float32) {
+	conv(x, n, ch, w, K, state, false)
+}
+
+func conv(x []float32, n, ch int, w []float32, K int, state []float32, act bool) {
 	if K < 1 {
 		return
 	}
@@ -51,7 +60,10 @@ func Conv(x []float32, n, ch int, w []float32, K int, state []float32) {
 			for i := 0; i < K; i++ {
 				s += win[i] * wc[i]
 			}
-			*xi = silu(s)
+			if act {
+				s = silu(s)
+			}
+			*xi = s
 			copy(win, win[1:])
 		}
 		copy(st, win[:K-1])

@@ -55,7 +55,7 @@ func (c *Cache) initState() error {
 	if len(cfg.Recurrent) != cfg.Layers {
 		return fmt.Errorf("kvcache: %d recurrent-layer flags for %d layers", len(cfg.Recurrent), cfg.Layers)
 	}
-	if cfg.ConvState < 0 || cfg.SSMState <= 0 || cfg.Checkpoints < 0 || cfg.Checkpoints > 64 {
+	if cfg.ConvState < 0 || cfg.SSMState < 0 || cfg.ConvState+cfg.SSMState == 0 || cfg.Checkpoints < 0 || cfg.Checkpoints > 64 {
 		return fmt.Errorf("kvcache: recurrent state %d/%d floats, %d checkpoints invalid", cfg.ConvState, cfg.SSMState, cfg.Checkpoints)
 	}
 	c.stateOff, c.stateN = cfg.stateLayout()

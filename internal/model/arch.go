@@ -34,6 +34,9 @@ type Arch struct {
 	// FFNNorm names the RMSNorm before the FFN ("" = "ffn_norm"; gpt-oss
 	// calls it post_attention_norm).
 	FFNNorm string
+	// OutputNorm lists the names the final RMSNorm may have, the first
+	// found is used (nil: "output_norm.weight").
+	OutputNorm []string
 
 	// MoE: the FFN is a mixture of experts (see moe.go): a router
 	// (ffn_gate_inp) scores NExpert experts per token, the NExpertUsed

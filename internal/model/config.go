@@ -81,6 +81,11 @@ type SSMConfig struct {
 	// head, and value head h reads key head h mod NK (the key heads
 	// tiled) instead of h / (NV/NK) (each repeated in place).
 	Split bool
+	// ShortConv is LFM2's gated short convolution instead of a DeltaNet:
+	// in_proj gives b, c, x over Channels (= NEmbd) channels; the layer is
+	// c·conv(b·x) with a ConvKernel-tap convolution and no recurrent state.
+	ShortConv bool
+	Channels  int
 }
 
 // KeyHead is the key (and query) head value head hv reads.
@@ -93,10 +98,20 @@ func (s *SSMConfig) KeyHead(hv int) int {
 
 // ConvChannels is the number of channels the convolution runs over (q, k
 // and v of every head).
-func (s *SSMConfig) ConvChannels() int { return 2*s.NK*s.State + s.Inner }
+func (s *SSMConfig) ConvChannels() int {
+	if s.ShortConv {
+		return s.Channels
+	}
+	return 2*s.NK*s.State + s.Inner
+}
 
 // HeadV is a value head's dimension.
-func (s *SSMConfig) HeadV() int { return s.Inner / s.NV }
+func (s *SSMConfig) HeadV() int {
+	if s.NV == 0 {
+		return 0
+	}
+	return s.Inner / s.NV
+}
 
 // ConvStateFloats is the size of one layer's convolution state per
 // sequence: the last ConvKernel-1 inputs of every channel.
@@ -104,7 +119,7 @@ func (s *SSMConfig) ConvStateFloats() int { return (s.ConvKernel - 1) * s.ConvCh
 
 // StateFloats is the size of one layer's recurrent state per sequence:
 // a State × HeadV matrix per value head.
-func (s *SSMConfig) StateFloats() int { return s.State * s.Inner }
+func (s *SSMConfig) StateFloats() int { return s.State * s.Inner } // 0 for a short convolution
 
 // IsRecurrent reports whether layer l is a recurrent (Gated DeltaNet)
 // layer, which has no KV rows.

@@ -215,7 +215,11 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 		L := &m.Layers[l]
 		rmsNormRows(xn, x, L.AttnNorm, E, c.NormEps)
 		if c.IsRecurrent(l) {
-			r.deltaNet(l, L, b, xn, n, skv)
+			if c.SSM.ShortConv {
+				r.shortConv(l, L, b, xn, n, skv)
+			} else {
+				r.deltaNet(l, L, b, xn, n, skv)
+			}
 			addInPlace(x, xn)
 			r.ffn(L, x, xn, gate, up, n)
 			continue

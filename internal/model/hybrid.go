@@ -60,6 +60,10 @@ type hybridScratch struct {
 
 func newHybridScratch(c *Config, maxBatch, threads int) *hybridScratch {
 	s := &c.SSM
+	if s.ShortConv {
+		E := c.NEmbd
+		return &hybridScratch{qkvz: make([]float32, maxBatch*3*E), cx: make([]float32, maxBatch*E), core: make([]float32, maxBatch*E)}
+	}
 	h := &hybridScratch{
 		qkvz: make([]float32, maxBatch*(2*s.NK*s.State+2*s.Inner)),
 		ba:   make([]float32, maxBatch*2*s.NV),
@@ -171,6 +175,35 @@ func (r *Runner) deltaNet(l int, L *Layer, b *Batch, xn []float32, n int, kv Sta
 	}
 	r.mm.reset(n)
 	r.mm.add(L.SSMOut, core, xn, c.NEmbd)
+	r.mm.run()
+}
+
+// shortConv computes LFM2's gated short-convolution layer l for the n
+// tokens of xn and writes its output (after out_proj) over xn.
+func (r *Runner) shortConv(l int, L *Layer, b *Batch, xn []float32, n int, kv StateKV) {
+	c := &r.M.Config
+	h := r.hy
+	E := c.NEmbd
+	bcx, bx, y := h.qkvz[:n*3*E], h.cx[:n*E], h.core[:n*E]
+	r.mm.reset(n)
+	r.mm.add(L.SSMIn, xn, bcx, 3*E)
+	r.mm.run()
+	for t := 0; t < n; t++ {
+		kernels.Mul(bx[t*E:(t+1)*E], bcx[t*3*E:t*3*E+E], bcx[t*3*E+2*E:(t+1)*3*E])
+	}
+	for ri, run := range r.runs {
+		t0, m := run[0], run[1]
+		conv, _ := kv.State(l, seqOf(b, t0))
+		deltanet.ConvLinear(bx[t0*E:(t0+m)*E], m, E, L.SSMConv, c.SSM.ConvKernel, conv)
+		if r.ckpt[ri] {
+			kv.Checkpoint(l, seqOf(b, t0), b.Pos[t0]+m)
+		}
+	}
+	for t := 0; t < n; t++ {
+		kernels.Mul(y[t*E:(t+1)*E], bcx[t*3*E+E:t*3*E+2*E], bx[t*E:(t+1)*E])
+	}
+	r.mm.reset(n)
+	r.mm.add(L.SSMOut, y, xn, E)
 	r.mm.run()
 }
 

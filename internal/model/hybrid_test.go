@@ -165,3 +165,41 @@ func TestHybridMissingStateTensor(t *testing.T) {
 		t.Log(err)
 	}
 }
+
+// lfm2: gated short-convolution layers (conv state only) beside attention
+// layers; a batch gives the logits of the same tokens decoded one by one
+// (the convolution's state carries the window: bit for bit), and a layer
+// missing its convolution is refused naming it.
+func TestLFM2PrefillEqualsDecode(t *testing.T) {
+	m := loadPath(t, synthFile(t, "tiny-lfm2", "f16"))
+	if !m.SSM.ShortConv || !m.IsRecurrent(0) || m.IsRecurrent(2) || m.NHeadKV != 2 || m.Layers[0].SSMIn == nil || m.Layers[2].Wq == nil {
+		t.Fatalf("lfm2 loaded as %+v, kv heads %d", m.SSM, m.NHeadKV)
+	}
+	pool := parallel.New(2)
+	defer pool.Close()
+	const n = 70
+	toks, pos, outs := make([]int, n), make([]int, n), make([]bool, n)
+	for i := range toks {
+		toks[i], pos[i], outs[i] = (i*7919+13)%8000, i, true
+	}
+	r := model.NewRunner(m, pool, n)
+	lg, err := r.Forward(&model.Batch{Tokens: toks, Pos: pos, Output: outs}, newHybridCache(t, m, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := append([]float32(nil), lg...)
+	kv := newHybridCache(t, m, 0)
+	b := &model.Batch{Tokens: []int{0}, Pos: []int{0}}
+	for i := range toks {
+		b.Tokens[0], b.Pos[0] = toks[i], i
+		lg, err := r.Forward(b, kv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, v := range lg {
+			if v != batch[i*m.NVocab+j] {
+				t.Fatalf("token %d logit %d: %v decoded, %v in the batch", i, j, v, batch[i*m.NVocab+j])
+			}
+		}
+	}
+}

@@ -119,7 +119,17 @@ func Load(f *gguf.File) (*Model, error) {
 		return nil, l.err
 	}
 	m.NVocab = m.TokEmbd.Out
-	m.OutputNorm = l.vec("output_norm.weight", c.NEmbd)
+	onorm := "output_norm.weight"
+	if len(arch.OutputNorm) > 0 {
+		onorm = arch.OutputNorm[0]
+		for _, name := range arch.OutputNorm {
+			if l.has(name) {
+				onorm = name
+				break
+			}
+		}
+	}
+	m.OutputNorm = l.vec(onorm, c.NEmbd)
 	if l.has("output.weight") {
 		m.Output = l.linear("output.weight", c.NEmbd, m.NVocab)
 	} else {
@@ -265,6 +275,12 @@ func (l *loader) loadExperts(L *Layer, p string, c *Config) {
 // it.
 func (l *loader) loadSSM(L *Layer, p string, c *Config) {
 	s := &c.SSM
+	if s.ShortConv { // LFM2
+		L.SSMIn = l.linear(p+"shortconv.in_proj.weight", c.NEmbd, 3*c.NEmbd)
+		L.SSMConv = l.vec(p+"shortconv.conv.weight", s.ConvKernel*c.NEmbd)
+		L.SSMOut = l.linear(p+"shortconv.out_proj.weight", c.NEmbd, c.NEmbd)
+		return
+	}
 	if s.Split {
 		L.SSMQKV = l.linear(p+"attn_qkv.weight", c.NEmbd, s.ConvChannels())
 		L.SSMZ = l.linear(p+"attn_gate.weight", c.NEmbd, s.Inner)

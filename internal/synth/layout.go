@@ -70,7 +70,14 @@ func layout(p *Preset) []spec {
 			spec{name: "rope_factors_short.weight", dims: []uint64{uint64(p.ropeDim() / 2)}, role: roleRopeShort, layer: -1})
 	}
 	add("token_embd.weight", "model.embed_tokens.weight", roleEmbd, -1, d, V)
-	add("output_norm.weight", "model.norm.weight", roleNorm, -1, d)
+	if p.Arch == "lfm2" {
+		// The reference llama.cpp looks LFM2's final norm up as
+		// "output_norm", without ".weight" (the converter writes
+		// token_embd_norm.weight, which that build cannot load).
+		add("output_norm", "model.embedding_norm.weight", roleNorm, -1, d)
+	} else {
+		add("output_norm.weight", "model.norm.weight", roleNorm, -1, d)
+	}
 	if !p.Tied {
 		add("output.weight", "lm_head.weight", roleOutput, -1, d, V)
 	}
@@ -79,6 +86,10 @@ func layout(p *Preset) []spec {
 		b := fmt.Sprintf("blk.%d.", i)
 		h := fmt.Sprintf("model.layers.%d.", i)
 		add(b+"attn_norm.weight", h+"input_layernorm.weight", roleNorm, i, d)
+		if p.Arch == "lfm2" {
+			lfm2Layer(p, i, add, func(g string) { ts[len(ts)-1].gate = g })
+			continue
+		}
 		if p.Arch == "qwen3next" || p.Arch == "qwen35" || p.Arch == "qwen35moe" {
 			qwen3NextLayer(p, i, add, func(g string) { ts[len(ts)-1].gate = g })
 			continue
@@ -158,6 +169,43 @@ func layout(p *Preset) []spec {
 	}
 	sort.SliceStable(ts, func(a, b int) bool { return ts[a].hf < ts[b].hf })
 	return append(extra, ts...)
+}
+
+// lfm2Layer adds one LFM2 block after attn_norm (operator_norm): a gated
+// short convolution or attention with q/k norms, then ffn_norm and a dense
+// SwiGLU FFN.
+func lfm2Layer(p *Preset, i int, add func(name, hf string, r role, layer int, dims ...uint64), upRepeats func(gate string)) {
+	d, ff := uint64(p.NEmbd), uint64(p.NFF)
+	b := fmt.Sprintf("blk.%d.", i)
+	h := fmt.Sprintf("model.layers.%d.", i)
+	if p.isAttnLayer(i) {
+		qDim, kvDim := uint64(p.NHead*p.HeadDim), uint64(p.NHeadKV*p.HeadDim)
+		add(b+"attn_k_norm.weight", h+"self_attn.k_layernorm.weight", roleNorm, i, uint64(p.HeadDim))
+		add(b+"attn_k.weight", h+"self_attn.k_proj.weight", roleIn, i, d, kvDim)
+		add(b+"attn_output.weight", h+"self_attn.out_proj.weight", roleAttnOut, i, qDim, d)
+		add(b+"attn_q_norm.weight", h+"self_attn.q_layernorm.weight", roleNorm, i, uint64(p.HeadDim))
+		add(b+"attn_q.weight", h+"self_attn.q_proj.weight", roleIn, i, d, qDim)
+		add(b+"attn_v.weight", h+"self_attn.v_proj.weight", roleIn, i, d, kvDim)
+	} else {
+		add(b+"shortconv.conv.weight", h+"conv.conv.weight", roleConv, i, uint64(p.ShortConv), d)
+		add(b+"shortconv.in_proj.weight", h+"conv.in_proj.weight", roleIn, i, d, 3*d)
+		add(b+"shortconv.out_proj.weight", h+"conv.out_proj.weight", roleAttnOut, i, d, d)
+	}
+	add(b+"ffn_down.weight", h+"feed_forward.w2.weight", roleDown, i, ff, d)
+	add(b+"ffn_gate.weight", h+"feed_forward.w1.weight", roleIn, i, d, ff)
+	add(b+"ffn_up.weight", h+"feed_forward.w3.weight", roleIn, i, d, ff)
+	upRepeats(b + "ffn_gate.weight")
+	add(b+"ffn_norm.weight", h+"ffn_norm.weight", roleNorm, i, d)
+}
+
+// isAttnLayer reports whether layer i of an LFM2 preset is an attention layer.
+func (p *Preset) isAttnLayer(i int) bool {
+	for _, l := range p.AttnLayers {
+		if l == i {
+			return true
+		}
+	}
+	return false
 }
 
 // qwen3NextLayer adds the tensors of one qwen3next block after attn_norm:
@@ -329,6 +377,20 @@ func metadata(p *Preset, seed uint64, fileType uint32, float bool) []gguf.KV {
 		u32(a+"expert_used_count", p.NExpertUsed)
 		u32(a+"expert_feed_forward_length", p.NFFExp)
 		u32(a+"attention.sliding_window", p.SlidingWindow)
+	case "lfm2":
+		kvs := make([]uint32, p.NLayer)
+		for l := range kvs {
+			if p.isAttnLayer(l) {
+				kvs[l] = uint32(p.NHeadKV)
+			}
+		}
+		for i := range kv {
+			if kv[i].Key == a+"attention.head_count_kv" {
+				kv[i].Value = gguf.Value{Type: gguf.TypeArray, V: &gguf.Array{Elem: gguf.TypeUint32, Values: kvs}}
+			}
+		}
+		u32(a+"shortconv.l_cache", p.ShortConv)
+		u32(a+"vocab_size", p.NVocab)
 	case "qwen3next", "qwen35", "qwen35moe":
 		if p.NExpert > 0 {
 			u32(a+"expert_count", p.NExpert)

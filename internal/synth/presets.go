@@ -46,6 +46,10 @@ type Preset struct {
 	// but each fourth) with SSMNK key heads and SSMNV value heads of
 	// SSMState dimensions, and a causal convolution of SSMConv taps.
 	SSMConv, SSMState, SSMNK, SSMNV int
+	// LFM2: a gated short convolution of ShortConv taps in every layer but
+	// those listed in AttnLayers.
+	ShortConv  int
+	AttnLayers []int
 
 	// Params is the published parameter count of the text model (0 for
 	// tiny presets, or when no exact figure is published); tests check the
@@ -227,6 +231,9 @@ var presets = []*Preset{
 		NEmbd: 256, NLayer: 8, NHead: 4, NHeadKV: 2, HeadDim: 64, NFF: 768, NVocab: 8256, NCtx: 4096, HeadDimKey: true,
 		RopeBase: 1e7, RopeDim: 16, NormEps: 1e-6, NExpert: 16, NExpertUsed: 4, NFFExp: 128, NFFShared: 256,
 		SSMConv: 4, SSMState: 64, SSMNK: 2, SSMNV: 4},
+	{Name: "tiny-lfm2", Model: "LFM2 structure", Arch: "lfm2", Family: FamilyQwen, Vocab: VocabKvtest, Tiny: true,
+		NEmbd: 256, NLayer: 6, NHead: 4, NHeadKV: 2, HeadDim: 64, NFF: 768, NVocab: 8256, NCtx: 4096,
+		RopeBase: 1e6, NormEps: 1e-5, Tied: true, ShortConv: 3, AttnLayers: []int{2, 5}},
 	{Name: "tiny-gemma3", Model: "Gemma 3 structure", Arch: "gemma3", Family: FamilyGemma, Vocab: VocabKvtest, Tiny: true,
 		NEmbd: 256, NLayer: 8, NHead: 4, NHeadKV: 2, HeadDim: 64, NFF: 768, NVocab: 8256, NCtx: 4096, HeadDimKey: true,
 		RopeBase: 1e6, RopeBaseSWA: 10000, LinearRope: 8, NormEps: 1e-6, Tied: true, SlidingWindow: 32},
@@ -302,6 +309,10 @@ func (p *Preset) check() error {
 		return fmt.Errorf("synth: preset %s: %d layers is too many", p.Name, p.NLayer)
 	}
 	switch p.Arch {
+	case "lfm2":
+		if p.NExpert != 0 || p.ShortConv < 2 || len(p.AttnLayers) == 0 || p.NHead*p.HeadDim != p.NEmbd {
+			return fmt.Errorf("synth: preset %s: lfm2 needs a short convolution, attention layers and heads × head dim = n_embd", p.Name)
+		}
 	case "llama", "mistral3", "qwen2", "qwen3", "gemma2", "gemma3", "phi3":
 		if p.NExpert != 0 {
 			return fmt.Errorf("synth: preset %s: %s has no experts", p.Name, p.Arch)
