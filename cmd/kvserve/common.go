@@ -51,6 +51,7 @@ func registerCache(f *flags, o *engine.CacheOptions) {
 	f.String(&o.ValueChannels, "off", "quantized V pages keep per-page per-channel means: off or centre", "cache-value-channels")
 	f.Int(&o.PageTokens, 256, "token positions per cache page (the unit of conversion and freeing)", "cache-page-tokens")
 	f.Bool(&o.SWAFull, false, "keep every page of sliding-window layers (by default a window layer releases the pages no later token attends)", "swa-full")
+	f.Int(&o.CtxCheckpoints, engine.DefaultCtxCheckpoints, "hybrid recurrent models: recurrent-state checkpoints kept per slot at page boundaries, so a conversation's next turn resumes instead of re-evaluating its history (0-64)", "ctx-checkpoints")
 }
 
 func registerSampling(f *flags, p *sample.Params) {

@@ -183,7 +183,7 @@ func registerLlamaCompat(f *flags, lc *llamaCompat) {
 	lc.note(f, true, "weights are checked as they load", "check-tensors")
 	lc.note(f, true, "llama-server's host-memory prompt cache; kvserve keeps each slot's cache in its pages", "no-cache-idle-slots")
 	lc.note(f, true, "llama-server's host-memory prompt cache; kvserve keeps each slot's cache in its pages", "cache-idle-slots")
-	lc.note(f, false, "no checkpoints are needed: sliding-window layers keep their pages (see --swa-full)", "ctx-checkpoints", "swa-checkpoints")
+	lc.note(f, false, "no checkpoints are needed: sliding-window layers keep their pages (see --swa-full; --ctx-checkpoints is for hybrid recurrent models)", "swa-checkpoints")
 	lc.note(f, false, "deprecated in llama.cpp; kvserve's cache is paged and never fragments", "dt", "defrag-thold")
 	// Threads and scheduling.
 	lc.note(f, false, whyThreads, "tb", "threads-batch")

@@ -76,8 +76,14 @@ func (s *Scheduler) reserve(p *cachepolicy.Policy, r *Request) int64 {
 		return 0 // no budget without ladders (Policy.Validate)
 	}
 	sh := &s.shape
+	kvLayers := int64(sh.Layers)
+	for _, rec := range sh.Recurrent {
+		if rec {
+			kvLayers-- // a recurrent layer holds state, no pages
+		}
+	}
 	kv := func(k, v tensor.Type) int64 {
-		return int64(sh.PageBytes(k, false)+sh.PageBytes(v, true)) * int64(sh.Layers)
+		return int64(sh.PageBytes(k, false)+sh.PageBytes(v, true)) * kvLayers
 	}
 	low := kv(p.LadderK[len(p.LadderK)-1], p.LadderV[len(p.LadderV)-1])
 	write := max(kv(p.LadderK[0], p.LadderV[0]), low)
@@ -86,7 +92,11 @@ func (s *Scheduler) reserve(p *cachepolicy.Policy, r *Request) int64 {
 		n = min(n, p.Evict.MaxTokens(sh.PageTokens))
 	}
 	pages := int64((n + sh.PageTokens - 1) / sh.PageTokens)
-	return (pages-1)*low + write
+	// A hybrid model's slot also holds its recurrent state and its
+	// checkpoints, f32 whatever the ladders.
+	sh1 := *sh
+	sh1.Seqs = 1
+	return (pages-1)*low + write + kvcache.StateCapacityFor(sh1)
 }
 
 // pickSlot chooses an idle slot: the requested one, else the one whose

@@ -19,11 +19,49 @@ type CacheOptions struct {
 	SWAFull          bool   // keep sliding-window layers' pages (llama.cpp's --swa-full)
 	KeyChannels      string // "off", "centre" or "scale" (kvcache.KeyChannels)
 	ValueChannels    string // "off" or "centre" (kvcache.Config.ValueChannels)
+	// CtxCheckpoints is how many recurrent-state checkpoints a hybrid
+	// model's cache keeps per slot (at page boundaries; llama.cpp's
+	// --ctx-checkpoints). Ignored for attention-only models.
+	CtxCheckpoints int
 }
+
+// DefaultCtxCheckpoints is the default number of state checkpoints per slot.
+const DefaultCtxCheckpoints = 3
 
 // DefaultCacheOptions match llama.cpp's defaults (f16 K and V).
 func DefaultCacheOptions() CacheOptions {
-	return CacheOptions{TypeK: "f16", TypeV: "f16", Rotate: "on"}
+	return CacheOptions{TypeK: "f16", TypeV: "f16", Rotate: "on", CtxCheckpoints: DefaultCtxCheckpoints}
+}
+
+// cacheConfig is the cache configuration for m with these options.
+func (e *Engine) cacheConfig(o CacheOptions, seqs, ctx int) (kvcache.Config, error) {
+	m := e.Model
+	k, v, rotate, err := o.LayerTypes(m)
+	if err != nil {
+		return kvcache.Config{}, err
+	}
+	kc, err := kvcache.ParseKeyChannels(o.KeyChannels)
+	if err != nil {
+		return kvcache.Config{}, fmt.Errorf("--cache-key-channels: %w", err)
+	}
+	vc, err := kvcache.ParseKeyChannels(o.ValueChannels)
+	if err != nil || vc == kvcache.KeyChannelsScale {
+		return kvcache.Config{}, fmt.Errorf("--cache-value-channels must be off or centre, not %q", o.ValueChannels)
+	}
+	if o.CtxCheckpoints < 0 || o.CtxCheckpoints > 64 {
+		return kvcache.Config{}, fmt.Errorf("--ctx-checkpoints must be 0 to 64, not %d", o.CtxCheckpoints)
+	}
+	cfg := kvcache.Config{KeyChannels: kc, ValueChannels: vc == kvcache.KeyChannelsCentre,
+		Layers: m.NLayer, KVHeads: m.NHeadKV, HeadDimK: m.HeadDim, HeadDimV: m.HeadDimV,
+		Seqs: seqs, Ctx: ctx, PageTokens: o.PageTokens, Threads: e.Pool.Threads(),
+		TypeK: k, TypeV: v, Rotate: rotate, Attn: m.CacheAttn(), KeepWindowPages: o.SWAFull,
+	}
+	if m.Recurrent != nil {
+		cfg.Recurrent = m.Recurrent
+		cfg.ConvState, cfg.SSMState = m.SSM.ConvStateFloats(), m.SSM.StateFloats()
+		cfg.Checkpoints = o.CtxCheckpoints
+	}
+	return cfg, nil
 }
 
 // LayerTypes resolves the options into per-layer K and V types for m,
@@ -143,22 +181,9 @@ func ParseLayers(s string, nLayer int) ([]int, error) {
 
 // NewCache builds a cache for seqs sequences of up to ctx tokens.
 func (e *Engine) NewCache(o CacheOptions, seqs, ctx int) (*kvcache.Cache, error) {
-	m := e.Model
-	k, v, rotate, err := o.LayerTypes(m)
+	cfg, err := e.cacheConfig(o, seqs, ctx)
 	if err != nil {
 		return nil, err
 	}
-	kc, err := kvcache.ParseKeyChannels(o.KeyChannels)
-	if err != nil {
-		return nil, fmt.Errorf("--cache-key-channels: %w", err)
-	}
-	vc, err := kvcache.ParseKeyChannels(o.ValueChannels)
-	if err != nil || vc == kvcache.KeyChannelsScale {
-		return nil, fmt.Errorf("--cache-value-channels must be off or centre, not %q", o.ValueChannels)
-	}
-	return kvcache.New(kvcache.Config{KeyChannels: kc, ValueChannels: vc == kvcache.KeyChannelsCentre,
-		Layers: m.NLayer, KVHeads: m.NHeadKV, HeadDimK: m.HeadDim, HeadDimV: m.HeadDimV,
-		Seqs: seqs, Ctx: ctx, PageTokens: o.PageTokens, Threads: e.Pool.Threads(),
-		TypeK: k, TypeV: v, Rotate: rotate, Attn: m.CacheAttn(), KeepWindowPages: o.SWAFull,
-	})
+	return kvcache.New(cfg)
 }

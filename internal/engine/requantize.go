@@ -26,6 +26,10 @@ type RequantizeReport struct {
 	Draft                                bool
 	DraftBytesBefore, DraftBytesAfter    int64
 	DraftPagesConverted, DraftTokensConv int
+
+	// StateBytes is a hybrid model's recurrent state, which stays f32
+	// (not in BytesBefore/After, which count KV pages).
+	StateBytes int64
 }
 
 // ErrRequantizeBusy is returned when a requantization is already running.
@@ -61,7 +65,7 @@ func (s *Scheduler) Requantize(t kvcache.Target, dryRun bool) (*RequantizeReport
 		if err != nil {
 			return err
 		}
-		rep = &RequantizeReport{DryRun: dryRun, Layers: layers, BytesBefore: c.Bytes()}
+		rep = &RequantizeReport{DryRun: dryRun, Layers: layers, BytesBefore: c.Bytes(), StateBytes: c.StateBytes()}
 		var dsteps []kvcache.Step
 		dc := s.DraftCache()
 		if dc != nil && t.Layers == nil {

@@ -271,6 +271,9 @@ func (e *Engine) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 			}
 		}
 	}
+	if err := e.checkHybrid(o); err != nil {
+		return nil, err
+	}
 	cache, err := e.NewCache(o.Cache, o.Slots, o.SlotCtx)
 	if err != nil {
 		return nil, err
@@ -350,6 +353,9 @@ func (s *Scheduler) Submit(ctx context.Context, r *Request) (<-chan Event, error
 	}
 	if r.SlotID >= s.o.Slots {
 		return nil, fmt.Errorf("id_slot %d out of range (0-%d)", r.SlotID, s.o.Slots-1)
+	}
+	if r.CacheReuse > 0 && s.e.Model.Recurrent != nil {
+		return nil, fmt.Errorf("n_cache_reuse: %s is a hybrid recurrent model, whose state cannot be shifted to reuse chunks of the cache (prefix reuse works, from state checkpoints)", s.e.Model.Arch)
 	}
 	for _, t := range r.Prompt {
 		if t < 0 || t >= s.e.Model.NVocab {

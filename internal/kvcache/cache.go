@@ -47,6 +47,13 @@ type Config struct {
 	KeyChannels KeyChannels
 	// ValueChannels: quantized V pages keep per-channel means (keychan.go).
 	ValueChannels bool
+
+	// Hybrid models (state.go): Recurrent[l] marks layers that hold no KV
+	// rows but, per sequence, ConvState + SSMState f32 values of state;
+	// Checkpoints copies of it are kept per sequence at page boundaries.
+	Recurrent           []bool
+	ConvState, SSMState int
+	Checkpoints         int
 }
 
 // Page holds the K or V rows of PageTokens consecutive positions of one
@@ -100,6 +107,14 @@ type Cache struct {
 	kshadow  [][]kshadow    // [seq][layer]: raw K rows of the page being written (KeyChannels)
 	vshadow  [][]kshadow    // [seq][layer]: raw V rows of the page being written (ValueChannels)
 	chanBuf  []float32      // Store's channel-statistics scratch (2 × the larger head dimension)
+
+	// Recurrent state (state.go; nil for attention-only models).
+	states     []stateSeq
+	stateOff   []int // per layer: offset of its state in a sequence's block (−1: attention layer)
+	stateN     int   // floats per sequence
+	nRecurrent int
+	firstKV    int // the first layer with KV rows (Len and roles follow it)
+	firstRec   int // the first recurrent layer
 
 	mu    sync.Mutex // guards the accounting counters below
 	bytes map[tensor.Type]int64
@@ -178,6 +193,9 @@ func New(cfg Config) (*Cache, error) {
 	for i := range c.scratch {
 		c.scratch[i] = newAttnScratch(&cfg)
 	}
+	if err := c.initState(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -194,7 +212,7 @@ func (c *Cache) Config() Config {
 func (c *Cache) Attn(l int) attn.Layer { return *c.attn(l) }
 
 // Len returns the number of positions stored for seq.
-func (c *Cache) Len(seq int) int { return c.seqs[seq][0].n }
+func (c *Cache) Len(seq int) int { return c.seqs[seq][c.firstKV].n }
 
 // Store writes one token's K and V rows for layer l of seq at position pos,
 // which must be at most the number of positions already stored (pos equal
@@ -212,7 +230,7 @@ func (c *Cache) Store(l, seq, pos int, k, v []float32) {
 	if p := c.write(&ls.v, pi, row, tv, true, v); p != nil {
 		c.writeChan(p, seq, l, pi, row, v)
 	}
-	if l == 0 {
+	if l == c.firstKV {
 		c.setRole(seq, pos)
 	}
 	if pos == ls.n {
@@ -343,6 +361,9 @@ func (c *Cache) Truncate(seq, n int) {
 	}
 	if n < len(c.roles[seq]) {
 		c.roles[seq] = c.roles[seq][:n]
+	}
+	if c.states != nil {
+		c.truncateState(seq, n)
 	}
 	if n == 0 {
 		c.wrole[seq] = RolePrompt

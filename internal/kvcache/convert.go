@@ -176,6 +176,16 @@ func (c *Cache) scope(t Target) (layers, seqs []int, err error) {
 			return nil, nil, fmt.Errorf("slot %d out of range (0-%d)", s, c.cfg.Seqs-1)
 		}
 	}
+	if c.states != nil {
+		// Recurrent layers have no pages: their state stays f32.
+		kept := []int{}
+		for _, l := range layers {
+			if !c.IsRecurrent(l) {
+				kept = append(kept, l)
+			}
+		}
+		layers = kept
+	}
 	return layers, seqs, nil
 }
 

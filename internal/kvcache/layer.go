@@ -75,9 +75,14 @@ func (c *Cache) Release(seq int) {
 // Reusable returns how many of seq's first n positions a new request can
 // keep: n when every sliding-window layer still holds the pages the token
 // at position n attends, else 0 (those pages were released, and the
-// positions before them must be evaluated again to rebuild them).
+// positions before them must be evaluated again to rebuild them). With
+// recurrent layers, n is cut back further to the longest prefix the state
+// can resume (the live state or a checkpoint, state.go).
 func (c *Cache) Reusable(seq, n int) int {
 	P := c.cfg.PageTokens
+	if c.states != nil {
+		n = c.resumable(seq, n)
+	}
 	for l := range c.seqs[seq] {
 		a := c.attn(l)
 		if ls := &c.seqs[seq][l]; ls.lo > 0 && ls.lo*P > a.WindowStart(n) {
@@ -91,6 +96,9 @@ func (c *Cache) Reusable(seq, n int) int {
 // l at rest: every page for full attention, the window's pages plus the
 // slack page for a sliding-window layer.
 func (c *Cache) maxPages(l, ctx int) int {
+	if c.cfg.Recurrent != nil && c.cfg.Recurrent[l] {
+		return 0 // a recurrent layer holds state, no pages
+	}
 	P := c.cfg.PageTokens
 	full := (ctx + P - 1) / P
 	a := c.attn(l)

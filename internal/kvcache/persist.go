@@ -14,7 +14,7 @@ import (
 // stored (type, rotation, bytes), so a restore reproduces the cache bit for
 // bit without re-evaluating any token:
 //
-//	magic "KVSSEQ04", codebook version (tensor.CodebookVersion), channel
+//	magic "KVSSEQ05", codebook version (tensor.CodebookVersion), channel
 //	statistics (Config.KeyChannels, plus 256 when Config.ValueChannels), layers, kv heads, head dim K, head
 //	dim V, page tokens, tokens (uint32 each); then per layer, K then V:
 //	page count, and per page type, rotated flag, byte length, bytes (a K
@@ -25,10 +25,17 @@ import (
 //	codebook pages were written with other codebook levels, or whose K
 //	pages were written with another key channels mode, is refused.
 //
+// Version 05 ends with the sequence's recurrent state (hybrid models):
+// floats per sequence (0 for attention-only models), then, when not 0,
+// the tokens it has absorbed and its f32 values (recurrent layers have no
+// pages), the number of state checkpoints and each one's position and
+// values. Version 04 files are read too, into attention-only caches.
+//
 // Integrity (checksums) and the token list are the caller's business.
 const (
 	maxFilePage = 1 << 16 // the largest page size a file may declare
-	seqMagic    = "KVSSEQ04"
+	seqMagic    = "KVSSEQ05"
+	seqMagicV4  = "KVSSEQ04"
 	seqMagicV2  = "KVSSEQ02"
 	seqMagicV1  = "KVSSEQ01"
 	released    = 0xFFFFFFFF
@@ -43,6 +50,9 @@ func (c *Cache) WriteSeq(seq int, w io.Writer) error { return c.WriteSeqAs(seq, 
 // requantization would make it; the cache itself is not changed. nil: as
 // stored. The disk tier spills this way (--cache-spill-type).
 func (c *Cache) WriteSeqAs(seq int, w io.Writer, toK, toV *tensor.Type) error {
+	if c.states != nil && c.states[seq].pos != c.Len(seq) {
+		return fmt.Errorf("sequence %d: its recurrent state holds %d tokens, its pages %d: nothing consistent to save", seq, c.states[seq].pos, c.Len(seq))
+	}
 	bw := bufio.NewWriter(w)
 	put := func(v uint32) { binary.Write(bw, binary.LittleEndian, v) }
 	bw.WriteString(seqMagic)
@@ -80,6 +90,22 @@ func (c *Cache) WriteSeqAs(seq int, w io.Writer, toK, toV *tensor.Type) error {
 					p.mem.free()
 				}
 			}
+		}
+	}
+	put(uint32(c.stateN))
+	if c.states != nil {
+		put(uint32(c.states[seq].pos))
+		binary.Write(bw, binary.LittleEndian, c.states[seq].live)
+		var cps []*checkpoint
+		for i := range c.states[seq].ckpts {
+			if cp := &c.states[seq].ckpts[i]; cp.layers == c.nRecurrent {
+				cps = append(cps, cp)
+			}
+		}
+		put(uint32(len(cps)))
+		for _, cp := range cps {
+			put(uint32(cp.pos))
+			binary.Write(bw, binary.LittleEndian, cp.data)
 		}
 	}
 	return bw.Flush()
@@ -135,11 +161,14 @@ func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err er
 		return v
 	}
 	magic := make([]byte, len(seqMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || (string(magic) != seqMagic && string(magic) != seqMagicV2 && string(magic) != seqMagicV1) {
+	if _, err := io.ReadFull(br, magic); err != nil || (string(magic) != seqMagic && string(magic) != seqMagicV4 && string(magic) != seqMagicV2 && string(magic) != seqMagicV1) {
 		return 0, errors.New("not a kvserve sequence file")
 	}
+	if c.states != nil && string(magic) != seqMagic {
+		return 0, errors.New("sequence file predates recurrent state (version 05): it cannot restore a hybrid model's slot")
+	}
 	fileCB, fileChan, fileVC := uint32(0), KeyChannelsOff, false
-	if string(magic) == seqMagic {
+	if string(magic) == seqMagic || string(magic) == seqMagicV4 {
 		fileCB = get()
 		ch := get()
 		fileChan, fileVC = KeyChannels(ch&0xff), ch>>8&1 == 1
@@ -170,6 +199,9 @@ func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err er
 		}
 	}
 	if filePage != c.cfg.PageTokens || o.K != nil || o.V != nil {
+		if c.states != nil {
+			return 0, fmt.Errorf("sequence file: a hybrid model's slot restores only into %d-token pages of its own types", filePage)
+		}
 		if filePage <= 0 || filePage > maxFilePage {
 			return 0, fmt.Errorf("sequence file: %d-token pages", filePage)
 		}
@@ -201,13 +233,17 @@ func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err er
 		// A window layer's released pages lead; the token at n must find
 		// every page it attends.
 		lo := -1
+		want := nPages
+		if c.IsRecurrent(l) {
+			want = 0 // its state comes at the end
+		}
 		for si, s := range ls.streams() {
 			headDim := c.headDim(si == 1)
-			if cnt := int(get()); err == nil && cnt != nPages {
+			if cnt := int(get()); err == nil && cnt != want {
 				err = fmt.Errorf("sequence file: layer %d has %d pages for %d positions", l, cnt, n)
 				return 0, err
 			}
-			for i := 0; i < nPages && err == nil; i++ {
+			for i := 0; i < want && err == nil; i++ {
 				t := tensor.Type(get())
 				rot := get()
 				size := int(get())
@@ -259,12 +295,55 @@ func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err er
 		ls.n = n
 		ls.lo = max(lo, 0)
 	}
+	var state []float32
+	var ckpts []checkpoint
+	statePos := 0
+	if string(magic) == seqMagic {
+		if sn := int(get()); err == nil && sn != c.stateN {
+			err = fmt.Errorf("sequence file holds %d floats of recurrent state per sequence, this cache %d", sn, c.stateN)
+			return 0, err
+		}
+		if c.stateN > 0 && err == nil {
+			statePos = int(get())
+			state = make([]float32, c.stateN)
+			if err == nil {
+				err = binary.Read(br, binary.LittleEndian, state)
+			}
+			if err == nil && statePos != n {
+				err = fmt.Errorf("sequence file: recurrent state of %d tokens for %d positions", statePos, n)
+				return 0, err
+			}
+			nc := int(get())
+			if err == nil && nc > 64 {
+				err = fmt.Errorf("sequence file: %d state checkpoints", nc)
+				return 0, err
+			}
+			for i := 0; i < nc && err == nil; i++ {
+				cp := checkpoint{pos: int(get()), layers: c.nRecurrent, data: make([]float32, c.stateN)}
+				if err == nil {
+					err = binary.Read(br, binary.LittleEndian, cp.data)
+				}
+				if err == nil && (cp.pos <= 0 || cp.pos > n) {
+					err = fmt.Errorf("sequence file: state checkpoint at %d of %d positions", cp.pos, n)
+					return 0, err
+				}
+				if len(ckpts) < c.cfg.Checkpoints {
+					ckpts = append(ckpts, cp)
+				}
+			}
+		}
+	}
 	if err != nil {
 		err = fmt.Errorf("sequence file truncated: %w", err)
 		return 0, err
 	}
 	c.Clear(seq)
 	copy(c.seqs[seq], fresh)
+	if state != nil {
+		copy(c.states[seq].live, state)
+		c.states[seq].pos = statePos
+		c.states[seq].ckpts = ckpts
+	}
 	for l := range c.kshadow[seq] {
 		c.kshadow[seq][l].page = -1
 		c.vshadow[seq][l].page = -1

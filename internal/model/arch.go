@@ -34,6 +34,9 @@ type Arch struct {
 	// FFNNorm names the RMSNorm before the FFN ("" = "ffn_norm"; gpt-oss
 	// calls it post_attention_norm).
 	FFNNorm string
+	// OutputNorm lists the names the final RMSNorm may have, the first
+	// found is used (nil: "output_norm.weight").
+	OutputNorm []string
 
 	// MoE: the FFN is a mixture of experts (see moe.go): a router
 	// (ffn_gate_inp) scores NExpert experts per token, the NExpertUsed
@@ -48,6 +51,15 @@ type Arch struct {
 	// expert_gating_func and expert_weights_norm keys override.
 	ExpertGating Gating
 	ExpertNorm   bool
+
+	// AttnGate: attn_q holds, per head, the query then as many gate rows;
+	// the attention output is multiplied by sigmoid(gate) before
+	// attn_output (qwen3next's gated attention).
+	AttnGate bool
+	// Hybrid: some layers are Gated DeltaNet layers instead of attention
+	// (hybrid.go); the Config hook marks them in Config.Recurrent and
+	// reads their shape (Config.SSM).
+	Hybrid bool
 
 	// Config reads the architecture's own keys after the common ones
 	// (context, sizes, heads, norm epsilon, RoPE) and sets what differs:

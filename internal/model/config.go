@@ -60,7 +60,70 @@ type Config struct {
 	ExpertGating         Gating
 	ExpertNorm           bool    // selected weights renormalised to sum to 1
 	ExpertScale          float32 // selected weights multiplied by this (0: not scaled)
+
+	// Hybrid recurrent models (Arch.Hybrid): Recurrent[l] marks the Gated
+	// DeltaNet layers, which keep a fixed-size state instead of KV rows;
+	// SSM is their shape. Nil for attention-only models.
+	Recurrent []bool
+	SSM       SSMConfig
 }
+
+// SSMConfig is the shape of Gated DeltaNet layers, from the ssm.* keys as
+// llama.cpp reads them: NK key heads (group_count) and NV value heads
+// (time_step_rank) of State dimensions each (state_size), Inner = NV·State
+// value channels (inner_size), and a causal convolution of ConvKernel taps
+// over the q, k and v channels.
+type SSMConfig struct {
+	ConvKernel, Inner, State, NV, NK int
+	// Split is Qwen3.5's layout: separate projections (attn_qkv already in
+	// the convolution's channel order, attn_gate for z, ssm_beta and
+	// ssm_alpha) instead of qwen3next's ssm_in and ssm_ba grouped by key
+	// head, and value head h reads key head h mod NK (the key heads
+	// tiled) instead of h / (NV/NK) (each repeated in place).
+	Split bool
+	// ShortConv is LFM2's gated short convolution instead of a DeltaNet:
+	// in_proj gives b, c, x over Channels (= NEmbd) channels; the layer is
+	// c·conv(b·x) with a ConvKernel-tap convolution and no recurrent state.
+	ShortConv bool
+	Channels  int
+}
+
+// KeyHead is the key (and query) head value head hv reads.
+func (s *SSMConfig) KeyHead(hv int) int {
+	if s.Split {
+		return hv % s.NK
+	}
+	return hv / (s.NV / s.NK)
+}
+
+// ConvChannels is the number of channels the convolution runs over (q, k
+// and v of every head).
+func (s *SSMConfig) ConvChannels() int {
+	if s.ShortConv {
+		return s.Channels
+	}
+	return 2*s.NK*s.State + s.Inner
+}
+
+// HeadV is a value head's dimension.
+func (s *SSMConfig) HeadV() int {
+	if s.NV == 0 {
+		return 0
+	}
+	return s.Inner / s.NV
+}
+
+// ConvStateFloats is the size of one layer's convolution state per
+// sequence: the last ConvKernel-1 inputs of every channel.
+func (s *SSMConfig) ConvStateFloats() int { return (s.ConvKernel - 1) * s.ConvChannels() }
+
+// StateFloats is the size of one layer's recurrent state per sequence:
+// a State × HeadV matrix per value head.
+func (s *SSMConfig) StateFloats() int { return s.State * s.Inner } // 0 for a short convolution
+
+// IsRecurrent reports whether layer l is a recurrent (Gated DeltaNet)
+// layer, which has no KV rows.
+func (c *Config) IsRecurrent(l int) bool { return c.Recurrent != nil && c.Recurrent[l] }
 
 // maxExperts is llama.cpp's LLAMA_MAX_EXPERTS.
 const maxExperts = 512

@@ -72,8 +72,12 @@ type Runner struct {
 	outRows                        []int
 	outLora                        [][]float32 // Batch.Lora of the output rows
 	runs                           [][2]int    // (first token, length) of runs of consecutive positions
+	ckpt                           []bool      // per run: checkpoint the recurrent state after it (hybrid models)
 
-	moe  *moeScratch // mixture-of-experts buffers (nil for dense models)
+	moe  *moeScratch    // mixture-of-experts buffers (nil for dense models)
+	hy   *hybridScratch // recurrent layers' buffers (nil unless hybrid)
+	qg   []float32      // gated attention: attn_q's output (query and gate per head)
+	agt  []float32      // gated attention: the gates, [token][NHead*HeadDimV]
 	mm   matmuls
 	attT attnTask
 	ropT ropeTask
@@ -94,6 +98,13 @@ func NewRunner(m *Model, pool *parallel.Pool, maxBatch int) *Runner {
 	} else {
 		r.gate = make([]float32, maxBatch*c.NFF)
 		r.up = make([]float32, maxBatch*c.NFF)
+	}
+	if c.Recurrent != nil {
+		r.hy = newHybridScratch(c, maxBatch, pool.Threads())
+	}
+	if m.Architecture.AttnGate {
+		r.qg = make([]float32, maxBatch*2*c.NHead*c.HeadDim)
+		r.agt = make([]float32, maxBatch*c.NHead*c.HeadDimV)
 	}
 	for i := range c.Ropes {
 		r.rope = append(r.rope, make([]float32, maxBatch*c.Ropes[i].Dim))
@@ -166,14 +177,35 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 	r.attT.b, r.attT.kv = b, kv
 	r.mm.lora = b.Lora // per-token adapter scales (nil: the adapters')
 	defer func() { r.mm.lora = nil }()
-	r.runs = r.runs[:0]
+	r.runs, r.ckpt = r.runs[:0], r.ckpt[:0]
+	// Hybrid models with state checkpoints: runs also end at page
+	// boundaries, and a sequence's last run in the batch leaves its last
+	// token alone, so that the state is checkpointed there and before the
+	// last token (a prompt sent again, or continued, resumes from it with
+	// the last token re-evaluated for its logits).
+	every := 0
+	if skv, ok := kv.(StateKV); ok && c.Recurrent != nil {
+		every = skv.CheckpointEvery()
+	}
 	for i := 0; i < n; {
 		j := i + 1
-		for j < n && j-i < MaxRun && seqOf(b, j) == seqOf(b, i) && b.Pos[j] == b.Pos[j-1]+1 {
+		for j < n && j-i < MaxRun && seqOf(b, j) == seqOf(b, i) && b.Pos[j] == b.Pos[j-1]+1 && (every == 0 || b.Pos[j]%every != 0) {
 			j++
 		}
+		if every > 0 && j-i >= 2 && lastRunOf(b, i, j) {
+			r.runs, r.ckpt = append(r.runs, [2]int{i, j - 1 - i}), append(r.ckpt, true)
+			i = j - 1
+		}
 		r.runs = append(r.runs, [2]int{i, j - i})
+		r.ckpt = append(r.ckpt, every > 0 && (b.Pos[j-1]+1)%every == 0)
 		i = j
+	}
+	var skv StateKV
+	if c.Recurrent != nil {
+		var err error
+		if skv, err = r.checkState(b, kv); err != nil {
+			return nil, err
+		}
 	}
 	r.ropT.b = b
 	r.ropT.n = n
@@ -190,11 +222,28 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 	for l := range m.Layers {
 		L := &m.Layers[l]
 		rmsNormRows(xn, x, L.AttnNorm, E, c.NormEps)
+		if c.IsRecurrent(l) {
+			if c.SSM.ShortConv {
+				r.shortConv(l, L, b, xn, n, skv)
+			} else {
+				r.deltaNet(l, L, b, xn, n, skv)
+			}
+			addInPlace(x, xn)
+			r.ffn(L, x, xn, gate, up, n)
+			continue
+		}
 		r.mm.reset(n)
-		r.mm.add(L.Wq, xn, q, qDim)
+		if r.qg != nil {
+			r.mm.add(L.Wq, xn, r.qg[:n*2*qDim], 2*qDim)
+		} else {
+			r.mm.add(L.Wq, xn, q, qDim)
+		}
 		r.mm.add(L.Wk, xn, k, kvDim)
 		r.mm.add(L.Wv, xn, v, vDim)
 		r.mm.run()
+		if r.qg != nil {
+			r.splitGate(q, n)
+		}
 		addBias(q, L.Bq)
 		addBias(k, L.Bk)
 		addBias(v, L.Bv)
@@ -216,6 +265,12 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 		}
 		r.attT.layer = l
 		r.pool.Run(len(r.runs)*c.NHeadKV, &r.attT)
+		if r.qg != nil {
+			a := attn[:n*c.NHead*c.HeadDimV]
+			for i, g := range r.agt[:len(a)] {
+				a[i] *= 1 / (1 + float32(math.Exp(float64(-g))))
+			}
+		}
 		r.mm.reset(n)
 		r.mm.add(L.Wo, attn, xn, E)
 		r.mm.run()
@@ -224,24 +279,7 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 			rmsNormRows(xn, xn, L.PostAttnNorm, E, c.NormEps)
 		}
 		addInPlace(x, xn)
-
-		rmsNormRows(xn, x, L.FFNNorm, E, c.NormEps)
-		if L.Router != nil {
-			r.moeFFN(L, xn, n)
-		} else {
-			r.mm.reset(n)
-			r.mm.add(L.Gate, xn, gate, c.NFF)
-			r.mm.add(L.Up, xn, up, c.NFF)
-			r.mm.run()
-			r.glu(gate, gate, up)
-			r.mm.reset(n)
-			r.mm.add(L.Down, gate, xn, E)
-			r.mm.run()
-		}
-		if L.PostFFNNorm != nil {
-			rmsNormRows(xn, xn, L.PostFFNNorm, E, c.NormEps)
-		}
-		addInPlace(x, xn)
+		r.ffn(L, x, xn, gate, up, n)
 	}
 	// Sliding-window layers may now release pages no later token attends.
 	for i := 0; i < n; i++ {
@@ -290,6 +328,54 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 		softcapRows(logits, c.FinalSoftcap)
 	}
 	return logits, nil
+}
+
+// ffn adds layer L's FFN of the residual rows x to x (xn is scratch).
+func (r *Runner) ffn(L *Layer, x, xn, gate, up []float32, n int) {
+	c := &r.M.Config
+	E := c.NEmbd
+	rmsNormRows(xn, x, L.FFNNorm, E, c.NormEps)
+	if L.Router != nil {
+		r.moeFFN(L, xn, n)
+	} else {
+		r.mm.reset(n)
+		r.mm.add(L.Gate, xn, gate, c.NFF)
+		r.mm.add(L.Up, xn, up, c.NFF)
+		r.mm.run()
+		r.glu(gate, gate, up)
+		r.mm.reset(n)
+		r.mm.add(L.Down, gate, xn, E)
+		r.mm.run()
+	}
+	if L.PostFFNNorm != nil {
+		rmsNormRows(xn, xn, L.PostFFNNorm, E, c.NormEps)
+	}
+	addInPlace(x, xn)
+}
+
+// splitGate splits gated attention's attn_q output (per head: HeadDim
+// query values, then HeadDim gate values) into q and the gates.
+func (r *Runner) splitGate(q []float32, n int) {
+	c := &r.M.Config
+	D := c.HeadDim
+	for t := 0; t < n; t++ {
+		for h := 0; h < c.NHead; h++ {
+			src := r.qg[(t*c.NHead+h)*2*D:]
+			copy(q[(t*c.NHead+h)*D:(t*c.NHead+h+1)*D], src[:D])
+			copy(r.agt[(t*c.NHead+h)*D:(t*c.NHead+h+1)*D], src[D:2*D])
+		}
+	}
+}
+
+// lastRunOf reports whether no token after [i, j) belongs to token i's
+// sequence.
+func lastRunOf(b *Batch, i, j int) bool {
+	for k := j; k < len(b.Tokens); k++ {
+		if seqOf(b, k) == seqOf(b, i) {
+			return false
+		}
+	}
+	return true
 }
 
 func seqOf(b *Batch, i int) int {

@@ -62,6 +62,16 @@ type Layer struct {
 	GateExpsB, UpExpsB, DownExpsB []float32 // expert biases, [expert][out] (gpt-oss)
 	ShGate, ShUp, ShDown          *Linear   // shared expert (nil: none)
 	ShRouter                      []float32 // ffn_gate_inp_shexp: the shared expert's sigmoid gate (nil: ungated)
+
+	// Gated DeltaNet (recurrent layers of hybrid models; the attention
+	// weights are nil): ssm_in (q, k, v, z grouped by key head), ssm_ba
+	// (beta, alpha), the convolution kernel [channel][tap], the decay's
+	// dt bias and A (−exp(A_log)), the gated norm and ssm_out.
+	SSMIn, SSMBA, SSMOut *Linear
+	// Qwen3.5's split projections (SSMConfig.Split; SSMIn and SSMBA nil).
+	SSMQKV, SSMZ, SSMBeta, SSMAlpha *Linear
+	SSMConv                         []float32
+	SSMDt, SSMA, SSMNorm            []float32
 }
 
 // Model is a loaded architecture: its configuration and weights.
@@ -110,7 +120,17 @@ func Load(f *gguf.File) (*Model, error) {
 		return nil, l.err
 	}
 	m.NVocab = m.TokEmbd.Out
-	m.OutputNorm = l.vec("output_norm.weight", c.NEmbd)
+	onorm := "output_norm.weight"
+	if len(arch.OutputNorm) > 0 {
+		onorm = arch.OutputNorm[0]
+		for _, name := range arch.OutputNorm {
+			if l.has(name) {
+				onorm = name
+				break
+			}
+		}
+	}
+	m.OutputNorm = l.vec(onorm, c.NEmbd)
 	if l.has("output.weight") {
 		m.Output = l.linear("output.weight", c.NEmbd, m.NVocab)
 	} else {
@@ -126,7 +146,13 @@ func Load(f *gguf.File) (*Model, error) {
 		p := fmt.Sprintf("blk.%d.", i)
 		L := &m.Layers[i]
 		L.AttnNorm = l.vec(p+"attn_norm.weight", c.NEmbd)
-		if l.has(p + "attn_qkv.weight") {
+		if c.IsRecurrent(i) {
+			l.loadSSM(L, p, &c)
+		} else if arch.AttnGate {
+			L.Wq = l.linear(p+"attn_q.weight", c.NEmbd, 2*qDim)
+			L.Wk = l.linear(p+"attn_k.weight", c.NEmbd, kvDim)
+			L.Wv = l.linear(p+"attn_v.weight", c.NEmbd, vDim)
+		} else if l.has(p + "attn_qkv.weight") {
 			qkv := l.linear(p+"attn_qkv.weight", c.NEmbd, qDim+kvDim+vDim)
 			if qkv != nil {
 				L.Wq = qkv.rows(0, qDim, qkv.Name+"[q]")
@@ -138,16 +164,18 @@ func Load(f *gguf.File) (*Model, error) {
 			L.Wk = l.linear(p+"attn_k.weight", c.NEmbd, kvDim)
 			L.Wv = l.linear(p+"attn_v.weight", c.NEmbd, vDim)
 		}
-		L.Bq = l.optVec(p+"attn_q.bias", qDim, arch.QKVBias)
-		L.Bk = l.optVec(p+"attn_k.bias", kvDim, arch.QKVBias)
-		L.Bv = l.optVec(p+"attn_v.bias", vDim, arch.QKVBias)
-		if arch.QKNorm {
-			L.QNorm = l.vec(p+"attn_q_norm.weight", c.HeadDim)
-			L.KNorm = l.vec(p+"attn_k_norm.weight", c.HeadDim)
+		if !c.IsRecurrent(i) {
+			L.Bq = l.optVec(p+"attn_q.bias", qDim, arch.QKVBias)
+			L.Bk = l.optVec(p+"attn_k.bias", kvDim, arch.QKVBias)
+			L.Bv = l.optVec(p+"attn_v.bias", vDim, arch.QKVBias)
+			if arch.QKNorm {
+				L.QNorm = l.vec(p+"attn_q_norm.weight", c.HeadDim)
+				L.KNorm = l.vec(p+"attn_k_norm.weight", c.HeadDim)
+			}
+			L.Wo = l.linear(p+"attn_output.weight", c.NHead*c.HeadDimV, c.NEmbd)
+			L.Bo = l.optVec(p+"attn_output.bias", c.NEmbd, false)
+			L.Sinks = l.optVec(p+"attn_sinks.weight", c.NHead, false)
 		}
-		L.Wo = l.linear(p+"attn_output.weight", c.NHead*c.HeadDimV, c.NEmbd)
-		L.Bo = l.optVec(p+"attn_output.bias", c.NEmbd, false)
-		L.Sinks = l.optVec(p+"attn_sinks.weight", c.NHead, false)
 		if arch.PostNorms {
 			L.PostAttnNorm = l.vec(p+"post_attention_norm.weight", c.NEmbd)
 		}
@@ -241,6 +269,33 @@ func (l *loader) loadExperts(L *Layer, p string, c *Config) {
 		L.ShDown = l.linear(p+"ffn_down_shexp.weight", c.NFFShared, c.NEmbd)
 		L.ShRouter = l.optVec(p+"ffn_gate_inp_shexp.weight", c.NEmbd, false)
 	}
+}
+
+// loadSSM loads a Gated DeltaNet layer's tensors (llama.cpp's names and
+// shapes; ssm_a has no ".weight" suffix). A missing one is an error naming
+// it.
+func (l *loader) loadSSM(L *Layer, p string, c *Config) {
+	s := &c.SSM
+	if s.ShortConv { // LFM2
+		L.SSMIn = l.linear(p+"shortconv.in_proj.weight", c.NEmbd, 3*c.NEmbd)
+		L.SSMConv = l.vec(p+"shortconv.conv.weight", s.ConvKernel*c.NEmbd)
+		L.SSMOut = l.linear(p+"shortconv.out_proj.weight", c.NEmbd, c.NEmbd)
+		return
+	}
+	if s.Split {
+		L.SSMQKV = l.linear(p+"attn_qkv.weight", c.NEmbd, s.ConvChannels())
+		L.SSMZ = l.linear(p+"attn_gate.weight", c.NEmbd, s.Inner)
+		L.SSMBeta = l.linear(p+"ssm_beta.weight", c.NEmbd, s.NV)
+		L.SSMAlpha = l.linear(p+"ssm_alpha.weight", c.NEmbd, s.NV)
+	} else {
+		L.SSMIn = l.linear(p+"ssm_in.weight", c.NEmbd, 2*s.NK*s.State+2*s.Inner)
+		L.SSMBA = l.linear(p+"ssm_ba.weight", c.NEmbd, 2*s.NV)
+	}
+	L.SSMConv = l.vec(p+"ssm_conv1d.weight", s.ConvKernel*s.ConvChannels())
+	L.SSMDt = l.vec(p+"ssm_dt.bias", s.NV)
+	L.SSMA = l.vec(p+"ssm_a", s.NV)
+	L.SSMNorm = l.vec(p+"ssm_norm.weight", s.HeadV())
+	L.SSMOut = l.linear(p+"ssm_out.weight", s.Inner, c.NEmbd)
 }
 
 // experts loads a 3-D expert tensor [in, out, NExpert] as one Linear per

@@ -140,6 +140,10 @@ func (s *Server) handleRequantize(w http.ResponseWriter, r *http.Request) {
 		"pages_converted":  rep.PagesConverted,
 		"elapsed_ms":       float64(rep.Elapsed.Microseconds()) / 1000,
 	}
+	if rep.StateBytes > 0 {
+		out["recurrent_state"] = map[string]any{"type": "f32", "bytes": rep.StateBytes,
+			"note": "requantize acts on the attention layers' KV pages; the recurrent layers' state stays f32"}
+	}
 	if rep.Draft {
 		out["draft"] = map[string]any{
 			"bytes_before": rep.DraftBytesBefore, "bytes_after": rep.DraftBytesAfter,
@@ -182,7 +186,7 @@ type sideUsage struct {
 
 type layerUsage struct {
 	Layer  int       `json:"layer"`
-	Kind   string    `json:"kind"`             // "full" or "window"
+	Kind   string    `json:"kind"`             // "full", "window" or "recurrent"
 	Window int       `json:"window,omitempty"` // sliding window in tokens
 	Tokens int       `json:"tokens"`
 	Pages  int       `json:"pages"`
@@ -290,7 +294,11 @@ func cacheUsage(out map[string]any, c *kvcache.Cache, pol *cachepolicy.Policy, w
 		for l := range su.Layers {
 			wk, wv := c.WriteTypes(seq, l)
 			a := c.Attn(l)
-			su.Layers[l] = layerUsage{Layer: l, Kind: a.Kind(), Window: a.Window, Tokens: c.Len(seq),
+			kind := a.Kind()
+			if c.IsRecurrent(l) {
+				kind = "recurrent" // no pages: its state is under recurrent_state
+			}
+			su.Layers[l] = layerUsage{Layer: l, Kind: kind, Window: a.Window, Tokens: c.Len(seq),
 				K: sideUsage{BytesByType: map[string]int64{}, PagesByType: map[string]int{}, WriteType: wk.String()},
 				V: sideUsage{BytesByType: map[string]int64{}, PagesByType: map[string]int{}, WriteType: wv.String()}}
 		}
@@ -346,6 +354,9 @@ func cacheUsage(out map[string]any, c *kvcache.Cache, pol *cachepolicy.Policy, w
 	}
 	out["slots"] = slots
 	out["bytes_by_role"] = byRole
+	if rs := recurrentState(c); rs != nil {
+		out["recurrent_state"] = rs
+	}
 	var est []estimate
 	for _, t := range kvcache.Types {
 		e := estimate{Type: t.String(), BitsPer: t.BitsPerValue()}

@@ -52,6 +52,8 @@ type collector struct {
 	stepDown, floor                                        *prometheus.Desc
 
 	llama llamaDescs // llama-server's series
+	// Hybrid models' recurrent state (f32, beside the KV pages).
+	stateBytes, stateSlot *prometheus.Desc
 }
 
 // llamaDescs are llama-server's /metrics series (llamacpp:...).
@@ -134,6 +136,8 @@ func newCollector(s *Server) *collector {
 		limit:       d("kv_cache_limit_bytes", "The bytes kv_cache_utilization is measured against: the cache budget (limit=\"budget\") when one is set, else every slot's full context at the current write types (limit=\"capacity\").", "limit"),
 		configInfo:  d("cache_config_info", "Cache configuration for prefix-cache-aware routing (value 1): block_size is the page size in tokens, num_gpu_blocks the pages (all layers) the cache can hold.", "block_size", "num_gpu_blocks"),
 		stepDown:    d("kv_cache_step_down_bytes", "Cache bytes that converting every held page one step down its precision ladder would free now."),
+		stateBytes:  d("kv_cache_state_bytes", "Hybrid models: recurrent-layer state bytes held (f32, not in kv_cache_bytes): every slot's live state (kind=\"live\") and its checkpoints (kind=\"checkpoints\").", "kind"),
+		stateSlot:   d("kv_cache_state_bytes_per_slot", "Hybrid models: one slot's recurrent-layer state, by kind: convolution (\"conv\") and delta-rule (\"ssm\") state.", "kind"),
 		floor:       d("kv_cache_floor_bytes", "Cache bytes the held pages would take with every page at the bottom of its precision ladder."),
 
 		llama: newLlamaDescs(),
@@ -146,7 +150,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.cacheBytes, c.cacheCapacity, c.cacheUsage, c.cacheTokens, c.slots,
 		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections, c.cacheRoleBytes, c.reasoningDropped, c.evictedTokens,
 		c.draftTokens, c.draftAccepted, c.draftCacheBytes, c.sharedBytes, c.diskBytes, c.diskEvents, c.ramBytes,
-		c.mspWaiting, c.mspRunning, c.utilization, c.limit, c.configInfo, c.stepDown, c.floor} {
+		c.mspWaiting, c.mspRunning, c.utilization, c.limit, c.configInfo, c.stepDown, c.floor, c.stateBytes, c.stateSlot} {
 		ch <- d
 	}
 	for _, d := range c.llama.all() {
@@ -163,6 +167,10 @@ type cacheSnapshot struct {
 	room              cacheRoom
 	byRole            map[string]int64 // bytes by the roles of a page's tokens
 	sharedBytes       int64            // bytes of pages several slots hold
+
+	hybrid                            bool // recurrent state (below)
+	stateLive, stateCkpt              int64
+	stateConvPerSlot, stateSSMPerSlot int64
 }
 
 // metricsStepWait bounds how long a scrape waits for the scheduler to
@@ -216,6 +224,12 @@ func measureSnapshot(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheSnapshot {
 	}
 	snap.positions = int64(cfg.Seqs) * int64(cfg.Ctx)
 	snap.sharedBytes, _ = kc.SharedBytes()
+	if kc.Hybrid() {
+		snap.hybrid = true
+		snap.stateLive = kc.StateBytesPerSeq() * int64(cfg.Seqs)
+		snap.stateCkpt = kc.StateBytes() - snap.stateLive
+		snap.stateConvPerSlot, snap.stateSSMPerSlot = kc.ConvStateBytesPerSeq(), kc.SSMStateBytesPerSeq()
+	}
 	return snap
 }
 
@@ -302,6 +316,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	m(c.reasoningDropped, prometheus.CounterValue, float64(st.Policy.DroppedTokens))
 	m(c.evictedTokens, prometheus.CounterValue, float64(st.Policy.EvictedTokens))
 	m(c.sharedBytes, prometheus.GaugeValue, float64(snap.sharedBytes))
+	if snap.hybrid {
+		m(c.stateBytes, prometheus.GaugeValue, float64(snap.stateLive), "live")
+		m(c.stateBytes, prometheus.GaugeValue, float64(snap.stateCkpt), "checkpoints")
+		m(c.stateSlot, prometheus.GaugeValue, float64(snap.stateConvPerSlot), "conv")
+		m(c.stateSlot, prometheus.GaugeValue, float64(snap.stateSSMPerSlot), "ssm")
+	}
 	if s.disk != nil {
 		ds := s.disk.Stats()
 		m(c.diskBytes, prometheus.GaugeValue, float64(ds.Bytes))

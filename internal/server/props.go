@@ -57,7 +57,8 @@ func (s *Server) routesInit() {
 // lists.
 func (s *Server) cacheTypes() map[string]any {
 	var cfg kvcache.Config
-	if err := s.sched.Do(func(c *kvcache.Cache) error { cfg = c.Config(); return nil }); err != nil {
+	var rs map[string]any
+	if err := s.sched.Do(func(c *kvcache.Cache) error { cfg, rs = c.Config(), recurrentState(c); return nil }); err != nil {
 		return nil
 	}
 	names := func(ts []tensor.Type) ([]string, string) {
@@ -75,12 +76,16 @@ func (s *Server) cacheTypes() map[string]any {
 	}
 	k, ck := names(cfg.TypeK)
 	v, cv := names(cfg.TypeV)
-	return map[string]any{
+	out := map[string]any{
 		"cache_type_k": ck, "cache_type_v": cv,
 		"cache_types": map[string]any{
 			"k": k, "v": v, "rotate": cfg.Rotate, "page_tokens": cfg.PageTokens, "key_channels": cfg.KeyChannels.String(),
 		},
 	}
+	if rs != nil {
+		out["recurrent_state"] = rs
+	}
+	return out
 }
 
 // cacheHeld is what a slot's (or the whole cache's) pages hold, beside

@@ -46,10 +46,12 @@ import (
 // the error says so); in every other failure the slot is unchanged.
 const slotMagic = "KVSSLOT1"
 
-// slotFormatVersion is the header's version: 4 since the payload records
-// the codebook version and the key channels mode (kvcache's sequence
-// format KVSSEQ04). Version 1 files (payload KVSSEQ02) are still read.
-const slotFormatVersion = 4
+// slotFormatVersion is the header's version: 5 since the payload carries
+// a hybrid model's recurrent state (kvcache's sequence format KVSSEQ05);
+// 4 recorded the codebook version and the key channels mode (KVSSEQ04).
+// Version 4 and 1 files (payload KVSSEQ02) are still read (not into a
+// hybrid model's slot: they hold no state).
+const slotFormatVersion = 5
 
 // maxSlotHeader bounds the header (the token list dominates it).
 const maxSlotHeader = 256 << 20
@@ -439,7 +441,7 @@ func checkSlotFile(f *os.File, name string) (*slotFile, *apiError) {
 	if err := dec.Decode(&sf.hdr); err != nil {
 		return nil, corrupt(name, "bad header: %v", err)
 	}
-	if sf.hdr.Version != slotFormatVersion && sf.hdr.Version != 1 {
+	if sf.hdr.Version != slotFormatVersion && sf.hdr.Version != 4 && sf.hdr.Version != 1 {
 		return nil, corrupt(name, "format version %d is not supported (this server reads version %d)", sf.hdr.Version, slotFormatVersion)
 	}
 	return sf, nil

@@ -26,6 +26,9 @@ const (
 	roleRopeShort             // rope_factors_short (phi3)
 	roleRouter                // ffn_gate_inp (MoE router)
 	roleSink                  // attn_sinks (gpt-oss)
+	roleConv                  // ssm_conv1d (qwen3next)
+	roleSSMDt                 // ssm_dt.bias
+	roleSSMA                  // ssm_a (−exp(A_log))
 )
 
 // spec describes one tensor of a layout.
@@ -67,7 +70,14 @@ func layout(p *Preset) []spec {
 			spec{name: "rope_factors_short.weight", dims: []uint64{uint64(p.ropeDim() / 2)}, role: roleRopeShort, layer: -1})
 	}
 	add("token_embd.weight", "model.embed_tokens.weight", roleEmbd, -1, d, V)
-	add("output_norm.weight", "model.norm.weight", roleNorm, -1, d)
+	if p.Arch == "lfm2" {
+		// The reference llama.cpp looks LFM2's final norm up as
+		// "output_norm", without ".weight" (the converter writes
+		// token_embd_norm.weight, which that build cannot load).
+		add("output_norm", "model.embedding_norm.weight", roleNorm, -1, d)
+	} else {
+		add("output_norm.weight", "model.norm.weight", roleNorm, -1, d)
+	}
 	if !p.Tied {
 		add("output.weight", "lm_head.weight", roleOutput, -1, d, V)
 	}
@@ -76,6 +86,14 @@ func layout(p *Preset) []spec {
 		b := fmt.Sprintf("blk.%d.", i)
 		h := fmt.Sprintf("model.layers.%d.", i)
 		add(b+"attn_norm.weight", h+"input_layernorm.weight", roleNorm, i, d)
+		if p.Arch == "lfm2" {
+			lfm2Layer(p, i, add, func(g string) { ts[len(ts)-1].gate = g })
+			continue
+		}
+		if p.Arch == "qwen3next" || p.Arch == "qwen35" || p.Arch == "qwen35moe" {
+			qwen3NextLayer(p, i, add, func(g string) { ts[len(ts)-1].gate = g })
+			continue
+		}
 		if p.Arch == "phi3" {
 			add(b+"attn_qkv.weight", h+"self_attn.qkv_proj.weight", roleIn, i, d, qDim+2*kvDim)
 		} else {
@@ -151,6 +169,98 @@ func layout(p *Preset) []spec {
 	}
 	sort.SliceStable(ts, func(a, b int) bool { return ts[a].hf < ts[b].hf })
 	return append(extra, ts...)
+}
+
+// lfm2Layer adds one LFM2 block after attn_norm (operator_norm): a gated
+// short convolution or attention with q/k norms, then ffn_norm and a dense
+// SwiGLU FFN.
+func lfm2Layer(p *Preset, i int, add func(name, hf string, r role, layer int, dims ...uint64), upRepeats func(gate string)) {
+	d, ff := uint64(p.NEmbd), uint64(p.NFF)
+	b := fmt.Sprintf("blk.%d.", i)
+	h := fmt.Sprintf("model.layers.%d.", i)
+	if p.isAttnLayer(i) {
+		qDim, kvDim := uint64(p.NHead*p.HeadDim), uint64(p.NHeadKV*p.HeadDim)
+		add(b+"attn_k_norm.weight", h+"self_attn.k_layernorm.weight", roleNorm, i, uint64(p.HeadDim))
+		add(b+"attn_k.weight", h+"self_attn.k_proj.weight", roleIn, i, d, kvDim)
+		add(b+"attn_output.weight", h+"self_attn.out_proj.weight", roleAttnOut, i, qDim, d)
+		add(b+"attn_q_norm.weight", h+"self_attn.q_layernorm.weight", roleNorm, i, uint64(p.HeadDim))
+		add(b+"attn_q.weight", h+"self_attn.q_proj.weight", roleIn, i, d, qDim)
+		add(b+"attn_v.weight", h+"self_attn.v_proj.weight", roleIn, i, d, kvDim)
+	} else {
+		add(b+"shortconv.conv.weight", h+"conv.conv.weight", roleConv, i, uint64(p.ShortConv), d)
+		add(b+"shortconv.in_proj.weight", h+"conv.in_proj.weight", roleIn, i, d, 3*d)
+		add(b+"shortconv.out_proj.weight", h+"conv.out_proj.weight", roleAttnOut, i, d, d)
+	}
+	add(b+"ffn_down.weight", h+"feed_forward.w2.weight", roleDown, i, ff, d)
+	add(b+"ffn_gate.weight", h+"feed_forward.w1.weight", roleIn, i, d, ff)
+	add(b+"ffn_up.weight", h+"feed_forward.w3.weight", roleIn, i, d, ff)
+	upRepeats(b + "ffn_gate.weight")
+	add(b+"ffn_norm.weight", h+"ffn_norm.weight", roleNorm, i, d)
+}
+
+// isAttnLayer reports whether layer i of an LFM2 preset is an attention layer.
+func (p *Preset) isAttnLayer(i int) bool {
+	for _, l := range p.AttnLayers {
+		if l == i {
+			return true
+		}
+	}
+	return false
+}
+
+// qwen3NextLayer adds the tensors of one qwen3next block after attn_norm:
+// a Gated DeltaNet (every layer but each fourth) or gated attention (attn_q
+// holds each head's query and gate), then the post-attention norm and the
+// experts with a gated shared expert.
+func qwen3NextLayer(p *Preset, i int, add func(name, hf string, r role, layer int, dims ...uint64), upRepeats func(gate string)) {
+	d := uint64(p.NEmbd)
+	b := fmt.Sprintf("blk.%d.", i)
+	h := fmt.Sprintf("model.layers.%d.", i)
+	if (i+1)%4 != 0 {
+		nk, nv, st := uint64(p.SSMNK), uint64(p.SSMNV), uint64(p.SSMState)
+		inner := nv * st
+		add(b+"ssm_a", h+"linear_attn.A_log", roleSSMA, i, nv)
+		add(b+"ssm_conv1d.weight", h+"linear_attn.conv1d.weight", roleConv, i, uint64(p.SSMConv), 2*nk*st+inner)
+		add(b+"ssm_dt.bias", h+"linear_attn.dt_bias", roleSSMDt, i, nv)
+		if p.Arch == "qwen3next" {
+			add(b+"ssm_ba.weight", h+"linear_attn.in_proj_ba.weight", roleIn, i, d, 2*nv)
+			add(b+"ssm_in.weight", h+"linear_attn.in_proj_qkvz.weight", roleIn, i, d, 2*nk*st+2*inner)
+		} else { // Qwen3.5: separate projections
+			add(b+"ssm_alpha.weight", h+"linear_attn.in_proj_a.weight", roleIn, i, d, nv)
+			add(b+"ssm_beta.weight", h+"linear_attn.in_proj_b.weight", roleIn, i, d, nv)
+			add(b+"attn_qkv.weight", h+"linear_attn.in_proj_qkv.weight", roleIn, i, d, 2*nk*st+inner)
+			add(b+"attn_gate.weight", h+"linear_attn.in_proj_z.weight", roleIn, i, d, inner)
+		}
+		add(b+"ssm_norm.weight", h+"linear_attn.norm.weight", roleNorm, i, st)
+		add(b+"ssm_out.weight", h+"linear_attn.out_proj.weight", roleAttnOut, i, inner, d)
+	} else {
+		qDim, kvDim := uint64(p.NHead*p.HeadDim), uint64(p.NHeadKV*p.HeadDim)
+		add(b+"attn_q.weight", h+"self_attn.q_proj.weight", roleIn, i, d, 2*qDim)
+		add(b+"attn_k.weight", h+"self_attn.k_proj.weight", roleIn, i, d, kvDim)
+		add(b+"attn_v.weight", h+"self_attn.v_proj.weight", roleIn, i, d, kvDim)
+		add(b+"attn_output.weight", h+"self_attn.o_proj.weight", roleAttnOut, i, qDim, d)
+		add(b+"attn_q_norm.weight", h+"self_attn.q_norm.weight", roleNorm, i, uint64(p.HeadDim))
+		add(b+"attn_k_norm.weight", h+"self_attn.k_norm.weight", roleNorm, i, uint64(p.HeadDim))
+	}
+	add(b+"post_attention_norm.weight", h+"post_attention_layernorm.weight", roleNorm, i, d)
+	if p.NExpert == 0 { // qwen35: a dense FFN
+		ff := uint64(p.NFF)
+		add(b+"ffn_down.weight", h+"mlp.down_proj.weight", roleDown, i, ff, d)
+		add(b+"ffn_gate.weight", h+"mlp.gate_proj.weight", roleIn, i, d, ff)
+		add(b+"ffn_up.weight", h+"mlp.up_proj.weight", roleIn, i, d, ff)
+		upRepeats(b + "ffn_gate.weight")
+		return
+	}
+	ne, fe, fs := uint64(p.NExpert), uint64(p.NFFExp), uint64(p.NFFShared)
+	add(b+"ffn_down_exps.weight", h+"mlp.experts.down_proj", roleDown, i, fe, d, ne)
+	add(b+"ffn_gate_exps.weight", h+"mlp.experts.gate_proj", roleIn, i, d, fe, ne)
+	add(b+"ffn_up_exps.weight", h+"mlp.experts.up_proj", roleIn, i, d, fe, ne)
+	upRepeats(b + "ffn_gate_exps.weight")
+	add(b+"ffn_gate_inp.weight", h+"mlp.gate.weight", roleRouter, i, d, ne)
+	add(b+"ffn_down_shexp.weight", h+"mlp.shared_expert.down_proj.weight", roleDown, i, fs, d)
+	add(b+"ffn_gate_shexp.weight", h+"mlp.shared_expert.gate_proj.weight", roleIn, i, d, fs)
+	add(b+"ffn_up_shexp.weight", h+"mlp.shared_expert.up_proj.weight", roleIn, i, d, fs)
+	add(b+"ffn_gate_inp_shexp.weight", h+"mlp.shared_expert_gate.weight", roleRouter, i, d)
 }
 
 // ParamCount returns the number of parameters of p's tensors (without
@@ -267,6 +377,33 @@ func metadata(p *Preset, seed uint64, fileType uint32, float bool) []gguf.KV {
 		u32(a+"expert_used_count", p.NExpertUsed)
 		u32(a+"expert_feed_forward_length", p.NFFExp)
 		u32(a+"attention.sliding_window", p.SlidingWindow)
+	case "lfm2":
+		kvs := make([]uint32, p.NLayer)
+		for l := range kvs {
+			if p.isAttnLayer(l) {
+				kvs[l] = uint32(p.NHeadKV)
+			}
+		}
+		for i := range kv {
+			if kv[i].Key == a+"attention.head_count_kv" {
+				kv[i].Value = gguf.Value{Type: gguf.TypeArray, V: &gguf.Array{Elem: gguf.TypeUint32, Values: kvs}}
+			}
+		}
+		u32(a+"shortconv.l_cache", p.ShortConv)
+		u32(a+"vocab_size", p.NVocab)
+	case "qwen3next", "qwen35", "qwen35moe":
+		if p.NExpert > 0 {
+			u32(a+"expert_count", p.NExpert)
+			u32(a+"expert_used_count", p.NExpertUsed)
+			u32(a+"expert_feed_forward_length", p.NFFExp)
+			u32(a+"expert_shared_feed_forward_length", p.NFFShared)
+		}
+		u32(a+"ssm.conv_kernel", p.SSMConv)
+		u32(a+"ssm.state_size", p.SSMState)
+		u32(a+"ssm.group_count", p.SSMNK)
+		u32(a+"ssm.time_step_rank", p.SSMNV)
+		u32(a+"ssm.inner_size", p.SSMNV*p.SSMState)
+		u32(a+"rope.dimension_count", p.ropeDim())
 	case "qwen3moe", "qwen2moe":
 		u32(a+"expert_count", p.NExpert)
 		u32(a+"expert_used_count", p.NExpertUsed)

@@ -42,6 +42,15 @@ type Preset struct {
 	NExpert, NExpertUsed, NFFExp int
 	NFFShared                    int // a shared expert of this width (qwen2moe; 0: none)
 
+	// Hybrid recurrent (qwen3next): Gated DeltaNet layers (every layer
+	// but each fourth) with SSMNK key heads and SSMNV value heads of
+	// SSMState dimensions, and a causal convolution of SSMConv taps.
+	SSMConv, SSMState, SSMNK, SSMNV int
+	// LFM2: a gated short convolution of ShortConv taps in every layer but
+	// those listed in AttnLayers.
+	ShortConv  int
+	AttnLayers []int
+
 	// Params is the published parameter count of the text model (0 for
 	// tiny presets, or when no exact figure is published); tests check the
 	// layout against it.
@@ -211,6 +220,20 @@ var presets = []*Preset{
 	{Name: "tiny-qwen2moe", Model: "Qwen1.5-MoE structure", Arch: "qwen2moe", Family: FamilyQwen, Vocab: VocabKvtest, Tiny: true,
 		NEmbd: 256, NLayer: 4, NHead: 4, NHeadKV: 2, HeadDim: 64, NFF: 768, NVocab: 8256, NCtx: 4096,
 		RopeBase: 1e6, NormEps: 1e-6, QKVBias: true, NExpert: 16, NExpertUsed: 4, NFFExp: 256, NFFShared: 512},
+	{Name: "tiny-qwen3next", Model: "Qwen3-Next structure", Arch: "qwen3next", Family: FamilyQwen, Vocab: VocabKvtest, Tiny: true,
+		NEmbd: 256, NLayer: 8, NHead: 4, NHeadKV: 2, HeadDim: 64, NFF: 768, NVocab: 8256, NCtx: 4096, HeadDimKey: true,
+		RopeBase: 1e7, RopeDim: 16, NormEps: 1e-6, NExpert: 16, NExpertUsed: 4, NFFExp: 128, NFFShared: 256,
+		SSMConv: 4, SSMState: 64, SSMNK: 2, SSMNV: 4},
+	{Name: "tiny-qwen35", Model: "Qwen3.5 structure", Arch: "qwen35", Family: FamilyQwen, Vocab: VocabKvtest, Tiny: true,
+		NEmbd: 256, NLayer: 8, NHead: 4, NHeadKV: 2, HeadDim: 64, NFF: 768, NVocab: 8256, NCtx: 4096, HeadDimKey: true,
+		RopeBase: 1e7, RopeDim: 16, NormEps: 1e-6, SSMConv: 4, SSMState: 64, SSMNK: 2, SSMNV: 4},
+	{Name: "tiny-qwen35moe", Model: "Qwen3.5-MoE structure", Arch: "qwen35moe", Family: FamilyQwen, Vocab: VocabKvtest, Tiny: true,
+		NEmbd: 256, NLayer: 8, NHead: 4, NHeadKV: 2, HeadDim: 64, NFF: 768, NVocab: 8256, NCtx: 4096, HeadDimKey: true,
+		RopeBase: 1e7, RopeDim: 16, NormEps: 1e-6, NExpert: 16, NExpertUsed: 4, NFFExp: 128, NFFShared: 256,
+		SSMConv: 4, SSMState: 64, SSMNK: 2, SSMNV: 4},
+	{Name: "tiny-lfm2", Model: "LFM2 structure", Arch: "lfm2", Family: FamilyQwen, Vocab: VocabKvtest, Tiny: true,
+		NEmbd: 256, NLayer: 6, NHead: 4, NHeadKV: 2, HeadDim: 64, NFF: 768, NVocab: 8256, NCtx: 4096,
+		RopeBase: 1e6, NormEps: 1e-5, Tied: true, ShortConv: 3, AttnLayers: []int{2, 5}},
 	{Name: "tiny-gemma3", Model: "Gemma 3 structure", Arch: "gemma3", Family: FamilyGemma, Vocab: VocabKvtest, Tiny: true,
 		NEmbd: 256, NLayer: 8, NHead: 4, NHeadKV: 2, HeadDim: 64, NFF: 768, NVocab: 8256, NCtx: 4096, HeadDimKey: true,
 		RopeBase: 1e6, RopeBaseSWA: 10000, LinearRope: 8, NormEps: 1e-6, Tied: true, SlidingWindow: 32},
@@ -286,11 +309,22 @@ func (p *Preset) check() error {
 		return fmt.Errorf("synth: preset %s: %d layers is too many", p.Name, p.NLayer)
 	}
 	switch p.Arch {
+	case "lfm2":
+		if p.NExpert != 0 || p.ShortConv < 2 || len(p.AttnLayers) == 0 || p.NHead*p.HeadDim != p.NEmbd {
+			return fmt.Errorf("synth: preset %s: lfm2 needs a short convolution, attention layers and heads × head dim = n_embd", p.Name)
+		}
 	case "llama", "mistral3", "qwen2", "qwen3", "gemma2", "gemma3", "phi3":
 		if p.NExpert != 0 {
 			return fmt.Errorf("synth: preset %s: %s has no experts", p.Name, p.Arch)
 		}
-	case "qwen3moe", "gpt-oss", "qwen2moe":
+	case "qwen35":
+		if p.NExpert != 0 || p.SSMConv < 2 || p.SSMState <= 0 || p.SSMNK <= 0 || p.SSMNV%max(p.SSMNK, 1) != 0 {
+			return fmt.Errorf("synth: preset %s: bad Gated DeltaNet shape or experts", p.Name)
+		}
+	case "qwen3moe", "gpt-oss", "qwen2moe", "qwen3next", "qwen35moe":
+		if (p.Arch == "qwen3next" || p.Arch == "qwen35moe") && (p.SSMConv < 2 || p.SSMState <= 0 || p.SSMNK <= 0 || p.SSMNV%max(p.SSMNK, 1) != 0 || p.NFFShared <= 0) {
+			return fmt.Errorf("synth: preset %s: bad Gated DeltaNet shape (conv %d, state %d, heads %d/%d) or no shared expert", p.Name, p.SSMConv, p.SSMState, p.SSMNK, p.SSMNV)
+		}
 		if p.NExpert < 2 || p.NExpertUsed < 1 || p.NExpertUsed > p.NExpert || p.NFFExp <= 0 {
 			return fmt.Errorf("synth: preset %s: bad expert counts %d/%d/%d", p.Name, p.NExpert, p.NExpertUsed, p.NFFExp)
 		}

@@ -112,8 +112,8 @@ func build(o *Options) (*model, error) {
 			s := &specs[i]
 			t := ft.Float
 			switch {
-			case len(s.dims) < 2 || s.role == roleRouter || s.role == roleBias:
-				t = tensor.F32 // the converter keeps 1-D tensors (norms, biases, factors), biases and MoE routers in F32
+			case len(s.dims) < 2 || s.role == roleRouter || s.role == roleBias || s.role == roleConv:
+				t = tensor.F32 // the converter keeps 1-D tensors (norms, biases, factors), biases, MoE routers and ssm_conv1d in F32
 			case p.Arch == "gpt-oss" && strings.HasSuffix(s.name, "_exps.weight"):
 				t = tensor.MXFP4 // gpt-oss ships its experts in MXFP4; the converter keeps them
 			}

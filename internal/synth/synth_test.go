@@ -56,6 +56,16 @@ func TestPresetShapes(t *testing.T) {
 	for _, p := range synth.Presets() {
 		n := len(synth.TensorNames(p))
 		want := 2 + perLayer[p.Arch]*p.NLayer // token_embd, output_norm
+		switch p.Arch {                       // three Gated DeltaNet layers to one of attention
+		case "qwen3next": // DeltaNet 17 tensors, attention 16
+			want = 2 + 17*p.NLayer - p.NLayer/4
+		case "qwen35": // 14 and 11
+			want = 2 + 14*p.NLayer - 3*p.NLayer/4
+		case "qwen35moe": // 19 and 16
+			want = 2 + 19*p.NLayer - 3*p.NLayer/4
+		case "lfm2": // short convolution 8, attention 11
+			want = 2 + 8*p.NLayer + 3*len(p.AttnLayers)
+		}
 		if !p.Tied {
 			want++
 		}
@@ -139,8 +149,9 @@ func TestTinyFiles(t *testing.T) {
 			for _, ti := range f.Tensors {
 				want := tensor.F16
 				switch {
-				case len(ti.Dims) == 1 || strings.HasSuffix(ti.Name, "ffn_gate_inp.weight") || strings.HasSuffix(ti.Name, ".bias"):
-					want = tensor.F32 // as the converter keeps norms, biases and MoE routers
+				case len(ti.Dims) == 1 || strings.HasSuffix(ti.Name, "ffn_gate_inp.weight") || strings.HasSuffix(ti.Name, ".bias") ||
+					strings.HasSuffix(ti.Name, "ssm_conv1d.weight") || strings.HasSuffix(ti.Name, "shortconv.conv.weight"):
+					want = tensor.F32 // as the converter keeps norms, biases, MoE routers and convolution kernels
 				case p.Arch == "gpt-oss" && strings.HasSuffix(ti.Name, "_exps.weight"):
 					want = tensor.MXFP4 // gpt-oss's experts as shipped
 				}
@@ -192,6 +203,11 @@ func containsSpecial(tok *tokenizer.Tokenizer, ids []int) bool {
 // Keys each architecture's loader reads in llama.cpp (beyond the common
 // ones).
 var archKeys = map[string][]string{
+	"lfm2":      {"shortconv.l_cache", "attention.head_count_kv"},
+	"qwen35":    {"ssm.conv_kernel", "ssm.state_size", "ssm.group_count", "ssm.time_step_rank", "ssm.inner_size", "rope.dimension_count"},
+	"qwen35moe": {"ssm.conv_kernel", "ssm.state_size", "ssm.group_count", "ssm.time_step_rank", "ssm.inner_size", "expert_count"},
+	"qwen3next": {"ssm.conv_kernel", "ssm.state_size", "ssm.group_count", "ssm.time_step_rank", "ssm.inner_size",
+		"rope.dimension_count", "expert_count", "expert_shared_feed_forward_length"},
 	"llama":    {"rope.dimension_count", "rope.freq_base", "attention.layer_norm_rms_epsilon"},
 	"mistral3": {"rope.scaling.type", "rope.scaling.factor", "rope.scaling.original_context_length", "rope.scaling.yarn_beta_fast", "rope.scaling.yarn_beta_slow", "attention.temperature_scale"},
 	"qwen2":    {"rope.freq_base", "attention.layer_norm_rms_epsilon"},
@@ -317,6 +333,9 @@ func TestLlamaCppFixture(t *testing.T) {
 		}
 	}
 	for _, p := range synth.Presets() {
+		if p.Arch == "qwen35" || p.Arch == "qwen35moe" {
+			continue // the reference llama.cpp predates Qwen3.5: nothing to score
+		}
 		if p.Tiny && !seen[p.Name] {
 			t.Errorf("fixture has no entry for %s", p.Name)
 		}

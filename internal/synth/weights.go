@@ -176,6 +176,21 @@ func (w *weights) fill(s *spec, r int, dst []float32) {
 		for i := range dst {
 			dst[i] = float32(std*normal(&st) + a*w.u[i])
 		}
+	case roleConv:
+		// A convolution tap mix of unit gain (std 1/sqrt(taps)).
+		std := 1 / math.Sqrt(float64(n))
+		for i := range dst {
+			dst[i] = float32(std * normal(&st))
+		}
+	case roleSSMDt:
+		for i := range dst {
+			dst[i] = float32(0.5 * normal(&st))
+		}
+	case roleSSMA:
+		// A = −exp(A_log): decays of a few to a few dozen tokens.
+		for i := range dst {
+			dst[i] = float32(-math.Exp(-1.5 + 0.7*normal(&st)))
+		}
 	case roleSink:
 		for i := range dst {
 			dst[i] = float32(normal(&st))
