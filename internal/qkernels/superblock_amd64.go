@@ -9,7 +9,10 @@ import (
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
-// The SIMD path of the super-block types: each weight row is decoded in Go
+// The super-block types with a fused kernel (lowbit_amd64.go: all of them
+// on AVX2 and AVX-512 machines) run it for every batch size; what follows
+// is the older SIMD path, kept for types without one: each weight row is
+// decoded in Go
 // (tensor.UnpackSuperBlock) into the Q6_K canonical row of layout_amd64.go
 // — U = q + off, SM the 16 signed scales, D — and the AVX2 Q6_K
 // canonical-row kernel (dotCanonQ6_KAVX2) takes its dot products with
@@ -42,8 +45,9 @@ func superSIMD(t tensor.Type) (off int32, ok bool) {
 	return 64, true
 }
 
-// gemmSuper is Gemm for super-block types on amd64: the SIMD path where
-// superSIMD allows, the generic one otherwise.
+// gemmSuper is Gemm for super-block types on amd64: the fused kernels
+// where lowbitOK allows, else the canonical SIMD path where superSIMD
+// allows, else the generic one.
 func gemmSuper(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx int, y []float32, ldy int) {
 	if lowbitOK(t) {
 		gemmLowbit(t, m, nTok, k, w, ldw, x, ldx, y, ldy)
