@@ -1,9 +1,10 @@
 #!/bin/bash
-# Ten slots, one ~3.3k-token system prompt: cache bytes and prefill time with and without prefix sharing.
+# Ten slots, one long system prompt (REPS sentences: 150 is ~3.3k tokens, 92 ~2k): cache bytes and prefill time with and without prefix sharing.
 # Usage: scripts/share_bytes.sh [KVSERVE_BINARY] [PORT]  (serves the embedded model on 127.0.0.1:PORT)
 BIN=${1:-./kvserve}
 PORT=${2:-18790}
-SYS=$(python3 -c "print(' '.join(['The assistant answers questions about ships, harbours and the weather at sea.']*150))")
+REPS=${REPS:-150}
+SYS=$(python3 -c "print(' '.join(['The assistant answers questions about ships, harbours and the weather at sea.']*$REPS))")
 for mode in share noshare; do
   port=$PORT
   extra=""; [ $mode = noshare ] && extra="--no-cache-share"

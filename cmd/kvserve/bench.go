@@ -7,15 +7,16 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kvserve/kvserve/internal/bench"
 	"github.com/kvserve/kvserve/internal/engine"
 )
 
 func cmdBench(args []string) error {
-	f := newFlags("bench", "kvserve bench [-m MODEL] [-p 512] [-n 128] [-d 0,1024,4096] [-ctk T -ctv T] [-t THREADS] [-r REPS] [-o table|json]")
+	f := newFlags("bench", "kvserve bench [-m MODEL] [-p 512] [-n 128] [-d 0,1024,4096] [-ctk T -ctv T] [-t THREADS] [-r REPS] [-np N] [-o table|json]")
 	var model, depths, output string
-	var threads, prompt, gen, reps, batch int
+	var threads, prompt, gen, reps, batch, parallel int
 	var cache engine.CacheOptions
 	f.String(&model, "", "model file (GGUF); default: the embedded kvtest-27m Q8_0", "m", "model")
 	f.Int(&prompt, 512, "prompt tokens for the pp test (0: skip)", "p", "n-prompt")
@@ -24,6 +25,7 @@ func cmdBench(args []string) error {
 	f.Int(&threads, 0, "threads (0: one per CPU)", "t", "threads")
 	f.Int(&reps, 3, "repetitions of each test (median reported)", "r", "repetitions")
 	f.Int(&batch, engine.DefaultBatch, "prompt micro-batch size", "b", "batch-size")
+	f.Int(&parallel, 1, "sequences the tg test decodes at once (one token each per step, as busy server slots; aggregate t/s)", "np", "parallel")
 	f.String(&output, "table", "output format: table or json", "o", "output")
 	var noRepack bool
 	f.Bool(&noRepack, false, "keep weights in the file's layout (no repacking at load; for comparisons)", "no-repack")
@@ -37,6 +39,9 @@ func cmdBench(args []string) error {
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
 	}
+	if parallel < 1 {
+		return fmt.Errorf("-np must be at least 1, not %d", parallel)
+	}
 	if output != "table" && output != "json" {
 		return fmt.Errorf("-o must be table or json, not %q", output)
 	}
@@ -48,11 +53,17 @@ func cmdBench(args []string) error {
 		}
 		ds = append(ds, v)
 	}
+	t0 := time.Now()
 	e, err := engine.LoadWith(model, threads, engine.LoadOptions{NoRepack: noRepack})
 	if err != nil {
 		return err
 	}
 	defer e.Close()
+	if kb := procStatusKB("VmRSS", "RssFile", "RssAnon"); kb[0] > 0 {
+		// Before any cache or benchmark buffer: the weights' footprint.
+		fmt.Fprintf(os.Stderr, "bench: loaded in %.2f s; resident %.0f MB (file mapping %.0f MB, anonymous %.0f MB)\n",
+			time.Since(t0).Seconds(), float64(kb[0])/1024, float64(kb[1])/1024, float64(kb[2])/1024)
+	}
 	if p := e.Packed; p.Matrices > 0 {
 		fmt.Fprintf(os.Stderr, "bench: repacked %d weight matrices (%.0f MB) at load in %.2f s; %.0f MB of the file mapping released\n",
 			p.Matrices, float64(p.Bytes)/1e6, p.Duration.Seconds(), float64(p.Released)/1e6)
@@ -68,7 +79,7 @@ func cmdBench(args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res, err := bench.Run(e, bench.Options{Prompt: prompt, Gen: gen, Depths: ds, Reps: reps, Batch: batch, Cache: cache},
+	res, err := bench.Run(e, bench.Options{Prompt: prompt, Gen: gen, Depths: ds, Reps: reps, Batch: batch, Cache: cache, Parallel: parallel},
 		func(s string) { fmt.Fprintln(os.Stderr, "bench:", s) })
 	if err != nil {
 		return err

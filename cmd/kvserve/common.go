@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/sample"
@@ -184,4 +185,12 @@ func (sf *specFlags) options(cache engine.CacheOptions) (*engine.SpecOptions, er
 		return nil, nil
 	}
 	return o, nil
+}
+
+// autoKeyChannels turns centred keys on for --dynamic-cache auto (the
+// preset was measured with them) unless --cache-key-channels was given.
+func autoKeyChannels(f *flags, pf *cachepolicy.Flags, o *engine.CacheOptions) {
+	if pf.Dynamic == cachepolicy.Auto && !f.given("cache-key-channels") {
+		o.KeyChannels = "centre"
+	}
 }

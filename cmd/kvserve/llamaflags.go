@@ -181,7 +181,6 @@ func registerLlamaCompat(f *flags, lc *llamaCompat) {
 	lc.note(f, true, whyMem, "ndio", "no-direct-io")
 	lc.note(f, false, whyMem, "numa")
 	lc.note(f, true, "weights are checked as they load", "check-tensors")
-	lc.note(f, false, "llama-server's host-memory prompt cache; kvserve keeps each slot's cache in its pages", "cram", "cache-ram")
 	lc.note(f, true, "llama-server's host-memory prompt cache; kvserve keeps each slot's cache in its pages", "no-cache-idle-slots")
 	lc.note(f, true, "llama-server's host-memory prompt cache; kvserve keeps each slot's cache in its pages", "cache-idle-slots")
 	lc.note(f, false, "no checkpoints are needed: sliding-window layers keep their pages (see --swa-full; --ctx-checkpoints is for hybrid recurrent models)", "swa-checkpoints")
@@ -252,8 +251,4 @@ func registerLlamaCompat(f *flags, lc *llamaCompat) {
 	lc.refuse(f, true, "router mode (several models) is not implemented: run one kvserve per model", "no-models-autoload")
 	lc.refuse(f, false, "serving other static files is not implemented (kvserve serves its own web page; --no-webui turns it off)", "path")
 	lc.refuse(f, false, "a route prefix is not implemented: put a reverse proxy in front", "api-prefix")
-	lc.refuse(f, false, "a server-wide grammar is not implemented: send \"grammar\" with each request", "grammar")
-	lc.refuse(f, false, "a server-wide grammar is not implemented: send \"grammar\" with each request", "grammar-file")
-	lc.refuse(f, false, "a server-wide JSON schema is not implemented: send \"json_schema\" (or response_format) with each request", "j", "json-schema")
-	lc.refuse(f, false, "a server-wide JSON schema is not implemented: send \"json_schema\" (or response_format) with each request", "jf", "json-schema-file")
 }

@@ -116,6 +116,19 @@ func newFlags(name, synopsis string) *flags {
 	return f
 }
 
+// given reports whether any of the names was on the command line.
+func (f *flags) given(names ...string) bool {
+	found := false
+	f.fs.Visit(func(fl *flag.Flag) {
+		for _, n := range names {
+			if fl.Name == n {
+				found = true
+			}
+		}
+	})
+	return found
+}
+
 // section starts a titled group of flags in the help.
 func (f *flags) section(title string) { f.order = append(f.order, "#"+title) }
 

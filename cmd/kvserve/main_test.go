@@ -109,10 +109,28 @@ func TestLlamaServerCommandLine(t *testing.T) {
 		{[]string{"-l", "abc"}, "want TOKEN_ID+BIAS"},
 		{[]string{"--mirostat", "3"}, "mirostat must be 0"},
 		{[]string{"--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
+		{[]string{"--grammar", `root ::= "a`}, "--grammar: "},
+		{[]string{"-j", `{"type":"object","not":{}}`}, "--json-schema: "},
+		{[]string{"-j", `{"type":`}, "--json-schema: not valid JSON"},
+		{[]string{"--grammar", `root ::= "a"`, "-j", `{}`}, "give only one of --grammar"},
+		{[]string{"--grammar-file", "/nonexistent/g.gbnf"}, "--grammar-file: "},
+		{[]string{"-jf", "/nonexistent/s.json"}, "--json-schema-file: "},
 	} {
 		out, err := kvserve(t, append(append([]string{"serve"}, c.args...), bad...)...)
 		if err == nil || !strings.Contains(out, c.want) {
 			t.Errorf("%v: want an error with %q, got %v\n%s", c.args, c.want, err, out)
+		}
+	}
+	// A default grammar or JSON schema compiles and the server starts.
+	dir := t.TempDir()
+	gf, sf := dir+"/g.gbnf", dir+"/s.json"
+	os.WriteFile(gf, []byte(`root ::= "yes" | "no"`), 0o644)
+	os.WriteFile(sf, []byte(`{"type":"object","properties":{"a":{"type":"integer"}}}`), 0o644)
+	for _, args := range [][]string{{"--grammar", `root ::= "yes" | "no"`}, {"--grammar-file", gf},
+		{"-j", `{"type":"array","items":{"type":"string"}}`}, {"--json-schema", `{}`}, {"-jf", sf}, {"--json-schema-file", sf}} {
+		out, err := kvserve(t, append(append([]string{"serve"}, args...), bad...)...)
+		if err == nil || !strings.Contains(out, "256.0.0.1") {
+			t.Errorf("%v: want the listen error only: %v\n%s", args, err, out)
 		}
 	}
 	// --cache-prompt is llama-server's boolean; the role cache types are
@@ -121,7 +139,7 @@ func TestLlamaServerCommandLine(t *testing.T) {
 	if err == nil || !strings.Contains(out, "256.0.0.1") {
 		t.Errorf("role cache types: %v\n%s", err, out)
 	}
-	if out, err := kvserve(t, "serve", "--help"); err != nil || !strings.Contains(out, "-ngl, --gpu-layers, --n-gpu-layers X") || !strings.Contains(out, "--cache-type-prompt") {
+	if out, err := kvserve(t, "serve", "--help"); err != nil || !strings.Contains(out, "-ngl, --gpu-layers, --n-gpu-layers X") || !strings.Contains(out, "--cache-type-prompt") || !strings.Contains(out, "-cram, --cache-ram") || !strings.Contains(out, "--cache-evict") || !strings.Contains(out, "--cache-spill-type") {
 		t.Errorf("help: %v\n%s", err, out)
 	}
 }

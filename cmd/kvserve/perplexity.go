@@ -7,6 +7,7 @@ import (
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
 	"github.com/kvserve/kvserve/internal/perplexity"
+	"github.com/kvserve/kvserve/internal/tensor"
 )
 
 func cmdPerplexity(args []string) error {
@@ -29,11 +30,18 @@ func cmdPerplexity(args []string) error {
 	f.Int(&step, 32, "with --policy: tokens per forward pass between policy applications", "policy-step")
 	f.Int(&segment, 512, "with --policy: report KL divergence per segment of N positions", "segment")
 	f.String(&spans, "", "with --policy: mark positions of every chunk as generated or reasoning tokens (the rest is prompt), e.g. generated:2048-4096 or reasoning:1024-3072,generated:3072-", "span")
+	var cbScale string
+	f.String(&cbScale, "search", "how codebook cache types (cb4, cb3, cb2) pick each block's scale: search (the default), maxabs or fine (to measure what the search buys)", "cache-cb-scale")
 	pf.Bind(f)
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
+	mode, err := tensor.ParseCodebookScaleMode(cbScale)
+	if err != nil {
+		return fmt.Errorf("--cache-cb-scale: %w", err)
+	}
+	tensor.SetCodebookScaleMode(mode)
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q", pos[0])
 	}
@@ -59,6 +67,7 @@ func cmdPerplexity(args []string) error {
 	if w := e.ContextWarning(ctx); w != "" {
 		fmt.Fprintf(os.Stderr, "warning: %s\n", w)
 	}
+	autoKeyChannels(f, &pf, &mf.cache)
 	pol, err := pf.Policy()
 	if err != nil {
 		return err
@@ -120,6 +129,9 @@ func cmdPerplexity(args []string) error {
 	if growing {
 		fmt.Printf("average bits per cached value: %.3f (at the end: %.3f); policy conversions: %d by age, %d by length, %d by role, %d by budget\n",
 			bits.Mean(), bits.Final, pst.ByAge, pst.ByLength, pst.ByRole, pst.ByBudget)
+		if pst.Evictions > 0 {
+			fmt.Printf("evicted: %d tokens in %d evictions (--cache-evict)\n", pst.EvictedTokens, pst.Evictions)
+		}
 	}
 	for i, p := range res.ChunkPPL {
 		fmt.Printf("[%d]%.4f,", i+1, p)

@@ -19,6 +19,7 @@ import (
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/chat"
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/grammar"
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/server"
 )
@@ -53,9 +54,11 @@ func cmdServe(args []string) error {
 	f.Bool(&noWebUI, false, "do not serve the web page (chat and cache map) at /", "no-webui")
 	f.Bool(&noShare, false, "do not share prefix pages between slots (by default a prompt starting with whole pages another slot holds shares them, copy-on-write)", "no-cache-share")
 	f.String(&slotPath, "", "directory for slot save/restore files (default: save/restore disabled)", "slot-save-path")
-	var diskDir, diskBudget string
+	var diskDir, diskBudget, spillType, ramSize string
 	f.String(&diskDir, "", "directory of the cache's disk tier: slots' caches that would be dropped are spilled there and loaded back for prompts that start with them, across restarts (default: none)", "cache-disk")
 	f.String(&diskBudget, "", "most bytes the disk tier's files take, e.g. 4GiB; least recently used entries are evicted (default: no limit)", "cache-disk-budget")
+	f.String(&ramSize, "", "RAM tier for idle slots' caches, e.g. 2GiB (a bare number is MiB, as llama-server's -cram), below the live cache budget: spills are held in RAM (and written to --cache-disk in the background), loads and prefetches for queued requests read from it (default: none)", "cache-ram", "cram")
+	f.String(&spillType, "", "convert pages down to this type as they are spilled to the disk tier: TYPE or TYPE_K/TYPE_V, e.g. q8_0 (default: as held)", "cache-spill-type")
 	f.Int(&queueMax, 0, "completions allowed to wait for a slot (0: 64 per slot)", "queue-max")
 	f.Float(&queueTimeout, 60, "seconds a completion waits for a free slot before a 503 (0: answer 503 at once)", "queue-timeout")
 	f.Float(&shutdownTimeout, 30, "seconds to let in-flight requests finish on SIGTERM/SIGINT before cancelling them", "shutdown-timeout")
@@ -77,6 +80,11 @@ func cmdServe(args []string) error {
 	f.Switch(&d.CachePrompt, true, "reuse a slot's cached prompt prefix (the default; request field cache_prompt)", "cache-prompt")
 	f.Switch(&d.CachePrompt, false, "evaluate every prompt from the start by default", "no-cache-prompt")
 	f.Int(&d.CacheReuse, 0, "least chunk of a previous prompt reused after a shifted prefix (0: off; request field n_cache_reuse)", "cache-reuse")
+	var grammarText, grammarFile, schemaText, schemaFile string
+	f.String(&grammarText, "", "default GBNF grammar of requests that give no grammar, json_schema or response_format", "grammar")
+	f.String(&grammarFile, "", "read the default GBNF grammar from a file", "grammar-file")
+	f.String(&schemaText, "", "default JSON Schema (constrains the output as json_schema would) of requests that give no grammar, json_schema or response_format", "j", "json-schema")
+	f.String(&schemaFile, "", "read the default JSON Schema from a file", "jf", "json-schema-file")
 	noSlots := false
 	f.Switch(&noSlots, false, "serve GET /slots (the default)", "slots")
 	f.Switch(&noSlots, true, "do not serve GET /slots", "no-slots")
@@ -151,6 +159,9 @@ func cmdServe(args []string) error {
 	}
 	if d.CacheReuse < 0 {
 		return fmt.Errorf("--cache-reuse must be >= 0")
+	}
+	if d.Grammar, err = defaultGrammar(grammarText, grammarFile, schemaText, schemaFile); err != nil {
+		return err
 	}
 	tmplSrc, kwargs, err := chatOptions(chatTemplate, chatTemplateFile, chatKwargs, reasoningBudget, reasoning)
 	if err != nil {
@@ -252,6 +263,7 @@ func cmdServe(args []string) error {
 			return err
 		}
 	}
+	autoKeyChannels(f, &pf, &mf.cache)
 	pol, err := pf.Policy()
 	if err != nil {
 		return err
@@ -264,6 +276,23 @@ func cmdServe(args []string) error {
 		if diskDir == "" {
 			return fmt.Errorf("--cache-disk-budget needs --cache-disk DIR")
 		}
+	}
+	var ramBytes int64
+	if ramSize != "" {
+		if mib, err := strconv.ParseInt(ramSize, 10, 64); err == nil { // llama-server's -cram N: MiB
+			ramBytes = mib << 20
+		} else if ramBytes, err = cachepolicy.ParseBytes(ramSize); err != nil {
+			ramBytes = -1
+		}
+		if ramBytes < 0 {
+			return fmt.Errorf("--cache-ram %q: want a size such as 2GiB, or MiB as a number (0: none)", ramSize)
+		}
+	}
+	if _, _, err := server.ParseSpillType(spillType); err != nil {
+		return err
+	}
+	if spillType != "" && diskDir == "" && ramBytes == 0 {
+		return fmt.Errorf("--cache-spill-type needs --cache-disk DIR or --cache-ram SIZE")
 	}
 	spec, err := sf.options(mf.cache)
 	if err != nil {
@@ -279,7 +308,7 @@ func cmdServe(args []string) error {
 		Spec: spec, DraftPath: sf.draft,
 		ContextShift: ctxShift && !noCtxShift, NoWebUI: noWebUI, Embeddings: embeddings, Pooling: pooling, Lora: loras, NoSharePrefix: noShare,
 		Alias: alias, Metrics: metrics, SlotSavePath: slotPath, MaxBodyBytes: maxBody,
-		CacheDisk: diskDir, CacheDiskBudget: diskBytes,
+		CacheDisk: diskDir, CacheDiskBudget: diskBytes, CacheSpillType: spillType, CacheRAM: ramBytes,
 		MaxResponseBytes: int64(maxRespMiB) << 20, APIKeys: keys, CORSOrigins: origins, AllowedHosts: hosts, ReasoningFormat: reasoningFormat,
 		QueueTimeout: qt, QueueMax: queueMax,
 		ShutdownTimeout: time.Duration(shutdownTimeout * float64(time.Second)),
@@ -434,4 +463,55 @@ func chatOptions(name, file, kwargsJSON string, budget int, reasoning string) (s
 		return "", nil, fmt.Errorf("--reasoning must be on, off or auto, not %q", reasoning)
 	}
 	return src, kwargs, nil
+}
+
+// defaultGrammar compiles the server-wide default constraint of
+// --grammar, --grammar-file, -j/--json-schema or -jf/--json-schema-file
+// (at most one; nil when none is given).
+func defaultGrammar(text, file, schema, schemaFile string) (*grammar.Grammar, error) {
+	given := 0
+	for _, v := range []string{text, file, schema, schemaFile} {
+		if v != "" {
+			given++
+		}
+	}
+	if given == 0 {
+		return nil, nil
+	}
+	if given > 1 {
+		return nil, fmt.Errorf("give only one of --grammar, --grammar-file, --json-schema and --json-schema-file")
+	}
+	read := func(flag, path string) (string, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", flag, err)
+		}
+		return string(b), nil
+	}
+	var err error
+	switch {
+	case file != "":
+		if text, err = read("--grammar-file", file); err != nil {
+			return nil, err
+		}
+		fallthrough
+	case text != "":
+		g, err := grammar.Parse(text, grammar.Limits{})
+		if err != nil {
+			return nil, fmt.Errorf("--grammar: %w", err)
+		}
+		return g, nil
+	case schemaFile != "":
+		if schema, err = read("--json-schema-file", schemaFile); err != nil {
+			return nil, err
+		}
+	}
+	if !json.Valid([]byte(schema)) {
+		return nil, fmt.Errorf("--json-schema: not valid JSON")
+	}
+	g, err := grammar.FromJSONSchema(json.RawMessage(schema), grammar.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("--json-schema: %w", err)
+	}
+	return g, nil
 }

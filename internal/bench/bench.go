@@ -25,6 +25,11 @@ type Options struct {
 	Reps   int
 	Batch  int
 	Cache  engine.CacheOptions
+	// Parallel is how many sequences the tg test decodes at once (0 or 1:
+	// one), as the server's busy slots do: each step is one batch of one
+	// token per sequence (each with logits), so the weights are read once
+	// per step for all of them; tokens/s is the aggregate.
+	Parallel int
 }
 
 // Result is one test's figures.
@@ -35,6 +40,7 @@ type Result struct {
 	TypeK       string    `json:"type_k"`
 	TypeV       string    `json:"type_v"`
 	Depth       int       `json:"depth"`
+	Parallel    int       `json:"n_parallel,omitempty"` // sequences decoded at once (tg; aggregate tokens/s)
 	Tokens      int       `json:"n_tokens"`
 	TPS         float64   `json:"tokens_per_second"` // median
 	TPSMin      float64   `json:"tokens_per_second_min"`
@@ -83,13 +89,14 @@ func Run(e *engine.Engine, o Options, progress func(string)) ([]Result, error) {
 	if len(o.Depths) == 0 {
 		o.Depths = []int{0}
 	}
+	np := max(o.Parallel, 1)
 	m := e.Model
 	maxDepth := slices.Max(o.Depths)
 	ctx := max(maxDepth, 1) + max(o.Prompt, o.Gen)
 	if ctx > m.NCtxTrain {
 		return nil, fmt.Errorf("depth %d + test length exceeds the model's context of %d", maxDepth, m.NCtxTrain)
 	}
-	cache, err := e.NewCache(o.Cache, 1, ctx)
+	cache, err := e.NewCache(o.Cache, np, ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -109,13 +116,24 @@ func Run(e *engine.Engine, o Options, progress func(string)) ([]Result, error) {
 	}
 	base := Result{Model: e.Path, Threads: e.Pool.Threads(), TypeK: o.Cache.TypeK, TypeV: o.Cache.TypeV}
 	var out []Result
-	prefill := func(n int) error {
-		cache.Clear(0)
-		for i := 0; i < n; i += o.Batch {
-			j := min(i+o.Batch, n)
-			b := &model.Batch{Tokens: tokens[i:j], Pos: seq(i, j), Output: make([]bool, j-i)}
-			if _, err := r.Forward(b, cache); err != nil {
-				return err
+	// prefill fills sequences [0, seqs) to n tokens each.
+	prefill := func(n, seqs int) error {
+		for s := 0; s < np; s++ {
+			cache.Clear(s)
+		}
+		for s := 0; s < seqs; s++ {
+			for i := 0; i < n; i += o.Batch {
+				j := min(i+o.Batch, n)
+				b := &model.Batch{Tokens: tokens[i:j], Pos: seq(i, j), Output: make([]bool, j-i)}
+				if s > 0 {
+					b.Seq = make([]int, j-i)
+					for k := range b.Seq {
+						b.Seq[k] = s
+					}
+				}
+				if _, err := r.Forward(b, cache); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -129,7 +147,7 @@ func Run(e *engine.Engine, o Options, progress func(string)) ([]Result, error) {
 			res := base
 			res.Test, res.Depth, res.Tokens = fmt.Sprintf("pp%d%s", o.Prompt, suffix), d, o.Prompt
 			for rep := 0; rep <= o.Reps; rep++ { // first run warms up
-				if err := prefill(d); err != nil {
+				if err := prefill(d, 1); err != nil {
 					return nil, err
 				}
 				t0 := time.Now()
@@ -152,31 +170,45 @@ func Run(e *engine.Engine, o Options, progress func(string)) ([]Result, error) {
 		if o.Gen > 0 {
 			res := base
 			res.Test, res.Depth, res.Tokens = fmt.Sprintf("tg%d%s", o.Gen, suffix), d, o.Gen
+			if np > 1 {
+				res.Test += fmt.Sprintf("×%d", np)
+				res.Parallel = np
+			}
 			var cacheBytes int64
 			for rep := 0; rep <= o.Reps; rep++ {
-				if err := prefill(max(d, 1)); err != nil {
+				if err := prefill(max(d, 1), np); err != nil {
 					return nil, err
 				}
 				start := max(d, 1)
 				before := cache.Bytes()
 				t0 := time.Now()
-				tok, pos := []int{0}, []int{0}
+				b := &model.Batch{Tokens: make([]int, np), Pos: make([]int, np)}
+				if np > 1 {
+					b.Seq, b.Output = seq(0, np), make([]bool, np)
+					for s := range b.Output {
+						b.Output[s] = true
+					}
+				}
 				for i := 0; i < o.Gen; i++ {
-					tok[0], pos[0] = tokens[start+i], start+i
-					if _, err := r.Forward(&model.Batch{Tokens: tok, Pos: pos}, cache); err != nil {
+					for s := 0; s < np; s++ {
+						b.Tokens[s], b.Pos[s] = tokens[(start+i+97*s)%ctx], start+i
+					}
+					if _, err := r.Forward(b, cache); err != nil {
 						return nil, err
 					}
 				}
 				if rep > 0 {
-					res.Samples = append(res.Samples, float64(o.Gen)/time.Since(t0).Seconds())
+					res.Samples = append(res.Samples, float64(np*o.Gen)/time.Since(t0).Seconds())
 				}
-				cacheBytes = (before + cache.Bytes()) / 2 // average cache read per step
+				cacheBytes = (before + cache.Bytes()) / 2 // average cache read per step (all sequences)
 			}
 			finish(&res)
-			res.BytesPerTok = float64(WeightBytes(m) + usedCacheBytes(cache, cacheBytes, max(d, 1)+o.Gen/2))
+			// Bytes per token: one step's reads (the weights once, every
+			// sequence's cache) over the tokens of the step.
+			res.BytesPerTok = float64(WeightBytes(m)+usedCacheBytes(cache, cacheBytes, max(d, 1)+o.Gen/2)) / float64(np)
 			res.Bandwidth = bw
 			res.Efficiency = res.BytesPerTok * res.TPS / bw
-			res.BandwidthWS = MemoryBandwidth(e.Pool, int(res.BytesPerTok), 20)
+			res.BandwidthWS = MemoryBandwidth(e.Pool, int(res.BytesPerTok)*np, 20) // one step's reads
 			res.EfficiencyWS = res.BytesPerTok * res.TPS / res.BandwidthWS
 			progress(fmt.Sprintf("%s: %.1f t/s, %.1f MB/token, efficiency %.2f", res.Test, res.TPS, res.BytesPerTok/1e6, res.Efficiency))
 			out = append(out, res)

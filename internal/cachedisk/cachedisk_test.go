@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func payload(n int) func(io.Writer) error {
@@ -18,7 +19,7 @@ func payload(n int) func(io.Writer) error {
 
 func load(t *testing.T, d *Tier, prompt []int) ([]byte, error) {
 	t.Helper()
-	m := d.Best(prompt, 1)
+	m := d.Best(prompt, 1, "")
 	if m == nil {
 		return nil, errors.New("no match")
 	}
@@ -41,30 +42,30 @@ func TestTier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Put([]int{1, 2, 3, 4}, payload(1)); err != nil {
+	if err := d.Put([]int{1, 2, 3, 4}, "", payload(1)); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Put([]int{1, 2, 9}, payload(2)); err != nil {
+	if err := d.Put([]int{1, 2, 9}, "", payload(2)); err != nil {
 		t.Fatal(err)
 	}
-	if !d.Has([]int{1, 2, 3, 4}) || d.Has([]int{1, 2, 3}) {
+	if !d.Has([]int{1, 2, 3, 4}, "") || d.Has([]int{1, 2, 3}, "") {
 		t.Fatal("Has")
 	}
-	if m := d.Best([]int{1, 2, 3, 4, 5}, 1); m == nil || m.Common != 4 {
+	if m := d.Best([]int{1, 2, 3, 4, 5}, 1, ""); m == nil || m.Common != 4 {
 		t.Fatalf("best match %+v", m)
 	}
 	if got, err := load(t, d, []int{1, 2, 9, 9}); err != nil || !bytes.Equal(got, bytes.Repeat([]byte{2}, 1002)) {
 		t.Fatalf("load: %v (%d bytes)", err, len(got))
 	}
 	// A third entry passes the budget: the least recently used ({1,2,3,4}) goes.
-	if err := d.Put([]int{7}, payload(3)); err != nil {
+	if err := d.Put([]int{7}, "", payload(3)); err != nil {
 		t.Fatal(err)
 	}
-	if st := d.Stats(); st.Entries != 2 || st.Evicted != 1 || d.Has([]int{1, 2, 3, 4}) || st.Bytes > 2600 {
+	if st := d.Stats(); st.Entries != 2 || st.Evicted != 1 || d.Has([]int{1, 2, 3, 4}, "") || st.Bytes > 2600 {
 		t.Fatalf("after eviction: %+v", st)
 	}
 	// A failed write (a full disk): counted, nothing left behind.
-	if err := d.Put([]int{8}, func(io.Writer) error { return errors.New("no space left on device") }); err == nil {
+	if err := d.Put([]int{8}, "", func(io.Writer) error { return errors.New("no space left on device") }); err == nil {
 		t.Fatal("failed write not reported")
 	}
 	if st := d.Stats(); st.Failed != 1 || st.Entries != 2 {
@@ -82,7 +83,7 @@ func TestTier(t *testing.T) {
 	b, _ = os.ReadFile(files[1])
 	os.WriteFile(filepath.Join(dir, "truncated"+suffix), b[:len(b)-40], 0o644)
 	other, _ := Open(filepath.Join(dir, "sub"), "model-b", 0, nil)
-	other.Put([]int{5, 5}, payload(4))
+	other.Put([]int{5, 5}, "", payload(4))
 	ob, _ := filepath.Glob(filepath.Join(dir, "sub", "*"+suffix))
 	ofile, _ := os.ReadFile(ob[0])
 	os.WriteFile(filepath.Join(dir, "foreign"+suffix), ofile, 0o644)
@@ -104,11 +105,11 @@ func TestTier(t *testing.T) {
 	// A file corrupted after the scan is not served either.
 	var live []int
 	for _, p := range [][]int{{1, 2, 9}, {7}} {
-		if d2.Has(p) {
+		if d2.Has(p, "") {
 			live = p
 		}
 	}
-	name := filepath.Join(dir, nameFor(live))
+	name := filepath.Join(dir, nameFor(live, ""))
 	b, _ = os.ReadFile(name)
 	b[len(b)-1] ^= 1
 	os.WriteFile(name, b, 0o644)
@@ -117,5 +118,129 @@ func TestTier(t *testing.T) {
 	}
 	if st := d2.Stats(); st.Entries != 0 || st.Skipped != 4 || st.Hits != 0 {
 		t.Fatalf("after a corrupt load: %+v", st)
+	}
+}
+
+// An entry is matched only under the adapter key it was written with: a
+// prefix computed with a LoRA adapter is never served without it (or with
+// another scale), after a reopen too.
+func TestTierAdapterKey(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Open(dir, "model-a", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put([]int{1, 2, 3}, "lora-a@1", payload(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put([]int{1, 2, 3}, "", payload(2)); err != nil {
+		t.Fatal(err)
+	}
+	if !d.Has([]int{1, 2, 3}, "lora-a@1") || d.Has([]int{1, 2, 3}, "lora-a@0.5") {
+		t.Fatal("Has ignores the adapter key")
+	}
+	for _, reopen := range []bool{false, true} {
+		if reopen {
+			if d, err = Open(dir, "model-a", 0, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if m := d.Best([]int{1, 2, 3, 4}, 1, "lora-a@0.5"); m != nil {
+			t.Fatalf("reopen %v: an entry of another adapter key matched: %+v", reopen, m)
+		}
+		for key, want := range map[string]byte{"lora-a@1": 1, "": 2} {
+			m := d.Best([]int{1, 2, 3, 4}, 1, key)
+			if m == nil {
+				t.Fatalf("reopen %v: no entry for adapter key %q", reopen, key)
+			}
+			var got []byte
+			if err := d.Load(m, func(r io.Reader) error { got, err = io.ReadAll(r); return err }); err != nil || got[0] != want {
+				t.Fatalf("reopen %v: adapter key %q loaded %v (%v), want the payload %d", reopen, key, got[:1], err, want)
+			}
+		}
+	}
+}
+
+// The RAM tier: spills are held in RAM (least recently used out past its
+// budget), written to the directory in the background (Close waits for
+// the writer), loaded without reading a file; an entry loaded from disk,
+// or prefetched, is kept in RAM; a corrupted RAM copy is never served.
+func TestRAMTier(t *testing.T) {
+	// RAM only: three entries of about 1050 bytes in 2600.
+	r, err := OpenWith(Options{Key: "model-a", RAM: 2600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range [][]int{{1, 2}, {3, 4}, {5, 6}} {
+		if err := r.Put(p, "", payload(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := r.Stats(); st.RAMEntries != 2 || st.Evicted != 1 || st.RAMBytes > 2600 || r.Has([]int{1, 2}, "") {
+		t.Fatalf("RAM only: %+v", st)
+	}
+	if got, err := load(t, r, []int{5, 6, 7}); err != nil || !bytes.Equal(got, bytes.Repeat([]byte{3}, 1003)) {
+		t.Fatalf("load from RAM: %v (%d bytes)", err, len(got))
+	}
+	if st := r.Stats(); st.RAMHits != 1 || st.Hits != 1 {
+		t.Fatalf("RAM hit not counted: %+v", st)
+	}
+	r.Close()
+
+	// RAM in front of a directory.
+	dir := t.TempDir()
+	d, err := OpenWith(Options{Dir: dir, Key: "model-a", RAM: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range [][]int{{1, 2}, {3, 4}} {
+		if err := d.Put(p, "", payload(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.Close() // the writer has written both
+	if files, _ := filepath.Glob(filepath.Join(dir, "*"+suffix)); len(files) != 2 {
+		t.Fatalf("%d files written", len(files))
+	}
+	d, err = OpenWith(Options{Dir: dir, Key: "model-a", RAM: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if st := d.Stats(); st.Entries != 2 || st.RAMEntries != 0 {
+		t.Fatalf("reopened: %+v", st)
+	}
+	// A load from disk keeps the entry in RAM: the next load reads no file.
+	if got, err := load(t, d, []int{1, 2, 9}); err != nil || got[0] != 1 {
+		t.Fatalf("load from disk: %v", err)
+	}
+	os.Remove(filepath.Join(dir, nameFor([]int{1, 2}, "")))
+	if got, err := load(t, d, []int{1, 2, 9}); err != nil || got[0] != 1 {
+		t.Fatalf("load from RAM after the file went: %v", err)
+	}
+	// Prefetch reads the other entry into RAM ahead of its load.
+	d.Prefetch([]int{3, 4, 5}, 1, "")
+	for i := 0; d.Stats().Prefetched == 0; i++ {
+		if i > 500 {
+			t.Fatal("prefetch never finished")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if _, err := load(t, d, []int{3, 4, 5}); err != nil {
+		t.Fatal(err)
+	}
+	if st := d.Stats(); st.RAMHits != 2 || st.Hits != 3 || st.RAMEntries != 2 {
+		t.Fatalf("after prefetch: %+v", st)
+	}
+	// A corrupted RAM copy is skipped, never served.
+	d.mu.Lock()
+	e := d.entries[nameFor([]int{3, 4}, "")]
+	e.mem[len(e.mem)/2] ^= 1
+	d.mu.Unlock()
+	if _, err := load(t, d, []int{3, 4, 5}); err == nil {
+		t.Fatal("a corrupted RAM copy was served")
+	}
+	if st := d.Stats(); st.Skipped != 1 || d.Has([]int{3, 4}, "") {
+		t.Fatalf("after a corrupt RAM copy: %+v", st)
 	}
 }

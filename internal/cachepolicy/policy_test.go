@@ -1,8 +1,11 @@
 package cachepolicy
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/kvserve/kvserve/internal/kvcache"
@@ -208,5 +211,88 @@ func TestParse(t *testing.T) {
 	}
 	if Tier([]tensor.Type{tensor.F16, tensor.Q8_0, tensor.Q4_0}, tensor.Q5_0) != 2 {
 		t.Error("Tier of an off-ladder type")
+	}
+}
+
+func TestEvictSetting(t *testing.T) {
+	for in, want := range map[string]Evict{"sinks:64,window:4096": {64, 4096}, "window:512": {0, 512}, " window:512 , sinks:4 ": {4, 512}, "": {}, "off": {}} {
+		got, err := ParseEvict(in)
+		if err != nil || got != want {
+			t.Errorf("ParseEvict(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"sinks:64", "window:0", "window:-1", "window:x", "sinks:1,sinks:2,window:3", "depth:3,window:4"} {
+		if _, err := ParseEvict(bad); err == nil {
+			t.Errorf("ParseEvict(%q) accepted", bad)
+		}
+	}
+	e := Evict{Sinks: 20, Window: 100}
+	for _, c := range []struct{ n, keep, discard int }{
+		{100, 32, 0}, {147, 32, 0}, {148, 32, 16}, {400, 32, 256}, {401, 32, 256}, {415, 32, 272},
+	} {
+		// 16-token pages: the sinks round up to 2 pages; the window starts
+		// at the page boundary at or before n-100.
+		if keep, discard := e.Span(c.n, 16); keep != c.keep || discard != c.discard {
+			t.Errorf("Span(%d) = %d, %d; want %d, %d", c.n, keep, discard, c.keep, c.discard)
+		}
+	}
+	// Eviction is the budget's last step: refused without a budget, by field and by flag.
+	ev := "sinks:4,window:64"
+	if _, err := (&Update{Evict: &ev, Hot: new(int)}).Apply(nil, 64, 64); err == nil || !strings.Contains(err.Error(), "evict") {
+		t.Errorf("evict without a budget: %v", err)
+	}
+	f := Flags{LadderK: "f16,q8_0", LadderV: "f16,q8_0", Evict: ev}
+	if _, err := f.Policy(); err == nil || !strings.Contains(err.Error(), "--cache-evict") {
+		t.Errorf("--cache-evict without --cache-budget: %v", err)
+	}
+	f.Budget = "1MiB"
+	p, err := f.Policy()
+	if err != nil || p.Evict != (Evict{4, 64}) || p.JSON()["evict"] != ev {
+		t.Errorf("--cache-evict %s --cache-budget 1MiB: %+v, %v", ev, p, err)
+	}
+}
+
+// TestAutoPreset: "dynamic": "auto" (and --dynamic-cache auto) install
+// AutoPolicy; giving a ladder or window with it is an error naming
+// dynamic (or the flag); an unknown word is still a length-rule error.
+func TestAutoPreset(t *testing.T) {
+	want := AutoPolicy()
+	var u Update
+	if err := json.Unmarshal([]byte(`{"dynamic": "auto"}`), &u); err != nil {
+		t.Fatal(err)
+	}
+	p, err := u.Apply(nil, 64, 64)
+	if err != nil || p == nil {
+		t.Fatal(p, err)
+	}
+	f := Flags{LadderK: "f16,q8_0,q5_0", LadderV: "f16,q8_0,q4_0", Warm: DefaultWarm, Dynamic: "auto"}
+	fp, err := f.Policy()
+	if err != nil || fp == nil {
+		t.Fatal(fp, err)
+	}
+	for _, got := range []*Policy{p, fp} {
+		if fmt.Sprint(got.LadderK, got.LadderV, got.Hot, got.Warm, got.Sink) != fmt.Sprint(want.LadderK, want.LadderV, want.Hot, want.Warm, want.Sink) || len(got.LengthK) > 0 || len(got.LengthV) > 0 {
+			t.Errorf("auto gives %+v, want %+v", got, want)
+		}
+	}
+	for _, body := range []string{`{"dynamic": "auto", "hot": 128}`, `{"dynamic": "auto", "ladder_k": ["f16", "q4_0"]}`} {
+		var u Update
+		if err := json.Unmarshal([]byte(body), &u); err != nil {
+			t.Fatal(err)
+		}
+		_, err := u.Apply(nil, 64, 64)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != "dynamic" {
+			t.Errorf("%s: %v, want an error naming dynamic", body, err)
+		}
+	}
+	f.Hot = 128
+	if _, err := f.Policy(); err == nil || !strings.Contains(err.Error(), "--dynamic-cache") {
+		t.Errorf("--dynamic-cache auto --cache-hot 128: %v", err)
+	}
+	var bad Update
+	json.Unmarshal([]byte(`{"dynamic": "automatic"}`), &bad)
+	if _, err := bad.Apply(nil, 64, 64); err == nil {
+		t.Error(`"automatic" accepted`)
 	}
 }

@@ -38,6 +38,7 @@ type Update struct {
 	DynamicK *string          `json:"dynamic_k"`
 	DynamicV *string          `json:"dynamic_v"`
 	Budget   *json.RawMessage `json:"budget"` // bytes as a number, or "48MiB"; 0 or "" for none
+	Evict    *string          `json:"evict"`  // "sinks:N,window:N" ("" or "off": none); needs a budget
 	// Rules by role: a role given replaces that role's rule ({} removes
 	// it).
 	Prompt    *RoleUpdate `json:"prompt"`
@@ -73,7 +74,7 @@ func (u *Update) ruleGiven() bool {
 }
 
 func (u *Update) anyField() bool {
-	return u.LadderK != nil || u.LadderV != nil || u.Warm != nil || u.Sink != nil || u.ruleGiven()
+	return u.LadderK != nil || u.LadderV != nil || u.Warm != nil || u.Sink != nil || u.Evict != nil || u.ruleGiven()
 }
 
 // Apply returns the policy the update makes of cur (nil: no policy; a
@@ -143,6 +144,14 @@ func (u *Update) merge(p *Policy) error {
 			*f.out = *f.in
 		}
 	}
+	if u.Dynamic != nil && *u.Dynamic == Auto {
+		if u.LadderK != nil || u.LadderV != nil || u.Hot != nil || u.Warm != nil || u.Sink != nil {
+			return bad("dynamic", errors.New(`"auto" sets ladder_k, ladder_v, hot, warm and sink; give none of them with it`))
+		}
+		a := AutoPolicy()
+		p.LadderK, p.LadderV, p.Hot, p.Warm, p.Sink = a.LadderK, a.LadderV, a.Hot, a.Warm, a.Sink
+		p.LengthK, p.LengthV = nil, nil
+	}
 	for _, d := range []struct {
 		name string
 		in   *string
@@ -150,7 +159,7 @@ func (u *Update) merge(p *Policy) error {
 	}{{"dynamic", u.Dynamic, []*[]LengthStep{&p.LengthK, &p.LengthV}},
 		{"dynamic_k", u.DynamicK, []*[]LengthStep{&p.LengthK}},
 		{"dynamic_v", u.DynamicV, []*[]LengthStep{&p.LengthV}}} {
-		if d.in == nil {
+		if d.in == nil || d.name == "dynamic" && *d.in == Auto {
 			continue
 		}
 		steps, err := ParseLengths(*d.in)
@@ -179,6 +188,14 @@ func (u *Update) merge(p *Policy) error {
 			return bad("budget", fmt.Errorf("must not be negative (got %d)", n))
 		}
 		p.Budget = n
+	}
+	if u.Evict != nil {
+		if p.Evict, err = ParseEvict(*u.Evict); err != nil {
+			return bad("evict", err)
+		}
+	}
+	if p.Evict.On() && p.Budget == 0 {
+		return bad("evict", errors.New("eviction is the last step of a cache budget: give a budget too"))
 	}
 	for role, ru := range u.roles() {
 		if ru == nil {
@@ -230,7 +247,7 @@ func (p *Policy) JSON() map[string]any {
 		"enabled": true, "ladder_k": typeNames(p.LadderK), "ladder_v": typeNames(p.LadderV),
 		"hot": p.Hot, "warm": p.Warm, "sink": p.Sink,
 		"dynamic_k": lengthsJSON(p.LengthK), "dynamic_v": lengthsJSON(p.LengthV),
-		"budget_bytes": p.Budget,
+		"budget_bytes": p.Budget, "evict": p.Evict.String(),
 	}
 	for role, r := range p.Roles {
 		if !r.On() {
@@ -283,6 +300,7 @@ type Flags struct {
 	Hot, Warm, Sink              int
 	Dynamic, DynamicK, DynamicV  string
 	Budget                       string
+	Evict                        string
 	Prompt, Generated, Reasoning string // TYPE, or TYPE_K/TYPE_V
 	ReasoningAfter               string
 	ReasoningDrop                bool
@@ -293,7 +311,7 @@ var flagNames = map[string]string{
 	"ladder_k": "--cache-ladder-k", "ladder_v": "--cache-ladder-v",
 	"hot": "--cache-hot", "warm": "--cache-warm", "sink": "--cache-sink",
 	"dynamic": "--dynamic-cache", "dynamic_k": "--dynamic-cache-k", "dynamic_v": "--dynamic-cache-v",
-	"budget":        "--cache-budget",
+	"budget": "--cache-budget", "evict": "--cache-evict",
 	"prompt.type_k": "--cache-type-prompt", "prompt.type_v": "--cache-type-prompt",
 	"generated.type_k": "--cache-type-generated", "generated.type_v": "--cache-type-generated",
 	"reasoning.type_k": "--cache-type-reasoning", "reasoning.type_v": "--cache-type-reasoning",
@@ -308,10 +326,11 @@ func (f *Flags) Bind(fs FlagSet) {
 	fs.Int(&f.Hot, 0, "multistage: keep the most recent N tokens at tier 0, demote older pages as they age (0: off)", "cache-hot")
 	fs.Int(&f.Warm, DefaultWarm, "multistage: pages older than --cache-hot spend N tokens of age in each middle tier of the ladder (0: straight to the bottom)", "cache-warm")
 	fs.Int(&f.Sink, 0, "multistage: keep the first N tokens at tier 0", "cache-sink")
-	fs.String(&f.Dynamic, "", "step K and V down by context length, e.g. 0:f16,2048:q8_0,3072:q4_0", "dynamic-cache")
+	fs.String(&f.Dynamic, "", "step K and V down by context length, e.g. 0:f16,2048:q8_0,3072:q4_0; or auto: the measured multistage preset (hot 64 f16, warm 448 q8_0, then cb4; sink 64; centred keys)", "dynamic-cache")
 	fs.String(&f.DynamicK, "", "step K down by context length (overrides --dynamic-cache for K)", "dynamic-cache-k")
 	fs.String(&f.DynamicV, "", "step V down by context length (overrides --dynamic-cache for V)", "dynamic-cache-v")
 	fs.String(&f.Budget, "", "cache memory budget across all slots, e.g. 48MiB: demote old pages to stay under it", "cache-budget")
+	fs.String(&f.Evict, "", "last step of the cache budget, off by default: when even the lowest types do not fit, drop a running request's middle pages, keeping the first sinks and the last window tokens (StreamingLLM), e.g. sinks:64,window:4096", "cache-evict")
 	fs.String(&f.Prompt, "", "cache type of prompt tokens' pages: TYPE, or TYPE_K/TYPE_V (e.g. q8_0)", "cache-type-prompt")
 	fs.String(&f.Generated, "", "cache type of generated tokens' pages: TYPE or TYPE_K/TYPE_V", "cache-type-generated")
 	fs.String(&f.Reasoning, "", "cache type of reasoning tokens' pages (inside the model's thinking markers): TYPE or TYPE_K/TYPE_V", "cache-type-reasoning")
@@ -326,6 +345,26 @@ func (f *Flags) Policy() (*Policy, error) {
 	u := Update{Hot: &f.Hot, Warm: &f.Warm, Sink: &f.Sink}
 	u.LadderK = strings.Split(f.LadderK, ",")
 	u.LadderV = strings.Split(f.LadderV, ",")
+	if f.Dynamic == Auto {
+		// The preset sets the ladders and windows: pass on only the
+		// flags moved from their defaults (an error with auto).
+		dk, dv := DefaultLadders()
+		if f.Hot == 0 {
+			u.Hot = nil
+		}
+		if f.Warm == DefaultWarm {
+			u.Warm = nil
+		}
+		if f.Sink == 0 {
+			u.Sink = nil
+		}
+		if f.LadderK == strings.Join(typeNames(dk), ",") {
+			u.LadderK = nil
+		}
+		if f.LadderV == strings.Join(typeNames(dv), ",") {
+			u.LadderV = nil
+		}
+	}
 	for _, d := range []struct {
 		in  string
 		out **string
@@ -339,6 +378,10 @@ func (f *Flags) Policy() (*Policy, error) {
 		b, _ := json.Marshal(f.Budget)
 		raw := json.RawMessage(b)
 		u.Budget = &raw
+	}
+	if f.Evict != "" {
+		ev := f.Evict
+		u.Evict = &ev
 	}
 	for _, r := range []struct {
 		spec string

@@ -7,6 +7,7 @@ type Stats struct {
 	ByAge, ByLength, ByRole, ByBudget int64 // page conversions, by the rule that decided them
 	BytesFreed                        int64
 	DroppedTokens                     int64 // reasoning tokens dropped from slots' caches
+	Evictions, EvictedTokens          int64 // middle pages evicted (Evict): times, tokens
 }
 
 // Add adds o's counters to st.
@@ -17,6 +18,8 @@ func (st *Stats) Add(o Stats) {
 	st.ByBudget += o.ByBudget
 	st.BytesFreed += o.BytesFreed
 	st.DroppedTokens += o.DroppedTokens
+	st.Evictions += o.Evictions
+	st.EvictedTokens += o.EvictedTokens
 }
 
 // Record counts one conversion a policy's plan made (by its reason).

@@ -3,9 +3,14 @@
 // keys against float32 queries), the weighted sums of value rows, and
 // conversion to and from float32.
 //
-// A page's rows are decoded a tile at a time (32 rows) into a small float32
-// buffer — each block's levels scaled once, then one table lookup per value
-// — and the tile goes through internal/kernels' float32 SIMD kernels (GemmF32,
+// Scores of a few queries (decode: up to 8 query rows, the query heads of
+// one KV head) are computed by fused AVX2 kernels (score_amd64.s): each key
+// row is decoded a block at a time into registers and multiplied into the
+// queries there, in internal/kernels' canonical order for the CPU level.
+// Otherwise (prompt runs, values, CPUs without AVX2) a page's rows are
+// decoded a tile at a time (32 rows) into a small float32 buffer — each
+// block's levels scaled once, then one table lookup per value — and the
+// tile goes through internal/kernels' float32 kernels (GemmF32,
 // AccumRowsF32Multi). The page itself is never copied whole. Results are
 // bit-identical to decoding the rows with tensor.DequantizeRow and calling
 // those float32 kernels (tested), so they inherit their batch invariance.
@@ -58,14 +63,15 @@ func Gemm(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx int, y
 	if !ok {
 		panic("cbkernels.Gemm: activations not viewable as float32")
 	}
+	if nTok <= smallBatch && scoreSIMD(t, m, nTok, k, w, ldw, xv[:nTok*k], y, ldy) {
+		return
+	}
 	rb := t.RowSize(k)
 	bp := getBuf(tileRows * k)
 	buf := *bp
 	for i0 := 0; i0 < m; i0 += tileRows {
 		mt := min(tileRows, m-i0)
-		for i := 0; i < mt; i++ {
-			Decode(t, buf[i*k:(i+1)*k], w[(i0+i)*ldw:(i0+i)*ldw+rb])
-		}
+		decodeRows(t, buf[:mt*k], k, w[i0*ldw:], ldw, rb, mt)
 		if nTok <= smallBatch {
 			// A few tokens (decode): matrix-vector products over the
 			// tile, which is in L1, without GemmF32's packing.
@@ -93,9 +99,7 @@ func AccumRowsMulti(t tensor.Type, y []float32, dim int, a []float32, lda, n int
 	buf := *bp
 	for t0 := 0; t0 < n; t0 += tileRows {
 		nt := min(tileRows, n-t0)
-		for i := 0; i < nt; i++ {
-			Decode(t, buf[i*dim:(i+1)*dim], rows[(t0+i)*stride:(t0+i)*stride+rb])
-		}
+		decodeRows(t, buf[:nt*dim], dim, rows[t0*stride:], stride, rb, nt)
 		kernels.AccumRowsF32Multi(y, dim, a[t0:], lda, nt, buf[:nt*dim], dim)
 	}
 	bufPool.Put(bp)
@@ -118,6 +122,19 @@ func Decode(t tensor.Type, dst []float32, src []byte) {
 	}
 	if !decodeSIMD(t, dst, src) {
 		decodeGeneric(t, dst, src)
+	}
+}
+
+// decodeRows decodes n rows of k values (rb bytes each, stride bytes apart
+// in src) into dst, as n calls of Decode would: rows stored back to back
+// are decoded by one call, so the per-call work is paid once per tile.
+func decodeRows(t tensor.Type, dst []float32, k int, src []byte, stride, rb, n int) {
+	if stride == rb {
+		Decode(t, dst[:n*k], src[:n*rb])
+		return
+	}
+	for i := 0; i < n; i++ {
+		Decode(t, dst[i*k:(i+1)*k], src[i*stride:i*stride+rb])
 	}
 }
 

@@ -120,6 +120,88 @@ func testGemmAndAccum(t *testing.T) {
 	}
 }
 
+// TestScoreFused: the fused score kernels (up to 8 queries; more go
+// through GemmF32) equal kernels.DotF32Rows over the rows decoded by the
+// reference, bit for bit, at every CPU level: every query count, head
+// dimensions of one to four blocks, padded strides, one row or many, and
+// blocks with extreme scales (zero, subnormal, largest binary16) and random
+// indices.
+func TestScoreFused(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(7, 8))
+		for _, typ := range types {
+			for _, dim := range []int{typ.BlockSize(), 64, 128, 256} {
+				for _, m := range []int{1, 7, 40} {
+					for nq := 1; nq <= 9; nq++ {
+						stride := typ.RowSize(dim) + 3*(m%2)
+						w, _ := rows(r, typ, m, dim, stride)
+						for i := 0; i < m; i++ {
+							rb := w[i*stride : i*stride+typ.RowSize(dim)]
+							for b := 0; b < len(rb); b += typ.TypeSize() {
+								switch (i + b/typ.TypeSize()) % 9 {
+								case 1:
+									rb[b], rb[b+1] = 0, 0
+								case 2:
+									rb[b], rb[b+1] = 1, 0
+								case 3:
+									rb[b], rb[b+1] = 0xff, 0xfb
+								case 4:
+									for j := b + 2; j < b+typ.TypeSize(); j++ {
+										rb[j] = byte(r.Uint32())
+									}
+								}
+							}
+						}
+						dec := make([]float32, m*dim)
+						for i := 0; i < m; i++ {
+							tensor.DequantizeRow(typ, w[i*stride:i*stride+typ.RowSize(dim)], dec[i*dim:(i+1)*dim])
+						}
+						x := make([]float32, nq*dim)
+						for i := range x {
+							x[i] = float32(r.NormFloat64())
+						}
+						ldy := m + 1
+						y := make([]float32, nq*ldy)
+						want := make([]float32, nq*ldy)
+						cbkernels.Gemm(typ, m, nq, dim, w, stride, tensor.F32Bytes(x), 4*dim, y, ldy)
+						for j := 0; j < nq; j++ {
+							kernels.DotF32Rows(want[j*ldy:j*ldy+m], dec, x[j*dim:(j+1)*dim])
+						}
+						for i := range want {
+							if math.Float32bits(y[i]) != math.Float32bits(want[i]) && !(math.IsNaN(float64(y[i])) && math.IsNaN(float64(want[i]))) {
+								t.Fatalf("%s dim %d m %d nq %d: y[%d] = %g, reference %g", typ, dim, m, nq, i, y[i], want[i])
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkScore: one 256-token page head of 64 values scored against 4
+// queries (go test ./internal/cbkernels -bench Score), fused against
+// decode-then-DotF32Rows.
+func BenchmarkScore(b *testing.B) {
+	for _, lv := range cpu.Levels() {
+		for _, typ := range types {
+			b.Run(lv.String()+"/"+typ.String(), func(b *testing.B) {
+				defer cpu.SetLevel(lv)()
+				r := rand.New(rand.NewPCG(1, 2))
+				src, _ := rows(r, typ, 256, 64, typ.RowSize(64))
+				x := make([]float32, 4*64)
+				for i := range x {
+					x[i] = float32(r.NormFloat64())
+				}
+				y := make([]float32, 4*256)
+				for b.Loop() {
+					cbkernels.Gemm(typ, 256, 4, 64, src, typ.RowSize(64), tensor.F32Bytes(x), 4*64, y, 256)
+				}
+			})
+		}
+	}
+}
+
 // BenchmarkDecode: one 256-token page head of 64 values (go test
 // ./internal/cbkernels -bench Decode).
 func BenchmarkDecode(b *testing.B) {

@@ -87,7 +87,11 @@ func (s *Scheduler) reserve(p *cachepolicy.Policy, r *Request) int64 {
 	}
 	low := kv(p.LadderK[len(p.LadderK)-1], p.LadderV[len(p.LadderV)-1])
 	write := max(kv(p.LadderK[0], p.LadderV[0]), low)
-	pages := int64((s.maxLen(r) + sh.PageTokens - 1) / sh.PageTokens)
+	n := s.maxLen(r)
+	if p.Evict.On() { // eviction keeps a slot within its sinks and window
+		n = min(n, p.Evict.MaxTokens(sh.PageTokens))
+	}
+	pages := int64((n + sh.PageTokens - 1) / sh.PageTokens)
 	// A hybrid model's slot also holds its recurrent state and its
 	// checkpoints, f32 whatever the ladders.
 	sh1 := *sh
@@ -116,7 +120,9 @@ func (s *Scheduler) pickSlot(r *Request, wanted []bool) *slot {
 	shareable := 0
 	if r.CachePrompt && !s.o.NoSharePrefix {
 		for _, sl := range s.slots {
-			shareable = max(shareable, commonPrefix(sl.tokens, r.Prompt)/P*P)
+			if s.reusable(sl, r) {
+				shareable = max(shareable, commonPrefix(sl.tokens, r.Prompt)/P*P)
+			}
 		}
 	}
 	var best *slot
@@ -129,7 +135,7 @@ func (s *Scheduler) pickSlot(r *Request, wanted []bool) *slot {
 			continue
 		}
 		n := 0
-		if r.CachePrompt {
+		if r.CachePrompt && s.reusable(sl, r) {
 			n = commonPrefix(sl.tokens, r.Prompt)
 		}
 		pages, loss := max(n, shareable)/P, min(len(sl.tokens)-n, 1)
@@ -154,6 +160,27 @@ func (s *Scheduler) idleUnwanted(wanted []bool) bool {
 		}
 	}
 	return false
+}
+
+// sameLora reports whether two sets of LoRA scales (nil: the adapters'
+// own) give the same cache contents.
+func sameLora(a, b []float32) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	n := max(len(a), len(b))
+	at := func(s []float32, i int) float32 {
+		if i < len(s) {
+			return s[i]
+		}
+		return 0
+	}
+	for i := range n {
+		if at(a, i) != at(b, i) {
+			return false
+		}
+	}
+	return true
 }
 
 func commonPrefix(a, b []int) int {
@@ -200,6 +227,11 @@ func (s *Scheduler) assign() {
 				close(p.out)
 				continue
 			}
+			if d := s.o.Disk; d != nil && p.req.CachePrompt && !p.prefetch {
+				// It waits: have the RAM tier read its entry meanwhile.
+				p.prefetch = true
+				d.Prefetch(p.req.Prompt, s.cache.Config().PageTokens, s.adapter)
+			}
 			kept = append(kept, p)
 			continue
 		}
@@ -221,7 +253,11 @@ func (s *Scheduler) assign() {
 func (s *Scheduler) start(sl *slot, p *pending) {
 	r := p.req
 	keep := 0
-	if r.CachePrompt {
+	// Cached tokens computed under another adapter key or other LoRA
+	// scales are not reused (nor spilled to the disk tier, nor loaded from
+	// it, unless computed under the adapters' own scales).
+	reuse := r.CachePrompt && s.reusable(sl, r)
+	if reuse {
 		keep = commonPrefix(sl.tokens, r.Prompt)
 		if r.CacheReuse > 0 {
 			keep = s.reuseChunks(sl, r.Prompt, keep, r.CacheReuse)
@@ -236,18 +272,22 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 		// new context (an old conversation's demoted pages).
 		keep = s.policy.Reusable(s.cache, sl.id, keep, len(r.Prompt))
 	}
-	s.spill(sl, keep) // what the slot loses, to the disk tier
+	if sl.lora == nil {
+		s.spill(sl, keep) // what the slot loses, to the disk tier
+	}
 	shared, loaded := 0, 0
 	if r.CachePrompt && !s.o.NoSharePrefix {
 		keep, shared = s.sharePrefix(sl, r, keep)
 	}
-	if r.CachePrompt {
+	if r.CachePrompt && r.Lora == nil {
 		if n := s.loadFromDisk(sl, r, keep); n > 0 {
 			keep, shared, loaded = n, 0, n
 		}
 	}
 	s.cache.Truncate(sl.id, keep)
 	sl.tokens = sl.tokens[:keep]
+	sl.adapter = s.adapter
+	sl.lora = r.Lora
 	smp, err := sample.New(r.Sample, s.e.Model.NVocab)
 	if err != nil { // validated at Submit; keep the loop safe anyway
 		p.out <- Event{Err: err}
@@ -262,6 +302,7 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 	sl.dec = s.e.Tok.NewContinuationDecoder(r.Special)
 	sl.text.Reset()
 	sl.sent = 0
+	sl.newLine, sl.lineAt, sl.lineNext, sl.cut = false, -1, 0, false
 	sl.cost = 0
 	sl.state = slotPrefill
 	sl.begun = s.step
@@ -293,7 +334,7 @@ func (s *Scheduler) sharePrefix(sl *slot, r *Request, keep int) (int, int) {
 	var donor *slot
 	best := 0
 	for _, d := range s.slots {
-		if d == sl {
+		if d == sl || !s.reusable(d, r) {
 			continue
 		}
 		n := min(commonPrefix(d.tokens, r.Prompt), len(r.Prompt)-1)

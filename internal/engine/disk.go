@@ -15,15 +15,17 @@ import (
 
 // spill writes sl's cache to the disk tier when the slot is about to keep
 // only its first keep positions and holds at least a page more (an entry
-// of the same tokens already there is not written again).
+// of the same tokens already there is not written again), under the
+// adapter key its tokens were computed with (a cache computed partly
+// under another key is not spilled).
 func (s *Scheduler) spill(sl *slot, keep int) {
 	d := s.o.Disk
 	P := s.cache.Config().PageTokens
-	if d == nil || len(sl.tokens)-keep < P || d.Has(sl.tokens) {
+	if d == nil || len(sl.tokens)-keep < P || sl.adapter == mixedAdapter || d.Has(sl.tokens, sl.adapter) {
 		return
 	}
 	toks := append([]int(nil), sl.tokens...)
-	if err := d.Put(toks, func(w io.Writer) error { return s.cache.WriteSeq(sl.id, w) }); err != nil {
+	if err := d.Put(toks, sl.adapter, func(w io.Writer) error { return s.cache.WriteSeqAs(sl.id, w, s.o.SpillK, s.o.SpillV) }); err != nil {
 		s.log.Warn("cache disk tier: spill failed; the slot's cache is dropped", "slot", sl.id, "err", err)
 	}
 }
@@ -41,7 +43,7 @@ func (s *Scheduler) loadFromDisk(sl *slot, r *Request, keep int) int {
 	}
 	cfg := s.cache.Config()
 	P := cfg.PageTokens
-	m := d.Best(r.Prompt, keep+P)
+	m := d.Best(r.Prompt, keep+P, s.adapter)
 	if m == nil {
 		return 0
 	}

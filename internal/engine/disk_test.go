@@ -10,6 +10,7 @@ import (
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
 	"github.com/kvserve/kvserve/internal/kvcache"
+	"github.com/kvserve/kvserve/internal/tensor"
 )
 
 // Eight users take turns in multi-turn chats over two slots. With the disk
@@ -194,4 +195,57 @@ func TestDiskTierUnderBudget(t *testing.T) {
 		t.Error("nothing was loaded from the disk tier")
 	}
 	t.Logf("%d tokens loaded from disk; tier %+v", loaded, d.Stats())
+}
+
+// SchedulerOptions.SpillK/SpillV (--cache-spill-type): entries are written
+// converted down (about half the bytes at q8_0 from f16) and still loaded
+// for a returning conversation (at the types it was written in).
+func TestDiskTierSpillType(t *testing.T) {
+	e, err := engine.Load("", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	q8 := tensor.Q8_0
+	bytesFor := func(spill *tensor.Type) (int64, int) {
+		d, err := cachedisk.Open(t.TempDir(), "test", 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		co := engine.DefaultCacheOptions()
+		co.PageTokens = 16
+		s, err := e.NewScheduler(engine.SchedulerOptions{Slots: 1, SlotCtx: 512, Cache: co, Disk: d, SpillK: spill, SpillV: spill})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Start()
+		defer s.Close()
+		a := e.Tok.Encode("The first conversation is about the sea and the boats in the harbour at dawn, and the fishermen.", true, true)
+		b := e.Tok.Encode("Another one, about the mountains and the snow on their tops in winter, and the climbers.", true, true)
+		loaded := 0
+		for _, p := range [][]int{a, b, append(append([]int(nil), a...), 13)} {
+			ch, err := s.Submit(context.Background(), &engine.Request{Prompt: p, NPredict: 4, Sample: greedy(), SlotID: 0, IgnoreEOS: true, CachePrompt: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for ev := range ch {
+				if ev.Err != nil {
+					t.Fatal(ev.Err)
+				}
+				if ev.Done != nil {
+					loaded += ev.Done.DiskTokens
+				}
+			}
+		}
+		return d.Stats().Bytes, loaded
+	}
+	full, loadedFull := bytesFor(nil)
+	down, loadedDown := bytesFor(&q8)
+	if loadedFull == 0 || loadedDown == 0 {
+		t.Fatalf("tokens loaded: %d as held, %d converted down", loadedFull, loadedDown)
+	}
+	if down*10 > full*6 {
+		t.Errorf("tier bytes %d with q8_0 spills, %d as held: want about half", down, full)
+	}
+	t.Logf("disk tier bytes: %d as held (f16), %d spilled at q8_0", full, down)
 }

@@ -172,6 +172,7 @@ func (e *Engine) GrowingEvaluator(cache *kvcache.Cache, o GrowingOptions) perple
 		n := len(tokens)
 		out := make([]bool, step)
 		answer := false
+		evicted := 0 // positions evicted (Evict) so far
 		for i := 0; i < n; {
 			role, change := roleAt(o.Spans, i)
 			j := min(i+step, n, change)
@@ -186,9 +187,20 @@ func (e *Engine) GrowingEvaluator(cache *kvcache.Cache, o GrowingOptions) perple
 					next, _ := roleAt(o.Spans, change)
 					ss.MixedPage, ss.MixedRoles = change/P, 1<<role|1<<next
 				}
-				pl, err := p.Plan(cache, cachepolicy.Input{Seqs: []cachepolicy.SeqState{ss}, Order: []int{0}})
+				in := cachepolicy.Input{Seqs: []cachepolicy.SeqState{ss}, Order: []int{0}}
+				pl, err := p.Plan(cache, in)
 				var st cachepolicy.Stats
 				conv.apply(pl, &st)
+				if err != nil && p.Evict.On() { // the budget's last step, as the scheduler's
+					keep, discard := p.Evict.Span(cache.Len(0), P)
+					if discard > 0 && cache.Shift(0, keep, discard, r.ReRope) == nil {
+						evicted += discard
+						st.Evictions++
+						st.EvictedTokens += int64(discard)
+						pl, err = p.Plan(cache, in)
+						conv.apply(pl, &st)
+					}
+				}
 				if o.Stats != nil {
 					o.Stats.Add(st)
 				}
@@ -200,7 +212,8 @@ func (e *Engine) GrowingEvaluator(cache *kvcache.Cache, o GrowingOptions) perple
 			for k := i; k < j; k++ {
 				out[k-i] = k >= from && k < n-1
 			}
-			b := &model.Batch{Tokens: tokens[i:j], Pos: seq(i, j), Output: out[:j-i]}
+			// Positions are the cache's: evicted middle pages moved the rest down.
+			b := &model.Batch{Tokens: tokens[i:j], Pos: seq(i-evicted, j-evicted), Output: out[:j-i]}
 			logits, err := r.Forward(b, cache)
 			if err != nil {
 				return err

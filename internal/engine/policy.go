@@ -50,6 +50,15 @@ func (s *Scheduler) applyPolicy() {
 	}
 	pl, err = p.Plan(s.cache, in)
 	s.conv.apply(pl, &st)
+	for _, id := range in.Order { // the last step (opt-in): evict running requests' middle pages
+		if err == nil || !p.Evict.On() {
+			break
+		}
+		if sl := s.slots[id]; sl.state != slotIdle && s.evict(sl) {
+			pl, err = p.Plan(s.cache, in)
+			s.conv.apply(pl, &st)
+		}
+	}
 	if err != nil {
 		for i := len(in.Order) - 1; i >= 0; i-- { // newest request first
 			sl := s.slots[in.Order[i]]
@@ -62,6 +71,32 @@ func (s *Scheduler) applyPolicy() {
 			break
 		}
 	}
+}
+
+// evict drops a running request's middle pages as the policy's Evict
+// says (the sink pages and the last window tokens stay; the tail moves
+// down, keys re-roped, as a context shift does); it reports whether it
+// dropped anything.
+func (s *Scheduler) evict(sl *slot) bool {
+	keep, discard := s.policy.Evict.Span(len(sl.tokens), s.cache.Config().PageTokens)
+	if discard <= 0 {
+		return false
+	}
+	if err := s.cache.Shift(sl.id, keep, discard, s.runner.ReRope); err != nil {
+		s.log.Debug("eviction not possible", "slot", sl.id, "err", err)
+		return false
+	}
+	sl.tokens = append(sl.tokens[:keep], sl.tokens[keep+discard:]...)
+	if sl.reasonStart >= keep {
+		sl.reasonStart = max(keep, sl.reasonStart-discard)
+	}
+	sl.res.EvictedTokens += discard
+	s.mu.Lock()
+	s.pstats.EvictedTokens += int64(discard)
+	s.pstats.Evictions++
+	s.mu.Unlock()
+	s.log.Debug("cache budget: middle pages evicted", "slot", sl.id, "kept", keep, "evicted", discard)
+	return true
 }
 
 // planInput is what the policy's plan needs to know of the slots: which

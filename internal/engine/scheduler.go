@@ -14,6 +14,7 @@ import (
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/model"
 	"github.com/kvserve/kvserve/internal/sample"
+	"github.com/kvserve/kvserve/internal/tensor"
 )
 
 // SchedulerOptions configure the server's slots and batching.
@@ -44,6 +45,16 @@ type SchedulerOptions struct {
 	// with an entry's tokens loads it instead of evaluating them (see
 	// disk.go).
 	Disk *cachedisk.Tier
+	// SpillK and SpillV, when set, are the types the disk tier's entries
+	// are written in: pages of a type that takes more bytes are converted
+	// down on the way out (kvcache.WriteSeqAs; the live cache is not
+	// changed), so the tier holds more entries per byte.
+	SpillK, SpillV *tensor.Type
+	// AdapterKey names the LoRA adapters and scales the model runs with
+	// ("": none); SetAdapterKey changes it. A slot's cached tokens are
+	// reused, shared with another slot or spilled to and loaded from the
+	// disk tier only under the key they were computed with.
+	AdapterKey string
 }
 
 // Request is one completion to run in a slot.
@@ -86,6 +97,23 @@ type Request struct {
 	// Spec overrides the server's speculation settings for the request
 	// (nil: the server's). Requests with a Grammar are not speculated.
 	Spec *SpecParams
+	// Lora, if set, are the request's LoRA adapter scales, by adapter in
+	// load order (a missing one: 0), instead of the adapters' own
+	// (llama-server's per-request "lora"). The request reuses no cached
+	// prefix computed under other scales (own, shared or on disk).
+	Lora []float32
+	// MaxPredictTime, when positive, ends generation (stop type "limit")
+	// once a newline was generated and this long has passed since the
+	// first token (llama-server's t_max_predict_ms).
+	MaxPredictTime time.Duration
+	// NIndent, when positive, ends generation (stop type "limit") at a
+	// generated line indented by fewer spaces or tabs, cutting that line
+	// after its indentation (llama-server's n_indent, for code
+	// completion).
+	NIndent int
+	// TimingsPerToken sends the request's timings so far with every
+	// token's event (Event.Timings; llama-server's timings_per_token).
+	TimingsPerToken bool
 }
 
 // Event is one step of a running request: a generated token, or the end.
@@ -96,7 +124,10 @@ type Event struct {
 	LogProb float64 // log-probability of Token (before sampling filters)
 	Top     []sample.TokenProb
 	Done    *Result // set on the last event
-	Err     error   // set when the request failed
+	// Timings, with Request.TimingsPerToken, are the request's counts and
+	// times so far (the token's own included; no Tokens or Text).
+	Timings *Result
+	Err     error // set when the request failed
 }
 
 // Result summarises a finished request.
@@ -108,6 +139,7 @@ type Result struct {
 	StoppingWord  string
 	Truncated     bool // the context filled up, or the prompt was truncated to fit
 	ContextShifts int  // times the context was shifted to continue generating
+	EvictedTokens int  // tokens evicted from the middle of the slot's cache (cache budget's Evict)
 
 	PromptTokens    int // tokens in the prompt
 	CachedTokens    int // prompt tokens reused from the slot's cache
@@ -150,6 +182,7 @@ type pending struct {
 	stop      func() bool      // stops the wake-up on cancellation
 	truncated bool             // the prompt was truncated to fit
 	gm        *grammar.Matcher // the request's grammar state (nil: none)
+	prefetch  bool             // its disk tier entry was asked into RAM (Tier.Prefetch)
 }
 
 // Scheduler runs requests in parallel slots over one shared model and KV
@@ -179,6 +212,8 @@ type Scheduler struct {
 
 	batch model.Batch
 
+	adapter string // the adapter key new tokens are computed under (SchedulerOptions.AdapterKey)
+
 	spec      *specState // speculative decoding (nil: none)
 	hasWindow bool       // some layer attends a sliding window
 }
@@ -193,6 +228,7 @@ type Stats struct {
 	Processing      int // slots busy now
 	Deferred        int // requests waiting for a slot
 	DecodeCalls     int64
+	BusySlots       int64 // slots with tokens in a forward pass, summed over the passes
 
 	Requantizations   int64
 	RequantizeSeconds float64
@@ -227,12 +263,23 @@ func (e *Engine) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 	if err := e.checkHybrid(o); err != nil {
 		return nil, err
 	}
+	for _, sp := range []struct {
+		t       *tensor.Type
+		headDim int
+		side    string
+	}{{o.SpillK, e.Model.HeadDim, "K"}, {o.SpillV, e.Model.HeadDimV, "V"}} {
+		if sp.t != nil {
+			if err := kvcache.CheckType(*sp.t, sp.headDim); err != nil {
+				return nil, fmt.Errorf("spill type for %s: %w", sp.side, err)
+			}
+		}
+	}
 	cache, err := e.NewCache(o.Cache, o.Slots, o.SlotCtx)
 	if err != nil {
 		return nil, err
 	}
 	s := &Scheduler{
-		e: e, o: o, cache: cache, shape: cache.Config(), log: o.Logger,
+		e: e, o: o, cache: cache, shape: cache.Config(), log: o.Logger, adapter: o.AdapterKey,
 		runner:  model.NewRunner(e.Model, e.Pool, o.Batch),
 		stopped: make(chan struct{}),
 	}
@@ -314,6 +361,9 @@ func (s *Scheduler) Submit(ctx context.Context, r *Request) (<-chan Event, error
 		if t < 0 || t >= s.e.Model.NVocab {
 			return nil, fmt.Errorf("token id %d out of range (vocabulary of %d)", t, s.e.Model.NVocab)
 		}
+	}
+	if len(r.Lora) > s.e.Model.Loras() {
+		return nil, fmt.Errorf("LoRA scales for %d adapters, %d loaded", len(r.Lora), s.e.Model.Loras())
 	}
 	if err := r.Sample.Validate(); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -35,9 +36,17 @@ func collect(t *testing.T, ch <-chan engine.Event) (string, *engine.Result) {
 }
 
 // Requests run concurrently in slots produce exactly the tokens they
-// produce alone (batch invariance), and prompt prefixes are reused.
+// produce alone (batch invariance), and prompt prefixes are reused: with
+// f16 weights and with quantized weights (repacked at load where the
+// kernels read them packed: up to 4 slots' tokens share one pass).
 func TestSchedulerConcurrentEqualsSequential(t *testing.T) {
-	e, err := engine.Load(testassets.Path(t, "models/kvtest-27m-f16.gguf"), 2)
+	for _, m := range []string{"models/kvtest-27m-f16.gguf", "models/llamacpp-quantized/kvtest-27m-Q8_0.gguf", "models/llamacpp-quantized/kvtest-27m-Q4_K_M.gguf"} {
+		t.Run(filepath.Base(m), func(t *testing.T) { schedulerConcurrentEqualsSequential(t, m) })
+	}
+}
+
+func schedulerConcurrentEqualsSequential(t *testing.T, model string) {
+	e, err := engine.Load(testassets.Path(t, model), 2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -145,3 +145,57 @@ func TestSharingKeepsOtherConversations(t *testing.T) {
 		t.Errorf("first conversation's next turn: slot %d (was %d), %d cached of %d", rn.SlotID, ra.SlotID, rn.CachedTokens, len(a)+len(ra.Tokens))
 	}
 }
+
+// A slot's pages computed under one adapter key are not shared with a
+// request running under another (the LoRA adapters changed while the slot
+// was busy), nor reused by the slot itself; under the old key again they
+// are shared.
+func TestSharePrefixKeyedByAdapter(t *testing.T) {
+	e, err := engine.Load("", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	co := engine.DefaultCacheOptions()
+	co.PageTokens = 16
+	s, err := e.NewScheduler(engine.SchedulerOptions{Slots: 2, SlotCtx: 256, Cache: co})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	defer s.Close()
+	prompt := e.Tok.Encode("A long shared system prompt about the sea, the mountains and the weather in the valleys today.", true, true)
+	run := func(slot int) *engine.Result {
+		t.Helper()
+		ch, err := s.Submit(context.Background(), &engine.Request{Prompt: prompt, NPredict: 4, Sample: greedy(), SlotID: slot, IgnoreEOS: true, CachePrompt: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res *engine.Result
+		for ev := range ch {
+			if ev.Err != nil {
+				t.Fatal(ev.Err)
+			}
+			if ev.Done != nil {
+				res = ev.Done
+			}
+		}
+		return res
+	}
+	run(0)
+	setKey := func(k string) {
+		s.Do(func(*kvcache.Cache) error { s.SetAdapterKey(k); return nil })
+	}
+	setKey("adapter-b@1;")
+	if r := run(1); r.SharedTokens != 0 || r.CachedTokens != 0 {
+		t.Errorf("under another adapter key: %d tokens shared, %d cached", r.SharedTokens, r.CachedTokens)
+	}
+	setKey("")
+	// Slot 1 holds the adapter-b cache: not reused, slot 0's pages shared.
+	if r := run(1); r.SharedTokens == 0 || r.CachedTokens != r.SharedTokens {
+		t.Errorf("back under slot 0's key: %d tokens shared, %d cached", r.SharedTokens, r.CachedTokens)
+	}
+	if r := run(0); r.CachedTokens == 0 {
+		t.Error("slot 0 did not reuse its own cache under its own key")
+	}
+}

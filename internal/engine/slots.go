@@ -25,9 +25,13 @@ const (
 
 type slot struct {
 	id     int
-	tokens []int // tokens whose K/V are in the cache, positions 0..len-1
+	tokens []int     // tokens whose K/V are in the cache, positions 0..len-1
+	lora   []float32 // the LoRA scales tokens were computed with (nil: the adapters' own)
 	state  slotState
 	used   uint64 // step of last use, for least-recently-used choice
+	// adapter is the adapter key the cached tokens were computed under
+	// (mixedAdapter: some under one key, some under another).
+	adapter string
 
 	req    *Request
 	ctx    context.Context
@@ -38,15 +42,21 @@ type slot struct {
 	dec    *tokenizer.Decoder
 	gm     *grammar.Matcher // the request's grammar state (nil: none)
 	text   strings.Builder
-	sent   int   // bytes of text already emitted
-	cost   int64 // Request.OutputCost of the tokens emitted
-	res    *Result
-	last   int // last sampled token, fed in the next step
-	tStart time.Time
-	tGen   time.Time
-	outRow int    // row of this slot's logits in the current step (-1: none)
-	adding int    // tokens this slot adds in the current step
-	begun  uint64 // step the running request started (for least-recently-used order)
+	sent   int // bytes of text already emitted
+	// Request.NIndent and MaxPredictTime: a newline was generated; the
+	// start of the line being judged (-1: none) and where to look for the
+	// next newline; the text was cut (no decoder flush at the end).
+	newLine          bool
+	lineAt, lineNext int
+	cut              bool
+	cost             int64 // Request.OutputCost of the tokens emitted
+	res              *Result
+	last             int // last sampled token, fed in the next step
+	tStart           time.Time
+	tGen             time.Time
+	outRow           int    // row of this slot's logits in the current step (-1: none)
+	adding           int    // tokens this slot adds in the current step
+	begun            uint64 // step the running request started (for least-recently-used order)
 
 	// Roles of generated tokens (see roles.go).
 	track       roleTracker
@@ -103,6 +113,8 @@ func (s *Scheduler) SetSlotTokens(id int, toks []int) error {
 		return fmt.Errorf("slot %d is busy", id)
 	}
 	sl.tokens = append(sl.tokens[:0], toks...)
+	sl.adapter = s.adapter
+	sl.lora = nil
 	s.clearDraft(sl) // the slot's contents changed from outside: the draft re-syncs
 	return nil
 }
@@ -117,4 +129,32 @@ func (s *Scheduler) anyActive() bool {
 		}
 	}
 	return false
+}
+
+// mixedAdapter marks a slot whose cache was computed partly under one
+// adapter key and partly under another: it is never reused, shared or
+// spilled.
+const mixedAdapter = "\x00mixed"
+
+// SetAdapterKey sets the adapter key new tokens are computed under (the
+// LoRA adapters and their scales changed). Slots whose caches were
+// computed under another key are not reused, shared or loaded from disk
+// for requests under this one; a busy slot's cache becomes mixed. Call
+// within Do.
+func (s *Scheduler) SetAdapterKey(key string) {
+	if key == s.adapter {
+		return
+	}
+	s.adapter = key
+	for _, sl := range s.slots {
+		if sl.state != slotIdle {
+			sl.adapter = mixedAdapter
+		}
+	}
+}
+
+// reusable reports whether sl's cached tokens were computed under the
+// current adapter key and the LoRA scales r asks for.
+func (s *Scheduler) reusable(sl *slot, r *Request) bool {
+	return sl.adapter == s.adapter && sameLora(sl.lora, r.Lora)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kvserve/kvserve/internal/kvcache"
+	"github.com/kvserve/kvserve/internal/model"
 	"github.com/kvserve/kvserve/internal/sample"
 )
 
@@ -90,11 +91,19 @@ func (s *Scheduler) stepOnce() {
 		time.Sleep(time.Millisecond)
 		return
 	}
+	s.batchLora(b)
 	t0 := time.Now()
 	logits, err := s.runner.Forward(b, s.cache)
 	el := time.Since(t0)
+	busy := 0
+	for i, q := range b.Seq {
+		if i == 0 || q != b.Seq[i-1] {
+			busy++ // a slot's tokens are consecutive in the batch
+		}
+	}
 	s.mu.Lock()
 	s.stats.DecodeCalls++
+	s.stats.BusySlots += int64(busy)
 	s.mu.Unlock()
 	if err != nil {
 		s.log.Error("forward pass failed", "err", err)
@@ -199,11 +208,31 @@ func (s *Scheduler) emitToken(sl *slot, logits []float32, tok int) {
 			safe = len(full) - partialStop(full, r.Stop)
 		}
 	}
+	if stopType == "" && r.NIndent > 0 {
+		if at := sl.underIndented(full, r.NIndent); at >= 0 {
+			full = full[:at]
+			sl.text.Reset()
+			sl.text.WriteString(full)
+			safe, stopType, sl.cut = min(safe, at), "limit", true
+		}
+	}
+	if strings.IndexByte(piece, '\n') >= 0 {
+		sl.newLine = true
+	}
 	if safe > sl.sent {
 		ev.Text = full[sl.sent:safe]
 		sl.sent = safe
 	}
 	sl.last = tok
+	if r.TimingsPerToken {
+		t := *sl.res
+		t.Tokens, t.Text = nil, ""
+		t.PredictedTokens = len(sl.res.Tokens)
+		if !sl.tGen.IsZero() {
+			t.PredictTime = time.Since(sl.tGen)
+		}
+		ev.Timings = &t
+	}
 	sl.out <- ev
 	switch {
 	case stopType != "":
@@ -212,6 +241,8 @@ func (s *Scheduler) emitToken(sl *slot, logits []float32, tok int) {
 	case sl.gm != nil && sl.gm.Done(): // nothing may follow
 		s.finish(sl, "eos", nil)
 	case r.NPredict >= 0 && len(sl.res.Tokens) >= r.NPredict:
+		s.finish(sl, "limit", nil)
+	case r.MaxPredictTime > 0 && sl.newLine && time.Since(sl.tGen) > r.MaxPredictTime:
 		s.finish(sl, "limit", nil)
 	case len(sl.tokens) >= s.o.SlotCtx && !(s.o.ContextShift && s.shiftContext(sl)):
 		sl.res.Truncated = true
@@ -271,7 +302,7 @@ func partialStop(text string, stops []string) int {
 // prompt reuse).
 func (s *Scheduler) finish(sl *slot, stopType string, err error) {
 	res := sl.res
-	if stopType != "word" {
+	if stopType != "word" && !sl.cut {
 		// Flush text held back for a partial stop string, and any
 		// incomplete UTF-8 the decoder held.
 		sl.text.WriteString(sl.dec.Flush())
@@ -308,4 +339,54 @@ func (s *Scheduler) finish(sl *slot, stopType string, err error) {
 	sl.req, sl.ctx, sl.out, sl.smp, sl.dec, sl.res, sl.gm = nil, nil, nil, nil, nil, nil, nil
 	sl.dsmp, sl.draft, sl.dq, sl.dnext = nil, sl.draft[:0], sl.dq[:0], 0
 	sl.tGen = time.Time{}
+}
+
+// batchLora sets the batch's per-token LoRA scales when a slot's request
+// has its own (Request.Lora); otherwise the batch has none (the adapters'
+// own scales for every token).
+func (s *Scheduler) batchLora(b *model.Batch) {
+	b.Lora = b.Lora[:0]
+	own := false
+	for _, sl := range s.slots {
+		if sl.state != slotIdle && sl.req != nil && sl.req.Lora != nil {
+			own = true
+			break
+		}
+	}
+	if !own {
+		b.Lora = nil
+		return
+	}
+	for _, q := range b.Seq {
+		b.Lora = append(b.Lora, s.slots[q].lora)
+	}
+}
+
+// underIndented judges the generated lines (after a newline) not yet
+// judged in full, the slot's text: it returns where to cut the first line
+// indented by fewer than n spaces or tabs (after its indentation), or -1.
+// A line is judged once its first other character is there.
+func (sl *slot) underIndented(full string, n int) int {
+	for {
+		if sl.lineAt < 0 {
+			i := strings.IndexByte(full[sl.lineNext:], '\n')
+			if i < 0 {
+				sl.lineNext = len(full)
+				return -1
+			}
+			sl.lineAt = sl.lineNext + i + 1
+			sl.lineNext = sl.lineAt
+		}
+		j := sl.lineAt
+		for j < len(full) && (full[j] == ' ' || full[j] == '\t') {
+			j++
+		}
+		if j == len(full) {
+			return -1 // only indentation so far
+		}
+		if j-sl.lineAt < n {
+			return j
+		}
+		sl.lineAt, sl.lineNext = -1, j
+	}
 }

@@ -288,6 +288,14 @@ func (c *Cache) newPage(t tensor.Type, v bool) *Page {
 // allocPage allocates and accounts a page of type t and rotation rot (a V
 // page when v); its statistics, if any, are not set.
 func (c *Cache) allocPage(t tensor.Type, rot, v bool) *Page {
+	p := c.uncountedPage(t, rot, v)
+	c.account(t, int64(len(p.mem.b)), 1)
+	return p
+}
+
+// uncountedPage allocates a page that the cache's accounting does not
+// count (allocPage counts it; WriteSeqAs uses uncounted scratch pages).
+func (c *Cache) uncountedPage(t tensor.Type, rot, v bool) *Page {
 	size := c.cfg.PageBytes(t, v)
 	p := &Page{Type: t, Rotated: rot, mem: allocBlock(size)}
 	if v {
@@ -296,7 +304,6 @@ func (c *Cache) allocPage(t tensor.Type, rot, v bool) *Page {
 	if c.cfg.metaBytes(t, v) > 0 {
 		p.meta = size - c.cfg.metaBytes(t, v)
 	}
-	c.account(t, int64(size), 1)
 	return p
 }
 

@@ -42,7 +42,14 @@ const (
 )
 
 // WriteSeq writes seq's pages to w.
-func (c *Cache) WriteSeq(seq int, w io.Writer) error {
+func (c *Cache) WriteSeq(seq int, w io.Writer) error { return c.WriteSeqAs(seq, w, nil, nil) }
+
+// WriteSeqAs is WriteSeq with pages converted down on the way: a K (V)
+// page whose type takes more bytes than k (v) is written converted to it
+// (rotated as the cache rotates new pages of that type), as a live
+// requantization would make it; the cache itself is not changed. nil: as
+// stored. The disk tier spills this way (--cache-spill-type).
+func (c *Cache) WriteSeqAs(seq int, w io.Writer, toK, toV *tensor.Type) error {
 	if c.states != nil && c.states[seq].pos != c.Len(seq) {
 		return fmt.Errorf("sequence %d: its recurrent state holds %d tokens, its pages %d: nothing consistent to save", seq, c.states[seq].pos, c.Len(seq))
 	}
@@ -60,12 +67,16 @@ func (c *Cache) WriteSeq(seq int, w io.Writer) error {
 		ls := &c.seqs[seq][l]
 		for _, s := range ls.streams() {
 			put(uint32(len(s.pages)))
-			for _, p := range s.pages {
+			for i, p := range s.pages {
 				if p == nil {
 					put(released)
 					put(0)
 					put(0)
 					continue
+				}
+				scratch := false
+				if to := [2]*tensor.Type{toK, toV}[p.side]; to != nil && c.smaller(*to, p) {
+					p, scratch = c.scratchConverted(p, *to, max(1, min(c.cfg.PageTokens, ls.n-i*c.cfg.PageTokens))), true
 				}
 				put(uint32(p.Type))
 				rot := uint32(0)
@@ -74,7 +85,10 @@ func (c *Cache) WriteSeq(seq int, w io.Writer) error {
 				}
 				put(rot)
 				put(uint32(len(p.mem.b)))
-				bw.Write(p.mem.b)
+				bw.Write(p.mem.b) // copied or written before it returns
+				if scratch {
+					p.mem.free()
+				}
 			}
 		}
 	}
@@ -95,6 +109,22 @@ func (c *Cache) WriteSeq(seq int, w io.Writer) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// smaller reports whether a page of type t takes fewer bytes than p.
+func (c *Cache) smaller(t tensor.Type, p *Page) bool {
+	return c.cfg.PageBytes(t, p.side == 1) < len(p.mem.b)
+}
+
+// scratchConverted returns an uncounted copy of p converted to t (the
+// caller frees it); rows is how many of its rows hold positions (channel
+// statistics are fitted from those).
+func (c *Cache) scratchConverted(p *Page, t tensor.Type, rows int) *Page {
+	v := p.side == 1
+	hd := c.headDim(v)
+	np := c.uncountedPage(t, c.rotateFor(nil, t, hd), v)
+	c.convertInto(p, np, hd, rows, c.cbuf[0], c.chanScratch(0))
+	return np
 }
 
 // RestoreOptions say how ReadSeqAs shapes what it reads.

@@ -65,3 +65,41 @@ func TestRestoreRepacks(t *testing.T) {
 		})
 	}
 }
+
+// WriteSeqAs converts pages down on the way out (the disk tier's
+// --cache-spill-type): the file holds exactly what a live requantization
+// of the original to those types holds, pages already smaller are written
+// as stored, and the cache itself is unchanged.
+func TestWriteSeqAsConvertsDown(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	src := testCache(t, tensor.F16, tensor.F16, true, 1, 512, 16)
+	fill(src, 0, 150, r)
+	convertAll(t, src, Target{Layers: []int{1}, K: typ(tensor.Q4_0), V: typ(tensor.Q4_0)}) // layer 1 already below q8_0
+	before := src.Bytes()
+	var orig, down bytes.Buffer
+	if err := src.WriteSeq(0, &orig); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.WriteSeqAs(0, &down, typ(tensor.Q8_0), typ(tensor.Q8_0)); err != nil {
+		t.Fatal(err)
+	}
+	if src.Bytes() != before {
+		t.Fatalf("the cache's bytes changed: %d, were %d", src.Bytes(), before)
+	}
+	var again bytes.Buffer
+	src.WriteSeq(0, &again)
+	if !bytes.Equal(again.Bytes(), orig.Bytes()) {
+		t.Fatal("WriteSeqAs changed the cache")
+	}
+	if down.Len() >= orig.Len() {
+		t.Fatalf("converted file %d bytes, original %d", down.Len(), orig.Len())
+	}
+	want := testCache(t, tensor.F16, tensor.F16, true, 1, 512, 16)
+	want.ReadSeq(0, bytes.NewReader(orig.Bytes()))
+	convertAll(t, want, Target{Layers: []int{0}, K: typ(tensor.Q8_0), V: typ(tensor.Q8_0)})
+	var wantFile bytes.Buffer
+	want.WriteSeq(0, &wantFile)
+	if !bytes.Equal(down.Bytes(), wantFile.Bytes()) {
+		t.Fatal("the converted file differs from a live requantization's")
+	}
+}

@@ -74,3 +74,50 @@ func BenchmarkPrefill512(b *testing.B) {
 	}
 	b.ReportMetric(float64(512*b.N)/b.Elapsed().Seconds(), "tokens/s")
 }
+
+// BenchmarkDecodeCacheTypes measures one decode step of kvtest-27m (f16
+// weights) at depth 2048 with each cache type for K and V, on one thread;
+// cpu-ns/op is the process's CPU time per step (robust to a shared
+// machine's descheduling). Issue 18's goal: the cb3 cache at ≥ 0.9× the
+// f16 cache's speed.
+//
+//	go test ./internal/model -run '^$' -bench DecodeCacheTypes
+func BenchmarkDecodeCacheTypes(b *testing.B) {
+	const depth = 2048
+	for _, typ := range []tensor.Type{tensor.F16, tensor.Q8_0, tensor.Q4_0, tensor.CB4, tensor.CB3, tensor.CB2} {
+		b.Run(typ.String(), func(b *testing.B) {
+			m := openB(b, "models/kvtest-27m-f16.gguf")
+			pool := parallel.New(1)
+			defer pool.Close()
+			r := model.NewRunner(m, pool, 512)
+			kv := newCacheB(b, m, typ, pool.Threads())
+			toks := make([]int, 512)
+			for i := range toks {
+				toks[i] = (i*7919 + 13) % m.NVocab
+			}
+			for i := 0; i < depth; i += 512 {
+				b2 := &model.Batch{Tokens: toks, Pos: make([]int, 512), Output: make([]bool, 512)}
+				for j := range b2.Pos {
+					b2.Pos[j] = i + j
+				}
+				if _, err := r.Forward(b2, kv); err != nil {
+					b.Fatal(err)
+				}
+			}
+			batch := &model.Batch{Tokens: []int{1}, Pos: []int{depth}}
+			b.ResetTimer()
+			t0 := processCPU()
+			for i := 0; i < b.N; i++ {
+				if batch.Pos[0] == depth+64 {
+					kv.Truncate(0, depth)
+					batch.Pos[0] = depth
+				}
+				if _, err := r.Forward(batch, kv); err != nil {
+					b.Fatal(err)
+				}
+				batch.Pos[0]++
+			}
+			b.ReportMetric(float64(processCPU()-t0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}

@@ -44,6 +44,11 @@ type Batch struct {
 	// tokens (NEmbd values each, what llama.cpp calls result_norm) instead
 	// of their logits: the output head is not run.
 	Embeddings bool
+	// Lora, when set, holds each token's LoRA adapter scales, indexed by
+	// adapter in attach order (a missing adapter: 0); a nil entry (or a
+	// nil Lora) uses the adapters' own scales (Lora.SetScale). It lets
+	// requests with different adapters share a batch.
+	Lora [][]float32
 }
 
 // temperature is the query factor of attention temperature scaling at pos.
@@ -65,8 +70,9 @@ type Runner struct {
 	shiftCS                        []float32   // ReRope's cos/sin
 	logits                         []float32
 	outRows                        []int
-	runs                           [][2]int // (first token, length) of runs of consecutive positions
-	ckpt                           []bool   // per run: checkpoint the recurrent state after it (hybrid models)
+	outLora                        [][]float32 // Batch.Lora of the output rows
+	runs                           [][2]int    // (first token, length) of runs of consecutive positions
+	ckpt                           []bool      // per run: checkpoint the recurrent state after it (hybrid models)
 
 	moe  *moeScratch    // mixture-of-experts buffers (nil for dense models)
 	hy   *hybridScratch // recurrent layers' buffers (nil unless hybrid)
@@ -149,7 +155,7 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 	if n == 0 || n > r.MaxBatch {
 		return nil, fmt.Errorf("batch of %d tokens (1 to %d allowed)", n, r.MaxBatch)
 	}
-	if len(b.Pos) != n || (b.Seq != nil && len(b.Seq) != n) || (b.Output != nil && len(b.Output) != n) {
+	if len(b.Pos) != n || (b.Seq != nil && len(b.Seq) != n) || (b.Output != nil && len(b.Output) != n) || (b.Lora != nil && len(b.Lora) != n) {
 		return nil, fmt.Errorf("batch fields have inconsistent lengths")
 	}
 	for i, t := range b.Tokens {
@@ -169,6 +175,8 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 		kernels.Scale(c.EmbedScale, x)
 	}
 	r.attT.b, r.attT.kv = b, kv
+	r.mm.lora = b.Lora // per-token adapter scales (nil: the adapters')
+	defer func() { r.mm.lora = nil }()
 	r.runs, r.ckpt = r.runs[:0], r.ckpt[:0]
 	// Hybrid models with state checkpoints: runs also end at page
 	// boundaries, and a sequence's last run in the batch leaves its last
@@ -306,6 +314,13 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 		r.logits = make([]float32, no*c.NVocab)
 	}
 	logits := r.logits[:no*c.NVocab]
+	if b.Lora != nil {
+		r.outLora = r.outLora[:0]
+		for _, i := range r.outRows {
+			r.outLora = append(r.outLora, b.Lora[i])
+		}
+		r.mm.lora = r.outLora
+	}
 	r.mm.reset(no)
 	r.mm.add(m.Output, xo, logits, c.NVocab)
 	r.mm.run()

@@ -44,6 +44,9 @@ type matmuls struct {
 	rows  []int // rows per tile, per job
 	total int
 	qbufs [][]byte // per job slot, reused across passes
+	// lora, when set, holds each row's (token's) adapter scales for the
+	// pass (Batch.Lora); nil: the adapters' own scales.
+	lora [][]float32
 }
 
 func (mm *matmuls) reset(nTok int) {

@@ -91,6 +91,7 @@ type Model struct {
 	File *gguf.File
 
 	packed *memRegion // Pack's memory
+	loras  []*Lora    // adapters attached (AttachLora), in order
 }
 
 // CacheAttn returns how each layer attends, for the KV cache: the

@@ -33,6 +33,8 @@ type loraWeight struct {
 	a, b       []float32
 	r, in, out int
 	scale      float32 // the effective scale (0: off)
+	factor     float32 // effective scale over the adapter's scale: alpha / r, or 1 when alpha is 0
+	adapter    int     // the adapter's index among the model's (AttachLora)
 }
 
 // LoadLora reads an adapter for model m from f, checking it against m:
@@ -92,7 +94,10 @@ func LoadLora(m *Model, f *gguf.File, path string) (*Lora, error) {
 		if a.Dims[1] != b.Dims[0] {
 			return nil, fmt.Errorf("%s: %s: lora_a has rank %d but lora_b %d (lora_a must be transposed as llama.cpp's converter writes it)", path, name, a.Dims[1], b.Dims[0])
 		}
-		w := &loraWeight{target: name, r: int(a.Dims[1]), in: tw.in, out: tw.out}
+		w := &loraWeight{target: name, r: int(a.Dims[1]), in: tw.in, out: tw.out, factor: 1}
+		if ad.Alpha != 0 {
+			w.factor = ad.Alpha / float32(w.r)
+		}
 		var err error
 		if w.a, err = dequantAll(f, a); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
@@ -132,10 +137,7 @@ func (a *Lora) SetScale(s float32) {
 	defer a.mu.Unlock()
 	a.scale = s
 	for _, w := range a.weights {
-		w.scale = s
-		if a.Alpha != 0 {
-			w.scale = s * a.Alpha / float32(w.r)
-		}
+		w.scale = s * w.factor
 	}
 }
 
@@ -183,10 +185,18 @@ func (m *Model) linears() map[string]linearShape {
 }
 
 // AttachLora applies an adapter to the model's weights from the next
-// forward pass on. An adapter is attached once.
+// forward pass on. An adapter is attached once; adapters are numbered in
+// the order they are attached (Batch.Lora's scales).
 func (m *Model) AttachLora(a *Lora) error {
+	for _, x := range m.loras {
+		if x == a {
+			return nil
+		}
+	}
+	m.loras = append(m.loras, a)
 	byName := map[string]*loraWeight{}
 	for _, w := range a.weights {
+		w.adapter = len(m.loras) - 1
 		byName[w.target] = w
 	}
 	attach := func(l *Linear) {
@@ -226,13 +236,17 @@ type loraTask struct {
 	scratch [][]float32
 }
 
-// applyLora adds scale·B·(A·x) of every active adapter to the jobs' outputs.
+// Loras returns the number of adapters attached.
+func (m *Model) Loras() int { return len(m.loras) }
+
+// applyLora adds scale·B·(A·x) of every active adapter to the jobs' outputs
+// (with mm.lora, each token's scales).
 func (mm *matmuls) applyLora() {
 	var jobs []int
 	maxR := 0
 	for i := range mm.jobs {
 		for _, w := range mm.jobs[i].w.lora {
-			if w.scale != 0 {
+			if w.scale != 0 || mm.lora != nil {
 				jobs = append(jobs, i)
 				maxR = max(maxR, w.r)
 				break
@@ -256,13 +270,24 @@ func (t *loraTask) Do(item, worker int) {
 	l := j.w
 	x := j.x[tok*l.In : (tok+1)*l.In]
 	y := j.y[tok*j.ldy : tok*j.ldy+l.Out]
+	var own []float32 // the token's scales (nil: the adapters')
+	if mm.lora != nil {
+		own = mm.lora[tok]
+	}
 	for _, w := range l.lora {
-		if w.scale == 0 {
+		scale := w.scale
+		if own != nil {
+			scale = 0
+			if w.adapter < len(own) {
+				scale = own[w.adapter] * w.factor
+			}
+		}
+		if scale == 0 {
 			continue
 		}
 		u := t.scratch[worker][:w.r]
 		for k := range u {
-			u[k] = kernels.DotF32(w.a[k*w.in:(k+1)*w.in], x) * w.scale
+			u[k] = kernels.DotF32(w.a[k*w.in:(k+1)*w.in], x) * scale
 		}
 		for o := range y {
 			row := l.row0 + o

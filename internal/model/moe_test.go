@@ -3,6 +3,7 @@ package model_test
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,35 +111,43 @@ func TestMoEPrefillEqualsDecode(t *testing.T) {
 	}
 }
 
-// A file whose expert tensors disagree with its expert_count is refused
-// with an error naming the tensor and the key.
+// A file whose expert tensors disagree with its expert_count (fewer or
+// more experts than the key says) is refused with an error naming the
+// tensor and the key, for each MoE architecture (gpt-oss: MXFP4 experts).
 func TestMoEExpertCountMismatch(t *testing.T) {
-	path := synthFile(t, "tiny-qwen3moe", "f16")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []struct{ preset, arch string }{
+		{"tiny-qwen3moe", "qwen3moe"}, {"tiny-gpt-oss", "gpt-oss"}, {"tiny-qwen2moe", "qwen2moe"},
+	} {
+		path := synthFile(t, c.preset, "f16")
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := []byte(c.arch + ".expert_count")
+		i := bytes.Index(raw, key)
+		if i < 0 {
+			t.Fatalf("%s: no expert_count key", c.preset)
+		}
+		v := raw[i+len(key)+4:] // after the value type
+		if binary.LittleEndian.Uint32(v) != 16 {
+			t.Fatalf("%s: expert_count = %d", c.preset, binary.LittleEndian.Uint32(v))
+		}
+		for _, n := range []uint32{12, 20} {
+			binary.LittleEndian.PutUint32(v, n)
+			if err := os.WriteFile(path, raw, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f, err := gguf.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = model.Load(f)
+			f.Close()
+			want := fmt.Sprintf("holds 16 experts, but %s.expert_count is %d", c.arch, n)
+			if err == nil || !strings.Contains(err.Error(), "ffn_gate_exps.weight") || !strings.Contains(err.Error(), want) {
+				t.Fatalf("%s, expert_count %d: err = %v, want one naming the tensor and %q", c.preset, n, err, want)
+			}
+			t.Log(err)
+		}
 	}
-	key := []byte("qwen3moe.expert_count")
-	i := bytes.Index(raw, key)
-	if i < 0 {
-		t.Fatal("no expert_count key")
-	}
-	v := raw[i+len(key)+4:] // after the value type
-	if binary.LittleEndian.Uint32(v) != 16 {
-		t.Fatalf("expert_count = %d", binary.LittleEndian.Uint32(v))
-	}
-	binary.LittleEndian.PutUint32(v, 12)
-	if err := os.WriteFile(path, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := gguf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	_, err = model.Load(f)
-	if err == nil || !strings.Contains(err.Error(), "ffn_") || !strings.Contains(err.Error(), "expert_count is 12") {
-		t.Fatalf("err = %v, want one naming the tensor and expert_count", err)
-	}
-	t.Log(err)
 }

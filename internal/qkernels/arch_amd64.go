@@ -17,9 +17,7 @@ func dot(t tensor.Type, n int, w, x []byte) float32 {
 	}
 	if level() == cpu.AVX512 {
 		var y [1]float32
-		if t == tensor.MXFP4 {
-			gemmL512(t, 1, 1, n, w, len(w), x, len(x), y[:], 1)
-		} else if isLegacy(t) {
+		if isLegacy(t) {
 			dotRowsL512(t, n, w, len(w), 1, x, y[:])
 		} else {
 			dotRowsK512(t, n, w, len(w), 1, x, y[:])
@@ -40,9 +38,7 @@ func dotRows(t tensor.Type, n int, w []byte, stride, rows int, x []byte, y []flo
 		return
 	}
 	if level() == cpu.AVX512 {
-		if t == tensor.MXFP4 {
-			gemmL512(t, rows, 1, n, w, stride, x, len(x), y, rows)
-		} else if isLegacy(t) {
+		if isLegacy(t) {
 			dotRowsL512(t, n, w, stride, rows, x, y)
 		} else {
 			dotRowsK512(t, n, w, stride, rows, x, y)

@@ -25,6 +25,18 @@ func dotRowsQ5_1AVX512(a *karg)
 func dotRowsIQ4_NLAVX512(a *karg)
 
 //go:noescape
+func dotRowsMXFP4AVX512(a *karg)
+
+//go:noescape
+func dotRowsShortMXFP4AVX512(a *karg)
+
+//go:noescape
+func unpackRowsMXFP4AVX512(a *karg)
+
+//go:noescape
+func unpackRowsMXFP4AVX2(a *karg)
+
+//go:noescape
 func unpackRowsQ8_0AVX512(a *karg)
 
 //go:noescape

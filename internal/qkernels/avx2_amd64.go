@@ -27,7 +27,7 @@ func unpack2(t tensor.Type, a *karg) {
 	case tensor.IQ4_NL:
 		unpackRowsIQ4_NLAVX2(a)
 	case tensor.MXFP4:
-		unpackRowsMXFP4(a)
+		unpackRowsMXFP4AVX2(a)
 	case tensor.Q4_K:
 		unpackRowsQ4_KAVX2(a)
 	case tensor.Q5_K:

@@ -37,6 +37,8 @@ func call512(op int, t tensor.Type, a *karg) {
 			dotRowsQ5_1AVX512(a)
 		case tensor.IQ4_NL:
 			dotRowsIQ4_NLAVX512(a)
+		case tensor.MXFP4:
+			dotRowsMXFP4AVX512(a)
 		case tensor.Q4_K:
 			dotRowsQ4_KAVX512(a)
 		case tensor.Q5_K:
@@ -59,7 +61,7 @@ func call512(op int, t tensor.Type, a *karg) {
 		case tensor.IQ4_NL:
 			unpackRowsIQ4_NLAVX512(a)
 		case tensor.MXFP4:
-			unpackRowsMXFP4(a)
+			unpackRowsMXFP4AVX512(a)
 		case tensor.Q4_K:
 			unpackRowsQ4_KAVX512(a)
 		case tensor.Q5_K:
@@ -168,6 +170,8 @@ func shortL512(t tensor.Type, a *karg) {
 		dotRowsShortQ5_1AVX512(a)
 	case tensor.IQ4_NL:
 		dotRowsShortIQ4_NLAVX512(a)
+	case tensor.MXFP4:
+		dotRowsShortMXFP4AVX512(a)
 	}
 }
 
@@ -178,7 +182,7 @@ func gemmL512(t tensor.Type, m, nTok, kk int, w []byte, ldw int, x []byte, ldx i
 // gemmL512p is gemmL512; with packed, w holds packed rows (packed.go, first row a
 // multiple of 16) and ldw is ignored.
 func gemmL512p(t tensor.Type, m, nTok, kk int, w []byte, ldw int, packed bool, x []byte, ldx int, y []float32, ldy int) {
-	if nTok < gemmMinTok && !packed && t != tensor.MXFP4 { // MXFP4 has no raw-row kernel: always the unpacked GEMM
+	if nTok < gemmMinTok && !packed {
 		rx := t.VecDotType().RowSize(kk)
 		for j := 0; j < nTok; j++ {
 			dotRowsL512(t, kk, w, ldw, m, x[j*ldx:j*ldx+rx], y[j*ldy:])
@@ -431,6 +435,17 @@ func gemmPackedFast(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx i
 	rowB, cb := packGeom(t, k)
 	w := p[r0*rowB:]
 	legacy := isLegacy(t)
+	if laneTypes[t] {
+		switch {
+		case nTok <= maxLaneTok:
+			gemvLanes(t, m, nTok, k, w, x, ldx, y, ldy)
+		case legacy:
+			gemmL512p(t, m, nTok, k, w, rowB, true, x, ldx, y, ldy)
+		default:
+			gemmK512p(t, m, nTok, k, w, rowB, true, x, ldx, y, ldy)
+		}
+		return true
+	}
 	if nTok == 2 {
 		dotRows2Packed(t, m, k, w, cb, rowB, x, ldx, y, ldy)
 		return true

@@ -36,6 +36,10 @@ import (
 // packGeom returns the bytes of a row and of one row's chunk for packed
 // matrices of type t with rows of k values.
 func packGeom(t tensor.Type, k int) (rowB, cb int) {
+	if laneTypes[t] {
+		rowB = laneRowB(t, k)
+		return rowB, rowB
+	}
 	bs := t.BlockSize()
 	nb := k / bs
 	rowB = t.RowSize(k)
@@ -54,6 +58,9 @@ func CanPack(t tensor.Type, k int) bool {
 		return false
 	}
 	nb := k / t.BlockSize()
+	if laneTypes[t] {
+		return true // row-lane layout (lanes.go): any row length
+	}
 	if isLegacyType(t) && nb <= 4 {
 		return false
 	}
@@ -84,8 +91,12 @@ func Pack(t tensor.Type, dst, w []byte, ldw, m, k int) {
 		panic(fmt.Sprintf("qkernels.Pack: cannot pack %s rows of %d", t, k))
 	}
 	rowB, cb := packGeom(t, k)
-	if len(dst) < PackedSize(t, m, k) || (m > 0 && len(w) < (m-1)*ldw+rowB) {
+	if len(dst) < PackedSize(t, m, k) || (m > 0 && len(w) < (m-1)*ldw+t.RowSize(k)) {
 		panic(fmt.Sprintf("qkernels.Pack: %d/%d bytes for %d %s rows of %d", len(dst), len(w), m, t, k))
+	}
+	if laneTypes[t] {
+		packLanes(t, dst, w, ldw, m, k)
+		return
 	}
 	nc := rowB / cb
 	off := 0
@@ -106,6 +117,10 @@ func Pack(t tensor.Type, dst, w []byte, ldw, m, k int) {
 // unpackPacked copies rows [r0, r0+m) of the packed matrix p (r0 a
 // multiple of 16) to dst, row-major with rows rowB bytes apart.
 func unpackPacked(t tensor.Type, k int, p []byte, r0, m int, dst []byte) {
+	if laneTypes[t] {
+		unpackLanes(t, k, p, r0, m, dst)
+		return
+	}
 	rowB, cb := packGeom(t, k)
 	nc := rowB / cb
 	for i := 0; i < m; i++ {
@@ -143,9 +158,10 @@ func GemmPacked(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx int, 
 		return
 	}
 	// Other paths: back to row-major, then Gemm.
+	rs := t.RowSize(k)
 	s := getScratch()
-	w := s.bytes(m * rowB)
+	w := s.bytes(m * rs)
 	unpackPacked(t, k, p, r0, m, w)
-	gemm(t, m, nTok, k, w, rowB, x, ldx, y, ldy)
+	gemm(t, m, nTok, k, w, rs, x, ldx, y, ldy)
 	putScratch(s)
 }

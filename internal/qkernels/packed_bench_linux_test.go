@@ -21,7 +21,7 @@ func threadCPU() int64 {
 
 // BenchmarkMatVecPacked compares the decode matrix-vector product on
 // row-major and packed weights (8 matrices of 8192×2048, larger than the
-// L3 together), one and two tokens (decode) and 64 (prefill); the metric is GB of weights per
+// L3 together), one, two and four tokens (decode) and 64 (prefill); the metric is GB of weights per
 // CPU-second of the benchmark's thread.
 //
 //	go test -run '^$' -bench MatVecPacked ./internal/qkernels
@@ -43,7 +43,7 @@ func BenchmarkMatVecPacked(b *testing.B) {
 		vt := ty.VecDotType()
 		x := randMatrix(r, vt, 64, K, vt.RowSize(K), false, 1)
 		y := make([]float32, 64*M)
-		for _, nTok := range []int{1, 2, 64} {
+		for _, nTok := range []int{1, 2, 4, 64} {
 			for _, packed := range []bool{false, true} {
 				name := ty.String() + "/tok" + strconv.Itoa(nTok) + map[bool]string{false: "/rowmajor", true: "/packed"}[packed]
 				b.Run(name, func(b *testing.B) {

@@ -25,8 +25,14 @@ func TestGemmPacked(t *testing.T) {
 			}
 			t.Run(ty.String(), func(t *testing.T) {
 				ks := []int{160, 512, 1024, 2048}
+				if laneTypes[ty] {
+					ks = []int{32, 96, 160, 544, 2048} // any row length
+				}
 				if ty.BlockSize() == 256 {
 					ks = []int{256, 2048, 4096, 8192}
+					if laneTypes[ty] {
+						ks = []int{256, 768, 2048, 4352} // any row length
+					}
 				}
 				vt := ty.VecDotType()
 				for _, k := range ks {
@@ -41,7 +47,7 @@ func TestGemmPacked(t *testing.T) {
 						p[i] = 0xA5 // Pack must write every byte
 					}
 					Pack(ty, p, w, ldw, M, k)
-					for _, nTok := range []int{1, 2, 3, 9} {
+					for _, nTok := range []int{1, 2, 3, 4, 5, 9} {
 						ldx := vt.RowSize(k)
 						x := randMatrix(r, vt, nTok, k, ldx, false, 1)
 						for _, rr := range [][2]int{{0, M}, {16, 37}, {48, 5}, {0, 16}} {
@@ -61,7 +67,7 @@ func TestGemmPacked(t *testing.T) {
 						}
 					}
 					// Padding rows are zero.
-					rowB, _ := packGeom(ty, k)
+					rowB := ty.RowSize(k)
 					pad := make([]byte, 11*rowB)
 					tail := make([]byte, 16*rowB)
 					unpackPacked(ty, k, p, 48, 16, tail)
@@ -82,14 +88,17 @@ func TestCanPack(t *testing.T) {
 		k    int
 		want bool
 	}{
-		{tensor.Q8_0, 128, false}, // 4 blocks: the short-row kernel
+		{tensor.Q8_0, 128, true}, // row-lane layout: any row length
 		{tensor.Q8_0, 160, true},
 		{tensor.Q8_0, 512, true},
-		{tensor.Q8_0, 544, false}, // 17 blocks: a padded chunk
+		{tensor.Q8_0, 544, true},
+		{tensor.Q4_0, 128, false}, // 4 blocks: the short-row kernel
+		{tensor.Q4_0, 544, false}, // 17 blocks: a padded chunk
 		{tensor.Q8_0, 2048, true},
 		{tensor.Q4_K, 256, true},
-		{tensor.Q4_K, 4352, false}, // 17 super-blocks
-		{tensor.Q6_K, 14336, false},
+		{tensor.Q4_K, 4352, true},  // row-lane layout: any row length
+		{tensor.Q5_K, 4352, false}, // 17 super-blocks
+		{tensor.Q6_K, 14336, true}, // row-lane layout: 56 super-blocks
 		{tensor.Q6_K, 8192, true},
 		{tensor.F16, 2048, false},
 		{tensor.Q8_0, 100, false},

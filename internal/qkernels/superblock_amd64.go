@@ -45,6 +45,10 @@ func superSIMD(t tensor.Type) (off int32, ok bool) {
 // gemmSuper is Gemm for super-block types on amd64: the SIMD path where
 // superSIMD allows, the generic one otherwise.
 func gemmSuper(t tensor.Type, m, nTok, k int, w []byte, ldw int, x []byte, ldx int, y []float32, ldy int) {
+	if lowbitOK(t) {
+		gemmLowbit(t, m, nTok, k, w, ldw, x, ldx, y, ldy)
+		return
+	}
 	off, ok := superSIMD(t)
 	if !ok {
 		gemmGeneric(t, m, nTok, k, w, ldw, x, ldx, y, ldy)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
@@ -243,6 +244,10 @@ func (s *Server) handleCacheUsage(w http.ResponseWriter, r *http.Request) {
 			out["disk"] = map[string]any{"entries": st.Entries, "bytes": st.Bytes, "budget_bytes": st.Budget,
 				"spills": st.Spills, "hits": st.Hits, "misses": st.Misses, "skipped": st.Skipped,
 				"evicted": st.Evicted, "failed": st.Failed}
+			if st.RAMBudget > 0 {
+				out["ram"] = map[string]any{"entries": st.RAMEntries, "bytes": st.RAMBytes, "budget_bytes": st.RAMBudget,
+					"hits": st.RAMHits, "prefetched": st.Prefetched}
+			}
 		}
 		if dc := s.sched.DraftCache(); dc != nil {
 			d := map[string]any{"model": filepath.Base(s.sched.DraftEngine().Path)}
@@ -374,6 +379,7 @@ func policyJSON(p *cachepolicy.Policy, st engine.Stats) map[string]any {
 		"conversions_by_role": st.Policy.ByRole, "conversions_by_budget": st.Policy.ByBudget,
 		"bytes_freed": st.Policy.BytesFreed, "reasoning_tokens_dropped": st.Policy.DroppedTokens,
 		"budget_rejections": st.BudgetRejections,
+		"evictions":         st.Policy.Evictions, "evicted_tokens": st.Policy.EvictedTokens,
 	}
 	return m
 }
@@ -426,4 +432,25 @@ func (s *Server) handleSetPolicy(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("cache policy set", "policy", policyJSON(np, engine.Stats{}))
 	}
 	s.handleGetPolicy(w, r)
+}
+
+// ParseSpillType reads --cache-spill-type: "" (none), "TYPE" (K and V) or
+// "TYPE_K/TYPE_V".
+func ParseSpillType(s string) (k, v *tensor.Type, err error) {
+	if s = strings.TrimSpace(s); s == "" {
+		return nil, nil, nil
+	}
+	ks, vs, ok := strings.Cut(s, "/")
+	if !ok {
+		vs = ks
+	}
+	tk, err := kvcache.ParseType(strings.TrimSpace(ks))
+	if err != nil {
+		return nil, nil, fmt.Errorf("--cache-spill-type: %w", err)
+	}
+	tv, err := kvcache.ParseType(strings.TrimSpace(vs))
+	if err != nil {
+		return nil, nil, fmt.Errorf("--cache-spill-type: %w", err)
+	}
+	return &tk, &tv, nil
 }

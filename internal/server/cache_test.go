@@ -458,3 +458,27 @@ func TestCacheDiskTier(t *testing.T) {
 		t.Errorf("corrupt entries: %q (cached %v), disk %v", fresh["content"], cacheN(fresh), disk)
 	}
 }
+
+// --cache-ram without --cache-disk: a RAM tier alone. A slot taken by
+// another conversation is held in RAM and loaded back (timings.cache_n);
+// /cache/usage and /metrics report it.
+func TestCacheRAMTier(t *testing.T) {
+	co := engine.DefaultCacheOptions()
+	co.PageTokens = 16
+	_, ts := newTestServer(t, Options{Slots: 1, Cache: co, Metrics: true, CacheRAM: 64 << 20, CacheSpillType: "q8_0"})
+	a := strings.Repeat("The first conversation is about the sea. ", 4)
+	first := postOK(t, ts.URL+"/completion", map[string]any{"prompt": a, "n_predict": 8, "temperature": 0, "ignore_eos": true})
+	postOK(t, ts.URL+"/completion", map[string]any{"prompt": strings.Repeat("Another one, about mountains. ", 4), "n_predict": 8, "temperature": 0, "ignore_eos": true})
+	again := postOK(t, ts.URL+"/completion", map[string]any{"prompt": a + first["content"].(string) + " And then?", "n_predict": 8, "temperature": 0, "ignore_eos": true})
+	if cacheN(again) < 32 {
+		t.Errorf("next turn: prompt tokens reused %v, want the first conversation loaded from RAM", cacheN(again))
+	}
+	u := obj(t, must(get(t, ts.URL+"/cache/usage")))
+	ram, _ := u["ram"].(map[string]any)
+	if num(ram["hits"]) != 1 || num(ram["bytes"]) <= 0 || num(ram["budget_bytes"]) != 64<<20 {
+		t.Errorf("ram tier: %v", u["ram"])
+	}
+	if m := scrape(t, ts.URL); m["kvserve:kv_cache_ram_bytes"] != num(ram["bytes"]) || m[`kvserve:kv_cache_disk_total{event="ram_hits"}`] != 1 {
+		t.Errorf("metrics: ram bytes %v, ram hits %v", m["kvserve:kv_cache_ram_bytes"], m[`kvserve:kv_cache_disk_total{event="ram_hits"}`])
+	}
+}

@@ -192,6 +192,12 @@ func (s *Server) decodeCompletions(body []byte, a api) ([]*engine.Request, genOp
 		if all, aerr = s.prompts(o, "prompt"); aerr != nil {
 			return nil, g, aerr
 		}
+	case apiOAIText:
+		// OpenAI's prompt: a string, a token array, or a list of them
+		// (one choice each).
+		if all, aerr = s.prompts(o, "prompt"); aerr != nil {
+			return nil, g, aerr
+		}
 	default:
 		toks, aerr := s.prompt(o, "prompt")
 		if aerr != nil {
@@ -221,12 +227,12 @@ func (s *Server) serveCompletion(w http.ResponseWriter, r *http.Request, a api) 
 		WriteError(w, aerr)
 		return
 	}
-	if len(reqs) > 1 {
+	if a == apiNative && len(reqs) > 1 {
 		s.serveMulti(w, r, reqs, g)
 		return
 	}
-	if g.n > 1 {
-		s.serveChoices(w, r, reqs[0], g)
+	if len(reqs) > 1 || g.n > 1 {
+		s.serveChoices(w, r, reqs, g)
 		return
 	}
 	req := reqs[0]
@@ -313,8 +319,10 @@ func (s *Server) generationSettings(g genOptions) map[string]any {
 		"logit_bias":            bias,
 		"post_sampling_probs":   p.PostSamplingProbs,
 		"n_discard":             0,
-		"timings_per_token":     false,
-		"lora":                  []any{},
+		"timings_per_token":     g.timingsPerToken,
+		"t_max_predict_ms":      g.maxPredictMs,
+		"n_indent":              g.nIndent,
+		"lora":                  s.loraSettings(g.lora),
 	}
 }
 
@@ -429,6 +437,9 @@ func (s *Server) streamNative(w http.ResponseWriter, rn *run, req *engine.Reques
 		}
 		if g.nProbs > 0 {
 			chunk["completion_probabilities"] = s.nativeProbs(st.tokens, g)
+		}
+		if st.timings != nil {
+			chunk["timings"] = timings(st.timings)
 		}
 		if ev.data(chunk) != nil {
 			return // the client went away: close() cancels the request

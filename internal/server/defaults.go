@@ -1,6 +1,9 @@
 package server
 
-import "github.com/kvserve/kvserve/internal/sample"
+import (
+	"github.com/kvserve/kvserve/internal/grammar"
+	"github.com/kvserve/kvserve/internal/sample"
+)
 
 // Defaults are what a completion request gets for the fields it does not
 // give: llama-server's command-line defaults (--temp, --top-k, -n,
@@ -16,6 +19,11 @@ type Defaults struct {
 	// after a shifted prefix (llama-server's --cache-reuse; 0: off).
 	// Requests set it with "n_cache_reuse".
 	CacheReuse int
+	// Grammar constrains the output of requests that give no "grammar",
+	// "json_schema" or "response_format" of their own (llama-server's
+	// --grammar, --grammar-file, -j, -jf; nil: none). A forced tool call
+	// (tool_choice "required" or a named function) uses its own grammar.
+	Grammar *grammar.Grammar
 }
 
 // DefaultDefaults returns llama-server's defaults.

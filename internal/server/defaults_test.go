@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/kvserve/kvserve/internal/grammar"
 )
 
 // Command-line defaults (llama-server's --temp, -n, --keep, ...) are what
@@ -85,5 +87,42 @@ func TestCacheReuse(t *testing.T) {
 	r = postOK(t, ts.URL+"/completion", map[string]any{"prompt": a + c, "n_predict": 1, "temperature": 0})
 	if cacheN(r) >= evaluated*0.8 {
 		t.Errorf("without n_cache_reuse, cache_n %v", cacheN(r))
+	}
+}
+
+// The server's default grammar (--grammar, --json-schema) constrains the
+// requests that give no constraint of their own; a request's "grammar"
+// (even "", no grammar, as llama-server), "json_schema" or
+// "response_format" replaces it; a forced tool call uses its own.
+func TestDefaultGrammar(t *testing.T) {
+	g, err := grammar.Parse(`root ::= " " ("yes" | "no") "."`, grammar.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := DefaultDefaults()
+	d.Grammar = g
+	_, ts := newTestServer(t, Options{Slots: 1, Defaults: &d})
+	r := postOK(t, ts.URL+"/completion", map[string]any{"prompt": "Is the sky blue? Answer:", "temperature": 0, "n_predict": 20})
+	if c := r["content"]; (c != " yes." && c != " no.") || r["stop_type"] != "eos" {
+		t.Errorf("default grammar: content %q stop_type %v", c, r["stop_type"])
+	}
+	resp := postOK(t, ts.URL+"/v1/chat/completions", map[string]any{"messages": userMsg("Is the sky blue?"), "temperature": 0, "max_tokens": 20})
+	if m, _ := message(t, resp); m["content"] != " yes." && m["content"] != " no." {
+		t.Errorf("default grammar on chat: %q", m["content"])
+	}
+	r = postOK(t, ts.URL+"/completion", map[string]any{"prompt": "Is the sky blue? Answer:", "grammar": `root ::= " maybe"`, "temperature": 0, "n_predict": 20})
+	if r["content"] != " maybe" {
+		t.Errorf("the request's grammar: %q", r["content"])
+	}
+	r = postOK(t, ts.URL+"/completion", map[string]any{"prompt": "Is the sky blue? Answer:", "grammar": "", "temperature": 0, "n_predict": 8, "ignore_eos": true})
+	if r["tokens_predicted"] != float64(8) {
+		t.Errorf(`"grammar": "" (none): %v tokens %q`, r["tokens_predicted"], r["content"])
+	}
+	tools := []any{map[string]any{"type": "function", "function": map[string]any{"name": "get_weather",
+		"parameters": map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}, "required": []any{"city"}}}}}
+	resp = postOK(t, ts.URL+"/v1/chat/completions", map[string]any{"messages": userMsg("Weather in Paris?"), "tools": tools,
+		"tool_choice": "required", "temperature": 0, "max_tokens": 100})
+	if m, _ := message(t, resp); len(toolCalls(t, m)) == 0 {
+		t.Errorf("forced tool call under a default grammar: %v", m)
 	}
 }

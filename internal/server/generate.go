@@ -42,27 +42,32 @@ const (
 
 // genOptions are the generation parameters common to the completion APIs.
 type genOptions struct {
-	api          api
-	nPredict     int // -1: until end of generation or context; 0: evaluate the prompt only
-	sample       sample.Params
-	stop         []string
-	stream       bool
-	includeUsage bool // OpenAI stream_options.include_usage
-	nProbs       int  // alternatives per token (0: none)
-	logprobs     bool // report the chosen tokens' log-probabilities
-	cachePrompt  bool
-	cacheReuse   int // least chunk reused after a shifted prefix (0: off)
-	nKeep        int // tokens a context shift or truncation keeps (-1: the prompt)
-	slotID       int
-	returnTokens bool
-	ignoreEOS    bool
-	grammar      *grammar.Grammar   // grammar, json_schema or response_format (nil: none)
-	special      bool               // render special tokens (tool-call markers)
-	plan         *chatPlan          // chat: tools and reasoning, how to read the output (nil otherwise)
-	turnEnd      string             // chat: the template's end-of-turn marker when it is not one token ("" otherwise)
-	spec         *engine.SpecParams // speculative.n_max / n_min / p_min (nil: the server's)
-	fields       []string           // response_fields: the paths of /completion's answer to keep (nil: all)
-	n            int                // OpenAI choices (n)
+	api             api
+	nPredict        int // -1: until end of generation or context; 0: evaluate the prompt only
+	sample          sample.Params
+	stop            []string
+	stream          bool
+	includeUsage    bool // OpenAI stream_options.include_usage
+	nProbs          int  // alternatives per token (0: none)
+	logprobs        bool // report the chosen tokens' log-probabilities
+	cachePrompt     bool
+	cacheReuse      int // least chunk reused after a shifted prefix (0: off)
+	nKeep           int // tokens a context shift or truncation keeps (-1: the prompt)
+	slotID          int
+	returnTokens    bool
+	ignoreEOS       bool
+	grammar         *grammar.Grammar   // grammar, json_schema or response_format (nil: none)
+	grammarDefault  bool               // grammar is the server's default (--grammar, --json-schema)
+	special         bool               // render special tokens (tool-call markers)
+	plan            *chatPlan          // chat: tools and reasoning, how to read the output (nil otherwise)
+	turnEnd         string             // chat: the template's end-of-turn marker when it is not one token ("" otherwise)
+	spec            *engine.SpecParams // speculative.n_max / n_min / p_min (nil: the server's)
+	fields          []string           // response_fields: the paths of /completion's answer to keep (nil: all)
+	n               int                // OpenAI choices (n)
+	lora            []float32          // the request's LoRA scales (nil: the adapters')
+	maxPredictMs    int                // t_max_predict_ms (0: none)
+	nIndent         int                // n_indent (0: none)
+	timingsPerToken bool               // streamed chunks carry the timings so far
 }
 
 // unsupported lists request fields asking for features kvserve does not
@@ -70,7 +75,6 @@ type genOptions struct {
 // with a 400 rather than silently served differently.
 var unsupported = []struct{ field, what string }{
 	{"functions", "legacy function calling (use \"tools\")"},
-	{"lora", "per-request LoRA adapters"},
 	{"echo", "echo"},
 	{"suffix", "suffix (insertion)"},
 	{"prompt_logprobs", "prompt_logprobs"},
@@ -88,6 +92,10 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 		o.fail(`"tools" are supported on /v1/chat/completions only`)
 	}
 	g.grammar = parseConstraint(o)
+	g.lora = s.requestLora(o)
+	if d := s.defaults().Grammar; d != nil && !o.has("grammar") && !o.has("json_schema") && !o.has("response_format") {
+		g.grammar, g.grammarDefault = d, true // the server's --grammar / --json-schema
+	}
 	g.n = 1
 	if a != apiNative {
 		// OpenAI's n: that many choices (each its own request; with a
@@ -138,9 +146,9 @@ func (s *Server) parseGen(o *object, a api) genOptions {
 	}
 	g.stop = o.strings("stop", maxStops, maxStopBytes)
 	g.stream = o.bool("stream", false)
-	if g.n > 1 && g.stream && o.err == nil {
-		o.fail(`"n" > 1 is answered without streaming: set "stream": false, or send n requests`)
-	}
+	g.timingsPerToken = o.bool("timings_per_token", false)
+	g.maxPredictMs = max(0, o.int("t_max_predict_ms", 0, math.MinInt32, math.MaxInt32))
+	g.nIndent = max(0, o.int("n_indent", 0, math.MinInt32, 1<<20))
 	if so := o.object("stream_options"); so != nil {
 		g.includeUsage = so.bool("include_usage", false)
 		if so.err != nil {
@@ -223,7 +231,8 @@ func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError
 	r := &engine.Request{
 		Prompt: prompt, NPredict: g.nPredict, Sample: g.sample, Stop: g.stops(), IgnoreEOS: g.ignoreEOS,
 		NProbs: min(g.nProbs, nv), SlotID: g.slotID, CachePrompt: g.cachePrompt, NKeep: g.nKeep, CacheReuse: g.cacheReuse,
-		Grammar: g.grammar, Special: g.special, Spec: g.spec,
+		Grammar: g.grammar, Special: g.special, Spec: g.spec, TimingsPerToken: g.timingsPerToken && g.stream, Lora: g.lora,
+		MaxPredictTime: time.Duration(g.maxPredictMs) * time.Millisecond, NIndent: g.nIndent,
 	}
 	if g.plan != nil && g.plan.parser.Reasoning && g.plan.tmpl.Format != toolcall.Harmony {
 		// The cache follows the model's thinking block, so a policy can
@@ -402,10 +411,11 @@ type tokenOut struct {
 // step is what a request produced since the last step: text safe to
 // send, the tokens, and at the end the result.
 type step struct {
-	slot   int
-	text   string
-	tokens []tokenOut
-	res    *engine.Result
+	slot    int
+	text    string
+	tokens  []tokenOut
+	res     *engine.Result
+	timings *engine.Result // the timings so far (timings_per_token), or nil
 }
 
 // next waits for the next event. It returns a step holding one token (or
@@ -450,7 +460,7 @@ func (s *Server) next(rn *run) (step, *apiError) {
 		}
 		return step{text: ev.Text, res: &res}, nil
 	}
-	return step{slot: ev.SlotID, text: ev.Text, tokens: []tokenOut{{id: ev.Token, logprob: ev.LogProb, top: ev.Top}}}, nil
+	return step{slot: ev.SlotID, text: ev.Text, tokens: []tokenOut{{id: ev.Token, logprob: ev.LogProb, top: ev.Top}}, timings: ev.Timings}, nil
 }
 
 // collect runs a request to its end (non-streaming).
@@ -510,6 +520,9 @@ func timings(res *engine.Result) map[string]any {
 		"predicted_ms":           gms,
 		"predicted_per_token_ms": gpt,
 		"predicted_per_second":   gps,
+	}
+	if res.EvictedTokens > 0 { // --cache-evict dropped middle pages
+		t["evicted_n"] = res.EvictedTokens
 	}
 	if res.DraftN > 0 {
 		// As llama-server: only when the request speculated.

@@ -1,10 +1,15 @@
 package server
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
+	"os"
+	"strings"
 
 	"github.com/kvserve/kvserve/internal/engine"
 	"github.com/kvserve/kvserve/internal/kvcache"
@@ -19,11 +24,17 @@ import (
 //	                      turns every adapter not listed off (scale 0), as
 //	                      llama-server; answers {"success":true}
 //
-// Adapters apply to every request (the per-request "lora" field is
-// refused). A change applies from the next scheduler step: the prompt
+// Adapters apply to every request at these scales, unless the request
+// gives its own in a "lora" field (the same list; adapters it leaves out
+// are off for it): requests with different scales share a batch, each
+// token with its request's scales (model.Batch.Lora). A change applies from the next scheduler step: the prompt
 // caches of idle slots are dropped (they were computed with the old
 // scales and must not be reused); running requests keep their tokens so
-// far. Slot files saved under other scales are not marked as such.
+// far. The scheduler's adapter key (adapterKey: each applied adapter's
+// content hash and scale) changes with them, so a prefix computed under
+// one adapter or scale is never reused, shared or loaded from the disk
+// tier for a request under another (a later change back reuses it). Slot
+// files saved under other scales are not marked as such.
 
 // LoraAdapter is a LoRA adapter file and its scale.
 type LoraAdapter struct {
@@ -42,6 +53,39 @@ func loadLoras(e *engine.Engine, specs []LoraAdapter) ([]*model.Lora, error) {
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// loraHashes returns a content hash of each adapter file.
+func loraHashes(specs []LoraAdapter) ([]string, error) {
+	out := make([]string, len(specs))
+	for i, l := range specs {
+		f, err := os.Open(l.Path)
+		if err != nil {
+			return nil, fmt.Errorf("--lora %s: %w", l.Path, err)
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("--lora %s: %w", l.Path, err)
+		}
+		out[i] = hex.EncodeToString(h.Sum(nil)[:16])
+	}
+	return out, nil
+}
+
+// adapterKey names the adapters applied now and their scales (""
+// without any): the scheduler's AdapterKey.
+func (s *Server) adapterKey() string { return adapterKeyOf(s.loras, s.loraHash) }
+
+func adapterKeyOf(loras []*model.Lora, hashes []string) string {
+	var b strings.Builder
+	for i, a := range loras {
+		if sc := a.Scale(); sc != 0 {
+			fmt.Fprintf(&b, "%s@%g;", hashes[i], sc)
+		}
+	}
+	return b.String()
 }
 
 func (s *Server) loraList() []map[string]any {
@@ -75,35 +119,12 @@ func (s *Server) handleSetLora(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	items, err := arrayItems(raw, len(s.loras)*4+16)
-	if err != nil {
-		WriteError(w, badRequest(`the body must be an array [{"id": N, "scale": X}, ...]: it %v`, err))
+	scales, aerr := s.parseLoraList(raw, "the body")
+	if aerr != nil {
+		WriteError(w, aerr)
 		return
 	}
-	scales := make([]float32, len(s.loras))
-	for i, it := range items {
-		o, aerr := parseObject(it)
-		if aerr != nil {
-			WriteError(w, badRequest(`[%d] must be an object {"id": N, "scale": X}`, i))
-			return
-		}
-		if !o.has("id") || !o.has("scale") {
-			WriteError(w, badRequest(`[%d] needs "id" and "scale"`, i))
-			return
-		}
-		id := o.int("id", 0, math.MinInt32, math.MaxInt32)
-		sc := o.float("scale", 0, -1e6, 1e6)
-		if o.err != nil {
-			WriteError(w, badRequest("[%d]: %s", i, o.err.Message))
-			return
-		}
-		if id < 0 || id >= len(s.loras) {
-			WriteError(w, badRequest("[%d]: no LoRA adapter has id %d (%d loaded)", i, id, len(s.loras)))
-			return
-		}
-		scales[id] = float32(sc)
-	}
-	err = s.sched.Do(func(c *kvcache.Cache) error {
+	err := s.sched.Do(func(c *kvcache.Cache) error {
 		changed := false
 		for i, a := range s.loras {
 			if a.Scale() != scales[i] {
@@ -112,6 +133,7 @@ func (s *Server) handleSetLora(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if changed {
+			s.sched.SetAdapterKey(s.adapterKey())
 			for id := range c.Config().Seqs {
 				if !s.sched.SlotBusy(id) {
 					c.Clear(id)
@@ -126,4 +148,67 @@ func (s *Server) handleSetLora(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"success": true})
+}
+
+// parseLoraList reads a list [{"id": N, "scale": X}, ...] into the scale of
+// every adapter loaded, by id; adapters the list leaves out get 0, as
+// llama-server. what names the list in errors.
+func (s *Server) parseLoraList(raw json.RawMessage, what string) ([]float32, *apiError) {
+	items, err := arrayItems(raw, len(s.loras)*4+16)
+	if err != nil {
+		return nil, badRequest(`%s must be an array [{"id": N, "scale": X}, ...]: it %v`, what, err)
+	}
+	scales := make([]float32, len(s.loras))
+	for i, it := range items {
+		o, aerr := parseObject(it)
+		if aerr != nil {
+			return nil, badRequest(`%s[%d] must be an object {"id": N, "scale": X}`, what, i)
+		}
+		if !o.has("id") || !o.has("scale") {
+			return nil, badRequest(`%s[%d] needs "id" and "scale"`, what, i)
+		}
+		id := o.int("id", 0, math.MinInt32, math.MaxInt32)
+		sc := o.float("scale", 0, -1e6, 1e6)
+		if o.err != nil {
+			return nil, badRequest("%s[%d]: %s", what, i, o.err.Message)
+		}
+		if id < 0 || id >= len(s.loras) {
+			return nil, badRequest("%s[%d]: no LoRA adapter has id %d (%d loaded)", what, i, id, len(s.loras))
+		}
+		scales[id] = float32(sc)
+	}
+	return scales, nil
+}
+
+// requestLora reads a completion request's "lora" field: the scales of
+// the adapters for this request only (nil: the field is absent, the
+// adapters' current scales apply).
+func (s *Server) requestLora(o *object) []float32 {
+	raw, ok := o.raw("lora")
+	if !ok || o.err != nil {
+		return nil
+	}
+	scales, aerr := s.parseLoraList(raw, `"lora"`)
+	if aerr != nil {
+		o.err = aerr
+		return nil
+	}
+	if len(scales) == 0 {
+		return nil // no adapter loaded: nothing to scale (and the cache stays reusable)
+	}
+	return scales
+}
+
+// loraSettings is llama-server's "lora" list of a request's settings: the
+// scales it runs with.
+func (s *Server) loraSettings(scales []float32) []any {
+	out := make([]any, len(s.loras))
+	for i, a := range s.loras {
+		sc := a.Scale()
+		if scales != nil {
+			sc = scales[i]
+		}
+		out[i] = map[string]any{"id": i, "scale": sc}
+	}
+	return out
 }

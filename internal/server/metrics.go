@@ -15,9 +15,14 @@ import (
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
-// MetricsPrefix prefixes every metric name (llama-server uses
-// "llamacpp:").
+// MetricsPrefix prefixes kvserve's own metric names.
 const MetricsPrefix = "kvserve:"
+
+// LlamaCppPrefix prefixes the series llama-server exports, under the names
+// and types it gives them, so dashboards and autoscalers written for
+// llama-server read kvserve unchanged; kvserve's own series (MetricsPrefix)
+// stand beside them.
+const LlamaCppPrefix = "llamacpp:"
 
 // collector exports the scheduler's counters and the cache's state at
 // scrape time.
@@ -32,8 +37,10 @@ type collector struct {
 	slots                                                    *prometheus.Desc
 	requantize, requantizeSeconds, demotions, policyFreed    *prometheus.Desc
 	budgetRejections, cacheRoleBytes, reasoningDropped       *prometheus.Desc
+	evictedTokens                                            *prometheus.Desc
 	draftTokens, draftAccepted, draftCacheBytes              *prometheus.Desc
 	sharedBytes, diskBytes, diskEvents                       *prometheus.Desc
+	ramBytes                                                 *prometheus.Desc
 
 	mu      sync.Mutex
 	snap    *cacheSnapshot // the last between-steps reading (nil: none yet)
@@ -46,6 +53,42 @@ type collector struct {
 
 	// Hybrid models' recurrent state (f32, beside the KV pages).
 	stateBytes, stateSlot *prometheus.Desc
+
+	llama llamaDescs // llama-server's series
+}
+
+// llamaDescs are llama-server's /metrics series (llamacpp:...).
+type llamaDescs struct {
+	promptTokens, promptSeconds, predicted, predictedSeconds *prometheus.Desc
+	decodes, tokensMax, busyPerDecode                        *prometheus.Desc
+	promptRate, predictedRate, processing, deferred          *prometheus.Desc
+	cacheUsage, cacheTokens                                  *prometheus.Desc
+}
+
+func newLlamaDescs() llamaDescs {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(LlamaCppPrefix+name, help, nil, nil)
+	}
+	return llamaDescs{
+		promptTokens:     d("prompt_tokens_total", "Number of prompt tokens processed."),
+		promptSeconds:    d("prompt_seconds_total", "Prompt process time"),
+		predicted:        d("tokens_predicted_total", "Number of generation tokens processed."),
+		predictedSeconds: d("tokens_predicted_seconds_total", "Predict process time"),
+		decodes:          d("n_decode_total", "Total number of llama_decode() calls"),
+		tokensMax:        d("n_tokens_max", "Largest observed n_tokens."),
+		busyPerDecode:    d("n_busy_slots_per_decode", "Average number of busy slots per llama_decode() call"),
+		promptRate:       d("prompt_tokens_seconds", "Average prompt throughput in tokens/s."),
+		predictedRate:    d("predicted_tokens_seconds", "Average generation throughput in tokens/s."),
+		processing:       d("requests_processing", "Number of requests processing."),
+		deferred:         d("requests_deferred", "Number of requests deferred."),
+		cacheUsage:       d("kv_cache_usage_ratio", "KV-cache usage. 1 means 100 percent usage."),
+		cacheTokens:      d("kv_cache_tokens", "KV-cache tokens."),
+	}
+}
+
+func (l *llamaDescs) all() []*prometheus.Desc {
+	return []*prometheus.Desc{l.promptTokens, l.promptSeconds, l.predicted, l.predictedSeconds, l.decodes,
+		l.tokensMax, l.busyPerDecode, l.promptRate, l.predictedRate, l.processing, l.deferred, l.cacheUsage, l.cacheTokens}
 }
 
 func newCollector(s *Server) *collector {
@@ -82,9 +125,11 @@ func newCollector(s *Server) *collector {
 		budgetRejections:  d("cache_budget_rejections_total", "Requests refused because they could not fit the cache budget."),
 		cacheRoleBytes:    d("kv_cache_role_bytes", "KV cache bytes in use by the role of the tokens a page holds (prompt, generated, reasoning; mixed: a page holding several).", "role"),
 		diskBytes:         d("kv_cache_disk_bytes", "Bytes of the cache's disk tier files (--cache-disk)."),
-		diskEvents:        d("kv_cache_disk_total", "Disk tier events: spills (entries written), hits (entries loaded), misses (prompts no entry helped), skipped (corrupt, truncated or foreign files), evicted, failed (spills not written).", "event"),
+		diskEvents:        d("kv_cache_disk_total", "Disk tier events: spills (entries written), hits (entries loaded), ram_hits (of those, from the RAM tier), prefetched (entries read into RAM ahead of a request), misses (prompts no entry helped), skipped (corrupt, truncated or foreign files), evicted, failed (spills not written).", "event"),
+		ramBytes:          d("kv_cache_ram_bytes", "Bytes of idle cache entries held by the RAM tier (--cache-ram)."),
 		sharedBytes:       d("kv_cache_shared_bytes", "KV cache bytes in pages several slots hold (shared prompt prefixes), each counted once (they are in kv_cache_bytes once)."),
 		reasoningDropped:  d("cache_reasoning_dropped_tokens_total", "Reasoning tokens the precision policy dropped from slots' caches when their requests ended."),
+		evictedTokens:     d("cache_evicted_tokens_total", "Tokens evicted from the middle of running requests' caches as the cache budget's last step (--cache-evict)."),
 
 		mspWaiting:  d("num_requests_waiting", "Requests queued: waiting for a slot or in the scheduler's queue (the model server protocol's TotalQueuedRequests)."),
 		mspRunning:  d("num_requests_running", "Requests running in a slot (the model server protocol's TotalRunningRequests)."),
@@ -95,6 +140,8 @@ func newCollector(s *Server) *collector {
 		stateBytes:  d("kv_cache_state_bytes", "Hybrid models: recurrent-layer state bytes held (f32, not in kv_cache_bytes): every slot's live state (kind=\"live\") and its checkpoints (kind=\"checkpoints\").", "kind"),
 		stateSlot:   d("kv_cache_state_bytes_per_slot", "Hybrid models: one slot's recurrent-layer state, by kind: convolution (\"conv\") and delta-rule (\"ssm\") state.", "kind"),
 		floor:       d("kv_cache_floor_bytes", "Cache bytes the held pages would take with every page at the bottom of its precision ladder."),
+
+		llama: newLlamaDescs(),
 	}
 }
 
@@ -102,9 +149,12 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.promptTokens, c.promptSeconds, c.predicted, c.predictedSeconds,
 		c.promptRate, c.predictedRate, c.processing, c.deferred, c.waiting, c.requests, c.decodes, c.tokensMax,
 		c.cacheBytes, c.cacheCapacity, c.cacheUsage, c.cacheTokens, c.slots,
-		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections, c.cacheRoleBytes, c.reasoningDropped,
-		c.draftTokens, c.draftAccepted, c.draftCacheBytes, c.sharedBytes, c.diskBytes, c.diskEvents,
+		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections, c.cacheRoleBytes, c.reasoningDropped, c.evictedTokens,
+		c.draftTokens, c.draftAccepted, c.draftCacheBytes, c.sharedBytes, c.diskBytes, c.diskEvents, c.ramBytes,
 		c.mspWaiting, c.mspRunning, c.utilization, c.limit, c.configInfo, c.stepDown, c.floor, c.stateBytes, c.stateSlot} {
+		ch <- d
+	}
+	for _, d := range c.llama.all() {
 		ch <- d
 	}
 }
@@ -265,6 +315,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByRole), "role")
 	m(c.demotions, prometheus.CounterValue, float64(st.Policy.ByBudget), "budget")
 	m(c.reasoningDropped, prometheus.CounterValue, float64(st.Policy.DroppedTokens))
+	m(c.evictedTokens, prometheus.CounterValue, float64(st.Policy.EvictedTokens))
 	m(c.sharedBytes, prometheus.GaugeValue, float64(snap.sharedBytes))
 	if snap.hybrid {
 		m(c.stateBytes, prometheus.GaugeValue, float64(snap.stateLive), "live")
@@ -275,7 +326,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if s.disk != nil {
 		ds := s.disk.Stats()
 		m(c.diskBytes, prometheus.GaugeValue, float64(ds.Bytes))
-		for ev, n := range map[string]int64{"spills": ds.Spills, "hits": ds.Hits, "misses": ds.Misses, "skipped": ds.Skipped, "evicted": ds.Evicted, "failed": ds.Failed} {
+		m(c.ramBytes, prometheus.GaugeValue, float64(ds.RAMBytes))
+		for ev, n := range map[string]int64{"spills": ds.Spills, "hits": ds.Hits, "ram_hits": ds.RAMHits, "prefetched": ds.Prefetched, "misses": ds.Misses, "skipped": ds.Skipped, "evicted": ds.Evicted, "failed": ds.Failed} {
 			m(c.diskEvents, prometheus.CounterValue, float64(n), ev)
 		}
 	}
@@ -302,6 +354,27 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	m(c.cacheUsage, prometheus.GaugeValue, ratio)
 	m(c.cacheTokens, prometheus.GaugeValue, float64(tokens))
+
+	// llama-server's series, with its types (n_tokens_max and
+	// n_busy_slots_per_decode are counters there too).
+	l := &c.llama
+	busy := 0.0
+	if st.DecodeCalls > 0 {
+		busy = float64(st.BusySlots) / float64(st.DecodeCalls)
+	}
+	m(l.promptTokens, prometheus.CounterValue, float64(st.PromptTokens))
+	m(l.promptSeconds, prometheus.CounterValue, st.PromptSeconds)
+	m(l.predicted, prometheus.CounterValue, float64(st.PredictedTokens))
+	m(l.predictedSeconds, prometheus.CounterValue, st.PredictSeconds)
+	m(l.decodes, prometheus.CounterValue, float64(st.DecodeCalls))
+	m(l.tokensMax, prometheus.CounterValue, float64(s.nTokensMax.Load()))
+	m(l.busyPerDecode, prometheus.CounterValue, busy)
+	m(l.promptRate, prometheus.GaugeValue, rate(st.PromptTokens, st.PromptSeconds))
+	m(l.predictedRate, prometheus.GaugeValue, rate(st.PredictedTokens, st.PredictSeconds))
+	m(l.processing, prometheus.GaugeValue, float64(st.Processing))
+	m(l.deferred, prometheus.GaugeValue, float64(st.Deferred))
+	m(l.cacheUsage, prometheus.GaugeValue, ratio)
+	m(l.cacheTokens, prometheus.GaugeValue, float64(tokens))
 
 	// A request waiting in the scheduler's queue is also one the server
 	// counts as waiting for its start: the larger, not the sum.

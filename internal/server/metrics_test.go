@@ -289,3 +289,31 @@ func TestCapacityCountsPerSlotTypes(t *testing.T) {
 		}
 	}
 }
+
+// /metrics exports llama-server's series under its llamacpp: names (what
+// dashboards written for llama-server read), with the same values as
+// kvserve's own series beside them.
+func TestMetricsLlamaCppNames(t *testing.T) {
+	_, ts := newTestServer(t, Options{Slots: 2, Metrics: true})
+	postOK(t, ts.URL+"/completion", map[string]any{"prompt": "Once upon a time", "n_predict": 4, "ignore_eos": true})
+	m := scrape(t, ts.URL)
+	for _, name := range []string{"prompt_tokens_total", "prompt_seconds_total", "tokens_predicted_total",
+		"tokens_predicted_seconds_total", "n_decode_total", "n_tokens_max", "n_busy_slots_per_decode",
+		"prompt_tokens_seconds", "predicted_tokens_seconds", "requests_processing", "requests_deferred",
+		"kv_cache_usage_ratio", "kv_cache_tokens"} {
+		v, ok := m["llamacpp:"+name]
+		if !ok {
+			t.Errorf("llamacpp:%s missing", name)
+			continue
+		}
+		if own, ok := m["kvserve:"+name]; ok && own != v {
+			t.Errorf("llamacpp:%s = %v, kvserve:%s = %v", name, v, name, own)
+		}
+	}
+	if m["llamacpp:tokens_predicted_total"] != 4 || m["llamacpp:n_decode_total"] < 4 {
+		t.Errorf("predicted %v, decodes %v; want 4 and at least 4", m["llamacpp:tokens_predicted_total"], m["llamacpp:n_decode_total"])
+	}
+	if b := m["llamacpp:n_busy_slots_per_decode"]; b != 1 {
+		t.Errorf("n_busy_slots_per_decode %v with one request at a time, want 1", b)
+	}
+}

@@ -78,10 +78,104 @@ func TestChoicesN(t *testing.T) {
 	if len(r["choices"].([]any)) != 2 {
 		t.Errorf("text completion choices %v", r["choices"])
 	}
-	if st, _ := post(t, ts.URL+"/v1/chat/completions", map[string]any{"messages": msgs, "n": 2, "stream": true}); st != 400 {
-		t.Errorf("n=2 with stream: %d", st)
-	}
 	if st, _ := post(t, ts.URL+"/v1/chat/completions", map[string]any{"messages": msgs, "n": 17}); st != 400 {
 		t.Errorf("n=17: %d", st)
+	}
+}
+
+// n > 1 streamed: the chunks of every choice, interleaved, each with its
+// index, its own role chunk (chat) and finish_reason; each choice's text
+// is what the same choice gives without streaming (fixed seed); one usage
+// chunk at the end counts the prompt once.
+func TestChoicesNStreamed(t *testing.T) {
+	_, ts := newTestServer(t, Options{Slots: 2})
+	msgs := userMsg("Tell me a story")
+	body := map[string]any{"messages": msgs, "n": 3, "max_tokens": 6, "seed": 5, "temperature": 1}
+	whole := postOK(t, ts.URL+"/v1/chat/completions", body)
+	body["stream_options"] = map[string]any{"include_usage": true}
+	chunks := streamChat(t, ts.URL+"/v1/chat/completions", body)
+	text, roles, finish := map[int]string{}, map[int]int{}, map[int]string{}
+	var u map[string]any
+	for _, c := range chunks {
+		chs := c["choices"].([]any)
+		if len(chs) == 0 {
+			u = c["usage"].(map[string]any)
+			continue
+		}
+		ch := chs[0].(map[string]any)
+		i := int(num(ch["index"]))
+		d := ch["delta"].(map[string]any)
+		if d["role"] == "assistant" {
+			roles[i]++
+		}
+		if s, ok := d["content"].(string); ok {
+			text[i] += s
+		}
+		if f, ok := ch["finish_reason"].(string); ok {
+			finish[i] = f
+		}
+	}
+	for i, c := range whole["choices"].([]any) {
+		m := c.(map[string]any)
+		if roles[i] != 1 || finish[i] != m["finish_reason"] || text[i] != m["message"].(map[string]any)["content"] {
+			t.Errorf("choice %d streamed: %d role chunks, finish %q, text %q; whole: %v", i, roles[i], finish[i], text[i], m)
+		}
+	}
+	wu := whole["usage"].(map[string]any)
+	if u == nil || num(u["prompt_tokens"]) != num(wu["prompt_tokens"]) || num(u["completion_tokens"]) != num(wu["completion_tokens"]) {
+		t.Errorf("streamed usage %v, whole %v", u, wu)
+	}
+}
+
+// /v1/completions with several prompts: one choice per prompt (times n),
+// choice p·n+j; each the same as the prompt alone gives; usage counts
+// every prompt once; streamed, the same texts by index.
+func TestCompletionsSeveralPrompts(t *testing.T) {
+	_, ts := newTestServer(t, Options{Slots: 2})
+	prompts := []any{"Once upon a time", "The cat", []int{1, 2, 3}}
+	body := map[string]any{"prompt": prompts, "max_tokens": 5, "temperature": 0, "n": 2}
+	r := postOK(t, ts.URL+"/v1/completions", body)
+	ch := r["choices"].([]any)
+	if len(ch) != 6 || r["object"] != "text_completion" {
+		t.Fatalf("%d choices, object %v: %v", len(ch), r["object"], r)
+	}
+	prompt := 0.0
+	for p, pr := range prompts {
+		one := postOK(t, ts.URL+"/v1/completions", map[string]any{"prompt": pr, "max_tokens": 5, "temperature": 0})
+		prompt += num(one["usage"].(map[string]any)["prompt_tokens"])
+		want := one["choices"].([]any)[0].(map[string]any)["text"]
+		for j := range 2 {
+			c := ch[p*2+j].(map[string]any)
+			if num(c["index"]) != float64(p*2+j) || c["text"] != want {
+				t.Errorf("prompt %d sample %d: index %v text %q, alone %q", p, j, c["index"], c["text"], want)
+			}
+		}
+	}
+	if u := r["usage"].(map[string]any); num(u["prompt_tokens"]) != prompt || num(u["completion_tokens"]) != 30 {
+		t.Errorf("usage %v: want %v prompt tokens, 30 completion tokens", u, prompt)
+	}
+	body["stream"] = true
+	text := map[int]string{}
+	for _, c := range streamChat(t, ts.URL+"/v1/completions", body) {
+		if chs := c["choices"].([]any); len(chs) > 0 {
+			x := chs[0].(map[string]any)
+			text[int(num(x["index"]))] += x["text"].(string)
+		}
+	}
+	for i, c := range ch {
+		if text[i] != c.(map[string]any)["text"] {
+			t.Errorf("streamed choice %d: %q, want %q", i, text[i], c.(map[string]any)["text"])
+		}
+	}
+	// Too many choices, and a bad prompt among several.
+	many := make([]any, 20)
+	for i := range many {
+		many[i] = "x"
+	}
+	if st, b := post(t, ts.URL+"/v1/completions", map[string]any{"prompt": many, "n": 4}); st != 400 {
+		t.Errorf("80 choices: %d %s", st, b)
+	}
+	if st, b := post(t, ts.URL+"/v1/completions", map[string]any{"prompt": []any{"a", []any{true}}}); st != 400 {
+		t.Errorf("bad prompt: %d %s", st, b)
 	}
 }

@@ -42,6 +42,14 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	m := e.Model
 	WriteJSON(w, http.StatusOK, map[string]any{
 		"object": "list",
+		// llama-server's Ollama-shaped list beside OpenAI's (what
+		// clients of GET /api/tags read).
+		"models": []any{map[string]any{
+			"name": s.modelName, "model": s.modelName, "modified_at": "", "size": "", "digest": "", "type": "model",
+			"description": "", "tags": []any{""}, "capabilities": []any{"completion"}, "parameters": "",
+			"details": map[string]any{"parent_model": "", "format": "gguf", "family": "", "families": []any{""},
+				"parameter_size": "", "quantization_level": ""},
+		}},
 		"data": []any{map[string]any{
 			"id":       s.modelName,
 			"object":   "model",
@@ -56,6 +64,23 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 				"size":        size,
 			},
 		}},
+	})
+}
+
+// handleAPIShow serves POST /api/show (llama-server's Ollama-shaped
+// model details: the chat template, the slot context, capabilities).
+func (s *Server) handleAPIShow(w http.ResponseWriter, r *http.Request) {
+	src := ""
+	if s.chat != nil {
+		src = s.chat.source()
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{
+		"template":     src,
+		"model_info":   map[string]any{"llama.context_length": s.slotCtx},
+		"modelfile":    "",
+		"parameters":   "",
+		"details":      map[string]any{"parent_model": "", "format": "gguf", "family": "", "families": []any{""}, "parameter_size": "", "quantization_level": ""},
+		"capabilities": []any{"completion"},
 	})
 }
 
@@ -269,7 +294,7 @@ func parseToolFields(mo *object, i int, m *chatMessage) *apiError {
 // answerOAI answers a running OpenAI completion or chat completion (a
 // chat's plan, g.plan, says how to read the output).
 func (s *Server) answerOAI(w http.ResponseWriter, rn *run, g genOptions) {
-	a, plan := g.api, g.plan
+	a := g.api
 	id := newID("chatcmpl-")
 	object := "chat.completion"
 	if a == apiOAIText {
@@ -280,7 +305,7 @@ func (s *Server) answerOAI(w http.ResponseWriter, rn *run, g genOptions) {
 		return map[string]any{"id": id, "object": obj, "created": created, "model": s.modelName, "system_fingerprint": s.fingerprintShort()}
 	}
 	if g.stream {
-		s.streamOAI(w, rn, g, a, base, plan)
+		s.streamOAI(w, rn, g, base)
 		return
 	}
 	text, out, res, aerr := s.collect(rn)
@@ -324,19 +349,65 @@ func (s *Server) oaiChoice(g genOptions, i int, text string, out []tokenOut, res
 // the next text, its logprobs too); the last chunk has an empty delta,
 // the finish_reason and llama-server's timings; with
 // stream_options.include_usage a chunk with no choices and the usage
-// follows; then "data: [DONE]".
+// follows (on a chat stream it carries the timings instead, as
+// llama-server puts them on the last chunk); then "data: [DONE]".
 //
 // With a chat plan that parses the output, deltas are reasoning_content,
 // content and tool_calls as chatStream gives them, and finish_reason is
 // "tool_calls" when calls were sent.
-func (s *Server) streamOAI(w http.ResponseWriter, rn *run, g genOptions, a api, base func(string) map[string]any, plan *chatPlan) {
+func (s *Server) streamOAI(w http.ResponseWriter, rn *run, g genOptions, base func(string) map[string]any) {
 	ev := newSSE(w)
-	object := "chat.completion.chunk"
-	if a == apiOAIText {
-		object = "text_completion"
+	// As llama-server, the timings go on the stream's last chunk: the
+	// usage chunk when there is one (chat), else the finish chunk.
+	onUsage := g.includeUsage && g.api == apiOAIChat
+	res, aerr := s.streamChoice(rn, g, base, 0, !onUsage, ev.data)
+	if aerr != nil {
+		ev.error(aerr)
+		return
 	}
+	if res == nil {
+		return // the client went away
+	}
+	var t map[string]any
+	if onUsage {
+		t = timings(res)
+	}
+	s.endOAIStream(ev, g, base, usage(res), t)
+}
+
+// endOAIStream sends the usage chunk (stream_options.include_usage; with
+// the timings t when not nil) and "data: [DONE]".
+func (s *Server) endOAIStream(ev *sse, g genOptions, base func(string) map[string]any, u, t map[string]any) {
+	if g.includeUsage {
+		c := base(oaiChunkObject(g.api))
+		c["choices"] = []any{}
+		c["usage"] = u
+		if t != nil {
+			c["timings"] = t
+		}
+		if ev.data(c) != nil {
+			return
+		}
+	}
+	ev.raw("data: [DONE]\n\n")
+}
+
+func oaiChunkObject(a api) string {
+	if a == apiOAIText {
+		return "text_completion"
+	}
+	return "chat.completion.chunk"
+}
+
+// streamChoice streams the chunks of one choice (index) of an OpenAI
+// answer through emit (the last with the timings when finalTimings), and
+// returns the request's result; nil and no error when emit failed (the
+// client went away).
+func (s *Server) streamChoice(rn *run, g genOptions, base func(string) map[string]any, index int, finalTimings bool, emit func(any) error) (*engine.Result, *apiError) {
+	a, plan := g.api, g.plan
+	object := oaiChunkObject(a)
 	chunk := func(text string, toks []tokenOut, finish *engine.Result, offset int) map[string]any {
-		c := map[string]any{"index": 0, "logprobs": nil, "finish_reason": nil}
+		c := map[string]any{"index": index, "logprobs": nil, "finish_reason": nil}
 		if finish != nil {
 			c["finish_reason"] = finishReason(finish)
 		}
@@ -361,47 +432,49 @@ func (s *Server) streamOAI(w http.ResponseWriter, rn *run, g genOptions, a api, 
 	}
 	if a == apiOAIChat {
 		first := base(object)
-		first["choices"] = []any{map[string]any{"index": 0, "delta": map[string]any{"role": "assistant", "content": nil}, "logprobs": nil, "finish_reason": nil}}
-		if ev.data(first) != nil {
-			return
+		first["choices"] = []any{map[string]any{"index": index, "delta": map[string]any{"role": "assistant", "content": nil}, "logprobs": nil, "finish_reason": nil}}
+		if emit(first) != nil {
+			return nil, nil
 		}
 	}
-	var pending []tokenOut // tokens not yet reported (their text held back)
+	var pending []tokenOut   // tokens not yet reported (their text held back)
+	var sofar *engine.Result // timings so far (timings_per_token)
+	withTimings := func(c map[string]any) map[string]any {
+		if sofar != nil {
+			c["timings"] = timings(sofar)
+		}
+		return c
+	}
 	if plan != nil && plan.active() {
 		cs := &chatStream{plan: plan}
 		for {
 			st, aerr := s.next(rn)
 			if aerr != nil {
-				ev.error(aerr)
-				return
+				return nil, aerr
 			}
 			pending = append(pending, st.tokens...)
+			if st.timings != nil {
+				sofar = st.timings
+			}
 			deltas := cs.feed(st.text, st.res != nil)
 			for _, d := range deltas {
 				c := chunk("", pending, nil, 0)
 				c["choices"].([]any)[0].(map[string]any)["delta"] = d
 				pending = pending[:0]
-				if ev.data(c) != nil {
-					return
+				if emit(withTimings(c)) != nil {
+					return nil, nil
 				}
 			}
 			if st.res != nil {
 				last := chunk("", pending, st.res, 0)
 				last["choices"].([]any)[0].(map[string]any)["finish_reason"] = chatFinishReason(st.res, cs.calls())
-				last["timings"] = timings(st.res)
-				if ev.data(last) != nil {
-					return
+				if finalTimings {
+					last["timings"] = timings(st.res)
 				}
-				if g.includeUsage {
-					u := base(object)
-					u["choices"] = []any{}
-					u["usage"] = usage(st.res)
-					if ev.data(u) != nil {
-						return
-					}
+				if emit(last) != nil {
+					return nil, nil
 				}
-				ev.raw("data: [DONE]\n\n")
-				return
+				return st.res, nil
 			}
 		}
 	}
@@ -409,32 +482,27 @@ func (s *Server) streamOAI(w http.ResponseWriter, rn *run, g genOptions, a api, 
 	for {
 		st, aerr := s.next(rn)
 		if aerr != nil {
-			ev.error(aerr)
-			return
+			return nil, aerr
 		}
 		pending = append(pending, st.tokens...)
+		if st.timings != nil {
+			sofar = st.timings
+		}
 		if st.res != nil {
 			last := chunk(st.text, pending, st.res, offset)
-			last["timings"] = timings(st.res)
-			if ev.data(last) != nil {
-				return
+			if finalTimings {
+				last["timings"] = timings(st.res)
 			}
-			if g.includeUsage {
-				u := base(object)
-				u["choices"] = []any{}
-				u["usage"] = usage(st.res)
-				if ev.data(u) != nil {
-					return
-				}
+			if emit(last) != nil {
+				return nil, nil
 			}
-			ev.raw("data: [DONE]\n\n")
-			return
+			return st.res, nil
 		}
 		if st.text == "" {
 			continue
 		}
-		if ev.data(chunk(st.text, pending, nil, offset)) != nil {
-			return // the client went away: close() cancels the request
+		if emit(withTimings(chunk(st.text, pending, nil, offset))) != nil {
+			return nil, nil // the client went away: close() cancels the request
 		}
 		offset += len(st.text)
 		pending = pending[:0]

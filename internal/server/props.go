@@ -22,7 +22,7 @@ func (s *Server) routesInit() {
 			WriteError(w, errorf(http.StatusServiceUnavailable, TypeUnavailable, "Loading model"))
 		}
 	}
-	for _, p := range []string{"/health", "/v1/health", "/models", "/v1/models"} {
+	for _, p := range []string{"/health", "/v1/health", "/models", "/v1/models", "/api/tags"} {
 		s.public[p] = true
 	}
 	s.HandleFunc("GET /health", health)
@@ -30,6 +30,9 @@ func (s *Server) routesInit() {
 	s.HandleFunc("GET /props", s.handleProps)
 	s.HandleFunc("GET /models", s.handleModels)
 	s.HandleFunc("GET /v1/models", s.handleModels)
+	s.HandleFunc("GET /api/tags", s.handleModels) // llama-server's Ollama-style routes
+	s.HandleFunc("POST /api/show", s.handleAPIShow)
+	s.HandleFunc("POST /api/chat", s.handleChat)
 	for _, p := range []string{"/completion", "/completions"} {
 		s.HandleFunc("POST "+p, s.handleCompletion)
 	}

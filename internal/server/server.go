@@ -74,6 +74,14 @@ type Options struct {
 	// limit). See internal/cachedisk.
 	CacheDisk       string
 	CacheDiskBudget int64
+	// CacheSpillType, if set, converts pages down as they are spilled to
+	// the disk tier: "TYPE" or "TYPE_K/TYPE_V" (--cache-spill-type).
+	CacheSpillType string
+	// CacheRAM, if positive, is a RAM tier of that many bytes in front of
+	// the disk tier (or alone): spilled entries are held in RAM and written
+	// to CacheDisk in the background; entries loaded or prefetched for
+	// queued requests are kept there (--cache-ram).
+	CacheRAM int64
 	// NoSharePrefix turns off sharing prefix pages between slots
 	// (--no-cache-share; see engine.SchedulerOptions).
 	NoSharePrefix bool
@@ -223,6 +231,7 @@ type Server struct {
 
 	embedSem chan struct{} // running embeddings (Slots at a time)
 	loras    []*model.Lora // loaded adapters, by id
+	loraHash []string      // content hash of each adapter file (adapterKey)
 }
 
 type route struct {
@@ -548,6 +557,9 @@ func (s *Server) load() error {
 		own = true
 	}
 	loras, err := loadLoras(e, s.o.Lora)
+	if err == nil {
+		s.loraHash, err = loraHashes(s.o.Lora)
+	}
 	if err != nil {
 		if own {
 			e.Close()
@@ -565,7 +577,7 @@ func (s *Server) load() error {
 		}
 	}
 	var disk *cachedisk.Tier
-	if s.o.CacheDisk != "" {
+	if s.o.CacheDisk != "" || s.o.CacheRAM > 0 {
 		// Entries fit a model and cache shape: the key says which.
 		m := e.Model
 		kc, _ := kvcache.ParseKeyChannels(s.o.Cache.KeyChannels) // checked when the scheduler's cache is built
@@ -574,14 +586,21 @@ func (s *Server) load() error {
 			key += "/value channels " + vc.String()
 		}
 		var err error
-		if disk, err = cachedisk.Open(s.o.CacheDisk, key, s.o.CacheDiskBudget, s.log); err != nil {
+		if disk, err = cachedisk.OpenWith(cachedisk.Options{Dir: s.o.CacheDisk, Key: key, Budget: s.o.CacheDiskBudget, RAM: s.o.CacheRAM, Log: s.log}); err != nil {
 			if own {
 				e.Close()
 			}
 			return err
 		}
 		st := disk.Stats()
-		s.log.Info("cache disk tier", "entries", st.Entries, "bytes", st.Bytes, "budget", st.Budget, "skipped", st.Skipped)
+		s.log.Info("cache disk tier", "entries", st.Entries, "bytes", st.Bytes, "budget", st.Budget, "skipped", st.Skipped, "ram_budget", st.RAMBudget)
+	}
+	spillK, spillV, err := ParseSpillType(s.o.CacheSpillType)
+	if err != nil {
+		if own {
+			e.Close()
+		}
+		return err
 	}
 	var spec *engine.SpecOptions
 	var draft *engine.Engine
@@ -605,6 +624,7 @@ func (s *Server) load() error {
 	sched, err := e.NewScheduler(engine.SchedulerOptions{
 		Slots: s.o.Slots, SlotCtx: slotCtx, Batch: s.o.Batch, PrefillChunk: s.o.PrefillChunk, ContextShift: s.o.ContextShift,
 		Cache: s.o.Cache, Policy: s.o.Policy, Spec: spec, Logger: s.log, NoSharePrefix: s.o.NoSharePrefix, Disk: disk,
+		AdapterKey: adapterKeyOf(loras, s.loraHash), SpillK: spillK, SpillV: spillV,
 	})
 	if err != nil {
 		if draft != nil {
@@ -716,6 +736,9 @@ func (s *Server) Close() {
 	s.closed = true
 	if s.sched != nil {
 		s.sched.Close()
+	}
+	if s.disk != nil {
+		s.disk.Close() // the RAM tier's writer writes what is queued
 	}
 	if s.ownDraft != nil {
 		s.ownDraft.Close()

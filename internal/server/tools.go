@@ -215,7 +215,7 @@ func (p *chatPlan) prepare(msgs []chatMessage) ([]chatMessage, map[string]any) {
 func (g *genOptions) usePlan(p *chatPlan) *apiError {
 	g.plan = p
 	if p.forced() {
-		if g.grammar != nil {
+		if g.grammar != nil && !g.grammarDefault {
 			return badRequest(`"grammar", "json_schema" or "response_format" cannot be combined with tool_choice %q`, p.choice)
 		}
 		var aerr *apiError

@@ -2,7 +2,9 @@ package tensor
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
+	"sync/atomic"
 )
 
 // The codebook cache types (kvserve's own, not ggml's): rows that were
@@ -75,35 +77,6 @@ func CodebookLevels(t Type) []float32 {
 	return nil
 }
 
-// nearestLevel returns the index of the level nearest to v (levels
-// ascending; ties to the lower index).
-func nearestLevel(L []float32, v float32) int {
-	// Binary search on the midpoints: the first level whose upper edge is
-	// above v.
-	lo, hi := 0, len(L)-1
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if v > (L[mid]+L[mid+1])*0.5 {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	return lo
-}
-
-// codebookIndices fills idx with the nearest levels of x/d and returns
-// Σ x·L[idx] and Σ L[idx]².
-func codebookIndices(L []float32, x []float32, inv float32, idx []uint8) (sxl, sll float32) {
-	for i, v := range x {
-		k := nearestLevel(L, v*inv)
-		idx[i] = uint8(k)
-		sxl += v * L[k]
-		sll += L[k] * L[k]
-	}
-	return
-}
-
 // codebookSSE returns the squared error of x coded with scale d and the
 // indices in idx.
 func codebookSSE(L []float32, x []float32, d float32, idx []uint8) float32 {
@@ -117,6 +90,47 @@ func codebookSSE(L []float32, x []float32, d float32, idx []uint8) float32 {
 
 // cbScaleSteps are the fractions of amax/Lmax tried as a block's scale.
 var cbScaleSteps = [...]float32{1, 0.9, 0.8, 0.7, 0.6}
+
+// cbScaleStepsFine are the fractions tried by CodebookScaleFine.
+var cbScaleStepsFine = [...]float32{1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55, 0.5}
+
+// CodebookScaleMode is how the codebook encoder picks a block's scale. It
+// changes only which scale and indices are stored, never the format: pages
+// encoded in any mode decode alike (the levels were fitted under
+// CodebookScaleSearch).
+type CodebookScaleMode int32
+
+const (
+	// CodebookScaleSearch (the default): amax/Lmax × {1, 0.9, 0.8, 0.7,
+	// 0.6}, then the least-squares scale of the best one's indices; the
+	// scale of least squared error is kept.
+	CodebookScaleSearch CodebookScaleMode = iota
+	// CodebookScaleMaxAbs: amax/Lmax alone (the largest value coded exactly),
+	// as ggml's formats choose.
+	CodebookScaleMaxAbs
+	// CodebookScaleFine: eleven fractions 1, 0.95, ..., 0.5, then two rounds
+	// of the least-squares refit.
+	CodebookScaleFine
+)
+
+var cbScaleMode atomic.Int32
+
+// SetCodebookScaleMode sets how every later codebook encoding picks its
+// block scales (process-wide; for measuring what the search buys).
+func SetCodebookScaleMode(m CodebookScaleMode) { cbScaleMode.Store(int32(m)) }
+
+// ParseCodebookScaleMode parses "search", "maxabs" or "fine".
+func ParseCodebookScaleMode(s string) (CodebookScaleMode, error) {
+	switch s {
+	case "search", "":
+		return CodebookScaleSearch, nil
+	case "maxabs":
+		return CodebookScaleMaxAbs, nil
+	case "fine":
+		return CodebookScaleFine, nil
+	}
+	return 0, fmt.Errorf("codebook scale mode %q: want search, maxabs or fine", s)
+}
 
 // encodeCodebookBlock chooses the scale and indices of one block of x:
 // scales amax/Lmax·f for the fractions f of cbScaleSteps, then the least-
@@ -136,33 +150,71 @@ func encodeCodebookBlock(L []float32, x []float32, idx []uint8) float32 {
 	}
 	var tmp [64]uint8
 	t := tmp[:len(x)]
+	// The cell edges: a value goes to the first level whose upper edge is
+	// above it (ties to the lower level).
+	var midBuf [15]float32
+	mids := midBuf[:len(L)-1]
+	for k := range mids {
+		mids[k] = (L[k] + L[k+1]) * 0.5
+	}
 	best, bestE := float32(0), float32(math.Inf(1))
+	// try codes x with scale d (rounded to binary16 as stored) and keeps it
+	// if its squared error is the least so far; it stops as soon as the
+	// running error reaches the best (the sum never decreases), which
+	// changes no choice.
 	try := func(d float32) {
 		d = F16ToF32(F32ToF16(d))
 		if d == 0 || math.IsInf(float64(d), 0) {
 			return
 		}
-		codebookIndices(L, x, 1/d, t)
-		if e := codebookSSE(L, x, d, t); e < bestE {
-			best, bestE = d, e
-			copy(idx, t)
+		inv := 1 / d
+		var e float32
+		for i, v := range x {
+			u := v * inv
+			lo, hi := 0, len(mids)
+			for lo < hi {
+				mid := (lo + hi) / 2
+				if u > mids[mid] {
+					lo = mid + 1
+				} else {
+					hi = mid
+				}
+			}
+			t[i] = uint8(lo)
+			r := v - d*L[lo]
+			e += r * r
+			if !(e < bestE) {
+				return
+			}
 		}
+		best, bestE = d, e
+		copy(idx, t)
 	}
 	lmax := L[len(L)-1]
-	for _, f := range cbScaleSteps {
+	mode := CodebookScaleMode(cbScaleMode.Load())
+	steps, refits := cbScaleSteps[:], 1
+	switch mode {
+	case CodebookScaleMaxAbs:
+		steps, refits = steps[:1], 0
+	case CodebookScaleFine:
+		steps, refits = cbScaleStepsFine[:], 2
+	}
+	for _, f := range steps {
 		try(amax / lmax * f)
 	}
 	if best == 0 {
 		return 0
 	}
-	var sxl, sll float32
-	for i, v := range x {
-		l := L[idx[i]]
-		sxl += v * l
-		sll += l * l
-	}
-	if sll > 0 && sxl > 0 {
-		try(sxl / sll)
+	for r := 0; r < refits; r++ {
+		var sxl, sll float32
+		for i, v := range x {
+			l := L[idx[i]]
+			sxl += v * l
+			sll += l * l
+		}
+		if sll > 0 && sxl > 0 {
+			try(sxl / sll)
+		}
 	}
 	return best
 }

@@ -104,3 +104,46 @@ func TestCodebookLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestCodebookScaleModes: on normal rows the scale search lowers the
+// squared error against the max-abs scale, and the finer search lowers it
+// no further than a little; the mode changes no byte of the format (each
+// mode's rows decode as d·L[i]). It logs the relative errors (what the
+// search buys per type).
+func TestCodebookScaleModes(t *testing.T) {
+	defer tensor.SetCodebookScaleMode(tensor.CodebookScaleSearch)
+	r := rand.New(rand.NewPCG(5, 6))
+	const n = 64 * 400
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	for _, typ := range codebookTypes {
+		rel := map[tensor.CodebookScaleMode]float64{}
+		for _, name := range []string{"maxabs", "search", "fine"} {
+			m, err := tensor.ParseCodebookScaleMode(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tensor.SetCodebookScaleMode(m)
+			b := make([]byte, typ.RowSize(n))
+			tensor.QuantizeRow(typ, x, b)
+			y := make([]float32, n)
+			tensor.DequantizeRow(typ, b, y)
+			var e, s float64
+			for i := range x {
+				e += float64((x[i] - y[i]) * (x[i] - y[i]))
+				s += float64(x[i] * x[i])
+			}
+			rel[m] = e / s
+		}
+		t.Logf("%s: relative squared error maxabs %.4f, search %.4f, fine %.4f", typ,
+			rel[tensor.CodebookScaleMaxAbs], rel[tensor.CodebookScaleSearch], rel[tensor.CodebookScaleFine])
+		if !(rel[tensor.CodebookScaleSearch] < rel[tensor.CodebookScaleMaxAbs] && rel[tensor.CodebookScaleFine] <= rel[tensor.CodebookScaleSearch]) {
+			t.Errorf("%s: errors not ordered maxabs > search >= fine: %v", typ, rel)
+		}
+	}
+	if _, err := tensor.ParseCodebookScaleMode("best"); err == nil {
+		t.Error("ParseCodebookScaleMode accepted \"best\"")
+	}
+}

@@ -292,3 +292,35 @@ func vecDotIQ3_XXS(n int, w, x []byte) float32 {
 func vecDotIQ3_S(n int, w, x []byte) float32 { return vecDotSuper(&formIQ3_S, sizeIQ3_S, n, w, x) }
 func vecDotIQ1_S(n int, w, x []byte) float32 { return vecDotSuper(&formIQ1_S, sizeIQ1_S, n, w, x) }
 func vecDotIQ1_M(n int, w, x []byte) float32 { return vecDotSuper(&formIQ1_M, sizeIQ1_M, n, w, x) }
+
+// IQGrid8 returns a copy of the lattice of IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S or
+// IQ1_M (8 signed bytes per entry, as the layouts above index it), for
+// kernels that decode the packed rows themselves; nil for other types.
+func IQGrid8(t Type) []uint64 {
+	switch t {
+	case IQ2_XXS:
+		return append([]uint64(nil), iq2xxsGrid[:]...)
+	case IQ2_XS:
+		return append([]uint64(nil), iq2xsGrid[:]...)
+	case IQ2_S:
+		return append([]uint64(nil), iq2sGrid[:]...)
+	case IQ1_S, IQ1_M:
+		return append([]uint64(nil), iq1sGrid[:]...)
+	}
+	return nil
+}
+
+// IQGrid4 is IQGrid8 for IQ3_XXS and IQ3_S (4 bytes per entry).
+func IQGrid4(t Type) []uint32 {
+	switch t {
+	case IQ3_XXS:
+		return append([]uint32(nil), iq3xxsGrid[:]...)
+	case IQ3_S:
+		return append([]uint32(nil), iq3sGrid[:]...)
+	}
+	return nil
+}
+
+// KSignsIQ2XS returns a copy of ggml's ksigns_iq2xs: the 8 sign bits of a
+// group from its 7-bit field (the eighth makes the parity even).
+func KSignsIQ2XS() []uint8 { return append([]uint8(nil), ksignsIQ2XS[:]...) }

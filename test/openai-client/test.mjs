@@ -153,9 +153,30 @@ test('completions (legacy), plain, streamed and with logprobs', async () => {
   assert.equal(s.choices[0].text, c.text.slice(0, c.text.indexOf(stop)));
 });
 
+test('n > 1 streamed, and several prompts to completions', async () => {
+  const body = { model: 'kvserve', messages, max_tokens: 6, n: 2, temperature: 1, seed: 3 };
+  const whole = await client.chat.completions.create(body);
+  assert.equal(whole.choices.length, 2);
+  const stream = await client.chat.completions.create({ ...body, stream: true });
+  const text = ['', ''];
+  for await (const chunk of stream) {
+    for (const c of chunk.choices) text[c.index] += c.delta.content ?? '';
+  }
+  for (const c of whole.choices) assert.equal(text[c.index], c.message.content);
+
+  const prompts = ['Once upon a time', 'The fox'];
+  const many = await client.completions.create({ model: 'kvserve', prompt: prompts, max_tokens: 5, ...greedy });
+  assert.equal(many.choices.length, 2);
+  for (const [i, p] of prompts.entries()) {
+    const one = await client.completions.create({ model: 'kvserve', prompt: p, max_tokens: 5, ...greedy });
+    assert.equal(many.choices[i].index, i);
+    assert.equal(many.choices[i].text, one.choices[0].text);
+  }
+});
+
 test('errors surface as the client\'s typed errors', async () => {
   await assert.rejects(
-    client.chat.completions.create({ model: 'kvserve', messages, max_tokens: 4, n: 2, stream: true }),
+    client.chat.completions.create({ model: 'kvserve', messages, max_tokens: 4, n: 17, stream: true }),
     (err) => err instanceof OpenAI.BadRequestError && err.status === 400 && /n/.test(err.message),
   );
   await assert.rejects(

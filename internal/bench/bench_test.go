@@ -1,0 +1,29 @@
+package bench
+
+import (
+	"testing"
+
+	"github.com/kvserve/kvserve/internal/engine"
+)
+
+// TestRunParallel runs the tg test with several sequences decoding at once
+// on the embedded model: one result per test, named and counted as such
+// (no timing is checked).
+func TestRunParallel(t *testing.T) {
+	e, err := engine.LoadWith("", 2, engine.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	res, err := Run(e, Options{Gen: 3, Reps: 1, Parallel: 3, Cache: engine.CacheOptions{TypeK: "f16", TypeV: "f16"}}, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 {
+		t.Fatalf("%d results, want 1", len(res))
+	}
+	r := res[0]
+	if r.Test != "tg3×3" || r.Parallel != 3 || r.Tokens != 3 || len(r.Samples) != 1 || r.TPS <= 0 || r.BytesPerTok <= 0 {
+		t.Errorf("result %+v", r)
+	}
+}

@@ -1,0 +1,312 @@
+// Command genlanes writes lanes_amd64.s: the AVX-512 matrix-vector kernels
+// over row-lane packed weights (see lanes.go), one per weight type and
+// token count 1–4. Run by `go generate` in internal/qkernels.
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+)
+
+type gen struct{ b bytes.Buffer }
+
+func (g *gen) i(format string, a ...any) { fmt.Fprintf(&g.b, "\t"+format+"\n", a...) }
+func (g *gen) label(l string)            { fmt.Fprintf(&g.b, "%s:\n", l) }
+
+// Argument block (larg in lanes_amd64.go).
+const (
+	aW      = 0  // first group of 16 rows
+	aNB     = 8  // blocks (or super-blocks) per row
+	aGroups = 16 // groups of 16 rows
+	aGStr   = 24 // bytes between groups
+	aLast   = 32 // rows in the last group (1..16)
+	aXC     = 40 // [4] prepared activations per token
+	aY      = 72 // [4] outputs per token (advanced by 16 floats per group)
+)
+
+var tok = []string{"R8", "R9", "R10", "R11"}
+
+// prologue loads the argument block and starts the group loop: BX the
+// group's base, AX groups left.
+func (g *gen) prologue(name, comment string) {
+	fmt.Fprintf(&g.b, "\n// %s\n// func %s(a *larg)\nTEXT ·%s(SB), NOSPLIT, $0-8\n", comment, name, name)
+	g.i("MOVQ a+0(FP), R14")
+	g.i("MOVQ %d(R14), BX", aW)
+	g.i("MOVQ %d(R14), AX", aGroups)
+}
+
+// epilogue stores each token's 16 accumulators (masked in the last group),
+// moves to the next group and returns.
+func (g *gen) epilogue(T int, accs []string, loop string) {
+	full := loop + "_full"
+	g.i("MOVL $0xffff, R12")
+	g.i("CMPQ AX, $1")
+	g.i("JNE %s", full)
+	g.i("MOVQ %d(R14), CX", aLast)
+	g.i("MOVQ $-1, R12")
+	g.i("BZHIQ CX, R12, R12")
+	g.label(full)
+	g.i("KMOVW R12, K1")
+	for t := 0; t < T; t++ {
+		g.i("MOVQ %d(R14), R12", aY+8*t)
+		g.i("VMOVUPS %s, K1, (R12)", accs[t])
+		g.i("ADDQ $64, %d(R14)", aY+8*t)
+	}
+	g.i("ADDQ %d(R14), BX", aGStr)
+	g.i("DECQ AX")
+	g.i("JNZ %s", loop)
+	g.i("VZEROUPPER")
+	g.i("RET")
+}
+
+// q8_0 writes the Q8_0 kernel for T tokens. Per group of 16 rows and block
+// b: 512 bytes of quants (dword j of the 16 rows, j = 0..7, each byte
+// w+128) at b·512, then the 16 binary16 scales at nb·512 + b·32. Per token
+// and block the prepared activations are 40 bytes: dx (float32), corr =
+// −128·Σx (int32), the 32 int8 quants. Lane r of the integer sum is
+// corr + Σ_j VPDPBUSD(w+128, x) = Σ w·x exactly, then, as tensor.VecDot:
+// acc += float32(isum)·(dw·dx).
+func (g *gen) q8_0(T int) {
+	name := fmt.Sprintf("lanesQ8_0x%dAVX512", T)
+	g.prologue(name, fmt.Sprintf("%s: %d token(s) × 16 rows per pass over row-lane packed Q8_0.", name, T))
+	accs := []string{"Z0", "Z1", "Z2", "Z3"}
+	isA := []string{"Z16", "Z17", "Z18", "Z19"}
+	isB := []string{"Z20", "Z21", "Z22", "Z23"}
+	loop, blk := name+"_group", name+"_block"
+	g.label(loop)
+	g.i("MOVQ BX, SI")
+	g.i("MOVQ %d(R14), CX", aNB)
+	g.i("MOVQ CX, DI")
+	g.i("SHLQ $9, DI")
+	g.i("ADDQ BX, DI")
+	for t := 0; t < T; t++ {
+		g.i("MOVQ %d(R14), %s", aXC+8*t, tok[t])
+		g.i("VPXORD %s, %s, %s", accs[t], accs[t], accs[t])
+	}
+	g.label(blk)
+	for t := 0; t < T; t++ {
+		g.i("VPBROADCASTD 4(%s), %s", tok[t], isA[t])
+		g.i("VPXORD %s, %s, %s", isB[t], isB[t], isB[t])
+	}
+	for j := 0; j < 8; j++ {
+		w := fmt.Sprintf("Z%d", 8+j%4)
+		g.i("VMOVDQU64 %d(SI), %s", 64*j, w)
+		for t := 0; t < T; t++ {
+			acc := isA[t]
+			if j%2 == 1 {
+				acc = isB[t]
+			}
+			g.i("VPDPBUSD.BCST %d(%s), %s, %s", 8+4*j, tok[t], w, acc)
+		}
+	}
+	g.i("VCVTPH2PS (DI), Z12")
+	for t := 0; t < T; t++ {
+		g.i("VPADDD %s, %s, %s", isB[t], isA[t], isA[t])
+		g.i("VCVTDQ2PS %s, %s", isA[t], isA[t])
+		g.i("VMULPS.BCST (%s), Z12, Z13", tok[t])
+		g.i("VMULPS Z13, %s, %s", isA[t], isA[t])
+		g.i("VADDPS %s, %s, %s", isA[t], accs[t], accs[t])
+		g.i("ADDQ $40, %s", tok[t])
+	}
+	g.i("ADDQ $512, SI")
+	g.i("ADDQ $32, DI")
+	g.i("DECQ CX")
+	g.i("JNZ %s", blk)
+	g.epilogue(T, accs, loop)
+}
+
+// q4_K writes the Q4_K kernel for T tokens. Per group of 16 rows and
+// super-block s, a record of 2368 bytes at s·2368: the quants (2048 bytes:
+// for sub-block pair p = 0..3 and dword j = 0..7, the 16 rows' bytes
+// qs[32p+4j..32p+4j+3] — low nibbles sub-block 2p, high nibbles 2p+1),
+// the 8 scales (8×16 bytes, sub-block-major), the 8 mins (8×16 bytes), the
+// 16 binary16 d, the 16 binary16 dmin. Per token and super-block the
+// prepared activations are 296 bytes: dx (float32), the 8 sums
+// bsums[2k]+bsums[2k+1] (int32), 4 bytes of padding, the 256 quants.
+// As tensor.VecDot: isum = Σ sc_k·(Σ q·x), imin = Σ m_k·bsum pair k,
+// acc = acc + (dw·dx)·float32(isum); acc = acc − (dminw·dx)·float32(imin).
+func (g *gen) q4_K(T int) {
+	name := fmt.Sprintf("lanesQ4_Kx%dAVX512", T)
+	g.prologue(name, fmt.Sprintf("%s: %d token(s) × 16 rows per pass over row-lane packed Q4_K.", name, T))
+	accs := []string{"Z0", "Z1", "Z2", "Z3"}
+	isum := []string{"Z4", "Z5", "Z6", "Z7"}
+	imin := []string{"Z16", "Z17", "Z18", "Z19"}
+	slo := []string{"Z20", "Z21", "Z22", "Z23"}
+	shi := []string{"Z24", "Z25", "Z26", "Z27"}
+	g.i("MOVL $0x0f, R12")
+	g.i("VPBROADCASTB R12, Z11")
+	loop, blk := name+"_group", name+"_block"
+	g.label(loop)
+	g.i("MOVQ BX, SI")
+	g.i("MOVQ %d(R14), CX", aNB)
+	for t := 0; t < T; t++ {
+		g.i("MOVQ %d(R14), %s", aXC+8*t, tok[t])
+		g.i("VPXORD %s, %s, %s", accs[t], accs[t], accs[t])
+	}
+	g.label(blk)
+	for t := 0; t < T; t++ {
+		g.i("VPXORD %s, %s, %s", isum[t], isum[t], isum[t])
+		g.i("VPXORD %s, %s, %s", imin[t], imin[t], imin[t])
+	}
+	for p := 0; p < 4; p++ {
+		for t := 0; t < T; t++ {
+			g.i("VPXORD %s, %s, %s", slo[t], slo[t], slo[t])
+			g.i("VPXORD %s, %s, %s", shi[t], shi[t], shi[t])
+		}
+		for j := 0; j < 8; j++ {
+			g.i("VMOVDQU64 %d(SI), Z8", 64*(8*p+j))
+			g.i("VPSRLW $4, Z8, Z10")
+			g.i("VPANDD Z11, Z8, Z9")
+			g.i("VPANDD Z11, Z10, Z10")
+			for t := 0; t < T; t++ {
+				g.i("VPDPBUSD.BCST %d(%s), Z9, %s", 40+64*p+4*j, tok[t], slo[t])
+				g.i("VPDPBUSD.BCST %d(%s), Z10, %s", 40+64*p+32+4*j, tok[t], shi[t])
+			}
+		}
+		g.i("VPMOVZXBD %d(SI), Z12", 2048+16*(2*p))
+		g.i("VPMOVZXBD %d(SI), Z13", 2048+16*(2*p+1))
+		for t := 0; t < T; t++ {
+			g.i("VPMULLD Z12, %s, %s", slo[t], slo[t])
+			g.i("VPADDD %s, %s, %s", slo[t], isum[t], isum[t])
+			g.i("VPMULLD Z13, %s, %s", shi[t], shi[t])
+			g.i("VPADDD %s, %s, %s", shi[t], isum[t], isum[t])
+		}
+	}
+	for k := 0; k < 8; k++ {
+		g.i("VPMOVZXBD %d(SI), Z12", 2176+16*k)
+		for t := 0; t < T; t++ {
+			g.i("VPMULLD.BCST %d(%s), Z12, Z28", 4+4*k, tok[t])
+			g.i("VPADDD Z28, %s, %s", imin[t], imin[t])
+		}
+	}
+	g.i("VCVTPH2PS 2304(SI), Z14")
+	g.i("VCVTPH2PS 2336(SI), Z15")
+	for t := 0; t < T; t++ {
+		g.i("VMULPS.BCST (%s), Z14, Z28", tok[t])
+		g.i("VCVTDQ2PS %s, Z29", isum[t])
+		g.i("VMULPS Z29, Z28, Z29")
+		g.i("VADDPS Z29, %s, %s", accs[t], accs[t])
+		g.i("VMULPS.BCST (%s), Z15, Z30", tok[t])
+		g.i("VCVTDQ2PS %s, Z31", imin[t])
+		g.i("VMULPS Z31, Z30, Z31")
+		g.i("VSUBPS Z31, %s, %s", accs[t], accs[t])
+		g.i("ADDQ $296, %s", tok[t])
+	}
+	g.i("ADDQ $2368, SI")
+	g.i("DECQ CX")
+	g.i("JNZ %s", blk)
+	g.epilogue(T, accs, loop)
+}
+
+// q6_K writes the Q6_K kernel for T tokens. Per group of 16 rows and
+// super-block s, a record of 3360 bytes (16·210) at s·3360: for half h and
+// dword j (l = 4j..4j+3), the 16 rows' ql[64h+4j..] at 64·(16h+j) ("L1":
+// low nibbles values 128h+l, high nibbles 128h+64+l), ql[64h+32+4j..] at
+// 64·(16h+8+j) ("L2": values 128h+32+l and 128h+96+l), qh[32h+4j..] at
+// 2048 + 64·(8h+j) (2 high bits of each of the four), then the 16 int8
+// scales (3072 + 16k + r) and the 16 binary16 d (3328 + 2r). Per token and
+// super-block the prepared activations are 328 bytes: dx (float32), the
+// 16 values −32·bsums[k] (int32), 4 bytes of padding, the 256 quants.
+// As tensor.VecDot: isum = Σ_k sc_k·Σ (q−32)·x; acc = acc + (dw·dx)·float32(isum).
+func (g *gen) q6_K(T int) {
+	name := fmt.Sprintf("lanesQ6_Kx%dAVX512", T)
+	g.prologue(name, fmt.Sprintf("%s: %d token(s) × 16 rows per pass over row-lane packed Q6_K.", name, T))
+	accs := []string{"Z0", "Z1", "Z2", "Z3"}
+	isum := []string{"Z4", "Z5", "Z6", "Z7"}
+	S := func(c, t int) string { return fmt.Sprintf("Z%d", 8+4*c+t) }
+	g.i("MOVL $0x0f, R12")
+	g.i("VPBROADCASTB R12, Z29")
+	g.i("MOVL $0x30, R12")
+	g.i("VPBROADCASTB R12, Z30")
+	loop, blk := name+"_group", name+"_block"
+	g.label(loop)
+	g.i("MOVQ BX, SI")
+	g.i("MOVQ %d(R14), CX", aNB)
+	for t := 0; t < T; t++ {
+		g.i("MOVQ %d(R14), %s", aXC+8*t, tok[t])
+		g.i("VPXORD %s, %s, %s", accs[t], accs[t], accs[t])
+	}
+	g.label(blk)
+	for t := 0; t < T; t++ {
+		g.i("VPXORD %s, %s, %s", isum[t], isum[t], isum[t])
+	}
+	for h := 0; h < 2; h++ {
+		for jh := 0; jh < 2; jh++ {
+			for c := 0; c < 4; c++ {
+				k := 8*h + 2*c + jh
+				for t := 0; t < T; t++ {
+					g.i("VPBROADCASTD %d(%s), %s", 4+4*k, tok[t], S(c, t))
+				}
+			}
+			for j := 4 * jh; j < 4*jh+4; j++ {
+				g.i("VMOVDQU64 %d(SI), Z24", 64*(16*h+j))
+				g.i("VMOVDQU64 %d(SI), Z25", 64*(16*h+8+j))
+				g.i("VMOVDQU64 %d(SI), Z26", 2048+64*(8*h+j))
+				for c := 0; c < 4; c++ {
+					// v_c in Z28: (lo nibble source & 0x0f) | (shifted qh & 0x30)
+					switch c {
+					case 0:
+						g.i("VPSLLW $4, Z26, Z28")
+						g.i("VPANDD Z30, Z28, Z28")
+						g.i("VPTERNLOGD $0xf8, Z29, Z24, Z28")
+					case 1:
+						g.i("VPSLLW $2, Z26, Z28")
+						g.i("VPANDD Z30, Z28, Z28")
+						g.i("VPTERNLOGD $0xf8, Z29, Z25, Z28")
+					case 2:
+						g.i("VPSRLW $4, Z24, Z27")
+						g.i("VPANDD Z30, Z26, Z28")
+						g.i("VPTERNLOGD $0xf8, Z29, Z27, Z28")
+					case 3:
+						g.i("VPSRLW $4, Z25, Z27")
+						g.i("VPSRLW $2, Z26, Z28")
+						g.i("VPANDD Z30, Z28, Z28")
+						g.i("VPTERNLOGD $0xf8, Z29, Z27, Z28")
+					}
+					for t := 0; t < T; t++ {
+						g.i("VPDPBUSD.BCST %d(%s), Z28, %s", 72+128*h+32*c+4*j, tok[t], S(c, t))
+					}
+				}
+			}
+			for c := 0; c < 4; c++ {
+				k := 8*h + 2*c + jh
+				g.i("VPMOVSXBD %d(SI), Z31", 3072+16*k)
+				for t := 0; t < T; t++ {
+					g.i("VPMULLD Z31, %s, %s", S(c, t), S(c, t))
+					g.i("VPADDD %s, %s, %s", S(c, t), isum[t], isum[t])
+				}
+			}
+		}
+	}
+	g.i("VCVTPH2PS 3328(SI), Z24")
+	for t := 0; t < T; t++ {
+		g.i("VMULPS.BCST (%s), Z24, Z25", tok[t])
+		g.i("VCVTDQ2PS %s, Z26", isum[t])
+		g.i("VMULPS Z26, Z25, Z26")
+		g.i("VADDPS Z26, %s, %s", accs[t], accs[t])
+		g.i("ADDQ $328, %s", tok[t])
+	}
+	g.i("ADDQ $3360, SI")
+	g.i("DECQ CX")
+	g.i("JNZ %s", blk)
+	g.epilogue(T, accs, loop)
+}
+
+func main() {
+	g := &gen{}
+	g.b.WriteString("// Code generated by genlanes/main.go; DO NOT EDIT.\n\n//go:build amd64\n\n#include \"textflag.h\"\n")
+	for T := 1; T <= 4; T++ {
+		g.q8_0(T)
+	}
+	for T := 1; T <= 4; T++ {
+		g.q4_K(T)
+	}
+	for T := 1; T <= 4; T++ {
+		g.q6_K(T)
+	}
+	if err := os.WriteFile("lanes_amd64.s", g.b.Bytes(), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
