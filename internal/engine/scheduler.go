@@ -260,6 +260,9 @@ func (e *Engine) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if err := e.checkHybrid(o); err != nil {
+		return nil, err
+	}
 	for _, sp := range []struct {
 		t       *tensor.Type
 		headDim int
@@ -270,9 +273,6 @@ func (e *Engine) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 				return nil, fmt.Errorf("spill type for %s: %w", sp.side, err)
 			}
 		}
-	}
-	if err := e.checkHybrid(o); err != nil {
-		return nil, err
 	}
 	cache, err := e.NewCache(o.Cache, o.Slots, o.SlotCtx)
 	if err != nil {

@@ -20,8 +20,14 @@ type ReRope func(layer int, rows []float32, delta int)
 //
 // A sliding-window layer must still hold every row the next token would
 // attend after the shift; if it released one (the kept prefix fell out of
-// its window), Shift changes nothing and returns an error.
+// its window), Shift changes nothing and returns an error; so it does with
+// recurrent layers (state.go).
 func (c *Cache) Shift(seq, keep, discard int, reRope ReRope) error {
+	if c.states != nil {
+		// A recurrent state has absorbed the dropped tokens: it cannot
+		// follow (context shift and eviction are refused on hybrids).
+		return fmt.Errorf("kvcache: a hybrid model's recurrent state cannot drop tokens")
+	}
 	n := c.Len(seq)
 	if keep < 0 || discard <= 0 || keep+discard > n {
 		return fmt.Errorf("kvcache: cannot shift %d positions after %d of a sequence of %d", discard, keep, n)

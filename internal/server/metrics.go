@@ -51,9 +51,10 @@ type collector struct {
 	mspWaiting, mspRunning, utilization, limit, configInfo *prometheus.Desc
 	stepDown, floor                                        *prometheus.Desc
 
-	llama llamaDescs // llama-server's series
 	// Hybrid models' recurrent state (f32, beside the KV pages).
 	stateBytes, stateSlot *prometheus.Desc
+
+	llama llamaDescs // llama-server's series
 }
 
 // llamaDescs are llama-server's /metrics series (llamacpp:...).
