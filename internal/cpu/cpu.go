@@ -1,7 +1,8 @@
 // Package cpu owns what the kernel packages know about the processor: the
 // instruction-set extensions they use (read once from golang.org/x/sys/cpu),
 // the level (generic, AVX2, AVX-512) each kernel family runs at, and the
-// override tests and benchmarks use to force a level (SetLevel, Levels).
+// override tests and benchmarks use to force a level (SetLevel, Levels),
+// and the KVSERVE_CPU environment variable that caps it for a process.
 //
 // The two kernel families need different extensions for the same level, so
 // each has its own requirements and its own best level on a given CPU:
@@ -19,7 +20,11 @@
 // is generic.
 package cpu
 
-import "fmt"
+import (
+	"fmt"
+	"os"
+	"strings"
+)
 
 // Level identifies a kernel implementation path.
 type Level int
@@ -121,6 +126,40 @@ func init() {
 		top = max(top, best[f])
 	}
 	current = best
+	if s := os.Getenv(EnvVar); s != "" {
+		l, err := ParseLevel(s)
+		if err == nil && l > top {
+			err = fmt.Errorf("level %v not supported on this CPU (best is %v)", l, top)
+		}
+		if err != nil {
+			envErr = fmt.Errorf("%s=%q: %w", EnvVar, s, err)
+			return
+		}
+		SetLevel(l)
+	}
+}
+
+// EnvVar is the environment variable that caps every family's level for
+// the whole process (generic, avx2 or avx512), as SetLevel does: to run
+// the AVX2 path on an AVX-512 machine, e.g. KVSERVE_CPU=avx2. Unset or
+// empty: each family runs its best level.
+const EnvVar = "KVSERVE_CPU"
+
+var envErr error
+
+// EnvError is the error of a bad EnvVar value (unknown, or a level this
+// CPU lacks), which was then ignored; nil if it was unset or applied.
+// Commands report it and exit.
+func EnvError() error { return envErr }
+
+// ParseLevel parses a level's name as Level.String writes it.
+func ParseLevel(s string) (Level, error) {
+	for l := Generic; l <= AVX512; l++ {
+		if strings.EqualFold(s, l.String()) {
+			return l, nil
+		}
+	}
+	return Generic, fmt.Errorf("unknown CPU level %q (want generic, avx2 or avx512)", s)
 }
 
 // Has returns the CPU's features.

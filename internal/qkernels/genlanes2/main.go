@@ -1,0 +1,436 @@
+// Command genlanes2 writes lanes_avx2_amd64.s: the AVX2 matrix-vector
+// kernels over row-lane packed weights (see lanes.go), one per weight type
+// and token count 1–4, reading the same layout and prepared activations as
+// the AVX-512 kernels of genlanes. Run by `go generate` in
+// internal/qkernels.
+//
+// A 64-byte vector of the layout holds 16 rows' 4 bytes; a 256-bit
+// register holds 8 rows'. Each group of 16 rows is run as two halves
+// (rows 0–7 then 8–15, the low and the high 32 bytes of every vector),
+// each a full pass over the group's blocks: the second pass reads the
+// group (16·rowB bytes) from L2, where the first pass left it. The byte
+// products are VPMADDUBSW (unsigned weight × signed activation, pairs
+// summed into int16) and VPMADDWD (pairs of int16 into int32), kept
+// exact: every int16 pair sum is bounded below 2^15 (see each kernel), so
+// the integer block sums equal the AVX-512 kernels' and tensor.VecDot's,
+// and the float steps are the same operations in the same order.
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+)
+
+type gen struct{ b bytes.Buffer }
+
+func (g *gen) i(format string, a ...any) { fmt.Fprintf(&g.b, "\t"+format+"\n", a...) }
+func (g *gen) label(l string)            { fmt.Fprintf(&g.b, "%s:\n", l) }
+
+// Argument block (larg in lanes_amd64.go).
+const (
+	aW      = 0  // first group of 16 rows
+	aNB     = 8  // blocks (or super-blocks) per row
+	aGroups = 16 // groups of 16 rows
+	aGStr   = 24 // bytes between groups
+	aLast   = 32 // rows in the last group (1..16)
+	aXC     = 40 // [4] prepared activations per token
+	aY      = 72 // [4] outputs per token (advanced by 16 floats per group)
+)
+
+var tok = []string{"R8", "R9", "R10", "R11"}
+
+// bcastB broadcasts the byte v to every byte of the register y.
+func (g *gen) bcastB(y string, v int) {
+	g.i("MOVL $%d, R12", v)
+	g.i("VMOVD R12, X%s", y[1:])
+	g.i("VPBROADCASTB X%s, %s", y[1:], y)
+}
+
+// bcastW broadcasts the 16-bit v to every word of y.
+func (g *gen) bcastW(y string, v int) {
+	g.i("MOVL $%d, R12", v)
+	g.i("VMOVD R12, X%s", y[1:])
+	g.i("VPBROADCASTW X%s, %s", y[1:], y)
+}
+
+// kernel writes one kernel: frame bytes of locals (the K-quants keep the
+// float accumulators there), setup emitting constants, half emitting one
+// half's pass over the group's blocks (h = 0, 1) leaving the 8 outputs of
+// token t where store(t, h) finds them.
+type kernel struct {
+	name, comment string
+	frame         int
+	setup         func(g *gen)
+	half          func(g *gen, h int, pfx string)
+	// result returns the register holding token t's 8 outputs after a
+	// half, loading them from the frame into a scratch register if needed.
+	result func(g *gen, t int) string
+	maskY  string // a register free at store time for the store mask
+}
+
+// emit writes the kernel's frame: per group, rows in the group in R13
+// (16, or last for the last group); the half passes; masked stores; next
+// group.
+func (g *gen) emit(k kernel, T int) {
+	fmt.Fprintf(&g.b, "\n// %s\n// func %s(a *larg)\nTEXT ·%s(SB), NOSPLIT, $%d-8\n", k.comment, k.name, k.name, k.frame)
+	g.i("MOVQ a+0(FP), R14")
+	g.i("MOVQ %d(R14), BX", aW)
+	g.i("MOVQ %d(R14), AX", aGroups)
+	k.setup(g)
+	loop := k.name + "_group"
+	g.label(loop)
+	g.i("MOVQ $16, R13")
+	g.i("CMPQ AX, $1")
+	g.i("JNE %s_rows", k.name)
+	g.i("MOVQ %d(R14), R13", aLast)
+	g.label(k.name + "_rows")
+	for h := 0; h < 2; h++ {
+		pfx := fmt.Sprintf("%s_h%d", k.name, h)
+		if h == 1 {
+			g.i("CMPQ R13, $8")
+			g.i("JLE %s_next", k.name)
+		}
+		k.half(g, h, pfx)
+		// Rows of this half: n = R13 − 8h (≥ 8: all of them).
+		g.i("MOVQ R13, DX")
+		if h == 1 {
+			g.i("SUBQ $8, DX")
+		}
+		g.i("CMPQ DX, $8")
+		g.i("JGE %s_full", pfx)
+		g.i("NEGQ DX")
+		g.i("ADDQ $8, DX")
+		g.i("LEAQ ·lanemask<>(SB), R12")
+		g.i("VMOVDQU (R12)(DX*4), %s", k.maskY)
+		for t := 0; t < T; t++ {
+			r := k.result(g, t)
+			g.i("MOVQ %d(R14), R12", aY+8*t)
+			g.i("VMASKMOVPS %s, %s, %d(R12)", r, k.maskY, 32*h)
+		}
+		g.i("JMP %s_done", pfx)
+		g.label(pfx + "_full")
+		for t := 0; t < T; t++ {
+			r := k.result(g, t)
+			g.i("MOVQ %d(R14), R12", aY+8*t)
+			g.i("VMOVUPS %s, %d(R12)", r, 32*h)
+		}
+		g.label(pfx + "_done")
+	}
+	g.label(k.name + "_next")
+	for t := 0; t < T; t++ {
+		g.i("ADDQ $64, %d(R14)", aY+8*t)
+	}
+	g.i("ADDQ %d(R14), BX", aGStr)
+	g.i("DECQ AX")
+	g.i("JNZ %s", loop)
+	g.i("VZEROUPPER")
+	g.i("RET")
+}
+
+// loadTok points R8.. at the tokens' prepared activations and CX at the
+// block count, SI at the group.
+func (g *gen) startHalf(T int) {
+	g.i("MOVQ BX, SI")
+	g.i("MOVQ %d(R14), CX", aNB)
+	for t := 0; t < T; t++ {
+		g.i("MOVQ %d(R14), %s", aXC+8*t, tok[t])
+	}
+}
+
+// q8_0 is the Q8_0 kernel for T tokens. Weights u = w+128 (0..255) are
+// split into u & 0x7f and u & 0x80: VPMADDUBSW of each with the int8
+// activations sums pairs of products within int16 (|127·x + 127·x'| ≤
+// 32512, |128·x + 128·x'| ≤ 32768 with −32768 the only extreme reached),
+// VPMADDWD by ones adds the pairs into each row's int32 lane. Lane r then
+// holds −128·Σx + Σ u·x = Σ w·x, and acc += float32(isum)·(dw·dx).
+//
+// Registers: Y0–Y3 accumulators, Y4–Y7 integer sums, Y8–Y13 scratch, Y14
+// the words 1, Y15 the bytes 0x7f.
+func q8_0(T int) kernel {
+	name := fmt.Sprintf("lanesQ8_0x%dAVX2", T)
+	accs := []string{"Y0", "Y1", "Y2", "Y3"}
+	is := []string{"Y4", "Y5", "Y6", "Y7"}
+	return kernel{
+		name:    name,
+		comment: fmt.Sprintf("%s: %d token(s) × 16 rows per pass over row-lane packed Q8_0.", name, T),
+		setup: func(g *gen) {
+			g.bcastW("Y14", 1)
+			g.bcastB("Y15", 0x7f)
+		},
+		half: func(g *gen, h int, pfx string) {
+			g.startHalf(T)
+			g.i("MOVQ CX, DI")
+			g.i("SHLQ $9, DI")
+			g.i("ADDQ BX, DI")
+			for t := 0; t < T; t++ {
+				g.i("VPXOR %s, %s, %s", accs[t], accs[t], accs[t])
+			}
+			g.label(pfx + "_block")
+			for t := 0; t < T; t++ {
+				g.i("VPBROADCASTD 4(%s), %s", tok[t], is[t])
+			}
+			for j := 0; j < 8; j++ {
+				g.i("VMOVDQU %d(SI), Y8", 64*j+32*h)
+				g.i("VPAND Y15, Y8, Y9")
+				g.i("VPANDN Y8, Y15, Y10")
+				for t := 0; t < T; t++ {
+					g.i("VPBROADCASTD %d(%s), Y11", 8+4*j, tok[t])
+					g.i("VPMADDUBSW Y11, Y9, Y12")
+					g.i("VPMADDUBSW Y11, Y10, Y13")
+					g.i("VPMADDWD Y14, Y12, Y12")
+					g.i("VPMADDWD Y14, Y13, Y13")
+					g.i("VPADDD Y12, %s, %s", is[t], is[t])
+					g.i("VPADDD Y13, %s, %s", is[t], is[t])
+				}
+			}
+			g.i("VCVTPH2PS %d(DI), Y8", 16*h)
+			for t := 0; t < T; t++ {
+				g.i("VCVTDQ2PS %s, %s", is[t], is[t])
+				g.i("VBROADCASTSS (%s), Y9", tok[t])
+				g.i("VMULPS Y9, Y8, Y9")
+				g.i("VMULPS Y9, %s, %s", is[t], is[t])
+				g.i("VADDPS %s, %s, %s", is[t], accs[t], accs[t])
+				g.i("ADDQ $40, %s", tok[t])
+			}
+			g.i("ADDQ $512, SI")
+			g.i("ADDQ $32, DI")
+			g.i("DECQ CX")
+			g.i("JNZ %s_block", pfx)
+		},
+		result: func(g *gen, t int) string { return accs[t] },
+		maskY:  "Y13",
+	}
+}
+
+// frameAcc returns token t's accumulator in the frame.
+func frameAcc(t int) string { return fmt.Sprintf("%d(SP)", 32*t) }
+
+// q4_K is the Q4_K kernel for T tokens. The nibbles u (0..15) times int8
+// activations: a VPMADDUBSW pair is within ±3840, so the 8 of a sub-block
+// (32 values per row) add up in int16 (≤ 30720); VPMADDWD by the
+// sub-block's scale (≤ 63) in both words of each lane gives
+// sc·Σ q·x in int32. imin = Σ_k m_k·(bsum pair k) by VPMULLD. Then, as
+// tensor.VecDot: acc = acc + (dw·dx)·float32(isum); acc = acc −
+// (dminw·dx)·float32(imin).
+//
+// Registers: Y0–Y3 integer sums, Y4–Y7 the sub-block's int16 sums, Y8
+// weights, Y9 nibbles, Y10–Y11 scratch, Y12 scratch, Y15 the bytes 0x0f;
+// accumulators in the frame.
+func q4_K(T int) kernel {
+	name := fmt.Sprintf("lanesQ4_Kx%dAVX2", T)
+	is := []string{"Y0", "Y1", "Y2", "Y3"}
+	s16 := []string{"Y4", "Y5", "Y6", "Y7"}
+	return kernel{
+		name:    name,
+		comment: fmt.Sprintf("%s: %d token(s) × 16 rows per pass over row-lane packed Q4_K.", name, T),
+		frame:   32 * T,
+		setup:   func(g *gen) { g.bcastB("Y15", 0x0f) },
+		half: func(g *gen, h int, pfx string) {
+			g.startHalf(T)
+			g.i("VPXOR Y8, Y8, Y8")
+			for t := 0; t < T; t++ {
+				g.i("VMOVUPS Y8, %s", frameAcc(t))
+			}
+			g.label(pfx + "_block")
+			for t := 0; t < T; t++ {
+				g.i("VPXOR %s, %s, %s", is[t], is[t], is[t])
+			}
+			for sb := 0; sb < 8; sb++ { // sub-block: pair p, low or high nibble
+				p, hi := sb/2, sb%2
+				for t := 0; t < T; t++ {
+					g.i("VPXOR %s, %s, %s", s16[t], s16[t], s16[t])
+				}
+				for j := 0; j < 8; j++ {
+					off := 64*(8*p+j) + 32*h
+					if hi == 0 {
+						g.i("VPAND %d(SI), Y15, Y9", off)
+					} else {
+						g.i("VMOVDQU %d(SI), Y8", off)
+						g.i("VPSRLW $4, Y8, Y9")
+						g.i("VPAND Y15, Y9, Y9")
+					}
+					for t := 0; t < T; t++ {
+						g.i("VPBROADCASTD %d(%s), Y10", 40+64*p+32*hi+4*j, tok[t])
+						g.i("VPMADDUBSW Y10, Y9, Y10")
+						g.i("VPADDW Y10, %s, %s", s16[t], s16[t])
+					}
+				}
+				// The scale in both words of each row's lane.
+				g.i("VPMOVZXBD %d(SI), Y10", 2048+16*sb+8*h)
+				g.i("VPSLLD $16, Y10, Y11")
+				g.i("VPOR Y11, Y10, Y10")
+				for t := 0; t < T; t++ {
+					g.i("VPMADDWD Y10, %s, %s", s16[t], s16[t])
+					g.i("VPADDD %s, %s, %s", s16[t], is[t], is[t])
+				}
+			}
+			g.i("VCVTPH2PS %d(SI), Y8", 2304+16*h)
+			g.i("VCVTPH2PS %d(SI), Y9", 2336+16*h)
+			for t := 0; t < T; t++ {
+				// imin in Y11.
+				g.i("VPMOVZXBD %d(SI), Y11", 2176+8*h)
+				g.i("VPBROADCASTD 4(%s), Y10", tok[t])
+				g.i("VPMULLD Y10, Y11, Y11")
+				for k := 1; k < 8; k++ {
+					g.i("VPMOVZXBD %d(SI), Y12", 2176+16*k+8*h)
+					g.i("VPBROADCASTD %d(%s), Y10", 4+4*k, tok[t])
+					g.i("VPMULLD Y10, Y12, Y12")
+					g.i("VPADDD Y12, Y11, Y11")
+				}
+				g.i("VBROADCASTSS (%s), Y10", tok[t])
+				g.i("VMULPS Y10, Y8, Y12")
+				g.i("VCVTDQ2PS %s, %s", is[t], is[t])
+				g.i("VMULPS %s, Y12, %s", is[t], is[t])
+				g.i("VADDPS %s, %s, %s", frameAcc(t), is[t], is[t])
+				g.i("VMULPS Y10, Y9, Y12")
+				g.i("VCVTDQ2PS Y11, Y11")
+				g.i("VMULPS Y11, Y12, Y11")
+				g.i("VSUBPS Y11, %s, %s", is[t], is[t])
+				g.i("VMOVUPS %s, %s", is[t], frameAcc(t))
+				g.i("ADDQ $296, %s", tok[t])
+			}
+			g.i("ADDQ $2368, SI")
+			g.i("DECQ CX")
+			g.i("JNZ %s_block", pfx)
+		},
+		result: func(g *gen, t int) string {
+			g.i("VMOVUPS %s, Y8", frameAcc(t))
+			return "Y8"
+		},
+		maskY: "Y9",
+	}
+}
+
+// q6_K is the Q6_K kernel for T tokens. Values q (0..63) times int8
+// activations: a VPMADDUBSW pair is within ±16128, two of them add in
+// int16; per sub-block (16 values per row, 4 dwords) and token, S =
+// −32·bsums[k] + Σ q·x (VPMADDWD by ones) in int32, isum += sc_k·S
+// (VPMULLD). acc = acc + (dw·dx)·float32(isum), as tensor.VecDot.
+//
+// Registers: Y0–Y3 integer sums, Y4–Y7 the sub-block's 4 value vectors,
+// Y8–Y10 scratch, Y11 the scales, Y12 the words 1, Y13 the bytes 0x0f,
+// Y14 the bytes 0x30, Y15 scratch; accumulators in the frame.
+func q6_K(T int) kernel {
+	name := fmt.Sprintf("lanesQ6_Kx%dAVX2", T)
+	is := []string{"Y0", "Y1", "Y2", "Y3"}
+	v := []string{"Y4", "Y5", "Y6", "Y7"}
+	return kernel{
+		name:    name,
+		comment: fmt.Sprintf("%s: %d token(s) × 16 rows per pass over row-lane packed Q6_K.", name, T),
+		frame:   32 * T,
+		setup: func(g *gen) {
+			g.bcastW("Y12", 1)
+			g.bcastB("Y13", 0x0f)
+			g.bcastB("Y14", 0x30)
+		},
+		half: func(g *gen, h int, pfx string) {
+			g.startHalf(T)
+			g.i("VPXOR Y8, Y8, Y8")
+			for t := 0; t < T; t++ {
+				g.i("VMOVUPS Y8, %s", frameAcc(t))
+			}
+			g.label(pfx + "_block")
+			for t := 0; t < T; t++ {
+				g.i("VPXOR %s, %s, %s", is[t], is[t], is[t])
+			}
+			for h2 := 0; h2 < 2; h2++ {
+				for jh := 0; jh < 2; jh++ {
+					for c := 0; c < 4; c++ {
+						k := 8*h2 + 2*c + jh
+						for jj := 0; jj < 4; jj++ {
+							j := 4*jh + jj
+							l1 := 64*(16*h2+j) + 32*h
+							l2 := 64*(16*h2+8+j) + 32*h
+							qh := 2048 + 64*(8*h2+j) + 32*h
+							d := v[jj]
+							switch c {
+							case 0:
+								g.i("VMOVDQU %d(SI), Y15", qh)
+								g.i("VPSLLW $4, Y15, Y15")
+								g.i("VPAND Y14, Y15, Y15")
+								g.i("VPAND %d(SI), Y13, %s", l1, d)
+							case 1:
+								g.i("VMOVDQU %d(SI), Y15", qh)
+								g.i("VPSLLW $2, Y15, Y15")
+								g.i("VPAND Y14, Y15, Y15")
+								g.i("VPAND %d(SI), Y13, %s", l2, d)
+							case 2:
+								g.i("VPAND %d(SI), Y14, Y15", qh)
+								g.i("VMOVDQU %d(SI), %s", l1, d)
+								g.i("VPSRLW $4, %s, %s", d, d)
+								g.i("VPAND Y13, %s, %s", d, d)
+							case 3:
+								g.i("VMOVDQU %d(SI), Y15", qh)
+								g.i("VPSRLW $2, Y15, Y15")
+								g.i("VPAND Y14, Y15, Y15")
+								g.i("VMOVDQU %d(SI), %s", l2, d)
+								g.i("VPSRLW $4, %s, %s", d, d)
+								g.i("VPAND Y13, %s, %s", d, d)
+							}
+							g.i("VPOR Y15, %s, %s", d, d)
+						}
+						g.i("VPMOVSXBD %d(SI), Y11", 3072+16*k+8*h)
+						for t := 0; t < T; t++ {
+							x := func(jj int) int { return 72 + 128*h2 + 32*c + 4*(4*jh+jj) }
+							g.i("VPBROADCASTD %d(%s), Y8", 4+4*k, tok[t])
+							for pr := 0; pr < 2; pr++ {
+								g.i("VPBROADCASTD %d(%s), Y9", x(2*pr), tok[t])
+								g.i("VPMADDUBSW Y9, %s, Y9", v[2*pr])
+								g.i("VPBROADCASTD %d(%s), Y10", x(2*pr+1), tok[t])
+								g.i("VPMADDUBSW Y10, %s, Y10", v[2*pr+1])
+								g.i("VPADDW Y10, Y9, Y9")
+								g.i("VPMADDWD Y12, Y9, Y9")
+								g.i("VPADDD Y9, Y8, Y8")
+							}
+							g.i("VPMULLD Y11, Y8, Y8")
+							g.i("VPADDD Y8, %s, %s", is[t], is[t])
+						}
+					}
+				}
+			}
+			g.i("VCVTPH2PS %d(SI), Y8", 3328+16*h)
+			for t := 0; t < T; t++ {
+				g.i("VBROADCASTSS (%s), Y9", tok[t])
+				g.i("VMULPS Y9, Y8, Y9")
+				g.i("VCVTDQ2PS %s, %s", is[t], is[t])
+				g.i("VMULPS %s, Y9, %s", is[t], is[t])
+				g.i("VADDPS %s, %s, %s", frameAcc(t), is[t], is[t])
+				g.i("VMOVUPS %s, %s", is[t], frameAcc(t))
+				g.i("ADDQ $328, %s", tok[t])
+			}
+			g.i("ADDQ $3360, SI")
+			g.i("DECQ CX")
+			g.i("JNZ %s_block", pfx)
+		},
+		result: func(g *gen, t int) string {
+			g.i("VMOVUPS %s, Y8", frameAcc(t))
+			return "Y8"
+		},
+		maskY: "Y9",
+	}
+}
+
+func main() {
+	g := &gen{}
+	g.b.WriteString("// Code generated by genlanes2/main.go; DO NOT EDIT.\n\n//go:build amd64\n\n#include \"textflag.h\"\n")
+	// lanemask: 8 dwords of all ones then 8 of zeros; the 8 dwords at
+	// 4·(8−n) are n lanes of ones (the store mask for n rows).
+	for i := 0; i < 8; i++ {
+		v := "0xffffffffffffffff"
+		if i >= 4 {
+			v = "0x0000000000000000"
+		}
+		fmt.Fprintf(&g.b, "DATA ·lanemask<>+%d(SB)/8, $%s\n", 8*i, v)
+	}
+	g.b.WriteString("GLOBL ·lanemask<>(SB), RODATA|NOPTR, $64\n")
+	for _, mk := range []func(int) kernel{q8_0, q4_K, q6_K} {
+		for T := 1; T <= 4; T++ {
+			g.emit(mk(T), T)
+		}
+	}
+	if err := os.WriteFile("lanes_avx2_amd64.s", g.b.Bytes(), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,97 @@
+//go:build amd64
+
+package qkernels
+
+import (
+	"unsafe"
+
+	"github.com/kvserve/kvserve/internal/cpu"
+	"github.com/kvserve/kvserve/internal/tensor"
+)
+
+// The AVX2 kernels over row-lane packed weights (lanes_avx2_amd64.s,
+// written by genlanes2/main.go): the same layout, prepared activations and
+// argument block as the AVX-512 ones, each group of 16 rows run as two
+// halves of 8, the byte products by VPMADDUBSW+VPMADDWD with every
+// intermediate exact, so the outputs are bit-identical to tensor.VecDot.
+
+//go:noescape
+func lanesQ8_0x1AVX2(a *larg)
+
+//go:noescape
+func lanesQ8_0x2AVX2(a *larg)
+
+//go:noescape
+func lanesQ8_0x3AVX2(a *larg)
+
+//go:noescape
+func lanesQ8_0x4AVX2(a *larg)
+
+//go:noescape
+func lanesQ4_Kx1AVX2(a *larg)
+
+//go:noescape
+func lanesQ4_Kx2AVX2(a *larg)
+
+//go:noescape
+func lanesQ4_Kx3AVX2(a *larg)
+
+//go:noescape
+func lanesQ4_Kx4AVX2(a *larg)
+
+//go:noescape
+func lanesQ6_Kx1AVX2(a *larg)
+
+//go:noescape
+func lanesQ6_Kx2AVX2(a *larg)
+
+//go:noescape
+func lanesQ6_Kx3AVX2(a *larg)
+
+//go:noescape
+func lanesQ6_Kx4AVX2(a *larg)
+
+// lanesAVX2 are the AVX2 lane kernels by type and token count − 1.
+var lanesAVX2 = map[tensor.Type][maxLaneTok]func(*larg){
+	tensor.Q8_0: {lanesQ8_0x1AVX2, lanesQ8_0x2AVX2, lanesQ8_0x3AVX2, lanesQ8_0x4AVX2},
+	tensor.Q4_K: {lanesQ4_Kx1AVX2, lanesQ4_Kx2AVX2, lanesQ4_Kx3AVX2, lanesQ4_Kx4AVX2},
+	tensor.Q6_K: {lanesQ6_Kx1AVX2, lanesQ6_Kx2AVX2, lanesQ6_Kx3AVX2, lanesQ6_Kx4AVX2},
+}
+
+// gemvLanesAVX2 is gemvLanes on the AVX2 path: rows [0, m) of the
+// lane-packed matrix w for 1 ≤ nTok ≤ maxLaneTok tokens.
+func gemvLanesAVX2(t tensor.Type, m, nTok, k int, w []byte, x []byte, ldx int, y []float32, ldy int) {
+	nb := k / t.BlockSize()
+	rx := t.VecDotType().RowSize(k)
+	act := laneAct(t)
+	s := getScratch()
+	buf := s.bytes(nTok * nb * act)
+	var a larg
+	a.w = ptr(w)
+	a.nb = nb
+	a.groups = (m + 15) / 16
+	a.gstr = 16 * laneRowB(t, k)
+	a.last = m - 16*(a.groups-1)
+	for j := 0; j < nTok; j++ {
+		pb := buf[j*nb*act : (j+1)*nb*act]
+		prepLanes(t, x[j*ldx:j*ldx+rx], nb, pb)
+		a.xc[j] = ptr(pb)
+		a.y[j] = unsafe.Pointer(&y[j*ldy])
+	}
+	lanesAVX2[t][nTok-1](&a)
+	putScratch(s)
+}
+
+// laneFast reports whether the lane kernels of type t run on the current
+// path (the AVX-512 kernels for every lane type, the AVX2 ones for those
+// in lanesAVX2).
+func laneFast(t tensor.Type) bool {
+	switch level() {
+	case cpu.AVX512:
+		return laneTypes[t]
+	case cpu.AVX2:
+		_, ok := lanesAVX2[t]
+		return ok && laneTypes[t]
+	}
+	return false
+}
