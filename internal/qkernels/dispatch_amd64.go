@@ -436,7 +436,8 @@ func gemmPackedFast(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx i
 			return false // back to row-major, then Gemm
 		}
 		rowB, _ := packGeom(t, k)
-		gemvLanesAVX2(t, m, nTok, k, p[r0*rowB:], x, ldx, y, ldy)
+		ks := lanesAVX2[t]
+		gemvLanesWith(&ks, t, m, nTok, k, p[r0*rowB:], x, ldx, y, ldy)
 		return true
 	}
 	rowB, cb := packGeom(t, k)
@@ -445,7 +446,11 @@ func gemmPackedFast(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx i
 	if laneTypes[t] {
 		switch {
 		case nTok <= maxLaneTok:
-			gemvLanes(t, m, nTok, k, w, x, ldx, y, ldy)
+			if ks, ok := lanes512More[t]; ok {
+				gemvLanesWith(&ks, t, m, nTok, k, w, x, ldx, y, ldy)
+			} else {
+				gemvLanes(t, m, nTok, k, w, x, ldx, y, ldy)
+			}
 		case legacy:
 			gemmL512p(t, m, nTok, k, w, rowB, true, x, ldx, y, ldy)
 		default:

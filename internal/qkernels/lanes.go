@@ -54,8 +54,10 @@ import (
 // 16 values −32·bsums[k] as int32, padding, the quants); isum =
 // Σ sc_k·(−32·bsums_k + Σ q·x) exactly, acc = acc + (dw·dx)·float32(isum).
 
+// Q5_K: see lanes_q5k.go.
+
 // laneTypes are the types packed in the row-lane layout.
-var laneTypes = map[tensor.Type]bool{tensor.Q8_0: true, tensor.Q4_K: true, tensor.Q6_K: true}
+var laneTypes = map[tensor.Type]bool{tensor.Q8_0: true, tensor.Q4_K: true, tensor.Q5_K: true, tensor.Q6_K: true}
 
 // laneRec is the bytes of one group of 16 rows per block (super-block),
 // laneAct the bytes of one token's prepared block (super-block).
@@ -63,6 +65,8 @@ func laneRec(t tensor.Type) int {
 	switch t {
 	case tensor.Q4_K:
 		return 2368
+	case tensor.Q5_K:
+		return laneRecQ5_K
 	case tensor.Q6_K:
 		return 3360
 	}
@@ -71,7 +75,7 @@ func laneRec(t tensor.Type) int {
 
 func laneAct(t tensor.Type) int {
 	switch t {
-	case tensor.Q4_K:
+	case tensor.Q4_K, tensor.Q5_K:
 		return 296
 	case tensor.Q6_K:
 		return 328
@@ -101,6 +105,8 @@ func packLanes(t tensor.Type, dst, w []byte, ldw, m, k int) {
 				switch t {
 				case tensor.Q4_K:
 					packLaneQ4_K(grp[b*2368:(b+1)*2368], r, blk)
+				case tensor.Q5_K:
+					packLaneQ5_K(grp[b*laneRecQ5_K:(b+1)*laneRecQ5_K], r, blk)
 				case tensor.Q6_K:
 					laneQ6_K(grp[b*3360:(b+1)*3360], r, blk, true)
 				default:
@@ -195,6 +201,9 @@ func unpackLanes(t tensor.Type, k int, p []byte, r0, m int, dst []byte) {
 			case tensor.Q4_K:
 				unpackLaneQ4_K(grp[b*2368:(b+1)*2368], r, blk)
 				continue
+			case tensor.Q5_K:
+				unpackLaneQ5_K(grp[b*laneRecQ5_K:(b+1)*laneRecQ5_K], r, blk)
+				continue
 			case tensor.Q6_K:
 				laneQ6_K(grp[b*3360:(b+1)*3360], r, blk, false)
 				continue
@@ -244,7 +253,7 @@ func prepLanes(t tensor.Type, x []byte, nb int, dst []byte) {
 		}
 		return
 	}
-	if t == tensor.Q4_K {
+	if t == tensor.Q4_K || t == tensor.Q5_K {
 		for b := 0; b < nb; b++ {
 			blk := x[b*292 : b*292+292]
 			o := dst[b*296 : (b+1)*296]

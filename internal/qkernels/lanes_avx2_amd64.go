@@ -14,6 +14,7 @@ import (
 // argument block as the AVX-512 ones, each group of 16 rows run as two
 // halves of 8, the byte products by VPMADDUBSW+VPMADDWD with every
 // intermediate exact, so the outputs are bit-identical to tensor.VecDot.
+// Also the AVX-512 kernels of Q5_K (lanes_q5k_amd64.s, genlanes2 too).
 
 //go:noescape
 func lanesQ8_0x1AVX2(a *larg)
@@ -40,6 +41,30 @@ func lanesQ4_Kx3AVX2(a *larg)
 func lanesQ4_Kx4AVX2(a *larg)
 
 //go:noescape
+func lanesQ5_Kx1AVX2(a *larg)
+
+//go:noescape
+func lanesQ5_Kx2AVX2(a *larg)
+
+//go:noescape
+func lanesQ5_Kx3AVX2(a *larg)
+
+//go:noescape
+func lanesQ5_Kx4AVX2(a *larg)
+
+//go:noescape
+func lanesQ5_Kx1AVX512(a *larg)
+
+//go:noescape
+func lanesQ5_Kx2AVX512(a *larg)
+
+//go:noescape
+func lanesQ5_Kx3AVX512(a *larg)
+
+//go:noescape
+func lanesQ5_Kx4AVX512(a *larg)
+
+//go:noescape
 func lanesQ6_Kx1AVX2(a *larg)
 
 //go:noescape
@@ -55,12 +80,20 @@ func lanesQ6_Kx4AVX2(a *larg)
 var lanesAVX2 = map[tensor.Type][maxLaneTok]func(*larg){
 	tensor.Q8_0: {lanesQ8_0x1AVX2, lanesQ8_0x2AVX2, lanesQ8_0x3AVX2, lanesQ8_0x4AVX2},
 	tensor.Q4_K: {lanesQ4_Kx1AVX2, lanesQ4_Kx2AVX2, lanesQ4_Kx3AVX2, lanesQ4_Kx4AVX2},
+	tensor.Q5_K: {lanesQ5_Kx1AVX2, lanesQ5_Kx2AVX2, lanesQ5_Kx3AVX2, lanesQ5_Kx4AVX2},
 	tensor.Q6_K: {lanesQ6_Kx1AVX2, lanesQ6_Kx2AVX2, lanesQ6_Kx3AVX2, lanesQ6_Kx4AVX2},
 }
 
-// gemvLanesAVX2 is gemvLanes on the AVX2 path: rows [0, m) of the
-// lane-packed matrix w for 1 ≤ nTok ≤ maxLaneTok tokens.
-func gemvLanesAVX2(t tensor.Type, m, nTok, k int, w []byte, x []byte, ldx int, y []float32, ldy int) {
+// lanes512More are the AVX-512 lane kernels of the types gemvLanes does
+// not run (lanes_q5k_amd64.s), by type and token count − 1.
+var lanes512More = map[tensor.Type][maxLaneTok]func(*larg){
+	tensor.Q5_K: {lanesQ5_Kx1AVX512, lanesQ5_Kx2AVX512, lanesQ5_Kx3AVX512, lanesQ5_Kx4AVX512},
+}
+
+// gemvLanesWith is gemvLanes with the kernels ks (by token count − 1):
+// rows [0, m) of the lane-packed matrix w for 1 ≤ nTok ≤ maxLaneTok
+// tokens.
+func gemvLanesWith(ks *[maxLaneTok]func(*larg), t tensor.Type, m, nTok, k int, w []byte, x []byte, ldx int, y []float32, ldy int) {
 	nb := k / t.BlockSize()
 	rx := t.VecDotType().RowSize(k)
 	act := laneAct(t)
@@ -78,7 +111,7 @@ func gemvLanesAVX2(t tensor.Type, m, nTok, k int, w []byte, x []byte, ldx int, y
 		a.xc[j] = ptr(pb)
 		a.y[j] = unsafe.Pointer(&y[j*ldy])
 	}
-	lanesAVX2[t][nTok-1](&a)
+	ks[nTok-1](&a)
 	putScratch(s)
 }
 
@@ -88,7 +121,7 @@ func gemvLanesAVX2(t tensor.Type, m, nTok, k int, w []byte, x []byte, ldx int, y
 func laneFast(t tensor.Type) bool {
 	switch level() {
 	case cpu.AVX512:
-		return laneTypes[t]
+		return laneTypes[t] // gemvLanes or lanes512More
 	case cpu.AVX2:
 		_, ok := lanesAVX2[t]
 		return ok && laneTypes[t]

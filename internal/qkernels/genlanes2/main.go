@@ -1,8 +1,9 @@
 // Command genlanes2 writes lanes_avx2_amd64.s: the AVX2 matrix-vector
 // kernels over row-lane packed weights (see lanes.go), one per weight type
 // and token count 1–4, reading the same layout and prepared activations as
-// the AVX-512 kernels of genlanes. Run by `go generate` in
-// internal/qkernels.
+// the AVX-512 kernels of genlanes; and lanes_q5k_amd64.s, the AVX-512
+// kernels of the Q5_K row-lane layout (lanes_q5k.go). Run by `go generate`
+// in internal/qkernels.
 //
 // A 64-byte vector of the layout holds 16 rows' 4 bytes; a 256-bit
 // register holds 8 rows'. Each group of 16 rows is run as two halves
@@ -411,6 +412,231 @@ func q6_K(T int) kernel {
 	}
 }
 
+// shiftBit emits dst = src shifted so that bit b (of every byte) lands on
+// bit 4 (word shifts: with b ≤ 7 no other byte's bit reaches bit 4), then
+// ANDed with the bytes 0x10 in mask. evex: AVX-512 forms.
+func (g *gen) shiftBit(src, dst, mask string, b int, evex bool) {
+	and := "VPAND"
+	if evex {
+		and = "VPANDD"
+	}
+	switch s := 4 - b; {
+	case s > 0:
+		g.i("VPSLLW $%d, %s, %s", s, src, dst)
+		g.i("%s %s, %s, %s", and, mask, dst, dst)
+	case s < 0:
+		g.i("VPSRLW $%d, %s, %s", -s, src, dst)
+		g.i("%s %s, %s, %s", and, mask, dst, dst)
+	default:
+		g.i("%s %s, %s, %s", and, mask, src, dst)
+	}
+}
+
+// q5_K is the Q5_K kernel for T tokens (layout: lanes_q5k.go): Q4_K's,
+// each nibble with its fifth bit from the qh plane. The values u (0..31)
+// times int8 activations: a VPMADDUBSW pair is within ±7936, so 4 add up
+// in int16 (≤ 31744); a sub-block's 8 dwords are two such sums, each
+// VPMADDWD by the scale into int32.
+//
+// Registers: Y0–Y3 integer sums, Y4–Y7 int16 sums, Y8 weights, Y9 values,
+// Y10–Y12 scratch, Y13 the bytes 0x10, Y14 the scale words, Y15 the bytes
+// 0x0f; accumulators in the frame.
+func q5_K(T int) kernel {
+	name := fmt.Sprintf("lanesQ5_Kx%dAVX2", T)
+	is := []string{"Y0", "Y1", "Y2", "Y3"}
+	s16 := []string{"Y4", "Y5", "Y6", "Y7"}
+	return kernel{
+		name:    name,
+		comment: fmt.Sprintf("%s: %d token(s) × 16 rows per pass over row-lane packed Q5_K.", name, T),
+		frame:   32 * T,
+		setup: func(g *gen) {
+			g.bcastB("Y15", 0x0f)
+			g.bcastB("Y13", 0x10)
+		},
+		half: func(g *gen, h int, pfx string) {
+			g.startHalf(T)
+			g.i("VPXOR Y8, Y8, Y8")
+			for t := 0; t < T; t++ {
+				g.i("VMOVUPS Y8, %s", frameAcc(t))
+			}
+			g.label(pfx + "_block")
+			for t := 0; t < T; t++ {
+				g.i("VPXOR %s, %s, %s", is[t], is[t], is[t])
+			}
+			for sb := 0; sb < 8; sb++ { // sub-block: pair p, low or high nibble
+				p, hi := sb/2, sb%2
+				g.i("VPMOVZXBD %d(SI), Y14", 2560+16*sb+8*h)
+				g.i("VPSLLD $16, Y14, Y10")
+				g.i("VPOR Y10, Y14, Y14")
+				for j := 0; j < 8; j++ {
+					if j%4 == 0 {
+						for t := 0; t < T; t++ {
+							g.i("VPXOR %s, %s, %s", s16[t], s16[t], s16[t])
+						}
+					}
+					off := 64*(8*p+j) + 32*h
+					if hi == 0 {
+						g.i("VPAND %d(SI), Y15, Y9", off)
+					} else {
+						g.i("VMOVDQU %d(SI), Y8", off)
+						g.i("VPSRLW $4, Y8, Y9")
+						g.i("VPAND Y15, Y9, Y9")
+					}
+					g.i("VMOVDQU %d(SI), Y8", 2048+64*j+32*h)
+					g.shiftBit("Y8", "Y8", "Y13", sb, false)
+					g.i("VPOR Y8, Y9, Y9")
+					for t := 0; t < T; t++ {
+						g.i("VPBROADCASTD %d(%s), Y10", 40+64*p+32*hi+4*j, tok[t])
+						g.i("VPMADDUBSW Y10, Y9, Y10")
+						g.i("VPADDW Y10, %s, %s", s16[t], s16[t])
+					}
+					if j%4 == 3 {
+						for t := 0; t < T; t++ {
+							g.i("VPMADDWD Y14, %s, %s", s16[t], s16[t])
+							g.i("VPADDD %s, %s, %s", s16[t], is[t], is[t])
+						}
+					}
+				}
+			}
+			g.i("VCVTPH2PS %d(SI), Y8", 2816+16*h)
+			g.i("VCVTPH2PS %d(SI), Y9", 2848+16*h)
+			for t := 0; t < T; t++ {
+				g.i("VPMOVZXBD %d(SI), Y11", 2688+8*h)
+				g.i("VPBROADCASTD 4(%s), Y10", tok[t])
+				g.i("VPMULLD Y10, Y11, Y11")
+				for k := 1; k < 8; k++ {
+					g.i("VPMOVZXBD %d(SI), Y12", 2688+16*k+8*h)
+					g.i("VPBROADCASTD %d(%s), Y10", 4+4*k, tok[t])
+					g.i("VPMULLD Y10, Y12, Y12")
+					g.i("VPADDD Y12, Y11, Y11")
+				}
+				g.i("VBROADCASTSS (%s), Y10", tok[t])
+				g.i("VMULPS Y10, Y8, Y12")
+				g.i("VCVTDQ2PS %s, %s", is[t], is[t])
+				g.i("VMULPS %s, Y12, %s", is[t], is[t])
+				g.i("VADDPS %s, %s, %s", frameAcc(t), is[t], is[t])
+				g.i("VMULPS Y10, Y9, Y12")
+				g.i("VCVTDQ2PS Y11, Y11")
+				g.i("VMULPS Y11, Y12, Y11")
+				g.i("VSUBPS Y11, %s, %s", is[t], is[t])
+				g.i("VMOVUPS %s, %s", is[t], frameAcc(t))
+				g.i("ADDQ $296, %s", tok[t])
+			}
+			g.i("ADDQ $2880, SI")
+			g.i("DECQ CX")
+			g.i("JNZ %s_block", pfx)
+		},
+		result: func(g *gen, t int) string {
+			g.i("VMOVUPS %s, Y8", frameAcc(t))
+			return "Y8"
+		},
+		maskY: "Y9",
+	}
+}
+
+// q5_K512 writes the AVX-512 Q5_K kernel for T tokens: genlanes' Q4_K
+// kernel (VPDPBUSD, 16 rows per vector) with each nibble's fifth bit from
+// the qh plane; exact integer sums, the same float steps.
+func (g *gen) q5_K512(T int) {
+	name := fmt.Sprintf("lanesQ5_Kx%dAVX512", T)
+	fmt.Fprintf(&g.b, "\n// %s: %d token(s) × 16 rows per pass over row-lane packed Q5_K.\n// func %s(a *larg)\nTEXT ·%s(SB), NOSPLIT, $0-8\n", name, T, name, name)
+	g.i("MOVQ a+0(FP), R14")
+	g.i("MOVQ %d(R14), BX", aW)
+	g.i("MOVQ %d(R14), AX", aGroups)
+	accs := []string{"Z0", "Z1", "Z2", "Z3"}
+	isum := []string{"Z4", "Z5", "Z6", "Z7"}
+	imin := []string{"Z16", "Z17", "Z18", "Z19"}
+	slo := []string{"Z20", "Z21", "Z22", "Z23"}
+	shi := []string{"Z24", "Z25", "Z26", "Z27"}
+	g.i("MOVL $0x0f, R12")
+	g.i("VPBROADCASTB R12, Z11")
+	g.i("MOVL $0x10, R12")
+	g.i("VPBROADCASTB R12, Z31")
+	loop, blk := name+"_group", name+"_block"
+	g.label(loop)
+	g.i("MOVQ BX, SI")
+	g.i("MOVQ %d(R14), CX", aNB)
+	for t := 0; t < T; t++ {
+		g.i("MOVQ %d(R14), %s", aXC+8*t, tok[t])
+		g.i("VPXORD %s, %s, %s", accs[t], accs[t], accs[t])
+	}
+	g.label(blk)
+	for t := 0; t < T; t++ {
+		g.i("VPXORD %s, %s, %s", isum[t], isum[t], isum[t])
+		g.i("VPXORD %s, %s, %s", imin[t], imin[t], imin[t])
+	}
+	for p := 0; p < 4; p++ {
+		for t := 0; t < T; t++ {
+			g.i("VPXORD %s, %s, %s", slo[t], slo[t], slo[t])
+			g.i("VPXORD %s, %s, %s", shi[t], shi[t], shi[t])
+		}
+		for j := 0; j < 8; j++ {
+			g.i("VMOVDQU64 %d(SI), Z8", 64*(8*p+j))
+			g.i("VMOVDQU64 %d(SI), Z30", 2048+64*j)
+			g.shiftBit("Z30", "Z9", "Z31", 2*p, true)
+			g.i("VPTERNLOGD $0xf8, Z11, Z8, Z9")
+			g.shiftBit("Z30", "Z10", "Z31", 2*p+1, true)
+			g.i("VPSRLW $4, Z8, Z29")
+			g.i("VPTERNLOGD $0xf8, Z11, Z29, Z10")
+			for t := 0; t < T; t++ {
+				g.i("VPDPBUSD.BCST %d(%s), Z9, %s", 40+64*p+4*j, tok[t], slo[t])
+				g.i("VPDPBUSD.BCST %d(%s), Z10, %s", 40+64*p+32+4*j, tok[t], shi[t])
+			}
+		}
+		g.i("VPMOVZXBD %d(SI), Z12", 2560+16*(2*p))
+		g.i("VPMOVZXBD %d(SI), Z13", 2560+16*(2*p+1))
+		for t := 0; t < T; t++ {
+			g.i("VPMULLD Z12, %s, %s", slo[t], slo[t])
+			g.i("VPADDD %s, %s, %s", slo[t], isum[t], isum[t])
+			g.i("VPMULLD Z13, %s, %s", shi[t], shi[t])
+			g.i("VPADDD %s, %s, %s", shi[t], isum[t], isum[t])
+		}
+	}
+	for k := 0; k < 8; k++ {
+		g.i("VPMOVZXBD %d(SI), Z12", 2688+16*k)
+		for t := 0; t < T; t++ {
+			g.i("VPMULLD.BCST %d(%s), Z12, Z28", 4+4*k, tok[t])
+			g.i("VPADDD Z28, %s, %s", imin[t], imin[t])
+		}
+	}
+	g.i("VCVTPH2PS 2816(SI), Z14")
+	g.i("VCVTPH2PS 2848(SI), Z15")
+	for t := 0; t < T; t++ {
+		g.i("VMULPS.BCST (%s), Z14, Z28", tok[t])
+		g.i("VCVTDQ2PS %s, Z29", isum[t])
+		g.i("VMULPS Z29, Z28, Z29")
+		g.i("VADDPS Z29, %s, %s", accs[t], accs[t])
+		g.i("VMULPS.BCST (%s), Z15, Z28", tok[t])
+		g.i("VCVTDQ2PS %s, Z29", imin[t])
+		g.i("VMULPS Z29, Z28, Z29")
+		g.i("VSUBPS Z29, %s, %s", accs[t], accs[t])
+		g.i("ADDQ $296, %s", tok[t])
+	}
+	g.i("ADDQ $2880, SI")
+	g.i("DECQ CX")
+	g.i("JNZ %s", blk)
+	// Store each token's 16 outputs (masked in the last group), next group.
+	full := loop + "_full"
+	g.i("MOVL $0xffff, R12")
+	g.i("CMPQ AX, $1")
+	g.i("JNE %s", full)
+	g.i("MOVQ %d(R14), CX", aLast)
+	g.i("MOVQ $-1, R12")
+	g.i("BZHIQ CX, R12, R12")
+	g.label(full)
+	g.i("KMOVW R12, K1")
+	for t := 0; t < T; t++ {
+		g.i("MOVQ %d(R14), R12", aY+8*t)
+		g.i("VMOVUPS %s, K1, (R12)", accs[t])
+		g.i("ADDQ $64, %d(R14)", aY+8*t)
+	}
+	g.i("ADDQ %d(R14), BX", aGStr)
+	g.i("DECQ AX")
+	g.i("JNZ %s", loop)
+	g.i("VZEROUPPER")
+	g.i("RET")
+}
+
 func main() {
 	g := &gen{}
 	g.b.WriteString("// Code generated by genlanes2/main.go; DO NOT EDIT.\n\n//go:build amd64\n\n#include \"textflag.h\"\n")
@@ -424,12 +650,23 @@ func main() {
 		fmt.Fprintf(&g.b, "DATA ·lanemask<>+%d(SB)/8, $%s\n", 8*i, v)
 	}
 	g.b.WriteString("GLOBL ·lanemask<>(SB), RODATA|NOPTR, $64\n")
-	for _, mk := range []func(int) kernel{q8_0, q4_K, q6_K} {
+	for _, mk := range []func(int) kernel{q8_0, q4_K, q5_K, q6_K} {
 		for T := 1; T <= 4; T++ {
 			g.emit(mk(T), T)
 		}
 	}
-	if err := os.WriteFile("lanes_avx2_amd64.s", g.b.Bytes(), 0o644); err != nil {
+	write("lanes_avx2_amd64.s", g)
+	// The AVX-512 Q5_K kernels (genlanes writes the other AVX-512 ones).
+	g = &gen{}
+	g.b.WriteString("// Code generated by genlanes2/main.go; DO NOT EDIT.\n\n//go:build amd64\n\n#include \"textflag.h\"\n")
+	for T := 1; T <= 4; T++ {
+		g.q5_K512(T)
+	}
+	write("lanes_q5k_amd64.s", g)
+}
+
+func write(name string, g *gen) {
+	if err := os.WriteFile(name, g.b.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
