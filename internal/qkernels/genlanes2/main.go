@@ -55,32 +55,58 @@ func (g *gen) bcastW(y string, v int) {
 	g.i("VPBROADCASTW X%s, %s", y[1:], y)
 }
 
-// kernel writes one kernel: frame bytes of locals (the K-quants keep the
-// float accumulators there), setup emitting constants, half emitting one
-// half's pass over the group's blocks (h = 0, 1) leaving the 8 outputs of
-// token t where store(t, h) finds them.
+// kernel is one kernel's code: setup emits constants (once), start the
+// per-group set-up (after SI, CX and the token pointers are loaded), body
+// one half's work on one block (h = 0, 1: rows 0–7, 8–15), adding its 8
+// outputs per token into the frame (frameAcc), end the per-block pointer
+// steps beyond SI (wstep bytes) and the tokens' (xstep bytes).
 type kernel struct {
 	name, comment string
-	frame         int
-	setup         func(g *gen)
-	half          func(g *gen, h int, pfx string)
-	// result returns the register holding token t's 8 outputs after a
-	// half, loading them from the frame into a scratch register if needed.
-	result func(g *gen, t int) string
-	maskY  string // a register free at store time for the store mask
+	setup, start  func(g *gen)
+	body          func(g *gen, h int)
+	end           func(g *gen)
+	wstep, xstep  int
 }
 
-// emit writes the kernel's frame: per group, rows in the group in R13
-// (16, or last for the last group); the half passes; masked stores; next
-// group.
+// frameAcc is token t's accumulators of half h in the frame.
+func frameAcc(t, h int) string { return fmt.Sprintf("%d(SP)", 64*t+32*h) }
+
+// emit writes kernel k for T tokens: per group of 16 rows, one pass over
+// the blocks running both halves, then the stores (masked in the last
+// group, R13 its rows).
 func (g *gen) emit(k kernel, T int) {
-	fmt.Fprintf(&g.b, "\n// %s\n// func %s(a *larg)\nTEXT ·%s(SB), NOSPLIT, $%d-8\n", k.comment, k.name, k.name, k.frame)
+	fmt.Fprintf(&g.b, "\n// %s\n// func %s(a *larg)\nTEXT ·%s(SB), NOSPLIT, $%d-8\n", k.comment, k.name, k.name, 64*T)
 	g.i("MOVQ a+0(FP), R14")
 	g.i("MOVQ %d(R14), BX", aW)
 	g.i("MOVQ %d(R14), AX", aGroups)
 	k.setup(g)
 	loop := k.name + "_group"
 	g.label(loop)
+	g.i("MOVQ BX, SI")
+	g.i("MOVQ %d(R14), CX", aNB)
+	for t := 0; t < T; t++ {
+		g.i("MOVQ %d(R14), %s", aXC+8*t, tok[t])
+	}
+	if k.start != nil {
+		k.start(g)
+	}
+	g.i("VPXOR Y8, Y8, Y8")
+	for t := 0; t < T; t++ {
+		g.i("VMOVUPS Y8, %s", frameAcc(t, 0))
+		g.i("VMOVUPS Y8, %s", frameAcc(t, 1))
+	}
+	g.label(k.name + "_block")
+	k.body(g, 0)
+	k.body(g, 1)
+	for t := 0; t < T; t++ {
+		g.i("ADDQ $%d, %s", k.xstep, tok[t])
+	}
+	g.i("ADDQ $%d, SI", k.wstep)
+	if k.end != nil {
+		k.end(g)
+	}
+	g.i("DECQ CX")
+	g.i("JNZ %s_block", k.name)
 	g.i("MOVQ $16, R13")
 	g.i("CMPQ AX, $1")
 	g.i("JNE %s_rows", k.name)
@@ -92,7 +118,6 @@ func (g *gen) emit(k kernel, T int) {
 			g.i("CMPQ R13, $8")
 			g.i("JLE %s_next", k.name)
 		}
-		k.half(g, h, pfx)
 		// Rows of this half: n = R13 − 8h (≥ 8: all of them).
 		g.i("MOVQ R13, DX")
 		if h == 1 {
@@ -103,18 +128,18 @@ func (g *gen) emit(k kernel, T int) {
 		g.i("NEGQ DX")
 		g.i("ADDQ $8, DX")
 		g.i("LEAQ ·lanemask<>(SB), R12")
-		g.i("VMOVDQU (R12)(DX*4), %s", k.maskY)
+		g.i("VMOVDQU (R12)(DX*4), Y9")
 		for t := 0; t < T; t++ {
-			r := k.result(g, t)
+			g.i("VMOVUPS %s, Y8", frameAcc(t, h))
 			g.i("MOVQ %d(R14), R12", aY+8*t)
-			g.i("VMASKMOVPS %s, %s, %d(R12)", r, k.maskY, 32*h)
+			g.i("VMASKMOVPS Y8, Y9, %d(R12)", 32*h)
 		}
 		g.i("JMP %s_done", pfx)
 		g.label(pfx + "_full")
 		for t := 0; t < T; t++ {
-			r := k.result(g, t)
+			g.i("VMOVUPS %s, Y8", frameAcc(t, h))
 			g.i("MOVQ %d(R14), R12", aY+8*t)
-			g.i("VMOVUPS %s, %d(R12)", r, 32*h)
+			g.i("VMOVUPS Y8, %d(R12)", 32*h)
 		}
 		g.label(pfx + "_done")
 	}
@@ -129,16 +154,6 @@ func (g *gen) emit(k kernel, T int) {
 	g.i("RET")
 }
 
-// loadTok points R8.. at the tokens' prepared activations and CX at the
-// block count, SI at the group.
-func (g *gen) startHalf(T int) {
-	g.i("MOVQ BX, SI")
-	g.i("MOVQ %d(R14), CX", aNB)
-	for t := 0; t < T; t++ {
-		g.i("MOVQ %d(R14), %s", aXC+8*t, tok[t])
-	}
-}
-
 // q8_0 is the Q8_0 kernel for T tokens. Weights u = w+128 (0..255) are
 // split into u & 0x7f and u & 0x80: VPMADDUBSW of each with the int8
 // activations sums pairs of products within int16 (|127·x + 127·x'| ≤
@@ -146,11 +161,10 @@ func (g *gen) startHalf(T int) {
 // VPMADDWD by ones adds the pairs into each row's int32 lane. Lane r then
 // holds −128·Σx + Σ u·x = Σ w·x, and acc += float32(isum)·(dw·dx).
 //
-// Registers: Y0–Y3 accumulators, Y4–Y7 integer sums, Y8–Y13 scratch, Y14
-// the words 1, Y15 the bytes 0x7f.
+// Registers: Y4–Y7 integer sums, Y8–Y13 scratch, Y14 the words 1, Y15
+// the bytes 0x7f; accumulators in the frame.
 func q8_0(T int) kernel {
 	name := fmt.Sprintf("lanesQ8_0x%dAVX2", T)
-	accs := []string{"Y0", "Y1", "Y2", "Y3"}
 	is := []string{"Y4", "Y5", "Y6", "Y7"}
 	return kernel{
 		name:    name,
@@ -159,15 +173,12 @@ func q8_0(T int) kernel {
 			g.bcastW("Y14", 1)
 			g.bcastB("Y15", 0x7f)
 		},
-		half: func(g *gen, h int, pfx string) {
-			g.startHalf(T)
+		start: func(g *gen) { // DI: the scales
 			g.i("MOVQ CX, DI")
 			g.i("SHLQ $9, DI")
 			g.i("ADDQ BX, DI")
-			for t := 0; t < T; t++ {
-				g.i("VPXOR %s, %s, %s", accs[t], accs[t], accs[t])
-			}
-			g.label(pfx + "_block")
+		},
+		body: func(g *gen, h int) {
 			for t := 0; t < T; t++ {
 				g.i("VPBROADCASTD 4(%s), %s", tok[t], is[t])
 			}
@@ -191,21 +202,15 @@ func q8_0(T int) kernel {
 				g.i("VBROADCASTSS (%s), Y9", tok[t])
 				g.i("VMULPS Y9, Y8, Y9")
 				g.i("VMULPS Y9, %s, %s", is[t], is[t])
-				g.i("VADDPS %s, %s, %s", is[t], accs[t], accs[t])
-				g.i("ADDQ $40, %s", tok[t])
+				g.i("VADDPS %s, %s, %s", frameAcc(t, h), is[t], is[t])
+				g.i("VMOVUPS %s, %s", is[t], frameAcc(t, h))
 			}
-			g.i("ADDQ $512, SI")
-			g.i("ADDQ $32, DI")
-			g.i("DECQ CX")
-			g.i("JNZ %s_block", pfx)
 		},
-		result: func(g *gen, t int) string { return accs[t] },
-		maskY:  "Y13",
+		end:   func(g *gen) { g.i("ADDQ $32, DI") },
+		wstep: 512,
+		xstep: 40,
 	}
 }
-
-// frameAcc returns token t's accumulator in the frame.
-func frameAcc(t int) string { return fmt.Sprintf("%d(SP)", 32*t) }
 
 // q4_K is the Q4_K kernel for T tokens. The nibbles u (0..15) times int8
 // activations: a VPMADDUBSW pair is within ±3840, so the 8 of a sub-block
@@ -225,15 +230,8 @@ func q4_K(T int) kernel {
 	return kernel{
 		name:    name,
 		comment: fmt.Sprintf("%s: %d token(s) × 16 rows per pass over row-lane packed Q4_K.", name, T),
-		frame:   32 * T,
 		setup:   func(g *gen) { g.bcastB("Y15", 0x0f) },
-		half: func(g *gen, h int, pfx string) {
-			g.startHalf(T)
-			g.i("VPXOR Y8, Y8, Y8")
-			for t := 0; t < T; t++ {
-				g.i("VMOVUPS Y8, %s", frameAcc(t))
-			}
-			g.label(pfx + "_block")
+		body: func(g *gen, h int) {
 			for t := 0; t < T; t++ {
 				g.i("VPXOR %s, %s, %s", is[t], is[t], is[t])
 			}
@@ -283,23 +281,16 @@ func q4_K(T int) kernel {
 				g.i("VMULPS Y10, Y8, Y12")
 				g.i("VCVTDQ2PS %s, %s", is[t], is[t])
 				g.i("VMULPS %s, Y12, %s", is[t], is[t])
-				g.i("VADDPS %s, %s, %s", frameAcc(t), is[t], is[t])
+				g.i("VADDPS %s, %s, %s", frameAcc(t, h), is[t], is[t])
 				g.i("VMULPS Y10, Y9, Y12")
 				g.i("VCVTDQ2PS Y11, Y11")
 				g.i("VMULPS Y11, Y12, Y11")
 				g.i("VSUBPS Y11, %s, %s", is[t], is[t])
-				g.i("VMOVUPS %s, %s", is[t], frameAcc(t))
-				g.i("ADDQ $296, %s", tok[t])
+				g.i("VMOVUPS %s, %s", is[t], frameAcc(t, h))
 			}
-			g.i("ADDQ $2368, SI")
-			g.i("DECQ CX")
-			g.i("JNZ %s_block", pfx)
 		},
-		result: func(g *gen, t int) string {
-			g.i("VMOVUPS %s, Y8", frameAcc(t))
-			return "Y8"
-		},
-		maskY: "Y9",
+		wstep: 2368,
+		xstep: 296,
 	}
 }
 
@@ -319,19 +310,12 @@ func q6_K(T int) kernel {
 	return kernel{
 		name:    name,
 		comment: fmt.Sprintf("%s: %d token(s) × 16 rows per pass over row-lane packed Q6_K.", name, T),
-		frame:   32 * T,
 		setup: func(g *gen) {
 			g.bcastW("Y12", 1)
 			g.bcastB("Y13", 0x0f)
 			g.bcastB("Y14", 0x30)
 		},
-		half: func(g *gen, h int, pfx string) {
-			g.startHalf(T)
-			g.i("VPXOR Y8, Y8, Y8")
-			for t := 0; t < T; t++ {
-				g.i("VMOVUPS Y8, %s", frameAcc(t))
-			}
-			g.label(pfx + "_block")
+		body: func(g *gen, h int) {
 			for t := 0; t < T; t++ {
 				g.i("VPXOR %s, %s, %s", is[t], is[t], is[t])
 			}
@@ -396,19 +380,12 @@ func q6_K(T int) kernel {
 				g.i("VMULPS Y9, Y8, Y9")
 				g.i("VCVTDQ2PS %s, %s", is[t], is[t])
 				g.i("VMULPS %s, Y9, %s", is[t], is[t])
-				g.i("VADDPS %s, %s, %s", frameAcc(t), is[t], is[t])
-				g.i("VMOVUPS %s, %s", is[t], frameAcc(t))
-				g.i("ADDQ $328, %s", tok[t])
+				g.i("VADDPS %s, %s, %s", frameAcc(t, h), is[t], is[t])
+				g.i("VMOVUPS %s, %s", is[t], frameAcc(t, h))
 			}
-			g.i("ADDQ $3360, SI")
-			g.i("DECQ CX")
-			g.i("JNZ %s_block", pfx)
 		},
-		result: func(g *gen, t int) string {
-			g.i("VMOVUPS %s, Y8", frameAcc(t))
-			return "Y8"
-		},
-		maskY: "Y9",
+		wstep: 3360,
+		xstep: 328,
 	}
 }
 
@@ -448,18 +425,11 @@ func q5_K(T int) kernel {
 	return kernel{
 		name:    name,
 		comment: fmt.Sprintf("%s: %d token(s) × 16 rows per pass over row-lane packed Q5_K.", name, T),
-		frame:   32 * T,
 		setup: func(g *gen) {
 			g.bcastB("Y15", 0x0f)
 			g.bcastB("Y13", 0x10)
 		},
-		half: func(g *gen, h int, pfx string) {
-			g.startHalf(T)
-			g.i("VPXOR Y8, Y8, Y8")
-			for t := 0; t < T; t++ {
-				g.i("VMOVUPS Y8, %s", frameAcc(t))
-			}
-			g.label(pfx + "_block")
+		body: func(g *gen, h int) {
 			for t := 0; t < T; t++ {
 				g.i("VPXOR %s, %s, %s", is[t], is[t], is[t])
 			}
@@ -514,23 +484,16 @@ func q5_K(T int) kernel {
 				g.i("VMULPS Y10, Y8, Y12")
 				g.i("VCVTDQ2PS %s, %s", is[t], is[t])
 				g.i("VMULPS %s, Y12, %s", is[t], is[t])
-				g.i("VADDPS %s, %s, %s", frameAcc(t), is[t], is[t])
+				g.i("VADDPS %s, %s, %s", frameAcc(t, h), is[t], is[t])
 				g.i("VMULPS Y10, Y9, Y12")
 				g.i("VCVTDQ2PS Y11, Y11")
 				g.i("VMULPS Y11, Y12, Y11")
 				g.i("VSUBPS Y11, %s, %s", is[t], is[t])
-				g.i("VMOVUPS %s, %s", is[t], frameAcc(t))
-				g.i("ADDQ $296, %s", tok[t])
+				g.i("VMOVUPS %s, %s", is[t], frameAcc(t, h))
 			}
-			g.i("ADDQ $2880, SI")
-			g.i("DECQ CX")
-			g.i("JNZ %s_block", pfx)
 		},
-		result: func(g *gen, t int) string {
-			g.i("VMOVUPS %s, Y8", frameAcc(t))
-			return "Y8"
-		},
-		maskY: "Y9",
+		wstep: 2880,
+		xstep: 296,
 	}
 }
 
