@@ -427,12 +427,12 @@ func quantIQ4NLPadded2(dst []byte, src []float32) {
 	copy(dst, out[:len(dst)])
 }
 
-// gemmPackedFast runs GemmPacked on the AVX-512 path, and the row-lane
-// types' decode (at most maxLaneTok tokens) on the AVX2 path (false: not
-// here).
+// gemmPackedFast runs GemmPacked on the AVX-512 path, and for the row-lane
+// types on the AVX2 path (the lane kernels, maxLaneTok tokens per pass
+// over a tile of rows; false: not here).
 func gemmPackedFast(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx int, y []float32, ldy int) bool {
 	if level() != cpu.AVX512 {
-		if nTok > maxLaneTok || !laneFast(t) {
+		if !laneFast(t) {
 			return false // back to row-major, then Gemm
 		}
 		rowB, _ := packGeom(t, k)

@@ -91,29 +91,49 @@ var lanes512More = map[tensor.Type][maxLaneTok]func(*larg){
 }
 
 // gemvLanesWith is gemvLanes with the kernels ks (by token count − 1):
-// rows [0, m) of the lane-packed matrix w for 1 ≤ nTok ≤ maxLaneTok
-// tokens.
+// rows [0, m) of the lane-packed matrix w (starting at a group) for nTok
+// tokens, y[j·ldy+i] = dot(row i, token j). Up to maxLaneTok tokens it is
+// one pass over the rows; more (prefill) run in tiles of laneTileRows rows,
+// each tile read once per maxLaneTok tokens (from L2 after the first).
+// Every output is the same kernel's, whatever the token count.
 func gemvLanesWith(ks *[maxLaneTok]func(*larg), t tensor.Type, m, nTok, k int, w []byte, x []byte, ldx int, y []float32, ldy int) {
 	nb := k / t.BlockSize()
 	rx := t.VecDotType().RowSize(k)
 	act := laneAct(t)
 	s := getScratch()
 	buf := s.bytes(nTok * nb * act)
-	var a larg
-	a.w = ptr(w)
-	a.nb = nb
-	a.groups = (m + 15) / 16
-	a.gstr = 16 * laneRowB(t, k)
-	a.last = m - 16*(a.groups-1)
 	for j := 0; j < nTok; j++ {
-		pb := buf[j*nb*act : (j+1)*nb*act]
-		prepLanes(t, x[j*ldx:j*ldx+rx], nb, pb)
-		a.xc[j] = ptr(pb)
-		a.y[j] = unsafe.Pointer(&y[j*ldy])
+		prepLanes(t, x[j*ldx:j*ldx+rx], nb, buf[j*nb*act:(j+1)*nb*act])
 	}
-	ks[nTok-1](&a)
+	gstr := 16 * laneRowB(t, k)
+	tile := m
+	if nTok > maxLaneTok {
+		tile = laneTileRows
+	}
+	var a larg
+	for r0 := 0; r0 < m; r0 += tile {
+		rows := min(tile, m-r0)
+		for j0 := 0; j0 < nTok; j0 += maxLaneTok {
+			n := min(maxLaneTok, nTok-j0)
+			a.w = ptr(w[r0/16*gstr:])
+			a.nb = nb
+			a.groups = (rows + 15) / 16
+			a.gstr = gstr
+			a.last = rows - 16*(a.groups-1)
+			for j := 0; j < n; j++ {
+				a.xc[j] = ptr(buf[(j0+j)*nb*act:])
+				a.y[j] = unsafe.Pointer(&y[(j0+j)*ldy+r0])
+			}
+			ks[n-1](&a)
+		}
+	}
 	putScratch(s)
 }
+
+// laneTileRows is how many rows (a multiple of 16) a lane kernel runs for
+// maxLaneTok tokens before the next maxLaneTok in a prefill: 64 rows of
+// 8192 Q8_0 values are 557 KB, kept in L2 for the next tokens.
+const laneTileRows = 64
 
 // laneFast reports whether the lane kernels of type t run on the current
 // path (the AVX-512 kernels for every lane type, the AVX2 ones for those

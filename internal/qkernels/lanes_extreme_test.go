@@ -99,3 +99,39 @@ func TestLanesExtremes(t *testing.T) {
 		}
 	})
 }
+
+// TestLanesTiles checks GemmPacked of the lane types where a prefill runs
+// several tiles of rows and token chunks (more than 64 rows, 6 and 11
+// tokens, a partial last group), at every level, bit for bit as
+// tensor.VecDot.
+func TestLanesTiles(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(23, 24))
+		for ty := range laneTypes {
+			k := 2 * ty.BlockSize()
+			const M = 150
+			vt := ty.VecDotType()
+			rw, rx := ty.RowSize(k), vt.RowSize(k)
+			w := randMatrix(r, ty, M, k, rw, true, 0)
+			p := make([]byte, PackedSize(ty, M, k))
+			Pack(ty, p, w, rw, M, k)
+			for _, nTok := range []int{6, 11} {
+				x := randMatrix(r, vt, nTok, k, rx, false, 1)
+				for _, rr := range [][2]int{{0, M}, {16, 133}, {80, 70}} {
+					r0, m := rr[0], rr[1]
+					ldy := m + 3
+					y := make([]float32, (nTok-1)*ldy+m)
+					GemmPacked(ty, r0, m, nTok, k, p, x, rx, y, ldy)
+					for j := 0; j < nTok; j++ {
+						for i := 0; i < m; i++ {
+							want := tensor.VecDot(ty, k, w[(r0+i)*rw:(r0+i+1)*rw], x[j*rx:(j+1)*rx])
+							if got := y[j*ldy+i]; math.Float32bits(got) != math.Float32bits(want) {
+								t.Fatalf("%s nTok=%d rows %d+%d: y[tok %d][row %d] = %g, VecDot %g", ty, nTok, r0, m, j, i, got, want)
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
