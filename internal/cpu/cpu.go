@@ -57,6 +57,10 @@ type Features struct {
 	AVX, AVX2, FMA, F16C, BMI1, BMI2      bool
 	AVX512F, AVX512BW, AVX512VL, AVX512DQ bool
 	AVX512VNNI, AVX512VBMI, AVX512BITALG  bool
+	// AVXVNNI (VEX VPDPBUSD on 256-bit registers) is not part of any
+	// level: the block family's AVX2 kernels that have a variant using it
+	// check it themselves.
+	AVXVNNI bool
 }
 
 // Family is a set of kernels sharing one requirement per level.
@@ -127,7 +131,11 @@ func init() {
 	}
 	current = best
 	if s := os.Getenv(EnvVar); s != "" {
-		l, err := ParseLevel(s)
+		name, vnni := strings.CutSuffix(strings.ToLower(s), "+vnni")
+		l, err := ParseLevel(name)
+		if err == nil && vnni && l != AVX2 {
+			err = fmt.Errorf("+vnni applies to avx2 only")
+		}
 		if err == nil && l > top {
 			err = fmt.Errorf("level %v not supported on this CPU (best is %v)", l, top)
 		}
@@ -136,13 +144,18 @@ func init() {
 			return
 		}
 		SetLevel(l)
+		if l < AVX512 && !vnni {
+			features.AVXVNNI = false
+		}
 	}
 }
 
 // EnvVar is the environment variable that caps every family's level for
 // the whole process (generic, avx2 or avx512), as SetLevel does: to run
-// the AVX2 path on an AVX-512 machine, e.g. KVSERVE_CPU=avx2. Unset or
-// empty: each family runs its best level.
+// the AVX2 path on an AVX-512 machine, e.g. KVSERVE_CPU=avx2. Below
+// avx512 it also hides AVX-VNNI (an AVX2-only machine such as an AMD EPYC
+// before Zen 4 lacks it) unless the value is avx2+vnni (as on Intel's
+// AVX2 client cores). Unset or empty: each family runs its best level.
 const EnvVar = "KVSERVE_CPU"
 
 var envErr error

@@ -61,7 +61,7 @@ func TestSetLevel(t *testing.T) {
 // every instruction-set extension the family's kernels use at a level is
 // required for it, and a CPU lacking any of them gets a lower level.
 func TestRequirements(t *testing.T) {
-	all := Features{true, true, true, true, true, true, true, true, true, true, true, true, true}
+	all := Features{true, true, true, true, true, true, true, true, true, true, true, true, true, true}
 	need := map[Family]map[Level][]string{
 		Float: {
 			AVX2:   {"AVX", "AVX2", "FMA", "F16C"},

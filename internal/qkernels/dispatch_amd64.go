@@ -436,8 +436,7 @@ func gemmPackedFast(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx i
 			return false // back to row-major, then Gemm
 		}
 		rowB, _ := packGeom(t, k)
-		ks := lanesAVX2[t]
-		gemvLanesWith(&ks, t, m, nTok, k, p[r0*rowB:], x, ldx, y, ldy)
+		gemvLanesWith(lanesAVX2For(t), t, m, nTok, k, p[r0*rowB:], x, ldx, y, ldy)
 		return true
 	}
 	rowB, cb := packGeom(t, k)

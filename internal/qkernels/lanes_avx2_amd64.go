@@ -29,6 +29,18 @@ func lanesQ8_0x3AVX2(a *larg)
 func lanesQ8_0x4AVX2(a *larg)
 
 //go:noescape
+func lanesQ8_0x1AVXVNNI(a *larg)
+
+//go:noescape
+func lanesQ8_0x2AVXVNNI(a *larg)
+
+//go:noescape
+func lanesQ8_0x3AVXVNNI(a *larg)
+
+//go:noescape
+func lanesQ8_0x4AVXVNNI(a *larg)
+
+//go:noescape
 func lanesQ4_Kx1AVX2(a *larg)
 
 //go:noescape
@@ -82,6 +94,27 @@ var lanesAVX2 = map[tensor.Type][maxLaneTok]func(*larg){
 	tensor.Q4_K: {lanesQ4_Kx1AVX2, lanesQ4_Kx2AVX2, lanesQ4_Kx3AVX2, lanesQ4_Kx4AVX2},
 	tensor.Q5_K: {lanesQ5_Kx1AVX2, lanesQ5_Kx2AVX2, lanesQ5_Kx3AVX2, lanesQ5_Kx4AVX2},
 	tensor.Q6_K: {lanesQ6_Kx1AVX2, lanesQ6_Kx2AVX2, lanesQ6_Kx3AVX2, lanesQ6_Kx4AVX2},
+}
+
+// lanesVNNI are the AVX2 lane kernels using AVX-VNNI (VEX VPDPBUSD), run
+// instead of lanesAVX2's where laneVNNI.
+var lanesVNNI = map[tensor.Type][maxLaneTok]func(*larg){
+	tensor.Q8_0: {lanesQ8_0x1AVXVNNI, lanesQ8_0x2AVXVNNI, lanesQ8_0x3AVXVNNI, lanesQ8_0x4AVXVNNI},
+}
+
+// laneVNNI is whether the AVX2 path runs lanesVNNI (the CPU has AVX-VNNI;
+// tests switch it off to check the other kernels too).
+var laneVNNI = cpu.Has().AVXVNNI
+
+// lanesAVX2For returns the AVX2 lane kernels of type t.
+func lanesAVX2For(t tensor.Type) *[maxLaneTok]func(*larg) {
+	if laneVNNI {
+		if ks, ok := lanesVNNI[t]; ok {
+			return &ks
+		}
+	}
+	ks := lanesAVX2[t]
+	return &ks
 }
 
 // lanes512More are the AVX-512 lane kernels of the types gemvLanes does

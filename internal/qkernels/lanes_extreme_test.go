@@ -61,7 +61,7 @@ func extremeRow(r *rand.Rand, t tensor.Type, n, fill int) []byte {
 // activations of extreme bytes (all 0x80, all 0xff, mixtures): each output
 // bit for bit as tensor.VecDot.
 func TestLanesExtremes(t *testing.T) {
-	forLevels(t, func(t *testing.T) {
+	forLaneLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(21, 22))
 		for ty := range laneTypes {
 			k := 3 * ty.BlockSize()
@@ -105,7 +105,7 @@ func TestLanesExtremes(t *testing.T) {
 // tokens, a partial last group), at every level, bit for bit as
 // tensor.VecDot.
 func TestLanesTiles(t *testing.T) {
-	forLevels(t, func(t *testing.T) {
+	forLaneLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(23, 24))
 		for ty := range laneTypes {
 			k := 2 * ty.BlockSize()

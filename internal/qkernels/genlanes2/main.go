@@ -68,6 +68,60 @@ type kernel struct {
 	wstep, xstep  int
 }
 
+// vpdpbusdVEX emits the AVX-VNNI VPDPBUSD acc, u, x (acc += the dword
+// sums of the unsigned bytes of u times the signed bytes of x, all Y
+// registers): VEX.256.66.0F38.W0 50 /r, as bytes (the Go assembler encodes
+// only the AVX-512 form).
+func (g *gen) vpdpbusdVEX(acc, u, x int) {
+	b1 := 0x40 | 0x02 // ~X = 1, map 0F38
+	if acc < 8 {
+		b1 |= 0x80 // ~R
+	}
+	if x < 8 {
+		b1 |= 0x20 // ~B
+	}
+	b2 := (^u&15)<<3 | 0x04 | 0x01 // W0, ~vvvv, L = 256, pp = 66
+	g.i("BYTE $0xc4; BYTE $0x%02x; BYTE $0x%02x; BYTE $0x50; BYTE $0x%02x // VPDPBUSD Y%d, Y%d, Y%d (AVX-VNNI)",
+		b1, b2, 0xc0|(acc&7)<<3|(x&7), acc, u, x)
+}
+
+// q8_0VNNI is the Q8_0 kernel for T tokens on AVX2 with AVX-VNNI: q8_0's
+// frame with the AVX-512 kernel's arithmetic (VPDPBUSD of w+128 with the
+// broadcast activations, exact int32 sums).
+//
+// Registers: Y4–Y7 integer sums, Y8 weights, Y9–Y12 broadcast
+// activations, Y13 scratch; accumulators in the frame.
+func q8_0VNNI(T int) kernel {
+	name := fmt.Sprintf("lanesQ8_0x%dAVXVNNI", T)
+	k := q8_0(T)
+	k.name = name
+	k.comment = fmt.Sprintf("%s: %d token(s) × 16 rows per pass over row-lane packed Q8_0 (AVX-VNNI).", name, T)
+	k.setup = func(g *gen) {}
+	k.body = func(g *gen, h int) {
+		for t := 0; t < T; t++ {
+			g.i("VPBROADCASTD 4(%s), Y%d", tok[t], 4+t)
+		}
+		for j := 0; j < 8; j++ {
+			g.i("VMOVDQU %d(SI), Y8", 64*j+32*h)
+			for t := 0; t < T; t++ {
+				g.i("VPBROADCASTD %d(%s), Y%d", 8+4*j, tok[t], 9+t)
+				g.vpdpbusdVEX(4+t, 8, 9+t)
+			}
+		}
+		g.i("VCVTPH2PS %d(DI), Y8", 16*h)
+		for t := 0; t < T; t++ {
+			is := fmt.Sprintf("Y%d", 4+t)
+			g.i("VCVTDQ2PS %s, %s", is, is)
+			g.i("VBROADCASTSS (%s), Y9", tok[t])
+			g.i("VMULPS Y9, Y8, Y9")
+			g.i("VMULPS Y9, %s, %s", is, is)
+			g.i("VADDPS %s, %s, %s", frameAcc(t, h), is, is)
+			g.i("VMOVUPS %s, %s", is, frameAcc(t, h))
+		}
+	}
+	return k
+}
+
 // frameAcc is token t's accumulators of half h in the frame.
 func frameAcc(t, h int) string { return fmt.Sprintf("%d(SP)", 64*t+32*h) }
 
@@ -617,6 +671,9 @@ func main() {
 		for T := 1; T <= 4; T++ {
 			g.emit(mk(T), T)
 		}
+	}
+	for T := 1; T <= 4; T++ {
+		g.emit(q8_0VNNI(T), T)
 	}
 	write("lanes_avx2_amd64.s", g)
 	// The AVX-512 Q5_K kernels (genlanes writes the other AVX-512 ones).
