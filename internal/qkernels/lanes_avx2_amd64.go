@@ -41,6 +41,42 @@ func lanesQ8_0x3AVXVNNI(a *larg)
 func lanesQ8_0x4AVXVNNI(a *larg)
 
 //go:noescape
+func lanesQ4_Kx1AVXVNNI(a *larg)
+
+//go:noescape
+func lanesQ4_Kx2AVXVNNI(a *larg)
+
+//go:noescape
+func lanesQ4_Kx3AVXVNNI(a *larg)
+
+//go:noescape
+func lanesQ4_Kx4AVXVNNI(a *larg)
+
+//go:noescape
+func lanesQ5_Kx1AVXVNNI(a *larg)
+
+//go:noescape
+func lanesQ5_Kx2AVXVNNI(a *larg)
+
+//go:noescape
+func lanesQ5_Kx3AVXVNNI(a *larg)
+
+//go:noescape
+func lanesQ5_Kx4AVXVNNI(a *larg)
+
+//go:noescape
+func lanesQ6_Kx1AVXVNNI(a *larg)
+
+//go:noescape
+func lanesQ6_Kx2AVXVNNI(a *larg)
+
+//go:noescape
+func lanesQ6_Kx3AVXVNNI(a *larg)
+
+//go:noescape
+func lanesQ6_Kx4AVXVNNI(a *larg)
+
+//go:noescape
 func lanesQ4_Kx1AVX2(a *larg)
 
 //go:noescape
@@ -100,6 +136,9 @@ var lanesAVX2 = map[tensor.Type][maxLaneTok]func(*larg){
 // instead of lanesAVX2's where laneVNNI.
 var lanesVNNI = map[tensor.Type][maxLaneTok]func(*larg){
 	tensor.Q8_0: {lanesQ8_0x1AVXVNNI, lanesQ8_0x2AVXVNNI, lanesQ8_0x3AVXVNNI, lanesQ8_0x4AVXVNNI},
+	tensor.Q4_K: {lanesQ4_Kx1AVXVNNI, lanesQ4_Kx2AVXVNNI, lanesQ4_Kx3AVXVNNI, lanesQ4_Kx4AVXVNNI},
+	tensor.Q5_K: {lanesQ5_Kx1AVXVNNI, lanesQ5_Kx2AVXVNNI, lanesQ5_Kx3AVXVNNI, lanesQ5_Kx4AVXVNNI},
+	tensor.Q6_K: {lanesQ6_Kx1AVXVNNI, lanesQ6_Kx2AVXVNNI, lanesQ6_Kx3AVXVNNI, lanesQ6_Kx4AVXVNNI},
 }
 
 // laneVNNI is whether the AVX2 path runs lanesVNNI (the CPU has AVX-VNNI;

@@ -277,8 +277,11 @@ func q8_0(T int) kernel {
 // Registers: Y0–Y3 integer sums, Y4–Y7 the sub-block's int16 sums, Y8
 // weights, Y9 nibbles, Y10–Y11 scratch, Y12 scratch, Y15 the bytes 0x0f;
 // accumulators in the frame.
-func q4_K(T int) kernel {
+func q4_K(T int, vnni bool) kernel {
 	name := fmt.Sprintf("lanesQ4_Kx%dAVX2", T)
+	if vnni {
+		name = fmt.Sprintf("lanesQ4_Kx%dAVXVNNI", T)
+	}
 	is := []string{"Y0", "Y1", "Y2", "Y3"}
 	s16 := []string{"Y4", "Y5", "Y6", "Y7"}
 	return kernel{
@@ -305,12 +308,23 @@ func q4_K(T int) kernel {
 					}
 					for t := 0; t < T; t++ {
 						g.i("VPBROADCASTD %d(%s), Y10", 40+64*p+32*hi+4*j, tok[t])
+						if vnni { // int32 sums
+							g.vpdpbusdVEX(4+t, 9, 10)
+							continue
+						}
 						g.i("VPMADDUBSW Y10, Y9, Y10")
 						g.i("VPADDW Y10, %s, %s", s16[t], s16[t])
 					}
 				}
-				// The scale in both words of each row's lane.
 				g.i("VPMOVZXBD %d(SI), Y10", 2048+16*sb+8*h)
+				if vnni {
+					for t := 0; t < T; t++ {
+						g.i("VPMULLD Y10, %s, %s", s16[t], s16[t])
+						g.i("VPADDD %s, %s, %s", s16[t], is[t], is[t])
+					}
+					continue
+				}
+				// The scale in both words of each row's lane.
 				g.i("VPSLLD $16, Y10, Y11")
 				g.i("VPOR Y11, Y10, Y10")
 				for t := 0; t < T; t++ {
@@ -357,8 +371,11 @@ func q4_K(T int) kernel {
 // Registers: Y0–Y3 integer sums, Y4–Y7 the sub-block's 4 value vectors,
 // Y8–Y10 scratch, Y11 the scales, Y12 the words 1, Y13 the bytes 0x0f,
 // Y14 the bytes 0x30, Y15 scratch; accumulators in the frame.
-func q6_K(T int) kernel {
+func q6_K(T int, vnni bool) kernel {
 	name := fmt.Sprintf("lanesQ6_Kx%dAVX2", T)
+	if vnni {
+		name = fmt.Sprintf("lanesQ6_Kx%dAVXVNNI", T)
+	}
 	is := []string{"Y0", "Y1", "Y2", "Y3"}
 	v := []string{"Y4", "Y5", "Y6", "Y7"}
 	return kernel{
@@ -414,6 +431,13 @@ func q6_K(T int) kernel {
 							x := func(jj int) int { return 72 + 128*h2 + 32*c + 4*(4*jh+jj) }
 							g.i("VPBROADCASTD %d(%s), Y8", 4+4*k, tok[t])
 							for pr := 0; pr < 2; pr++ {
+								if vnni {
+									g.i("VPBROADCASTD %d(%s), Y9", x(2*pr), tok[t])
+									g.vpdpbusdVEX(8, 4+2*pr, 9)
+									g.i("VPBROADCASTD %d(%s), Y10", x(2*pr+1), tok[t])
+									g.vpdpbusdVEX(8, 5+2*pr, 10)
+									continue
+								}
 								g.i("VPBROADCASTD %d(%s), Y9", x(2*pr), tok[t])
 								g.i("VPMADDUBSW Y9, %s, Y9", v[2*pr])
 								g.i("VPBROADCASTD %d(%s), Y10", x(2*pr+1), tok[t])
@@ -472,8 +496,11 @@ func (g *gen) shiftBit(src, dst, mask string, b int, evex bool) {
 // Registers: Y0–Y3 integer sums, Y4–Y7 int16 sums, Y8 weights, Y9 values,
 // Y10–Y12 scratch, Y13 the bytes 0x10, Y14 the scale words, Y15 the bytes
 // 0x0f; accumulators in the frame.
-func q5_K(T int) kernel {
+func q5_K(T int, vnni bool) kernel {
 	name := fmt.Sprintf("lanesQ5_Kx%dAVX2", T)
+	if vnni {
+		name = fmt.Sprintf("lanesQ5_Kx%dAVXVNNI", T)
+	}
 	is := []string{"Y0", "Y1", "Y2", "Y3"}
 	s16 := []string{"Y4", "Y5", "Y6", "Y7"}
 	return kernel{
@@ -490,10 +517,16 @@ func q5_K(T int) kernel {
 			for sb := 0; sb < 8; sb++ { // sub-block: pair p, low or high nibble
 				p, hi := sb/2, sb%2
 				g.i("VPMOVZXBD %d(SI), Y14", 2560+16*sb+8*h)
-				g.i("VPSLLD $16, Y14, Y10")
-				g.i("VPOR Y10, Y14, Y14")
+				if !vnni {
+					g.i("VPSLLD $16, Y14, Y10")
+					g.i("VPOR Y10, Y14, Y14")
+				}
+				flush := 4 // int16 sums: 4 dwords at most
+				if vnni {
+					flush = 8 // int32 sums
+				}
 				for j := 0; j < 8; j++ {
-					if j%4 == 0 {
+					if j%flush == 0 {
 						for t := 0; t < T; t++ {
 							g.i("VPXOR %s, %s, %s", s16[t], s16[t], s16[t])
 						}
@@ -511,12 +544,20 @@ func q5_K(T int) kernel {
 					g.i("VPOR Y8, Y9, Y9")
 					for t := 0; t < T; t++ {
 						g.i("VPBROADCASTD %d(%s), Y10", 40+64*p+32*hi+4*j, tok[t])
+						if vnni {
+							g.vpdpbusdVEX(4+t, 9, 10)
+							continue
+						}
 						g.i("VPMADDUBSW Y10, Y9, Y10")
 						g.i("VPADDW Y10, %s, %s", s16[t], s16[t])
 					}
-					if j%4 == 3 {
+					if j%flush == flush-1 {
 						for t := 0; t < T; t++ {
-							g.i("VPMADDWD Y14, %s, %s", s16[t], s16[t])
+							if vnni {
+								g.i("VPMULLD Y14, %s, %s", s16[t], s16[t])
+							} else {
+								g.i("VPMADDWD Y14, %s, %s", s16[t], s16[t])
+							}
 							g.i("VPADDD %s, %s, %s", s16[t], is[t], is[t])
 						}
 					}
@@ -667,13 +708,20 @@ func main() {
 		fmt.Fprintf(&g.b, "DATA ·lanemask<>+%d(SB)/8, $%s\n", 8*i, v)
 	}
 	g.b.WriteString("GLOBL ·lanemask<>(SB), RODATA|NOPTR, $64\n")
-	for _, mk := range []func(int) kernel{q8_0, q4_K, q5_K, q6_K} {
+	for _, vnni := range []bool{false, true} {
+		mks := []func(int, bool) kernel{q4_K, q5_K, q6_K}
 		for T := 1; T <= 4; T++ {
-			g.emit(mk(T), T)
+			if vnni {
+				g.emit(q8_0VNNI(T), T)
+			} else {
+				g.emit(q8_0(T), T)
+			}
 		}
-	}
-	for T := 1; T <= 4; T++ {
-		g.emit(q8_0VNNI(T), T)
+		for _, mk := range mks {
+			for T := 1; T <= 4; T++ {
+				g.emit(mk(T, vnni), T)
+			}
+		}
 	}
 	write("lanes_avx2_amd64.s", g)
 	// The AVX-512 Q5_K kernels (genlanes writes the other AVX-512 ones).
