@@ -3,6 +3,7 @@ package qkernels
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"unsafe"
 
 	"github.com/kvserve/kvserve/internal/tensor"
@@ -236,6 +237,22 @@ func unpackLaneQ4_K(rec []byte, r int, blk []byte) {
 	copy(blk[2:4], rec[2336+2*r:])
 }
 
+// sumInt8x32 is the sum of the 32 int8 values in q, 8 at a time: the
+// unsigned sum of each word's bytes (pairs added in 16-bit lanes, then the
+// lanes by a multiply) minus 256 per byte with the sign bit set.
+func sumInt8x32(q []byte) int32 {
+	const lo, sign = 0x00ff00ff00ff00ff, 0x8080808080808080
+	_ = q[31]
+	var t uint64
+	neg := 0
+	for i := 0; i < 32; i += 8 {
+		v := binary.LittleEndian.Uint64(q[i:])
+		t += v&lo + v>>8&lo
+		neg += bits.OnesCount64(v & sign)
+	}
+	return int32(t*0x0001000100010001>>48) - 256*int32(neg)
+}
+
 // prepLanes writes one token's prepared activations (x: nb blocks of the
 // vec-dot type) for the lane kernels into dst (nb·laneAct bytes).
 func prepLanes(t tensor.Type, x []byte, nb int, dst []byte) {
@@ -271,10 +288,7 @@ func prepLanes(t tensor.Type, x []byte, nb int, dst []byte) {
 		blk := x[b*34 : b*34+34]
 		o := dst[b*40 : (b+1)*40]
 		d := tensor.F16ToF32(binary.LittleEndian.Uint16(blk))
-		var s int32
-		for _, q := range blk[2:34] {
-			s += int32(int8(q))
-		}
+		s := sumInt8x32(blk[2:34])
 		binary.LittleEndian.PutUint32(o, math.Float32bits(d))
 		binary.LittleEndian.PutUint32(o[4:], uint32(-128*s))
 		copy(o[8:40], blk[2:34])

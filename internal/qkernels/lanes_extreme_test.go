@@ -135,3 +135,25 @@ func TestLanesTiles(t *testing.T) {
 		}
 	})
 }
+
+func TestSumInt8x32(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	q := make([]byte, 32)
+	for trial := 0; trial < 2000; trial++ {
+		var want int32
+		for i := range q {
+			switch trial % 4 {
+			case 0:
+				q[i] = 0x80
+			case 1:
+				q[i] = 0x7f
+			default:
+				q[i] = byte(r.Uint32())
+			}
+			want += int32(int8(q[i]))
+		}
+		if got := sumInt8x32(q); got != want {
+			t.Fatalf("sumInt8x32(%x) = %d, want %d", q, got, want)
+		}
+	}
+}
