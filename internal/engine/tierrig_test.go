@@ -80,8 +80,14 @@ func tierScheduler(t *testing.T, e *engine.Engine, o engine.SchedulerOptions) (s
 // on (slot < 0: the scheduler chooses) and returns its result.
 func ask(t *testing.T, s *engine.Scheduler, prompt []int, slot, nPredict int) *engine.Result {
 	t.Helper()
-	ch, err := s.Submit(context.Background(), &engine.Request{Prompt: prompt, NPredict: nPredict, Sample: greedy(),
+	return submit(t, s, &engine.Request{Prompt: prompt, NPredict: nPredict, Sample: greedy(),
 		SlotID: slot, IgnoreEOS: true, CachePrompt: true})
+}
+
+// submit runs r and returns its result.
+func submit(t *testing.T, s *engine.Scheduler, r *engine.Request) *engine.Result {
+	t.Helper()
+	ch, err := s.Submit(context.Background(), r)
 	if err != nil {
 		t.Fatal(err)
 	}
