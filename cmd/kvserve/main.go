@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kvserve/kvserve/internal/cpu"
 	"github.com/kvserve/kvserve/internal/server"
 )
 
@@ -56,6 +57,10 @@ use the embedded default model (kvtest-27m, Q8_0: a small test model).
 func main() {
 	if len(os.Args) < 2 {
 		usage(os.Stderr)
+		os.Exit(2)
+	}
+	if err := cpu.EnvError(); err != nil {
+		fmt.Fprintf(os.Stderr, "kvserve: %v\n", err)
 		os.Exit(2)
 	}
 	name := os.Args[1]

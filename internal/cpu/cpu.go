@@ -1,7 +1,8 @@
 // Package cpu owns what the kernel packages know about the processor: the
 // instruction-set extensions they use (read once from golang.org/x/sys/cpu),
 // the level (generic, AVX2, AVX-512) each kernel family runs at, and the
-// override tests and benchmarks use to force a level (SetLevel, Levels).
+// override tests and benchmarks use to force a level (SetLevel, Levels),
+// and the KVSERVE_CPU environment variable that caps it for a process.
 //
 // The two kernel families need different extensions for the same level, so
 // each has its own requirements and its own best level on a given CPU:
@@ -19,7 +20,11 @@
 // is generic.
 package cpu
 
-import "fmt"
+import (
+	"fmt"
+	"os"
+	"strings"
+)
 
 // Level identifies a kernel implementation path.
 type Level int
@@ -52,6 +57,10 @@ type Features struct {
 	AVX, AVX2, FMA, F16C, BMI1, BMI2      bool
 	AVX512F, AVX512BW, AVX512VL, AVX512DQ bool
 	AVX512VNNI, AVX512VBMI, AVX512BITALG  bool
+	// AVXVNNI (VEX VPDPBUSD on 256-bit registers) is not part of any
+	// level: the block family's AVX2 kernels that have a variant using it
+	// check it themselves.
+	AVXVNNI bool
 }
 
 // Family is a set of kernels sharing one requirement per level.
@@ -121,6 +130,49 @@ func init() {
 		top = max(top, best[f])
 	}
 	current = best
+	if s := os.Getenv(EnvVar); s != "" {
+		name, vnni := strings.CutSuffix(strings.ToLower(s), "+vnni")
+		l, err := ParseLevel(name)
+		if err == nil && vnni && l != AVX2 {
+			err = fmt.Errorf("+vnni applies to avx2 only")
+		}
+		if err == nil && l > top {
+			err = fmt.Errorf("level %v not supported on this CPU (best is %v)", l, top)
+		}
+		if err != nil {
+			envErr = fmt.Errorf("%s=%q: %w", EnvVar, s, err)
+			return
+		}
+		SetLevel(l)
+		if l < AVX512 && !vnni {
+			features.AVXVNNI = false
+		}
+	}
+}
+
+// EnvVar is the environment variable that caps every family's level for
+// the whole process (generic, avx2 or avx512), as SetLevel does: to run
+// the AVX2 path on an AVX-512 machine, e.g. KVSERVE_CPU=avx2. Below
+// avx512 it also hides AVX-VNNI (an AVX2-only machine such as an AMD EPYC
+// before Zen 4 lacks it) unless the value is avx2+vnni (as on Intel's
+// AVX2 client cores). Unset or empty: each family runs its best level.
+const EnvVar = "KVSERVE_CPU"
+
+var envErr error
+
+// EnvError is the error of a bad EnvVar value (unknown, or a level this
+// CPU lacks), which was then ignored; nil if it was unset or applied.
+// Commands report it and exit.
+func EnvError() error { return envErr }
+
+// ParseLevel parses a level's name as Level.String writes it.
+func ParseLevel(s string) (Level, error) {
+	for l := Generic; l <= AVX512; l++ {
+		if strings.EqualFold(s, l.String()) {
+			return l, nil
+		}
+	}
+	return Generic, fmt.Errorf("unknown CPU level %q (want generic, avx2 or avx512)", s)
 }
 
 // Has returns the CPU's features.

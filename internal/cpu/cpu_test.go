@@ -8,6 +8,7 @@ func TestLevels(t *testing.T) {
 		t.Fatalf("Levels() = %v", ls)
 	}
 	t.Logf("features %+v; paths: %v; float %v, block %v", Has(), ls, Float.Level(), Block.Level())
+	defer SetLevel(ls[len(ls)-1])() // undo a KVSERVE_CPU cap
 	for f := range numFamilies {
 		fl := f.Levels()
 		if fl[0] != Generic || fl[len(fl)-1] != f.Level() || f.Level() != f.Best() {
@@ -35,6 +36,7 @@ func TestLevels(t *testing.T) {
 
 func TestSetLevel(t *testing.T) {
 	ls := Levels()
+	defer SetLevel(ls[len(ls)-1])()
 	restore := SetLevel(Generic)
 	if Float.Level() != Generic || Block.Level() != Generic {
 		t.Fatal("SetLevel(Generic) did not take")
@@ -59,7 +61,7 @@ func TestSetLevel(t *testing.T) {
 // every instruction-set extension the family's kernels use at a level is
 // required for it, and a CPU lacking any of them gets a lower level.
 func TestRequirements(t *testing.T) {
-	all := Features{true, true, true, true, true, true, true, true, true, true, true, true, true}
+	all := Features{true, true, true, true, true, true, true, true, true, true, true, true, true, true}
 	need := map[Family]map[Level][]string{
 		Float: {
 			AVX2:   {"AVX", "AVX2", "FMA", "F16C"},
@@ -99,5 +101,21 @@ func TestRequirements(t *testing.T) {
 	// block kernels drop to AVX2.
 	if x := without("AVX512VNNI"); bestLevel(Float, x) != AVX512 || bestLevel(Block, x) != AVX2 {
 		t.Errorf("no VNNI: float %v, block %v", bestLevel(Float, x), bestLevel(Block, x))
+	}
+}
+
+func TestParseLevel(t *testing.T) {
+	for _, l := range []Level{Generic, AVX2, AVX512} {
+		if got, err := ParseLevel(l.String()); got != l || err != nil {
+			t.Errorf("ParseLevel(%q) = %v, %v", l.String(), got, err)
+		}
+	}
+	if got, err := ParseLevel("AVX2"); got != AVX2 || err != nil {
+		t.Errorf("ParseLevel(AVX2) = %v, %v", got, err)
+	}
+	for _, s := range []string{"", "sse4", "avx-512"} {
+		if _, err := ParseLevel(s); err == nil {
+			t.Errorf("ParseLevel(%q): no error", s)
+		}
 	}
 }

@@ -26,7 +26,7 @@ func TestRepackIdentical(t *testing.T) {
 	}
 	shared := testassets.Dir(t)
 	dir := t.TempDir()
-	for _, c := range []struct{ preset, typ string }{{"tiny-llama", "q8_0"}, {"tiny-qwen3", "q4_k_m"}, {"tiny-llama", "f16"}} {
+	for _, c := range []struct{ preset, typ string }{{"tiny-llama", "q8_0"}, {"tiny-qwen3", "q4_k_m"}, {"tiny-llama", "q5_k_m"}, {"tiny-llama", "f16"}} {
 		t.Run(c.preset+"/"+c.typ, func(t *testing.T) {
 			p, err := synth.Lookup(c.preset)
 			if err != nil {

@@ -17,7 +17,7 @@ type PackStats struct {
 
 // Pack copies every weight matrix that this machine's kernels read faster
 // in the packed layout (ops.CanPack: quantized weights on the AVX-512
-// path; docs/kernels.md) into one anonymous memory region in that layout,
+// path, the row-lane types on AVX2; docs/kernels.md) into one anonymous memory region in that layout,
 // and tells the OS that the file mapping's pages of those matrices are no
 // longer needed (gguf.File.Release), so the resident set holds each weight
 // once. Outputs do not change: packed products are bit-identical to the

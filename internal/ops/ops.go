@@ -128,7 +128,8 @@ func Activations(vt tensor.Type, buf []byte, x []float32) []byte {
 
 // CanPack reports whether matrices of type t with rows of k values have a
 // packed layout that this machine's kernels read in place, and faster:
-// kernels.CanPack or qkernels.CanPack on the AVX-512 path (PackFast).
+// kernels.CanPack on the AVX-512 path (PackFast), or qkernels.CanPack where
+// qkernels.PackFastFor(t) (the AVX-512 path; the row-lane types on AVX2).
 // Packing is a speed choice only: GemmPacked equals Gemm bit for bit on
 // every path.
 func CanPack(t tensor.Type, k int) bool {
@@ -136,7 +137,7 @@ func CanPack(t tensor.Type, k int) bool {
 	case tensor.FloatKernels:
 		return t.Has(tensor.KGemm) && kernels.PackFast() && kernels.CanPack(t, k)
 	case tensor.BlockKernels:
-		return qkernels.PackFast() && qkernels.CanPack(t, k)
+		return qkernels.PackFastFor(t) && qkernels.CanPack(t, k)
 	}
 	return false
 }

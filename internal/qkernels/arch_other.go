@@ -33,3 +33,7 @@ func gemmPackedFast(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx i
 // PackFast reports whether packed weights (Pack) are read in place here:
 // never off amd64.
 func PackFast() bool { return false }
+
+// PackFastFor reports whether packed weights of type t are read in place
+// here: never off amd64.
+func PackFastFor(t tensor.Type) bool { return false }

@@ -427,10 +427,17 @@ func quantIQ4NLPadded2(dst []byte, src []float32) {
 	copy(dst, out[:len(dst)])
 }
 
-// gemmPackedFast runs GemmPacked on the AVX-512 path (false: not here).
+// gemmPackedFast runs GemmPacked on the AVX-512 path, and for the row-lane
+// types on the AVX2 path (the lane kernels, maxLaneTok tokens per pass
+// over a tile of rows; false: not here).
 func gemmPackedFast(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx int, y []float32, ldy int) bool {
 	if level() != cpu.AVX512 {
-		return false
+		if !laneFast(t) {
+			return false // back to row-major, then Gemm
+		}
+		rowB, _ := packGeom(t, k)
+		gemvLanesWith(lanesAVX2For(t), t, m, nTok, k, p[r0*rowB:], x, ldx, y, ldy)
+		return true
 	}
 	rowB, cb := packGeom(t, k)
 	w := p[r0*rowB:]
@@ -438,7 +445,11 @@ func gemmPackedFast(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx i
 	if laneTypes[t] {
 		switch {
 		case nTok <= maxLaneTok:
-			gemvLanes(t, m, nTok, k, w, x, ldx, y, ldy)
+			if ks, ok := lanes512More[t]; ok {
+				gemvLanesWith(&ks, t, m, nTok, k, w, x, ldx, y, ldy)
+			} else {
+				gemvLanes(t, m, nTok, k, w, x, ldx, y, ldy)
+			}
 		case legacy:
 			gemmL512p(t, m, nTok, k, w, rowB, true, x, ldx, y, ldy)
 		default:
@@ -472,6 +483,13 @@ func gemmPackedFast(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx i
 // PackFast reports whether packed weights (Pack) are read in place here:
 // the AVX-512 path.
 func PackFast() bool { return level() == cpu.AVX512 }
+
+// PackFastFor reports whether packed weights of type t are read in place
+// (and faster) on the current path: every packed type on the AVX-512
+// path; on the AVX2 path the row-lane types with AVX2 kernels
+// (lanes_avx2_amd64.go), whose decode reads them in place (prefill copies
+// them back to row-major per tile of rows).
+func PackFastFor(t tensor.Type) bool { return PackFast() || laneFast(t) }
 
 // packedBlockRows is how many packed rows the two-token matrix-vector
 // product runs per token before moving on: their bytes (557 KB for rows of

@@ -4,3 +4,4 @@ package qkernels
 //go:generate go run ./gen
 //go:generate go run ./genlanes
 //go:generate go run ./genlowbit
+//go:generate go run ./genlanes2

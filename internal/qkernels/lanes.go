@@ -3,6 +3,7 @@ package qkernels
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"unsafe"
 
 	"github.com/kvserve/kvserve/internal/tensor"
@@ -54,8 +55,10 @@ import (
 // 16 values −32·bsums[k] as int32, padding, the quants); isum =
 // Σ sc_k·(−32·bsums_k + Σ q·x) exactly, acc = acc + (dw·dx)·float32(isum).
 
+// Q5_K: see lanes_q5k.go.
+
 // laneTypes are the types packed in the row-lane layout.
-var laneTypes = map[tensor.Type]bool{tensor.Q8_0: true, tensor.Q4_K: true, tensor.Q6_K: true}
+var laneTypes = map[tensor.Type]bool{tensor.Q8_0: true, tensor.Q4_K: true, tensor.Q5_K: true, tensor.Q6_K: true}
 
 // laneRec is the bytes of one group of 16 rows per block (super-block),
 // laneAct the bytes of one token's prepared block (super-block).
@@ -63,6 +66,8 @@ func laneRec(t tensor.Type) int {
 	switch t {
 	case tensor.Q4_K:
 		return 2368
+	case tensor.Q5_K:
+		return laneRecQ5_K
 	case tensor.Q6_K:
 		return 3360
 	}
@@ -71,7 +76,7 @@ func laneRec(t tensor.Type) int {
 
 func laneAct(t tensor.Type) int {
 	switch t {
-	case tensor.Q4_K:
+	case tensor.Q4_K, tensor.Q5_K:
 		return 296
 	case tensor.Q6_K:
 		return 328
@@ -101,6 +106,8 @@ func packLanes(t tensor.Type, dst, w []byte, ldw, m, k int) {
 				switch t {
 				case tensor.Q4_K:
 					packLaneQ4_K(grp[b*2368:(b+1)*2368], r, blk)
+				case tensor.Q5_K:
+					packLaneQ5_K(grp[b*laneRecQ5_K:(b+1)*laneRecQ5_K], r, blk)
 				case tensor.Q6_K:
 					laneQ6_K(grp[b*3360:(b+1)*3360], r, blk, true)
 				default:
@@ -195,6 +202,9 @@ func unpackLanes(t tensor.Type, k int, p []byte, r0, m int, dst []byte) {
 			case tensor.Q4_K:
 				unpackLaneQ4_K(grp[b*2368:(b+1)*2368], r, blk)
 				continue
+			case tensor.Q5_K:
+				unpackLaneQ5_K(grp[b*laneRecQ5_K:(b+1)*laneRecQ5_K], r, blk)
+				continue
 			case tensor.Q6_K:
 				laneQ6_K(grp[b*3360:(b+1)*3360], r, blk, false)
 				continue
@@ -227,6 +237,22 @@ func unpackLaneQ4_K(rec []byte, r int, blk []byte) {
 	copy(blk[2:4], rec[2336+2*r:])
 }
 
+// sumInt8x32 is the sum of the 32 int8 values in q, 8 at a time: the
+// unsigned sum of each word's bytes (pairs added in 16-bit lanes, then the
+// lanes by a multiply) minus 256 per byte with the sign bit set.
+func sumInt8x32(q []byte) int32 {
+	const lo, sign = 0x00ff00ff00ff00ff, 0x8080808080808080
+	_ = q[31]
+	var t uint64
+	neg := 0
+	for i := 0; i < 32; i += 8 {
+		v := binary.LittleEndian.Uint64(q[i:])
+		t += v&lo + v>>8&lo
+		neg += bits.OnesCount64(v & sign)
+	}
+	return int32(t*0x0001000100010001>>48) - 256*int32(neg)
+}
+
 // prepLanes writes one token's prepared activations (x: nb blocks of the
 // vec-dot type) for the lane kernels into dst (nb·laneAct bytes).
 func prepLanes(t tensor.Type, x []byte, nb int, dst []byte) {
@@ -244,7 +270,7 @@ func prepLanes(t tensor.Type, x []byte, nb int, dst []byte) {
 		}
 		return
 	}
-	if t == tensor.Q4_K {
+	if t == tensor.Q4_K || t == tensor.Q5_K {
 		for b := 0; b < nb; b++ {
 			blk := x[b*292 : b*292+292]
 			o := dst[b*296 : (b+1)*296]
@@ -262,10 +288,7 @@ func prepLanes(t tensor.Type, x []byte, nb int, dst []byte) {
 		blk := x[b*34 : b*34+34]
 		o := dst[b*40 : (b+1)*40]
 		d := tensor.F16ToF32(binary.LittleEndian.Uint16(blk))
-		var s int32
-		for _, q := range blk[2:34] {
-			s += int32(int8(q))
-		}
+		s := sumInt8x32(blk[2:34])
 		binary.LittleEndian.PutUint32(o, math.Float32bits(d))
 		binary.LittleEndian.PutUint32(o[4:], uint32(-128*s))
 		copy(o[8:40], blk[2:34])

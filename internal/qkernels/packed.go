@@ -30,8 +30,10 @@ import (
 // matrices directly; the GEMM (prefill) copies each batch of 16 rows back to
 // row-major before unpacking it into its panel as it does for row-major
 // weights (a copy of 16 rows per panel, amortised over the batch). Only the
-// AVX-512 path reads packed matrices in place; the others copy them back
-// to row-major first (PackFast reports whether packing pays).
+// AVX-512 path, and the AVX2 path for the row-lane types (lanes.go: its
+// lane kernels serve prefill too, 4 tokens per pass over a tile of rows),
+// read packed matrices in place; the others copy them back to row-major
+// first (PackFastFor reports whether packing pays).
 
 // packGeom returns the bytes of a row and of one row's chunk for packed
 // matrices of type t with rows of k values.

@@ -27,7 +27,7 @@ func threadCPU() int64 {
 //	go test -run '^$' -bench MatVecPacked ./internal/qkernels
 func BenchmarkMatVecPacked(b *testing.B) {
 	const M, K, NM = 8192, 2048, 8
-	for _, ty := range []tensor.Type{tensor.Q8_0, tensor.Q4_K, tensor.Q6_K} {
+	for _, ty := range []tensor.Type{tensor.Q8_0, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K} {
 		r := rand.New(rand.NewPCG(1, 2))
 		rs := ty.RowSize(K)
 		one := randMatrix(r, ty, 64, K, rs, true, 1)

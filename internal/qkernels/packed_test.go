@@ -97,7 +97,7 @@ func TestCanPack(t *testing.T) {
 		{tensor.Q8_0, 2048, true},
 		{tensor.Q4_K, 256, true},
 		{tensor.Q4_K, 4352, true},  // row-lane layout: any row length
-		{tensor.Q5_K, 4352, false}, // 17 super-blocks
+		{tensor.Q5_K, 4352, true},  // row-lane layout: any row length
 		{tensor.Q6_K, 14336, true}, // row-lane layout: 56 super-blocks
 		{tensor.Q6_K, 8192, true},
 		{tensor.F16, 2048, false},
