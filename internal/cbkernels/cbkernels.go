@@ -105,10 +105,14 @@ func AccumRowsMulti(t tensor.Type, y []float32, dim int, a []float32, lda, n int
 	bufPool.Put(bp)
 }
 
-// Encode converts src to type t into dst (tensor.QuantizeRow).
+// Encode converts src to type t into dst, bit-identical to
+// tensor.QuantizeRow: the SIMD encoder (encode.go) at the AVX2 and AVX-512
+// levels in the default scale mode, QuantizeRow otherwise.
 func Encode(t tensor.Type, dst []byte, src []float32) {
 	check("Encode", t)
-	tensor.QuantizeRow(t, src, dst)
+	if len(src)%t.BlockSize() != 0 || len(dst) < t.RowSize(len(src)) || !encodeSIMD(t, dst, src) {
+		tensor.QuantizeRow(t, src, dst)
+	}
 }
 
 // Decode converts src (t.RowSize(len(dst)) bytes of type t) to float32,

@@ -1,0 +1,163 @@
+package cbkernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/kvserve/kvserve/internal/cpu"
+	"github.com/kvserve/kvserve/internal/tensor"
+)
+
+// encodeCase fills one block of x by case c: normal, heavy-tailed,
+// constant, tiny (down to subnormal scales), huge (up to and past the
+// largest binary16 scale), zero, sparse, values on the cell edges of a
+// candidate scale (ties), two values only, NaN and infinities.
+func encodeCase(r *rand.Rand, t tensor.Type, c int, x []float32) {
+	L := tensor.CodebookLevels(t)
+	switch c {
+	case 0, 1:
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+		}
+	case 2:
+		for i := range x {
+			x[i] = float32(r.NormFloat64() * r.ExpFloat64() * 3)
+		}
+	case 3:
+		v := float32(r.NormFloat64())
+		for i := range x {
+			x[i] = v
+		}
+	case 4:
+		s := math.Pow(10, -float64(r.IntN(40))) // 1 .. 1e-39 (subnormal float32)
+		for i := range x {
+			x[i] = float32(r.NormFloat64() * s)
+		}
+	case 5:
+		s := []float64{1e4, 3e4, 6e4, 7e4, 1.1e5, 1e6, 1e20, 1e37}[r.IntN(8)]
+		for i := range x {
+			x[i] = float32(r.NormFloat64() * s)
+		}
+	case 6:
+		clear(x)
+	case 7:
+		clear(x)
+		x[r.IntN(len(x))] = float32(r.NormFloat64() * 10)
+		x[r.IntN(len(x))] = float32(r.NormFloat64())
+	case 8:
+		// Values on the cell edges of the scale amax·f and on levels.
+		amax := float32(1 + r.Float64())
+		f := tensor.CodebookScaleSteps()[r.IntN(5)]
+		d := tensor.F16ToF32(tensor.F32ToF16(amax * f))
+		for i := range x {
+			k := r.IntN(len(L) - 1)
+			switch r.IntN(3) {
+			case 0:
+				x[i] = (L[k] + L[k+1]) * 0.5 * d
+			case 1:
+				x[i] = L[k] * d
+			default:
+				x[i] = float32(r.NormFloat64())
+			}
+		}
+		x[0] = amax
+	case 9:
+		for i := range x {
+			x[i] = float32(1 - 2*r.IntN(2))
+		}
+	case 10:
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+		}
+		x[r.IntN(len(x))] = []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), math.MaxFloat32}[r.IntN(4)]
+	case 11:
+		// Integers (many exact equalities between candidates' errors).
+		for i := range x {
+			x[i] = float32(r.IntN(7) - 3)
+		}
+	}
+}
+
+// TestEncodeMatchesQuantizeRow: Encode writes exactly tensor.QuantizeRow's
+// bytes at every CPU level, on rows mixing every kind of block (the
+// indices QuantizeRow carries between blocks included); it also reports
+// how often the SIMD encoder fell back to the reference for a block.
+func TestEncodeMatchesQuantizeRow(t *testing.T) {
+	for _, lv := range cpu.Levels() {
+		t.Run(lv.String(), func(t *testing.T) {
+			defer cpu.SetLevel(lv)()
+			fallbacks, blocks := 0, 0
+			defer func(f func(tensor.Type, []float32, *[64]uint8) float32) { encFallback = f }(encFallback)
+			encFallback = func(t tensor.Type, x []float32, idx *[64]uint8) float32 {
+				fallbacks++
+				return tensor.EncodeCodebookBlock(t, x, idx)
+			}
+			r := rand.New(rand.NewPCG(18, 3))
+			for _, typ := range []tensor.Type{tensor.CB4, tensor.CB3, tensor.CB2} {
+				bs := typ.BlockSize()
+				for trial := 0; trial < 400; trial++ {
+					nb := 1 + r.IntN(16)
+					x := make([]float32, nb*bs)
+					for b := 0; b < nb; b++ {
+						c := r.IntN(12)
+						if trial%4 == 0 {
+							c = r.IntN(2) // mostly normal rows too
+						}
+						encodeCase(r, typ, c, x[b*bs:(b+1)*bs])
+					}
+					got := make([]byte, typ.RowSize(len(x)))
+					want := make([]byte, len(got))
+					Encode(typ, got, x)
+					tensor.QuantizeRow(typ, x, want)
+					blocks += nb
+					if string(got) != string(want) {
+						for b := 0; b < nb; b++ {
+							g, w := got[b*typ.TypeSize():(b+1)*typ.TypeSize()], want[b*typ.TypeSize():(b+1)*typ.TypeSize()]
+							if string(g) != string(w) {
+								t.Fatalf("%s trial %d block %d: %x, QuantizeRow %x\nx = %v", typ, trial, b, g, w, x[b*bs:(b+1)*bs])
+							}
+						}
+					}
+				}
+			}
+			t.Logf("%d of %d blocks fell back to the reference", fallbacks, blocks)
+		})
+	}
+}
+
+// TestEncodeNormalFallbackRate: on normal data (rotated cache rows) the
+// sums decide almost every block; a fallback rate above 2% would mean the
+// speed is lost (not a speed assertion: a check that the bound is not
+// vacuous).
+func TestEncodeNormalFallbackRate(t *testing.T) {
+	if cpu.Float.Level() < cpu.AVX2 {
+		t.Skip("no SIMD encoder on this CPU")
+	}
+	n := 0
+	defer func(f func(tensor.Type, []float32, *[64]uint8) float32) { encFallback = f }(encFallback)
+	encFallback = func(t tensor.Type, x []float32, idx *[64]uint8) float32 {
+		n++
+		return tensor.EncodeCodebookBlock(t, x, idx)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	x := make([]float32, 1<<16)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	for _, typ := range []tensor.Type{tensor.CB4, tensor.CB3, tensor.CB2} {
+		n = 0
+		got := make([]byte, typ.RowSize(len(x)))
+		want := make([]byte, len(got))
+		Encode(typ, got, x)
+		tensor.QuantizeRow(typ, x, want)
+		if string(got) != string(want) {
+			t.Fatalf("%s: bytes differ from QuantizeRow", typ)
+		}
+		nb := len(x) / typ.BlockSize()
+		t.Logf("%s: %d of %d blocks fell back", typ, n, nb)
+		if n*50 > nb {
+			t.Errorf("%s: %d of %d blocks fell back to the reference", typ, n, nb)
+		}
+	}
+}
