@@ -36,7 +36,8 @@ HEADER = """//go:build amd64
 
 OFF_D, OFF_INV, OFF_E, OFF_SXL, OFF_SLL, OFF_SABS, OFF_AMAX, OFF_BAD = 384, 416, 448, 480, 512, 544, 576, 580
 # encTables offsets
-T_MIDS, T_LEV, T_FR, T_MIDS8, T_LEV8, T_CONST = 0, 64, 128, 160, 640, 704
+T_MIDS, T_LEV, T_FR, T_MIDS8, T_LEV8, T_CONST, T_STEP = 0, 64, 128, 160, 640, 704, 800
+LOG2 = {1: 0, 2: 1, 4: 2, 8: 3}
 # consts: [0] shuffle mask for byte 0 of each dword (32 bytes), [32] permd idx (32 bytes), [64] sevens (32 bytes)
 
 
@@ -81,120 +82,193 @@ def search_d(name, amax_x):
     return s
 
 
-def gen512(tname, nlev, nval):
-    nm = nlev - 1
-    nv = nval // 16
-    name = f"cbEnc{tname}AVX512"
-    s = f"""
-// {name}: {nval} values ({nv} vectors of 16), {nlev} levels.
-TEXT ·{name}(SB), NOSPLIT, $0-32
-	MOVQ x+0(FP), SI
-	MOVQ tab+8(FP), R8
-	MOVQ out+16(FP), DI
-	MOVQ search+24(FP), AX
+def hsum512t(z, x, y, t):
+    # horizontal sum of zmm z into scalar x (y its ymm name), tmp t (Y/X index)
+    return f"""	VEXTRACTF64X4 $1, {z}, Y{t}
+	VADDPS Y{t}, {y}, {y}
+	VEXTRACTF128 $1, {y}, X{t}
+	VADDPS X{t}, {x}, {x}
+	VMOVHLPS {x}, {x}, X{t}
+	VADDPS X{t}, {x}, {x}
+	VMOVSHDUP {x}, X{t}
+	VADDSS X{t}, {x}, {x}
 """
-    for k in range(nm):
-        s += f"	VBROADCASTSS {T_MIDS+4*k}(R8), Z{16+k}\n"
-    s += f"""	VMOVUPS {T_LEV}(R8), Z15
-	MOVL $1, DX
-	VPBROADCASTD DX, Z14
-	MOVL $0x7fffffff, DX
-	VPBROADCASTD DX, Z13
+
+
+def tree(op, regs, dst):
+    # pairwise sum of regs into dst
+    regs = list(regs)
+    s = ""
+    if len(regs) == 1:
+        return f"	VMOVAPS {regs[0]}, {dst}\n"
+    if len(regs) == 2:
+        return f"	{op} {regs[1]}, {regs[0]}, {dst}\n"
+    s += f"	{op} {regs[1]}, {regs[0]}, {regs[0]}\n"
+    s += f"	{op} {regs[3]}, {regs[2]}, {regs[2]}\n"
+    s += f"	{op} {regs[2]}, {regs[0]}, {dst}\n"
+    return s
+
+
+def amax_check(name, ISA, nv, xreg, zero, acc_max, acc_nan, tmp, absmask):
+    # amax and the non-finite check (x·0 is NaN exactly for NaN and ±Inf).
+    V = "Z" if ISA == 512 else "Y"
+    xor = "VPXORD" if ISA == 512 else "VXORPS"
+    andp = "VPANDD" if ISA == 512 else "VANDPS"
+    s = f"""	{xor} {V}{acc_max}, {V}{acc_max}, {V}{acc_max}
+	{xor} {V}{acc_nan}, {V}{acc_nan}, {V}{acc_nan}
+	{xor} {V}{zero}, {V}{zero}, {V}{zero}
 """
     for v in range(nv):
-        s += f"	VMOVUPS {64*v}(SI), Z{v}\n"
-    s += f"""	MOVQ $5, R9
-	MOVQ $6, R10
-	TESTQ AX, AX
-	JEQ {name}_eval
-	// amax and the non-finite check (x·0 is NaN exactly for NaN and ±Inf).
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
+        src = xreg(v)
+        s += f"""	{andp} {src}, {V}{absmask}, {V}{tmp}
+	VMAXPS {V}{tmp}, {V}{acc_max}, {V}{acc_max}
+	VMULPS {src}, {V}{zero}, {V}{tmp}
+	VADDPS {V}{tmp}, {V}{acc_nan}, {V}{acc_nan}
 """
-    for v in range(nv):
-        s += f"""	VPANDD Z13, Z{v}, Z4
-	VMAXPS Z4, Z8, Z8
-	VMULPS Z10, Z{v}, Z4
-	VADDPS Z4, Z9, Z9
+    if ISA == 512:
+        s += f"""	VEXTRACTF64X4 $1, Z{acc_max}, Y7
+	VMAXPS Y7, Y{acc_max}, Y{acc_max}
 """
-    s += f"""	VEXTRACTF64X4 $1, Z8, Y7
-	VMAXPS Y7, Y8, Y8
-	VEXTRACTF128 $1, Y8, X7
-	VMAXPS X7, X8, X8
-	VMOVHLPS X8, X8, X7
-	VMAXPS X7, X8, X8
-	VMOVSHDUP X8, X7
-	VMAXSS X7, X8, X8
-	VMOVSS X8, {OFF_AMAX}(DI)
+        s += hsum512t(f"Z{acc_nan}", f"X{acc_nan}", f"Y{acc_nan}", 7)
+    else:
+        s += f"""	VEXTRACTF128 $1, Y{acc_nan}, X3
+	VADDPS X3, X{acc_nan}, X{acc_nan}
+	VMOVHLPS X{acc_nan}, X{acc_nan}, X3
+	VADDPS X3, X{acc_nan}, X{acc_nan}
+	VMOVSHDUP X{acc_nan}, X3
+	VADDSS X3, X{acc_nan}, X{acc_nan}
 """
-    s += hsum512("Z9", "X9")
-    s += f"""	XORL DX, DX
-	VUCOMISS X9, X9
+    t = 7 if ISA == 512 else 3
+    s += f"""	VEXTRACTF128 $1, Y{acc_max}, X{t}
+	VMAXPS X{t}, X{acc_max}, X{acc_max}
+	VMOVHLPS X{acc_max}, X{acc_max}, X{t}
+	VMAXPS X{t}, X{acc_max}, X{acc_max}
+	VMOVSHDUP X{acc_max}, X{t}
+	VMAXSS X{t}, X{acc_max}, X{acc_max}
+	VMOVSS X{acc_max}, {OFF_AMAX}(DI)
+	XORL DX, DX
+	VUCOMISS X{acc_nan}, X{acc_nan}
 	SETPS DX
 	MOVL DX, {OFF_BAD}(DI)
 	JPS {name}_done
 	MOVL $0x3f800000, DX
 	VMOVD DX, X5
 """
-    s += search_d(name, "X8")
-    s += f"""	XORQ R9, R9
-	MOVQ $5, R10
-{name}_eval:
-	// slot R9: skip when d is 0 or +Inf (encode.go does the same).
-	VMOVSS {OFF_D}(DI)(R9*4), X12
-	VPXORD X7, X7, X7
-	VUCOMISS X7, X12
+    s += search_d(name, f"X{acc_max}")
+    return s
+
+
+def slot_check(name, dreg, invb, dbcast, tmp):
+    # load slot R9's d; skip when 0 or +Inf (encode.go does the same)
+    return f"""	VMOVSS {OFF_D}(DI)(R9*4), X{dreg}
+	VXORPS X{tmp}, X{tmp}, X{tmp}
+	VUCOMISS X{tmp}, X{dreg}
 	JEQ {name}_next
 	MOVL $0x7f800000, DX
-	VMOVD DX, X7
-	VUCOMISS X7, X12
+	VMOVD DX, X{tmp}
+	VUCOMISS X{tmp}, X{dreg}
 	JEQ {name}_next
-	VBROADCASTSS X12, Z12
-	VBROADCASTSS {OFF_INV}(DI)(R9*4), Z11
+	{dbcast}
 	MOVQ R9, R11
 	SHLQ $6, R11
 	ADDQ DI, R11
 """
+
+
+def gen512(tname, nlev, nval):
+    nv = nval // 16
+    name = f"cbEnc{tname}AVX512"
+    steps = []
+    s_ = nlev // 4
+    while s_ >= 1:
+        steps.append(s_)
+        s_ //= 2
+    s = f"""
+// {name}: {nval} values ({nv} vectors of 16), {nlev} levels; the
+// index by a branch-free binary search over the cell edges (first edge
+// broadcast, then VPERMPS from tables of the edges shifted by each step).
+TEXT ·{name}(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ tab+8(FP), R8
+	MOVQ out+16(FP), DI
+	MOVQ search+24(FP), AX
+	VMOVUPS {T_LEV}(R8), Z15
+	MOVL $0x7fffffff, DX
+	VPBROADCASTD DX, Z13
+"""
     for v in range(nv):
-        s += f"	VMULPS Z11, Z{v}, Z4\n\tVPXORD Z5, Z5, Z5\n"
-        for k in range(nm):
-            kr = 1 + k % 7
-            s += f"	VCMPPS $14, Z{16+k}, Z4, K{kr}\n"
-            s += f"	VPADDD Z14, Z5, K{kr}, Z5\n"
-        acc = "VMOVAPS" if v == 0 else "VADDPS"
-        s += f"""	VPERMPS Z15, Z5, Z6
-	VPMOVDB Z5, {16*v}(R11)
-	VMULPS Z12, Z6, Z7
-	VSUBPS Z7, Z{v}, Z7
-	VMULPS Z7, Z7, Z7
+        s += f"	VMOVUPS {64*v}(SI), Z{v}\n"
+    s += f"""	CMPQ AX, $2
+	JGE {name}_sums
+	VBROADCASTSS {T_MIDS+4*(nlev//2-1)}(R8), Z16
+	MOVL ${nlev//2}, DX
+	VPBROADCASTD DX, Z17
 """
-        if v == 0:
-            s += f"""	VMOVAPS Z7, Z8
-	VMULPS Z6, Z{v}, Z9
-	VPANDD Z13, Z9, Z31
-	VMULPS Z6, Z6, Z10
+    for i, st in enumerate(steps):
+        s += f"""	VMOVUPS {T_STEP+64*LOG2[st]}(R8), Z{18+i}
+	MOVL ${st}, DX
+	VPBROADCASTD DX, Z{21+i}
 """
-        else:
-            s += f"""	VADDPS Z7, Z8, Z8
-	VMULPS Z6, Z{v}, Z7
-	VADDPS Z7, Z9, Z9
-	VPANDD Z13, Z7, Z7
-	VADDPS Z7, Z31, Z31
-	VMULPS Z6, Z6, Z7
-	VADDPS Z7, Z10, Z10
+    s += f"""	MOVQ $5, R9
+	MOVQ $6, R10
+	TESTQ AX, AX
+	JEQ {name}_eval
 """
-    for z, x, off in (("Z8", "X8", OFF_E), ("Z9", "X9", OFF_SXL), ("Z10", "X10", OFF_SLL), ("Z31", "X31", OFF_SABS)):
-        if z == "Z31":
-            s += "	VMOVAPS Z31, Z4\n"
-            z, x = "Z4", "X4"
-        s += hsum512(z, x)
-        s += f"	VMOVSS {x}, {off}(DI)(R9*4)\n"
-    s += f"""{name}_next:
+    s += amax_check(name, 512, nv, lambda v: f"Z{v}", 10, 8, 9, 4, 13)
+    s += f"""	XORQ R9, R9
+	MOVQ $5, R10
+{name}_eval:
+"""
+    s += slot_check(name, 12, None, f"VBROADCASTSS X12, Z12\n\tVBROADCASTSS {OFF_INV}(DI)(R9*4), Z11", 7)
+    for v in range(nv):
+        s += f"	VMULPS Z11, Z{v}, Z{24+v}\n"
+    for v in range(nv):
+        s += f"	VCMPPS $14, Z16, Z{24+v}, K{1+v}\n"
+    for v in range(nv):
+        s += f"	VPXORD Z{28+v}, Z{28+v}, Z{28+v}\n\tVPADDD Z17, Z{28+v}, K{1+v}, Z{28+v}\n"
+    for i, st in enumerate(steps):
+        for v in range(nv):
+            s += f"	VPERMPS Z{18+i}, Z{28+v}, Z{4+v}\n"
+        for v in range(nv):
+            s += f"	VCMPPS $14, Z{4+v}, Z{24+v}, K{1+v}\n"
+        for v in range(nv):
+            s += f"	VPADDD Z{21+i}, Z{28+v}, K{1+v}, Z{28+v}\n"
+    for v in range(nv):
+        s += f"""	VPERMPS Z15, Z{28+v}, Z{4+v}
+	VPMOVDB Z{28+v}, {16*v}(R11)
+	VMULPS Z12, Z{4+v}, Z{4+v}
+	VSUBPS Z{4+v}, Z{v}, Z{4+v}
+	VMULPS Z{4+v}, Z{4+v}, Z{4+v}
+"""
+    s += tree("VADDPS", [f"Z{4+v}" for v in range(nv)], "Z8")
+    s += hsum512t("Z8", "X8", "Y8", 7)
+    s += f"""	VMOVSS X8, {OFF_E}(DI)(R9*4)
+{name}_next:
 	INCQ R9
 	CMPQ R9, R10
 	JLT {name}_eval
-{name}_done:
+	JMP {name}_done
+{name}_sums:
+	// slot AX-2: the refit sums of its indices.
+	SUBQ $2, AX
+	MOVQ AX, R11
+	SHLQ $6, R11
+	ADDQ DI, R11
+"""
+    for v in range(nv):
+        s += f"""	VPMOVZXBD {16*v}(R11), Z{28+v}
+	VPERMPS Z15, Z{28+v}, Z{4+v}
+	VMULPS Z{4+v}, Z{v}, Z{24+v}
+	VMULPS Z{4+v}, Z{4+v}, Z{4+v}
+	VPANDD Z13, Z{24+v}, Z{28+v}
+"""
+    s += tree("VADDPS", [f"Z{24+v}" for v in range(nv)], "Z8")
+    s += tree("VADDPS", [f"Z{4+v}" for v in range(nv)], "Z9")
+    s += tree("VADDPS", [f"Z{28+v}" for v in range(nv)], "Z10")
+    for r, off in ((8, OFF_SXL), (9, OFF_SLL), (10, OFF_SABS)):
+        s += hsum512t(f"Z{r}", f"X{r}", f"Y{r}", 7)
+        s += f"	VMOVSS X{r}, {off}(DI)(AX*4)\n"
+    s += f"""{name}_done:
 	VZEROUPPER
 	RET
 """
@@ -206,7 +280,8 @@ def gen256(tname, nlev, nval):
     nv = nval // 8
     name = f"cbEnc{tname}AVX2"
     s = f"""
-// {name}: {nval} values ({nv} vectors of 8), {nlev} levels.
+// {name}: {nval} values ({nv} vectors of 8), {nlev} levels; the index
+// as the count of cell edges below u.
 TEXT ·{name}(SB), NOSPLIT, $0-32
 	MOVQ x+0(FP), SI
 	MOVQ tab+8(FP), R8
@@ -216,55 +291,29 @@ TEXT ·{name}(SB), NOSPLIT, $0-32
 	VMOVD DX, X7
 	VPBROADCASTD X7, Y7
 	VMOVDQU {T_CONST+32}(R8), Y6
+	CMPQ AX, $2
+	JGE {name}_sums
 	MOVQ $5, R9
 	MOVQ $6, R10
 	TESTQ AX, AX
 	JEQ {name}_eval
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
 """
-    for v in range(nv):
-        s += f"""	VANDPS {32*v}(SI), Y7, Y4
-	VMAXPS Y4, Y8, Y8
-	VMULPS {32*v}(SI), Y10, Y4
-	VADDPS Y4, Y9, Y9
-"""
-    s += f"""	VEXTRACTF128 $1, Y8, X3
-	VMAXPS X3, X8, X8
-	VMOVHLPS X8, X8, X3
-	VMAXPS X3, X8, X8
-	VMOVSHDUP X8, X3
-	VMAXSS X3, X8, X8
-	VMOVSS X8, {OFF_AMAX}(DI)
-"""
-    s += hsum256("Y9", "X9")
-    s += f"""	XORL DX, DX
-	VUCOMISS X9, X9
-	SETPS DX
-	MOVL DX, {OFF_BAD}(DI)
-	JPS {name}_done
-	MOVL $0x3f800000, DX
-	VMOVD DX, X5
-"""
-    s += search_d(name, "X8")
+    s += amax_check(name, 256, nv, lambda v: f"{32*v}(SI)", 10, 8, 9, 4, 7)
     s += f"""	XORQ R9, R9
 	MOVQ $5, R10
 {name}_eval:
-	VMOVSS {OFF_D}(DI)(R9*4), X13
-	VXORPS X3, X3, X3
-	VUCOMISS X3, X13
-	JEQ {name}_next
-	MOVL $0x7f800000, DX
-	VMOVD DX, X3
-	VUCOMISS X3, X13
-	JEQ {name}_next
-	VBROADCASTSS X13, Y13
-	VBROADCASTSS {OFF_INV}(DI)(R9*4), Y12
-	MOVQ R9, R11
-	SHLQ $6, R11
-	ADDQ DI, R11
 """
+    s += slot_check(name, 13, None, f"VBROADCASTSS X13, Y13\n\tVBROADCASTSS {OFF_INV}(DI)(R9*4), Y12", 3)
+
+    def levels(dst):
+        if nlev == 16:
+            return f"""	VPERMPS {T_LEV8}(R8), Y2, {dst}
+	VPERMPS {T_LEV8+32}(R8), Y2, Y5
+	VPCMPGTD {T_CONST+64}(R8), Y2, Y3
+	VBLENDVPS Y3, Y5, {dst}, {dst}
+"""
+        return f"	VPERMPS {T_LEV8}(R8), Y2, {dst}\n"
+
     for v in range(nv):
         s += f"""	VMOVUPS {32*v}(SI), Y0
 	VMULPS Y12, Y0, Y1
@@ -272,14 +321,7 @@ TEXT ·{name}(SB), NOSPLIT, $0-32
 """
         for k in range(nm):
             s += f"	VCMPPS $14, {T_MIDS8+32*k}(R8), Y1, Y3\n\tVPSUBD Y3, Y2, Y2\n"
-        if nlev == 16:
-            s += f"""	VPERMPS {T_LEV8}(R8), Y2, Y4
-	VPERMPS {T_LEV8+32}(R8), Y2, Y5
-	VPCMPGTD {T_CONST+64}(R8), Y2, Y3
-	VBLENDVPS Y3, Y5, Y4, Y4
-"""
-        else:
-            s += f"	VPERMPS {T_LEV8}(R8), Y2, Y4\n"
+        s += levels("Y4")
         s += f"""	VPSHUFB {T_CONST}(R8), Y2, Y2
 	VPERMD Y2, Y6, Y2
 	VMOVQ X2, {8*v}(R11)
@@ -287,29 +329,42 @@ TEXT ·{name}(SB), NOSPLIT, $0-32
 	VSUBPS Y5, Y0, Y5
 	VMULPS Y5, Y5, Y5
 """
+        s += "	VMOVAPS Y5, Y11\n" if v == 0 else "	VADDPS Y5, Y11, Y11\n"
+    s += hsum256("Y11", "X11")
+    s += f"""	VMOVSS X11, {OFF_E}(DI)(R9*4)
+{name}_next:
+	INCQ R9
+	CMPQ R9, R10
+	JLT {name}_eval
+	JMP {name}_done
+{name}_sums:
+	SUBQ $2, AX
+	MOVQ AX, R11
+	SHLQ $6, R11
+	ADDQ DI, R11
+"""
+    for v in range(nv):
+        s += f"""	VPMOVZXBD {8*v}(R11), Y2
+	VMOVUPS {32*v}(SI), Y0
+"""
+        s += levels("Y4")
+        s += "	VMULPS Y4, Y0, Y5\n"
         if v == 0:
-            s += """	VMOVAPS Y5, Y11
-	VMULPS Y4, Y0, Y9
-	VANDPS Y7, Y9, Y8
+            s += """	VMOVAPS Y5, Y9
+	VANDPS Y7, Y5, Y8
 	VMULPS Y4, Y4, Y10
 """
         else:
-            s += """	VADDPS Y5, Y11, Y11
-	VMULPS Y4, Y0, Y5
-	VADDPS Y5, Y9, Y9
+            s += """	VADDPS Y5, Y9, Y9
 	VANDPS Y7, Y5, Y5
 	VADDPS Y5, Y8, Y8
 	VMULPS Y4, Y4, Y5
 	VADDPS Y5, Y10, Y10
 """
-    for y, x, off in (("Y11", "X11", OFF_E), ("Y9", "X9", OFF_SXL), ("Y10", "X10", OFF_SLL), ("Y8", "X8", OFF_SABS)):
+    for y, x, off in (("Y9", "X9", OFF_SXL), ("Y10", "X10", OFF_SLL), ("Y8", "X8", OFF_SABS)):
         s += hsum256(y, x)
-        s += f"	VMOVSS {x}, {off}(DI)(R9*4)\n"
-    s += f"""{name}_next:
-	INCQ R9
-	CMPQ R9, R10
-	JLT {name}_eval
-{name}_done:
+        s += f"	VMOVSS {x}, {off}(DI)(AX*4)\n"
+    s += f"""{name}_done:
 	VZEROUPPER
 	RET
 """

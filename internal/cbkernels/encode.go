@@ -46,6 +46,7 @@ type encTables struct {
 	shuf    [32]byte       // AVX2: byte 0 of each dword to the lane's front
 	perm    [8]int32       // AVX2: dwords 0 and 4 to the front
 	sevens  [8]int32       // AVX2: 7 (cb4's upper half of levels)
+	steps   [4][16]float32 // AVX-512: steps[log2 s][i] = mids[i+s-1]
 }
 
 // encOut is what the kernels write: per slot (0..4 the fractions, 5 the
@@ -69,6 +70,11 @@ func newEncTables(t tensor.Type) *encTables {
 	}
 	for k := len(L) - 1; k < 16; k++ {
 		tb.mids[k] = float32(math.Inf(1))
+	}
+	for lg := range tb.steps {
+		for i := range tb.steps[lg] {
+			tb.steps[lg][i] = tb.mids[min(i+1<<lg-1, 15)]
+		}
 	}
 	copy(tb.levels[:], L)
 	copy(tb.levels8[:], L)
@@ -94,8 +100,10 @@ func newEncTables(t tensor.Type) *encTables {
 // variable so tests can count the calls).
 var encFallback = tensor.EncodeCodebookBlock
 
-// encKernel evaluates slots of out for block x (search: find amax, fill
-// and evaluate slots 0..4; else evaluate slot 5 with out.d[5], out.inv[5]).
+// encKernel works on block x with out's slots: mode 1 finds amax, fills
+// slots 0..4 and sets their indices and squared errors; mode 0 does the
+// same for slot 5 with out.d[5], out.inv[5]; mode 2+j sets slot j's refit
+// sums (sxl, sll, sabs) from its indices.
 type encKernel func(x *float32, tab *encTables, out *encOut, search int)
 
 // encodeRowFast is QuantizeRow(t) with the kernel k.
@@ -107,7 +115,7 @@ func encodeRowFast(t tensor.Type, k encKernel, tab *encTables, dst []byte, src [
 	for b := 0; b < len(src)/bs; b++ {
 		x := src[b*bs : (b+1)*bs : (b+1)*bs]
 		d := encodeBlockFast(t, L, k, tab, x, &idx, &out)
-		tensor.PackCodebookBlock(t, dst[b*ts:(b+1)*ts], d, &idx)
+		packBlock(t, dst[b*ts:(b+1)*ts], d, &idx)
 	}
 }
 
@@ -186,6 +194,7 @@ func encodeBlockFast(t tensor.Type, L []float32, k encKernel, tab *encTables, x 
 	if best < 0 {
 		return 0
 	}
+	k(&x[0], tab, out, 2+best)
 	if d, ok := refitScale(L, x, out, best); ok && usable(d) && d != out.d[best] {
 		out.d[5], out.inv[5] = d, 1/d
 		k(&x[0], tab, out, 0)

@@ -161,3 +161,28 @@ func TestEncodeNormalFallbackRate(t *testing.T) {
 		}
 	}
 }
+
+// TestPackBlock: the SWAR packing equals tensor.PackCodebookBlock for
+// random indices and scales.
+func TestPackBlock(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, typ := range []tensor.Type{tensor.CB4, tensor.CB3, tensor.CB2} {
+		nl := len(tensor.CodebookLevels(typ))
+		var idx [64]uint8
+		got, want := make([]byte, typ.TypeSize()), make([]byte, typ.TypeSize())
+		for trial := 0; trial < 2000; trial++ {
+			for i := range idx[:typ.BlockSize()] {
+				idx[i] = uint8(r.IntN(nl))
+				if trial%3 == 0 {
+					idx[i] = uint8(nl - 1)
+				}
+			}
+			d := float32(r.NormFloat64())
+			packBlock(typ, got, d, &idx)
+			tensor.PackCodebookBlock(typ, want, d, &idx)
+			if string(got) != string(want) {
+				t.Fatalf("%s: %x, want %x (indices %v)", typ, got, want, idx[:typ.BlockSize()])
+			}
+		}
+	}
+}
