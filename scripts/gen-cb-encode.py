@@ -35,9 +35,138 @@ HEADER = """//go:build amd64
 """
 
 OFF_D, OFF_INV, OFF_E, OFF_SXL, OFF_SLL, OFF_SABS, OFF_AMAX, OFF_BAD = 384, 416, 448, 480, 512, 544, 576, 580
+OFF_BEST, OFF_STATUS = 584, 588
 # encTables offsets
 T_MIDS, T_LEV, T_FR, T_MIDS8, T_LEV8, T_CONST, T_STEP = 0, 64, 128, 160, 640, 704, 800
 LOG2 = {1: 0, 2: 1, 4: 2, 8: 3}
+# float64 constants after the step tables: 1+eps, 1-eps, eps; then float32 1e37
+T_F64 = T_STEP + 256
+
+
+def decide(name):
+    # Mode 8 (a whole block): after the search, encode.go's choices —
+    # the best of slots 0..4, the refit scale, the refit's evaluation and
+    # comparison — taken here when the sums decide them; anything else
+    # (a near-tie, an undecided refit scale, no usable scale, a huge
+    # error, a non-finite value) leaves status 1 and encode.go redoes
+    # the block. Scalars: X4, X5, X8..X11; BX best slot, CX slot.
+    return f"""{name}_decide:
+	MOVQ $-1, BX
+	XORQ CX, CX
+{name}_bloop:
+	VMOVSS {OFF_D}(DI)(CX*4), X4
+	VXORPS X5, X5, X5
+	VUCOMISS X5, X4
+	JEQ {name}_bnext
+	MOVL $0x7f800000, DX
+	VMOVD DX, X5
+	VUCOMISS X5, X4
+	JEQ {name}_bnext
+	VMOVSS {OFF_E}(DI)(CX*4), X8
+	VUCOMISS {T_F64+24}(R8), X8
+	JPS {name}_bail
+	JCC {name}_bail
+	CMPQ BX, $0
+	JLT {name}_setbest
+	VUCOMISS {OFF_D}(DI)(BX*4), X4
+	JEQ {name}_bnext
+	VCVTSS2SD X8, X8, X8
+	VMOVSS {OFF_E}(DI)(BX*4), X9
+	VCVTSS2SD X9, X9, X9
+	VMULSD {T_F64}(R8), X8, X10
+	VMULSD {T_F64+8}(R8), X9, X11
+	VUCOMISD X11, X10
+	JCS {name}_setbest
+	VMULSD {T_F64+8}(R8), X8, X10
+	VMULSD {T_F64}(R8), X9, X11
+	VUCOMISD X11, X10
+	JCC {name}_bnext
+	JMP {name}_bail
+{name}_setbest:
+	MOVQ CX, BX
+{name}_bnext:
+	INCQ CX
+	CMPQ CX, $5
+	JLT {name}_bloop
+	CMPQ BX, $0
+	JLT {name}_bail
+	LEAQ 2(BX), AX
+	MOVQ $1, R13
+	JMP {name}_sums
+{name}_refit:
+	XORQ R13, R13
+	VCVTSS2SD {OFF_SXL}(DI)(BX*4), X8, X8
+	VCVTSS2SD {OFF_SLL}(DI)(BX*4), X9, X9
+	VCVTSS2SD {OFF_SABS}(DI)(BX*4), X10, X10
+	VMULSD {T_F64+16}(R8), X10, X10
+	VMULSD {T_F64+16}(R8), X9, X11
+	VSUBSD X10, X8, X4
+	VXORPD X5, X5, X5
+	VUCOMISD X5, X4
+	JHI {name}_interval
+	VADDSD X10, X8, X4
+	VUCOMISD X5, X4
+	JLS {name}_finish
+	JMP {name}_bail
+{name}_interval:
+	VADDSD X11, X9, X5
+	VDIVSD X5, X4, X4
+	VADDSD X10, X8, X5
+	VSUBSD X11, X9, X9
+	VDIVSD X9, X5, X5
+	VCVTSD2SS X4, X4, X4
+	VCVTSD2SS X5, X5, X5
+	VCVTPS2PH $0, X4, X4
+	VCVTPS2PH $0, X5, X5
+	VMOVD X4, DX
+	VMOVD X5, CX
+	CMPW DX, CX
+	JNE {name}_bail
+	VCVTPH2PS X4, X4
+	VXORPS X5, X5, X5
+	VUCOMISS X5, X4
+	JEQ {name}_finish
+	MOVL $0x7f800000, DX
+	VMOVD DX, X5
+	VUCOMISS X5, X4
+	JEQ {name}_finish
+	VUCOMISS {OFF_D}(DI)(BX*4), X4
+	JEQ {name}_finish
+	VMOVSS X4, {OFF_D+20}(DI)
+	MOVL $0x3f800000, DX
+	VMOVD DX, X5
+	VDIVSS X4, X5, X5
+	VMOVSS X5, {OFF_INV+20}(DI)
+	MOVQ $5, R9
+	MOVQ $6, R10
+	MOVQ $2, R12
+	JMP {name}_eval
+{name}_refitted:
+	VMOVSS {OFF_E+20}(DI), X8
+	VUCOMISS {T_F64+24}(R8), X8
+	JPS {name}_bail
+	JCC {name}_bail
+	VCVTSS2SD X8, X8, X8
+	VMOVSS {OFF_E}(DI)(BX*4), X9
+	VCVTSS2SD X9, X9, X9
+	VMULSD {T_F64}(R8), X8, X10
+	VMULSD {T_F64+8}(R8), X9, X11
+	VUCOMISD X11, X10
+	JCS {name}_take5
+	VMULSD {T_F64+8}(R8), X8, X10
+	VMULSD {T_F64}(R8), X9, X11
+	VUCOMISD X11, X10
+	JCC {name}_finish
+	JMP {name}_bail
+{name}_take5:
+	MOVQ $5, BX
+{name}_finish:
+	MOVL BX, {OFF_BEST}(DI)
+	MOVL $0, {OFF_STATUS}(DI)
+{name}_bail:
+	VZEROUPPER
+	RET
+"""
 # consts: [0] shuffle mask for byte 0 of each dword (32 bytes), [32] permd idx (32 bytes), [64] sevens (32 bytes)
 
 
@@ -192,6 +321,14 @@ TEXT ·{name}(SB), NOSPLIT, $0-32
 	MOVQ tab+8(FP), R8
 	MOVQ out+16(FP), DI
 	MOVQ search+24(FP), AX
+	XORQ R12, R12
+	XORQ R13, R13
+	MOVL $1, {OFF_STATUS}(DI)
+	CMPQ AX, $8
+	JNE {name}_mode
+	MOVQ $1, AX
+	MOVQ $1, R12
+{name}_mode:
 	VMOVUPS {T_LEV}(R8), Z15
 	MOVL $0x7fffffff, DX
 	VPBROADCASTD DX, Z13
@@ -247,6 +384,10 @@ TEXT ·{name}(SB), NOSPLIT, $0-32
 	INCQ R9
 	CMPQ R9, R10
 	JLT {name}_eval
+	CMPQ R12, $1
+	JEQ {name}_decide
+	CMPQ R12, $2
+	JEQ {name}_refitted
 	JMP {name}_done
 {name}_sums:
 	// slot AX-2: the refit sums of its indices.
@@ -268,10 +409,13 @@ TEXT ·{name}(SB), NOSPLIT, $0-32
     for r, off in ((8, OFF_SXL), (9, OFF_SLL), (10, OFF_SABS)):
         s += hsum512t(f"Z{r}", f"X{r}", f"Y{r}", 7)
         s += f"	VMOVSS X{r}, {off}(DI)(AX*4)\n"
-    s += f"""{name}_done:
+    s += f"""	CMPQ R13, $1
+	JEQ {name}_refit
+{name}_done:
 	VZEROUPPER
 	RET
 """
+    s += decide(name)
     return s
 
 
@@ -287,6 +431,14 @@ TEXT ·{name}(SB), NOSPLIT, $0-32
 	MOVQ tab+8(FP), R8
 	MOVQ out+16(FP), DI
 	MOVQ search+24(FP), AX
+	XORQ R12, R12
+	XORQ R13, R13
+	MOVL $1, {OFF_STATUS}(DI)
+	CMPQ AX, $8
+	JNE {name}_mode
+	MOVQ $1, AX
+	MOVQ $1, R12
+{name}_mode:
 	MOVL $0x7fffffff, DX
 	VMOVD DX, X7
 	VPBROADCASTD X7, Y7
@@ -336,6 +488,10 @@ TEXT ·{name}(SB), NOSPLIT, $0-32
 	INCQ R9
 	CMPQ R9, R10
 	JLT {name}_eval
+	CMPQ R12, $1
+	JEQ {name}_decide
+	CMPQ R12, $2
+	JEQ {name}_refitted
 	JMP {name}_done
 {name}_sums:
 	SUBQ $2, AX
@@ -364,10 +520,13 @@ TEXT ·{name}(SB), NOSPLIT, $0-32
     for y, x, off in (("Y9", "X9", OFF_SXL), ("Y10", "X10", OFF_SLL), ("Y8", "X8", OFF_SABS)):
         s += hsum256(y, x)
         s += f"	VMOVSS {x}, {off}(DI)(AX*4)\n"
-    s += f"""{name}_done:
+    s += f"""	CMPQ R13, $1
+	JEQ {name}_refit
+{name}_done:
 	VZEROUPPER
 	RET
 """
+    s += decide(name)
     return s
 
 

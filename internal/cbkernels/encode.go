@@ -47,6 +47,8 @@ type encTables struct {
 	perm    [8]int32       // AVX2: dwords 0 and 4 to the front
 	sevens  [8]int32       // AVX2: 7 (cb4's upper half of levels)
 	steps   [4][16]float32 // AVX-512: steps[log2 s][i] = mids[i+s-1]
+	f64     [3]float64     // 1+encEps, 1-encEps, encEps
+	big     float32        // 1e37: larger errors are left to the reference
 }
 
 // encOut is what the kernels write: per slot (0..4 the fractions, 5 the
@@ -56,6 +58,7 @@ type encOut struct {
 	d, inv, e, sxl, sll, sabs [8]float32
 	amax                      float32
 	bad                       int32
+	best, status              int32 // mode 8: the slot kept; 0 if decided
 }
 
 func newEncTables(t tensor.Type) *encTables {
@@ -91,6 +94,8 @@ func newEncTables(t tensor.Type) *encTables {
 			tb.shuf[16*lane+j] = byte(4 * j)
 		}
 	}
+	tb.f64 = [3]float64{1 + encEps, 1 - encEps, encEps}
+	tb.big = 1e37
 	tb.perm = [8]int32{0, 4, 1, 1, 1, 1, 1, 1}
 	tb.sevens = [8]int32{7, 7, 7, 7, 7, 7, 7, 7}
 	return tb
@@ -103,7 +108,11 @@ var encFallback = tensor.EncodeCodebookBlock
 // encKernel works on block x with out's slots: mode 1 finds amax, fills
 // slots 0..4 and sets their indices and squared errors; mode 0 does the
 // same for slot 5 with out.d[5], out.inv[5]; mode 2+j sets slot j's refit
-// sums (sxl, sll, sabs) from its indices.
+// sums (sxl, sll, sabs) from its indices; mode 8 does a whole block —
+// search, choice of the best slot, its sums, the refit scale, the refit's
+// evaluation and comparison — taking encodeBlockFast's decisions where
+// the sums decide them, and sets status 0 and best, else status 1 (then
+// encodeBlockFast redoes the block).
 type encKernel func(x *float32, tab *encTables, out *encOut, search int)
 
 // encodeRowFast is QuantizeRow(t) with the kernel k.
@@ -114,7 +123,13 @@ func encodeRowFast(t tensor.Type, k encKernel, tab *encTables, dst []byte, src [
 	var out encOut
 	for b := 0; b < len(src)/bs; b++ {
 		x := src[b*bs : (b+1)*bs : (b+1)*bs]
-		d := encodeBlockFast(t, L, k, tab, x, &idx, &out)
+		var d float32
+		if k(&x[0], tab, &out, 8); out.status == 0 {
+			d = out.d[out.best]
+			copy(idx[:bs], out.idx[out.best][:bs])
+		} else {
+			d = encodeBlockFast(t, L, k, tab, x, &idx, &out)
+		}
 		packBlock(t, dst[b*ts:(b+1)*ts], d, &idx)
 	}
 }

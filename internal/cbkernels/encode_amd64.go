@@ -35,27 +35,34 @@ func encodeSIMD(t tensor.Type, dst []byte, src []float32) bool {
 	if lv < cpu.AVX2 || tensor.CodebookScaleModeNow() != tensor.CodebookScaleSearch {
 		return false
 	}
-	var k encKernel
-	var tab *encTables
-	switch t {
-	case tensor.CB4:
-		k, tab = cbEncCB4AVX2, encTabs[0]
-		if lv >= cpu.AVX512 {
-			k = cbEncCB4AVX512
-		}
-	case tensor.CB3:
-		k, tab = cbEncCB3AVX2, encTabs[1]
-		if lv >= cpu.AVX512 {
-			k = cbEncCB3AVX512
-		}
-	case tensor.CB2:
-		k, tab = cbEncCB2AVX2, encTabs[2]
-		if lv >= cpu.AVX512 {
-			k = cbEncCB2AVX512
-		}
-	default:
+	k, tab := encKernelFor(t)
+	if k == nil {
 		return false
 	}
 	encodeRowFast(t, k, tab, dst, src)
 	return true
+}
+
+// encKernelFor returns type t's kernel at the float family's level (AVX2
+// or AVX-512) and its tables; nil for other types.
+func encKernelFor(t tensor.Type) (encKernel, *encTables) {
+	avx512 := cpu.Float.Level() >= cpu.AVX512
+	switch t {
+	case tensor.CB4:
+		if avx512 {
+			return cbEncCB4AVX512, encTabs[0]
+		}
+		return cbEncCB4AVX2, encTabs[0]
+	case tensor.CB3:
+		if avx512 {
+			return cbEncCB3AVX512, encTabs[1]
+		}
+		return cbEncCB3AVX2, encTabs[1]
+	case tensor.CB2:
+		if avx512 {
+			return cbEncCB2AVX512, encTabs[2]
+		}
+		return cbEncCB2AVX2, encTabs[2]
+	}
+	return nil, nil
 }

@@ -186,3 +186,53 @@ func TestPackBlock(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeBlockKernel: where the whole-block kernel (mode 8) decides a
+// block, its scale and indices are the reference's; on normal blocks it
+// decides nearly all (else the speed would be lost to encodeBlockFast).
+func TestEncodeBlockKernel(t *testing.T) {
+	if cpu.Float.Level() < cpu.AVX2 {
+		t.Skip("no SIMD encoder on this CPU")
+	}
+	for _, lv := range cpu.Levels()[1:] {
+		t.Run(lv.String(), func(t *testing.T) {
+			defer cpu.SetLevel(lv)()
+			r := rand.New(rand.NewPCG(uint64(lv), 19))
+			for _, typ := range []tensor.Type{tensor.CB4, tensor.CB3, tensor.CB2} {
+				k, tab := encKernelFor(typ)
+				bs := typ.BlockSize()
+				x := make([]float32, bs)
+				var out encOut
+				var idx [64]uint8
+				decided, normal, normalDecided := 0, 0, 0
+				const n = 20000
+				for trial := 0; trial < n; trial++ {
+					c := trial % 12
+					if trial%2 == 0 {
+						c = 0
+					}
+					encodeCase(r, typ, c, x)
+					k(&x[0], tab, &out, 8)
+					if c == 0 {
+						normal++
+					}
+					if out.status != 0 {
+						continue
+					}
+					decided++
+					if c == 0 {
+						normalDecided++
+					}
+					d := tensor.EncodeCodebookBlock(typ, x, &idx)
+					if d != out.d[out.best] || string(idx[:bs]) != string(out.idx[out.best][:bs]) {
+						t.Fatalf("%s case %d: kernel scale %g slot %d indices %v, reference %g %v", typ, c, out.d[out.best], out.best, out.idx[out.best][:bs], d, idx[:bs])
+					}
+				}
+				t.Logf("%s: kernel decided %d of %d blocks (%d of %d normal)", typ, decided, n, normalDecided, normal)
+				if normalDecided*100 < normal*95 {
+					t.Errorf("%s: kernel decided only %d of %d normal blocks", typ, normalDecided, normal)
+				}
+			}
+		})
+	}
+}
