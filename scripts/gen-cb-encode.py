@@ -25,7 +25,7 @@ HEADER = """//go:build amd64
 // d = binary16(amax/lmax·f) (VCVTPS2PH, round to nearest even — what
 // tensor.F32ToF16 does) and inv = 1/d for the five fractions f.
 //
-// func cbEncCBnISA(x *float32, tab *encTables, out *encOut, search int)
+// func cbEncCBnISA(x *float32, tab *encTables, out *encOut, mode int, dst *byte, nb int)
 //
 // encTables: mids[16] (cell edges, then +Inf), levels[16], fr[8] (the
 // fractions, lmax at fr[7]), mids8[15][8] (AVX2: each edge 8 times),
@@ -36,6 +36,7 @@ HEADER = """//go:build amd64
 
 OFF_D, OFF_INV, OFF_E, OFF_SXL, OFF_SLL, OFF_SABS, OFF_AMAX, OFF_BAD = 384, 416, 448, 480, 512, 544, 576, 580
 OFF_BEST, OFF_STATUS = 584, 588
+OFF_STATE, OFF_DST, OFF_LEFT, OFF_DONE = 592, 656, 664, 672
 # encTables offsets
 T_MIDS, T_LEV, T_FR, T_MIDS8, T_LEV8, T_CONST, T_STEP = 0, 64, 128, 160, 640, 704, 800
 LOG2 = {1: 0, 2: 1, 4: 2, 8: 3}
@@ -43,7 +44,48 @@ LOG2 = {1: 0, 2: 1, 4: 2, 8: 3}
 T_F64 = T_STEP + 256
 
 
-def decide(name):
+TS = {"CB4": 34, "CB3": 26, "CB2": 10}
+
+
+def pack(tname):
+    # the indices of the best slot (bytes at R11) packed into the block at
+    # R9, eight at a time (encode_pack.go's packBlock): AX, DX, CX, R10.
+    s = ""
+    if tname == "CB4":
+        for c in range(4):
+            s += f"""	MOVQ {8*c}(R11), AX
+	MOVQ {32+8*c}(R11), DX
+	SHLQ $4, DX
+	ORQ DX, AX
+	MOVQ AX, {2+8*c}(R9)
+"""
+    elif tname == "CB3":
+        s += "	MOVQ $0x0303030303030303, R10\n"
+        for c in range(2):
+            s += f"	MOVQ {8*c}(R11), AX\n	ANDQ R10, AX\n"
+            for q, sh in ((16, 2), (32, 4), (48, 6)):
+                s += f"""	MOVQ {q+8*c}(R11), DX
+	ANDQ R10, DX
+	SHLQ ${sh}, DX
+	ORQ DX, AX
+"""
+            s += f"	MOVQ AX, {2+8*c}(R9)\n"
+        s += "	MOVQ $0x0101010101010101, R10\n	XORQ AX, AX\n"
+        for k in range(8):
+            s += f"	MOVQ {8*k}(R11), DX\n	SHRQ $2, DX\n	ANDQ R10, DX\n"
+            if k:
+                s += f"	SHLQ ${k}, DX\n"
+            s += "	ORQ DX, AX\n"
+        s += "	MOVQ AX, 18(R9)\n"
+    else:
+        s += "	MOVQ (R11), AX\n"
+        for q, sh in ((8, 2), (16, 4), (24, 6)):
+            s += f"	MOVQ {q}(R11), DX\n	SHLQ ${sh}, DX\n	ORQ DX, AX\n"
+        s += "	MOVQ AX, 2(R9)\n"
+    return s
+
+
+def decide(name, packcode, nval, ts):
     # Mode 8 (a whole block): after the search, encode.go's choices —
     # the best of slots 0..4, the refit scale, the refit's evaluation and
     # comparison — taken here when the sums decide them; anything else
@@ -75,13 +117,20 @@ def decide(name):
 	VCVTSS2SD X9, X9, X9
 	VMULSD {T_F64}(R8), X8, X10
 	VMULSD {T_F64+8}(R8), X9, X11
+	VMULSD {T_F64+8}(R8), X8, X4
+	VMULSD {T_F64}(R8), X9, X5
+	// less for sure (c1): take slot CX; not less for sure (c2): keep;
+	// neither: bail. Branch-free choice (the winner varies by block).
 	VUCOMISD X11, X10
-	JCS {name}_setbest
-	VMULSD {T_F64+8}(R8), X8, X10
-	VMULSD {T_F64}(R8), X9, X11
-	VUCOMISD X11, X10
-	JCC {name}_bnext
-	JMP {name}_bail
+	SETCS DX
+	MOVQ BX, R11
+	CMOVQCS CX, R11
+	VUCOMISD X5, X4
+	SETCC R9
+	ORB R9, DX
+	JEQ {name}_bail
+	MOVQ R11, BX
+	JMP {name}_bnext
 {name}_setbest:
 	MOVQ CX, BX
 {name}_bnext:
@@ -151,17 +200,42 @@ def decide(name):
 	VCVTSS2SD X9, X9, X9
 	VMULSD {T_F64}(R8), X8, X10
 	VMULSD {T_F64+8}(R8), X9, X11
+	VMULSD {T_F64+8}(R8), X8, X4
+	VMULSD {T_F64}(R8), X9, X5
 	VUCOMISD X11, X10
-	JCS {name}_take5
-	VMULSD {T_F64+8}(R8), X8, X10
-	VMULSD {T_F64}(R8), X9, X11
-	VUCOMISD X11, X10
-	JCC {name}_finish
-	JMP {name}_bail
-{name}_take5:
-	MOVQ $5, BX
+	SETCS DX
+	MOVQ $5, R11
+	CMOVQCS R11, BX
+	VUCOMISD X5, X4
+	SETCC R9
+	ORB R9, DX
+	JEQ {name}_bail
 {name}_finish:
+	// Row mode: pack the block, keep its indices (the reference's
+	// carried ones), next block.
 	MOVL BX, {OFF_BEST}(DI)
+	MOVQ BX, R11
+	SHLQ $6, R11
+	ADDQ DI, R11
+	MOVQ {OFF_DST}(DI), R9
+{packcode}	VMOVSS {OFF_D}(DI)(BX*4), X4
+	VCVTPS2PH $0, X4, X4
+	VMOVD X4, DX
+	MOVW DX, (R9)
+	VMOVDQU (R11), Y4
+	VMOVDQU Y4, {OFF_STATE}(DI)
+	VMOVDQU 32(R11), Y4
+	VMOVDQU Y4, {OFF_STATE+32}(DI)
+	ADDQ ${ts}, {OFF_DST}(DI)
+	ADDQ ${4*nval}, SI
+	INCQ {OFF_DONE}(DI)
+	DECQ {OFF_LEFT}(DI)
+	JEQ {name}_alldone
+	XORQ R13, R13
+	MOVQ $1, R12
+	MOVQ $1, AX
+	JMP {name}_block
+{name}_alldone:
 	MOVL $0, {OFF_STATUS}(DI)
 {name}_bail:
 	VZEROUPPER
@@ -316,11 +390,11 @@ def gen512(tname, nlev, nval):
 // {name}: {nval} values ({nv} vectors of 16), {nlev} levels; the
 // index by a branch-free binary search over the cell edges (first edge
 // broadcast, then VPERMPS from tables of the edges shifted by each step).
-TEXT ·{name}(SB), NOSPLIT, $0-32
+TEXT ·{name}(SB), NOSPLIT, $0-48
 	MOVQ x+0(FP), SI
 	MOVQ tab+8(FP), R8
 	MOVQ out+16(FP), DI
-	MOVQ search+24(FP), AX
+	MOVQ mode+24(FP), AX
 	XORQ R12, R12
 	XORQ R13, R13
 	MOVL $1, {OFF_STATUS}(DI)
@@ -328,16 +402,17 @@ TEXT ·{name}(SB), NOSPLIT, $0-32
 	JNE {name}_mode
 	MOVQ $1, AX
 	MOVQ $1, R12
+	MOVQ dst+32(FP), DX
+	MOVQ DX, {OFF_DST}(DI)
+	MOVQ nb+40(FP), DX
+	MOVQ DX, {OFF_LEFT}(DI)
+	MOVQ $0, {OFF_DONE}(DI)
 {name}_mode:
 	VMOVUPS {T_LEV}(R8), Z15
 	MOVL $0x7fffffff, DX
 	VPBROADCASTD DX, Z13
 """
-    for v in range(nv):
-        s += f"	VMOVUPS {64*v}(SI), Z{v}\n"
-    s += f"""	CMPQ AX, $2
-	JGE {name}_sums
-	VBROADCASTSS {T_MIDS+4*(nlev//2-1)}(R8), Z16
+    s += f"""	VBROADCASTSS {T_MIDS+4*(nlev//2-1)}(R8), Z16
 	MOVL ${nlev//2}, DX
 	VPBROADCASTD DX, Z17
 """
@@ -345,6 +420,12 @@ TEXT ·{name}(SB), NOSPLIT, $0-32
         s += f"""	VMOVUPS {T_STEP+64*LOG2[st]}(R8), Z{18+i}
 	MOVL ${st}, DX
 	VPBROADCASTD DX, Z{21+i}
+"""
+    s += f"{name}_block:\n"
+    for v in range(nv):
+        s += f"	VMOVUPS {64*v}(SI), Z{v}\n"
+    s += f"""	CMPQ AX, $2
+	JGE {name}_sums
 """
     s += f"""	MOVQ $5, R9
 	MOVQ $6, R10
@@ -415,7 +496,7 @@ TEXT ·{name}(SB), NOSPLIT, $0-32
 	VZEROUPPER
 	RET
 """
-    s += decide(name)
+    s += decide(name, pack(tname), nval, TS[tname])
     return s
 
 
@@ -426,11 +507,11 @@ def gen256(tname, nlev, nval):
     s = f"""
 // {name}: {nval} values ({nv} vectors of 8), {nlev} levels; the index
 // as the count of cell edges below u.
-TEXT ·{name}(SB), NOSPLIT, $0-32
+TEXT ·{name}(SB), NOSPLIT, $0-48
 	MOVQ x+0(FP), SI
 	MOVQ tab+8(FP), R8
 	MOVQ out+16(FP), DI
-	MOVQ search+24(FP), AX
+	MOVQ mode+24(FP), AX
 	XORQ R12, R12
 	XORQ R13, R13
 	MOVL $1, {OFF_STATUS}(DI)
@@ -438,11 +519,17 @@ TEXT ·{name}(SB), NOSPLIT, $0-32
 	JNE {name}_mode
 	MOVQ $1, AX
 	MOVQ $1, R12
+	MOVQ dst+32(FP), DX
+	MOVQ DX, {OFF_DST}(DI)
+	MOVQ nb+40(FP), DX
+	MOVQ DX, {OFF_LEFT}(DI)
+	MOVQ $0, {OFF_DONE}(DI)
 {name}_mode:
 	MOVL $0x7fffffff, DX
 	VMOVD DX, X7
 	VPBROADCASTD X7, Y7
 	VMOVDQU {T_CONST+32}(R8), Y6
+{name}_block:
 	CMPQ AX, $2
 	JGE {name}_sums
 	MOVQ $5, R9
@@ -526,7 +613,7 @@ TEXT ·{name}(SB), NOSPLIT, $0-32
 	VZEROUPPER
 	RET
 """
-    s += decide(name)
+    s += decide(name, pack(tname), nval, TS[tname])
     return s
 
 

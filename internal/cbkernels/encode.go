@@ -58,7 +58,10 @@ type encOut struct {
 	d, inv, e, sxl, sll, sabs [8]float32
 	amax                      float32
 	bad                       int32
-	best, status              int32 // mode 8: the slot kept; 0 if decided
+	best, status              int32     // mode 8: the slot kept; 0 if all decided
+	state                     [64]uint8 // mode 8: the last block's indices
+	dst                       uintptr   // mode 8: the next block's bytes
+	left, done                int       // mode 8: blocks left, blocks done
 }
 
 func newEncTables(t tensor.Type) *encTables {
@@ -108,29 +111,31 @@ var encFallback = tensor.EncodeCodebookBlock
 // encKernel works on block x with out's slots: mode 1 finds amax, fills
 // slots 0..4 and sets their indices and squared errors; mode 0 does the
 // same for slot 5 with out.d[5], out.inv[5]; mode 2+j sets slot j's refit
-// sums (sxl, sll, sabs) from its indices; mode 8 does a whole block —
-// search, choice of the best slot, its sums, the refit scale, the refit's
-// evaluation and comparison — taking encodeBlockFast's decisions where
-// the sums decide them, and sets status 0 and best, else status 1 (then
-// encodeBlockFast redoes the block).
-type encKernel func(x *float32, tab *encTables, out *encOut, search int)
+// sums (sxl, sll, sabs) from its indices. Mode 8 encodes up to nb blocks
+// from x into dst: for each, search, choice of the best slot, its sums,
+// the refit scale, the refit's evaluation and comparison — taking
+// encodeBlockFast's decisions where the sums decide them — then packs
+// the block and keeps its indices in out.state; it stops at the first
+// block it cannot decide (status 1, done = its number; encodeBlockFast
+// does it with out.state as the carried indices) or after nb (status 0).
+type encKernel func(x *float32, tab *encTables, out *encOut, mode int, dst *byte, nb int)
 
 // encodeRowFast is QuantizeRow(t) with the kernel k.
 func encodeRowFast(t tensor.Type, k encKernel, tab *encTables, dst []byte, src []float32) {
 	bs, ts := t.BlockSize(), t.TypeSize()
 	L := tensor.CodebookLevels(t)
-	var idx [64]uint8 // carried from block to block, as QuantizeRow does
-	var out encOut
-	for b := 0; b < len(src)/bs; b++ {
-		x := src[b*bs : (b+1)*bs : (b+1)*bs]
-		var d float32
-		if k(&x[0], tab, &out, 8); out.status == 0 {
-			d = out.d[out.best]
-			copy(idx[:bs], out.idx[out.best][:bs])
-		} else {
-			d = encodeBlockFast(t, L, k, tab, x, &idx, &out)
+	var out encOut // out.state: the indices carried from block to block, as QuantizeRow does
+	nb := len(src) / bs
+	_ = dst[nb*ts-1]
+	for b := 0; b < nb; b++ {
+		k(&src[b*bs], tab, &out, 8, &dst[b*ts], nb-b)
+		if out.status == 0 {
+			return
 		}
-		packBlock(t, dst[b*ts:(b+1)*ts], d, &idx)
+		b += out.done
+		x := src[b*bs : (b+1)*bs : (b+1)*bs]
+		d := encodeBlockFast(t, L, k, tab, x, &out.state, &out)
+		packBlock(t, dst[b*ts:(b+1)*ts], d, &out.state)
 	}
 }
 
@@ -178,7 +183,7 @@ func usable(d float32) bool { return d != 0 && !math.IsInf(float64(d), 0) }
 // encodeBlockFast returns the scale of block x and sets idx to its
 // indices (or leaves it, as the reference does, when no scale is usable).
 func encodeBlockFast(t tensor.Type, L []float32, k encKernel, tab *encTables, x []float32, idx *[64]uint8, out *encOut) float32 {
-	k(&x[0], tab, out, 1)
+	k(&x[0], tab, out, 1, nil, 0)
 	if out.bad != 0 {
 		return encFallback(t, x, idx)
 	}
@@ -209,10 +214,10 @@ func encodeBlockFast(t tensor.Type, L []float32, k encKernel, tab *encTables, x 
 	if best < 0 {
 		return 0
 	}
-	k(&x[0], tab, out, 2+best)
+	k(&x[0], tab, out, 2+best, nil, 0)
 	if d, ok := refitScale(L, x, out, best); ok && usable(d) && d != out.d[best] {
 		out.d[5], out.inv[5] = d, 1/d
-		k(&x[0], tab, out, 0)
+		k(&x[0], tab, out, 0, nil, 0)
 		if !(out.e[5] < 1e37) {
 			return encFallback(t, x, idx)
 		}

@@ -8,22 +8,22 @@ import (
 )
 
 //go:noescape
-func cbEncCB4AVX512(x *float32, tab *encTables, out *encOut, search int)
+func cbEncCB4AVX512(x *float32, tab *encTables, out *encOut, mode int, dst *byte, nb int)
 
 //go:noescape
-func cbEncCB3AVX512(x *float32, tab *encTables, out *encOut, search int)
+func cbEncCB3AVX512(x *float32, tab *encTables, out *encOut, mode int, dst *byte, nb int)
 
 //go:noescape
-func cbEncCB2AVX512(x *float32, tab *encTables, out *encOut, search int)
+func cbEncCB2AVX512(x *float32, tab *encTables, out *encOut, mode int, dst *byte, nb int)
 
 //go:noescape
-func cbEncCB4AVX2(x *float32, tab *encTables, out *encOut, search int)
+func cbEncCB4AVX2(x *float32, tab *encTables, out *encOut, mode int, dst *byte, nb int)
 
 //go:noescape
-func cbEncCB3AVX2(x *float32, tab *encTables, out *encOut, search int)
+func cbEncCB3AVX2(x *float32, tab *encTables, out *encOut, mode int, dst *byte, nb int)
 
 //go:noescape
-func cbEncCB2AVX2(x *float32, tab *encTables, out *encOut, search int)
+func cbEncCB2AVX2(x *float32, tab *encTables, out *encOut, mode int, dst *byte, nb int)
 
 var encTabs = [3]*encTables{newEncTables(tensor.CB4), newEncTables(tensor.CB3), newEncTables(tensor.CB2)}
 

@@ -19,7 +19,7 @@
 // d = binary16(amax/lmax·f) (VCVTPS2PH, round to nearest even — what
 // tensor.F32ToF16 does) and inv = 1/d for the five fractions f.
 //
-// func cbEncCBnISA(x *float32, tab *encTables, out *encOut, search int)
+// func cbEncCBnISA(x *float32, tab *encTables, out *encOut, mode int, dst *byte, nb int)
 //
 // encTables: mids[16] (cell edges, then +Inf), levels[16], fr[8] (the
 // fractions, lmax at fr[7]), mids8[15][8] (AVX2: each edge 8 times),
@@ -30,11 +30,11 @@
 // cbEncCB4AVX512: 64 values (4 vectors of 16), 16 levels; the
 // index by a branch-free binary search over the cell edges (first edge
 // broadcast, then VPERMPS from tables of the edges shifted by each step).
-TEXT ·cbEncCB4AVX512(SB), NOSPLIT, $0-32
+TEXT ·cbEncCB4AVX512(SB), NOSPLIT, $0-48
 	MOVQ x+0(FP), SI
 	MOVQ tab+8(FP), R8
 	MOVQ out+16(FP), DI
-	MOVQ search+24(FP), AX
+	MOVQ mode+24(FP), AX
 	XORQ R12, R12
 	XORQ R13, R13
 	MOVL $1, 588(DI)
@@ -42,16 +42,15 @@ TEXT ·cbEncCB4AVX512(SB), NOSPLIT, $0-32
 	JNE cbEncCB4AVX512_mode
 	MOVQ $1, AX
 	MOVQ $1, R12
+	MOVQ dst+32(FP), DX
+	MOVQ DX, 656(DI)
+	MOVQ nb+40(FP), DX
+	MOVQ DX, 664(DI)
+	MOVQ $0, 672(DI)
 cbEncCB4AVX512_mode:
 	VMOVUPS 64(R8), Z15
 	MOVL $0x7fffffff, DX
 	VPBROADCASTD DX, Z13
-	VMOVUPS 0(SI), Z0
-	VMOVUPS 64(SI), Z1
-	VMOVUPS 128(SI), Z2
-	VMOVUPS 192(SI), Z3
-	CMPQ AX, $2
-	JGE cbEncCB4AVX512_sums
 	VBROADCASTSS 28(R8), Z16
 	MOVL $8, DX
 	VPBROADCASTD DX, Z17
@@ -64,6 +63,13 @@ cbEncCB4AVX512_mode:
 	VMOVUPS 800(R8), Z20
 	MOVL $1, DX
 	VPBROADCASTD DX, Z23
+cbEncCB4AVX512_block:
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVUPS 128(SI), Z2
+	VMOVUPS 192(SI), Z3
+	CMPQ AX, $2
+	JGE cbEncCB4AVX512_sums
 	MOVQ $5, R9
 	MOVQ $6, R10
 	TESTQ AX, AX
@@ -324,13 +330,20 @@ cbEncCB4AVX512_bloop:
 	VCVTSS2SD X9, X9, X9
 	VMULSD 1056(R8), X8, X10
 	VMULSD 1064(R8), X9, X11
+	VMULSD 1064(R8), X8, X4
+	VMULSD 1056(R8), X9, X5
+	// less for sure (c1): take slot CX; not less for sure (c2): keep;
+	// neither: bail. Branch-free choice (the winner varies by block).
 	VUCOMISD X11, X10
-	JCS cbEncCB4AVX512_setbest
-	VMULSD 1064(R8), X8, X10
-	VMULSD 1056(R8), X9, X11
-	VUCOMISD X11, X10
-	JCC cbEncCB4AVX512_bnext
-	JMP cbEncCB4AVX512_bail
+	SETCS DX
+	MOVQ BX, R11
+	CMOVQCS CX, R11
+	VUCOMISD X5, X4
+	SETCC R9
+	ORB R9, DX
+	JEQ cbEncCB4AVX512_bail
+	MOVQ R11, BX
+	JMP cbEncCB4AVX512_bnext
 cbEncCB4AVX512_setbest:
 	MOVQ CX, BX
 cbEncCB4AVX512_bnext:
@@ -400,17 +413,62 @@ cbEncCB4AVX512_refitted:
 	VCVTSS2SD X9, X9, X9
 	VMULSD 1056(R8), X8, X10
 	VMULSD 1064(R8), X9, X11
+	VMULSD 1064(R8), X8, X4
+	VMULSD 1056(R8), X9, X5
 	VUCOMISD X11, X10
-	JCS cbEncCB4AVX512_take5
-	VMULSD 1064(R8), X8, X10
-	VMULSD 1056(R8), X9, X11
-	VUCOMISD X11, X10
-	JCC cbEncCB4AVX512_finish
-	JMP cbEncCB4AVX512_bail
-cbEncCB4AVX512_take5:
-	MOVQ $5, BX
+	SETCS DX
+	MOVQ $5, R11
+	CMOVQCS R11, BX
+	VUCOMISD X5, X4
+	SETCC R9
+	ORB R9, DX
+	JEQ cbEncCB4AVX512_bail
 cbEncCB4AVX512_finish:
+	// Row mode: pack the block, keep its indices (the reference's
+	// carried ones), next block.
 	MOVL BX, 584(DI)
+	MOVQ BX, R11
+	SHLQ $6, R11
+	ADDQ DI, R11
+	MOVQ 656(DI), R9
+	MOVQ 0(R11), AX
+	MOVQ 32(R11), DX
+	SHLQ $4, DX
+	ORQ DX, AX
+	MOVQ AX, 2(R9)
+	MOVQ 8(R11), AX
+	MOVQ 40(R11), DX
+	SHLQ $4, DX
+	ORQ DX, AX
+	MOVQ AX, 10(R9)
+	MOVQ 16(R11), AX
+	MOVQ 48(R11), DX
+	SHLQ $4, DX
+	ORQ DX, AX
+	MOVQ AX, 18(R9)
+	MOVQ 24(R11), AX
+	MOVQ 56(R11), DX
+	SHLQ $4, DX
+	ORQ DX, AX
+	MOVQ AX, 26(R9)
+	VMOVSS 384(DI)(BX*4), X4
+	VCVTPS2PH $0, X4, X4
+	VMOVD X4, DX
+	MOVW DX, (R9)
+	VMOVDQU (R11), Y4
+	VMOVDQU Y4, 592(DI)
+	VMOVDQU 32(R11), Y4
+	VMOVDQU Y4, 624(DI)
+	ADDQ $34, 656(DI)
+	ADDQ $256, SI
+	INCQ 672(DI)
+	DECQ 664(DI)
+	JEQ cbEncCB4AVX512_alldone
+	XORQ R13, R13
+	MOVQ $1, R12
+	MOVQ $1, AX
+	JMP cbEncCB4AVX512_block
+cbEncCB4AVX512_alldone:
 	MOVL $0, 588(DI)
 cbEncCB4AVX512_bail:
 	VZEROUPPER
@@ -418,11 +476,11 @@ cbEncCB4AVX512_bail:
 
 // cbEncCB4AVX2: 64 values (8 vectors of 8), 16 levels; the index
 // as the count of cell edges below u.
-TEXT ·cbEncCB4AVX2(SB), NOSPLIT, $0-32
+TEXT ·cbEncCB4AVX2(SB), NOSPLIT, $0-48
 	MOVQ x+0(FP), SI
 	MOVQ tab+8(FP), R8
 	MOVQ out+16(FP), DI
-	MOVQ search+24(FP), AX
+	MOVQ mode+24(FP), AX
 	XORQ R12, R12
 	XORQ R13, R13
 	MOVL $1, 588(DI)
@@ -430,11 +488,17 @@ TEXT ·cbEncCB4AVX2(SB), NOSPLIT, $0-32
 	JNE cbEncCB4AVX2_mode
 	MOVQ $1, AX
 	MOVQ $1, R12
+	MOVQ dst+32(FP), DX
+	MOVQ DX, 656(DI)
+	MOVQ nb+40(FP), DX
+	MOVQ DX, 664(DI)
+	MOVQ $0, 672(DI)
 cbEncCB4AVX2_mode:
 	MOVL $0x7fffffff, DX
 	VMOVD DX, X7
 	VPBROADCASTD X7, Y7
 	VMOVDQU 736(R8), Y6
+cbEncCB4AVX2_block:
 	CMPQ AX, $2
 	JGE cbEncCB4AVX2_sums
 	MOVQ $5, R9
@@ -1042,13 +1106,20 @@ cbEncCB4AVX2_bloop:
 	VCVTSS2SD X9, X9, X9
 	VMULSD 1056(R8), X8, X10
 	VMULSD 1064(R8), X9, X11
+	VMULSD 1064(R8), X8, X4
+	VMULSD 1056(R8), X9, X5
+	// less for sure (c1): take slot CX; not less for sure (c2): keep;
+	// neither: bail. Branch-free choice (the winner varies by block).
 	VUCOMISD X11, X10
-	JCS cbEncCB4AVX2_setbest
-	VMULSD 1064(R8), X8, X10
-	VMULSD 1056(R8), X9, X11
-	VUCOMISD X11, X10
-	JCC cbEncCB4AVX2_bnext
-	JMP cbEncCB4AVX2_bail
+	SETCS DX
+	MOVQ BX, R11
+	CMOVQCS CX, R11
+	VUCOMISD X5, X4
+	SETCC R9
+	ORB R9, DX
+	JEQ cbEncCB4AVX2_bail
+	MOVQ R11, BX
+	JMP cbEncCB4AVX2_bnext
 cbEncCB4AVX2_setbest:
 	MOVQ CX, BX
 cbEncCB4AVX2_bnext:
@@ -1118,17 +1189,62 @@ cbEncCB4AVX2_refitted:
 	VCVTSS2SD X9, X9, X9
 	VMULSD 1056(R8), X8, X10
 	VMULSD 1064(R8), X9, X11
+	VMULSD 1064(R8), X8, X4
+	VMULSD 1056(R8), X9, X5
 	VUCOMISD X11, X10
-	JCS cbEncCB4AVX2_take5
-	VMULSD 1064(R8), X8, X10
-	VMULSD 1056(R8), X9, X11
-	VUCOMISD X11, X10
-	JCC cbEncCB4AVX2_finish
-	JMP cbEncCB4AVX2_bail
-cbEncCB4AVX2_take5:
-	MOVQ $5, BX
+	SETCS DX
+	MOVQ $5, R11
+	CMOVQCS R11, BX
+	VUCOMISD X5, X4
+	SETCC R9
+	ORB R9, DX
+	JEQ cbEncCB4AVX2_bail
 cbEncCB4AVX2_finish:
+	// Row mode: pack the block, keep its indices (the reference's
+	// carried ones), next block.
 	MOVL BX, 584(DI)
+	MOVQ BX, R11
+	SHLQ $6, R11
+	ADDQ DI, R11
+	MOVQ 656(DI), R9
+	MOVQ 0(R11), AX
+	MOVQ 32(R11), DX
+	SHLQ $4, DX
+	ORQ DX, AX
+	MOVQ AX, 2(R9)
+	MOVQ 8(R11), AX
+	MOVQ 40(R11), DX
+	SHLQ $4, DX
+	ORQ DX, AX
+	MOVQ AX, 10(R9)
+	MOVQ 16(R11), AX
+	MOVQ 48(R11), DX
+	SHLQ $4, DX
+	ORQ DX, AX
+	MOVQ AX, 18(R9)
+	MOVQ 24(R11), AX
+	MOVQ 56(R11), DX
+	SHLQ $4, DX
+	ORQ DX, AX
+	MOVQ AX, 26(R9)
+	VMOVSS 384(DI)(BX*4), X4
+	VCVTPS2PH $0, X4, X4
+	VMOVD X4, DX
+	MOVW DX, (R9)
+	VMOVDQU (R11), Y4
+	VMOVDQU Y4, 592(DI)
+	VMOVDQU 32(R11), Y4
+	VMOVDQU Y4, 624(DI)
+	ADDQ $34, 656(DI)
+	ADDQ $256, SI
+	INCQ 672(DI)
+	DECQ 664(DI)
+	JEQ cbEncCB4AVX2_alldone
+	XORQ R13, R13
+	MOVQ $1, R12
+	MOVQ $1, AX
+	JMP cbEncCB4AVX2_block
+cbEncCB4AVX2_alldone:
 	MOVL $0, 588(DI)
 cbEncCB4AVX2_bail:
 	VZEROUPPER
@@ -1137,11 +1253,11 @@ cbEncCB4AVX2_bail:
 // cbEncCB3AVX512: 64 values (4 vectors of 16), 8 levels; the
 // index by a branch-free binary search over the cell edges (first edge
 // broadcast, then VPERMPS from tables of the edges shifted by each step).
-TEXT ·cbEncCB3AVX512(SB), NOSPLIT, $0-32
+TEXT ·cbEncCB3AVX512(SB), NOSPLIT, $0-48
 	MOVQ x+0(FP), SI
 	MOVQ tab+8(FP), R8
 	MOVQ out+16(FP), DI
-	MOVQ search+24(FP), AX
+	MOVQ mode+24(FP), AX
 	XORQ R12, R12
 	XORQ R13, R13
 	MOVL $1, 588(DI)
@@ -1149,16 +1265,15 @@ TEXT ·cbEncCB3AVX512(SB), NOSPLIT, $0-32
 	JNE cbEncCB3AVX512_mode
 	MOVQ $1, AX
 	MOVQ $1, R12
+	MOVQ dst+32(FP), DX
+	MOVQ DX, 656(DI)
+	MOVQ nb+40(FP), DX
+	MOVQ DX, 664(DI)
+	MOVQ $0, 672(DI)
 cbEncCB3AVX512_mode:
 	VMOVUPS 64(R8), Z15
 	MOVL $0x7fffffff, DX
 	VPBROADCASTD DX, Z13
-	VMOVUPS 0(SI), Z0
-	VMOVUPS 64(SI), Z1
-	VMOVUPS 128(SI), Z2
-	VMOVUPS 192(SI), Z3
-	CMPQ AX, $2
-	JGE cbEncCB3AVX512_sums
 	VBROADCASTSS 12(R8), Z16
 	MOVL $4, DX
 	VPBROADCASTD DX, Z17
@@ -1168,6 +1283,13 @@ cbEncCB3AVX512_mode:
 	VMOVUPS 800(R8), Z19
 	MOVL $1, DX
 	VPBROADCASTD DX, Z22
+cbEncCB3AVX512_block:
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVUPS 128(SI), Z2
+	VMOVUPS 192(SI), Z3
+	CMPQ AX, $2
+	JGE cbEncCB3AVX512_sums
 	MOVQ $5, R9
 	MOVQ $6, R10
 	TESTQ AX, AX
@@ -1416,13 +1538,20 @@ cbEncCB3AVX512_bloop:
 	VCVTSS2SD X9, X9, X9
 	VMULSD 1056(R8), X8, X10
 	VMULSD 1064(R8), X9, X11
+	VMULSD 1064(R8), X8, X4
+	VMULSD 1056(R8), X9, X5
+	// less for sure (c1): take slot CX; not less for sure (c2): keep;
+	// neither: bail. Branch-free choice (the winner varies by block).
 	VUCOMISD X11, X10
-	JCS cbEncCB3AVX512_setbest
-	VMULSD 1064(R8), X8, X10
-	VMULSD 1056(R8), X9, X11
-	VUCOMISD X11, X10
-	JCC cbEncCB3AVX512_bnext
-	JMP cbEncCB3AVX512_bail
+	SETCS DX
+	MOVQ BX, R11
+	CMOVQCS CX, R11
+	VUCOMISD X5, X4
+	SETCC R9
+	ORB R9, DX
+	JEQ cbEncCB3AVX512_bail
+	MOVQ R11, BX
+	JMP cbEncCB3AVX512_bnext
 cbEncCB3AVX512_setbest:
 	MOVQ CX, BX
 cbEncCB3AVX512_bnext:
@@ -1492,17 +1621,115 @@ cbEncCB3AVX512_refitted:
 	VCVTSS2SD X9, X9, X9
 	VMULSD 1056(R8), X8, X10
 	VMULSD 1064(R8), X9, X11
+	VMULSD 1064(R8), X8, X4
+	VMULSD 1056(R8), X9, X5
 	VUCOMISD X11, X10
-	JCS cbEncCB3AVX512_take5
-	VMULSD 1064(R8), X8, X10
-	VMULSD 1056(R8), X9, X11
-	VUCOMISD X11, X10
-	JCC cbEncCB3AVX512_finish
-	JMP cbEncCB3AVX512_bail
-cbEncCB3AVX512_take5:
-	MOVQ $5, BX
+	SETCS DX
+	MOVQ $5, R11
+	CMOVQCS R11, BX
+	VUCOMISD X5, X4
+	SETCC R9
+	ORB R9, DX
+	JEQ cbEncCB3AVX512_bail
 cbEncCB3AVX512_finish:
+	// Row mode: pack the block, keep its indices (the reference's
+	// carried ones), next block.
 	MOVL BX, 584(DI)
+	MOVQ BX, R11
+	SHLQ $6, R11
+	ADDQ DI, R11
+	MOVQ 656(DI), R9
+	MOVQ $0x0303030303030303, R10
+	MOVQ 0(R11), AX
+	ANDQ R10, AX
+	MOVQ 16(R11), DX
+	ANDQ R10, DX
+	SHLQ $2, DX
+	ORQ DX, AX
+	MOVQ 32(R11), DX
+	ANDQ R10, DX
+	SHLQ $4, DX
+	ORQ DX, AX
+	MOVQ 48(R11), DX
+	ANDQ R10, DX
+	SHLQ $6, DX
+	ORQ DX, AX
+	MOVQ AX, 2(R9)
+	MOVQ 8(R11), AX
+	ANDQ R10, AX
+	MOVQ 24(R11), DX
+	ANDQ R10, DX
+	SHLQ $2, DX
+	ORQ DX, AX
+	MOVQ 40(R11), DX
+	ANDQ R10, DX
+	SHLQ $4, DX
+	ORQ DX, AX
+	MOVQ 56(R11), DX
+	ANDQ R10, DX
+	SHLQ $6, DX
+	ORQ DX, AX
+	MOVQ AX, 10(R9)
+	MOVQ $0x0101010101010101, R10
+	XORQ AX, AX
+	MOVQ 0(R11), DX
+	SHRQ $2, DX
+	ANDQ R10, DX
+	ORQ DX, AX
+	MOVQ 8(R11), DX
+	SHRQ $2, DX
+	ANDQ R10, DX
+	SHLQ $1, DX
+	ORQ DX, AX
+	MOVQ 16(R11), DX
+	SHRQ $2, DX
+	ANDQ R10, DX
+	SHLQ $2, DX
+	ORQ DX, AX
+	MOVQ 24(R11), DX
+	SHRQ $2, DX
+	ANDQ R10, DX
+	SHLQ $3, DX
+	ORQ DX, AX
+	MOVQ 32(R11), DX
+	SHRQ $2, DX
+	ANDQ R10, DX
+	SHLQ $4, DX
+	ORQ DX, AX
+	MOVQ 40(R11), DX
+	SHRQ $2, DX
+	ANDQ R10, DX
+	SHLQ $5, DX
+	ORQ DX, AX
+	MOVQ 48(R11), DX
+	SHRQ $2, DX
+	ANDQ R10, DX
+	SHLQ $6, DX
+	ORQ DX, AX
+	MOVQ 56(R11), DX
+	SHRQ $2, DX
+	ANDQ R10, DX
+	SHLQ $7, DX
+	ORQ DX, AX
+	MOVQ AX, 18(R9)
+	VMOVSS 384(DI)(BX*4), X4
+	VCVTPS2PH $0, X4, X4
+	VMOVD X4, DX
+	MOVW DX, (R9)
+	VMOVDQU (R11), Y4
+	VMOVDQU Y4, 592(DI)
+	VMOVDQU 32(R11), Y4
+	VMOVDQU Y4, 624(DI)
+	ADDQ $26, 656(DI)
+	ADDQ $256, SI
+	INCQ 672(DI)
+	DECQ 664(DI)
+	JEQ cbEncCB3AVX512_alldone
+	XORQ R13, R13
+	MOVQ $1, R12
+	MOVQ $1, AX
+	JMP cbEncCB3AVX512_block
+cbEncCB3AVX512_alldone:
 	MOVL $0, 588(DI)
 cbEncCB3AVX512_bail:
 	VZEROUPPER
@@ -1510,11 +1737,11 @@ cbEncCB3AVX512_bail:
 
 // cbEncCB3AVX2: 64 values (8 vectors of 8), 8 levels; the index
 // as the count of cell edges below u.
-TEXT ·cbEncCB3AVX2(SB), NOSPLIT, $0-32
+TEXT ·cbEncCB3AVX2(SB), NOSPLIT, $0-48
 	MOVQ x+0(FP), SI
 	MOVQ tab+8(FP), R8
 	MOVQ out+16(FP), DI
-	MOVQ search+24(FP), AX
+	MOVQ mode+24(FP), AX
 	XORQ R12, R12
 	XORQ R13, R13
 	MOVL $1, 588(DI)
@@ -1522,11 +1749,17 @@ TEXT ·cbEncCB3AVX2(SB), NOSPLIT, $0-32
 	JNE cbEncCB3AVX2_mode
 	MOVQ $1, AX
 	MOVQ $1, R12
+	MOVQ dst+32(FP), DX
+	MOVQ DX, 656(DI)
+	MOVQ nb+40(FP), DX
+	MOVQ DX, 664(DI)
+	MOVQ $0, 672(DI)
 cbEncCB3AVX2_mode:
 	MOVL $0x7fffffff, DX
 	VMOVD DX, X7
 	VPBROADCASTD X7, Y7
 	VMOVDQU 736(R8), Y6
+cbEncCB3AVX2_block:
 	CMPQ AX, $2
 	JGE cbEncCB3AVX2_sums
 	MOVQ $5, R9
@@ -1958,13 +2191,20 @@ cbEncCB3AVX2_bloop:
 	VCVTSS2SD X9, X9, X9
 	VMULSD 1056(R8), X8, X10
 	VMULSD 1064(R8), X9, X11
+	VMULSD 1064(R8), X8, X4
+	VMULSD 1056(R8), X9, X5
+	// less for sure (c1): take slot CX; not less for sure (c2): keep;
+	// neither: bail. Branch-free choice (the winner varies by block).
 	VUCOMISD X11, X10
-	JCS cbEncCB3AVX2_setbest
-	VMULSD 1064(R8), X8, X10
-	VMULSD 1056(R8), X9, X11
-	VUCOMISD X11, X10
-	JCC cbEncCB3AVX2_bnext
-	JMP cbEncCB3AVX2_bail
+	SETCS DX
+	MOVQ BX, R11
+	CMOVQCS CX, R11
+	VUCOMISD X5, X4
+	SETCC R9
+	ORB R9, DX
+	JEQ cbEncCB3AVX2_bail
+	MOVQ R11, BX
+	JMP cbEncCB3AVX2_bnext
 cbEncCB3AVX2_setbest:
 	MOVQ CX, BX
 cbEncCB3AVX2_bnext:
@@ -2034,17 +2274,115 @@ cbEncCB3AVX2_refitted:
 	VCVTSS2SD X9, X9, X9
 	VMULSD 1056(R8), X8, X10
 	VMULSD 1064(R8), X9, X11
+	VMULSD 1064(R8), X8, X4
+	VMULSD 1056(R8), X9, X5
 	VUCOMISD X11, X10
-	JCS cbEncCB3AVX2_take5
-	VMULSD 1064(R8), X8, X10
-	VMULSD 1056(R8), X9, X11
-	VUCOMISD X11, X10
-	JCC cbEncCB3AVX2_finish
-	JMP cbEncCB3AVX2_bail
-cbEncCB3AVX2_take5:
-	MOVQ $5, BX
+	SETCS DX
+	MOVQ $5, R11
+	CMOVQCS R11, BX
+	VUCOMISD X5, X4
+	SETCC R9
+	ORB R9, DX
+	JEQ cbEncCB3AVX2_bail
 cbEncCB3AVX2_finish:
+	// Row mode: pack the block, keep its indices (the reference's
+	// carried ones), next block.
 	MOVL BX, 584(DI)
+	MOVQ BX, R11
+	SHLQ $6, R11
+	ADDQ DI, R11
+	MOVQ 656(DI), R9
+	MOVQ $0x0303030303030303, R10
+	MOVQ 0(R11), AX
+	ANDQ R10, AX
+	MOVQ 16(R11), DX
+	ANDQ R10, DX
+	SHLQ $2, DX
+	ORQ DX, AX
+	MOVQ 32(R11), DX
+	ANDQ R10, DX
+	SHLQ $4, DX
+	ORQ DX, AX
+	MOVQ 48(R11), DX
+	ANDQ R10, DX
+	SHLQ $6, DX
+	ORQ DX, AX
+	MOVQ AX, 2(R9)
+	MOVQ 8(R11), AX
+	ANDQ R10, AX
+	MOVQ 24(R11), DX
+	ANDQ R10, DX
+	SHLQ $2, DX
+	ORQ DX, AX
+	MOVQ 40(R11), DX
+	ANDQ R10, DX
+	SHLQ $4, DX
+	ORQ DX, AX
+	MOVQ 56(R11), DX
+	ANDQ R10, DX
+	SHLQ $6, DX
+	ORQ DX, AX
+	MOVQ AX, 10(R9)
+	MOVQ $0x0101010101010101, R10
+	XORQ AX, AX
+	MOVQ 0(R11), DX
+	SHRQ $2, DX
+	ANDQ R10, DX
+	ORQ DX, AX
+	MOVQ 8(R11), DX
+	SHRQ $2, DX
+	ANDQ R10, DX
+	SHLQ $1, DX
+	ORQ DX, AX
+	MOVQ 16(R11), DX
+	SHRQ $2, DX
+	ANDQ R10, DX
+	SHLQ $2, DX
+	ORQ DX, AX
+	MOVQ 24(R11), DX
+	SHRQ $2, DX
+	ANDQ R10, DX
+	SHLQ $3, DX
+	ORQ DX, AX
+	MOVQ 32(R11), DX
+	SHRQ $2, DX
+	ANDQ R10, DX
+	SHLQ $4, DX
+	ORQ DX, AX
+	MOVQ 40(R11), DX
+	SHRQ $2, DX
+	ANDQ R10, DX
+	SHLQ $5, DX
+	ORQ DX, AX
+	MOVQ 48(R11), DX
+	SHRQ $2, DX
+	ANDQ R10, DX
+	SHLQ $6, DX
+	ORQ DX, AX
+	MOVQ 56(R11), DX
+	SHRQ $2, DX
+	ANDQ R10, DX
+	SHLQ $7, DX
+	ORQ DX, AX
+	MOVQ AX, 18(R9)
+	VMOVSS 384(DI)(BX*4), X4
+	VCVTPS2PH $0, X4, X4
+	VMOVD X4, DX
+	MOVW DX, (R9)
+	VMOVDQU (R11), Y4
+	VMOVDQU Y4, 592(DI)
+	VMOVDQU 32(R11), Y4
+	VMOVDQU Y4, 624(DI)
+	ADDQ $26, 656(DI)
+	ADDQ $256, SI
+	INCQ 672(DI)
+	DECQ 664(DI)
+	JEQ cbEncCB3AVX2_alldone
+	XORQ R13, R13
+	MOVQ $1, R12
+	MOVQ $1, AX
+	JMP cbEncCB3AVX2_block
+cbEncCB3AVX2_alldone:
 	MOVL $0, 588(DI)
 cbEncCB3AVX2_bail:
 	VZEROUPPER
@@ -2053,11 +2391,11 @@ cbEncCB3AVX2_bail:
 // cbEncCB2AVX512: 32 values (2 vectors of 16), 4 levels; the
 // index by a branch-free binary search over the cell edges (first edge
 // broadcast, then VPERMPS from tables of the edges shifted by each step).
-TEXT ·cbEncCB2AVX512(SB), NOSPLIT, $0-32
+TEXT ·cbEncCB2AVX512(SB), NOSPLIT, $0-48
 	MOVQ x+0(FP), SI
 	MOVQ tab+8(FP), R8
 	MOVQ out+16(FP), DI
-	MOVQ search+24(FP), AX
+	MOVQ mode+24(FP), AX
 	XORQ R12, R12
 	XORQ R13, R13
 	MOVL $1, 588(DI)
@@ -2065,20 +2403,26 @@ TEXT ·cbEncCB2AVX512(SB), NOSPLIT, $0-32
 	JNE cbEncCB2AVX512_mode
 	MOVQ $1, AX
 	MOVQ $1, R12
+	MOVQ dst+32(FP), DX
+	MOVQ DX, 656(DI)
+	MOVQ nb+40(FP), DX
+	MOVQ DX, 664(DI)
+	MOVQ $0, 672(DI)
 cbEncCB2AVX512_mode:
 	VMOVUPS 64(R8), Z15
 	MOVL $0x7fffffff, DX
 	VPBROADCASTD DX, Z13
-	VMOVUPS 0(SI), Z0
-	VMOVUPS 64(SI), Z1
-	CMPQ AX, $2
-	JGE cbEncCB2AVX512_sums
 	VBROADCASTSS 4(R8), Z16
 	MOVL $2, DX
 	VPBROADCASTD DX, Z17
 	VMOVUPS 800(R8), Z18
 	MOVL $1, DX
 	VPBROADCASTD DX, Z21
+cbEncCB2AVX512_block:
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 64(SI), Z1
+	CMPQ AX, $2
+	JGE cbEncCB2AVX512_sums
 	MOVQ $5, R9
 	MOVQ $6, R10
 	TESTQ AX, AX
@@ -2265,13 +2609,20 @@ cbEncCB2AVX512_bloop:
 	VCVTSS2SD X9, X9, X9
 	VMULSD 1056(R8), X8, X10
 	VMULSD 1064(R8), X9, X11
+	VMULSD 1064(R8), X8, X4
+	VMULSD 1056(R8), X9, X5
+	// less for sure (c1): take slot CX; not less for sure (c2): keep;
+	// neither: bail. Branch-free choice (the winner varies by block).
 	VUCOMISD X11, X10
-	JCS cbEncCB2AVX512_setbest
-	VMULSD 1064(R8), X8, X10
-	VMULSD 1056(R8), X9, X11
-	VUCOMISD X11, X10
-	JCC cbEncCB2AVX512_bnext
-	JMP cbEncCB2AVX512_bail
+	SETCS DX
+	MOVQ BX, R11
+	CMOVQCS CX, R11
+	VUCOMISD X5, X4
+	SETCC R9
+	ORB R9, DX
+	JEQ cbEncCB2AVX512_bail
+	MOVQ R11, BX
+	JMP cbEncCB2AVX512_bnext
 cbEncCB2AVX512_setbest:
 	MOVQ CX, BX
 cbEncCB2AVX512_bnext:
@@ -2341,17 +2692,53 @@ cbEncCB2AVX512_refitted:
 	VCVTSS2SD X9, X9, X9
 	VMULSD 1056(R8), X8, X10
 	VMULSD 1064(R8), X9, X11
+	VMULSD 1064(R8), X8, X4
+	VMULSD 1056(R8), X9, X5
 	VUCOMISD X11, X10
-	JCS cbEncCB2AVX512_take5
-	VMULSD 1064(R8), X8, X10
-	VMULSD 1056(R8), X9, X11
-	VUCOMISD X11, X10
-	JCC cbEncCB2AVX512_finish
-	JMP cbEncCB2AVX512_bail
-cbEncCB2AVX512_take5:
-	MOVQ $5, BX
+	SETCS DX
+	MOVQ $5, R11
+	CMOVQCS R11, BX
+	VUCOMISD X5, X4
+	SETCC R9
+	ORB R9, DX
+	JEQ cbEncCB2AVX512_bail
 cbEncCB2AVX512_finish:
+	// Row mode: pack the block, keep its indices (the reference's
+	// carried ones), next block.
 	MOVL BX, 584(DI)
+	MOVQ BX, R11
+	SHLQ $6, R11
+	ADDQ DI, R11
+	MOVQ 656(DI), R9
+	MOVQ (R11), AX
+	MOVQ 8(R11), DX
+	SHLQ $2, DX
+	ORQ DX, AX
+	MOVQ 16(R11), DX
+	SHLQ $4, DX
+	ORQ DX, AX
+	MOVQ 24(R11), DX
+	SHLQ $6, DX
+	ORQ DX, AX
+	MOVQ AX, 2(R9)
+	VMOVSS 384(DI)(BX*4), X4
+	VCVTPS2PH $0, X4, X4
+	VMOVD X4, DX
+	MOVW DX, (R9)
+	VMOVDQU (R11), Y4
+	VMOVDQU Y4, 592(DI)
+	VMOVDQU 32(R11), Y4
+	VMOVDQU Y4, 624(DI)
+	ADDQ $10, 656(DI)
+	ADDQ $128, SI
+	INCQ 672(DI)
+	DECQ 664(DI)
+	JEQ cbEncCB2AVX512_alldone
+	XORQ R13, R13
+	MOVQ $1, R12
+	MOVQ $1, AX
+	JMP cbEncCB2AVX512_block
+cbEncCB2AVX512_alldone:
 	MOVL $0, 588(DI)
 cbEncCB2AVX512_bail:
 	VZEROUPPER
@@ -2359,11 +2746,11 @@ cbEncCB2AVX512_bail:
 
 // cbEncCB2AVX2: 32 values (4 vectors of 8), 4 levels; the index
 // as the count of cell edges below u.
-TEXT ·cbEncCB2AVX2(SB), NOSPLIT, $0-32
+TEXT ·cbEncCB2AVX2(SB), NOSPLIT, $0-48
 	MOVQ x+0(FP), SI
 	MOVQ tab+8(FP), R8
 	MOVQ out+16(FP), DI
-	MOVQ search+24(FP), AX
+	MOVQ mode+24(FP), AX
 	XORQ R12, R12
 	XORQ R13, R13
 	MOVL $1, 588(DI)
@@ -2371,11 +2758,17 @@ TEXT ·cbEncCB2AVX2(SB), NOSPLIT, $0-32
 	JNE cbEncCB2AVX2_mode
 	MOVQ $1, AX
 	MOVQ $1, R12
+	MOVQ dst+32(FP), DX
+	MOVQ DX, 656(DI)
+	MOVQ nb+40(FP), DX
+	MOVQ DX, 664(DI)
+	MOVQ $0, 672(DI)
 cbEncCB2AVX2_mode:
 	MOVL $0x7fffffff, DX
 	VMOVD DX, X7
 	VPBROADCASTD X7, Y7
 	VMOVDQU 736(R8), Y6
+cbEncCB2AVX2_block:
 	CMPQ AX, $2
 	JGE cbEncCB2AVX2_sums
 	MOVQ $5, R9
@@ -2623,13 +3016,20 @@ cbEncCB2AVX2_bloop:
 	VCVTSS2SD X9, X9, X9
 	VMULSD 1056(R8), X8, X10
 	VMULSD 1064(R8), X9, X11
+	VMULSD 1064(R8), X8, X4
+	VMULSD 1056(R8), X9, X5
+	// less for sure (c1): take slot CX; not less for sure (c2): keep;
+	// neither: bail. Branch-free choice (the winner varies by block).
 	VUCOMISD X11, X10
-	JCS cbEncCB2AVX2_setbest
-	VMULSD 1064(R8), X8, X10
-	VMULSD 1056(R8), X9, X11
-	VUCOMISD X11, X10
-	JCC cbEncCB2AVX2_bnext
-	JMP cbEncCB2AVX2_bail
+	SETCS DX
+	MOVQ BX, R11
+	CMOVQCS CX, R11
+	VUCOMISD X5, X4
+	SETCC R9
+	ORB R9, DX
+	JEQ cbEncCB2AVX2_bail
+	MOVQ R11, BX
+	JMP cbEncCB2AVX2_bnext
 cbEncCB2AVX2_setbest:
 	MOVQ CX, BX
 cbEncCB2AVX2_bnext:
@@ -2699,17 +3099,53 @@ cbEncCB2AVX2_refitted:
 	VCVTSS2SD X9, X9, X9
 	VMULSD 1056(R8), X8, X10
 	VMULSD 1064(R8), X9, X11
+	VMULSD 1064(R8), X8, X4
+	VMULSD 1056(R8), X9, X5
 	VUCOMISD X11, X10
-	JCS cbEncCB2AVX2_take5
-	VMULSD 1064(R8), X8, X10
-	VMULSD 1056(R8), X9, X11
-	VUCOMISD X11, X10
-	JCC cbEncCB2AVX2_finish
-	JMP cbEncCB2AVX2_bail
-cbEncCB2AVX2_take5:
-	MOVQ $5, BX
+	SETCS DX
+	MOVQ $5, R11
+	CMOVQCS R11, BX
+	VUCOMISD X5, X4
+	SETCC R9
+	ORB R9, DX
+	JEQ cbEncCB2AVX2_bail
 cbEncCB2AVX2_finish:
+	// Row mode: pack the block, keep its indices (the reference's
+	// carried ones), next block.
 	MOVL BX, 584(DI)
+	MOVQ BX, R11
+	SHLQ $6, R11
+	ADDQ DI, R11
+	MOVQ 656(DI), R9
+	MOVQ (R11), AX
+	MOVQ 8(R11), DX
+	SHLQ $2, DX
+	ORQ DX, AX
+	MOVQ 16(R11), DX
+	SHLQ $4, DX
+	ORQ DX, AX
+	MOVQ 24(R11), DX
+	SHLQ $6, DX
+	ORQ DX, AX
+	MOVQ AX, 2(R9)
+	VMOVSS 384(DI)(BX*4), X4
+	VCVTPS2PH $0, X4, X4
+	VMOVD X4, DX
+	MOVW DX, (R9)
+	VMOVDQU (R11), Y4
+	VMOVDQU Y4, 592(DI)
+	VMOVDQU 32(R11), Y4
+	VMOVDQU Y4, 624(DI)
+	ADDQ $10, 656(DI)
+	ADDQ $128, SI
+	INCQ 672(DI)
+	DECQ 664(DI)
+	JEQ cbEncCB2AVX2_alldone
+	XORQ R13, R13
+	MOVQ $1, R12
+	MOVQ $1, AX
+	JMP cbEncCB2AVX2_block
+cbEncCB2AVX2_alldone:
 	MOVL $0, 588(DI)
 cbEncCB2AVX2_bail:
 	VZEROUPPER

@@ -204,6 +204,7 @@ func TestEncodeBlockKernel(t *testing.T) {
 				x := make([]float32, bs)
 				var out encOut
 				var idx [64]uint8
+				blk, want := make([]byte, typ.TypeSize()), make([]byte, typ.TypeSize())
 				decided, normal, normalDecided := 0, 0, 0
 				const n = 20000
 				for trial := 0; trial < n; trial++ {
@@ -212,7 +213,7 @@ func TestEncodeBlockKernel(t *testing.T) {
 						c = 0
 					}
 					encodeCase(r, typ, c, x)
-					k(&x[0], tab, &out, 8)
+					k(&x[0], tab, &out, 8, &blk[0], 1)
 					if c == 0 {
 						normal++
 					}
@@ -226,6 +227,10 @@ func TestEncodeBlockKernel(t *testing.T) {
 					d := tensor.EncodeCodebookBlock(typ, x, &idx)
 					if d != out.d[out.best] || string(idx[:bs]) != string(out.idx[out.best][:bs]) {
 						t.Fatalf("%s case %d: kernel scale %g slot %d indices %v, reference %g %v", typ, c, out.d[out.best], out.best, out.idx[out.best][:bs], d, idx[:bs])
+					}
+					tensor.PackCodebookBlock(typ, want, d, &idx)
+					if string(blk) != string(want) || string(out.state[:bs]) != string(idx[:bs]) || out.done != 1 {
+						t.Fatalf("%s case %d: kernel block %x (state %v, done %d), reference %x", typ, c, blk, out.state[:bs], out.done, want)
 					}
 				}
 				t.Logf("%s: kernel decided %d of %d blocks (%d of %d normal)", typ, decided, n, normalDecided, normal)

@@ -1,0 +1,33 @@
+package cbkernels
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/kvserve/kvserve/internal/tensor"
+)
+
+func BenchmarkTmpKernel(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	x := make([]float32, 256*128)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	for _, mode := range []int{1, 8} {
+		for _, typ := range []tensor.Type{tensor.CB3, tensor.CB2} {
+			b.Run(typ.String()+"/"+string(rune('0'+mode)), func(b *testing.B) {
+				k, tab := encKernelFor(typ)
+				var out encOut
+				dd := make([]byte, 64)
+				bs := typ.BlockSize()
+				c0 := processCPU()
+				for b.Loop() {
+					for i := 0; i+bs <= len(x); i += bs {
+						k(&x[i], tab, &out, mode, &dd[0], 1)
+					}
+				}
+				b.ReportMetric(float64(processCPU()-c0)/float64(b.N)/float64(len(x)), "cpu-ns/value")
+			})
+		}
+	}
+}
