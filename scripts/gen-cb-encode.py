@@ -37,6 +37,8 @@ HEADER = """//go:build amd64
 OFF_D, OFF_INV, OFF_E, OFF_SXL, OFF_SLL, OFF_SABS, OFF_AMAX, OFF_BAD = 384, 416, 448, 480, 512, 544, 576, 580
 OFF_BEST, OFF_STATUS = 584, 588
 OFF_STATE, OFF_DST, OFF_LEFT, OFF_DONE = 592, 656, 664, 672
+OFF_XB, OFF_CI, OFF_CN, OFF_RSTATUS, OUTSZ = 680, 688, 696, 704, 712
+CHUNK = 8
 # encTables offsets
 T_MIDS, T_LEV, T_FR, T_MIDS8, T_LEV8, T_CONST, T_STEP = 0, 64, 128, 160, 640, 704, 800
 LOG2 = {1: 0, 2: 1, 4: 2, 8: 3}
@@ -85,14 +87,63 @@ def pack(tname):
     return s
 
 
-def decide(name, packcode, nval, ts):
-    # Mode 8 (a whole block): after the search, encode.go's choices —
-    # the best of slots 0..4, the refit scale, the refit's evaluation and
-    # comparison — taken here when the sums decide them; anything else
-    # (a near-tie, an undecided refit scale, no usable scale, a huge
-    # error, a non-finite value) leaves status 1 and encode.go redoes
-    # the block. Scalars: X4, X5, X8..X11; BX best slot, CX slot.
-    return f"""{name}_decide:
+def decide(name, packcode, nval, ts, nv, isa):
+    # Mode 8 (row mode): chunks of up to CHUNK blocks in three passes, so
+    # that the blocks' dependency chains overlap: A) the search of every
+    # block (slot evaluations); B) per block, encodeBlockFast's choices
+    # where the sums decide them — the best of slots 0..4, its sums, the
+    # refit scale — status 0 (keep best), 2 (evaluate the refit scale) or
+    # 1 (undecided: a near-tie, an undecided refit scale, no usable
+    # scale, a huge error, a non-finite value); C) in order, the refit's
+    # evaluation and comparison, then the block packed and its indices
+    # kept in out.state; the row stops at the first undecided block
+    # (rstatus 1, done = its number; encode.go does it). Scalars: X4, X5,
+    # X8..X11; BX best slot, CX slot or the row's out; DI the block's out.
+    sh = {64: 8, 32: 7}[nval]
+    def setblock():
+        r = f"""	MOVQ out+16(FP), CX
+	MOVQ {OFF_CI}(CX), DX
+	IMUL3Q ${OUTSZ}, DX, DI
+	ADDQ CX, DI
+	SHLQ ${sh}, DX
+	MOVQ {OFF_XB}(CX), SI
+	ADDQ DX, SI
+"""
+        if isa == 512:
+            for v in range(nv):
+                r += f"	VMOVUPS {64*v}(SI), Z{v}\n"
+        return r
+    def nextblock(loop):
+        return f"""	MOVQ out+16(FP), CX
+	INCQ {OFF_CI}(CX)
+	MOVQ {OFF_CI}(CX), DX
+	CMPQ DX, {OFF_CN}(CX)
+	JLT {loop}
+	MOVQ $0, {OFF_CI}(CX)
+"""
+    return f"""{name}_isbad:
+	CMPQ R12, $1
+	JEQ {name}_anext
+	JMP {name}_done
+{name}_chunk:
+	MOVQ out+16(FP), CX
+	MOVQ {OFF_LEFT}(CX), DX
+	MOVQ ${CHUNK}, R10
+	CMPQ DX, R10
+	CMOVQGT R10, DX
+	MOVQ DX, {OFF_CN}(CX)
+	MOVQ $0, {OFF_CI}(CX)
+{name}_aloop:
+{setblock()}	MOVQ $1, AX
+	MOVQ $1, R12
+	XORQ R13, R13
+	JMP {name}_block
+{name}_anext:
+{nextblock(f"{name}_aloop")}{name}_bloop2:
+{setblock()}	MOVL $1, {OFF_STATUS}(DI)
+	CMPL {OFF_BAD}(DI), $0
+	JNE {name}_bnext2
+{name}_decide:
 	MOVQ $-1, BX
 	XORQ CX, CX
 {name}_bloop:
@@ -106,8 +157,8 @@ def decide(name, packcode, nval, ts):
 	JEQ {name}_bnext
 	VMOVSS {OFF_E}(DI)(CX*4), X8
 	VUCOMISS {T_F64+24}(R8), X8
-	JPS {name}_bail
-	JCC {name}_bail
+	JPS {name}_bbail
+	JCC {name}_bbail
 	CMPQ BX, $0
 	JLT {name}_setbest
 	VUCOMISS {OFF_D}(DI)(BX*4), X4
@@ -120,7 +171,7 @@ def decide(name, packcode, nval, ts):
 	VMULSD {T_F64+8}(R8), X8, X4
 	VMULSD {T_F64}(R8), X9, X5
 	// less for sure (c1): take slot CX; not less for sure (c2): keep;
-	// neither: bail. Branch-free choice (the winner varies by block).
+	// neither: undecided. Branch-free choice (the winner varies).
 	VUCOMISD X11, X10
 	SETCS DX
 	MOVQ BX, R11
@@ -128,7 +179,7 @@ def decide(name, packcode, nval, ts):
 	VUCOMISD X5, X4
 	SETCC R9
 	ORB R9, DX
-	JEQ {name}_bail
+	JEQ {name}_bbail
 	MOVQ R11, BX
 	JMP {name}_bnext
 {name}_setbest:
@@ -138,7 +189,7 @@ def decide(name, packcode, nval, ts):
 	CMPQ CX, $5
 	JLT {name}_bloop
 	CMPQ BX, $0
-	JLT {name}_bail
+	JLT {name}_bbail
 	LEAQ 2(BX), AX
 	MOVQ $1, R13
 	JMP {name}_sums
@@ -155,8 +206,8 @@ def decide(name, packcode, nval, ts):
 	JHI {name}_interval
 	VADDSD X10, X8, X4
 	VUCOMISD X5, X4
-	JLS {name}_finish
-	JMP {name}_bail
+	JLS {name}_bkeep
+	JMP {name}_bbail
 {name}_interval:
 	VADDSD X11, X9, X5
 	VDIVSD X5, X4, X4
@@ -170,22 +221,39 @@ def decide(name, packcode, nval, ts):
 	VMOVD X4, DX
 	VMOVD X5, CX
 	CMPW DX, CX
-	JNE {name}_bail
+	JNE {name}_bbail
 	VCVTPH2PS X4, X4
 	VXORPS X5, X5, X5
 	VUCOMISS X5, X4
-	JEQ {name}_finish
+	JEQ {name}_bkeep
 	MOVL $0x7f800000, DX
 	VMOVD DX, X5
 	VUCOMISS X5, X4
-	JEQ {name}_finish
+	JEQ {name}_bkeep
 	VUCOMISS {OFF_D}(DI)(BX*4), X4
-	JEQ {name}_finish
+	JEQ {name}_bkeep
 	VMOVSS X4, {OFF_D+20}(DI)
 	MOVL $0x3f800000, DX
 	VMOVD DX, X5
 	VDIVSS X4, X5, X5
 	VMOVSS X5, {OFF_INV+20}(DI)
+	MOVL BX, {OFF_BEST}(DI)
+	MOVL $2, {OFF_STATUS}(DI)
+	JMP {name}_bnext2
+{name}_bkeep:
+	MOVL BX, {OFF_BEST}(DI)
+	MOVL $0, {OFF_STATUS}(DI)
+	JMP {name}_bnext2
+{name}_bbail:
+	MOVL $1, {OFF_STATUS}(DI)
+{name}_bnext2:
+{nextblock(f"{name}_bloop2")}{name}_cloop:
+{setblock()}	MOVLQSX {OFF_BEST}(DI), BX
+	MOVL {OFF_STATUS}(DI), DX
+	CMPL DX, $1
+	JEQ {name}_cstop
+	CMPL DX, $0
+	JEQ {name}_finish
 	MOVQ $5, R9
 	MOVQ $6, R10
 	MOVQ $2, R12
@@ -193,8 +261,8 @@ def decide(name, packcode, nval, ts):
 {name}_refitted:
 	VMOVSS {OFF_E+20}(DI), X8
 	VUCOMISS {T_F64+24}(R8), X8
-	JPS {name}_bail
-	JCC {name}_bail
+	JPS {name}_cstop
+	JCC {name}_cstop
 	VCVTSS2SD X8, X8, X8
 	VMOVSS {OFF_E}(DI)(BX*4), X9
 	VCVTSS2SD X9, X9, X9
@@ -209,40 +277,36 @@ def decide(name, packcode, nval, ts):
 	VUCOMISD X5, X4
 	SETCC R9
 	ORB R9, DX
-	JEQ {name}_bail
+	JEQ {name}_cstop
 {name}_finish:
-	// Row mode: pack the block, keep its indices (the reference's
-	// carried ones), next block.
+	// Pack the block, keep its indices (the reference's carried ones).
 	MOVL BX, {OFF_BEST}(DI)
+	MOVQ out+16(FP), CX
 	MOVQ BX, R11
 	SHLQ $6, R11
 	ADDQ DI, R11
-	MOVQ {OFF_DST}(DI), R9
+	MOVQ {OFF_DST}(CX), R9
 {packcode}	VMOVSS {OFF_D}(DI)(BX*4), X4
 	VCVTPS2PH $0, X4, X4
 	VMOVD X4, DX
 	MOVW DX, (R9)
 	VMOVDQU (R11), Y4
-	VMOVDQU Y4, {OFF_STATE}(DI)
+	VMOVDQU Y4, {OFF_STATE}(CX)
 	VMOVDQU 32(R11), Y4
-	VMOVDQU Y4, {OFF_STATE+32}(DI)
-	ADDQ ${ts}, {OFF_DST}(DI)
-	ADDQ ${4*nval}, SI
-	INCQ {OFF_DONE}(DI)
-	DECQ {OFF_LEFT}(DI)
-	JEQ {name}_alldone
-	XORQ R13, R13
-	MOVQ $1, R12
-	MOVQ $1, AX
-	JMP {name}_block
-{name}_alldone:
-	MOVL $0, {OFF_STATUS}(DI)
-{name}_bail:
+	VMOVDQU Y4, {OFF_STATE+32}(CX)
+	ADDQ ${ts}, {OFF_DST}(CX)
+	INCQ {OFF_DONE}(CX)
+	DECQ {OFF_LEFT}(CX)
+{nextblock(f"{name}_cloop")}	MOVQ {OFF_CN}(CX), DX
+	SHLQ ${sh}, DX
+	ADDQ DX, {OFF_XB}(CX)
+	CMPQ {OFF_LEFT}(CX), $0
+	JNE {name}_chunk
+	MOVQ $0, {OFF_RSTATUS}(CX)
+{name}_cstop:
 	VZEROUPPER
 	RET
 """
-# consts: [0] shuffle mask for byte 0 of each dword (32 bytes), [32] permd idx (32 bytes), [64] sevens (32 bytes)
-
 
 def hsum512(z, x):
     y = x.replace("X", "Y")
@@ -353,7 +417,7 @@ def amax_check(name, ISA, nv, xreg, zero, acc_max, acc_nan, tmp, absmask):
 	VUCOMISS X{acc_nan}, X{acc_nan}
 	SETPS DX
 	MOVL DX, {OFF_BAD}(DI)
-	JPS {name}_done
+	JPS {name}_isbad
 	MOVL $0x3f800000, DX
 	VMOVD DX, X5
 """
@@ -379,6 +443,7 @@ def slot_check(name, dreg, invb, dbcast, tmp):
 
 
 def gen512(tname, nlev, nval):
+    ISA = 512
     nv = nval // 16
     name = f"cbEnc{tname}AVX512"
     steps = []
@@ -407,6 +472,8 @@ TEXT ·{name}(SB), NOSPLIT, $0-48
 	MOVQ nb+40(FP), DX
 	MOVQ DX, {OFF_LEFT}(DI)
 	MOVQ $0, {OFF_DONE}(DI)
+	MOVQ SI, {OFF_XB}(DI)
+	MOVQ $1, {OFF_RSTATUS}(DI)
 {name}_mode:
 	VMOVUPS {T_LEV}(R8), Z15
 	MOVL $0x7fffffff, DX
@@ -421,7 +488,7 @@ TEXT ·{name}(SB), NOSPLIT, $0-48
 	MOVL ${st}, DX
 	VPBROADCASTD DX, Z{21+i}
 """
-    s += f"{name}_block:\n"
+    s += f"	CMPQ R12, $1\n	JEQ {name}_chunk\n{name}_block:\n"
     for v in range(nv):
         s += f"	VMOVUPS {64*v}(SI), Z{v}\n"
     s += f"""	CMPQ AX, $2
@@ -466,7 +533,7 @@ TEXT ·{name}(SB), NOSPLIT, $0-48
 	CMPQ R9, R10
 	JLT {name}_eval
 	CMPQ R12, $1
-	JEQ {name}_decide
+	JEQ {name}_anext
 	CMPQ R12, $2
 	JEQ {name}_refitted
 	JMP {name}_done
@@ -496,11 +563,12 @@ TEXT ·{name}(SB), NOSPLIT, $0-48
 	VZEROUPPER
 	RET
 """
-    s += decide(name, pack(tname), nval, TS[tname])
+    s += decide(name, pack(tname), nval, TS[tname], nv, ISA)
     return s
 
 
 def gen256(tname, nlev, nval):
+    ISA = 256
     nm = nlev - 1
     nv = nval // 8
     name = f"cbEnc{tname}AVX2"
@@ -524,11 +592,15 @@ TEXT ·{name}(SB), NOSPLIT, $0-48
 	MOVQ nb+40(FP), DX
 	MOVQ DX, {OFF_LEFT}(DI)
 	MOVQ $0, {OFF_DONE}(DI)
+	MOVQ SI, {OFF_XB}(DI)
+	MOVQ $1, {OFF_RSTATUS}(DI)
 {name}_mode:
 	MOVL $0x7fffffff, DX
 	VMOVD DX, X7
 	VPBROADCASTD X7, Y7
 	VMOVDQU {T_CONST+32}(R8), Y6
+	CMPQ R12, $1
+	JEQ {name}_chunk
 {name}_block:
 	CMPQ AX, $2
 	JGE {name}_sums
@@ -576,7 +648,7 @@ TEXT ·{name}(SB), NOSPLIT, $0-48
 	CMPQ R9, R10
 	JLT {name}_eval
 	CMPQ R12, $1
-	JEQ {name}_decide
+	JEQ {name}_anext
 	CMPQ R12, $2
 	JEQ {name}_refitted
 	JMP {name}_done
@@ -613,7 +685,7 @@ TEXT ·{name}(SB), NOSPLIT, $0-48
 	VZEROUPPER
 	RET
 """
-    s += decide(name, pack(tname), nval, TS[tname])
+    s += decide(name, pack(tname), nval, TS[tname], nv, ISA)
     return s
 
 

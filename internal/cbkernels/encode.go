@@ -58,11 +58,21 @@ type encOut struct {
 	d, inv, e, sxl, sll, sabs [8]float32
 	amax                      float32
 	bad                       int32
-	best, status              int32     // mode 8: the slot kept; 0 if all decided
-	state                     [64]uint8 // mode 8: the last block's indices
-	dst                       uintptr   // mode 8: the next block's bytes
-	left, done                int       // mode 8: blocks left, blocks done
+	best, status              int32 // mode 8: the block's slot kept; 0 keep, 2 refit, 1 undecided
+	// Mode 8, the row (first encOut of the chunk's): the last block's
+	// indices, the next block's bytes, blocks left and done, the chunk's
+	// values, its block and blocks, 0 when every block was decided.
+	state      [64]uint8
+	dst        uintptr
+	left, done int
+	xb         uintptr
+	ci, cn     int
+	rstatus    int
 }
+
+// encChunk is the number of blocks mode 8 works on at once (CHUNK in
+// scripts/gen-cb-encode.py): its out is an array of that many encOut.
+const encChunk = 8
 
 func newEncTables(t tensor.Type) *encTables {
 	L := tensor.CodebookLevels(t)
@@ -112,30 +122,36 @@ var encFallback = tensor.EncodeCodebookBlock
 // slots 0..4 and sets their indices and squared errors; mode 0 does the
 // same for slot 5 with out.d[5], out.inv[5]; mode 2+j sets slot j's refit
 // sums (sxl, sll, sabs) from its indices. Mode 8 encodes up to nb blocks
-// from x into dst: for each, search, choice of the best slot, its sums,
-// the refit scale, the refit's evaluation and comparison — taking
+// from x into dst, out pointing to encChunk encOut (one per block of a
+// chunk): for each block, search, choice of the best slot, its sums, the
+// refit scale, the refit's evaluation and comparison — taking
 // encodeBlockFast's decisions where the sums decide them — then packs
 // the block and keeps its indices in out.state; it stops at the first
-// block it cannot decide (status 1, done = its number; encodeBlockFast
-// does it with out.state as the carried indices) or after nb (status 0).
+// block it cannot decide (rstatus 1, done = its number; encodeBlockFast
+// does it with out.state as the carried indices) or after nb (rstatus 0).
 type encKernel func(x *float32, tab *encTables, out *encOut, mode int, dst *byte, nb int)
 
 // encodeRowFast is QuantizeRow(t) with the kernel k.
 func encodeRowFast(t tensor.Type, k encKernel, tab *encTables, dst []byte, src []float32) {
 	bs, ts := t.BlockSize(), t.TypeSize()
 	L := tensor.CodebookLevels(t)
-	var out encOut // out.state: the indices carried from block to block, as QuantizeRow does
+	// outs[0].state: the indices carried from block to block, as
+	// QuantizeRow does.
+	var outs [encChunk]encOut
 	nb := len(src) / bs
+	if nb == 0 {
+		return
+	}
 	_ = dst[nb*ts-1]
 	for b := 0; b < nb; b++ {
-		k(&src[b*bs], tab, &out, 8, &dst[b*ts], nb-b)
-		if out.status == 0 {
+		k(&src[b*bs], tab, &outs[0], 8, &dst[b*ts], nb-b)
+		if outs[0].rstatus == 0 {
 			return
 		}
-		b += out.done
+		b += outs[0].done
 		x := src[b*bs : (b+1)*bs : (b+1)*bs]
-		d := encodeBlockFast(t, L, k, tab, x, &out.state, &out)
-		packBlock(t, dst[b*ts:(b+1)*ts], d, &out.state)
+		d := encodeBlockFast(t, L, k, tab, x, &outs[0].state, &outs[1])
+		packBlock(t, dst[b*ts:(b+1)*ts], d, &outs[0].state)
 	}
 }
 

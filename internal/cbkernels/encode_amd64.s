@@ -47,6 +47,8 @@ TEXT ·cbEncCB4AVX512(SB), NOSPLIT, $0-48
 	MOVQ nb+40(FP), DX
 	MOVQ DX, 664(DI)
 	MOVQ $0, 672(DI)
+	MOVQ SI, 680(DI)
+	MOVQ $1, 704(DI)
 cbEncCB4AVX512_mode:
 	VMOVUPS 64(R8), Z15
 	MOVL $0x7fffffff, DX
@@ -63,6 +65,8 @@ cbEncCB4AVX512_mode:
 	VMOVUPS 800(R8), Z20
 	MOVL $1, DX
 	VPBROADCASTD DX, Z23
+	CMPQ R12, $1
+	JEQ cbEncCB4AVX512_chunk
 cbEncCB4AVX512_block:
 	VMOVUPS 0(SI), Z0
 	VMOVUPS 64(SI), Z1
@@ -114,7 +118,7 @@ cbEncCB4AVX512_block:
 	VUCOMISS X9, X9
 	SETPS DX
 	MOVL DX, 580(DI)
-	JPS cbEncCB4AVX512_done
+	JPS cbEncCB4AVX512_isbad
 	MOVL $0x3f800000, DX
 	VMOVD DX, X5
 	VDIVSS 156(R8), X8, X8
@@ -234,7 +238,7 @@ cbEncCB4AVX512_next:
 	CMPQ R9, R10
 	JLT cbEncCB4AVX512_eval
 	CMPQ R12, $1
-	JEQ cbEncCB4AVX512_decide
+	JEQ cbEncCB4AVX512_anext
 	CMPQ R12, $2
 	JEQ cbEncCB4AVX512_refitted
 	JMP cbEncCB4AVX512_done
@@ -305,6 +309,56 @@ cbEncCB4AVX512_sums:
 cbEncCB4AVX512_done:
 	VZEROUPPER
 	RET
+cbEncCB4AVX512_isbad:
+	CMPQ R12, $1
+	JEQ cbEncCB4AVX512_anext
+	JMP cbEncCB4AVX512_done
+cbEncCB4AVX512_chunk:
+	MOVQ out+16(FP), CX
+	MOVQ 664(CX), DX
+	MOVQ $8, R10
+	CMPQ DX, R10
+	CMOVQGT R10, DX
+	MOVQ DX, 696(CX)
+	MOVQ $0, 688(CX)
+cbEncCB4AVX512_aloop:
+	MOVQ out+16(FP), CX
+	MOVQ 688(CX), DX
+	IMUL3Q $712, DX, DI
+	ADDQ CX, DI
+	SHLQ $8, DX
+	MOVQ 680(CX), SI
+	ADDQ DX, SI
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVUPS 128(SI), Z2
+	VMOVUPS 192(SI), Z3
+	MOVQ $1, AX
+	MOVQ $1, R12
+	XORQ R13, R13
+	JMP cbEncCB4AVX512_block
+cbEncCB4AVX512_anext:
+	MOVQ out+16(FP), CX
+	INCQ 688(CX)
+	MOVQ 688(CX), DX
+	CMPQ DX, 696(CX)
+	JLT cbEncCB4AVX512_aloop
+	MOVQ $0, 688(CX)
+cbEncCB4AVX512_bloop2:
+	MOVQ out+16(FP), CX
+	MOVQ 688(CX), DX
+	IMUL3Q $712, DX, DI
+	ADDQ CX, DI
+	SHLQ $8, DX
+	MOVQ 680(CX), SI
+	ADDQ DX, SI
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVUPS 128(SI), Z2
+	VMOVUPS 192(SI), Z3
+	MOVL $1, 588(DI)
+	CMPL 580(DI), $0
+	JNE cbEncCB4AVX512_bnext2
 cbEncCB4AVX512_decide:
 	MOVQ $-1, BX
 	XORQ CX, CX
@@ -319,8 +373,8 @@ cbEncCB4AVX512_bloop:
 	JEQ cbEncCB4AVX512_bnext
 	VMOVSS 448(DI)(CX*4), X8
 	VUCOMISS 1080(R8), X8
-	JPS cbEncCB4AVX512_bail
-	JCC cbEncCB4AVX512_bail
+	JPS cbEncCB4AVX512_bbail
+	JCC cbEncCB4AVX512_bbail
 	CMPQ BX, $0
 	JLT cbEncCB4AVX512_setbest
 	VUCOMISS 384(DI)(BX*4), X4
@@ -333,7 +387,7 @@ cbEncCB4AVX512_bloop:
 	VMULSD 1064(R8), X8, X4
 	VMULSD 1056(R8), X9, X5
 	// less for sure (c1): take slot CX; not less for sure (c2): keep;
-	// neither: bail. Branch-free choice (the winner varies by block).
+	// neither: undecided. Branch-free choice (the winner varies).
 	VUCOMISD X11, X10
 	SETCS DX
 	MOVQ BX, R11
@@ -341,7 +395,7 @@ cbEncCB4AVX512_bloop:
 	VUCOMISD X5, X4
 	SETCC R9
 	ORB R9, DX
-	JEQ cbEncCB4AVX512_bail
+	JEQ cbEncCB4AVX512_bbail
 	MOVQ R11, BX
 	JMP cbEncCB4AVX512_bnext
 cbEncCB4AVX512_setbest:
@@ -351,7 +405,7 @@ cbEncCB4AVX512_bnext:
 	CMPQ CX, $5
 	JLT cbEncCB4AVX512_bloop
 	CMPQ BX, $0
-	JLT cbEncCB4AVX512_bail
+	JLT cbEncCB4AVX512_bbail
 	LEAQ 2(BX), AX
 	MOVQ $1, R13
 	JMP cbEncCB4AVX512_sums
@@ -368,8 +422,8 @@ cbEncCB4AVX512_refit:
 	JHI cbEncCB4AVX512_interval
 	VADDSD X10, X8, X4
 	VUCOMISD X5, X4
-	JLS cbEncCB4AVX512_finish
-	JMP cbEncCB4AVX512_bail
+	JLS cbEncCB4AVX512_bkeep
+	JMP cbEncCB4AVX512_bbail
 cbEncCB4AVX512_interval:
 	VADDSD X11, X9, X5
 	VDIVSD X5, X4, X4
@@ -383,22 +437,56 @@ cbEncCB4AVX512_interval:
 	VMOVD X4, DX
 	VMOVD X5, CX
 	CMPW DX, CX
-	JNE cbEncCB4AVX512_bail
+	JNE cbEncCB4AVX512_bbail
 	VCVTPH2PS X4, X4
 	VXORPS X5, X5, X5
 	VUCOMISS X5, X4
-	JEQ cbEncCB4AVX512_finish
+	JEQ cbEncCB4AVX512_bkeep
 	MOVL $0x7f800000, DX
 	VMOVD DX, X5
 	VUCOMISS X5, X4
-	JEQ cbEncCB4AVX512_finish
+	JEQ cbEncCB4AVX512_bkeep
 	VUCOMISS 384(DI)(BX*4), X4
-	JEQ cbEncCB4AVX512_finish
+	JEQ cbEncCB4AVX512_bkeep
 	VMOVSS X4, 404(DI)
 	MOVL $0x3f800000, DX
 	VMOVD DX, X5
 	VDIVSS X4, X5, X5
 	VMOVSS X5, 436(DI)
+	MOVL BX, 584(DI)
+	MOVL $2, 588(DI)
+	JMP cbEncCB4AVX512_bnext2
+cbEncCB4AVX512_bkeep:
+	MOVL BX, 584(DI)
+	MOVL $0, 588(DI)
+	JMP cbEncCB4AVX512_bnext2
+cbEncCB4AVX512_bbail:
+	MOVL $1, 588(DI)
+cbEncCB4AVX512_bnext2:
+	MOVQ out+16(FP), CX
+	INCQ 688(CX)
+	MOVQ 688(CX), DX
+	CMPQ DX, 696(CX)
+	JLT cbEncCB4AVX512_bloop2
+	MOVQ $0, 688(CX)
+cbEncCB4AVX512_cloop:
+	MOVQ out+16(FP), CX
+	MOVQ 688(CX), DX
+	IMUL3Q $712, DX, DI
+	ADDQ CX, DI
+	SHLQ $8, DX
+	MOVQ 680(CX), SI
+	ADDQ DX, SI
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVUPS 128(SI), Z2
+	VMOVUPS 192(SI), Z3
+	MOVLQSX 584(DI), BX
+	MOVL 588(DI), DX
+	CMPL DX, $1
+	JEQ cbEncCB4AVX512_cstop
+	CMPL DX, $0
+	JEQ cbEncCB4AVX512_finish
 	MOVQ $5, R9
 	MOVQ $6, R10
 	MOVQ $2, R12
@@ -406,8 +494,8 @@ cbEncCB4AVX512_interval:
 cbEncCB4AVX512_refitted:
 	VMOVSS 468(DI), X8
 	VUCOMISS 1080(R8), X8
-	JPS cbEncCB4AVX512_bail
-	JCC cbEncCB4AVX512_bail
+	JPS cbEncCB4AVX512_cstop
+	JCC cbEncCB4AVX512_cstop
 	VCVTSS2SD X8, X8, X8
 	VMOVSS 448(DI)(BX*4), X9
 	VCVTSS2SD X9, X9, X9
@@ -422,15 +510,15 @@ cbEncCB4AVX512_refitted:
 	VUCOMISD X5, X4
 	SETCC R9
 	ORB R9, DX
-	JEQ cbEncCB4AVX512_bail
+	JEQ cbEncCB4AVX512_cstop
 cbEncCB4AVX512_finish:
-	// Row mode: pack the block, keep its indices (the reference's
-	// carried ones), next block.
+	// Pack the block, keep its indices (the reference's carried ones).
 	MOVL BX, 584(DI)
+	MOVQ out+16(FP), CX
 	MOVQ BX, R11
 	SHLQ $6, R11
 	ADDQ DI, R11
-	MOVQ 656(DI), R9
+	MOVQ 656(CX), R9
 	MOVQ 0(R11), AX
 	MOVQ 32(R11), DX
 	SHLQ $4, DX
@@ -456,21 +544,25 @@ cbEncCB4AVX512_finish:
 	VMOVD X4, DX
 	MOVW DX, (R9)
 	VMOVDQU (R11), Y4
-	VMOVDQU Y4, 592(DI)
+	VMOVDQU Y4, 592(CX)
 	VMOVDQU 32(R11), Y4
-	VMOVDQU Y4, 624(DI)
-	ADDQ $34, 656(DI)
-	ADDQ $256, SI
-	INCQ 672(DI)
-	DECQ 664(DI)
-	JEQ cbEncCB4AVX512_alldone
-	XORQ R13, R13
-	MOVQ $1, R12
-	MOVQ $1, AX
-	JMP cbEncCB4AVX512_block
-cbEncCB4AVX512_alldone:
-	MOVL $0, 588(DI)
-cbEncCB4AVX512_bail:
+	VMOVDQU Y4, 624(CX)
+	ADDQ $34, 656(CX)
+	INCQ 672(CX)
+	DECQ 664(CX)
+	MOVQ out+16(FP), CX
+	INCQ 688(CX)
+	MOVQ 688(CX), DX
+	CMPQ DX, 696(CX)
+	JLT cbEncCB4AVX512_cloop
+	MOVQ $0, 688(CX)
+	MOVQ 696(CX), DX
+	SHLQ $8, DX
+	ADDQ DX, 680(CX)
+	CMPQ 664(CX), $0
+	JNE cbEncCB4AVX512_chunk
+	MOVQ $0, 704(CX)
+cbEncCB4AVX512_cstop:
 	VZEROUPPER
 	RET
 
@@ -493,11 +585,15 @@ TEXT ·cbEncCB4AVX2(SB), NOSPLIT, $0-48
 	MOVQ nb+40(FP), DX
 	MOVQ DX, 664(DI)
 	MOVQ $0, 672(DI)
+	MOVQ SI, 680(DI)
+	MOVQ $1, 704(DI)
 cbEncCB4AVX2_mode:
 	MOVL $0x7fffffff, DX
 	VMOVD DX, X7
 	VPBROADCASTD X7, Y7
 	VMOVDQU 736(R8), Y6
+	CMPQ R12, $1
+	JEQ cbEncCB4AVX2_chunk
 cbEncCB4AVX2_block:
 	CMPQ AX, $2
 	JGE cbEncCB4AVX2_sums
@@ -557,7 +653,7 @@ cbEncCB4AVX2_block:
 	VUCOMISS X9, X9
 	SETPS DX
 	MOVL DX, 580(DI)
-	JPS cbEncCB4AVX2_done
+	JPS cbEncCB4AVX2_isbad
 	MOVL $0x3f800000, DX
 	VMOVD DX, X5
 	VDIVSS 156(R8), X8, X8
@@ -952,7 +1048,7 @@ cbEncCB4AVX2_next:
 	CMPQ R9, R10
 	JLT cbEncCB4AVX2_eval
 	CMPQ R12, $1
-	JEQ cbEncCB4AVX2_decide
+	JEQ cbEncCB4AVX2_anext
 	CMPQ R12, $2
 	JEQ cbEncCB4AVX2_refitted
 	JMP cbEncCB4AVX2_done
@@ -1081,6 +1177,48 @@ cbEncCB4AVX2_sums:
 cbEncCB4AVX2_done:
 	VZEROUPPER
 	RET
+cbEncCB4AVX2_isbad:
+	CMPQ R12, $1
+	JEQ cbEncCB4AVX2_anext
+	JMP cbEncCB4AVX2_done
+cbEncCB4AVX2_chunk:
+	MOVQ out+16(FP), CX
+	MOVQ 664(CX), DX
+	MOVQ $8, R10
+	CMPQ DX, R10
+	CMOVQGT R10, DX
+	MOVQ DX, 696(CX)
+	MOVQ $0, 688(CX)
+cbEncCB4AVX2_aloop:
+	MOVQ out+16(FP), CX
+	MOVQ 688(CX), DX
+	IMUL3Q $712, DX, DI
+	ADDQ CX, DI
+	SHLQ $8, DX
+	MOVQ 680(CX), SI
+	ADDQ DX, SI
+	MOVQ $1, AX
+	MOVQ $1, R12
+	XORQ R13, R13
+	JMP cbEncCB4AVX2_block
+cbEncCB4AVX2_anext:
+	MOVQ out+16(FP), CX
+	INCQ 688(CX)
+	MOVQ 688(CX), DX
+	CMPQ DX, 696(CX)
+	JLT cbEncCB4AVX2_aloop
+	MOVQ $0, 688(CX)
+cbEncCB4AVX2_bloop2:
+	MOVQ out+16(FP), CX
+	MOVQ 688(CX), DX
+	IMUL3Q $712, DX, DI
+	ADDQ CX, DI
+	SHLQ $8, DX
+	MOVQ 680(CX), SI
+	ADDQ DX, SI
+	MOVL $1, 588(DI)
+	CMPL 580(DI), $0
+	JNE cbEncCB4AVX2_bnext2
 cbEncCB4AVX2_decide:
 	MOVQ $-1, BX
 	XORQ CX, CX
@@ -1095,8 +1233,8 @@ cbEncCB4AVX2_bloop:
 	JEQ cbEncCB4AVX2_bnext
 	VMOVSS 448(DI)(CX*4), X8
 	VUCOMISS 1080(R8), X8
-	JPS cbEncCB4AVX2_bail
-	JCC cbEncCB4AVX2_bail
+	JPS cbEncCB4AVX2_bbail
+	JCC cbEncCB4AVX2_bbail
 	CMPQ BX, $0
 	JLT cbEncCB4AVX2_setbest
 	VUCOMISS 384(DI)(BX*4), X4
@@ -1109,7 +1247,7 @@ cbEncCB4AVX2_bloop:
 	VMULSD 1064(R8), X8, X4
 	VMULSD 1056(R8), X9, X5
 	// less for sure (c1): take slot CX; not less for sure (c2): keep;
-	// neither: bail. Branch-free choice (the winner varies by block).
+	// neither: undecided. Branch-free choice (the winner varies).
 	VUCOMISD X11, X10
 	SETCS DX
 	MOVQ BX, R11
@@ -1117,7 +1255,7 @@ cbEncCB4AVX2_bloop:
 	VUCOMISD X5, X4
 	SETCC R9
 	ORB R9, DX
-	JEQ cbEncCB4AVX2_bail
+	JEQ cbEncCB4AVX2_bbail
 	MOVQ R11, BX
 	JMP cbEncCB4AVX2_bnext
 cbEncCB4AVX2_setbest:
@@ -1127,7 +1265,7 @@ cbEncCB4AVX2_bnext:
 	CMPQ CX, $5
 	JLT cbEncCB4AVX2_bloop
 	CMPQ BX, $0
-	JLT cbEncCB4AVX2_bail
+	JLT cbEncCB4AVX2_bbail
 	LEAQ 2(BX), AX
 	MOVQ $1, R13
 	JMP cbEncCB4AVX2_sums
@@ -1144,8 +1282,8 @@ cbEncCB4AVX2_refit:
 	JHI cbEncCB4AVX2_interval
 	VADDSD X10, X8, X4
 	VUCOMISD X5, X4
-	JLS cbEncCB4AVX2_finish
-	JMP cbEncCB4AVX2_bail
+	JLS cbEncCB4AVX2_bkeep
+	JMP cbEncCB4AVX2_bbail
 cbEncCB4AVX2_interval:
 	VADDSD X11, X9, X5
 	VDIVSD X5, X4, X4
@@ -1159,22 +1297,52 @@ cbEncCB4AVX2_interval:
 	VMOVD X4, DX
 	VMOVD X5, CX
 	CMPW DX, CX
-	JNE cbEncCB4AVX2_bail
+	JNE cbEncCB4AVX2_bbail
 	VCVTPH2PS X4, X4
 	VXORPS X5, X5, X5
 	VUCOMISS X5, X4
-	JEQ cbEncCB4AVX2_finish
+	JEQ cbEncCB4AVX2_bkeep
 	MOVL $0x7f800000, DX
 	VMOVD DX, X5
 	VUCOMISS X5, X4
-	JEQ cbEncCB4AVX2_finish
+	JEQ cbEncCB4AVX2_bkeep
 	VUCOMISS 384(DI)(BX*4), X4
-	JEQ cbEncCB4AVX2_finish
+	JEQ cbEncCB4AVX2_bkeep
 	VMOVSS X4, 404(DI)
 	MOVL $0x3f800000, DX
 	VMOVD DX, X5
 	VDIVSS X4, X5, X5
 	VMOVSS X5, 436(DI)
+	MOVL BX, 584(DI)
+	MOVL $2, 588(DI)
+	JMP cbEncCB4AVX2_bnext2
+cbEncCB4AVX2_bkeep:
+	MOVL BX, 584(DI)
+	MOVL $0, 588(DI)
+	JMP cbEncCB4AVX2_bnext2
+cbEncCB4AVX2_bbail:
+	MOVL $1, 588(DI)
+cbEncCB4AVX2_bnext2:
+	MOVQ out+16(FP), CX
+	INCQ 688(CX)
+	MOVQ 688(CX), DX
+	CMPQ DX, 696(CX)
+	JLT cbEncCB4AVX2_bloop2
+	MOVQ $0, 688(CX)
+cbEncCB4AVX2_cloop:
+	MOVQ out+16(FP), CX
+	MOVQ 688(CX), DX
+	IMUL3Q $712, DX, DI
+	ADDQ CX, DI
+	SHLQ $8, DX
+	MOVQ 680(CX), SI
+	ADDQ DX, SI
+	MOVLQSX 584(DI), BX
+	MOVL 588(DI), DX
+	CMPL DX, $1
+	JEQ cbEncCB4AVX2_cstop
+	CMPL DX, $0
+	JEQ cbEncCB4AVX2_finish
 	MOVQ $5, R9
 	MOVQ $6, R10
 	MOVQ $2, R12
@@ -1182,8 +1350,8 @@ cbEncCB4AVX2_interval:
 cbEncCB4AVX2_refitted:
 	VMOVSS 468(DI), X8
 	VUCOMISS 1080(R8), X8
-	JPS cbEncCB4AVX2_bail
-	JCC cbEncCB4AVX2_bail
+	JPS cbEncCB4AVX2_cstop
+	JCC cbEncCB4AVX2_cstop
 	VCVTSS2SD X8, X8, X8
 	VMOVSS 448(DI)(BX*4), X9
 	VCVTSS2SD X9, X9, X9
@@ -1198,15 +1366,15 @@ cbEncCB4AVX2_refitted:
 	VUCOMISD X5, X4
 	SETCC R9
 	ORB R9, DX
-	JEQ cbEncCB4AVX2_bail
+	JEQ cbEncCB4AVX2_cstop
 cbEncCB4AVX2_finish:
-	// Row mode: pack the block, keep its indices (the reference's
-	// carried ones), next block.
+	// Pack the block, keep its indices (the reference's carried ones).
 	MOVL BX, 584(DI)
+	MOVQ out+16(FP), CX
 	MOVQ BX, R11
 	SHLQ $6, R11
 	ADDQ DI, R11
-	MOVQ 656(DI), R9
+	MOVQ 656(CX), R9
 	MOVQ 0(R11), AX
 	MOVQ 32(R11), DX
 	SHLQ $4, DX
@@ -1232,21 +1400,25 @@ cbEncCB4AVX2_finish:
 	VMOVD X4, DX
 	MOVW DX, (R9)
 	VMOVDQU (R11), Y4
-	VMOVDQU Y4, 592(DI)
+	VMOVDQU Y4, 592(CX)
 	VMOVDQU 32(R11), Y4
-	VMOVDQU Y4, 624(DI)
-	ADDQ $34, 656(DI)
-	ADDQ $256, SI
-	INCQ 672(DI)
-	DECQ 664(DI)
-	JEQ cbEncCB4AVX2_alldone
-	XORQ R13, R13
-	MOVQ $1, R12
-	MOVQ $1, AX
-	JMP cbEncCB4AVX2_block
-cbEncCB4AVX2_alldone:
-	MOVL $0, 588(DI)
-cbEncCB4AVX2_bail:
+	VMOVDQU Y4, 624(CX)
+	ADDQ $34, 656(CX)
+	INCQ 672(CX)
+	DECQ 664(CX)
+	MOVQ out+16(FP), CX
+	INCQ 688(CX)
+	MOVQ 688(CX), DX
+	CMPQ DX, 696(CX)
+	JLT cbEncCB4AVX2_cloop
+	MOVQ $0, 688(CX)
+	MOVQ 696(CX), DX
+	SHLQ $8, DX
+	ADDQ DX, 680(CX)
+	CMPQ 664(CX), $0
+	JNE cbEncCB4AVX2_chunk
+	MOVQ $0, 704(CX)
+cbEncCB4AVX2_cstop:
 	VZEROUPPER
 	RET
 
@@ -1270,6 +1442,8 @@ TEXT ·cbEncCB3AVX512(SB), NOSPLIT, $0-48
 	MOVQ nb+40(FP), DX
 	MOVQ DX, 664(DI)
 	MOVQ $0, 672(DI)
+	MOVQ SI, 680(DI)
+	MOVQ $1, 704(DI)
 cbEncCB3AVX512_mode:
 	VMOVUPS 64(R8), Z15
 	MOVL $0x7fffffff, DX
@@ -1283,6 +1457,8 @@ cbEncCB3AVX512_mode:
 	VMOVUPS 800(R8), Z19
 	MOVL $1, DX
 	VPBROADCASTD DX, Z22
+	CMPQ R12, $1
+	JEQ cbEncCB3AVX512_chunk
 cbEncCB3AVX512_block:
 	VMOVUPS 0(SI), Z0
 	VMOVUPS 64(SI), Z1
@@ -1334,7 +1510,7 @@ cbEncCB3AVX512_block:
 	VUCOMISS X9, X9
 	SETPS DX
 	MOVL DX, 580(DI)
-	JPS cbEncCB3AVX512_done
+	JPS cbEncCB3AVX512_isbad
 	MOVL $0x3f800000, DX
 	VMOVD DX, X5
 	VDIVSS 156(R8), X8, X8
@@ -1442,7 +1618,7 @@ cbEncCB3AVX512_next:
 	CMPQ R9, R10
 	JLT cbEncCB3AVX512_eval
 	CMPQ R12, $1
-	JEQ cbEncCB3AVX512_decide
+	JEQ cbEncCB3AVX512_anext
 	CMPQ R12, $2
 	JEQ cbEncCB3AVX512_refitted
 	JMP cbEncCB3AVX512_done
@@ -1513,6 +1689,56 @@ cbEncCB3AVX512_sums:
 cbEncCB3AVX512_done:
 	VZEROUPPER
 	RET
+cbEncCB3AVX512_isbad:
+	CMPQ R12, $1
+	JEQ cbEncCB3AVX512_anext
+	JMP cbEncCB3AVX512_done
+cbEncCB3AVX512_chunk:
+	MOVQ out+16(FP), CX
+	MOVQ 664(CX), DX
+	MOVQ $8, R10
+	CMPQ DX, R10
+	CMOVQGT R10, DX
+	MOVQ DX, 696(CX)
+	MOVQ $0, 688(CX)
+cbEncCB3AVX512_aloop:
+	MOVQ out+16(FP), CX
+	MOVQ 688(CX), DX
+	IMUL3Q $712, DX, DI
+	ADDQ CX, DI
+	SHLQ $8, DX
+	MOVQ 680(CX), SI
+	ADDQ DX, SI
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVUPS 128(SI), Z2
+	VMOVUPS 192(SI), Z3
+	MOVQ $1, AX
+	MOVQ $1, R12
+	XORQ R13, R13
+	JMP cbEncCB3AVX512_block
+cbEncCB3AVX512_anext:
+	MOVQ out+16(FP), CX
+	INCQ 688(CX)
+	MOVQ 688(CX), DX
+	CMPQ DX, 696(CX)
+	JLT cbEncCB3AVX512_aloop
+	MOVQ $0, 688(CX)
+cbEncCB3AVX512_bloop2:
+	MOVQ out+16(FP), CX
+	MOVQ 688(CX), DX
+	IMUL3Q $712, DX, DI
+	ADDQ CX, DI
+	SHLQ $8, DX
+	MOVQ 680(CX), SI
+	ADDQ DX, SI
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVUPS 128(SI), Z2
+	VMOVUPS 192(SI), Z3
+	MOVL $1, 588(DI)
+	CMPL 580(DI), $0
+	JNE cbEncCB3AVX512_bnext2
 cbEncCB3AVX512_decide:
 	MOVQ $-1, BX
 	XORQ CX, CX
@@ -1527,8 +1753,8 @@ cbEncCB3AVX512_bloop:
 	JEQ cbEncCB3AVX512_bnext
 	VMOVSS 448(DI)(CX*4), X8
 	VUCOMISS 1080(R8), X8
-	JPS cbEncCB3AVX512_bail
-	JCC cbEncCB3AVX512_bail
+	JPS cbEncCB3AVX512_bbail
+	JCC cbEncCB3AVX512_bbail
 	CMPQ BX, $0
 	JLT cbEncCB3AVX512_setbest
 	VUCOMISS 384(DI)(BX*4), X4
@@ -1541,7 +1767,7 @@ cbEncCB3AVX512_bloop:
 	VMULSD 1064(R8), X8, X4
 	VMULSD 1056(R8), X9, X5
 	// less for sure (c1): take slot CX; not less for sure (c2): keep;
-	// neither: bail. Branch-free choice (the winner varies by block).
+	// neither: undecided. Branch-free choice (the winner varies).
 	VUCOMISD X11, X10
 	SETCS DX
 	MOVQ BX, R11
@@ -1549,7 +1775,7 @@ cbEncCB3AVX512_bloop:
 	VUCOMISD X5, X4
 	SETCC R9
 	ORB R9, DX
-	JEQ cbEncCB3AVX512_bail
+	JEQ cbEncCB3AVX512_bbail
 	MOVQ R11, BX
 	JMP cbEncCB3AVX512_bnext
 cbEncCB3AVX512_setbest:
@@ -1559,7 +1785,7 @@ cbEncCB3AVX512_bnext:
 	CMPQ CX, $5
 	JLT cbEncCB3AVX512_bloop
 	CMPQ BX, $0
-	JLT cbEncCB3AVX512_bail
+	JLT cbEncCB3AVX512_bbail
 	LEAQ 2(BX), AX
 	MOVQ $1, R13
 	JMP cbEncCB3AVX512_sums
@@ -1576,8 +1802,8 @@ cbEncCB3AVX512_refit:
 	JHI cbEncCB3AVX512_interval
 	VADDSD X10, X8, X4
 	VUCOMISD X5, X4
-	JLS cbEncCB3AVX512_finish
-	JMP cbEncCB3AVX512_bail
+	JLS cbEncCB3AVX512_bkeep
+	JMP cbEncCB3AVX512_bbail
 cbEncCB3AVX512_interval:
 	VADDSD X11, X9, X5
 	VDIVSD X5, X4, X4
@@ -1591,22 +1817,56 @@ cbEncCB3AVX512_interval:
 	VMOVD X4, DX
 	VMOVD X5, CX
 	CMPW DX, CX
-	JNE cbEncCB3AVX512_bail
+	JNE cbEncCB3AVX512_bbail
 	VCVTPH2PS X4, X4
 	VXORPS X5, X5, X5
 	VUCOMISS X5, X4
-	JEQ cbEncCB3AVX512_finish
+	JEQ cbEncCB3AVX512_bkeep
 	MOVL $0x7f800000, DX
 	VMOVD DX, X5
 	VUCOMISS X5, X4
-	JEQ cbEncCB3AVX512_finish
+	JEQ cbEncCB3AVX512_bkeep
 	VUCOMISS 384(DI)(BX*4), X4
-	JEQ cbEncCB3AVX512_finish
+	JEQ cbEncCB3AVX512_bkeep
 	VMOVSS X4, 404(DI)
 	MOVL $0x3f800000, DX
 	VMOVD DX, X5
 	VDIVSS X4, X5, X5
 	VMOVSS X5, 436(DI)
+	MOVL BX, 584(DI)
+	MOVL $2, 588(DI)
+	JMP cbEncCB3AVX512_bnext2
+cbEncCB3AVX512_bkeep:
+	MOVL BX, 584(DI)
+	MOVL $0, 588(DI)
+	JMP cbEncCB3AVX512_bnext2
+cbEncCB3AVX512_bbail:
+	MOVL $1, 588(DI)
+cbEncCB3AVX512_bnext2:
+	MOVQ out+16(FP), CX
+	INCQ 688(CX)
+	MOVQ 688(CX), DX
+	CMPQ DX, 696(CX)
+	JLT cbEncCB3AVX512_bloop2
+	MOVQ $0, 688(CX)
+cbEncCB3AVX512_cloop:
+	MOVQ out+16(FP), CX
+	MOVQ 688(CX), DX
+	IMUL3Q $712, DX, DI
+	ADDQ CX, DI
+	SHLQ $8, DX
+	MOVQ 680(CX), SI
+	ADDQ DX, SI
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVUPS 128(SI), Z2
+	VMOVUPS 192(SI), Z3
+	MOVLQSX 584(DI), BX
+	MOVL 588(DI), DX
+	CMPL DX, $1
+	JEQ cbEncCB3AVX512_cstop
+	CMPL DX, $0
+	JEQ cbEncCB3AVX512_finish
 	MOVQ $5, R9
 	MOVQ $6, R10
 	MOVQ $2, R12
@@ -1614,8 +1874,8 @@ cbEncCB3AVX512_interval:
 cbEncCB3AVX512_refitted:
 	VMOVSS 468(DI), X8
 	VUCOMISS 1080(R8), X8
-	JPS cbEncCB3AVX512_bail
-	JCC cbEncCB3AVX512_bail
+	JPS cbEncCB3AVX512_cstop
+	JCC cbEncCB3AVX512_cstop
 	VCVTSS2SD X8, X8, X8
 	VMOVSS 448(DI)(BX*4), X9
 	VCVTSS2SD X9, X9, X9
@@ -1630,15 +1890,15 @@ cbEncCB3AVX512_refitted:
 	VUCOMISD X5, X4
 	SETCC R9
 	ORB R9, DX
-	JEQ cbEncCB3AVX512_bail
+	JEQ cbEncCB3AVX512_cstop
 cbEncCB3AVX512_finish:
-	// Row mode: pack the block, keep its indices (the reference's
-	// carried ones), next block.
+	// Pack the block, keep its indices (the reference's carried ones).
 	MOVL BX, 584(DI)
+	MOVQ out+16(FP), CX
 	MOVQ BX, R11
 	SHLQ $6, R11
 	ADDQ DI, R11
-	MOVQ 656(DI), R9
+	MOVQ 656(CX), R9
 	MOVQ $0x0303030303030303, R10
 	MOVQ 0(R11), AX
 	ANDQ R10, AX
@@ -1717,21 +1977,25 @@ cbEncCB3AVX512_finish:
 	VMOVD X4, DX
 	MOVW DX, (R9)
 	VMOVDQU (R11), Y4
-	VMOVDQU Y4, 592(DI)
+	VMOVDQU Y4, 592(CX)
 	VMOVDQU 32(R11), Y4
-	VMOVDQU Y4, 624(DI)
-	ADDQ $26, 656(DI)
-	ADDQ $256, SI
-	INCQ 672(DI)
-	DECQ 664(DI)
-	JEQ cbEncCB3AVX512_alldone
-	XORQ R13, R13
-	MOVQ $1, R12
-	MOVQ $1, AX
-	JMP cbEncCB3AVX512_block
-cbEncCB3AVX512_alldone:
-	MOVL $0, 588(DI)
-cbEncCB3AVX512_bail:
+	VMOVDQU Y4, 624(CX)
+	ADDQ $26, 656(CX)
+	INCQ 672(CX)
+	DECQ 664(CX)
+	MOVQ out+16(FP), CX
+	INCQ 688(CX)
+	MOVQ 688(CX), DX
+	CMPQ DX, 696(CX)
+	JLT cbEncCB3AVX512_cloop
+	MOVQ $0, 688(CX)
+	MOVQ 696(CX), DX
+	SHLQ $8, DX
+	ADDQ DX, 680(CX)
+	CMPQ 664(CX), $0
+	JNE cbEncCB3AVX512_chunk
+	MOVQ $0, 704(CX)
+cbEncCB3AVX512_cstop:
 	VZEROUPPER
 	RET
 
@@ -1754,11 +2018,15 @@ TEXT ·cbEncCB3AVX2(SB), NOSPLIT, $0-48
 	MOVQ nb+40(FP), DX
 	MOVQ DX, 664(DI)
 	MOVQ $0, 672(DI)
+	MOVQ SI, 680(DI)
+	MOVQ $1, 704(DI)
 cbEncCB3AVX2_mode:
 	MOVL $0x7fffffff, DX
 	VMOVD DX, X7
 	VPBROADCASTD X7, Y7
 	VMOVDQU 736(R8), Y6
+	CMPQ R12, $1
+	JEQ cbEncCB3AVX2_chunk
 cbEncCB3AVX2_block:
 	CMPQ AX, $2
 	JGE cbEncCB3AVX2_sums
@@ -1818,7 +2086,7 @@ cbEncCB3AVX2_block:
 	VUCOMISS X9, X9
 	SETPS DX
 	MOVL DX, 580(DI)
-	JPS cbEncCB3AVX2_done
+	JPS cbEncCB3AVX2_isbad
 	MOVL $0x3f800000, DX
 	VMOVD DX, X5
 	VDIVSS 156(R8), X8, X8
@@ -2061,7 +2329,7 @@ cbEncCB3AVX2_next:
 	CMPQ R9, R10
 	JLT cbEncCB3AVX2_eval
 	CMPQ R12, $1
-	JEQ cbEncCB3AVX2_decide
+	JEQ cbEncCB3AVX2_anext
 	CMPQ R12, $2
 	JEQ cbEncCB3AVX2_refitted
 	JMP cbEncCB3AVX2_done
@@ -2166,6 +2434,48 @@ cbEncCB3AVX2_sums:
 cbEncCB3AVX2_done:
 	VZEROUPPER
 	RET
+cbEncCB3AVX2_isbad:
+	CMPQ R12, $1
+	JEQ cbEncCB3AVX2_anext
+	JMP cbEncCB3AVX2_done
+cbEncCB3AVX2_chunk:
+	MOVQ out+16(FP), CX
+	MOVQ 664(CX), DX
+	MOVQ $8, R10
+	CMPQ DX, R10
+	CMOVQGT R10, DX
+	MOVQ DX, 696(CX)
+	MOVQ $0, 688(CX)
+cbEncCB3AVX2_aloop:
+	MOVQ out+16(FP), CX
+	MOVQ 688(CX), DX
+	IMUL3Q $712, DX, DI
+	ADDQ CX, DI
+	SHLQ $8, DX
+	MOVQ 680(CX), SI
+	ADDQ DX, SI
+	MOVQ $1, AX
+	MOVQ $1, R12
+	XORQ R13, R13
+	JMP cbEncCB3AVX2_block
+cbEncCB3AVX2_anext:
+	MOVQ out+16(FP), CX
+	INCQ 688(CX)
+	MOVQ 688(CX), DX
+	CMPQ DX, 696(CX)
+	JLT cbEncCB3AVX2_aloop
+	MOVQ $0, 688(CX)
+cbEncCB3AVX2_bloop2:
+	MOVQ out+16(FP), CX
+	MOVQ 688(CX), DX
+	IMUL3Q $712, DX, DI
+	ADDQ CX, DI
+	SHLQ $8, DX
+	MOVQ 680(CX), SI
+	ADDQ DX, SI
+	MOVL $1, 588(DI)
+	CMPL 580(DI), $0
+	JNE cbEncCB3AVX2_bnext2
 cbEncCB3AVX2_decide:
 	MOVQ $-1, BX
 	XORQ CX, CX
@@ -2180,8 +2490,8 @@ cbEncCB3AVX2_bloop:
 	JEQ cbEncCB3AVX2_bnext
 	VMOVSS 448(DI)(CX*4), X8
 	VUCOMISS 1080(R8), X8
-	JPS cbEncCB3AVX2_bail
-	JCC cbEncCB3AVX2_bail
+	JPS cbEncCB3AVX2_bbail
+	JCC cbEncCB3AVX2_bbail
 	CMPQ BX, $0
 	JLT cbEncCB3AVX2_setbest
 	VUCOMISS 384(DI)(BX*4), X4
@@ -2194,7 +2504,7 @@ cbEncCB3AVX2_bloop:
 	VMULSD 1064(R8), X8, X4
 	VMULSD 1056(R8), X9, X5
 	// less for sure (c1): take slot CX; not less for sure (c2): keep;
-	// neither: bail. Branch-free choice (the winner varies by block).
+	// neither: undecided. Branch-free choice (the winner varies).
 	VUCOMISD X11, X10
 	SETCS DX
 	MOVQ BX, R11
@@ -2202,7 +2512,7 @@ cbEncCB3AVX2_bloop:
 	VUCOMISD X5, X4
 	SETCC R9
 	ORB R9, DX
-	JEQ cbEncCB3AVX2_bail
+	JEQ cbEncCB3AVX2_bbail
 	MOVQ R11, BX
 	JMP cbEncCB3AVX2_bnext
 cbEncCB3AVX2_setbest:
@@ -2212,7 +2522,7 @@ cbEncCB3AVX2_bnext:
 	CMPQ CX, $5
 	JLT cbEncCB3AVX2_bloop
 	CMPQ BX, $0
-	JLT cbEncCB3AVX2_bail
+	JLT cbEncCB3AVX2_bbail
 	LEAQ 2(BX), AX
 	MOVQ $1, R13
 	JMP cbEncCB3AVX2_sums
@@ -2229,8 +2539,8 @@ cbEncCB3AVX2_refit:
 	JHI cbEncCB3AVX2_interval
 	VADDSD X10, X8, X4
 	VUCOMISD X5, X4
-	JLS cbEncCB3AVX2_finish
-	JMP cbEncCB3AVX2_bail
+	JLS cbEncCB3AVX2_bkeep
+	JMP cbEncCB3AVX2_bbail
 cbEncCB3AVX2_interval:
 	VADDSD X11, X9, X5
 	VDIVSD X5, X4, X4
@@ -2244,22 +2554,52 @@ cbEncCB3AVX2_interval:
 	VMOVD X4, DX
 	VMOVD X5, CX
 	CMPW DX, CX
-	JNE cbEncCB3AVX2_bail
+	JNE cbEncCB3AVX2_bbail
 	VCVTPH2PS X4, X4
 	VXORPS X5, X5, X5
 	VUCOMISS X5, X4
-	JEQ cbEncCB3AVX2_finish
+	JEQ cbEncCB3AVX2_bkeep
 	MOVL $0x7f800000, DX
 	VMOVD DX, X5
 	VUCOMISS X5, X4
-	JEQ cbEncCB3AVX2_finish
+	JEQ cbEncCB3AVX2_bkeep
 	VUCOMISS 384(DI)(BX*4), X4
-	JEQ cbEncCB3AVX2_finish
+	JEQ cbEncCB3AVX2_bkeep
 	VMOVSS X4, 404(DI)
 	MOVL $0x3f800000, DX
 	VMOVD DX, X5
 	VDIVSS X4, X5, X5
 	VMOVSS X5, 436(DI)
+	MOVL BX, 584(DI)
+	MOVL $2, 588(DI)
+	JMP cbEncCB3AVX2_bnext2
+cbEncCB3AVX2_bkeep:
+	MOVL BX, 584(DI)
+	MOVL $0, 588(DI)
+	JMP cbEncCB3AVX2_bnext2
+cbEncCB3AVX2_bbail:
+	MOVL $1, 588(DI)
+cbEncCB3AVX2_bnext2:
+	MOVQ out+16(FP), CX
+	INCQ 688(CX)
+	MOVQ 688(CX), DX
+	CMPQ DX, 696(CX)
+	JLT cbEncCB3AVX2_bloop2
+	MOVQ $0, 688(CX)
+cbEncCB3AVX2_cloop:
+	MOVQ out+16(FP), CX
+	MOVQ 688(CX), DX
+	IMUL3Q $712, DX, DI
+	ADDQ CX, DI
+	SHLQ $8, DX
+	MOVQ 680(CX), SI
+	ADDQ DX, SI
+	MOVLQSX 584(DI), BX
+	MOVL 588(DI), DX
+	CMPL DX, $1
+	JEQ cbEncCB3AVX2_cstop
+	CMPL DX, $0
+	JEQ cbEncCB3AVX2_finish
 	MOVQ $5, R9
 	MOVQ $6, R10
 	MOVQ $2, R12
@@ -2267,8 +2607,8 @@ cbEncCB3AVX2_interval:
 cbEncCB3AVX2_refitted:
 	VMOVSS 468(DI), X8
 	VUCOMISS 1080(R8), X8
-	JPS cbEncCB3AVX2_bail
-	JCC cbEncCB3AVX2_bail
+	JPS cbEncCB3AVX2_cstop
+	JCC cbEncCB3AVX2_cstop
 	VCVTSS2SD X8, X8, X8
 	VMOVSS 448(DI)(BX*4), X9
 	VCVTSS2SD X9, X9, X9
@@ -2283,15 +2623,15 @@ cbEncCB3AVX2_refitted:
 	VUCOMISD X5, X4
 	SETCC R9
 	ORB R9, DX
-	JEQ cbEncCB3AVX2_bail
+	JEQ cbEncCB3AVX2_cstop
 cbEncCB3AVX2_finish:
-	// Row mode: pack the block, keep its indices (the reference's
-	// carried ones), next block.
+	// Pack the block, keep its indices (the reference's carried ones).
 	MOVL BX, 584(DI)
+	MOVQ out+16(FP), CX
 	MOVQ BX, R11
 	SHLQ $6, R11
 	ADDQ DI, R11
-	MOVQ 656(DI), R9
+	MOVQ 656(CX), R9
 	MOVQ $0x0303030303030303, R10
 	MOVQ 0(R11), AX
 	ANDQ R10, AX
@@ -2370,21 +2710,25 @@ cbEncCB3AVX2_finish:
 	VMOVD X4, DX
 	MOVW DX, (R9)
 	VMOVDQU (R11), Y4
-	VMOVDQU Y4, 592(DI)
+	VMOVDQU Y4, 592(CX)
 	VMOVDQU 32(R11), Y4
-	VMOVDQU Y4, 624(DI)
-	ADDQ $26, 656(DI)
-	ADDQ $256, SI
-	INCQ 672(DI)
-	DECQ 664(DI)
-	JEQ cbEncCB3AVX2_alldone
-	XORQ R13, R13
-	MOVQ $1, R12
-	MOVQ $1, AX
-	JMP cbEncCB3AVX2_block
-cbEncCB3AVX2_alldone:
-	MOVL $0, 588(DI)
-cbEncCB3AVX2_bail:
+	VMOVDQU Y4, 624(CX)
+	ADDQ $26, 656(CX)
+	INCQ 672(CX)
+	DECQ 664(CX)
+	MOVQ out+16(FP), CX
+	INCQ 688(CX)
+	MOVQ 688(CX), DX
+	CMPQ DX, 696(CX)
+	JLT cbEncCB3AVX2_cloop
+	MOVQ $0, 688(CX)
+	MOVQ 696(CX), DX
+	SHLQ $8, DX
+	ADDQ DX, 680(CX)
+	CMPQ 664(CX), $0
+	JNE cbEncCB3AVX2_chunk
+	MOVQ $0, 704(CX)
+cbEncCB3AVX2_cstop:
 	VZEROUPPER
 	RET
 
@@ -2408,6 +2752,8 @@ TEXT ·cbEncCB2AVX512(SB), NOSPLIT, $0-48
 	MOVQ nb+40(FP), DX
 	MOVQ DX, 664(DI)
 	MOVQ $0, 672(DI)
+	MOVQ SI, 680(DI)
+	MOVQ $1, 704(DI)
 cbEncCB2AVX512_mode:
 	VMOVUPS 64(R8), Z15
 	MOVL $0x7fffffff, DX
@@ -2418,6 +2764,8 @@ cbEncCB2AVX512_mode:
 	VMOVUPS 800(R8), Z18
 	MOVL $1, DX
 	VPBROADCASTD DX, Z21
+	CMPQ R12, $1
+	JEQ cbEncCB2AVX512_chunk
 cbEncCB2AVX512_block:
 	VMOVUPS 0(SI), Z0
 	VMOVUPS 64(SI), Z1
@@ -2459,7 +2807,7 @@ cbEncCB2AVX512_block:
 	VUCOMISS X9, X9
 	SETPS DX
 	MOVL DX, 580(DI)
-	JPS cbEncCB2AVX512_done
+	JPS cbEncCB2AVX512_isbad
 	MOVL $0x3f800000, DX
 	VMOVD DX, X5
 	VDIVSS 156(R8), X8, X8
@@ -2529,7 +2877,7 @@ cbEncCB2AVX512_next:
 	CMPQ R9, R10
 	JLT cbEncCB2AVX512_eval
 	CMPQ R12, $1
-	JEQ cbEncCB2AVX512_decide
+	JEQ cbEncCB2AVX512_anext
 	CMPQ R12, $2
 	JEQ cbEncCB2AVX512_refitted
 	JMP cbEncCB2AVX512_done
@@ -2584,6 +2932,52 @@ cbEncCB2AVX512_sums:
 cbEncCB2AVX512_done:
 	VZEROUPPER
 	RET
+cbEncCB2AVX512_isbad:
+	CMPQ R12, $1
+	JEQ cbEncCB2AVX512_anext
+	JMP cbEncCB2AVX512_done
+cbEncCB2AVX512_chunk:
+	MOVQ out+16(FP), CX
+	MOVQ 664(CX), DX
+	MOVQ $8, R10
+	CMPQ DX, R10
+	CMOVQGT R10, DX
+	MOVQ DX, 696(CX)
+	MOVQ $0, 688(CX)
+cbEncCB2AVX512_aloop:
+	MOVQ out+16(FP), CX
+	MOVQ 688(CX), DX
+	IMUL3Q $712, DX, DI
+	ADDQ CX, DI
+	SHLQ $7, DX
+	MOVQ 680(CX), SI
+	ADDQ DX, SI
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 64(SI), Z1
+	MOVQ $1, AX
+	MOVQ $1, R12
+	XORQ R13, R13
+	JMP cbEncCB2AVX512_block
+cbEncCB2AVX512_anext:
+	MOVQ out+16(FP), CX
+	INCQ 688(CX)
+	MOVQ 688(CX), DX
+	CMPQ DX, 696(CX)
+	JLT cbEncCB2AVX512_aloop
+	MOVQ $0, 688(CX)
+cbEncCB2AVX512_bloop2:
+	MOVQ out+16(FP), CX
+	MOVQ 688(CX), DX
+	IMUL3Q $712, DX, DI
+	ADDQ CX, DI
+	SHLQ $7, DX
+	MOVQ 680(CX), SI
+	ADDQ DX, SI
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 64(SI), Z1
+	MOVL $1, 588(DI)
+	CMPL 580(DI), $0
+	JNE cbEncCB2AVX512_bnext2
 cbEncCB2AVX512_decide:
 	MOVQ $-1, BX
 	XORQ CX, CX
@@ -2598,8 +2992,8 @@ cbEncCB2AVX512_bloop:
 	JEQ cbEncCB2AVX512_bnext
 	VMOVSS 448(DI)(CX*4), X8
 	VUCOMISS 1080(R8), X8
-	JPS cbEncCB2AVX512_bail
-	JCC cbEncCB2AVX512_bail
+	JPS cbEncCB2AVX512_bbail
+	JCC cbEncCB2AVX512_bbail
 	CMPQ BX, $0
 	JLT cbEncCB2AVX512_setbest
 	VUCOMISS 384(DI)(BX*4), X4
@@ -2612,7 +3006,7 @@ cbEncCB2AVX512_bloop:
 	VMULSD 1064(R8), X8, X4
 	VMULSD 1056(R8), X9, X5
 	// less for sure (c1): take slot CX; not less for sure (c2): keep;
-	// neither: bail. Branch-free choice (the winner varies by block).
+	// neither: undecided. Branch-free choice (the winner varies).
 	VUCOMISD X11, X10
 	SETCS DX
 	MOVQ BX, R11
@@ -2620,7 +3014,7 @@ cbEncCB2AVX512_bloop:
 	VUCOMISD X5, X4
 	SETCC R9
 	ORB R9, DX
-	JEQ cbEncCB2AVX512_bail
+	JEQ cbEncCB2AVX512_bbail
 	MOVQ R11, BX
 	JMP cbEncCB2AVX512_bnext
 cbEncCB2AVX512_setbest:
@@ -2630,7 +3024,7 @@ cbEncCB2AVX512_bnext:
 	CMPQ CX, $5
 	JLT cbEncCB2AVX512_bloop
 	CMPQ BX, $0
-	JLT cbEncCB2AVX512_bail
+	JLT cbEncCB2AVX512_bbail
 	LEAQ 2(BX), AX
 	MOVQ $1, R13
 	JMP cbEncCB2AVX512_sums
@@ -2647,8 +3041,8 @@ cbEncCB2AVX512_refit:
 	JHI cbEncCB2AVX512_interval
 	VADDSD X10, X8, X4
 	VUCOMISD X5, X4
-	JLS cbEncCB2AVX512_finish
-	JMP cbEncCB2AVX512_bail
+	JLS cbEncCB2AVX512_bkeep
+	JMP cbEncCB2AVX512_bbail
 cbEncCB2AVX512_interval:
 	VADDSD X11, X9, X5
 	VDIVSD X5, X4, X4
@@ -2662,22 +3056,54 @@ cbEncCB2AVX512_interval:
 	VMOVD X4, DX
 	VMOVD X5, CX
 	CMPW DX, CX
-	JNE cbEncCB2AVX512_bail
+	JNE cbEncCB2AVX512_bbail
 	VCVTPH2PS X4, X4
 	VXORPS X5, X5, X5
 	VUCOMISS X5, X4
-	JEQ cbEncCB2AVX512_finish
+	JEQ cbEncCB2AVX512_bkeep
 	MOVL $0x7f800000, DX
 	VMOVD DX, X5
 	VUCOMISS X5, X4
-	JEQ cbEncCB2AVX512_finish
+	JEQ cbEncCB2AVX512_bkeep
 	VUCOMISS 384(DI)(BX*4), X4
-	JEQ cbEncCB2AVX512_finish
+	JEQ cbEncCB2AVX512_bkeep
 	VMOVSS X4, 404(DI)
 	MOVL $0x3f800000, DX
 	VMOVD DX, X5
 	VDIVSS X4, X5, X5
 	VMOVSS X5, 436(DI)
+	MOVL BX, 584(DI)
+	MOVL $2, 588(DI)
+	JMP cbEncCB2AVX512_bnext2
+cbEncCB2AVX512_bkeep:
+	MOVL BX, 584(DI)
+	MOVL $0, 588(DI)
+	JMP cbEncCB2AVX512_bnext2
+cbEncCB2AVX512_bbail:
+	MOVL $1, 588(DI)
+cbEncCB2AVX512_bnext2:
+	MOVQ out+16(FP), CX
+	INCQ 688(CX)
+	MOVQ 688(CX), DX
+	CMPQ DX, 696(CX)
+	JLT cbEncCB2AVX512_bloop2
+	MOVQ $0, 688(CX)
+cbEncCB2AVX512_cloop:
+	MOVQ out+16(FP), CX
+	MOVQ 688(CX), DX
+	IMUL3Q $712, DX, DI
+	ADDQ CX, DI
+	SHLQ $7, DX
+	MOVQ 680(CX), SI
+	ADDQ DX, SI
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 64(SI), Z1
+	MOVLQSX 584(DI), BX
+	MOVL 588(DI), DX
+	CMPL DX, $1
+	JEQ cbEncCB2AVX512_cstop
+	CMPL DX, $0
+	JEQ cbEncCB2AVX512_finish
 	MOVQ $5, R9
 	MOVQ $6, R10
 	MOVQ $2, R12
@@ -2685,8 +3111,8 @@ cbEncCB2AVX512_interval:
 cbEncCB2AVX512_refitted:
 	VMOVSS 468(DI), X8
 	VUCOMISS 1080(R8), X8
-	JPS cbEncCB2AVX512_bail
-	JCC cbEncCB2AVX512_bail
+	JPS cbEncCB2AVX512_cstop
+	JCC cbEncCB2AVX512_cstop
 	VCVTSS2SD X8, X8, X8
 	VMOVSS 448(DI)(BX*4), X9
 	VCVTSS2SD X9, X9, X9
@@ -2701,15 +3127,15 @@ cbEncCB2AVX512_refitted:
 	VUCOMISD X5, X4
 	SETCC R9
 	ORB R9, DX
-	JEQ cbEncCB2AVX512_bail
+	JEQ cbEncCB2AVX512_cstop
 cbEncCB2AVX512_finish:
-	// Row mode: pack the block, keep its indices (the reference's
-	// carried ones), next block.
+	// Pack the block, keep its indices (the reference's carried ones).
 	MOVL BX, 584(DI)
+	MOVQ out+16(FP), CX
 	MOVQ BX, R11
 	SHLQ $6, R11
 	ADDQ DI, R11
-	MOVQ 656(DI), R9
+	MOVQ 656(CX), R9
 	MOVQ (R11), AX
 	MOVQ 8(R11), DX
 	SHLQ $2, DX
@@ -2726,21 +3152,25 @@ cbEncCB2AVX512_finish:
 	VMOVD X4, DX
 	MOVW DX, (R9)
 	VMOVDQU (R11), Y4
-	VMOVDQU Y4, 592(DI)
+	VMOVDQU Y4, 592(CX)
 	VMOVDQU 32(R11), Y4
-	VMOVDQU Y4, 624(DI)
-	ADDQ $10, 656(DI)
-	ADDQ $128, SI
-	INCQ 672(DI)
-	DECQ 664(DI)
-	JEQ cbEncCB2AVX512_alldone
-	XORQ R13, R13
-	MOVQ $1, R12
-	MOVQ $1, AX
-	JMP cbEncCB2AVX512_block
-cbEncCB2AVX512_alldone:
-	MOVL $0, 588(DI)
-cbEncCB2AVX512_bail:
+	VMOVDQU Y4, 624(CX)
+	ADDQ $10, 656(CX)
+	INCQ 672(CX)
+	DECQ 664(CX)
+	MOVQ out+16(FP), CX
+	INCQ 688(CX)
+	MOVQ 688(CX), DX
+	CMPQ DX, 696(CX)
+	JLT cbEncCB2AVX512_cloop
+	MOVQ $0, 688(CX)
+	MOVQ 696(CX), DX
+	SHLQ $7, DX
+	ADDQ DX, 680(CX)
+	CMPQ 664(CX), $0
+	JNE cbEncCB2AVX512_chunk
+	MOVQ $0, 704(CX)
+cbEncCB2AVX512_cstop:
 	VZEROUPPER
 	RET
 
@@ -2763,11 +3193,15 @@ TEXT ·cbEncCB2AVX2(SB), NOSPLIT, $0-48
 	MOVQ nb+40(FP), DX
 	MOVQ DX, 664(DI)
 	MOVQ $0, 672(DI)
+	MOVQ SI, 680(DI)
+	MOVQ $1, 704(DI)
 cbEncCB2AVX2_mode:
 	MOVL $0x7fffffff, DX
 	VMOVD DX, X7
 	VPBROADCASTD X7, Y7
 	VMOVDQU 736(R8), Y6
+	CMPQ R12, $1
+	JEQ cbEncCB2AVX2_chunk
 cbEncCB2AVX2_block:
 	CMPQ AX, $2
 	JGE cbEncCB2AVX2_sums
@@ -2811,7 +3245,7 @@ cbEncCB2AVX2_block:
 	VUCOMISS X9, X9
 	SETPS DX
 	MOVL DX, 580(DI)
-	JPS cbEncCB2AVX2_done
+	JPS cbEncCB2AVX2_isbad
 	MOVL $0x3f800000, DX
 	VMOVD DX, X5
 	VDIVSS 156(R8), X8, X8
@@ -2922,7 +3356,7 @@ cbEncCB2AVX2_next:
 	CMPQ R9, R10
 	JLT cbEncCB2AVX2_eval
 	CMPQ R12, $1
-	JEQ cbEncCB2AVX2_decide
+	JEQ cbEncCB2AVX2_anext
 	CMPQ R12, $2
 	JEQ cbEncCB2AVX2_refitted
 	JMP cbEncCB2AVX2_done
@@ -2991,6 +3425,48 @@ cbEncCB2AVX2_sums:
 cbEncCB2AVX2_done:
 	VZEROUPPER
 	RET
+cbEncCB2AVX2_isbad:
+	CMPQ R12, $1
+	JEQ cbEncCB2AVX2_anext
+	JMP cbEncCB2AVX2_done
+cbEncCB2AVX2_chunk:
+	MOVQ out+16(FP), CX
+	MOVQ 664(CX), DX
+	MOVQ $8, R10
+	CMPQ DX, R10
+	CMOVQGT R10, DX
+	MOVQ DX, 696(CX)
+	MOVQ $0, 688(CX)
+cbEncCB2AVX2_aloop:
+	MOVQ out+16(FP), CX
+	MOVQ 688(CX), DX
+	IMUL3Q $712, DX, DI
+	ADDQ CX, DI
+	SHLQ $7, DX
+	MOVQ 680(CX), SI
+	ADDQ DX, SI
+	MOVQ $1, AX
+	MOVQ $1, R12
+	XORQ R13, R13
+	JMP cbEncCB2AVX2_block
+cbEncCB2AVX2_anext:
+	MOVQ out+16(FP), CX
+	INCQ 688(CX)
+	MOVQ 688(CX), DX
+	CMPQ DX, 696(CX)
+	JLT cbEncCB2AVX2_aloop
+	MOVQ $0, 688(CX)
+cbEncCB2AVX2_bloop2:
+	MOVQ out+16(FP), CX
+	MOVQ 688(CX), DX
+	IMUL3Q $712, DX, DI
+	ADDQ CX, DI
+	SHLQ $7, DX
+	MOVQ 680(CX), SI
+	ADDQ DX, SI
+	MOVL $1, 588(DI)
+	CMPL 580(DI), $0
+	JNE cbEncCB2AVX2_bnext2
 cbEncCB2AVX2_decide:
 	MOVQ $-1, BX
 	XORQ CX, CX
@@ -3005,8 +3481,8 @@ cbEncCB2AVX2_bloop:
 	JEQ cbEncCB2AVX2_bnext
 	VMOVSS 448(DI)(CX*4), X8
 	VUCOMISS 1080(R8), X8
-	JPS cbEncCB2AVX2_bail
-	JCC cbEncCB2AVX2_bail
+	JPS cbEncCB2AVX2_bbail
+	JCC cbEncCB2AVX2_bbail
 	CMPQ BX, $0
 	JLT cbEncCB2AVX2_setbest
 	VUCOMISS 384(DI)(BX*4), X4
@@ -3019,7 +3495,7 @@ cbEncCB2AVX2_bloop:
 	VMULSD 1064(R8), X8, X4
 	VMULSD 1056(R8), X9, X5
 	// less for sure (c1): take slot CX; not less for sure (c2): keep;
-	// neither: bail. Branch-free choice (the winner varies by block).
+	// neither: undecided. Branch-free choice (the winner varies).
 	VUCOMISD X11, X10
 	SETCS DX
 	MOVQ BX, R11
@@ -3027,7 +3503,7 @@ cbEncCB2AVX2_bloop:
 	VUCOMISD X5, X4
 	SETCC R9
 	ORB R9, DX
-	JEQ cbEncCB2AVX2_bail
+	JEQ cbEncCB2AVX2_bbail
 	MOVQ R11, BX
 	JMP cbEncCB2AVX2_bnext
 cbEncCB2AVX2_setbest:
@@ -3037,7 +3513,7 @@ cbEncCB2AVX2_bnext:
 	CMPQ CX, $5
 	JLT cbEncCB2AVX2_bloop
 	CMPQ BX, $0
-	JLT cbEncCB2AVX2_bail
+	JLT cbEncCB2AVX2_bbail
 	LEAQ 2(BX), AX
 	MOVQ $1, R13
 	JMP cbEncCB2AVX2_sums
@@ -3054,8 +3530,8 @@ cbEncCB2AVX2_refit:
 	JHI cbEncCB2AVX2_interval
 	VADDSD X10, X8, X4
 	VUCOMISD X5, X4
-	JLS cbEncCB2AVX2_finish
-	JMP cbEncCB2AVX2_bail
+	JLS cbEncCB2AVX2_bkeep
+	JMP cbEncCB2AVX2_bbail
 cbEncCB2AVX2_interval:
 	VADDSD X11, X9, X5
 	VDIVSD X5, X4, X4
@@ -3069,22 +3545,52 @@ cbEncCB2AVX2_interval:
 	VMOVD X4, DX
 	VMOVD X5, CX
 	CMPW DX, CX
-	JNE cbEncCB2AVX2_bail
+	JNE cbEncCB2AVX2_bbail
 	VCVTPH2PS X4, X4
 	VXORPS X5, X5, X5
 	VUCOMISS X5, X4
-	JEQ cbEncCB2AVX2_finish
+	JEQ cbEncCB2AVX2_bkeep
 	MOVL $0x7f800000, DX
 	VMOVD DX, X5
 	VUCOMISS X5, X4
-	JEQ cbEncCB2AVX2_finish
+	JEQ cbEncCB2AVX2_bkeep
 	VUCOMISS 384(DI)(BX*4), X4
-	JEQ cbEncCB2AVX2_finish
+	JEQ cbEncCB2AVX2_bkeep
 	VMOVSS X4, 404(DI)
 	MOVL $0x3f800000, DX
 	VMOVD DX, X5
 	VDIVSS X4, X5, X5
 	VMOVSS X5, 436(DI)
+	MOVL BX, 584(DI)
+	MOVL $2, 588(DI)
+	JMP cbEncCB2AVX2_bnext2
+cbEncCB2AVX2_bkeep:
+	MOVL BX, 584(DI)
+	MOVL $0, 588(DI)
+	JMP cbEncCB2AVX2_bnext2
+cbEncCB2AVX2_bbail:
+	MOVL $1, 588(DI)
+cbEncCB2AVX2_bnext2:
+	MOVQ out+16(FP), CX
+	INCQ 688(CX)
+	MOVQ 688(CX), DX
+	CMPQ DX, 696(CX)
+	JLT cbEncCB2AVX2_bloop2
+	MOVQ $0, 688(CX)
+cbEncCB2AVX2_cloop:
+	MOVQ out+16(FP), CX
+	MOVQ 688(CX), DX
+	IMUL3Q $712, DX, DI
+	ADDQ CX, DI
+	SHLQ $7, DX
+	MOVQ 680(CX), SI
+	ADDQ DX, SI
+	MOVLQSX 584(DI), BX
+	MOVL 588(DI), DX
+	CMPL DX, $1
+	JEQ cbEncCB2AVX2_cstop
+	CMPL DX, $0
+	JEQ cbEncCB2AVX2_finish
 	MOVQ $5, R9
 	MOVQ $6, R10
 	MOVQ $2, R12
@@ -3092,8 +3598,8 @@ cbEncCB2AVX2_interval:
 cbEncCB2AVX2_refitted:
 	VMOVSS 468(DI), X8
 	VUCOMISS 1080(R8), X8
-	JPS cbEncCB2AVX2_bail
-	JCC cbEncCB2AVX2_bail
+	JPS cbEncCB2AVX2_cstop
+	JCC cbEncCB2AVX2_cstop
 	VCVTSS2SD X8, X8, X8
 	VMOVSS 448(DI)(BX*4), X9
 	VCVTSS2SD X9, X9, X9
@@ -3108,15 +3614,15 @@ cbEncCB2AVX2_refitted:
 	VUCOMISD X5, X4
 	SETCC R9
 	ORB R9, DX
-	JEQ cbEncCB2AVX2_bail
+	JEQ cbEncCB2AVX2_cstop
 cbEncCB2AVX2_finish:
-	// Row mode: pack the block, keep its indices (the reference's
-	// carried ones), next block.
+	// Pack the block, keep its indices (the reference's carried ones).
 	MOVL BX, 584(DI)
+	MOVQ out+16(FP), CX
 	MOVQ BX, R11
 	SHLQ $6, R11
 	ADDQ DI, R11
-	MOVQ 656(DI), R9
+	MOVQ 656(CX), R9
 	MOVQ (R11), AX
 	MOVQ 8(R11), DX
 	SHLQ $2, DX
@@ -3133,20 +3639,24 @@ cbEncCB2AVX2_finish:
 	VMOVD X4, DX
 	MOVW DX, (R9)
 	VMOVDQU (R11), Y4
-	VMOVDQU Y4, 592(DI)
+	VMOVDQU Y4, 592(CX)
 	VMOVDQU 32(R11), Y4
-	VMOVDQU Y4, 624(DI)
-	ADDQ $10, 656(DI)
-	ADDQ $128, SI
-	INCQ 672(DI)
-	DECQ 664(DI)
-	JEQ cbEncCB2AVX2_alldone
-	XORQ R13, R13
-	MOVQ $1, R12
-	MOVQ $1, AX
-	JMP cbEncCB2AVX2_block
-cbEncCB2AVX2_alldone:
-	MOVL $0, 588(DI)
-cbEncCB2AVX2_bail:
+	VMOVDQU Y4, 624(CX)
+	ADDQ $10, 656(CX)
+	INCQ 672(CX)
+	DECQ 664(CX)
+	MOVQ out+16(FP), CX
+	INCQ 688(CX)
+	MOVQ 688(CX), DX
+	CMPQ DX, 696(CX)
+	JLT cbEncCB2AVX2_cloop
+	MOVQ $0, 688(CX)
+	MOVQ 696(CX), DX
+	SHLQ $7, DX
+	ADDQ DX, 680(CX)
+	CMPQ 664(CX), $0
+	JNE cbEncCB2AVX2_chunk
+	MOVQ $0, 704(CX)
+cbEncCB2AVX2_cstop:
 	VZEROUPPER
 	RET

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"github.com/kvserve/kvserve/internal/cpu"
 	"github.com/kvserve/kvserve/internal/tensor"
@@ -202,7 +203,8 @@ func TestEncodeBlockKernel(t *testing.T) {
 				k, tab := encKernelFor(typ)
 				bs := typ.BlockSize()
 				x := make([]float32, bs)
-				var out encOut
+				var outs [encChunk]encOut
+				out := &outs[0]
 				var idx [64]uint8
 				blk, want := make([]byte, typ.TypeSize()), make([]byte, typ.TypeSize())
 				decided, normal, normalDecided := 0, 0, 0
@@ -213,11 +215,11 @@ func TestEncodeBlockKernel(t *testing.T) {
 						c = 0
 					}
 					encodeCase(r, typ, c, x)
-					k(&x[0], tab, &out, 8, &blk[0], 1)
+					k(&x[0], tab, out, 8, &blk[0], 1)
 					if c == 0 {
 						normal++
 					}
-					if out.status != 0 {
+					if out.rstatus != 0 {
 						continue
 					}
 					decided++
@@ -239,5 +241,32 @@ func TestEncodeBlockKernel(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEncLayout: encTables and encOut have the offsets the kernels use
+// (scripts/gen-cb-encode.py).
+func TestEncLayout(t *testing.T) {
+	var tb encTables
+	var o encOut
+	for _, c := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"mids", unsafe.Offsetof(tb.mids), 0}, {"levels", unsafe.Offsetof(tb.levels), 64}, {"fr", unsafe.Offsetof(tb.fr), 128},
+		{"mids8", unsafe.Offsetof(tb.mids8), 160}, {"levels8", unsafe.Offsetof(tb.levels8), 640}, {"shuf", unsafe.Offsetof(tb.shuf), 704},
+		{"perm", unsafe.Offsetof(tb.perm), 736}, {"sevens", unsafe.Offsetof(tb.sevens), 768}, {"steps", unsafe.Offsetof(tb.steps), 800},
+		{"f64", unsafe.Offsetof(tb.f64), 1056}, {"big", unsafe.Offsetof(tb.big), 1080},
+		{"d", unsafe.Offsetof(o.d), 384}, {"inv", unsafe.Offsetof(o.inv), 416}, {"e", unsafe.Offsetof(o.e), 448},
+		{"sxl", unsafe.Offsetof(o.sxl), 480}, {"sll", unsafe.Offsetof(o.sll), 512}, {"sabs", unsafe.Offsetof(o.sabs), 544},
+		{"amax", unsafe.Offsetof(o.amax), 576}, {"bad", unsafe.Offsetof(o.bad), 580}, {"best", unsafe.Offsetof(o.best), 584},
+		{"status", unsafe.Offsetof(o.status), 588}, {"state", unsafe.Offsetof(o.state), 592}, {"dst", unsafe.Offsetof(o.dst), 656},
+		{"left", unsafe.Offsetof(o.left), 664}, {"done", unsafe.Offsetof(o.done), 672}, {"xb", unsafe.Offsetof(o.xb), 680},
+		{"ci", unsafe.Offsetof(o.ci), 688}, {"cn", unsafe.Offsetof(o.cn), 696}, {"rstatus", unsafe.Offsetof(o.rstatus), 704},
+		{"size", unsafe.Sizeof(o), 712},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s at %d, kernels use %d", c.name, c.got, c.want)
+		}
 	}
 }
