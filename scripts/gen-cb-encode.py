@@ -297,6 +297,7 @@ def decide(name, packcode, nval, ts, nv, isa):
 	ADDQ ${ts}, {OFF_DST}(CX)
 	INCQ {OFF_DONE}(CX)
 	DECQ {OFF_LEFT}(CX)
+{name}_cnext:
 {nextblock(f"{name}_cloop")}	MOVQ {OFF_CN}(CX), DX
 	SHLQ ${sh}, DX
 	ADDQ DX, {OFF_XB}(CX)
@@ -306,6 +307,15 @@ def decide(name, packcode, nval, ts, nv, isa):
 {name}_cstop:
 	VZEROUPPER
 	RET
+{name}_resume:
+	// Mode 9: the block where the row stopped was done by encode.go
+	// (its bytes and out.state): go on with the chunk's next block.
+	MOVQ out+16(FP), CX
+	ADDQ ${ts}, {OFF_DST}(CX)
+	INCQ {OFF_DONE}(CX)
+	DECQ {OFF_LEFT}(CX)
+	MOVQ $1, {OFF_RSTATUS}(CX)
+	JMP {name}_cnext
 """
 
 def hsum512(z, x):
@@ -463,6 +473,10 @@ TEXT ·{name}(SB), NOSPLIT, $0-48
 	XORQ R12, R12
 	XORQ R13, R13
 	MOVL $1, {OFF_STATUS}(DI)
+	CMPQ AX, $9
+	JNE 3(PC)
+	MOVQ $3, R12
+	JMP {name}_mode
 	CMPQ AX, $8
 	JNE {name}_mode
 	MOVQ $1, AX
@@ -488,7 +502,7 @@ TEXT ·{name}(SB), NOSPLIT, $0-48
 	MOVL ${st}, DX
 	VPBROADCASTD DX, Z{21+i}
 """
-    s += f"	CMPQ R12, $1\n	JEQ {name}_chunk\n{name}_block:\n"
+    s += f"	CMPQ R12, $1\n	JEQ {name}_chunk\n	CMPQ R12, $3\n	JEQ {name}_resume\n{name}_block:\n"
     for v in range(nv):
         s += f"	VMOVUPS {64*v}(SI), Z{v}\n"
     s += f"""	CMPQ AX, $2
@@ -583,6 +597,10 @@ TEXT ·{name}(SB), NOSPLIT, $0-48
 	XORQ R12, R12
 	XORQ R13, R13
 	MOVL $1, {OFF_STATUS}(DI)
+	CMPQ AX, $9
+	JNE 3(PC)
+	MOVQ $3, R12
+	JMP {name}_mode
 	CMPQ AX, $8
 	JNE {name}_mode
 	MOVQ $1, AX
@@ -601,6 +619,8 @@ TEXT ·{name}(SB), NOSPLIT, $0-48
 	VMOVDQU {T_CONST+32}(R8), Y6
 	CMPQ R12, $1
 	JEQ {name}_chunk
+	CMPQ R12, $3
+	JEQ {name}_resume
 {name}_block:
 	CMPQ AX, $2
 	JGE {name}_sums

@@ -128,7 +128,8 @@ var encFallback = tensor.EncodeCodebookBlock
 // encodeBlockFast's decisions where the sums decide them — then packs
 // the block and keeps its indices in out.state; it stops at the first
 // block it cannot decide (rstatus 1, done = its number; encodeBlockFast
-// does it with out.state as the carried indices) or after nb (rstatus 0).
+// does it with out.state as the carried indices, then calls mode 9, which
+// goes on after that block) or after nb (rstatus 0).
 type encKernel func(x *float32, tab *encTables, out *encOut, mode int, dst *byte, nb int)
 
 // encodeRowFast is QuantizeRow(t) with the kernel k.
@@ -143,15 +144,14 @@ func encodeRowFast(t tensor.Type, k encKernel, tab *encTables, dst []byte, src [
 		return
 	}
 	_ = dst[nb*ts-1]
-	for b := 0; b < nb; b++ {
-		k(&src[b*bs], tab, &outs[0], 8, &dst[b*ts], nb-b)
-		if outs[0].rstatus == 0 {
-			return
-		}
-		b += outs[0].done
+	k(&src[0], tab, &outs[0], 8, &dst[0], nb)
+	for outs[0].rstatus != 0 {
+		b := outs[0].done
 		x := src[b*bs : (b+1)*bs : (b+1)*bs]
-		d := encodeBlockFast(t, L, k, tab, x, &outs[0].state, &outs[1])
+		// The block's search is in its encOut of the chunk.
+		d := encodeBlockFast(t, L, k, tab, x, &outs[0].state, &outs[outs[0].ci], true)
 		packBlock(t, dst[b*ts:(b+1)*ts], d, &outs[0].state)
+		k(&src[0], tab, &outs[0], 9, &dst[0], nb)
 	}
 }
 
@@ -197,9 +197,12 @@ func (s *blockState) less(c, b int) bool {
 func usable(d float32) bool { return d != 0 && !math.IsInf(float64(d), 0) }
 
 // encodeBlockFast returns the scale of block x and sets idx to its
-// indices (or leaves it, as the reference does, when no scale is usable).
-func encodeBlockFast(t tensor.Type, L []float32, k encKernel, tab *encTables, x []float32, idx *[64]uint8, out *encOut) float32 {
-	k(&x[0], tab, out, 1, nil, 0)
+// indices (or leaves it, as the reference does, when no scale is usable);
+// searched: out already holds the block's search (mode 1).
+func encodeBlockFast(t tensor.Type, L []float32, k encKernel, tab *encTables, x []float32, idx *[64]uint8, out *encOut, searched bool) float32 {
+	if !searched {
+		k(&x[0], tab, out, 1, nil, 0)
+	}
 	if out.bad != 0 {
 		return encFallback(t, x, idx)
 	}

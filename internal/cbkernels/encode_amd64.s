@@ -38,6 +38,10 @@ TEXT ·cbEncCB4AVX512(SB), NOSPLIT, $0-48
 	XORQ R12, R12
 	XORQ R13, R13
 	MOVL $1, 588(DI)
+	CMPQ AX, $9
+	JNE 3(PC)
+	MOVQ $3, R12
+	JMP cbEncCB4AVX512_mode
 	CMPQ AX, $8
 	JNE cbEncCB4AVX512_mode
 	MOVQ $1, AX
@@ -67,6 +71,8 @@ cbEncCB4AVX512_mode:
 	VPBROADCASTD DX, Z23
 	CMPQ R12, $1
 	JEQ cbEncCB4AVX512_chunk
+	CMPQ R12, $3
+	JEQ cbEncCB4AVX512_resume
 cbEncCB4AVX512_block:
 	VMOVUPS 0(SI), Z0
 	VMOVUPS 64(SI), Z1
@@ -550,6 +556,7 @@ cbEncCB4AVX512_finish:
 	ADDQ $34, 656(CX)
 	INCQ 672(CX)
 	DECQ 664(CX)
+cbEncCB4AVX512_cnext:
 	MOVQ out+16(FP), CX
 	INCQ 688(CX)
 	MOVQ 688(CX), DX
@@ -565,6 +572,15 @@ cbEncCB4AVX512_finish:
 cbEncCB4AVX512_cstop:
 	VZEROUPPER
 	RET
+cbEncCB4AVX512_resume:
+	// Mode 9: the block where the row stopped was done by encode.go
+	// (its bytes and out.state): go on with the chunk's next block.
+	MOVQ out+16(FP), CX
+	ADDQ $34, 656(CX)
+	INCQ 672(CX)
+	DECQ 664(CX)
+	MOVQ $1, 704(CX)
+	JMP cbEncCB4AVX512_cnext
 
 // cbEncCB4AVX2: 64 values (8 vectors of 8), 16 levels; the index
 // as the count of cell edges below u.
@@ -576,6 +592,10 @@ TEXT ·cbEncCB4AVX2(SB), NOSPLIT, $0-48
 	XORQ R12, R12
 	XORQ R13, R13
 	MOVL $1, 588(DI)
+	CMPQ AX, $9
+	JNE 3(PC)
+	MOVQ $3, R12
+	JMP cbEncCB4AVX2_mode
 	CMPQ AX, $8
 	JNE cbEncCB4AVX2_mode
 	MOVQ $1, AX
@@ -594,6 +614,8 @@ cbEncCB4AVX2_mode:
 	VMOVDQU 736(R8), Y6
 	CMPQ R12, $1
 	JEQ cbEncCB4AVX2_chunk
+	CMPQ R12, $3
+	JEQ cbEncCB4AVX2_resume
 cbEncCB4AVX2_block:
 	CMPQ AX, $2
 	JGE cbEncCB4AVX2_sums
@@ -1406,6 +1428,7 @@ cbEncCB4AVX2_finish:
 	ADDQ $34, 656(CX)
 	INCQ 672(CX)
 	DECQ 664(CX)
+cbEncCB4AVX2_cnext:
 	MOVQ out+16(FP), CX
 	INCQ 688(CX)
 	MOVQ 688(CX), DX
@@ -1421,6 +1444,15 @@ cbEncCB4AVX2_finish:
 cbEncCB4AVX2_cstop:
 	VZEROUPPER
 	RET
+cbEncCB4AVX2_resume:
+	// Mode 9: the block where the row stopped was done by encode.go
+	// (its bytes and out.state): go on with the chunk's next block.
+	MOVQ out+16(FP), CX
+	ADDQ $34, 656(CX)
+	INCQ 672(CX)
+	DECQ 664(CX)
+	MOVQ $1, 704(CX)
+	JMP cbEncCB4AVX2_cnext
 
 // cbEncCB3AVX512: 64 values (4 vectors of 16), 8 levels; the
 // index by a branch-free binary search over the cell edges (first edge
@@ -1433,6 +1465,10 @@ TEXT ·cbEncCB3AVX512(SB), NOSPLIT, $0-48
 	XORQ R12, R12
 	XORQ R13, R13
 	MOVL $1, 588(DI)
+	CMPQ AX, $9
+	JNE 3(PC)
+	MOVQ $3, R12
+	JMP cbEncCB3AVX512_mode
 	CMPQ AX, $8
 	JNE cbEncCB3AVX512_mode
 	MOVQ $1, AX
@@ -1459,6 +1495,8 @@ cbEncCB3AVX512_mode:
 	VPBROADCASTD DX, Z22
 	CMPQ R12, $1
 	JEQ cbEncCB3AVX512_chunk
+	CMPQ R12, $3
+	JEQ cbEncCB3AVX512_resume
 cbEncCB3AVX512_block:
 	VMOVUPS 0(SI), Z0
 	VMOVUPS 64(SI), Z1
@@ -1983,6 +2021,7 @@ cbEncCB3AVX512_finish:
 	ADDQ $26, 656(CX)
 	INCQ 672(CX)
 	DECQ 664(CX)
+cbEncCB3AVX512_cnext:
 	MOVQ out+16(FP), CX
 	INCQ 688(CX)
 	MOVQ 688(CX), DX
@@ -1998,6 +2037,15 @@ cbEncCB3AVX512_finish:
 cbEncCB3AVX512_cstop:
 	VZEROUPPER
 	RET
+cbEncCB3AVX512_resume:
+	// Mode 9: the block where the row stopped was done by encode.go
+	// (its bytes and out.state): go on with the chunk's next block.
+	MOVQ out+16(FP), CX
+	ADDQ $26, 656(CX)
+	INCQ 672(CX)
+	DECQ 664(CX)
+	MOVQ $1, 704(CX)
+	JMP cbEncCB3AVX512_cnext
 
 // cbEncCB3AVX2: 64 values (8 vectors of 8), 8 levels; the index
 // as the count of cell edges below u.
@@ -2009,6 +2057,10 @@ TEXT ·cbEncCB3AVX2(SB), NOSPLIT, $0-48
 	XORQ R12, R12
 	XORQ R13, R13
 	MOVL $1, 588(DI)
+	CMPQ AX, $9
+	JNE 3(PC)
+	MOVQ $3, R12
+	JMP cbEncCB3AVX2_mode
 	CMPQ AX, $8
 	JNE cbEncCB3AVX2_mode
 	MOVQ $1, AX
@@ -2027,6 +2079,8 @@ cbEncCB3AVX2_mode:
 	VMOVDQU 736(R8), Y6
 	CMPQ R12, $1
 	JEQ cbEncCB3AVX2_chunk
+	CMPQ R12, $3
+	JEQ cbEncCB3AVX2_resume
 cbEncCB3AVX2_block:
 	CMPQ AX, $2
 	JGE cbEncCB3AVX2_sums
@@ -2716,6 +2770,7 @@ cbEncCB3AVX2_finish:
 	ADDQ $26, 656(CX)
 	INCQ 672(CX)
 	DECQ 664(CX)
+cbEncCB3AVX2_cnext:
 	MOVQ out+16(FP), CX
 	INCQ 688(CX)
 	MOVQ 688(CX), DX
@@ -2731,6 +2786,15 @@ cbEncCB3AVX2_finish:
 cbEncCB3AVX2_cstop:
 	VZEROUPPER
 	RET
+cbEncCB3AVX2_resume:
+	// Mode 9: the block where the row stopped was done by encode.go
+	// (its bytes and out.state): go on with the chunk's next block.
+	MOVQ out+16(FP), CX
+	ADDQ $26, 656(CX)
+	INCQ 672(CX)
+	DECQ 664(CX)
+	MOVQ $1, 704(CX)
+	JMP cbEncCB3AVX2_cnext
 
 // cbEncCB2AVX512: 32 values (2 vectors of 16), 4 levels; the
 // index by a branch-free binary search over the cell edges (first edge
@@ -2743,6 +2807,10 @@ TEXT ·cbEncCB2AVX512(SB), NOSPLIT, $0-48
 	XORQ R12, R12
 	XORQ R13, R13
 	MOVL $1, 588(DI)
+	CMPQ AX, $9
+	JNE 3(PC)
+	MOVQ $3, R12
+	JMP cbEncCB2AVX512_mode
 	CMPQ AX, $8
 	JNE cbEncCB2AVX512_mode
 	MOVQ $1, AX
@@ -2766,6 +2834,8 @@ cbEncCB2AVX512_mode:
 	VPBROADCASTD DX, Z21
 	CMPQ R12, $1
 	JEQ cbEncCB2AVX512_chunk
+	CMPQ R12, $3
+	JEQ cbEncCB2AVX512_resume
 cbEncCB2AVX512_block:
 	VMOVUPS 0(SI), Z0
 	VMOVUPS 64(SI), Z1
@@ -3158,6 +3228,7 @@ cbEncCB2AVX512_finish:
 	ADDQ $10, 656(CX)
 	INCQ 672(CX)
 	DECQ 664(CX)
+cbEncCB2AVX512_cnext:
 	MOVQ out+16(FP), CX
 	INCQ 688(CX)
 	MOVQ 688(CX), DX
@@ -3173,6 +3244,15 @@ cbEncCB2AVX512_finish:
 cbEncCB2AVX512_cstop:
 	VZEROUPPER
 	RET
+cbEncCB2AVX512_resume:
+	// Mode 9: the block where the row stopped was done by encode.go
+	// (its bytes and out.state): go on with the chunk's next block.
+	MOVQ out+16(FP), CX
+	ADDQ $10, 656(CX)
+	INCQ 672(CX)
+	DECQ 664(CX)
+	MOVQ $1, 704(CX)
+	JMP cbEncCB2AVX512_cnext
 
 // cbEncCB2AVX2: 32 values (4 vectors of 8), 4 levels; the index
 // as the count of cell edges below u.
@@ -3184,6 +3264,10 @@ TEXT ·cbEncCB2AVX2(SB), NOSPLIT, $0-48
 	XORQ R12, R12
 	XORQ R13, R13
 	MOVL $1, 588(DI)
+	CMPQ AX, $9
+	JNE 3(PC)
+	MOVQ $3, R12
+	JMP cbEncCB2AVX2_mode
 	CMPQ AX, $8
 	JNE cbEncCB2AVX2_mode
 	MOVQ $1, AX
@@ -3202,6 +3286,8 @@ cbEncCB2AVX2_mode:
 	VMOVDQU 736(R8), Y6
 	CMPQ R12, $1
 	JEQ cbEncCB2AVX2_chunk
+	CMPQ R12, $3
+	JEQ cbEncCB2AVX2_resume
 cbEncCB2AVX2_block:
 	CMPQ AX, $2
 	JGE cbEncCB2AVX2_sums
@@ -3645,6 +3731,7 @@ cbEncCB2AVX2_finish:
 	ADDQ $10, 656(CX)
 	INCQ 672(CX)
 	DECQ 664(CX)
+cbEncCB2AVX2_cnext:
 	MOVQ out+16(FP), CX
 	INCQ 688(CX)
 	MOVQ 688(CX), DX
@@ -3660,3 +3747,12 @@ cbEncCB2AVX2_finish:
 cbEncCB2AVX2_cstop:
 	VZEROUPPER
 	RET
+cbEncCB2AVX2_resume:
+	// Mode 9: the block where the row stopped was done by encode.go
+	// (its bytes and out.state): go on with the chunk's next block.
+	MOVQ out+16(FP), CX
+	ADDQ $10, 656(CX)
+	INCQ 672(CX)
+	DECQ 664(CX)
+	MOVQ $1, 704(CX)
+	JMP cbEncCB2AVX2_cnext
