@@ -14,6 +14,9 @@
 // AccumRowsF32Multi). The page itself is never copied whole. Results are
 // bit-identical to decoding the rows with tensor.DequantizeRow and calling
 // those float32 kernels (tested), so they inherit their batch invariance.
+//
+// Encoding (Encode) runs the SIMD encoder of encode.go (AVX-512, AVX2),
+// which writes exactly tensor.QuantizeRow's bytes.
 package cbkernels
 
 import (

@@ -4,28 +4,42 @@
 
 #include "textflag.h"
 
-// Candidate evaluation of the codebook encoder (encode.go). Each kernel
-// takes one block x (64 values; cb2: 32) and, for the candidate scales
-// d of out's slots [j0, j1), codes every value with its nearest level —
-// the count of cell edges below u = x·(1/d) (VCMPPS greater-than, one per
-// edge), which is the index the reference's binary search finds for any
-// non-NaN u — and stores the indices (bytes) and the per-slot sums of the
-// terms the reference adds: (x − d·L)² (squared error), x·L and L·L
-// (least-squares refit), |x·L|. Every term is the reference's single
-// IEEE operation on the same operands (no FMA), so the terms are
-// bit-identical; only the order of the sums differs (a tree), which
-// encode.go bounds. With search set, the kernel first finds amax = max|x|
-// and whether x holds a NaN or an infinity, and fills slots 0..4 with
-// d = binary16(amax/lmax·f) (VCVTPS2PH, round to nearest even — what
-// tensor.F32ToF16 does) and inv = 1/d for the five fractions f.
+// The codebook encoder's kernels (encode.go has the Go side and the
+// argument why the bytes are tensor.QuantizeRow's). A kernel works on
+// blocks of 64 values (cb2: 32) and the candidate scales d of an encOut's
+// slots: slots 0..4 the search's fractions, 5 the least-squares refit.
+// Evaluating a slot codes every value with the index of its nearest level
+// — the count of cell edges below u = x·(1/d), which is the index the
+// reference's binary search finds for any non-NaN u (AVX-512: branch-free
+// binary search, VPERMPS over edge tables shifted by each step; AVX2: one
+// VCMPPS per edge) — and stores the indices (bytes) and the squared error
+// Σ(x − d·L)²; the refit sums are Σx·L, ΣL·L and Σ|x·L|. Every term is the
+// reference's own IEEE operation on the same operands (no FMA), so the
+// terms are bit-identical; only the order of the sums differs (a tree),
+// which encode.go bounds. The search first finds amax = max|x| and whether
+// x holds a NaN or an infinity (x·0 is NaN exactly then), and sets
+// d = binary16(amax/lmax·f) (VCVTPS2PH, round to nearest even, as
+// tensor.F32ToF16) and inv = 1/d for the five fractions.
 //
 // func cbEncCBnISA(x *float32, tab *encTables, out *encOut, mode int, dst *byte, nb int)
 //
-// encTables: mids[16] (cell edges, then +Inf), levels[16], fr[8] (the
-// fractions, lmax at fr[7]), mids8[15][8] (AVX2: each edge 8 times),
-// levels8[16] (AVX2: levels, the four of cb2 twice), consts.
+// mode 1: the search of block x (slots 0..4); mode 0: slot 5 with out's
+// d[5], inv[5]; mode 2+j: slot j's refit sums; mode 8: nb blocks from x
+// into dst (out: encChunk encOut), chunk by chunk in three passes —
+// search; choice, refit sums and refit scale; refit evaluation, choice,
+// packing — stopping at the first block whose choice the sums cannot
+// decide (encode.go does it); mode 9 goes on after that block.
+//
+// encTables: mids[16] (cell edges, then +Inf) at 0, levels[16] at 64,
+// fr[8] (fractions, lmax at fr[7]) at 128, mids8[15][8] (AVX2) at 160,
+// levels8[16] (AVX2; cb2's four twice) at 640, AVX2 constants at 704,
+// steps[4][16] (AVX-512: steps[log2 s][i] = mids[i+s-1]) at 800,
+// f64 {1+eps, 1-eps, eps} at 1056, big (1e37) at 1080.
 // encOut: idx[6][64] at 0, d[8] at 384, inv[8] at 416, e[8] at 448,
-// sxl[8] at 480, sll[8] at 512, sabs[8] at 544, amax at 576, bad at 580.
+// sxl[8] at 480, sll[8] at 512, sabs[8] at 544, amax at 576, bad at 580,
+// best at 584, status at 588; the row's state (carried indices) at 592,
+// dst 656, left 664, done 672, xb 680, ci 688, cn 696, rstatus 704; size
+// 712 (TestEncLayout checks these).
 
 // cbEncCB4AVX512: 64 values (4 vectors of 16), 16 levels; the
 // index by a branch-free binary search over the cell edges (first edge
