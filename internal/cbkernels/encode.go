@@ -2,6 +2,7 @@ package cbkernels
 
 import (
 	"math"
+	"sync"
 
 	"github.com/kvserve/kvserve/internal/tensor"
 )
@@ -70,6 +71,10 @@ type encOut struct {
 	rstatus    int
 }
 
+// encOutPool holds the kernels' scratch (5.7 KB a call: the kernel is
+// called through a function value, so a local would escape).
+var encOutPool = sync.Pool{New: func() any { return new([encChunk]encOut) }}
+
 // encChunk is the number of blocks mode 8 works on at once (CHUNK in
 // scripts/gen-cb-encode.py): its out is an array of that many encOut.
 const encChunk = 8
@@ -136,14 +141,17 @@ type encKernel func(x *float32, tab *encTables, out *encOut, mode int, dst *byte
 func encodeRowFast(t tensor.Type, k encKernel, tab *encTables, dst []byte, src []float32) {
 	bs, ts := t.BlockSize(), t.TypeSize()
 	L := tensor.CodebookLevels(t)
-	// outs[0].state: the indices carried from block to block, as
-	// QuantizeRow does.
-	var outs [encChunk]encOut
 	nb := len(src) / bs
 	if nb == 0 {
 		return
 	}
 	_ = dst[nb*ts-1]
+	// outs[0].state: the indices carried from block to block, as
+	// QuantizeRow does (zero at the start).
+	op := encOutPool.Get().(*[encChunk]encOut)
+	defer encOutPool.Put(op)
+	outs := op
+	outs[0].state = [64]uint8{}
 	k(&src[0], tab, &outs[0], 8, &dst[0], nb)
 	for outs[0].rstatus != 0 {
 		b := outs[0].done
