@@ -44,3 +44,18 @@ func TestBadCSV(t *testing.T) {
 		}
 	}
 }
+
+// TestCurrent: a setting measured at 10 and 40 chunks is drawn at 40 only;
+// other settings keep their rows.
+func TestCurrent(t *testing.T) {
+	rows := []row{
+		{model: "m", k: "cb3", v: "cb3", keyChannels: "centre", rotation: "on", scale: "search", source: "kvserve", chunks: 10},
+		{model: "m", k: "cb3", v: "cb3", keyChannels: "centre", rotation: "on", scale: "search", source: "kvserve", chunks: 40},
+		{model: "m", k: "cb4", v: "cb4", keyChannels: "centre", rotation: "on", scale: "search", source: "kvserve", chunks: 10},
+		{model: "n", k: "cb3", v: "cb3", keyChannels: "centre", rotation: "on", scale: "search", source: "kvserve", chunks: 10},
+	}
+	got := current(rows)
+	if len(got) != 3 || got[0].chunks != 40 || got[1].k != "cb4" || got[2].model != "n" {
+		t.Errorf("current: %+v", got)
+	}
+}

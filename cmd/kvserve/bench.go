@@ -27,6 +27,8 @@ func cmdBench(args []string) error {
 	f.Int(&batch, engine.DefaultBatch, "prompt micro-batch size", "b", "batch-size")
 	f.Int(&parallel, 1, "sequences the tg test decodes at once (one token each per step, as busy server slots; aggregate t/s)", "np", "parallel")
 	f.String(&output, "table", "output format: table or json", "o", "output")
+	var allLogits bool
+	f.Bool(&allLogits, false, "the prompt test computes logits at every token, as a speculative verification pass of -p tokens does (test named pvN)", "verify")
 	var noRepack bool
 	f.Bool(&noRepack, false, "keep weights in the file's layout (no repacking at load; for comparisons)", "no-repack")
 	var cpuprofile string
@@ -79,7 +81,7 @@ func cmdBench(args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res, err := bench.Run(e, bench.Options{Prompt: prompt, Gen: gen, Depths: ds, Reps: reps, Batch: batch, Cache: cache, Parallel: parallel},
+	res, err := bench.Run(e, bench.Options{Prompt: prompt, Gen: gen, Depths: ds, Reps: reps, Batch: batch, Cache: cache, Parallel: parallel, AllLogits: allLogits},
 		func(s string) { fmt.Fprintln(os.Stderr, "bench:", s) })
 	if err != nil {
 		return err

@@ -30,11 +30,16 @@ type Options struct {
 	// token per sequence (each with logits), so the weights are read once
 	// per step for all of them; tokens/s is the aggregate.
 	Parallel int
+	// AllLogits makes the pp test compute logits at every token of its
+	// batch, as a speculative verification pass does (each drafted token
+	// is checked against the target's distribution before it), not only at
+	// the last; its test is named "pv" instead of "pp".
+	AllLogits bool
 }
 
 // Result is one test's figures.
 type Result struct {
-	Test        string    `json:"test"` // "pp512", "tg128", "tg128@d2048"
+	Test        string    `json:"test"` // "pp512", "tg128", "tg128@d2048", "pv4" (AllLogits)
 	Model       string    `json:"model"`
 	Threads     int       `json:"threads"`
 	TypeK       string    `json:"type_k"`
@@ -145,7 +150,11 @@ func Run(e *engine.Engine, o Options, progress func(string)) ([]Result, error) {
 		}
 		if o.Prompt > 0 {
 			res := base
-			res.Test, res.Depth, res.Tokens = fmt.Sprintf("pp%d%s", o.Prompt, suffix), d, o.Prompt
+			kind := "pp"
+			if o.AllLogits {
+				kind = "pv"
+			}
+			res.Test, res.Depth, res.Tokens = fmt.Sprintf("%s%d%s", kind, o.Prompt, suffix), d, o.Prompt
 			for rep := 0; rep <= o.Reps; rep++ { // first run warms up
 				if err := prefill(d, 1); err != nil {
 					return nil, err
@@ -155,6 +164,11 @@ func Run(e *engine.Engine, o Options, progress func(string)) ([]Result, error) {
 					j := min(i+o.Batch, d+o.Prompt)
 					out := make([]bool, j-i)
 					out[len(out)-1] = true
+					if o.AllLogits {
+						for k := range out {
+							out[k] = true
+						}
+					}
 					if _, err := r.Forward(&model.Batch{Tokens: tokens[i:j], Pos: seq(i, j), Output: out}, cache); err != nil {
 						return nil, err
 					}

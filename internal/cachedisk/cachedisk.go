@@ -10,7 +10,7 @@
 //	header length H  uint32, little-endian
 //	header           H bytes of JSON: the key (model and cache shape), the
 //	                 adapter key (the LoRA adapters and scales the pages were
-//	                 computed under) and the token list
+//	                 computed under: engine.AdapterSet) and the token list
 //	payload          the pages (kvcache's sequence format, written by the caller)
 //	SHA-256          32 bytes: of everything above
 //

@@ -257,6 +257,9 @@ func TestEvictSetting(t *testing.T) {
 // dynamic (or the flag); an unknown word is still a length-rule error.
 func TestAutoPreset(t *testing.T) {
 	want := AutoPolicy()
+	if k, v := want.LadderK[len(want.LadderK)-1], want.LadderV[len(want.LadderV)-1]; k.BitsPerValue() <= v.BitsPerValue() {
+		t.Errorf("auto: K's bottom tier %v not above V's %v (keys carry most of the error)", k, v)
+	}
 	var u Update
 	if err := json.Unmarshal([]byte(`{"dynamic": "auto"}`), &u); err != nil {
 		t.Fatal(err)

@@ -326,7 +326,7 @@ func (f *Flags) Bind(fs FlagSet) {
 	fs.Int(&f.Hot, 0, "multistage: keep the most recent N tokens at tier 0, demote older pages as they age (0: off)", "cache-hot")
 	fs.Int(&f.Warm, DefaultWarm, "multistage: pages older than --cache-hot spend N tokens of age in each middle tier of the ladder (0: straight to the bottom)", "cache-warm")
 	fs.Int(&f.Sink, 0, "multistage: keep the first N tokens at tier 0", "cache-sink")
-	fs.String(&f.Dynamic, "", "step K and V down by context length, e.g. 0:f16,2048:q8_0,3072:q4_0; or auto: the measured multistage preset (hot 64 f16, warm 448 q8_0, then cb4; sink 64; centred keys)", "dynamic-cache")
+	fs.String(&f.Dynamic, "", "step K and V down by context length, e.g. 0:f16,2048:q8_0,3072:q4_0; or auto: the measured multistage preset (hot 64 f16, warm 192 q8_0, then K q5_0 / V cb4; sink 64; centred keys)", "dynamic-cache")
 	fs.String(&f.DynamicK, "", "step K down by context length (overrides --dynamic-cache for K)", "dynamic-cache-k")
 	fs.String(&f.DynamicV, "", "step V down by context length (overrides --dynamic-cache for V)", "dynamic-cache-v")
 	fs.String(&f.Budget, "", "cache memory budget across all slots, e.g. 48MiB: demote old pages to stay under it", "cache-budget")

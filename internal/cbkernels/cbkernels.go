@@ -14,6 +14,9 @@
 // AccumRowsF32Multi). The page itself is never copied whole. Results are
 // bit-identical to decoding the rows with tensor.DequantizeRow and calling
 // those float32 kernels (tested), so they inherit their batch invariance.
+//
+// Encoding (Encode) runs the SIMD encoder of encode.go (AVX-512, AVX2),
+// which writes exactly tensor.QuantizeRow's bytes.
 package cbkernels
 
 import (
@@ -105,10 +108,14 @@ func AccumRowsMulti(t tensor.Type, y []float32, dim int, a []float32, lda, n int
 	bufPool.Put(bp)
 }
 
-// Encode converts src to type t into dst (tensor.QuantizeRow).
+// Encode converts src to type t into dst, bit-identical to
+// tensor.QuantizeRow: the SIMD encoder (encode.go) at the AVX2 and AVX-512
+// levels in the default scale mode, QuantizeRow otherwise.
 func Encode(t tensor.Type, dst []byte, src []float32) {
 	check("Encode", t)
-	tensor.QuantizeRow(t, src, dst)
+	if len(src)%t.BlockSize() != 0 || len(dst) < t.RowSize(len(src)) || !encodeSIMD(t, dst, src) {
+		tensor.QuantizeRow(t, src, dst)
+	}
 }
 
 // Decode converts src (t.RowSize(len(dst)) bytes of type t) to float32,

@@ -17,7 +17,7 @@ import (
 // start now, or one to drop (cancelled, or refused for want of a slot).
 func (s *Scheduler) canAssign() bool {
 	for _, p := range s.queue {
-		if p.ctx.Err() != nil || p.req.NoQueue || s.neverFits(p.req) != nil || s.pickSlot(p.req, nil) != nil && s.fits(p.req) {
+		if p.ctx.Err() != nil || p.req.NoQueue || s.neverFits(p.req) != nil || s.pickSlot(p, nil) != nil && s.fits(p.req) {
 			return true
 		}
 	}
@@ -104,7 +104,8 @@ func (s *Scheduler) reserve(p *cachepolicy.Policy, r *Request) int64 {
 // recently used — preferring slots that no queued request is pinned to
 // (wanted), so an unpinned request does not take the slot a pinned one
 // waits for while another is idle.
-func (s *Scheduler) pickSlot(r *Request, wanted []bool) *slot {
+func (s *Scheduler) pickSlot(p *pending, wanted []bool) *slot {
+	r, set := p.req, s.requestAdapters(p)
 	if r.SlotID >= 0 {
 		if sl := s.slots[r.SlotID]; sl.state == slotIdle {
 			return sl
@@ -120,7 +121,7 @@ func (s *Scheduler) pickSlot(r *Request, wanted []bool) *slot {
 	shareable := 0
 	if r.CachePrompt && !s.o.NoSharePrefix {
 		for _, sl := range s.slots {
-			if s.reusable(sl, r) {
+			if sl.reusable(set) {
 				shareable = max(shareable, commonPrefix(sl.tokens, r.Prompt)/P*P)
 			}
 		}
@@ -135,7 +136,7 @@ func (s *Scheduler) pickSlot(r *Request, wanted []bool) *slot {
 			continue
 		}
 		n := 0
-		if r.CachePrompt && s.reusable(sl, r) {
+		if r.CachePrompt && sl.reusable(set) {
 			n = commonPrefix(sl.tokens, r.Prompt)
 		}
 		pages, loss := max(n, shareable)/P, min(len(sl.tokens)-n, 1)
@@ -160,27 +161,6 @@ func (s *Scheduler) idleUnwanted(wanted []bool) bool {
 		}
 	}
 	return false
-}
-
-// sameLora reports whether two sets of LoRA scales (nil: the adapters'
-// own) give the same cache contents.
-func sameLora(a, b []float32) bool {
-	if (a == nil) != (b == nil) {
-		return false
-	}
-	n := max(len(a), len(b))
-	at := func(s []float32, i int) float32 {
-		if i < len(s) {
-			return s[i]
-		}
-		return 0
-	}
-	for i := range n {
-		if at(a, i) != at(b, i) {
-			return false
-		}
-	}
-	return true
 }
 
 func commonPrefix(a, b []int) int {
@@ -219,7 +199,7 @@ func (s *Scheduler) assign() {
 			close(p.out)
 			continue
 		}
-		sl := s.pickSlot(p.req, wanted)
+		sl := s.pickSlot(p, wanted)
 		if sl == nil || !s.fits(p.req) {
 			if p.req.NoQueue {
 				p.stop()
@@ -230,7 +210,7 @@ func (s *Scheduler) assign() {
 			if d := s.o.Disk; d != nil && p.req.CachePrompt && !p.prefetch {
 				// It waits: have the RAM tier read its entry meanwhile.
 				p.prefetch = true
-				d.Prefetch(p.req.Prompt, s.cache.Config().PageTokens, s.adapter)
+				d.Prefetch(p.req.Prompt, s.cache.Config().PageTokens, string(s.requestAdapters(p)))
 			}
 			kept = append(kept, p)
 			continue
@@ -253,10 +233,10 @@ func (s *Scheduler) assign() {
 func (s *Scheduler) start(sl *slot, p *pending) {
 	r := p.req
 	keep := 0
-	// Cached tokens computed under another adapter key or other LoRA
-	// scales are not reused (nor spilled to the disk tier, nor loaded from
-	// it, unless computed under the adapters' own scales).
-	reuse := r.CachePrompt && s.reusable(sl, r)
+	// Cached tokens computed under another adapter set are not reused,
+	// shared or loaded from the disk tier.
+	set := s.requestAdapters(p)
+	reuse := r.CachePrompt && sl.reusable(set)
 	if reuse {
 		keep = commonPrefix(sl.tokens, r.Prompt)
 		if r.CacheReuse > 0 {
@@ -272,21 +252,19 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 		// new context (an old conversation's demoted pages).
 		keep = s.policy.Reusable(s.cache, sl.id, keep, len(r.Prompt))
 	}
-	if sl.lora == nil {
-		s.spill(sl, keep) // what the slot loses, to the disk tier
-	}
+	s.spill(sl, keep) // what the slot loses, to the disk tier
 	shared, loaded := 0, 0
 	if r.CachePrompt && !s.o.NoSharePrefix {
-		keep, shared = s.sharePrefix(sl, r, keep)
+		keep, shared = s.sharePrefix(sl, r, set, keep)
 	}
-	if r.CachePrompt && r.Lora == nil {
-		if n := s.loadFromDisk(sl, r, keep); n > 0 {
+	if r.CachePrompt {
+		if n := s.loadFromDisk(sl, r, set, keep); n > 0 {
 			keep, shared, loaded = n, 0, n
 		}
 	}
 	s.cache.Truncate(sl.id, keep)
 	sl.tokens = sl.tokens[:keep]
-	sl.adapter = s.adapter
+	sl.adapters = set
 	sl.lora = r.Lora
 	smp, err := sample.New(r.Sample, s.e.Model.NVocab)
 	if err != nil { // validated at Submit; keep the loop safe anyway
@@ -329,12 +307,12 @@ func (s *Scheduler) start(sl *slot, p *pending) {
 // positions are returned as both what sl keeps and what it shares (else
 // keep and 0). At least the prompt's last token is left to evaluate, for
 // its logits.
-func (s *Scheduler) sharePrefix(sl *slot, r *Request, keep int) (int, int) {
+func (s *Scheduler) sharePrefix(sl *slot, r *Request, set AdapterSet, keep int) (int, int) {
 	P := s.cache.Config().PageTokens
 	var donor *slot
 	best := 0
 	for _, d := range s.slots {
-		if d == sl || !s.reusable(d, r) {
+		if d == sl || !d.reusable(set) {
 			continue
 		}
 		n := min(commonPrefix(d.tokens, r.Prompt), len(r.Prompt)-1)

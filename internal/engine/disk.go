@@ -16,16 +16,16 @@ import (
 // spill writes sl's cache to the disk tier when the slot is about to keep
 // only its first keep positions and holds at least a page more (an entry
 // of the same tokens already there is not written again), under the
-// adapter key its tokens were computed with (a cache computed partly
-// under another key is not spilled).
+// adapter set its tokens were computed under (a cache computed partly
+// under another set is not spilled).
 func (s *Scheduler) spill(sl *slot, keep int) {
 	d := s.o.Disk
 	P := s.cache.Config().PageTokens
-	if d == nil || len(sl.tokens)-keep < P || sl.adapter == mixedAdapter || d.Has(sl.tokens, sl.adapter) {
+	if d == nil || len(sl.tokens)-keep < P || sl.adapters == mixedAdapters || d.Has(sl.tokens, string(sl.adapters)) {
 		return
 	}
 	toks := append([]int(nil), sl.tokens...)
-	if err := d.Put(toks, sl.adapter, func(w io.Writer) error { return s.cache.WriteSeqAs(sl.id, w, s.o.SpillK, s.o.SpillV) }); err != nil {
+	if err := d.Put(toks, string(sl.adapters), func(w io.Writer) error { return s.cache.WriteSeqAs(sl.id, w, s.o.SpillK, s.o.SpillV) }); err != nil {
 		s.log.Warn("cache disk tier: spill failed; the slot's cache is dropped", "slot", sl.id, "err", err)
 	}
 }
@@ -36,14 +36,14 @@ func (s *Scheduler) spill(sl *slot, keep int) {
 // the pages are converted to the bottom of the ladders on load (what the
 // request's reservation counts), and idle slots are cleared (spilled) to
 // make room first; if that cannot make room, nothing is loaded.
-func (s *Scheduler) loadFromDisk(sl *slot, r *Request, keep int) int {
+func (s *Scheduler) loadFromDisk(sl *slot, r *Request, set AdapterSet, keep int) int {
 	d := s.o.Disk
 	if d == nil {
 		return 0
 	}
 	cfg := s.cache.Config()
 	P := cfg.PageTokens
-	m := d.Best(r.Prompt, keep+P, s.adapter)
+	m := d.Best(r.Prompt, keep+P, string(set))
 	if m == nil {
 		return 0
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 
+	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/model"
 )
@@ -29,4 +30,16 @@ func (e *Engine) checkHybrid(o SchedulerOptions) error {
 		return fmt.Errorf("--cache-evict is not available with %s, a hybrid recurrent model: its recurrent state cannot drop middle tokens", arch)
 	}
 	return nil
+}
+
+// checkEvict refuses a policy with eviction (cachepolicy.Evict) on a
+// hybrid model up front: dropping middle pages would leave the recurrent
+// state, which has seen every token, out of step with the attention
+// pages. Used when a policy is set at run time (POST /cache/policy);
+// checkHybrid says the same of --cache-evict at start.
+func (e *Engine) checkEvict(p *cachepolicy.Policy) error {
+	if e.Model.Recurrent == nil || p == nil || !p.Evict.On() {
+		return nil
+	}
+	return fmt.Errorf("evict: eviction needs a cache without recurrent state: model %s is hybrid (its recurrent state cannot drop middle tokens)", e.Model.Arch)
 }

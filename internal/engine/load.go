@@ -28,6 +28,9 @@ type Engine struct {
 
 	gvocab grammarVocab // built on first use (grammar.go)
 
+	loras   []*model.Lora // adapters loaded (LoadLora), in the model's order
+	loraIDs []string      // content hash of each one's file (AdapterSet)
+
 	sharedPool bool // Pool belongs to another engine (a draft model's)
 }
 

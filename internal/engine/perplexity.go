@@ -62,7 +62,8 @@ func (b *BitsTracker) Mean() float64 {
 }
 
 // BitsPerValue returns the average bits per value of the positions seq
-// holds (each page's type weighted by the positions it holds).
+// holds (each page's type weighted by the positions it holds), with the
+// pages' channel statistics (key channel means) counted in full.
 func BitsPerValue(c *kvcache.Cache, seq int) float64 {
 	cfg := c.Config()
 	var bits, vals float64
@@ -73,7 +74,7 @@ func BitsPerValue(c *kvcache.Cache, seq int) float64 {
 		} else {
 			n *= float64(cfg.HeadDimK)
 		}
-		bits += n * p.Type.BitsPerValue()
+		bits += n*p.Type.BitsPerValue() + 8*float64(p.MetaBytes)
 		vals += n
 	}
 	if vals == 0 {

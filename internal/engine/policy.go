@@ -201,6 +201,9 @@ func (s *Scheduler) setPolicy(p *cachepolicy.Policy) error {
 		if err := p.Validate(s.e.Model.HeadDim, s.e.Model.HeadDimV); err != nil {
 			return err
 		}
+		if err := s.e.checkEvict(p); err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
 	s.policy = p

@@ -50,11 +50,6 @@ type SchedulerOptions struct {
 	// down on the way out (kvcache.WriteSeqAs; the live cache is not
 	// changed), so the tier holds more entries per byte.
 	SpillK, SpillV *tensor.Type
-	// AdapterKey names the LoRA adapters and scales the model runs with
-	// ("": none); SetAdapterKey changes it. A slot's cached tokens are
-	// reused, shared with another slot or spilled to and loaded from the
-	// disk tier only under the key they were computed with.
-	AdapterKey string
 }
 
 // Request is one completion to run in a slot.
@@ -99,8 +94,10 @@ type Request struct {
 	Spec *SpecParams
 	// Lora, if set, are the request's LoRA adapter scales, by adapter in
 	// load order (a missing one: 0), instead of the adapters' own
-	// (llama-server's per-request "lora"). The request reuses no cached
-	// prefix computed under other scales (own, shared or on disk).
+	// (llama-server's per-request "lora"). Like every request it reuses
+	// cached tokens (its slot's, shared or on disk) only when computed
+	// under the same AdapterSet: the same adapters at the same scales,
+	// whether a request's own or the adapters'.
 	Lora []float32
 	// MaxPredictTime, when positive, ends generation (stop type "limit")
 	// once a newline was generated and this long has passed since the
@@ -183,6 +180,7 @@ type pending struct {
 	truncated bool             // the prompt was truncated to fit
 	gm        *grammar.Matcher // the request's grammar state (nil: none)
 	prefetch  bool             // its disk tier entry was asked into RAM (Tier.Prefetch)
+	adapters  AdapterSet       // with Request.Lora: the set of its scales (requestAdapters)
 }
 
 // Scheduler runs requests in parallel slots over one shared model and KV
@@ -212,7 +210,7 @@ type Scheduler struct {
 
 	batch model.Batch
 
-	adapter string // the adapter key new tokens are computed under (SchedulerOptions.AdapterKey)
+	adapters AdapterSet // the set of the adapters' own scales (AdaptersChanged)
 
 	spec      *specState // speculative decoding (nil: none)
 	hasWindow bool       // some layer attends a sliding window
@@ -279,7 +277,7 @@ func (e *Engine) NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 		return nil, err
 	}
 	s := &Scheduler{
-		e: e, o: o, cache: cache, shape: cache.Config(), log: o.Logger, adapter: o.AdapterKey,
+		e: e, o: o, cache: cache, shape: cache.Config(), log: o.Logger, adapters: e.adapterSet(nil),
 		runner:  model.NewRunner(e.Model, e.Pool, o.Batch),
 		stopped: make(chan struct{}),
 	}
@@ -401,7 +399,11 @@ func (s *Scheduler) Submit(ctx context.Context, r *Request) (<-chan Event, error
 		s.cond.Broadcast()
 		s.mu.Unlock()
 	})
-	s.queue = append(s.queue, &pending{req: r, ctx: ctx, out: out, stop: wake, truncated: truncated, gm: gm})
+	p := &pending{req: r, ctx: ctx, out: out, stop: wake, truncated: truncated, gm: gm}
+	if r.Lora != nil {
+		p.adapters = s.e.adapterSet(r.Lora)
+	}
+	s.queue = append(s.queue, p)
 	s.cond.Broadcast()
 	return out, nil
 }

@@ -26,12 +26,12 @@ const (
 type slot struct {
 	id     int
 	tokens []int     // tokens whose K/V are in the cache, positions 0..len-1
-	lora   []float32 // the LoRA scales tokens were computed with (nil: the adapters' own)
+	lora   []float32 // its request's own LoRA scales (nil: the adapters'; model.Batch.Lora)
 	state  slotState
 	used   uint64 // step of last use, for least-recently-used choice
-	// adapter is the adapter key the cached tokens were computed under
-	// (mixedAdapter: some under one key, some under another).
-	adapter string
+	// adapters is the set the cached tokens were computed under
+	// (mixedAdapters: some under one, some under another).
+	adapters AdapterSet
 
 	req    *Request
 	ctx    context.Context
@@ -113,7 +113,7 @@ func (s *Scheduler) SetSlotTokens(id int, toks []int) error {
 		return fmt.Errorf("slot %d is busy", id)
 	}
 	sl.tokens = append(sl.tokens[:0], toks...)
-	sl.adapter = s.adapter
+	sl.adapters = s.adapters
 	sl.lora = nil
 	s.clearDraft(sl) // the slot's contents changed from outside: the draft re-syncs
 	return nil
@@ -131,30 +131,6 @@ func (s *Scheduler) anyActive() bool {
 	return false
 }
 
-// mixedAdapter marks a slot whose cache was computed partly under one
-// adapter key and partly under another: it is never reused, shared or
-// spilled.
-const mixedAdapter = "\x00mixed"
-
-// SetAdapterKey sets the adapter key new tokens are computed under (the
-// LoRA adapters and their scales changed). Slots whose caches were
-// computed under another key are not reused, shared or loaded from disk
-// for requests under this one; a busy slot's cache becomes mixed. Call
-// within Do.
-func (s *Scheduler) SetAdapterKey(key string) {
-	if key == s.adapter {
-		return
-	}
-	s.adapter = key
-	for _, sl := range s.slots {
-		if sl.state != slotIdle {
-			sl.adapter = mixedAdapter
-		}
-	}
-}
-
 // reusable reports whether sl's cached tokens were computed under the
-// current adapter key and the LoRA scales r asks for.
-func (s *Scheduler) reusable(sl *slot, r *Request) bool {
-	return sl.adapter == s.adapter && sameLora(sl.lora, r.Lora)
-}
+// adapter set of a request (requestAdapters).
+func (sl *slot) reusable(set AdapterSet) bool { return sl.adapters == set }

@@ -1,15 +1,11 @@
 package engine_test
 
 import (
-	"context"
-	"fmt"
-	"sync/atomic"
 	"testing"
 
 	"github.com/kvserve/kvserve/internal/cachedisk"
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
-	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -24,128 +20,56 @@ import (
 // the budget drops idle slots' caches rather than demoting pages (which
 // would change the outputs).
 func TestTiersEightUsersTenTurns(t *testing.T) {
-	e, err := engine.Load("", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	const users, turns, restartAt, P = 8, 10, 8, 16
-	// kvtest-27m: a 16-token page of all layers, K and V, at f16 is 64 KiB;
+	e := tierEngine(t)
+	const users, turns, restartAt = 8, 10, 8
 	// 20 pages hold one conversation (at most ~300 tokens), not two.
 	const budget = 20 * 64 << 10
 	dir := t.TempDir()
-	var over atomic.Int64
+	var over int64
 	var ramHits, diskHits int64
 	newSched := func(slots int, budgeted, disk bool) (*engine.Scheduler, func()) {
-		co := engine.DefaultCacheOptions()
-		co.PageTokens = P
-		o := engine.SchedulerOptions{Slots: slots, SlotCtx: 512, Cache: co}
+		o := engine.SchedulerOptions{Slots: slots, SlotCtx: 512}
 		if budgeted {
 			o.Policy = &cachepolicy.Policy{LadderK: []tensor.Type{tensor.F16}, LadderV: []tensor.Type{tensor.F16}, Budget: budget}
 		}
-		var d *cachedisk.Tier
 		if disk { // a RAM tier of 4 MiB in front of the disk tier
-			if d, err = cachedisk.OpenWith(cachedisk.Options{Dir: dir, Key: "test", RAM: 4 << 20}); err != nil {
+			d, err := cachedisk.OpenWith(cachedisk.Options{Dir: dir, Key: "test", RAM: 4 << 20})
+			if err != nil {
 				t.Fatal(err)
 			}
 			o.Disk = d
 		}
-		s, err := e.NewScheduler(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Start()
-		stop, watched := make(chan struct{}), make(chan struct{})
-		go func() { // the cache's bytes, between every two steps
-			defer close(watched)
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				s.Do(func(c *kvcache.Cache) error {
-					if b := c.Bytes(); budgeted && b > budget {
-						over.Store(b)
-					}
-					return nil
-				})
-			}
-		}()
+		s, stop := tierScheduler(t, e, o)
 		return s, func() {
-			close(stop)
-			<-watched
-			s.Close()
-			if d != nil {
-				d.Close()
-				st := d.Stats()
+			if b := stop(); b != 0 {
+				over = b
+			}
+			if o.Disk != nil {
+				st := o.Disk.Stats()
 				ramHits += st.RAMHits
 				diskHits += st.Hits - st.RAMHits
 			}
 		}
 	}
-	run := func(s *engine.Scheduler, prompt []int, slot int) *engine.Result {
-		t.Helper()
-		ch, err := s.Submit(context.Background(), &engine.Request{Prompt: prompt, NPredict: 8, Sample: greedy(),
-			SlotID: slot, IgnoreEOS: true, CachePrompt: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var res *engine.Result
-		for ev := range ch {
-			if ev.Err != nil {
-				t.Fatal(ev.Err)
-			}
-			if ev.Done != nil {
-				res = ev.Done
-			}
-		}
-		return res
-	}
-	type tally struct{ evaluated, loaded int }
-	conversations := func(s *engine.Scheduler, pinned bool, from, to int, convs [][]int, tl *tally) (outs [][]int) {
-		for k := from; k < to; k++ {
-			for u := 0; u < users; u++ {
-				if convs[u] == nil {
-					convs[u] = e.Tok.Encode(fmt.Sprintf("A conversation with user %d.", u), true, true)
-				}
-				convs[u] = append(convs[u], e.Tok.Encode(fmt.Sprintf(" User %d asks question number %d about the weather in the mountains today.", u, k), false, true)...)
-				slot := -1
-				if pinned {
-					slot = u
-				}
-				r := run(s, convs[u], slot)
-				tl.evaluated += r.EvaluatedTokens
-				tl.loaded += r.DiskTokens
-				outs = append(outs, r.Tokens)
-				convs[u] = append(convs[u], r.Tokens...)
-			}
-		}
-		return outs
-	}
 
-	var ref, plain, tiered, after tally
+	var ref, plain, tiered, after turnTally
 	s, stop := newSched(users, false, false)
-	want := conversations(s, true, 0, turns, make([][]int, users), &ref)
+	want := userTurns(t, e, s, true, 0, turns, make([][]int, users), &ref)
 	stop()
 	s, stop = newSched(2, true, false)
-	conversations(s, false, 0, turns, make([][]int, users), &plain)
+	userTurns(t, e, s, false, 0, turns, make([][]int, users), &plain)
 	stop()
 	convs := make([][]int, users)
 	s, stop = newSched(2, true, true)
-	got := conversations(s, false, 0, restartAt, convs, &tiered)
+	got := userTurns(t, e, s, false, 0, restartAt, convs, &tiered)
 	stop()
 	s, stop = newSched(2, true, true) // a restart: the same directory
-	got = append(got, conversations(s, false, restartAt, turns, convs, &after)...)
+	got = append(got, userTurns(t, e, s, false, restartAt, turns, convs, &after)...)
 	stop()
 
-	for i := range want {
-		if fmt.Sprint(got[i]) != fmt.Sprint(want[i]) {
-			t.Fatalf("request %d: output %v with the tiers, %v with eight unlimited slots", i, got[i], want[i])
-		}
-	}
-	if b := over.Load(); b != 0 {
-		t.Errorf("the cache held %d bytes, over the budget of %d", b, budget)
+	sameOutputs(t, got, want, "with the tiers")
+	if over != 0 {
+		t.Errorf("the cache held %d bytes, over the budget of %d", over, budget)
 	}
 	with := tiered.evaluated + after.evaluated
 	ratio := float64(plain.evaluated) / float64(with)

@@ -434,9 +434,12 @@ type PageInfo struct {
 	Type    tensor.Type
 	Rotated bool
 	Bytes   int
-	Tokens  int     // positions it holds
-	Roles   RoleSet // roles of the tokens it holds
-	Holders int     // sequences holding it (more than 1: a shared prefix page)
+	// MetaBytes: the page's channel statistics (per-page key channel
+	// means and spreads, or value means), counted in Bytes; 0 without.
+	MetaBytes int
+	Tokens    int     // positions it holds
+	Roles     RoleSet // roles of the tokens it holds
+	Holders   int     // sequences holding it (more than 1: a shared prefix page)
 }
 
 // Ref names the page within sequence seq.
@@ -455,7 +458,7 @@ func (c *Cache) Pages(seq int) []PageInfo {
 					continue
 				}
 				out = append(out, PageInfo{Layer: l, V: vi == 1, Index: i, Type: p.Type, Rotated: p.Rotated,
-					Bytes: p.Bytes(), Tokens: min(c.cfg.PageTokens, ls.n-i*c.cfg.PageTokens), Roles: c.PageRoles(seq, i), Holders: p.shared + 1})
+					Bytes: p.Bytes(), MetaBytes: c.cfg.metaBytes(p.Type, vi == 1), Tokens: min(c.cfg.PageTokens, ls.n-i*c.cfg.PageTokens), Roles: c.PageRoles(seq, i), Holders: p.shared + 1})
 			}
 		}
 	}

@@ -153,6 +153,11 @@ func TestKeyChannelsBytesAndPersist(t *testing.T) {
 	if got, want := c.Bytes(), int64(2*3*(pk+c.cfg.PageBytes(tensor.Q4_0, true))); got != want { // 2 layers, 3 pages
 		t.Fatalf("cache holds %d bytes, want %d", got, want)
 	}
+	for _, p := range c.Pages(0) { // PageInfo counts the statistics (bits per value reports use it)
+		if want := map[bool]int{false: 2 * 2 * 64 * 2, true: 0}[p.V]; p.MetaBytes != want {
+			t.Fatalf("page %+v: MetaBytes %d, want %d", p, p.MetaBytes, want)
+		}
+	}
 	var buf bytes.Buffer
 	if err := c.WriteSeq(0, &buf); err != nil {
 		t.Fatal(err)

@@ -1,10 +1,13 @@
 package model
 
 import (
+	"os"
 	"time"
+	"unsafe"
 
 	"github.com/kvserve/kvserve/internal/ops"
 	"github.com/kvserve/kvserve/internal/parallel"
+	"github.com/kvserve/kvserve/internal/tensor"
 )
 
 // PackStats says what Pack did.
@@ -78,12 +81,43 @@ type packJob struct {
 func (j *packJob) Do(i, _ int) {
 	w := j.ws[i]
 	p := j.region[j.offs[i] : j.offs[i]+ops.PackedSize(w.Type, w.Out, w.In)]
-	ops.Pack(w.Type, p, w.Data, w.RowBytes, w.Out, w.In)
+	// Release the file's pages of each chunk of rows as soon as it is
+	// packed, so that the resident set never holds both copies of more
+	// than a chunk per matrix in flight (the output matrix of an 8B model
+	// is 430 MB: whole, it would add that much to the peak).
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(w.Data)))
+	ps := uintptr(os.Getpagesize())
+	rel := int((addr+ps-1)/ps*ps - addr) // w.Data[:rel] is not all this matrix's: kept
+	packChunks(w.Type, p, w.Data, w.RowBytes, w.Out, w.In, packChunkBytes, func(end int) {
+		hi := int((addr+uintptr(end))/ps*ps - addr)
+		if j.m.File != nil && hi > rel {
+			j.released[i] += int64(j.m.File.Release(w.Data[rel:hi]))
+			rel = hi
+		}
+	})
 	w.Packed = p
-	// Release the file's pages of this matrix now, so that the resident
-	// set never holds both copies of more than the matrices in flight.
-	if j.m.File != nil {
-		j.released[i] = int64(j.m.File.Release(w.Data))
+}
+
+// packChunkBytes is about how many bytes of a matrix's rows are packed
+// before their file pages are released.
+const packChunkBytes = 8 << 20
+
+// packChunks is ops.Pack of the m×k matrix w into dst in chunks of whole
+// 16-row groups of about chunk bytes (a packed group of 16 rows starts
+// at ops.PackedSize(t, r0, k) for r0 a multiple of 16), calling done with
+// the bytes of w read so far after each chunk. The result is the same as
+// one ops.Pack.
+func packChunks(t tensor.Type, dst, w []byte, ldw, m, k, chunk int, done func(end int)) {
+	rows := max(chunk/max(ldw, 1)/16*16, 16)
+	for r0 := 0; r0 < m; r0 += rows {
+		n := min(rows, m-r0)
+		lo, hi := ops.PackedSize(t, r0, k), ops.PackedSize(t, r0+n, k)
+		ops.Pack(t, dst[lo:hi], w[r0*ldw:], ldw, n, k)
+		end := (r0+n-1)*ldw + t.RowSize(k)
+		if r0+n < m {
+			end = (r0 + n) * ldw
+		}
+		done(min(end, len(w)))
 	}
 }
 

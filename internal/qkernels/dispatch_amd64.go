@@ -430,6 +430,15 @@ func quantIQ4NLPadded2(dst []byte, src []float32) {
 // gemmPackedFast runs GemmPacked on the AVX-512 path, and for the row-lane
 // types on the AVX2 path (the lane kernels, maxLaneTok tokens per pass
 // over a tile of rows; false: not here).
+//
+// laneGemm lists the lane types whose batches of more than maxLaneTok
+// tokens (prefill) run the lane kernels 4 tokens at a time over L2-sized
+// tiles (gemmLanes) rather than copying the rows back for the GEMM.
+// BenchmarkLanesPrefill: Q4_K gains (its GEMM unpacks the 6-bit scales
+// per row); Q6_K and Q8_0 lose (their GEMMs are cheaper per weight than
+// the lane kernels plus the per-call activation preparation).
+var laneGemm = map[tensor.Type]bool{tensor.Q4_K: true}
+
 func gemmPackedFast(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx int, y []float32, ldy int) bool {
 	if level() != cpu.AVX512 {
 		if !laneFast(t) {
@@ -444,11 +453,11 @@ func gemmPackedFast(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx i
 	legacy := isLegacy(t)
 	if laneTypes[t] {
 		switch {
-		case nTok <= maxLaneTok:
+		case nTok <= maxLaneTok || laneGemm[t]:
 			if ks, ok := lanes512More[t]; ok {
 				gemvLanesWith(&ks, t, m, nTok, k, w, x, ldx, y, ldy)
 			} else {
-				gemvLanes(t, m, nTok, k, w, x, ldx, y, ldy)
+				gemmLanes(t, m, nTok, k, w, x, ldx, y, ldy)
 			}
 		case legacy:
 			gemmL512p(t, m, nTok, k, w, rowB, true, x, ldx, y, ldy)

@@ -61,60 +61,86 @@ const maxLaneTok = 4
 // gemvLanes runs rows [0, m) of the lane-packed matrix w (starting at a
 // group) for nTok ≤ maxLaneTok tokens: y[j·ldy+i] = dot(row i, token j).
 func gemvLanes(t tensor.Type, m, nTok, k int, w []byte, x []byte, ldx int, y []float32, ldy int) {
+	gemmLanes(t, m, nTok, k, w, x, ldx, y, ldy)
+}
+
+// laneTileGroups is how many groups of 16 rows a batch of more than
+// maxLaneTok tokens runs through before moving on: their weights (Q4_K,
+// k = 2048: 76 KB) stay in L2 while every token, 4 at a time, passes.
+const laneTileGroups = 4
+
+// gemmLanes runs rows [0, m) of the lane-packed matrix w (starting at a
+// group) for any number of tokens: the activations are prepared once, then
+// for each tile of laneTileGroups groups the kernels take the tokens 4 at
+// a time. Every output is the one-token kernel's (batch invariance), so
+// prefill reads the lane layout in place instead of copying it back.
+func gemmLanes(t tensor.Type, m, nTok, k int, w []byte, x []byte, ldx int, y []float32, ldy int) {
 	nb := k / t.BlockSize()
 	rx := t.VecDotType().RowSize(k)
-	act := laneAct(t)
+	act := nb * laneAct(t)
 	s := getScratch()
-	buf := s.bytes(nTok * nb * act)
-	var a larg
-	a.w = ptr(w)
-	a.nb = nb
-	a.groups = (m + 15) / 16
-	a.gstr = 16 * laneRowB(t, k)
-	a.last = m - 16*(a.groups-1)
+	buf := s.bytes(nTok * act)
 	for j := 0; j < nTok; j++ {
-		pb := buf[j*nb*act : (j+1)*nb*act]
-		prepLanes(t, x[j*ldx:j*ldx+rx], nb, pb)
-		a.xc[j] = ptr(pb)
-		a.y[j] = unsafe.Pointer(&y[j*ldy])
+		prepLanes(t, x[j*ldx:j*ldx+rx], nb, buf[j*act:(j+1)*act])
 	}
-	if t == tensor.Q6_K {
-		switch nTok {
-		case 1:
-			lanesQ6_Kx1AVX512(&a)
-		case 2:
-			lanesQ6_Kx2AVX512(&a)
-		case 3:
-			lanesQ6_Kx3AVX512(&a)
-		case 4:
-			lanesQ6_Kx4AVX512(&a)
+	gstr := 16 * laneRowB(t, k)
+	groups := (m + 15) / 16
+	tile := groups
+	if nTok > maxLaneTok {
+		tile = laneTileGroups
+	}
+	var a larg
+	for g0 := 0; g0 < groups; g0 += tile {
+		ng := min(tile, groups-g0)
+		rows := min(16*ng, m-16*g0)
+		for j0 := 0; j0 < nTok; j0 += maxLaneTok {
+			nT := min(maxLaneTok, nTok-j0)
+			a = larg{w: ptr(w[g0*gstr:]), nb: nb, groups: ng, gstr: gstr, last: rows - 16*(ng-1)}
+			for j := 0; j < nT; j++ {
+				a.xc[j] = ptr(buf[(j0+j)*act:])
+				a.y[j] = unsafe.Pointer(&y[(j0+j)*ldy+16*g0])
+			}
+			runLanes(t, nT, &a)
 		}
-		putScratch(s)
-		return
-	}
-	if t == tensor.Q4_K {
-		switch nTok {
-		case 1:
-			lanesQ4_Kx1AVX512(&a)
-		case 2:
-			lanesQ4_Kx2AVX512(&a)
-		case 3:
-			lanesQ4_Kx3AVX512(&a)
-		case 4:
-			lanesQ4_Kx4AVX512(&a)
-		}
-		putScratch(s)
-		return
-	}
-	switch nTok {
-	case 1:
-		lanesQ8_0x1AVX512(&a)
-	case 2:
-		lanesQ8_0x2AVX512(&a)
-	case 3:
-		lanesQ8_0x3AVX512(&a)
-	case 4:
-		lanesQ8_0x4AVX512(&a)
 	}
 	putScratch(s)
+}
+
+// runLanes calls the kernel of type t for nT (1..4) tokens.
+func runLanes(t tensor.Type, nT int, a *larg) {
+	switch t {
+	case tensor.Q6_K:
+		switch nT {
+		case 1:
+			lanesQ6_Kx1AVX512(a)
+		case 2:
+			lanesQ6_Kx2AVX512(a)
+		case 3:
+			lanesQ6_Kx3AVX512(a)
+		default:
+			lanesQ6_Kx4AVX512(a)
+		}
+	case tensor.Q4_K:
+		switch nT {
+		case 1:
+			lanesQ4_Kx1AVX512(a)
+		case 2:
+			lanesQ4_Kx2AVX512(a)
+		case 3:
+			lanesQ4_Kx3AVX512(a)
+		default:
+			lanesQ4_Kx4AVX512(a)
+		}
+	default:
+		switch nT {
+		case 1:
+			lanesQ8_0x1AVX512(a)
+		case 2:
+			lanesQ8_0x2AVX512(a)
+		case 3:
+			lanesQ8_0x3AVX512(a)
+		default:
+			lanesQ8_0x4AVX512(a)
+		}
+	}
 }

@@ -10,9 +10,9 @@ import (
 )
 
 // Fused kernels of the low-bit super-block types (lowbit_amd64.s, written
-// by hand): for one token, each weight row is decoded in registers from
-// its packed bytes and dotted with the Q8_K activations, as llama.cpp's
-// ggml_vec_dot_*_q8_K do, instead of being unpacked in Go into the Q6_K
+// by genlowbit/main.go): for one token, each weight row is decoded in
+// registers from its packed bytes and dotted with the Q8_K activations, as
+// llama.cpp's ggml_vec_dot_*_q8_K do, instead of being unpacked in Go into the Q6_K
 // canonical row first (gemmSuper). Each super-block's integer sums are
 // exact in int32 for any input bytes (VPMADDUBSW's unsigned operand is
 // at most 120, so no 16-bit pair sum saturates), and the float steps are
@@ -27,7 +27,7 @@ import (
 //	        hi = 2·(Σ ls·Σ u·x − 64·Σ ls·Σx) and lo = Σ ls·Σ(q&1)·x
 
 // lbArg is the argument block of the lowbit kernels (offsets hard-coded in
-// lowbit_amd64.s; TestLowbitLayout checks them).
+// genlowbit/main.go; TestLowbitLayout checks them).
 type lbArg struct {
 	w      unsafe.Pointer // 0: first weight row
 	stride int            // 8: bytes between weight rows

@@ -7,7 +7,7 @@ import (
 	"unsafe"
 )
 
-// TestLowbitLayout checks the lbArg offsets hard-coded in lowbit_amd64.s.
+// TestLowbitLayout checks the lbArg offsets hard-coded in genlowbit/main.go.
 func TestLowbitLayout(t *testing.T) {
 	var a lbArg
 	for _, c := range []struct {

@@ -168,14 +168,8 @@ func (s *Server) handleEmbedding(w http.ResponseWriter, r *http.Request, oai boo
 		WriteError(w, badRequest("Pooling type 'none' is not OAI compatible. Please use a different pooling type (start the server with --pooling mean, cls or last)"))
 		return
 	}
-	body, aerr := readBody(r)
-	if aerr != nil {
-		WriteError(w, aerr)
-		return
-	}
-	o, aerr := parseObject(body)
-	if aerr != nil {
-		WriteError(w, aerr)
+	o := &object{}
+	if !ReadJSON(w, r, o) {
 		return
 	}
 	key := "input"

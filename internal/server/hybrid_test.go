@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -106,4 +107,26 @@ func TestHybridCacheEndpoints(t *testing.T) {
 	if n := num(got["timings"].(map[string]any)["cache_n"]); n == 0 {
 		t.Error("the restored slot's cache was not reused")
 	}
+}
+
+// POST /cache/policy with eviction on a hybrid model is a 400 saying why,
+// before any step runs with it; the live policy stays as it was, and the
+// same policy without eviction is accepted.
+func TestHybridPolicyEvictRefused(t *testing.T) {
+	ts := newHTTPTest(t, hybridServer(t, Options{Slots: 1, Cache: engine.DefaultCacheOptions()}))
+	body := map[string]any{"budget": "64MiB", "ladder_v": []string{"f16", "q8_0"}, "evict": "sinks:16,window:256"}
+	st, b := post(t, ts.URL+"/cache/policy", body)
+	msg := wantError(t, "policy", st, b, http.StatusBadRequest, "invalid_request_error")
+	if !strings.Contains(msg, "eviction needs a cache without recurrent state: model qwen3next is hybrid") {
+		t.Errorf("message %q", msg)
+	}
+	if p := obj(t, must(get(t, ts.URL+"/cache/policy"))); p["enabled"] != false {
+		t.Errorf("the refused policy was set: %v", p)
+	}
+	delete(body, "evict")
+	if p := postOK(t, ts.URL+"/cache/policy", body); p["enabled"] != true || p["evict"] != "" {
+		t.Errorf("policy without eviction: %v", p)
+	}
+	// A completion still runs under it.
+	postOK(t, ts.URL+"/completion", map[string]any{"prompt": "Hello there", "n_predict": 4, "temperature": 0})
 }

@@ -180,14 +180,8 @@ func (s *Server) infillPrompt(o *object, g genOptions) ([]int, *apiError) {
 
 // handleInfill serves POST /infill.
 func (s *Server) handleInfill(w http.ResponseWriter, r *http.Request) {
-	body, aerr := readBody(r)
-	if aerr != nil {
-		WriteError(w, aerr)
-		return
-	}
-	o, aerr := parseObject(body)
-	if aerr != nil {
-		WriteError(w, aerr)
+	o := &object{}
+	if !ReadJSON(w, r, o) {
 		return
 	}
 	g := s.parseGen(o, apiNative)

@@ -1,15 +1,10 @@
 package server
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
-	"os"
-	"strings"
 
 	"github.com/kvserve/kvserve/internal/engine"
 	"github.com/kvserve/kvserve/internal/kvcache"
@@ -30,11 +25,13 @@ import (
 // token with its request's scales (model.Batch.Lora). A change applies from the next scheduler step: the prompt
 // caches of idle slots are dropped (they were computed with the old
 // scales and must not be reused); running requests keep their tokens so
-// far. The scheduler's adapter key (adapterKey: each applied adapter's
-// content hash and scale) changes with them, so a prefix computed under
-// one adapter or scale is never reused, shared or loaded from the disk
-// tier for a request under another (a later change back reuses it). Slot
-// files saved under other scales are not marked as such.
+// far. Cached tokens are keyed by the adapters and scales they were
+// computed under (engine.AdapterSet: each applied adapter's content hash
+// and scale, the request's own scales or the server's alike), so a prefix
+// computed under one adapter or scale is never reused, shared or loaded
+// from the disk tier for a request under another (a later change back, or
+// a request asking for the same scales, reuses it). Slot files saved
+// under other scales are not marked as such.
 
 // LoraAdapter is a LoRA adapter file and its scale.
 type LoraAdapter struct {
@@ -53,39 +50,6 @@ func loadLoras(e *engine.Engine, specs []LoraAdapter) ([]*model.Lora, error) {
 		out = append(out, a)
 	}
 	return out, nil
-}
-
-// loraHashes returns a content hash of each adapter file.
-func loraHashes(specs []LoraAdapter) ([]string, error) {
-	out := make([]string, len(specs))
-	for i, l := range specs {
-		f, err := os.Open(l.Path)
-		if err != nil {
-			return nil, fmt.Errorf("--lora %s: %w", l.Path, err)
-		}
-		h := sha256.New()
-		_, err = io.Copy(h, f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("--lora %s: %w", l.Path, err)
-		}
-		out[i] = hex.EncodeToString(h.Sum(nil)[:16])
-	}
-	return out, nil
-}
-
-// adapterKey names the adapters applied now and their scales (""
-// without any): the scheduler's AdapterKey.
-func (s *Server) adapterKey() string { return adapterKeyOf(s.loras, s.loraHash) }
-
-func adapterKeyOf(loras []*model.Lora, hashes []string) string {
-	var b strings.Builder
-	for i, a := range loras {
-		if sc := a.Scale(); sc != 0 {
-			fmt.Fprintf(&b, "%s@%g;", hashes[i], sc)
-		}
-	}
-	return b.String()
 }
 
 func (s *Server) loraList() []map[string]any {
@@ -133,7 +97,7 @@ func (s *Server) handleSetLora(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if changed {
-			s.sched.SetAdapterKey(s.adapterKey())
+			s.sched.AdaptersChanged()
 			for id := range c.Config().Seqs {
 				if !s.sched.SlotBusy(id) {
 					c.Clear(id)

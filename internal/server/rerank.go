@@ -80,14 +80,8 @@ func (s *Server) handleRerank(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, errorf(http.StatusNotImplemented, TypeNotSupported, "%v", engine.ErrNoRankHead))
 		return
 	}
-	body, aerr := readBody(r)
-	if aerr != nil {
-		WriteError(w, aerr)
-		return
-	}
-	o, aerr := parseObject(body)
-	if aerr != nil {
-		WriteError(w, aerr)
+	o := &object{}
+	if !ReadJSON(w, r, o) {
 		return
 	}
 	raw, ok := o.raw("query")
@@ -119,6 +113,7 @@ func (s *Server) handleRerank(w http.ResponseWriter, r *http.Request) {
 	}
 	inputs := make([][]int, len(docs))
 	for i, d := range docs {
+		var aerr *apiError
 		if inputs[i], aerr = s.rerankPrompt(query, d); aerr != nil {
 			WriteError(w, aerr)
 			return

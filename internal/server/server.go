@@ -231,7 +231,6 @@ type Server struct {
 
 	embedSem chan struct{} // running embeddings (Slots at a time)
 	loras    []*model.Lora // loaded adapters, by id
-	loraHash []string      // content hash of each adapter file (adapterKey)
 }
 
 type route struct {
@@ -557,9 +556,6 @@ func (s *Server) load() error {
 		own = true
 	}
 	loras, err := loadLoras(e, s.o.Lora)
-	if err == nil {
-		s.loraHash, err = loraHashes(s.o.Lora)
-	}
 	if err != nil {
 		if own {
 			e.Close()
@@ -624,7 +620,7 @@ func (s *Server) load() error {
 	sched, err := e.NewScheduler(engine.SchedulerOptions{
 		Slots: s.o.Slots, SlotCtx: slotCtx, Batch: s.o.Batch, PrefillChunk: s.o.PrefillChunk, ContextShift: s.o.ContextShift,
 		Cache: s.o.Cache, Policy: s.o.Policy, Spec: spec, Logger: s.log, NoSharePrefix: s.o.NoSharePrefix, Disk: disk,
-		AdapterKey: adapterKeyOf(loras, s.loraHash), SpillK: spillK, SpillV: spillV,
+		SpillK: spillK, SpillV: spillV,
 	})
 	if err != nil {
 		if draft != nil {

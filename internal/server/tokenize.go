@@ -124,14 +124,8 @@ func (s *Server) handleDetokenize(w http.ResponseWriter, r *http.Request) {
 
 // handleApplyTemplate serves POST /apply-template: messages → prompt.
 func (s *Server) handleApplyTemplate(w http.ResponseWriter, r *http.Request) {
-	body, aerr := readBody(r)
-	if aerr != nil {
-		WriteError(w, aerr)
-		return
-	}
-	o, aerr := parseObject(body)
-	if aerr != nil {
-		WriteError(w, aerr)
+	o := &object{}
+	if !ReadJSON(w, r, o) {
 		return
 	}
 	prompt, _, aerr := s.renderChat(o)

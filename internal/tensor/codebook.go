@@ -82,8 +82,8 @@ func CodebookLevels(t Type) []float32 {
 func codebookSSE(L []float32, x []float32, d float32, idx []uint8) float32 {
 	var e float32
 	for i, v := range x {
-		r := v - d*L[idx[i]]
-		e += r * r
+		r := v - float32(d*L[idx[i]])
+		e += float32(r * r)
 	}
 	return e
 }
@@ -181,8 +181,8 @@ func encodeCodebookBlock(L []float32, x []float32, idx []uint8) float32 {
 				}
 			}
 			t[i] = uint8(lo)
-			r := v - d*L[lo]
-			e += r * r
+			r := v - float32(d*L[lo])
+			e += float32(r * r)
 			if !(e < bestE) {
 				return
 			}
@@ -209,8 +209,8 @@ func encodeCodebookBlock(L []float32, x []float32, idx []uint8) float32 {
 		var sxl, sll float32
 		for i, v := range x {
 			l := L[idx[i]]
-			sxl += v * l
-			sll += l * l
+			sxl += float32(v * l)
+			sll += float32(l * l)
 		}
 		if sll > 0 && sxl > 0 {
 			try(sxl / sll)
@@ -223,10 +223,14 @@ func quantizeCB4(x []float32, y []byte) {
 	var idx [64]uint8
 	for b := 0; b < len(x)/64; b++ {
 		xb, yb := x[64*b:64*b+64], y[34*b:34*b+34]
-		putF16(yb, encodeCodebookBlock(cbLevels16[:], xb, idx[:]))
-		for j := 0; j < 32; j++ {
-			yb[2+j] = idx[j] | idx[j+32]<<4
-		}
+		packCB4(yb, encodeCodebookBlock(cbLevels16[:], xb, idx[:]), &idx)
+	}
+}
+
+func packCB4(yb []byte, d float32, idx *[64]uint8) {
+	putF16(yb, d)
+	for j := 0; j < 32; j++ {
+		yb[2+j] = idx[j] | idx[j+32]<<4
 	}
 }
 
@@ -246,17 +250,21 @@ func quantizeCB3(x []float32, y []byte) {
 	var idx [64]uint8
 	for b := 0; b < len(x)/64; b++ {
 		xb, yb := x[64*b:64*b+64], y[26*b:26*b+26]
-		putF16(yb, encodeCodebookBlock(cbLevels8[:], xb, idx[:]))
-		for j := 0; j < 16; j++ {
-			yb[2+j] = idx[j]&3 | (idx[j+16]&3)<<2 | (idx[j+32]&3)<<4 | (idx[j+48]&3)<<6
+		packCB3(yb, encodeCodebookBlock(cbLevels8[:], xb, idx[:]), &idx)
+	}
+}
+
+func packCB3(yb []byte, d float32, idx *[64]uint8) {
+	putF16(yb, d)
+	for j := 0; j < 16; j++ {
+		yb[2+j] = idx[j]&3 | (idx[j+16]&3)<<2 | (idx[j+32]&3)<<4 | (idx[j+48]&3)<<6
+	}
+	for j := 0; j < 8; j++ {
+		var h byte
+		for k := 0; k < 8; k++ {
+			h |= (idx[j+8*k] >> 2 & 1) << k
 		}
-		for j := 0; j < 8; j++ {
-			var h byte
-			for k := 0; k < 8; k++ {
-				h |= (idx[j+8*k] >> 2 & 1) << k
-			}
-			yb[18+j] = h
-		}
+		yb[18+j] = h
 	}
 }
 
@@ -273,13 +281,17 @@ func dequantizeCB3(x []byte, y []float32) {
 }
 
 func quantizeCB2(x []float32, y []byte) {
-	var idx [32]uint8
+	var idx [64]uint8
 	for b := 0; b < len(x)/32; b++ {
 		xb, yb := x[32*b:32*b+32], y[10*b:10*b+10]
-		putF16(yb, encodeCodebookBlock(cbLevels4[:], xb, idx[:]))
-		for j := 0; j < 8; j++ {
-			yb[2+j] = idx[j] | idx[j+8]<<2 | idx[j+16]<<4 | idx[j+24]<<6
-		}
+		packCB2(yb, encodeCodebookBlock(cbLevels4[:], xb, idx[:32]), &idx)
+	}
+}
+
+func packCB2(yb []byte, d float32, idx *[64]uint8) {
+	putF16(yb, d)
+	for j := 0; j < 8; j++ {
+		yb[2+j] = idx[j] | idx[j+8]<<2 | idx[j+16]<<4 | idx[j+24]<<6
 	}
 }
 
@@ -308,3 +320,39 @@ func vecDotCodebook(dequantize func([]byte, []float32), n int, w, x []byte) floa
 func vecDotCB4(n int, w, x []byte) float32 { return vecDotCodebook(dequantizeCB4, n, w, x) }
 func vecDotCB3(n int, w, x []byte) float32 { return vecDotCodebook(dequantizeCB3, n, w, x) }
 func vecDotCB2(n int, w, x []byte) float32 { return vecDotCodebook(dequantizeCB2, n, w, x) }
+
+// The encoder's parts, for internal/cbkernels' SIMD encoder, which must
+// produce the bytes of QuantizeRow (it evaluates the same candidates and
+// falls back to EncodeCodebookBlock wherever its sums cannot decide).
+
+// CodebookScaleModeNow returns the mode SetCodebookScaleMode last set.
+func CodebookScaleModeNow() CodebookScaleMode { return CodebookScaleMode(cbScaleMode.Load()) }
+
+// CodebookScaleSteps returns the fractions of amax/Lmax the default mode
+// (CodebookScaleSearch) tries, in order. The slice must not be modified.
+func CodebookScaleSteps() []float32 { return cbScaleSteps[:] }
+
+// EncodeCodebookBlock is QuantizeRow's encoder of one block x of codebook
+// type t (BlockSize values): it returns the scale and sets idx[:len(x)]
+// to the indices. When no candidate scale is usable it returns 0 and
+// leaves idx as it was: QuantizeRow carries idx from block to block of a
+// call (zero at the start), and so must callers that want its bytes.
+func EncodeCodebookBlock(t Type, x []float32, idx *[64]uint8) float32 {
+	return encodeCodebookBlock(CodebookLevels(t), x, idx[:len(x)])
+}
+
+// PackCodebookBlock writes one block of codebook type t (TypeSize bytes of
+// y): the scale d as binary16, then the indices idx[:BlockSize] in the
+// type's layout.
+func PackCodebookBlock(t Type, y []byte, d float32, idx *[64]uint8) {
+	switch t {
+	case CB4:
+		packCB4(y[:34], d, idx)
+	case CB3:
+		packCB3(y[:26], d, idx)
+	case CB2:
+		packCB2(y[:10], d, idx)
+	default:
+		panic(fmt.Sprintf("tensor.PackCodebookBlock: %s is not a codebook type", t))
+	}
+}

@@ -310,6 +310,28 @@ func decodeCall(obj string) (PartialCall, bool) {
 	return c, true
 }
 
+// scanCallArray reads the call objects of a JSON array from i (just after
+// its '['), streaming: the calls as far as written, up to the first that is
+// not complete or not followed by a ','.
+func scanCallArray(t string, i int) []PartialCall {
+	var calls []PartialCall
+	for {
+		c, end, ok := scanCall(t, i)
+		if !ok || skipSpace(t, i) >= len(t) {
+			return calls
+		}
+		calls = append(calls, c)
+		if !c.Done {
+			return calls
+		}
+		i = skipSpace(t, end)
+		if i >= len(t) || t[i] != ',' {
+			return calls
+		}
+		i++
+	}
+}
+
 // ---- formats ----
 
 // parseGeneric: {"tool_calls": [...]}, {"tool_call": {...}} or
@@ -321,29 +343,11 @@ func parseGeneric(s string, final bool) (string, []PartialCall, bool) {
 	}
 	if !final {
 		// Streaming: calls as the forced layout writes them.
-		var calls []PartialCall
-		i := 1
-		k, j, done, ok := objKey(t, i)
+		k, j, done, ok := objKey(t, 1)
 		if !ok || !done || k != "tool_calls" || j >= len(t) || t[j] != '[' {
 			return "", nil, false
 		}
-		i = j + 1
-		for {
-			c, end, ok := scanCall(t, i)
-			if !ok || skipSpace(t, i) >= len(t) {
-				break
-			}
-			calls = append(calls, c)
-			if !c.Done {
-				break
-			}
-			i = skipSpace(t, end)
-			if i >= len(t) || t[i] != ',' {
-				break
-			}
-			i++
-		}
-		return "", calls, false
+		return "", scanCallArray(t, j+1), false
 	}
 	var m map[string]json.RawMessage
 	dec := json.NewDecoder(strings.NewReader(t))
@@ -555,24 +559,7 @@ func parseMistral(s string, final bool) (string, []PartialCall, bool) {
 	}
 	if t[0] == '[' { // [{"name":..., "arguments":..., "id":...}, ...]
 		if !final {
-			var calls []PartialCall
-			j := 1
-			for {
-				c, end, ok := scanCall(t, j)
-				if !ok || skipSpace(t, j) >= len(t) {
-					break
-				}
-				calls = append(calls, c)
-				if !c.Done {
-					break
-				}
-				j = skipSpace(t, end)
-				if j >= len(t) || t[j] != ',' {
-					break
-				}
-				j++
-			}
-			return content, calls, false
+			return content, scanCallArray(t, 1), false
 		}
 		end, complete := scanValue(t, 0)
 		var list []json.RawMessage

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -190,6 +191,10 @@ func (g *gen) dot4AVX512(e elem) {
 // FMA latency and the matrix is read as one sequential stream.
 func (g *gen) dot16PAVX512(e elem) {
 	name := "dot16P" + e.name + "AVX512"
+	pf := 0 // prefetch distance in bytes (GEN_PREFETCH, for measuring)
+	if v, err := strconv.Atoi(os.Getenv("GEN_PREFETCH")); err == nil {
+		pf = v
+	}
 	g.text(name, fmt.Sprintf("(w *%s, x *float32, n int, y *float32)", e.gtyp), 0, 32)
 	g.i("MOVQ w+0(FP), SI")
 	g.i("MOVQ x+8(FP), DI")
@@ -209,6 +214,9 @@ func (g *gen) dot16PAVX512(e elem) {
 		t := zr(17 + r%8)
 		g.ld512(e, fmt.Sprintf("%d(SI)", 16*e.size*r), t, false)
 		g.i("VFMADD231PS Z16, %s, Z%d", t, r)
+		if off := 16 * e.size * r; pf > 0 && off%64 == 0 {
+			g.i("PREFETCHT0 %d(SI)", off+pf)
+		}
 	}
 	g.i("ADDQ $%d, SI", 256*e.size)
 	g.i("ADDQ $16, BX")

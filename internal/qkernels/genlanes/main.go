@@ -7,9 +7,21 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"strconv"
 )
 
 type gen struct{ b bytes.Buffer }
+
+// prefetch is how far ahead (bytes) the K-quant kernels prefetch their
+// weight stream, 0 for none (GENLANES_PREFETCH overrides, for measuring).
+var prefetch = 0
+
+// pf prefetches the line at off(SI) + prefetch.
+func (g *gen) pf(off int) {
+	if prefetch > 0 {
+		g.i("PREFETCHT0 %d(SI)", off+prefetch)
+	}
+}
 
 func (g *gen) i(format string, a ...any) { fmt.Fprintf(&g.b, "\t"+format+"\n", a...) }
 func (g *gen) label(l string)            { fmt.Fprintf(&g.b, "%s:\n", l) }
@@ -126,16 +138,29 @@ func (g *gen) q8_0(T int) {
 // bsums[2k]+bsums[2k+1] (int32), 4 bytes of padding, the 256 quants.
 // As tensor.VecDot: isum = Σ sc_k·(Σ q·x), imin = Σ m_k·bsum pair k,
 // acc = acc + (dw·dx)·float32(isum); acc = acc − (dminw·dx)·float32(imin).
+//
+// The integer steps take few instructions: the high nibbles come out of
+// one GF2P8AFFINEQB (a per-byte shift right by 4), not a shift and a mask;
+// each sub-block's Σ q·x is summed in two halves of 16 products, each
+// within ±30720 (int16), so the multiplication by the 6-bit scale
+// (zero-extended to a dword: the word pair (sc, 0)) is one VPDPWSSD into
+// the super-block's sum instead of VPMULLD and VPADDD; likewise each bsum
+// pair fits in int16 (±4096), so the mins' products are one VPDPWSSD with
+// the pair broadcast. All of it is exact integer arithmetic: the sums are
+// the same integers as before, hence bit-identical results.
 func (g *gen) q4_K(T int) {
 	name := fmt.Sprintf("lanesQ4_Kx%dAVX512", T)
 	g.prologue(name, fmt.Sprintf("%s: %d token(s) × 16 rows per pass over row-lane packed Q4_K.", name, T))
 	accs := []string{"Z0", "Z1", "Z2", "Z3"}
-	isum := []string{"Z4", "Z5", "Z6", "Z7"}
+	isA := []string{"Z4", "Z5", "Z6", "Z7"}
 	imin := []string{"Z16", "Z17", "Z18", "Z19"}
 	slo := []string{"Z20", "Z21", "Z22", "Z23"}
 	shi := []string{"Z24", "Z25", "Z26", "Z27"}
+	isB := []string{"Z28", "Z29", "Z30", "Z31"}
 	g.i("MOVL $0x0f, R12")
 	g.i("VPBROADCASTB R12, Z11")
+	g.i("MOVQ $0x%x, R12", gfShr4)
+	g.i("VPBROADCASTQ R12, Z14")
 	loop, blk := name+"_group", name+"_block"
 	g.label(loop)
 	g.i("MOVQ BX, SI")
@@ -146,51 +171,55 @@ func (g *gen) q4_K(T int) {
 	}
 	g.label(blk)
 	for t := 0; t < T; t++ {
-		g.i("VPXORD %s, %s, %s", isum[t], isum[t], isum[t])
+		g.i("VPXORD %s, %s, %s", isA[t], isA[t], isA[t])
+		g.i("VPXORD %s, %s, %s", isB[t], isB[t], isB[t])
 		g.i("VPXORD %s, %s, %s", imin[t], imin[t], imin[t])
 	}
 	for p := 0; p < 4; p++ {
-		for t := 0; t < T; t++ {
-			g.i("VPXORD %s, %s, %s", slo[t], slo[t], slo[t])
-			g.i("VPXORD %s, %s, %s", shi[t], shi[t], shi[t])
-		}
-		for j := 0; j < 8; j++ {
-			g.i("VMOVDQU64 %d(SI), Z8", 64*(8*p+j))
-			g.i("VPSRLW $4, Z8, Z10")
-			g.i("VPANDD Z11, Z8, Z9")
-			g.i("VPANDD Z11, Z10, Z10")
-			for t := 0; t < T; t++ {
-				g.i("VPDPBUSD.BCST %d(%s), Z9, %s", 40+64*p+4*j, tok[t], slo[t])
-				g.i("VPDPBUSD.BCST %d(%s), Z10, %s", 40+64*p+32+4*j, tok[t], shi[t])
-			}
-		}
 		g.i("VPMOVZXBD %d(SI), Z12", 2048+16*(2*p))
 		g.i("VPMOVZXBD %d(SI), Z13", 2048+16*(2*p+1))
-		for t := 0; t < T; t++ {
-			g.i("VPMULLD Z12, %s, %s", slo[t], slo[t])
-			g.i("VPADDD %s, %s, %s", slo[t], isum[t], isum[t])
-			g.i("VPMULLD Z13, %s, %s", shi[t], shi[t])
-			g.i("VPADDD %s, %s, %s", shi[t], isum[t], isum[t])
+		for h := 0; h < 2; h++ {
+			for t := 0; t < T; t++ {
+				g.i("VPXORD %s, %s, %s", slo[t], slo[t], slo[t])
+				g.i("VPXORD %s, %s, %s", shi[t], shi[t], shi[t])
+			}
+			for j := 4 * h; j < 4*h+4; j++ {
+				g.i("VMOVDQU64 %d(SI), Z8", 64*(8*p+j))
+				g.pf(64 * (8*p + j))
+				g.i("VPANDD Z11, Z8, Z9")
+				g.i("VGF2P8AFFINEQB $0, Z14, Z8, Z10")
+				for t := 0; t < T; t++ {
+					g.i("VPDPBUSD.BCST %d(%s), Z9, %s", 40+64*p+4*j, tok[t], slo[t])
+					g.i("VPDPBUSD.BCST %d(%s), Z10, %s", 40+64*p+32+4*j, tok[t], shi[t])
+				}
+			}
+			for t := 0; t < T; t++ {
+				g.i("VPDPWSSD Z12, %s, %s", slo[t], isA[t])
+				g.i("VPDPWSSD Z13, %s, %s", shi[t], isB[t])
+			}
 		}
+	}
+	for off := 2048; off < 2368; off += 64 {
+		g.pf(off)
 	}
 	for k := 0; k < 8; k++ {
 		g.i("VPMOVZXBD %d(SI), Z12", 2176+16*k)
 		for t := 0; t < T; t++ {
-			g.i("VPMULLD.BCST %d(%s), Z12, Z28", 4+4*k, tok[t])
-			g.i("VPADDD Z28, %s, %s", imin[t], imin[t])
+			g.i("VPDPWSSD.BCST %d(%s), Z12, %s", 4+4*k, tok[t], imin[t])
 		}
 	}
-	g.i("VCVTPH2PS 2304(SI), Z14")
-	g.i("VCVTPH2PS 2336(SI), Z15")
+	g.i("VCVTPH2PS 2304(SI), Z12")
+	g.i("VCVTPH2PS 2336(SI), Z13")
 	for t := 0; t < T; t++ {
-		g.i("VMULPS.BCST (%s), Z14, Z28", tok[t])
-		g.i("VCVTDQ2PS %s, Z29", isum[t])
-		g.i("VMULPS Z29, Z28, Z29")
-		g.i("VADDPS Z29, %s, %s", accs[t], accs[t])
-		g.i("VMULPS.BCST (%s), Z15, Z30", tok[t])
-		g.i("VCVTDQ2PS %s, Z31", imin[t])
-		g.i("VMULPS Z31, Z30, Z31")
-		g.i("VSUBPS Z31, %s, %s", accs[t], accs[t])
+		g.i("VPADDD %s, %s, %s", isB[t], isA[t], isA[t])
+		g.i("VMULPS.BCST (%s), Z12, Z8", tok[t])
+		g.i("VCVTDQ2PS %s, Z9", isA[t])
+		g.i("VMULPS Z9, Z8, Z9")
+		g.i("VADDPS Z9, %s, %s", accs[t], accs[t])
+		g.i("VMULPS.BCST (%s), Z13, Z10", tok[t])
+		g.i("VCVTDQ2PS %s, Z15", imin[t])
+		g.i("VMULPS Z15, Z10, Z15")
+		g.i("VSUBPS Z15, %s, %s", accs[t], accs[t])
 		g.i("ADDQ $296, %s", tok[t])
 	}
 	g.i("ADDQ $2368, SI")
@@ -198,6 +227,15 @@ func (g *gen) q4_K(T int) {
 	g.i("JNZ %s", blk)
 	g.epilogue(T, accs, loop)
 }
+
+// GF2P8AFFINEQB matrices (one 8×8 bit matrix per qword, row of output bit
+// i in byte 7−i): per-byte bit moves in one instruction.
+const (
+	gfShr4    = 0x1020408000000000 // b >> 4
+	gfQh01To4 = 0x0000000001020000 // (b & 0x03) << 4
+	gfQh23To4 = 0x0000000004080000 // (b & 0x0c) << 2
+	gfQh67To4 = 0x0000000040800000 // (b & 0xc0) >> 2
+)
 
 // q6_K writes the Q6_K kernel for T tokens. Per group of 16 rows and
 // super-block s, a record of 3360 bytes (16·210) at s·3360: for half h and
@@ -209,6 +247,9 @@ func (g *gen) q4_K(T int) {
 // super-block the prepared activations are 328 bytes: dx (float32), the
 // 16 values −32·bsums[k] (int32), 4 bytes of padding, the 256 quants.
 // As tensor.VecDot: isum = Σ_k sc_k·Σ (q−32)·x; acc = acc + (dw·dx)·float32(isum).
+// Each 6-bit value is built in two instructions (three for the fourth):
+// one GF2P8AFFINEQB moves the 2 high bits of qh (or the ql high nibble)
+// into place, one VPTERNLOGD masks and merges.
 func (g *gen) q6_K(T int) {
 	name := fmt.Sprintf("lanesQ6_Kx%dAVX512", T)
 	g.prologue(name, fmt.Sprintf("%s: %d token(s) × 16 rows per pass over row-lane packed Q6_K.", name, T))
@@ -243,25 +284,25 @@ func (g *gen) q6_K(T int) {
 				g.i("VMOVDQU64 %d(SI), Z24", 64*(16*h+j))
 				g.i("VMOVDQU64 %d(SI), Z25", 64*(16*h+8+j))
 				g.i("VMOVDQU64 %d(SI), Z26", 2048+64*(8*h+j))
+				g.pf(64 * (16*h + j))
+				g.pf(64 * (16*h + 8 + j))
+				g.pf(2048 + 64*(8*h+j))
 				for c := 0; c < 4; c++ {
-					// v_c in Z28: (lo nibble source & 0x0f) | (shifted qh & 0x30)
+					// v_c in Z28: (lo nibble source & 0x0f) | (qh's 2 bits at bits 4-5),
+					// the bit moves by GF2P8AFFINEQB (matrices in gfq6<>).
 					switch c {
 					case 0:
-						g.i("VPSLLW $4, Z26, Z28")
-						g.i("VPANDD Z30, Z28, Z28")
+						g.i("VGF2P8AFFINEQB.BCST $0, gfq6<>+0(SB), Z26, Z28")
 						g.i("VPTERNLOGD $0xf8, Z29, Z24, Z28")
 					case 1:
-						g.i("VPSLLW $2, Z26, Z28")
-						g.i("VPANDD Z30, Z28, Z28")
+						g.i("VGF2P8AFFINEQB.BCST $0, gfq6<>+8(SB), Z26, Z28")
 						g.i("VPTERNLOGD $0xf8, Z29, Z25, Z28")
 					case 2:
-						g.i("VPSRLW $4, Z24, Z27")
-						g.i("VPANDD Z30, Z26, Z28")
-						g.i("VPTERNLOGD $0xf8, Z29, Z27, Z28")
+						g.i("VGF2P8AFFINEQB.BCST $0, gfq6<>+16(SB), Z24, Z28")
+						g.i("VPTERNLOGD $0xf8, Z30, Z26, Z28")
 					case 3:
+						g.i("VGF2P8AFFINEQB.BCST $0, gfq6<>+24(SB), Z26, Z28")
 						g.i("VPSRLW $4, Z25, Z27")
-						g.i("VPSRLW $2, Z26, Z28")
-						g.i("VPANDD Z30, Z28, Z28")
 						g.i("VPTERNLOGD $0xf8, Z29, Z27, Z28")
 					}
 					for t := 0; t < T; t++ {
@@ -279,6 +320,9 @@ func (g *gen) q6_K(T int) {
 			}
 		}
 	}
+	for off := 3072; off < 3360; off += 64 {
+		g.pf(off)
+	}
 	g.i("VCVTPH2PS 3328(SI), Z24")
 	for t := 0; t < T; t++ {
 		g.i("VMULPS.BCST (%s), Z24, Z25", tok[t])
@@ -294,6 +338,14 @@ func (g *gen) q6_K(T int) {
 }
 
 func main() {
+	if v := os.Getenv("GENLANES_PREFETCH"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		prefetch = n
+	}
 	g := &gen{}
 	g.b.WriteString("// Code generated by genlanes/main.go; DO NOT EDIT.\n\n//go:build amd64\n\n#include \"textflag.h\"\n")
 	for T := 1; T <= 4; T++ {
@@ -302,6 +354,11 @@ func main() {
 	for T := 1; T <= 4; T++ {
 		g.q4_K(T)
 	}
+	g.b.WriteString("\n// GF2P8AFFINEQB matrices of the Q6_K kernels: qh bits 0-1, 2-3 to bits\n// 4-5; ql >> 4; qh bits 6-7 to bits 4-5.\n")
+	for i, m := range []uint64{gfQh01To4, gfQh23To4, gfShr4, gfQh67To4} {
+		fmt.Fprintf(&g.b, "DATA gfq6<>+%d(SB)/8, $0x%016x\n", 8*i, m)
+	}
+	g.b.WriteString("GLOBL gfq6<>(SB), RODATA|NOPTR, $32\n")
 	for T := 1; T <= 4; T++ {
 		g.q6_K(T)
 	}
