@@ -221,7 +221,7 @@ def decide(name, packcode, nval, ts, nv, isa):
 	VADDSD X10, X8, X4
 	VUCOMISD X5, X4
 	JLS {name}_bkeep
-	JMP {name}_bbail
+	JMP {name}_exactfit
 {name}_interval:
 	VADDSD X11, X9, X5
 	VDIVSD X5, X4, X4
@@ -235,7 +235,8 @@ def decide(name, packcode, nval, ts, nv, isa):
 	VMOVD X4, DX
 	VMOVD X5, CX
 	CMPW DX, CX
-	JNE {name}_bbail
+	JNE {name}_exactfit
+{name}_havefit:
 	VCVTPH2PS X4, X4
 	VXORPS X5, X5, X5
 	VUCOMISS X5, X4
@@ -254,6 +255,33 @@ def decide(name, packcode, nval, ts, nv, isa):
 	MOVL BX, {OFF_BEST}(DI)
 	MOVL $2, {OFF_STATUS}(DI)
 	JMP {name}_bnext2
+{name}_exactfit:
+	// The sums cannot decide the refit scale: sum Σx·L and ΣL·L in the
+	// reference's order (each product rounded, then added, value by value).
+	MOVQ BX, R11
+	SHLQ $6, R11
+	ADDQ DI, R11
+	VXORPS X8, X8, X8
+	VXORPS X9, X9, X9
+	XORQ CX, CX
+{name}_exloop:
+	MOVBLZX (R11)(CX*1), DX
+	VMOVSS {T_LEV}(R8)(DX*4), X4
+	VMULSS (SI)(CX*4), X4, X5
+	VADDSS X5, X8, X8
+	VMULSS X4, X4, X5
+	VADDSS X5, X9, X9
+	INCQ CX
+	CMPQ CX, ${nval}
+	JLT {name}_exloop
+	VXORPS X5, X5, X5
+	VUCOMISS X5, X9
+	JLS {name}_bkeep
+	VUCOMISS X5, X8
+	JLS {name}_bkeep
+	VDIVSS X9, X8, X4
+	VCVTPS2PH $0, X4, X4
+	JMP {name}_havefit
 {name}_bkeep:
 	MOVL BX, {OFF_BEST}(DI)
 	MOVL $0, {OFF_STATUS}(DI)

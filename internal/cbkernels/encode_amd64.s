@@ -443,7 +443,7 @@ cbEncCB4AVX512_refit:
 	VADDSD X10, X8, X4
 	VUCOMISD X5, X4
 	JLS cbEncCB4AVX512_bkeep
-	JMP cbEncCB4AVX512_bbail
+	JMP cbEncCB4AVX512_exactfit
 cbEncCB4AVX512_interval:
 	VADDSD X11, X9, X5
 	VDIVSD X5, X4, X4
@@ -457,7 +457,8 @@ cbEncCB4AVX512_interval:
 	VMOVD X4, DX
 	VMOVD X5, CX
 	CMPW DX, CX
-	JNE cbEncCB4AVX512_bbail
+	JNE cbEncCB4AVX512_exactfit
+cbEncCB4AVX512_havefit:
 	VCVTPH2PS X4, X4
 	VXORPS X5, X5, X5
 	VUCOMISS X5, X4
@@ -476,6 +477,33 @@ cbEncCB4AVX512_interval:
 	MOVL BX, 584(DI)
 	MOVL $2, 588(DI)
 	JMP cbEncCB4AVX512_bnext2
+cbEncCB4AVX512_exactfit:
+	// The sums cannot decide the refit scale: sum Σx·L and ΣL·L in the
+	// reference's order (each product rounded, then added, value by value).
+	MOVQ BX, R11
+	SHLQ $6, R11
+	ADDQ DI, R11
+	VXORPS X8, X8, X8
+	VXORPS X9, X9, X9
+	XORQ CX, CX
+cbEncCB4AVX512_exloop:
+	MOVBLZX (R11)(CX*1), DX
+	VMOVSS 64(R8)(DX*4), X4
+	VMULSS (SI)(CX*4), X4, X5
+	VADDSS X5, X8, X8
+	VMULSS X4, X4, X5
+	VADDSS X5, X9, X9
+	INCQ CX
+	CMPQ CX, $64
+	JLT cbEncCB4AVX512_exloop
+	VXORPS X5, X5, X5
+	VUCOMISS X5, X9
+	JLS cbEncCB4AVX512_bkeep
+	VUCOMISS X5, X8
+	JLS cbEncCB4AVX512_bkeep
+	VDIVSS X9, X8, X4
+	VCVTPS2PH $0, X4, X4
+	JMP cbEncCB4AVX512_havefit
 cbEncCB4AVX512_bkeep:
 	MOVL BX, 584(DI)
 	MOVL $0, 588(DI)
@@ -1319,7 +1347,7 @@ cbEncCB4AVX2_refit:
 	VADDSD X10, X8, X4
 	VUCOMISD X5, X4
 	JLS cbEncCB4AVX2_bkeep
-	JMP cbEncCB4AVX2_bbail
+	JMP cbEncCB4AVX2_exactfit
 cbEncCB4AVX2_interval:
 	VADDSD X11, X9, X5
 	VDIVSD X5, X4, X4
@@ -1333,7 +1361,8 @@ cbEncCB4AVX2_interval:
 	VMOVD X4, DX
 	VMOVD X5, CX
 	CMPW DX, CX
-	JNE cbEncCB4AVX2_bbail
+	JNE cbEncCB4AVX2_exactfit
+cbEncCB4AVX2_havefit:
 	VCVTPH2PS X4, X4
 	VXORPS X5, X5, X5
 	VUCOMISS X5, X4
@@ -1352,6 +1381,33 @@ cbEncCB4AVX2_interval:
 	MOVL BX, 584(DI)
 	MOVL $2, 588(DI)
 	JMP cbEncCB4AVX2_bnext2
+cbEncCB4AVX2_exactfit:
+	// The sums cannot decide the refit scale: sum Σx·L and ΣL·L in the
+	// reference's order (each product rounded, then added, value by value).
+	MOVQ BX, R11
+	SHLQ $6, R11
+	ADDQ DI, R11
+	VXORPS X8, X8, X8
+	VXORPS X9, X9, X9
+	XORQ CX, CX
+cbEncCB4AVX2_exloop:
+	MOVBLZX (R11)(CX*1), DX
+	VMOVSS 64(R8)(DX*4), X4
+	VMULSS (SI)(CX*4), X4, X5
+	VADDSS X5, X8, X8
+	VMULSS X4, X4, X5
+	VADDSS X5, X9, X9
+	INCQ CX
+	CMPQ CX, $64
+	JLT cbEncCB4AVX2_exloop
+	VXORPS X5, X5, X5
+	VUCOMISS X5, X9
+	JLS cbEncCB4AVX2_bkeep
+	VUCOMISS X5, X8
+	JLS cbEncCB4AVX2_bkeep
+	VDIVSS X9, X8, X4
+	VCVTPS2PH $0, X4, X4
+	JMP cbEncCB4AVX2_havefit
 cbEncCB4AVX2_bkeep:
 	MOVL BX, 584(DI)
 	MOVL $0, 588(DI)
@@ -1855,7 +1911,7 @@ cbEncCB3AVX512_refit:
 	VADDSD X10, X8, X4
 	VUCOMISD X5, X4
 	JLS cbEncCB3AVX512_bkeep
-	JMP cbEncCB3AVX512_bbail
+	JMP cbEncCB3AVX512_exactfit
 cbEncCB3AVX512_interval:
 	VADDSD X11, X9, X5
 	VDIVSD X5, X4, X4
@@ -1869,7 +1925,8 @@ cbEncCB3AVX512_interval:
 	VMOVD X4, DX
 	VMOVD X5, CX
 	CMPW DX, CX
-	JNE cbEncCB3AVX512_bbail
+	JNE cbEncCB3AVX512_exactfit
+cbEncCB3AVX512_havefit:
 	VCVTPH2PS X4, X4
 	VXORPS X5, X5, X5
 	VUCOMISS X5, X4
@@ -1888,6 +1945,33 @@ cbEncCB3AVX512_interval:
 	MOVL BX, 584(DI)
 	MOVL $2, 588(DI)
 	JMP cbEncCB3AVX512_bnext2
+cbEncCB3AVX512_exactfit:
+	// The sums cannot decide the refit scale: sum Σx·L and ΣL·L in the
+	// reference's order (each product rounded, then added, value by value).
+	MOVQ BX, R11
+	SHLQ $6, R11
+	ADDQ DI, R11
+	VXORPS X8, X8, X8
+	VXORPS X9, X9, X9
+	XORQ CX, CX
+cbEncCB3AVX512_exloop:
+	MOVBLZX (R11)(CX*1), DX
+	VMOVSS 64(R8)(DX*4), X4
+	VMULSS (SI)(CX*4), X4, X5
+	VADDSS X5, X8, X8
+	VMULSS X4, X4, X5
+	VADDSS X5, X9, X9
+	INCQ CX
+	CMPQ CX, $64
+	JLT cbEncCB3AVX512_exloop
+	VXORPS X5, X5, X5
+	VUCOMISS X5, X9
+	JLS cbEncCB3AVX512_bkeep
+	VUCOMISS X5, X8
+	JLS cbEncCB3AVX512_bkeep
+	VDIVSS X9, X8, X4
+	VCVTPS2PH $0, X4, X4
+	JMP cbEncCB3AVX512_havefit
 cbEncCB3AVX512_bkeep:
 	MOVL BX, 584(DI)
 	MOVL $0, 588(DI)
@@ -2608,7 +2692,7 @@ cbEncCB3AVX2_refit:
 	VADDSD X10, X8, X4
 	VUCOMISD X5, X4
 	JLS cbEncCB3AVX2_bkeep
-	JMP cbEncCB3AVX2_bbail
+	JMP cbEncCB3AVX2_exactfit
 cbEncCB3AVX2_interval:
 	VADDSD X11, X9, X5
 	VDIVSD X5, X4, X4
@@ -2622,7 +2706,8 @@ cbEncCB3AVX2_interval:
 	VMOVD X4, DX
 	VMOVD X5, CX
 	CMPW DX, CX
-	JNE cbEncCB3AVX2_bbail
+	JNE cbEncCB3AVX2_exactfit
+cbEncCB3AVX2_havefit:
 	VCVTPH2PS X4, X4
 	VXORPS X5, X5, X5
 	VUCOMISS X5, X4
@@ -2641,6 +2726,33 @@ cbEncCB3AVX2_interval:
 	MOVL BX, 584(DI)
 	MOVL $2, 588(DI)
 	JMP cbEncCB3AVX2_bnext2
+cbEncCB3AVX2_exactfit:
+	// The sums cannot decide the refit scale: sum Σx·L and ΣL·L in the
+	// reference's order (each product rounded, then added, value by value).
+	MOVQ BX, R11
+	SHLQ $6, R11
+	ADDQ DI, R11
+	VXORPS X8, X8, X8
+	VXORPS X9, X9, X9
+	XORQ CX, CX
+cbEncCB3AVX2_exloop:
+	MOVBLZX (R11)(CX*1), DX
+	VMOVSS 64(R8)(DX*4), X4
+	VMULSS (SI)(CX*4), X4, X5
+	VADDSS X5, X8, X8
+	VMULSS X4, X4, X5
+	VADDSS X5, X9, X9
+	INCQ CX
+	CMPQ CX, $64
+	JLT cbEncCB3AVX2_exloop
+	VXORPS X5, X5, X5
+	VUCOMISS X5, X9
+	JLS cbEncCB3AVX2_bkeep
+	VUCOMISS X5, X8
+	JLS cbEncCB3AVX2_bkeep
+	VDIVSS X9, X8, X4
+	VCVTPS2PH $0, X4, X4
+	JMP cbEncCB3AVX2_havefit
 cbEncCB3AVX2_bkeep:
 	MOVL BX, 584(DI)
 	MOVL $0, 588(DI)
@@ -3126,7 +3238,7 @@ cbEncCB2AVX512_refit:
 	VADDSD X10, X8, X4
 	VUCOMISD X5, X4
 	JLS cbEncCB2AVX512_bkeep
-	JMP cbEncCB2AVX512_bbail
+	JMP cbEncCB2AVX512_exactfit
 cbEncCB2AVX512_interval:
 	VADDSD X11, X9, X5
 	VDIVSD X5, X4, X4
@@ -3140,7 +3252,8 @@ cbEncCB2AVX512_interval:
 	VMOVD X4, DX
 	VMOVD X5, CX
 	CMPW DX, CX
-	JNE cbEncCB2AVX512_bbail
+	JNE cbEncCB2AVX512_exactfit
+cbEncCB2AVX512_havefit:
 	VCVTPH2PS X4, X4
 	VXORPS X5, X5, X5
 	VUCOMISS X5, X4
@@ -3159,6 +3272,33 @@ cbEncCB2AVX512_interval:
 	MOVL BX, 584(DI)
 	MOVL $2, 588(DI)
 	JMP cbEncCB2AVX512_bnext2
+cbEncCB2AVX512_exactfit:
+	// The sums cannot decide the refit scale: sum Σx·L and ΣL·L in the
+	// reference's order (each product rounded, then added, value by value).
+	MOVQ BX, R11
+	SHLQ $6, R11
+	ADDQ DI, R11
+	VXORPS X8, X8, X8
+	VXORPS X9, X9, X9
+	XORQ CX, CX
+cbEncCB2AVX512_exloop:
+	MOVBLZX (R11)(CX*1), DX
+	VMOVSS 64(R8)(DX*4), X4
+	VMULSS (SI)(CX*4), X4, X5
+	VADDSS X5, X8, X8
+	VMULSS X4, X4, X5
+	VADDSS X5, X9, X9
+	INCQ CX
+	CMPQ CX, $32
+	JLT cbEncCB2AVX512_exloop
+	VXORPS X5, X5, X5
+	VUCOMISS X5, X9
+	JLS cbEncCB2AVX512_bkeep
+	VUCOMISS X5, X8
+	JLS cbEncCB2AVX512_bkeep
+	VDIVSS X9, X8, X4
+	VCVTPS2PH $0, X4, X4
+	JMP cbEncCB2AVX512_havefit
 cbEncCB2AVX512_bkeep:
 	MOVL BX, 584(DI)
 	MOVL $0, 588(DI)
@@ -3631,7 +3771,7 @@ cbEncCB2AVX2_refit:
 	VADDSD X10, X8, X4
 	VUCOMISD X5, X4
 	JLS cbEncCB2AVX2_bkeep
-	JMP cbEncCB2AVX2_bbail
+	JMP cbEncCB2AVX2_exactfit
 cbEncCB2AVX2_interval:
 	VADDSD X11, X9, X5
 	VDIVSD X5, X4, X4
@@ -3645,7 +3785,8 @@ cbEncCB2AVX2_interval:
 	VMOVD X4, DX
 	VMOVD X5, CX
 	CMPW DX, CX
-	JNE cbEncCB2AVX2_bbail
+	JNE cbEncCB2AVX2_exactfit
+cbEncCB2AVX2_havefit:
 	VCVTPH2PS X4, X4
 	VXORPS X5, X5, X5
 	VUCOMISS X5, X4
@@ -3664,6 +3805,33 @@ cbEncCB2AVX2_interval:
 	MOVL BX, 584(DI)
 	MOVL $2, 588(DI)
 	JMP cbEncCB2AVX2_bnext2
+cbEncCB2AVX2_exactfit:
+	// The sums cannot decide the refit scale: sum Σx·L and ΣL·L in the
+	// reference's order (each product rounded, then added, value by value).
+	MOVQ BX, R11
+	SHLQ $6, R11
+	ADDQ DI, R11
+	VXORPS X8, X8, X8
+	VXORPS X9, X9, X9
+	XORQ CX, CX
+cbEncCB2AVX2_exloop:
+	MOVBLZX (R11)(CX*1), DX
+	VMOVSS 64(R8)(DX*4), X4
+	VMULSS (SI)(CX*4), X4, X5
+	VADDSS X5, X8, X8
+	VMULSS X4, X4, X5
+	VADDSS X5, X9, X9
+	INCQ CX
+	CMPQ CX, $32
+	JLT cbEncCB2AVX2_exloop
+	VXORPS X5, X5, X5
+	VUCOMISS X5, X9
+	JLS cbEncCB2AVX2_bkeep
+	VUCOMISS X5, X8
+	JLS cbEncCB2AVX2_bkeep
+	VDIVSS X9, X8, X4
+	VCVTPS2PH $0, X4, X4
+	JMP cbEncCB2AVX2_havefit
 cbEncCB2AVX2_bkeep:
 	MOVL BX, 584(DI)
 	MOVL $0, 588(DI)
