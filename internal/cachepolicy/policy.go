@@ -88,7 +88,7 @@ const Auto = "auto"
 // the commands turn on with it) it holds 5.69 bits per cached value at the
 // end, key-channel means included, at KLD 9.0e-5 on kvtest-27m and 7.4e-5
 // on kvtest-qwen3-14m: under llama.cpp q8_0's 1.1e-4 on both. The earlier
-// preset (warm 448, cb4 for K and V: 5.39 bits) measured 9.2e-5 and 1.49e-4.
+// preset (warm 448, cb4 for K and V: 5.385 bits) measured 9.2e-5 and 1.49e-4.
 func AutoPolicy() Policy {
 	return Policy{
 		LadderK: []tensor.Type{tensor.F16, tensor.Q8_0, tensor.Q5_0},
