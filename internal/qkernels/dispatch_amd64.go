@@ -453,7 +453,7 @@ func gemmPackedFast(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx i
 	legacy := isLegacy(t)
 	if laneTypes[t] {
 		switch {
-		case nTok <= maxLaneTok || laneGemm[t]:
+		case nTok <= maxLaneTok || nTok <= laneSmallBatch || laneGemm[t]:
 			if ks, ok := lanes512More[t]; ok {
 				gemvLanesWith(&ks, t, m, nTok, k, w, x, ldx, y, ldy)
 			} else {

@@ -184,6 +184,13 @@ func laneQ6_K(rec []byte, r int, blk []byte, pack bool) {
 	copy(rec[3328+2*r:3330+2*r], blk[208:210])
 }
 
+// laneSmallBatch is the most tokens for which the AVX-512 path runs every
+// lane type's kernels in tiles (gemmLanes) whatever laneGemm says: a small
+// batch (a speculative verification pass, a prompt's short last
+// micro-batch) cannot repay copying every row back for the GEMM.
+// BenchmarkLanesPrefill (8–64 tokens) measures it.
+var laneSmallBatch = 64
+
 // unpackLanes copies rows [r0, r0+m) (r0 a multiple of 16) of the lane
 // packed matrix p back to the file's row-major rows (t.RowSize(k) bytes
 // apart) in dst.

@@ -88,33 +88,37 @@ func BenchmarkPrepLanes(b *testing.B) {
 //
 //	go test -run '^$' -bench LanesPrefill ./internal/qkernels
 func BenchmarkLanesPrefill(b *testing.B) {
-	const M, K, N = 2048, 2048, 128
+	const M, K = 2048, 2048
 	defer func(v map[tensor.Type]bool) { laneGemm = v }(laneGemm)
-	for _, ty := range []tensor.Type{tensor.Q4_K, tensor.Q6_K, tensor.Q8_0} {
-		r := rand.New(rand.NewPCG(1, 2))
-		rs := ty.RowSize(K)
-		vt := ty.VecDotType()
-		x := randMatrix(r, vt, N, K, vt.RowSize(K), false, 1)
-		w := randMatrix(r, ty, M, K, rs, true, 1)
-		p := make([]byte, PackedSize(ty, M, K))
-		Pack(ty, p, w, rs, M, K)
-		y := make([]float32, N*M)
-		for _, tile := range []int{64, 256} {
-			for _, mode := range []string{"unpack", "lanes"} {
-				b.Run(ty.String()+"/tile"+strconv.Itoa(tile)+"/"+mode, func(b *testing.B) {
-					laneGemm = map[tensor.Type]bool{ty: mode == "lanes"}
-					runtime.LockOSThread()
-					defer runtime.UnlockOSThread()
-					t0 := threadCPU()
-					n := 0
-					for b.Loop() {
-						for r0 := 0; r0 < M; r0 += tile {
-							GemmPacked(ty, r0, tile, N, K, p, x, vt.RowSize(K), y[r0:], M)
+	defer func(v int) { laneSmallBatch = v }(laneSmallBatch)
+	laneSmallBatch = 0
+	for _, N := range []int{8, 16, 32, 64, 128} {
+		for _, ty := range []tensor.Type{tensor.Q4_K, tensor.Q6_K, tensor.Q8_0} {
+			r := rand.New(rand.NewPCG(1, 2))
+			rs := ty.RowSize(K)
+			vt := ty.VecDotType()
+			x := randMatrix(r, vt, N, K, vt.RowSize(K), false, 1)
+			w := randMatrix(r, ty, M, K, rs, true, 1)
+			p := make([]byte, PackedSize(ty, M, K))
+			Pack(ty, p, w, rs, M, K)
+			y := make([]float32, N*M)
+			for _, tile := range []int{64, 1024} {
+				for _, mode := range []string{"unpack", "lanes"} {
+					b.Run("tok"+strconv.Itoa(N)+"/"+ty.String()+"/tile"+strconv.Itoa(tile)+"/"+mode, func(b *testing.B) {
+						laneGemm = map[tensor.Type]bool{ty: mode == "lanes"}
+						runtime.LockOSThread()
+						defer runtime.UnlockOSThread()
+						t0 := threadCPU()
+						n := 0
+						for b.Loop() {
+							for r0 := 0; r0 < M; r0 += tile {
+								GemmPacked(ty, r0, tile, N, K, p, x, vt.RowSize(K), y[r0:], M)
+							}
+							n++
 						}
-						n++
-					}
-					b.ReportMetric(float64(n*N*M*rs)/float64(threadCPU()-t0), "tokGB/cpu-s")
-				})
+						b.ReportMetric(float64(n*N*M*rs)/float64(threadCPU()-t0), "tokGB/cpu-s")
+					})
+				}
 			}
 		}
 	}

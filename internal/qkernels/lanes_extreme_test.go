@@ -101,9 +101,10 @@ func TestLanesExtremes(t *testing.T) {
 }
 
 // TestLanesTiles checks GemmPacked of the lane types where a prefill runs
-// several tiles of rows and token chunks (more than 64 rows, 6 and 11
-// tokens, a partial last group), at every level, bit for bit as
-// tensor.VecDot.
+// several tiles of rows and token chunks (more than 64 rows, 6, 11 and
+// laneSmallBatch+6 tokens — the last past the small-batch lane path, so
+// the types without laneGemm copy back for the GEMM — a partial last
+// group), at every level, bit for bit as tensor.VecDot.
 func TestLanesTiles(t *testing.T) {
 	forLaneLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(23, 24))
@@ -115,7 +116,7 @@ func TestLanesTiles(t *testing.T) {
 			w := randMatrix(r, ty, M, k, rw, true, 0)
 			p := make([]byte, PackedSize(ty, M, k))
 			Pack(ty, p, w, rw, M, k)
-			for _, nTok := range []int{6, 11} {
+			for _, nTok := range []int{6, 11, laneSmallBatch + 6} {
 				x := randMatrix(r, vt, nTok, k, rx, false, 1)
 				for _, rr := range [][2]int{{0, M}, {16, 133}, {80, 70}} {
 					r0, m := rr[0], rr[1]
