@@ -21,6 +21,12 @@ func supportedWeight(t tensor.Type) bool { return t.Allows(tensor.Weight) }
 // (measured 8-25% faster decode than 16-row tiles on kvtest-27m).
 const prefillTileRows = 64
 
+// lanesTileRows is the fewest rows one work item covers when the row-lane
+// kernels read packed weights in place for more than 4 tokens
+// (ops.LanesInPlace): their per-call activation preparation (a copy of
+// every token's activations) is then repaid over 1024 rows, not 64.
+const lanesTileRows = 1024
+
 // mmJob is one matrix product y = W·x over a batch: x holds n rows of
 // W.In f32 values, y receives n rows of ldy values (W.Out of them used,
 // starting at column 0).
@@ -105,12 +111,19 @@ func (mm *matmuls) run() {
 	mm.rows = mm.rows[:0]
 	mm.total = 0
 	for i := range mm.jobs {
+		j := &mm.jobs[i]
 		rows := prefillTileRows
-		if mm.jobs[i].n <= 4 {
+		th := mm.pool.Threads()
+		switch {
+		case j.n <= 4:
 			// Decoding is memory-bound: give each thread one contiguous
 			// share of the matrix to stream.
-			th := mm.pool.Threads()
-			rows = ((mm.jobs[i].w.Out+th-1)/th + 15) / 16 * 16
+			rows = ((j.w.Out+th-1)/th + 15) / 16 * 16
+		case j.w.Packed != nil && ops.LanesInPlace(j.w.Type, j.n):
+			// The row-lane kernels tile for L2 themselves, but prepare
+			// every token's activations per call: long runs of rows, four
+			// per thread (so a slow thread is helped).
+			rows = max(lanesTileRows, ((j.w.Out+4*th-1)/(4*th)+15)/16*16)
 		}
 		mm.tiles = append(mm.tiles, mm.total)
 		mm.rows = append(mm.rows, rows)

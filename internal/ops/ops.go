@@ -163,6 +163,14 @@ func Pack(t tensor.Type, dst, w []byte, ldw, m, k int) {
 	qkernels.Pack(t, dst, w, ldw, m, k)
 }
 
+// LanesInPlace reports whether GemmPacked on a packed matrix of type t
+// for nTok tokens runs kernels that read the packed rows in place with the
+// activations prepared once per call (qkernels.LanesInPlace): such calls
+// cost a fixed preparation each, so they want long runs of rows.
+func LanesInPlace(t tensor.Type, nTok int) bool {
+	return t.Family() == tensor.BlockKernels && qkernels.LanesInPlace(t, nTok)
+}
+
 // GemmPacked is Gemm for rows [r0, r0+m) (r0 a multiple of 16) of a matrix
 // packed by Pack, bit-identical to Gemm on the row-major matrix
 // (kernels.GemmPacked, qkernels.GemmPacked; float activations contiguous,

@@ -37,3 +37,7 @@ func PackFast() bool { return false }
 // PackFastFor reports whether packed weights of type t are read in place
 // here: never off amd64.
 func PackFastFor(t tensor.Type) bool { return false }
+
+// LanesInPlace reports whether GemmPacked runs row-lane kernels in place:
+// never off amd64.
+func LanesInPlace(t tensor.Type, nTok int) bool { return false }

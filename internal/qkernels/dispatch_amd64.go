@@ -453,7 +453,7 @@ func gemmPackedFast(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx i
 	legacy := isLegacy(t)
 	if laneTypes[t] {
 		switch {
-		case nTok <= maxLaneTok || nTok <= laneSmallBatch || laneGemm[t]:
+		case LanesInPlace(t, nTok):
 			if ks, ok := lanes512More[t]; ok {
 				gemvLanesWith(&ks, t, m, nTok, k, w, x, ldx, y, ldy)
 			} else {
@@ -487,6 +487,17 @@ func gemmPackedFast(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, ldx i
 		gemmK512p(t, m, nTok, k, w, rowB, true, x, ldx, y, ldy)
 	}
 	return true
+}
+
+// LanesInPlace reports whether GemmPacked on weights of type t for nTok
+// tokens runs the row-lane kernels over the packed rows in place, the
+// activations prepared once per call: such calls want many rows each
+// (the model's tiling), where the copy-back GEMM wants short tiles.
+func LanesInPlace(t tensor.Type, nTok int) bool {
+	if level() != cpu.AVX512 {
+		return laneFast(t)
+	}
+	return laneTypes[t] && (nTok <= maxLaneTok || nTok <= laneSmallBatch || laneGemm[t])
 }
 
 // PackFast reports whether packed weights (Pack) are read in place here:
