@@ -5,8 +5,10 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 )
 
@@ -337,7 +339,12 @@ func (g *gen) q6_K(T int) {
 	g.epilogue(T, accs, loop)
 }
 
+// outDir is where the generated files are written (-o; the tests that
+// check the committed assembly write to a temporary directory).
+var outDir = flag.String("o", ".", "directory to write the generated files into")
+
 func main() {
+	flag.Parse()
 	if v := os.Getenv("GENLANES_PREFETCH"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -362,7 +369,7 @@ func main() {
 	for T := 1; T <= 4; T++ {
 		g.q6_K(T)
 	}
-	if err := os.WriteFile("lanes_amd64.s", g.b.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(*outDir, "lanes_amd64.s"), g.b.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
