@@ -200,14 +200,7 @@ func (g *gen) emit(k kernel, T int) {
 		g.label(pfx + "_done")
 	}
 	g.label(k.name + "_next")
-	for t := 0; t < T; t++ {
-		g.i("ADDQ $64, %d(R14)", aY+8*t)
-	}
-	g.i("ADDQ %d(R14), BX", aGStr)
-	g.i("DECQ AX")
-	g.i("JNZ %s", loop)
-	g.i("VZEROUPPER")
-	g.i("RET")
+	g.nextGroup(T, loop)
 }
 
 // q8_0 is the Q8_0 kernel for T tokens. Weights u = w+128 (0..255) are
@@ -398,9 +391,10 @@ func q6_K(T int, vnni bool) kernel {
 						k := 8*h2 + 2*c + jh
 						for jj := 0; jj < 4; jj++ {
 							j := 4*jh + jj
-							l1 := 64*(16*h2+j) + 32*h
-							l2 := 64*(16*h2+8+j) + 32*h
-							qh := 2048 + 64*(8*h2+j) + 32*h
+							st := 192 * (8*h2 + j) // the step record: L1, L2, qh
+							l1 := st + 32*h
+							l2 := st + 64 + 32*h
+							qh := st + 128 + 32*h
 							d := v[jj]
 							switch c {
 							case 0:
@@ -688,11 +682,24 @@ func (g *gen) q5_K512(T int) {
 	for t := 0; t < T; t++ {
 		g.i("MOVQ %d(R14), R12", aY+8*t)
 		g.i("VMOVUPS %s, K1, (R12)", accs[t])
-		g.i("ADDQ $64, %d(R14)", aY+8*t)
 	}
+	g.nextGroup(T, loop)
+}
+
+// nextGroup moves to the next group of 16 rows, or returns after the last.
+// The output pointers in the argument block advance only when a group
+// follows: one past the last group's outputs may be past the end of y's
+// allocation, and the block is on the caller's stack, which the garbage
+// collector scans (a pointer to a free object is fatal).
+func (g *gen) nextGroup(T int, loop string) {
 	g.i("ADDQ %d(R14), BX", aGStr)
 	g.i("DECQ AX")
-	g.i("JNZ %s", loop)
+	g.i("JZ %s_ret", loop)
+	for t := 0; t < T; t++ {
+		g.i("ADDQ $64, %d(R14)", aY+8*t)
+	}
+	g.i("JMP %s", loop)
+	g.label(loop + "_ret")
 	g.i("VZEROUPPER")
 	g.i("RET")
 }
