@@ -193,7 +193,10 @@ func (g *gen) dot4AVX512(e elem) {
 // FMA latency and the matrix is read as one sequential stream.
 func (g *gen) dot16PAVX512(e elem) {
 	name := "dot16P" + e.name + "AVX512"
-	pf := 0 // prefetch distance in bytes (GEN_PREFETCH, for measuring)
+	// Prefetch distance in bytes (GEN_PREFETCH overrides, for measuring; 0:
+	// none): 4 KB ahead keeps a single thread streaming from DRAM
+	// (qkernels' BenchmarkMatVecStream/f16; BENCHMARKS.md).
+	pf := 4096
 	if v, err := strconv.Atoi(os.Getenv("GEN_PREFETCH")); err == nil {
 		pf = v
 	}

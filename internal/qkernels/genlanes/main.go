@@ -16,7 +16,10 @@ type gen struct{ b bytes.Buffer }
 
 // prefetch is how far ahead (bytes) the K-quant kernels prefetch their
 // weight stream, 0 for none (GENLANES_PREFETCH overrides, for measuring).
-var prefetch = 0
+// 2048 bytes (32 lines, under one Q4_K super-block record ahead) helps the
+// hardware prefetcher keep a single thread streaming from DRAM
+// (BenchmarkMatVecStream; BENCHMARKS.md).
+var prefetch = 2048
 
 // pf prefetches the line at off(SI) + prefetch.
 func (g *gen) pf(off int) {
