@@ -48,12 +48,15 @@ import (
 // acc = acc + (dw·dx)·float32(isum), acc = acc − (dminw·dx)·float32(imin).
 
 // Q6_K, per group of 16 rows, for super-block s, a record of 3360 bytes
-// (16·210: no extra bytes) at s·3360: for half h < 2 and dword j < 8 the
-// 16 rows' ql[64h+4j..+4] at 64(16h+j), ql[64h+32+4j..+4] at 64(16h+8+j),
-// qh[32h+4j..+4] at 2048 + 64(8h+j); the int8 scales at 3072 + 16k + r; d
-// at 3328 + 2r. Prepared activations: 328 bytes per super-block (dx, the
-// 16 values −32·bsums[k] as int32, padding, the quants); isum =
-// Σ sc_k·(−32·bsums_k + Σ q·x) exactly, acc = acc + (dw·dx)·float32(isum).
+// (16·210: no extra bytes) at s·3360. What one kernel step reads is
+// contiguous, so the weights are one linear stream: for half h < 2 and
+// dword j < 8, the step record at 192(8h+j) holds the 16 rows'
+// ql[64h+4j..+4] at +0 ("L1"), ql[64h+32+4j..+4] at +64 ("L2") and
+// qh[32h+4j..+4] at +128 (row r's dword at +4r of each); the int8 scales
+// at 3072 + 16k + r; d at 3328 + 2r. Prepared activations: 328 bytes per
+// super-block (dx, the 16 values −32·bsums[k] as int32, padding, the
+// quants); isum = Σ sc_k·(−32·bsums_k + Σ q·x) exactly,
+// acc = acc + (dw·dx)·float32(isum).
 
 // Q5_K: see lanes_q5k.go.
 
@@ -166,18 +169,25 @@ func scatterDwords(dst, src []byte, n, stride int, x uint32) {
 // laneQ6_K copies row r's Q6_K block blk into the group record rec
 // (pack) or back (!pack).
 func laneQ6_K(rec []byte, r int, blk []byte, pack bool) {
-	// ql: L1 and L2 of half h are 16 consecutive vectors, as ql[64h:64h+64].
+	// Step record i = 8h+j at 192i: ql dword 16h+j (L1) at +0, ql dword
+	// 16h+8+j (L2) at +64, qh dword i at +128.
 	if !pack {
-		gatherDwords(blk[0:128], rec[4*r:], 32, 64, 0)
-		gatherDwords(blk[128:192], rec[2048+4*r:], 16, 64, 0)
+		for h := 0; h < 2; h++ {
+			gatherDwords(blk[64*h:64*h+32], rec[1536*h+4*r:], 8, 192, 0)
+			gatherDwords(blk[64*h+32:64*h+64], rec[1536*h+64+4*r:], 8, 192, 0)
+		}
+		gatherDwords(blk[128:192], rec[128+4*r:], 16, 192, 0)
 		for k := 0; k < 16; k++ {
 			blk[192+k] = rec[3072+16*k+r]
 		}
 		copy(blk[208:210], rec[3328+2*r:])
 		return
 	}
-	scatterDwords(rec[4*r:], blk[0:128], 32, 64, 0)
-	scatterDwords(rec[2048+4*r:], blk[128:192], 16, 64, 0)
+	for h := 0; h < 2; h++ {
+		scatterDwords(rec[1536*h+4*r:], blk[64*h:64*h+32], 8, 192, 0)
+		scatterDwords(rec[1536*h+64+4*r:], blk[64*h+32:64*h+64], 8, 192, 0)
+	}
+	scatterDwords(rec[128+4*r:], blk[128:192], 16, 192, 0)
 	for k := 0; k < 16; k++ {
 		rec[3072+16*k+r] = blk[192+k]
 	}

@@ -1,6 +1,7 @@
 package qkernels
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -74,6 +75,15 @@ func TestGemmPacked(t *testing.T) {
 					for i, b := range tail[5*rowB:] {
 						if b != pad[i] {
 							t.Fatalf("%s k=%d: padding byte %d is %#x", ty, k, i, b)
+						}
+					}
+					// The copy back gives the file's rows (the prefill GEMM's input).
+					back := make([]byte, 48*rowB)
+					unpackPacked(ty, k, p, 0, 48, back)
+					back = append(back, tail[:5*rowB]...)
+					for i := 0; i < M; i++ {
+						if !bytes.Equal(back[i*rowB:(i+1)*rowB], w[i*ldw:i*ldw+rowB]) {
+							t.Fatalf("%s k=%d: row %d copied back differs from the packed row", ty, k, i)
 						}
 					}
 				}

@@ -5,8 +5,10 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 )
 
@@ -14,7 +16,10 @@ type gen struct{ b bytes.Buffer }
 
 // prefetch is how far ahead (bytes) the K-quant kernels prefetch their
 // weight stream, 0 for none (GENLANES_PREFETCH overrides, for measuring).
-var prefetch = 0
+// 2048 bytes (32 lines, under one Q4_K super-block record ahead) helps the
+// hardware prefetcher keep a single thread streaming from DRAM
+// (BenchmarkMatVecStream; BENCHMARKS.md).
+var prefetch = 2048
 
 // pf prefetches the line at off(SI) + prefetch.
 func (g *gen) pf(off int) {
@@ -63,11 +68,24 @@ func (g *gen) epilogue(T int, accs []string, loop string) {
 	for t := 0; t < T; t++ {
 		g.i("MOVQ %d(R14), R12", aY+8*t)
 		g.i("VMOVUPS %s, K1, (R12)", accs[t])
-		g.i("ADDQ $64, %d(R14)", aY+8*t)
 	}
+	g.nextGroup(T, loop)
+}
+
+// nextGroup moves to the next group of 16 rows, or returns after the last.
+// The output pointers in the argument block advance only when a group
+// follows: one past the last group's outputs may be past the end of y's
+// allocation, and the block is on the caller's stack, which the garbage
+// collector scans (a pointer to a free object is fatal).
+func (g *gen) nextGroup(T int, loop string) {
 	g.i("ADDQ %d(R14), BX", aGStr)
 	g.i("DECQ AX")
-	g.i("JNZ %s", loop)
+	g.i("JZ %s_ret", loop)
+	for t := 0; t < T; t++ {
+		g.i("ADDQ $64, %d(R14)", aY+8*t)
+	}
+	g.i("JMP %s", loop)
+	g.label(loop + "_ret")
 	g.i("VZEROUPPER")
 	g.i("RET")
 }
@@ -239,11 +257,13 @@ const (
 
 // q6_K writes the Q6_K kernel for T tokens. Per group of 16 rows and
 // super-block s, a record of 3360 bytes (16·210) at s·3360: for half h and
-// dword j (l = 4j..4j+3), the 16 rows' ql[64h+4j..] at 64·(16h+j) ("L1":
-// low nibbles values 128h+l, high nibbles 128h+64+l), ql[64h+32+4j..] at
-// 64·(16h+8+j) ("L2": values 128h+32+l and 128h+96+l), qh[32h+4j..] at
-// 2048 + 64·(8h+j) (2 high bits of each of the four), then the 16 int8
-// scales (3072 + 16k + r) and the 16 binary16 d (3328 + 2r). Per token and
+// dword j (l = 4j..4j+3) the step record at 192·(8h+j), so that the three
+// vectors one step loads are adjacent and the weights one linear stream:
+// the 16 rows' ql[64h+4j..] at +0 ("L1": low nibbles values 128h+l, high
+// nibbles 128h+64+l), ql[64h+32+4j..] at +64 ("L2": values 128h+32+l and
+// 128h+96+l), qh[32h+4j..] at +128 (2 high bits of each of the four); then
+// the 16 int8 scales (3072 + 16k + r) and the 16 binary16 d (3328 + 2r).
+// Per token and
 // super-block the prepared activations are 328 bytes: dx (float32), the
 // 16 values −32·bsums[k] (int32), 4 bytes of padding, the 256 quants.
 // As tensor.VecDot: isum = Σ_k sc_k·Σ (q−32)·x; acc = acc + (dw·dx)·float32(isum).
@@ -281,12 +301,13 @@ func (g *gen) q6_K(T int) {
 				}
 			}
 			for j := 4 * jh; j < 4*jh+4; j++ {
-				g.i("VMOVDQU64 %d(SI), Z24", 64*(16*h+j))
-				g.i("VMOVDQU64 %d(SI), Z25", 64*(16*h+8+j))
-				g.i("VMOVDQU64 %d(SI), Z26", 2048+64*(8*h+j))
-				g.pf(64 * (16*h + j))
-				g.pf(64 * (16*h + 8 + j))
-				g.pf(2048 + 64*(8*h+j))
+				st := 192 * (8*h + j) // the step record: L1, L2, qh
+				g.i("VMOVDQU64 %d(SI), Z24", st)
+				g.i("VMOVDQU64 %d(SI), Z25", st+64)
+				g.i("VMOVDQU64 %d(SI), Z26", st+128)
+				g.pf(st)
+				g.pf(st + 64)
+				g.pf(st + 128)
 				for c := 0; c < 4; c++ {
 					// v_c in Z28: (lo nibble source & 0x0f) | (qh's 2 bits at bits 4-5),
 					// the bit moves by GF2P8AFFINEQB (matrices in gfq6<>).
@@ -337,7 +358,12 @@ func (g *gen) q6_K(T int) {
 	g.epilogue(T, accs, loop)
 }
 
+// outDir is where the generated files are written (-o; the tests that
+// check the committed assembly write to a temporary directory).
+var outDir = flag.String("o", ".", "directory to write the generated files into")
+
 func main() {
+	flag.Parse()
 	if v := os.Getenv("GENLANES_PREFETCH"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -362,7 +388,7 @@ func main() {
 	for T := 1; T <= 4; T++ {
 		g.q6_K(T)
 	}
-	if err := os.WriteFile("lanes_amd64.s", g.b.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(*outDir, "lanes_amd64.s"), g.b.Bytes(), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
