@@ -83,7 +83,7 @@ func cmdPerplexity(args []string) error {
 		return fmt.Errorf("--span needs --policy (one growing context per chunk)")
 	}
 	if pol != nil {
-		if err := pol.Validate(e.Model.HeadDim, e.Model.HeadDimV); err != nil {
+		if err := pol.Validate(e.Model.NLayer, e.Model.HeadDim, e.Model.HeadDimV); err != nil {
 			return err
 		}
 	}
