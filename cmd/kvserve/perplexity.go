@@ -84,7 +84,7 @@ func cmdPerplexity(args []string) error {
 	}
 	if pol != nil {
 		if err := pol.Validate(e.Model.NLayer, e.Model.HeadDim, e.Model.HeadDimV); err != nil {
-			return err
+			return cachepolicy.FlagError(err)
 		}
 	}
 	o := perplexity.Options{Ctx: ctx, Chunks: chunks, BOS: e.BOS(), TopK: topK, Progress: os.Stderr, ScoreAll: growing, Vocab: e.Model.NVocab}

@@ -447,6 +447,10 @@ func (f *Flags) Policy() (*Policy, error) {
 	return &p, nil
 }
 
+// FlagError renames a field error's field to its flag (for errors of a
+// policy built from flags, e.g. Validate's).
+func FlagError(err error) error { return flagError(err) }
+
 // flagError renames a field error's field to its flag.
 func flagError(err error) error {
 	var fe *FieldError
