@@ -18,6 +18,11 @@ import (
 // ladder (age, budget), admission, disk-tier loads and the usage and
 // metrics reports read a layer's ladder through Policy.Ladder.
 
+// maxColdLayer bounds the layer numbers a spec may name before the model
+// is known (Validate checks them against it), so a spec cannot build a
+// huge map.
+const maxColdLayer = 4096
+
 // ColdLayers maps a layer to its coldest type (layers not named keep the
 // ladder's bottom).
 type ColdLayers map[int]tensor.Type
@@ -56,8 +61,8 @@ func ParseColdLayers(s string) (ColdLayers, error) {
 		if a < 0 || b < a {
 			return nil, fmt.Errorf("%q: bad layer range %q (want L or A-B with 0 <= A <= B)", item, strings.TrimSpace(rng))
 		}
-		if b-a > 1<<16 {
-			return nil, fmt.Errorf("%q: layer range %q is too long", item, strings.TrimSpace(rng))
+		if b >= maxColdLayer {
+			return nil, fmt.Errorf("%q: layer %d is beyond any model (at most %d layers)", item, b, maxColdLayer)
 		}
 		for l := a; l <= b; l++ {
 			if _, dup := out[l]; dup {
