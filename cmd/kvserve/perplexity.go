@@ -83,8 +83,8 @@ func cmdPerplexity(args []string) error {
 		return fmt.Errorf("--span needs --policy (one growing context per chunk)")
 	}
 	if pol != nil {
-		if err := pol.Validate(e.Model.HeadDim, e.Model.HeadDimV); err != nil {
-			return err
+		if err := pol.Validate(e.Model.NLayer, e.Model.HeadDim, e.Model.HeadDimV); err != nil {
+			return cachepolicy.FlagError(err)
 		}
 	}
 	o := perplexity.Options{Ctx: ctx, Chunks: chunks, BOS: e.BOS(), TopK: topK, Progress: os.Stderr, ScoreAll: growing, Vocab: e.Model.NVocab}

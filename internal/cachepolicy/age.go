@@ -9,13 +9,14 @@ import (
 // Hot tokens or of the first Sink tokens stay at tier 0 of the ladder; an
 // older page is at tier 1 + (age-Hot)/Warm (capped at the ladder's end),
 // age being that of its newest token; Warm 0 sends every page older than
-// Hot to the bottom.
+// Hot to the bottom. Each layer walks its own ladder (Policy.Ladder: its
+// cold type, when it has one, is its bottom).
 type ageRule struct{ p *Policy }
 
 func (ageRule) Name() string { return "age" }
 
 func (r ageRule) Target(pg *Page) (tensor.Type, bool) {
-	ladder := r.p.ladder(pg.V)
+	ladder := r.p.Ladder(pg.Layer, pg.V)
 	if len(ladder) == 0 || pg.First() < r.p.Sink {
 		return 0, false
 	}

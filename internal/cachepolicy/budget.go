@@ -12,7 +12,8 @@ var ErrBudget = errors.New("cache budget exhausted")
 // pages: it demotes pages one ladder step at a time — sequences least
 // recently used first, oldest pages first, V before K (keys are more
 // sensitive), sink pages last — until the bytes fit, on the cache as the
-// page rules' steps leave it.
+// page rules' steps leave it. Each layer steps down its own ladder
+// (per-layer cold types end it).
 type budgetRule struct{ p *Policy }
 
 func (budgetRule) Name() string { return "budget" }
@@ -40,7 +41,7 @@ func (r budgetRule) Room(sm *sim, in *Input) error {
 							if !ok {
 								break
 							}
-							next, ok := nextDown(p.ladder(side), cur)
+							next, ok := nextDown(p.Ladder(l, side), cur)
 							if !ok {
 								break
 							}

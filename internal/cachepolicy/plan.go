@@ -147,9 +147,9 @@ func (p *Policy) Plan(c *kvcache.Cache, in Input) (*Plan, error) {
 // roles is written in: the ladder's tier 0 (else the layer's type),
 // lowered by every page rule that asks for less.
 func (p *Policy) writes(cfg kvcache.Config, rules []PageRule, sq *Seq, v bool, roles kvcache.RoleSet) []tensor.Type {
-	ladder := p.ladder(v)
 	w := make([]tensor.Type, cfg.Layers)
 	for l := range w {
+		ladder := p.Ladder(l, v)
 		w[l] = cfg.TypeK[l]
 		if v {
 			w[l] = cfg.TypeV[l]

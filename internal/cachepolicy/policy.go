@@ -52,6 +52,10 @@ type Policy struct {
 	// Roles are the rules by the role of a page's tokens, indexed by
 	// kvcache.Role (prompt, generated, reasoning); a zero RoleRule is none.
 	Roles [kvcache.NumRoles]RoleRule
+	// ColdK, ColdV give layers their own coldest type, replacing the
+	// bottom of the ladder for those layers (nil: the ladder's bottom for
+	// every layer); see Ladder.
+	ColdK, ColdV ColdLayers
 }
 
 // Enabled reports whether any rule is on.
@@ -104,10 +108,11 @@ func DefaultLadders() (k, v []tensor.Type) {
 		[]tensor.Type{tensor.F16, tensor.Q8_0, tensor.Q4_0}
 }
 
-// Validate checks the policy against a cache's head dimensions: ladders
-// and length rules step down in precision (never back up), lengths
-// increase, counts are not negative. Its errors name the field.
-func (p *Policy) Validate(headDimK, headDimV int) error {
+// Validate checks the policy against a model's layer count and head
+// dimensions: ladders and length rules step down in precision (never back
+// up), lengths increase, counts are not negative, per-layer cold types
+// name existing layers. Its errors name the field.
+func (p *Policy) Validate(layers, headDimK, headDimV int) error {
 	for _, f := range []struct {
 		name string
 		v    int64
@@ -158,7 +163,7 @@ func (p *Policy) Validate(headDimK, headDimV int) error {
 	if p.Budget > 0 && (len(p.LadderK) < 1 || len(p.LadderV) < 1) {
 		return errors.New("a budget needs ladders to demote along")
 	}
-	return nil
+	return p.validateCold(layers, headDimK, headDimV)
 }
 
 func pageRef(seq, l int, v bool, i int) kvcache.PageRef {
@@ -176,18 +181,54 @@ func nextDown(ladder []tensor.Type, t tensor.Type) (tensor.Type, bool) {
 }
 
 // MinBytes is the least a sequence of n tokens can take under the policy:
-// every page at the bottom of its ladder.
+// every page at the bottom of its layer's ladder (per-layer cold types
+// included; a side without a ladder at the layer's own type).
 func (p *Policy) MinBytes(c *kvcache.Cache, n int) int64 {
 	cfg := c.Config()
-	lk, lv := cfg.TypeK[0], cfg.TypeV[0]
-	if len(p.LadderK) > 0 {
-		lk = p.LadderK[len(p.LadderK)-1]
-	}
-	if len(p.LadderV) > 0 {
-		lv = p.LadderV[len(p.LadderV)-1]
-	}
 	pages := int64((n + cfg.PageTokens - 1) / cfg.PageTokens)
-	return pages * int64(cfg.Layers) * int64(cfg.PageBytes(lk, false)+cfg.PageBytes(lv, true))
+	return pages * p.BottomPageBytes(cfg)
+}
+
+// BottomPageBytes is what one page of every layer, K and V, costs with
+// each layer at the bottom of its ladders (per-layer cold types included;
+// a side without a ladder at the layer's configured type). Recurrent
+// layers hold no pages and count nothing.
+func (p *Policy) BottomPageBytes(cfg kvcache.Config) int64 {
+	var b int64
+	for l := 0; l < cfg.Layers; l++ {
+		if l < len(cfg.Recurrent) && cfg.Recurrent[l] {
+			continue
+		}
+		lk, lv := cfg.TypeK[l], cfg.TypeV[l]
+		if t, ok := p.Bottom(l, false); ok {
+			lk = t
+		}
+		if t, ok := p.Bottom(l, true); ok {
+			lv = t
+		}
+		b += int64(cfg.PageBytes(lk, false) + cfg.PageBytes(lv, true))
+	}
+	return b
+}
+
+// TopPageBytes is what one page of every layer, K and V, costs at the
+// ladders' tier 0 (the write types; recurrent layers count nothing).
+func (p *Policy) TopPageBytes(cfg kvcache.Config) int64 {
+	var b int64
+	for l := 0; l < cfg.Layers; l++ {
+		if l < len(cfg.Recurrent) && cfg.Recurrent[l] {
+			continue
+		}
+		lk, lv := cfg.TypeK[l], cfg.TypeV[l]
+		if lad := p.Ladder(l, false); len(lad) > 0 {
+			lk = lad[0]
+		}
+		if lad := p.Ladder(l, true); len(lad) > 0 {
+			lv = lad[0]
+		}
+		b += int64(cfg.PageBytes(lk, false) + cfg.PageBytes(lv, true))
+	}
+	return b
 }
 
 // PageBytes is what one new page (K and V, all layers) of seq costs at its

@@ -60,7 +60,7 @@ func TestMultistageByAge(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	k, v := DefaultLadders()
 	p := &Policy{LadderK: k, LadderV: v, Hot: 128, Warm: 256, Sink: 4}
-	if err := p.Validate(64, 64); err != nil {
+	if err := p.Validate(8, 64, 64); err != nil {
 		t.Fatal(err)
 	}
 	c := newCache(t, 1, 2048, 64)
@@ -112,7 +112,7 @@ func TestStepDownByLength(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &Policy{LengthK: steps, LengthV: steps}
-	if err := p.Validate(64, 64); err != nil {
+	if err := p.Validate(8, 64, 64); err != nil {
 		t.Fatal(err)
 	}
 	c := newCache(t, 1, 1024, 64)
@@ -206,7 +206,7 @@ func TestParse(t *testing.T) {
 		t.Error("length without type accepted")
 	}
 	p := &Policy{LadderK: []tensor.Type{tensor.Q4_0, tensor.F16}, LadderV: []tensor.Type{tensor.F16}}
-	if err := p.Validate(64, 64); err == nil {
+	if err := p.Validate(8, 64, 64); err == nil {
 		t.Error("ladder going up accepted")
 	}
 	if Tier([]tensor.Type{tensor.F16, tensor.Q8_0, tensor.Q4_0}, tensor.Q5_0) != 2 {
@@ -238,7 +238,7 @@ func TestEvictSetting(t *testing.T) {
 	}
 	// Eviction is the budget's last step: refused without a budget, by field and by flag.
 	ev := "sinks:4,window:64"
-	if _, err := (&Update{Evict: &ev, Hot: new(int)}).Apply(nil, 64, 64); err == nil || !strings.Contains(err.Error(), "evict") {
+	if _, err := (&Update{Evict: &ev, Hot: new(int)}).Apply(nil, 8, 64, 64); err == nil || !strings.Contains(err.Error(), "evict") {
 		t.Errorf("evict without a budget: %v", err)
 	}
 	f := Flags{LadderK: "f16,q8_0", LadderV: "f16,q8_0", Evict: ev}
@@ -264,7 +264,7 @@ func TestAutoPreset(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"dynamic": "auto"}`), &u); err != nil {
 		t.Fatal(err)
 	}
-	p, err := u.Apply(nil, 64, 64)
+	p, err := u.Apply(nil, 8, 64, 64)
 	if err != nil || p == nil {
 		t.Fatal(p, err)
 	}
@@ -283,7 +283,7 @@ func TestAutoPreset(t *testing.T) {
 		if err := json.Unmarshal([]byte(body), &u); err != nil {
 			t.Fatal(err)
 		}
-		_, err := u.Apply(nil, 64, 64)
+		_, err := u.Apply(nil, 8, 64, 64)
 		var fe *FieldError
 		if !errors.As(err, &fe) || fe.Field != "dynamic" {
 			t.Errorf("%s: %v, want an error naming dynamic", body, err)
@@ -295,7 +295,7 @@ func TestAutoPreset(t *testing.T) {
 	}
 	var bad Update
 	json.Unmarshal([]byte(`{"dynamic": "automatic"}`), &bad)
-	if _, err := bad.Apply(nil, 64, 64); err == nil {
+	if _, err := bad.Apply(nil, 8, 64, 64); err == nil {
 		t.Error(`"automatic" accepted`)
 	}
 }

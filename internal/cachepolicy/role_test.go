@@ -49,7 +49,7 @@ func TestStricterWins(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := tc.p
 			p.LadderK, p.LadderV = k, v
-			if err := p.Validate(64, 64); err != nil {
+			if err := p.Validate(8, 64, 64); err != nil {
 				t.Fatal(err)
 			}
 			c := newCache(t, 1, 1024, 64)
@@ -100,7 +100,7 @@ func TestReasoningAfterAnswer(t *testing.T) {
 	p := &Policy{LadderK: k, LadderV: v, Roles: [3]RoleRule{
 		typed(tensor.Q8_0, tensor.Q8_0), typed(tensor.F16, tensor.F16),
 		{K: tensor.Q4_0, V: tensor.Q4_0, HasK: true, HasV: true, After: AfterAnswer}}}
-	if err := p.Validate(64, 64); err != nil {
+	if err := p.Validate(8, 64, 64); err != nil {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(2, 2))
@@ -201,7 +201,7 @@ func TestRoleSchema(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &u); err != nil {
 		t.Fatal(err)
 	}
-	p, err := u.Apply(nil, 64, 64)
+	p, err := u.Apply(nil, 8, 64, 64)
 	if err != nil || p == nil {
 		t.Fatal(p, err)
 	}
@@ -232,7 +232,7 @@ func TestRoleSchema(t *testing.T) {
 		if err := json.Unmarshal([]byte(c.body), &u); err != nil {
 			t.Fatal(err)
 		}
-		_, err := u.Apply(nil, 64, 64)
+		_, err := u.Apply(nil, 8, 64, 64)
 		var fe *FieldError
 		if !errors.As(err, &fe) || fe.Field != c.field {
 			t.Errorf("%s: %v, want an error naming %s", c.body, err, c.field)
@@ -240,7 +240,7 @@ func TestRoleSchema(t *testing.T) {
 	}
 	// A type whose block does not divide the head dimension.
 	u = Update{LadderK: []string{"f16"}, LadderV: []string{"f16"}, Prompt: &RoleUpdate{TypeK: ptr("q8_0")}}
-	if _, err := u.Apply(nil, 48, 48); err == nil || !strings.Contains(err.Error(), "prompt.type_k") {
+	if _, err := u.Apply(nil, 8, 48, 48); err == nil || !strings.Contains(err.Error(), "prompt.type_k") {
 		t.Errorf("q8_0 for head dim 48: %v", err)
 	}
 	// Flags name the flag.

@@ -39,6 +39,10 @@ type Update struct {
 	DynamicV *string          `json:"dynamic_v"`
 	Budget   *json.RawMessage `json:"budget"` // bytes as a number, or "48MiB"; 0 or "" for none
 	Evict    *string          `json:"evict"`  // "sinks:N,window:N" ("" or "off": none); needs a budget
+	// Per-layer coldest types, "0-4:cb3,5:q5_0" ("" clears): they replace
+	// the bottom of the ladder for the layers named.
+	ColdKLayers *string `json:"cold_k_layers"`
+	ColdVLayers *string `json:"cold_v_layers"`
 	// Rules by role: a role given replaces that role's rule ({} removes
 	// it).
 	Prompt    *RoleUpdate `json:"prompt"`
@@ -74,17 +78,18 @@ func (u *Update) ruleGiven() bool {
 }
 
 func (u *Update) anyField() bool {
-	return u.LadderK != nil || u.LadderV != nil || u.Warm != nil || u.Sink != nil || u.Evict != nil || u.ruleGiven()
+	return u.LadderK != nil || u.LadderV != nil || u.Warm != nil || u.Sink != nil || u.Evict != nil ||
+		u.ColdKLayers != nil || u.ColdVLayers != nil || u.ruleGiven()
 }
 
 // Apply returns the policy the update makes of cur (nil: no policy; a
 // new policy starts from the default ladders and warm span), checked
-// against the cache's head dimensions. It returns nil (no error) when the
+// against the model's layer count and the cache's head dimensions. It returns nil (no error) when the
 // update removes the policy: {"enabled": false}, or turning off its last
 // rule. Every field is checked before anything changes, and an invalid
 // one is an error naming it (a *FieldError where one field is to blame):
 // an update never silently removes or ignores.
-func (u *Update) Apply(cur *Policy, headDimK, headDimV int) (*Policy, error) {
+func (u *Update) Apply(cur *Policy, layers, headDimK, headDimV int) (*Policy, error) {
 	if u.Enabled != nil && !*u.Enabled {
 		if u.anyField() {
 			return nil, &FieldError{Field: "enabled", Err: errors.New("false removes the policy; give no other field with it")}
@@ -101,12 +106,12 @@ func (u *Update) Apply(cur *Policy, headDimK, headDimV int) (*Policy, error) {
 	if err := u.merge(&p); err != nil {
 		return nil, err
 	}
-	if err := p.Validate(headDimK, headDimV); err != nil {
+	if err := p.Validate(layers, headDimK, headDimV); err != nil {
 		return nil, err
 	}
 	if !p.Enabled() {
 		if cur == nil || !u.ruleGiven() {
-			return nil, errors.New("this leaves no rule on, so the policy would do nothing: give hot (multistage), dynamic, dynamic_k, dynamic_v, budget, prompt, generated or reasoning (ladders and warm/sink only shape those rules)")
+			return nil, errors.New("this leaves no rule on, so the policy would do nothing: give hot (multistage), dynamic, dynamic_k, dynamic_v, budget, prompt, generated or reasoning (ladders, warm/sink and cold layers only shape those rules)")
 		}
 		return nil, nil // the update turned the last rule off
 	}
@@ -130,6 +135,18 @@ func (u *Update) merge(p *Policy) error {
 		}
 		if *l.out, err = ParseLadder(strings.Join(l.in, ",")); err != nil {
 			return bad(l.name, err)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		in   *string
+		out  *ColdLayers
+	}{{"cold_k_layers", u.ColdKLayers, &p.ColdK}, {"cold_v_layers", u.ColdVLayers, &p.ColdV}} {
+		if c.in == nil {
+			continue
+		}
+		if *c.out, err = ParseColdLayers(*c.in); err != nil {
+			return bad(c.name, err)
 		}
 	}
 	for _, f := range []struct {
@@ -248,6 +265,7 @@ func (p *Policy) JSON() map[string]any {
 		"hot": p.Hot, "warm": p.Warm, "sink": p.Sink,
 		"dynamic_k": lengthsJSON(p.LengthK), "dynamic_v": lengthsJSON(p.LengthV),
 		"budget_bytes": p.Budget, "evict": p.Evict.String(),
+		"cold_k_layers": p.ColdK.String(), "cold_v_layers": p.ColdV.String(),
 	}
 	for role, r := range p.Roles {
 		if !r.On() {
@@ -301,6 +319,7 @@ type Flags struct {
 	Dynamic, DynamicK, DynamicV  string
 	Budget                       string
 	Evict                        string
+	ColdK, ColdV                 string
 	Prompt, Generated, Reasoning string // TYPE, or TYPE_K/TYPE_V
 	ReasoningAfter               string
 	ReasoningDrop                bool
@@ -312,6 +331,7 @@ var flagNames = map[string]string{
 	"hot": "--cache-hot", "warm": "--cache-warm", "sink": "--cache-sink",
 	"dynamic": "--dynamic-cache", "dynamic_k": "--dynamic-cache-k", "dynamic_v": "--dynamic-cache-v",
 	"budget": "--cache-budget", "evict": "--cache-evict",
+	"cold_k_layers": "--cache-cold-k-layers", "cold_v_layers": "--cache-cold-v-layers",
 	"prompt.type_k": "--cache-type-prompt", "prompt.type_v": "--cache-type-prompt",
 	"generated.type_k": "--cache-type-generated", "generated.type_v": "--cache-type-generated",
 	"reasoning.type_k": "--cache-type-reasoning", "reasoning.type_v": "--cache-type-reasoning",
@@ -331,6 +351,8 @@ func (f *Flags) Bind(fs FlagSet) {
 	fs.String(&f.DynamicV, "", "step V down by context length (overrides --dynamic-cache for V)", "dynamic-cache-v")
 	fs.String(&f.Budget, "", "cache memory budget across all slots, e.g. 48MiB: demote old pages to stay under it", "cache-budget")
 	fs.String(&f.Evict, "", "last step of the cache budget, off by default: when even the lowest types do not fit, drop a running request's middle pages, keeping the first sinks and the last window tokens (StreamingLLM), e.g. sinks:64,window:4096", "cache-evict")
+	fs.String(&f.ColdK, "", "per-layer coldest K type, replacing the bottom of the K ladder for the layers named, e.g. 0-4:cb3,5:q5_0", "cache-cold-k-layers")
+	fs.String(&f.ColdV, "", "per-layer coldest V type, replacing the bottom of the V ladder for the layers named, e.g. 0:cb4,1-4:cb3", "cache-cold-v-layers")
 	fs.String(&f.Prompt, "", "cache type of prompt tokens' pages: TYPE, or TYPE_K/TYPE_V (e.g. q8_0)", "cache-type-prompt")
 	fs.String(&f.Generated, "", "cache type of generated tokens' pages: TYPE or TYPE_K/TYPE_V", "cache-type-generated")
 	fs.String(&f.Reasoning, "", "cache type of reasoning tokens' pages (inside the model's thinking markers): TYPE or TYPE_K/TYPE_V", "cache-type-reasoning")
@@ -383,6 +405,14 @@ func (f *Flags) Policy() (*Policy, error) {
 		ev := f.Evict
 		u.Evict = &ev
 	}
+	if f.ColdK != "" {
+		s := f.ColdK
+		u.ColdKLayers = &s
+	}
+	if f.ColdV != "" {
+		s := f.ColdV
+		u.ColdVLayers = &s
+	}
 	for _, r := range []struct {
 		spec string
 		out  **RoleUpdate
@@ -409,10 +439,17 @@ func (f *Flags) Policy() (*Policy, error) {
 		return nil, flagError(err)
 	}
 	if !p.Enabled() {
+		if len(p.ColdK) > 0 || len(p.ColdV) > 0 {
+			return nil, errors.New("--cache-cold-k-layers / --cache-cold-v-layers end the ladders the policy's rules walk: give a rule too (--cache-hot, --cache-budget, ...)")
+		}
 		return nil, nil
 	}
 	return &p, nil
 }
+
+// FlagError renames a field error's field to its flag (for errors of a
+// policy built from flags, e.g. Validate's).
+func FlagError(err error) error { return flagError(err) }
 
 // flagError renames a field error's field to its flag.
 func flagError(err error) error {

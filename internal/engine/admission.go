@@ -7,7 +7,6 @@ import (
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/sample"
-	"github.com/kvserve/kvserve/internal/tensor"
 )
 
 // Admission: which queued request starts in which slot, and when (the
@@ -76,17 +75,10 @@ func (s *Scheduler) reserve(p *cachepolicy.Policy, r *Request) int64 {
 		return 0 // no budget without ladders (Policy.Validate)
 	}
 	sh := &s.shape
-	kvLayers := int64(sh.Layers)
-	for _, rec := range sh.Recurrent {
-		if rec {
-			kvLayers-- // a recurrent layer holds state, no pages
-		}
-	}
-	kv := func(k, v tensor.Type) int64 {
-		return int64(sh.PageBytes(k, false)+sh.PageBytes(v, true)) * kvLayers
-	}
-	low := kv(p.LadderK[len(p.LadderK)-1], p.LadderV[len(p.LadderV)-1])
-	write := max(kv(p.LadderK[0], p.LadderV[0]), low)
+	// Each layer at the bottom of its own ladder (per-layer cold types);
+	// recurrent layers hold state, no pages.
+	low := p.BottomPageBytes(*sh)
+	write := max(p.TopPageBytes(*sh), low)
 	n := s.maxLen(r)
 	if p.Evict.On() { // eviction keeps a slot within its sinks and window
 		n = min(n, p.Evict.MaxTokens(sh.PageTokens))

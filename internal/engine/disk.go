@@ -49,10 +49,10 @@ func (s *Scheduler) loadFromDisk(sl *slot, r *Request, set AdapterSet, keep int)
 	}
 	var opts kvcache.RestoreOptions
 	if p := s.policy; p != nil && p.Budget > 0 && len(p.LadderK) > 0 && len(p.LadderV) > 0 {
-		k, v := p.LadderK[len(p.LadderK)-1], p.LadderV[len(p.LadderV)-1]
-		opts.K, opts.V = &k, &v
+		// Each layer at the bottom of its own ladder (per-layer cold types).
+		opts.LayersK, opts.LayersV = p.BottomTypes(cfg.Layers)
 		pages := int64((len(m.Tokens) + P - 1) / P)
-		need := pages * int64(cfg.Layers) * int64(cfg.PageBytes(k, false)+cfg.PageBytes(v, true))
+		need := pages * p.BottomPageBytes(cfg)
 		if !s.roomFor(sl, need, p.Budget) {
 			return 0
 		}

@@ -6,6 +6,7 @@ import (
 	"github.com/kvserve/kvserve/internal/cachedisk"
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
+	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -114,4 +115,54 @@ func TestDiskTierSpillType(t *testing.T) {
 		t.Errorf("tier bytes %d with q8_0 spills, %d as held: want about half", down, full)
 	}
 	t.Logf("disk tier bytes: %d as held (f16), %d spilled at q8_0", full, down)
+}
+
+// Per-layer cold tiers under a budget with the disk tier: entries are
+// loaded at each layer's own bottom (RestoreOptions.LayersK/LayersV), the
+// budget demotes each layer down its own ladder, and admission reserves
+// each layer at its own bottom; no page ever sits below its layer's cold
+// type (K layer 0 stops at q8_0, V layer 1 at q5_0, where the shared
+// ladders go on to q5_0 / q4_0), and the cache never exceeds the budget.
+func TestDiskTierColdLayers(t *testing.T) {
+	e := tierEngine(t)
+	k, v := cachepolicy.DefaultLadders()
+	const budget = 12 * 64 << 10
+	d, err := cachedisk.Open(t.TempDir(), "test", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := &cachepolicy.Policy{LadderK: k, LadderV: v, Budget: budget,
+		ColdK: cachepolicy.ColdLayers{0: tensor.Q8_0}, ColdV: cachepolicy.ColdLayers{1: tensor.Q5_0}}
+	s, stop := tierScheduler(t, e, engine.SchedulerOptions{Slots: 2, SlotCtx: 256, Policy: pol, Disk: d})
+	var tl turnTally
+	userTurns(t, e, s, false, 0, 3, make([][]int, 4), &tl)
+	cold := map[tensor.Type]int{}
+	s.Do(func(c *kvcache.Cache) error {
+		cfg := c.Config()
+		for seq := 0; seq < cfg.Seqs; seq++ {
+			for _, p := range c.Pages(seq) {
+				ok := false
+				for _, lt := range pol.Ladder(p.Layer, p.V) {
+					ok = ok || lt == p.Type
+				}
+				if !ok {
+					t.Errorf("slot %d layer %d V=%v page %d is %s, not on its ladder %v", seq, p.Layer, p.V, p.Index, p.Type, pol.Ladder(p.Layer, p.V))
+				}
+				if b, _ := pol.Bottom(p.Layer, p.V); b == p.Type {
+					cold[p.Type]++
+				}
+			}
+		}
+		return nil
+	})
+	if b := stop(); b != 0 {
+		t.Errorf("the cache held %d bytes, over the budget of %d", b, budget)
+	}
+	if tl.loaded == 0 {
+		t.Error("nothing was loaded from the disk tier")
+	}
+	if cold[tensor.Q8_0] == 0 || cold[tensor.Q5_0] == 0 {
+		t.Errorf("pages at their layer's bottom by type: %v (want K layer 0's q8_0 and V layer 1's q5_0 among them)", cold)
+	}
+	t.Logf("%d tokens loaded from disk; pages at their layer's bottom: %v", tl.loaded, cold)
 }

@@ -198,7 +198,7 @@ func (s *Scheduler) lruOrder() []int {
 // constructor only.
 func (s *Scheduler) setPolicy(p *cachepolicy.Policy) error {
 	if p != nil {
-		if err := p.Validate(s.e.Model.HeadDim, s.e.Model.HeadDimV); err != nil {
+		if err := p.Validate(s.e.Model.NLayer, s.e.Model.HeadDim, s.e.Model.HeadDimV); err != nil {
 			return err
 		}
 		if err := s.e.checkEvict(p); err != nil {

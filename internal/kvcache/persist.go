@@ -131,6 +131,27 @@ func (c *Cache) scratchConverted(p *Page, t tensor.Type, rows int) *Page {
 type RestoreOptions struct {
 	// K, V: convert every page to this type (nil: keep the file's types).
 	K, V *tensor.Type
+	// LayersK, LayersV: convert each layer's pages to its own type
+	// (indexed by layer; they take precedence over K and V; nil: K, V).
+	LayersK, LayersV []tensor.Type
+}
+
+// want returns the type layer l's pages of a side are converted to (nil:
+// the file's).
+func (o RestoreOptions) want(l int, v bool) *tensor.Type {
+	ls, t := o.LayersK, o.K
+	if v {
+		ls, t = o.LayersV, o.V
+	}
+	if l < len(ls) {
+		return &ls[l]
+	}
+	return t
+}
+
+// converts reports whether any page is to be converted.
+func (o RestoreOptions) converts() bool {
+	return o.K != nil || o.V != nil || len(o.LayersK) > 0 || len(o.LayersV) > 0
 }
 
 // ReadSeq replaces seq's contents with pages written by WriteSeq and
@@ -189,16 +210,25 @@ func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err er
 	}
 	for _, side := range []struct {
 		t   *tensor.Type
+		ls  []tensor.Type
 		dim int
 		kv  string
-	}{{o.K, c.cfg.HeadDimK, "k"}, {o.V, c.cfg.HeadDimV, "v"}} {
+	}{{o.K, o.LayersK, c.cfg.HeadDimK, "k"}, {o.V, o.LayersV, c.cfg.HeadDimV, "v"}} {
 		if side.t != nil {
 			if e := CheckType(*side.t, side.dim); e != nil {
 				return 0, fmt.Errorf("type_%s: %w", side.kv, e)
 			}
 		}
+		if len(side.ls) > 0 && len(side.ls) != c.cfg.Layers {
+			return 0, fmt.Errorf("type_%s: %d per-layer types for %d layers", side.kv, len(side.ls), c.cfg.Layers)
+		}
+		for l, t := range side.ls {
+			if e := CheckType(t, side.dim); e != nil {
+				return 0, fmt.Errorf("type_%s, layer %d: %w", side.kv, l, e)
+			}
+		}
 	}
-	if filePage != c.cfg.PageTokens || o.K != nil || o.V != nil {
+	if filePage != c.cfg.PageTokens || o.converts() {
 		if c.states != nil {
 			return 0, fmt.Errorf("sequence file: a hybrid model's slot restores only into %d-token pages of its own types", filePage)
 		}
@@ -387,9 +417,9 @@ func (c *Cache) readRepacked(seq int, br io.Reader, n, filePage int, fileCB uint
 		ls := &fresh[l]
 		for si, s := range ls.streams() {
 			v := si == 1
-			rowElems, headDim, want := c.rowK, c.cfg.HeadDimK, o.K
+			rowElems, headDim, want := c.rowK, c.cfg.HeadDimK, o.want(l, false)
 			if v {
-				rowElems, headDim, want = c.rowV, c.cfg.HeadDimV, o.V
+				rowElems, headDim, want = c.rowV, c.cfg.HeadDimV, o.want(l, true)
 			}
 			if cnt := int(get()); err == nil && cnt != nFile {
 				return fail(fmt.Errorf("sequence file: layer %d has %d pages for %d positions", l, cnt, n))
@@ -440,7 +470,7 @@ func (c *Cache) readRepacked(seq int, br io.Reader, n, filePage int, fileCB uint
 					if want != nil {
 						pt = *want
 					}
-					c.putRow(s, pos/P, pos%P, pt, v, row, rot == 1)
+					c.putRow(s, pos/P, pos%P, pt, v, row, (&Page{Type: t, Rotated: rot == 1}).rotKind())
 				}
 			}
 		}
@@ -459,10 +489,12 @@ func (c *Cache) readRepacked(seq int, br io.Reader, n, filePage int, fileCB uint
 	return n, nil
 }
 
-// putRow writes row x (already in the rotated basis when rotated) at row
-// of page pi of stream s, allocating the page in type t if needed (key
-// channels off).
-func (c *Cache) putRow(s *stream, pi, row int, t tensor.Type, v bool, x []float32, rotated bool) {
+// putRow writes row x, rotated as a page of rotation kind kind holds it
+// (Page.rotKind: 0 none, 1 H, 2 H·S), at row of page pi of stream s,
+// allocating the page in type t if needed (key channels off). A row whose
+// rotation is not the page's is un-rotated and rotated for the page, as a
+// live conversion does (a ggml page's H rows into a codebook page's H·S).
+func (c *Cache) putRow(s *stream, pi, row int, t tensor.Type, v bool, x []float32, kind int) {
 	if pi == len(s.pages) {
 		s.pages = append(s.pages, c.newPage(t, v))
 	}
@@ -470,10 +502,14 @@ func (c *Cache) putRow(s *stream, pi, row int, t tensor.Type, v bool, x []float3
 	headDim := c.headDim(v)
 	hb := p.Type.RowSize(headDim)
 	P := c.cfg.PageTokens
-	if p.Rotated != rotated {
+	if dk := p.rotKind(); dk != kind {
 		tmp := c.wtmp[:len(x)]
 		copy(tmp, x)
-		rotateRows(tmp, headDim) // its own inverse
+		for h := 0; h*headDim < len(tmp); h++ {
+			seg := tmp[h*headDim : (h+1)*headDim]
+			unrotateKind(kind, seg, headDim)
+			rotateKind(dk, seg, headDim)
+		}
 		x = tmp
 	}
 	for h := 0; h*headDim < len(x); h++ {

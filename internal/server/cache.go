@@ -305,14 +305,11 @@ func cacheUsage(out map[string]any, c *kvcache.Cache, pol *cachepolicy.Policy, w
 		for _, p := range c.Pages(seq) {
 			lu := &su.Layers[p.Layer]
 			side, ladder, name := &lu.K, []tensor.Type(nil), "k"
-			if pol != nil {
-				ladder = pol.LadderK
+			if pol != nil { // the layer's own ladder: its cold type ends it
+				ladder = pol.Ladder(p.Layer, p.V)
 			}
 			if p.V {
 				side, name = &lu.V, "v"
-				if pol != nil {
-					ladder = pol.LadderV
-				}
 			} else {
 				lu.Pages++
 				su.Pages++
@@ -398,7 +395,7 @@ func (s *Server) decodePolicy(body []byte, cur *cachepolicy.Policy) (*cachepolic
 		return nil, aerr
 	}
 	m := s.eng.Model
-	p, err := u.Apply(cur, m.HeadDim, m.HeadDimV)
+	p, err := u.Apply(cur, m.NLayer, m.HeadDim, m.HeadDimV)
 	if err != nil {
 		return nil, badRequest("%v", err)
 	}

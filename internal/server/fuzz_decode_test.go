@@ -165,7 +165,7 @@ func FuzzDecodePolicy(f *testing.F) {
 			if aerr != nil {
 				checkErr(t, aerr)
 			} else if p != nil {
-				if err := p.Validate(s.eng.Model.HeadDim, s.eng.Model.HeadDimV); err != nil || !p.Enabled() {
+				if err := p.Validate(s.eng.Model.NLayer, s.eng.Model.HeadDim, s.eng.Model.HeadDimV); err != nil || !p.Enabled() {
 					t.Fatalf("accepted a policy that is invalid (%v) or does nothing: %+v", err, p)
 				}
 			} else if cur == nil && !bytes.Contains(bytes.ToLower(body), []byte("enabled")) && !bytes.Contains(body, []byte(`\u`)) {

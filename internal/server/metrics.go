@@ -428,8 +428,8 @@ func measureRoom(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheRoom {
 	if pol != nil && pol.Budget > 0 {
 		r.limit, r.limitKind = pol.Budget, "budget"
 		// Under a budget, a prefix is held (at worst demoted to the
-		// bottom of the ladders) in as many pages as the budget holds at
-		// those types.
+		// bottom of the ladders: each layer's own, per-layer cold types
+		// included) in as many pages as the budget holds at those types.
 		if per := pol.MinBytes(kc, cfg.PageTokens); per > 0 {
 			r.blocks = min(r.blocks, pol.Budget/per)
 		}
@@ -437,12 +437,19 @@ func measureRoom(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheRoom {
 		r.limit = kc.Capacity()
 	}
 
-	ladK, ladV := cachepolicy.DefaultLadders()
-	if pol != nil && len(pol.LadderK) > 0 {
-		ladK = pol.LadderK
-	}
-	if pol != nil && len(pol.LadderV) > 0 {
-		ladV = pol.LadderV
+	dk, dv := cachepolicy.DefaultLadders()
+	// ladder is layer l's ladder on side v: the policy's (its cold type,
+	// if any, at the bottom), else the default.
+	ladder := func(l int, v bool) []tensor.Type {
+		if pol != nil {
+			if lad := pol.Ladder(l, v); len(lad) > 0 {
+				return lad
+			}
+		}
+		if v {
+			return dv
+		}
+		return dk
 	}
 	type side struct {
 		ladder   []tensor.Type
@@ -462,12 +469,15 @@ func measureRoom(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheRoom {
 		}
 		return sd
 	}
-	sides := [2]side{mk(ladK, cfg.HeadDimK), mk(ladV, cfg.HeadDimV)}
+	sides := make([][2]side, cfg.Layers)
+	for l := range sides {
+		sides[l] = [2]side{mk(ladder(l, false), cfg.HeadDimK), mk(ladder(l, true), cfg.HeadDimV)}
+	}
 	pageBytes := func(t tensor.Type, v bool) int64 { return int64(cfg.PageBytes(t, v)) }
 	for seq := 0; seq < cfg.Seqs; seq++ {
 		for l := 0; l < cfg.Layers; l++ {
 			n := kc.NumPages(seq, l)
-			for vi, sd := range sides {
+			for vi, sd := range sides[l] {
 				for i := 0; i < n; i++ {
 					ref := kvcache.PageRef{Seq: seq, Layer: l, V: vi == 1, Index: i}
 					t, _, ok := kc.Page(ref)
