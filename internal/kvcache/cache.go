@@ -281,7 +281,7 @@ func (c *Cache) write(s *stream, pi, row int, t tensor.Type, v bool, x []float32
 		seg := x[h*headDim : (h+1)*headDim]
 		off := (h*P + row) * hb
 		encode(p.Type, seg, p.mem.b[off:off+hb])
-		c.refineKeyRow(p, st, h, seg, p.mem.b[off:off+hb])
+		c.refineKeyRow(p, st, h, seg, p.mem.b[off:off+hb], c.qce)
 	}
 	return nil
 }

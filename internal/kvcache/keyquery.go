@@ -18,8 +18,10 @@ import "github.com/kvserve/kvserve/internal/tensor"
 // Properties: the bytes depend on the sequence's earlier queries, so (as
 // with key channels) a token's result can depend on how a prompt was
 // split into batches; the statistic is not rolled back by Truncate (only
-// emptying the sequence resets it); conversions, context shifts and slot
-// restores encode by squared error alone (they have no queries).
+// emptying the sequence resets it); context shifts and slot restores
+// encode by squared error alone (they have no queries), while
+// conversions (requantize, policies) refine with the statistic of the
+// sequence named by the step (a shared page: its first holder).
 
 // keyQueryPasses bounds the greedy sweeps per row.
 const keyQueryPasses = 4
@@ -101,7 +103,7 @@ func (c *Cache) resetKeyStats(seq int) {
 
 // refineKeyRow refines the encoded codebook head row dst (head h of page
 // p, encoded from the rotated x) against st, when there is one.
-func (c *Cache) refineKeyRow(p *Page, st *qstat, h int, x []float32, dst []byte) {
+func (c *Cache) refineKeyRow(p *Page, st *qstat, h int, x []float32, dst []byte, ce []float64) {
 	if st == nil || p.side != 0 || !tensor.Refinable(p.Type) || p.rotKind() == 0 {
 		return
 	}
@@ -113,5 +115,5 @@ func (c *Cache) refineKeyRow(p *Page, st *qstat, h int, x []float32, dst []byte)
 		return
 	}
 	D := len(x)
-	tensor.RefineRow(p.Type, x, dst, st.c[basis][h*D*D:(h+1)*D*D], keyQueryPasses, c.qce[:D])
+	tensor.RefineRow(p.Type, x, dst, st.c[basis][h*D*D:(h+1)*D*D], keyQueryPasses, ce[:D])
 }

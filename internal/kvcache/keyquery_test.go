@@ -109,3 +109,71 @@ func TestKeyQuery(t *testing.T) {
 		}
 	}
 }
+
+// Conversions refine too: f16 K pages converted to cb4 (and q5_0) with
+// KeyQuery on score the observed queries' law better than without, and
+// attention over them equals the naive computation.
+func TestKeyQueryConvert(t *testing.T) {
+	for _, kc := range []KeyChannels{KeyChannelsOff, KeyChannelsCentre} {
+		for _, to := range []tensor.Type{tensor.CB4, tensor.Q5_0} {
+			r := rand.New(rand.NewPCG(31, 32))
+			dir := randRow(r, 2*4*64, 1)
+			query := func() []float32 {
+				q := randRow(r, 2*4*64, 0.3)
+				for i := range q {
+					q[i] += dir[i]
+				}
+				return q
+			}
+			off, on := keyQueryCache(t, tensor.F16, kc, false), keyQueryCache(t, tensor.F16, kc, true)
+			keys := make([][]float32, 256)
+			for pos := range keys {
+				keys[pos] = offsetKey(r, 128)
+				v := offsetKey(r, 128)
+				q := query()
+				on.ObserveQuery(0, 0, pos, q)
+				off.Store(0, 0, pos, keys[pos], v)
+				on.Store(0, 0, pos, keys[pos], v)
+			}
+			for _, c := range []*Cache{off, on} {
+				for i := 0; i < 2; i++ {
+					if _, ok := c.Convert(PageRef{Seq: 0, Layer: 0, Index: i}, to); !ok {
+						t.Fatalf("page %d not converted", i)
+					}
+				}
+			}
+			var eOff, eOn float64
+			for i := 0; i < 40; i++ {
+				q := query()
+				for _, pos := range []int{3, 77, 150, 255} {
+					for h := 0; h < 2; h++ {
+						ko, kn := rawKey(off, 0, 0, pos, h), rawKey(on, 0, 0, pos, h)
+						for g := 0; g < 4; g++ {
+							var so, sn float64
+							for j, qj := range q[(h*4+g)*64 : (h*4+g+1)*64] {
+								x := float64(tensor.F16ToF32(tensor.F32ToF16(keys[pos][h*64+j])))
+								so += float64(qj) * (float64(ko[j]) - x)
+								sn += float64(qj) * (float64(kn[j]) - x)
+							}
+							eOff += so * so
+							eOn += sn * sn
+						}
+					}
+				}
+			}
+			if !(eOn < 0.8*eOff) {
+				t.Fatalf("%s → %s: score error %.4g with KeyQuery against %.4g without", kc, to, eOn, eOff)
+			}
+			q := randRow(r, 4*64, 0.2)
+			out := make([]float32, 4*64)
+			on.Attend(0, 0, 200, 1, q, out, 1)
+			for g := 0; g < 4; g++ {
+				for i, w := range naiveAttention(on, 0, 0, 200, 1, q[g*64:(g+1)*64]) {
+					if math.Abs(float64(out[g*64+i])-w) > 1e-4*math.Max(math.Abs(w), 1) {
+						t.Fatalf("%s → %s: attention %g, naive %g", kc, to, out[g*64+i], w)
+					}
+				}
+			}
+		}
+	}
+}
