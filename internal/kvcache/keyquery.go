@@ -15,9 +15,11 @@ import "github.com/kvserve/kvserve/internal/tensor"
 // decoders and attention are the same, and a page written with it reads
 // back in any cache.
 //
-// Properties: the bytes depend on the sequence's earlier queries, so (as
-// with key channels) a token's result can depend on how a prompt was
-// split into batches; the statistic is not rolled back by Truncate (only
+// Properties: a row is refined with the statistic of the moment it is
+// encoded; written once (key channels off), that is the queries up to its
+// own token whatever the batching, but rows re-encoded at key-channel
+// refits make results depend on how a prompt was split into batches (as
+// key channels already do); the statistic is not rolled back by Truncate (only
 // emptying the sequence resets it); context shifts and slot restores
 // encode by squared error alone (they have no queries), while
 // conversions (requantize, policies) refine with the statistic of the
