@@ -117,12 +117,15 @@ func readRows(r io.Reader) ([]row, error) {
 }
 
 // series names the setting a row belongs to (one colour and glyph each).
-// A K name with "+L" is a per-layer allocation (that type by default,
+// Key channels "centre+query" are centred keys written with
+// --cache-key-encode query. A K name with "+L" is a per-layer allocation (that type by default,
 // other layers overridden; docs/cache.md gives the flags).
 func series(r row) string {
 	switch {
 	case r.source != "kvserve":
 		return r.source + ", rotation off (40 chunks)"
+	case strings.Contains(r.keyChannels, "query"):
+		return fmt.Sprintf("kvserve query-aware keys (--cache-key-encode query), centred (%d chunks)", r.chunks)
 	case r.scale == "maxabs":
 		return fmt.Sprintf("codebook, max-abs scales, centred keys (%d chunks)", r.chunks)
 	case r.scale == "fine":

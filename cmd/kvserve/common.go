@@ -49,6 +49,7 @@ func registerCache(f *flags, o *engine.CacheOptions) {
 	f.String(&o.Rotate, "on", "Hadamard-rotate quantized cache rows (on|off)", "cache-rotate")
 	f.String(&o.KeyChannels, "off", "quantized K pages keep per-channel statistics: off, centre (per-page channel means removed) or scale (means removed and channels scaled by their spread)", "cache-key-channels")
 	f.String(&o.ValueChannels, "off", "quantized V pages keep per-page per-channel means: off or centre", "cache-value-channels")
+	f.String(&o.KeyEncode, "mse", "how rotated K rows of cb4, cb3, cb2, q4_0 and q5_0 pick their indices: mse (nearest levels) or query (refined against the sequence's observed queries to lower the attention-score error; same format)", "cache-key-encode")
 	f.Int(&o.PageTokens, 256, "token positions per cache page (the unit of conversion and freeing)", "cache-page-tokens")
 	f.Bool(&o.SWAFull, false, "keep every page of sliding-window layers (by default a window layer releases the pages no later token attends)", "swa-full")
 	f.Int(&o.CtxCheckpoints, engine.DefaultCtxCheckpoints, "hybrid recurrent models: recurrent-state checkpoints kept per slot at page boundaries, so a conversation's next turn resumes instead of re-evaluating its history (0-64)", "ctx-checkpoints")

@@ -19,6 +19,7 @@ type CacheOptions struct {
 	SWAFull          bool   // keep sliding-window layers' pages (llama.cpp's --swa-full)
 	KeyChannels      string // "off", "centre" or "scale" (kvcache.KeyChannels)
 	ValueChannels    string // "off" or "centre" (kvcache.Config.ValueChannels)
+	KeyEncode        string // "mse" (default) or "query" (kvcache.Config.KeyQuery)
 	// CtxCheckpoints is how many recurrent-state checkpoints a hybrid
 	// model's cache keeps per slot (at page boundaries; llama.cpp's
 	// --ctx-checkpoints). Ignored for attention-only models.
@@ -48,10 +49,18 @@ func (e *Engine) cacheConfig(o CacheOptions, seqs, ctx int) (kvcache.Config, err
 	if err != nil || vc == kvcache.KeyChannelsScale {
 		return kvcache.Config{}, fmt.Errorf("--cache-value-channels must be off or centre, not %q", o.ValueChannels)
 	}
+	var keyQuery bool
+	switch o.KeyEncode {
+	case "", "mse":
+	case "query":
+		keyQuery = true
+	default:
+		return kvcache.Config{}, fmt.Errorf("--cache-key-encode must be mse or query, not %q", o.KeyEncode)
+	}
 	if o.CtxCheckpoints < 0 || o.CtxCheckpoints > 64 {
 		return kvcache.Config{}, fmt.Errorf("--ctx-checkpoints must be 0 to 64, not %d", o.CtxCheckpoints)
 	}
-	cfg := kvcache.Config{KeyChannels: kc, ValueChannels: vc == kvcache.KeyChannelsCentre,
+	cfg := kvcache.Config{KeyChannels: kc, ValueChannels: vc == kvcache.KeyChannelsCentre, KeyQuery: keyQuery,
 		Layers: m.NLayer, KVHeads: m.NHeadKV, HeadDimK: m.HeadDim, HeadDimV: m.HeadDimV,
 		Seqs: seqs, Ctx: ctx, PageTokens: o.PageTokens, Threads: e.Pool.Threads(),
 		TypeK: k, TypeV: v, Rotate: rotate, Attn: m.CacheAttn(), KeepWindowPages: o.SWAFull,

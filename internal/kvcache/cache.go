@@ -47,6 +47,9 @@ type Config struct {
 	KeyChannels KeyChannels
 	// ValueChannels: quantized V pages keep per-channel means (keychan.go).
 	ValueChannels bool
+	// KeyQuery: codebook K rows are written with indices refined against
+	// the sequence's observed query second moment (keyquery.go).
+	KeyQuery bool
 
 	// Hybrid models (state.go): Recurrent[l] marks layers that hold no KV
 	// rows but, per sequence, ConvState + SSMState f32 values of state;
@@ -107,6 +110,9 @@ type Cache struct {
 	kshadow  [][]kshadow    // [seq][layer]: raw K rows of the page being written (KeyChannels)
 	vshadow  [][]kshadow    // [seq][layer]: raw V rows of the page being written (ValueChannels)
 	chanBuf  []float32      // Store's channel-statistics scratch (2 × the larger head dimension)
+	qstats   [][]qstat      // [seq][layer]: query statistics (KeyQuery; nil until used)
+	qtmp     []float32      // ObserveQuery's scratch (HeadDimK)
+	qce      []float64      // refineKeyRow's scratch (HeadDimK)
 
 	// Recurrent state (state.go; nil for attention-only models).
 	states     []stateSeq
@@ -163,6 +169,8 @@ func New(cfg Config) (*Cache, error) {
 	}
 	c.wtmp = make([]float32, max(c.rowK, c.rowV))
 	c.chanBuf = make([]float32, 2*max(cfg.HeadDimK, cfg.HeadDimV))
+	c.qtmp = make([]float32, cfg.HeadDimK)
+	c.qce = make([]float64, cfg.HeadDimK)
 	c.kshadow = make([][]kshadow, cfg.Seqs)
 	c.vshadow = make([][]kshadow, cfg.Seqs)
 	for s := range c.kshadow {
@@ -224,10 +232,10 @@ func (c *Cache) Store(l, seq, pos int, k, v []float32) {
 	}
 	pi, row := pos/c.cfg.PageTokens, pos%c.cfg.PageTokens
 	tk, tv := c.pageTypes(seq, l, pi)
-	if p := c.write(&ls.k, pi, row, tk, false, k); p != nil {
+	if p := c.write(&ls.k, pi, row, tk, false, k, c.keyStat(seq, l)); p != nil {
 		c.writeChan(p, seq, l, pi, row, k)
 	}
-	if p := c.write(&ls.v, pi, row, tv, true, v); p != nil {
+	if p := c.write(&ls.v, pi, row, tv, true, v, nil); p != nil {
 		c.writeChan(p, seq, l, pi, row, v)
 	}
 	if l == c.firstKV {
@@ -241,7 +249,7 @@ func (c *Cache) Store(l, seq, pos int, k, v []float32) {
 // write stores row x at row of page pi of stream s (a V stream when v),
 // allocating the page in type t if needed. A page with channel
 // statistics is returned unwritten, for writeChan.
-func (c *Cache) write(s *stream, pi, row int, t tensor.Type, v bool, x []float32) *Page {
+func (c *Cache) write(s *stream, pi, row int, t tensor.Type, v bool, x []float32, st *qstat) *Page {
 	if pi == len(s.pages) {
 		s.pages = append(s.pages, c.newPage(t, v))
 	}
@@ -273,6 +281,7 @@ func (c *Cache) write(s *stream, pi, row int, t tensor.Type, v bool, x []float32
 		seg := x[h*headDim : (h+1)*headDim]
 		off := (h*P + row) * hb
 		encode(p.Type, seg, p.mem.b[off:off+hb])
+		c.refineKeyRow(p, st, h, seg, p.mem.b[off:off+hb], c.qce)
 	}
 	return nil
 }
@@ -366,6 +375,7 @@ func (c *Cache) Truncate(seq, n int) {
 		c.truncateState(seq, n)
 	}
 	if n == 0 {
+		c.resetKeyStats(seq)
 		c.wrole[seq] = RolePrompt
 		c.pageOver[seq] = pageOverride{index: -1}
 	}

@@ -287,7 +287,11 @@ func (c *Cache) convertPage(st Step, worker int) bool {
 	// every sequence sharing it sees the new type.
 	np := c.allocPage(st.To, st.ToRot, st.V)
 	rows := min(c.cfg.PageTokens, ls.n-st.Index*c.cfg.PageTokens)
-	c.convertInto(old, np, headDim, rows, c.cbuf[worker%len(c.cbuf)], c.chanScratch(worker))
+	var st2 *qstat
+	if !st.V {
+		st2 = c.keyStat(st.Seq, st.Layer)
+	}
+	c.convertInto(old, np, headDim, rows, c.cbuf[worker%len(c.cbuf)], c.chanScratch(worker), st2)
 	c.account(old.Type, -int64(len(old.mem.b)), -1)
 	old.mem.free()
 	old.Type, old.Rotated, old.mem, old.meta = np.Type, np.Rotated, np.mem, np.meta
@@ -299,8 +303,9 @@ func (c *Cache) convertPage(st Step, worker int) bool {
 // rotated too, rotate for dst unless src already was, encode. buf holds
 // PageTokens×headDim floats. When either page has channel statistics
 // (K pages), the rows go through their raw values, and dst's statistics
-// are fitted from the first rows rows (those holding positions).
-func (c *Cache) convertInto(src, dst *Page, headDim, rows int, buf, cs []float32) {
+// are fitted from the first rows rows (those holding positions). With a
+// query statistic st (KeyQuery), dst's K rows are refined against it.
+func (c *Cache) convertInto(src, dst *Page, headDim, rows int, buf, cs []float32, st *qstat) {
 	P := c.cfg.PageTokens
 	hbS, hbD := src.Type.RowSize(headDim)*P, dst.Type.RowSize(headDim)*P
 	buf = buf[:P*headDim]
@@ -326,6 +331,13 @@ func (c *Cache) convertInto(src, dst *Page, headDim, rows int, buf, cs []float32
 			}
 		}
 		encode(dst.Type, buf, dst.mem.b[h*hbD:(h+1)*hbD])
+		if st != nil {
+			hb := dst.Type.RowSize(headDim)
+			ce := make([]float64, headDim)
+			for r := 0; r < rows; r++ {
+				c.refineKeyRow(dst, st, h, buf[r*headDim:(r+1)*headDim], dst.mem.b[h*hbD+r*hb:h*hbD+(r+1)*hb], ce)
+			}
+		}
 	}
 }
 

@@ -273,15 +273,15 @@ func (c *Cache) writeChan(p *Page, seq, l, pi, row int, x []float32) {
 		for h := 0; h < c.cfg.KVHeads; h++ {
 			c.fitChan(p, h, sh.x[h*D:], n, rowK)
 		}
-		c.encodeRawRows(p, sh.x[:n*rowK], 0, n)
+		c.encodeRawRows(p, sh.x[:n*rowK], 0, n, c.keyStat(seq, l))
 		return
 	}
-	c.encodeRawRows(p, x, row, 1)
+	c.encodeRawRows(p, x, row, 1, c.keyStat(seq, l))
 }
 
 // encodeRawRows encodes n raw K rows (rowK each, x[r*rowK:]) into rows
 // r0.. of p: channel transform, rotation, quantization. x is not changed.
-func (c *Cache) encodeRawRows(p *Page, x []float32, r0, n int) {
+func (c *Cache) encodeRawRows(p *Page, x []float32, r0, n int, st *qstat) {
 	P, D := c.cfg.PageTokens, c.headDim(p.side == 1)
 	rowE := c.cfg.KVHeads * D
 	hb := p.Type.RowSize(D)
@@ -296,6 +296,7 @@ func (c *Cache) encodeRawRows(p *Page, x []float32, r0, n int) {
 		for h := 0; h < c.cfg.KVHeads; h++ {
 			off := (h*P + r0 + r) * hb
 			encode(p.Type, tmp[h*D:(h+1)*D], p.mem.b[off:off+hb])
+			c.refineKeyRow(p, st, h, tmp[h*D:(h+1)*D], p.mem.b[off:off+hb], c.qce)
 		}
 	}
 }

@@ -123,7 +123,7 @@ func (c *Cache) scratchConverted(p *Page, t tensor.Type, rows int) *Page {
 	v := p.side == 1
 	hd := c.headDim(v)
 	np := c.uncountedPage(t, c.rotateFor(nil, t, hd), v)
-	c.convertInto(p, np, hd, rows, c.cbuf[0], c.chanScratch(0))
+	c.convertInto(p, np, hd, rows, c.cbuf[0], c.chanScratch(0), nil)
 	return np
 }
 

@@ -218,5 +218,5 @@ func (c *Cache) rebuildChan(np *Page, old []*Page, l, side, lo, hi int, src func
 	for h := 0; h < c.cfg.KVHeads; h++ {
 		c.fitChan(np, h, raw[h*D:], hi-lo, rowK)
 	}
-	c.encodeRawRows(np, raw, 0, hi-lo)
+	c.encodeRawRows(np, raw, 0, hi-lo, nil)
 }

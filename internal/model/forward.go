@@ -28,6 +28,14 @@ type KV interface {
 	Release(seq int)
 }
 
+// QueryObserver is an optional interface of a KV: the forward pass hands
+// it each token's queries (NHead × HeadDim, RoPE'd and scaled as attention
+// uses them) just before storing the token's K and V (in token order), so
+// a cache can fit its key encoding to the queries (kvcache.Config.KeyQuery).
+type QueryObserver interface {
+	ObserveQuery(layer, seq, pos int, q []float32)
+}
+
 // MaxRun is the most tokens the forward pass hands AttendRun at once.
 const MaxRun = attn.MaxRun
 
@@ -260,7 +268,11 @@ func (r *Runner) Forward(b *Batch, kv KV) ([]float32, error) {
 				kernels.Scale(c.temperature(b.Pos[i]), q[i*qDim:(i+1)*qDim])
 			}
 		}
+		qo, _ := kv.(QueryObserver)
 		for i := 0; i < n; i++ {
+			if qo != nil {
+				qo.ObserveQuery(l, seqOf(b, i), b.Pos[i], q[i*qDim:(i+1)*qDim])
+			}
 			kv.Store(l, seqOf(b, i), b.Pos[i], k[i*kvDim:(i+1)*kvDim], v[i*vDim:(i+1)*vDim])
 		}
 		r.attT.layer = l

@@ -80,6 +80,7 @@ func (s *Server) cacheTypes() map[string]any {
 		"cache_type_k": ck, "cache_type_v": cv,
 		"cache_types": map[string]any{
 			"k": k, "v": v, "rotate": cfg.Rotate, "page_tokens": cfg.PageTokens, "key_channels": cfg.KeyChannels.String(),
+			"key_encode": keyEncodeName(cfg.KeyQuery),
 		},
 	}
 	if rs != nil {
@@ -266,4 +267,12 @@ func (s *Server) tokenText(id int) string {
 		return ""
 	}
 	return string(s.eng.Tok.Piece(id, true))
+}
+
+// keyEncodeName is --cache-key-encode's value for a cache's KeyQuery.
+func keyEncodeName(query bool) string {
+	if query {
+		return "query"
+	}
+	return "mse"
 }

@@ -93,6 +93,9 @@ func TestPropsAndModels(t *testing.T) {
 	_, ts2 := newTestServer(t, Options{Slots: 1, Ctx: 256, Cache: engine.CacheOptions{TypeK: "f16", TypeV: "q8_0", LayersK: "0-1:q8_0"}})
 	p = obj(t, func() []byte { _, b := get(t, ts2.URL+"/props"); return b }())
 	ct := p["cache_types"].(map[string]any)
+	if ct["key_encode"] != "mse" {
+		t.Errorf("cache_types.key_encode %v, want mse", ct["key_encode"])
+	}
 	k := ct["k"].([]any)
 	if p["cache_type_k"] != "mixed" || p["cache_type_v"] != "q8_0" || len(k) != 8 || k[0] != "q8_0" || k[2] != "f16" {
 		t.Errorf("mixed types: cache_type_k %v cache_type_v %v k %v", p["cache_type_k"], p["cache_type_v"], k)

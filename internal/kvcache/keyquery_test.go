@@ -1,0 +1,179 @@
+package kvcache
+
+import (
+	"bytes"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/kvserve/kvserve/internal/tensor"
+)
+
+func keyQueryCache(t testing.TB, typ tensor.Type, kc KeyChannels, on bool) *Cache {
+	c, err := New(Config{Layers: 2, KVHeads: 2, HeadDimK: 64, HeadDimV: 64, Seqs: 2, Ctx: 400,
+		PageTokens: 128, Threads: 2, TypeK: uniform(2, typ), TypeV: uniform(2, typ), Rotate: true,
+		KeyChannels: kc, KeyQuery: on})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// Query-aware key encoding: with KeyQuery off, observing queries changes
+// no byte; with it on, codebook K rows differ, attention over them still
+// equals the naive computation over the decoded keys (the format is
+// unchanged), the score error against queries like the observed ones is
+// lower, and emptying the sequence resets the statistic.
+func TestKeyQuery(t *testing.T) {
+	for _, kc := range []KeyChannels{KeyChannelsOff, KeyChannelsCentre} {
+		for _, typ := range []tensor.Type{tensor.CB4, tensor.CB3, tensor.CB2, tensor.Q4_0, tensor.Q5_0} {
+			r := rand.New(rand.NewPCG(21, 22))
+			// queries share a direction per head, as real ones do
+			dir := randRow(r, 2*4*64, 1)
+			query := func() []float32 {
+				q := randRow(r, 2*4*64, 0.3)
+				for i := range q {
+					q[i] += dir[i]
+				}
+				return q
+			}
+			plain, off, on := keyQueryCache(t, typ, kc, false), keyQueryCache(t, typ, kc, false), keyQueryCache(t, typ, kc, true)
+			keys := make([][]float32, 300)
+			for pos := range keys {
+				keys[pos] = offsetKey(r, 128)
+				v := offsetKey(r, 128)
+				q := query()
+				off.ObserveQuery(0, 0, pos, q)
+				on.ObserveQuery(0, 0, pos, q)
+				for _, c := range []*Cache{plain, off, on} {
+					c.Store(0, 0, pos, keys[pos], v)
+				}
+			}
+			differ := false
+			for pos := 0; pos < 300; pos++ {
+				for h := 0; h < 2; h++ {
+					a := headBytes(plain, &plain.seqs[0][0].k, pos, h, 64)
+					if !bytes.Equal(a, headBytes(off, &off.seqs[0][0].k, pos, h, 64)) {
+						t.Fatalf("%s %s: KeyQuery off, observing queries changed pos %d", kc, typ, pos)
+					}
+					differ = differ || !bytes.Equal(a, headBytes(on, &on.seqs[0][0].k, pos, h, 64))
+				}
+			}
+			if !differ {
+				t.Fatalf("%s %s: KeyQuery on changed no K row", kc, typ)
+			}
+			// score error against fresh queries of the same law
+			var eOff, eOn float64
+			for i := 0; i < 40; i++ {
+				q := query()
+				for _, pos := range []int{3, 77, 150, 299} {
+					for h := 0; h < 2; h++ {
+						ko, kn := rawKey(off, 0, 0, pos, h), rawKey(on, 0, 0, pos, h)
+						for g := 0; g < 4; g++ {
+							var so, sn float64
+							qg := q[(h*4+g)*64 : (h*4+g+1)*64]
+							for j, qj := range qg {
+								x := float64(keys[pos][h*64+j])
+								so += float64(qj) * (float64(ko[j]) - x)
+								sn += float64(qj) * (float64(kn[j]) - x)
+							}
+							eOff += so * so
+							eOn += sn * sn
+						}
+					}
+				}
+			}
+			if !(eOn < 0.8*eOff) {
+				t.Fatalf("%s %s: score error %.4g with KeyQuery against %.4g without", kc, typ, eOn, eOff)
+			}
+			for _, pos := range []int{0, 127, 200, 299} {
+				for h := 0; h < 2; h++ {
+					q := randRow(r, 4*64, 0.2)
+					out := make([]float32, 4*64)
+					on.Attend(0, 0, pos, h, q, out, 1)
+					for g := 0; g < 4; g++ {
+						want := naiveAttention(on, 0, 0, pos, h, q[g*64:(g+1)*64])
+						for i, w := range want {
+							if math.Abs(float64(out[g*64+i])-w) > 1e-4*math.Max(math.Abs(w), 1) {
+								t.Fatalf("%s %s pos %d: attention %g, naive %g", kc, typ, pos, out[g*64+i], w)
+							}
+						}
+					}
+				}
+			}
+			on.Clear(0)
+			if on.keyStat(0, 0) != nil {
+				t.Fatalf("%s %s: Clear kept the query statistic", kc, typ)
+			}
+		}
+	}
+}
+
+// Conversions refine too: f16 K pages converted to cb4 (and q5_0) with
+// KeyQuery on score the observed queries' law better than without, and
+// attention over them equals the naive computation.
+func TestKeyQueryConvert(t *testing.T) {
+	for _, kc := range []KeyChannels{KeyChannelsOff, KeyChannelsCentre} {
+		for _, to := range []tensor.Type{tensor.CB4, tensor.Q5_0} {
+			r := rand.New(rand.NewPCG(31, 32))
+			dir := randRow(r, 2*4*64, 1)
+			query := func() []float32 {
+				q := randRow(r, 2*4*64, 0.3)
+				for i := range q {
+					q[i] += dir[i]
+				}
+				return q
+			}
+			off, on := keyQueryCache(t, tensor.F16, kc, false), keyQueryCache(t, tensor.F16, kc, true)
+			keys := make([][]float32, 256)
+			for pos := range keys {
+				keys[pos] = offsetKey(r, 128)
+				v := offsetKey(r, 128)
+				q := query()
+				on.ObserveQuery(0, 0, pos, q)
+				off.Store(0, 0, pos, keys[pos], v)
+				on.Store(0, 0, pos, keys[pos], v)
+			}
+			for _, c := range []*Cache{off, on} {
+				for i := 0; i < 2; i++ {
+					if _, ok := c.Convert(PageRef{Seq: 0, Layer: 0, Index: i}, to); !ok {
+						t.Fatalf("page %d not converted", i)
+					}
+				}
+			}
+			var eOff, eOn float64
+			for i := 0; i < 40; i++ {
+				q := query()
+				for _, pos := range []int{3, 77, 150, 255} {
+					for h := 0; h < 2; h++ {
+						ko, kn := rawKey(off, 0, 0, pos, h), rawKey(on, 0, 0, pos, h)
+						for g := 0; g < 4; g++ {
+							var so, sn float64
+							for j, qj := range q[(h*4+g)*64 : (h*4+g+1)*64] {
+								x := float64(tensor.F16ToF32(tensor.F32ToF16(keys[pos][h*64+j])))
+								so += float64(qj) * (float64(ko[j]) - x)
+								sn += float64(qj) * (float64(kn[j]) - x)
+							}
+							eOff += so * so
+							eOn += sn * sn
+						}
+					}
+				}
+			}
+			if !(eOn < 0.8*eOff) {
+				t.Fatalf("%s → %s: score error %.4g with KeyQuery against %.4g without", kc, to, eOn, eOff)
+			}
+			q := randRow(r, 4*64, 0.2)
+			out := make([]float32, 4*64)
+			on.Attend(0, 0, 200, 1, q, out, 1)
+			for g := 0; g < 4; g++ {
+				for i, w := range naiveAttention(on, 0, 0, 200, 1, q[g*64:(g+1)*64]) {
+					if math.Abs(float64(out[g*64+i])-w) > 1e-4*math.Max(math.Abs(w), 1) {
+						t.Fatalf("%s → %s: attention %g, naive %g", kc, to, out[g*64+i], w)
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,178 @@
+package tensor
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Query-aware refinement of codebook rows (issue 18, fourth round).
+//
+// Attention reads a key only through scores q·k, so what a key's
+// quantization error e costs is E[(q·e)²] = eᵀCe, C = E[q qᵀ] the second
+// moment of the queries that score it, not |e|². Queries share large
+// directions (a common mean, a few strong components), so C is far from
+// a multiple of the identity and the nearest-level indices, optimal for
+// |e|², leave score error that other indices would cancel.
+// RefineRow starts from the encoded row (the nearest levels under
+// the encoder's scale search) and moves single values one level up or
+// down, scales kept, while a move lowers eᵀCe: a greedy descent, in a
+// fixed order, so the bytes depend only on x, the starting bytes and C.
+// The format is unchanged: a refined row decodes like any other.
+
+// The same refinement applies to q4_0 and q5_0 rows (value (k−8)·d and
+// (k−16)·d): RefineRow.
+
+var (
+	refineLevelsQ4_0 = func() (l [16]float32) {
+		for k := range l {
+			l[k] = float32(k - 8)
+		}
+		return
+	}()
+	refineLevelsQ5_0 = func() (l [32]float32) {
+		for k := range l {
+			l[k] = float32(k - 16)
+		}
+		return
+	}()
+)
+
+// Refinable reports whether RefineRow takes rows of type t.
+func Refinable(t Type) bool { return t.IsCodebook() || t == Q4_0 || t == Q5_0 }
+
+func refineLevels(t Type) []float32 {
+	switch t {
+	case Q4_0:
+		return refineLevelsQ4_0[:]
+	case Q5_0:
+		return refineLevelsQ5_0[:]
+	}
+	return CodebookLevels(t)
+}
+
+// unpackCodebookBlock reads the scale and indices of one block of type t.
+func unpackCodebookBlock(t Type, y []byte, idx *[64]uint8) float32 {
+	d := f16(y)
+	switch t {
+	case Q4_0:
+		for j := 0; j < 16; j++ {
+			idx[j], idx[j+16] = y[2+j]&15, y[2+j]>>4
+		}
+	case Q5_0:
+		qh := binary.LittleEndian.Uint32(y[2:])
+		for j := 0; j < 16; j++ {
+			idx[j] = y[6+j]&15 | uint8(qh>>j&1)<<4
+			idx[j+16] = y[6+j]>>4 | uint8(qh>>(j+16)&1)<<4
+		}
+	case CB4:
+		for j := 0; j < 32; j++ {
+			idx[j], idx[j+32] = y[2+j]&15, y[2+j]>>4
+		}
+	case CB3:
+		for i := 0; i < 64; i++ {
+			lo := y[2+i%16] >> (2 * (i / 16)) & 3
+			hi := y[18+i%8] >> (i / 8) & 1
+			idx[i] = lo | hi<<2
+		}
+	case CB2:
+		for i := 0; i < 32; i++ {
+			idx[i] = y[2+i%8] >> (2 * (i / 8)) & 3
+		}
+	default:
+		panic(fmt.Sprintf("tensor.unpackCodebookBlock: %s is not a codebook type", t))
+	}
+	return d
+}
+
+// packRefined writes the indices of one block of type t (scale unchanged).
+func packRefined(t Type, y []byte, d float32, idx *[64]uint8) {
+	switch t {
+	case Q4_0:
+		for j := 0; j < 16; j++ {
+			y[2+j] = idx[j] | idx[j+16]<<4
+		}
+	case Q5_0:
+		var qh uint32
+		for j := 0; j < 16; j++ {
+			y[6+j] = idx[j]&15 | (idx[j+16]&15)<<4
+			qh |= uint32(idx[j]>>4) << j
+			qh |= uint32(idx[j+16]>>4) << (j + 16)
+		}
+		binary.LittleEndian.PutUint32(y[2:], qh)
+	default:
+		PackCodebookBlock(t, y, d, idx)
+	}
+}
+
+// RefineRow refines the row y (a codebook type, q4_0 or q5_0:
+// Refinable; len(x) values, encoded from x) against the query second moment C (len(x)×len(x),
+// row-major, any positive multiple of it: only signs of differences are
+// used) for at most passes sweeps. ce is scratch of len(x) float64s.
+func RefineRow(t Type, x []float32, y []byte, C []float64, passes int, ce []float64) {
+	n, B, tb := len(x), t.BlockSize(), t.TypeSize()
+	if n%B != 0 || len(C) < n*n || len(ce) < n || n > 1024 {
+		panic("tensor.RefineRow: bad sizes")
+	}
+	L := refineLevels(t)
+	var idxs [1024]uint8
+	var ds [32]float32
+	var e [1024]float64
+	for b := 0; b < n/B; b++ {
+		var idx [64]uint8
+		ds[b] = unpackCodebookBlock(t, y[b*tb:], &idx)
+		copy(idxs[b*B:], idx[:B])
+	}
+	for i := 0; i < n; i++ {
+		e[i] = float64(ds[i/B]*L[idxs[i]]) - float64(x[i])
+	}
+	for a := 0; a < n; a++ {
+		var s float64
+		row := C[a*n : a*n+n]
+		for b := 0; b < n; b++ {
+			s += row[b] * e[b]
+		}
+		ce[a] = s
+	}
+	changed := false
+	for p := 0; p < passes; p++ {
+		moved := false
+		for i := 0; i < n; i++ {
+			d := ds[i/B]
+			if d == 0 {
+				continue
+			}
+			k0 := int(idxs[i])
+			cur := float64(d * L[k0])
+			bestK, bestG := k0, 0.0
+			for _, k := range [2]int{k0 - 1, k0 + 1} {
+				if k < 0 || k >= len(L) {
+					continue
+				}
+				delta := float64(d*L[k]) - cur
+				if g := delta * (2*ce[i] + delta*C[i*n+i]); g < bestG {
+					bestK, bestG = k, g
+				}
+			}
+			if bestK == k0 {
+				continue
+			}
+			delta := float64(d*L[bestK]) - cur
+			for a := 0; a < n; a++ {
+				ce[a] += C[a*n+i] * delta
+			}
+			idxs[i] = uint8(bestK)
+			moved, changed = true, true
+		}
+		if !moved {
+			break
+		}
+	}
+	if !changed {
+		return
+	}
+	for b := 0; b < n/B; b++ {
+		var idx [64]uint8
+		copy(idx[:B], idxs[b*B:])
+		packRefined(t, y[b*tb:], ds[b], &idx)
+	}
+}
