@@ -21,6 +21,11 @@ type gen struct{ b bytes.Buffer }
 // (BenchmarkMatVecStream; BENCHMARKS.md).
 var prefetch = 2048
 
+// q8Prefetch: the Q8_0 kernels prefetch too (GENLANES_Q8PREFETCH=0 turns
+// it off, for measuring): +4-6% streaming one thread beyond L3, +10%
+// decode on the Llama-3.2-1B Q8_0 shape (BENCHMARKS.md).
+var q8Prefetch = os.Getenv("GENLANES_Q8PREFETCH") != "0"
+
 // pf prefetches the line at off(SI) + prefetch.
 func (g *gen) pf(off int) {
 	if prefetch > 0 {
@@ -121,6 +126,9 @@ func (g *gen) q8_0(T int) {
 	}
 	for j := 0; j < 8; j++ {
 		w := fmt.Sprintf("Z%d", 8+j%4)
+		if q8Prefetch {
+			g.pf(64 * j)
+		}
 		g.i("VMOVDQU64 %d(SI), %s", 64*j, w)
 		for t := 0; t < T; t++ {
 			acc := isA[t]
