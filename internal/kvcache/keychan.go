@@ -309,7 +309,7 @@ func (c *Cache) encodeRawRows(p *Page, x []float32, r0, n int, st *qstat) {
 		for h := 0; h < c.cfg.KVHeads; h++ {
 			off := (h*P + r0 + r) * hb
 			encode(p.Type, tmp[h*D:(h+1)*D], p.mem.b[off:off+hb])
-			c.refineKeyRow(p, st, h, tmp[h*D:(h+1)*D], p.mem.b[off:off+hb], c.qce)
+			c.refineKeyRow(p, st, h, tmp[h*D:(h+1)*D], p.mem.b[off:off+hb])
 		}
 	}
 }

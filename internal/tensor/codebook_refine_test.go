@@ -16,14 +16,14 @@ func refineRow(r *rand.Rand, n int) []float32 {
 }
 
 // scoreErr is eᵀCe for row y (type t) against x.
-func scoreErr(t Type, x []float32, y []byte, C []float64) float64 {
+func scoreErr(t Type, x []float32, y []byte, C []float32) float64 {
 	n := len(x)
 	d := make([]float32, n)
 	DequantizeRow(t, y, d)
 	var s float64
 	for a := 0; a < n; a++ {
 		for b := 0; b < n; b++ {
-			s += float64(d[a]-x[a]) * C[a*n+b] * float64(d[b]-x[b])
+			s += float64(d[a]-x[a]) * float64(C[a*n+b]) * float64(d[b]-x[b])
 		}
 	}
 	return s
@@ -37,26 +37,26 @@ func TestRefineRow(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, typ := range []Type{CB4, CB3, CB2, Q4_0, Q5_0} {
 		for _, n := range []int{64, 128} {
-			I := make([]float64, n*n)
+			I := make([]float32, n*n)
 			for i := 0; i < n; i++ {
 				I[i*n+i] = 1
 			}
 			m := refineRow(r, n)
-			Cm := make([]float64, n*n)
+			Cm := make([]float32, n*n)
 			for a := 0; a < n; a++ {
 				for b := 0; b < n; b++ {
-					Cm[a*n+b] = 4 * float64(m[a]*m[b])
+					Cm[a*n+b] = 4 * m[a] * m[b]
 				}
 				Cm[a*n+a] += 1
 			}
-			ce := make([]float64, n)
+			ce := make([]float32, 2*n)
 			var before, after float64
 			for trial := 0; trial < 50; trial++ {
 				x := refineRow(r, n)
 				y := make([]byte, typ.RowSize(n))
 				QuantizeRow(typ, x, y)
 				y0 := bytes.Clone(y)
-				RefineRow(typ, x, y, I, 4, ce)
+				RefineRow(typ, x, y, I, 4, ce, nil)
 				// (ggml's quantizers round x/d+½ through 1/d, which is
 				// not always the nearest level: they may move)
 				if typ.IsCodebook() && !bytes.Equal(y, y0) {
@@ -64,7 +64,7 @@ func TestRefineRow(t *testing.T) {
 				}
 				y0 = bytes.Clone(y)
 				e0 := scoreErr(typ, x, y, Cm)
-				RefineRow(typ, x, y, Cm, 4, ce)
+				RefineRow(typ, x, y, Cm, 4, ce, nil)
 				e1 := scoreErr(typ, x, y, Cm)
 				if e1 > e0*(1+1e-9) {
 					t.Fatalf("%s/%d: eᵀCe rose %.6g → %.6g", typ, n, e0, e1)
@@ -76,7 +76,7 @@ func TestRefineRow(t *testing.T) {
 					}
 				}
 				y2 := bytes.Clone(y0)
-				RefineRow(typ, x, y2, Cm, 4, ce)
+				RefineRow(typ, x, y2, Cm, 4, ce, nil)
 				if !bytes.Equal(y, y2) {
 					t.Fatalf("%s/%d: not deterministic", typ, n)
 				}
