@@ -230,8 +230,15 @@ func TestCodebookSigns(t *testing.T) {
 	}
 	// Part of the codebook format: changing them needs a new
 	// tensor.CodebookVersion.
-	if want := [8]float32{-1, -1, -1, -1, 1, 1, -1, 1}; [8]float32(codebookSigns[:8]) != want {
-		t.Errorf("first signs %v, the format's are %v", codebookSigns[:8], want)
+	if want := [8]float32{-1, -1, -1, -1, 1, 1, -1, 1}; [8]float32(codebookSigns[:8]) != want || [8]float32(CodebookSigns(8)) != want {
+		t.Errorf("first signs %v (exported %v), the format's are %v", codebookSigns[:8], CodebookSigns(8), want)
+	}
+	if s := CodebookSigns(1024); len(s) != 1024 || [1024]float32(s) != codebookSigns || CodebookSigns(1025) != nil || CodebookSigns(-1) != nil {
+		t.Error("CodebookSigns: not a copy of the signs, or out-of-range n not refused")
+	}
+	CodebookSigns(4)[0] = 7 // a copy: the format's signs are unchanged
+	if codebookSigns[0] != -1 {
+		t.Error("CodebookSigns returned the format's own signs")
 	}
 	r := rand.New(rand.NewPCG(1, 1))
 	x := randRow(r, 256, 1)
