@@ -112,7 +112,7 @@ type Cache struct {
 	vshadow  [][]kshadow    // [seq][layer]: raw V rows of the page being written (ValueChannels)
 	chanBuf  []float32      // Store's channel-statistics scratch (2 × the larger head dimension)
 	qstats   [][]qstat      // [seq][layer]: query statistics (KeyQuery; nil until used)
-	qtmp     []float32      // ObserveQuery's scratch (HeadDimK)
+	qtmp     []float32      // ObserveQuery's scratch (2 × the query heads per KV head × HeadDimK)
 	qce      []float32      // refineKeyRow's scratch (2 × HeadDimK)
 	qscr     []float32      // refineKeyRow's scratch: a statistic in another basis (HeadDimK²; KeyQuery)
 	qbytes   atomic.Int64   // bytes of query statistics held

@@ -87,17 +87,24 @@ func (c *Cache) ObserveQuery(l, seq, pos int, q []float32) {
 		}
 		st.kind = kind
 	}
+	// C += Rᵀ·R for the g rotated queries R (g × D) of each KV head, one
+	// pass of the multi-row accumulation kernel (row a of C weighs the
+	// rows of R by column a of R: Rt), per entry the queries in order,
+	// one fma each — as g rank-1 updates would, and symmetric.
 	g := len(q) / (H * D)
-	r := c.qtmp[:D]
+	if len(c.qtmp) < 2*g*D {
+		c.qtmp = make([]float32, 2*g*D)
+	}
+	R, Rt := c.qtmp[:g*D], c.qtmp[g*D:2*g*D]
 	for h := 0; h < H; h++ {
-		C := st.c[h*D*D : (h+1)*D*D]
+		copy(R, q[h*g*D:(h+1)*g*D])
+		rotateKind(kind, R, D)
 		for j := 0; j < g; j++ {
-			copy(r, q[(h*g+j)*D:(h*g+j+1)*D])
-			rotateKind(kind, r, D)
-			for a, ra := range r {
-				kernels.Axpy(ra, r, C[a*D:a*D+D])
+			for a, v := range R[j*D : (j+1)*D] {
+				Rt[a*g+j] = v
 			}
 		}
+		kernels.AccumRowsF32Multi(st.c[h*D*D:(h+1)*D*D], D, Rt, g, g, R, D)
 	}
 	st.n++
 }

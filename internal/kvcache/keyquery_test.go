@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/kvserve/kvserve/internal/kernels"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -284,6 +285,44 @@ func TestKeyQueryBasis(t *testing.T) {
 	for i, w := range q5.qstats[0][0].c {
 		if g := cb.qstats[0][0].c[i]; math.Abs(float64(g-w)) > 1e-4*math.Max(1, math.Abs(float64(w))) {
 			t.Fatalf("entry %d: %g carried over, %g accumulated in H", i, g, w)
+		}
+	}
+}
+
+// The statistic is the plain sum of r rᵀ: ObserveQuery's one-pass update
+// of each KV head (kernels.AccumRowsF32Multi) equals g rank-1 updates per
+// token, query by query (kernels.Axpy), bit for bit, and is symmetric.
+func TestKeyQueryStatistic(t *testing.T) {
+	r := rand.New(rand.NewPCG(45, 46))
+	c := keyQueryCache(t, tensor.CB4, KeyChannelsOff, true)
+	const D, H, g = 64, 2, 4
+	want := make([]float32, H*D*D)
+	for pos := 0; pos < 40; pos++ {
+		q := randRow(r, H*g*D, 1)
+		c.ObserveQuery(0, 0, pos, q)
+		for h := 0; h < H; h++ {
+			for j := 0; j < g; j++ {
+				x := append([]float32(nil), q[(h*g+j)*D:(h*g+j+1)*D]...)
+				rotateKind(2, x, D)
+				for a := range x {
+					kernels.Axpy(x[a], x, want[h*D*D+a*D:h*D*D+(a+1)*D])
+				}
+			}
+		}
+	}
+	got := c.qstats[0][0].c
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("entry %d: %g, rank-1 updates give %g", i, got[i], want[i])
+		}
+	}
+	for h := 0; h < H; h++ {
+		for a := 0; a < D; a++ {
+			for b := 0; b < a; b++ {
+				if got[h*D*D+a*D+b] != got[h*D*D+b*D+a] {
+					t.Fatalf("head %d: C[%d][%d] %g, C[%d][%d] %g", h, a, b, got[h*D*D+a*D+b], b, a, got[h*D*D+b*D+a])
+				}
+			}
 		}
 	}
 }
