@@ -113,7 +113,7 @@ type Cache struct {
 	chanBuf  []float32      // Store's channel-statistics scratch (2 × the larger head dimension)
 	qstats   [][]qstat      // [seq][layer]: query statistics (KeyQuery; nil until used)
 	qtmp     []float32      // ObserveQuery's scratch (2 × the query heads per KV head × HeadDimK)
-	qce      []float32      // refineKeyRow's scratch (2 × HeadDimK)
+	qce      []float32      // refineKeyRow's scratch (4 × HeadDimK)
 	qscr     []float32      // refineKeyRow's scratch: a statistic in another basis (HeadDimK²; KeyQuery)
 	qbytes   atomic.Int64   // bytes of query statistics held
 
@@ -173,7 +173,7 @@ func New(cfg Config) (*Cache, error) {
 	c.wtmp = make([]float32, max(c.rowK, c.rowV))
 	c.chanBuf = make([]float32, 2*max(cfg.HeadDimK, cfg.HeadDimV))
 	c.qtmp = make([]float32, cfg.HeadDimK)
-	c.qce = make([]float32, 2*cfg.HeadDimK)
+	c.qce = make([]float32, 4*cfg.HeadDimK)
 	if cfg.KeyQuery {
 		c.qscr = make([]float32, cfg.HeadDimK*cfg.HeadDimK)
 	}

@@ -334,7 +334,7 @@ func (c *Cache) convertInto(src, dst *Page, headDim, rows int, buf, cs []float32
 		encode(dst.Type, buf, dst.mem.b[h*hbD:(h+1)*hbD])
 		if st != nil {
 			if qscr == nil {
-				qscr, ce = make([]float32, headDim*headDim), make([]float32, 2*headDim)
+				qscr, ce = make([]float32, headDim*headDim), make([]float32, 4*headDim)
 			}
 			if C := c.refineStat(dst, st, h, qscr); C != nil {
 				hb := dst.Type.RowSize(headDim)

@@ -143,10 +143,10 @@ func (o *RefineOps) axpy(a float32, x, y []float32) {
 // moment C (len(x)×len(x), row-major, symmetric — its row i is used as
 // its column i —, any positive multiple of it: only signs of differences
 // are used) for at most passes sweeps, in float32. ce is scratch of
-// 2·len(x) float32s; ops the kernels (nil: plain Go).
+// 4·len(x) float32s; ops the kernels (nil: plain Go).
 func RefineRow(t Type, x []float32, y []byte, C []float32, passes int, ce []float32, ops *RefineOps) {
 	n, B, tb := len(x), t.BlockSize(), t.TypeSize()
-	if n%B != 0 || len(C) < n*n || len(ce) < 2*n || n > 1024 {
+	if n%B != 0 || len(C) < n*n || len(ce) < 4*n || n > 1024 {
 		panic("tensor.RefineRow: bad sizes")
 	}
 	L := refineLevels(t)
@@ -163,33 +163,50 @@ func RefineRow(t Type, x []float32, y []byte, C []float32, passes int, ce []floa
 			eb[j] = d*L[k] - xb[j]
 		}
 	}
+	// Each value's two moves, one level down and one up, as changes of
+	// its decoded value (0: none: at an end of the levels, or a zero scale).
+	dn, up := ce[2*n:3*n], ce[3*n:4*n]
+	moves := func(i int) {
+		d, k0 := ds[i/B], int(idxs[i])
+		cur := d * L[k0]
+		dn[i], up[i] = 0, 0
+		if d == 0 {
+			return
+		}
+		if k0 > 0 {
+			dn[i] = d*L[k0-1] - cur
+		}
+		if k0+1 < len(L) {
+			up[i] = d*L[k0+1] - cur
+		}
+	}
+	for i := 0; i < n; i++ {
+		moves(i)
+	}
 	ce = ce[:n]
 	ops.dotRows(ce, C[:n*n], e[:n])
 	changed := false
 	for p := 0; p < passes; p++ {
 		moved := false
 		for i := 0; i < n; i++ {
-			d := ds[i/B]
-			if d == 0 {
+			// A move of δ changes eᵀCe by δ(2(Ce)ᵢ + δCᵢᵢ): the better of
+			// the two if it lowers it (down first on a tie).
+			c2, cii := 2*ce[i], C[i*n+i]
+			gd := dn[i] * (c2 + dn[i]*cii)
+			gu := up[i] * (c2 + up[i]*cii)
+			var delta float32
+			k := int(idxs[i])
+			switch {
+			case gd < 0 && !(gu < gd):
+				delta, k = dn[i], k-1
+			case gu < 0:
+				delta, k = up[i], k+1
+			default:
 				continue
 			}
-			k0 := int(idxs[i])
-			cur := d * L[k0]
-			bestK, bestG := k0, float32(0)
-			for _, k := range [2]int{k0 - 1, k0 + 1} {
-				if k < 0 || k >= len(L) {
-					continue
-				}
-				delta := d*L[k] - cur
-				if g := delta * (2*ce[i] + delta*C[i*n+i]); g < bestG {
-					bestK, bestG = k, g
-				}
-			}
-			if bestK == k0 {
-				continue
-			}
-			ops.axpy(d*L[bestK]-cur, C[i*n:i*n+n], ce)
-			idxs[i] = uint8(bestK)
+			ops.axpy(delta, C[i*n:i*n+n], ce)
+			idxs[i] = uint8(k)
+			moves(i)
 			moved, changed = true, true
 		}
 		if !moved {
