@@ -14,14 +14,15 @@ import (
 // keeps, per sequence, layer and KV head, the running sum of r rᵀ over
 // the queries seen so far (float32; the g query heads sharing the KV
 // head, every token observed in order), r the query in one rotated basis:
-// r = H·S·q (codebook pages) when the layer's K write type is a codebook
-// type, else r = H·q (q4_0/q5_0 pages rotated by H alone). Each codebook,
+// r = H·S·q (codebook pages) when the K page the token's row goes to is
+// of a codebook type (the layer's write type, as a rule), else r = H·q
+// (q4_0/q5_0 pages rotated by H alone). Each codebook,
 // q4_0 or q5_0 K row written to a rotated page is refined against it
 // (tensor.RefineRow, on internal/kernels' SIMD dot products); a page of
 // the other basis (a conversion across the two families) is refined
 // against the statistic carried into its basis (T·C·Tᵀ, T = H·S·H, which
-// is its own inverse), and when the layer's write type changes family the
-// statistic itself is carried over once.
+// is its own inverse), and when the pages written change family (the
+// layer's write type or a role's) the statistic itself is carried over.
 //
 // Memory: KVHeads × HeadDimK² float32s per sequence and attention layer,
 // allocated (off the Go heap, as pages) at the sequence's first query and
@@ -75,7 +76,7 @@ func (c *Cache) ObserveQuery(l, seq, pos int, q []float32) {
 		c.qstats[seq] = make([]qstat, c.cfg.Layers)
 	}
 	st := &c.qstats[seq][l]
-	kind := c.statKind(seq, l)
+	kind := c.statKind(seq, l, pos)
 	if st.c == nil {
 		st.mem = allocBlock(c.qstatHeadBytes() * H)
 		st.c = unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(st.mem.b))), H*D*D)
@@ -109,10 +110,17 @@ func (c *Cache) ObserveQuery(l, seq, pos int, q []float32) {
 	st.n++
 }
 
-// statKind is the basis layer l of seq keeps its statistic in: that of
-// its K write type's pages (H·S for codebook types, else H).
-func (c *Cache) statKind(seq, l int) int {
-	if k, _ := c.WriteTypes(seq, l); k.IsCodebook() && signedRotation {
+// statKind is the basis layer l of seq keeps its statistic in while the
+// token at pos is written: that of the K page its row goes to (H·S for
+// codebook types, else H) — the page held, else the type it will be
+// allocated in (the layer's write type, or a role's for that page).
+func (c *Cache) statKind(seq, l, pos int) int {
+	pi := pos / c.cfg.PageTokens
+	k, _ := c.pageTypes(seq, l, pi)
+	if s := &c.seqs[seq][l].k; pi < len(s.pages) && s.pages[pi] != nil {
+		k = s.pages[pi].Type
+	}
+	if k.IsCodebook() && signedRotation {
 		return 2
 	}
 	return 1
