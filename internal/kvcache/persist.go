@@ -22,8 +22,8 @@ import (
 //	released is written as type 0xFFFFFFFF with no bytes. Version 02 files
 //	(without the two version fields: no codebook types, key channels off)
 //	and 01 files (which predate window layers) are read too. A file whose
-//	codebook pages were written with other codebook levels, or whose K
-//	pages were written with another key channels mode, is refused.
+//	codebook pages were written with other codebook levels is refused; one
+//	written with other key/value channel settings is converted (repack.go).
 //
 // Version 05 ends with the sequence's recurrent state (hybrid models):
 // floats per sequence (0 for attention-only models), then, when not 0,
