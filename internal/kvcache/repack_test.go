@@ -172,3 +172,66 @@ func TestRestoreRepacksChannels(t *testing.T) {
 		}
 	})
 }
+
+// A file written with key channels in scale mode (μ and s per channel)
+// and value means restores into a centred cache of another page size
+// (types asked for) and into a cache of its own settings and page size
+// (another type): again byte for byte what a live requantization makes of
+// the file's rows, in both cases; at the file's settings, of the restored
+// original itself.
+func TestRestoreRepacksScaleKeys(t *testing.T) {
+	r := rand.New(rand.NewPCG(33, 34))
+	const n = 200
+	src := repackCache(t, 32, KeyChannelsScale, true, tensor.CB3, tensor.Q5_0)
+	for pos := 0; pos < n; pos++ {
+		for l := 0; l < 2; l++ {
+			src.Store(l, 0, pos, offsetKey(r, 128), offsetKey(r, 128))
+		}
+	}
+	var file bytes.Buffer
+	if err := src.WriteSeq(0, &file); err != nil {
+		t.Fatal(err)
+	}
+	raw := repackCache(t, 32, KeyChannelsScale, true, tensor.F16, tensor.F16)
+	if _, err := raw.ReadSeq(0, bytes.NewReader(file.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	convertAll(t, raw, Target{K: typ(tensor.F32), V: typ(tensor.F32)})
+	for _, tc := range []struct {
+		page   int
+		kc     KeyChannels
+		vc     bool
+		tk, tv tensor.Type
+	}{
+		{64, KeyChannelsCentre, true, tensor.CB4, tensor.Q4_0},
+		{32, KeyChannelsScale, true, tensor.CB2, tensor.Q8_0},
+	} {
+		want := repackCache(t, tc.page, tc.kc, tc.vc, tensor.F32, tensor.F32)
+		for pos := 0; pos < n; pos++ {
+			for l := 0; l < 2; l++ {
+				row := func(side int) []float32 {
+					x := make([]float32, 128)
+					for h := 0; h < 2; h++ {
+						decodeRow(tensor.F32, headBytes(raw, raw.seqs[0][l].streams()[side], pos, h, 64), x[h*64:(h+1)*64])
+					}
+					return x
+				}
+				want.Store(l, 0, pos, row(0), row(1))
+			}
+		}
+		convertAll(t, want, Target{K: &tc.tk, V: &tc.tv})
+		got := repackCache(t, tc.page, tc.kc, tc.vc, tensor.F16, tensor.F16)
+		if m, err := got.ReadSeqAs(0, bytes.NewReader(file.Bytes()), RestoreOptions{K: &tc.tk, V: &tc.tv}); err != nil || m != n {
+			t.Fatalf("%+v: ReadSeqAs: %d, %v", tc, m, err)
+		}
+		samePages(t, got, want, n)
+		if tc.kc == KeyChannelsScale {
+			live := repackCache(t, 32, KeyChannelsScale, true, tensor.F16, tensor.F16)
+			if _, err := live.ReadSeq(0, bytes.NewReader(file.Bytes())); err != nil {
+				t.Fatal(err)
+			}
+			convertAll(t, live, Target{K: &tc.tk, V: &tc.tv})
+			samePages(t, got, live, n)
+		}
+	}
+}
