@@ -143,3 +143,16 @@ func TestLlamaServerCommandLine(t *testing.T) {
 		t.Errorf("help: %v\n%s", err, out)
 	}
 }
+
+// A per-layer cold tier the model cannot take is refused when the model
+// loads, naming the flag given, not the policy's JSON field.
+func TestServeColdLayersError(t *testing.T) {
+	out, err := kvserve(t, "serve", "--port", "0", "--cache-hot", "16", "--cache-cold-k-layers", "99:q4_0")
+	if err == nil || !strings.Contains(out, "kvserve serve: --cache-cold-k-layers: layer 99 does not exist") || strings.Contains(out, "cold_k_layers") {
+		t.Errorf("want the flag named: %v\n%s", err, out)
+	}
+	out, err = kvserve(t, "serve", "--port", "0", "--cache-hot", "16", "--cache-cold-v-layers", "0:f32")
+	if err == nil || !strings.Contains(out, "--cache-cold-v-layers: layer 0: cold type f32 has more bits") || strings.Contains(out, "cold_v_layers") {
+		t.Errorf("want the flag named: %v\n%s", err, out)
+	}
+}

@@ -187,7 +187,7 @@ type sim struct {
 }
 
 func newSim(c *kvcache.Cache, pl *Plan) *sim {
-	return &sim{c: c, cfg: c.Config(), plan: pl, at: map[kvcache.PageRef]int{}, bytes: c.Bytes() + c.StateBytes()}
+	return &sim{c: c, cfg: c.Config(), plan: pl, at: map[kvcache.PageRef]int{}, bytes: c.Bytes() + c.StateBytes() + c.QueryStatBytes()}
 }
 
 // typ returns a page's planned type. A page shared by several sequences

@@ -85,10 +85,11 @@ func (s *Scheduler) reserve(p *cachepolicy.Policy, r *Request) int64 {
 	}
 	pages := int64((n + sh.PageTokens - 1) / sh.PageTokens)
 	// A hybrid model's slot also holds its recurrent state and its
-	// checkpoints, f32 whatever the ladders.
+	// checkpoints, f32 whatever the ladders; with --cache-key-encode query,
+	// its query statistics.
 	sh1 := *sh
 	sh1.Seqs = 1
-	return (pages-1)*low + write + kvcache.StateCapacityFor(sh1)
+	return (pages-1)*low + write + kvcache.StateCapacityFor(sh1) + kvcache.QueryStatCapacityFor(sh1)
 }
 
 // pickSlot chooses an idle slot: the requested one, else the one whose

@@ -3,6 +3,8 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,5 +95,52 @@ func TestSchedulerAdmission(t *testing.T) {
 	}
 	if _, res := collect(t, bCh); res.PredictedTokens != 60 {
 		t.Errorf("second: %d tokens", res.PredictedTokens)
+	}
+}
+
+// Under a budget, a request's reservation counts its slot's query
+// statistics with --cache-key-encode query: exactly KV heads × head dim²
+// float32s per attention layer more than with mse, so a request that fits
+// the budget exactly with mse is refused with them.
+func TestQueryStatReservation(t *testing.T) {
+	e, err := engine.Load("", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	m := e.Model
+	per := int64(m.NLayer * m.NHeadKV * m.HeadDim * m.HeadDim * 4)
+	prompt := e.Tok.Encode("Once upon a time", true, true)
+	need := func(encode string, budget int64) (int64, error) {
+		co := engine.DefaultCacheOptions()
+		co.KeyEncode = encode
+		pol := &cachepolicy.Policy{Budget: budget}
+		pol.LadderK, pol.LadderV = cachepolicy.DefaultLadders()
+		s, err := e.NewScheduler(engine.SchedulerOptions{Slots: 1, SlotCtx: 512, Cache: co, Policy: pol})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Start()
+		defer s.Close()
+		_, err = s.Submit(context.Background(), &engine.Request{Prompt: prompt, NPredict: 100, Sample: greedy(), SlotID: -1, IgnoreEOS: true})
+		var n int64
+		if err != nil {
+			fmt.Sscanf(err.Error()[strings.Index(err.Error(), "needs ")+len("needs "):], "%d", &n)
+		}
+		return n, err
+	}
+	mse, err := need("mse", 1)
+	if !errors.Is(err, cachepolicy.ErrBudget) || mse <= 0 {
+		t.Fatalf("mse: %d, %v", mse, err)
+	}
+	query, err := need("query", 1)
+	if !errors.Is(err, cachepolicy.ErrBudget) || query != mse+per {
+		t.Fatalf("query: needs %d (%v), want %d + %d", query, err, mse, per)
+	}
+	if _, err := need("mse", mse); err != nil {
+		t.Errorf("mse at a budget of its own need: %v", err)
+	}
+	if _, err := need("query", mse); !errors.Is(err, cachepolicy.ErrBudget) {
+		t.Errorf("query at the mse need: %v", err)
 	}
 }

@@ -73,7 +73,9 @@ func (s *Scheduler) loadFromDisk(sl *slot, r *Request, set AdapterSet, keep int)
 
 // roomFor clears idle slots' caches (spilling them), least recently used
 // first, until need bytes fit the budget beside what the cache holds once
-// sl's own cache is replaced; it reports whether they fit.
+// sl's own cache is replaced (and, with --cache-key-encode query, beside
+// every slot's query statistics and sl's own, which it will hold again);
+// it reports whether they fit.
 func (s *Scheduler) roomFor(sl *slot, need, budget int64) bool {
 	fits := func() bool {
 		own := int64(0) // what replacing sl's cache frees: its unshared pages
@@ -82,7 +84,8 @@ func (s *Scheduler) roomFor(sl *slot, need, budget int64) bool {
 				own += int64(p.Bytes)
 			}
 		}
-		return s.cache.Bytes()-own+need <= budget
+		stats := s.cache.QueryStatBytes() - s.cache.SeqQueryStatBytes(sl.id) + s.cache.QueryStatBytesPerSeq()
+		return s.cache.Bytes()+s.cache.StateBytes()+stats-own+need <= budget
 	}
 	for _, id := range s.lruOrder() {
 		if fits() {

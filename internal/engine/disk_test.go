@@ -166,3 +166,52 @@ func TestDiskTierColdLayers(t *testing.T) {
 	}
 	t.Logf("%d tokens loaded from disk; pages at their layer's bottom: %v", tl.loaded, cold)
 }
+
+// With key channels (centred keys, the setting of every fidelity figure)
+// and value channels, entries still load under a budget: converted on
+// load to each layer's bottom type with fresh channel statistics
+// (kvcache.ReadSeqAs repacks pages with statistics as a live conversion
+// does). The cache never exceeds the budget, and quantized pages carry
+// their statistics.
+func TestDiskTierChannelsUnderBudget(t *testing.T) {
+	e := tierEngine(t)
+	k, v := cachepolicy.DefaultLadders()
+	const budget = 12 * 64 << 10
+	d, err := cachedisk.Open(t.TempDir(), "test", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := &cachepolicy.Policy{LadderK: k, LadderV: v, Budget: budget, ColdK: cachepolicy.ColdLayers{0: tensor.Q8_0}}
+	co := engine.DefaultCacheOptions()
+	co.KeyChannels, co.ValueChannels = "centre", "centre"
+	s, stop := tierScheduler(t, e, engine.SchedulerOptions{Slots: 2, SlotCtx: 256, Policy: pol, Disk: d, Cache: co})
+	var tl turnTally
+	userTurns(t, e, s, false, 0, 3, make([][]int, 4), &tl)
+	withStats, quantized := 0, 0
+	s.Do(func(c *kvcache.Cache) error {
+		if cfg := c.Config(); cfg.KeyChannels != kvcache.KeyChannelsCentre || !cfg.ValueChannels {
+			t.Errorf("cache key channels %s, value channels %v", cfg.KeyChannels, cfg.ValueChannels)
+		}
+		for seq := 0; seq < c.Config().Seqs; seq++ {
+			for _, p := range c.Pages(seq) {
+				if p.Type.BlockSize() > 1 {
+					quantized++
+					if p.MetaBytes > 0 {
+						withStats++
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if b := stop(); b != 0 {
+		t.Errorf("the cache held %d bytes, over the budget of %d", b, budget)
+	}
+	if tl.loaded == 0 {
+		t.Errorf("nothing was loaded from the disk tier (tier %+v)", d.Stats())
+	}
+	if quantized == 0 || withStats != quantized {
+		t.Errorf("%d of %d quantized pages carry channel statistics", withStats, quantized)
+	}
+	t.Logf("%d tokens loaded from disk with centred keys and values; %d quantized pages", tl.loaded, quantized)
+}

@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/kvserve/kvserve/internal/kernels"
+	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/tensor"
 )
 
@@ -53,21 +54,8 @@ func readCapture(t *testing.T, path string) *capture {
 	return c
 }
 
-var labSigns = func() (s [1024]float32) {
-	x := uint64(0x6b7673657276651)
-	for i := range s {
-		x += 0x9e3779b97f4a7c15
-		z := x
-		z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-		z = (z ^ z>>27) * 0x94d049bb133111eb
-		z ^= z >> 31
-		s[i] = 1
-		if z&1 == 1 {
-			s[i] = -1
-		}
-	}
-	return
-}()
+// labSigns are the codebook pages' signs S (the cache rotates them by H·S).
+var labSigns = kvcache.CodebookSigns(1024)
 
 func labRot(x []float32, signs bool) {
 	if signs {

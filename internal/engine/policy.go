@@ -43,7 +43,7 @@ func (s *Scheduler) applyPolicy() {
 			s.cache.Clear(id)
 			sl.tokens = sl.tokens[:0]
 			s.clearDraft(sl)
-			if s.cache.Bytes()+s.cache.StateBytes()+pl.Need <= p.Budget {
+			if s.cache.Bytes()+s.cache.StateBytes()+s.cache.QueryStatBytes()+pl.Need <= p.Budget {
 				return
 			}
 		}

@@ -29,14 +29,17 @@ func tierEngine(t *testing.T) *engine.Engine {
 	return e
 }
 
-// tierScheduler starts a scheduler of e with o, its cache at the default
-// options with tierPage-token pages. Under a budget (o.Policy.Budget > 0) a
+// tierScheduler starts a scheduler of e with o, its cache at o.Cache
+// (the default options when o.Cache.TypeK is empty) with tierPage-token
+// pages. Under a budget (o.Policy.Budget > 0) a
 // goroutine reads the cache's bytes between every two steps. stop closes
 // the scheduler, then o.Disk (so that its writes are done), and returns
 // the last cache size seen over the budget (0 if never).
 func tierScheduler(t *testing.T, e *engine.Engine, o engine.SchedulerOptions) (s *engine.Scheduler, stop func() (over int64)) {
 	t.Helper()
-	o.Cache = engine.DefaultCacheOptions()
+	if o.Cache.TypeK == "" {
+		o.Cache = engine.DefaultCacheOptions()
+	}
 	o.Cache.PageTokens = tierPage
 	s, err := e.NewScheduler(o)
 	if err != nil {

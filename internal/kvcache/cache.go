@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"github.com/kvserve/kvserve/internal/attn"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kvserve/kvserve/internal/tensor"
 )
@@ -111,8 +112,10 @@ type Cache struct {
 	vshadow  [][]kshadow    // [seq][layer]: raw V rows of the page being written (ValueChannels)
 	chanBuf  []float32      // Store's channel-statistics scratch (2 × the larger head dimension)
 	qstats   [][]qstat      // [seq][layer]: query statistics (KeyQuery; nil until used)
-	qtmp     []float32      // ObserveQuery's scratch (HeadDimK)
-	qce      []float64      // refineKeyRow's scratch (HeadDimK)
+	qtmp     []float32      // ObserveQuery's scratch (2 × the query heads per KV head × HeadDimK)
+	qce      []float32      // refineKeyRow's scratch (4 × HeadDimK)
+	qscr     []float32      // refineKeyRow's scratch: a statistic in another basis (HeadDimK²; KeyQuery)
+	qbytes   atomic.Int64   // bytes of query statistics held
 
 	// Recurrent state (state.go; nil for attention-only models).
 	states     []stateSeq
@@ -170,7 +173,10 @@ func New(cfg Config) (*Cache, error) {
 	c.wtmp = make([]float32, max(c.rowK, c.rowV))
 	c.chanBuf = make([]float32, 2*max(cfg.HeadDimK, cfg.HeadDimV))
 	c.qtmp = make([]float32, cfg.HeadDimK)
-	c.qce = make([]float64, cfg.HeadDimK)
+	c.qce = make([]float32, 4*cfg.HeadDimK)
+	if cfg.KeyQuery {
+		c.qscr = make([]float32, cfg.HeadDimK*cfg.HeadDimK)
+	}
 	c.kshadow = make([][]kshadow, cfg.Seqs)
 	c.vshadow = make([][]kshadow, cfg.Seqs)
 	for s := range c.kshadow {
@@ -281,7 +287,7 @@ func (c *Cache) write(s *stream, pi, row int, t tensor.Type, v bool, x []float32
 		seg := x[h*headDim : (h+1)*headDim]
 		off := (h*P + row) * hb
 		encode(p.Type, seg, p.mem.b[off:off+hb])
-		c.refineKeyRow(p, st, h, seg, p.mem.b[off:off+hb], c.qce)
+		c.refineKeyRow(p, st, h, seg, p.mem.b[off:off+hb])
 	}
 	return nil
 }

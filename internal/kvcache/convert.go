@@ -312,6 +312,7 @@ func (c *Cache) convertInto(src, dst *Page, headDim, rows int, buf, cs []float32
 	nHeads := (len(src.mem.b) - metaLen(src)) / hbS
 	raw := src.meta != 0 || dst.meta != 0
 	mu, sc := cs[:headDim], cs[headDim:2*headDim]
+	var qscr, ce []float32 // query refinement scratch (this worker's)
 	for h := 0; h < nHeads; h++ {
 		decodeRow(src.Type, src.mem.b[h*hbS:(h+1)*hbS], buf)
 		if raw {
@@ -332,10 +333,14 @@ func (c *Cache) convertInto(src, dst *Page, headDim, rows int, buf, cs []float32
 		}
 		encode(dst.Type, buf, dst.mem.b[h*hbD:(h+1)*hbD])
 		if st != nil {
-			hb := dst.Type.RowSize(headDim)
-			ce := make([]float64, headDim)
-			for r := 0; r < rows; r++ {
-				c.refineKeyRow(dst, st, h, buf[r*headDim:(r+1)*headDim], dst.mem.b[h*hbD+r*hb:h*hbD+(r+1)*hb], ce)
+			if qscr == nil {
+				qscr, ce = make([]float32, headDim*headDim), make([]float32, 4*headDim)
+			}
+			if C := c.refineStat(dst, st, h, qscr); C != nil {
+				hb := dst.Type.RowSize(headDim)
+				for r := 0; r < rows; r++ {
+					tensor.RefineRow(dst.Type, buf[r*headDim:(r+1)*headDim], dst.mem.b[h*hbD+r*hb:h*hbD+(r+1)*hb], C, keyQueryPasses, ce, refineOps)
+				}
 			}
 		}
 	}

@@ -135,12 +135,20 @@ func (c *Cache) chanStats(p *Page, h int, mu, sc []float32) bool {
 		return false
 	}
 	D, mode := c.pageChan(p)
-	b := p.mem.b[p.meta+2*h*D:]
+	readStats(p.mem.b[p.meta:], mode, c.cfg.KVHeads, h, D, mu, sc)
+	return true
+}
+
+// readStats decodes head h's μ and s (all ones unless mode is scale) from
+// meta, the channel statistics of a page of kvHeads heads of D channels
+// written in mode (not off).
+func readStats(meta []byte, mode KeyChannels, kvHeads, h, D int, mu, sc []float32) {
+	b := meta[2*h*D:]
 	for i := range mu[:D] {
 		mu[i] = tensor.F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
 	}
 	if mode == KeyChannelsScale {
-		b = p.mem.b[p.meta+2*(c.cfg.KVHeads+h)*D:]
+		b = meta[2*(kvHeads+h)*D:]
 		for i := range sc[:D] {
 			sc[i] = tensor.F16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
 		}
@@ -149,7 +157,6 @@ func (c *Cache) chanStats(p *Page, h int, mu, sc []float32) bool {
 			sc[i] = 1
 		}
 	}
-	return true
 }
 
 // initChan sets a new K page's statistics to the identity (μ 0, s 1).
@@ -227,6 +234,12 @@ func (c *Cache) toChan(p *Page, h int, x []float32, n, stride int, mu, sc []floa
 
 func (c *Cache) fromChan(p *Page, h int, x []float32, n, stride int, mu, sc []float32) {
 	c.chanStats(p, h, mu, sc)
+	unchan(x, n, stride, mu, sc)
+}
+
+// unchan replaces n rows of D values (x[r*stride:][:D], D = len(mu)) by
+// x·s + μ: the raw rows of channel-transformed ones.
+func unchan(x []float32, n, stride int, mu, sc []float32) {
 	for r := 0; r < n; r++ {
 		row := x[r*stride : r*stride+len(mu)]
 		for i := range row {
@@ -296,7 +309,7 @@ func (c *Cache) encodeRawRows(p *Page, x []float32, r0, n int, st *qstat) {
 		for h := 0; h < c.cfg.KVHeads; h++ {
 			off := (h*P + r0 + r) * hb
 			encode(p.Type, tmp[h*D:(h+1)*D], p.mem.b[off:off+hb])
-			c.refineKeyRow(p, st, h, tmp[h*D:(h+1)*D], p.mem.b[off:off+hb], c.qce)
+			c.refineKeyRow(p, st, h, tmp[h*D:(h+1)*D], p.mem.b[off:off+hb])
 		}
 	}
 }

@@ -134,8 +134,9 @@ func TestKeyChannelsLowerKeyError(t *testing.T) {
 	}
 }
 
-// Pages with statistics are counted with them; slot files keep them, and
-// refuse files of another key channels mode or codebook version.
+// Pages with statistics are counted with them; slot files keep them,
+// refuse files of another codebook version, and are converted into a
+// cache of another key or value channels setting.
 func TestKeyChannelsBytesAndPersist(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 16))
 	c := chanCache(t, tensor.CB3, tensor.Q4_0, KeyChannelsScale, 512, 128)
@@ -179,13 +180,20 @@ func TestKeyChannelsBytesAndPersist(t *testing.T) {
 	if _, err := c.ReadSeq(1, bytes.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "codebook version") {
 		t.Errorf("file of another codebook version: %v", err)
 	}
+	// A cache of another key channels mode or value channels setting
+	// converts the pages into its own layout (TestRestoreRepacksChannels
+	// checks the bytes).
 	other := chanCache(t, tensor.CB3, tensor.Q4_0, KeyChannelsCentre, 512, 128)
-	if _, err := other.ReadSeq(0, bytes.NewReader(data)); err == nil || !strings.Contains(err.Error(), "key channels") {
-		t.Errorf("file of another key channels mode: %v", err)
+	if n, err := other.ReadSeq(0, bytes.NewReader(data)); err != nil || n != 300 {
+		t.Errorf("file of another key channels mode: %d, %v", n, err)
+	} else if p := other.seqs[0][0].k.pages[0]; p.Type != tensor.CB3 || len(p.mem.b) != other.cfg.PageBytes(tensor.CB3, false) {
+		t.Errorf("K page restored in another mode: %s, %d bytes", p.Type, len(p.mem.b))
 	}
 	other = chanCache(t, tensor.CB3, tensor.Q4_0, KeyChannelsScale, 512, 128, true)
-	if _, err := other.ReadSeq(0, bytes.NewReader(data)); err == nil || !strings.Contains(err.Error(), "value channels") {
-		t.Errorf("file of another value channels setting: %v", err)
+	if n, err := other.ReadSeq(0, bytes.NewReader(data)); err != nil || n != 300 {
+		t.Errorf("file of another value channels setting: %d, %v", n, err)
+	} else if p := other.seqs[0][0].v.pages[0]; p.meta == 0 {
+		t.Errorf("V page restored without the cache's value means")
 	}
 	// Value channels: V pages carry their means, and round-trip.
 	vcc := chanCache(t, tensor.CB3, tensor.CB2, KeyChannelsCentre, 512, 128, true)
@@ -222,8 +230,15 @@ func TestCodebookSigns(t *testing.T) {
 	}
 	// Part of the codebook format: changing them needs a new
 	// tensor.CodebookVersion.
-	if want := [8]float32{-1, -1, -1, -1, 1, 1, -1, 1}; [8]float32(codebookSigns[:8]) != want {
-		t.Errorf("first signs %v, the format's are %v", codebookSigns[:8], want)
+	if want := [8]float32{-1, -1, -1, -1, 1, 1, -1, 1}; [8]float32(codebookSigns[:8]) != want || [8]float32(CodebookSigns(8)) != want {
+		t.Errorf("first signs %v (exported %v), the format's are %v", codebookSigns[:8], CodebookSigns(8), want)
+	}
+	if s := CodebookSigns(1024); len(s) != 1024 || [1024]float32(s) != codebookSigns || CodebookSigns(1025) != nil || CodebookSigns(-1) != nil {
+		t.Error("CodebookSigns: not a copy of the signs, or out-of-range n not refused")
+	}
+	CodebookSigns(4)[0] = 7 // a copy: the format's signs are unchanged
+	if codebookSigns[0] != -1 {
+		t.Error("CodebookSigns returned the format's own signs")
 	}
 	r := rand.New(rand.NewPCG(1, 1))
 	x := randRow(r, 256, 1)

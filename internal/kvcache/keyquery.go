@@ -1,17 +1,33 @@
 package kvcache
 
-import "github.com/kvserve/kvserve/internal/tensor"
+import (
+	"unsafe"
+
+	"github.com/kvserve/kvserve/internal/kernels"
+	"github.com/kvserve/kvserve/internal/tensor"
+)
 
 // Query-aware key encoding (Config.KeyQuery, --cache-key-encode query;
 // issue 18, fourth round). A key's quantization error e costs attention
 // (q·e)², whose mean over the queries is eᵀCe with C = E[q qᵀ]; the
 // nearest-level indices minimise |e|² instead. With KeyQuery on, the cache
 // keeps, per sequence, layer and KV head, the running sum of r rᵀ over
-// the queries r = H·S·q seen so far (in the codebook pages' rotated basis,
-// the g query heads sharing the KV head, every token observed in order),
-// and each codebook, q4_0 or q5_0 K row it writes to a rotated page is
-// refined against it (H·q for pages rotated by H alone)
-// (tensor.RefineRow). Only the encoder changes: the format, the
+// the queries seen so far (float32; the g query heads sharing the KV
+// head, every token observed in order), r the query in one rotated basis:
+// r = H·S·q (codebook pages) when the K page the token's row goes to is
+// of a codebook type (the layer's write type, as a rule), else r = H·q
+// (q4_0/q5_0 pages rotated by H alone). Each codebook,
+// q4_0 or q5_0 K row written to a rotated page is refined against it
+// (tensor.RefineRow, on internal/kernels' SIMD dot products); a page of
+// the other basis (a conversion across the two families) is refined
+// against the statistic carried into its basis (T·C·Tᵀ, T = H·S·H, which
+// is its own inverse), and when the pages written change family (the
+// layer's write type or a role's) the statistic itself is carried over.
+//
+// Memory: KVHeads × HeadDimK² float32s per sequence and attention layer,
+// allocated (off the Go heap, as pages) at the sequence's first query and
+// freed when the sequence is emptied; counted apart from the pages
+// (QueryStatBytes) and by the budget. Only the encoder changes: the format, the
 // decoders and attention are the same, and a page written with it reads
 // back in any cache.
 //
@@ -29,9 +45,14 @@ import "github.com/kvserve/kvserve/internal/tensor"
 const keyQueryPasses = 4
 
 type qstat struct {
-	c [2][]float64 // KVHeads × D × D sums of r rᵀ, r = H·S·q ([0], codebook pages) and H·q ([1], other rotated pages)
-	n int
+	mem  *block
+	c    []float32 // KVHeads × D × D sums of r rᵀ, r the queries in basis kind (over mem)
+	kind int       // the basis: Page.rotKind of the pages it refines (1 H, 2 H·S)
+	n    int
 }
+
+// refineOps runs tensor.RefineRow on the SIMD kernels.
+var refineOps = &tensor.RefineOps{DotRows: kernels.DotF32Rows, Axpy: kernels.Axpy}
 
 // QueryObserver is the optional interface (model.QueryObserver) through
 // which the forward pass hands the cache each token's queries before
@@ -45,7 +66,7 @@ func (c *Cache) ObserveQuery(l, seq, pos int, q []float32) {
 	}
 	D := c.cfg.HeadDimK
 	H := c.cfg.KVHeads
-	if !canRotate(D) || len(q)%(H*D) != 0 {
+	if !canRotate(D) || len(q)%(H*D) != 0 || c.IsRecurrent(l) {
 		return
 	}
 	if c.qstats == nil {
@@ -55,29 +76,76 @@ func (c *Cache) ObserveQuery(l, seq, pos int, q []float32) {
 		c.qstats[seq] = make([]qstat, c.cfg.Layers)
 	}
 	st := &c.qstats[seq][l]
-	if st.c[0] == nil {
-		st.c[0], st.c[1] = make([]float64, H*D*D), make([]float64, H*D*D)
-	}
-	g := len(q) / (H * D)
-	r := c.qtmp[:D]
-	for basis, kind := range [2]int{2, 1} {
+	kind := c.statKind(seq, l, pos)
+	if st.c == nil {
+		st.mem = allocBlock(c.qstatHeadBytes() * H)
+		st.c = unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(st.mem.b))), H*D*D)
+		st.kind = kind
+		c.qbytes.Add(int64(len(st.mem.b)))
+	} else if st.kind != kind {
 		for h := 0; h < H; h++ {
-			C := st.c[basis][h*D*D : (h+1)*D*D]
-			for j := 0; j < g; j++ {
-				copy(r, q[(h*g+j)*D:(h*g+j+1)*D])
-				rotateKind(kind, r, D)
-				for a := 0; a < D; a++ {
-					ra := float64(r[a])
-					row := C[a*D : a*D+D]
-					for b := range row {
-						row[b] += ra * float64(r[b])
-					}
-				}
+			rebasis(st.c[h*D*D:(h+1)*D*D], st.kind, kind, D)
+		}
+		st.kind = kind
+	}
+	// C += Rᵀ·R for the g rotated queries R (g × D) of each KV head, one
+	// pass of the multi-row accumulation kernel (row a of C weighs the
+	// rows of R by column a of R: Rt), per entry the queries in order,
+	// one fma each — as g rank-1 updates would, and symmetric.
+	g := len(q) / (H * D)
+	if len(c.qtmp) < 2*g*D {
+		c.qtmp = make([]float32, 2*g*D)
+	}
+	R, Rt := c.qtmp[:g*D], c.qtmp[g*D:2*g*D]
+	for h := 0; h < H; h++ {
+		copy(R, q[h*g*D:(h+1)*g*D])
+		rotateKind(kind, R, D)
+		for j := 0; j < g; j++ {
+			for a, v := range R[j*D : (j+1)*D] {
+				Rt[a*g+j] = v
 			}
 		}
+		kernels.AccumRowsF32Multi(st.c[h*D*D:(h+1)*D*D], D, Rt, g, g, R, D)
 	}
 	st.n++
 }
+
+// statKind is the basis layer l of seq keeps its statistic in while the
+// token at pos is written: that of the K page its row goes to (H·S for
+// codebook types, else H) — the page held, else the type it will be
+// allocated in (the layer's write type, or a role's for that page).
+func (c *Cache) statKind(seq, l, pos int) int {
+	pi := pos / c.cfg.PageTokens
+	k, _ := c.pageTypes(seq, l, pi)
+	if s := &c.seqs[seq][l].k; pi < len(s.pages) && s.pages[pi] != nil {
+		k = s.pages[pi].Type
+	}
+	if k.IsCodebook() && signedRotation {
+		return 2
+	}
+	return 1
+}
+
+// rebasis carries a D×D second moment C of vectors in rotation basis
+// from into basis to: C ← T·C·Tᵀ, T the change of basis (rotating each
+// row, transposing, rotating each row again; C is symmetric).
+func rebasis(C []float32, from, to, D int) {
+	if from == to {
+		return
+	}
+	for pass := 0; pass < 2; pass++ {
+		unrotateKind(from, C, D)
+		rotateKind(to, C, D)
+		for a := 0; a < D; a++ {
+			for b := a + 1; b < D; b++ {
+				C[a*D+b], C[b*D+a] = C[b*D+a], C[a*D+b]
+			}
+		}
+	}
+}
+
+// qstatHeadBytes is the size of one KV head's statistic.
+func (c *Cache) qstatHeadBytes() int { return c.cfg.HeadDimK * c.cfg.HeadDimK * 4 }
 
 // keyStat returns the query statistic for K rows of seq's layer l, or nil.
 func (c *Cache) keyStat(seq, l int) *qstat {
@@ -90,32 +158,82 @@ func (c *Cache) keyStat(seq, l int) *qstat {
 	return nil
 }
 
-// resetKeyStats empties seq's query statistics.
+// resetKeyStats frees seq's query statistics.
 func (c *Cache) resetKeyStats(seq int) {
 	if c.qstats == nil || c.qstats[seq] == nil {
 		return
 	}
 	for l := range c.qstats[seq] {
 		st := &c.qstats[seq][l]
-		clear(st.c[0])
-		clear(st.c[1])
-		st.n = 0
+		if st.mem != nil {
+			c.qbytes.Add(-int64(len(st.mem.b)))
+			st.mem.free()
+		}
+		*st = qstat{}
 	}
 }
 
-// refineKeyRow refines the encoded codebook head row dst (head h of page
-// p, encoded from the rotated x) against st, when there is one.
-func (c *Cache) refineKeyRow(p *Page, st *qstat, h int, x []float32, dst []byte, ce []float64) {
-	if st == nil || p.side != 0 || !tensor.Refinable(p.Type) || p.rotKind() == 0 {
-		return
+// QueryStatBytes returns the bytes of query statistics the cache holds
+// (--cache-key-encode query; not in Bytes: they are no pages).
+func (c *Cache) QueryStatBytes() int64 { return c.qbytes.Load() }
+
+// SeqQueryStatBytes returns the bytes of seq's query statistics.
+func (c *Cache) SeqQueryStatBytes(seq int) int64 {
+	var n int64
+	if c.qstats != nil && c.qstats[seq] != nil {
+		for l := range c.qstats[seq] {
+			if st := &c.qstats[seq][l]; st.mem != nil {
+				n += int64(len(st.mem.b))
+			}
+		}
 	}
-	basis := 0
-	if p.rotKind() == 1 {
-		basis = 1
+	return n
+}
+
+// QueryStatBytesPerSeq is what one sequence's query statistics take once
+// it has seen queries (0 unless KeyQuery): KVHeads × HeadDimK² float32s
+// per attention layer.
+func (c *Cache) QueryStatBytesPerSeq() int64 { return QueryStatCapacityFor(c.cfg) / int64(c.cfg.Seqs) }
+
+// QueryStatCapacityFor is the most query-statistic bytes a cache of this
+// shape holds (every sequence's), for budgets before the cache is made.
+func QueryStatCapacityFor(cfg Config) int64 {
+	if !cfg.KeyQuery || !canRotate(cfg.HeadDimK) {
+		return 0
+	}
+	layers := 0
+	for l := 0; l < cfg.Layers; l++ {
+		if l >= len(cfg.Recurrent) || !cfg.Recurrent[l] {
+			layers++
+		}
+	}
+	return int64(cfg.Seqs) * int64(layers) * int64(cfg.KVHeads) * int64(cfg.HeadDimK) * int64(cfg.HeadDimK) * 4
+}
+
+// refineStat returns head h's statistic in the basis of page p's rows
+// (scratch holds it when carried over from the statistic's own basis),
+// or nil when p's rows are not refined.
+func (c *Cache) refineStat(p *Page, st *qstat, h int, scratch []float32) []float32 {
+	if st == nil || p.side != 0 || !tensor.Refinable(p.Type) || p.rotKind() == 0 {
+		return nil
 	}
 	if _, m := c.pageChan(p); m == KeyChannelsScale { // scores use q⊙s: another C
-		return
+		return nil
 	}
-	D := len(x)
-	tensor.RefineRow(p.Type, x, dst, st.c[basis][h*D*D:(h+1)*D*D], keyQueryPasses, ce[:D])
+	D := c.cfg.HeadDimK
+	C := st.c[h*D*D : (h+1)*D*D]
+	if k := p.rotKind(); k != st.kind {
+		copy(scratch, C)
+		rebasis(scratch[:D*D], st.kind, k, D)
+		return scratch[:D*D]
+	}
+	return C
+}
+
+// refineKeyRow refines the encoded head row dst (head h of page p,
+// encoded from the rotated x) against st, when there is one.
+func (c *Cache) refineKeyRow(p *Page, st *qstat, h int, x []float32, dst []byte) {
+	if C := c.refineStat(p, st, h, c.qscr); C != nil {
+		tensor.RefineRow(p.Type, x, dst, C, keyQueryPasses, c.qce, refineOps)
+	}
 }

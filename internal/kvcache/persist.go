@@ -22,8 +22,8 @@ import (
 //	released is written as type 0xFFFFFFFF with no bytes. Version 02 files
 //	(without the two version fields: no codebook types, key channels off)
 //	and 01 files (which predate window layers) are read too. A file whose
-//	codebook pages were written with other codebook levels, or whose K
-//	pages were written with another key channels mode, is refused.
+//	codebook pages were written with other codebook levels is refused; one
+//	written with other key/value channel settings is converted (repack.go).
 //
 // Version 05 ends with the sequence's recurrent state (hybrid models):
 // floats per sequence (0 for attention-only models), then, when not 0,
@@ -169,9 +169,13 @@ func (c *Cache) ReadSeq(seq int, r io.Reader) (n int, err error) {
 // pages (repacked) — in the type asked for, else in the type of the file
 // page the new page's first position comes from — rotated per the
 // cache's setting (rows already rotated in the file stay in that basis,
-// so a restore converts exactly as a live requantization does). Files
-// whose window layers released pages, and caches or files with key
-// channels, restore only as saved.
+// so a restore converts exactly as a live requantization does). Channel
+// statistics (key and value channels) are converted as a live
+// requantization converts them: rows are decoded through the file page's
+// statistics and the new page's are fitted from its rows; a file written
+// with other channel settings than the cache's is converted so too (types
+// as saved unless asked). Files whose window layers released pages, and
+// hybrid models' slots, restore only as saved.
 func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err error) {
 	br := bufio.NewReader(r)
 	get := func() uint32 {
@@ -228,20 +232,20 @@ func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err er
 			}
 		}
 	}
-	if filePage != c.cfg.PageTokens || o.converts() {
+	if fileChan > KeyChannelsScale {
+		return 0, fmt.Errorf("sequence file: key channels mode %d unknown", fileChan)
+	}
+	// Pages of another channel statistics layout are converted (hybrid
+	// models' slots restore only as saved: refused below, page by page).
+	otherChans := fileChan != c.cfg.KeyChannels || fileVC != c.cfg.ValueChannels
+	if filePage != c.cfg.PageTokens || o.converts() || (otherChans && c.states == nil) {
 		if c.states != nil {
 			return 0, fmt.Errorf("sequence file: a hybrid model's slot restores only into %d-token pages of its own types", filePage)
 		}
 		if filePage <= 0 || filePage > maxFilePage {
 			return 0, fmt.Errorf("sequence file: %d-token pages", filePage)
 		}
-		if fileChan != KeyChannelsOff || c.cfg.KeyChannels != KeyChannelsOff {
-			return 0, fmt.Errorf("sequence file: with key channels (file %s, cache %s) a file restores only into %d-token pages of its own types", fileChan, c.cfg.KeyChannels, filePage)
-		}
-		if fileVC || c.cfg.ValueChannels {
-			return 0, fmt.Errorf("sequence file: with value channels (file %v, cache %v) a file restores only into %d-token pages of its own types", fileVC, c.cfg.ValueChannels, filePage)
-		}
-		return c.readRepacked(seq, br, n, filePage, fileCB, o)
+		return c.readRepacked(seq, br, n, filePage, fileCB, fileChan, fileVC, o)
 	}
 	nPages := (n + c.cfg.PageTokens - 1) / c.cfg.PageTokens
 	fresh := make([]layerSeq, c.cfg.Layers)
@@ -380,141 +384,4 @@ func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err er
 	}
 	c.roles[seq] = make([]Role, n) // a restored sequence's tokens count as prompt
 	return n, nil
-}
-
-// readRepacked reads the pages of a sequence file whose page size or
-// types differ from this cache's (after its header: filePage-token pages,
-// n positions; codebook pages of version fileCB) into seq: see ReadSeqAs.
-// Key channels are off on both sides.
-func (c *Cache) readRepacked(seq int, br io.Reader, n, filePage int, fileCB uint32, o RestoreOptions) (int, error) {
-	var err error
-	get := func() uint32 {
-		var v uint32
-		if err == nil {
-			err = binary.Read(br, binary.LittleEndian, &v)
-		}
-		return v
-	}
-	P := c.cfg.PageTokens
-	nFile := (n + filePage - 1) / filePage
-	fresh := make([]layerSeq, c.cfg.Layers)
-	fail := func(e error) (int, error) {
-		for l := range fresh {
-			for _, s := range fresh[l].streams() {
-				for _, p := range s.pages {
-					if p != nil {
-						c.freePage(p)
-					}
-				}
-			}
-		}
-		return 0, e
-	}
-	rowBuf := make([]float32, max(c.rowK, c.rowV))
-	var pageBuf []byte
-	var heads []float32
-	for l := range fresh {
-		ls := &fresh[l]
-		for si, s := range ls.streams() {
-			v := si == 1
-			rowElems, headDim, want := c.rowK, c.cfg.HeadDimK, o.want(l, false)
-			if v {
-				rowElems, headDim, want = c.rowV, c.cfg.HeadDimV, o.want(l, true)
-			}
-			if cnt := int(get()); err == nil && cnt != nFile {
-				return fail(fmt.Errorf("sequence file: layer %d has %d pages for %d positions", l, cnt, n))
-			}
-			for i := 0; i < nFile && err == nil; i++ {
-				t := tensor.Type(get())
-				rot := get()
-				size := int(get())
-				if err != nil {
-					break
-				}
-				if t == released {
-					return fail(fmt.Errorf("sequence file: layer %d released window pages; it restores only into %d-token pages of its own types", l, filePage))
-				}
-				if e := CheckType(t, headDim); e != nil {
-					return fail(fmt.Errorf("sequence file: %w", e))
-				}
-				if t.IsCodebook() && fileCB != tensor.CodebookVersion {
-					return fail(fmt.Errorf("sequence file: its %s pages were written with codebook version %d; this kvserve reads version %d", t, fileCB, tensor.CodebookVersion))
-				}
-				if size != t.RowSize(rowElems)*filePage || rot > 1 {
-					return fail(fmt.Errorf("sequence file: page of %d bytes does not match type %s", size, t))
-				}
-				if cap(pageBuf) < size {
-					pageBuf = make([]byte, size)
-				}
-				buf := pageBuf[:size]
-				if _, err = io.ReadFull(br, buf); err != nil {
-					break
-				}
-				// Decode the page head by head (head-major), then write
-				// each position's row into this cache's pages.
-				if need := filePage * rowElems; cap(heads) < need {
-					heads = make([]float32, need)
-				}
-				hb := t.RowSize(headDim) * filePage
-				nHeads := rowElems / headDim
-				for h := 0; h < nHeads; h++ {
-					decodeRow(t, buf[h*hb:(h+1)*hb], heads[h*filePage*headDim:(h+1)*filePage*headDim])
-				}
-				for q := 0; q < filePage && i*filePage+q < n; q++ {
-					pos := i*filePage + q
-					row := rowBuf[:rowElems]
-					for h := 0; h < nHeads; h++ {
-						copy(row[h*headDim:(h+1)*headDim], heads[(h*filePage+q)*headDim:(h*filePage+q+1)*headDim])
-					}
-					pt := t
-					if want != nil {
-						pt = *want
-					}
-					c.putRow(s, pos/P, pos%P, pt, v, row, (&Page{Type: t, Rotated: rot == 1}).rotKind())
-				}
-			}
-		}
-		ls.n = n
-	}
-	if err != nil {
-		return fail(fmt.Errorf("sequence file truncated: %w", err))
-	}
-	c.Clear(seq)
-	copy(c.seqs[seq], fresh)
-	for l := range c.kshadow[seq] {
-		c.kshadow[seq][l].page = -1
-		c.vshadow[seq][l].page = -1
-	}
-	c.roles[seq] = make([]Role, n) // a restored sequence's tokens count as prompt
-	return n, nil
-}
-
-// putRow writes row x, rotated as a page of rotation kind kind holds it
-// (Page.rotKind: 0 none, 1 H, 2 H·S), at row of page pi of stream s,
-// allocating the page in type t if needed (key channels off). A row whose
-// rotation is not the page's is un-rotated and rotated for the page, as a
-// live conversion does (a ggml page's H rows into a codebook page's H·S).
-func (c *Cache) putRow(s *stream, pi, row int, t tensor.Type, v bool, x []float32, kind int) {
-	if pi == len(s.pages) {
-		s.pages = append(s.pages, c.newPage(t, v))
-	}
-	p := s.pages[pi]
-	headDim := c.headDim(v)
-	hb := p.Type.RowSize(headDim)
-	P := c.cfg.PageTokens
-	if dk := p.rotKind(); dk != kind {
-		tmp := c.wtmp[:len(x)]
-		copy(tmp, x)
-		for h := 0; h*headDim < len(tmp); h++ {
-			seg := tmp[h*headDim : (h+1)*headDim]
-			unrotateKind(kind, seg, headDim)
-			rotateKind(dk, seg, headDim)
-		}
-		x = tmp
-	}
-	for h := 0; h*headDim < len(x); h++ {
-		seg := x[h*headDim : (h+1)*headDim]
-		off := (h*P + row) * hb
-		encode(p.Type, seg, p.mem.b[off:off+hb])
-	}
 }

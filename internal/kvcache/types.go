@@ -102,6 +102,17 @@ var codebookSigns = func() (s [1024]float32) {
 	return
 }()
 
+// CodebookSigns returns a copy of the first n signs (±1) of S, the
+// diagonal codebook pages are rotated with (H·S; part of the codebook
+// format), for tools that rotate rows as the cache does; nil when n is
+// not in 0..1024.
+func CodebookSigns(n int) []float32 {
+	if n < 0 || n > len(codebookSigns) {
+		return nil
+	}
+	return append([]float32(nil), codebookSigns[:n]...)
+}
+
 // signedRotation: whether codebook pages use H·S (else H).
 const signedRotation = true
 

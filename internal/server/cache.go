@@ -216,6 +216,9 @@ type slotUsage struct {
 	BytesV int64 `json:"bytes_v"`
 	// BytesShared: of Bytes, those of pages other slots hold too.
 	BytesShared int64 `json:"bytes_shared"`
+	// QueryStatBytes: the slot's query statistics (--cache-key-encode
+	// query), not in Bytes.
+	QueryStatBytes int64 `json:"query_stat_bytes"`
 	// By the role of the tokens (a page holding several roles: "mixed").
 	BytesByRole  map[string]int64 `json:"bytes_by_role"`
 	TokensByRole map[string]int   `json:"tokens_by_role"`
@@ -347,12 +350,16 @@ func cacheUsage(out map[string]any, c *kvcache.Cache, pol *cachepolicy.Policy, w
 			}
 		}
 		su.Bytes = su.BytesK + su.BytesV
+		su.QueryStatBytes = c.SeqQueryStatBytes(seq)
 		slots = append(slots, su)
 	}
 	out["slots"] = slots
 	out["bytes_by_role"] = byRole
 	if rs := recurrentState(c); rs != nil {
 		out["recurrent_state"] = rs
+	}
+	if qs := queryStat(c); qs != nil {
+		out["query_stat"] = qs
 	}
 	var est []estimate
 	for _, t := range kvcache.Types {
@@ -365,6 +372,21 @@ func cacheUsage(out map[string]any, c *kvcache.Cache, pol *cachepolicy.Policy, w
 	}
 	sort.SliceStable(est, func(i, j int) bool { return est[i].BitsPer > est[j].BitsPer })
 	out["estimates"] = est
+}
+
+// queryStat describes the query statistics of --cache-key-encode query
+// (kvcache.QueryStatBytes), apart from the pages: nil when off. Called
+// between scheduler steps.
+func queryStat(c *kvcache.Cache) map[string]any {
+	if !c.Config().KeyQuery {
+		return nil
+	}
+	return map[string]any{
+		"type":           "f32",
+		"bytes":          c.QueryStatBytes(),
+		"bytes_per_slot": c.QueryStatBytesPerSeq(),
+		"capacity_bytes": kvcache.QueryStatCapacityFor(c.Config()),
+	}
 }
 
 // policyJSON is the policy as GET /cache/policy shows it (cachepolicy

@@ -154,7 +154,8 @@
 //     takes optional "type_k" / "type_v": the pages are converted to them
 //     on load; a file saved with another page size is repacked into this
 //     server's pages (kvcache.ReadSeqAs; the same model and head shape
-//     are required). Converted on load, the rows equal what
+//     are required), and a file of other key/value channel settings is
+//     converted into the server's. Converted on load, the rows equal what
 //     /cache/requantize makes of the original.
 //   - Shutdown (Serve's context ends, e.g. SIGTERM): stop accepting, answer
 //     new requests on open connections 503, let in-flight requests finish

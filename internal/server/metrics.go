@@ -53,6 +53,7 @@ type collector struct {
 
 	// Hybrid models' recurrent state (f32, beside the KV pages).
 	stateBytes, stateSlot *prometheus.Desc
+	queryStatBytes        *prometheus.Desc
 
 	llama llamaDescs // llama-server's series
 }
@@ -131,15 +132,16 @@ func newCollector(s *Server) *collector {
 		reasoningDropped:  d("cache_reasoning_dropped_tokens_total", "Reasoning tokens the precision policy dropped from slots' caches when their requests ended."),
 		evictedTokens:     d("cache_evicted_tokens_total", "Tokens evicted from the middle of running requests' caches as the cache budget's last step (--cache-evict)."),
 
-		mspWaiting:  d("num_requests_waiting", "Requests queued: waiting for a slot or in the scheduler's queue (the model server protocol's TotalQueuedRequests)."),
-		mspRunning:  d("num_requests_running", "Requests running in a slot (the model server protocol's TotalRunningRequests)."),
-		utilization: d("kv_cache_utilization", "KV cache utilization in [0, 1]: cache bytes in use over kv_cache_limit_bytes (the model server protocol's KVCacheUtilization)."),
-		limit:       d("kv_cache_limit_bytes", "The bytes kv_cache_utilization is measured against: the cache budget (limit=\"budget\") when one is set, else every slot's full context at the current write types (limit=\"capacity\").", "limit"),
-		configInfo:  d("cache_config_info", "Cache configuration for prefix-cache-aware routing (value 1): block_size is the page size in tokens, num_gpu_blocks the pages (all layers) the cache can hold.", "block_size", "num_gpu_blocks"),
-		stepDown:    d("kv_cache_step_down_bytes", "Cache bytes that converting every held page one step down its precision ladder would free now."),
-		stateBytes:  d("kv_cache_state_bytes", "Hybrid models: recurrent-layer state bytes held (f32, not in kv_cache_bytes): every slot's live state (kind=\"live\") and its checkpoints (kind=\"checkpoints\").", "kind"),
-		stateSlot:   d("kv_cache_state_bytes_per_slot", "Hybrid models: one slot's recurrent-layer state, by kind: convolution (\"conv\") and delta-rule (\"ssm\") state.", "kind"),
-		floor:       d("kv_cache_floor_bytes", "Cache bytes the held pages would take with every page at the bottom of its precision ladder."),
+		mspWaiting:     d("num_requests_waiting", "Requests queued: waiting for a slot or in the scheduler's queue (the model server protocol's TotalQueuedRequests)."),
+		mspRunning:     d("num_requests_running", "Requests running in a slot (the model server protocol's TotalRunningRequests)."),
+		utilization:    d("kv_cache_utilization", "KV cache utilization in [0, 1]: cache bytes in use over kv_cache_limit_bytes (the model server protocol's KVCacheUtilization)."),
+		limit:          d("kv_cache_limit_bytes", "The bytes kv_cache_utilization is measured against: the cache budget (limit=\"budget\") when one is set, else every slot's full context at the current write types (limit=\"capacity\").", "limit"),
+		configInfo:     d("cache_config_info", "Cache configuration for prefix-cache-aware routing (value 1): block_size is the page size in tokens, num_gpu_blocks the pages (all layers) the cache can hold.", "block_size", "num_gpu_blocks"),
+		stepDown:       d("kv_cache_step_down_bytes", "Cache bytes that converting every held page one step down its precision ladder would free now."),
+		stateBytes:     d("kv_cache_state_bytes", "Hybrid models: recurrent-layer state bytes held (f32, not in kv_cache_bytes): every slot's live state (kind=\"live\") and its checkpoints (kind=\"checkpoints\").", "kind"),
+		stateSlot:      d("kv_cache_state_bytes_per_slot", "Hybrid models: one slot's recurrent-layer state, by kind: convolution (\"conv\") and delta-rule (\"ssm\") state.", "kind"),
+		queryStatBytes: d("kv_cache_query_stat_bytes", "--cache-key-encode query: bytes of the query statistics held (f32, KV heads × head dim² per slot and attention layer; not in kv_cache_bytes), by slot.", "slot"),
+		floor:          d("kv_cache_floor_bytes", "Cache bytes the held pages would take with every page at the bottom of its precision ladder."),
 
 		llama: newLlamaDescs(),
 	}
@@ -151,7 +153,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.cacheBytes, c.cacheCapacity, c.cacheUsage, c.cacheTokens, c.slots,
 		c.requantize, c.requantizeSeconds, c.demotions, c.policyFreed, c.budgetRejections, c.cacheRoleBytes, c.reasoningDropped, c.evictedTokens,
 		c.draftTokens, c.draftAccepted, c.draftCacheBytes, c.sharedBytes, c.diskBytes, c.diskEvents, c.ramBytes,
-		c.mspWaiting, c.mspRunning, c.utilization, c.limit, c.configInfo, c.stepDown, c.floor, c.stateBytes, c.stateSlot} {
+		c.mspWaiting, c.mspRunning, c.utilization, c.limit, c.configInfo, c.stepDown, c.floor, c.stateBytes, c.stateSlot, c.queryStatBytes} {
 		ch <- d
 	}
 	for _, d := range c.llama.all() {
@@ -172,6 +174,7 @@ type cacheSnapshot struct {
 	hybrid                            bool // recurrent state (below)
 	stateLive, stateCkpt              int64
 	stateConvPerSlot, stateSSMPerSlot int64
+	queryStat                         []int64 // per slot (nil: --cache-key-encode mse)
 }
 
 // metricsStepWait bounds how long a scrape waits for the scheduler to
@@ -225,6 +228,11 @@ func measureSnapshot(kc *kvcache.Cache, pol *cachepolicy.Policy) cacheSnapshot {
 	}
 	snap.positions = int64(cfg.Seqs) * int64(cfg.Ctx)
 	snap.sharedBytes, _ = kc.SharedBytes()
+	if cfg.KeyQuery {
+		for seq := 0; seq < cfg.Seqs; seq++ {
+			snap.queryStat = append(snap.queryStat, kc.SeqQueryStatBytes(seq))
+		}
+	}
 	if kc.Hybrid() {
 		snap.hybrid = true
 		snap.stateLive = kc.StateBytesPerSeq() * int64(cfg.Seqs)
@@ -317,6 +325,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	m(c.reasoningDropped, prometheus.CounterValue, float64(st.Policy.DroppedTokens))
 	m(c.evictedTokens, prometheus.CounterValue, float64(st.Policy.EvictedTokens))
 	m(c.sharedBytes, prometheus.GaugeValue, float64(snap.sharedBytes))
+	for seq, b := range snap.queryStat {
+		m(c.queryStatBytes, prometheus.GaugeValue, float64(b), strconv.Itoa(seq))
+	}
 	if snap.hybrid {
 		m(c.stateBytes, prometheus.GaugeValue, float64(snap.stateLive), "live")
 		m(c.stateBytes, prometheus.GaugeValue, float64(snap.stateCkpt), "checkpoints")

@@ -57,8 +57,8 @@ func (s *Server) routesInit() {
 // lists.
 func (s *Server) cacheTypes() map[string]any {
 	var cfg kvcache.Config
-	var rs map[string]any
-	if err := s.sched.Do(func(c *kvcache.Cache) error { cfg, rs = c.Config(), recurrentState(c); return nil }); err != nil {
+	var rs, qs map[string]any
+	if err := s.sched.Do(func(c *kvcache.Cache) error { cfg, rs, qs = c.Config(), recurrentState(c), queryStat(c); return nil }); err != nil {
 		return nil
 	}
 	names := func(ts []tensor.Type) ([]string, string) {
@@ -85,6 +85,9 @@ func (s *Server) cacheTypes() map[string]any {
 	}
 	if rs != nil {
 		out["recurrent_state"] = rs
+	}
+	if qs != nil {
+		out["query_stat"] = qs
 	}
 	return out
 }

@@ -86,7 +86,8 @@ type Options struct {
 	// (--no-cache-share; see engine.SchedulerOptions).
 	NoSharePrefix bool
 	Cache         engine.CacheOptions
-	// Policy is the automatic cache precision policy (nil: none).
+	// Policy is the automatic cache precision policy (nil: none), built
+	// from the command line's flags (Load's errors name them).
 	Policy *cachepolicy.Policy
 	// Spec configures speculative decoding (nil: none); DraftPath is the
 	// draft model's GGUF file (llama-server's -md), loaded after the
@@ -629,7 +630,9 @@ func (s *Server) load() error {
 		if own {
 			e.Close()
 		}
-		return err
+		// Options.Policy comes from the command line: a policy error
+		// names the flag given (--cache-cold-k-layers), not its JSON field.
+		return cachepolicy.FlagError(err)
 	}
 	if s.o.SlotSavePath != "" {
 		s.removeStaleSlotFiles()

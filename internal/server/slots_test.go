@@ -355,3 +355,46 @@ func TestSlotRestoreIntoAnyShape(t *testing.T) {
 		wantError(t, "bad restore type", st, b, 400, TypeInvalidRequest)
 	}
 }
+
+// With key and value channels (centred keys and values), a slot file
+// restores converted: into the same page size and settings at q8_0/q4_0
+// it continues exactly as the original after /cache/requantize to those
+// types; into 64-token pages, and into a server without channels, it is
+// converted (pages of the asked types, or the file's, with the server's
+// statistics layout) and continues from the cache.
+func TestSlotRestoreWithChannels(t *testing.T) {
+	dir := t.TempDir()
+	co := engine.DefaultCacheOptions()
+	co.KeyChannels, co.ValueChannels = "centre", "centre"
+	_, ts := newTestServer(t, Options{Slots: 1, SlotSavePath: dir, Cache: co})
+	req := map[string]any{"prompt": slotPrompt, "n_predict": 24, "temperature": 0, "id_slot": 0}
+	postOK(t, ts.URL+"/completion", req)
+	if st, _, b := slotAction(t, ts.URL, 0, "save", "chan.bin"); st != 200 {
+		t.Fatalf("save: %d %s", st, b)
+	}
+	postOK(t, ts.URL+"/cache/requantize", map[string]any{"type_k": "q8_0", "type_v": "q4_0"})
+	req["n_predict"] = 16
+	want := postOK(t, ts.URL+"/completion", req)
+	for _, tc := range []struct {
+		page     int
+		channels string
+		exact    bool
+	}{{256, "centre", true}, {64, "centre", false}, {256, "off", false}} {
+		o := engine.DefaultCacheOptions()
+		o.PageTokens, o.KeyChannels, o.ValueChannels = tc.page, tc.channels, tc.channels
+		_, ts2 := newTestServer(t, Options{Slots: 1, SlotSavePath: dir, Cache: o})
+		if st, b := post(t, ts2.URL+"/slots/0?action=restore", map[string]any{"filename": "chan.bin", "type_k": "q8_0", "type_v": "q4_0"}); st != 200 {
+			t.Fatalf("%+v: restore: %d %s", tc, st, b)
+		}
+		if sc := obj(t, must(get(t, ts2.URL+"/props")))["cache_held"].(map[string]any); sc["type_k"] != "q8_0" || sc["type_v"] != "q4_0" {
+			t.Errorf("%+v: held %v", tc, sc)
+		}
+		got := postOK(t, ts2.URL+"/completion", req)
+		if cacheN(got) != cacheN(want) {
+			t.Errorf("%+v: %v tokens from the cache, the original %v", tc, cacheN(got), cacheN(want))
+		}
+		if tc.exact && got["content"] != want["content"] {
+			t.Errorf("%+v: continuation %q, want %q", tc, got["content"], want["content"])
+		}
+	}
+}

@@ -104,63 +104,109 @@ func packRefined(t Type, y []byte, d float32, idx *[64]uint8) {
 	}
 }
 
+// RefineOps are the vector kernels RefineRow runs on (internal/kernels'
+// SIMD ones in the cache; tensor cannot import them). Nil: plain Go.
+type RefineOps struct {
+	// DotRows sets y[i] = Σ_j w[i·len(x)+j]·x[j] for i < len(y).
+	DotRows func(y, w, x []float32)
+	// Axpy sets y[i] += a·x[i].
+	Axpy func(a float32, x, y []float32)
+}
+
+func (o *RefineOps) dotRows(y, w, x []float32) {
+	if o != nil && o.DotRows != nil {
+		o.DotRows(y, w, x)
+		return
+	}
+	n := len(x)
+	for i := range y {
+		var s float32
+		for j, v := range w[i*n : i*n+n] {
+			s += v * x[j]
+		}
+		y[i] = s
+	}
+}
+
+func (o *RefineOps) axpy(a float32, x, y []float32) {
+	if o != nil && o.Axpy != nil {
+		o.Axpy(a, x, y)
+		return
+	}
+	for i, v := range x {
+		y[i] += a * v
+	}
+}
+
 // RefineRow refines the row y (a codebook type, q4_0 or q5_0:
-// Refinable; len(x) values, encoded from x) against the query second moment C (len(x)×len(x),
-// row-major, any positive multiple of it: only signs of differences are
-// used) for at most passes sweeps. ce is scratch of len(x) float64s.
-func RefineRow(t Type, x []float32, y []byte, C []float64, passes int, ce []float64) {
+// Refinable; len(x) values, encoded from x) against the query second
+// moment C (len(x)×len(x), row-major, symmetric — its row i is used as
+// its column i —, any positive multiple of it: only signs of differences
+// are used) for at most passes sweeps, in float32. ce is scratch of
+// 4·len(x) float32s; ops the kernels (nil: plain Go).
+func RefineRow(t Type, x []float32, y []byte, C []float32, passes int, ce []float32, ops *RefineOps) {
 	n, B, tb := len(x), t.BlockSize(), t.TypeSize()
-	if n%B != 0 || len(C) < n*n || len(ce) < n || n > 1024 {
+	if n%B != 0 || len(C) < n*n || len(ce) < 4*n || n > 1024 {
 		panic("tensor.RefineRow: bad sizes")
 	}
 	L := refineLevels(t)
 	var idxs [1024]uint8
 	var ds [32]float32
-	var e [1024]float64
+	e := ce[n : 2*n]
 	for b := 0; b < n/B; b++ {
 		var idx [64]uint8
-		ds[b] = unpackCodebookBlock(t, y[b*tb:], &idx)
+		d := unpackCodebookBlock(t, y[b*tb:], &idx)
+		ds[b] = d
 		copy(idxs[b*B:], idx[:B])
+		xb, eb := x[b*B:b*B+B], e[b*B:b*B+B]
+		for j, k := range idx[:B] {
+			eb[j] = d*L[k] - xb[j]
+		}
+	}
+	// Each value's two moves, one level down and one up, as changes of
+	// its decoded value (0: none: at an end of the levels, or a zero scale).
+	dn, up := ce[2*n:3*n], ce[3*n:4*n]
+	moves := func(i int) {
+		d, k0 := ds[i/B], int(idxs[i])
+		cur := d * L[k0]
+		dn[i], up[i] = 0, 0
+		if d == 0 {
+			return
+		}
+		if k0 > 0 {
+			dn[i] = d*L[k0-1] - cur
+		}
+		if k0+1 < len(L) {
+			up[i] = d*L[k0+1] - cur
+		}
 	}
 	for i := 0; i < n; i++ {
-		e[i] = float64(ds[i/B]*L[idxs[i]]) - float64(x[i])
+		moves(i)
 	}
-	for a := 0; a < n; a++ {
-		var s float64
-		row := C[a*n : a*n+n]
-		for b := 0; b < n; b++ {
-			s += row[b] * e[b]
-		}
-		ce[a] = s
-	}
+	ce = ce[:n]
+	ops.dotRows(ce, C[:n*n], e[:n])
 	changed := false
 	for p := 0; p < passes; p++ {
 		moved := false
 		for i := 0; i < n; i++ {
-			d := ds[i/B]
-			if d == 0 {
+			// A move of δ changes eᵀCe by δ(2(Ce)ᵢ + δCᵢᵢ): the better of
+			// the two if it lowers it (down first on a tie).
+			c2, cii := 2*ce[i], C[i*n+i]
+			gd := dn[i] * (c2 + dn[i]*cii)
+			gu := up[i] * (c2 + up[i]*cii)
+			var delta float32
+			k := int(idxs[i])
+			switch {
+			case gd < 0 && !(gu < gd):
+				delta, k = dn[i], k-1
+			case gu < 0:
+				delta, k = up[i], k+1
+			default:
 				continue
 			}
-			k0 := int(idxs[i])
-			cur := float64(d * L[k0])
-			bestK, bestG := k0, 0.0
-			for _, k := range [2]int{k0 - 1, k0 + 1} {
-				if k < 0 || k >= len(L) {
-					continue
-				}
-				delta := float64(d*L[k]) - cur
-				if g := delta * (2*ce[i] + delta*C[i*n+i]); g < bestG {
-					bestK, bestG = k, g
-				}
-			}
-			if bestK == k0 {
-				continue
-			}
-			delta := float64(d*L[bestK]) - cur
-			for a := 0; a < n; a++ {
-				ce[a] += C[a*n+i] * delta
-			}
-			idxs[i] = uint8(bestK)
+			ops.axpy(delta, C[i*n:i*n+n], ce)
+			idxs[i] = uint8(k)
+			moves(i)
 			moved, changed = true, true
 		}
 		if !moved {
