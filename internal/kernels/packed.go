@@ -92,6 +92,12 @@ var unpackPool = sync.Pool{New: func() any { return new([]byte) }}
 // BENCHMARKS.md, "Speculative decoding").
 var packedSmallBatch = 64
 
+// PackedInPlace reports whether GemmPacked for nTok tokens reads the packed
+// rows in place (one token, or a small batch on the AVX-512 path): such
+// calls stream the weights, so they want long runs of rows, where the
+// copy-back GEMM wants short tiles.
+func PackedInPlace(nTok int) bool { return packFast() && nTok <= packedSmallBatch }
+
 // GemmPacked is Gemm for rows [r0, r0+m) (r0 a multiple of 16) of a
 // matrix packed by Pack: y[j·ldy+i] is the dot product of row r0+i with
 // token j (x: nTok rows of k float32 values as bytes), bit-identical to
