@@ -15,6 +15,7 @@ rate; the model's forward passes per generated token; and whether every output w
 speculation must not change a token).
 
     scripts/spec_bench.py [--reps 5] [-n 192] [--threads 2] [--prompts 3]
+        [--workload rewrite|random [--words 48]]
         [--target ../shared/models/kvtest-27m-f16.gguf]
         [--config 'NAME=FLAGS' ...] [--wrap 'flock -w 900 /tmp/bench.lock nice -n -20']
 
@@ -68,6 +69,16 @@ def prompts(shared, count):
     return out
 
 
+def random_prompts(shared, count, words):
+    """Prompts of `words` words drawn at random (seeded) from dev.txt: for
+    random-weight models of real shapes (kvserve synth), whose output does
+    not depend on the text making sense; short, so a run is mostly decode."""
+    import random
+    vocab = open(os.path.join(shared, "eval", "dev.txt"), encoding="utf-8").read().split()
+    rng = random.Random(13)
+    return [" ".join(rng.choice(vocab) for _ in range(words)) for _ in range(count)]
+
+
 GEN = re.compile(r"generation: (\d+) tokens in ([\d.]+) s")
 SPEC = re.compile(r"speculative: (\d+) tokens drafted, (\d+) accepted")
 
@@ -99,6 +110,9 @@ def main():
     ap.add_argument("-n", type=int, default=192)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--prompts", type=int, default=3)
+    ap.add_argument("--workload", choices=["rewrite", "random"], default="rewrite",
+                    help="rewrite: rename a function in a Go document of dev.txt; random: --words random words of dev.txt")
+    ap.add_argument("--words", type=int, default=48, help="prompt words of the random workload")
     ap.add_argument("--target", default=os.path.join(shared, "models", "kvtest-27m-f16.gguf"))
     ap.add_argument("--kvserve", default="", help="kvserve binary (default: built into a temporary directory)")
     ap.add_argument("--config", action="append", default=[], help="NAME=FLAGS, e.g. 'lookup=--spec-type ngram-simple'")
@@ -117,7 +131,8 @@ def main():
         binary = os.path.join(tmp, "kvserve")
         subprocess.run(["go", "build", "-o", binary, "./cmd/kvserve"], cwd=ROOT, check=True)
     files = []
-    for i, p in enumerate(prompts(shared, a.prompts)):
+    ps = prompts(shared, a.prompts) if a.workload == "rewrite" else random_prompts(shared, a.prompts, a.words)
+    for i, p in enumerate(ps):
         f = os.path.join(tmp, "prompt%d.txt" % i)
         open(f, "w", encoding="utf-8").write(p)
         files.append(f)

@@ -143,6 +143,7 @@ type specFlags struct {
 	pmin       float32
 	ngram      int
 	ctkd, ctvd string
+	adapt      bool
 }
 
 func (sf *specFlags) register(f *flags) {
@@ -152,6 +153,7 @@ func (sf *specFlags) register(f *flags) {
 	f.Int(&sf.max, engine.DefaultDraftMax, "most tokens drafted per step", "draft-max", "draft", "draft-n")
 	f.Int(&sf.min, 0, "fewest drafted tokens worth verifying (a shorter draft is dropped)", "draft-min", "draft-n-min")
 	f.Float32(&sf.pmin, engine.DefaultDraftPMin, "the draft model stops drafting when its most probable token's probability is lower", "draft-p-min")
+	f.Bool(&sf.adapt, false, "the draft model's draft length adapts as prompt lookup's does: it doubles after a wholly accepted draft and falls to one more than was accepted after a rejection (within --draft-max)", "draft-adapt")
 	f.String(&sf.ctkd, "f16", "draft model's KV cache type for K", "ctkd", "cache-type-k-draft")
 	f.String(&sf.ctvd, "f16", "draft model's KV cache type for V", "ctvd", "cache-type-v-draft")
 }
@@ -159,7 +161,7 @@ func (sf *specFlags) register(f *flags) {
 // options returns the speculation settings (nil: none) and the draft
 // model's path.
 func (sf *specFlags) options(cache engine.CacheOptions) (*engine.SpecOptions, error) {
-	o := &engine.SpecOptions{Max: sf.max, Min: sf.min, PMin: sf.pmin, NGram: sf.ngram}
+	o := &engine.SpecOptions{Max: sf.max, Min: sf.min, PMin: sf.pmin, NGram: sf.ngram, Adapt: sf.adapt}
 	switch sf.typ {
 	case "none", "":
 	case "ngram-simple", "ngram", "lookup":

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 
 	"github.com/kvserve/kvserve/internal/engine"
@@ -25,6 +26,8 @@ func cmdRun(args []string) error {
 	f.Int(&n, 128, "tokens to generate (-1: until end of text or context)", "n", "n-predict")
 	f.Bool(&verbose, false, "print model and cache details, and cache usage", "v", "verbose")
 	f.Bool(&ignoreEOS, false, "keep generating after end-of-generation tokens", "ignore-eos")
+	var cpuprofile string
+	f.String(&cpuprofile, "", "write a CPU profile (pprof) of the prompt and generation (not the load) to FILE", "cpuprofile")
 	registerSampling(f, &sp)
 	var sf specFlags
 	sf.register(f)
@@ -80,6 +83,17 @@ func cmdRun(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if cpuprofile != "" {
+		pf, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	opts := engine.GenerateOptions{
 		Prompt: prompt, NPredict: n, Ctx: mf.ctx, Batch: mf.batch, Sample: sp, IgnoreEOS: ignoreEOS, Cache: mf.cache,
 		Spec: spec,

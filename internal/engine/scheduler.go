@@ -111,6 +111,10 @@ type Request struct {
 	// TimingsPerToken sends the request's timings so far with every
 	// token's event (Event.Timings; llama-server's timings_per_token).
 	TimingsPerToken bool
+	// LogProbs reports each generated token's log-probability
+	// (Event.LogProb; also with NProbs > 0). It costs a pass over the
+	// vocabulary per token, so it is computed only when asked for.
+	LogProbs bool
 }
 
 // Event is one step of a running request: a generated token, or the end.
@@ -118,7 +122,7 @@ type Event struct {
 	SlotID  int // the slot generating it
 	Token   int
 	Text    string  // text now safe to emit (stop-string prefixes are held back)
-	LogProb float64 // log-probability of Token (before sampling filters)
+	LogProb float64 // log-probability of Token (before sampling filters); with Request.LogProbs or NProbs > 0, else 0
 	Top     []sample.TokenProb
 	Done    *Result // set on the last event
 	// Timings, with Request.TimingsPerToken, are the request's counts and

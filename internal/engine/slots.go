@@ -69,7 +69,7 @@ type slot struct {
 	dtokens    []int           // tokens in the draft model's cache
 	dsmp       *sample.Sampler // the draft model's sampler for the request
 	dmax, dmin int             // this step's draft length bounds
-	dnext      int             // prompt lookup: the next draft length (adaptive)
+	dnext      int             // the next draft length (prompt lookup, and a draft model with Adapt)
 	dpmin      float32
 	pd         sample.Dist // the target's distribution (scratch)
 	vtoks      []int       // verified tokens (scratch)

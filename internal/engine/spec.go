@@ -54,6 +54,13 @@ type SpecOptions struct {
 	// (0: DefaultDraftPMin; negative: 0).
 	Max, Min int
 	PMin     float32
+	// Adapt makes the draft model's draft length adapt as prompt
+	// lookup's always does: it starts at 4, doubles after a wholly
+	// accepted draft and falls to one more than was accepted after a
+	// rejection, within Max. Drafted tokens past the first rejection are
+	// the draft model's wasted passes; where its distributions are too
+	// flat for PMin to stop it (random-weight models) this bounds them.
+	Adapt bool
 }
 
 // Enabled reports whether any drafting is configured.
@@ -223,15 +230,19 @@ func (s *Scheduler) makeDrafts(budget int) int {
 			continue
 		}
 		sl.dmax, sl.dmin, sl.dpmin = k, nMin, pMin
-		if s.spec.cache != nil {
-			withModel = append(withModel, sl)
-			continue
-		}
-		// A lookup draft's length adapts: it doubles after a wholly
-		// accepted draft and falls to what was accepted after a rejection
-		// (a wrong guess costs verification work, not output).
+		// A lookup draft's length adapts (and a model draft's with
+		// Adapt): it doubles after a wholly accepted draft and falls to
+		// what was accepted after a rejection (a wrong guess costs
+		// verification work, not output).
 		if sl.dnext <= 0 {
 			sl.dnext = 4
+		}
+		if s.spec.cache != nil {
+			if s.spec.o.Adapt {
+				sl.dmax = max(min(k, sl.dnext), nMin)
+			}
+			withModel = append(withModel, sl)
+			continue
 		}
 		sl.draft = lookupDraft(sl.draft, sl.tokens, sl.last, s.spec.o.NGram, min(k, sl.dnext))
 		budget -= len(sl.draft)

@@ -88,6 +88,7 @@ func TestSpecGreedyIdentical(t *testing.T) {
 		{"lookup-max4", engine.SpecOptions{Lookup: true, Max: 4, NGram: 1}, false},
 		{"self-draft", engine.SpecOptions{Draft: self, DraftCache: engine.DefaultCacheOptions(), PMin: -1}, true},
 		{"self-draft-q4", engine.SpecOptions{Draft: self, DraftCache: engine.CacheOptions{TypeK: "q4_0", TypeV: "q4_0"}, Max: 5}, false},
+		{"self-draft-q4-adapt", engine.SpecOptions{Draft: self, DraftCache: engine.CacheOptions{TypeK: "q4_0", TypeV: "q4_0"}, Max: 12, PMin: -1, Adapt: true}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { checkIdentical(t, e, o(base, c.spec), reqs, want, c.all) })
@@ -117,6 +118,54 @@ func checkIdentical(t *testing.T, e *engine.Engine, o engine.SchedulerOptions, r
 		t.Errorf("drafted %d, accepted %d: speculation did not run", drafted, accepted)
 	}
 	t.Logf("drafted %d, accepted %d (%.0f%%)", drafted, accepted, 100*engine.AcceptanceRate(drafted, accepted))
+}
+
+// With Adapt, a draft model's draft length follows its acceptance: where
+// drafts are rejected it drafts fewer tokens than at a fixed length (the
+// draft passes past a rejection are wasted) for the same output, and it
+// accepts at least as large a share of them.
+func TestSpecDraftAdapt(t *testing.T) {
+	e, err := engine.Load("", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	self, err := engine.LoadDraft("", e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.Close()
+	var reqs []*engine.Request
+	for _, p := range []string{"Once upon a time", "The Linux kernel", rewritePrompt} {
+		reqs = append(reqs, &engine.Request{Prompt: e.Tok.Encode(p, true, true), NPredict: 64, Sample: greedy(), SlotID: -1, IgnoreEOS: true})
+	}
+	base := engine.SchedulerOptions{Slots: 1, SlotCtx: 512, Cache: engine.DefaultCacheOptions()}
+	want := runSpec(t, e, base, reqs)
+	// A draft cache at 2.5 bits makes the self-draft disagree at times.
+	sp := engine.SpecOptions{Draft: self, DraftCache: engine.CacheOptions{TypeK: "cb2", TypeV: "cb2"}, Max: 16, PMin: -1}
+	count := func(rs []*engine.Result) (d, a int) {
+		for i, r := range rs {
+			if !slices.Equal(r.Tokens, want[i].Tokens) {
+				t.Errorf("request %d: output differs from greedy without speculation", i)
+			}
+			d += r.DraftN
+			a += r.DraftAccepted
+		}
+		return d, a
+	}
+	fd, fa := count(runSpec(t, e, o(base, sp), reqs))
+	sp.Adapt = true
+	ad, aa := count(runSpec(t, e, o(base, sp), reqs))
+	t.Logf("fixed 16: drafted %d, accepted %d; adaptive: drafted %d, accepted %d", fd, fa, ad, aa)
+	if fa == fd {
+		t.Fatalf("every one of %d drafted tokens accepted: no rejection to adapt to", fd)
+	}
+	if ad >= fd || aa == 0 {
+		t.Errorf("adaptive drafted %d (accepted %d), fixed %d: not fewer", ad, aa, fd)
+	}
+	if float64(aa)/float64(ad) < float64(fa)/float64(fd) {
+		t.Errorf("adaptive acceptance %d/%d below fixed %d/%d", aa, ad, fa, fd)
+	}
 }
 
 // A draft that is a different file of the same model (f16 drafting for the

@@ -39,6 +39,42 @@ func dot16PBF16AVX512(w *uint16, x *float32, n int, y *float32)
 func dot4BF16AVX512(w *uint16, ldw int, x *float32, n int, y *float32)
 
 //go:noescape
+func dot4x1PF32AVX512(w *float32, x *float32, ldx int, n int, y *float32, ldy int, pf int)
+
+//go:noescape
+func dot4x2PF32AVX512(w *float32, x *float32, ldx int, n int, y *float32, ldy int, pf int)
+
+//go:noescape
+func dot4x3PF32AVX512(w *float32, x *float32, ldx int, n int, y *float32, ldy int, pf int)
+
+//go:noescape
+func dot4x4PF32AVX512(w *float32, x *float32, ldx int, n int, y *float32, ldy int, pf int)
+
+//go:noescape
+func dot4x1PF16AVX512(w *uint16, x *float32, ldx int, n int, y *float32, ldy int, pf int)
+
+//go:noescape
+func dot4x2PF16AVX512(w *uint16, x *float32, ldx int, n int, y *float32, ldy int, pf int)
+
+//go:noescape
+func dot4x3PF16AVX512(w *uint16, x *float32, ldx int, n int, y *float32, ldy int, pf int)
+
+//go:noescape
+func dot4x4PF16AVX512(w *uint16, x *float32, ldx int, n int, y *float32, ldy int, pf int)
+
+//go:noescape
+func dot4x1PBF16AVX512(w *uint16, x *float32, ldx int, n int, y *float32, ldy int, pf int)
+
+//go:noescape
+func dot4x2PBF16AVX512(w *uint16, x *float32, ldx int, n int, y *float32, ldy int, pf int)
+
+//go:noescape
+func dot4x3PBF16AVX512(w *uint16, x *float32, ldx int, n int, y *float32, ldy int, pf int)
+
+//go:noescape
+func dot4x4PBF16AVX512(w *uint16, x *float32, ldx int, n int, y *float32, ldy int, pf int)
+
+//go:noescape
 func packF32AVX512(dst *float32, w *float32, n int)
 
 //go:noescape
@@ -443,6 +479,102 @@ func dotRowsPacked(t wtype, p []byte, k int, x, y []float32) {
 		}
 		if i+16 > len(y) {
 			copy(y[i:], out[:len(y)-i])
+		}
+	}
+}
+
+// packedPrefetch is the packed kernels' prefetch distance in bytes
+// (gen/main.go's dot16P default).
+const packedPrefetch = 4096
+
+// packedTileBytes is about how many packed weight bytes a small batch of
+// more than 4 tokens runs through before moving on: a tile stays in L2
+// while every token, 4 at a time, passes over it.
+const packedTileBytes = 128 << 10
+
+// gemmPackedSmall computes y[j·ldy+i] = dot(row i, token j) for rows
+// [0, m) of packed p (from its first row, a multiple of 16) and nTok ≥ 2
+// tokens (x: nTok rows of k values) with the dot4xTP kernels (AVX-512
+// only): each 16-row group is read in place, a quarter of its rows per
+// call, every converted weight used for up to 4 tokens. Every output is
+// dot16P's bit for bit.
+func gemmPackedSmall(t wtype, p []byte, k, m, nTok int, x, y []float32, ldy int) {
+	es := t.size()
+	gb := 16 * packedK(k) * es // bytes per group of 16 rows
+	groups := (m + 15) / 16
+	tile := groups
+	if nTok > 4 {
+		tile = max(1, packedTileBytes/gb)
+	}
+	var tmp [4 * 4]float32
+	for g0 := 0; g0 < groups; g0 += tile {
+		g1 := min(groups, g0+tile)
+		for j0 := 0; j0 < nTok; j0 += 4 {
+			nT := min(4, nTok-j0)
+			xj := x[j0*k:]
+			for g := g0; g < g1; g++ {
+				for q := 0; q < 4; q++ {
+					r := 16*g + 4*q
+					if r >= m {
+						break
+					}
+					w := unsafe.Pointer(&p[g*gb+4*q*16*es])
+					pf := 0
+					if q == 0 && j0 == 0 {
+						pf = packedPrefetch
+					}
+					dst, ld := &y[j0*ldy+r], ldy
+					if r+4 > m {
+						dst, ld = &tmp[0], 4 // rows past m: not the caller's
+					}
+					dot4xTP(t, nT, w, xj, k, dst, ld, pf)
+					if r+4 > m {
+						for jj := 0; jj < nT; jj++ {
+							copy(y[(j0+jj)*ldy+r:(j0+jj)*ldy+m], tmp[jj*4:jj*4+m-r])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// dot4xTP calls the dot4xTP kernel of type t for nT (1..4) tokens.
+func dot4xTP(t wtype, nT int, w unsafe.Pointer, x []float32, k int, y *float32, ldy, pf int) {
+	xp := f32p(x)
+	switch t {
+	case wF32:
+		switch nT {
+		case 1:
+			dot4x1PF32AVX512((*float32)(w), xp, k, k, y, ldy, pf)
+		case 2:
+			dot4x2PF32AVX512((*float32)(w), xp, k, k, y, ldy, pf)
+		case 3:
+			dot4x3PF32AVX512((*float32)(w), xp, k, k, y, ldy, pf)
+		default:
+			dot4x4PF32AVX512((*float32)(w), xp, k, k, y, ldy, pf)
+		}
+	case wF16:
+		switch nT {
+		case 1:
+			dot4x1PF16AVX512((*uint16)(w), xp, k, k, y, ldy, pf)
+		case 2:
+			dot4x2PF16AVX512((*uint16)(w), xp, k, k, y, ldy, pf)
+		case 3:
+			dot4x3PF16AVX512((*uint16)(w), xp, k, k, y, ldy, pf)
+		default:
+			dot4x4PF16AVX512((*uint16)(w), xp, k, k, y, ldy, pf)
+		}
+	default:
+		switch nT {
+		case 1:
+			dot4x1PBF16AVX512((*uint16)(w), xp, k, k, y, ldy, pf)
+		case 2:
+			dot4x2PBF16AVX512((*uint16)(w), xp, k, k, y, ldy, pf)
+		case 3:
+			dot4x3PBF16AVX512((*uint16)(w), xp, k, k, y, ldy, pf)
+		default:
+			dot4x4PBF16AVX512((*uint16)(w), xp, k, k, y, ldy, pf)
 		}
 	}
 }

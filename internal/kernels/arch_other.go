@@ -39,3 +39,7 @@ func accumRows(t wtype, y []float32, dim int, a []float32, lda, n int, rows unsa
 func packFast() bool { return false }
 
 func dotRowsPacked(t wtype, p []byte, k int, x, y []float32) { panic("unreachable") }
+
+func gemmPackedSmall(t wtype, p []byte, k, m, nTok int, x, y []float32, ldy int) {
+	panic("unreachable")
+}

@@ -20,9 +20,11 @@ import (
 // packed kernel (dot16P) keeps, per row, the canonical single 16-lane
 // accumulator of dot1 with columns ascending and the same reduction tree,
 // so GemmPacked is bit-identical to Gemm on every path. The matrix-vector
-// product (one token) reads packed matrices in place on the AVX-512 path;
-// batches of tokens, and the other paths, copy rows back to row-major
-// (64 at a time) and run Gemm on them.
+// product (one token) and small batches (up to packedSmallBatch tokens,
+// dot4xTP: a quarter of a group's rows for up to 4 tokens per call) read
+// packed matrices in place on the AVX-512 path; larger batches, and the
+// other paths, copy rows back to row-major (64 at a time) and run Gemm on
+// them.
 
 // packedK is k rounded up to a chunk.
 func packedK(k int) int { return (k + 15) &^ 15 }
@@ -82,6 +84,20 @@ func unpackRows(es, k int, p []byte, r0, m int, dst []byte) {
 
 var unpackPool = sync.Pool{New: func() any { return new([]byte) }}
 
+// packedSmallBatch is the most tokens for which GemmPacked reads the packed
+// rows in place on the AVX-512 path (gemmPackedSmall: each weight
+// converted once for 4 tokens) rather than copying them back to row-major
+// for the GEMM: a small batch, as a speculative verification pass, then
+// streams the weights once (the copy cost more than the products;
+// BENCHMARKS.md, "Speculative decoding").
+var packedSmallBatch = 64
+
+// PackedInPlace reports whether GemmPacked for nTok tokens reads the packed
+// rows in place (one token, or a small batch on the AVX-512 path): such
+// calls stream the weights, so they want long runs of rows, where the
+// copy-back GEMM wants short tiles.
+func PackedInPlace(nTok int) bool { return packFast() && nTok <= packedSmallBatch }
+
 // GemmPacked is Gemm for rows [r0, r0+m) (r0 a multiple of 16) of a
 // matrix packed by Pack: y[j·ldy+i] is the dot product of row r0+i with
 // token j (x: nTok rows of k float32 values as bytes), bit-identical to
@@ -104,6 +120,10 @@ func GemmPacked(t tensor.Type, r0, m, nTok, k int, p []byte, x []byte, y []float
 	}
 	if nTok == 1 && packFast() {
 		dotRowsPacked(wt, p[r0*packedK(k)*es:], k, xf[:k], y[:m])
+		return
+	}
+	if nTok <= packedSmallBatch && packFast() {
+		gemmPackedSmall(wt, p[r0*packedK(k)*es:], k, m, nTok, xf[:nTok*k], y, ldy)
 		return
 	}
 	bp := unpackPool.Get().(*[]byte)

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"runtime"
 	"syscall"
 	"testing"
@@ -80,4 +81,61 @@ func BenchmarkMatVecPackedHot(b *testing.B) {
 		n++
 	}
 	b.ReportMetric(float64(n*len(w))/float64(threadCPU()-t0), "GB/cpu-s")
+}
+
+// BenchmarkGemmPackedSmall compares, for small batches of tokens (a
+// speculative verification pass), the packed f16 product read in place
+// (gemmPackedSmall) against the rows copied back for the GEMM (what
+// batches did before; packedSmallBatch 0), on 16 matrices of 2048×2048
+// (larger than the L3 together), one call per 64 rows as the model's
+// prefill tiling hands them out, or per 1024 rows (in place only). The metric is the whole matrix's weights
+// per CPU-second of the thread, so 1 token's figure is a decode step's
+// rate and a batch's divided by it is the pass's cost in decode steps.
+//
+//	go test -run '^$' -bench GemmPackedSmall ./internal/kernels
+func BenchmarkGemmPackedSmall(b *testing.B) {
+	const M, K, NM = 2048, 2048, 16
+	ty := tensor.F16
+	rs := ty.RowSize(K)
+	ps := make([][]byte, NM)
+	w := make([]byte, M*rs)
+	for i := range ps {
+		for j := range w {
+			w[j] = byte(j*7+i) & 0x3b // finite f16 values
+		}
+		ps[i] = make([]byte, PackedSize(ty, M, K))
+		Pack(ty, ps[i], w, M, K)
+	}
+	for _, nTok := range []int{1, 2, 4, 5, 8, 16, 32, 64} {
+		x := make([]byte, 4*K*nTok)
+		y := make([]float32, M*nTok)
+		for _, v := range []struct {
+			inPlace bool
+			rows    int
+		}{{true, 64}, {true, 1024}, {false, 64}} {
+			inPlace, rows := v.inPlace, v.rows
+			if nTok == 1 && !inPlace {
+				continue
+			}
+			name := fmt.Sprintf("tok%d/%s%d", nTok, map[bool]string{true: "inplace", false: "copyback"}[inPlace], rows)
+			b.Run(name, func(b *testing.B) {
+				defer func(v int) { packedSmallBatch = v }(packedSmallBatch)
+				if !inPlace {
+					packedSmallBatch = 0
+				}
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				t0 := threadCPU()
+				n := 0
+				for b.Loop() {
+					p := ps[n%NM]
+					for r0 := 0; r0 < M; r0 += rows {
+						GemmPacked(ty, r0, rows, nTok, K, p, x, y[r0:], M)
+					}
+					n++
+				}
+				b.ReportMetric(float64(n*M*rs)/float64(threadCPU()-t0), "GB/cpu-s")
+			})
+		}
+	}
 }

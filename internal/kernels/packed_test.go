@@ -13,8 +13,10 @@ import (
 // TestGemmPacked checks, on every path, that GemmPacked over a packed
 // matrix equals Gemm over the row-major one bit for bit (and so the single
 // dot products): row ranges starting at 0 and 16 with partial batches,
-// one token (the packed matrix-vector kernel) and several (the GEMM on
-// rows copied back), row lengths with and without a partial chunk.
+// one token (the packed matrix-vector kernel), small batches (read in
+// place, 4 tokens per kernel call, tiles of rows for more than 4) and a
+// larger one (the GEMM on rows copied back), row lengths with and without
+// a partial chunk.
 func TestGemmPacked(t *testing.T) {
 	cputest.ForLevels(t, cpu.Float, func(t *testing.T, _ cpu.Level) {
 		r := rand.New(rand.NewPCG(3, 4))
@@ -35,7 +37,7 @@ func TestGemmPacked(t *testing.T) {
 						p[i] = 0x5A
 					}
 					Pack(ty, p, w, M, k)
-					for _, nTok := range []int{1, 2, 3, 5} {
+					for _, nTok := range []int{1, 2, 3, 4, 5, 8, 9, 18, 64, 65} {
 						xv := make([]float32, nTok*k)
 						for i := range xv {
 							xv[i] = float32(r.NormFloat64())

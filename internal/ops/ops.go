@@ -164,11 +164,19 @@ func Pack(t tensor.Type, dst, w []byte, ldw, m, k int) {
 }
 
 // LanesInPlace reports whether GemmPacked on a packed matrix of type t
-// for nTok tokens runs kernels that read the packed rows in place with the
-// activations prepared once per call (qkernels.LanesInPlace): such calls
-// cost a fixed preparation each, so they want long runs of rows.
+// for nTok tokens runs kernels that read the packed rows in place: the
+// row-lane kernels with the activations prepared once per call
+// (qkernels.LanesInPlace), or the float kernels' small batches
+// (kernels.PackedInPlace). Such calls stream the weights (and the lane
+// kernels pay a fixed preparation each), so they want long runs of rows.
 func LanesInPlace(t tensor.Type, nTok int) bool {
-	return t.Family() == tensor.BlockKernels && qkernels.LanesInPlace(t, nTok)
+	switch t.Family() {
+	case tensor.BlockKernels:
+		return qkernels.LanesInPlace(t, nTok)
+	case tensor.FloatKernels:
+		return kernels.PackedInPlace(nTok)
+	}
+	return false
 }
 
 // GemmPacked is Gemm for rows [r0, r0+m) (r0 a multiple of 16) of a matrix

@@ -329,6 +329,21 @@ func TestChatCompletions(t *testing.T) {
 		}
 		checkBytes(t, e)
 	}
+	// logprobs without top_logprobs: the chosen tokens' log-probabilities
+	// are still computed (the engine computes them only when asked), the
+	// same values.
+	lpBody := map[string]any{"messages": msgs, "max_completion_tokens": 10, "temperature": 0, "logprobs": true}
+	lpCh := postOK(t, ts.URL+"/v1/chat/completions", lpBody)["choices"].([]any)[0].(map[string]any)
+	lpContent := lpCh["logprobs"].(map[string]any)["content"].([]any)
+	if len(lpContent) != len(content) {
+		t.Fatalf("logprobs without top_logprobs: %d entries, want %d", len(lpContent), len(content))
+	}
+	for i := range content {
+		a, b := content[i].(map[string]any), lpContent[i].(map[string]any)
+		if lp := num(b["logprob"]); lp != num(a["logprob"]) || !(lp < 0) || len(b["top_logprobs"].([]any)) != 0 {
+			t.Errorf("entry %d without top_logprobs: %v, with: %v", i, b, a["logprob"])
+		}
+	}
 	u := r["usage"].(map[string]any)
 	if num(u["prompt_tokens"]) != float64(len(s.eng.Tok.Encode(prompt, true, true))) || num(u["completion_tokens"]) != 10 {
 		t.Errorf("usage %v", u)

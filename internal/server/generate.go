@@ -230,7 +230,7 @@ func (s *Server) request(prompt []int, g genOptions) (*engine.Request, *apiError
 	}
 	r := &engine.Request{
 		Prompt: prompt, NPredict: g.nPredict, Sample: g.sample, Stop: g.stops(), IgnoreEOS: g.ignoreEOS,
-		NProbs: min(g.nProbs, nv), SlotID: g.slotID, CachePrompt: g.cachePrompt, NKeep: g.nKeep, CacheReuse: g.cacheReuse,
+		NProbs: min(g.nProbs, nv), LogProbs: g.logprobs || g.nProbs > 0, SlotID: g.slotID, CachePrompt: g.cachePrompt, NKeep: g.nKeep, CacheReuse: g.cacheReuse,
 		Grammar: g.grammar, Special: g.special, Spec: g.spec, TimingsPerToken: g.timingsPerToken && g.stream, Lora: g.lora,
 		MaxPredictTime: time.Duration(g.maxPredictMs) * time.Millisecond, NIndent: g.nIndent,
 	}

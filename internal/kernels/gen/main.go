@@ -251,6 +251,100 @@ func (g *gen) dot16PAVX512(e elem) {
 	g.i("RET")
 }
 
+// dot4xTP: 4 rows of a packed matrix (w at the first of them: row r's 16
+// values of a chunk at 16·r elements, chunks 256 elements apart) against
+// T tokens (x, x+ldx, ...), y[t·ldy + r]. Each weight is converted once and
+// used for every token; each (row, token) keeps dot1's single 16-lane
+// accumulator, columns ascending, and its reduction tree, so every output
+// is dot16P's (and dot1's) bit for bit. Four calls cover a group of 16
+// rows, each reading its quarter of every chunk: a small batch (a
+// speculative verification pass) streams the weights once instead of
+// copying rows back for the GEMM. pf is the prefetch distance in bytes
+// (the first quarter's call prefetches whole chunks, the others pass 0).
+func (g *gen) dot4xTPAVX512(e elem, T int) {
+	name := fmt.Sprintf("dot4x%dP%sAVX512", T, e.name)
+	g.text(name, fmt.Sprintf("(w *%s, x *float32, ldx int, n int, y *float32, ldy int, pf int)", e.gtyp), 0, 56)
+	g.i("MOVQ w+0(FP), SI")
+	g.i("MOVQ x+8(FP), DI")
+	g.i("MOVQ ldx+16(FP), R8")
+	g.i("SHLQ $2, R8")
+	g.i("MOVQ n+24(FP), DX")
+	g.i("MOVQ pf+48(FP), R12")
+	g.i("MOVQ DX, CX")
+	g.i("ANDQ $15, CX")
+	g.i("ANDQ $-16, DX")
+	g.i("XORQ BX, BX")
+	// Token t's activations at xr[t].
+	xr := []string{"DI", "R9", "R10", "R11"}
+	for t := 1; t < T; t++ {
+		g.i("LEAQ (%s)(R8*1), %s", xr[t-1], xr[t])
+	}
+	acc := func(r, t int) int { return r*T + t }
+	for i := 0; i < 4*T; i++ {
+		g.i("VPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+	body := func(masked bool) {
+		for t := 0; t < T; t++ {
+			if masked {
+				g.i("VMOVUPS.Z (%s)(BX*4), K1, Z%d", xr[t], 16+t)
+			} else {
+				g.i("VMOVUPS (%s)(BX*4), Z%d", xr[t], 16+t)
+			}
+		}
+		for r := 0; r < 4; r++ {
+			w := zr(20 + r)
+			g.ld512(e, fmt.Sprintf("%d(SI)", 16*e.size*r), w, false) // zero-padded columns
+			for t := 0; t < T; t++ {
+				g.i("VFMADD231PS Z%d, %s, Z%d", 16+t, w, acc(r, t))
+			}
+		}
+	}
+	g.i("CMPQ BX, DX")
+	g.i("JAE tail")
+	g.l("loop")
+	body(false)
+	for off := 0; off < 256*e.size; off += 64 {
+		g.i("PREFETCHT0 %d(SI)(R12*1)", off)
+	}
+	g.i("ADDQ $%d, SI", 256*e.size)
+	g.i("ADDQ $16, BX")
+	g.i("CMPQ BX, DX")
+	g.i("JB loop")
+	g.l("tail")
+	g.i("TESTQ CX, CX")
+	g.i("JZ reduce")
+	g.mask512()
+	body(true)
+	g.l("reduce")
+	g.i("MOVQ y+32(FP), DI")
+	g.i("MOVQ ldy+40(FP), R8")
+	g.i("SHLQ $2, R8")
+	for t := 1; t < T; t++ {
+		g.i("LEAQ (%s)(R8*1), %s", xr[t-1], xr[t])
+	}
+	// Reduce with Z15 as scratch (VEX-encoded folds reach Z0-Z15 only);
+	// with 16 accumulators the last is moved out of its way first.
+	last := 4*T - 1
+	if last == 15 {
+		g.i("VMOVAPS Z15, Z16")
+	}
+	for r := 0; r < 4; r++ {
+		for t := 0; t < T; t++ {
+			a := acc(r, t)
+			if a == 15 {
+				g.i("VMOVAPS Z16, Z0")
+				g.reduce16(0, 1)
+				g.i("VMOVSS X0, %d(%s)", 4*r, xr[t])
+				continue
+			}
+			g.reduce16(a, 15)
+			g.i("VMOVSS X%d, %d(%s)", a, 4*r, xr[t])
+		}
+	}
+	g.i("VZEROUPPER")
+	g.i("RET")
+}
+
 // packAVX512 converts one weight row of n elements to f32 in the GEMM
 // panel layout: block b (16 elements) goes to dst + b*512 bytes (8 rows of
 // 16 floats per block). The last partial block is zero-padded.
@@ -1933,6 +2027,9 @@ func main() {
 		a.dot1AVX512(e)
 		a.dot4AVX512(e)
 		a.dot16PAVX512(e)
+		for T := 1; T <= 4; T++ {
+			a.dot4xTPAVX512(e, T)
+		}
 		a.packAVX512(e)
 		a.accumRowsAVX512(e)
 	}
