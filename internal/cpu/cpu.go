@@ -215,3 +215,13 @@ func SetLevel(l Level) (restore func()) {
 	}
 	return func() { current = prev }
 }
+
+// Vendor is the CPU's vendor string from CPUID ("GenuineIntel",
+// "AuthenticAMD", ...; empty off amd64). Kernels use it only where a
+// measured choice differs between vendors (software prefetch).
+func Vendor() string { return cpuVendor }
+
+// AMD reports whether the CPU is an AMD one.
+func AMD() bool { return cpuVendor == "AuthenticAMD" }
+
+var cpuVendor = vendor()

@@ -1,6 +1,11 @@
 package cpu
 
-import "testing"
+import (
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+)
 
 func TestLevels(t *testing.T) {
 	ls := Levels()
@@ -118,4 +123,25 @@ func TestParseLevel(t *testing.T) {
 			t.Errorf("ParseLevel(%q): no error", s)
 		}
 	}
+}
+
+// TestVendor checks the CPUID vendor string against /proc/cpuinfo's
+// vendor_id where Linux reports one.
+func TestVendor(t *testing.T) {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil || runtime.GOARCH != "amd64" {
+		t.Skip("no /proc/cpuinfo or not amd64: nothing to compare with")
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "vendor_id" {
+			if got, want := Vendor(), strings.TrimSpace(v); got != want {
+				t.Fatalf("Vendor() = %q, /proc/cpuinfo says %q", got, want)
+			}
+			if AMD() != (Vendor() == "AuthenticAMD") {
+				t.Fatalf("AMD() = %v for vendor %q", AMD(), Vendor())
+			}
+			return
+		}
+	}
+	t.Skip("/proc/cpuinfo has no vendor_id")
 }

@@ -36,6 +36,21 @@ func dot16PF16AVX512(w *uint16, x *float32, n int, y *float32)
 func dot16PBF16AVX512(w *uint16, x *float32, n int, y *float32)
 
 //go:noescape
+func dot16PF32AVX512NoPF(w *float32, x *float32, n int, y *float32)
+
+//go:noescape
+func dot16PF16AVX512NoPF(w *uint16, x *float32, n int, y *float32)
+
+//go:noescape
+func dot16PBF16AVX512NoPF(w *uint16, x *float32, n int, y *float32)
+
+// dot16Prefetch picks the dot16P variant with software prefetch: it helps
+// a thread stream from DRAM on the Intel Xeons measured and costs ~10% on
+// AMD Zen 5 (BENCHMARKS.md, "On an AMD EPYC (Zen 5) VM"). A variable so
+// tests can run both.
+var dot16Prefetch = !cpu.AMD()
+
+//go:noescape
 func dot4BF16AVX512(w *uint16, ldw int, x *float32, n int, y *float32)
 
 //go:noescape
@@ -469,13 +484,19 @@ func dotRowsPacked(t wtype, p []byte, k int, x, y []float32) {
 		if i+16 <= len(y) {
 			dst = &y[i]
 		}
-		switch t {
-		case wF32:
+		switch {
+		case t == wF32 && dot16Prefetch:
 			dot16PF32AVX512((*float32)(w), f32p(x), k, dst)
-		case wF16:
+		case t == wF32:
+			dot16PF32AVX512NoPF((*float32)(w), f32p(x), k, dst)
+		case t == wF16 && dot16Prefetch:
 			dot16PF16AVX512((*uint16)(w), f32p(x), k, dst)
-		default:
+		case t == wF16:
+			dot16PF16AVX512NoPF((*uint16)(w), f32p(x), k, dst)
+		case dot16Prefetch:
 			dot16PBF16AVX512((*uint16)(w), f32p(x), k, dst)
+		default:
+			dot16PBF16AVX512NoPF((*uint16)(w), f32p(x), k, dst)
 		}
 		if i+16 > len(y) {
 			copy(y[i:], out[:len(y)-i])

@@ -191,14 +191,23 @@ func (g *gen) dot4AVX512(e elem) {
 // 16-lane accumulator, columns ascending, and its reduction tree, so every
 // output is dot1's bit for bit; the 16 independent accumulators hide the
 // FMA latency and the matrix is read as one sequential stream.
-func (g *gen) dot16PAVX512(e elem) {
+//
+// Two variants: with software prefetch, and without (name suffix NoPF).
+// Prefetching 4 KB ahead keeps a single thread streaming from DRAM on the
+// Intel Xeons measured (+9%), but costs ~10% on an AMD Zen 5, whose
+// hardware prefetchers do better alone (qkernels' BenchmarkMatVecStream/f16,
+// BENCHMARKS.md); dotRowsPacked picks one by CPU vendor.
+func (g *gen) dot16PAVX512(e elem, noPF bool) {
 	name := "dot16P" + e.name + "AVX512"
 	// Prefetch distance in bytes (GEN_PREFETCH overrides, for measuring; 0:
-	// none): 4 KB ahead keeps a single thread streaming from DRAM
-	// (qkernels' BenchmarkMatVecStream/f16; BENCHMARKS.md).
+	// none).
 	pf := 4096
 	if v, err := strconv.Atoi(os.Getenv("GEN_PREFETCH")); err == nil {
 		pf = v
+	}
+	if noPF {
+		name += "NoPF"
+		pf = 0
 	}
 	g.text(name, fmt.Sprintf("(w *%s, x *float32, n int, y *float32)", e.gtyp), 0, 32)
 	g.i("MOVQ w+0(FP), SI")
@@ -2026,7 +2035,8 @@ func main() {
 	for _, e := range elems {
 		a.dot1AVX512(e)
 		a.dot4AVX512(e)
-		a.dot16PAVX512(e)
+		a.dot16PAVX512(e, false)
+		a.dot16PAVX512(e, true)
 		for T := 1; T <= 4; T++ {
 			a.dot4xTPAVX512(e, T)
 		}
