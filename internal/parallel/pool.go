@@ -6,9 +6,11 @@
 package parallel
 
 import (
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Task is work split into items 0..n-1. Do is called once per item, from
@@ -30,15 +32,18 @@ type Pool struct {
 	wake    []chan struct{}
 	finish  chan struct{}
 	closing atomic.Bool
+	spin    time.Duration // how long a waiting thread polls (spinWait)
 }
 
 // New starts a pool of the given number of threads (<= 0 means one per
 // CPU). The calling goroutine of Run counts as one thread.
-func New(threads int) *Pool {
+func New(threads int) *Pool { return newPool(threads, spinWait) }
+
+func newPool(threads int, spin time.Duration) *Pool {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	p := &Pool{threads: threads, finish: make(chan struct{}, threads)}
+	p := &Pool{threads: threads, finish: make(chan struct{}, threads), spin: spin}
 	for w := 1; w < threads; w++ {
 		ch := make(chan struct{}, 1)
 		p.wake = append(p.wake, ch)
@@ -50,20 +55,41 @@ func New(threads int) *Pool {
 // Threads reports the number of threads.
 func (p *Pool) Threads() int { return p.threads }
 
-// spinPolls is how many times a waiting thread polls its channel before
-// parking. The forward pass calls Run every few microseconds while
-// decoding, and waking a parked thread costs a futex round trip: polling
-// for a few tens of microseconds made decode 20-40% faster on kvtest-27m
-// (it costs that much CPU after the last Run of a burst).
-const spinPolls = 2000
+// spinWait is how long a waiting thread polls its channel before parking.
+// The forward pass calls Run every few microseconds to a millisecond while
+// decoding, and waking a parked thread costs a futex round trip plus the
+// scheduler's wake-up latency (tens to hundreds of microseconds in a VM):
+// a thread that parks between two products of a decode step, or while the
+// other half of a product finishes, loses that much every time. Polling for
+// a fixed time instead of a fixed count (2000 polls was ~9 µs on an AMD
+// EPYC VM, shorter than one product's imbalance between two threads) keeps
+// both threads streaming; it costs at most spinWait of CPU after the last
+// Run of a burst. KVSERVE_SPIN_WAIT (a Go duration, e.g. 100us; 0 parks at
+// once after 64 polls) overrides it, for measuring.
+var spinWait = spinWaitDefault() // read by New only
 
-// recv receives from ch, polling it for a while before blocking.
-func recv(ch chan struct{}) (ok bool) {
-	for i := 0; i < spinPolls; i++ {
-		select {
-		case _, ok = <-ch:
-			return ok
-		default:
+func spinWaitDefault() time.Duration {
+	if v, err := time.ParseDuration(os.Getenv("KVSERVE_SPIN_WAIT")); err == nil {
+		return v
+	}
+	return 500 * time.Microsecond
+}
+
+// recv receives from ch, polling it for up to spin before blocking.
+func recv(ch chan struct{}, spin time.Duration) (ok bool) {
+	var start time.Time
+	for {
+		for i := 0; i < 64; i++ {
+			select {
+			case _, ok = <-ch:
+				return ok
+			default:
+			}
+		}
+		if start.IsZero() {
+			start = time.Now()
+		} else if time.Since(start) > spin {
+			break
 		}
 	}
 	_, ok = <-ch
@@ -71,7 +97,7 @@ func recv(ch chan struct{}) (ok bool) {
 }
 
 func (p *Pool) worker(id int, wake chan struct{}) {
-	for recv(wake) {
+	for recv(wake, p.spin) {
 		if p.closing.Load() {
 			return
 		}
@@ -114,7 +140,7 @@ func (p *Pool) Run(n int, t Task) {
 	}
 	p.help(0)
 	for w := 0; w < helpers; w++ {
-		recv(p.finish)
+		recv(p.finish, p.spin)
 	}
 	p.task = nil
 }

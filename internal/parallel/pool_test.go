@@ -3,6 +3,7 @@ package parallel
 import (
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 type countTask struct {
@@ -58,6 +59,28 @@ func TestRunConcurrentCallers(t *testing.T) {
 	}
 	for g := 0; g < 4; g++ {
 		<-done
+	}
+}
+
+// Both ways a waiting thread can be woken: parked on its channel (no
+// polling, and gaps between Runs longer than the poll), and still polling
+// (a poll far longer than the gaps). Every item runs once either way.
+func TestRunParkedAndPolling(t *testing.T) {
+	for _, c := range []struct {
+		wait, gap time.Duration
+	}{{0, 200 * time.Microsecond}, {time.Second, 100 * time.Microsecond}} {
+		p := newPool(3, c.wait)
+		for k := 0; k < 50; k++ {
+			task := &countTask{hits: make([]atomic.Int32, 9), workers: make([]atomic.Int32, 3)}
+			p.Run(9, task)
+			for i := range task.hits {
+				if got := task.hits[i].Load(); got != 1 {
+					t.Fatalf("spinWait %v: item %d ran %d times", c.wait, i, got)
+				}
+			}
+			time.Sleep(c.gap)
+		}
+		p.Close()
 	}
 }
 
