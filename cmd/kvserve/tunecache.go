@@ -139,7 +139,7 @@ func cmdTuneCache(args []string) error {
 		rep.Tokens, rep.BasePPL = sess.Tokens(), sess.BasePPL
 	}
 	if saved != nil {
-		if err := saved.matches(rep, m.NLayer); err != nil {
+		if err := saved.matches(rep, cachetune.Layers(e)); err != nil {
 			return fmt.Errorf("--screen %s: %w", screenFile, err)
 		}
 		rep.Screen, rep.Chunks = saved.Screen, saved.Chunks
@@ -191,15 +191,28 @@ func readScreen(path string) (*tuneReport, error) {
 }
 
 // matches checks that a saved screen was measured as this run would.
-func (r *tuneReport) matches(now *tuneReport, nLayer int) error {
+func (r *tuneReport) matches(now *tuneReport, layers []int) error {
 	if r.KeyChannels != now.KeyChannels || r.KeyEncode != now.KeyEncode || r.PageTokens != now.PageTokens {
 		return fmt.Errorf("it was measured with --cache-key-channels %s --cache-key-encode %s --cache-page-tokens %d, this run has %s, %s, %d",
 			r.KeyChannels, r.KeyEncode, r.PageTokens, now.KeyChannels, now.KeyEncode, now.PageTokens)
 	}
+	seen := map[string]bool{}
 	for _, it := range r.Screen {
-		if it.Layer < 0 || it.Layer >= nLayer {
-			return fmt.Errorf("it names layer %d; the model has %d", it.Layer, nLayer)
+		key := fmt.Sprintf("%s %d", it.Side, it.Layer)
+		if seen[key] {
+			return fmt.Errorf("it names the %s cache of layer %d twice", it.Side, it.Layer)
 		}
+		seen[key] = true
+	}
+	for _, l := range layers {
+		for _, sd := range []string{"K", "V"} {
+			if !seen[fmt.Sprintf("%s %d", sd, l)] {
+				return fmt.Errorf("it has no %s figure for layer %d (a screen of another model?)", sd, l)
+			}
+		}
+	}
+	if len(seen) != 2*len(layers) {
+		return fmt.Errorf("it has %d figures; this model has %d attention layers (a screen of another model?)", len(seen), len(layers))
 	}
 	return nil
 }

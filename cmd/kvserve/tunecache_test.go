@@ -49,6 +49,8 @@ func TestTuneCache(t *testing.T) {
 	if err != nil || !strings.Contains(out, "flags for kvserve serve:\n  "+flags+"\n") || !strings.Contains(out, "predicted KLD:") || strings.Contains(out, "measured KLD") {
 		t.Errorf("from the saved screen: %v\n%s", err, out)
 	}
+	short := filepath.Join(t.TempDir(), "short.json")
+	os.WriteFile(short, []byte(`{"key_channels":"centre","key_encode":"query","page_tokens":256,"screen":[{"side":"K","layer":0,"kld":0.1},{"side":"V","layer":0,"kld":0.1}]}`), 0o644)
 	for _, c := range []struct {
 		args []string
 		want string
@@ -60,6 +62,7 @@ func TestTuneCache(t *testing.T) {
 		{[]string{"-f", text, "--screen", text}, "not tune-cache --json output"},
 		{[]string{"-f", text, "--screen", saved, "--cache-key-encode", "mse"}, "it was measured with --cache-key-channels centre --cache-key-encode query"},
 		{[]string{"-f", text, "--cache-key-channels", "sideways"}, "--cache-key-channels"},
+		{[]string{"-f", text, "--screen", short}, "it has no K figure for layer 1 (a screen of another model?)"},
 	} {
 		out, err := kvserve(t, append([]string{"tune-cache"}, c.args...)...)
 		if err == nil || !strings.Contains(out, c.want) {
