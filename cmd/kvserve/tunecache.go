@@ -27,9 +27,11 @@ type tuneReport struct {
 	PageTokens  int                   `json:"page_tokens"`
 	Screen      []cachetune.Item      `json:"screen"`
 	Allocation  *cachetune.Allocation `json:"allocation"`
-	Setting     cachetune.Setting     `json:"setting"`
-	Flags       []string              `json:"flags"` // for kvserve serve
-	Verify      *tuneVerify           `json:"verify,omitempty"`
+	// Sweep is the sweep's allocation before --fill spent the rest.
+	Sweep   *cachetune.Allocation `json:"sweep,omitempty"`
+	Setting cachetune.Setting     `json:"setting"`
+	Flags   []string              `json:"flags"` // for kvserve serve
+	Verify  *tuneVerify           `json:"verify,omitempty"`
 }
 
 type tuneVerify struct {
@@ -47,7 +49,7 @@ func cmdTuneCache(args []string) error {
 	var model, file, types, screenFile string
 	var threads, ctx, batch, chunks, verify, pageTokens int
 	var bits float64
-	var asJSON bool
+	var asJSON, fill bool
 	var keyChannels, keyEncode string
 	f.String(&model, "", "model file (GGUF); default: the embedded kvtest-27m Q8_0", "m", "model")
 	f.String(&file, "", "text file the screen and the verification evaluate (e.g. ../shared/eval/dev.txt)", "f", "file")
@@ -59,6 +61,7 @@ func cmdTuneCache(args []string) error {
 	f.String(&keyEncode, "query", "--cache-key-encode of the screen and the setting: mse or query", "cache-key-encode")
 	f.Int(&pageTokens, cachetune.DefaultPageTokens, "--cache-page-tokens of the screen and the setting (the key means cost 16/N bits per key value)", "cache-page-tokens")
 	f.Int(&verify, 0, "after choosing, measure the setting's KLD over N chunks (0: do not)", "verify-chunks")
+	f.Bool(&fill, false, "after the sweep (scripts/layer_alloc.py's allocation), spend what it left of the budget one layer side at a time, most predicted KLD saved per bit first", "fill")
 	f.String(&screenFile, "", "take the screen from an earlier run's --json output instead of measuring it (same model, text and cache flags)", "screen")
 	f.Bool(&asJSON, false, "print the result as JSON (progress still goes to stderr)", "json")
 	f.Int(&threads, 0, "threads (0: one per CPU)", "t", "threads")
@@ -151,6 +154,10 @@ func cmdTuneCache(args []string) error {
 	}
 	if rep.Allocation, err = cachetune.Allocate(rep.Screen, kinds, bits, over); err != nil {
 		return err
+	}
+	if fill {
+		rep.Sweep = rep.Allocation
+		rep.Allocation = cachetune.Fill(rep.Sweep, kinds, bits, over)
 	}
 	rep.Setting = cachetune.NewSetting(rep.Allocation, kinds, base)
 	rep.Flags = rep.Setting.Args()
@@ -254,6 +261,9 @@ func (r *tuneReport) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "bits per cached value: %.3f (K %.3f, V %.3f; budget %.3g; types %s)\n", a.Bits, a.BitsK, a.BitsV, r.Budget, strings.Join(r.Types, ","))
 	fmt.Fprintf(w, "predicted KLD: %.3e (the screen's damages × the types' ratios, summed; %d chunks)\n", a.Predicted, r.Chunks)
+	if r.Sweep != nil {
+		fmt.Fprintf(w, "--fill: the sweep alone chose %.3f bits, predicted KLD %.3e\n", r.Sweep.Bits, r.Sweep.Predicted)
+	}
 	if v := r.Verify; v != nil {
 		fmt.Fprintf(w, "measured KLD:  %.3e ± %.1e over %d chunks (p99 %.3e, same top token %.3f%%, PPL %.4f; %.0f s)\n",
 			v.KLD, v.KLDErr, v.Chunks, v.P99, 100*v.SameTop, v.PPL, v.Seconds)

@@ -51,6 +51,14 @@ func TestTuneCache(t *testing.T) {
 	}
 	short := filepath.Join(t.TempDir(), "short.json")
 	os.WriteFile(short, []byte(`{"key_channels":"centre","key_encode":"query","page_tokens":256,"screen":[{"side":"K","layer":0,"kld":0.1},{"side":"V","layer":0,"kld":0.1}]}`), 0o644)
+	// --fill spends what the sweep left, never past the budget.
+	out, err = kvserve(t, "tune-cache", "-f", text, "-c", "64", "--screen", saved, "--fill", "--json")
+	var filled tuneReport
+	if err != nil || json.Unmarshal([]byte(out[strings.Index(out, "{\n"):]), &filled) != nil || filled.Sweep == nil ||
+		filled.Allocation.Bits > 4.5 || filled.Allocation.Bits < filled.Sweep.Bits || filled.Allocation.Predicted > filled.Sweep.Predicted ||
+		filled.Sweep.Bits != r.Allocation.Bits {
+		t.Errorf("--fill: %v\n%s", err, out)
+	}
 	for _, c := range []struct {
 		args []string
 		want string

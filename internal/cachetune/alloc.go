@@ -115,10 +115,15 @@ func Allocate(items []Item, kinds []Kind, budget float64, over Overhead) (*Alloc
 	if !found {
 		return nil, fmt.Errorf("no allocation of %d layer sides fits %.4g bits per value", len(items), budget)
 	}
-	a := &Allocation{Predicted: bestPred, Lambda: bestLam}
+	return build(items, kinds, best, over, bestLam), nil
+}
+
+// build is the allocation of kinds[choice[j]] to items[j].
+func build(items []Item, kinds []Kind, choice []int, over Overhead, lambda float64) *Allocation {
+	a := &Allocation{Lambda: lambda}
 	var wK, wV, bK, bV float64
 	for j, it := range items {
-		k := kinds[best[j]]
+		k := kinds[choice[j]]
 		b := over.Bits(it.Side, k)
 		a.Choices = append(a.Choices, Choice{Item: it, Type: k.Name, Bits: b, Predicted: it.KLD * k.Ratio})
 		if it.Side == "K" {
@@ -127,14 +132,14 @@ func Allocate(items []Item, kinds []Kind, budget float64, over Overhead) (*Alloc
 			wV, bV = wV+it.weight(), bV+it.weight()*b
 		}
 	}
-	a.Bits, _ = evaluate(items, kinds, best, over)
+	a.Bits, a.Predicted = evaluate(items, kinds, choice, over)
 	if wK > 0 {
 		a.BitsK = bK / wK
 	}
 	if wV > 0 {
 		a.BitsV = bV / wV
 	}
-	return a, nil
+	return a
 }
 
 // evaluate returns a choice's average bits per value and predicted KLD,
@@ -172,4 +177,53 @@ func meansNote(o Overhead) string {
 		return ", with the channel means"
 	}
 	return ""
+}
+
+// Fill spends what an allocation left of the budget (the sweep only
+// reaches settings on the lower convex hull of damage against bits): one
+// layer side at a time, it takes the upgrade to a dearer kind with the
+// largest predicted KLD saved per added bit that still fits, until none
+// does or none saves anything. Ties go to the earlier item, then the
+// earlier kind. It returns a new allocation (Lambda kept from a).
+func Fill(a *Allocation, kinds []Kind, budget float64, over Overhead) *Allocation {
+	items := make([]Item, len(a.Choices))
+	choice := make([]int, len(a.Choices))
+	for j, c := range a.Choices {
+		items[j] = c.Item
+		choice[j] = -1
+		for ki, k := range kinds {
+			if k.Name == c.Type {
+				choice[j] = ki
+			}
+		}
+		if choice[j] < 0 {
+			return a // a choice outside kinds: leave it alone
+		}
+	}
+	for {
+		bj, bk, bestRate := -1, -1, 0.0
+		for j, it := range items {
+			cur := choice[j]
+			for ki, k := range kinds {
+				saved := it.KLD * (kinds[cur].Ratio - k.Ratio)
+				if saved <= 0 || over.Bits(it.Side, k) <= over.Bits(it.Side, kinds[cur]) {
+					continue
+				}
+				before, _ := evaluate(items, kinds, choice, over)
+				choice[j] = ki
+				after, _ := evaluate(items, kinds, choice, over)
+				choice[j] = cur
+				if after > budget {
+					continue
+				}
+				if rate := saved / (after - before); rate > bestRate {
+					bj, bk, bestRate = j, ki, rate
+				}
+			}
+		}
+		if bj < 0 {
+			return build(items, kinds, choice, over, a.Lambda)
+		}
+		choice[bj] = bk
+	}
 }
