@@ -87,12 +87,15 @@ func cmdTuneCache(args []string) error {
 	if chunks < 1 || verify < 0 || ctx < 2 || pageTokens < 1 {
 		return fmt.Errorf("--chunks and --cache-page-tokens must be at least 1, -c at least 2, --verify-chunks at least 0")
 	}
-	if file == "" {
+	measure := screenFile == "" || verify > 0
+	if file == "" && measure {
 		return fmt.Errorf("no text: give -f FILE (the screen measures the model on it, e.g. ../shared/eval/dev.txt)")
 	}
-	text, err := os.ReadFile(file)
-	if err != nil {
-		return err
+	var text []byte
+	if measure {
+		if text, err = os.ReadFile(file); err != nil {
+			return err
+		}
 	}
 	var saved *tuneReport
 	if screenFile != "" {
@@ -112,6 +115,9 @@ func cmdTuneCache(args []string) error {
 	}
 	defer e.Close()
 	m := e.Model
+	if w := e.ContextWarning(ctx); w != "" {
+		fmt.Fprintf(os.Stderr, "warning: %s\n", w)
+	}
 	for _, k := range kinds {
 		for _, hd := range []int{m.HeadDim, m.HeadDimV} {
 			if err := kvcache.CheckType(k.Type, hd); err != nil {
@@ -128,7 +134,7 @@ func cmdTuneCache(args []string) error {
 		rep.Types = append(rep.Types, k.Name)
 	}
 	var sess *cachetune.Session
-	if saved == nil || verify > 0 {
+	if measure {
 		baseChunks := verify
 		if saved == nil {
 			baseChunks = max(chunks, verify)

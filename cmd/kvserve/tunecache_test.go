@@ -45,7 +45,7 @@ func TestTuneCache(t *testing.T) {
 	}
 	saved := filepath.Join(t.TempDir(), "screen.json")
 	os.WriteFile(saved, []byte(js), 0o644)
-	out, err = kvserve(t, "tune-cache", "-f", text, "-c", "64", "--screen", saved)
+	out, err = kvserve(t, "tune-cache", "-c", "64", "--screen", saved)
 	if err != nil || !strings.Contains(out, "flags for kvserve serve:\n  "+flags+"\n") || !strings.Contains(out, "predicted KLD:") || strings.Contains(out, "measured KLD") {
 		t.Errorf("from the saved screen: %v\n%s", err, out)
 	}

@@ -12,11 +12,13 @@ import (
 // Setting is a chosen allocation as cache options: on each side the most
 // common type as the default, the other layers as overrides.
 type Setting struct {
-	TypeK, TypeV     string
-	LayersK, LayersV string // engine.ParseLayerTypes syntax, "" when none
-	KeyChannels      string // as tuned ("off", "centre", "scale")
-	KeyEncode        string // "mse" or "query"
-	PageTokens       int
+	TypeK       string `json:"type_k"`
+	TypeV       string `json:"type_v"`
+	LayersK     string `json:"layers_k,omitempty"` // engine.ParseLayerTypes syntax, "" when none
+	LayersV     string `json:"layers_v,omitempty"`
+	KeyChannels string `json:"key_channels"` // as tuned ("off", "centre", "scale")
+	KeyEncode   string `json:"key_encode"`   // "mse" or "query"
+	PageTokens  int    `json:"page_tokens"`
 }
 
 // Base is what the screen and the setting share beyond the types.
