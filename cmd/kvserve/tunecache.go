@@ -26,6 +26,7 @@ type tuneReport struct {
 	KeyEncode   string                `json:"key_encode"`
 	PageTokens  int                   `json:"page_tokens"`
 	Screen      []cachetune.Item      `json:"screen"`
+	ScreenFrom  string                `json:"screen_from,omitempty"` // --screen FILE
 	Allocation  *cachetune.Allocation `json:"allocation"`
 	// Sweep is the sweep's allocation before --fill spent the rest.
 	Sweep   *cachetune.Allocation `json:"sweep,omitempty"`
@@ -35,6 +36,7 @@ type tuneReport struct {
 }
 
 type tuneVerify struct {
+	Ctx     int     `json:"ctx"`
 	Chunks  int     `json:"chunks"`
 	KLD     float64 `json:"kld"`
 	KLDErr  float64 `json:"kld_err"`
@@ -151,7 +153,15 @@ func cmdTuneCache(args []string) error {
 		if err := saved.matches(rep, cachetune.Layers(e)); err != nil {
 			return fmt.Errorf("--screen %s: %w", screenFile, err)
 		}
-		rep.Screen, rep.Chunks = saved.Screen, saved.Chunks
+		if saved.Model != "" && saved.Model != e.Path {
+			fmt.Fprintf(os.Stderr, "warning: the screen in %s was measured on %s, not %s\n", screenFile, saved.Model, e.Path)
+		}
+		// The screen's own context and chunks; its text when this run
+		// measures nothing.
+		rep.Screen, rep.ScreenFrom, rep.Ctx, rep.Chunks = saved.Screen, screenFile, saved.Ctx, saved.Chunks
+		if !measure {
+			rep.Text, rep.Tokens, rep.BasePPL = saved.Text, saved.Tokens, saved.BasePPL
+		}
 	} else {
 		rep.Chunks = min(chunks, sess.BaseChunks)
 		if rep.Screen, err = sess.Screen(); err != nil {
@@ -175,7 +185,7 @@ func cmdTuneCache(args []string) error {
 			return fmt.Errorf("verification: %w", err)
 		}
 		kl := res.KL
-		rep.Verify = &tuneVerify{Chunks: res.Chunks, KLD: kl.MeanKLD, KLDErr: kl.MeanKLDErr, P99: kl.KLDQuantiles[0.99],
+		rep.Verify = &tuneVerify{Ctx: ctx, Chunks: res.Chunks, KLD: kl.MeanKLD, KLDErr: kl.MeanKLDErr, P99: kl.KLDQuantiles[0.99],
 			SameTop: kl.SameTop, PPL: res.PPL, Seconds: res.Elapsed.Seconds()}
 	}
 	if asJSON {
@@ -232,9 +242,15 @@ func (r *tuneReport) matches(now *tuneReport, layers []int) error {
 
 func (r *tuneReport) print(w io.Writer) {
 	a := r.Allocation
-	fmt.Fprintf(w, "model %s, text %s", r.Model, r.Text)
+	fmt.Fprintf(w, "model %s", r.Model)
+	if r.Text != "" {
+		fmt.Fprintf(w, ", text %s", r.Text)
+	}
 	if r.Tokens > 0 {
 		fmt.Fprintf(w, " (%d tokens; f16 PPL %.4f)", r.Tokens, r.BasePPL)
+	}
+	if r.ScreenFrom != "" {
+		fmt.Fprintf(w, "; screen from %s", r.ScreenFrom)
 	}
 	fmt.Fprintf(w, "\nscreen: KLD against the f16 cache with %s on one layer's K or V cache, the rest f16 (ctx %d, %d chunks, key channels %s, key encode %s)\n",
 		cachetune.ScreenType, r.Ctx, r.Chunks, r.KeyChannels, r.KeyEncode)
@@ -271,8 +287,8 @@ func (r *tuneReport) print(w io.Writer) {
 		fmt.Fprintf(w, "--fill: the sweep alone chose %.3f bits, predicted KLD %.3e\n", r.Sweep.Bits, r.Sweep.Predicted)
 	}
 	if v := r.Verify; v != nil {
-		fmt.Fprintf(w, "measured KLD:  %.3e ± %.1e over %d chunks (p99 %.3e, same top token %.3f%%, PPL %.4f; %.0f s)\n",
-			v.KLD, v.KLDErr, v.Chunks, v.P99, 100*v.SameTop, v.PPL, v.Seconds)
+		fmt.Fprintf(w, "measured KLD:  %.3e ± %.1e over %d chunks of %d (p99 %.3e, same top token %.3f%%, PPL %.4f; %.0f s)\n",
+			v.KLD, v.KLDErr, v.Chunks, v.Ctx, v.P99, 100*v.SameTop, v.PPL, v.Seconds)
 	}
 	fmt.Fprintf(w, "flags for kvserve serve:\n  %s\n", strings.Join(r.Flags, " "))
 }

@@ -46,7 +46,7 @@ func TestTuneCache(t *testing.T) {
 	saved := filepath.Join(t.TempDir(), "screen.json")
 	os.WriteFile(saved, []byte(js), 0o644)
 	out, err = kvserve(t, "tune-cache", "-c", "64", "--screen", saved)
-	if err != nil || !strings.Contains(out, "flags for kvserve serve:\n  "+flags+"\n") || !strings.Contains(out, "predicted KLD:") || strings.Contains(out, "measured KLD") {
+	if err != nil || !strings.Contains(out, "flags for kvserve serve:\n  "+flags+"\n") || !strings.Contains(out, "predicted KLD:") || !strings.Contains(out, "screen from "+saved) || !strings.Contains(out, "(ctx 64, 1 chunks,") || strings.Contains(out, "measured KLD") {
 		t.Errorf("from the saved screen: %v\n%s", err, out)
 	}
 	short := filepath.Join(t.TempDir(), "short.json")
