@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/kvserve/kvserve/internal/cachetune"
 	"github.com/kvserve/kvserve/internal/engine"
@@ -147,6 +149,21 @@ func cmdTuneCache(args []string) error {
 			return err
 		}
 		defer sess.Close()
+		// An interrupted run removes its base file (gigabytes at real
+		// vocabularies) before exiting.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(sig)
+		go func(path string) {
+			if _, ok := <-sig; ok {
+				os.Remove(path)
+				fmt.Fprintln(os.Stderr, "tune-cache: interrupted")
+				os.Exit(130)
+			}
+		}(sess.BasePath())
+		if err := sess.RunBase(); err != nil {
+			return err
+		}
 		rep.Tokens, rep.BasePPL = sess.Tokens(), sess.BasePPL
 	}
 	if saved != nil {

@@ -36,8 +36,11 @@ type Session struct {
 	BaseChunks int
 }
 
-// NewSession tokenizes text and runs the f16 base once, saving its
-// log-probabilities to a temporary file.
+// NewSession tokenizes text and creates the temporary file (in $TMPDIR)
+// that RunBase fills with the f16 base's log-probabilities: every scored
+// position's whole distribution, BaseChunks × Ctx/2 × (2 × vocabulary +
+// 12) bytes, e.g. 3.1 GB for 10 chunks of 2048 at a 152k vocabulary.
+// Close removes it.
 func NewSession(e *engine.Engine, text string, o Options) (*Session, error) {
 	if o.Ctx < 2 {
 		return nil, fmt.Errorf("context of %d tokens is too small", o.Ctx)
@@ -58,20 +61,36 @@ func NewSession(e *engine.Engine, text string, o Options) (*Session, error) {
 		return nil, err
 	}
 	s.base = f.Name()
+	return s, f.Close()
+}
+
+// BasePath is the base file's path (for a signal handler to remove).
+func (s *Session) BasePath() string { return s.base }
+
+// RunBase runs the f16 cache once over BaseChunks chunks (fewer when the
+// text is shorter), saving its log-probabilities.
+func (s *Session) RunBase() error {
+	f, err := os.Create(s.base)
+	if err != nil {
+		return err
+	}
 	base := engine.DefaultCacheOptions()
-	base.PageTokens = o.Cache.PageTokens
+	base.PageTokens = s.o.Cache.PageTokens
 	start := time.Now()
-	res, err := s.run(base, o.BaseChunks, nil, f)
+	res, err := s.run(base, s.o.BaseChunks, nil, f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("f16 base run: %w", err)
+		return fmt.Errorf("f16 base run: %w", err)
 	}
 	s.BasePPL, s.BaseChunks = res.PPL, res.Chunks
-	s.progress("f16 base: %d chunks of %d tokens, PPL %.4f, %.0f s", res.Chunks, o.Ctx, res.PPL, time.Since(start).Seconds())
-	return s, nil
+	size := int64(0)
+	if st, err := os.Stat(s.base); err == nil {
+		size = st.Size()
+	}
+	s.progress("f16 base: %d chunks of %d tokens, PPL %.4f, %.0f s (%.0f MB in %s)", res.Chunks, s.o.Ctx, res.PPL, time.Since(start).Seconds(), float64(size)/1e6, s.base)
+	return nil
 }
 
 // Tokens is the text's length in tokens.
