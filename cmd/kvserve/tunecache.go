@@ -137,6 +137,14 @@ func cmdTuneCache(args []string) error {
 	for _, k := range kinds {
 		rep.Types = append(rep.Types, k.Name)
 	}
+	if saved != nil {
+		if err := saved.matches(rep, cachetune.Layers(e)); err != nil {
+			return fmt.Errorf("--screen %s: %w", screenFile, err)
+		}
+		if saved.Model != "" && saved.Model != e.Path {
+			fmt.Fprintf(os.Stderr, "warning: the screen in %s was measured on %s, not %s\n", screenFile, saved.Model, e.Path)
+		}
+	}
 	var sess *cachetune.Session
 	if measure {
 		baseChunks := verify
@@ -167,12 +175,6 @@ func cmdTuneCache(args []string) error {
 		rep.Tokens, rep.BasePPL = sess.Tokens(), sess.BasePPL
 	}
 	if saved != nil {
-		if err := saved.matches(rep, cachetune.Layers(e)); err != nil {
-			return fmt.Errorf("--screen %s: %w", screenFile, err)
-		}
-		if saved.Model != "" && saved.Model != e.Path {
-			fmt.Fprintf(os.Stderr, "warning: the screen in %s was measured on %s, not %s\n", screenFile, saved.Model, e.Path)
-		}
 		// The screen's own context and chunks; its text when this run
 		// measures nothing.
 		rep.Screen, rep.ScreenFrom, rep.Ctx, rep.Chunks = saved.Screen, screenFile, saved.Ctx, saved.Chunks
