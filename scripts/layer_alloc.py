@@ -10,6 +10,13 @@ picks, for each layer and side, the type minimising damage + lambda * bits,
 and keeps the lowest predicted KLD whose average bits (K with centred keys:
 +0.0625 for the per-page means at 256-token pages) fit the budget.
 Usage: layer_alloc.py SCREEN BUDGET [TYPES]   (TYPES default cb2,cb3,cb4,q5_0,q8_0)
+
+Superseded by `kvserve tune-cache` (internal/cachetune), which measures the
+screen in-process and allocates exactly as this script does (`--screen FILE`
+re-allocates a saved screen). Kept as the reference the Go port is checked
+against: TestAllocateMatchesScript's expected values are this script's output.
+The screen it read came from scripts/layer_kld.sh (removed): lines
+"MODEL K|V LAYER KLD".
 """
 import sys
 

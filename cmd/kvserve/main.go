@@ -30,6 +30,7 @@ func init() {
 	commands = []command{
 		{"run", "generate text from a prompt", cmdRun},
 		{"perplexity", "measure perplexity (and KL divergence against a base run) on a text file", cmdPerplexity},
+		{"tune-cache", "choose per-layer K/V cache types under a bits budget from a per-layer KL-divergence screen", cmdTuneCache},
 		{"quantize", "quantize a GGUF model: kvserve quantize IN.gguf OUT.gguf TYPE", cmdQuantize},
 		{"serve", "serve the llama-server and OpenAI HTTP APIs", cmdServe},
 		{"bench", "measure prompt and generation speed and decode efficiency", cmdBench},
