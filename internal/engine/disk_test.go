@@ -1,6 +1,9 @@
 package engine_test
 
 import (
+	"bytes"
+	"io"
+	"slices"
 	"testing"
 
 	"github.com/kvserve/kvserve/internal/cachedisk"
@@ -214,4 +217,109 @@ func TestDiskTierChannelsUnderBudget(t *testing.T) {
 		t.Errorf("%d of %d quantized pages carry channel statistics", withStats, quantized)
 	}
 	t.Logf("%d tokens loaded from disk with centred keys and values; %d quantized pages", tl.loaded, quantized)
+}
+
+// Entries spilled under one key/value channel setting load under another
+// (engine.DiskTierKey no longer names the settings, and entries written
+// under the older keys that did are served too): centred keys and values
+// to channels off, off to centred, scale keys to centred. The loaded
+// pages are byte for byte what a live requantization makes of the
+// entry's rows in the loading cache (its rows decoded into f32 pages of
+// that cache, converted to the entry's types).
+func TestDiskTierOtherChannels(t *testing.T) {
+	e := tierEngine(t)
+	key, older := engine.DiskTierKey("test", e.Model, engine.DefaultCacheOptions())
+	prompt := e.Tok.Encode("The first conversation is about the sea and the boats in the harbour at dawn, the fishermen mending their nets, "+
+		"the gulls over the water and the smell of salt and tar on the quay before the market opens.", true, true)
+	other := e.Tok.Encode("Another one, about the mountains and the snow on their tops in winter.", true, true)
+	opts := func(kc string) engine.CacheOptions {
+		co := engine.DefaultCacheOptions()
+		co.TypeK, co.TypeV, co.PageTokens = "q4_0", "q8_0", tierPage
+		co.KeyChannels, co.ValueChannels = kc, "off"
+		if kc == "centre" {
+			co.ValueChannels = "centre"
+		}
+		return co
+	}
+	for _, tc := range []struct {
+		from, to string
+		legacy   bool // the entry is written under the older key naming from
+	}{{"centre", "off", true}, {"off", "centre", false}, {"scale", "centre", true}} {
+		t.Run(tc.from+" to "+tc.to, func(t *testing.T) {
+			dir := t.TempDir()
+			wkey := key
+			if tc.legacy {
+				wkey = key + "/key channels " + tc.from
+				if tc.from == "centre" {
+					wkey += "/value channels centre"
+				}
+				if !slices.Contains(older, wkey) {
+					t.Fatalf("older keys %q lack %q", older, wkey)
+				}
+			}
+			w, err := cachedisk.Open(dir, wkey, 0, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, stop := tierScheduler(t, e, engine.SchedulerOptions{Slots: 1, SlotCtx: 512, Disk: w, Cache: opts(tc.from)})
+			ask(t, s, prompt, 0, 4)
+			ask(t, s, other, 0, 4) // the first conversation is spilled
+			stop()
+
+			d, err := cachedisk.OpenWith(cachedisk.Options{Dir: dir, Key: key, Older: older})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := d.Best(prompt, tierPage, "")
+			if m == nil {
+				t.Fatalf("no entry served under %q (tier %+v)", tc.to, d.Stats())
+			}
+			var payload []byte
+			if err := d.Load(m, func(r io.Reader) error { payload, err = io.ReadAll(r); return err }); err != nil {
+				t.Fatal(err)
+			}
+			s, stop = tierScheduler(t, e, engine.SchedulerOptions{Slots: 1, SlotCtx: 512, Disk: d, Cache: opts(tc.to)})
+			defer stop()
+			res := ask(t, s, append(slices.Clone(m.Tokens), other[1:4]...), 0, 2)
+			if res.DiskTokens != len(m.Tokens) {
+				t.Fatalf("%d tokens loaded from the disk tier, want the entry's %d", res.DiskTokens, len(m.Tokens))
+			}
+			// The entry's full pages, as loaded, against a live requantization.
+			full := len(m.Tokens) / tierPage * tierPage
+			ref, err := e.NewCache(opts(tc.to), 1, 512)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ref.Close()
+			f32, q4, q8 := tensor.F32, tensor.Q4_0, tensor.Q8_0
+			if _, err := ref.ReadSeqAs(0, bytes.NewReader(payload), kvcache.RestoreOptions{K: &f32, V: &f32}); err != nil {
+				t.Fatal(err)
+			}
+			steps, _, err := ref.Plan(kvcache.Target{K: &q4, V: &q8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, st := range steps {
+				ref.ConvertPage(st)
+			}
+			ref.Truncate(0, full)
+			var want, got bytes.Buffer
+			if err := ref.WriteSeq(0, &want); err != nil {
+				t.Fatal(err)
+			}
+			s.Do(func(c *kvcache.Cache) error {
+				for _, p := range c.Pages(0) {
+					if wantMeta := p.Type.BlockSize() > 1 && tc.to != "off"; (p.MetaBytes > 0) != wantMeta {
+						t.Errorf("layer %d V=%v page %d (%s): %d bytes of channel statistics", p.Layer, p.V, p.Index, p.Type, p.MetaBytes)
+					}
+				}
+				c.Truncate(0, full) // the test ends here: the slot's tokens no longer matter
+				return c.WriteSeq(0, &got)
+			})
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Errorf("the loaded pages (%d bytes written) differ from a live requantization of the entry's rows (%d)", got.Len(), want.Len())
+			}
+			t.Logf("%d tokens written under %s channels, loaded under %s; %d positions compared", len(m.Tokens), tc.from, tc.to, full)
+		})
+	}
 }
