@@ -19,6 +19,9 @@
 // data reached the disk fails its checksum. A corrupt, truncated or
 // unreadable file is skipped with a warning, counted and removed; a file
 // of another key (another model or cache shape) is skipped and left alone.
+// Files written under an older key of the same caches (Options.Older: a
+// key that named settings the payload's own header now carries) are
+// served as the tier's own; a spill of the same tokens replaces one.
 // Entries are evicted least recently used first to keep the tier under its
 // byte budget.
 //
@@ -95,6 +98,7 @@ type entry struct {
 type Tier struct {
 	dir    string // "": RAM only
 	key    string
+	older  []string
 	budget int64
 	ram    int64
 	log    *slog.Logger
@@ -111,10 +115,13 @@ type Tier struct {
 
 // Options configure a tier.
 type Options struct {
-	Dir    string // directory of the disk tier ("": RAM only)
-	Key    string // what makes entries compatible: the model and cache shape
-	Budget int64  // most bytes of files (0: no limit)
-	RAM    int64  // most bytes of entries held in RAM (0: no RAM tier)
+	Dir string // directory of the disk tier ("": RAM only)
+	Key string // what makes entries compatible: the model and cache shape
+	// Older: keys entries of the same caches were written under before
+	// (served as the tier's own; new entries are written under Key).
+	Older  []string
+	Budget int64 // most bytes of files (0: no limit)
+	RAM    int64 // most bytes of entries held in RAM (0: no RAM tier)
 	Log    *slog.Logger
 }
 
@@ -143,7 +150,7 @@ func OpenWith(o Options) (*Tier, error) {
 		return nil, errors.New("cache tier: give a directory or a RAM size")
 	}
 	dir, key, budget := o.Dir, o.Key, o.Budget
-	t := &Tier{dir: dir, key: key, budget: budget, ram: max(o.RAM, 0), log: log, entries: map[string]*entry{}}
+	t := &Tier{dir: dir, key: key, older: o.Older, budget: budget, ram: max(o.RAM, 0), log: log, entries: map[string]*entry{}}
 	t.st.Budget, t.st.RAMBudget = budget, t.ram
 	t.wake = sync.NewCond(&t.mu)
 	if t.ram > 0 && dir != "" {
@@ -245,7 +252,7 @@ func (t *Tier) verifyFrom(f io.Reader, size int64) (*header, int64, int64, error
 	if err := json.Unmarshal(hb, &hdr); err != nil {
 		return nil, 0, 0, fmt.Errorf("bad header: %v", err)
 	}
-	if hdr.Key != t.key {
+	if hdr.Key != t.key && !slices.Contains(t.older, hdr.Key) {
 		return nil, 0, 0, errForeign
 	}
 	return &hdr, start, size, nil

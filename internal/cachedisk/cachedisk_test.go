@@ -161,6 +161,55 @@ func TestTierAdapterKey(t *testing.T) {
 	}
 }
 
+// Entries written under an older key of the same caches (Options.Older)
+// are served after a reopen under the new key, from disk and through the
+// RAM tier, and a spill of the same tokens replaces one (written under the
+// new key); without Older they are foreign: skipped and left on disk.
+func TestTierOlderKeys(t *testing.T) {
+	dir := t.TempDir()
+	old, err := Open(dir, "model-a/key channels centre", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, toks := range [][]int{{1, 2, 3}, {4, 5, 6}} {
+		if err := old.Put(toks, "", payload(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, err := Open(dir, "model-a", 0, nil); err != nil || d.Stats().Entries != 0 || d.Stats().Skipped != 2 {
+		t.Fatalf("without Older: %v, %+v", err, d.Stats())
+	}
+	for _, ram := range []int64{0, 1 << 20} {
+		d, err := OpenWith(Options{Dir: dir, Key: "model-a", Older: []string{"model-a/key channels off", "model-a/key channels centre"}, RAM: ram})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := d.Stats(); st.Entries != 2 || st.Skipped != 0 {
+			t.Fatalf("RAM %d: with Older: %+v", ram, st)
+		}
+		if got, err := load(t, d, []int{1, 2, 3, 7}); err != nil || !bytes.Equal(got, bytes.Repeat([]byte{1}, 1001)) {
+			t.Fatalf("RAM %d: load of an older key's entry: %v (%d bytes)", ram, err, len(got))
+		}
+		d.Close()
+	}
+	d, err := OpenWith(Options{Dir: dir, Key: "model-a", Older: []string{"model-a/key channels centre"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put([]int{4, 5, 6}, "", payload(3)); err != nil {
+		t.Fatal(err)
+	}
+	if st := d.Stats(); st.Entries != 2 {
+		t.Fatalf("after replacing an older key's entry: %+v", st)
+	}
+	if d, err = Open(dir, "model-a", 0, nil); err != nil || d.Stats().Entries != 1 {
+		t.Fatalf("the replaced entry is not under the new key: %v, %+v", err, d.Stats())
+	}
+	if got, err := load(t, d, []int{4, 5, 6}); err != nil || !bytes.Equal(got, bytes.Repeat([]byte{3}, 1003)) {
+		t.Fatalf("load of the replacing entry: %v (%d bytes)", err, len(got))
+	}
+}
+
 // The RAM tier: spills are held in RAM (least recently used out past its
 // budget), written to the directory in the background (Close waits for
 // the writer), loaded without reading a file; an entry loaded from disk,

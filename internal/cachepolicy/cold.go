@@ -28,47 +28,26 @@ const maxColdLayer = 4096
 type ColdLayers map[int]tensor.Type
 
 // ParseColdLayers parses "0-4:cb3,5:q5_0,6:cb3,7:cb4" (the syntax of
-// --cache-type-k-layers): layers or inclusive ranges, each with a type.
-// Unknown types, bad layer numbers and layers named twice are errors;
-// whether the layers exist is checked by Policy.Validate, which knows the
-// model. "" is no per-layer cold tier.
+// --cache-type-k-layers, parsed by kvcache.ParseLayerTypeRanges): layers
+// or inclusive ranges, each with a type. Unknown types, bad layer numbers
+// and layers named twice (ranges overlap) are errors; whether the layers
+// exist is checked by Policy.Validate, which knows the model. "" is no
+// per-layer cold tier.
 func ParseColdLayers(s string) (ColdLayers, error) {
+	items, err := kvcache.ParseLayerTypeRanges(s)
+	if err != nil {
+		return nil, err
+	}
 	out := ColdLayers{}
-	for _, item := range strings.Split(s, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
+	for _, it := range items {
+		if it.To >= maxColdLayer {
+			return nil, fmt.Errorf("%q: layer %d is beyond any model (at most %d layers)", it.Item, it.To, maxColdLayer)
 		}
-		rng, typ, ok := strings.Cut(item, ":")
-		if !ok {
-			return nil, fmt.Errorf("%q: want LAYERS:TYPE, e.g. 0-4:cb3", item)
-		}
-		t, err := kvcache.ParseType(strings.TrimSpace(typ))
-		if err != nil {
-			return nil, fmt.Errorf("%q: %w", item, err)
-		}
-		lo, hi, isRange := strings.Cut(rng, "-")
-		a, err := strconv.Atoi(strings.TrimSpace(lo))
-		if err != nil {
-			return nil, fmt.Errorf("%q: layer %q is not a non-negative number", item, strings.TrimSpace(lo))
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(strings.TrimSpace(hi)); err != nil {
-				return nil, fmt.Errorf("%q: layer %q is not a non-negative number", item, strings.TrimSpace(hi))
-			}
-		}
-		if a < 0 || b < a {
-			return nil, fmt.Errorf("%q: bad layer range %q (want L or A-B with 0 <= A <= B)", item, strings.TrimSpace(rng))
-		}
-		if b >= maxColdLayer {
-			return nil, fmt.Errorf("%q: layer %d is beyond any model (at most %d layers)", item, b, maxColdLayer)
-		}
-		for l := a; l <= b; l++ {
+		for l := it.From; l <= it.To; l++ {
 			if _, dup := out[l]; dup {
-				return nil, fmt.Errorf("%q: layer %d is named twice (ranges overlap)", item, l)
+				return nil, fmt.Errorf("%q: layer %d is named twice (ranges overlap)", it.Item, l)
 			}
-			out[l] = t
+			out[l] = it.Type
 		}
 	}
 	if len(out) == 0 {

@@ -112,41 +112,35 @@ func layerTypes(def, overrides string, nLayer, headDim int, which string) ([]ten
 	if overrides == "" {
 		return types, nil
 	}
+	flag := "--cache-type-" + strings.ToLower(which) + "-layers"
 	spec, err := ParseLayerTypes(overrides, nLayer)
 	if err != nil {
-		return nil, fmt.Errorf("cache %s layer types: %w", which, err)
+		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
 	for l, t := range spec {
 		if err := kvcache.CheckType(t, headDim); err != nil {
-			return nil, fmt.Errorf("cache %s layer %d: %w", which, l, err)
+			return nil, fmt.Errorf("%s: layer %d: %w", flag, l, err)
 		}
 		types[l] = t
 	}
 	return types, nil
 }
 
-// ParseLayerTypes parses "0-1:f16,7:q8_0" into a map from layer to type.
+// ParseLayerTypes parses "0-1:f16,7:q8_0" (kvcache.ParseLayerTypeRanges)
+// into a map from layer to type, every layer below nLayer; items may
+// overlap, a later one wins.
 func ParseLayerTypes(s string, nLayer int) (map[int]tensor.Type, error) {
+	items, err := kvcache.ParseLayerTypeRanges(s)
+	if err != nil {
+		return nil, err
+	}
 	out := map[int]tensor.Type{}
-	for _, item := range strings.Split(s, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
+	for _, it := range items {
+		if it.To >= nLayer {
+			return nil, fmt.Errorf("layer range %q is outside 0-%d", it.Layers, nLayer-1)
 		}
-		rng, typ, ok := strings.Cut(item, ":")
-		if !ok {
-			return nil, fmt.Errorf("%q: want LAYERS:TYPE, e.g. 0-3:q8_0", item)
-		}
-		t, err := kvcache.ParseType(strings.TrimSpace(typ))
-		if err != nil {
-			return nil, err
-		}
-		layers, err := ParseLayers(rng, nLayer)
-		if err != nil {
-			return nil, err
-		}
-		for _, l := range layers {
-			out[l] = t
+		for l := it.From; l <= it.To; l++ {
+			out[l] = it.Type
 		}
 	}
 	return out, nil

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"fmt"
 	"io"
 
 	"github.com/kvserve/kvserve/internal/kvcache"
+	"github.com/kvserve/kvserve/internal/model"
 )
 
 // The disk tier's place in the loop (SchedulerOptions.Disk): a slot's
@@ -12,6 +14,37 @@ import (
 // on the loop goroutine between steps: a spill writes the slot's pages
 // (no fsync: a file torn by a crash fails its checksum and is skipped), a
 // load reads and checks one file.
+
+// DiskTierKey is the disk tier's key (cachedisk.Options.Key) for caches of
+// model m with options o (fp: the model's fingerprint): the model and its
+// head shape. The key and value channel settings are not part of it: an
+// entry's pages carry theirs in their own header and a load converts them
+// to the cache's (kvcache.ReadSeqAs), so an entry spilled under one
+// --cache-key-channels / --cache-value-channels setting loads under any
+// other. older are the keys earlier versions wrote such entries under
+// (they named the settings; cachedisk.Options.Older serves them too). A
+// hybrid model's pages restore only as saved: its key keeps the settings,
+// and there are no older keys.
+func DiskTierKey(fp string, m *model.Model, o CacheOptions) (key string, older []string) {
+	key = fmt.Sprintf("%s/%d layers/%d kv heads/%d+%d dims", fp, m.NLayer, m.NHeadKV, m.HeadDim, m.HeadDimV)
+	named := func(kc kvcache.KeyChannels, vc bool) string {
+		k := key + "/key channels " + kc.String()
+		if vc {
+			k += "/value channels centre"
+		}
+		return k
+	}
+	if m.Recurrent != nil {
+		// Unparsable settings fail when the scheduler's cache is built.
+		kc, _ := kvcache.ParseKeyChannels(o.KeyChannels)
+		vc, _ := kvcache.ParseKeyChannels(o.ValueChannels)
+		return named(kc, vc != kvcache.KeyChannelsOff), nil
+	}
+	for _, kc := range []kvcache.KeyChannels{kvcache.KeyChannelsOff, kvcache.KeyChannelsCentre, kvcache.KeyChannelsScale} {
+		older = append(older, named(kc, false), named(kc, true))
+	}
+	return key, older
+}
 
 // spill writes sl's cache to the disk tier when the slot is about to keep
 // only its first keep positions and holds at least a page more (an entry

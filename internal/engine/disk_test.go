@@ -1,6 +1,9 @@
 package engine_test
 
 import (
+	"bytes"
+	"io"
+	"slices"
 	"testing"
 
 	"github.com/kvserve/kvserve/internal/cachedisk"
@@ -60,29 +63,55 @@ func TestDiskTierUsersTakingTurns(t *testing.T) {
 	}
 }
 
-// Under a cache budget the disk tier loads entries at the bottom of the
-// ladders, after clearing idle slots, and the cache never exceeds the
-// budget between steps.
-func TestDiskTierUnderBudget(t *testing.T) {
-	e := tierEngine(t)
-	k, v := cachepolicy.DefaultLadders()
-	// About 12 pages at f16.
-	const budget = 12 * 64 << 10
+// diskBudget is the budget tests run the disk tier under: about 12 pages
+// at f16.
+const diskBudget = 12 * 64 << 10
+
+// openDiskTier opens a disk tier in a fresh directory.
+func openDiskTier(t *testing.T) *cachedisk.Tier {
+	t.Helper()
 	d, err := cachedisk.Open(t.TempDir(), "test", 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, stop := tierScheduler(t, e, engine.SchedulerOptions{Slots: 2, SlotCtx: 256,
-		Policy: &cachepolicy.Policy{LadderK: k, LadderV: v, Budget: budget}, Disk: d})
+	return d
+}
+
+// budgetTurns runs four users' three turns over two 256-token slots with
+// a disk tier under pol (the default ladders when it has none) at
+// diskBudget, with cache options co (the default when co.TypeK is empty);
+// inspect, when given, reads the cache after the last turn. It fails t if
+// the cache ever held more than the budget between steps or nothing was
+// loaded from the tier, and returns the tokens loaded and the tier.
+func budgetTurns(t *testing.T, pol cachepolicy.Policy, co engine.CacheOptions, inspect func(*kvcache.Cache) error) (loaded int, d *cachedisk.Tier) {
+	t.Helper()
+	e := tierEngine(t)
+	if pol.LadderK == nil {
+		pol.LadderK, pol.LadderV = cachepolicy.DefaultLadders()
+	}
+	pol.Budget = diskBudget
+	d = openDiskTier(t)
+	s, stop := tierScheduler(t, e, engine.SchedulerOptions{Slots: 2, SlotCtx: 256, Policy: &pol, Disk: d, Cache: co})
 	var tl turnTally
 	userTurns(t, e, s, false, 0, 3, make([][]int, 4), &tl)
+	if inspect != nil {
+		s.Do(inspect)
+	}
 	if b := stop(); b != 0 {
-		t.Errorf("the cache held %d bytes, over the budget of %d", b, budget)
+		t.Errorf("the cache held %d bytes, over the budget of %d", b, diskBudget)
 	}
 	if tl.loaded == 0 {
-		t.Error("nothing was loaded from the disk tier")
+		t.Errorf("nothing was loaded from the disk tier (tier %+v)", d.Stats())
 	}
-	t.Logf("%d tokens loaded from disk; tier %+v", tl.loaded, d.Stats())
+	return tl.loaded, d
+}
+
+// Under a cache budget the disk tier loads entries at the bottom of the
+// ladders, after clearing idle slots, and the cache never exceeds the
+// budget between steps.
+func TestDiskTierUnderBudget(t *testing.T) {
+	loaded, d := budgetTurns(t, cachepolicy.Policy{}, engine.CacheOptions{}, nil)
+	t.Logf("%d tokens loaded from disk; tier %+v", loaded, d.Stats())
 }
 
 // SchedulerOptions.SpillK/SpillV (--cache-spill-type): entries are written
@@ -92,10 +121,7 @@ func TestDiskTierSpillType(t *testing.T) {
 	e := tierEngine(t)
 	q8 := tensor.Q8_0
 	bytesFor := func(spill *tensor.Type) (int64, int) {
-		d, err := cachedisk.Open(t.TempDir(), "test", 0, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := openDiskTier(t)
 		s, stop := tierScheduler(t, e, engine.SchedulerOptions{Slots: 1, SlotCtx: 512, Disk: d, SpillK: spill, SpillV: spill})
 		a := e.Tok.Encode("The first conversation is about the sea and the boats in the harbour at dawn, and the fishermen.", true, true)
 		b := e.Tok.Encode("Another one, about the mountains and the snow on their tops in winter, and the climbers.", true, true)
@@ -124,28 +150,13 @@ func TestDiskTierSpillType(t *testing.T) {
 // type (K layer 0 stops at q8_0, V layer 1 at q5_0, where the shared
 // ladders go on to q5_0 / q4_0), and the cache never exceeds the budget.
 func TestDiskTierColdLayers(t *testing.T) {
-	e := tierEngine(t)
-	k, v := cachepolicy.DefaultLadders()
-	const budget = 12 * 64 << 10
-	d, err := cachedisk.Open(t.TempDir(), "test", 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol := &cachepolicy.Policy{LadderK: k, LadderV: v, Budget: budget,
-		ColdK: cachepolicy.ColdLayers{0: tensor.Q8_0}, ColdV: cachepolicy.ColdLayers{1: tensor.Q5_0}}
-	s, stop := tierScheduler(t, e, engine.SchedulerOptions{Slots: 2, SlotCtx: 256, Policy: pol, Disk: d})
-	var tl turnTally
-	userTurns(t, e, s, false, 0, 3, make([][]int, 4), &tl)
+	pol := cachepolicy.Policy{ColdK: cachepolicy.ColdLayers{0: tensor.Q8_0}, ColdV: cachepolicy.ColdLayers{1: tensor.Q5_0}}
+	pol.LadderK, pol.LadderV = cachepolicy.DefaultLadders()
 	cold := map[tensor.Type]int{}
-	s.Do(func(c *kvcache.Cache) error {
-		cfg := c.Config()
-		for seq := 0; seq < cfg.Seqs; seq++ {
+	loaded, _ := budgetTurns(t, pol, engine.CacheOptions{}, func(c *kvcache.Cache) error {
+		for seq := 0; seq < c.Config().Seqs; seq++ {
 			for _, p := range c.Pages(seq) {
-				ok := false
-				for _, lt := range pol.Ladder(p.Layer, p.V) {
-					ok = ok || lt == p.Type
-				}
-				if !ok {
+				if !slices.Contains(pol.Ladder(p.Layer, p.V), p.Type) {
 					t.Errorf("slot %d layer %d V=%v page %d is %s, not on its ladder %v", seq, p.Layer, p.V, p.Index, p.Type, pol.Ladder(p.Layer, p.V))
 				}
 				if b, _ := pol.Bottom(p.Layer, p.V); b == p.Type {
@@ -155,16 +166,10 @@ func TestDiskTierColdLayers(t *testing.T) {
 		}
 		return nil
 	})
-	if b := stop(); b != 0 {
-		t.Errorf("the cache held %d bytes, over the budget of %d", b, budget)
-	}
-	if tl.loaded == 0 {
-		t.Error("nothing was loaded from the disk tier")
-	}
 	if cold[tensor.Q8_0] == 0 || cold[tensor.Q5_0] == 0 {
 		t.Errorf("pages at their layer's bottom by type: %v (want K layer 0's q8_0 and V layer 1's q5_0 among them)", cold)
 	}
-	t.Logf("%d tokens loaded from disk; pages at their layer's bottom: %v", tl.loaded, cold)
+	t.Logf("%d tokens loaded from disk; pages at their layer's bottom: %v", loaded, cold)
 }
 
 // With key channels (centred keys, the setting of every fidelity figure)
@@ -174,21 +179,10 @@ func TestDiskTierColdLayers(t *testing.T) {
 // does). The cache never exceeds the budget, and quantized pages carry
 // their statistics.
 func TestDiskTierChannelsUnderBudget(t *testing.T) {
-	e := tierEngine(t)
-	k, v := cachepolicy.DefaultLadders()
-	const budget = 12 * 64 << 10
-	d, err := cachedisk.Open(t.TempDir(), "test", 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol := &cachepolicy.Policy{LadderK: k, LadderV: v, Budget: budget, ColdK: cachepolicy.ColdLayers{0: tensor.Q8_0}}
 	co := engine.DefaultCacheOptions()
 	co.KeyChannels, co.ValueChannels = "centre", "centre"
-	s, stop := tierScheduler(t, e, engine.SchedulerOptions{Slots: 2, SlotCtx: 256, Policy: pol, Disk: d, Cache: co})
-	var tl turnTally
-	userTurns(t, e, s, false, 0, 3, make([][]int, 4), &tl)
 	withStats, quantized := 0, 0
-	s.Do(func(c *kvcache.Cache) error {
+	loaded, _ := budgetTurns(t, cachepolicy.Policy{ColdK: cachepolicy.ColdLayers{0: tensor.Q8_0}}, co, func(c *kvcache.Cache) error {
 		if cfg := c.Config(); cfg.KeyChannels != kvcache.KeyChannelsCentre || !cfg.ValueChannels {
 			t.Errorf("cache key channels %s, value channels %v", cfg.KeyChannels, cfg.ValueChannels)
 		}
@@ -204,14 +198,113 @@ func TestDiskTierChannelsUnderBudget(t *testing.T) {
 		}
 		return nil
 	})
-	if b := stop(); b != 0 {
-		t.Errorf("the cache held %d bytes, over the budget of %d", b, budget)
-	}
-	if tl.loaded == 0 {
-		t.Errorf("nothing was loaded from the disk tier (tier %+v)", d.Stats())
-	}
 	if quantized == 0 || withStats != quantized {
 		t.Errorf("%d of %d quantized pages carry channel statistics", withStats, quantized)
 	}
-	t.Logf("%d tokens loaded from disk with centred keys and values; %d quantized pages", tl.loaded, quantized)
+	t.Logf("%d tokens loaded from disk with centred keys and values; %d quantized pages", loaded, quantized)
+}
+
+// Entries spilled under one key/value channel setting load under another
+// (engine.DiskTierKey no longer names the settings, and entries written
+// under the older keys that did are served too): centred keys and values
+// to channels off, off to centred, scale keys to centred. The loaded
+// pages are byte for byte what a live requantization makes of the
+// entry's rows in the loading cache (its rows decoded into f32 pages of
+// that cache, converted to the entry's types).
+func TestDiskTierOtherChannels(t *testing.T) {
+	e := tierEngine(t)
+	key, older := engine.DiskTierKey("test", e.Model, engine.DefaultCacheOptions())
+	prompt := e.Tok.Encode("The first conversation is about the sea and the boats in the harbour at dawn, the fishermen mending their nets, "+
+		"the gulls over the water and the smell of salt and tar on the quay before the market opens.", true, true)
+	other := e.Tok.Encode("Another one, about the mountains and the snow on their tops in winter.", true, true)
+	opts := func(kc string) engine.CacheOptions {
+		co := engine.DefaultCacheOptions()
+		co.TypeK, co.TypeV, co.PageTokens = "q4_0", "q8_0", tierPage
+		co.KeyChannels, co.ValueChannels = kc, "off"
+		if kc == "centre" {
+			co.ValueChannels = "centre"
+		}
+		return co
+	}
+	for _, tc := range []struct {
+		from, to string
+		legacy   bool // the entry is written under the older key naming from
+	}{{"centre", "off", true}, {"off", "centre", false}, {"scale", "centre", true}} {
+		t.Run(tc.from+" to "+tc.to, func(t *testing.T) {
+			dir := t.TempDir()
+			wkey := key
+			if tc.legacy {
+				wkey = key + "/key channels " + tc.from
+				if tc.from == "centre" {
+					wkey += "/value channels centre"
+				}
+				if !slices.Contains(older, wkey) {
+					t.Fatalf("older keys %q lack %q", older, wkey)
+				}
+			}
+			w, err := cachedisk.Open(dir, wkey, 0, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, stop := tierScheduler(t, e, engine.SchedulerOptions{Slots: 1, SlotCtx: 512, Disk: w, Cache: opts(tc.from)})
+			ask(t, s, prompt, 0, 4)
+			ask(t, s, other, 0, 4) // the first conversation is spilled
+			stop()
+
+			d, err := cachedisk.OpenWith(cachedisk.Options{Dir: dir, Key: key, Older: older})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := d.Best(prompt, tierPage, "")
+			if m == nil {
+				t.Fatalf("no entry served under %q (tier %+v)", tc.to, d.Stats())
+			}
+			var payload []byte
+			if err := d.Load(m, func(r io.Reader) error { payload, err = io.ReadAll(r); return err }); err != nil {
+				t.Fatal(err)
+			}
+			s, stop = tierScheduler(t, e, engine.SchedulerOptions{Slots: 1, SlotCtx: 512, Disk: d, Cache: opts(tc.to)})
+			defer stop()
+			res := ask(t, s, append(slices.Clone(m.Tokens), other[1:4]...), 0, 2)
+			if res.DiskTokens != len(m.Tokens) {
+				t.Fatalf("%d tokens loaded from the disk tier, want the entry's %d", res.DiskTokens, len(m.Tokens))
+			}
+			// The entry's full pages, as loaded, against a live requantization.
+			full := len(m.Tokens) / tierPage * tierPage
+			ref, err := e.NewCache(opts(tc.to), 1, 512)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ref.Close()
+			f32, q4, q8 := tensor.F32, tensor.Q4_0, tensor.Q8_0
+			if _, err := ref.ReadSeqAs(0, bytes.NewReader(payload), kvcache.RestoreOptions{K: &f32, V: &f32}); err != nil {
+				t.Fatal(err)
+			}
+			steps, _, err := ref.Plan(kvcache.Target{K: &q4, V: &q8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, st := range steps {
+				ref.ConvertPage(st)
+			}
+			ref.Truncate(0, full)
+			var want, got bytes.Buffer
+			if err := ref.WriteSeq(0, &want); err != nil {
+				t.Fatal(err)
+			}
+			s.Do(func(c *kvcache.Cache) error {
+				for _, p := range c.Pages(0) {
+					if wantMeta := p.Type.BlockSize() > 1 && tc.to != "off"; (p.MetaBytes > 0) != wantMeta {
+						t.Errorf("layer %d V=%v page %d (%s): %d bytes of channel statistics", p.Layer, p.V, p.Index, p.Type, p.MetaBytes)
+					}
+				}
+				c.Truncate(0, full) // the test ends here: the slot's tokens no longer matter
+				return c.WriteSeq(0, &got)
+			})
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Errorf("the loaded pages (%d bytes written) differ from a live requantization of the entry's rows (%d)", got.Len(), want.Len())
+			}
+			t.Logf("%d tokens written under %s channels, loaded under %s; %d positions compared", len(m.Tokens), tc.from, tc.to, full)
+		})
+	}
 }

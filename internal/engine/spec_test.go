@@ -55,20 +55,24 @@ func runSpec(t *testing.T, e *engine.Engine, o engine.SchedulerOptions, reqs []*
 	return out
 }
 
+// selfDraft loads the embedded model and the same model as its own draft
+// (both closed when the test ends).
+func selfDraft(t *testing.T) (e, draft *engine.Engine) {
+	t.Helper()
+	e = tierEngine(t)
+	draft, err := engine.LoadDraft("", e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(draft.Close)
+	return e, draft
+}
+
 // Greedy output with speculation is the output without it, token for
 // token, whatever drafts (prompt lookup, the same model as its own draft,
 // a different draft), with several slots at once and with penalties.
 func TestSpecGreedyIdentical(t *testing.T) {
-	e, err := engine.Load("", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	self, err := engine.LoadDraft("", e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer self.Close()
+	e, self := selfDraft(t)
 	pen := greedy()
 	pen.RepeatPenalty, pen.RepeatLastN = 1.1, 64
 	var reqs []*engine.Request
@@ -125,16 +129,7 @@ func checkIdentical(t *testing.T, e *engine.Engine, o engine.SchedulerOptions, r
 // draft passes past a rejection are wasted) for the same output, and it
 // accepts at least as large a share of them.
 func TestSpecDraftAdapt(t *testing.T) {
-	e, err := engine.Load("", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	self, err := engine.LoadDraft("", e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer self.Close()
+	e, self := selfDraft(t)
 	var reqs []*engine.Request
 	for _, p := range []string{"Once upon a time", "The Linux kernel", rewritePrompt} {
 		reqs = append(reqs, &engine.Request{Prompt: e.Tok.Encode(p, true, true), NPredict: 64, Sample: greedy(), SlotID: -1, IgnoreEOS: true})
@@ -193,16 +188,7 @@ func TestSpecGreedyOtherDraft(t *testing.T) {
 // Sampled speculation runs to the requested length and counts its drafts;
 // its distribution is sample.Verify's (tested there).
 func TestSpecSampled(t *testing.T) {
-	e, err := engine.Load("", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	self, err := engine.LoadDraft("", e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer self.Close()
+	e, self := selfDraft(t)
 	p := sample.DefaultParams()
 	p.Seed = 7
 	reqs := []*engine.Request{{Prompt: e.Tok.Encode(rewritePrompt, true, true), NPredict: 48, Sample: p, SlotID: -1, IgnoreEOS: true}}
@@ -220,16 +206,7 @@ func TestSpecSampled(t *testing.T) {
 // speculation keeps greedy output unchanged under a policy and through
 // context shifts.
 func TestSpecPolicyAndShift(t *testing.T) {
-	e, err := engine.Load("", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	d, err := engine.LoadDraft("", e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	e, d := selfDraft(t)
 	lk, lv := cachepolicy.DefaultLadders()
 	pol := &cachepolicy.Policy{LadderK: lk, LadderV: lv, Hot: 16, Sink: 16, Warm: 16}
 	co := engine.DefaultCacheOptions()

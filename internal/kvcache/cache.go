@@ -115,6 +115,7 @@ type Cache struct {
 	qtmp     []float32      // ObserveQuery's scratch (2 × the query heads per KV head × HeadDimK)
 	qce      []float32      // refineKeyRow's scratch (4 × HeadDimK)
 	qscr     []float32      // refineKeyRow's scratch: a statistic in another basis (HeadDimK²; KeyQuery)
+	qcarry   []float32      // carried's scratch: a statistic in another basis (KVHeads × HeadDimK²)
 	qbytes   atomic.Int64   // bytes of query statistics held
 
 	// Recurrent state (state.go; nil for attention-only models).
@@ -389,6 +390,20 @@ func (c *Cache) Truncate(seq, n int) {
 
 // Clear empties seq.
 func (c *Cache) Clear(seq int) { c.Truncate(seq, 0) }
+
+// clearForRestore empties seq for a restore, keeping its query statistic
+// (KeyQuery): it sums the slot's past queries, not any token's rows, and
+// the restored keys were encoded with it.
+func (c *Cache) clearForRestore(seq int) {
+	var st []qstat
+	if c.qstats != nil {
+		st, c.qstats[seq] = c.qstats[seq], nil
+	}
+	c.Clear(seq)
+	if c.qstats != nil {
+		c.qstats[seq] = st
+	}
+}
 
 // Bytes returns the bytes held by all pages.
 func (c *Cache) Bytes() int64 {

@@ -36,10 +36,17 @@ import (
 // own token whatever the batching, but rows re-encoded at key-channel
 // refits make results depend on how a prompt was split into batches (as
 // key channels already do); the statistic is not rolled back by Truncate (only
-// emptying the sequence resets it); context shifts and slot restores
-// encode by squared error alone (they have no queries), while
-// conversions (requantize, policies) refine with the statistic of the
-// sequence named by the step (a shared page: its first holder).
+// emptying the sequence resets it). Every other path that encodes K rows
+// refines them with the sequence's statistic, as a live write does:
+// conversions (requantize, policies: the sequence named by the step; a
+// shared page, its first holder), pages converted as they are saved
+// (WriteSeqAs, --cache-spill-type), context shifts (Shift) and restores
+// (ReadSeqAs repacking or converting a file). A restore keeps the
+// statistic the sequence held (it sums the slot's past queries, not any
+// token's rows); into a sequence that holds none yet (a fresh or emptied
+// slot) keys are encoded by squared error alone, and the statistic starts
+// with the next token evaluated (later conversions of the restored pages
+// refine with it).
 
 // keyQueryPasses bounds the greedy sweeps per row.
 const keyQueryPasses = 4
@@ -228,6 +235,29 @@ func (c *Cache) refineStat(p *Page, st *qstat, h int, scratch []float32) []float
 		return scratch[:D*D]
 	}
 	return C
+}
+
+// carried returns st in rotation basis kind, for refining many rows of a
+// page of that basis (restores, context shifts): st itself when it is in
+// that basis already (or kind is 0: unrotated pages are not refined),
+// else every head carried over once — what refineStat would carry for
+// each row — into a scratch (KVHeads × HeadDimK² float32s on the Go
+// heap, allocated at the first carry) that the next call reuses.
+func (c *Cache) carried(st *qstat, kind int) *qstat {
+	if st == nil || kind == 0 || kind == st.kind {
+		return st
+	}
+	D := c.cfg.HeadDimK
+	n := c.cfg.KVHeads * D * D
+	if len(c.qcarry) < n {
+		c.qcarry = make([]float32, n)
+	}
+	out := &qstat{c: c.qcarry[:n], kind: kind, n: st.n}
+	copy(out.c, st.c)
+	for h := 0; h < c.cfg.KVHeads; h++ {
+		rebasis(out.c[h*D*D:(h+1)*D*D], st.kind, kind, D)
+	}
+	return out
 }
 
 // refineKeyRow refines the encoded head row dst (head h of page p,

@@ -76,7 +76,11 @@ func (c *Cache) WriteSeqAs(seq int, w io.Writer, toK, toV *tensor.Type) error {
 				}
 				scratch := false
 				if to := [2]*tensor.Type{toK, toV}[p.side]; to != nil && c.smaller(*to, p) {
-					p, scratch = c.scratchConverted(p, *to, max(1, min(c.cfg.PageTokens, ls.n-i*c.cfg.PageTokens))), true
+					var st *qstat // K rows refined as a live requantization refines them
+					if p.side == 0 {
+						st = c.keyStat(seq, l)
+					}
+					p, scratch = c.scratchConverted(p, *to, max(1, min(c.cfg.PageTokens, ls.n-i*c.cfg.PageTokens)), st), true
 				}
 				put(uint32(p.Type))
 				rot := uint32(0)
@@ -118,12 +122,13 @@ func (c *Cache) smaller(t tensor.Type, p *Page) bool {
 
 // scratchConverted returns an uncounted copy of p converted to t (the
 // caller frees it); rows is how many of its rows hold positions (channel
-// statistics are fitted from those).
-func (c *Cache) scratchConverted(p *Page, t tensor.Type, rows int) *Page {
+// statistics are fitted from those; K rows are refined against the query
+// statistic st when there is one).
+func (c *Cache) scratchConverted(p *Page, t tensor.Type, rows int, st *qstat) *Page {
 	v := p.side == 1
 	hd := c.headDim(v)
 	np := c.uncountedPage(t, c.rotateFor(nil, t, hd), v)
-	c.convertInto(p, np, hd, rows, c.cbuf[0], c.chanScratch(0), nil)
+	c.convertInto(p, np, hd, rows, c.cbuf[0], c.chanScratch(0), st)
 	return np
 }
 
@@ -371,7 +376,7 @@ func (c *Cache) ReadSeqAs(seq int, r io.Reader, o RestoreOptions) (n int, err er
 		err = fmt.Errorf("sequence file truncated: %w", err)
 		return 0, err
 	}
-	c.Clear(seq)
+	c.clearForRestore(seq)
 	copy(c.seqs[seq], fresh)
 	if state != nil {
 		copy(c.states[seq].live, state)

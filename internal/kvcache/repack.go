@@ -29,8 +29,12 @@ import (
 //     type asked for, whose layout is the cache's) is kept byte for byte,
 //     as a live requantization skips pages already at the target.
 //
-// Rows are encoded by squared error alone (a restore has no queries:
-// KeyQuery does not refine them).
+// With query-aware key encoding (KeyQuery), K rows are refined against
+// the query statistic seq holds when it is restored (the restore keeps
+// it: it sums the slot's past queries, as Truncate keeps it), exactly as
+// a live requantization refines them; a sequence that holds none yet (a
+// fresh or emptied slot) has its keys encoded by squared error alone,
+// and its statistic starts with the next token evaluated.
 
 // readRepacked reads the pages of a sequence file (after its header:
 // filePage-token pages, n positions; codebook pages of version fileCB;
@@ -64,6 +68,7 @@ func (c *Cache) readRepacked(seq int, br io.Reader, n, filePage int, fileCB uint
 	}
 	rowMax := max(c.rowK, c.rowV)
 	pend := make([]float32, P*rowMax) // rows of the new page being built
+	var st *qstat                     // K rows' query statistic (KeyQuery)
 	kinds := make([]int8, P)          // each pending row's rotation kind (Page.rotKind); rawRow: raw
 	var pageBuf []byte
 	var heads []float32
@@ -77,12 +82,16 @@ func (c *Cache) readRepacked(seq int, br io.Reader, n, filePage int, fileCB uint
 				rowElems, headDim, want = c.rowV, c.cfg.HeadDimV, o.want(l, true)
 			}
 			nHeads := rowElems / headDim
+			st = nil
+			if !v {
+				st = c.keyStat(seq, l)
+			}
 			var pendType tensor.Type
 			pendRows := 0
 			flush := func() {
 				if pendRows > 0 {
 					s.pages = append(s.pages, c.newPage(pendType, v))
-					c.packRows(s.pages[len(s.pages)-1], pend[:pendRows*rowElems], kinds[:pendRows])
+					c.packRows(s.pages[len(s.pages)-1], pend[:pendRows*rowElems], kinds[:pendRows], st)
 					pendRows = 0
 				}
 			}
@@ -175,7 +184,7 @@ func (c *Cache) readRepacked(seq int, br io.Reader, n, filePage int, fileCB uint
 	if err != nil {
 		return fail(fmt.Errorf("sequence file truncated: %w", err))
 	}
-	c.Clear(seq)
+	c.clearForRestore(seq)
 	copy(c.seqs[seq], fresh)
 	for l := range c.kshadow[seq] {
 		c.kshadow[seq][l].page = -1
@@ -190,10 +199,12 @@ func (c *Cache) readRepacked(seq int, br io.Reader, n, filePage int, fileCB uint
 const rawRow = -1
 
 // packRows encodes the len(kinds) rows x (row r at x[r*rowElems:], in
-// the basis kinds[r] says) into rows 0.. of the new page p: see the
+// the basis kinds[r] says) into rows 0.. of the new page p, K rows
+// refined against the query statistic st when there is one: see the
 // comment at the top of this file. x is changed.
-func (c *Cache) packRows(p *Page, x []float32, kinds []int8) {
+func (c *Cache) packRows(p *Page, x []float32, kinds []int8, st *qstat) {
 	D := c.headDim(p.side == 1)
+	st = c.carried(st, p.rotKind())
 	rowE := len(x) / len(kinds)
 	if p.meta != 0 {
 		for r, k := range kinds {
@@ -204,7 +215,7 @@ func (c *Cache) packRows(p *Page, x []float32, kinds []int8) {
 		for h := 0; h*D < rowE; h++ {
 			c.fitChan(p, h, x[h*D:], len(kinds), rowE)
 		}
-		c.encodeRawRows(p, x, 0, len(kinds), nil)
+		c.encodeRawRows(p, x, 0, len(kinds), st)
 		return
 	}
 	hb := p.Type.RowSize(D)
@@ -222,6 +233,7 @@ func (c *Cache) packRows(p *Page, x []float32, kinds []int8) {
 		for h := 0; h*D < rowE; h++ {
 			off := (h*P + r) * hb
 			encode(p.Type, row[h*D:(h+1)*D], p.mem.b[off:off+hb])
+			c.refineKeyRow(p, st, h, row[h*D:(h+1)*D], p.mem.b[off:off+hb])
 		}
 	}
 }

@@ -16,7 +16,8 @@ type ReRope func(layer int, rows []float32, delta int)
 // from runs of rows (rows whose page type and rotation do not change are
 // copied as stored bytes).
 // Quantized keys are re-encoded after the rotation, as llama.cpp's K-shift
-// does.
+// does; with query-aware key encoding (KeyQuery) they are refined against
+// seq's query statistic, as a live write or requantization refines them.
 //
 // A sliding-window layer must still hold every row the next token would
 // attend after the shift; if it released one (the kept prefix fell out of
@@ -51,6 +52,7 @@ func (c *Cache) Shift(seq, keep, discard int, reRope ReRope) error {
 	}
 	for l := range c.seqs[seq] {
 		ls := &c.seqs[seq][l]
+		kst := c.keyStat(seq, l) // K rows' query statistic, if any
 		for side, s := range ls.streams() {
 			// Pages from the one holding keep on move or change: shared
 			// ones are copied first (copy on write).
@@ -70,10 +72,14 @@ func (c *Cache) Shift(seq, keep, discard int, reRope ReRope) error {
 					p := old[j+discard/P]
 					pages[j] = p
 					if p != nil && side == 0 {
-						c.reRopeRows(p, l, 0, hi-lo, -discard, reRope)
+						c.reRopeRows(p, l, 0, hi-lo, -discard, reRope, kst)
 					}
 				default:
-					pages[j] = c.rebuildPage(old, l, side, lo, hi, src, keep, -discard, reRope)
+					var st *qstat
+					if side == 0 {
+						st = kst
+					}
+					pages[j] = c.rebuildPage(old, l, side, lo, hi, src, keep, -discard, reRope, st)
 				}
 				if pages[j] != nil {
 					kept[pages[j]] = true
@@ -103,9 +109,11 @@ func (c *Cache) Shift(seq, keep, discard int, reRope ReRope) error {
 }
 
 // reRopeRows re-rotates K rows [r0, r1) of every head of page p in place:
-// decode, undo the Hadamard rotation, RoPE by delta, rotate back, encode.
-func (c *Cache) reRopeRows(p *Page, l, r0, r1, delta int, reRope ReRope) {
+// decode, undo the Hadamard rotation, RoPE by delta, rotate back, encode
+// (refined against the query statistic st when there is one).
+func (c *Cache) reRopeRows(p *Page, l, r0, r1, delta int, reRope ReRope, st *qstat) {
 	D, P := c.cfg.HeadDimK, c.cfg.PageTokens
+	st = c.carried(st, p.rotKind())
 	hb := p.Type.RowSize(D)
 	buf := c.cbuf[0][:(r1-r0)*D]
 	for h := 0; h < c.cfg.KVHeads; h++ {
@@ -122,6 +130,19 @@ func (c *Cache) reRopeRows(p *Page, l, r0, r1, delta int, reRope ReRope) {
 		}
 		p.rotate(buf, D)
 		encode(p.Type, buf, seg)
+		c.refineRows(p, st, h, buf, seg, r1-r0)
+	}
+}
+
+// refineRows refines n encoded rows of head h of K page p (seg, encoded
+// from the rotated rows x) against the query statistic st, if any.
+func (c *Cache) refineRows(p *Page, st *qstat, h int, x []float32, seg []byte, n int) {
+	if st == nil {
+		return
+	}
+	D, hb := c.cfg.HeadDimK, p.Type.RowSize(c.cfg.HeadDimK)
+	for r := 0; r < n; r++ {
+		c.refineKeyRow(p, st, h, x[r*D:(r+1)*D], seg[r*hb:(r+1)*hb])
 	}
 }
 
@@ -129,8 +150,9 @@ func (c *Cache) reRopeRows(p *Page, l, r0, r1, delta int, reRope ReRope) {
 // of layer l, each row taken from old position src(q): in the type and
 // rotation of the page the removed span's successor rows come from. Rows
 // that moved (old position ≥ keep) of K are re-rotated by delta. It
-// returns nil when no source row exists (released pages).
-func (c *Cache) rebuildPage(old []*Page, l, side, lo, hi int, src func(int) int, keep, delta int, reRope ReRope) *Page {
+// returns nil when no source row exists (released pages). K rows
+// re-encoded are refined against the query statistic st when there is one.
+func (c *Cache) rebuildPage(old []*Page, l, side, lo, hi int, src func(int) int, keep, delta int, reRope ReRope, st *qstat) *Page {
 	P := c.cfg.PageTokens
 	var tmpl *Page
 	for q := hi - 1; q >= lo && tmpl == nil; q-- {
@@ -141,8 +163,9 @@ func (c *Cache) rebuildPage(old []*Page, l, side, lo, hi int, src func(int) int,
 	}
 	dim := c.headDim(side == 1)
 	np := c.allocPage(tmpl.Type, tmpl.Rotated, side == 1)
+	st = c.carried(st, np.rotKind())
 	if np.meta != 0 {
-		c.rebuildChan(np, old, l, side, lo, hi, src, keep, delta, reRope)
+		c.rebuildChan(np, old, l, side, lo, hi, src, keep, delta, reRope, st)
 		return np
 	}
 	hbD := np.Type.RowSize(dim)
@@ -178,6 +201,7 @@ func (c *Cache) rebuildPage(old []*Page, l, side, lo, hi int, src func(int) int,
 			}
 			np.rotate(buf, dim)
 			encode(np.Type, buf, to)
+			c.refineRows(np, st, h, buf, to, nr)
 		}
 		q = end
 	}
@@ -188,7 +212,7 @@ func (c *Cache) rebuildPage(old []*Page, l, side, lo, hi int, src func(int) int,
 // positions [lo, hi) as rebuildPage does: every row through its raw value
 // (the source pages' statistics undone, moved rows re-rotated), then np's
 // statistics fitted from them and the rows encoded.
-func (c *Cache) rebuildChan(np *Page, old []*Page, l, side, lo, hi int, src func(int) int, keep, delta int, reRope ReRope) {
+func (c *Cache) rebuildChan(np *Page, old []*Page, l, side, lo, hi int, src func(int) int, keep, delta int, reRope ReRope, st *qstat) {
 	P, D := c.cfg.PageTokens, c.headDim(side == 1)
 	rowK := c.cfg.KVHeads * D
 	raw := make([]float32, (hi-lo)*rowK)
@@ -218,5 +242,5 @@ func (c *Cache) rebuildChan(np *Page, old []*Page, l, side, lo, hi int, src func
 	for h := 0; h < c.cfg.KVHeads; h++ {
 		c.fitChan(np, h, raw[h*D:], hi-lo, rowK)
 	}
-	c.encodeRawRows(np, raw, 0, hi-lo, nil)
+	c.encodeRawRows(np, raw, 0, hi-lo, st)
 }

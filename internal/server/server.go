@@ -22,7 +22,6 @@ import (
 	"github.com/kvserve/kvserve/internal/cachedisk"
 	"github.com/kvserve/kvserve/internal/cachepolicy"
 	"github.com/kvserve/kvserve/internal/engine"
-	"github.com/kvserve/kvserve/internal/kvcache"
 	"github.com/kvserve/kvserve/internal/model"
 )
 
@@ -575,15 +574,11 @@ func (s *Server) load() error {
 	}
 	var disk *cachedisk.Tier
 	if s.o.CacheDisk != "" || s.o.CacheRAM > 0 {
-		// Entries fit a model and cache shape: the key says which.
-		m := e.Model
-		kc, _ := kvcache.ParseKeyChannels(s.o.Cache.KeyChannels) // checked when the scheduler's cache is built
-		key := fmt.Sprintf("%s/%d layers/%d kv heads/%d+%d dims/key channels %s", engineFingerprint(e), m.NLayer, m.NHeadKV, m.HeadDim, m.HeadDimV, kc)
-		if vc, _ := kvcache.ParseKeyChannels(s.o.Cache.ValueChannels); vc != kvcache.KeyChannelsOff {
-			key += "/value channels " + vc.String()
-		}
+		// Entries fit a model and head shape: the key says which (entries
+		// of other key/value channel settings load, converted).
+		key, older := engine.DiskTierKey(engineFingerprint(e), e.Model, s.o.Cache)
 		var err error
-		if disk, err = cachedisk.OpenWith(cachedisk.Options{Dir: s.o.CacheDisk, Key: key, Budget: s.o.CacheDiskBudget, RAM: s.o.CacheRAM, Log: s.log}); err != nil {
+		if disk, err = cachedisk.OpenWith(cachedisk.Options{Dir: s.o.CacheDisk, Key: key, Older: older, Budget: s.o.CacheDiskBudget, RAM: s.o.CacheRAM, Log: s.log}); err != nil {
 			if own {
 				e.Close()
 			}
