@@ -64,12 +64,13 @@ func (p *Pool) Threads() int { return p.threads }
 // a fixed time instead of a fixed count (2000 polls was ~9 µs on an AMD
 // EPYC VM, shorter than one product's imbalance between two threads) keeps
 // both threads streaming; it costs at most spinWait of CPU after the last
-// Run of a burst. KVSERVE_SPIN_WAIT (a Go duration, e.g. 100us; 0 parks at
-// once after 64 polls) overrides it, for measuring.
+// Run of a burst. KVSERVE_SPIN_WAIT (a Go duration, e.g. 100us; 0 parks
+// after 128 polls; malformed or negative values are ignored) overrides it,
+// for measuring.
 var spinWait = spinWaitDefault() // read by New only
 
 func spinWaitDefault() time.Duration {
-	if v, err := time.ParseDuration(os.Getenv("KVSERVE_SPIN_WAIT")); err == nil {
+	if v, err := time.ParseDuration(os.Getenv("KVSERVE_SPIN_WAIT")); err == nil && v >= 0 {
 		return v
 	}
 	return 500 * time.Microsecond
