@@ -92,6 +92,10 @@ func recv(ch chan struct{}, spin time.Duration) (ok bool) {
 		} else if time.Since(start) > spin {
 			break
 		}
+		// Let other goroutines (HTTP handlers, a watcher) have this P:
+		// a poller that never yields holds it until the runtime preempts
+		// it (10 ms), which kept them off the CPU through a decode.
+		runtime.Gosched()
 	}
 	_, ok = <-ch
 	return ok
