@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -70,17 +69,11 @@ func cmdBench(args []string) error {
 		fmt.Fprintf(os.Stderr, "bench: repacked %d weight matrices (%.0f MB) at load in %.2f s; %.0f MB of the file mapping released\n",
 			p.Matrices, float64(p.Bytes)/1e6, p.Duration.Seconds(), float64(p.Released)/1e6)
 	}
-	if cpuprofile != "" {
-		pf, err := os.Create(cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startCPUProfile(cpuprofile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	res, err := bench.Run(e, bench.Options{Prompt: prompt, Gen: gen, Depths: ds, Reps: reps, Batch: batch, Cache: cache, Parallel: parallel, AllLogits: allLogits},
 		func(s string) { fmt.Fprintln(os.Stderr, "bench:", s) })
 	if err != nil {

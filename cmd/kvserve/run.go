@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"slices"
 
 	"github.com/kvserve/kvserve/internal/engine"
@@ -83,17 +82,11 @@ func cmdRun(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if cpuprofile != "" {
-		pf, err := os.Create(cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(cpuprofile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	opts := engine.GenerateOptions{
 		Prompt: prompt, NPredict: n, Ctx: mf.ctx, Batch: mf.batch, Sample: sp, IgnoreEOS: ignoreEOS, Cache: mf.cache,
 		Spec: spec,

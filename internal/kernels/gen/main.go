@@ -185,6 +185,21 @@ func (g *gen) dot4AVX512(e elem) {
 	g.i("RET")
 }
 
+// chunkLoopEnd closes a packed kernel's loop over 16-column chunks (SI:
+// weights, step bytes a chunk; BX: column; DX: columns in whole chunks)
+// and opens its tail: CX columns past the last whole chunk, masked by K1,
+// or straight to reduce when there are none.
+func (g *gen) chunkLoopEnd(step int) {
+	g.i("ADDQ $%d, SI", step)
+	g.i("ADDQ $16, BX")
+	g.i("CMPQ BX, DX")
+	g.i("JB loop")
+	g.l("tail")
+	g.i("TESTQ CX, CX")
+	g.i("JZ reduce")
+	g.mask512()
+}
+
 // dot16P: 16 rows of a packed matrix (kernels' packed.go: for each chunk
 // of 16 columns, the 16 rows' 16 values one after the other; columns past
 // n are zero) against one x; y[0..15]. Each row keeps dot1's single
@@ -232,14 +247,7 @@ func (g *gen) dot16PAVX512(e elem, noPF bool) {
 			g.i("PREFETCHT0 %d(SI)", off+pf)
 		}
 	}
-	g.i("ADDQ $%d, SI", 256*e.size)
-	g.i("ADDQ $16, BX")
-	g.i("CMPQ BX, DX")
-	g.i("JB loop")
-	g.l("tail")
-	g.i("TESTQ CX, CX")
-	g.i("JZ reduce")
-	g.mask512()
+	g.chunkLoopEnd(256 * e.size)
 	g.i("VMOVUPS.Z (DI)(BX*4), K1, Z16")
 	for r := 0; r < 16; r++ {
 		t := zr(17 + r%8)
@@ -315,14 +323,7 @@ func (g *gen) dot4xTPAVX512(e elem, T int) {
 	for off := 0; off < 256*e.size; off += 64 {
 		g.i("PREFETCHT0 %d(SI)(R12*1)", off)
 	}
-	g.i("ADDQ $%d, SI", 256*e.size)
-	g.i("ADDQ $16, BX")
-	g.i("CMPQ BX, DX")
-	g.i("JB loop")
-	g.l("tail")
-	g.i("TESTQ CX, CX")
-	g.i("JZ reduce")
-	g.mask512()
+	g.chunkLoopEnd(256 * e.size)
 	body(true)
 	g.l("reduce")
 	g.i("MOVQ y+32(FP), DI")
